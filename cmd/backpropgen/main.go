@@ -1,0 +1,204 @@
+// Backpropgen generates Go training code from a model description.
+//
+// Given a description such as mlp.bpg
+//
+//	model mlp
+//	batch 32
+//	input  x: [784]
+//	label  y: class(10)
+//	h1     = dense(x, 128, relu)
+//	logits = dense(h1, 10)
+//	loss   = softmax_cross_entropy(logits, y)
+//
+// and a line in a Go file of the same directory
+//
+//	//go:generate go run github.com/backpropgen/backpropgen/cmd/backpropgen mlp.bpg
+//
+// go generate writes mlp.go (the model: Forward, Backward, TrainStep, ...)
+// and mlp_test.go (finite-difference gradient checks, an allocation test and
+// BenchmarkTrainStep) next to it.
+//
+// Usage:
+//
+//	backpropgen [flags] file.bpg
+//
+// Flags:
+//
+//	-o file        model file to write (default: <model>.go beside the description)
+//	-pkg name      package name (default: the model name, lower-cased)
+//	-float64       use float64 elements instead of float32
+//	-input-grads   also compute gradients with respect to the inputs
+//	-tests=false   do not write the _test.go file
+//	-check         write nothing; exit 1 if a generated file is missing or stale
+//	-ir            print the forward and backward IR and exit
+//	-version       print the version and exit
+//
+// Exit status: 0 on success, 1 on a description error or stale files with
+// -check, 2 on a usage error.
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/backpropgen/backpropgen/derive"
+	"github.com/backpropgen/backpropgen/emit"
+	"github.com/backpropgen/backpropgen/ir"
+	"github.com/backpropgen/backpropgen/ir/desc"
+	"github.com/backpropgen/backpropgen/runtime"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// errUsage marks errors that exit with status 2.
+var errUsage = errors.New("usage")
+
+func run(args []string, stdout, stderr io.Writer) int {
+	err := generate(args, stdout, stderr)
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	}
+	fmt.Fprintln(stderr, err)
+	return 1
+}
+
+type config struct {
+	out, pkg                    string
+	float64, inputGrads, tests  bool
+	check, printIR, showVersion bool
+}
+
+func generate(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("backpropgen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c config
+	fs.StringVar(&c.out, "o", "", "model `file` to write (default: <model>.go beside the description)")
+	fs.StringVar(&c.pkg, "pkg", "", "package `name` (default: the model name, lower-cased)")
+	fs.BoolVar(&c.float64, "float64", false, "use float64 elements instead of float32")
+	fs.BoolVar(&c.inputGrads, "input-grads", false, "also compute gradients with respect to the inputs")
+	fs.BoolVar(&c.tests, "tests", true, "also write <model>_test.go with gradient checks and benchmarks")
+	fs.BoolVar(&c.check, "check", false, "write nothing; exit 1 if a generated file is missing or stale")
+	fs.BoolVar(&c.printIR, "ir", false, "print the forward and backward IR and exit")
+	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: backpropgen [flags] file%s\n\nGenerates a Go package with forward, backward and training code for the model.\n\nFlags:\n", desc.Ext)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if c.showVersion {
+		fmt.Fprintln(stdout, "backpropgen", runtime.Version)
+		return nil
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintf(stderr, "backpropgen: need exactly one description file, got %d\n", fs.NArg())
+		fs.Usage()
+		return errUsage
+	}
+	path := fs.Arg(0)
+	if filepath.Ext(path) != desc.Ext {
+		fmt.Fprintf(stderr, "backpropgen: %s: description files end in %s\n", path, desc.Ext)
+		return errUsage
+	}
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	g, err := desc.Parse(filepath.Base(path), src)
+	if err != nil {
+		return err
+	}
+	prog, err := derive.Derive(g, derive.Options{InputGrads: c.inputGrads})
+	if err != nil {
+		return err
+	}
+	for _, p := range prog.Unused {
+		fmt.Fprintf(stderr, "%v: warning: the loss does not depend on parameter %s; its gradient stays zero\n", p.Pos, p.Name)
+	}
+	if c.printIR {
+		fmt.Fprint(stdout, g)
+		fmt.Fprintln(stdout, "backward:")
+		ir.Format(stdout, prog.Backward)
+		return nil
+	}
+	opt := emit.Options{Package: c.pkg, Float64: c.float64, Command: "backpropgen " + strings.Join(args, " ")}
+	model, err := emit.Generate(prog, opt)
+	if err != nil {
+		return err
+	}
+	out := c.out
+	if out == "" {
+		out = filepath.Join(filepath.Dir(path), strings.ToLower(g.Model)+".go")
+	}
+	files := []struct {
+		path string
+		data []byte
+	}{{out, model}}
+	if c.tests {
+		tests, err := emit.GenerateTest(prog, opt)
+		if err != nil {
+			return err
+		}
+		files = append(files, struct {
+			path string
+			data []byte
+		}{strings.TrimSuffix(out, ".go") + "_test.go", tests})
+	}
+	var stale []string
+	for _, f := range files {
+		old, err := os.ReadFile(f.path)
+		if err == nil && bytes.Equal(old, f.data) {
+			continue
+		}
+		if c.check {
+			stale = append(stale, f.path)
+			continue
+		}
+		if err := writeFile(f.path, f.data); err != nil {
+			return err
+		}
+	}
+	if len(stale) > 0 {
+		return fmt.Errorf("backpropgen: stale or missing: %s; run go generate", strings.Join(stale, ", "))
+	}
+	return nil
+}
+
+// writeFile replaces path atomically, so an interrupted run never leaves a
+// half-written Go file behind.
+func writeFile(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".backpropgen-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

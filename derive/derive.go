@@ -1,0 +1,194 @@
+// Package derive turns a forward ir.Graph into a training program: the
+// backward IR obtained by reverse-mode differentiation with each op's
+// adjoint rule, simplified, and a static memory plan. It returns plain data;
+// package emit only walks it.
+package derive
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/backpropgen/backpropgen/ir"
+)
+
+// Options select what is differentiated.
+type Options struct {
+	// InputGrads also computes the gradient of the loss with respect to
+	// every float input (for adversarial examples, saliency, or chaining
+	// models). Parameters always get gradients.
+	InputGrads bool
+}
+
+// Program is a forward graph with its backward pass and memory plan.
+type Program struct {
+	Graph    *ir.Graph
+	Forward  []*ir.Node // forward ops to run, in order (leaves excluded)
+	Backward []*ir.Node // backward ops, in order; IDs continue after the forward's
+	Sinks    []*ir.Node // leaves whose gradient is computed: params, then inputs when asked
+	Unused   []*ir.Node // params the loss does not depend on (their gradient stays zero)
+	Plan     Plan
+}
+
+// Derive differentiates g's loss with respect to its parameters.
+func Derive(g *ir.Graph, opt Options) (*Program, error) {
+	if err := g.Verify(); err != nil {
+		return nil, err
+	}
+	p := &Program{Graph: g}
+	p.Sinks = append(p.Sinks, g.Params...)
+	if opt.InputGrads {
+		p.Sinks = append(p.Sinks, g.Inputs...)
+	}
+
+	// needs[n]: some sink is an ancestor of n, so n's gradient matters.
+	needs := map[*ir.Node]bool{}
+	for _, s := range p.Sinks {
+		needs[s] = true
+	}
+	for _, n := range g.Nodes {
+		for _, a := range n.Args {
+			if needs[a] {
+				needs[n] = true
+			}
+		}
+	}
+
+	b := &ir.Builder{NextID: len(g.Nodes)}
+	adj := map[*ir.Node][]*ir.Node{g.Loss: {b.Const(1)}}
+	isSink := map[*ir.Node]bool{}
+	for _, s := range p.Sinks {
+		isSink[s] = true
+	}
+	fresh := func(n *ir.Node) bool { return n.ID >= len(g.Nodes) && n.Name == "" }
+
+	for i := len(g.Nodes) - 1; i >= 0; i-- {
+		n := g.Nodes[i]
+		cs := adj[n]
+		if len(cs) == 0 || !needs[n] {
+			continue
+		}
+		b.Pos = n.Pos
+		if isSink[n] {
+			// Each contribution accumulates on its own, so the kernel
+			// that produces it can add straight into the gradient.
+			for k, c := range cs {
+				if fresh(c) {
+					c.Name = "d" + n.Name
+					if len(cs) > 1 {
+						c.Name = fmt.Sprintf("d%s.%d", n.Name, k+1)
+					}
+				}
+				b.Step = fmt.Sprintf("d%s += %s", n.Name, c.Name)
+				b.Op("acc_grad", ir.Attrs{Param: n}, c)
+			}
+			continue
+		}
+		dy := cs[0]
+		if len(cs) > 1 {
+			for k, c := range cs {
+				if fresh(c) {
+					c.Name = fmt.Sprintf("d%s.%d", n.Name, k+1)
+				}
+			}
+			b.Note("d%s = sum of the gradients from its %d uses", n.Name, len(cs))
+			for _, c := range cs[1:] {
+				dy = b.Add(dy, c)
+			}
+		}
+		if fresh(dy) {
+			dy.Name = "d" + n.Name
+		}
+		if n.Op.Grad == nil {
+			return nil, fmt.Errorf("%v: no adjoint rule for op %s (%s)", n.Pos, n.Op.Name, n.Op.NoGrad)
+		}
+		grads := n.Op.Grad(b, n, dy)
+		if b.Err != nil {
+			return nil, fmt.Errorf("%v: internal error in the adjoint of %s: %v", n.Pos, n.Op.Name, b.Err)
+		}
+		if len(grads) != len(n.Args) {
+			return nil, fmt.Errorf("internal error: adjoint of %s returned %d gradients for %d arguments", n.Op.Name, len(grads), len(n.Args))
+		}
+		for j, gr := range grads {
+			if gr == nil || !needs[n.Args[j]] {
+				continue
+			}
+			if !gr.Shape.Equal(n.Args[j].Shape) {
+				return nil, fmt.Errorf("internal error: adjoint of %s gives %v for argument %d of shape %v", n.Op.Name, gr.Shape, j, n.Args[j].Shape)
+			}
+			adj[n.Args[j]] = append(adj[n.Args[j]], gr)
+		}
+		b.Step = ""
+	}
+	for _, prm := range g.Params {
+		if len(adj[prm]) == 0 {
+			p.Unused = append(p.Unused, prm)
+		}
+	}
+
+	p.Backward = b.Nodes
+	p.eliminateDead()
+	if err := ir.Verify(p.Backward, len(g.Nodes), p.defined()); err != nil {
+		return nil, fmt.Errorf("internal error: backward IR: %v", err)
+	}
+	p.Plan = plan(p)
+	return p, nil
+}
+
+// defined returns the set of forward nodes (all are defined before the
+// backward pass runs).
+func (p *Program) defined() map[*ir.Node]bool {
+	d := map[*ir.Node]bool{}
+	for _, n := range p.Graph.Nodes {
+		d[n] = true
+	}
+	return d
+}
+
+// eliminateDead drops every node that neither the loss, the output nor a
+// gradient needs, and renumbers backward nodes densely after the forward.
+func (p *Program) eliminateDead() {
+	live := map[*ir.Node]bool{}
+	var mark func(n *ir.Node)
+	mark = func(n *ir.Node) {
+		if live[n] {
+			return
+		}
+		live[n] = true
+		for _, a := range n.Args {
+			mark(a)
+		}
+		if n.Attrs.Param != nil {
+			mark(n.Attrs.Param)
+		}
+	}
+	mark(p.Graph.Loss)
+	mark(p.Graph.Output)
+	for _, n := range p.Backward {
+		if n.Op.Name == "acc_grad" {
+			mark(n)
+		}
+	}
+	p.Forward = nil
+	for _, n := range p.Graph.Nodes {
+		if live[n] && !n.Op.Leaf {
+			p.Forward = append(p.Forward, n)
+		}
+	}
+	p.Backward = slices.DeleteFunc(p.Backward, func(n *ir.Node) bool { return !live[n] })
+	for i, n := range p.Backward {
+		n.ID = len(p.Graph.Nodes) + i
+	}
+}
+
+// Users returns, for each node, the nodes that read it, in program order.
+func (p *Program) Users() map[*ir.Node][]*ir.Node {
+	u := map[*ir.Node][]*ir.Node{}
+	for _, list := range [][]*ir.Node{p.Forward, p.Backward} {
+		for _, n := range list {
+			for _, a := range n.Args {
+				u[a] = append(u[a], n)
+			}
+		}
+	}
+	return u
+}

@@ -1,0 +1,159 @@
+package derive
+
+import (
+	"math"
+	"sort"
+
+	"github.com/backpropgen/backpropgen/ir"
+)
+
+// Kind says where a node's value lives.
+type Kind uint8
+
+const (
+	Arena    Kind = iota // Slot.Offset in the activation arena
+	Leaf                 // an input, label or parameter: its own view
+	Literal              // a scalar constant written inline; no storage
+	IntoGrad             // the kernel adds its result into Slot.Sink's gradient
+	Folded               // an acc_grad whose producer already accumulated (IntoGrad)
+	View                 // a reshape: the storage of Slot.Root
+)
+
+// Slot is one node's storage.
+type Slot struct {
+	Kind   Kind
+	Offset int      // Arena: element offset
+	Size   int      // elements at the maximum batch
+	Sink   *ir.Node // IntoGrad, acc_grad: the leaf whose gradient accumulates
+	Root   *ir.Node // View: the node that owns the storage
+}
+
+// Plan is the static memory plan: every node's slot, indexed by node ID,
+// and the arena size. Buffers whose lifetimes do not overlap share memory.
+type Plan struct {
+	Slots     []Slot
+	ArenaSize int
+	Align     int // every arena offset is a multiple of Align elements
+}
+
+// Slot returns n's slot.
+func (pl *Plan) Slot(n *ir.Node) Slot { return pl.Slots[n.ID] }
+
+// accumulates lists the ops whose kernels can add into their output, so an
+// acc_grad of their result folds into them (dW += xᵀ·dz in one GEMM).
+var accumulates = map[string]bool{"matmul": true, "sum": true, "mean": true, "broadcast_to": true}
+
+// literalUsers lists the ops that take a scalar constant operand inline.
+var literalUsers = map[string]bool{"add": true, "sub": true, "mul": true, "div": true, "softmax_cross_entropy_grad": true}
+
+const align = 16 // elements: 64 bytes of float32, a cache line
+
+func plan(p *Program) Plan {
+	total := len(p.Graph.Nodes) + len(p.Backward)
+	pl := Plan{Slots: make([]Slot, total), Align: align}
+	users := p.Users()
+	order := append(append([]*ir.Node{}, p.Forward...), p.Backward...)
+	pos := map[*ir.Node]int{}
+	for i, n := range order {
+		pos[n] = i
+	}
+	for _, n := range p.Graph.Nodes {
+		if n.Op.Leaf {
+			pl.Slots[n.ID] = Slot{Kind: Leaf, Size: n.Shape.Elems()}
+		}
+	}
+	// Fold acc_grad into producers that can accumulate.
+	for _, n := range p.Backward {
+		if n.Op.Name != "acc_grad" {
+			continue
+		}
+		pl.Slots[n.ID] = Slot{Kind: Arena, Sink: n.Attrs.Param}
+		c := n.Args[0]
+		for c.Op.Alias && len(users[c]) == 1 {
+			c = c.Args[0]
+		}
+		if accumulates[c.Op.Name] && len(users[c]) == 1 && c.ID >= len(p.Graph.Nodes) {
+			for v := n.Args[0]; ; v = v.Args[0] {
+				pl.Slots[v.ID] = Slot{Kind: IntoGrad, Sink: n.Attrs.Param, Size: v.Shape.Elems()}
+				if v == c {
+					break
+				}
+			}
+			pl.Slots[n.ID] = Slot{Kind: Folded, Sink: n.Attrs.Param}
+		}
+	}
+	// Views, literals, and lifetimes of what needs arena storage.
+	root := func(n *ir.Node) *ir.Node {
+		for n.Op.Alias && pl.Slots[n.ID].Kind != IntoGrad {
+			n = n.Args[0]
+		}
+		return n
+	}
+	end := map[*ir.Node]int{}
+	for _, n := range order {
+		r := root(n)
+		if n.Op.Alias && r != n {
+			pl.Slots[n.ID] = Slot{Kind: View, Root: r, Size: n.Shape.Elems()}
+		}
+		for _, a := range n.Args {
+			ra := root(a)
+			end[ra] = max(end[ra], pos[n])
+		}
+	}
+	for _, pinned := range []*ir.Node{p.Graph.Loss, p.Graph.Output} {
+		end[root(pinned)] = math.MaxInt
+	}
+	for _, n := range order {
+		if n.Op.Name != "const" || !n.Shape.IsScalar() {
+			continue
+		}
+		inline := true
+		for _, u := range users[n] {
+			inline = inline && literalUsers[u.Op.Name]
+		}
+		if inline && n != p.Graph.Loss && n != p.Graph.Output {
+			pl.Slots[n.ID] = Slot{Kind: Literal, Size: 1}
+		}
+	}
+
+	// First-fit allocation in program order; a buffer is free again once
+	// the op that reads it last has run.
+	type block struct{ off, size, end int }
+	var active []block
+	for t, n := range order {
+		s := &pl.Slots[n.ID]
+		if n.Op.Alias && s.Kind == View || s.Kind != Arena || n.Op.Name == "acc_grad" {
+			continue
+		}
+		active = filter(active, func(b block) bool { return b.end >= t })
+		size := roundUp(n.Shape.Elems(), align)
+		sort.Slice(active, func(i, j int) bool { return active[i].off < active[j].off })
+		off := 0
+		for _, b := range active {
+			if off+size <= b.off {
+				break
+			}
+			off = max(off, b.off+b.size)
+		}
+		e, used := end[n]
+		if !used {
+			e = t // computed but never read (cannot happen after DCE)
+		}
+		active = append(active, block{off, size, e})
+		s.Offset, s.Size = off, n.Shape.Elems()
+		pl.ArenaSize = max(pl.ArenaSize, off+size)
+	}
+	return pl
+}
+
+func filter[T any](s []T, keep func(T) bool) []T {
+	out := s[:0]
+	for _, v := range s {
+		if keep(v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func roundUp(n, m int) int { return (n + m - 1) / m * m }

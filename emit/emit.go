@@ -1,0 +1,243 @@
+// Package emit writes a derive.Program as a Go package with
+// github.com/dave/jennifer: one file with the model (forward and backward
+// functions per description statement, parameters and gradients in one
+// contiguous slice each, every intermediate in one arena) and one file with
+// its tests. Output is deterministic byte for byte: everything is walked in
+// slice order, never in map order.
+package emit
+
+import (
+	"bytes"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/dave/jennifer/jen"
+
+	"github.com/backpropgen/backpropgen/derive"
+	"github.com/backpropgen/backpropgen/ir"
+	"github.com/backpropgen/backpropgen/runtime"
+)
+
+const rtPath = "github.com/backpropgen/backpropgen/runtime"
+
+// Options control the generated package.
+type Options struct {
+	Package string // Go package name; default: the model name, lower-cased
+	Float64 bool   // float64 instead of float32 elements
+	Command string // how the file was generated, for the header (e.g. "backpropgen mlp.bpg")
+}
+
+// gen holds what both files need: the program, names and element type.
+type gen struct {
+	p        *derive.Program
+	g        *ir.Graph
+	opt      Options
+	float64  bool
+	typeName string // Model, or model64 in the test file's float64 variant
+	ctor     string // New, or newModel64
+	variant  bool   // the float64 variant inside the test file: no package-level declarations
+	field    map[*ir.Node]string
+	grad     map[*ir.Node]string // sink → gradient view field
+	src      string              // description file base name, for provenance
+	groups   []group             // forward statements
+	bgroups  []group             // backward statements
+}
+
+// group is the run of nodes that implements one description statement.
+type group struct {
+	fn    string
+	stmt  ir.Statement
+	nodes []*ir.Node
+}
+
+func newGen(p *derive.Program, opt Options, float64, variant bool) *gen {
+	g := &gen{p: p, g: p.Graph, opt: opt, float64: float64, variant: variant,
+		typeName: "Model", ctor: "New", field: map[*ir.Node]string{}, grad: map[*ir.Node]string{},
+		src: filepath.Base(p.Graph.File)}
+	if variant {
+		g.typeName, g.ctor = "model64", "newModel64"
+	}
+	names := newNamer("Params", "Grads", "Loss", "arena", "Batch")
+	for _, n := range g.g.Params {
+		g.field[n] = names.get(goIdent(n.Name, true))
+	}
+	for _, n := range g.g.Params {
+		g.grad[n] = names.get("D" + goIdent(n.Name, true))
+	}
+	for _, n := range append(append([]*ir.Node{}, g.g.Inputs...), g.g.Labels...) {
+		g.field[n] = names.get(goIdent(n.Name, true))
+	}
+	for _, n := range p.Sinks[len(g.g.Params):] {
+		g.grad[n] = names.get("D" + goIdent(n.Name, true))
+	}
+	for _, n := range g.order() {
+		if s := p.Plan.Slot(n); s.Kind == derive.Arena && n.Op.Name != "acc_grad" {
+			g.field[n] = names.get(goIdent(label(n), false))
+		}
+	}
+	g.groups = g.group(p.Forward, "forward")
+	g.bgroups = g.group(p.Backward, "backward")
+	return g
+}
+
+func (g *gen) order() []*ir.Node {
+	return append(append([]*ir.Node{}, g.p.Forward...), g.p.Backward...)
+}
+
+// group splits nodes into runs by the statement they implement.
+func (g *gen) group(nodes []*ir.Node, prefix string) []group {
+	stmts := map[int]ir.Statement{}
+	for _, s := range g.g.Statements {
+		stmts[s.Pos.Line] = s
+	}
+	for _, n := range append(append(append([]*ir.Node{}, g.g.Params...), g.g.Inputs...), g.g.Labels...) {
+		if _, ok := stmts[n.Pos.Line]; !ok {
+			stmts[n.Pos.Line] = ir.Statement{Name: n.Name, Pos: n.Pos, Text: "param " + n.Name}
+		}
+	}
+	names := newNamer()
+	var out []group
+	for _, n := range nodes {
+		if g.p.Plan.Slot(n).Kind == derive.Folded || n.Op.Name == "reshape" || g.p.Plan.Slot(n).Kind == derive.Literal {
+			// no code of its own; keep it out so empty groups vanish
+			if len(out) > 0 && out[len(out)-1].stmt.Pos.Line == n.Pos.Line {
+				continue
+			}
+			continue
+		}
+		if len(out) == 0 || out[len(out)-1].stmt.Pos.Line != n.Pos.Line {
+			st := stmts[n.Pos.Line]
+			out = append(out, group{fn: names.get(prefix + goIdent(st.Name, true)), stmt: st})
+		}
+		out[len(out)-1].nodes = append(out[len(out)-1].nodes, n)
+	}
+	return out
+}
+
+// elem is the element type.
+func (g *gen) elem() *jen.Statement {
+	if g.float64 {
+		return jen.Float64()
+	}
+	return jen.Float32()
+}
+
+func rt(name string) *jen.Statement { return jen.Qual(rtPath, name) }
+
+// count is the run-time element count of shape: static sizes multiplied,
+// with n for the batch dimension.
+func count(s ir.Shape) *jen.Statement {
+	c, batches := 1, 0
+	for _, d := range s {
+		if d.Batch {
+			batches++
+		} else {
+			c *= d.Size
+		}
+	}
+	return product(c, batches)
+}
+
+func product(c, batches int) *jen.Statement {
+	if batches == 0 {
+		return jen.Lit(c)
+	}
+	var e *jen.Statement
+	for range batches {
+		if e == nil {
+			e = jen.Id("n")
+		} else {
+			e = e.Op("*").Id("n")
+		}
+	}
+	if c != 1 {
+		e = e.Op("*").Lit(c)
+	}
+	return e
+}
+
+func dim(d ir.Dim) *jen.Statement {
+	if d.Batch {
+		return jen.Id("n")
+	}
+	return jen.Lit(d.Size)
+}
+
+// ref is the Go expression for n's storage.
+func (g *gen) ref(n *ir.Node) *jen.Statement {
+	s := g.p.Plan.Slot(n)
+	switch s.Kind {
+	case derive.View:
+		return g.ref(s.Root)
+	case derive.IntoGrad:
+		return jen.Id("m").Dot(g.grad[s.Sink])
+	}
+	return jen.Id("m").Dot(g.field[n])
+}
+
+// in is n's storage for reading, sliced to its run-time size when batched.
+func (g *gen) in(n *ir.Node) *jen.Statement {
+	if n.Shape.HasBatch() {
+		return g.ref(n).Index(jen.Empty(), count(n.Shape))
+	}
+	return g.ref(n)
+}
+
+// out is n's storage for writing, sliced to its run-time size.
+func (g *gen) out(n *ir.Node) *jen.Statement {
+	if n.Shape.HasBatch() || g.p.Plan.Slot(n).Kind == derive.Arena {
+		return g.ref(n).Index(jen.Empty(), count(n.Shape))
+	}
+	return g.ref(n)
+}
+
+// lit is an untyped float constant; the kernel's type parameter types it.
+func (g *gen) lit(v float64) *jen.Statement { return jen.Lit(v) }
+
+// scalar reads a one-element value: a literal constant or element 0.
+func (g *gen) scalar(n *ir.Node) *jen.Statement {
+	if n.Op.Name == "const" {
+		return g.lit(n.Attrs.Value)
+	}
+	return g.ref(n).Index(jen.Lit(0))
+}
+
+// provenance is the statement's place, as printed after each comment.
+func (g *gen) provenance(n *ir.Node) string {
+	return fmt.Sprintf("(%s:%d)", g.src, n.Pos.Line)
+}
+
+// Generate returns the model file.
+func Generate(p *derive.Program, opt Options) ([]byte, error) {
+	g := newGen(p, opt, opt.Float64, false)
+	f := jen.NewFile(g.pkg())
+	g.header(f)
+	g.file(f)
+	return render(f)
+}
+
+func (g *gen) pkg() string {
+	if g.opt.Package != "" {
+		return g.opt.Package
+	}
+	return strings.ToLower(g.g.Model)
+}
+
+func (g *gen) header(f *jen.File) {
+	cmd := g.opt.Command
+	if cmd == "" {
+		cmd = "backpropgen " + g.src
+	}
+	f.HeaderComment(fmt.Sprintf("Code generated by backpropgen %s from %s; DO NOT EDIT.", runtime.Version, g.src))
+	f.HeaderComment(fmt.Sprintf("To change it, edit %s and run go generate (%s).", g.src, cmd))
+	f.ImportName(rtPath, "runtime")
+}
+
+func render(f *jen.File) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := f.Render(&buf); err != nil {
+		return nil, fmt.Errorf("emit: %v", err)
+	}
+	return buf.Bytes(), nil
+}

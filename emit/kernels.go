@@ -1,0 +1,292 @@
+package emit
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/dave/jennifer/jen"
+
+	"github.com/backpropgen/backpropgen/derive"
+	"github.com/backpropgen/backpropgen/ir"
+)
+
+// kernels maps each op to the runtime call that computes it. Every op in the
+// ir table has an entry (TestEveryOpHasKernel); leaves and views emit
+// nothing.
+var kernels map[string]func(g *gen, n *ir.Node) jen.Code
+
+var unaryConst = map[string]string{
+	"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "exp": "Exp", "log": "Log", "neg": "Neg", "sqrt": "Sqrt",
+	"relu_grad": "Relu", "sigmoid_grad": "Sigmoid", "tanh_grad": "Tanh", "sqrt_grad": "Sqrt",
+}
+
+var binaryConst = map[string]string{"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div"}
+
+func init() {
+	none := func(g *gen, n *ir.Node) jen.Code { return jen.Null() }
+	kernels = map[string]func(g *gen, n *ir.Node) jen.Code{
+		"input": none, "param": none, "label": none, "reshape": none,
+		"const": func(g *gen, n *ir.Node) jen.Code {
+			return rt("Fill").Call(g.out(n), g.lit(n.Attrs.Value))
+		},
+		"matmul": func(g *gen, n *ir.Node) jen.Code {
+			a, b := n.Args[0], n.Args[1]
+			k := a.Shape[1]
+			if n.Attrs.TransA {
+				k = a.Shape[0]
+			}
+			return rt("Gemm").Call(jen.Lit(n.Attrs.TransA), jen.Lit(n.Attrs.TransB), dim(n.Shape[0]), dim(n.Shape[1]), dim(k),
+				g.in(a), g.in(b), g.out(n), jen.Lit(g.acc(n)))
+		},
+		"transpose": func(g *gen, n *ir.Node) jen.Code {
+			x := n.Args[0]
+			return rt("Transpose").Call(g.out(n), g.in(x), dim(x.Shape[0]), dim(x.Shape[1]))
+		},
+		"sum":          func(g *gen, n *ir.Node) jen.Code { return g.reduce(n, false) },
+		"mean":         func(g *gen, n *ir.Node) jen.Code { return g.reduce(n, true) },
+		"broadcast_to": (*gen).broadcastTo,
+		"softmax":      rowwise("Softmax"),
+		"log_softmax":  rowwise("LogSoftmax"),
+		"softmax_grad": func(g *gen, n *ir.Node) jen.Code {
+			return rowwiseGrad(g, n, "SoftmaxGrad")
+		},
+		"log_softmax_grad": func(g *gen, n *ir.Node) jen.Code {
+			return rowwiseGrad(g, n, "LogSoftmaxGrad")
+		},
+		"softmax_cross_entropy": func(g *gen, n *ir.Node) jen.Code {
+			logits, labels := n.Args[0], n.Args[1]
+			return g.ref(n).Index(jen.Lit(0)).Op("=").Add(rt("SoftmaxCrossEntropy")).Call(g.in(logits), g.in(labels), dim(logits.Shape[0]), dim(logits.Shape[1]))
+		},
+		"softmax_cross_entropy_grad": func(g *gen, n *ir.Node) jen.Code {
+			logits, labels, dy := n.Args[0], n.Args[1], n.Args[2]
+			T := g.elem()
+			scale := g.scalar(dy).Op("/").Add(T).Call(dim(logits.Shape[0]))
+			return rt("SoftmaxCrossEntropyGrad").Call(g.out(n), g.in(logits), g.in(labels), dim(logits.Shape[0]), dim(logits.Shape[1]), scale)
+		},
+		"acc_grad": func(g *gen, n *ir.Node) jen.Code {
+			if g.p.Plan.Slot(n).Kind == derive.Folded {
+				return jen.Null()
+			}
+			return rt("Axpy").Call(g.sinkRef(n.Attrs.Param, n.Shape), g.in(n.Args[0]), jen.Lit(1))
+		},
+	}
+	for op, c := range unaryConst {
+		if strings.HasSuffix(op, "_grad") {
+			kernels[op] = func(g *gen, n *ir.Node) jen.Code {
+				return rt("UnaryGrad").Call(rt(c), g.out(n), g.in(n.Args[0]), g.in(n.Args[1]))
+			}
+		} else {
+			kernels[op] = func(g *gen, n *ir.Node) jen.Code {
+				return rt("Unary").Call(rt(c), g.out(n), g.in(n.Args[0]))
+			}
+		}
+	}
+	for op, c := range binaryConst {
+		kernels[op] = func(g *gen, n *ir.Node) jen.Code { return g.binary(n, c) }
+	}
+}
+
+func (g *gen) kernel(n *ir.Node) jen.Code {
+	k, ok := kernels[n.Op.Name]
+	if !ok {
+		panic("emit: no kernel for op " + n.Op.Name) // TestEveryOpHasKernel keeps this unreachable
+	}
+	return k(g, n)
+}
+
+// acc reports whether n's kernel adds into a gradient instead of writing.
+func (g *gen) acc(n *ir.Node) bool { return g.p.Plan.Slot(n).Kind == derive.IntoGrad }
+
+func (g *gen) sinkRef(sink *ir.Node, s ir.Shape) *jen.Statement {
+	r := jen.Id("m").Dot(g.grad[sink])
+	if s.HasBatch() {
+		return r.Index(jen.Empty(), count(s))
+	}
+	return r
+}
+
+func rowwise(fn string) func(g *gen, n *ir.Node) jen.Code {
+	return func(g *gen, n *ir.Node) jen.Code {
+		cols := n.Shape[len(n.Shape)-1]
+		return rt(fn).Call(g.out(n), g.in(n.Args[0]), rows(n.Shape), dim(cols))
+	}
+}
+
+func rowwiseGrad(g *gen, n *ir.Node, fn string) jen.Code {
+	cols := n.Shape[len(n.Shape)-1]
+	return rt(fn).Call(g.out(n), g.in(n.Args[0]), g.in(n.Args[1]), rows(n.Shape), dim(cols))
+}
+
+// rows is the number of rows when the last axis is the row.
+func rows(s ir.Shape) *jen.Statement { return count(s[:len(s)-1]) }
+
+// pad4 right-aligns s into four dimensions.
+func pad4(s ir.Shape) [4]ir.Dim {
+	var out [4]ir.Dim
+	for i := range out {
+		out[i] = ir.Dim{Size: 1}
+	}
+	copy(out[4-len(s):], s)
+	return out
+}
+
+// strides4 are the element strides of operand shape a (right-aligned) when
+// iterating over out, with 0 where a is broadcast.
+func strides4(a ir.Shape, out [4]ir.Dim) [4]*jen.Statement {
+	pa := pad4(a)
+	var st [4]*jen.Statement
+	c, batches := 1, 0
+	for i := 3; i >= 0; i-- {
+		if pa[i] == out[i] {
+			st[i] = product(c, batches)
+		} else {
+			st[i] = jen.Lit(0)
+		}
+		if pa[i].Batch {
+			batches++
+		} else {
+			c *= pa[i].Size
+		}
+	}
+	return st
+}
+
+func array4(v [4]*jen.Statement) *jen.Statement {
+	return jen.Index(jen.Lit(4)).Int().Values(v[0], v[1], v[2], v[3])
+}
+
+func dims4(s [4]ir.Dim) *jen.Statement {
+	return array4([4]*jen.Statement{dim(s[0]), dim(s[1]), dim(s[2]), dim(s[3])})
+}
+
+// binary picks the cheapest broadcasting form: same shape, a scalar, a row
+// broadcast over the leading dimensions (the bias add), or general strides.
+func (g *gen) binary(n *ir.Node, op string) jen.Code {
+	x, y := n.Args[0], n.Args[1]
+	c := rt(op)
+	scalarLike := func(v *ir.Node) bool { return v.Shape.IsScalar() }
+	switch {
+	case x.Shape.Equal(n.Shape) && y.Shape.Equal(n.Shape):
+		return rt("Binary").Call(c, g.out(n), g.in(x), g.in(y))
+	case x.Shape.Equal(n.Shape) && scalarLike(y):
+		return rt("BinaryScalar").Call(c, g.out(n), g.in(x), g.scalar(y), jen.False())
+	case y.Shape.Equal(n.Shape) && scalarLike(x):
+		return rt("BinaryScalar").Call(c, g.out(n), g.in(y), g.scalar(x), jen.True())
+	case x.Shape.Equal(n.Shape) && isRow(y.Shape, n.Shape):
+		return rt("BinaryRows").Call(c, g.out(n), g.in(x), g.in(y), rows(n.Shape), dim(n.Shape[len(n.Shape)-1]), jen.False())
+	case y.Shape.Equal(n.Shape) && isRow(x.Shape, n.Shape):
+		return rt("BinaryRows").Call(c, g.out(n), g.in(y), g.in(x), rows(n.Shape), dim(n.Shape[len(n.Shape)-1]), jen.True())
+	}
+	o := pad4(n.Shape)
+	return rt("BinaryStrided").Call(c, g.out(n), g.in(x), g.in(y), dims4(o), array4(strides4(x.Shape, o)), array4(strides4(y.Shape, o)))
+}
+
+// isRow reports whether r is the last axis of out (leading 1s allowed).
+func isRow(r, out ir.Shape) bool {
+	for len(r) > 1 && r[0] == (ir.Dim{Size: 1}) {
+		r = r[1:]
+	}
+	return len(r) == 1 && len(out) >= 2 && r[0] == out[len(out)-1]
+}
+
+// reduce sums (or averages) n's argument over n.Attrs.Axes.
+func (g *gen) reduce(n *ir.Node, mean bool) jen.Code {
+	x := n.Args[0]
+	T := g.elem()
+	scale := g.lit(1)
+	if mean {
+		c, batches := 1, 0
+		for _, a := range n.Attrs.Axes {
+			if x.Shape[a].Batch {
+				batches++
+			} else {
+				c *= x.Shape[a].Size
+			}
+		}
+		if batches == 0 {
+			scale = g.lit(1 / float64(c))
+		} else {
+			scale = g.lit(1).Op("/").Add(T).Call(product(c, batches))
+		}
+	}
+	if len(x.Shape) == 2 && slices.Equal(n.Attrs.Axes, []int{0}) {
+		return rt("SumRows").Call(g.out(n), g.in(x), dim(x.Shape[0]), dim(x.Shape[1]), scale, jen.Lit(g.acc(n)))
+	}
+	kept := pad4(keep(x.Shape, n.Attrs.Axes))
+	return rt("ReduceSum").Call(g.out(n), g.in(x), dims4(pad4(x.Shape)), array4(strides4(keep(x.Shape, n.Attrs.Axes), pad4(x.Shape))), scale, jen.Lit(g.acc(n))).
+		Comment(fmt.Sprintf("into %v", kept))
+}
+
+func keep(s ir.Shape, axes []int) ir.Shape {
+	out := s.Clone()
+	for _, a := range axes {
+		out[a] = ir.Dim{Size: 1}
+	}
+	return out
+}
+
+func (g *gen) broadcastTo(n *ir.Node) jen.Code {
+	x := n.Args[0]
+	T := g.elem()
+	scale := g.lit(1)
+	if n.Attrs.Mean {
+		c, batches := 1, 0
+		for i := range n.Shape {
+			if x.Shape[i] != n.Shape[i] {
+				if n.Shape[i].Batch {
+					batches++
+				} else {
+					c *= n.Shape[i].Size
+				}
+			}
+		}
+		if batches == 0 {
+			scale = g.lit(1 / float64(c))
+		} else {
+			scale = g.lit(1).Op("/").Add(T).Call(product(c, batches))
+		}
+	}
+	o := pad4(n.Shape)
+	return rt("BroadcastTo").Call(g.out(n), g.in(x), dims4(o), array4(strides4(x.Shape, o)), scale, jen.Lit(g.acc(n)))
+}
+
+// formula renders a forward node as math for its comment.
+func (g *gen) formula(n *ir.Node) string {
+	a := func(i int) string { return label(n.Args[i]) }
+	var rhs string
+	switch op := n.Op.Name; op {
+	case "matmul":
+		rhs = a(0) + tick(n.Attrs.TransA) + "·" + a(1) + tick(n.Attrs.TransB)
+	case "add", "sub", "mul", "div":
+		sym := map[string]string{"add": "+", "sub": "-", "mul": "⊙", "div": "/"}[op]
+		rhs = fmt.Sprintf("%s %s %s", g.operand(n.Args[0]), sym, g.operand(n.Args[1]))
+	case "const":
+		rhs = fmt.Sprint(n.Attrs.Value)
+	case "sum", "mean":
+		rhs = fmt.Sprintf("%s(%s, axes=%v)", op, a(0), n.Attrs.Axes)
+	case "transpose":
+		rhs = a(0) + "ᵀ"
+	default:
+		args := make([]string, len(n.Args))
+		for i := range n.Args {
+			args[i] = g.operand(n.Args[i])
+		}
+		rhs = fmt.Sprintf("%s(%s)", op, strings.Join(args, ", "))
+	}
+	return label(n) + " = " + rhs
+}
+
+func (g *gen) operand(n *ir.Node) string {
+	if n.Op.Name == "const" && n.Shape.IsScalar() {
+		return fmt.Sprint(n.Attrs.Value)
+	}
+	return label(n)
+}
+
+func tick(t bool) string {
+	if t {
+		return "ᵀ"
+	}
+	return ""
+}

@@ -1,0 +1,211 @@
+package emit
+
+import (
+	"fmt"
+
+	"github.com/dave/jennifer/jen"
+
+	"github.com/backpropgen/backpropgen/derive"
+)
+
+const gradcheckPath = "github.com/backpropgen/backpropgen/runtime/gradcheck"
+
+// GenerateTest returns the model's test file: the float64 variant of the
+// model, finite-difference gradient checks of every parameter, agreement
+// of float32 with float64, bad-input errors, checkpoint round trip, a
+// zero-allocation test and BenchmarkTrainStep.
+func GenerateTest(p *derive.Program, opt Options) ([]byte, error) {
+	main := newGen(p, opt, opt.Float64, false)
+	f := jen.NewFile(main.pkg())
+	main.header(f)
+	if opt.Float64 {
+		f.Comment("model64 is Model itself: the model is already float64.")
+		f.Type().Id("model64").Op("=").Id("Model")
+		f.Func().Id("newModel64").Params().Op("*").Id("Model").Block(jen.Return(jen.Id("New").Call()))
+	} else {
+		v := newGen(p, opt, true, true)
+		v.modelType(f)
+		v.constructor(f)
+		v.initFunc(f)
+		v.entryPoints(f)
+		for i := range v.groups {
+			v.statementFunc(f, v.groups[i], false)
+		}
+		for i := range v.bgroups {
+			v.statementFunc(f, v.bgroups[i], true)
+		}
+		v.access(f)
+	}
+	main.testFuncs(f)
+	return render(f)
+}
+
+func (g *gen) testFuncs(f *jen.File) {
+	T := g.elem()
+	rng := func() *jen.Statement { return jen.Op("*").Qual("math/rand/v2", "Rand") }
+
+	f.Comment("fill sets x to deterministic values in [0.05, 0.95]: inside the domain of")
+	f.Comment("log, sqrt and probabilities, away from zero.")
+	f.Func().Id("fill").Types(jen.Id("E").Float32().Op("|").Float64()).Params(jen.Id("x").Index().Id("E"), jen.Id("rng").Add(rng())).Block(
+		jen.For(jen.Id("i").Op(":=").Range().Id("x")).Block(
+			jen.Id("x").Index(jen.Id("i")).Op("=").Id("E").Call(jen.Lit(0.05).Op("+").Lit(0.9).Op("*").Id("rng").Dot("Float64").Call()),
+		),
+	)
+	setup := func(name, typ string) {
+		f.Comment(fmt.Sprintf("%s initializes m's parameters and fills its inputs and labels.", name))
+		f.Func().Id(name).Params(jen.Id("m").Op("*").Id(typ), jen.Id("seed").Uint64()).BlockFunc(func(b *jen.Group) {
+			b.Id("m").Dot("Init").Call(jen.Id("seed"))
+			b.Id("rng").Op(":=").Qual(rtPath, "NewRNG").Call(jen.Id("seed").Op("+").Lit(1))
+			for _, x := range g.g.Inputs {
+				b.Id("fill").Call(jen.Id("m").Dot(g.field[x]), jen.Id("rng"))
+			}
+			for _, y := range g.g.Labels {
+				b.For(jen.Id("i").Op(":=").Range().Id("m").Dot(g.field[y])).Block(
+					jen.Id("m").Dot(g.field[y]).Index(jen.Id("i")).Op("=").Int32().Call(jen.Id("rng").Dot("IntN").Call(jen.Lit(y.Attrs.Classes))),
+				)
+			}
+		})
+	}
+	setup("setup", "Model")
+	if !g.float64 {
+		setup("setup64", "model64")
+	}
+	setup64 := "setup64"
+	if g.float64 {
+		setup64 = "setup"
+	}
+
+	t := func() *jen.Statement { return jen.Id("t").Op("*").Qual("testing", "T") }
+	fatalIf := func(call *jen.Statement) *jen.Statement {
+		return jen.If(jen.Err().Op("!=").Nil()).Block(jen.Id("t").Dot("Fatal").Call(jen.Err()))
+	}
+	small := min(3, g.g.Batch)
+
+	f.Comment("TestGradients checks the gradient of every parameter, in float64, against")
+	f.Comment("central finite differences of the loss (runtime/gradcheck, built on gonum's")
+	f.Comment("diff/fd): random directions and single coordinates, relative error ≤ 1e-6,")
+	f.Comment("at the full batch and at a partial one.")
+	f.Func().Id("TestGradients").Params(t()).Block(
+		jen.For(jen.Id("_").Op(",").Id("n").Op(":=").Range().Index().Int().Values(jen.Id("Batch"), jen.Lit(small))).Block(
+			jen.Id("m").Op(":=").Id("newModel64").Call(),
+			jen.Id(setup64).Call(jen.Id("m"), jen.Lit(1)),
+			jen.Id("loss").Op(":=").Func().Params().Float64().Block(
+				jen.List(jen.Id("l"), jen.Err()).Op(":=").Id("m").Dot("Forward").Call(jen.Id("n")),
+				fatalIf(nil),
+				jen.Return(jen.Id("l")),
+			),
+			jen.For(jen.Id("i").Op(",").Id("name").Op(":=").Range().Id("ParamNames")).Block(
+				jen.Id("m").Dot("ZeroGrad").Call(),
+				jen.Id("loss").Call(),
+				jen.Id("m").Dot("Backward").Call(jen.Id("n")),
+				jen.Id("grad").Op(":=").Append(jen.Index().Float64().Call(jen.Nil()), jen.Id("m").Dot("Grad").Call(jen.Id("name")).Op("...")),
+				jen.List(jen.Id("worst"), jen.Err()).Op(":=").Qual(gradcheckPath, "Check").Call(
+					jen.Id("name"), jen.Id("m").Dot("Param").Call(jen.Id("name")), jen.Id("grad"), jen.Id("loss"),
+					jen.Qual(gradcheckPath, "Options").Values(jen.Dict{jen.Id("Seed"): jen.Uint64().Call(jen.Id("i").Op("+").Lit(1))})),
+				jen.If(jen.Err().Op("!=").Nil()).Block(
+					jen.Id("t").Dot("Errorf").Call(jen.Lit("n=%d: %v"), jen.Id("n"), jen.Err()),
+				),
+				jen.Id("t").Dot("Logf").Call(jen.Lit("n=%d %-12s worst relative error %.1e"), jen.Id("n"), jen.Id("name"), jen.Id("worst")),
+			),
+		),
+	)
+
+	if !g.float64 {
+		f.Comment("TestFloat32MatchesFloat64 runs both variants from the same seed.")
+		f.Func().Id("TestFloat32MatchesFloat64").Params(t()).Block(
+			jen.List(jen.Id("m32"), jen.Id("m64")).Op(":=").List(jen.Id("New").Call(), jen.Id("newModel64").Call()),
+			jen.Id("setup").Call(jen.Id("m32"), jen.Lit(7)),
+			jen.Id("setup64").Call(jen.Id("m64"), jen.Lit(7)),
+			jen.List(jen.Id("l32"), jen.Err()).Op(":=").Id("m32").Dot("Forward").Call(jen.Id("Batch")),
+			fatalIf(nil),
+			jen.List(jen.Id("l64"), jen.Err()).Op(":=").Id("m64").Dot("Forward").Call(jen.Id("Batch")),
+			fatalIf(nil),
+			jen.If(jen.Id("d").Op(":=").Qual("math", "Abs").Call(jen.Float64().Call(jen.Id("l32")).Op("-").Id("l64")), jen.Id("d").Op(">").Lit(1e-4).Op("*").Parens(jen.Lit(1).Op("+").Qual("math", "Abs").Call(jen.Id("l64")))).Block(
+				jen.Id("t").Dot("Errorf").Call(jen.Lit("float32 loss %v, float64 loss %v"), jen.Id("l32"), jen.Id("l64")),
+			),
+		)
+	}
+
+	f.Comment("TestTrainStepAllocs asserts that a whole training step allocates nothing.")
+	f.Func().Id("TestTrainStepAllocs").Params(t()).Block(
+		jen.Id("m").Op(":=").Id("New").Call(),
+		jen.Id("setup").Call(jen.Id("m"), jen.Lit(1)),
+		jen.Id("opt").Op(":=").Qual(rtPath, "NewAdam").Index(T).Call(jen.Id("NumParams"), jen.Lit(1e-3)),
+		jen.Id("allocs").Op(":=").Qual("testing", "AllocsPerRun").Call(jen.Lit(20), jen.Func().Params().Block(
+			jen.If(jen.List(jen.Id("_"), jen.Err()).Op(":=").Id("m").Dot("TrainStep").Call(jen.Id("Batch"), jen.Id("opt")), jen.Err().Op("!=").Nil()).Block(
+				jen.Id("t").Dot("Fatal").Call(jen.Err()),
+			),
+		)),
+		jen.If(jen.Id("allocs").Op("!=").Lit(0)).Block(
+			jen.Id("t").Dot("Errorf").Call(jen.Lit("TrainStep allocates %v times per step, want 0"), jen.Id("allocs")),
+		),
+	)
+
+	f.Comment("TestBadInput checks that bad row counts, labels and NaN inputs are errors")
+	f.Comment("that leave the parameters untouched.")
+	f.Func().Id("TestBadInput").Params(t()).BlockFunc(func(b *jen.Group) {
+		b.Id("m").Op(":=").Id("New").Call()
+		b.Id("setup").Call(jen.Id("m"), jen.Lit(1))
+		b.Id("opt").Op(":=").Qual(rtPath, "NewAdam").Index(T).Call(jen.Id("NumParams"), jen.Lit(1e-3))
+		b.Id("before").Op(":=").Append(jen.Index().Add(T).Call(jen.Nil()), jen.Id("m").Dot("Params").Op("..."))
+		b.For(jen.Id("_").Op(",").Id("n").Op(":=").Range().Index().Int().Values(jen.Lit(0), jen.Lit(-1), jen.Id("Batch").Op("+").Lit(1))).Block(
+			jen.If(jen.List(jen.Id("_"), jen.Err()).Op(":=").Id("m").Dot("TrainStep").Call(jen.Id("n"), jen.Id("opt")), jen.Err().Op("==").Nil()).Block(
+				jen.Id("t").Dot("Errorf").Call(jen.Lit("TrainStep(%d) succeeded, want an error"), jen.Id("n")),
+			),
+		)
+		for _, y := range g.g.Labels {
+			b.BlockFunc(func(b *jen.Group) {
+				yf := jen.Id("m").Dot(g.field[y])
+				b.Id("saved").Op(":=").Add(yf).Index(jen.Lit(0))
+				b.Add(yf).Index(jen.Lit(0)).Op("=").Lit(y.Attrs.Classes)
+				b.If(jen.List(jen.Id("_"), jen.Err()).Op(":=").Id("m").Dot("TrainStep").Call(jen.Id("Batch"), jen.Id("opt")), jen.Err().Op("==").Nil().Op("||").Op("!").Qual("strings", "Contains").Call(jen.Err().Dot("Error").Call(), jen.Lit("label "+y.Name+" row 0"))).Block(
+					jen.Id("t").Dot("Errorf").Call(jen.Lit(fmt.Sprintf("label %d of %d classes: got error %%v, want one naming label %s row 0", y.Attrs.Classes, y.Attrs.Classes, y.Name)), jen.Err()),
+				)
+				b.Add(yf).Index(jen.Lit(0)).Op("=").Id("saved")
+			})
+		}
+		for _, x := range g.g.Inputs {
+			b.BlockFunc(func(b *jen.Group) {
+				xf := jen.Id("m").Dot(g.field[x])
+				b.Id("saved").Op(":=").Add(xf).Index(jen.Lit(0))
+				b.Add(xf).Index(jen.Lit(0)).Op("=").Add(T).Call(jen.Qual("math", "NaN").Call())
+				b.If(jen.List(jen.Id("_"), jen.Err()).Op(":=").Id("m").Dot("TrainStep").Call(jen.Id("Batch"), jen.Id("opt")), jen.Err().Op("==").Nil().Op("||").Op("!").Qual("strings", "Contains").Call(jen.Err().Dot("Error").Call(), jen.Lit("input "+x.Name+" row 0"))).Block(
+					jen.Id("t").Dot("Errorf").Call(jen.Lit(fmt.Sprintf("NaN in %s: got error %%v, want one naming input %s row 0", x.Name, x.Name)), jen.Err()),
+				)
+				b.Add(xf).Index(jen.Lit(0)).Op("=").Id("saved")
+			})
+		}
+		b.If(jen.Op("!").Qual("slices", "Equal").Call(jen.Id("before"), jen.Id("m").Dot("Params"))).Block(
+			jen.Id("t").Dot("Error").Call(jen.Lit("a failed TrainStep changed the parameters")),
+		)
+	})
+
+	f.Comment("TestCheckpoint saves a trained model with its optimizer and loads it back.")
+	f.Func().Id("TestCheckpoint").Params(t()).Block(
+		jen.Id("m").Op(":=").Id("New").Call(),
+		jen.Id("setup").Call(jen.Id("m"), jen.Lit(1)),
+		jen.Id("opt").Op(":=").Qual(rtPath, "NewAdam").Index(T).Call(jen.Id("NumParams"), jen.Lit(1e-3)),
+		jen.For(jen.Range().Lit(3)).Block(
+			jen.If(jen.List(jen.Id("_"), jen.Err()).Op(":=").Id("m").Dot("TrainStep").Call(jen.Id("Batch"), jen.Id("opt")), jen.Err().Op("!=").Nil()).Block(jen.Id("t").Dot("Fatal").Call(jen.Err())),
+		),
+		jen.Id("path").Op(":=").Qual("path/filepath", "Join").Call(jen.Id("t").Dot("TempDir").Call(), jen.Lit(g.g.Model+".safetensors")),
+		jen.If(jen.Err().Op(":=").Id("m").Dot("SaveCheckpoint").Call(jen.Id("path"), jen.Id("opt"), jen.Nil()), jen.Err().Op("!=").Nil()).Block(jen.Id("t").Dot("Fatal").Call(jen.Err())),
+		jen.List(jen.Id("m2"), jen.Id("opt2")).Op(":=").List(jen.Id("New").Call(), jen.Qual(rtPath, "NewAdam").Index(T).Call(jen.Id("NumParams"), jen.Lit(1e-3))),
+		jen.If(jen.List(jen.Id("_"), jen.Err()).Op(":=").Id("m2").Dot("LoadCheckpoint").Call(jen.Id("path"), jen.Id("opt2")), jen.Err().Op("!=").Nil()).Block(jen.Id("t").Dot("Fatal").Call(jen.Err())),
+		jen.If(jen.Op("!").Qual("slices", "Equal").Call(jen.Id("m").Dot("Params"), jen.Id("m2").Dot("Params")).Op("||").Op("!").Qual("slices", "Equal").Call(jen.Id("opt").Dot("M"), jen.Id("opt2").Dot("M")).Op("||").Id("opt2").Dot("StepCount").Call().Op("!=").Lit(3)).Block(
+			jen.Id("t").Dot("Error").Call(jen.Lit("checkpoint round trip changed the parameters or the optimizer state")),
+		),
+	)
+
+	f.Comment("BenchmarkTrainStep times one full training step (forward, backward, Adam)")
+	f.Comment("at the description's batch size.")
+	f.Func().Id("BenchmarkTrainStep").Params(jen.Id("b").Op("*").Qual("testing", "B")).Block(
+		jen.Id("m").Op(":=").Id("New").Call(),
+		jen.Id("setup").Call(jen.Id("m"), jen.Lit(1)),
+		jen.Id("opt").Op(":=").Qual(rtPath, "NewAdam").Index(T).Call(jen.Id("NumParams"), jen.Lit(1e-3)),
+		jen.Id("b").Dot("ReportAllocs").Call(),
+		jen.For(jen.Id("b").Dot("Loop").Call()).Block(
+			jen.If(jen.List(jen.Id("_"), jen.Err()).Op(":=").Id("m").Dot("TrainStep").Call(jen.Id("Batch"), jen.Id("opt")), jen.Err().Op("!=").Nil()).Block(jen.Id("b").Dot("Fatal").Call(jen.Err())),
+		),
+	)
+}

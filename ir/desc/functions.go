@@ -1,0 +1,297 @@
+package desc
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/backpropgen/backpropgen/ir"
+	"github.com/backpropgen/backpropgen/runtime"
+)
+
+// function is one built-in of the description language: primitives map to
+// one op, layers and losses lower to several.
+type function struct {
+	minArgs, maxArgs int
+	keywords         []string
+	usage            string
+	lower            func(l *lowerer, c *callExpr) (*ir.Node, *Error)
+}
+
+var functions map[string]function
+
+func functionNames() []string {
+	names := make([]string, 0, len(functions))
+	for k := range functions {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// activations maps an activation name to the op it applies ("" = none).
+var activations = map[string]string{
+	"linear": "", "none": "", "relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh",
+	"softmax": "softmax", "log_softmax": "log_softmax",
+}
+
+func init() {
+	unary := func(op string) function {
+		return function{1, 1, nil, op + "(x)", func(l *lowerer, c *callExpr) (*ir.Node, *Error) {
+			x, err := l.tensorArg(c, 0)
+			if err != nil {
+				return nil, err
+			}
+			return l.b.Op(op, ir.Attrs{}, x), nil
+		}}
+	}
+	functions = map[string]function{
+		"relu": unary("relu"), "sigmoid": unary("sigmoid"), "tanh": unary("tanh"),
+		"exp": unary("exp"), "log": unary("log"), "sqrt": unary("sqrt"),
+		"softmax": unary("softmax"), "log_softmax": unary("log_softmax"),
+		"transpose": unary("transpose"),
+		"matmul": {2, 2, nil, "matmul(a, b), the same as a @ b", func(l *lowerer, c *callExpr) (*ir.Node, *Error) {
+			a, b, err := l.twoTensors(c)
+			if err != nil {
+				return nil, err
+			}
+			n := l.b.MatMul(a, b, false, false)
+			return n, l.check(c.pos, fmt.Sprintf("shape mismatch in matmul(%v, %v)", a.Shape, b.Shape))
+		}},
+		"sum":  reduction("sum"),
+		"mean": reduction("mean"),
+		"reshape": {2, 2, nil, "reshape(x, [batch, 28, 28]); `batch` stands for the batch dimension", func(l *lowerer, c *callExpr) (*ir.Node, *Error) {
+			x, err := l.tensorArg(c, 0)
+			if err != nil {
+				return nil, err
+			}
+			list, ok := c.args[1].(*listLit)
+			if !ok {
+				return nil, errorf(c.args[1].at(), "reshape's second argument is the new shape as a list, e.g. [batch, 784]")
+			}
+			var to ir.Shape
+			for _, e := range list.elems {
+				if r, ok := e.(*nameRef); ok && r.name == "batch" {
+					to = append(to, ir.Dim{Size: l.g.Batch, Batch: true})
+					continue
+				}
+				v, err := wholeNumber(e, "a dimension", 1)
+				if err != nil {
+					return nil, err
+				}
+				to = append(to, ir.Dim{Size: v})
+			}
+			n := l.b.Reshape(x, to)
+			return n, l.check(c.pos, fmt.Sprintf("reshape %v to %v", x.Shape, to))
+		}},
+		"dense": {2, 3, []string{"activation", "init", "bias"},
+			"dense(x, units, activation, init=glorot_uniform, bias=true) with x of shape (N, in)", lowerDense},
+		"softmax_cross_entropy": {2, 2, nil, "softmax_cross_entropy(logits, labels) with logits (N, C) and labels declared as class(C)",
+			func(l *lowerer, c *callExpr) (*ir.Node, *Error) {
+				logits, err := l.tensorArg(c, 0)
+				if err != nil {
+					return nil, err
+				}
+				labels, err := l.lower(c.args[1])
+				if err != nil {
+					return nil, err
+				}
+				if labels.DType != ir.Int {
+					return nil, errorf(c.args[1].at(), "softmax_cross_entropy's second argument must be class labels (declare `label y: class(C)`), got a float tensor of shape %v", labels.Shape)
+				}
+				l.lossPred = logits
+				n := l.b.Op("softmax_cross_entropy", ir.Attrs{}, logits, labels)
+				return n, l.check(c.pos, fmt.Sprintf("softmax_cross_entropy(%v, %v)", logits.Shape, labels.Shape))
+			}},
+		"mse": {2, 2, nil, "mse(prediction, target): mean of squared differences", func(l *lowerer, c *callExpr) (*ir.Node, *Error) {
+			p, t, err := l.sameShape(c)
+			if err != nil {
+				return nil, err
+			}
+			l.lossPred = p
+			d := l.b.Sub(p, t)
+			return l.b.Op("mean", ir.Attrs{}, l.b.Mul(d, d)), nil
+		}},
+		"bce": {2, 2, nil, "bce(probability, target): binary cross-entropy of probabilities in (0, 1), e.g. from sigmoid", func(l *lowerer, c *callExpr) (*ir.Node, *Error) {
+			p, t, err := l.sameShape(c)
+			if err != nil {
+				return nil, err
+			}
+			l.lossPred = p
+			b := l.b
+			one := b.Const(1)
+			// -mean(t·log p + (1-t)·log(1-p))
+			ll := b.Add(b.Mul(t, b.Op("log", ir.Attrs{}, p)), b.Mul(b.Sub(one, t), b.Op("log", ir.Attrs{}, b.Sub(one, p))))
+			return b.Neg(b.Op("mean", ir.Attrs{}, ll)), nil
+		}},
+	}
+}
+
+func reduction(op string) function {
+	return function{1, 2, []string{"axis", "keepdims"}, op + "(x, axis=[0, 1], keepdims=false); without axis it reduces every axis",
+		func(l *lowerer, c *callExpr) (*ir.Node, *Error) {
+			x, err := l.tensorArg(c, 0)
+			if err != nil {
+				return nil, err
+			}
+			attrs := ir.Attrs{}
+			var axisExpr expr
+			if len(c.args) == 2 {
+				axisExpr = c.args[1]
+			}
+			for _, kw := range c.kw {
+				switch kw.name {
+				case "axis":
+					if axisExpr != nil {
+						return nil, errorf(kw.pos, "axis given twice")
+					}
+					axisExpr = kw.val
+				case "keepdims":
+					v, err := boolArg(kw.val)
+					if err != nil {
+						return nil, err
+					}
+					attrs.KeepDims = v
+				}
+			}
+			if axisExpr != nil {
+				elems := []expr{axisExpr}
+				if list, ok := axisExpr.(*listLit); ok {
+					elems = list.elems
+				}
+				attrs.Axes = []int{}
+				for _, e := range elems {
+					v, err := wholeNumber(e, "an axis", -4)
+					if err != nil {
+						return nil, err
+					}
+					attrs.Axes = append(attrs.Axes, v)
+				}
+			}
+			n := l.b.Op(op, attrs, x)
+			return n, l.check(c.pos, fmt.Sprintf("%s over %v", op, x.Shape))
+		}}
+}
+
+func lowerDense(l *lowerer, c *callExpr) (*ir.Node, *Error) {
+	x, err := l.tensorArg(c, 0)
+	if err != nil {
+		return nil, err
+	}
+	if len(x.Shape) != 2 {
+		return nil, errorf(c.args[0].at(), "dense needs a 2-D input (N, features), got shape %v; flatten it first with reshape(x, [batch, %d])", x.Shape, x.Shape.Elems()/max(1, x.Shape[0].Size))
+	}
+	units, err := wholeNumber(c.args[1], "the number of units", 1)
+	if err != nil {
+		return nil, err
+	}
+	act, init, bias := "", "glorot_uniform", true
+	var actExpr expr
+	if len(c.args) == 3 {
+		actExpr = c.args[2]
+	}
+	for _, kw := range c.kw {
+		switch kw.name {
+		case "activation":
+			actExpr = kw.val
+		case "init":
+			r, ok := kw.val.(*nameRef)
+			if !ok {
+				return nil, errorf(kw.val.at(), "init takes an initializer name: %s", strings.Join(runtime.InitNames(), ", "))
+			}
+			if _, err := runtime.ParseInit(r.name); err != nil {
+				return nil, errorf(r.pos, "%v", err)
+			}
+			init = r.name
+		case "bias":
+			v, err := boolArg(kw.val)
+			if err != nil {
+				return nil, err
+			}
+			bias = v
+		}
+	}
+	if actExpr != nil {
+		r, ok := actExpr.(*nameRef)
+		op, known := "", false
+		if ok {
+			op, known = activations[r.name]
+		}
+		if !known {
+			names := make([]string, 0, len(activations))
+			for k := range activations {
+				names = append(names, k)
+			}
+			sort.Strings(names)
+			return nil, errorf(actExpr.at(), "unknown activation; use one of %s", strings.Join(names, ", "))
+		}
+		act = op
+	}
+	in := x.Shape[1]
+	if in.Batch {
+		return nil, errorf(c.args[0].at(), "dense's input features cannot be the batch dimension (shape %v)", x.Shape)
+	}
+	b := l.b
+	name := l.stmt
+	w := b.Leaf("param", name+".W", ir.Fixed(in.Size, units), ir.Attrs{Init: init})
+	l.g.Params = append(l.g.Params, w)
+	z := b.MatMul(x, w, false, false)
+	z.Name = name + ".xW"
+	if bias {
+		bv := b.Leaf("param", name+".b", ir.Fixed(units), ir.Attrs{Init: "zeros"})
+		l.g.Params = append(l.g.Params, bv)
+		z = b.Add(z, bv)
+		z.Name = name + ".z"
+	}
+	if act != "" {
+		z = b.Op(act, ir.Attrs{}, z)
+	}
+	return z, nil
+}
+
+func (l *lowerer) tensorArg(c *callExpr, i int) (*ir.Node, *Error) {
+	n, err := l.lower(c.args[i])
+	if err != nil {
+		return nil, err
+	}
+	if n.DType == ir.Int {
+		return nil, errorf(c.args[i].at(), "%s needs a float tensor, but %s is class labels", c.fn, n.Name)
+	}
+	return n, nil
+}
+
+func (l *lowerer) twoTensors(c *callExpr) (*ir.Node, *ir.Node, *Error) {
+	a, err := l.tensorArg(c, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := l.tensorArg(c, 1)
+	return a, b, err
+}
+
+func (l *lowerer) sameShape(c *callExpr) (*ir.Node, *ir.Node, *Error) {
+	p, t, err := l.twoTensors(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !p.Shape.Equal(t.Shape) {
+		return nil, nil, errorf(c.pos, "shape mismatch in %s: prediction %v, target %v; they must be equal", c.fn, p.Shape, t.Shape)
+	}
+	return p, t, nil
+}
+
+func wholeNumber(e expr, what string, lo int) (int, *Error) {
+	n, ok := e.(*numLit)
+	if !ok || n.val != math.Trunc(n.val) || n.val < float64(lo) || n.val > 1<<30 {
+		return 0, errorf(e.at(), "%s must be a whole number ≥ %d", what, lo)
+	}
+	return int(n.val), nil
+}
+
+func boolArg(e expr) (bool, *Error) {
+	if r, ok := e.(*nameRef); ok && (r.name == "true" || r.name == "false") {
+		return r.name == "true", nil
+	}
+	return false, errorf(e.at(), "expected true or false")
+}

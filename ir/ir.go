@@ -1,0 +1,175 @@
+// Package ir is backpropgen's tensor IR: a typed SSA graph with static
+// shapes, one op table holding each op's shape rule and adjoint rule side by
+// side, a verifier, and a deterministic text form.
+//
+// Shapes are static except for the batch dimension: a Dim with Batch set has
+// Size equal to the description's maximum batch, and at run time the
+// generated code uses the row count n ≤ Size in its place.
+package ir
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Pos is a place in a description file.
+type Pos struct {
+	File      string
+	Line, Col int
+}
+
+func (p Pos) String() string {
+	if p.Line == 0 {
+		return p.File
+	}
+	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
+}
+
+// Dim is one dimension of a shape.
+type Dim struct {
+	Size  int
+	Batch bool // the batch dimension: Size is the maximum, n ≤ Size at run time
+}
+
+// Shape is a tensor shape, outermost dimension first (row-major).
+type Shape []Dim
+
+// Fixed returns a shape of static dimensions.
+func Fixed(sizes ...int) Shape {
+	s := make(Shape, len(sizes))
+	for i, n := range sizes {
+		s[i] = Dim{Size: n}
+	}
+	return s
+}
+
+// Scalar is the shape of a scalar.
+var Scalar = Shape{}
+
+func (s Shape) String() string {
+	var b strings.Builder
+	b.WriteByte('(')
+	for i, d := range s {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		if d.Batch {
+			b.WriteByte('N')
+		} else {
+			fmt.Fprint(&b, d.Size)
+		}
+	}
+	b.WriteByte(')')
+	return b.String()
+}
+
+// Equal reports whether two shapes have the same dimensions.
+func (s Shape) Equal(t Shape) bool {
+	if len(s) != len(t) {
+		return false
+	}
+	for i := range s {
+		if s[i] != t[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Elems is the number of elements at the maximum batch size.
+func (s Shape) Elems() int {
+	n := 1
+	for _, d := range s {
+		n *= d.Size
+	}
+	return n
+}
+
+// IsScalar reports whether the shape holds exactly one element.
+func (s Shape) IsScalar() bool {
+	for _, d := range s {
+		if d.Size != 1 || d.Batch {
+			return false
+		}
+	}
+	return true
+}
+
+// HasBatch reports whether any dimension is the batch dimension.
+func (s Shape) HasBatch() bool {
+	for _, d := range s {
+		if d.Batch {
+			return true
+		}
+	}
+	return false
+}
+
+// Clone returns a copy of s.
+func (s Shape) Clone() Shape { return append(Shape{}, s...) }
+
+// DType is a tensor's element kind.
+type DType uint8
+
+const (
+	Float DType = iota // float32 or float64, chosen by the emitter
+	Int                // int32 class labels
+)
+
+// Attrs are an op's static attributes; each op uses the fields it needs.
+type Attrs struct {
+	Axes     []int   // sum, mean: reduced axes (sorted); broadcast_to: broadcast axes
+	KeepDims bool    // sum, mean
+	TransA   bool    // matmul: use Aᵀ
+	TransB   bool    // matmul: use Bᵀ
+	Value    float64 // const
+	To       Shape   // reshape, broadcast_to, const: result shape
+	Mean     bool    // broadcast_to: scale by 1/(broadcast count), the mean's adjoint
+	Init     string  // param: initializer name
+	Classes  int     // label: number of classes
+	Param    *Node   // acc_grad: the parameter whose gradient accumulates
+}
+
+// Node is one SSA value: an op applied to earlier nodes.
+type Node struct {
+	ID    int
+	Op    *OpDef
+	Args  []*Node
+	Shape Shape
+	DType DType
+	Attrs Attrs
+	Name  string // readable name: the description's name or one derived from it
+	Pos   Pos    // the description statement this node implements
+	Step  string // backward nodes: the chain-rule step, e.g. "dh1.W = xᵀ·dh1.z"
+}
+
+func (n *Node) String() string { return fmt.Sprintf("%%%d", n.ID) }
+
+// Statement is one computing line of the description.
+type Statement struct {
+	Name string // the assigned name
+	Pos  Pos
+	Text string // the source text of the right-hand side
+}
+
+// Graph is a forward computation: leaves (inputs, labels, parameters,
+// constants) and the ops over them, in topological order.
+type Graph struct {
+	Model      string
+	File       string // description file name, as given to the generator
+	Batch      int    // maximum batch size
+	Nodes      []*Node
+	Inputs     []*Node // float inputs, in declaration order
+	Labels     []*Node // int32 class labels
+	Params     []*Node // parameters, in declaration order
+	Loss       *Node   // scalar loss
+	Output     *Node   // the prediction (Infer computes up to here)
+	Statements []Statement
+}
+
+// Add appends n to the graph, giving it the next ID.
+func (g *Graph) Add(n *Node) *Node {
+	n.ID = len(g.Nodes)
+	g.Nodes = append(g.Nodes, n)
+	return n
+}

@@ -1,0 +1,529 @@
+package ir
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+)
+
+// OpDef is everything the compiler knows about one op, in one place: its
+// arity, its shape rule, its simplifications and its adjoint (vector-Jacobian
+// product) rule. The emitter keeps a matching table of kernels.
+type OpDef struct {
+	Name  string
+	Arity int // number of arguments; leaves have 0
+	Leaf  bool
+
+	// Shape returns the result shape of n from n.Args and n.Attrs.
+	Shape func(n *Node) (Shape, error)
+
+	// Simplify may return an equivalent existing or new node instead of n
+	// (which is not yet in any graph), or nil to keep n.
+	Simplify func(b *Builder, n *Node) *Node
+
+	// Grad returns, for each argument of n, its gradient contribution
+	// given dy (the gradient of the loss with respect to n), or nil for an
+	// argument that gets none. It builds with b; derive stamps positions.
+	Grad func(b *Builder, n, dy *Node) []*Node
+
+	// NoGrad explains why an op has no adjoint rule. Every op has exactly
+	// one of Grad and NoGrad (TestEveryOpHasAdjoint).
+	NoGrad string
+
+	// Alias marks ops whose result shares storage with Args[0] (views).
+	Alias bool
+}
+
+var opTable = map[string]*OpDef{}
+
+// Ops returns every op definition, sorted by name.
+func Ops() []*OpDef {
+	out := make([]*OpDef, 0, len(opTable))
+	for _, d := range opTable {
+		out = append(out, d)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Lookup returns the op named name, or nil.
+func Lookup(name string) *OpDef { return opTable[name] }
+
+func def(d *OpDef) {
+	if _, dup := opTable[d.Name]; dup {
+		panic("ir: duplicate op " + d.Name)
+	}
+	opTable[d.Name] = d
+}
+
+const backwardOnly = "backward-only op: backpropgen derives first-order gradients"
+
+func init() {
+	// Leaves. derive treats params (and inputs, when asked) as gradient
+	// sinks; labels and constants carry no gradient.
+	leaf := func(n *Node) (Shape, error) { return n.Shape, nil }
+	def(&OpDef{Name: "input", Leaf: true, Shape: leaf, NoGrad: "leaf: its gradient is a sink, not a rule"})
+	def(&OpDef{Name: "param", Leaf: true, Shape: leaf, NoGrad: "leaf: its gradient is a sink, not a rule"})
+	def(&OpDef{Name: "label", Leaf: true, Shape: leaf, NoGrad: "integer class labels are not differentiable"})
+	def(&OpDef{Name: "const", Shape: func(n *Node) (Shape, error) {
+		if n.Attrs.To == nil {
+			return Scalar, nil
+		}
+		return n.Attrs.To, nil
+	}, NoGrad: "constants carry no gradient"})
+
+	// Elementwise unary ops. The rules that use the output y let the
+	// input's buffer die after the forward pass.
+	unary := func(name string, grad func(b *Builder, n, dy *Node) []*Node) {
+		def(&OpDef{Name: name, Arity: 1, Shape: sameAsArg, Grad: grad, Simplify: foldUnary})
+	}
+	unary("relu", func(b *Builder, n, dy *Node) []*Node {
+		b.Note("d%s = %s ⊙ [%s > 0]", nm(n.Args[0]), nm(dy), nm(n))
+		return []*Node{b.Op("relu_grad", Attrs{}, n, dy)}
+	})
+	unary("sigmoid", func(b *Builder, n, dy *Node) []*Node {
+		b.Note("d%s = %s ⊙ %s(1 - %s)", nm(n.Args[0]), nm(dy), nm(n), nm(n))
+		return []*Node{b.Op("sigmoid_grad", Attrs{}, n, dy)}
+	})
+	unary("tanh", func(b *Builder, n, dy *Node) []*Node {
+		b.Note("d%s = %s ⊙ (1 - %s²)", nm(n.Args[0]), nm(dy), nm(n))
+		return []*Node{b.Op("tanh_grad", Attrs{}, n, dy)}
+	})
+	unary("sqrt", func(b *Builder, n, dy *Node) []*Node {
+		b.Note("d%s = %s ⊙ 1/(2·%s)", nm(n.Args[0]), nm(dy), nm(n))
+		return []*Node{b.Op("sqrt_grad", Attrs{}, n, dy)}
+	})
+	unary("exp", func(b *Builder, n, dy *Node) []*Node {
+		b.Note("d%s = %s ⊙ %s", nm(n.Args[0]), nm(dy), nm(n))
+		return []*Node{b.Mul(dy, n)}
+	})
+	unary("log", func(b *Builder, n, dy *Node) []*Node {
+		b.Note("d%s = %s / %s", nm(n.Args[0]), nm(dy), nm(n.Args[0]))
+		return []*Node{b.Div(dy, n.Args[0])}
+	})
+	unary("neg", func(b *Builder, n, dy *Node) []*Node {
+		b.Note("d%s = -%s", nm(n.Args[0]), nm(dy))
+		return []*Node{b.Neg(dy)}
+	})
+	for _, name := range []string{"relu_grad", "sigmoid_grad", "tanh_grad", "sqrt_grad", "softmax_grad", "log_softmax_grad"} {
+		def(&OpDef{Name: name, Arity: 2, Shape: sameShapes, NoGrad: backwardOnly})
+	}
+
+	// Elementwise binary ops with numpy broadcasting; the adjoint of the
+	// broadcast is a sum back to the operand's shape.
+	binary := func(name string, grad func(b *Builder, n, dy *Node) []*Node) {
+		def(&OpDef{Name: name, Arity: 2, Shape: broadcastArgs, Grad: grad, Simplify: simplifyBinary})
+	}
+	binary("add", func(b *Builder, n, dy *Node) []*Node {
+		x, y := n.Args[0], n.Args[1]
+		b.Note("d%s = %s", nm(x), nm(dy))
+		dx := b.SumTo(dy, x.Shape)
+		b.Note("d%s = %s", nm(y), nm(dy))
+		return []*Node{dx, b.SumTo(dy, y.Shape)}
+	})
+	binary("sub", func(b *Builder, n, dy *Node) []*Node {
+		x, y := n.Args[0], n.Args[1]
+		b.Note("d%s = %s", nm(x), nm(dy))
+		dx := b.SumTo(dy, x.Shape)
+		b.Note("d%s = -%s", nm(y), nm(dy))
+		return []*Node{dx, b.Neg(b.SumTo(dy, y.Shape))}
+	})
+	binary("mul", func(b *Builder, n, dy *Node) []*Node {
+		x, y := n.Args[0], n.Args[1]
+		b.Note("d%s = %s ⊙ %s", nm(x), nm(dy), nm(y))
+		dx := b.SumTo(b.Mul(dy, y), x.Shape)
+		b.Note("d%s = %s ⊙ %s", nm(y), nm(dy), nm(x))
+		return []*Node{dx, b.SumTo(b.Mul(dy, x), y.Shape)}
+	})
+	binary("div", func(b *Builder, n, dy *Node) []*Node {
+		x, y := n.Args[0], n.Args[1]
+		b.Note("d%s = %s / %s", nm(x), nm(dy), nm(y))
+		dx := b.SumTo(b.Div(dy, y), x.Shape)
+		b.Note("d%s = -%s ⊙ %s / %s", nm(y), nm(dy), nm(n), nm(y))
+		return []*Node{dx, b.Neg(b.SumTo(b.Div(b.Mul(dy, n), y), y.Shape))}
+	})
+
+	// matmul: y = op(A)·op(B) for 2-D operands. The adjoints are matmuls
+	// whose transpose flags absorb every transpose, so none is materialized.
+	def(&OpDef{Name: "matmul", Arity: 2, Shape: matmulShape, Simplify: absorbTransposes,
+		Grad: func(b *Builder, n, dy *Node) []*Node {
+			a, w := n.Args[0], n.Args[1]
+			tA, tB := n.Attrs.TransA, n.Attrs.TransB
+			var da, dw *Node
+			if !tA {
+				b.Note("d%s = %s·%s%s", nm(a), nm(dy), nm(w), tick(!tB))
+				da = b.MatMul(dy, w, false, !tB)
+			} else {
+				b.Note("d%s = %s%s·%sᵀ", nm(a), nm(w), tick(tB), nm(dy))
+				da = b.MatMul(w, dy, tB, true)
+			}
+			if !tB {
+				b.Note("d%s = %s%s·%s", nm(w), nm(a), tick(!tA), nm(dy))
+				dw = b.MatMul(a, dy, !tA, false)
+			} else {
+				b.Note("d%s = %sᵀ·%s%s", nm(w), nm(dy), nm(a), tick(tA))
+				dw = b.MatMul(dy, a, true, tA)
+			}
+			return []*Node{da, dw}
+		}})
+	def(&OpDef{Name: "transpose", Arity: 1,
+		Shape: func(n *Node) (Shape, error) {
+			x := n.Args[0].Shape
+			if len(x) != 2 {
+				return nil, fmt.Errorf("transpose needs a 2-D tensor, got shape %v", x)
+			}
+			return Shape{x[1], x[0]}, nil
+		},
+		Simplify: func(b *Builder, n *Node) *Node {
+			if x := n.Args[0]; x.Op.Name == "transpose" {
+				return x.Args[0] // (xᵀ)ᵀ = x
+			}
+			return nil
+		},
+		Grad: func(b *Builder, n, dy *Node) []*Node {
+			b.Note("d%s = %sᵀ", nm(n.Args[0]), nm(dy))
+			return []*Node{b.Transpose(dy)}
+		}})
+
+	// reshape is a view: same elements, new shape, no copy.
+	def(&OpDef{Name: "reshape", Arity: 1, Alias: true, Shape: reshapeShape,
+		Simplify: func(b *Builder, n *Node) *Node {
+			x := n.Args[0]
+			if x.Shape.Equal(n.Shape) {
+				return x
+			}
+			if x.Op.Name == "reshape" {
+				return b.Reshape(x.Args[0], n.Shape)
+			}
+			return nil
+		},
+		Grad: func(b *Builder, n, dy *Node) []*Node {
+			b.Note("d%s = reshape(%s, %v)", nm(n.Args[0]), nm(dy), n.Args[0].Shape)
+			return []*Node{b.Reshape(dy, n.Args[0].Shape)}
+		}})
+
+	// Reductions. Their adjoint broadcasts the gradient back; mean's also
+	// divides by the count (which involves n when the batch axis is reduced).
+	reduce := func(name string, mean bool) {
+		def(&OpDef{Name: name, Arity: 1, Shape: reduceShape,
+			Grad: func(b *Builder, n, dy *Node) []*Node {
+				x := n.Args[0]
+				if mean {
+					b.Note("d%s = broadcast(%s)/count", nm(x), nm(dy))
+				} else {
+					b.Note("d%s = broadcast(%s)", nm(x), nm(dy))
+				}
+				kept := keptShape(x.Shape, n.Attrs.Axes)
+				return []*Node{b.BroadcastTo(b.Reshape(dy, kept), x.Shape, mean)}
+			}})
+	}
+	reduce("sum", false)
+	reduce("mean", true)
+	def(&OpDef{Name: "broadcast_to", Arity: 1,
+		Shape: func(n *Node) (Shape, error) {
+			x, to := n.Args[0].Shape, n.Attrs.To
+			if len(x) != len(to) {
+				return nil, fmt.Errorf("cannot broadcast %v to %v: ranks differ", x, to)
+			}
+			s, err := Broadcast(x, to)
+			if err != nil || !s.Equal(to) {
+				return nil, fmt.Errorf("cannot broadcast %v to %v", x, to)
+			}
+			return to, nil
+		},
+		Grad: func(b *Builder, n, dy *Node) []*Node {
+			x := n.Args[0]
+			b.Note("d%s = sum of %s over the broadcast axes", nm(x), nm(dy))
+			var axes []int
+			for i := range x.Shape {
+				if x.Shape[i] != n.Shape[i] {
+					axes = append(axes, i)
+				}
+			}
+			name := "sum"
+			if n.Attrs.Mean {
+				name = "mean"
+			}
+			return []*Node{b.Op(name, Attrs{Axes: axes, KeepDims: true}, dy)}
+		}})
+
+	// Row-wise softmax family over the last axis.
+	def(&OpDef{Name: "softmax", Arity: 1, Shape: lastAxisStatic,
+		Grad: func(b *Builder, n, dy *Node) []*Node {
+			b.Note("d%s = %s ⊙ (%s - Σ %s⊙%s)", nm(n.Args[0]), nm(n), nm(dy), nm(dy), nm(n))
+			return []*Node{b.Op("softmax_grad", Attrs{}, n, dy)}
+		}})
+	def(&OpDef{Name: "log_softmax", Arity: 1, Shape: lastAxisStatic,
+		Grad: func(b *Builder, n, dy *Node) []*Node {
+			b.Note("d%s = %s - exp(%s) ⊙ Σ %s", nm(n.Args[0]), nm(dy), nm(n), nm(dy))
+			return []*Node{b.Op("log_softmax_grad", Attrs{}, n, dy)}
+		}})
+
+	// softmax_cross_entropy: mean over rows of -log softmax(logits)[label].
+	// Its adjoint is the fused (softmax - onehot)·dloss/n, never the chain
+	// through an explicit softmax and log.
+	def(&OpDef{Name: "softmax_cross_entropy", Arity: 2, Shape: sceShape,
+		Grad: func(b *Builder, n, dy *Node) []*Node {
+			logits, labels := n.Args[0], n.Args[1]
+			b.Note("d%s = (softmax(%s) - onehot(%s))·%s/n", nm(logits), nm(logits), nm(labels), nm(dy))
+			return []*Node{b.Op("softmax_cross_entropy_grad", Attrs{}, logits, labels, dy), nil}
+		}})
+	def(&OpDef{Name: "softmax_cross_entropy_grad", Arity: 3, NoGrad: backwardOnly,
+		Shape: func(n *Node) (Shape, error) {
+			if _, err := sceShape(n); err != nil {
+				return nil, err
+			}
+			if !n.Args[2].Shape.IsScalar() {
+				return nil, fmt.Errorf("upstream gradient must be scalar, got %v", n.Args[2].Shape)
+			}
+			return n.Args[0].Shape, nil
+		}})
+
+	// acc_grad adds a contribution into a parameter's (or input's)
+	// gradient buffer: the end of every backward chain.
+	def(&OpDef{Name: "acc_grad", Arity: 1, NoGrad: backwardOnly,
+		Shape: func(n *Node) (Shape, error) {
+			p := n.Attrs.Param
+			if p == nil {
+				return nil, errors.New("acc_grad needs a target")
+			}
+			if !p.Shape.Equal(n.Args[0].Shape) {
+				return nil, fmt.Errorf("gradient shape %v does not match %s's shape %v", n.Args[0].Shape, p.Name, p.Shape)
+			}
+			return p.Shape, nil
+		}})
+}
+
+func nm(n *Node) string {
+	if n.Name != "" {
+		return n.Name
+	}
+	return n.String()
+}
+
+func tick(t bool) string {
+	if t {
+		return "ᵀ"
+	}
+	return ""
+}
+
+func sameAsArg(n *Node) (Shape, error) { return n.Args[0].Shape, nil }
+
+func sameShapes(n *Node) (Shape, error) {
+	if !n.Args[0].Shape.Equal(n.Args[1].Shape) {
+		return nil, fmt.Errorf("operand shapes differ: %v and %v", n.Args[0].Shape, n.Args[1].Shape)
+	}
+	return n.Args[0].Shape, nil
+}
+
+func broadcastArgs(n *Node) (Shape, error) {
+	if len(n.Args[0].Shape) > 4 || len(n.Args[1].Shape) > 4 {
+		return nil, fmt.Errorf("rank above 4 is not supported")
+	}
+	return Broadcast(n.Args[0].Shape, n.Args[1].Shape)
+}
+
+func matmulShape(n *Node) (Shape, error) {
+	a, b := n.Args[0].Shape, n.Args[1].Shape
+	if len(a) != 2 || len(b) != 2 {
+		return nil, fmt.Errorf("matmul needs 2-D operands, got %v and %v", a, b)
+	}
+	m, ka := a[0], a[1]
+	if n.Attrs.TransA {
+		m, ka = a[1], a[0]
+	}
+	kb, c := b[0], b[1]
+	if n.Attrs.TransB {
+		kb, c = b[1], b[0]
+	}
+	if ka != kb {
+		return nil, fmt.Errorf("inner dimensions differ: %v @ %v (%s vs %s)", a, b, dimString(ka), dimString(kb))
+	}
+	if m.Batch && c.Batch {
+		return nil, fmt.Errorf("result %v would have two batch dimensions", Shape{m, c})
+	}
+	return Shape{m, c}, nil
+}
+
+func absorbTransposes(b *Builder, n *Node) *Node {
+	x, y := n.Args[0], n.Args[1]
+	tA, tB := n.Attrs.TransA, n.Attrs.TransB
+	changed := false
+	if x.Op.Name == "transpose" {
+		x, tA, changed = x.Args[0], !tA, true
+	}
+	if y.Op.Name == "transpose" {
+		y, tB, changed = y.Args[0], !tB, true
+	}
+	if !changed {
+		return nil
+	}
+	return b.MatMul(x, y, tA, tB)
+}
+
+func reshapeShape(n *Node) (Shape, error) {
+	x, to := n.Args[0].Shape, n.Attrs.To
+	if len(to) > 4 {
+		return nil, fmt.Errorf("rank above 4 is not supported")
+	}
+	static := func(s Shape) (p, batch int) {
+		p = 1
+		for _, d := range s {
+			if d.Batch {
+				batch++
+			} else {
+				p *= d.Size
+			}
+		}
+		return
+	}
+	px, bx := static(x)
+	pt, bt := static(to)
+	if px != pt || bx != bt {
+		return nil, fmt.Errorf("cannot reshape %v to %v: element counts differ", x, to)
+	}
+	return to, nil
+}
+
+func reduceShape(n *Node) (Shape, error) {
+	x := n.Args[0].Shape
+	axes := n.Attrs.Axes
+	if axes == nil {
+		axes = make([]int, len(x))
+		for i := range axes {
+			axes[i] = i
+		}
+	}
+	norm, err := normAxes(axes, len(x))
+	if err != nil {
+		return nil, err
+	}
+	if len(x) > 4 {
+		return nil, fmt.Errorf("rank above 4 is not supported")
+	}
+	n.Attrs.Axes = norm
+	if n.Attrs.KeepDims {
+		return keptShape(x, norm), nil
+	}
+	var out Shape
+	for i, d := range x {
+		if !slices.Contains(norm, i) {
+			out = append(out, d)
+		}
+	}
+	if out == nil {
+		out = Scalar
+	}
+	return out, nil
+}
+
+// keptShape is x with the reduced axes set to 1.
+func keptShape(x Shape, axes []int) Shape {
+	out := x.Clone()
+	for _, a := range axes {
+		out[a] = Dim{Size: 1}
+	}
+	return out
+}
+
+func lastAxisStatic(n *Node) (Shape, error) {
+	x := n.Args[0].Shape
+	if len(x) == 0 || x[len(x)-1].Batch {
+		return nil, fmt.Errorf("needs a last axis of static size (the classes), got %v", x)
+	}
+	return x, nil
+}
+
+func sceShape(n *Node) (Shape, error) {
+	logits, labels := n.Args[0], n.Args[1]
+	if len(logits.Shape) != 2 || logits.Shape[1].Batch {
+		return nil, fmt.Errorf("logits must be (rows, classes), got %v", logits.Shape)
+	}
+	if labels.DType != Int {
+		return nil, fmt.Errorf("second argument must be class labels (declared with label NAME: class(C))")
+	}
+	if len(labels.Shape) != 1 || labels.Shape[0] != logits.Shape[0] {
+		return nil, fmt.Errorf("labels %v do not match logits %v: need one label per row", labels.Shape, logits.Shape)
+	}
+	if c := labels.Attrs.Classes; c != logits.Shape[1].Size {
+		return nil, fmt.Errorf("labels have %d classes but logits have %d columns (shapes %v and %v)", c, logits.Shape[1].Size, labels.Shape, logits.Shape)
+	}
+	return Scalar, nil
+}
+
+// isConst reports whether n is a scalar constant with value v.
+func isConst(n *Node, v float64) bool {
+	return n.Op.Name == "const" && n.Shape.IsScalar() && n.Attrs.Value == v
+}
+
+func foldUnary(b *Builder, n *Node) *Node {
+	x := n.Args[0]
+	if n.Op.Name == "neg" && x.Op.Name == "neg" {
+		return x.Args[0]
+	}
+	if x.Op.Name == "const" && n.Op.Name == "neg" {
+		return b.Op("const", Attrs{Value: -x.Attrs.Value, To: x.Attrs.To})
+	}
+	return nil
+}
+
+// simplifyBinary removes x+0, x-0, x·1, x/1, folds x·0 to a zero constant,
+// and folds two scalar constants.
+func simplifyBinary(b *Builder, n *Node) *Node {
+	x, y := n.Args[0], n.Args[1]
+	op := n.Op.Name
+	keep := func(v *Node) *Node {
+		if v.Shape.Equal(n.Shape) {
+			return v
+		}
+		return nil // the identity operand would also broadcast the other
+	}
+	if x.Op.Name == "const" && y.Op.Name == "const" && x.Shape.IsScalar() && y.Shape.IsScalar() && len(n.Shape) == 0 {
+		a, c := x.Attrs.Value, y.Attrs.Value
+		var v float64
+		switch op {
+		case "add":
+			v = a + c
+		case "sub":
+			v = a - c
+		case "mul":
+			v = a * c
+		case "div":
+			v = a / c
+		}
+		return b.Const(v)
+	}
+	switch op {
+	case "add":
+		if isConst(y, 0) {
+			return keep(x)
+		}
+		if isConst(x, 0) {
+			return keep(y)
+		}
+	case "sub":
+		if isConst(y, 0) {
+			return keep(x)
+		}
+	case "mul":
+		if isConst(y, 1) {
+			return keep(x)
+		}
+		if isConst(x, 1) {
+			return keep(y)
+		}
+		if isConst(x, 0) || isConst(y, 0) {
+			return b.Op("const", Attrs{Value: 0, To: n.Shape})
+		}
+		if isConst(x, -1) {
+			return b.Neg(y)
+		}
+	case "div":
+		if isConst(y, 1) {
+			return keep(x)
+		}
+	}
+	return nil
+}

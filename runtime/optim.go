@@ -1,0 +1,210 @@
+package runtime
+
+import (
+	"fmt"
+	"math"
+)
+
+// Optimizer updates one flat parameter slice from its flat gradient slice.
+//
+// Generated code keeps every trainable parameter in a single contiguous
+// buffer (and every gradient in a parallel one), so an optimizer needs no
+// per-tensor bookkeeping and a step is one tight loop.
+type Optimizer[T Float] interface {
+	// Step applies one update to params using grads. grads is only read;
+	// the caller clears it before the next backward pass. Step allocates
+	// nothing. len(params) and len(grads) must equal the size the optimizer
+	// was created with; a mismatch is a bug in the calling code (not bad
+	// input data) and panics with a message saying so.
+	Step(params, grads []T)
+	// State returns views of the optimizer's state buffers, flat with shape
+	// [len], so they can be written to and restored from a checkpoint with
+	// SaveCheckpoint/LoadCheckpoint. The step count is not a tensor: store
+	// StepCount in the checkpoint metadata.
+	State() []Tensor[T]
+	// StepCount is the number of Step calls so far (Adam's bias correction
+	// depends on it).
+	StepCount() int64
+	// SetStepCount restores the step count after loading a checkpoint.
+	SetStepCount(int64)
+}
+
+// checkStepLens panics with an actionable message when the slices passed to
+// Step do not match the optimizer's size. Step has no error result because
+// it runs every training step; a size mismatch can only come from wiring the
+// optimizer to the wrong buffers, which is a programming error.
+func checkStepLens(kind string, params, grads, state int) {
+	if params != grads || params != state {
+		panic(fmt.Sprintf("runtime: %s.Step: len(params)=%d, len(grads)=%d, optimizer state size=%d; "+
+			"they must be equal: create the optimizer with the model's parameter count", kind, params, grads, state))
+	}
+}
+
+// Adam is the Adam optimizer (Kingma & Ba, 2015) with PyTorch's update rule:
+//
+//	m ← β1·m + (1-β1)·g
+//	v ← β2·v + (1-β2)·g²
+//	p ← p - (LR/(1-β1ᵗ)) · m / (√v/√(1-β2ᵗ) + Eps)
+//
+// where t is the step count after incrementing. When WeightDecay > 0 the
+// decay is decoupled from the gradient as in AdamW (Loshchilov & Hutter):
+// p ← p·(1 - LR·WeightDecay) is applied before the update above, matching
+// torch.optim.AdamW. (Decoupled decay is the variant that behaves well with
+// adaptive step sizes; classic L2-in-the-gradient Adam is not offered.)
+type Adam[T Float] struct {
+	LR, Beta1, Beta2, Eps, WeightDecay T
+	// M and V are the first and second moment estimates, one per parameter.
+	M, V []T
+	// Prefix names the state tensors: "<Prefix>.m" and "<Prefix>.v".
+	// NewAdam sets it to "adam".
+	Prefix string
+	t      int64
+}
+
+// NewAdam returns an Adam optimizer for size parameters with learning rate lr
+// and PyTorch's defaults β1=0.9, β2=0.999, Eps=1e-8, no weight decay.
+func NewAdam[T Float](size int, lr T) *Adam[T] {
+	if size < 0 {
+		size = 0
+	}
+	return &Adam[T]{
+		LR: lr, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8,
+		M: make([]T, size), V: make([]T, size),
+		Prefix: "adam",
+	}
+}
+
+// Step applies one Adam update. It allocates nothing and its inner loop has
+// no bounds checks (all slices are re-sliced to len(params) first).
+func (a *Adam[T]) Step(params, grads []T) {
+	checkStepLens("Adam", len(params), len(grads), len(a.M))
+	checkStepLens("Adam", len(params), len(grads), len(a.V))
+	a.t++
+	// Bias corrections in float64: β^t underflows gracefully and loses no
+	// precision for large t, then we round once to T.
+	bc1 := 1 - math.Pow(float64(a.Beta1), float64(a.t))
+	bc2 := 1 - math.Pow(float64(a.Beta2), float64(a.t))
+	stepSize := T(float64(a.LR) / bc1)
+	sqrtBC2 := T(math.Sqrt(bc2))
+	b1, b2 := a.Beta1, a.Beta2
+	c1, c2 := 1-b1, 1-b2
+	eps := a.Eps
+	// decay == 1 exactly when WeightDecay is 0, and p*1 == p, so the loop
+	// needs no branch.
+	decay := 1 - a.LR*a.WeightDecay
+
+	p := params
+	g := grads[:len(p)]
+	m := a.M[:len(p)]
+	v := a.V[:len(p)]
+	for i := range p {
+		gi := g[i]
+		mi := b1*m[i] + c1*gi
+		vi := b2*v[i] + c2*gi*gi
+		m[i] = mi
+		v[i] = vi
+		denom := T(math.Sqrt(float64(vi)))/sqrtBC2 + eps
+		p[i] = p[i]*decay - stepSize*(mi/denom)
+	}
+}
+
+// State returns the moment buffers as "<Prefix>.m" and "<Prefix>.v".
+func (a *Adam[T]) State() []Tensor[T] {
+	return []Tensor[T]{
+		{Name: a.Prefix + ".m", Shape: []int{len(a.M)}, Data: a.M},
+		{Name: a.Prefix + ".v", Shape: []int{len(a.V)}, Data: a.V},
+	}
+}
+
+// StepCount returns the number of steps taken.
+func (a *Adam[T]) StepCount() int64 { return a.t }
+
+// SetStepCount sets the step count, e.g. after loading a checkpoint.
+func (a *Adam[T]) SetStepCount(t int64) { a.t = t }
+
+// SGD is stochastic gradient descent with PyTorch's (torch.optim.SGD,
+// dampening 0) semantics for weight decay, momentum and Nesterov momentum:
+//
+//	g ← g + WeightDecay·p                  (coupled L2 decay)
+//	b ← Momentum·b + g                     (if Momentum ≠ 0; b starts at 0, so b₁ = g₁)
+//	g ← g + Momentum·b  if Nesterov, else g ← b
+//	p ← p - LR·g
+//
+// Note this is PyTorch's form (LR multiplies the velocity at the update),
+// not Sutskever's (LR folded into the velocity); they differ when LR changes.
+type SGD[T Float] struct {
+	LR, Momentum, WeightDecay T
+	Nesterov                  bool
+	// Velocity is the momentum buffer b; nil when created with Momentum 0.
+	Velocity []T
+	// Prefix names the state tensor "<Prefix>.velocity". NewSGD sets it to "sgd".
+	Prefix string
+	t      int64
+}
+
+// NewSGD returns an SGD optimizer for size parameters. The velocity buffer is
+// allocated only when momentum ≠ 0 (plain SGD has no state).
+func NewSGD[T Float](size int, lr, momentum T, nesterov bool) *SGD[T] {
+	if size < 0 {
+		size = 0
+	}
+	s := &SGD[T]{LR: lr, Momentum: momentum, Nesterov: nesterov, Prefix: "sgd"}
+	if momentum != 0 {
+		s.Velocity = make([]T, size)
+	}
+	return s
+}
+
+// Step applies one SGD update. It allocates nothing.
+func (s *SGD[T]) Step(params, grads []T) {
+	checkStepLens("SGD", len(params), len(grads), len(grads))
+	s.t++
+	lr, wd, mu := s.LR, s.WeightDecay, s.Momentum
+	p := params
+	g := grads[:len(p)]
+	if mu == 0 {
+		for i := range p {
+			p[i] -= lr * (g[i] + wd*p[i])
+		}
+		return
+	}
+	if len(s.Velocity) != len(p) {
+		panic(fmt.Sprintf("runtime: SGD.Step: Momentum is %v but the velocity buffer has %d elements for %d parameters; "+
+			"create the optimizer with NewSGD and a non-zero momentum", float64(mu), len(s.Velocity), len(p)))
+	}
+	b := s.Velocity[:len(p)]
+	if s.Nesterov {
+		for i := range p {
+			gi := g[i] + wd*p[i]
+			bi := mu*b[i] + gi
+			b[i] = bi
+			p[i] -= lr * (gi + mu*bi)
+		}
+		return
+	}
+	for i := range p {
+		gi := g[i] + wd*p[i]
+		bi := mu*b[i] + gi
+		b[i] = bi
+		p[i] -= lr * bi
+	}
+}
+
+// State returns the velocity as "<Prefix>.velocity", or nothing for plain SGD.
+func (s *SGD[T]) State() []Tensor[T] {
+	if s.Velocity == nil {
+		return nil
+	}
+	return []Tensor[T]{{Name: s.Prefix + ".velocity", Shape: []int{len(s.Velocity)}, Data: s.Velocity}}
+}
+
+// StepCount returns the number of steps taken.
+func (s *SGD[T]) StepCount() int64 { return s.t }
+
+// SetStepCount sets the step count, e.g. after loading a checkpoint.
+func (s *SGD[T]) SetStepCount(t int64) { s.t = t }
+
+var (
+	_ Optimizer[float32] = (*Adam[float32])(nil)
+	_ Optimizer[float64] = (*SGD[float64])(nil)
+)

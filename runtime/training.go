@@ -1,0 +1,84 @@
+package runtime
+
+import (
+	"fmt"
+	"maps"
+	"math"
+	"strconv"
+)
+
+// Metadata keys written by SaveTraining.
+const (
+	MetaModel = "backpropgen.model" // the model description's name
+	MetaStep  = "backpropgen.step"  // the optimizer's step count
+)
+
+// SaveTraining writes a model's parameters and its optimizer's state to one
+// safetensors checkpoint, atomically. The parameters keep their description
+// names (h1.W, h1.b, ...) so the file loads in PyTorch or NumPy; optimizer
+// state follows under its own prefix. opt may be nil.
+func SaveTraining[T Float](path, model string, params []Tensor[T], opt Optimizer[T], meta map[string]string) error {
+	all := params
+	m := maps.Clone(meta)
+	if m == nil {
+		m = map[string]string{}
+	}
+	m[MetaModel] = model
+	if opt != nil {
+		all = append(append([]Tensor[T]{}, params...), opt.State()...)
+		m[MetaStep] = strconv.FormatInt(opt.StepCount(), 10)
+	}
+	return SaveCheckpoint(path, all, m)
+}
+
+// LoadTraining restores what SaveTraining wrote into params and opt (which
+// may be nil to load the parameters only, e.g. for inference or fine-tuning
+// with a fresh optimizer). On any error nothing is modified.
+func LoadTraining[T Float](path, model string, params []Tensor[T], opt Optimizer[T]) (map[string]string, error) {
+	all := params
+	if opt != nil {
+		all = append(append([]Tensor[T]{}, params...), opt.State()...)
+	}
+	meta, err := peekMeta[T](path, all)
+	if err != nil {
+		return nil, err
+	}
+	if got := meta[MetaModel]; got != model {
+		return nil, fmt.Errorf("%s: checkpoint of model %q, not %q: load it into the model it was written by", path, got, model)
+	}
+	var step int64
+	if opt != nil {
+		step, err = strconv.ParseInt(meta[MetaStep], 10, 64)
+		if err != nil || step < 0 {
+			return nil, fmt.Errorf("%s: checkpoint has no valid %s metadata (%q) for the optimizer: it was saved without optimizer state; load it with a nil optimizer", path, MetaStep, meta[MetaStep])
+		}
+	}
+	if _, err := LoadCheckpoint(path, all); err != nil {
+		return nil, err
+	}
+	if opt != nil {
+		opt.SetStepCount(step)
+	}
+	return meta, nil
+}
+
+// peekMeta validates the whole file against into without modifying it and
+// returns its metadata, so LoadTraining can check the model name first.
+func peekMeta[T Float](path string, into []Tensor[T]) (map[string]string, error) {
+	scratch := make([]Tensor[T], len(into))
+	for i, t := range into {
+		scratch[i] = Tensor[T]{Name: t.Name, Shape: t.Shape, Data: make([]T, len(t.Data))}
+	}
+	return LoadCheckpoint(path, scratch)
+}
+
+// FirstNonFinite returns the index of the first NaN or ±Inf in x, or -1.
+func FirstNonFinite[T Float](x []T) int {
+	for i, v := range x {
+		f := float64(v)
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return i
+		}
+	}
+	return -1
+}
