@@ -53,7 +53,7 @@ func Derive(g *ir.Graph, opt Options) (*Program, error) {
 		}
 	}
 
-	b := &ir.Builder{NextID: len(g.Nodes)}
+	b := &ir.Builder{NextID: len(g.Nodes), Pos: g.Loss.Pos}
 	adj := map[*ir.Node][]*ir.Node{g.Loss: {b.Const(1)}}
 	isSink := map[*ir.Node]bool{}
 	for _, s := range p.Sinks {

@@ -91,9 +91,9 @@ func (g *gen) group(nodes []*ir.Node, prefix string) []group {
 	for _, s := range g.g.Statements {
 		stmts[s.Pos.Line] = s
 	}
-	for _, n := range append(append(append([]*ir.Node{}, g.g.Params...), g.g.Inputs...), g.g.Labels...) {
+	for _, n := range append(append([]*ir.Node{}, g.g.Params...), g.g.Inputs...) {
 		if _, ok := stmts[n.Pos.Line]; !ok {
-			stmts[n.Pos.Line] = ir.Statement{Name: n.Name, Pos: n.Pos, Text: "param " + n.Name}
+			stmts[n.Pos.Line] = ir.Statement{Name: n.Name, Pos: n.Pos} // a declaration
 		}
 	}
 	names := newNamer()

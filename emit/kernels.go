@@ -138,7 +138,7 @@ func strides4(a ir.Shape, out [4]ir.Dim) [4]*jen.Statement {
 	var st [4]*jen.Statement
 	c, batches := 1, 0
 	for i := 3; i >= 0; i-- {
-		if pa[i] == out[i] {
+		if pa[i] == out[i] && out[i] != (ir.Dim{Size: 1}) {
 			st[i] = product(c, batches)
 		} else {
 			st[i] = jen.Lit(0)
@@ -166,13 +166,14 @@ func (g *gen) binary(n *ir.Node, op string) jen.Code {
 	x, y := n.Args[0], n.Args[1]
 	c := rt(op)
 	scalarLike := func(v *ir.Node) bool { return v.Shape.IsScalar() }
+	literal := func(v *ir.Node) bool { return g.p.Plan.Slot(v).Kind == derive.Literal }
 	switch {
+	case x.Shape.Equal(n.Shape) && scalarLike(y) && (literal(y) || !y.Shape.Equal(n.Shape)):
+		return rt("BinaryScalar").Call(c, g.out(n), g.in(x), g.scalar(y), jen.False())
+	case y.Shape.Equal(n.Shape) && scalarLike(x) && (literal(x) || !x.Shape.Equal(n.Shape)):
+		return rt("BinaryScalar").Call(c, g.out(n), g.in(y), g.scalar(x), jen.True())
 	case x.Shape.Equal(n.Shape) && y.Shape.Equal(n.Shape):
 		return rt("Binary").Call(c, g.out(n), g.in(x), g.in(y))
-	case x.Shape.Equal(n.Shape) && scalarLike(y):
-		return rt("BinaryScalar").Call(c, g.out(n), g.in(x), g.scalar(y), jen.False())
-	case y.Shape.Equal(n.Shape) && scalarLike(x):
-		return rt("BinaryScalar").Call(c, g.out(n), g.in(y), g.scalar(x), jen.True())
 	case x.Shape.Equal(n.Shape) && isRow(y.Shape, n.Shape):
 		return rt("BinaryRows").Call(c, g.out(n), g.in(x), g.in(y), rows(n.Shape), dim(n.Shape[len(n.Shape)-1]), jen.False())
 	case y.Shape.Equal(n.Shape) && isRow(x.Shape, n.Shape):
@@ -215,7 +216,7 @@ func (g *gen) reduce(n *ir.Node, mean bool) jen.Code {
 	}
 	kept := pad4(keep(x.Shape, n.Attrs.Axes))
 	return rt("ReduceSum").Call(g.out(n), g.in(x), dims4(pad4(x.Shape)), array4(strides4(keep(x.Shape, n.Attrs.Axes), pad4(x.Shape))), scale, jen.Lit(g.acc(n))).
-		Comment(fmt.Sprintf("into %v", kept))
+		Comment(fmt.Sprintf("into %v", ir.Shape(kept[:])))
 }
 
 func keep(s ir.Shape, axes []int) ir.Shape {

@@ -372,7 +372,11 @@ func (g *gen) statementFunc(f *jen.File, gr group, backward bool) {
 	if backward {
 		what = "propagates the gradient back through"
 	}
-	f.Comment(fmt.Sprintf("%s %s %s = %s (%s:%d).", gr.fn, what, gr.stmt.Name, gr.stmt.Text, g.src, gr.stmt.Pos.Line))
+	if gr.stmt.Text == "" {
+		f.Comment(fmt.Sprintf("%s adds the gradients of %s declared at %s:%d.", gr.fn, gr.stmt.Name, g.src, gr.stmt.Pos.Line))
+	} else {
+		f.Comment(fmt.Sprintf("%s %s %s = %s (%s:%d).", gr.fn, what, gr.stmt.Name, gr.stmt.Text, g.src, gr.stmt.Pos.Line))
+	}
 	f.Func().Params(jen.Id("m").Op("*").Id(g.typeName)).Id(gr.fn).Params(jen.Id("n").Int()).BlockFunc(func(b *jen.Group) {
 		for _, n := range gr.nodes {
 			b.Comment(g.describe(n))
@@ -385,7 +389,7 @@ func (g *gen) statementFunc(f *jen.File, gr group, backward bool) {
 // the chain-rule step, the shape, and the description line.
 func (g *gen) describe(n *ir.Node) string {
 	s := g.formula(n)
-	if n.Step != "" && n.Op.Name != "acc_grad" {
+	if n.Step != "" {
 		s = n.Step
 		if g.p.Plan.Slot(n).Kind == derive.IntoGrad {
 			s = strings.Replace(s, " = ", " += ", 1)

@@ -173,3 +173,30 @@ func (g *Graph) Add(n *Node) *Node {
 	g.Nodes = append(g.Nodes, n)
 	return n
 }
+
+// Prune drops the ops that neither the loss nor the output depends on
+// (left behind by simplification, or computed and never used) and
+// renumbers the nodes. Leaves stay: they are the model's interface.
+func (g *Graph) Prune() {
+	live := map[*Node]bool{}
+	var mark func(n *Node)
+	mark = func(n *Node) {
+		if n == nil || live[n] {
+			return
+		}
+		live[n] = true
+		for _, a := range n.Args {
+			mark(a)
+		}
+	}
+	mark(g.Loss)
+	mark(g.Output)
+	kept := g.Nodes[:0]
+	for _, n := range g.Nodes {
+		if live[n] || n.Op.Leaf {
+			n.ID = len(kept)
+			kept = append(kept, n)
+		}
+	}
+	g.Nodes = kept
+}

@@ -131,6 +131,10 @@ func init() {
 	})
 	binary("mul", func(b *Builder, n, dy *Node) []*Node {
 		x, y := n.Args[0], n.Args[1]
+		if x == y { // x², one contribution instead of two
+			b.Note("d%s = 2·%s ⊙ %s", nm(x), nm(dy), nm(x))
+			return []*Node{b.SumTo(b.Mul(b.Mul(dy, x), b.Const(2)), x.Shape), nil}
+		}
 		b.Note("d%s = %s ⊙ %s", nm(x), nm(dy), nm(y))
 		dx := b.SumTo(b.Mul(dy, y), x.Shape)
 		b.Note("d%s = %s ⊙ %s", nm(y), nm(dy), nm(x))
@@ -196,6 +200,9 @@ func init() {
 			if x.Op.Name == "reshape" {
 				return b.Reshape(x.Args[0], n.Shape)
 			}
+			if x.Op.Name == "const" {
+				return b.Op("const", Attrs{Value: x.Attrs.Value, To: n.Shape})
+			}
 			return nil
 		},
 		Grad: func(b *Builder, n, dy *Node) []*Node {
@@ -220,7 +227,23 @@ func init() {
 	}
 	reduce("sum", false)
 	reduce("mean", true)
-	def(&OpDef{Name: "broadcast_to", Arity: 1,
+	// broadcast_to only appears in backward passes (the adjoint of sum and
+	// mean), so it needs no adjoint of its own.
+	def(&OpDef{Name: "broadcast_to", Arity: 1, NoGrad: backwardOnly,
+		Simplify: func(b *Builder, n *Node) *Node {
+			x := n.Args[0]
+			if x.Op.Name != "const" {
+				return nil
+			}
+			v := x.Attrs.Value
+			if n.Attrs.Mean {
+				if n.Shape.HasBatch() && !x.Shape.HasBatch() {
+					return nil // the count depends on n
+				}
+				v /= float64(n.Shape.Elems() / x.Shape.Elems())
+			}
+			return b.Op("const", Attrs{Value: v, To: n.Shape})
+		},
 		Shape: func(n *Node) (Shape, error) {
 			x, to := n.Args[0].Shape, n.Attrs.To
 			if len(x) != len(to) {
@@ -231,21 +254,6 @@ func init() {
 				return nil, fmt.Errorf("cannot broadcast %v to %v", x, to)
 			}
 			return to, nil
-		},
-		Grad: func(b *Builder, n, dy *Node) []*Node {
-			x := n.Args[0]
-			b.Note("d%s = sum of %s over the broadcast axes", nm(x), nm(dy))
-			var axes []int
-			for i := range x.Shape {
-				if x.Shape[i] != n.Shape[i] {
-					axes = append(axes, i)
-				}
-			}
-			name := "sum"
-			if n.Attrs.Mean {
-				name = "mean"
-			}
-			return []*Node{b.Op(name, Attrs{Axes: axes, KeepDims: true}, dy)}
 		}})
 
 	// Row-wise softmax family over the last axis.
@@ -495,6 +503,22 @@ func simplifyBinary(b *Builder, n *Node) *Node {
 		}
 		return b.Const(v)
 	}
+	// A constant tensor is uniform: use it as a scalar when the other
+	// operand alone has the result's shape.
+	if x.Op.Name == "const" && !x.Shape.IsScalar() && y.Shape.Equal(n.Shape) {
+		return b.Op(op, Attrs{}, b.Const(x.Attrs.Value), y)
+	}
+	if y.Op.Name == "const" && !y.Shape.IsScalar() && x.Shape.Equal(n.Shape) {
+		return b.Op(op, Attrs{}, x, b.Const(y.Attrs.Value))
+	}
+	// (a·c1)·c2 → a·(c1·c2) for scalar constants.
+	if op == "mul" {
+		if c2, a := scalarConstOf(x, y); c2 != nil && a.Op.Name == "mul" {
+			if c1, inner := scalarConstOf(a.Args[0], a.Args[1]); c1 != nil && inner.Shape.Equal(n.Shape) {
+				return b.Mul(inner, b.Const(c1.Attrs.Value*c2.Attrs.Value))
+			}
+		}
+	}
 	switch op {
 	case "add":
 		if isConst(y, 0) {
@@ -526,4 +550,16 @@ func simplifyBinary(b *Builder, n *Node) *Node {
 		}
 	}
 	return nil
+}
+
+// scalarConstOf returns the scalar constant among x and y and the other
+// operand, or nil.
+func scalarConstOf(x, y *Node) (c, other *Node) {
+	switch {
+	case x.Op.Name == "const" && x.Shape.IsScalar():
+		return x, y
+	case y.Op.Name == "const" && y.Shape.IsScalar():
+		return y, x
+	}
+	return nil, nil
 }

@@ -138,7 +138,7 @@ func generate(args []string, stdout, stderr io.Writer) error {
 		ir.Format(stdout, prog.Backward)
 		return nil
 	}
-	opt := emit.Options{Package: c.pkg, Float64: c.float64, Command: "backpropgen " + strings.Join(args, " ")}
+	opt := emit.Options{Package: c.pkg, Float64: c.float64, Command: c.command(path)}
 	model, err := emit.Generate(prog, opt)
 	if err != nil {
 		return err
@@ -201,4 +201,24 @@ func writeFile(path string, data []byte) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// command is the generating command as recorded in the header: only the
+// flags that change the output, and the description's base name, so the
+// header does not depend on where or how (-check) the generator ran.
+func (c config) command(path string) string {
+	parts := []string{"backpropgen"}
+	if c.pkg != "" {
+		parts = append(parts, "-pkg", c.pkg)
+	}
+	if c.float64 {
+		parts = append(parts, "-float64")
+	}
+	if c.inputGrads {
+		parts = append(parts, "-input-grads")
+	}
+	if !c.tests {
+		parts = append(parts, "-tests=false")
+	}
+	return strings.Join(append(parts, filepath.Base(path)), " ")
 }

@@ -180,7 +180,10 @@ func lowerDense(l *lowerer, c *callExpr) (*ir.Node, *Error) {
 		return nil, err
 	}
 	if len(x.Shape) != 2 {
-		return nil, errorf(c.args[0].at(), "dense needs a 2-D input (N, features), got shape %v; flatten it first with reshape(x, [batch, %d])", x.Shape, x.Shape.Elems()/max(1, x.Shape[0].Size))
+		if len(x.Shape) < 2 || !x.Shape[0].Batch {
+			return nil, errorf(c.args[0].at(), "dense needs a 2-D input (N, features), got shape %v", x.Shape)
+		}
+		return nil, errorf(c.args[0].at(), "dense needs a 2-D input (N, features), got shape %v; flatten it first with reshape(x, [batch, %d])", x.Shape, x.Shape.Elems()/x.Shape[0].Size)
 	}
 	units, err := wholeNumber(c.args[1], "the number of units", 1)
 	if err != nil {
@@ -236,11 +239,13 @@ func lowerDense(l *lowerer, c *callExpr) (*ir.Node, *Error) {
 	name := l.stmt
 	w := b.Leaf("param", name+".W", ir.Fixed(in.Size, units), ir.Attrs{Init: init})
 	l.g.Params = append(l.g.Params, w)
+	l.names[w.Name], l.defined[w.Name] = w, l.stmtPos
 	z := b.MatMul(x, w, false, false)
 	z.Name = name + ".xW"
 	if bias {
 		bv := b.Leaf("param", name+".b", ir.Fixed(units), ir.Attrs{Init: "zeros"})
 		l.g.Params = append(l.g.Params, bv)
+		l.names[bv.Name], l.defined[bv.Name] = bv, l.stmtPos
 		z = b.Add(z, bv)
 		z.Name = name + ".z"
 	}

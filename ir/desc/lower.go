@@ -54,6 +54,7 @@ func Parse(file string, src []byte) (*ir.Graph, error) {
 		return nil, l.errs
 	}
 	l.g.Nodes = l.b.Nodes
+	l.g.Prune()
 	if err := l.g.Verify(); err != nil {
 		return nil, ErrorList{{ir.Pos{File: file}, "internal error, please report: " + err.Error()}}
 	}

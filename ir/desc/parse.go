@@ -172,6 +172,9 @@ func (p *parser) primary() (expr, *Error) {
 		p.next()
 		call := &callExpr{pos: t.pos, fn: t.text}
 		for !p.is(")") {
+			if p.peek().kind == tEOL {
+				return nil, &Error{p.peek().pos, fmt.Sprintf("missing \")\" to close the call of %s opened at column %d", t.text, t.pos.Col)}
+			}
 			if len(call.args)+len(call.kw) > 0 {
 				if _, err := p.expect(",", "between arguments"); err != nil {
 					return nil, err

@@ -1,0 +1,290 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/backpropgen/backpropgen/ir"
+)
+
+const tiny = `model tiny
+batch 4
+input x: [3]
+label y: class(2)
+logits = dense(x, 2)
+loss = softmax_cross_entropy(logits, y)
+`
+
+func runCLI(args ...string) (code int, stdout, stderr string) {
+	var o, e bytes.Buffer
+	code = run(args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+func TestUsage(t *testing.T) {
+	if code, _, e := runCLI(); code != 2 || !strings.Contains(e, "usage: backpropgen") {
+		t.Errorf("no args: exit %d, stderr %q; want 2 and usage", code, e)
+	}
+	if code, _, _ := runCLI("-nosuchflag", "m.bpg"); code != 2 {
+		t.Errorf("bad flag: exit %d, want 2", code)
+	}
+	if code, _, e := runCLI("-h"); code != 0 || !strings.Contains(e, "-check") {
+		t.Errorf("-h: exit %d, stderr %q", code, e)
+	}
+	if code, _, _ := runCLI("model.txt"); code != 2 {
+		t.Errorf("wrong extension: exit %d, want 2", code)
+	}
+	if code, o, _ := runCLI("-version"); code != 0 || !strings.HasPrefix(o, "backpropgen v") {
+		t.Errorf("-version: exit %d, %q", code, o)
+	}
+}
+
+func TestDescriptionError(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "bad.bpg")
+	os.WriteFile(path, []byte("model bad\nbatch 2\ninput x: [3]\nloss = sum(q)\n"), 0o644)
+	code, _, e := runCLI(path)
+	if code != 1 || !strings.Contains(e, "bad.bpg:4:12: unknown name q") {
+		t.Errorf("exit %d, stderr %q", code, e)
+	}
+}
+
+// TestWriteAndCheck: files are written once, rewritten only when content
+// changes, and -check reports staleness without writing.
+func TestWriteAndCheck(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tiny.bpg")
+	os.WriteFile(path, []byte(tiny), 0o644)
+	if code, _, e := runCLI("-check", path); code != 1 || !strings.Contains(e, "stale or missing") {
+		t.Fatalf("-check before generating: exit %d, %q", code, e)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "tiny.go")); err == nil {
+		t.Fatal("-check wrote a file")
+	}
+	if code, _, e := runCLI(path); code != 0 {
+		t.Fatalf("generate: exit %d, %s", code, e)
+	}
+	for _, f := range []string{"tiny.go", "tiny_test.go"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(filepath.Join(dir, "tiny.go"), old, old)
+	if code, _, e := runCLI(path); code != 0 {
+		t.Fatalf("regenerate: exit %d, %s", code, e)
+	}
+	if st, _ := os.Stat(filepath.Join(dir, "tiny.go")); !st.ModTime().Equal(old) {
+		t.Error("unchanged output was rewritten")
+	}
+	if code, _, _ := runCLI("-check", path); code != 0 {
+		t.Errorf("-check on current files: exit %d", code)
+	}
+	os.WriteFile(path, []byte(strings.Replace(tiny, "batch 4", "batch 5", 1)), 0o644)
+	if code, _, _ := runCLI("-check", path); code != 1 {
+		t.Errorf("-check after editing the description: exit %d, want 1", code)
+	}
+	if code, o, _ := runCLI("-ir", path); code != 0 || !strings.Contains(o, "softmax_cross_entropy_grad") {
+		t.Errorf("-ir: exit %d, %q", code, o)
+	}
+}
+
+// module creates a Go module in a temporary directory that uses this
+// repository through a replace directive.
+func module(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds generated packages; skipped with -short")
+	}
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+	dir := t.TempDir()
+	gomod := "module example.com/user\n\ngo 1.26\n\nrequire github.com/backpropgen/backpropgen v0.0.0\n\nreplace github.com/backpropgen/backpropgen => " + root + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(gomod), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := os.ReadFile(filepath.Join(root, "go.sum"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "go.sum"), sum, 0o644)
+	return dir
+}
+
+func goCmd(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("go", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// TestGoGenerate is the user's path: a fresh module holding a description
+// and a //go:generate line; go generate, then go test, pass there.
+func TestGoGenerate(t *testing.T) {
+	dir := module(t)
+	pkg := filepath.Join(dir, "tiny")
+	os.MkdirAll(pkg, 0o755)
+	os.WriteFile(filepath.Join(pkg, "tiny.bpg"), []byte(tiny), 0o644)
+	os.WriteFile(filepath.Join(pkg, "gen.go"), []byte("package tiny\n\n//go:generate go run github.com/backpropgen/backpropgen/cmd/backpropgen tiny.bpg\n"), 0o644)
+	goCmd(t, dir, "generate", "./...")
+	out := goCmd(t, dir, "test", "-count=1", "-v", "./...")
+	for _, want := range []string{"--- PASS: TestGradients", "--- PASS: TestTrainStepAllocs", "ok  \texample.com/user/tiny"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("go test output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// opCases exercise every differentiable op (in several forms: broadcasts,
+// transposes, axes, partial batches) in a generated model whose own
+// TestGradients checks each parameter against central finite differences
+// in float64. TestOpGradients fails for an op with an adjoint rule and no
+// case here.
+var opCases = map[string]string{
+	"matmul": `input x: [5]
+param W: [5, 3]
+param V: [2, 3]
+a = x @ W
+b = transpose(x) @ a
+c = a @ transpose(V)
+d = transpose(W) @ b
+loss = mean(a * a) + mean(b * b) + mean(c * c) + mean(d * d)
+output a`,
+	"transpose": `input x: [5]
+param W: [5, 3]
+h = transpose(x @ W)
+loss = mean(h * h) + mean(transpose(W) * transpose(W) * transpose(W))
+output h`,
+	"reshape": `input x: [2, 3]
+param W: [6, 2]
+r = reshape(x, [batch, 6])
+h = r @ W
+q = reshape(W, [3, 4])
+loss = mean(h * h) + mean(q * q * q)
+output h`,
+	"sum": `input x: [3, 2]
+param W: [3, 2]
+h = x * W
+a = sum(h, axis=0)
+b = sum(h, axis=[1, 2], keepdims=true)
+c = sum(h, 2)
+loss = mean(a * a) + mean(b * b) + mean(c * c) + sum(W) * sum(W)
+output h`,
+	"mean": `input x: [3, 2]
+param W: [3, 2]
+h = x * W
+a = mean(h, axis=0)
+b = mean(h, axis=[1, 2], keepdims=true)
+c = mean(h, 2)
+loss = mean(a * a) + mean(b * b) + mean(c * c) + mean(W) * mean(W)
+output h`,
+	"softmax": `input x: [5]
+param W: [5, 4]
+h = softmax(x @ W)
+loss = mean(h * h * h)
+output h`,
+	"log_softmax": `input x: [5]
+param W: [5, 4]
+h = log_softmax(x @ W)
+loss = mean(h * h)
+output h`,
+	"softmax_cross_entropy": `input x: [5]
+label y: class(4)
+param W: [5, 4]
+param b: [4]
+logits = x @ W + b
+loss = softmax_cross_entropy(logits, y)`,
+	"mse": `input x: [5]
+input t: [2]
+p = dense(x, 2, tanh)
+loss = mse(p, t)`,
+	"bce": `input x: [5]
+input t: [3]
+p = dense(x, 3, sigmoid)
+loss = bce(p, t)`,
+	"residual": `input x: [6]
+label y: class(3)
+h1 = dense(x, 6, tanh)
+h2 = dense(h1, 6, relu) + h1
+logits = dense(h2, 3)
+loss = softmax_cross_entropy(logits, y) + 0.01 * sum(h1.W * h1.W)`,
+}
+
+func init() {
+	unary := map[string]string{
+		"relu": "relu(a)", "sigmoid": "sigmoid(a)", "tanh": "tanh(a)", "exp": "exp(a)",
+		"log": "log(a * a + 1)", "sqrt": "sqrt(a * a + 0.5)", "neg": "-a",
+	}
+	for op, expr := range unary {
+		opCases[op] = "input x: [5]\nparam W: [5, 5]\na = x @ W - 0.25\nh = " + expr + "\nloss = mean(h * h)\noutput h"
+	}
+	binary := map[string]string{"add": "+", "sub": "-", "mul": "*", "div": "/"}
+	for op, sym := range binary {
+		f := func(v string) string { return v }
+		if op == "div" {
+			f = func(v string) string { return "exp(" + v + ")" } // positive denominators
+		}
+		opCases[op] = strings.NewReplacer("OP", sym).Replace(`input x: [3]
+input z: [4, 3]
+param b: [3]
+param c: [1]
+param s: [4, 1]
+param w: [3]
+h = x OP ` + f("b") + `
+k = ` + f("b") + ` OP h
+u = z OP ` + f("s") + `
+v = ` + f("c") + ` OP h
+q = h OP 2
+r = 2 OP ` + f("h") + `
+t = h OP h
+loss = mean(k * k) + mean(u * u) + mean(v * v) + mean(q * q) + mean(r * r) + mean(t * t) + mean(h * w)
+output h`)
+	}
+}
+
+// TestOpGradients generates one package per case, then runs all of their
+// generated tests in one go test call.
+func TestOpGradients(t *testing.T) {
+	for _, op := range ir.Ops() {
+		if op.Grad != nil {
+			if _, ok := opCases[op.Name]; !ok {
+				t.Errorf("op %s has an adjoint rule but no finite-difference case in opCases", op.Name)
+			}
+		}
+	}
+	dir := module(t)
+	names := make([]string, 0, len(opCases))
+	for name := range opCases {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		pkg := filepath.Join(dir, name)
+		os.MkdirAll(pkg, 0o755)
+		// Batch 5 so partial batches (n=3) and full ones differ.
+		src := "model m\nbatch 5\n" + opCases[name] + "\n"
+		path := filepath.Join(pkg, "m.bpg")
+		os.WriteFile(path, []byte(src), 0o644)
+		if code, _, e := runCLI("-pkg", "op"+strings.ReplaceAll(name, "_", ""), path); code != 0 {
+			t.Fatalf("%s: exit %d: %s\n%s", name, code, e, src)
+		}
+	}
+	out := goCmd(t, dir, "test", "-count=1", "-run", "TestGradients|TestFloat32MatchesFloat64|TestTrainStepAllocs", "./...")
+	for _, name := range names {
+		if !strings.Contains(out, "ok  \texample.com/user/"+name) {
+			t.Errorf("%s: generated gradient check did not pass:\n%s", name, out)
+		}
+	}
+}

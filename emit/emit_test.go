@@ -1,0 +1,169 @@
+package emit
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/tools/txtar"
+
+	"github.com/backpropgen/backpropgen/derive"
+	"github.com/backpropgen/backpropgen/ir"
+	"github.com/backpropgen/backpropgen/ir/desc"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+func TestEveryOpHasKernel(t *testing.T) {
+	for _, op := range ir.Ops() {
+		if _, ok := kernels[op.Name]; !ok {
+			t.Errorf("op %s has no kernel in emit's table", op.Name)
+		}
+	}
+}
+
+func program(t *testing.T, name string, src []byte) *derive.Program {
+	t.Helper()
+	g, err := desc.Parse(name, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := derive.Derive(g, derive.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestGolden compares model → IR → Go with testdata/*.txtar. Each archive
+// holds model.bpg and the expected ir and model.go; go test -update
+// rewrites the expectations (see testdata/README.md).
+func TestGolden(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.txtar")
+	if len(files) == 0 {
+		t.Fatal("no golden files")
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			ar, err := txtar.ParseFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var src []byte
+			for _, f := range ar.Files {
+				if f.Name == "model.bpg" {
+					src = f.Data
+				}
+			}
+			p := program(t, "model.bpg", src)
+			var irText bytes.Buffer
+			irText.WriteString(p.Graph.String())
+			irText.WriteString("backward:\n")
+			ir.Format(&irText, p.Backward)
+			code, err := Generate(p, Options{Command: "backpropgen model.bpg"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string][]byte{"ir": irText.Bytes(), "model.go": code}
+			if *update {
+				ar.Files = []txtar.File{{Name: "model.bpg", Data: src}, {Name: "ir", Data: got["ir"]}, {Name: "model.go", Data: got["model.go"]}}
+				if err := os.WriteFile(file, txtar.Format(ar), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			for _, f := range ar.Files {
+				if want, ok := got[f.Name]; ok && !bytes.Equal(f.Data, want) {
+					t.Errorf("%s differs from the golden file; if the change is intended, run go test ./emit -update\n%s", f.Name, firstDiff(string(f.Data), string(want)))
+				}
+			}
+		})
+	}
+}
+
+func firstDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	for i := 0; i < len(w) || i < len(g); i++ {
+		var a, b string
+		if i < len(w) {
+			a = w[i]
+		}
+		if i < len(g) {
+			b = g[i]
+		}
+		if a != b {
+			return "line " + itoa(i+1) + ":\n  want: " + a + "\n  got:  " + b
+		}
+	}
+	return ""
+}
+
+func itoa(i int) string { return strings.TrimSpace(strings.Repeat(" ", 0) + fmtInt(i)) }
+
+func fmtInt(i int) string {
+	if i < 10 {
+		return string(rune('0' + i))
+	}
+	return fmtInt(i/10) + string(rune('0'+i%10))
+}
+
+// TestDeterministic generates the same description twice, from separate
+// parses, and wants identical bytes.
+func TestDeterministic(t *testing.T) {
+	src, err := os.ReadFile("../generated/mlp/mlp.bpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var outs [2][]byte
+	for i := range outs {
+		p := program(t, "mlp.bpg", src)
+		a, err := Generate(p, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := GenerateTest(p, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs[i] = append(a, b...)
+	}
+	if !bytes.Equal(outs[0], outs[1]) {
+		t.Fatal("two runs generated different code")
+	}
+}
+
+// TestLocalDiff: changing one layer of a description changes only the lines
+// of that layer (and the sizes that depend on it), so reviews stay small.
+func TestLocalDiff(t *testing.T) {
+	src, err := os.ReadFile("../generated/mlp/mlp.bpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := strings.Replace(string(src), "h2     = dense(h1, 64, relu, init=he_uniform)", "h2     = dense(h1, 64, tanh, init=he_uniform)", 1)
+	if changed == string(src) {
+		t.Fatal("test description out of date")
+	}
+	a, _ := Generate(program(t, "mlp.bpg", src), Options{})
+	b, _ := Generate(program(t, "mlp.bpg", []byte(changed)), Options{})
+	la, lb := strings.Split(string(a), "\n"), strings.Split(string(b), "\n")
+	if len(la) != len(lb) {
+		t.Fatalf("line count changed: %d → %d", len(la), len(lb))
+	}
+	var diff []string
+	for i := range la {
+		if la[i] != lb[i] {
+			diff = append(diff, lb[i])
+		}
+	}
+	if len(diff) > 8 {
+		t.Errorf("changing one activation changed %d lines:\n%s", len(diff), strings.Join(diff, "\n"))
+	}
+	for _, d := range diff {
+		if !strings.Contains(d, "h2") && !strings.Contains(d, "Tanh") && !strings.Contains(d, "tanh") {
+			t.Errorf("unrelated line changed: %s", d)
+		}
+	}
+}
