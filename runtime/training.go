@@ -4,13 +4,16 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"slices"
 	"strconv"
+	"strings"
 )
 
 // Metadata keys written by SaveTraining.
 const (
 	MetaModel = "backpropgen.model" // the model description's name
 	MetaStep  = "backpropgen.step"  // the optimizer's step count
+	MetaState = "backpropgen.state" // the optimizer's tensor names, comma-separated
 )
 
 // SaveTraining writes a model's parameters and its optimizer's state to one
@@ -25,8 +28,14 @@ func SaveTraining[T Float](path, model string, params []Tensor[T], opt Optimizer
 	}
 	m[MetaModel] = model
 	if opt != nil {
-		all = append(append([]Tensor[T]{}, params...), opt.State()...)
+		state := opt.State()
+		all = append(append([]Tensor[T]{}, params...), state...)
 		m[MetaStep] = strconv.FormatInt(opt.StepCount(), 10)
+		names := make([]string, len(state))
+		for i, t := range state {
+			names[i] = t.Name
+		}
+		m[MetaState] = strings.Join(names, ",")
 	}
 	return SaveCheckpoint(path, all, m)
 }
@@ -39,7 +48,10 @@ func LoadTraining[T Float](path, model string, params []Tensor[T], opt Optimizer
 	if opt != nil {
 		all = append(append([]Tensor[T]{}, params...), opt.State()...)
 	}
-	meta, err := peekMeta[T](path, all)
+	// Read the metadata first (tolerating extra tensors), then load
+	// strictly (LoadCheckpoint changes nothing on error): without an
+	// optimizer, only the state SaveTraining recorded may be left unread.
+	meta, err := peekMeta(path, params, func(string) bool { return true })
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +65,12 @@ func LoadTraining[T Float](path, model string, params []Tensor[T], opt Optimizer
 			return nil, fmt.Errorf("%s: checkpoint has no valid %s metadata (%q) for the optimizer: it was saved without optimizer state; load it with a nil optimizer", path, MetaStep, meta[MetaStep])
 		}
 	}
-	if _, err := LoadCheckpoint(path, all); err != nil {
+	var skip func(string) bool
+	if opt == nil {
+		state := strings.Split(meta[MetaState], ",")
+		skip = func(name string) bool { return slices.Contains(state, name) }
+	}
+	if _, err := loadCheckpoint(path, all, skip); err != nil {
 		return nil, err
 	}
 	if opt != nil {
@@ -62,14 +79,14 @@ func LoadTraining[T Float](path, model string, params []Tensor[T], opt Optimizer
 	return meta, nil
 }
 
-// peekMeta validates the whole file against into without modifying it and
-// returns its metadata, so LoadTraining can check the model name first.
-func peekMeta[T Float](path string, into []Tensor[T]) (map[string]string, error) {
+// peekMeta validates the file against into without modifying it and returns
+// its metadata, so LoadTraining can check the model name first.
+func peekMeta[T Float](path string, into []Tensor[T], skip func(string) bool) (map[string]string, error) {
 	scratch := make([]Tensor[T], len(into))
 	for i, t := range into {
 		scratch[i] = Tensor[T]{Name: t.Name, Shape: t.Shape, Data: make([]T, len(t.Data))}
 	}
-	return LoadCheckpoint(path, scratch)
+	return loadCheckpoint(path, scratch, skip)
 }
 
 // FirstNonFinite returns the index of the first NaN or ±Inf in x, or -1.

@@ -1,0 +1,222 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/backpropgen/backpropgen/examples/internal/mnistdata"
+	"github.com/backpropgen/backpropgen/generated/mlp"
+	"github.com/backpropgen/backpropgen/runtime"
+)
+
+// Config holds the training settings (the command-line flags).
+type Config struct {
+	Epochs     int     // total epochs, counting those restored by Resume
+	LR         float32 // Adam's peak learning rate
+	Schedule   string  // "cosine" or "constant"
+	Seed       uint64  // initialization and shuffling seed
+	Checkpoint string  // written after every epoch; "" for none
+	Resume     bool    // start from Checkpoint
+	Quiet      bool    // no progress bar
+}
+
+func (c Config) validate() error {
+	if c.Epochs < 1 {
+		return fmt.Errorf("-epochs %d: want at least 1", c.Epochs)
+	}
+	if !(c.LR > 0) || math.IsInf(float64(c.LR), 0) {
+		return fmt.Errorf("-lr %v: want a positive learning rate", c.LR)
+	}
+	if c.Schedule != "cosine" && c.Schedule != "constant" {
+		return fmt.Errorf("-schedule %q: want cosine or constant", c.Schedule)
+	}
+	if c.Resume && c.Checkpoint == "" {
+		return errors.New("-resume needs a -checkpoint file")
+	}
+	return nil
+}
+
+// Epoch is the outcome of one training epoch.
+type Epoch struct {
+	Epoch        int           // 1-based
+	TrainLoss    float64       // mean loss over the epoch's training examples
+	TestAccuracy float64       // fraction of test images classified correctly
+	Time         time.Duration // wall time: training, evaluation and checkpoint
+}
+
+// Result is the outcome of Train.
+type Result struct {
+	Model        *mlp.Model
+	Resumed      int     // epochs restored from the checkpoint (0 without Resume)
+	Epochs       []Epoch // the epochs trained by this call
+	TestAccuracy float64 // after the last epoch
+}
+
+// Train trains a model on trainSet for cfg.Epochs epochs (continuing from
+// the checkpoint with cfg.Resume), evaluating on testSet after each one.
+// It prints one line per epoch and the final accuracy on stdout and a
+// progress bar on stderr (unless cfg.Quiet).
+func Train(cfg Config, trainSet, testSet *mnistdata.Set, stdout, stderr io.Writer) (*Result, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if trainSet.N == 0 || testSet.N == 0 {
+		return nil, fmt.Errorf("empty data set: %d training and %d test images", trainSet.N, testSet.N)
+	}
+	m := mlp.New()
+	m.Init(cfg.Seed)
+	opt := runtime.NewAdam[float32](mlp.NumParams, cfg.LR)
+	res := &Result{Model: m}
+	if cfg.Resume {
+		done, err := resume(m, opt, cfg.Checkpoint)
+		if err != nil {
+			return nil, err
+		}
+		res.Resumed = done
+		fmt.Fprintf(stdout, "resumed from %s after epoch %d\n", cfg.Checkpoint, done)
+		if done >= cfg.Epochs {
+			fmt.Fprintf(stdout, "the checkpoint already has %d epochs (-epochs %d): nothing to train\n", done, cfg.Epochs)
+		}
+	}
+
+	stepsPerEpoch := (trainSet.N + mlp.Batch - 1) / mlp.Batch
+	lr := schedule(cfg, stepsPerEpoch*cfg.Epochs)
+	perm := make([]int, trainSet.N)
+	for epoch := res.Resumed + 1; epoch <= cfg.Epochs; epoch++ {
+		start := time.Now()
+		shuffle(perm, cfg.Seed, epoch)
+		bar := newProgress(stderr, fmt.Sprintf("epoch %d/%d", epoch, cfg.Epochs), stepsPerEpoch, cfg.Quiet)
+		var lossSum float64
+		for step := range stepsPerEpoch {
+			rows := perm[step*mlp.Batch : min((step+1)*mlp.Batch, trainSet.N)]
+			n := len(rows)
+			for i, r := range rows {
+				copy(m.X[i*mnistdata.Pixels:(i+1)*mnistdata.Pixels], trainSet.Image(r))
+				m.Y[i] = trainSet.Labels[r]
+			}
+			opt.LR = lr(opt.StepCount())
+			loss, err := m.TrainStep(n, opt)
+			if err != nil {
+				bar.clear()
+				return nil, fmt.Errorf("epoch %d, step %d: %w", epoch, step+1, err)
+			}
+			lossSum += float64(loss) * float64(n)
+			bar.update(step+1, lossSum/float64(min((step+1)*mlp.Batch, trainSet.N)))
+		}
+		bar.clear()
+
+		acc, err := accuracy(m, testSet)
+		if err != nil {
+			return nil, err
+		}
+		if cfg.Checkpoint != "" {
+			meta := map[string]string{
+				"epoch":    strconv.Itoa(epoch),
+				"seed":     strconv.FormatUint(cfg.Seed, 10),
+				"lr":       strconv.FormatFloat(float64(cfg.LR), 'g', -1, 32),
+				"schedule": cfg.Schedule,
+			}
+			if err := m.SaveCheckpoint(cfg.Checkpoint, opt, meta); err != nil {
+				return nil, err
+			}
+		}
+		e := Epoch{Epoch: epoch, TrainLoss: lossSum / float64(trainSet.N), TestAccuracy: acc, Time: time.Since(start)}
+		res.Epochs = append(res.Epochs, e)
+		fmt.Fprintf(stdout, "epoch %d/%d  train loss %.4f  test accuracy %.2f%%  time %.1fs\n",
+			e.Epoch, cfg.Epochs, e.TrainLoss, 100*e.TestAccuracy, e.Time.Seconds())
+	}
+
+	if len(res.Epochs) > 0 {
+		res.TestAccuracy = res.Epochs[len(res.Epochs)-1].TestAccuracy
+	} else { // the checkpoint already had cfg.Epochs epochs
+		var err error
+		if res.TestAccuracy, err = accuracy(m, testSet); err != nil {
+			return nil, err
+		}
+	}
+	epochs := max(cfg.Epochs, res.Resumed)
+	fmt.Fprintf(stdout, "test accuracy %.2f%% after %d epoch%s\n", 100*res.TestAccuracy, epochs, plural(epochs))
+	return res, nil
+}
+
+// resume loads the parameters and Adam state from path and returns the
+// number of epochs already trained.
+func resume(m *mlp.Model, opt *runtime.Adam[float32], path string) (int, error) {
+	if err := checkpointExists(path); err != nil {
+		return 0, err
+	}
+	meta, err := m.LoadCheckpoint(path, opt)
+	if err != nil {
+		return 0, fmt.Errorf("-resume: %w", err)
+	}
+	epoch, err := strconv.Atoi(meta["epoch"])
+	if err != nil || epoch < 0 {
+		return 0, fmt.Errorf("-resume: checkpoint %s has no valid \"epoch\" metadata (%q): it was not written by this program", path, meta["epoch"])
+	}
+	return epoch, nil
+}
+
+// checkpointExists explains a missing checkpoint for -resume.
+func checkpointExists(path string) error {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("-resume: checkpoint %s does not exist: train without -resume first, or point -checkpoint at an existing file", path)
+	}
+	return nil
+}
+
+// schedule returns the learning rate for each optimizer step. Cosine decays
+// from cfg.LR to 0 over total steps; it depends only on the step count, so a
+// resumed run continues the same curve.
+func schedule(cfg Config, total int) func(step int64) float32 {
+	if cfg.Schedule == "constant" {
+		return func(int64) float32 { return cfg.LR }
+	}
+	return func(step int64) float32 {
+		frac := min(float64(step)/float64(total), 1)
+		return float32(float64(cfg.LR) * 0.5 * (1 + math.Cos(math.Pi*frac)))
+	}
+}
+
+// shuffle fills perm with a permutation of 0..len-1 that depends only on
+// (seed, epoch), so a resumed run sees the same order as an uninterrupted one.
+func shuffle(perm []int, seed uint64, epoch int) {
+	for i := range perm {
+		perm[i] = i
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x5EED0000+uint64(epoch)))
+	rng.Shuffle(len(perm), func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
+}
+
+// accuracy returns the fraction of set that m classifies correctly,
+// predicting in batches of mlp.Batch (the last one partial).
+func accuracy(m *mlp.Model, set *mnistdata.Set) (float64, error) {
+	var classes [mlp.Batch]int32
+	correct := 0
+	for lo := 0; lo < set.N; lo += mlp.Batch {
+		n := min(mlp.Batch, set.N-lo)
+		copy(m.X[:n*mnistdata.Pixels], set.Images[lo*mnistdata.Pixels:(lo+n)*mnistdata.Pixels])
+		if err := m.Predict(n, classes[:]); err != nil {
+			return 0, fmt.Errorf("evaluating test images %d..%d: %w", lo, lo+n-1, err)
+		}
+		for i, c := range classes[:n] {
+			if c == set.Labels[lo+i] {
+				correct++
+			}
+		}
+	}
+	return float64(correct) / float64(set.N), nil
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}

@@ -1,0 +1,436 @@
+package runtime
+
+import (
+	"math"
+	"strconv"
+)
+
+// Element-wise kernels. Each one switches on its operator once and then
+// runs a dedicated loop, so the loops carry no per-element dispatch, and
+// reslices its inputs to the output length up front so the loops carry no
+// bounds checks. Transcendental functions go through float64 (math has no
+// float32 versions); the conversions are exact for float32 inputs.
+
+// UnaryOp names an element-wise function of one tensor.
+type UnaryOp uint8
+
+// Unary operators.
+const (
+	Relu UnaryOp = iota
+	Sigmoid
+	Tanh
+	Exp
+	Log
+	Neg
+	Sqrt
+)
+
+var unaryNames = [...]string{"Relu", "Sigmoid", "Tanh", "Exp", "Log", "Neg", "Sqrt"}
+
+// String returns the operator's Go name, e.g. "Sigmoid".
+func (op UnaryOp) String() string {
+	if int(op) < len(unaryNames) {
+		return unaryNames[op]
+	}
+	return "UnaryOp(" + strconv.Itoa(int(op)) + ")"
+}
+
+// Unary computes
+//
+//	for i := range out: out[i] = op(x[i])
+//
+// with Relu(v) = max(v, 0) (NaN stays NaN), Sigmoid(v) = 1/(1+e^-v),
+// Tanh, Exp, Log, Neg(v) = -v and Sqrt. len(x) must be at least len(out);
+// out may alias x. Sigmoid is computed in float64 and saturates to exactly
+// 0 or 1 for large |v| instead of producing NaN. Unary panics on an
+// unknown op.
+func Unary[T Float](op UnaryOp, out, x []T) {
+	x = fit(x, len(out), "Unary", "x")
+	switch op {
+	case Relu:
+		for i, v := range x {
+			if v < 0 {
+				v = 0
+			}
+			out[i] = v
+		}
+	case Sigmoid:
+		for i, v := range x {
+			// e^-v overflows to +Inf for v < -709, giving 1/Inf = 0.
+			out[i] = T(1 / (1 + math.Exp(-float64(v))))
+		}
+	case Tanh:
+		for i, v := range x {
+			out[i] = T(math.Tanh(float64(v)))
+		}
+	case Exp:
+		for i, v := range x {
+			out[i] = T(math.Exp(float64(v)))
+		}
+	case Log:
+		for i, v := range x {
+			out[i] = T(math.Log(float64(v)))
+		}
+	case Neg:
+		for i, v := range x {
+			out[i] = -v
+		}
+	case Sqrt:
+		for i, v := range x {
+			out[i] = T(math.Sqrt(float64(v)))
+		}
+	default:
+		panic("runtime.Unary: unknown op " + op.String())
+	}
+}
+
+// UnaryGrad computes the input gradient of Unary from its output y:
+//
+//	for i := range dx: dx[i] = dy[i] * op'(x[i])
+//
+// where op' is expressed through y = op(x):
+// Relu: y > 0 ? dy : 0; Sigmoid: dy*y*(1-y); Tanh: dy*(1-y*y); Exp: dy*y;
+// Sqrt: dy*0.5/y. y and dy must be at least len(dx) long; dx may alias
+// either. Log and Neg have no such form (generated code differentiates
+// them with Binary and Scale), so UnaryGrad panics for them: calling it so
+// is a generator bug.
+func UnaryGrad[T Float](op UnaryOp, dx, y, dy []T) {
+	y = fit(y, len(dx), "UnaryGrad", "y")
+	dy = fit(dy, len(dx), "UnaryGrad", "dy")
+	switch op {
+	case Relu:
+		for i, v := range y {
+			g := dy[i]
+			if !(v > 0) {
+				g = 0
+			}
+			dx[i] = g
+		}
+	case Sigmoid:
+		for i, v := range y {
+			dx[i] = dy[i] * v * (1 - v)
+		}
+	case Tanh:
+		for i, v := range y {
+			dx[i] = dy[i] * (1 - v*v)
+		}
+	case Exp:
+		for i, v := range y {
+			dx[i] = dy[i] * v
+		}
+	case Sqrt:
+		for i, v := range y {
+			dx[i] = dy[i] * 0.5 / v
+		}
+	default:
+		panic("runtime.UnaryGrad: no gradient from output for op " + op.String())
+	}
+}
+
+// BinaryOp names an element-wise function of two tensors.
+type BinaryOp uint8
+
+// Binary operators.
+const (
+	Add BinaryOp = iota
+	Sub
+	Mul
+	Div
+)
+
+var binaryNames = [...]string{"Add", "Sub", "Mul", "Div"}
+
+// String returns the operator's Go name, e.g. "Add".
+func (op BinaryOp) String() string {
+	if int(op) < len(binaryNames) {
+		return binaryNames[op]
+	}
+	return "BinaryOp(" + strconv.Itoa(int(op)) + ")"
+}
+
+// Binary computes
+//
+//	for i := range out: out[i] = a[i] op b[i]
+//
+// a and b must be at least len(out) long; out may alias a or b. It panics
+// on an unknown op.
+func Binary[T Float](op BinaryOp, out, a, b []T) {
+	a = fit(a, len(out), "Binary", "a")
+	b = fit(b, len(out), "Binary", "b")
+	switch op {
+	case Add:
+		for i, v := range a {
+			out[i] = v + b[i]
+		}
+	case Sub:
+		for i, v := range a {
+			out[i] = v - b[i]
+		}
+	case Mul:
+		for i, v := range a {
+			out[i] = v * b[i]
+		}
+	case Div:
+		for i, v := range a {
+			out[i] = v / b[i]
+		}
+	default:
+		panic("runtime.Binary: unknown op " + op.String())
+	}
+}
+
+// BinaryScalar computes
+//
+//	for i := range out: out[i] = a[i] op s   // s op a[i] when scalarLeft
+//
+// a must be at least len(out) long; out may alias a. It panics on an
+// unknown op.
+func BinaryScalar[T Float](op BinaryOp, out, a []T, s T, scalarLeft bool) {
+	a = fit(a, len(out), "BinaryScalar", "a")
+	switch op {
+	case Add:
+		for i, v := range a {
+			out[i] = v + s
+		}
+	case Sub:
+		if scalarLeft {
+			for i, v := range a {
+				out[i] = s - v
+			}
+		} else {
+			for i, v := range a {
+				out[i] = v - s
+			}
+		}
+	case Mul:
+		for i, v := range a {
+			out[i] = v * s
+		}
+	case Div:
+		if scalarLeft {
+			for i, v := range a {
+				out[i] = s / v
+			}
+		} else {
+			for i, v := range a {
+				out[i] = v / s
+			}
+		}
+	default:
+		panic("runtime.BinaryScalar: unknown op " + op.String())
+	}
+}
+
+// BinaryRows broadcasts the row vector b (cols elements) over the
+// rows×cols matrix a:
+//
+//	for r < rows, c < cols:
+//		out[r*cols+c] = a[r*cols+c] op b[c]  // b[c] op a[r*cols+c] when rowLeft
+//
+// out may alias a. It panics on an unknown op.
+func BinaryRows[T Float](op BinaryOp, out, a, b []T, rows, cols int, rowLeft bool) {
+	if rows <= 0 || cols <= 0 {
+		return
+	}
+	out = fit(out, rows*cols, "BinaryRows", "out")
+	a = fit(a, rows*cols, "BinaryRows", "a")
+	b = fit(b, cols, "BinaryRows", "b")
+	if rowLeft && (op == Add || op == Mul) {
+		rowLeft = false // commutative
+	}
+	for r := 0; r < rows; r++ {
+		o := out[r*cols : r*cols+cols]
+		x := a[r*cols : r*cols+cols]
+		if rowLeft {
+			Binary(op, o, b, x)
+		} else {
+			Binary(op, o, x, b)
+		}
+	}
+}
+
+// BinaryStrided is the general NumPy-broadcasting form of Binary for rank
+// ≤ 4. shape is the output shape with leading dimensions padded with 1;
+// aStride and bStride give the element strides of a and b per output
+// dimension, 0 where that operand is broadcast. It computes
+//
+//	for every index i0<shape[0], i1, i2, i3 (out is compact row-major):
+//		out[((i0*shape[1]+i1)*shape[2]+i2)*shape[3]+i3] =
+//			a[Σ id*aStride[d]] op b[Σ id*bStride[d]]
+//
+// Dimensions of size 1 are dropped and adjacent dimensions that are
+// contiguous in a, b and out are merged first, so the innermost loop is as
+// long as possible and dispatches once per row. out may alias a or b only
+// when that operand is not broadcast (stride pattern equal to out's).
+func BinaryStrided[T Float](op BinaryOp, out, a, b []T, shape, aStride, bStride [4]int) {
+	if op > Div {
+		panic("runtime.BinaryStrided: unknown op " + op.String())
+	}
+	nd, sh, st := collapseDims(shape, [2][4]int{aStride, bStride})
+	if nd < 0 {
+		return
+	}
+	as, bs := st[0], st[1]
+	out = fit(out, sh[0]*sh[1]*sh[2]*sh[3], "BinaryStrided", "out")
+	// Capped copies make every row slice below check against len, not cap.
+	a = a[:len(a):len(a)]
+	b = b[:len(b):len(b)]
+	n := sh[3]
+	o := 0
+	for i0 := 0; i0 < sh[0]; i0++ {
+		for i1 := 0; i1 < sh[1]; i1++ {
+			for i2 := 0; i2 < sh[2]; i2++ {
+				ao := i0*as[0] + i1*as[1] + i2*as[2]
+				bo := i0*bs[0] + i1*bs[1] + i2*bs[2]
+				binaryRow(op, out[o:o+n], a, b, ao, bo, as[3], bs[3])
+				o += n
+			}
+		}
+	}
+}
+
+// binaryRow computes out[j] = a[ao+j*sa] op b[bo+j*sb] for j < len(out),
+// picking the contiguous or scalar-broadcast loop when the strides allow.
+func binaryRow[T Float](op BinaryOp, out, a, b []T, ao, bo, sa, sb int) {
+	n := len(out)
+	switch {
+	case sa == 1 && sb == 1:
+		Binary(op, out, a[ao:ao+n], b[bo:bo+n])
+		return
+	case sa == 1 && sb == 0:
+		BinaryScalar(op, out, a[ao:ao+n], b[bo], false)
+		return
+	case sa == 0 && sb == 1:
+		BinaryScalar(op, out, b[bo:bo+n], a[ao], true)
+		return
+	}
+	// General strides: rare in generated code (transposed views).
+	if n == 0 {
+		return
+	}
+	// Touch the last elements once so out-of-range strides panic here.
+	_ = a[ao+(n-1)*sa]
+	_ = b[bo+(n-1)*sb]
+	switch op {
+	case Add:
+		for j := range out {
+			out[j] = a[ao+j*sa] + b[bo+j*sb]
+		}
+	case Sub:
+		for j := range out {
+			out[j] = a[ao+j*sa] - b[bo+j*sb]
+		}
+	case Mul:
+		for j := range out {
+			out[j] = a[ao+j*sa] * b[bo+j*sb]
+		}
+	case Div:
+		for j := range out {
+			out[j] = a[ao+j*sa] / b[bo+j*sb]
+		}
+	}
+}
+
+// collapseDims normalizes a rank-4 iteration space over which K operands
+// have the given strides, with the output compact: size-1 dimensions are
+// dropped and a dimension is merged into the next inner one when every
+// operand steps through both as one (stride[d] == stride[d+1]*shape[d+1]).
+// The result is right-aligned and padded with size-1, stride-0 dims. nd is
+// the number of remaining dimensions, or -1 if the space is empty.
+func collapseDims(shape [4]int, strides [2][4]int) (nd int, sh [4]int, st [2][4]int) {
+	for _, s := range shape {
+		if s <= 0 {
+			return -1, sh, st
+		}
+	}
+	// Build the list innermost first.
+	var tsh [4]int
+	var tst [2][4]int
+	for d := 3; d >= 0; d-- {
+		if shape[d] == 1 {
+			continue
+		}
+		if nd > 0 {
+			in := nd - 1
+			merge := true
+			for q := range strides {
+				if strides[q][d] != tst[q][in]*tsh[in] {
+					merge = false
+					break
+				}
+			}
+			if merge {
+				tsh[in] *= shape[d]
+				continue
+			}
+		}
+		tsh[nd] = shape[d]
+		for q := range strides {
+			tst[q][nd] = strides[q][d]
+		}
+		nd++
+	}
+	for d := range sh {
+		sh[d] = 1
+	}
+	for q := 0; q < nd; q++ {
+		sh[3-q] = tsh[q]
+		for p := range st {
+			st[p][3-q] = tst[p][q]
+		}
+	}
+	return nd, sh, st
+}
+
+// Fill computes
+//
+//	for i := range out: out[i] = v
+func Fill[T Float](out []T, v T) {
+	if v == 0 {
+		clear(out) // compiles to a memclr
+		return
+	}
+	for i := range out {
+		out[i] = v
+	}
+}
+
+// Scale computes
+//
+//	for i := range out: out[i] = s * x[i]
+//
+// x must be at least len(out) long; out may alias x.
+func Scale[T Float](out, x []T, s T) {
+	x = fit(x, len(out), "Scale", "x")
+	for i, v := range x {
+		out[i] = s * v
+	}
+}
+
+// Axpy computes
+//
+//	for i := range y: y[i] += alpha * x[i]
+//
+// x must be at least len(y) long.
+func Axpy[T Float](y, x []T, alpha T) {
+	x = fit(x, len(y), "Axpy", "x")
+	for i, v := range x {
+		y[i] += alpha * v
+	}
+}
+
+// fit returns s[:n:n] after checking len(s) >= n. A plain s[:n] checks n
+// only against cap(s), so a short slice with spare capacity would let a
+// kernel read or write past its length; capping the result also bounds
+// every later reslice by n. fit is small enough to inline, which keeps
+// len(result) == n visible to bounds-check elimination.
+func fit[T any](s []T, n int, fn, arg string) []T {
+	if len(s) < n {
+		panicShort(fn, arg, len(s), n)
+	}
+	return s[:n:n]
+}
+
+func panicShort(fn, arg string, have, need int) {
+	panic("runtime." + fn + ": len(" + arg + ") = " + strconv.Itoa(have) + ", need " + strconv.Itoa(need))
+}
