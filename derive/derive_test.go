@@ -1,0 +1,166 @@
+package derive
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/backpropgen/backpropgen/ir"
+	"github.com/backpropgen/backpropgen/ir/desc"
+)
+
+func derive(t *testing.T, src string, opt Options) *Program {
+	t.Helper()
+	g, err := desc.Parse("m.bpg", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Derive(g, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func mlp(t *testing.T) string {
+	src, err := os.ReadFile("../generated/mlp/mlp.bpg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(src)
+}
+
+// descriptions covers the shapes of graph the invariants must hold for.
+func descriptions(t *testing.T) map[string]string {
+	d := map[string]string{"mlp": mlp(t)}
+	files, _ := filepath.Glob("../emit/testdata/*.txtar")
+	for _, f := range files {
+		data, _ := os.ReadFile(f)
+		s := string(data)
+		const marker = "-- model.bpg --\n"
+		if i := len(marker); len(s) > i && s[:i] == marker {
+			s = s[i:]
+			if j := indexOf(s, "\n-- "); j >= 0 {
+				s = s[:j+1]
+			}
+			d[filepath.Base(f)] = s
+		}
+	}
+	return d
+}
+
+func indexOf(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return i
+		}
+	}
+	return -1
+}
+
+// TestSimplified: no x·1, x·0, x+0, double transposes or dead values remain.
+func TestSimplified(t *testing.T) {
+	for name, src := range descriptions(t) {
+		p := derive(t, src, Options{})
+		users := p.Users()
+		for _, n := range append(append([]*ir.Node{}, p.Forward...), p.Backward...) {
+			for _, a := range n.Args {
+				switch {
+				case n.Op.Name == "mul" && a.Op.Name == "const" && a.Shape.IsScalar() && (a.Attrs.Value == 1 || a.Attrs.Value == 0):
+					t.Errorf("%s: %s multiplies by %g", name, ir.FormatNode(n), a.Attrs.Value)
+				case (n.Op.Name == "add" || n.Op.Name == "sub") && a.Op.Name == "const" && a.Attrs.Value == 0:
+					t.Errorf("%s: %s adds 0", name, ir.FormatNode(n))
+				case n.Op.Name == "transpose" && a.Op.Name == "transpose":
+					t.Errorf("%s: %s is a double transpose", name, ir.FormatNode(n))
+				}
+			}
+			if len(users[n]) == 0 && n.Op.Name != "acc_grad" && n != p.Graph.Loss && n != p.Graph.Output {
+				t.Errorf("%s: dead value %s", name, ir.FormatNode(n))
+			}
+		}
+	}
+}
+
+// TestFusedSoftmaxCrossEntropy: the loss gradient is one fused op, never a
+// chain through softmax, exp or log; and only parameter gradients are made.
+func TestFusedSoftmaxCrossEntropy(t *testing.T) {
+	p := derive(t, mlp(t), Options{})
+	count := map[string]int{}
+	for _, n := range p.Backward {
+		count[n.Op.Name]++
+	}
+	if count["softmax_cross_entropy_grad"] != 1 || count["softmax"]+count["exp"]+count["log"]+count["softmax_grad"] != 0 {
+		t.Errorf("backward ops %v: want one fused softmax_cross_entropy_grad", count)
+	}
+	// dh2, dh1 and three weight gradients; no dx (inputs get no gradient).
+	if count["matmul"] != 5 {
+		t.Errorf("%d backward matmuls, want 5", count["matmul"])
+	}
+	for _, n := range p.Backward {
+		if s := p.Plan.Slot(n); n.Op.Name == "acc_grad" && s.Kind != Folded {
+			t.Errorf("%s was not folded into its producer", ir.FormatNode(n))
+		}
+	}
+	withInputs := derive(t, mlp(t), Options{InputGrads: true})
+	if len(withInputs.Backward) <= len(p.Backward) || len(withInputs.Sinks) != len(p.Sinks)+1 {
+		t.Error("InputGrads did not add the input's gradient")
+	}
+}
+
+// TestPlanNoOverlap: two arena buffers that share memory are never live at
+// the same time, and every buffer fits in the arena.
+func TestPlanNoOverlap(t *testing.T) {
+	for name, src := range descriptions(t) {
+		p := derive(t, src, Options{})
+		order := append(append([]*ir.Node{}, p.Forward...), p.Backward...)
+		pos := map[*ir.Node]int{}
+		for i, n := range order {
+			pos[n] = i
+		}
+		root := func(n *ir.Node) *ir.Node {
+			for p.Plan.Slot(n).Kind == View {
+				n = p.Plan.Slot(n).Root
+			}
+			return n
+		}
+		last := map[*ir.Node]int{}
+		for i, n := range order {
+			for _, a := range n.Args {
+				last[root(a)] = max(last[root(a)], i)
+			}
+		}
+		last[root(p.Graph.Loss)] = len(order)
+		last[root(p.Graph.Output)] = len(order)
+		var bufs []*ir.Node
+		for _, n := range order {
+			if s := p.Plan.Slot(n); s.Kind == Arena && n.Op.Name != "acc_grad" {
+				bufs = append(bufs, n)
+				if s.Offset+s.Size > p.Plan.ArenaSize || s.Offset%p.Plan.Align != 0 {
+					t.Errorf("%s: %v at %d+%d outside the arena of %d or unaligned", name, n, s.Offset, s.Size, p.Plan.ArenaSize)
+				}
+			}
+		}
+		for i, a := range bufs {
+			for _, b := range bufs[i+1:] {
+				sa, sb := p.Plan.Slot(a), p.Plan.Slot(b)
+				memory := sa.Offset < sb.Offset+sb.Size && sb.Offset < sa.Offset+sa.Size
+				time := pos[a] <= last[b] && pos[b] <= last[a]
+				if memory && time {
+					t.Errorf("%s: %s and %s share memory while both are live", name, ir.FormatNode(a), ir.FormatNode(b))
+				}
+			}
+		}
+		total := 0
+		for _, n := range bufs {
+			total += n.Shape.Elems()
+		}
+		t.Logf("%s: arena %d elements for %d buffers of %d elements in all", name, p.Plan.ArenaSize, len(bufs), total)
+	}
+}
+
+func TestUnusedParam(t *testing.T) {
+	p := derive(t, "model m\nbatch 2\ninput x: [2]\nparam W: [2, 2]\nparam unused: [3]\nh = x @ W\nloss = sum(h)\noutput h\n", Options{})
+	if len(p.Unused) != 1 || p.Unused[0].Name != "unused" {
+		t.Errorf("unused params %v", p.Unused)
+	}
+}
