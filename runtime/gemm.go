@@ -33,6 +33,11 @@ package runtime
 // with about as many, so on shapes with long contiguous rows gonum remains
 // faster; these kernels win on narrow shapes (n or k ≈ 10), where gonum's
 // per-row call overhead dominates.
+//
+// This pure-Go code is the fallback: on amd64 with AVX2 and FMA, float32
+// Gemm runs on the AVX2 assembly kernels of gemm_amd64.go instead (eight
+// multiply-adds per instruction, several times gonum's speed), unless
+// built with the noasm tag.
 
 // gemmKC is the k-block length: it bounds the packed copies.
 const gemmKC = 256
@@ -74,6 +79,9 @@ func Gemm[T Float](transA, transB bool, m, n, k int, a, b, c []T, acc bool) {
 	}
 	a = fit(a, m*k, "Gemm", "a")
 	b = fit(b, k*n, "Gemm", "b")
+	if gemmAsm(transA, transB, m, n, k, a, b, c, acc) {
+		return
+	}
 	gemmDot(transA, transB, m, n, k, a, b, c, acc)
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
@@ -18,7 +19,25 @@ import (
 // dW1 784×128 and 256³) it splits the work over goroutines, so it may use
 // every core in GOMAXPROCS. Gemm is always single-threaded; run with
 // -cpu 1 for a like-for-like comparison.
+//
+// Every sub-benchmark reports GFLOP/s and, where the FMA throughput loop
+// exists (amd64 with AVX2 and FMA, without the noasm tag), %peak: its
+// share of one core's float32 peak, measured in the same run by the loop
+// (sub-benchmark "peak", 8-wide VFMADD231PS on 12 independent registers).
 func BenchmarkGemm(b *testing.B) {
+	peak := benchFMAPeak()
+	b.Run("peak", func(b *testing.B) {
+		if peak == 0 {
+			b.Skip("no FMA throughput loop in this build or on this CPU")
+		}
+		const iters = 1 << 16
+		var flops float64
+		for b.Loop() {
+			flops += fmaPeakLoop(iters)
+		}
+		b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		b.ReportMetric(100*flops/b.Elapsed().Seconds()/1e9/peak, "%peak")
+	})
 	type shape struct {
 		name        string
 		tA, tB, acc bool
@@ -71,8 +90,34 @@ func BenchmarkGemm(b *testing.B) {
 				for b.Loop() {
 					impl.f() // with acc, C grows like a random walk: no overflow
 				}
-				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				gflops := flops * float64(b.N) / b.Elapsed().Seconds() / 1e9
+				b.ReportMetric(gflops, "GFLOP/s")
+				if peak > 0 {
+					b.ReportMetric(100*gflops/peak, "%peak")
+				}
 			})
 		}
 	}
+}
+
+// benchFMAPeak returns one core's float32 multiply-add peak in GFLOP/s,
+// the best of several runs of the FMA throughput loop of about 10 ms each
+// (the first also brings the core to its full clock), or 0 when the loop
+// does not exist here.
+func benchFMAPeak() float64 {
+	const iters = 1 << 16
+	best := 0.0
+	for range 8 {
+		var flops float64
+		start := time.Now()
+		for time.Since(start) < 10*time.Millisecond {
+			f := fmaPeakLoop(iters)
+			if f == 0 {
+				return 0
+			}
+			flops += f
+		}
+		best = max(best, flops/time.Since(start).Seconds()/1e9)
+	}
+	return best
 }

@@ -1,0 +1,16 @@
+//go:build !amd64 || noasm
+
+package runtime
+
+// gemmAsm reports that no assembly kernels exist in this build: Gemm
+// always runs the pure-Go gemmDot.
+func gemmAsm[T Float](transA, transB bool, m, n, k int, a, b, c []T, acc bool) bool {
+	return false
+}
+
+// gemmAsmUsed reports whether float32 Gemm runs on assembly kernels.
+func gemmAsmUsed() bool { return false }
+
+// fmaPeakLoop would run the benchmarks' FMA throughput loop: without
+// assembly there is none, and it returns 0.
+func fmaPeakLoop(iters int) float64 { return 0 }
