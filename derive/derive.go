@@ -7,6 +7,7 @@ package derive
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/backpropgen/backpropgen/ir"
 )
@@ -78,7 +79,11 @@ func Derive(g *ir.Graph, opt Options) (*Program, error) {
 						c.Name = fmt.Sprintf("d%s.%d", n.Name, k+1)
 					}
 				}
-				b.Step = fmt.Sprintf("d%s += %s", n.Name, c.Name)
+				rhs := c.Name
+				if _, r, ok := strings.Cut(c.Step, " = "); ok {
+					rhs = r
+				}
+				b.Step = fmt.Sprintf("d%s += %s", n.Name, rhs)
 				b.Op("acc_grad", ir.Attrs{Param: n}, c)
 			}
 			continue

@@ -22,10 +22,20 @@ const (
 // Slot is one node's storage.
 type Slot struct {
 	Kind   Kind
-	Offset int      // Arena: element offset
+	Offset int      // Arena: element offset; View: offset into Root's storage
 	Size   int      // elements at the maximum batch
 	Sink   *ir.Node // IntoGrad, acc_grad: the leaf whose gradient accumulates
 	Root   *ir.Node // View: the node that owns the storage
+
+	// ScratchOffset and ScratchSize place the work buffer of ops that need
+	// one (OpDef.Scratch) in the arena, live only while the op runs.
+	ScratchOffset, ScratchSize int
+	// AuxOffset and AuxSize place the int32 record an op keeps for its
+	// gradient (OpDef.Aux) in the aux arena; it is never shared.
+	AuxOffset, AuxSize int
+	// SavedOffset and SavedSize place the floats an op saves for its
+	// gradient (OpDef.Saved) in the saved arena; never shared.
+	SavedOffset, SavedSize int
 }
 
 // Plan is the static memory plan: every node's slot, indexed by node ID,
@@ -33,6 +43,8 @@ type Slot struct {
 type Plan struct {
 	Slots     []Slot
 	ArenaSize int
+	AuxSize   int // int32 elements of the aux arena
+	SavedSize int // elements of the saved arena
 	Align     int // every arena offset is a multiple of Align elements
 }
 
@@ -41,7 +53,8 @@ func (pl *Plan) Slot(n *ir.Node) Slot { return pl.Slots[n.ID] }
 
 // accumulates lists the ops whose kernels can add into their output, so an
 // acc_grad of their result folds into them (dW += xᵀ·dz in one GEMM).
-var accumulates = map[string]bool{"matmul": true, "sum": true, "mean": true, "broadcast_to": true}
+var accumulates = map[string]bool{"matmul": true, "sum": true, "mean": true, "broadcast_to": true, "time_last_grad": true,
+	"conv2d_grad_input": true, "conv2d_grad_filter": true, "maxpool2d_grad": true, "avgpool2d_grad": true}
 
 // literalUsers lists the ops that take a scalar constant operand inline.
 var literalUsers = map[string]bool{"add": true, "sub": true, "mul": true, "div": true, "softmax_cross_entropy_grad": true}
@@ -72,6 +85,12 @@ func plan(p *Program) Plan {
 		for c.Op.Alias && len(users[c]) == 1 {
 			c = c.Args[0]
 		}
+		if s := n.Args[0]; s.Op.Name == "slice" && len(users[s]) == 1 && bpttAccumulates(s) {
+			// RNNBackward adds the weight gradients into what it is given.
+			pl.Slots[s.ID] = Slot{Kind: IntoGrad, Sink: n.Attrs.Param, Size: s.Shape.Elems()}
+			pl.Slots[n.ID] = Slot{Kind: Folded, Sink: n.Attrs.Param}
+			continue
+		}
 		if accumulates[c.Op.Name] && len(users[c]) == 1 && c.ID >= len(p.Graph.Nodes) {
 			for v := n.Args[0]; ; v = v.Args[0] {
 				pl.Slots[v.ID] = Slot{Kind: IntoGrad, Sink: n.Attrs.Param, Size: v.Shape.Elems()}
@@ -93,7 +112,11 @@ func plan(p *Program) Plan {
 	for _, n := range order {
 		r := root(n)
 		if n.Op.Alias && r != n {
-			pl.Slots[n.ID] = Slot{Kind: View, Root: r, Size: n.Shape.Elems()}
+			off := 0 // slices add their offsets; reshapes add none
+			for v := n; v != r; v = v.Args[0] {
+				off += v.Attrs.Offset
+			}
+			pl.Slots[n.ID] = Slot{Kind: View, Root: r, Size: n.Shape.Elems(), Offset: off}
 		}
 		for _, a := range n.Args {
 			ra := root(a)
@@ -120,13 +143,8 @@ func plan(p *Program) Plan {
 	// the op that reads it last has run.
 	type block struct{ off, size, end int }
 	var active []block
-	for t, n := range order {
-		s := &pl.Slots[n.ID]
-		if n.Op.Alias && s.Kind == View || s.Kind != Arena || n.Op.Name == "acc_grad" {
-			continue
-		}
-		active = filter(active, func(b block) bool { return b.end >= t })
-		size := roundUp(n.Shape.Elems(), align)
+	alloc := func(elems, end int) int {
+		size := roundUp(elems, align)
 		sort.Slice(active, func(i, j int) bool { return active[i].off < active[j].off })
 		off := 0
 		for _, b := range active {
@@ -135,13 +153,34 @@ func plan(p *Program) Plan {
 			}
 			off = max(off, b.off+b.size)
 		}
-		e, used := end[n]
-		if !used {
-			e = t // computed but never read (cannot happen after DCE)
-		}
-		active = append(active, block{off, size, e})
-		s.Offset, s.Size = off, n.Shape.Elems()
+		active = append(active, block{off, size, end})
 		pl.ArenaSize = max(pl.ArenaSize, off+size)
+		return off
+	}
+	for t, n := range order {
+		s := &pl.Slots[n.ID]
+		active = filter(active, func(b block) bool { return b.end >= t })
+		if s.Kind == Arena && n.Op.Name != "acc_grad" {
+			e, used := end[n]
+			if !used {
+				e = t // computed but never read (cannot happen after DCE)
+			}
+			s.Offset, s.Size = alloc(n.Shape.Elems(), e), n.Shape.Elems()
+		}
+		if n.Op.Scratch != nil && s.Kind != Folded {
+			s.ScratchSize = n.Op.Scratch(n)
+			s.ScratchOffset = alloc(s.ScratchSize, t)
+		}
+		if n.Op.Saved != nil {
+			s.SavedSize = n.Op.Saved(n)
+			s.SavedOffset = pl.SavedSize
+			pl.SavedSize += roundUp(s.SavedSize, align)
+		}
+		if n.Op.Aux != nil {
+			s.AuxSize = n.Op.Aux(n)
+			s.AuxOffset = pl.AuxSize
+			pl.AuxSize += roundUp(s.AuxSize, align)
+		}
 	}
 	return pl
 }
@@ -157,3 +196,19 @@ func filter[T any](s []T, keep func(T) bool) []T {
 }
 
 func roundUp(n, m int) int { return (n + m - 1) / m * m }
+
+// bpttAccumulates reports whether slice s is one of the weight gradients
+// (W, U, b, bh) of an rnn_grad, which RNNBackward accumulates.
+func bpttAccumulates(s *ir.Node) bool {
+	g := s.Args[0]
+	if g.Op.Name != "rnn_grad" {
+		return false
+	}
+	offsets, _ := ir.RNNGradLayout(g.Args[1])
+	for _, i := range []int{1, 2, 3, 4} {
+		if s.Attrs.Offset == offsets[i] && s.Shape.Equal(g.Args[1].Args[i].Shape) {
+			return true
+		}
+	}
+	return false
+}

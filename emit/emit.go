@@ -38,10 +38,16 @@ type gen struct {
 	ctor     string // New, or newModel64
 	variant  bool   // the float64 variant inside the test file: no package-level declarations
 	field    map[*ir.Node]string
-	grad     map[*ir.Node]string // sink → gradient view field
-	src      string              // description file base name, for provenance
-	groups   []group             // forward statements
-	bgroups  []group             // backward statements
+	grad     map[*ir.Node]string    // sink → gradient view field
+	scratch  map[*ir.Node]string    // work buffer views (im2col)
+	aux      map[*ir.Node]string    // int32 records (argmax) views
+	saved    map[*ir.Node]string    // floats saved for the backward pass (rnn gates)
+	state    map[*ir.Node][2]string // rnn final state views (h, c)
+	geoms    []geomVar              // window geometries, in first-use order
+	users    map[*ir.Node][]*ir.Node
+	src      string  // description file base name, for provenance
+	groups   []group // forward statements
+	bgroups  []group // backward statements
 }
 
 // group is the run of nodes that implements one description statement.
@@ -54,6 +60,7 @@ type group struct {
 func newGen(p *derive.Program, opt Options, float64, variant bool) *gen {
 	g := &gen{p: p, g: p.Graph, opt: opt, float64: float64, variant: variant,
 		typeName: "Model", ctor: "New", field: map[*ir.Node]string{}, grad: map[*ir.Node]string{},
+		scratch: map[*ir.Node]string{}, aux: map[*ir.Node]string{}, saved: map[*ir.Node]string{}, state: map[*ir.Node][2]string{},
 		src: filepath.Base(p.Graph.File)}
 	if variant {
 		g.typeName, g.ctor = "model64", "newModel64"
@@ -72,10 +79,25 @@ func newGen(p *derive.Program, opt Options, float64, variant bool) *gen {
 		g.grad[n] = names.get("D" + goIdent(n.Name, true))
 	}
 	for _, n := range g.order() {
-		if s := p.Plan.Slot(n); s.Kind == derive.Arena && n.Op.Name != "acc_grad" {
+		s := p.Plan.Slot(n)
+		if s.Kind == derive.Arena && n.Op.Name != "acc_grad" {
 			g.field[n] = names.get(goIdent(label(n), false))
 		}
+		if s.ScratchSize > 0 {
+			g.scratch[n] = names.get(goIdent(label(n), false) + "Col")
+		}
+		if s.AuxSize > 0 {
+			g.aux[n] = names.get(goIdent(label(n), false) + "Argmax")
+		}
+		if s.SavedSize > 0 {
+			g.saved[n] = names.get(goIdent(label(n), false) + "Saved")
+		}
+		if n.Op.Name == "rnn" {
+			g.state[n] = [2]string{names.get("final" + goIdent(label(n), true) + "H"), names.get("final" + goIdent(label(n), true) + "C")}
+		}
 	}
+	g.collectGeoms()
+	g.users = p.Users()
 	g.groups = g.group(p.Forward, "forward")
 	g.bgroups = g.group(p.Backward, "backward")
 	return g
@@ -99,7 +121,7 @@ func (g *gen) group(nodes []*ir.Node, prefix string) []group {
 	names := newNamer()
 	var out []group
 	for _, n := range nodes {
-		if g.p.Plan.Slot(n).Kind == derive.Folded || n.Op.Name == "reshape" || g.p.Plan.Slot(n).Kind == derive.Literal {
+		if g.p.Plan.Slot(n).Kind == derive.Folded || n.Op.Alias || g.p.Plan.Slot(n).Kind == derive.Literal {
 			// no code of its own; keep it out so empty groups vanish
 			if len(out) > 0 && out[len(out)-1].stmt.Pos.Line == n.Pos.Line {
 				continue
@@ -169,7 +191,10 @@ func (g *gen) ref(n *ir.Node) *jen.Statement {
 	s := g.p.Plan.Slot(n)
 	switch s.Kind {
 	case derive.View:
-		return g.ref(s.Root)
+		if s.Offset == 0 && s.Size == s.Root.Shape.Elems() {
+			return g.ref(s.Root)
+		}
+		return g.ref(s.Root).Index(jen.Lit(s.Offset).Op(":").Lit(s.Offset + s.Size))
 	case derive.IntoGrad:
 		return jen.Id("m").Dot(g.grad[s.Sink])
 	}

@@ -14,7 +14,7 @@ import (
 // kernels maps each op to the runtime call that computes it. Every op in the
 // ir table has an entry (TestEveryOpHasKernel); leaves and views emit
 // nothing.
-var kernels map[string]func(g *gen, n *ir.Node) jen.Code
+var kernels = map[string]func(g *gen, n *ir.Node) jen.Code{}
 
 var unaryConst = map[string]string{
 	"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "exp": "Exp", "log": "Log", "neg": "Neg", "sqrt": "Sqrt",
@@ -25,7 +25,7 @@ var binaryConst = map[string]string{"add": "Add", "sub": "Sub", "mul": "Mul", "d
 
 func init() {
 	none := func(g *gen, n *ir.Node) jen.Code { return jen.Null() }
-	kernels = map[string]func(g *gen, n *ir.Node) jen.Code{
+	for op, k := range map[string]func(g *gen, n *ir.Node) jen.Code{
 		"input": none, "param": none, "label": none, "reshape": none,
 		"const": func(g *gen, n *ir.Node) jen.Code {
 			return rt("Fill").Call(g.out(n), g.lit(n.Attrs.Value))
@@ -70,6 +70,8 @@ func init() {
 			}
 			return rt("Axpy").Call(g.sinkRef(n.Attrs.Param, n.Shape), g.in(n.Args[0]), jen.Lit(1))
 		},
+	} {
+		kernels[op] = k
 	}
 	for op, c := range unaryConst {
 		if strings.HasSuffix(op, "_grad") {

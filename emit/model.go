@@ -42,6 +42,11 @@ func (g *gen) file(f *jen.File) {
 			jen.Comment("ArenaSize is the number of elements in the activation arena."),
 			jen.Id("ArenaSize").Op("=").Lit(g.p.Plan.ArenaSize),
 		)
+		g.rnnGeomVars(f)
+		for _, gv := range g.geoms {
+			f.Comment(fmt.Sprintf("%s is the window of %s (NHWC).", gv.name, gv.of))
+			f.Var().Id(gv.name).Op("=").Add(gv.value)
+		}
 		f.Comment("ParamNames lists the parameters by their description names, in layout order.")
 		f.Var().Id("ParamNames").Op("=").Index().String().ValuesFunc(func(gr *jen.Group) {
 			for _, p := range g.g.Params {
@@ -123,6 +128,39 @@ func (g *gen) modelType(f *jen.File) {
 			if name, ok := g.field[n]; ok && g.p.Plan.Slot(n).Kind == derive.Arena {
 				s.Id(name).Index().Add(T).Comment(fmt.Sprintf("%s %v", label(n), n.Shape))
 			}
+			if name, ok := g.scratch[n]; ok {
+				s.Id(name).Index().Add(T).Comment(fmt.Sprintf("im2col work buffer of %s, %d elements", label(n), g.p.Plan.Slot(n).ScratchSize))
+			}
+		}
+		if g.p.Plan.SavedSize > 0 {
+			s.Line()
+			s.Comment("saved holds what recurrent layers record for backpropagation through time.")
+			s.Id("saved").Index().Add(T)
+			for _, n := range g.order() {
+				if name, ok := g.saved[n]; ok {
+					s.Id(name).Index().Add(T).Comment(fmt.Sprintf("saved by %s, %d elements", label(n), g.p.Plan.Slot(n).SavedSize))
+				}
+			}
+			s.Line()
+			s.Comment("Final states of the recurrent layers after the last Forward or Infer (N, H).")
+			for _, n := range g.order() {
+				if st, ok := g.state[n]; ok {
+					s.Id(st[0]).Index().Add(T).Comment(fmt.Sprintf("h of %s after the last step", label(n)))
+					if n.Attrs.RNN.Cell == "lstm" {
+						s.Id(st[1]).Index().Add(T).Comment(fmt.Sprintf("c of %s after the last step", label(n)))
+					}
+				}
+			}
+		}
+		if g.p.Plan.AuxSize > 0 {
+			s.Line()
+			s.Comment("aux holds what the forward pass records for the backward pass (argmax).")
+			s.Id("aux").Index().Int32()
+			for _, n := range g.order() {
+				if name, ok := g.aux[n]; ok {
+					s.Id(name).Index().Int32().Comment(fmt.Sprintf("argmax of %s %v", label(n), n.Shape))
+				}
+			}
 		}
 	})
 }
@@ -152,11 +190,38 @@ func (g *gen) constructor(f *jen.File) {
 		for _, y := range g.g.Labels {
 			b.Id("m").Dot(g.field[y]).Op("=").Make(jen.Index().Int32(), jen.Lit(y.Shape.Elems()))
 		}
+		if g.p.Plan.AuxSize > 0 {
+			b.Id("m").Dot("aux").Op("=").Make(jen.Index().Int32(), jen.Lit(g.p.Plan.AuxSize))
+		}
+		if g.p.Plan.SavedSize > 0 {
+			b.Id("m").Dot("saved").Op("=").Make(jen.Index().Add(T), jen.Lit(g.p.Plan.SavedSize))
+		}
 		for _, n := range g.order() {
-			if name, ok := g.field[n]; ok && g.p.Plan.Slot(n).Kind == derive.Arena {
-				s := g.p.Plan.Slot(n)
-				end := s.Offset + s.Size
-				b.Id("m").Dot(name).Op("=").Id("m").Dot("arena").Index(jen.Lit(s.Offset).Op(":").Lit(end).Op(":").Lit(end))
+			if st, ok := g.state[n]; ok {
+				size := n.Shape[0].Size * n.Shape[2].Size
+				b.Id("m").Dot(st[0]).Op("=").Make(jen.Index().Add(T), jen.Lit(size))
+				if n.Attrs.RNN.Cell == "lstm" {
+					b.Id("m").Dot(st[1]).Op("=").Make(jen.Index().Add(T), jen.Lit(size))
+				}
+			}
+		}
+		view := func(field, arena string, off, size int) {
+			end := off + size
+			b.Id("m").Dot(field).Op("=").Id("m").Dot(arena).Index(jen.Lit(off).Op(":").Lit(end).Op(":").Lit(end))
+		}
+		for _, n := range g.order() {
+			s := g.p.Plan.Slot(n)
+			if name, ok := g.field[n]; ok && s.Kind == derive.Arena {
+				view(name, "arena", s.Offset, s.Size)
+			}
+			if name, ok := g.scratch[n]; ok {
+				view(name, "arena", s.ScratchOffset, s.ScratchSize)
+			}
+			if name, ok := g.aux[n]; ok {
+				view(name, "aux", s.AuxOffset, s.AuxSize)
+			}
+			if name, ok := g.saved[n]; ok {
+				view(name, "saved", s.SavedOffset, s.SavedSize)
 			}
 		}
 		b.Return(jen.Id("m"))
@@ -335,10 +400,20 @@ func (g *gen) access(f *jen.File) {
 			jen.Return(jen.Nil()),
 		)
 	}
+	g.stateMethods(f)
 	lookup("Param", "parameter", g.field)
 	lookup("Grad", "gradient of the parameter", g.grad)
 
+	kernelsOf := map[*ir.Node]bool{}
+	for _, n := range g.p.Forward {
+		if n.Op.Name == "conv2d" {
+			kernelsOf[n.Args[1]] = true
+		}
+	}
 	f.Comment("Tensors lists every parameter by description name, shape and view, for checkpoints.")
+	if len(kernelsOf) > 0 {
+		f.Comment("Conv kernels are (KH, KW, C, F) in memory and PyTorch's (F, C, KH, KW) in files.")
+	}
 	recv().Id("Tensors").Params().Index().Add(rt("Tensor")).Index(T).Block(
 		jen.Return(jen.Index().Add(rt("Tensor")).Index(T).ValuesFunc(func(gr *jen.Group) {
 			for _, p := range g.g.Params {
@@ -346,11 +421,15 @@ func (g *gen) access(f *jen.File) {
 				for i, d := range p.Shape {
 					dims[i] = jen.Lit(d.Size)
 				}
-				gr.Line().Values(jen.Dict{
+				d := jen.Dict{
 					jen.Id("Name"):  jen.Lit(p.Name),
 					jen.Id("Shape"): jen.Index().Int().Values(dims...),
 					jen.Id("Data"):  jen.Id("m").Dot(g.field[p]),
-				})
+				}
+				if kernelsOf[p] {
+					d[jen.Id("FileAxes")] = jen.Index().Int().Values(jen.Lit(3), jen.Lit(2), jen.Lit(0), jen.Lit(1))
+				}
+				gr.Line().Values(d)
 			}
 			gr.Line()
 		})),

@@ -6,6 +6,7 @@ import (
 	"github.com/dave/jennifer/jen"
 
 	"github.com/backpropgen/backpropgen/derive"
+	"github.com/backpropgen/backpropgen/ir"
 )
 
 const gradcheckPath = "github.com/backpropgen/backpropgen/runtime/gradcheck"
@@ -81,33 +82,50 @@ func (g *gen) testFuncs(f *jen.File) {
 	}
 	small := min(3, g.g.Batch)
 
-	f.Comment("TestGradients checks the gradient of every parameter, in float64, against")
-	f.Comment("central finite differences of the loss (runtime/gradcheck, built on gonum's")
-	f.Comment("diff/fd): random directions and single coordinates, relative error ≤ 1e-6,")
-	f.Comment("at the full batch and at a partial one.")
+	dirs, coords := g.checkBudget()
+	f.Comment("TestGradients checks the gradient of every parameter (and input, when")
+	f.Comment("generated with -input-grads), in float64, against central finite differences")
+	f.Comment("of the loss (runtime/gradcheck, built on gonum's diff/fd): random directions")
+	f.Comment("and single coordinates, relative error ≤ 1e-6, at the full batch and at a")
+	f.Comment(fmt.Sprintf("partial one. %d directions and %d coordinates per tensor fit the model's cost.", dirs, coords))
+	f.Comment("With -short only the partial batch is checked.")
 	f.Func().Id("TestGradients").Params(t()).Block(
-		jen.For(jen.Id("_").Op(",").Id("n").Op(":=").Range().Index().Int().Values(jen.Id("Batch"), jen.Lit(small))).Block(
-			jen.Id("m").Op(":=").Id("newModel64").Call(),
-			jen.Id(setup64).Call(jen.Id("m"), jen.Lit(1)),
-			jen.Id("loss").Op(":=").Func().Params().Float64().Block(
+		jen.Id("sizes").Op(":=").Index().Int().Values(jen.Id("Batch"), jen.Lit(small)),
+		jen.If(jen.Qual("testing", "Short").Call()).Block(jen.Id("sizes").Op("=").Id("sizes").Index(jen.Lit(1).Op(":"))),
+		jen.For(jen.Id("_").Op(",").Id("n").Op(":=").Range().Id("sizes")).BlockFunc(func(b *jen.Group) {
+			b.Id("m").Op(":=").Id("newModel64").Call()
+			b.Id(setup64).Call(jen.Id("m"), jen.Lit(1))
+			b.Id("loss").Op(":=").Func().Params().Float64().Block(
 				jen.List(jen.Id("l"), jen.Err()).Op(":=").Id("m").Dot("Forward").Call(jen.Id("n")),
 				fatalIf(nil),
 				jen.Return(jen.Id("l")),
-			),
-			jen.For(jen.Id("i").Op(",").Id("name").Op(":=").Range().Id("ParamNames")).Block(
+			)
+			b.Id("check").Op(":=").Func().Params(jen.Id("seed").Int(), jen.Id("name").String(), jen.Id("x").Index().Float64(), jen.Id("grad").Func().Params().Index().Float64()).Block(
 				jen.Id("m").Dot("ZeroGrad").Call(),
 				jen.Id("loss").Call(),
 				jen.Id("m").Dot("Backward").Call(jen.Id("n")),
-				jen.Id("grad").Op(":=").Append(jen.Index().Float64().Call(jen.Nil()), jen.Id("m").Dot("Grad").Call(jen.Id("name")).Op("...")),
+				jen.Id("g").Op(":=").Append(jen.Index().Float64().Call(jen.Nil()), jen.Id("grad").Call().Op("...")),
 				jen.List(jen.Id("worst"), jen.Err()).Op(":=").Qual(gradcheckPath, "Check").Call(
-					jen.Id("name"), jen.Id("m").Dot("Param").Call(jen.Id("name")), jen.Id("grad"), jen.Id("loss"),
-					jen.Qual(gradcheckPath, "Options").Values(jen.Dict{jen.Id("Seed"): jen.Uint64().Call(jen.Id("i").Op("+").Lit(1))})),
+					jen.Id("name"), jen.Id("x"), jen.Id("g"), jen.Id("loss"),
+					jen.Qual(gradcheckPath, "Options").Values(jen.Dict{
+						jen.Id("Seed"):       jen.Uint64().Call(jen.Id("seed")),
+						jen.Id("Directions"): jen.Lit(dirs),
+						jen.Id("Coords"):     jen.Lit(coords),
+					})),
 				jen.If(jen.Err().Op("!=").Nil()).Block(
 					jen.Id("t").Dot("Errorf").Call(jen.Lit("n=%d: %v"), jen.Id("n"), jen.Err()),
 				),
 				jen.Id("t").Dot("Logf").Call(jen.Lit("n=%d %-12s worst relative error %.1e"), jen.Id("n"), jen.Id("name"), jen.Id("worst")),
-			),
-		),
+			)
+			b.For(jen.Id("i").Op(",").Id("name").Op(":=").Range().Id("ParamNames")).Block(
+				jen.Id("check").Call(jen.Id("i").Op("+").Lit(1), jen.Id("name"), jen.Id("m").Dot("Param").Call(jen.Id("name")),
+					jen.Func().Params().Index().Float64().Block(jen.Return(jen.Id("m").Dot("Grad").Call(jen.Id("name"))))),
+			)
+			for i, x := range g.p.Sinks[len(g.g.Params):] {
+				b.Id("check").Call(jen.Lit(100+i), jen.Lit(x.Name), g.in(x),
+					jen.Func().Params().Index().Float64().Block(jen.Return(jen.Id("m").Dot(g.grad[x]).Index(jen.Empty(), count(x.Shape)))))
+			}
+		}),
 	)
 
 	if !g.float64 {
@@ -208,4 +226,38 @@ func (g *gen) testFuncs(f *jen.File) {
 			jen.If(jen.List(jen.Id("_"), jen.Err()).Op(":=").Id("m").Dot("TrainStep").Call(jen.Id("Batch"), jen.Id("opt")), jen.Err().Op("!=").Nil()).Block(jen.Id("b").Dot("Fatal").Call(jen.Err())),
 		),
 	)
+}
+
+// checkBudget picks how many random directions and coordinates the
+// gradient check tries per tensor, so big models (long sequences, convs)
+// still check every tensor in a few seconds of float64.
+func (g *gen) checkBudget() (dirs, coords int) {
+	flops := 0
+	for _, n := range g.p.Forward {
+		switch n.Op.Name {
+		case "matmul":
+			k := n.Args[0].Shape[1].Size
+			if n.Attrs.TransA {
+				k = n.Args[0].Shape[0].Size
+			}
+			flops += 2 * n.Shape.Elems() * k
+		case "conv2d":
+			w := n.Attrs.Window
+			flops += 2 * n.Shape.Elems() * w.KH * w.KW * n.Args[0].Shape[3].Size
+		case "rnn":
+			geo := ir.RNNGeom(n)
+			flops += 2 * n.Shape[0].Size * geo.T * (geo.D + geo.H) * geo.Cell.Gates() * geo.H
+		default:
+			flops += n.Shape.Elems()
+		}
+	}
+	tensors := len(g.p.Sinks)
+	const budget = 4e9 // float64 operations per batch size, about two seconds
+	evals := int(budget / float64(max(flops, 1)*tensors))
+	dirs, coords = 3, 8
+	if evals < 2*(dirs+coords) {
+		dirs = max(1, min(3, evals/6))
+		coords = max(2, evals/2-dirs)
+	}
+	return dirs, coords
 }

@@ -128,6 +128,36 @@ type Attrs struct {
 	Init     string  // param: initializer name
 	Classes  int     // label: number of classes
 	Param    *Node   // acc_grad: the parameter whose gradient accumulates
+	Window   *Window // conv2d, pooling and their gradients
+	RNN      *RNN    // rnn and rnn_grad
+	Offset   int     // slice: element offset into the argument
+}
+
+// RNN describes a recurrent layer: the cell, and which initial states are
+// given as arguments (otherwise they are zero).
+type RNN struct {
+	Cell         string // simple_rnn, lstm or gru
+	HasH0, HasC0 bool
+}
+
+// Window is the geometry of a convolution or pooling window over NHWC
+// tensors: kernel size, strides, dilations and zero padding per side.
+type Window struct {
+	KH, KW                 int
+	SH, SW                 int
+	DH, DW                 int
+	PadT, PadB, PadL, PadR int
+}
+
+// Out returns the output height and width of the window over an h×w input,
+// or an error when the (dilated) window is larger than the padded input.
+func (w *Window) Out(h, wd int) (oh, ow int, err error) {
+	eh, ew := (w.KH-1)*w.DH+1, (w.KW-1)*w.DW+1
+	ph, pw := h+w.PadT+w.PadB, wd+w.PadL+w.PadR
+	if eh > ph || ew > pw {
+		return 0, 0, fmt.Errorf("window %dx%d (%dx%d with dilation) is larger than the padded input %dx%d", w.KH, w.KW, eh, ew, ph, pw)
+	}
+	return (ph-eh)/w.SH + 1, (pw-ew)/w.SW + 1, nil
 }
 
 // Node is one SSA value: an op applied to earlier nodes.

@@ -33,6 +33,18 @@ type OpDef struct {
 
 	// Alias marks ops whose result shares storage with Args[0] (views).
 	Alias bool
+
+	// Scratch, when set, is the number of work elements the op's kernel
+	// needs while it runs (im2col buffers); the memory plan provides them.
+	Scratch func(n *Node) int
+
+	// Aux, when set, is the number of int32 elements the op records in the
+	// forward pass for its gradient to read (max pooling's argmax).
+	Aux func(n *Node) int
+
+	// Saved, when set, is the number of float elements the op records in
+	// the forward pass for its gradient (a recurrent layer's gates).
+	Saved func(n *Node) int
 }
 
 var opTable = map[string]*OpDef{}

@@ -19,7 +19,7 @@ func Verify(nodes []*Node, base int, defined map[*Node]bool) error {
 		if n.Op == nil || Lookup(n.Op.Name) != n.Op {
 			return fmt.Errorf("node %v: unknown op", n)
 		}
-		if !n.Op.Leaf && len(n.Args) != n.Op.Arity {
+		if !n.Op.Leaf && n.Op.Arity >= 0 && len(n.Args) != n.Op.Arity {
 			return fmt.Errorf("node %v: %s takes %d args, has %d", n, n.Op.Name, n.Op.Arity, len(n.Args))
 		}
 		for _, a := range n.Args {
@@ -36,7 +36,7 @@ func Verify(nodes []*Node, base int, defined map[*Node]bool) error {
 				return fmt.Errorf("node %v (%s): shape %v, rule says %v", n, n.Op.Name, n.Shape, s)
 			}
 		}
-		if n.Op.Alias && n.Args[0].Shape.Elems() != n.Shape.Elems() {
+		if n.Op.Name == "reshape" && n.Args[0].Shape.Elems() != n.Shape.Elems() {
 			return fmt.Errorf("node %v: view changes the element count", n)
 		}
 		defined[n] = true

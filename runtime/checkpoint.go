@@ -25,6 +25,11 @@ type Tensor[T Float] struct {
 	Name  string
 	Shape []int
 	Data  []T
+	// FileAxes, when set, is the axis order SaveTraining writes and
+	// LoadTraining reads: file axis i is tensor axis FileAxes[i]. Generated
+	// code sets it on conv kernels, (KH, KW, C, F) in memory, so files hold
+	// PyTorch's (F, C, KH, KW). SaveCheckpoint itself ignores it.
+	FileAxes []int
 }
 
 // Checkpoints use the safetensors format

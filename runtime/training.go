@@ -21,7 +21,7 @@ const (
 // names (h1.W, h1.b, ...) so the file loads in PyTorch or NumPy; optimizer
 // state follows under its own prefix. opt may be nil.
 func SaveTraining[T Float](path, model string, params []Tensor[T], opt Optimizer[T], meta map[string]string) error {
-	all := params
+	all := toFileLayout(params)
 	m := maps.Clone(meta)
 	if m == nil {
 		m = map[string]string{}
@@ -29,7 +29,7 @@ func SaveTraining[T Float](path, model string, params []Tensor[T], opt Optimizer
 	m[MetaModel] = model
 	if opt != nil {
 		state := opt.State()
-		all = append(append([]Tensor[T]{}, params...), state...)
+		all = append(all, state...)
 		m[MetaStep] = strconv.FormatInt(opt.StepCount(), 10)
 		names := make([]string, len(state))
 		for i, t := range state {
@@ -44,14 +44,15 @@ func SaveTraining[T Float](path, model string, params []Tensor[T], opt Optimizer
 // may be nil to load the parameters only, e.g. for inference or fine-tuning
 // with a fresh optimizer). On any error nothing is modified.
 func LoadTraining[T Float](path, model string, params []Tensor[T], opt Optimizer[T]) (map[string]string, error) {
-	all := params
+	file := toFileLayout(params) // permuted copies where FileAxes is set
+	all := file
 	if opt != nil {
-		all = append(append([]Tensor[T]{}, params...), opt.State()...)
+		all = append(all, opt.State()...)
 	}
 	// Read the metadata first (tolerating extra tensors), then load
 	// strictly (LoadCheckpoint changes nothing on error): without an
 	// optimizer, only the state SaveTraining recorded may be left unread.
-	meta, err := peekMeta(path, params, func(string) bool { return true })
+	meta, err := peekMeta(path, file, func(string) bool { return true })
 	if err != nil {
 		return nil, err
 	}
@@ -73,10 +74,69 @@ func LoadTraining[T Float](path, model string, params []Tensor[T], opt Optimizer
 	if _, err := loadCheckpoint(path, all, skip); err != nil {
 		return nil, err
 	}
+	for i, t := range params {
+		if t.FileAxes != nil {
+			permute(t.Data, file[i].Data, file[i].Shape, inverse(t.FileAxes))
+		}
+	}
 	if opt != nil {
 		opt.SetStepCount(step)
 	}
 	return meta, nil
+}
+
+// toFileLayout returns params with every tensor that has FileAxes replaced
+// by a permuted copy in file layout; the others are shared, not copied.
+func toFileLayout[T Float](params []Tensor[T]) []Tensor[T] {
+	out := make([]Tensor[T], len(params))
+	for i, t := range params {
+		out[i] = t
+		if t.FileAxes == nil {
+			continue
+		}
+		shape := make([]int, len(t.Shape))
+		for j, a := range t.FileAxes {
+			shape[j] = t.Shape[a]
+		}
+		data := make([]T, len(t.Data))
+		permute(data, t.Data, t.Shape, t.FileAxes)
+		out[i] = Tensor[T]{Name: t.Name, Shape: shape, Data: data}
+	}
+	return out
+}
+
+// permute writes into dst the row-major tensor src of the given shape with
+// its axes reordered: dst axis i is src axis axes[i].
+func permute[T Float](dst, src []T, shape, axes []int) {
+	r := len(shape)
+	stride := make([]int, r) // src strides
+	s := 1
+	for i := r - 1; i >= 0; i-- {
+		stride[i] = s
+		s *= shape[i]
+	}
+	idx := make([]int, r) // position in dst's axis order
+	for k := range dst {
+		off := 0
+		for i := range r {
+			off += idx[i] * stride[axes[i]]
+		}
+		dst[k] = src[off]
+		for i := r - 1; i >= 0; i-- {
+			if idx[i]++; idx[i] < shape[axes[i]] {
+				break
+			}
+			idx[i] = 0
+		}
+	}
+}
+
+func inverse(axes []int) []int {
+	inv := make([]int, len(axes))
+	for i, a := range axes {
+		inv[a] = i
+	}
+	return inv
 }
 
 // peekMeta validates the file against into without modifying it and returns

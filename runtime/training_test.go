@@ -47,3 +47,36 @@ func TestTrainingCheckpoint(t *testing.T) {
 		t.Errorf("FirstNonFinite of finite values = %d", i)
 	}
 }
+
+// TestFileAxes: a conv kernel (KH, KW, C, F) goes to the file as PyTorch's
+// (F, C, KH, KW) and comes back unchanged.
+func TestFileAxes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.safetensors")
+	shape := []int{2, 3, 4, 5} // KH, KW, C, F
+	w := make([]float64, 2*3*4*5)
+	for i := range w {
+		w[i] = float64(i)
+	}
+	axes := []int{3, 2, 0, 1}
+	if err := SaveTraining(path, "c", []Tensor[float64]{{Name: "c.W", Shape: shape, Data: w, FileAxes: axes}}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Read it raw: file element [f, c, ky, kx] is w[ky, kx, c, f].
+	raw := make([]float64, len(w))
+	if _, err := LoadCheckpoint(path, []Tensor[float64]{{Name: "c.W", Shape: []int{5, 4, 2, 3}, Data: raw}}); err != nil {
+		t.Fatal(err)
+	}
+	f, c, ky, kx := 4, 1, 1, 2
+	if got, want := raw[((f*4+c)*2+ky)*3+kx], w[((ky*3+kx)*4+c)*5+f]; got != want {
+		t.Errorf("file element = %v, want %v", got, want)
+	}
+	back := make([]float64, len(w))
+	if _, err := LoadTraining(path, "c", []Tensor[float64]{{Name: "c.W", Shape: shape, Data: back, FileAxes: axes}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := range w {
+		if back[i] != w[i] {
+			t.Fatalf("round trip changed element %d: %v → %v", i, w[i], back[i])
+		}
+	}
+}

@@ -393,12 +393,18 @@ func setup64(m *model64, seed uint64) {
 	}
 }
 
-// TestGradients checks the gradient of every parameter, in float64, against
-// central finite differences of the loss (runtime/gradcheck, built on gonum's
-// diff/fd): random directions and single coordinates, relative error ≤ 1e-6,
-// at the full batch and at a partial one.
+// TestGradients checks the gradient of every parameter (and input, when
+// generated with -input-grads), in float64, against central finite differences
+// of the loss (runtime/gradcheck, built on gonum's diff/fd): random directions
+// and single coordinates, relative error ≤ 1e-6, at the full batch and at a
+// partial one. 3 directions and 8 coordinates per tensor fit the model's cost.
+// With -short only the partial batch is checked.
 func TestGradients(t *testing.T) {
-	for _, n := range []int{Batch, 3} {
+	sizes := []int{Batch, 3}
+	if testing.Short() {
+		sizes = sizes[1:]
+	}
+	for _, n := range sizes {
 		m := newModel64()
 		setup64(m, 1)
 		loss := func() float64 {
@@ -408,16 +414,25 @@ func TestGradients(t *testing.T) {
 			}
 			return l
 		}
-		for i, name := range ParamNames {
+		check := func(seed int, name string, x []float64, grad func() []float64) {
 			m.ZeroGrad()
 			loss()
 			m.Backward(n)
-			grad := append([]float64(nil), m.Grad(name)...)
-			worst, err := gradcheck.Check(name, m.Param(name), grad, loss, gradcheck.Options{Seed: uint64(i + 1)})
+			g := append([]float64(nil), grad()...)
+			worst, err := gradcheck.Check(name, x, g, loss, gradcheck.Options{
+				Coords:     8,
+				Directions: 3,
+				Seed:       uint64(seed),
+			})
 			if err != nil {
 				t.Errorf("n=%d: %v", n, err)
 			}
 			t.Logf("n=%d %-12s worst relative error %.1e", n, name, worst)
+		}
+		for i, name := range ParamNames {
+			check(i+1, name, m.Param(name), func() []float64 {
+				return m.Grad(name)
+			})
 		}
 	}
 }

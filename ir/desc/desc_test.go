@@ -105,6 +105,11 @@ func TestErrors(t *testing.T) {
 		{"unknown output", header + "loss = sum(x)\noutput q\n", "6:8", []string{"unknown name q"}},
 		{"empty shape", "model m\nbatch 2\ninput x: []\n", "3:10", []string{"empty shape"}},
 		{"tensor called", header + "h = x(1)\n", "5:5", []string{"x is a tensor, not a function"}},
+		{"conv kernel too large", "model m\nbatch 2\ninput x: [4, 4, 1]\nc = conv2d(x, 2, 5)\n", "4:5", []string{"(N, 4, 4, 1)", "(5, 5, 1, 2)", "larger than the padded input 4x4"}},
+		{"conv dilation too large", "model m\nbatch 2\ninput x: [6, 6, 1]\nc = conv2d(x, 2, 3, dilation=3)\n", "4:5", []string{"(N, 6, 6, 1)", "(3, 3, 1, 2)", "7x7 with dilation"}},
+		{"pool too large", "model m\nbatch 2\ninput x: [3, 3, 1]\np = maxpool2d(x, 4)\n", "4:5", []string{"maxpool2d 4x4 over input (N, 3, 3, 1)", "larger"}},
+		{"conv on 2-D", header + "c = conv2d(x, 2, 3)\n", "5:12", []string{"(N, height, width, channels)", "(N, 3)"}},
+		{"conv padding", "model m\nbatch 2\ninput x: [6, 6, 1]\nc = conv2d(x, 2, 3, padding=full)\n", "4:29", []string{"valid or same"}},
 	}
 	if len(cases) < 20 {
 		t.Fatalf("only %d cases", len(cases))

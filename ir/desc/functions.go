@@ -19,7 +19,7 @@ type function struct {
 	lower            func(l *lowerer, c *callExpr) (*ir.Node, *Error)
 }
 
-var functions map[string]function
+var functions = map[string]function{}
 
 func functionNames() []string {
 	names := make([]string, 0, len(functions))
@@ -46,7 +46,7 @@ func init() {
 			return l.b.Op(op, ir.Attrs{}, x), nil
 		}}
 	}
-	functions = map[string]function{
+	for name, f := range map[string]function{
 		"relu": unary("relu"), "sigmoid": unary("sigmoid"), "tanh": unary("tanh"),
 		"exp": unary("exp"), "log": unary("log"), "sqrt": unary("sqrt"),
 		"softmax": unary("softmax"), "log_softmax": unary("log_softmax"),
@@ -125,6 +125,8 @@ func init() {
 			ll := b.Add(b.Mul(t, b.Op("log", ir.Attrs{}, p)), b.Mul(b.Sub(one, t), b.Op("log", ir.Attrs{}, b.Sub(one, p))))
 			return b.Neg(b.Op("mean", ir.Attrs{}, ll)), nil
 		}},
+	} {
+		functions[name] = f
 	}
 }
 
@@ -199,14 +201,11 @@ func lowerDense(l *lowerer, c *callExpr) (*ir.Node, *Error) {
 		case "activation":
 			actExpr = kw.val
 		case "init":
-			r, ok := kw.val.(*nameRef)
-			if !ok {
-				return nil, errorf(kw.val.at(), "init takes an initializer name: %s", strings.Join(runtime.InitNames(), ", "))
+			v, err := initArg(kw.val)
+			if err != nil {
+				return nil, err
 			}
-			if _, err := runtime.ParseInit(r.name); err != nil {
-				return nil, errorf(r.pos, "%v", err)
-			}
-			init = r.name
+			init = v
 		case "bias":
 			v, err := boolArg(kw.val)
 			if err != nil {
@@ -215,21 +214,8 @@ func lowerDense(l *lowerer, c *callExpr) (*ir.Node, *Error) {
 			bias = v
 		}
 	}
-	if actExpr != nil {
-		r, ok := actExpr.(*nameRef)
-		op, known := "", false
-		if ok {
-			op, known = activations[r.name]
-		}
-		if !known {
-			names := make([]string, 0, len(activations))
-			for k := range activations {
-				names = append(names, k)
-			}
-			sort.Strings(names)
-			return nil, errorf(actExpr.at(), "unknown activation; use one of %s", strings.Join(names, ", "))
-		}
-		act = op
+	if act, err = activationArg(actExpr); err != nil {
+		return nil, err
 	}
 	in := x.Shape[1]
 	if in.Batch {
@@ -299,4 +285,40 @@ func boolArg(e expr) (bool, *Error) {
 		return r.name == "true", nil
 	}
 	return false, errorf(e.at(), "expected true or false")
+}
+
+// initArg reads an initializer name (glorot_uniform when absent).
+func initArg(e expr) (string, *Error) {
+	if e == nil {
+		return "glorot_uniform", nil
+	}
+	r, ok := e.(*nameRef)
+	if !ok {
+		return "", errorf(e.at(), "init takes an initializer name: %s", strings.Join(runtime.InitNames(), ", "))
+	}
+	if _, err := runtime.ParseInit(r.name); err != nil {
+		return "", errorf(r.pos, "%v", err)
+	}
+	return r.name, nil
+}
+
+// activationArg reads an activation name and returns its op ("" for none).
+func activationArg(e expr) (string, *Error) {
+	if e == nil {
+		return "", nil
+	}
+	r, ok := e.(*nameRef)
+	op, known := "", false
+	if ok {
+		op, known = activations[r.name]
+	}
+	if !known {
+		names := make([]string, 0, len(activations))
+		for k := range activations {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		return "", errorf(e.at(), "unknown activation; use one of %s", strings.Join(names, ", "))
+	}
+	return op, nil
 }

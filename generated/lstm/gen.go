@@ -1,0 +1,3 @@
+package lstm
+
+//go:generate go run github.com/backpropgen/backpropgen/cmd/backpropgen lstm.bpg

@@ -1,0 +1,112 @@
+package ir
+
+import "fmt"
+
+// Convolution and pooling over NHWC tensors (batch, height, width, channels),
+// the layout of Keras; kernels are (KH, KW, C, F). Each op's shape rule and
+// adjoint rule sit together here, like the rest of the table.
+
+func init() {
+	def(&OpDef{Name: "conv2d", Arity: 2, Shape: convShape, Scratch: colSize,
+		Grad: func(b *Builder, n, dy *Node) []*Node {
+			x, w := n.Args[0], n.Args[1]
+			win := n.Attrs.Window
+			b.Note("d%s = conv2dᵀ(%s, %s): col2im(%s·%sᵀ)", nm(x), nm(dy), nm(w), nm(dy), nm(w))
+			dx := b.Op("conv2d_grad_input", Attrs{Window: win, To: x.Shape}, dy, w)
+			b.Note("d%s = im2col(%s)ᵀ·%s", nm(w), nm(x), nm(dy))
+			dw := b.Op("conv2d_grad_filter", Attrs{Window: win, To: w.Shape}, x, dy)
+			return []*Node{dx, dw}
+		}})
+	def(&OpDef{Name: "conv2d_grad_input", Arity: 2, NoGrad: backwardOnly, Scratch: gradColSize,
+		Shape: func(n *Node) (Shape, error) { return checkGradShape(n, n.Args[0]) }})
+	def(&OpDef{Name: "conv2d_grad_filter", Arity: 2, NoGrad: backwardOnly, Scratch: gradColSize,
+		Shape: func(n *Node) (Shape, error) { return checkGradShape(n, n.Args[1]) }})
+
+	def(&OpDef{Name: "maxpool2d", Arity: 1, Shape: poolShape,
+		Aux: func(n *Node) int { return n.Shape.Elems() },
+		Grad: func(b *Builder, n, dy *Node) []*Node {
+			b.Note("d%s = %s routed to each window's argmax", nm(n.Args[0]), nm(dy))
+			return []*Node{b.Op("maxpool2d_grad", Attrs{Window: n.Attrs.Window, To: n.Args[0].Shape}, dy, n)}
+		}})
+	def(&OpDef{Name: "maxpool2d_grad", Arity: 2, NoGrad: backwardOnly,
+		Shape: func(n *Node) (Shape, error) {
+			if n.Args[1].Op.Name != "maxpool2d" {
+				return nil, fmt.Errorf("maxpool2d_grad reads the argmax of a maxpool2d, got %s", n.Args[1].Op.Name)
+			}
+			return checkGradShape(n, n.Args[0])
+		}})
+	def(&OpDef{Name: "avgpool2d", Arity: 1, Shape: poolShape,
+		Grad: func(b *Builder, n, dy *Node) []*Node {
+			b.Note("d%s = %s spread evenly over each window", nm(n.Args[0]), nm(dy))
+			return []*Node{b.Op("avgpool2d_grad", Attrs{Window: n.Attrs.Window, To: n.Args[0].Shape}, dy)}
+		}})
+	def(&OpDef{Name: "avgpool2d_grad", Arity: 1, NoGrad: backwardOnly,
+		Shape: func(n *Node) (Shape, error) { return checkGradShape(n, n.Args[0]) }})
+}
+
+// nhwc checks x is (N, H, W, C) with static H, W, C.
+func nhwc(x Shape) error {
+	if len(x) != 4 || !x[0].Batch || x[1].Batch || x[2].Batch || x[3].Batch {
+		return fmt.Errorf("needs an (N, height, width, channels) input, got %v", x)
+	}
+	return nil
+}
+
+func convShape(n *Node) (Shape, error) {
+	x, w, win := n.Args[0].Shape, n.Args[1].Shape, n.Attrs.Window
+	if err := nhwc(x); err != nil {
+		return nil, err
+	}
+	if win == nil {
+		return nil, fmt.Errorf("conv2d without a window")
+	}
+	if len(w) != 4 || w[0].Size != win.KH || w[1].Size != win.KW || w[2] != x[3] {
+		return nil, fmt.Errorf("kernel %v does not fit input %v: want (%d, %d, %d, filters)", w, x, win.KH, win.KW, x[3].Size)
+	}
+	oh, ow, err := win.Out(x[1].Size, x[2].Size)
+	if err != nil {
+		return nil, fmt.Errorf("input %v, kernel %v: %v", x, w, err)
+	}
+	return Shape{x[0], {Size: oh}, {Size: ow}, w[3]}, nil
+}
+
+func poolShape(n *Node) (Shape, error) {
+	x, win := n.Args[0].Shape, n.Attrs.Window
+	if err := nhwc(x); err != nil {
+		return nil, err
+	}
+	oh, ow, err := win.Out(x[1].Size, x[2].Size)
+	if err != nil {
+		return nil, fmt.Errorf("input %v: %v", x, err)
+	}
+	return Shape{x[0], {Size: oh}, {Size: ow}, x[3]}, nil
+}
+
+// checkGradShape: a window gradient has the shape recorded in To, and the
+// upstream gradient dy has the forward output's shape for that geometry.
+func checkGradShape(n *Node, dy *Node) (Shape, error) {
+	to := n.Attrs.To
+	if n.Attrs.Window == nil || to == nil {
+		return nil, fmt.Errorf("%s needs a window and a result shape", n.Op.Name)
+	}
+	return to, nil
+}
+
+// colSize is the im2col scratch of a convolution: one row per output pixel,
+// one column per kernel tap and input channel.
+func colSize(n *Node) int {
+	x, out, win := n.Args[0].Shape, n.Shape, n.Attrs.Window
+	return out[0].Size * out[1].Size * out[2].Size * win.KH * win.KW * x[3].Size
+}
+
+// gradColSize is colSize for the gradient ops, from the forward shapes.
+func gradColSize(n *Node) int {
+	win := n.Attrs.Window
+	var x, y Shape // forward input and output
+	if n.Op.Name == "conv2d_grad_input" {
+		x, y = n.Attrs.To, n.Args[0].Shape
+	} else {
+		x, y = n.Args[0].Shape, n.Args[1].Shape
+	}
+	return y[0].Size * y[1].Size * y[2].Size * win.KH * win.KW * x[3].Size
+}

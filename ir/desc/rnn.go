@@ -1,0 +1,103 @@
+package desc
+
+import (
+	"fmt"
+
+	"github.com/backpropgen/backpropgen/ir"
+)
+
+// Recurrent layers over sequences (N, steps, features), with PyTorch's gate
+// math and order (LSTM: i, f, g, o; GRU: r, z, n) and its two biases.
+
+func init() {
+	for _, cell := range []string{"simple_rnn", "lstm", "gru"} {
+		initial := "initial=h0"
+		if cell == "lstm" {
+			initial = "initial=[h0, c0]"
+		}
+		functions[cell] = function{2, 3, []string{"return_sequences", "initial", "init", "recurrent_init"},
+			fmt.Sprintf("%s(x, units, return_sequences=false, %s, init=glorot_uniform, recurrent_init=glorot_uniform) with x of shape (N, steps, features)", cell, initial),
+			func(l *lowerer, c *callExpr) (*ir.Node, *Error) { return lowerRNN(l, c, cell) }}
+	}
+}
+
+func lowerRNN(l *lowerer, c *callExpr, cell string) (*ir.Node, *Error) {
+	a, err := args(c, []string{"x", "units", "return_sequences"})
+	if err != nil {
+		return nil, err
+	}
+	x, err := l.tensorArg(c, 0)
+	if err != nil {
+		return nil, err
+	}
+	if len(x.Shape) != 3 || !x.Shape[0].Batch {
+		return nil, errorf(c.args[0].at(), "%s needs a sequence (N, steps, features), got %v; declare it as input x: [steps, features]", cell, x.Shape)
+	}
+	units, err := wholeNumber(a["units"], "the number of units", 1)
+	if err != nil {
+		return nil, err
+	}
+	seq := false
+	if e := a["return_sequences"]; e != nil {
+		if seq, err = boolArg(e); err != nil {
+			return nil, err
+		}
+	}
+	wInit, err := initArg(a["init"])
+	if err != nil {
+		return nil, err
+	}
+	uInit, err := initArg(a["recurrent_init"])
+	if err != nil {
+		return nil, err
+	}
+	gates := ir.Cells[cell].Gates()
+	state := ir.Shape{x.Shape[0], {Size: units}}
+	var initial []*ir.Node
+	if e := a["initial"]; e != nil {
+		elems := []expr{e}
+		if list, ok := e.(*listLit); ok {
+			elems = list.elems
+		}
+		want := 1
+		if cell == "lstm" {
+			want = 2
+		}
+		if len(elems) != want {
+			return nil, errorf(e.at(), "%s takes %d initial state(s): initial=%s", cell, want, map[bool]string{true: "[h0, c0]", false: "h0"}[want == 2])
+		}
+		for _, s := range elems {
+			n, err := l.lower(s)
+			if err != nil {
+				return nil, err
+			}
+			if !n.Shape.Equal(state) || n.DType != ir.Float {
+				return nil, errorf(s.at(), "initial state %s has shape %v, want %v (declare it as input %s: [%d])", n.Name, n.Shape, state, n.Name, units)
+			}
+			initial = append(initial, n)
+		}
+	}
+	b := l.b
+	name := l.stmt
+	param := func(suffix string, shape ir.Shape, init string) *ir.Node {
+		p := b.Leaf("param", name+"."+suffix, shape, ir.Attrs{Init: init})
+		l.g.Params = append(l.g.Params, p)
+		l.names[p.Name], l.defined[p.Name] = p, l.stmtPos
+		return p
+	}
+	d := x.Shape[2].Size
+	w := param("W", ir.Fixed(d, gates*units), wInit)
+	u := param("U", ir.Fixed(units, gates*units), uInit)
+	bi := param("b", ir.Fixed(gates*units), "zeros")
+	bh := param("bh", ir.Fixed(gates*units), "zeros")
+	r := &ir.RNN{Cell: cell, HasH0: len(initial) > 0, HasC0: len(initial) > 1}
+	hs := b.Op("rnn", ir.Attrs{RNN: r}, append([]*ir.Node{x, w, u, bi, bh}, initial...)...)
+	if err := l.check(c.pos, cell); err != nil {
+		return nil, err
+	}
+	if seq {
+		return hs, nil
+	}
+	hs.Name = name + ".seq"
+	return b.Op("time_last", ir.Attrs{}, hs), nil
+}

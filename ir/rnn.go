@@ -1,0 +1,127 @@
+package ir
+
+import (
+	"fmt"
+
+	"github.com/backpropgen/backpropgen/runtime"
+)
+
+// Recurrent layers. One rnn op runs a whole sequence through a cell (a time
+// loop in the runtime, never T unrolled copies) and saves what
+// backpropagation through time needs; rnn_grad runs BPTT and yields every
+// gradient at once in one buffer, which slice views hand out per argument.
+//
+// Arguments: x (N, T, D), W (D, G·H), U (H, G·H), b (G·H), bh (G·H), then
+// h0 (N, H) if HasH0 and c0 (N, H) if HasC0. The result is hs (N, T, H).
+
+// Cells maps a cell name to its runtime kind.
+var Cells = map[string]runtime.RNNCell{"simple_rnn": runtime.SimpleRNN, "lstm": runtime.LSTM, "gru": runtime.GRU}
+
+// RNNGeom returns the runtime geometry of an rnn node.
+func RNNGeom(n *Node) runtime.RNNGeom {
+	x, u := n.Args[0].Shape, n.Args[2].Shape
+	return runtime.RNNGeom{Cell: Cells[n.Attrs.RNN.Cell], T: x[1].Size, D: x[2].Size, H: u[0].Size}
+}
+
+// RNNGradLayout returns the element offsets of each gradient inside an
+// rnn_grad buffer, in argument order (x, W, U, b, bh, h0, c0), and its size.
+// Static parts come first so every offset is a constant.
+func RNNGradLayout(fwd *Node) (offsets []int, total int) {
+	order := []int{1, 2, 3, 4, 0, 5, 6}
+	offsets = make([]int, len(fwd.Args))
+	for _, i := range order {
+		if i < len(fwd.Args) {
+			offsets[i] = total
+			total += fwd.Args[i].Shape.Elems()
+		}
+	}
+	return offsets, total
+}
+
+func init() {
+	def(&OpDef{Name: "rnn", Arity: -1, Shape: rnnShape,
+		Saved: func(n *Node) int { return RNNGeom(n).SavedSize(n.Shape[0].Size) },
+		Grad: func(b *Builder, n, dy *Node) []*Node {
+			b.Note("backpropagation through time of %s from %s", nm(n), nm(dy))
+			offsets, total := RNNGradLayout(n)
+			all := b.Op("rnn_grad", Attrs{RNN: n.Attrs.RNN, To: Fixed(total)}, dy, n)
+			all.Name = "d" + nm(n) + ".bptt"
+			grads := make([]*Node, len(n.Args))
+			for i, a := range n.Args {
+				b.Note("d%s = %s[%d:%d]", nm(a), all.Name, offsets[i], offsets[i]+a.Shape.Elems())
+				grads[i] = b.Op("slice", Attrs{Offset: offsets[i], To: a.Shape}, all)
+			}
+			return grads
+		}})
+	def(&OpDef{Name: "rnn_grad", Arity: 2, NoGrad: backwardOnly,
+		Scratch: func(n *Node) int { return RNNGeom(n.Args[1]).WorkSize(n.Args[1].Shape[0].Size) },
+		Shape: func(n *Node) (Shape, error) {
+			if n.Args[1].Op.Name != "rnn" || !n.Args[0].Shape.Equal(n.Args[1].Shape) {
+				return nil, fmt.Errorf("rnn_grad takes the gradient of an rnn's output and the rnn")
+			}
+			return n.Attrs.To, nil
+		}})
+	// slice is a view of part of its argument (the gradients in an rnn_grad).
+	def(&OpDef{Name: "slice", Arity: 1, Alias: true, NoGrad: backwardOnly,
+		Shape: func(n *Node) (Shape, error) {
+			if n.Attrs.Offset < 0 || n.Attrs.Offset+n.Attrs.To.Elems() > n.Args[0].Shape.Elems() {
+				return nil, fmt.Errorf("slice [%d, +%d) outside %v", n.Attrs.Offset, n.Attrs.To.Elems(), n.Args[0].Shape)
+			}
+			return n.Attrs.To, nil
+		}})
+	// time_last picks the last step of a sequence: (N, T, H) → (N, H).
+	def(&OpDef{Name: "time_last", Arity: 1,
+		Shape: func(n *Node) (Shape, error) {
+			x := n.Args[0].Shape
+			if len(x) != 3 || !x[0].Batch {
+				return nil, fmt.Errorf("needs a sequence (N, T, H), got %v", x)
+			}
+			return Shape{x[0], x[2]}, nil
+		},
+		Grad: func(b *Builder, n, dy *Node) []*Node {
+			b.Note("d%s = %s at the last step, 0 before", nm(n.Args[0]), nm(dy))
+			return []*Node{b.Op("time_last_grad", Attrs{To: n.Args[0].Shape}, dy)}
+		}})
+	def(&OpDef{Name: "time_last_grad", Arity: 1, NoGrad: backwardOnly,
+		Shape: func(n *Node) (Shape, error) { return n.Attrs.To, nil }})
+}
+
+func rnnShape(n *Node) (Shape, error) {
+	r := n.Attrs.RNN
+	if r == nil {
+		return nil, fmt.Errorf("rnn without a cell")
+	}
+	cell, ok := Cells[r.Cell]
+	if !ok {
+		return nil, fmt.Errorf("unknown cell %q", r.Cell)
+	}
+	want := 5
+	if r.HasH0 {
+		want++
+	}
+	if r.HasC0 {
+		want++
+	}
+	if len(n.Args) != want || (r.HasC0 && (!r.HasH0 || cell != runtime.LSTM)) {
+		return nil, fmt.Errorf("%s takes %d arguments, got %d", r.Cell, want, len(n.Args))
+	}
+	x, w, u, b, bh := n.Args[0].Shape, n.Args[1].Shape, n.Args[2].Shape, n.Args[3].Shape, n.Args[4].Shape
+	if len(x) != 3 || !x[0].Batch || x[1].Batch || x[2].Batch {
+		return nil, fmt.Errorf("needs a sequence input (N, steps, features), got %v", x)
+	}
+	if len(u) != 2 {
+		return nil, fmt.Errorf("recurrent kernel must be 2-D, got %v", u)
+	}
+	h := u[0].Size
+	gh := Dim{Size: cell.Gates() * h}
+	if !w.Equal(Shape{x[2], gh}) || u[1] != gh || !b.Equal(Shape{gh}) || !bh.Equal(Shape{gh}) {
+		return nil, fmt.Errorf("weights %v, %v, %v, %v do not fit input %v with %d units", w, u, b, bh, x, h)
+	}
+	state := Shape{x[0], {Size: h}}
+	for _, s := range n.Args[5:] {
+		if !s.Shape.Equal(state) {
+			return nil, fmt.Errorf("initial state %s has shape %v, want %v", nm(s), s.Shape, state)
+		}
+	}
+	return Shape{x[0], x[1], {Size: h}}, nil
+}

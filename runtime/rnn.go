@@ -1,0 +1,666 @@
+package runtime
+
+import (
+	"math"
+	"strconv"
+	"unsafe"
+)
+
+// Recurrent layers: SimpleRNN (Elman), LSTM and GRU with PyTorch's
+// equations and gate order, so that weights exported from PyTorch load
+// directly once transposed: our W is PyTorch's weight_ih_lᵀ (D, G·H), U
+// is weight_hh_lᵀ (H, G·H), b and bh are bias_ih_l and bias_hh_l (G·H).
+// With a_t = x_t·W + b and r_t = h_{t-1}·U + bh, each split into G blocks
+// of H columns:
+//
+//	SimpleRNN (G=1):       h_t = tanh(a + r)
+//	LSTM (G=4; i, f, g, o): i = σ(a_i+r_i), f = σ(a_f+r_f), g = tanh(a_g+r_g),
+//	                       o = σ(a_o+r_o); c_t = f⊙c_{t-1} + i⊙g; h_t = o⊙tanh(c_t)
+//	GRU (G=3; r, z, n):    r = σ(a_r+r_r), z = σ(a_z+r_z), n = tanh(a_n + r⊙r_n);
+//	                       h_t = (1-z)⊙n + z⊙h_{t-1}
+//
+// Tensors: x (n, T, D) and hs (n, T, H) are batch-major (row b, step t at
+// x[(b*T+t)*D:]); h0, c0 and the final states are (n, H).
+//
+// The forward pass is one Gemm x·W over all n·T rows, then per step one
+// Gemm h_{t-1}·U and a fused loop over the gates. To make h_{t-1} a
+// contiguous (n, H) Gemm operand, saved keeps the hidden states
+// time-major. Backpropagation through time runs the same loop backwards
+// (one Gemm dG_t·Uᵀ per step) and collects the gradients of the
+// pre-activations of all steps, time-major for dU and batch-major for dW
+// and dx, so that every weight gradient is a single Gemm over all steps.
+//
+// Saved layout for n sequences (sizes in units of n·H floats; state
+// buffers are time-major blocks of (n, H): block 0 holds the initial
+// state of every sequence and block t+1 the state after step t):
+//
+//	all cells: hTM  (T+1) blocks  h_{-1}=h0 (or 0), h_0, …, h_{T-1}
+//	LSTM:      act  4T    (n, T, 4H) batch-major gate activations i, f, g, o
+//	           scr  4     (n, 4H) scratch for h·U
+//	           cTM  T+1   c0 (or 0), c_0, …, c_{T-1}
+//	           tc   T     tanh(c_t)
+//	GRU:       act  3T    (n, T, 3H) batch-major activations r, z, n
+//	           scr  3     (n, 3H) scratch for h·U
+//	           hn   T     h_{t-1}·U_n + bh_n (the term r multiplies)
+//
+// SimpleRNN needs nothing else: its activations are h_t, and hs serves as
+// the buffer for x·W. SavedSize is therefore n·H·(T+1) for SimpleRNN,
+// n·H·(7T+6) for LSTM and n·H·(5T+4) for GRU.
+//
+// RNNBackward's work is dGh (T, n, G·H) time-major, the gradient w.r.t.
+// the recurrent pre-activation h·U+bh, dGx (n, T, G·H) batch-major, the
+// gradient w.r.t. x·W+b (identical to dGh except for GRU's n gate, where
+// dGh_n = r⊙dGx_n), and the carried dL/dh_t (n, H), plus dL/dc_t (n, H)
+// for LSTM: WorkSize is n·H·(2GT+1), i.e. n·H·(2T+1) for SimpleRNN,
+// n·H·(8T+2) for LSTM and n·H·(6T+1) for GRU.
+
+// RNNCell selects the recurrent cell of an RNN layer.
+type RNNCell uint8
+
+// Recurrent cells.
+const (
+	SimpleRNN RNNCell = iota
+	LSTM
+	GRU
+)
+
+var rnnCellNames = [...]string{"simple_rnn", "lstm", "gru"}
+
+// Gates returns the number of H-wide gate blocks of the cell: 1 for
+// SimpleRNN, 4 for LSTM, 3 for GRU. It panics on an unknown cell.
+func (c RNNCell) Gates() int {
+	switch c {
+	case SimpleRNN:
+		return 1
+	case LSTM:
+		return 4
+	case GRU:
+		return 3
+	}
+	panic("runtime.RNNCell.Gates: unknown cell " + c.String())
+}
+
+// String returns the cell's name: "simple_rnn", "lstm" or "gru".
+func (c RNNCell) String() string {
+	if int(c) < len(rnnCellNames) {
+		return rnnCellNames[c]
+	}
+	return "RNNCell(" + strconv.Itoa(int(c)) + ")"
+}
+
+// RNNGeom describes one recurrent layer: its cell, the number of time
+// steps T, the input width D and the hidden width H.
+type RNNGeom struct {
+	Cell    RNNCell
+	T, D, H int
+}
+
+// rnnLayout holds the offsets of the saved and work buffers.
+type rnnLayout struct {
+	nh, gh           int // n·H and G·H
+	act, scr, c, tc  int // saved offsets (LSTM, GRU); hTM is at 0
+	hn               int // GRU
+	saved            int
+	dgh, dgx, dh, dc int // work offsets
+	work             int
+}
+
+func (g RNNGeom) layout(fn string, n int) rnnLayout {
+	switch {
+	case g.Cell > GRU:
+		panic("runtime." + fn + ": unknown cell " + g.Cell.String())
+	case g.T < 1 || g.D < 1 || g.H < 1:
+		panic("runtime." + fn + ": T, D and H must be ≥ 1, have T=" + strconv.Itoa(g.T) +
+			" D=" + strconv.Itoa(g.D) + " H=" + strconv.Itoa(g.H))
+	case n < 0:
+		panic("runtime." + fn + ": n must be ≥ 0, have " + strconv.Itoa(n))
+	}
+	G := g.Cell.Gates()
+	nh := n * g.H
+	l := rnnLayout{nh: nh, gh: G * g.H}
+	off := (g.T + 1) * nh // hTM
+	switch g.Cell {
+	case LSTM:
+		l.act = off
+		off += n * g.T * l.gh
+		l.scr = off
+		off += n * l.gh
+		l.c = off
+		off += (g.T + 1) * nh
+		l.tc = off
+		off += g.T * nh
+	case GRU:
+		l.act = off
+		off += n * g.T * l.gh
+		l.scr = off
+		off += n * l.gh
+		l.hn = off
+		off += g.T * nh
+	}
+	l.saved = off
+	l.dgh = 0
+	l.dgx = g.T * n * l.gh
+	l.dh = 2 * g.T * n * l.gh
+	l.dc = l.dh + nh
+	l.work = l.dc
+	if g.Cell == LSTM {
+		l.work += nh
+	}
+	return l
+}
+
+// SavedSize returns the number of floats RNNForward saves for
+// RNNBackward for n sequences: n·H·(T+1) for SimpleRNN, n·H·(7T+6) for
+// LSTM, n·H·(5T+4) for GRU (see the layout above).
+func (g RNNGeom) SavedSize(n int) int { return g.layout("RNNGeom.SavedSize", n).saved }
+
+// WorkSize returns the number of floats of scratch RNNBackward needs for
+// n sequences: n·H·(2·G·T+1), plus n·H for LSTM.
+func (g RNNGeom) WorkSize(n int) int { return g.layout("RNNGeom.WorkSize", n).work }
+
+// rnnSigmoidRow and rnnTanhRow compute the gate activations over a row,
+// dst[j] = σ(src[j]) or tanh(src[j]) (dst may alias src). float64 goes
+// through math.Exp and math.Tanh. float32, where the activations would
+// otherwise take most of an LSTM's forward pass, uses an e^x written out
+// in the loop, in float64 arithmetic: e^x = 2^(k/32)·p(r) for
+// x = k·ln2/32 + r, |r| ≤ ln2/64, with a 32-entry table of 2^(j/32) and
+// the degree-4 Taylor polynomial p (relative error ≤ r⁵/5! ≈ 1.3e-12,
+// far below float32's rounding), x clamped to ±110 (enough for both
+// functions to saturate in float32; NaN propagates). The results match
+// float32(math.*) to within one ulp (the tests check), at about half the
+// cost of math.Exp and a third of math.Tanh. unsafe.Sizeof(z) is a
+// constant in each GC-shape instantiation, so the test costs nothing.
+func rnnSigmoidRow[T Float](dst, src []T) {
+	src = src[:len(dst)]
+	var z T
+	if unsafe.Sizeof(z) != 4 {
+		for j, v := range src {
+			// e^-v overflows to +Inf for v < -709, giving 1/Inf = 0.
+			dst[j] = T(1 / (1 + math.Exp(-float64(v))))
+		}
+		return
+	}
+	for j, v := range src {
+		x := -float64(v)
+		if x > 110 { // comparisons beat min/max, which handle NaN and ±0
+			x = 110
+		} else if x < -110 {
+			x = -110
+		}
+		kf := (x*rnnExpS + rnnRound) - rnnRound
+		r := (x - kf*rnnLn2Hi) - kf*rnnLn2Lo
+		k := int64(kf)
+		r2 := r * r
+		p := (1 + r) + r2*(0.5+r*(1.0/6)) + r2*r2*(1.0/24)
+		e := rnnExpTab[k&31] * math.Float64frombits(uint64((k>>5)+1023)<<52) * p
+		dst[j] = T(1 / (1 + e))
+	}
+}
+
+func rnnTanhRow[T Float](dst, src []T) {
+	src = src[:len(dst)]
+	var z T
+	if unsafe.Sizeof(z) != 4 {
+		for j, v := range src {
+			dst[j] = T(math.Tanh(float64(v)))
+		}
+		return
+	}
+	for j, v := range src {
+		// tanh x = m/(m+2) with m = e^2x - 1 computed without
+		// cancellation: e^y = s·(1+q), s = 2^(k/32) and q = p(r)-1, so
+		// m = s·q + (s-1), where s-1 is exactly 0 for |y| < ln2/64 and
+		// otherwise m is at least 0.01 in magnitude.
+		y := 2 * float64(v)
+		if y > 110 {
+			y = 110
+		} else if y < -110 {
+			y = -110
+		}
+		kf := (y*rnnExpS + rnnRound) - rnnRound
+		r := (y - kf*rnnLn2Hi) - kf*rnnLn2Lo
+		k := int64(kf)
+		r2 := r * r
+		q := r + r2*(0.5+r*(1.0/6)) + r2*r2*(1.0/24)
+		s := rnnExpTab[k&31] * math.Float64frombits(uint64((k>>5)+1023)<<52)
+		m := s*q + (s - 1)
+		dst[j] = T(m / (m + 2))
+	}
+}
+
+// Constants of the float32 e^x.
+const (
+	rnnExpS  = 32 * 1.4426950408889634 // 32/ln2
+	rnnLn2Hi = 6.93147180369123816490e-01 / 32
+	rnnLn2Lo = 1.90821492927058770002e-10 / 32
+	rnnRound = 0x1.8p52 // adding and subtracting it rounds to an integer
+)
+
+// rnnExpTab[j] = 2^(j/32).
+var rnnExpTab = func() (t [32]float64) {
+	for j := range t {
+		t[j] = math.Exp2(float64(j) / 32)
+	}
+	return t
+}()
+
+// RNNForward runs n sequences x (n, T, D) through T steps of the cell
+// g.Cell from the initial state h0 (n, H) and, for LSTM, c0 (n, H), and
+// writes the hidden state of every step to hs (n, T, H). h0 and c0 may be
+// nil for zero states; c0 is ignored by cells other than LSTM. W is
+// (D, G·H), U (H, G·H), b and bh (G·H). saved (g.SavedSize(n)) receives
+// what RNNBackward and RNNFinalState need; hs and saved must not overlap
+// each other or any input. RNNForward panics if a slice is too short and
+// never allocates.
+func RNNForward[T Float](g RNNGeom, n int, hs, x, h0, c0, W, U, b, bh, saved []T) {
+	const fn = "RNNForward"
+	l := g.layout(fn, n)
+	steps, D, H, gh, nh := g.T, g.D, g.H, l.gh, l.nh
+	hs = fit(hs, n*steps*H, fn, "hs")
+	x = fit(x, n*steps*D, fn, "x")
+	W = fit(W, D*gh, fn, "W")
+	U = fit(U, H*gh, fn, "U")
+	b = fit(b, gh, fn, "b")
+	bh = fit(bh, gh, fn, "bh")
+	saved = fit(saved, l.saved, fn, "saved")
+	hTM := saved[:(steps+1)*nh]
+	if h0 != nil {
+		copy(hTM[:nh], fit(h0, nh, fn, "h0"))
+	} else {
+		clear(hTM[:nh])
+	}
+	hasH0 := h0 != nil
+	switch g.Cell {
+	case SimpleRNN:
+		// hs holds x·W until each row is overwritten by its h_t; the
+		// recurrent product is computed in place in h_t's hTM block.
+		Gemm(false, false, n*steps, H, D, x, W, hs, false)
+		for t := 0; t < steps; t++ {
+			hp := hTM[t*nh : (t+1)*nh]
+			hc := hTM[(t+1)*nh : (t+2)*nh]
+			if t > 0 || hasH0 {
+				Gemm(false, false, n, H, H, hp, U, hc, false)
+			} else {
+				clear(hc)
+			}
+			for r := 0; r < n; r++ {
+				o := (r*steps + t) * H
+				rnnSimpleFwdRow(hs[o:o+H], hc[r*H:(r+1)*H], b, bh)
+			}
+		}
+	case LSTM:
+		act := saved[l.act : l.act+n*steps*gh]
+		scr := saved[l.scr : l.scr+n*gh]
+		cTM := saved[l.c : l.c+(steps+1)*nh]
+		tc := saved[l.tc : l.tc+steps*nh]
+		if c0 != nil {
+			copy(cTM[:nh], fit(c0, nh, fn, "c0"))
+		} else {
+			clear(cTM[:nh])
+		}
+		Gemm(false, false, n*steps, gh, D, x, W, act, false)
+		for t := 0; t < steps; t++ {
+			hc := hTM[(t+1)*nh : (t+2)*nh]
+			cp := cTM[t*nh : (t+1)*nh]
+			cc := cTM[(t+1)*nh : (t+2)*nh]
+			tct := tc[t*nh : (t+1)*nh]
+			if t > 0 || hasH0 {
+				Gemm(false, false, n, gh, H, hTM[t*nh:(t+1)*nh], U, scr, false)
+			} else {
+				clear(scr)
+			}
+			for r := 0; r < n; r++ {
+				o := r*steps + t
+				rr := r * H
+				lstmFwdRow(act[o*gh:(o+1)*gh], scr[r*gh:(r+1)*gh], b, bh,
+					cp[rr:rr+H], cc[rr:rr+H], tct[rr:rr+H], hc[rr:rr+H], hs[o*H:(o+1)*H])
+			}
+		}
+	case GRU:
+		act := saved[l.act : l.act+n*steps*gh]
+		scr := saved[l.scr : l.scr+n*gh]
+		hn := saved[l.hn : l.hn+steps*nh]
+		Gemm(false, false, n*steps, gh, D, x, W, act, false)
+		for t := 0; t < steps; t++ {
+			hp := hTM[t*nh : (t+1)*nh]
+			hc := hTM[(t+1)*nh : (t+2)*nh]
+			hnt := hn[t*nh : (t+1)*nh]
+			if t > 0 || hasH0 {
+				Gemm(false, false, n, gh, H, hp, U, scr, false)
+			} else {
+				clear(scr)
+			}
+			for r := 0; r < n; r++ {
+				o := r*steps + t
+				rr := r * H
+				gruFwdRow(act[o*gh:(o+1)*gh], scr[r*gh:(r+1)*gh], b, bh,
+					hp[rr:rr+H], hnt[rr:rr+H], hc[rr:rr+H], hs[o*H:(o+1)*H])
+			}
+		}
+	}
+}
+
+// rnnSimpleFwdRow computes h = tanh(a + b + h + bh) for one row, where a
+// holds x·W and h holds h_{t-1}·U, and writes it to both a and h.
+func rnnSimpleFwdRow[T Float](a, h, b, bh []T) {
+	h = h[:len(a)]
+	b = b[:len(a)]
+	bh = bh[:len(a)]
+	for j, v := range a {
+		a[j] = v + b[j] + h[j] + bh[j]
+	}
+	rnnTanhRow(a, a)
+	copy(h, a)
+}
+
+// lstmFwdRow computes one LSTM row: a (4H) holds x·W on entry and the
+// gate activations i, f, g, o on return; hu (4H) holds h_{t-1}·U.
+func lstmFwdRow[T Float](a, hu, b, bh, cp, c, tc, h, y []T) {
+	hu = hu[:len(a)]
+	b = b[:len(a)]
+	bh = bh[:len(a)]
+	for k, v := range a {
+		a[k] = v + b[k] + hu[k] + bh[k]
+	}
+	H := len(c)
+	cp = cp[:H]
+	tc = tc[:H]
+	h = h[:H]
+	y = y[:H]
+	ai := a[:H]
+	af := a[H : 2*H][:H]
+	ag := a[2*H : 3*H][:H]
+	ao := a[3*H : 4*H][:H]
+	rnnSigmoidRow(a[:2*H], a[:2*H])
+	rnnTanhRow(ag, ag)
+	rnnSigmoidRow(ao, ao)
+	for j := range c {
+		c[j] = af[j]*cp[j] + ai[j]*ag[j]
+	}
+	rnnTanhRow(tc, c)
+	for j, o := range ao {
+		v := o * tc[j]
+		h[j] = v
+		y[j] = v
+	}
+}
+
+// gruFwdRow computes one GRU row: a (3H) holds x·W on entry and the
+// activations r, z, n on return; hu (3H) holds h_{t-1}·U; hn receives
+// h_{t-1}·U_n + bh_n.
+func gruFwdRow[T Float](a, hu, b, bh, hp, hn, h, y []T) {
+	H := len(h)
+	a2 := a[:2*H]
+	hu2 := hu[:len(a2)]
+	b2 := b[:len(a2)]
+	bh2 := bh[:len(a2)]
+	for k, v := range a2 {
+		a2[k] = v + b2[k] + hu2[k] + bh2[k]
+	}
+	rnnSigmoidRow(a2, a2)
+	hp = hp[:H]
+	hn = hn[:H]
+	y = y[:H]
+	ar := a[:H]
+	az := a[H : 2*H][:H]
+	an := a[2*H : 3*H][:H]
+	hun := hu[2*H : 3*H][:H]
+	bn := b[2*H : 3*H][:H]
+	bhn := bh[2*H : 3*H][:H]
+	for j, r := range ar {
+		v := hun[j] + bhn[j]
+		hn[j] = v
+		an[j] += bn[j] + r*v
+	}
+	rnnTanhRow(an, an)
+	for j, z := range az {
+		o := (1-z)*an[j] + z*hp[j]
+		h[j] = o
+		y[j] = o
+	}
+}
+
+// RNNFinalState copies the state after the last step of the last
+// RNNForward (same g, n, hs and saved) to h (n, H) and, for LSTM, the cell
+// state to c (n, H). h or c may be nil when not wanted; c must be nil for
+// cells other than LSTM. hs is not read (saved holds the states).
+func RNNFinalState[T Float](g RNNGeom, n int, h, c, hs, saved []T) {
+	const fn = "RNNFinalState"
+	l := g.layout(fn, n)
+	saved = fit(saved, l.saved, fn, "saved")
+	steps, nh := g.T, l.nh
+	if h != nil {
+		copy(fit(h, nh, fn, "h"), saved[steps*nh:(steps+1)*nh])
+	}
+	if c != nil {
+		if g.Cell != LSTM {
+			panic("runtime.RNNFinalState: c must be nil for cell " + g.Cell.String() + " (only lstm has a cell state)")
+		}
+		copy(fit(c, nh, fn, "c"), saved[l.c+steps*nh:l.c+(steps+1)*nh])
+	}
+}
+
+// RNNBackward is backpropagation through time over the T steps of the
+// last RNNForward with the same g, n, x, W, U and saved (which must be
+// unchanged since). dhs (n, T, H) is dL/dhs, and dhT, dcT (n, H) are the
+// gradients w.r.t. the final h and (LSTM) c; any of the three may be nil
+// for zero. RNNBackward overwrites dx (n, T, D), dh0 (n, H) and dc0 (n, H)
+// with the gradients w.r.t. x, h0 and c0 (each may be nil when not
+// wanted; with a nil h0 or c0 in the forward pass they are the gradients
+// w.r.t. the zero initial state; for cells other than LSTM, dcT is
+// ignored and a non-nil dc0 is zeroed), and accumulates (+=) the weight
+// gradients into dW (D, G·H), dU (H, G·H), db and dbh (G·H). work holds
+// g.WorkSize(n) floats of scratch. h0, c0 and hs are not read: saved holds
+// copies of the states. Outputs must not overlap inputs or work.
+//
+// The time loop costs one Gemm (n×G·H)·(G·H×H) per step; dW, dU and dx
+// are one Gemm each over all n·T rows. RNNBackward panics if a slice is
+// too short and never allocates.
+func RNNBackward[T Float](g RNNGeom, n int, dx, dh0, dc0, dW, dU, db, dbh, dhs, dhT, dcT, x, h0, c0, W, U, hs, saved, work []T) {
+	const fn = "RNNBackward"
+	l := g.layout(fn, n)
+	steps, D, H, gh, nh := g.T, g.D, g.H, l.gh, l.nh
+	dW = fit(dW, D*gh, fn, "dW")
+	dU = fit(dU, H*gh, fn, "dU")
+	db = fit(db, gh, fn, "db")
+	dbh = fit(dbh, gh, fn, "dbh")
+	x = fit(x, n*steps*D, fn, "x")
+	W = fit(W, D*gh, fn, "W")
+	U = fit(U, H*gh, fn, "U")
+	saved = fit(saved, l.saved, fn, "saved")
+	work = fit(work, l.work, fn, "work")
+	if dx != nil {
+		dx = fit(dx, n*steps*D, fn, "dx")
+	}
+	if dh0 != nil {
+		dh0 = fit(dh0, nh, fn, "dh0")
+	}
+	if dhs != nil {
+		dhs = fit(dhs, n*steps*H, fn, "dhs")
+	}
+	lstm := g.Cell == LSTM
+	if dc0 != nil {
+		dc0 = fit(dc0, nh, fn, "dc0")
+		if !lstm {
+			clear(dc0)
+			dc0 = nil
+		}
+	}
+
+	hTM := saved[:(steps+1)*nh]
+	dgh := work[l.dgh : l.dgh+steps*n*gh] // time-major
+	dgx := work[l.dgx : l.dgx+n*steps*gh] // batch-major
+	dh := work[l.dh : l.dh+nh]
+	if dhT != nil {
+		copy(dh, fit(dhT, nh, fn, "dhT"))
+	} else {
+		clear(dh)
+	}
+	var dc, act, cTM, tc, hn []T
+	if g.Cell != SimpleRNN {
+		act = saved[l.act : l.act+n*steps*gh]
+	}
+	switch g.Cell {
+	case LSTM:
+		dc = work[l.dc : l.dc+nh]
+		if dcT != nil {
+			copy(dc, fit(dcT, nh, fn, "dcT"))
+		} else {
+			clear(dc)
+		}
+		cTM = saved[l.c : l.c+(steps+1)*nh]
+		tc = saved[l.tc : l.tc+steps*nh]
+	case GRU:
+		hn = saved[l.hn : l.hn+steps*nh]
+	}
+
+	for t := steps - 1; t >= 0; t-- {
+		gt := dgh[t*n*gh : (t+1)*n*gh]
+		for r := 0; r < n; r++ {
+			o := r*steps + t
+			rr := r * H
+			dhr := dh[rr : rr+H]
+			if dhs != nil {
+				rnnAddTo(dhr, dhs[o*H:(o+1)*H])
+			}
+			ghr := gt[r*gh : (r+1)*gh]
+			gxr := dgx[o*gh : (o+1)*gh]
+			switch g.Cell {
+			case SimpleRNN:
+				rnnSimpleBwdRow(dhr, hTM[(t+1)*nh+rr:(t+1)*nh+rr+H], ghr, gxr)
+			case LSTM:
+				lstmBwdRow(dhr, dc[rr:rr+H], act[o*gh:(o+1)*gh],
+					cTM[t*nh+rr:t*nh+rr+H], tc[t*nh+rr:t*nh+rr+H], ghr, gxr)
+			case GRU:
+				gruBwdRow(dhr, act[o*gh:(o+1)*gh], hn[t*nh+rr:t*nh+rr+H],
+					hTM[t*nh+rr:t*nh+rr+H], ghr, gxr)
+			}
+		}
+		// dL/dh_{t-1} = dGh_t·Uᵀ (+ the direct z⊙dh term GRU's row
+		// loop left in dh).
+		if t > 0 || dh0 != nil {
+			Gemm(false, true, n, H, gh, gt, U, dh, g.Cell == GRU)
+		}
+	}
+	if dh0 != nil {
+		copy(dh0, dh)
+	}
+	if dc0 != nil {
+		copy(dc0, dc)
+	}
+
+	Gemm(true, false, D, gh, n*steps, x, dgx, dW, true)
+	if dx != nil {
+		Gemm(false, true, n*steps, D, gh, dgx, W, dx, false)
+	}
+	Gemm(true, false, H, gh, steps*n, hTM[:steps*nh], dgh, dU, true)
+	if g.Cell == GRU {
+		rnnColSum(db, dgx)
+		rnnColSum(dbh, dgh)
+	} else {
+		rnnColSum2(db, dbh, dgx)
+	}
+}
+
+// rnnAddTo computes dst += src over len(dst).
+func rnnAddTo[T Float](dst, src []T) {
+	src = src[:len(dst)]
+	for j, v := range src {
+		dst[j] += v
+	}
+}
+
+// rnnColSum adds the column sums of the rows of m (len(out) columns) to out.
+func rnnColSum[T Float](out, m []T) {
+	c := len(out)
+	for o := 0; o+c <= len(m); o += c {
+		rnnAddTo(out, m[o:o+c])
+	}
+}
+
+// rnnColSum2 adds the column sums of m to both a and b.
+func rnnColSum2[T Float](a, b, m []T) {
+	c := len(a)
+	b = b[:c]
+	for o := 0; o+c <= len(m); o += c {
+		row := m[o : o+c][:c]
+		for j, v := range row {
+			a[j] += v
+			b[j] += v
+		}
+	}
+}
+
+// rnnSimpleBwdRow: dGh = dGx = dh⊙(1-h²).
+func rnnSimpleBwdRow[T Float](dh, h, gh, gx []T) {
+	h = h[:len(dh)]
+	gh = gh[:len(dh)]
+	gx = gx[:len(dh)]
+	for j, d := range dh {
+		v := h[j]
+		g := d * (1 - v*v)
+		gh[j] = g
+		gx[j] = g
+	}
+}
+
+// lstmBwdRow computes the pre-activation gradients of one LSTM row from
+// dh = dL/dh_t and dc = dL/dc_t (carried from step t+1), and leaves
+// dL/dc_{t-1} = dc_total⊙f in dc.
+func lstmBwdRow[T Float](dh, dc, a, cp, tc, gh, gx []T) {
+	H := len(dh)
+	dc = dc[:H]
+	cp = cp[:H]
+	tc = tc[:H]
+	ai := a[:H]
+	af := a[H : 2*H][:H]
+	ag := a[2*H : 3*H][:H]
+	ao := a[3*H : 4*H][:H]
+	hi := gh[:H]
+	hf := gh[H : 2*H][:H]
+	hg := gh[2*H : 3*H][:H]
+	ho := gh[3*H : 4*H][:H]
+	xi := gx[:H]
+	xf := gx[H : 2*H][:H]
+	xg := gx[2*H : 3*H][:H]
+	xo := gx[3*H : 4*H][:H]
+	for j, d := range dh {
+		i, f, g, o, tv := ai[j], af[j], ag[j], ao[j], tc[j]
+		c := dc[j] + d*o*(1-tv*tv)
+		dc[j] = c * f
+		vi := c * g * i * (1 - i)
+		vf := c * cp[j] * f * (1 - f)
+		vg := c * i * (1 - g*g)
+		vo := d * tv * o * (1 - o)
+		hi[j], hf[j], hg[j], ho[j] = vi, vf, vg, vo
+		xi[j], xf[j], xg[j], xo[j] = vi, vf, vg, vo
+	}
+}
+
+// gruBwdRow computes the pre-activation gradients of one GRU row from
+// dh = dL/dh_t and leaves the direct part z⊙dh of dL/dh_{t-1} in dh.
+func gruBwdRow[T Float](dh, a, hn, hp, gh, gx []T) {
+	H := len(dh)
+	hn = hn[:H]
+	hp = hp[:H]
+	ar := a[:H]
+	az := a[H : 2*H][:H]
+	an := a[2*H : 3*H][:H]
+	hr := gh[:H]
+	hz := gh[H : 2*H][:H]
+	hN := gh[2*H : 3*H][:H]
+	xr := gx[:H]
+	xz := gx[H : 2*H][:H]
+	xn := gx[2*H : 3*H][:H]
+	for j, d := range dh {
+		r, z, nv := ar[j], az[j], an[j]
+		dn := d * (1 - z) * (1 - nv*nv)
+		dz := d * (hp[j] - nv) * z * (1 - z)
+		dr := dn * hn[j] * r * (1 - r)
+		hr[j], xr[j] = dr, dr
+		hz[j], xz[j] = dz, dz
+		xn[j] = dn
+		hN[j] = dn * r
+		dh[j] = d * z
+	}
+}
