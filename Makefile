@@ -11,15 +11,17 @@ test:
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -race -short ./ir/... ./derive/... ./emit/... ./runtime/... ./generated/...
+	$(GO) test -count=1 -tags noasm ./runtime/... ./generated/mlp/
 
-# generate rewrites every generated package from its description.
+# generate rewrites every generated package from its description, and the
+# runtime's assembly from its avo generator.
 generate:
-	$(GO) generate ./generated/...
+	$(GO) generate ./generated/... ./runtime/...
 
 # check regenerates and fails on any difference, then runs gofmt and go vet.
 check: generate
-	@git diff --exit-code -- generated || (echo "generated files were stale: commit the regenerated files" && exit 1)
-	@test -z "$$(git status --porcelain -- generated)" || (git status --porcelain -- generated && echo "untracked generated files: commit them" && exit 1)
+	@git diff --exit-code -- generated runtime || (echo "generated files were stale: commit the regenerated files" && exit 1)
+	@test -z "$$(git status --porcelain -- generated runtime)" || (git status --porcelain -- generated runtime && echo "untracked generated files: commit them" && exit 1)
 	@test -z "$$(gofmt -l .)" || (gofmt -l . && echo "gofmt needed" && exit 1)
 	$(GO) vet ./...
 

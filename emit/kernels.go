@@ -32,11 +32,15 @@ func init() {
 		},
 		"matmul": func(g *gen, n *ir.Node) jen.Code {
 			a, b := n.Args[0], n.Args[1]
-			k := a.Shape[1]
+			last := func(s ir.Shape) ir.Shape { return s[len(s)-1:] }
+			lead := func(s ir.Shape) ir.Shape { return s[:len(s)-1] }
+			// Leading dimensions of A flatten into rows (or, with transA,
+			// into the contracted dimension).
+			m, k := count(lead(a.Shape)), count(last(a.Shape))
 			if n.Attrs.TransA {
-				k = a.Shape[0]
+				m, k = count(last(a.Shape)), count(lead(a.Shape))
 			}
-			return rt("Gemm").Call(jen.Lit(n.Attrs.TransA), jen.Lit(n.Attrs.TransB), dim(n.Shape[0]), dim(n.Shape[1]), dim(k),
+			return rt("Gemm").Call(jen.Lit(n.Attrs.TransA), jen.Lit(n.Attrs.TransB), m, count(last(n.Shape)), k,
 				g.in(a), g.in(b), g.out(n), jen.Lit(g.acc(n)))
 		},
 		"transpose": func(g *gen, n *ir.Node) jen.Code {
@@ -56,13 +60,15 @@ func init() {
 		},
 		"softmax_cross_entropy": func(g *gen, n *ir.Node) jen.Code {
 			logits, labels := n.Args[0], n.Args[1]
-			return g.ref(n).Index(jen.Lit(0)).Op("=").Add(rt("SoftmaxCrossEntropy")).Call(g.in(logits), g.in(labels), dim(logits.Shape[0]), dim(logits.Shape[1]))
+			classes := logits.Shape[len(logits.Shape)-1]
+			return g.ref(n).Index(jen.Lit(0)).Op("=").Add(rt("SoftmaxCrossEntropy")).Call(g.in(logits), g.in(labels), rows(logits.Shape), dim(classes))
 		},
 		"softmax_cross_entropy_grad": func(g *gen, n *ir.Node) jen.Code {
 			logits, labels, dy := n.Args[0], n.Args[1], n.Args[2]
 			T := g.elem()
-			scale := g.scalar(dy).Op("/").Add(T).Call(dim(logits.Shape[0]))
-			return rt("SoftmaxCrossEntropyGrad").Call(g.out(n), g.in(logits), g.in(labels), dim(logits.Shape[0]), dim(logits.Shape[1]), scale)
+			scale := g.scalar(dy).Op("/").Add(T).Call(rows(logits.Shape))
+			classes := logits.Shape[len(logits.Shape)-1]
+			return rt("SoftmaxCrossEntropyGrad").Call(g.out(n), g.in(logits), g.in(labels), rows(logits.Shape), dim(classes), scale)
 		},
 		"acc_grad": func(g *gen, n *ir.Node) jen.Code {
 			if g.p.Plan.Slot(n).Kind == derive.Folded {

@@ -292,7 +292,7 @@ func (g *gen) entryPoints(f *jen.File) {
 			b.If(jen.Op("!").Id("labels")).Block(jen.Return(jen.Nil()))
 		}
 		for _, y := range g.g.Labels {
-			b.If(jen.Id("r").Op(":=").Add(rt("CheckLabels")).Call(jen.Id("m").Dot(g.field[y]).Index(jen.Empty(), jen.Id("n")), jen.Lit(y.Attrs.Classes)), jen.Id("r").Op(">=").Lit(0)).Block(
+			b.If(jen.Id("r").Op(":=").Add(rt("CheckLabels")).Call(g.in(y), jen.Lit(y.Attrs.Classes)), jen.Id("r").Op(">=").Lit(0)).Block(
 				jen.Return(jen.Qual("fmt", "Errorf").Call(jen.Lit(fmt.Sprintf("%s: label %s row %%d is %%d: want a class in [0, %d)", model, y.Name, y.Attrs.Classes)), jen.Id("r"), jen.Id("m").Dot(g.field[y]).Index(jen.Id("r")))),
 			)
 		}

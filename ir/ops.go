@@ -345,26 +345,50 @@ func broadcastArgs(n *Node) (Shape, error) {
 	return Broadcast(n.Args[0].Shape, n.Args[1].Shape)
 }
 
+// matmulShape: op(A)·op(B). A may have leading dimensions beyond 2 (a
+// sequence (N, T, K) times (K, V) is (N, T, V), rows flattened); with
+// transA, A and B share their leading dimensions, which are contracted
+// (the weight gradient of such a product).
 func matmulShape(n *Node) (Shape, error) {
 	a, b := n.Args[0].Shape, n.Args[1].Shape
-	if len(a) != 2 || len(b) != 2 {
-		return nil, fmt.Errorf("matmul needs 2-D operands, got %v and %v", a, b)
+	tA, tB := n.Attrs.TransA, n.Attrs.TransB
+	if len(a) < 2 || len(b) < 2 || len(a) > 4 {
+		return nil, fmt.Errorf("matmul needs operands of rank 2 or more, got %v and %v", a, b)
 	}
-	m, ka := a[0], a[1]
-	if n.Attrs.TransA {
-		m, ka = a[1], a[0]
+	var out Shape
+	switch {
+	case !tA && len(b) == 2:
+		k, c := b[0], b[1]
+		if tB {
+			k, c = b[1], b[0]
+		}
+		if a[len(a)-1] != k {
+			return nil, fmt.Errorf("inner dimensions differ: %v @ %v (%s vs %s)", a, b, dimString(a[len(a)-1]), dimString(k))
+		}
+		out = append(a[:len(a)-1].Clone(), c)
+	case tA && (len(a) == 2 || !tB) && len(a) == len(b):
+		m, c := a[len(a)-1], b[len(b)-1]
+		lead, bl := a[:len(a)-1], b[:len(b)-1]
+		if tB { // 2-D only: Aᵀ·Bᵀ
+			c, bl = b[0], b[1:]
+		}
+		if !lead.Equal(bl) {
+			return nil, fmt.Errorf("inner dimensions differ: %vᵀ @ %v", a, b)
+		}
+		out = Shape{m, c}
+	default:
+		return nil, fmt.Errorf("matmul of %v and %v (transA=%v, transB=%v) is not supported: the right operand must be 2-D", a, b, tA, tB)
 	}
-	kb, c := b[0], b[1]
-	if n.Attrs.TransB {
-		kb, c = b[1], b[0]
+	batches := 0
+	for _, d := range out {
+		if d.Batch {
+			batches++
+		}
 	}
-	if ka != kb {
-		return nil, fmt.Errorf("inner dimensions differ: %v @ %v (%s vs %s)", a, b, dimString(ka), dimString(kb))
+	if batches > 1 {
+		return nil, fmt.Errorf("result %v would have two batch dimensions", out)
 	}
-	if m.Batch && c.Batch {
-		return nil, fmt.Errorf("result %v would have two batch dimensions", Shape{m, c})
-	}
-	return Shape{m, c}, nil
+	return out, nil
 }
 
 func absorbTransposes(b *Builder, n *Node) *Node {
@@ -456,19 +480,21 @@ func lastAxisStatic(n *Node) (Shape, error) {
 	return x, nil
 }
 
+// sceShape: logits (..., C) with one class label per row (...).
 func sceShape(n *Node) (Shape, error) {
 	logits, labels := n.Args[0], n.Args[1]
-	if len(logits.Shape) != 2 || logits.Shape[1].Batch {
-		return nil, fmt.Errorf("logits must be (rows, classes), got %v", logits.Shape)
+	r := len(logits.Shape)
+	if r < 2 || logits.Shape[r-1].Batch {
+		return nil, fmt.Errorf("logits must be (rows, classes) or (rows, steps, classes), got %v", logits.Shape)
 	}
 	if labels.DType != Int {
 		return nil, fmt.Errorf("second argument must be class labels (declared with label NAME: class(C))")
 	}
-	if len(labels.Shape) != 1 || labels.Shape[0] != logits.Shape[0] {
+	if !labels.Shape.Equal(logits.Shape[:r-1]) {
 		return nil, fmt.Errorf("labels %v do not match logits %v: need one label per row", labels.Shape, logits.Shape)
 	}
-	if c := labels.Attrs.Classes; c != logits.Shape[1].Size {
-		return nil, fmt.Errorf("labels have %d classes but logits have %d columns (shapes %v and %v)", c, logits.Shape[1].Size, labels.Shape, logits.Shape)
+	if c := labels.Attrs.Classes; c != logits.Shape[r-1].Size {
+		return nil, fmt.Errorf("labels have %d classes but logits have %d columns (shapes %v and %v)", c, logits.Shape[r-1].Size, labels.Shape, logits.Shape)
 	}
 	return Scalar, nil
 }

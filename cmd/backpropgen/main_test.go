@@ -256,6 +256,11 @@ r1 = gru(x, 5, return_sequences=true, initial=h0)
 r2 = gru(r1, 3)
 logits = dense(r2, 2)
 loss = softmax_cross_entropy(logits, y) + mean(r1 * r1)`,
+	"sequence_dense": `input x: [4, 3]
+label y: [4] class(5)
+h = gru(x, 6, return_sequences=true)
+logits = dense(h, 5)
+loss = softmax_cross_entropy(logits, y)`,
 	"residual": `input x: [6]
 label y: class(3)
 h1 = dense(x, 6, tanh)

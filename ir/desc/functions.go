@@ -86,7 +86,7 @@ func init() {
 			return n, l.check(c.pos, fmt.Sprintf("reshape %v to %v", x.Shape, to))
 		}},
 		"dense": {2, 3, []string{"activation", "init", "bias"},
-			"dense(x, units, activation, init=glorot_uniform, bias=true) with x of shape (N, in)", lowerDense},
+			"dense(x, units, activation, init=glorot_uniform, bias=true) with x of shape (N, in) or (N, steps, in)", lowerDense},
 		"softmax_cross_entropy": {2, 2, nil, "softmax_cross_entropy(logits, labels) with logits (N, C) and labels declared as class(C)",
 			func(l *lowerer, c *callExpr) (*ir.Node, *Error) {
 				logits, err := l.tensorArg(c, 0)
@@ -181,11 +181,11 @@ func lowerDense(l *lowerer, c *callExpr) (*ir.Node, *Error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(x.Shape) != 2 {
-		if len(x.Shape) < 2 || !x.Shape[0].Batch {
-			return nil, errorf(c.args[0].at(), "dense needs a 2-D input (N, features), got shape %v", x.Shape)
+	if len(x.Shape) < 2 || len(x.Shape) > 3 || !x.Shape[0].Batch {
+		if len(x.Shape) == 4 && x.Shape[0].Batch {
+			return nil, errorf(c.args[0].at(), "dense needs (N, features) or a sequence (N, steps, features), got shape %v; flatten it first with flatten(x)", x.Shape)
 		}
-		return nil, errorf(c.args[0].at(), "dense needs a 2-D input (N, features), got shape %v; flatten it first with reshape(x, [batch, %d])", x.Shape, x.Shape.Elems()/x.Shape[0].Size)
+		return nil, errorf(c.args[0].at(), "dense needs (N, features) or a sequence (N, steps, features), got shape %v", x.Shape)
 	}
 	units, err := wholeNumber(c.args[1], "the number of units", 1)
 	if err != nil {
@@ -217,7 +217,7 @@ func lowerDense(l *lowerer, c *callExpr) (*ir.Node, *Error) {
 	if act, err = activationArg(actExpr); err != nil {
 		return nil, err
 	}
-	in := x.Shape[1]
+	in := x.Shape[len(x.Shape)-1]
 	if in.Batch {
 		return nil, errorf(c.args[0].at(), "dense's input features cannot be the batch dimension (shape %v)", x.Shape)
 	}

@@ -156,6 +156,14 @@ func (l *lowerer) declare(p *parser, kw token) *Error {
 	var n *ir.Node
 	switch kw.text {
 	case "label":
+		// label y: class(C), or label y: [T] class(C) for one label per step.
+		var steps []int
+		if p.is("[") {
+			var err *Error
+			if steps, err = l.shapeList(p); err != nil {
+				return err
+			}
+		}
 		c, err := p.ident("class(C) after label NAME:")
 		if err != nil {
 			return err
@@ -176,7 +184,7 @@ func (l *lowerer) declare(p *parser, kw token) *Error {
 		if err := l.claim(name); err != nil {
 			return err
 		}
-		n = l.b.Leaf("label", name.text, ir.Shape{{Size: l.g.Batch, Batch: true}}, ir.Attrs{Classes: int(t.num)})
+		n = l.b.Leaf("label", name.text, append(ir.Shape{{Size: l.g.Batch, Batch: true}}, ir.Fixed(steps...)...), ir.Attrs{Classes: int(t.num)})
 		l.g.Labels = append(l.g.Labels, n)
 	case "input", "param":
 		dims, err := l.shapeList(p)

@@ -1,0 +1,3 @@
+package charlmstep
+
+//go:generate go run github.com/backpropgen/backpropgen/cmd/backpropgen charlmstep.bpg

@@ -1,0 +1,3 @@
+package widemlp
+
+//go:generate go run github.com/backpropgen/backpropgen/cmd/backpropgen widemlp.bpg
