@@ -401,6 +401,7 @@ func (g *gen) access(f *jen.File) {
 		)
 	}
 	g.stateMethods(f)
+	g.rtrlMethods(f)
 	lookup("Param", "parameter", g.field)
 	lookup("Grad", "gradient of the parameter", g.grad)
 

@@ -85,6 +85,45 @@ func (g *gen) stateMethods(f *jen.File) {
 	})
 }
 
+// rtrlLayers are the simple_rnn layers that get an online (RTRL) step.
+func (g *gen) rtrlLayers() []*ir.Node {
+	var out []*ir.Node
+	for _, n := range g.p.Forward {
+		if n.Op.Name == "rnn" && n.Attrs.RNN.Cell == "simple_rnn" {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// rtrlMethods writes, for each simple_rnn layer, an online training step by
+// real-time recurrent learning over the layer's own parameters.
+func (g *gen) rtrlMethods(f *jen.File) {
+	T := g.elem()
+	for _, n := range g.rtrlLayers() {
+		geo := ir.RNNGeom(n)
+		L := goIdent(label(n), true)
+		recv := func() *jen.Statement { return f.Func().Params(jen.Id("m").Op("*").Id(g.typeName)) }
+		f.Comment(fmt.Sprintf("NewRTRL%s returns real-time recurrent learning state for layer %s and rows", L, label(n)))
+		f.Comment("sequences: the sensitivity of its state to its parameters, carried forward in")
+		f.Comment(fmt.Sprintf("time (O(H⁴) per step for H = %d units; no history is stored).", geo.H))
+		recv().Id("NewRTRL"+L).Params(jen.Id("rows").Int()).Op("*").Add(rt("RTRL")).Index(T).Block(
+			jen.Return(jen.Qual(rtPath, "NewRTRL").Index(T).Call(jen.Lit(geo.D), jen.Lit(geo.H), jen.Id("rows"))),
+		)
+		f.Comment(fmt.Sprintf("StepRTRL%s advances layer %s one step on x (rows, %d) with the model's", L, label(n), geo.D))
+		f.Comment("current weights and returns the new state h (rows, H).")
+		recv().Id("StepRTRL"+L).Params(jen.Id("r").Op("*").Add(rt("RTRL")).Index(T), jen.Id("x").Index().Add(T)).Index().Add(T).Block(
+			jen.Return(jen.Id("r").Dot("Step").Call(jen.Id("x"), g.ref(n.Args[1]), g.ref(n.Args[2]), g.ref(n.Args[3]), g.ref(n.Args[4]))),
+		)
+		f.Comment(fmt.Sprintf("GradRTRL%s adds into the gradients of %s's parameters the gradient of a loss", L, label(n)))
+		f.Comment("whose derivative with respect to the current state is dh (rows, H).")
+		sink := func(p *ir.Node) jen.Code { return jen.Id("m").Dot(g.grad[p]) }
+		recv().Id("GradRTRL"+L).Params(jen.Id("r").Op("*").Add(rt("RTRL")).Index(T), jen.Id("dh").Index().Add(T)).Block(
+			jen.Id("r").Dot("Grad").Call(jen.Id("dh"), sink(n.Args[1]), sink(n.Args[2]), sink(n.Args[3]), sink(n.Args[4])),
+		)
+	}
+}
+
 func init() {
 	kernels["rnn"] = func(g *gen, n *ir.Node) jen.Code {
 		r := n.Attrs.RNN

@@ -144,6 +144,8 @@ func (g *gen) testFuncs(f *jen.File) {
 		)
 	}
 
+	g.rtrlTests(f)
+
 	f.Comment("TestTrainStepAllocs asserts that a whole training step allocates nothing.")
 	f.Func().Id("TestTrainStepAllocs").Params(t()).Block(
 		jen.Id("m").Op(":=").Id("New").Call(),
@@ -260,4 +262,77 @@ func (g *gen) checkBudget() (dirs, coords int) {
 		coords = max(2, evals/2-dirs)
 	}
 	return dirs, coords
+}
+
+// rtrlTests writes, for each simple_rnn layer whose input is a model input,
+// a test that the generated online RTRL step yields BPTT's gradient.
+func (g *gen) rtrlTests(f *jen.File) {
+	tested := false
+	for _, n := range g.rtrlLayers() {
+		x := n.Args[0]
+		geo := ir.RNNGeom(n)
+		// RTRL costs O(H⁴) per step: test it on layers small enough to run
+		// in a unit test (the op tests use small ones).
+		if x.Op.Name != "input" || geo.H*geo.H*(geo.H*geo.H+geo.H*geo.D)*geo.T > 2e8 {
+			continue
+		}
+		L := goIdent(label(n), true)
+		r := n.Attrs.RNN
+		h0 := jen.Code(jen.Nil())
+		if r.HasH0 {
+			h0 = jen.Id("m").Dot(g.field[n.Args[5]]).Index(jen.Empty(), jen.Id("n").Op("*").Lit(geo.H))
+		}
+		params := n.Args[1:5]
+		tested = true
+		f.Comment(fmt.Sprintf("TestRTRLMatchesBPTT%s: for L = ⟨h_T, R⟩ on layer %s, the online RTRL step", L, label(n)))
+		f.Comment("accumulates the same gradient as backpropagation through time (float64, ≤ 1e-9).")
+		f.Func().Id("TestRTRLMatchesBPTT"+L).Params(jen.Id("t").Op("*").Qual("testing", "T")).BlockFunc(func(b *jen.Group) {
+			b.Const().Id("n").Op("=").Lit(min(3, g.g.Batch))
+			b.Id("m").Op(":=").Id("newModel64").Call()
+			b.Id("setup64").Call(jen.Id("m"), jen.Lit(1))
+			b.If(jen.List(jen.Id("_"), jen.Err()).Op(":=").Id("m").Dot("Forward").Call(jen.Id("n")), jen.Err().Op("!=").Nil()).Block(jen.Id("t").Dot("Fatal").Call(jen.Err()))
+			b.Id("rng").Op(":=").Qual(rtPath, "NewRNG").Call(jen.Lit(9))
+			b.Id("R").Op(":=").Make(jen.Index().Float64(), jen.Id("n").Op("*").Lit(geo.H))
+			b.Id("fill").Call(jen.Id("R"), jen.Id("rng"))
+			// BPTT through the layer with dL/dh_T = R.
+			for i, p := range params {
+				b.Id(fmt.Sprintf("bptt%d", i)).Op(":=").Make(jen.Index().Float64(), jen.Lit(p.Shape.Elems()))
+			}
+			b.Id("work").Op(":=").Make(jen.Index().Float64(), jen.Id(goIdent(label(n), false)+"Geom").Dot("WorkSize").Call(jen.Id("n")))
+			b.Qual(rtPath, "RNNBackward").Call(jen.Id(goIdent(label(n), false)+"Geom"), jen.Id("n"), jen.Nil(), jen.Nil(), jen.Nil(),
+				jen.Id("bptt0"), jen.Id("bptt1"), jen.Id("bptt2"), jen.Id("bptt3"), jen.Nil(), jen.Id("R"), jen.Nil(),
+				g.in(x), h0, jen.Nil(), g.ref(params[0]), g.ref(params[1]), g.in(n), jen.Id("m").Dot(g.saved[n]), jen.Id("work"))
+			// RTRL online over the same steps, then the same loss at the end.
+			b.Id("r").Op(":=").Id("m").Dot("NewRTRL" + L).Call(jen.Id("n"))
+			b.Id("r").Dot("Reset").Call(h0)
+			b.Id("xt").Op(":=").Make(jen.Index().Float64(), jen.Id("n").Op("*").Lit(geo.D))
+			b.For(jen.Id("step").Op(":=").Range().Lit(geo.T)).Block(
+				jen.For(jen.Id("row").Op(":=").Range().Id("n")).Block(
+					jen.Copy(
+						jen.Id("xt").Index(jen.Id("row").Op("*").Lit(geo.D).Op(":")),
+						jen.Id("m").Dot(g.field[x]).Index(jen.Parens(jen.Id("row").Op("*").Lit(geo.T).Op("+").Id("step")).Op("*").Lit(geo.D).Op(":")),
+					),
+				),
+				jen.Id("m").Dot("StepRTRL"+L).Call(jen.Id("r"), jen.Id("xt")),
+			)
+			b.Id("m").Dot("ZeroGrad").Call()
+			b.Id("m").Dot("GradRTRL"+L).Call(jen.Id("r"), jen.Id("R"))
+			for i, p := range params {
+				b.If(jen.Id("e").Op(":=").Id("maxRelDiff").Call(jen.Id("m").Dot(g.grad[p]), jen.Id(fmt.Sprintf("bptt%d", i))), jen.Id("e").Op(">").Lit(1e-9)).Block(
+					jen.Id("t").Dot("Errorf").Call(jen.Lit(fmt.Sprintf("d%s: RTRL and BPTT differ by %%.1e (relative)", p.Name)), jen.Id("e")),
+				)
+			}
+		})
+	}
+	if len(g.rtrlLayers()) > 0 && tested {
+		f.Comment("maxRelDiff is max|a-b| / max|b|.")
+		f.Func().Id("maxRelDiff").Params(jen.Id("a"), jen.Id("b").Index().Float64()).Float64().Block(
+			jen.Var().Id("d").Op(",").Id("s").Float64(),
+			jen.For(jen.Id("i").Op(":=").Range().Id("b")).Block(
+				jen.Id("d").Op("=").Max(jen.Id("d"), jen.Qual("math", "Abs").Call(jen.Id("a").Index(jen.Id("i")).Op("-").Id("b").Index(jen.Id("i")))),
+				jen.Id("s").Op("=").Max(jen.Id("s"), jen.Qual("math", "Abs").Call(jen.Id("b").Index(jen.Id("i")))),
+			),
+			jen.Return(jen.Id("d").Op("/").Max(jen.Id("s"), jen.Lit(1e-300))),
+		)
+	}
 }

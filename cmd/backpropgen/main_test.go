@@ -333,7 +333,10 @@ func TestOpGradients(t *testing.T) {
 			t.Fatalf("%s: exit %d: %s\n%s", name, code, e, src)
 		}
 	}
-	out := goCmd(t, dir, "test", "-count=1", "-run", "TestGradients|TestFloat32MatchesFloat64|TestTrainStepAllocs", "./...")
+	out := goCmd(t, dir, "test", "-count=1", "-v", "-run", "TestGradients|TestFloat32MatchesFloat64|TestTrainStepAllocs|TestRTRLMatchesBPTT", "./...")
+	if !strings.Contains(out, "--- PASS: TestRTRLMatchesBPTTR1") {
+		t.Errorf("the simple_rnn case's generated RTRL test did not run and pass")
+	}
 	for _, name := range names {
 		if !strings.Contains(out, "ok  \texample.com/user/"+name) {
 			t.Errorf("%s: generated gradient check did not pass:\n%s", name, out)

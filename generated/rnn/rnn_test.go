@@ -317,6 +317,44 @@ func (m *model64) FinalState(layer string) (h, c []float64) {
 // truncated BPTT, with no gradient flowing back past the window.
 func (m *model64) CarryState() {}
 
+// NewRTRLR1 returns real-time recurrent learning state for layer r1 and rows
+// sequences: the sensitivity of its state to its parameters, carried forward in
+// time (O(H⁴) per step for H = 128 units; no history is stored).
+func (m *model64) NewRTRLR1(rows int) *runtime.RTRL[float64] {
+	return runtime.NewRTRL[float64](1, 128, rows)
+}
+
+// StepRTRLR1 advances layer r1 one step on x (rows, 1) with the model's
+// current weights and returns the new state h (rows, H).
+func (m *model64) StepRTRLR1(r *runtime.RTRL[float64], x []float64) []float64 {
+	return r.Step(x, m.R1W, m.R1U, m.R1B, m.R1Bh)
+}
+
+// GradRTRLR1 adds into the gradients of r1's parameters the gradient of a loss
+// whose derivative with respect to the current state is dh (rows, H).
+func (m *model64) GradRTRLR1(r *runtime.RTRL[float64], dh []float64) {
+	r.Grad(dh, m.DR1W, m.DR1U, m.DR1B, m.DR1Bh)
+}
+
+// NewRTRLR2Seq returns real-time recurrent learning state for layer r2.seq and rows
+// sequences: the sensitivity of its state to its parameters, carried forward in
+// time (O(H⁴) per step for H = 64 units; no history is stored).
+func (m *model64) NewRTRLR2Seq(rows int) *runtime.RTRL[float64] {
+	return runtime.NewRTRL[float64](128, 64, rows)
+}
+
+// StepRTRLR2Seq advances layer r2.seq one step on x (rows, 128) with the model's
+// current weights and returns the new state h (rows, H).
+func (m *model64) StepRTRLR2Seq(r *runtime.RTRL[float64], x []float64) []float64 {
+	return r.Step(x, m.R2W, m.R2U, m.R2B, m.R2Bh)
+}
+
+// GradRTRLR2Seq adds into the gradients of r2.seq's parameters the gradient of a loss
+// whose derivative with respect to the current state is dh (rows, H).
+func (m *model64) GradRTRLR2Seq(r *runtime.RTRL[float64], dh []float64) {
+	r.Grad(dh, m.DR2W, m.DR2U, m.DR2B, m.DR2Bh)
+}
+
 // Param returns the parameter named as in the description (e.g. "r1.W"), or nil.
 func (m *model64) Param(name string) []float64 {
 	switch name {
