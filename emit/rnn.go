@@ -107,7 +107,7 @@ func (g *gen) rtrlMethods(f *jen.File) {
 		f.Comment(fmt.Sprintf("NewRTRL%s returns real-time recurrent learning state for layer %s and rows", L, label(n)))
 		f.Comment("sequences: the sensitivity of its state to its parameters, carried forward in")
 		f.Comment(fmt.Sprintf("time (O(H⁴) per step for H = %d units; no history is stored).", geo.H))
-		recv().Id("NewRTRL"+L).Params(jen.Id("rows").Int()).Op("*").Add(rt("RTRL")).Index(T).Block(
+		recv().Id("NewRTRL" + L).Params(jen.Id("rows").Int()).Op("*").Add(rt("RTRL")).Index(T).Block(
 			jen.Return(jen.Qual(rtPath, "NewRTRL").Index(T).Call(jen.Lit(geo.D), jen.Lit(geo.H), jen.Id("rows"))),
 		)
 		f.Comment(fmt.Sprintf("StepRTRL%s advances layer %s one step on x (rows, %d) with the model's", L, label(n), geo.D))

@@ -286,7 +286,7 @@ func (g *gen) rtrlTests(f *jen.File) {
 		tested = true
 		f.Comment(fmt.Sprintf("TestRTRLMatchesBPTT%s: for L = ⟨h_T, R⟩ on layer %s, the online RTRL step", L, label(n)))
 		f.Comment("accumulates the same gradient as backpropagation through time (float64, ≤ 1e-9).")
-		f.Func().Id("TestRTRLMatchesBPTT"+L).Params(jen.Id("t").Op("*").Qual("testing", "T")).BlockFunc(func(b *jen.Group) {
+		f.Func().Id("TestRTRLMatchesBPTT" + L).Params(jen.Id("t").Op("*").Qual("testing", "T")).BlockFunc(func(b *jen.Group) {
 			b.Const().Id("n").Op("=").Lit(min(3, g.g.Batch))
 			b.Id("m").Op(":=").Id("newModel64").Call()
 			b.Id("setup64").Call(jen.Id("m"), jen.Lit(1))
