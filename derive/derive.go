@@ -132,6 +132,7 @@ func Derive(g *ir.Graph, opt Options) (*Program, error) {
 
 	p.Backward = b.Nodes
 	p.eliminateDead()
+	p.fuse()
 	if err := ir.Verify(p.Backward, len(g.Nodes), p.defined()); err != nil {
 		return nil, fmt.Errorf("internal error: backward IR: %v", err)
 	}
@@ -196,4 +197,34 @@ func (p *Program) Users() map[*ir.Node][]*ir.Node {
 		}
 	}
 	return u
+}
+
+// fusable are the activations whose adjoint reads only their output, so the
+// sum before them need not be kept for the backward pass.
+var fusable = map[string]bool{"relu": true, "sigmoid": true, "tanh": true}
+
+// fuse rewrites act(x + b), with b a bias along the last axis and the sum
+// read by nothing else, into one bias_act op: one pass over the activations
+// instead of two, and one buffer fewer. The activation node is rewritten in
+// place, so the backward nodes that read it are unchanged.
+func (p *Program) fuse() {
+	users := p.Users()
+	dead := map[*ir.Node]bool{}
+	for _, n := range p.Forward {
+		if !fusable[n.Op.Name] {
+			continue
+		}
+		a := n.Args[0]
+		if a.Op.Name != "add" || len(users[a]) != 1 || a == p.Graph.Output || a == p.Graph.Loss {
+			continue
+		}
+		x, b := a.Args[0], a.Args[1]
+		if len(b.Shape) != 1 || !x.Shape.Equal(a.Shape) || len(x.Shape) < 2 || b.Shape[0] != x.Shape[len(x.Shape)-1] {
+			continue
+		}
+		act := n.Op.Name
+		n.Op, n.Args, n.Attrs = ir.Lookup("bias_act"), []*ir.Node{x, b}, ir.Attrs{Act: act}
+		dead[a] = true
+	}
+	p.Forward = slices.DeleteFunc(p.Forward, func(n *ir.Node) bool { return dead[n] })
 }

@@ -101,6 +101,18 @@ func TestFusedSoftmaxCrossEntropy(t *testing.T) {
 			t.Errorf("%s was not folded into its producer", ir.FormatNode(n))
 		}
 	}
+	fused := 0
+	for _, n := range p.Forward {
+		switch n.Op.Name {
+		case "bias_act":
+			fused++
+		case "relu":
+			t.Errorf("%s was not fused with its bias", ir.FormatNode(n))
+		}
+	}
+	if fused != 2 {
+		t.Errorf("%d bias+relu fusions, want 2", fused)
+	}
 	withInputs := derive(t, mlp(t), Options{InputGrads: true})
 	if len(withInputs.Backward) <= len(p.Backward) || len(withInputs.Sinks) != len(p.Sinks)+1 {
 		t.Error("InputGrads did not add the input's gradient")

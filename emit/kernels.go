@@ -79,6 +79,10 @@ func init() {
 	} {
 		kernels[op] = k
 	}
+	kernels["bias_act"] = func(g *gen, n *ir.Node) jen.Code {
+		x := n.Args[0]
+		return rt("BiasAct").Call(rt(unaryConst[n.Attrs.Act]), g.out(n), g.in(x), g.in(n.Args[1]), rows(n.Shape), dim(n.Shape[len(n.Shape)-1]))
+	}
 	for op, c := range unaryConst {
 		if strings.HasSuffix(op, "_grad") {
 			kernels[op] = func(g *gen, n *ir.Node) jen.Code {
@@ -276,6 +280,8 @@ func (g *gen) formula(n *ir.Node) string {
 		rhs = fmt.Sprintf("%s(%s, axes=%v)", op, a(0), n.Attrs.Axes)
 	case "transpose":
 		rhs = a(0) + "ᵀ"
+	case "bias_act":
+		rhs = fmt.Sprintf("%s(%s + %s)", n.Attrs.Act, a(0), a(1))
 	default:
 		args := make([]string, len(n.Args))
 		for i := range n.Args {

@@ -131,6 +131,7 @@ type Attrs struct {
 	Window   *Window // conv2d, pooling and their gradients
 	RNN      *RNN    // rnn and rnn_grad
 	Offset   int     // slice: element offset into the argument
+	Act      string  // bias_act: the activation applied after the bias
 }
 
 // RNN describes a recurrent layer: the cell, and which initial states are

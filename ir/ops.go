@@ -300,6 +300,18 @@ func init() {
 			return n.Args[0].Shape, nil
 		}})
 
+	// bias_act is act(x + b) with b broadcast along the last axis, in one
+	// pass. derive fuses it after differentiation (the adjoints read the
+	// activation's output, never the sum), so it needs no rule of its own.
+	def(&OpDef{Name: "bias_act", Arity: 2, NoGrad: "fused after derivation; never differentiated",
+		Shape: func(n *Node) (Shape, error) {
+			x, b := n.Args[0].Shape, n.Args[1].Shape
+			if len(x) < 2 || len(b) != 1 || b[0] != x[len(x)-1] {
+				return nil, fmt.Errorf("bias %v does not fit the last axis of %v", b, x)
+			}
+			return x, nil
+		}})
+
 	// acc_grad adds a contribution into a parameter's (or input's)
 	// gradient buffer: the end of every backward chain.
 	def(&OpDef{Name: "acc_grad", Arity: 1, NoGrad: backwardOnly,

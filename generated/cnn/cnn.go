@@ -38,7 +38,7 @@ const (
 	// NumParams is the number of trainable parameters.
 	NumParams = 167562
 	// ArenaSize is the number of elements in the activation arena.
-	ArenaSize = 3902400
+	ArenaSize = 4092928
 )
 
 // c1ConvGeom is the window of c1.conv (NHWC).
@@ -153,16 +153,13 @@ type Model struct {
 	arena     []float32
 	c1Conv    []float32 // c1.conv (N, 30, 30, 32)
 	c1ConvCol []float32 // im2col work buffer of c1.conv, 777600 elements
-	c1Z       []float32 // c1.z (N, 30, 30, 32)
 	c1        []float32 // c1 (N, 30, 30, 32)
 	p1        []float32 // p1 (N, 15, 15, 32)
 	c2Conv    []float32 // c2.conv (N, 13, 13, 64)
 	c2ConvCol []float32 // im2col work buffer of c2.conv, 1557504 elements
-	c2Z       []float32 // c2.z (N, 13, 13, 64)
 	c2        []float32 // c2 (N, 13, 13, 64)
 	p2        []float32 // p2 (N, 6, 6, 64)
 	hXW       []float32 // h.xW (N, 64)
-	hZ        []float32 // h.z (N, 64)
 	h         []float32 // h (N, 64)
 	logitsXW  []float32 // logits.xW (N, 10)
 	logits    []float32 // logits (N, 10)
@@ -214,34 +211,31 @@ func New() *Model {
 	m.aux = make([]int32, 304128)
 	m.c1Conv = m.arena[0:921600:921600]
 	m.c1ConvCol = m.arena[921600:1699200:1699200]
-	m.c1Z = m.arena[921600:1843200:1843200]
-	m.c1 = m.arena[0:921600:921600]
-	m.p1 = m.arena[921600:1152000:1152000]
+	m.c1 = m.arena[921600:1843200:1843200]
+	m.p1 = m.arena[0:230400:230400]
 	m.p1Argmax = m.aux[0:230400:230400]
-	m.c2Conv = m.arena[1152000:1498112:1498112]
-	m.c2ConvCol = m.arena[1498112:3055616:3055616]
-	m.c2Z = m.arena[1498112:1844224:1844224]
-	m.c2 = m.arena[1152000:1498112:1498112]
-	m.p2 = m.arena[1498112:1571840:1571840]
+	m.c2Conv = m.arena[230400:576512:576512]
+	m.c2ConvCol = m.arena[1843200:3400704:3400704]
+	m.c2 = m.arena[1843200:2189312:2189312]
+	m.p2 = m.arena[230400:304128:304128]
 	m.p2Argmax = m.aux[230400:304128:304128]
-	m.hXW = m.arena[1571840:1573888:1573888]
-	m.hZ = m.arena[1573888:1575936:1575936]
-	m.h = m.arena[1571840:1573888:1573888]
-	m.logitsXW = m.arena[1573888:1574208:1574208]
-	m.logits = m.arena[1574208:1574528:1574528]
-	m.loss = m.arena[1573888:1573889:1573889]
-	m.dlogits = m.arena[1574528:1574848:1574848]
-	m.dh = m.arena[1574848:1576896:1576896]
-	m.dhZ = m.arena[1576896:1578944:1578944]
-	m.df = m.arena[1578944:1652672:1652672]
-	m.dc2 = m.arena[1652672:1998784:1998784]
-	m.dc2Z = m.arena[1998784:2344896:2344896]
-	m.dp1 = m.arena[1152000:1382400:1382400]
-	m.dp1Col = m.arena[2344896:3902400:3902400]
-	m.dc2WCol = m.arena[2344896:3902400:3902400]
-	m.dc1 = m.arena[1574528:2496128:2496128]
-	m.dc1Z = m.arena[2496128:3417728:3417728]
-	m.dc1WCol = m.arena[0:777600:777600]
+	m.hXW = m.arena[304128:306176:306176]
+	m.h = m.arena[306176:308224:308224]
+	m.logitsXW = m.arena[304128:304448:304448]
+	m.logits = m.arena[304448:304768:304768]
+	m.loss = m.arena[304128:304129:304129]
+	m.dlogits = m.arena[304768:305088:305088]
+	m.dh = m.arena[308224:310272:310272]
+	m.dhZ = m.arena[310272:312320:312320]
+	m.df = m.arena[312320:386048:386048]
+	m.dc2 = m.arena[386048:732160:732160]
+	m.dc2Z = m.arena[2189312:2535424:2535424]
+	m.dp1 = m.arena[304768:535168:535168]
+	m.dp1Col = m.arena[2535424:4092928:4092928]
+	m.dc2WCol = m.arena[2535424:4092928:4092928]
+	m.dc1 = m.arena[1843200:2764800:2764800]
+	m.dc1Z = m.arena[2764800:3686400:3686400]
+	m.dc1WCol = m.arena[304768:1082368:1082368]
 	return m
 }
 
@@ -368,10 +362,8 @@ func (m *Model) nonFinite(n int, loss float32) error {
 func (m *Model) forwardC1(n int) {
 	// c1.conv = conv2d(x, c1.W)  (N, 30, 30, 32) (cnn.bpg:6)
 	runtime.Conv2D(m.c1Conv[:n*28800], m.X[:n*3072], m.C1W, m.c1ConvCol, n, c1ConvGeom)
-	// c1.z = c1.conv + c1.b  (N, 30, 30, 32) (cnn.bpg:6)
-	runtime.BinaryRows(runtime.Add, m.c1Z[:n*28800], m.c1Conv[:n*28800], m.C1B, n*900, 32, false)
-	// c1 = relu(c1.z)  (N, 30, 30, 32) (cnn.bpg:6)
-	runtime.Unary(runtime.Relu, m.c1[:n*28800], m.c1Z[:n*28800])
+	// c1 = relu(c1.conv + c1.b)  (N, 30, 30, 32) (cnn.bpg:6)
+	runtime.BiasAct(runtime.Relu, m.c1[:n*28800], m.c1Conv[:n*28800], m.C1B, n*900, 32)
 }
 
 // forwardP1 computes p1 = maxpool2d(c1, 2) (cnn.bpg:7).
@@ -384,10 +376,8 @@ func (m *Model) forwardP1(n int) {
 func (m *Model) forwardC2(n int) {
 	// c2.conv = conv2d(p1, c2.W)  (N, 13, 13, 64) (cnn.bpg:8)
 	runtime.Conv2D(m.c2Conv[:n*10816], m.p1[:n*7200], m.C2W, m.c2ConvCol, n, c2ConvGeom)
-	// c2.z = c2.conv + c2.b  (N, 13, 13, 64) (cnn.bpg:8)
-	runtime.BinaryRows(runtime.Add, m.c2Z[:n*10816], m.c2Conv[:n*10816], m.C2B, n*169, 64, false)
-	// c2 = relu(c2.z)  (N, 13, 13, 64) (cnn.bpg:8)
-	runtime.Unary(runtime.Relu, m.c2[:n*10816], m.c2Z[:n*10816])
+	// c2 = relu(c2.conv + c2.b)  (N, 13, 13, 64) (cnn.bpg:8)
+	runtime.BiasAct(runtime.Relu, m.c2[:n*10816], m.c2Conv[:n*10816], m.C2B, n*169, 64)
 }
 
 // forwardP2 computes p2 = maxpool2d(c2, 2) (cnn.bpg:9).
@@ -400,10 +390,8 @@ func (m *Model) forwardP2(n int) {
 func (m *Model) forwardH(n int) {
 	// h.xW = f·h.W  (N, 64) (cnn.bpg:11)
 	runtime.Gemm(false, false, n, 64, 2304, m.p2[:n*2304], m.HW, m.hXW[:n*64], false)
-	// h.z = h.xW + h.b  (N, 64) (cnn.bpg:11)
-	runtime.BinaryRows(runtime.Add, m.hZ[:n*64], m.hXW[:n*64], m.HB, n, 64, false)
-	// h = relu(h.z)  (N, 64) (cnn.bpg:11)
-	runtime.Unary(runtime.Relu, m.h[:n*64], m.hZ[:n*64])
+	// h = relu(h.xW + h.b)  (N, 64) (cnn.bpg:11)
+	runtime.BiasAct(runtime.Relu, m.h[:n*64], m.hXW[:n*64], m.HB, n, 64)
 }
 
 // forwardLogits computes logits = dense(h, 10) (cnn.bpg:12).

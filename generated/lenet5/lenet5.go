@@ -39,7 +39,7 @@ const (
 	// NumParams is the number of trainable parameters.
 	NumParams = 61706
 	// ArenaSize is the number of elements in the activation arena.
-	ArenaSize = 1187584
+	ArenaSize = 1229312
 )
 
 // c1ConvGeom is the window of c1.conv (NHWC).
@@ -158,19 +158,15 @@ type Model struct {
 	arena     []float32
 	c1Conv    []float32 // c1.conv (N, 28, 28, 6)
 	c1ConvCol []float32 // im2col work buffer of c1.conv, 627200 elements
-	c1Z       []float32 // c1.z (N, 28, 28, 6)
 	c1        []float32 // c1 (N, 28, 28, 6)
 	s2        []float32 // s2 (N, 14, 14, 6)
 	c3Conv    []float32 // c3.conv (N, 10, 10, 16)
 	c3ConvCol []float32 // im2col work buffer of c3.conv, 480000 elements
-	c3Z       []float32 // c3.z (N, 10, 10, 16)
 	c3        []float32 // c3 (N, 10, 10, 16)
 	s4        []float32 // s4 (N, 5, 5, 16)
 	c5XW      []float32 // c5.xW (N, 120)
-	c5Z       []float32 // c5.z (N, 120)
 	c5        []float32 // c5 (N, 120)
 	f6XW      []float32 // f6.xW (N, 84)
-	f6Z       []float32 // f6.z (N, 84)
 	f6        []float32 // f6 (N, 84)
 	logitsXW  []float32 // logits.xW (N, 10)
 	logits    []float32 // logits (N, 10)
@@ -228,39 +224,35 @@ func New() *Model {
 	m.aux = make([]int32, 50432)
 	m.c1Conv = m.arena[0:150528:150528]
 	m.c1ConvCol = m.arena[150528:777728:777728]
-	m.c1Z = m.arena[150528:301056:301056]
-	m.c1 = m.arena[0:150528:150528]
-	m.s2 = m.arena[150528:188160:188160]
+	m.c1 = m.arena[150528:301056:301056]
+	m.s2 = m.arena[0:37632:37632]
 	m.s2Argmax = m.aux[0:37632:37632]
-	m.c3Conv = m.arena[188160:239360:239360]
-	m.c3ConvCol = m.arena[239360:719360:719360]
-	m.c3Z = m.arena[239360:290560:290560]
-	m.c3 = m.arena[188160:239360:239360]
-	m.s4 = m.arena[239360:252160:252160]
+	m.c3Conv = m.arena[37632:88832:88832]
+	m.c3ConvCol = m.arena[301056:781056:781056]
+	m.c3 = m.arena[88832:140032:140032]
+	m.s4 = m.arena[37632:50432:50432]
 	m.s4Argmax = m.aux[37632:50432:50432]
-	m.c5XW = m.arena[252160:256000:256000]
-	m.c5Z = m.arena[256000:259840:259840]
-	m.c5 = m.arena[252160:256000:256000]
-	m.f6XW = m.arena[256000:258688:258688]
-	m.f6Z = m.arena[258688:261376:261376]
-	m.f6 = m.arena[256000:258688:258688]
-	m.logitsXW = m.arena[258688:259008:259008]
-	m.logits = m.arena[259008:259328:259328]
-	m.loss = m.arena[258688:258689:258689]
-	m.dlogits = m.arena[259328:259648:259648]
-	m.df6 = m.arena[259648:262336:262336]
-	m.df6Z = m.arena[262336:265024:265024]
-	m.dc5 = m.arena[265024:268864:268864]
-	m.dc5Z = m.arena[259328:263168:263168]
-	m.df = m.arena[263168:275968:275968]
-	m.dc3 = m.arena[275968:327168:327168]
-	m.dc3Z = m.arena[327168:378368:378368]
-	m.ds2 = m.arena[188160:225792:225792]
-	m.ds2Col = m.arena[378368:858368:858368]
-	m.dc3WCol = m.arena[378368:858368:858368]
-	m.dc1 = m.arena[259328:409856:409856]
-	m.dc1Z = m.arena[409856:560384:560384]
-	m.dc1WCol = m.arena[560384:1187584:1187584]
+	m.c5XW = m.arena[50432:54272:54272]
+	m.c5 = m.arena[54272:58112:58112]
+	m.f6XW = m.arena[50432:53120:53120]
+	m.f6 = m.arena[58112:60800:60800]
+	m.logitsXW = m.arena[50432:50752:50752]
+	m.logits = m.arena[50752:51072:51072]
+	m.loss = m.arena[50432:50433:50433]
+	m.dlogits = m.arena[51072:51392:51392]
+	m.df6 = m.arena[51392:54080:54080]
+	m.df6Z = m.arena[60800:63488:63488]
+	m.dc5 = m.arena[63488:67328:67328]
+	m.dc5Z = m.arena[58112:61952:61952]
+	m.df = m.arena[61952:74752:74752]
+	m.dc3 = m.arena[301056:352256:352256]
+	m.dc3Z = m.arena[352256:403456:403456]
+	m.ds2 = m.arena[51072:88704:88704]
+	m.ds2Col = m.arena[403456:883456:883456]
+	m.dc3WCol = m.arena[403456:883456:883456]
+	m.dc1 = m.arena[301056:451584:451584]
+	m.dc1Z = m.arena[451584:602112:602112]
+	m.dc1WCol = m.arena[602112:1229312:1229312]
 	return m
 }
 
@@ -392,10 +384,8 @@ func (m *Model) nonFinite(n int, loss float32) error {
 func (m *Model) forwardC1(n int) {
 	// c1.conv = conv2d(x, c1.W)  (N, 28, 28, 6) (lenet5.bpg:9)
 	runtime.Conv2D(m.c1Conv[:n*4704], m.X[:n*784], m.C1W, m.c1ConvCol, n, c1ConvGeom)
-	// c1.z = c1.conv + c1.b  (N, 28, 28, 6) (lenet5.bpg:9)
-	runtime.BinaryRows(runtime.Add, m.c1Z[:n*4704], m.c1Conv[:n*4704], m.C1B, n*784, 6, false)
-	// c1 = relu(c1.z)  (N, 28, 28, 6) (lenet5.bpg:9)
-	runtime.Unary(runtime.Relu, m.c1[:n*4704], m.c1Z[:n*4704])
+	// c1 = relu(c1.conv + c1.b)  (N, 28, 28, 6) (lenet5.bpg:9)
+	runtime.BiasAct(runtime.Relu, m.c1[:n*4704], m.c1Conv[:n*4704], m.C1B, n*784, 6)
 }
 
 // forwardS2 computes s2 = maxpool2d(c1, 2) (lenet5.bpg:10).
@@ -408,10 +398,8 @@ func (m *Model) forwardS2(n int) {
 func (m *Model) forwardC3(n int) {
 	// c3.conv = conv2d(s2, c3.W)  (N, 10, 10, 16) (lenet5.bpg:11)
 	runtime.Conv2D(m.c3Conv[:n*1600], m.s2[:n*1176], m.C3W, m.c3ConvCol, n, c3ConvGeom)
-	// c3.z = c3.conv + c3.b  (N, 10, 10, 16) (lenet5.bpg:11)
-	runtime.BinaryRows(runtime.Add, m.c3Z[:n*1600], m.c3Conv[:n*1600], m.C3B, n*100, 16, false)
-	// c3 = relu(c3.z)  (N, 10, 10, 16) (lenet5.bpg:11)
-	runtime.Unary(runtime.Relu, m.c3[:n*1600], m.c3Z[:n*1600])
+	// c3 = relu(c3.conv + c3.b)  (N, 10, 10, 16) (lenet5.bpg:11)
+	runtime.BiasAct(runtime.Relu, m.c3[:n*1600], m.c3Conv[:n*1600], m.C3B, n*100, 16)
 }
 
 // forwardS4 computes s4 = maxpool2d(c3, 2) (lenet5.bpg:12).
@@ -424,20 +412,16 @@ func (m *Model) forwardS4(n int) {
 func (m *Model) forwardC5(n int) {
 	// c5.xW = f·c5.W  (N, 120) (lenet5.bpg:14)
 	runtime.Gemm(false, false, n, 120, 400, m.s4[:n*400], m.C5W, m.c5XW[:n*120], false)
-	// c5.z = c5.xW + c5.b  (N, 120) (lenet5.bpg:14)
-	runtime.BinaryRows(runtime.Add, m.c5Z[:n*120], m.c5XW[:n*120], m.C5B, n, 120, false)
-	// c5 = relu(c5.z)  (N, 120) (lenet5.bpg:14)
-	runtime.Unary(runtime.Relu, m.c5[:n*120], m.c5Z[:n*120])
+	// c5 = relu(c5.xW + c5.b)  (N, 120) (lenet5.bpg:14)
+	runtime.BiasAct(runtime.Relu, m.c5[:n*120], m.c5XW[:n*120], m.C5B, n, 120)
 }
 
 // forwardF6 computes f6 = dense(c5, 84, relu, init=he_uniform) (lenet5.bpg:15).
 func (m *Model) forwardF6(n int) {
 	// f6.xW = c5·f6.W  (N, 84) (lenet5.bpg:15)
 	runtime.Gemm(false, false, n, 84, 120, m.c5[:n*120], m.F6W, m.f6XW[:n*84], false)
-	// f6.z = f6.xW + f6.b  (N, 84) (lenet5.bpg:15)
-	runtime.BinaryRows(runtime.Add, m.f6Z[:n*84], m.f6XW[:n*84], m.F6B, n, 84, false)
-	// f6 = relu(f6.z)  (N, 84) (lenet5.bpg:15)
-	runtime.Unary(runtime.Relu, m.f6[:n*84], m.f6Z[:n*84])
+	// f6 = relu(f6.xW + f6.b)  (N, 84) (lenet5.bpg:15)
+	runtime.BiasAct(runtime.Relu, m.f6[:n*84], m.f6XW[:n*84], m.F6B, n, 84)
 }
 
 // forwardLogits computes logits = dense(f6, 10) (lenet5.bpg:16).
