@@ -1,0 +1,211 @@
+package main
+
+import (
+	"bytes"
+	"math"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/backpropgen/backpropgen/generated/charlm"
+	"github.com/backpropgen/backpropgen/runtime"
+)
+
+// inAlphabet reports whether b is one of the 97 bytes encode keeps.
+func inAlphabet(b byte) bool { return b == '\t' || b == '\n' || (b >= ' ' && b <= '~') }
+
+// synthetic returns a repeated sentence long enough for windows windows
+// of every stream.
+func synthetic(windows int) []byte {
+	const sentence = "the quick brown fox jumps over the lazy dog.\n"
+	need := rows * (windows*window + 1)
+	return []byte(strings.Repeat(sentence, need/len(sentence)+1))
+}
+
+func TestEncodeDecode(t *testing.T) {
+	seen := map[int32]bool{}
+	for i := range 256 {
+		b := byte(i)
+		c := encode(b)
+		if c < 0 || c >= numClasses {
+			t.Fatalf("encode(%q) = %d: outside [0, %d)", b, c, numClasses)
+		}
+		if inAlphabet(b) {
+			if got := decode(c); got != b {
+				t.Errorf("decode(encode(%q)) = %q", b, got)
+			}
+			seen[c] = true
+		} else if c != encode(' ') {
+			t.Errorf("encode(%q) = %d: want the class of ' ', %d", b, c, encode(' '))
+		}
+	}
+	if len(seen) != numClasses {
+		t.Errorf("the alphabet's bytes use %d classes, want %d", len(seen), numClasses)
+	}
+	for c := range int32(numClasses) {
+		if got := encode(decode(c)); got != c {
+			t.Errorf("encode(decode(%d)) = %d", c, got)
+		}
+	}
+	classes, outside := encodeText([]byte("a\r\nb“c”"))
+	if outside != 7 || len(classes) != 11 { // \r and 2×3 bytes of the quotes
+		t.Errorf("encodeText: %d classes, %d outside the alphabet; want 11 and 7", len(classes), outside)
+	}
+}
+
+func TestShortText(t *testing.T) {
+	cfg := Config{Epochs: 1, LR: 1e-3, Clip: 5, Temp: 1, Seed: 1, SampleLen: 10, Prime: "a", LogEvery: 1}
+	text := []byte(strings.Repeat("x", rows*(window+1)-1))
+	_, err := Train(cfg, "short.txt", text, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "text too short") {
+		t.Fatalf("Train on %d bytes: err = %v, want \"text too short\"", len(text), err)
+	}
+	if _, err := Train(cfg, "ok.txt", append(text, 'x'), &bytes.Buffer{}); err != nil {
+		t.Fatalf("Train on exactly one window per stream: %v", err)
+	}
+}
+
+// TestCarryState checks that every step starts from the state the previous
+// one ended with, and that an epoch starts from zero.
+func TestCarryState(t *testing.T) {
+	data, err := newStreams(encodeText2(synthetic(4)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Epochs: 1, LR: 2e-3, Clip: 5, Seed: 3, LogEvery: 1}
+	tr, err := newTrainer(cfg, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.resetState()
+	var prevH, prevC []float32
+	for k := range 3 {
+		if k == 0 {
+			if slices.ContainsFunc(tr.m.H0, func(v float32) bool { return v != 0 }) {
+				t.Fatal("H0 not zero at the start of an epoch")
+			}
+		} else {
+			if !slices.Equal(tr.m.H0, prevH) || !slices.Equal(tr.m.C0, prevC) {
+				t.Fatalf("step %d: H0/C0 are not the final state of step %d", k, k-1)
+			}
+			if !slices.ContainsFunc(tr.m.H0, func(v float32) bool { return v != 0 }) {
+				t.Fatalf("step %d: carried H0 is all zero", k)
+			}
+		}
+		if _, skipped, err := tr.step(k); err != nil || skipped {
+			t.Fatalf("step %d: skipped %v, err %v", k, skipped, err)
+		}
+		h, c := tr.m.FinalState("h")
+		prevH, prevC = slices.Clone(h), slices.Clone(c)
+	}
+}
+
+// encodeText2 is encodeText without the count.
+func encodeText2(text []byte) []int32 {
+	c, _ := encodeText(text)
+	return c
+}
+
+// TestTrain trains on a repeated sentence for 60 steps and checks that the
+// loss falls, that the sampling model computes what the training model
+// does over two windows with the state carried between them, and that
+// samples use the alphabet only.
+func TestTrain(t *testing.T) {
+	ckpt := filepath.Join(t.TempDir(), "charlm.safetensors")
+	cfg := Config{Epochs: 3, Steps: 20, LR: 1e-2, Clip: 5, Temp: 1, Seed: 1,
+		SampleLen: 200, Prime: "the ", Checkpoint: ckpt, LogEvery: 10}
+	var out bytes.Buffer
+	res, err := Train(cfg, "synthetic", synthetic(20), &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("output:\n%s", out.String())
+	if len(res.Losses) != 60 || len(res.Epochs) != 3 {
+		t.Fatalf("%d losses and %d epochs, want 60 and 3", len(res.Losses), len(res.Epochs))
+	}
+	first := res.Losses[0]
+	last := 0.0
+	for _, l := range res.Losses[55:] {
+		last += l / 5
+	}
+	if !(first > 4) || !(last < 0.5*first) {
+		t.Errorf("loss %.3f at the first step, %.3f over the last 5: want a fall by at least half from about ln 97 = 4.57", first, last)
+	}
+	for _, want := range []string{"bits/char", "epoch 3: mean loss", "sample after epoch 3", "wrote " + ckpt} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if _, err := charlm.New().LoadCheckpoint(ckpt, nil); err != nil {
+		t.Errorf("loading the checkpoint: %v", err)
+	}
+
+	// The samples.
+	for _, ep := range res.Epochs {
+		if !strings.HasPrefix(ep.Sample, cfg.Prime) || len(ep.Sample) != len(cfg.Prime)+cfg.SampleLen {
+			t.Errorf("epoch %d: sample of %d bytes not starting with %q: %q", ep.Epoch, len(ep.Sample), cfg.Prime, ep.Sample)
+		}
+		for i := range len(ep.Sample) {
+			if !inAlphabet(ep.Sample[i]) {
+				t.Fatalf("epoch %d: sample byte %d is %q, outside the alphabet", ep.Epoch, i, ep.Sample[i])
+			}
+		}
+	}
+	sample := func(temp float64, seed uint64) string {
+		s, err := newSampler(res.Model, temp, runtime.NewRNG(seed))
+		if err != nil {
+			t.Fatal(err)
+		}
+		text, err := s.sample("the ", 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return text
+	}
+	if a, b := sample(0.8, 5), sample(0.8, 5); a != b {
+		t.Errorf("the same seed gave different samples:\n%q\n%q", a, b)
+	}
+	// The loss is near 0 by now: the most likely characters are the sentence.
+	if greedy := sample(0, 0); !strings.Contains(greedy, "quick brown fox jumps over the lazy dog.\nthe quick") {
+		t.Errorf("greedy sample after 60 steps on one repeated sentence: %q", greedy)
+	}
+
+	// charlmstep with the copied parameters, fed stream r one character at
+	// a time, computes the logits charlm computes over windows 0 and 1 of
+	// that stream, the state carried between them.
+	m := res.Model
+	data, err := newStreams(encodeText2(synthetic(20)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const r = 7
+	var want []float32
+	clear(m.H0)
+	clear(m.C0)
+	for k := range 2 {
+		data.fill(k, m.X, m.Y)
+		if err := m.Infer(rows); err != nil {
+			t.Fatal(err)
+		}
+		m.CarryState()
+		want = append(want, m.Output(rows)[r*window*numClasses:][:window*numClasses]...)
+	}
+	s, err := newSampler(m, 1, runtime.NewRNG(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var worst float64
+	for i, c := range data.data[r*data.length:][:2*window] {
+		if err := s.feed(c); err != nil {
+			t.Fatal(err)
+		}
+		for j, v := range s.m.Output(1) {
+			worst = max(worst, math.Abs(float64(v-want[i*numClasses+j])))
+		}
+	}
+	t.Logf("charlmstep vs charlm logits over two windows: max |difference| %.2g", worst)
+	if worst > 1e-3 {
+		t.Errorf("charlmstep's logits differ from charlm's by up to %g over two carried windows", worst)
+	}
+}
