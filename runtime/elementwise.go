@@ -10,6 +10,10 @@ import (
 // reslices its inputs to the output length up front so the loops carry no
 // bounds checks. Transcendental functions go through float64 (math has no
 // float32 versions); the conversions are exact for float32 inputs.
+//
+// On amd64 the float32 loops without transcendental functions first run
+// on assembly (elementwise_amd64.go) for the whole vectors of 8 elements,
+// with bit-identical results; the Go loops below do the rest.
 
 // UnaryOp names an element-wise function of one tensor.
 type UnaryOp uint8
@@ -46,6 +50,13 @@ func (op UnaryOp) String() string {
 // unknown op.
 func Unary[T Float](op UnaryOp, out, x []T) {
 	x = fit(x, len(out), "Unary", "x")
+	k := unaryAsm(op, out, x)
+	unaryLoop(op, out[k:], x[k:])
+}
+
+// unaryLoop is the Go loop of Unary; len(x) ≥ len(out).
+func unaryLoop[T Float](op UnaryOp, out, x []T) {
+	x = x[:len(out)]
 	switch op {
 	case Relu:
 		for i, v := range x {
@@ -97,6 +108,15 @@ func Unary[T Float](op UnaryOp, out, x []T) {
 func UnaryGrad[T Float](op UnaryOp, dx, y, dy []T) {
 	y = fit(y, len(dx), "UnaryGrad", "y")
 	dy = fit(dy, len(dx), "UnaryGrad", "dy")
+	k := unaryGradAsm(op, dx, y, dy)
+	unaryGradLoop(op, dx[k:], y[k:], dy[k:])
+}
+
+// unaryGradLoop is the Go loop of UnaryGrad; y and dy are at least
+// len(dx) long.
+func unaryGradLoop[T Float](op UnaryOp, dx, y, dy []T) {
+	y = y[:len(dx)]
+	dy = dy[:len(dx)]
 	switch op {
 	case Relu:
 		for i, v := range y {
@@ -157,6 +177,14 @@ func (op BinaryOp) String() string {
 func Binary[T Float](op BinaryOp, out, a, b []T) {
 	a = fit(a, len(out), "Binary", "a")
 	b = fit(b, len(out), "Binary", "b")
+	k := binaryAsm(op, out, a, b)
+	binaryLoop(op, out[k:], a[k:], b[k:])
+}
+
+// binaryLoop is the Go loop of Binary; a and b are at least len(out) long.
+func binaryLoop[T Float](op BinaryOp, out, a, b []T) {
+	a = a[:len(out)]
+	b = b[:len(out)]
 	switch op {
 	case Add:
 		for i, v := range a {
@@ -187,6 +215,13 @@ func Binary[T Float](op BinaryOp, out, a, b []T) {
 // unknown op.
 func BinaryScalar[T Float](op BinaryOp, out, a []T, s T, scalarLeft bool) {
 	a = fit(a, len(out), "BinaryScalar", "a")
+	k := binaryScalarAsm(op, out, a, s, scalarLeft)
+	binaryScalarLoop(op, out[k:], a[k:], s, scalarLeft)
+}
+
+// binaryScalarLoop is the Go loop of BinaryScalar; len(a) ≥ len(out).
+func binaryScalarLoop[T Float](op BinaryOp, out, a []T, s T, scalarLeft bool) {
+	a = a[:len(out)]
 	switch op {
 	case Add:
 		for i, v := range a {
@@ -238,13 +273,17 @@ func BinaryRows[T Float](op BinaryOp, out, a, b []T, rows, cols int, rowLeft boo
 	if rowLeft && (op == Add || op == Mul) {
 		rowLeft = false // commutative
 	}
+	// On amd64 the float32 column vectors of 8 of every row are done in
+	// one assembly call; the rows' last cols%8 columns here.
+	k := binaryRowsAsm(op, out, a, b, rows, cols, rowLeft)
+	b = b[k:]
 	for r := 0; r < rows; r++ {
-		o := out[r*cols : r*cols+cols]
-		x := a[r*cols : r*cols+cols]
+		o := out[r*cols+k : r*cols+cols]
+		x := a[r*cols+k : r*cols+cols]
 		if rowLeft {
-			Binary(op, o, b, x)
+			binaryLoop(op, o, b, x)
 		} else {
-			Binary(op, o, x, b)
+			binaryLoop(op, o, x, b)
 		}
 	}
 }
@@ -390,6 +429,7 @@ func Fill[T Float](out []T, v T) {
 		clear(out) // compiles to a memclr
 		return
 	}
+	out = out[fillAsm(out, v):]
 	for i := range out {
 		out[i] = v
 	}
@@ -402,6 +442,9 @@ func Fill[T Float](out []T, v T) {
 // x must be at least len(out) long; out may alias x.
 func Scale[T Float](out, x []T, s T) {
 	x = fit(x, len(out), "Scale", "x")
+	k := binaryScalarAsm(Mul, out, x, s, false) // s*v == v*s
+	out, x = out[k:], x[k:]
+	x = x[:len(out)]
 	for i, v := range x {
 		out[i] = s * v
 	}
@@ -414,6 +457,9 @@ func Scale[T Float](out, x []T, s T) {
 // x must be at least len(y) long.
 func Axpy[T Float](y, x []T, alpha T) {
 	x = fit(x, len(y), "Axpy", "x")
+	k := axpyAsm(y, x, alpha)
+	y, x = y[k:], x[k:]
+	x = x[:len(y)]
 	for i, v := range x {
 		y[i] += alpha * v
 	}

@@ -1,0 +1,22 @@
+//go:build !amd64 || noasm
+
+package runtime
+
+// Without assembly kernels every element-wise loop, SumRows and the
+// optimizer steps run in Go: each xxxAsm function reports 0 elements done.
+
+func unaryAsm[T Float](op UnaryOp, out, x []T) int                          { return 0 }
+func unaryGradAsm[T Float](op UnaryOp, dx, y, dy []T) int                   { return 0 }
+func binaryAsm[T Float](op BinaryOp, out, a, b []T) int                     { return 0 }
+func binaryScalarAsm[T Float](op BinaryOp, out, a []T, s T, l bool) int     { return 0 }
+func binaryRowsAsm[T Float](op BinaryOp, o, a, b []T, r, c int, l bool) int { return 0 }
+func axpyAsm[T Float](y, x []T, alpha T) int                                { return 0 }
+func fillAsm[T Float](out []T, v T) int                                     { return 0 }
+func sumRowsAsm[T Float](out, in []T, rows, cols int, scale T) int          { return 0 }
+func adamAsm[T Float](p, g, m, v []T, c *adamCoef[T]) int                   { return 0 }
+func sgdAsm[T Float](p, g []T, lr, wd T) int                                { return 0 }
+func sgdMomentumAsm[T Float](p, g, b []T, lr, wd, mu T, n bool) int         { return 0 }
+
+// elementwiseAsmUsed reports whether float32 element-wise kernels run on
+// assembly.
+func elementwiseAsmUsed() bool { return false }

@@ -1,0 +1,503 @@
+package main
+
+// The AVX float32 element-wise, optimizer and reduction kernels
+// (elementwise_amd64.s).
+//
+// Every kernel computes exactly what the Go loop it replaces computes under
+// the default GOAMD64=v1 (where the compiler fuses nothing): the same
+// operations, each rounded to float32, in the same order, so results are
+// bit-identical (up to NaN payloads). There are therefore no FMAs here,
+// and square roots and divisions are the correctly rounded VSQRTPS and
+// VDIVPS, never the RCPPS/RSQRTPS approximations. The kernels are bound by
+// memory or by the divider, not by the extra multiply-add µops.
+
+import (
+	"fmt"
+	"strings"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+// constTab holds float32 constants the kernels broadcast, at these byte
+// offsets (cZero is not in the table: it is made with VXORPS).
+var constTab Mem
+
+const (
+	cZero = -1
+	cOne  = 0
+	cHalf = 4
+	cSign = 8 // -0: the sign bit
+)
+
+func elementwiseKernels() {
+	constTab = GLOBL("f32ConstTab", RODATA|NOPTR)
+	DATA(cOne, U32(0x3f800000))
+	DATA(cHalf, U32(0x3f000000))
+	DATA(cSign, U32(0x80000000))
+	for _, s := range streams() {
+		s.gen()
+	}
+	for _, op := range binOps {
+		rowsKernel(op, false)
+		if op.name == "Sub" || op.name == "Div" {
+			rowsKernel(op, true)
+		}
+	}
+	sumRows()
+}
+
+// binOp is a binary operator: in Go assembler order, f(x, y, z) computes
+// z = y op x.
+type binOp struct {
+	name, sym string
+	f         func(mxy, xy, xy1 Op)
+}
+
+var binOps = []binOp{
+	{"Add", "+", func(a, b, c Op) { VADDPS(a, b, c) }},
+	{"Sub", "-", func(a, b, c Op) { VSUBPS(a, b, c) }},
+	{"Mul", "*", func(a, b, c Op) { VMULPS(a, b, c) }},
+	{"Div", "/", func(a, b, c Op) { VDIVPS(a, b, c) }},
+}
+
+// paramAddr returns the frame address of a parameter. (Parameters must
+// not be named g: the Go assembler reads g+8(FP) as the g register.)
+func paramAddr(name string) Mem {
+	b, err := Param(name).Resolve()
+	if err != nil {
+		panic(err)
+	}
+	return b.Addr
+}
+
+// A stream kernel runs body on every whole vector of 8 elements:
+//
+//	func name(n int, arrays... *float32, scalars... float32)
+//
+// for i < n&^7 in steps of 8, with at(a) the vector of array a at i. The
+// scalars and then the constants are broadcast to the ymm registers k
+// before the loop. The main loop does unroll vectors per iteration; a
+// second loop does the remaining whole vectors one at a time.
+type stream struct {
+	name    string
+	arrays  []string
+	scalars []string
+	consts  []int // constTab offsets, or cZero
+	unroll  int
+	doc     []string // the loop body, in Go
+	body    func(at func(a int) Mem, k []VecVirtual)
+}
+
+func (s stream) gen() {
+	params := []string{"n int"}
+	for _, a := range s.arrays {
+		params = append(params, a+" *float32")
+	}
+	for _, a := range s.scalars {
+		params = append(params, a+" float32")
+	}
+	TEXT(s.name, NOSPLIT, "func("+strings.Join(params, ", ")+")")
+	doc := []string{
+		s.name + " computes, for the whole vectors of 8 elements (n ≥ 0; the",
+		"caller does the last n%8 elements):",
+		"",
+		"	for i < n&^7:",
+	}
+	for _, l := range s.doc {
+		doc = append(doc, "		"+l)
+	}
+	Doc(doc...)
+	Pragma("noescape")
+
+	n := Load(Param("n"), GP64())
+	ptr := make([]Register, len(s.arrays))
+	for i, a := range s.arrays {
+		ptr[i] = Load(Param(a), GP64())
+	}
+	var k []VecVirtual
+	for _, a := range s.scalars {
+		y := YMM()
+		VBROADCASTSS(paramAddr(a), y)
+		k = append(k, y)
+	}
+	for _, c := range s.consts {
+		y := YMM()
+		if c == cZero {
+			VXORPS(y, y, y)
+		} else {
+			VBROADCASTSS(constTab.Offset(c), y)
+		}
+		k = append(k, y)
+	}
+
+	i := GP64()
+	XORQ(i, i)
+	at := func(u int) func(int) Mem {
+		return func(a int) Mem { return Mem{Base: ptr[a], Index: i, Scale: 4, Disp: 32 * u} }
+	}
+	if s.unroll > 1 {
+		w := 8 * s.unroll
+		nu := GP64()
+		MOVQ(n, nu)
+		ANDQ(I32(-w), nu)
+		JLE(LabelRef("vec"))
+		Label("loop")
+		for u := 0; u < s.unroll; u++ {
+			s.body(at(u), k)
+		}
+		ADDQ(U32(w), i)
+		CMPQ(i, nu)
+		JL(LabelRef("loop"))
+	}
+	Label("vec")
+	ANDQ(I32(-8), n)
+	CMPQ(i, n)
+	JGE(LabelRef("done"))
+	Label("vecloop")
+	s.body(at(0), k)
+	ADDQ(U32(8), i)
+	CMPQ(i, n)
+	JL(LabelRef("vecloop"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// load returns a new register holding m.
+func load(m Mem) VecVirtual {
+	y := YMM()
+	VMOVUPS(m, y)
+	return y
+}
+
+func streams() []stream {
+	var ss []stream
+
+	// Optimizers.
+	ss = append(ss, stream{
+		name:    "f32Adam",
+		arrays:  []string{"p", "grad", "m", "v"},
+		scalars: []string{"b1", "c1", "b2", "c2", "sqrtBC2", "eps", "step", "decay"},
+		unroll:  2,
+		doc: []string{
+			"m[i] = b1*m[i] + c1*grad[i]",
+			"v[i] = b2*v[i] + c2*grad[i]*grad[i]",
+			"p[i] = p[i]*decay - step*(m[i]/(sqrt(v[i])/sqrtBC2 + eps))",
+		},
+		body: func(at func(int) Mem, k []VecVirtual) {
+			b1, c1, b2, c2, sbc2, eps, step, decay := k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]
+			g := load(at(1))
+			m, v, t := YMM(), YMM(), YMM()
+			VMULPS(at(2), b1, m)
+			VMULPS(g, c1, t)
+			VADDPS(t, m, m)
+			VMOVUPS(m, at(2))
+			VMULPS(g, c2, t)
+			VMULPS(g, t, t)
+			VMULPS(at(3), b2, v)
+			VADDPS(t, v, v)
+			VMOVUPS(v, at(3))
+			VSQRTPS(v, v)
+			VDIVPS(sbc2, v, v)
+			VADDPS(eps, v, v)
+			VDIVPS(v, m, m)
+			VMULPS(step, m, m)
+			VMULPS(at(0), decay, g)
+			VSUBPS(m, g, g)
+			VMOVUPS(g, at(0))
+		},
+	})
+	ss = append(ss, stream{
+		name:    "f32SGD",
+		arrays:  []string{"p", "grad"},
+		scalars: []string{"lr", "wd"},
+		unroll:  4,
+		doc:     []string{"p[i] -= lr * (grad[i] + wd*p[i])"},
+		body: func(at func(int) Mem, k []VecVirtual) {
+			p := load(at(0))
+			t := YMM()
+			VMULPS(p, k[1], t)
+			VADDPS(at(1), t, t)
+			VMULPS(k[0], t, t)
+			VSUBPS(t, p, p)
+			VMOVUPS(p, at(0))
+		},
+	})
+	for _, nesterov := range []bool{false, true} {
+		s := stream{
+			name:    "f32SGDMomentum",
+			arrays:  []string{"p", "grad", "b"},
+			scalars: []string{"lr", "wd", "mu"},
+			unroll:  2,
+			doc: []string{
+				"gi := grad[i] + wd*p[i]",
+				"b[i] = mu*b[i] + gi",
+				"p[i] -= lr * b[i]",
+			},
+		}
+		if nesterov {
+			s.name = "f32SGDNesterov"
+			s.doc[2] = "p[i] -= lr * (gi + mu*b[i])"
+		}
+		s.body = func(at func(int) Mem, k []VecVirtual) {
+			lr, wd, mu := k[0], k[1], k[2]
+			p := load(at(0))
+			gi, b := YMM(), YMM()
+			VMULPS(p, wd, gi)
+			VADDPS(at(1), gi, gi)
+			VMULPS(at(2), mu, b)
+			VADDPS(gi, b, b)
+			VMOVUPS(b, at(2))
+			if nesterov {
+				VMULPS(b, mu, b)
+				VADDPS(b, gi, b)
+			}
+			VMULPS(b, lr, b)
+			VSUBPS(b, p, p)
+			VMOVUPS(p, at(0))
+		}
+		ss = append(ss, s)
+	}
+
+	// Unary (out, x) and UnaryGrad (dx, y, dy).
+	un := func(name, doc string, consts []int, f func(x Mem, k []VecVirtual, y VecVirtual)) stream {
+		return stream{
+			name: name, arrays: []string{"out", "x"}, consts: consts, unroll: 4,
+			doc: []string{doc},
+			body: func(at func(int) Mem, k []VecVirtual) {
+				y := YMM()
+				f(at(1), k, y)
+				VMOVUPS(y, at(0))
+			},
+		}
+	}
+	ss = append(ss,
+		un("f32Relu", "out[i] = x[i] < 0 ? 0 : x[i]  // NaN and -0 kept", []int{cZero},
+			// VMAXPS returns its second (memory) operand unless the first, 0, is greater.
+			func(x Mem, k []VecVirtual, y VecVirtual) { VMAXPS(x, k[0], y) }),
+		un("f32Neg", "out[i] = -x[i]", []int{cSign},
+			func(x Mem, k []VecVirtual, y VecVirtual) { VXORPS(x, k[0], y) }),
+		un("f32Sqrt", "out[i] = sqrt(x[i])", nil,
+			func(x Mem, k []VecVirtual, y VecVirtual) { VSQRTPS(x, y) }),
+	)
+	gr := func(name, doc string, consts []int, f func(y, dy Mem, k []VecVirtual) VecVirtual) stream {
+		return stream{
+			name: name, arrays: []string{"dx", "y", "dy"}, consts: consts, unroll: 4,
+			doc: []string{doc},
+			body: func(at func(int) Mem, k []VecVirtual) {
+				VMOVUPS(f(at(1), at(2), k), at(0))
+			},
+		}
+	}
+	ss = append(ss,
+		gr("f32ReluGrad", "dx[i] = y[i] > 0 ? dy[i] : 0  // 0 for a NaN y", []int{cZero},
+			func(y, dy Mem, k []VecVirtual) VecVirtual {
+				t := YMM()
+				VCMPPS(U8(0x11), y, k[0], t) // 0 < y, ordered, quiet
+				VANDPS(dy, t, t)
+				return t
+			}),
+		gr("f32SigmoidGrad", "dx[i] = dy[i] * y[i] * (1 - y[i])", []int{cOne},
+			func(y, dy Mem, k []VecVirtual) VecVirtual {
+				v := load(y)
+				t, u := YMM(), YMM()
+				VMULPS(dy, v, t)
+				VSUBPS(v, k[0], u)
+				VMULPS(u, t, t)
+				return t
+			}),
+		gr("f32TanhGrad", "dx[i] = dy[i] * (1 - y[i]*y[i])", []int{cOne},
+			func(y, dy Mem, k []VecVirtual) VecVirtual {
+				v := load(y)
+				u := YMM()
+				VMULPS(v, v, v)
+				VSUBPS(v, k[0], u)
+				VMULPS(dy, u, u)
+				return u
+			}),
+		gr("f32SqrtGrad", "dx[i] = dy[i] * 0.5 / y[i]", []int{cHalf},
+			func(y, dy Mem, k []VecVirtual) VecVirtual {
+				t := YMM()
+				VMULPS(dy, k[0], t)
+				VDIVPS(y, t, t)
+				return t
+			}),
+	)
+
+	// Binary (out, a, b) and BinaryScalar (out, a, s).
+	for _, op := range binOps {
+		ss = append(ss, stream{
+			name: "f32" + op.name, arrays: []string{"out", "a", "b"}, unroll: 4,
+			doc: []string{"out[i] = a[i] " + op.sym + " b[i]"},
+			body: func(at func(int) Mem, k []VecVirtual) {
+				t := load(at(1))
+				op.f(at(2), t, t)
+				VMOVUPS(t, at(0))
+			},
+		})
+		ss = append(ss, stream{
+			name: "f32" + op.name + "Scalar", arrays: []string{"out", "a"}, scalars: []string{"s"}, unroll: 4,
+			doc: []string{"out[i] = a[i] " + op.sym + " s"},
+			body: func(at func(int) Mem, k []VecVirtual) {
+				t := load(at(1))
+				op.f(k[0], t, t)
+				VMOVUPS(t, at(0))
+			},
+		})
+		if op.name == "Sub" || op.name == "Div" {
+			ss = append(ss, stream{
+				name: "f32Scalar" + op.name, arrays: []string{"out", "a"}, scalars: []string{"s"}, unroll: 4,
+				doc: []string{"out[i] = s " + op.sym + " a[i]"},
+				body: func(at func(int) Mem, k []VecVirtual) {
+					t := YMM()
+					op.f(at(1), k[0], t)
+					VMOVUPS(t, at(0))
+				},
+			})
+		}
+	}
+
+	ss = append(ss, stream{
+		name: "f32Axpy", arrays: []string{"y", "x"}, scalars: []string{"alpha"}, unroll: 4,
+		doc: []string{"y[i] += alpha * x[i]"},
+		body: func(at func(int) Mem, k []VecVirtual) {
+			t := YMM()
+			VMULPS(at(1), k[0], t)
+			VADDPS(at(0), t, t)
+			VMOVUPS(t, at(0))
+		},
+	})
+	ss = append(ss, stream{
+		name: "f32Fill", arrays: []string{"out"}, scalars: []string{"v"}, unroll: 4,
+		doc: []string{"out[i] = v"},
+		body: func(at func(int) Mem, k []VecVirtual) {
+			VMOVUPS(k[0], at(0))
+		},
+	})
+	return ss
+}
+
+// rowsKernel generates f32{Op}Row (or f32Row{Op} when left), the
+// BinaryRows broadcast of a row vector b over the whole vectors of 8
+// columns of every row of a rows×cols matrix.
+func rowsKernel(op binOp, left bool) {
+	name, expr := "f32"+op.name+"Row", "a[r*cols+c] "+op.sym+" b[c]"
+	if left {
+		name, expr = "f32Row"+op.name, "b[c] "+op.sym+" a[r*cols+c]"
+	}
+	TEXT(name, NOSPLIT, "func(rows, cols int, out, a, b *float32)")
+	Doc(
+		name+" computes, for the whole vectors of 8 columns (rows, cols ≥ 0;",
+		"the caller does the last cols%8 columns of every row):",
+		"",
+		"	for r < rows, c < cols&^7:",
+		"		out[r*cols+c] = "+expr,
+	)
+	Pragma("noescape")
+	rows := Load(Param("rows"), GP64())
+	cols := Load(Param("cols"), GP64())
+	po := Load(Param("out"), GP64())
+	pa := Load(Param("a"), GP64())
+	pb := Load(Param("b"), GP64())
+	ld := GP64()
+	MOVQ(cols, ld)
+	SHLQ(U8(2), ld)
+	ANDQ(I32(-8), cols)
+	JLE(LabelRef("done"))
+	TESTQ(rows, rows)
+	JLE(LabelRef("done"))
+	Label("row")
+	i := GP64()
+	XORQ(i, i)
+	Label("col")
+	at := func(p Register) Mem { return Mem{Base: p, Index: i, Scale: 4} }
+	t := YMM()
+	if left {
+		VMOVUPS(at(pb), t)
+		op.f(at(pa), t, t)
+	} else {
+		VMOVUPS(at(pa), t)
+		op.f(at(pb), t, t)
+	}
+	VMOVUPS(t, at(po))
+	ADDQ(U32(8), i)
+	CMPQ(i, cols)
+	JL(LabelRef("col"))
+	ADDQ(ld, po)
+	ADDQ(ld, pa)
+	DECQ(rows)
+	JNZ(LabelRef("row"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// sumRows generates f32SumRows, the column sums of SumRows: each block of
+// columns is accumulated in registers down all the rows, in the order of
+// the Go loop (one axpy per row), so results are bit-identical to it.
+func sumRows() {
+	TEXT("f32SumRows", NOSPLIT, "func(cols, rows int, out, in *float32, ld int, scale float32)")
+	Doc(
+		"f32SumRows computes, for the whole vectors of 8 columns (cols ≥ 0; the",
+		"caller does the last cols%8 columns), in is rows×ld (ld ≥ cols):",
+		"",
+		"	for c < cols&^7:",
+		"		for r < rows: out[c] += scale * in[r*ld+c]",
+		"",
+		"Blocks of 64, 32 and 8 columns are summed in ymm accumulators",
+		"down all the rows.",
+	)
+	Pragma("noescape")
+	cols := Load(Param("cols"), GP64())
+	rows := Load(Param("rows"), GP64())
+	po := Load(Param("out"), GP64())
+	pi := Load(Param("in"), GP64())
+	ld := Load(Param("ld"), GP64())
+	SHLQ(U8(2), ld)
+	sc := YMM()
+	VBROADCASTSS(paramAddr("scale"), sc)
+	TESTQ(rows, rows)
+	JLE(LabelRef("done"))
+	ANDQ(I32(-8), cols)
+	widths := []int{8, 4, 1} // vectors per block
+	for bi, nv := range widths {
+		w := 8 * nv
+		next := "done"
+		if bi+1 < len(widths) {
+			next = fmt.Sprintf("block%d", 8*widths[bi+1])
+		}
+		lbl := fmt.Sprintf("block%d", w)
+		Label(lbl)
+		CMPQ(cols, U32(w))
+		JL(LabelRef(next))
+		acc := make([]VecVirtual, nv)
+		for j := range acc {
+			acc[j] = load(Mem{Base: po, Disp: 32 * j})
+		}
+		q, r := GP64(), GP64()
+		MOVQ(pi, q)
+		MOVQ(rows, r)
+		rl := fmt.Sprintf("rows%d", w)
+		Label(rl)
+		for j := range acc {
+			t := YMM()
+			VMULPS(Mem{Base: q, Disp: 32 * j}, sc, t)
+			VADDPS(t, acc[j], acc[j])
+		}
+		ADDQ(ld, q)
+		DECQ(r)
+		JNZ(LabelRef(rl))
+		for j := range acc {
+			VMOVUPS(acc[j], Mem{Base: po, Disp: 32 * j})
+		}
+		ADDQ(U32(4*w), po)
+		ADDQ(U32(4*w), pi)
+		SUBQ(U32(w), cols)
+		JMP(LabelRef(lbl))
+	}
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
