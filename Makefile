@@ -37,4 +37,4 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./ir/desc/
 
 clean:
-	rm -f mnist-mlp.safetensors
+	rm -f mnist-*.safetensors charlm*.safetensors

@@ -3,14 +3,15 @@ package main
 import (
 	"bytes"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/backpropgen/backpropgen/examples/internal/mnistdata"
+	"github.com/backpropgen/backpropgen/generated/lenet5"
 	"github.com/backpropgen/backpropgen/generated/mlp"
+	"github.com/backpropgen/backpropgen/generated/seqmnist"
 	"github.com/backpropgen/backpropgen/runtime"
 )
 
@@ -48,11 +49,11 @@ func smallData(t *testing.T) (train, test *mnistdata.Set) {
 }
 
 // meanLoss is the model's mean loss over set.
-func meanLoss(t *testing.T, m *mlp.Model, set *mnistdata.Set) float64 {
+func meanLoss(t *testing.T, m *Net, set *mnistdata.Set) float64 {
 	t.Helper()
 	var sum float64
-	for lo := 0; lo < set.N; lo += mlp.Batch {
-		n := min(mlp.Batch, set.N-lo)
+	for lo := 0; lo < set.N; lo += m.Batch {
+		n := min(m.Batch, set.N-lo)
 		copy(m.X, set.Images[lo*mnistdata.Pixels:(lo+n)*mnistdata.Pixels])
 		copy(m.Y, set.Labels[lo:lo+n])
 		loss, err := m.Forward(n)
@@ -64,12 +65,44 @@ func meanLoss(t *testing.T, m *mlp.Model, set *mnistdata.Set) float64 {
 	return sum / float64(set.N)
 }
 
+// TestNets checks that every adapter wires the generated model's fields.
+func TestNets(t *testing.T) {
+	for _, a := range archs {
+		m := a.New()
+		if m.Name != a.Name || m.Batch < 1 || len(m.X) != m.Batch*mnistdata.Pixels || len(m.Y) != m.Batch ||
+			len(m.Params) == 0 || len(m.Grads) != len(m.Params) {
+			t.Errorf("%s: name %q, batch %d, len(X) %d, len(Y) %d, %d params, %d grads",
+				a.Name, m.Name, m.Batch, len(m.X), len(m.Y), len(m.Params), len(m.Grads))
+		}
+		m.Init(1)
+		if !slices.ContainsFunc(m.Params, func(v float32) bool { return v != 0 }) {
+			t.Errorf("%s: Init left the parameters zero: Params is not the model's", a.Name)
+		}
+	}
+	for name, numParams := range map[string]int{"mlp": mlp.NumParams, "lenet5": lenet5.NumParams, "seqmnist": seqmnist.NumParams} {
+		if a, err := archByName(name); err != nil || len(a.New().Params) != numParams {
+			t.Errorf("%s: %v, want %d parameters", name, err, numParams)
+		}
+	}
+}
+
+// TestTrainAndResume trains every model for an epoch on a small subset,
+// then resumes for a second one, with the model's learning rate and
+// clipping (seqmnist's takes the clipped path).
 func TestTrainAndResume(t *testing.T) {
 	train, test := smallData(t)
-	ckpt := filepath.Join(t.TempDir(), "mlp.safetensors")
-	cfg := Config{Epochs: 1, LR: 1e-3, Schedule: "constant", Seed: 1, Checkpoint: ckpt}
+	for _, a := range archs {
+		t.Run(a.Name, func(t *testing.T) {
+			trainAndResume(t, a, train, test)
+		})
+	}
+}
 
-	fresh := mlp.New()
+func trainAndResume(t *testing.T, a *Arch, train, test *mnistdata.Set) {
+	ckpt := filepath.Join(t.TempDir(), a.Name+".safetensors")
+	cfg := Config{Model: a.Name, Epochs: 1, LR: float32(a.Defaults.LR), Schedule: "constant", Clip: a.Defaults.Clip, Seed: 1, Checkpoint: ckpt}
+
+	fresh := a.New()
 	fresh.Init(cfg.Seed)
 	before := meanLoss(t, fresh, train)
 
@@ -78,10 +111,19 @@ func TestTrainAndResume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if res.Model.Name != a.Name {
+		t.Fatalf("trained %s, want %s", res.Model.Name, a.Name)
+	}
 	after1 := meanLoss(t, res.Model, train)
 	t.Logf("loss %.4f before, %.4f after epoch 1; epoch mean %.4f; accuracy %.2f%%",
 		before, after1, res.Epochs[0].TrainLoss, 100*res.TestAccuracy)
-	if !(after1 < 0.8*before) || !(res.Epochs[0].TrainLoss < before) {
+	// An LSTM learns slowest at first: 16 steps take seqmnist from 2.31 to
+	// about 2.09, the others to about half their initial loss.
+	fall := 0.8
+	if a.Name == "seqmnist" {
+		fall = 0.95
+	}
+	if !(after1 < fall*before) || !(res.Epochs[0].TrainLoss < before) {
 		t.Errorf("loss did not fall: %.4f before, %.4f after (epoch mean %.4f)", before, after1, res.Epochs[0].TrainLoss)
 	}
 	if !strings.Contains(out.String(), "epoch 1/1  train loss") || !strings.Contains(out.String(), "after 1 epoch\n") {
@@ -90,8 +132,12 @@ func TestTrainAndResume(t *testing.T) {
 	if s := bar.String(); !strings.Contains(s, "\repoch 1/1 [") || !strings.Contains(s, "100% loss") {
 		t.Errorf("no progress bar on stderr: %q", s)
 	}
-	if _, err := os.Stat(ckpt); err != nil {
+	meta, err := readMetadata(ckpt)
+	if err != nil {
 		t.Fatalf("no checkpoint: %v", err)
+	}
+	if meta["model"] != a.Name || meta["epoch"] != "1" {
+		t.Errorf("checkpoint metadata %v: want model %s, epoch 1", meta, a.Name)
 	}
 
 	// Resume for a second epoch: the epoch counter continues.
@@ -114,7 +160,8 @@ func TestTrainAndResume(t *testing.T) {
 	if after2 := meanLoss(t, res2.Model, train); !(after2 < after1) {
 		t.Errorf("loss did not fall in the resumed epoch: %.4f, then %.4f", after1, after2)
 	}
-	meta, err := mlp.New().LoadCheckpoint(ckpt, runtime.NewAdam[float32](mlp.NumParams, 0))
+	m := a.New()
+	meta, err = m.LoadCheckpoint(ckpt, runtime.NewAdam[float32](len(m.Params), 0))
 	if err != nil || meta["epoch"] != "2" {
 		t.Fatalf("checkpoint after resume: epoch %q, %v; want 2", meta["epoch"], err)
 	}
@@ -131,10 +178,51 @@ func TestTrainAndResume(t *testing.T) {
 	}
 }
 
+// TestResumeOtherModel resumes an mlp checkpoint as lenet5: run refuses
+// before loading the data, Train before loading the checkpoint.
+func TestResumeOtherModel(t *testing.T) {
+	tiny := &mnistdata.Set{Images: make([]float32, mnistdata.Pixels), Labels: []int32{3}, N: 1}
+	path := filepath.Join(t.TempDir(), "mlp.safetensors")
+	cfg := Config{Model: "mlp", Epochs: 1, LR: 1e-3, Schedule: "cosine", Checkpoint: path, Quiet: true}
+	if _, err := Train(cfg, tiny, tiny, &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	want := "checkpoint " + path + " was written by -model mlp, not lenet5: resume it with -model mlp"
+	err := run([]string{"-model", "lenet5", "-resume", "-checkpoint", path, "-data", t.TempDir()}, &bytes.Buffer{}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("run: got %v, want an error saying %q", err, want)
+	}
+	cfg.Model, cfg.Epochs, cfg.Resume = "lenet5", 2, true
+	_, err = Train(cfg, tiny, tiny, &bytes.Buffer{}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Train: got %v, want an error saying %q", err, want)
+	}
+}
+
+func TestFlagDefaults(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want Config
+	}{
+		{nil, Config{Model: "mlp", Epochs: 5, LR: 1e-3, Schedule: "cosine", Seed: 1, Checkpoint: "mnist-mlp.safetensors"}},
+		{[]string{"-model", "lenet5"}, Config{Model: "lenet5", Epochs: 12, LR: 2e-3, Schedule: "cosine", Seed: 1, Checkpoint: "mnist-lenet5.safetensors"}},
+		{[]string{"-model", "seqmnist"}, Config{Model: "seqmnist", Epochs: 10, LR: 2e-3, Schedule: "cosine", Clip: 1, Seed: 1, Checkpoint: "mnist-seqmnist.safetensors"}},
+		{ // given flags win, even zero ones
+			[]string{"-model", "seqmnist", "-epochs", "3", "-lr", "0.01", "-schedule", "constant", "-clip", "0", "-checkpoint", "", "-seed", "9"},
+			Config{Model: "seqmnist", Epochs: 3, LR: 0.01, Schedule: "constant", Seed: 9},
+		},
+	} {
+		cfg, _, err := parseFlags(tc.args, &bytes.Buffer{})
+		if err != nil || cfg != tc.want {
+			t.Errorf("%q: got %+v, %v; want %+v", tc.args, cfg, err, tc.want)
+		}
+	}
+}
+
 func TestResumeMissingCheckpoint(t *testing.T) {
 	tiny := &mnistdata.Set{Images: make([]float32, mnistdata.Pixels), Labels: []int32{3}, N: 1}
 	path := filepath.Join(t.TempDir(), "none.safetensors")
-	cfg := Config{Epochs: 1, LR: 1e-3, Schedule: "cosine", Checkpoint: path, Resume: true, Quiet: true}
+	cfg := Config{Model: "mlp", Epochs: 1, LR: 1e-3, Schedule: "cosine", Checkpoint: path, Resume: true, Quiet: true}
 	_, err := Train(cfg, tiny, tiny, &bytes.Buffer{}, &bytes.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), path+" does not exist") {
 		t.Fatalf("got %v, want an error saying %s does not exist", err, path)
@@ -146,6 +234,9 @@ func TestFlagErrors(t *testing.T) {
 		{"-epochs", "0"},
 		{"-lr", "-1"},
 		{"-schedule", "linear"},
+		{"-model", "vgg"},
+		{"-model", ""},
+		{"-clip", "-1"},
 		{"-resume", "-checkpoint", ""},
 		{"extra"},
 	} {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,15 +14,16 @@ import (
 	"time"
 
 	"github.com/backpropgen/backpropgen/examples/internal/mnistdata"
-	"github.com/backpropgen/backpropgen/generated/mlp"
 	"github.com/backpropgen/backpropgen/runtime"
 )
 
 // Config holds the training settings (the command-line flags).
 type Config struct {
+	Model      string  // mlp, lenet5 or seqmnist
 	Epochs     int     // total epochs, counting those restored by Resume
 	LR         float32 // Adam's peak learning rate
 	Schedule   string  // "cosine" or "constant"
+	Clip       float64 // maximum global gradient norm (ClipGradNorm); 0: no clipping
 	Seed       uint64  // initialization and shuffling seed
 	Checkpoint string  // written after every epoch; "" for none
 	Resume     bool    // start from Checkpoint
@@ -28,6 +31,9 @@ type Config struct {
 }
 
 func (c Config) validate() error {
+	if _, err := archByName(c.Model); err != nil {
+		return err
+	}
 	if c.Epochs < 1 {
 		return fmt.Errorf("-epochs %d: want at least 1", c.Epochs)
 	}
@@ -36,6 +42,9 @@ func (c Config) validate() error {
 	}
 	if c.Schedule != "cosine" && c.Schedule != "constant" {
 		return fmt.Errorf("-schedule %q: want cosine or constant", c.Schedule)
+	}
+	if !(c.Clip >= 0) || math.IsInf(c.Clip, 0) {
+		return fmt.Errorf("-clip %v: want a maximum gradient norm > 0, or 0 for no clipping", c.Clip)
 	}
 	if c.Resume && c.Checkpoint == "" {
 		return errors.New("-resume needs a -checkpoint file")
@@ -53,7 +62,7 @@ type Epoch struct {
 
 // Result is the outcome of Train.
 type Result struct {
-	Model        *mlp.Model
+	Model        *Net
 	Resumed      int     // epochs restored from the checkpoint (0 without Resume)
 	Epochs       []Epoch // the epochs trained by this call
 	TestAccuracy float64 // after the last epoch
@@ -70,9 +79,10 @@ func Train(cfg Config, trainSet, testSet *mnistdata.Set, stdout, stderr io.Write
 	if trainSet.N == 0 || testSet.N == 0 {
 		return nil, fmt.Errorf("empty data set: %d training and %d test images", trainSet.N, testSet.N)
 	}
-	m := mlp.New()
+	arch, _ := archByName(cfg.Model) // validated
+	m := arch.New()
 	m.Init(cfg.Seed)
-	opt := runtime.NewAdam[float32](mlp.NumParams, cfg.LR)
+	opt := runtime.NewAdam[float32](len(m.Params), cfg.LR)
 	res := &Result{Model: m}
 	if cfg.Resume {
 		done, err := resume(m, opt, cfg.Checkpoint)
@@ -86,7 +96,8 @@ func Train(cfg Config, trainSet, testSet *mnistdata.Set, stdout, stderr io.Write
 		}
 	}
 
-	stepsPerEpoch := (trainSet.N + mlp.Batch - 1) / mlp.Batch
+	batch := m.Batch
+	stepsPerEpoch := (trainSet.N + batch - 1) / batch
 	lr := schedule(cfg, stepsPerEpoch*cfg.Epochs)
 	perm := make([]int, trainSet.N)
 	for epoch := res.Resumed + 1; epoch <= cfg.Epochs; epoch++ {
@@ -95,20 +106,20 @@ func Train(cfg Config, trainSet, testSet *mnistdata.Set, stdout, stderr io.Write
 		bar := newProgress(stderr, fmt.Sprintf("epoch %d/%d", epoch, cfg.Epochs), stepsPerEpoch, cfg.Quiet)
 		var lossSum float64
 		for step := range stepsPerEpoch {
-			rows := perm[step*mlp.Batch : min((step+1)*mlp.Batch, trainSet.N)]
+			rows := perm[step*batch : min((step+1)*batch, trainSet.N)]
 			n := len(rows)
 			for i, r := range rows {
 				copy(m.X[i*mnistdata.Pixels:(i+1)*mnistdata.Pixels], trainSet.Image(r))
 				m.Y[i] = trainSet.Labels[r]
 			}
 			opt.LR = lr(opt.StepCount())
-			loss, err := m.TrainStep(n, opt)
+			loss, err := trainStep(m, n, opt, cfg.Clip)
 			if err != nil {
 				bar.clear()
 				return nil, fmt.Errorf("epoch %d, step %d: %w", epoch, step+1, err)
 			}
 			lossSum += float64(loss) * float64(n)
-			bar.update(step+1, lossSum/float64(min((step+1)*mlp.Batch, trainSet.N)))
+			bar.update(step+1, lossSum/float64(min((step+1)*batch, trainSet.N)))
 		}
 		bar.clear()
 
@@ -118,10 +129,14 @@ func Train(cfg Config, trainSet, testSet *mnistdata.Set, stdout, stderr io.Write
 		}
 		if cfg.Checkpoint != "" {
 			meta := map[string]string{
+				"model":    m.Name,
 				"epoch":    strconv.Itoa(epoch),
 				"seed":     strconv.FormatUint(cfg.Seed, 10),
 				"lr":       strconv.FormatFloat(float64(cfg.LR), 'g', -1, 32),
 				"schedule": cfg.Schedule,
+			}
+			if cfg.Clip > 0 {
+				meta["clip"] = strconv.FormatFloat(cfg.Clip, 'g', -1, 64)
 			}
 			if err := m.SaveCheckpoint(cfg.Checkpoint, opt, meta); err != nil {
 				return nil, err
@@ -146,10 +161,49 @@ func Train(cfg Config, trainSet, testSet *mnistdata.Set, stdout, stderr io.Write
 	return res, nil
 }
 
+// trainStep is m.TrainStep, with the gradients' global norm clipped to
+// clip before the optimizer step when clip > 0. Like TrainStep, it returns
+// an error and leaves the parameters as they were when the loss (or the
+// gradient norm) is not finite.
+func trainStep(m *Net, n int, opt runtime.Optimizer[float32], clip float64) (float32, error) {
+	if clip == 0 {
+		return m.TrainStep(n, opt)
+	}
+	m.ZeroGrad()
+	loss, err := m.Forward(n)
+	if err != nil {
+		return 0, err
+	}
+	if l := float64(loss); math.IsNaN(l) || math.IsInf(l, 0) {
+		return loss, nonFinite(m, n, fmt.Sprintf("loss is %v", loss))
+	}
+	m.Backward(n)
+	if norm := runtime.ClipGradNorm(m.Grads, clip); math.IsNaN(norm) || math.IsInf(norm, 0) {
+		return loss, nonFinite(m, n, fmt.Sprintf("gradient norm is %v", norm))
+	}
+	opt.Step(m.Params, m.Grads)
+	return loss, nil
+}
+
+// nonFinite explains a non-finite loss or gradient as the generated
+// TrainStep does: a bad input value, or diverged parameters.
+func nonFinite(m *Net, n int, what string) error {
+	x := m.X[:n*mnistdata.Pixels]
+	if i := runtime.FirstNonFinite(x); i >= 0 {
+		return fmt.Errorf("%s: %s because input row %d, element %d is %v: clean or skip that row; parameters not updated",
+			m.Name, what, i/mnistdata.Pixels, i%mnistdata.Pixels, x[i])
+	}
+	if i := runtime.FirstNonFinite(m.Params); i >= 0 {
+		return fmt.Errorf("%s: %s because parameter element %d is %v: training diverged; restore a checkpoint and lower the learning rate or clip gradients",
+			m.Name, what, i, m.Params[i])
+	}
+	return fmt.Errorf("%s: %s although inputs and parameters are finite: training diverged; lower -lr or -clip; parameters not updated", m.Name, what)
+}
+
 // resume loads the parameters and Adam state from path and returns the
 // number of epochs already trained.
-func resume(m *mlp.Model, opt *runtime.Adam[float32], path string) (int, error) {
-	if err := checkpointExists(path); err != nil {
+func resume(m *Net, opt *runtime.Adam[float32], path string) (int, error) {
+	if err := checkResumable(path, m.Name); err != nil {
 		return 0, err
 	}
 	meta, err := m.LoadCheckpoint(path, opt)
@@ -163,12 +217,55 @@ func resume(m *mlp.Model, opt *runtime.Adam[float32], path string) (int, error) 
 	return epoch, nil
 }
 
-// checkpointExists explains a missing checkpoint for -resume.
-func checkpointExists(path string) error {
+// checkResumable explains a missing checkpoint for -resume, or one that
+// holds another model than name. Other problems (a corrupt file, say) are
+// left to LoadCheckpoint, which explains them in detail.
+func checkResumable(path, name string) error {
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("-resume: checkpoint %s does not exist: train without -resume first, or point -checkpoint at an existing file", path)
 	}
+	meta, err := readMetadata(path)
+	if err != nil {
+		return nil
+	}
+	got := meta["model"]
+	if got == "" {
+		got = meta[runtime.MetaModel]
+	}
+	if got != "" && got != name {
+		return fmt.Errorf("-resume: checkpoint %s was written by -model %s, not %s: resume it with -model %s, or point -checkpoint at a %s checkpoint",
+			path, got, name, got, name)
+	}
 	return nil
+}
+
+// readMetadata returns the __metadata__ of the safetensors file at path,
+// reading only its header.
+func readMetadata(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var n uint64
+	if err := binary.Read(f, binary.LittleEndian, &n); err != nil {
+		return nil, err
+	}
+	const maxHeader = 100 << 20
+	if n > maxHeader {
+		return nil, fmt.Errorf("%s: header of %d bytes: not a safetensors file", path, n)
+	}
+	header := make([]byte, n)
+	if _, err := io.ReadFull(f, header); err != nil {
+		return nil, err
+	}
+	var h struct {
+		Meta map[string]string `json:"__metadata__"`
+	}
+	if err := json.Unmarshal(header, &h); err != nil {
+		return nil, err
+	}
+	return h.Meta, nil
 }
 
 // schedule returns the learning rate for each optimizer step. Cosine decays
@@ -195,14 +292,14 @@ func shuffle(perm []int, seed uint64, epoch int) {
 }
 
 // accuracy returns the fraction of set that m classifies correctly,
-// predicting in batches of mlp.Batch (the last one partial).
-func accuracy(m *mlp.Model, set *mnistdata.Set) (float64, error) {
-	var classes [mlp.Batch]int32
+// predicting in batches of m.Batch (the last one partial).
+func accuracy(m *Net, set *mnistdata.Set) (float64, error) {
+	classes := make([]int32, m.Batch)
 	correct := 0
-	for lo := 0; lo < set.N; lo += mlp.Batch {
-		n := min(mlp.Batch, set.N-lo)
+	for lo := 0; lo < set.N; lo += m.Batch {
+		n := min(m.Batch, set.N-lo)
 		copy(m.X[:n*mnistdata.Pixels], set.Images[lo*mnistdata.Pixels:(lo+n)*mnistdata.Pixels])
-		if err := m.Predict(n, classes[:]); err != nil {
+		if err := m.Predict(n, classes); err != nil {
 			return 0, fmt.Errorf("evaluating test images %d..%d: %w", lo, lo+n-1, err)
 		}
 		for i, c := range classes[:n] {
