@@ -375,7 +375,7 @@ func matmulShape(n *Node) (Shape, error) {
 			k, c = b[1], b[0]
 		}
 		if a[len(a)-1] != k {
-			return nil, fmt.Errorf("inner dimensions differ: %v @ %v (%s vs %s)", a, b, dimString(a[len(a)-1]), dimString(k))
+			return nil, fmt.Errorf("inner dimensions differ (%s vs %s): the left operand's last dimension must equal the right operand's first", dimString(a[len(a)-1]), dimString(k))
 		}
 		out = append(a[:len(a)-1].Clone(), c)
 	case tA && (len(a) == 2 || !tB) && len(a) == len(b):

@@ -138,6 +138,15 @@ func TestErrors(t *testing.T) {
 	}
 }
 
+// TestNoCascade: uses of a name whose line failed are not reported again.
+func TestNoCascade(t *testing.T) {
+	_, err := Parse("m.bpg", []byte(header+"h = relu(q)\nlogits = dense(h, 2)\nloss = softmax_cross_entropy(logits, y)\n"))
+	var list ErrorList
+	if !errors.As(err, &list) || len(list) != 1 || list[0].Pos.Line != 5 {
+		t.Fatalf("got %v, want only the error on line 5", err)
+	}
+}
+
 // TestSeveralErrors reports every bad line, not just the first.
 func TestSeveralErrors(t *testing.T) {
 	_, err := Parse("m.bpg", []byte(header+"a = relu(q)\nb = relu(r)\n"))

@@ -29,6 +29,7 @@ func Parse(file string, src []byte) (*ir.Graph, error) {
 		b:       &ir.Builder{},
 		names:   map[string]*ir.Node{},
 		defined: map[string]ir.Pos{},
+		failed:  map[string]bool{},
 	}
 	lines := strings.Split(string(src), "\n")
 	for i, line := range lines {
@@ -43,7 +44,7 @@ func Parse(file string, src []byte) (*ir.Graph, error) {
 		if len(toks) == 1 {
 			continue
 		}
-		if err := l.statement(&parser{toks: toks}, line); err != nil {
+		if err := l.statement(&parser{toks: toks}, line); err != nil && err != errReported {
 			l.errs = append(l.errs, err)
 		}
 	}
@@ -61,7 +62,12 @@ func Parse(file string, src []byte) (*ir.Graph, error) {
 	return l.g, nil
 }
 
+// errReported stands for an error already reported on an earlier line: a
+// use of a name whose own line failed, which would only repeat it.
+var errReported = &Error{}
+
 type lowerer struct {
+	failed   map[string]bool // names whose defining line had an error
 	file     string
 	g        *ir.Graph
 	b        *ir.Builder
@@ -280,6 +286,7 @@ func (l *lowerer) assign(p *parser, name token, line string) *Error {
 	n, err := l.lower(e)
 	if err != nil {
 		delete(l.defined, name.text)
+		l.failed[name.text] = true
 		return err
 	}
 	// Name what this statement created: its result after the statement,
@@ -331,6 +338,9 @@ func (l *lowerer) lower(e expr) (*ir.Node, *Error) {
 	case *nameRef:
 		n, ok := l.names[e.name]
 		if !ok {
+			if l.failed[e.name] {
+				return nil, errReported
+			}
 			return nil, l.unknown(e.pos, e.name)
 		}
 		return n, nil
@@ -438,7 +448,7 @@ func (l *lowerer) finish(lines int) {
 		l.errs = append(l.errs, errorf(ir.Pos{File: l.file, Line: 1, Col: 1}, "missing batch line: add `batch 32` (the maximum rows per step) before the inputs"))
 		return
 	}
-	if l.g.Loss == nil {
+	if l.g.Loss == nil && !l.failed["loss"] {
 		l.errs = append(l.errs, errorf(end, "missing loss: add a line `loss = softmax_cross_entropy(logits, labels)` (or mse, bce, or any scalar expression)"))
 		return
 	}
