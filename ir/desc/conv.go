@@ -136,37 +136,21 @@ func lowerConv(l *lowerer, c *callExpr) (*ir.Node, *Error) {
 	if err != nil {
 		return nil, err
 	}
-	bias := true
-	if e := a["bias"]; e != nil {
-		if bias, err = boolArg(e); err != nil {
-			return nil, err
-		}
+	bias, err := boolDefault(a["bias"], true)
+	if err != nil {
+		return nil, err
 	}
 	act, err := activationArg(a["activation"])
 	if err != nil {
 		return nil, err
 	}
-	b := l.b
-	name := l.stmt
-	w := b.Leaf("param", name+".W", ir.Fixed(k[0], k[1], x.Shape[3].Size, filters), ir.Attrs{Init: init})
-	l.g.Params = append(l.g.Params, w)
-	l.names[w.Name], l.defined[w.Name] = w, l.stmtPos
-	z := b.Op("conv2d", ir.Attrs{Window: win}, x, w)
+	w := l.layerParam("W", ir.Fixed(k[0], k[1], x.Shape[3].Size, filters), init)
+	z := l.b.Op("conv2d", ir.Attrs{Window: win}, x, w)
 	if err := l.check(c.pos, fmt.Sprintf("conv2d of input %v with kernel %v", x.Shape, w.Shape)); err != nil {
 		return nil, err
 	}
-	z.Name = name + ".conv"
-	if bias {
-		bv := b.Leaf("param", name+".b", ir.Fixed(filters), ir.Attrs{Init: "zeros"})
-		l.g.Params = append(l.g.Params, bv)
-		l.names[bv.Name], l.defined[bv.Name] = bv, l.stmtPos
-		z = b.Add(z, bv)
-		z.Name = name + ".z"
-	}
-	if act != "" {
-		z = b.Op(act, ir.Attrs{}, z)
-	}
-	return z, nil
+	z.Name = l.stmt + ".conv"
+	return l.biasAndActivation(z, filters, bias, act), nil
 }
 
 func poolFunction(op string) function {

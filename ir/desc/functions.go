@@ -177,6 +177,10 @@ func reduction(op string) function {
 }
 
 func lowerDense(l *lowerer, c *callExpr) (*ir.Node, *Error) {
+	a, err := args(c, []string{"x", "units", "activation"})
+	if err != nil {
+		return nil, err
+	}
 	x, err := l.tensorArg(c, 0)
 	if err != nil {
 		return nil, err
@@ -187,58 +191,52 @@ func lowerDense(l *lowerer, c *callExpr) (*ir.Node, *Error) {
 		}
 		return nil, errorf(c.args[0].at(), "dense needs (N, features) or a sequence (N, steps, features), got shape %v", x.Shape)
 	}
-	units, err := wholeNumber(c.args[1], "the number of units", 1)
+	units, err := wholeNumber(a["units"], "the number of units", 1)
 	if err != nil {
 		return nil, err
 	}
-	act, init, bias := "", "glorot_uniform", true
-	var actExpr expr
-	if len(c.args) == 3 {
-		actExpr = c.args[2]
+	init, err := initArg(a["init"])
+	if err != nil {
+		return nil, err
 	}
-	for _, kw := range c.kw {
-		switch kw.name {
-		case "activation":
-			actExpr = kw.val
-		case "init":
-			v, err := initArg(kw.val)
-			if err != nil {
-				return nil, err
-			}
-			init = v
-		case "bias":
-			v, err := boolArg(kw.val)
-			if err != nil {
-				return nil, err
-			}
-			bias = v
-		}
+	act, err := activationArg(a["activation"])
+	if err != nil {
+		return nil, err
 	}
-	if act, err = activationArg(actExpr); err != nil {
+	bias, err := boolDefault(a["bias"], true)
+	if err != nil {
 		return nil, err
 	}
 	in := x.Shape[len(x.Shape)-1]
 	if in.Batch {
 		return nil, errorf(c.args[0].at(), "dense's input features cannot be the batch dimension (shape %v)", x.Shape)
 	}
-	b := l.b
-	name := l.stmt
-	w := b.Leaf("param", name+".W", ir.Fixed(in.Size, units), ir.Attrs{Init: init})
-	l.g.Params = append(l.g.Params, w)
-	l.names[w.Name], l.defined[w.Name] = w, l.stmtPos
-	z := b.MatMul(x, w, false, false)
-	z.Name = name + ".xW"
+	w := l.layerParam("W", ir.Fixed(in.Size, units), init)
+	z := l.b.MatMul(x, w, false, false)
+	z.Name = l.stmt + ".xW"
+	return l.biasAndActivation(z, units, bias, act), nil
+}
+
+// layerParam declares the parameter NAME.suffix that the layer on the line
+// assigning NAME creates, so later lines can refer to it.
+func (l *lowerer) layerParam(suffix string, shape ir.Shape, init string) *ir.Node {
+	p := l.b.Leaf("param", l.stmt+"."+suffix, shape, ir.Attrs{Init: init})
+	l.g.Params = append(l.g.Params, p)
+	l.names[p.Name], l.defined[p.Name] = p, l.stmtPos
+	return p
+}
+
+// biasAndActivation is the tail of dense and conv2d: z + NAME.b (zeros,
+// one per unit), then the activation.
+func (l *lowerer) biasAndActivation(z *ir.Node, units int, bias bool, act string) *ir.Node {
 	if bias {
-		bv := b.Leaf("param", name+".b", ir.Fixed(units), ir.Attrs{Init: "zeros"})
-		l.g.Params = append(l.g.Params, bv)
-		l.names[bv.Name], l.defined[bv.Name] = bv, l.stmtPos
-		z = b.Add(z, bv)
-		z.Name = name + ".z"
+		z = l.b.Add(z, l.layerParam("b", ir.Fixed(units), "zeros"))
+		z.Name = l.stmt + ".z"
 	}
 	if act != "" {
-		z = b.Op(act, ir.Attrs{}, z)
+		z = l.b.Op(act, ir.Attrs{}, z)
 	}
-	return z, nil
+	return z
 }
 
 func (l *lowerer) tensorArg(c *callExpr, i int) (*ir.Node, *Error) {
@@ -321,4 +319,12 @@ func activationArg(e expr) (string, *Error) {
 		return "", errorf(e.at(), "unknown activation; use one of %s", strings.Join(names, ", "))
 	}
 	return op, nil
+}
+
+// boolDefault reads true or false, or returns def when e is absent.
+func boolDefault(e expr, def bool) (bool, *Error) {
+	if e == nil {
+		return def, nil
+	}
+	return boolArg(e)
 }

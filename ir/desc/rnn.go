@@ -79,17 +79,11 @@ func lowerRNN(l *lowerer, c *callExpr, cell string) (*ir.Node, *Error) {
 	}
 	b := l.b
 	name := l.stmt
-	param := func(suffix string, shape ir.Shape, init string) *ir.Node {
-		p := b.Leaf("param", name+"."+suffix, shape, ir.Attrs{Init: init})
-		l.g.Params = append(l.g.Params, p)
-		l.names[p.Name], l.defined[p.Name] = p, l.stmtPos
-		return p
-	}
 	d := x.Shape[2].Size
-	w := param("W", ir.Fixed(d, gates*units), wInit)
-	u := param("U", ir.Fixed(units, gates*units), uInit)
-	bi := param("b", ir.Fixed(gates*units), "zeros")
-	bh := param("bh", ir.Fixed(gates*units), "zeros")
+	w := l.layerParam("W", ir.Fixed(d, gates*units), wInit)
+	u := l.layerParam("U", ir.Fixed(units, gates*units), uInit)
+	bi := l.layerParam("b", ir.Fixed(gates*units), "zeros")
+	bh := l.layerParam("bh", ir.Fixed(gates*units), "zeros")
 	r := &ir.RNN{Cell: cell, HasH0: len(initial) > 0, HasC0: len(initial) > 1}
 	hs := b.Op("rnn", ir.Attrs{RNN: r}, append([]*ir.Node{x, w, u, bi, bh}, initial...)...)
 	if err := l.check(c.pos, cell); err != nil {
