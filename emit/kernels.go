@@ -2,7 +2,6 @@ package emit
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/dave/jennifer/jen"
@@ -223,8 +222,14 @@ func (g *gen) reduce(n *ir.Node, mean bool) jen.Code {
 			scale = g.lit(1).Op("/").Add(T).Call(product(c, batches))
 		}
 	}
-	if len(x.Shape) == 2 && slices.Equal(n.Attrs.Axes, []int{0}) {
-		return rt("SumRows").Call(g.out(n), g.in(x), dim(x.Shape[0]), dim(x.Shape[1]), scale, jen.Lit(g.acc(n)))
+	// Every axis but the last: column sums of a (rows, cols) matrix, the
+	// bias gradient of a dense or conv layer.
+	allButLast := len(x.Shape) >= 2 && len(n.Attrs.Axes) == len(x.Shape)-1
+	for i, a := range n.Attrs.Axes {
+		allButLast = allButLast && a == i
+	}
+	if allButLast {
+		return rt("SumRows").Call(g.out(n), g.in(x), rows(x.Shape), dim(x.Shape[len(x.Shape)-1]), scale, jen.Lit(g.acc(n)))
 	}
 	kept := pad4(keep(x.Shape, n.Attrs.Axes))
 	return rt("ReduceSum").Call(g.out(n), g.in(x), dims4(pad4(x.Shape)), array4(strides4(keep(x.Shape, n.Attrs.Axes), pad4(x.Shape))), scale, jen.Lit(g.acc(n))).

@@ -265,7 +265,7 @@ func (m *Model) backwardLoss(n int) {
 // backwardLogits propagates the gradient back through logits = dense(h, 97) (charlm.bpg:11).
 func (m *Model) backwardLogits(n int) {
 	// dlogits.b += dlogits  (1, 1, 97) (charlm.bpg:11)
-	runtime.ReduceSum(m.DLogitsB, m.dlogits[:n*1940], [4]int{1, n, 20, 97}, [4]int{0, 0, 0, 1}, 1.0, true) // into (1, 1, 1, 97)
+	runtime.SumRows(m.DLogitsB, m.dlogits[:n*1940], n*20, 97, 1.0, true)
 	// dh = dlogits·logits.Wᵀ  (N, 20, 256) (charlm.bpg:11)
 	runtime.Gemm(false, true, n*20, 256, 97, m.dlogits[:n*1940], m.LogitsW, m.dh[:n*5120], false)
 	// dlogits.W += hᵀ·dlogits  (256, 97) (charlm.bpg:11)

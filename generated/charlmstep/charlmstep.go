@@ -265,7 +265,7 @@ func (m *Model) backwardLoss(n int) {
 // backwardLogits propagates the gradient back through logits = dense(h, 97) (charlmstep.bpg:10).
 func (m *Model) backwardLogits(n int) {
 	// dlogits.b += dlogits  (1, 1, 97) (charlmstep.bpg:10)
-	runtime.ReduceSum(m.DLogitsB, m.dlogits[:n*97], [4]int{1, n, 1, 97}, [4]int{0, 0, 0, 1}, 1.0, true) // into (1, 1, 1, 97)
+	runtime.SumRows(m.DLogitsB, m.dlogits[:n*97], n, 97, 1.0, true)
 	// dh = dlogits·logits.Wᵀ  (N, 1, 256) (charlmstep.bpg:10)
 	runtime.Gemm(false, true, n, 256, 97, m.dlogits[:n*97], m.LogitsW, m.dh[:n*256], false)
 	// dlogits.W += hᵀ·dlogits  (256, 97) (charlmstep.bpg:10)

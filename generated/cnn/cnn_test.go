@@ -346,7 +346,7 @@ func (m *model64) backwardC2(n int) {
 	// dc2.z = dc2 ⊙ [c2 > 0]  (N, 13, 13, 64) (cnn.bpg:8)
 	runtime.UnaryGrad(runtime.Relu, m.dc2Z[:n*10816], m.c2[:n*10816], m.dc2[:n*10816])
 	// dc2.b += dc2.z  (1, 1, 1, 64) (cnn.bpg:8)
-	runtime.ReduceSum(m.DC2B, m.dc2Z[:n*10816], [4]int{n, 13, 13, 64}, [4]int{0, 0, 0, 1}, 1.0, true) // into (1, 1, 1, 64)
+	runtime.SumRows(m.DC2B, m.dc2Z[:n*10816], n*169, 64, 1.0, true)
 	// dp1 = conv2dᵀ(dc2.z, c2.W): col2im(dc2.z·c2.Wᵀ)  (N, 15, 15, 32) (cnn.bpg:8)
 	runtime.Conv2DGradInput(m.dp1[:n*7200], m.dc2Z[:n*10816], m.C2W, m.dp1Col, n, c2ConvGeom, false)
 	// dc2.W += im2col(p1)ᵀ·dc2.z  (3, 3, 32, 64) (cnn.bpg:8)
@@ -364,7 +364,7 @@ func (m *model64) backwardC1(n int) {
 	// dc1.z = dc1 ⊙ [c1 > 0]  (N, 30, 30, 32) (cnn.bpg:6)
 	runtime.UnaryGrad(runtime.Relu, m.dc1Z[:n*28800], m.c1[:n*28800], m.dc1[:n*28800])
 	// dc1.b += dc1.z  (1, 1, 1, 32) (cnn.bpg:6)
-	runtime.ReduceSum(m.DC1B, m.dc1Z[:n*28800], [4]int{n, 30, 30, 32}, [4]int{0, 0, 0, 1}, 1.0, true) // into (1, 1, 1, 32)
+	runtime.SumRows(m.DC1B, m.dc1Z[:n*28800], n*900, 32, 1.0, true)
 	// dc1.W += im2col(x)ᵀ·dc1.z  (3, 3, 3, 32) (cnn.bpg:6)
 	runtime.Conv2DGradFilter(m.DC1W, m.X[:n*3072], m.dc1Z[:n*28800], m.dc1WCol, n, c1ConvGeom, true)
 }

@@ -489,7 +489,7 @@ func (m *Model) backwardC3(n int) {
 	// dc3.z = dc3 ⊙ [c3 > 0]  (N, 10, 10, 16) (lenet5.bpg:11)
 	runtime.UnaryGrad(runtime.Relu, m.dc3Z[:n*1600], m.c3[:n*1600], m.dc3[:n*1600])
 	// dc3.b += dc3.z  (1, 1, 1, 16) (lenet5.bpg:11)
-	runtime.ReduceSum(m.DC3B, m.dc3Z[:n*1600], [4]int{n, 10, 10, 16}, [4]int{0, 0, 0, 1}, 1.0, true) // into (1, 1, 1, 16)
+	runtime.SumRows(m.DC3B, m.dc3Z[:n*1600], n*100, 16, 1.0, true)
 	// ds2 = conv2dᵀ(dc3.z, c3.W): col2im(dc3.z·c3.Wᵀ)  (N, 14, 14, 6) (lenet5.bpg:11)
 	runtime.Conv2DGradInput(m.ds2[:n*1176], m.dc3Z[:n*1600], m.C3W, m.ds2Col, n, c3ConvGeom, false)
 	// dc3.W += im2col(s2)ᵀ·dc3.z  (5, 5, 6, 16) (lenet5.bpg:11)
@@ -507,7 +507,7 @@ func (m *Model) backwardC1(n int) {
 	// dc1.z = dc1 ⊙ [c1 > 0]  (N, 28, 28, 6) (lenet5.bpg:9)
 	runtime.UnaryGrad(runtime.Relu, m.dc1Z[:n*4704], m.c1[:n*4704], m.dc1[:n*4704])
 	// dc1.b += dc1.z  (1, 1, 1, 6) (lenet5.bpg:9)
-	runtime.ReduceSum(m.DC1B, m.dc1Z[:n*4704], [4]int{n, 28, 28, 6}, [4]int{0, 0, 0, 1}, 1.0, true) // into (1, 1, 1, 6)
+	runtime.SumRows(m.DC1B, m.dc1Z[:n*4704], n*784, 6, 1.0, true)
 	// dc1.W += im2col(x)ᵀ·dc1.z  (5, 5, 1, 6) (lenet5.bpg:9)
 	runtime.Conv2DGradFilter(m.DC1W, m.X[:n*784], m.dc1Z[:n*4704], m.dc1WCol, n, c1ConvGeom, true)
 }
