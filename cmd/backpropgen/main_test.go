@@ -301,6 +301,10 @@ output h`)
 	}
 }
 
+// inputGradCases are generated with -input-grads, so their gradient check
+// also covers the inputs: through time to the sequence and initial states.
+var inputGradCases = map[string]bool{"simple_rnn": true, "lstm": true, "gru": true, "conv2d": true, "sequence_dense": true}
+
 // TestOpGradients generates one package per case, then runs all of their
 // generated tests in one go test call.
 func TestOpGradients(t *testing.T) {
@@ -329,7 +333,11 @@ func TestOpGradients(t *testing.T) {
 		src := "model m\nbatch 5\n" + opCases[name] + "\n"
 		path := filepath.Join(pkg, "m.bpg")
 		os.WriteFile(path, []byte(src), 0o644)
-		if code, _, e := runCLI("-pkg", "op"+strings.ReplaceAll(name, "_", ""), path); code != 0 {
+		args := []string{"-pkg", "op" + strings.ReplaceAll(name, "_", "")}
+		if inputGradCases[name] {
+			args = append(args, "-input-grads") // also check d(loss)/d(x, h0, c0)
+		}
+		if code, _, e := runCLI(append(args, path)...); code != 0 {
 			t.Fatalf("%s: exit %d: %s\n%s", name, code, e, src)
 		}
 	}
