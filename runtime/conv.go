@@ -113,17 +113,52 @@ func convCopy[T Float](dst, src []T) {
 	}
 }
 
-// convAdd computes dst[i] += src[i] for i < len(dst).
+// convAdd computes dst[i] += src[i] for i < len(dst), the whole vectors
+// of 8 on Binary's kernel (bit-identical).
 func convAdd[T Float](dst, src []T) {
 	src = src[:len(dst)]
+	if k := binaryAsm(Add, dst, dst, src); k > 0 {
+		dst, src = dst[k:], src[k:]
+	}
 	for i := range dst {
 		dst[i] += src[i]
 	}
 }
 
+// convInterior returns the output columns [lo, hi) whose windows lie
+// entirely inside the input's columns (no padding tap).
+func convInterior(g Conv2DGeom) (lo, hi int) {
+	lo = min((g.PadL+g.SW-1)/g.SW, g.OW)
+	// ox*SW - PadL + (KW-1)*DW ≤ W-1
+	if last := g.W - 1 - (g.KW-1)*g.DW + g.PadL; last >= 0 {
+		hi = min(last/g.SW+1, g.OW)
+	}
+	return lo, max(hi, lo)
+}
+
+// convCopyRuns copies runs rows of n elements, row r from src[r*ss:] to
+// dst[r*ds:] (the rows must not overlap): on amd64 in one assembly call,
+// which saves a call and a loop set-up per row for short rows.
+func convCopyRuns[T Float](dst []T, ds int, src []T, ss int, runs, n int) {
+	if runs <= 0 || n <= 0 {
+		return
+	}
+	// Bounds-check the last row here: the kernel does not.
+	_ = dst[(runs-1)*ds+n-1]
+	_ = src[(runs-1)*ss+n-1]
+	if copyRunsAsm(runs, n, dst, ds, src, ss) {
+		return
+	}
+	for r := 0; r < runs; r++ {
+		convCopy(dst[r*ds:r*ds+n], src[r*ss:r*ss+n])
+	}
+}
+
 // im2col writes row r = (b*OH+oy)*OW+ox of col (n*OH*OW rows of
 // KH*KW*C) as col[r, (ky*KW+kx)*C+c] = x[b, iy, ix, c], or 0 when (iy, ix)
-// is outside the input.
+// is outside the input. The output columns whose windows need no column
+// padding (all of them for 'valid') are done together, one strided copy
+// per kernel row ky (per tap with dilation); the others one by one.
 func im2col[T Float](col, x []T, n int, g Conv2DGeom) {
 	C, KH, KW := g.C, g.KH, g.KW
 	rowLen := KW * C     // one ky of a col row
@@ -131,46 +166,80 @@ func im2col[T Float](col, x []T, n int, g Conv2DGeom) {
 	xRow := g.W * C      // one input row
 	plane := g.H * xRow  // one image
 	col = col[:n*g.OH*g.OW*patch]
+	oxLo, oxHi := convInterior(g)
+	nin := oxHi - oxLo
 	r := 0
 	for b := 0; b < n; b++ {
 		xb := x[b*plane : (b+1)*plane]
 		for oy := 0; oy < g.OH; oy++ {
 			y0 := oy*g.SH - g.PadT
 			ky0, ky1 := convRange(y0, g.DH, KH, g.H)
-			for ox := 0; ox < g.OW; ox++ {
-				x0 := ox*g.SW - g.PadL
-				kx0, kx1 := convRange(x0, g.DW, KW, g.W)
-				dst := col[r : r+patch]
-				r += patch
-				if ky0 == ky1 || kx0 == kx1 {
-					clear(dst)
-					continue
-				}
-				if ky0 > 0 {
-					clear(dst[:ky0*rowLen])
-				}
-				if ky1 < KH {
-					clear(dst[ky1*rowLen:])
-				}
-				for ky := ky0; ky < ky1; ky++ {
-					d := dst[ky*rowLen : (ky+1)*rowLen]
-					src := xb[(y0+ky*g.DH)*xRow : (y0+ky*g.DH+1)*xRow]
-					if kx0 > 0 {
-						clear(d[:kx0*C])
-					}
-					if kx1 < KW {
-						clear(d[kx1*C:])
-					}
-					if g.DW == 1 {
-						convCopy(d[kx0*C:kx1*C], src[(x0+kx0)*C:(x0+kx1)*C])
+			for ox := 0; ox < oxLo; ox++ {
+				im2colPixel(col[r+ox*patch:r+(ox+1)*patch], xb, ox, y0, ky0, ky1, g)
+			}
+			if nin > 0 {
+				dst := col[r+oxLo*patch : r+oxHi*patch]
+				x0 := oxLo*g.SW - g.PadL
+				for ky := 0; ky < KH; ky++ {
+					if ky < ky0 || ky >= ky1 {
+						for p := 0; p < nin; p++ {
+							clear(dst[p*patch+ky*rowLen : p*patch+(ky+1)*rowLen])
+						}
 						continue
 					}
-					for kx := kx0; kx < kx1; kx++ {
-						ix := x0 + kx*g.DW
-						convCopy(d[kx*C:(kx+1)*C], src[ix*C:(ix+1)*C])
+					src := xb[(y0+ky*g.DH)*xRow : (y0+ky*g.DH+1)*xRow]
+					if g.DW == 1 {
+						convCopyRuns(dst[ky*rowLen:], patch, src[x0*C:], g.SW*C, nin, rowLen)
+						continue
+					}
+					for kx := 0; kx < KW; kx++ {
+						convCopyRuns(dst[ky*rowLen+kx*C:], patch, src[(x0+kx*g.DW)*C:], g.SW*C, nin, C)
 					}
 				}
 			}
+			for ox := oxHi; ox < g.OW; ox++ {
+				im2colPixel(col[r+ox*patch:r+(ox+1)*patch], xb, ox, y0, ky0, ky1, g)
+			}
+			r += g.OW * patch
+		}
+	}
+}
+
+// im2colPixel writes the col row dst of output column ox of the output
+// row whose window starts at input row y0 and has the taps [ky0, ky1)
+// inside the input; xb is the image.
+func im2colPixel[T Float](dst, xb []T, ox, y0, ky0, ky1 int, g Conv2DGeom) {
+	C, KH, KW := g.C, g.KH, g.KW
+	rowLen := KW * C
+	xRow := g.W * C
+	x0 := ox*g.SW - g.PadL
+	kx0, kx1 := convRange(x0, g.DW, KW, g.W)
+	if ky0 == ky1 || kx0 == kx1 {
+		clear(dst)
+		return
+	}
+	if ky0 > 0 {
+		clear(dst[:ky0*rowLen])
+	}
+	if ky1 < KH {
+		clear(dst[ky1*rowLen:])
+	}
+	for ky := ky0; ky < ky1; ky++ {
+		d := dst[ky*rowLen : (ky+1)*rowLen]
+		src := xb[(y0+ky*g.DH)*xRow : (y0+ky*g.DH+1)*xRow]
+		if kx0 > 0 {
+			clear(d[:kx0*C])
+		}
+		if kx1 < KW {
+			clear(d[kx1*C:])
+		}
+		if g.DW == 1 {
+			convCopy(d[kx0*C:kx1*C], src[(x0+kx0)*C:(x0+kx1)*C])
+			continue
+		}
+		for kx := kx0; kx < kx1; kx++ {
+			ix := x0 + kx*g.DW
+			convCopy(d[kx*C:(kx+1)*C], src[ix*C:(ix+1)*C])
 		}
 	}
 }
@@ -368,12 +437,20 @@ func MaxPool2D[T Float](out []T, argmax []int32, x []T, n int, g Conv2DGeom) {
 					}
 					continue
 				}
+				// The whole vectors of 8 channels in one assembly call
+				// for the window (amd64), the rest cell by cell.
+				k := maxPoolAsm(o, am, x, b*plane+(y0+ky0*g.DH)*xRow+(x0+kx0*g.DW)*C,
+					ky1-ky0, kx1-kx0, g.DH*xRow, g.DW*C)
+				if k == C {
+					continue
+				}
+				o, am = o[k:], am[k:]
 				first := true
 				for ky := ky0; ky < ky1; ky++ {
 					rowBase := b*plane + (y0+ky*g.DH)*xRow
 					for kx := kx0; kx < kx1; kx++ {
-						base := rowBase + (x0+kx*g.DW)*C
-						src := x[base : base+C]
+						base := rowBase + (x0+kx*g.DW)*C + k
+						src := x[base : base+len(o)]
 						if first {
 							first = false
 							copy(o, src)

@@ -140,7 +140,7 @@ func cvInit[T Float](r *rand.Rand, mid []T, acc bool) []T {
 
 func cvTestConv[T Float](t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	for _, c := range []int{1, 3} {
+	for _, c := range []int{1, 3, 11} {
 		for _, f := range []int{1, 4} {
 			for _, g := range cvGeoms(c, f) {
 				for _, n := range []int{1, 3} {
@@ -281,7 +281,7 @@ func cvIntGuardsOK(t *testing.T, name string, full []int32) {
 
 func cvTestPool[T Float](t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
-	for _, c := range []int{1, 3} {
+	for _, c := range []int{1, 3, 8, 19} {
 		for _, g := range cvPoolGeoms(c) {
 			for _, n := range []int{1, 3} {
 				for _, acc := range []bool{false, true} {
@@ -369,6 +369,44 @@ func TestMaxPool2DNaN(t *testing.T) {
 	MaxPool2D(out, am, x, 1, g)
 	if !math.IsNaN(float64(out[0])) || am[0] != 1 {
 		t.Fatalf("got %v at %d, want NaN at 1", out[0], am[0])
+	}
+}
+
+// TestMaxPool2DNaNChannels checks the NaN and tie rules on windows of
+// many channels (the amd64 kernel does the vectors of 8 of them), with
+// NaNs and repeated values scattered over the input.
+func TestMaxPool2DNaNChannels(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, c := range []int{8, 16, 21} {
+		for _, g := range cvPoolGeoms(c) {
+			n := 2
+			nx, _, nout := cvSizes(g, n)
+			x := make([]float32, nx)
+			for i := range x {
+				x[i] = float32(r.IntN(3))
+				if r.IntN(6) == 0 {
+					x[i] = float32(math.NaN())
+				}
+			}
+			wantOut := make([]float32, nout)
+			wantAm := make([]int32, nout)
+			for i := range wantAm {
+				wantAm[i] = -1
+			}
+			cvPoolWindows(g, n, func(o, i int) {
+				v, m := x[i], wantOut[o]
+				if wantAm[o] < 0 || v > m || (v != v && m == m) {
+					wantOut[o], wantAm[o] = v, int32(i)
+				}
+			}, func(int) {})
+			out, am := make([]float32, nout), make([]int32, nout)
+			MaxPool2D(out, am, x, n, g)
+			for i := range out {
+				if !ewSame(out[i], wantOut[i]) || am[i] != wantAm[i] {
+					t.Fatalf("MaxPool2D %s: [%d] = %v at %d, want %v at %d", cvName(g, n), i, out[i], am[i], wantOut[i], wantAm[i])
+				}
+			}
+		}
 	}
 }
 

@@ -14,11 +14,13 @@ import (
 // (go:generate line in gemm_amd64.go). Each loop does the whole vectors of
 // 8 elements and its Go caller the last len%8 elements.
 //
-// The loops perform the same float32 operations in the same order as the
-// Go loops (no FMA, correctly rounded VSQRTPS and VDIVPS), so with the
-// default GOAMD64=v1, under which the Go compiler fuses nothing, the
-// results are bit-identical to the pure-Go build (noasm) up to NaN
-// payloads. They need AVX only.
+// Unary Exp, Sigmoid and Tanh are the exception to what follows: their
+// kernels (AVX2 and FMA, see haveF32FMA) agree with the Go loops to a few
+// ulp only. All other loops perform the same float32 operations in the
+// same order as the Go loops (no FMA, correctly rounded VSQRTPS and
+// VDIVPS), so with the default GOAMD64=v1, under which the Go compiler
+// fuses nothing, the results are bit-identical to the pure-Go build
+// (noasm) up to NaN payloads. They need AVX only.
 //
 // Each xxxAsm function below returns how many leading elements (columns
 // for SumRows) it has done: a multiple of 8, or 0 when the kernels do not
@@ -27,6 +29,21 @@ import (
 
 // haveF32Asm reports whether the CPU runs the element-wise kernels.
 var haveF32Asm = cpu.X86.HasAVX
+
+// haveF32FMA reports whether the CPU runs the transcendental kernels
+// (f32Exp, f32Sigmoid, f32Tanh and the fused recurrent-cell kernels of
+// rnn_amd64.go), which need AVX2 and FMA. Unlike the others they are not
+// bit-identical to the Go loops but accurate to a few ulp (see
+// internal/asmgen/activation.go).
+var haveF32FMA = cpu.X86.HasAVX && cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+// f32FMAVecs is f32Vecs for the kernels that need haveF32FMA.
+func f32FMAVecs[T Float](n int) int {
+	if !haveF32FMA {
+		return 0
+	}
+	return f32Vecs[T](n)
+}
 
 // f32Vecs returns n&^7 when T is float32 (or a type defined on it), the
 // CPU runs the kernels and n ≥ 8, else 0.
@@ -54,6 +71,18 @@ func unaryAsm[T Float](op UnaryOp, out, x []T) int {
 		f32Neg(k, f32p(out), f32p(x))
 	case Sqrt:
 		f32Sqrt(k, f32p(out), f32p(x))
+	case Sigmoid, Tanh, Exp:
+		if !haveF32FMA {
+			return 0
+		}
+		switch op {
+		case Sigmoid:
+			f32Sigmoid(k, f32p(out), f32p(x))
+		case Tanh:
+			f32Tanh(k, f32p(out), f32p(x))
+		default:
+			f32Exp(k, f32p(out), f32p(x))
+		}
 	default:
 		return 0
 	}

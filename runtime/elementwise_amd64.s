@@ -9,6 +9,200 @@ DATA f32ConstTab<>+4(SB)/4, $0x3f000000
 DATA f32ConstTab<>+8(SB)/4, $0x80000000
 GLOBL f32ConstTab<>(SB), RODATA|NOPTR, $12
 
+DATA f32VecTab<>+0(SB)/4, $0x00000000
+DATA f32VecTab<>+4(SB)/4, $0x00000001
+DATA f32VecTab<>+8(SB)/4, $0x00000002
+DATA f32VecTab<>+12(SB)/4, $0x00000003
+DATA f32VecTab<>+16(SB)/4, $0x00000004
+DATA f32VecTab<>+20(SB)/4, $0x00000005
+DATA f32VecTab<>+24(SB)/4, $0x00000006
+DATA f32VecTab<>+28(SB)/4, $0x00000007
+DATA f32VecTab<>+32(SB)/4, $0x00000008
+DATA f32VecTab<>+36(SB)/4, $0x00000008
+DATA f32VecTab<>+40(SB)/4, $0x00000008
+DATA f32VecTab<>+44(SB)/4, $0x00000008
+DATA f32VecTab<>+48(SB)/4, $0x00000008
+DATA f32VecTab<>+52(SB)/4, $0x00000008
+DATA f32VecTab<>+56(SB)/4, $0x00000008
+DATA f32VecTab<>+60(SB)/4, $0x00000008
+DATA f32VecTab<>+64(SB)/4, $0x3f800000
+DATA f32VecTab<>+68(SB)/4, $0x3f800000
+DATA f32VecTab<>+72(SB)/4, $0x3f800000
+DATA f32VecTab<>+76(SB)/4, $0x3f800000
+DATA f32VecTab<>+80(SB)/4, $0x3f800000
+DATA f32VecTab<>+84(SB)/4, $0x3f800000
+DATA f32VecTab<>+88(SB)/4, $0x3f800000
+DATA f32VecTab<>+92(SB)/4, $0x3f800000
+DATA f32VecTab<>+96(SB)/4, $0x40000000
+DATA f32VecTab<>+100(SB)/4, $0x40000000
+DATA f32VecTab<>+104(SB)/4, $0x40000000
+DATA f32VecTab<>+108(SB)/4, $0x40000000
+DATA f32VecTab<>+112(SB)/4, $0x40000000
+DATA f32VecTab<>+116(SB)/4, $0x40000000
+DATA f32VecTab<>+120(SB)/4, $0x40000000
+DATA f32VecTab<>+124(SB)/4, $0x40000000
+DATA f32VecTab<>+128(SB)/4, $0x80000000
+DATA f32VecTab<>+132(SB)/4, $0x80000000
+DATA f32VecTab<>+136(SB)/4, $0x80000000
+DATA f32VecTab<>+140(SB)/4, $0x80000000
+DATA f32VecTab<>+144(SB)/4, $0x80000000
+DATA f32VecTab<>+148(SB)/4, $0x80000000
+DATA f32VecTab<>+152(SB)/4, $0x80000000
+DATA f32VecTab<>+156(SB)/4, $0x80000000
+DATA f32VecTab<>+160(SB)/4, $0x7fffffff
+DATA f32VecTab<>+164(SB)/4, $0x7fffffff
+DATA f32VecTab<>+168(SB)/4, $0x7fffffff
+DATA f32VecTab<>+172(SB)/4, $0x7fffffff
+DATA f32VecTab<>+176(SB)/4, $0x7fffffff
+DATA f32VecTab<>+180(SB)/4, $0x7fffffff
+DATA f32VecTab<>+184(SB)/4, $0x7fffffff
+DATA f32VecTab<>+188(SB)/4, $0x7fffffff
+DATA f32VecTab<>+192(SB)/4, $0x0000007f
+DATA f32VecTab<>+196(SB)/4, $0x0000007f
+DATA f32VecTab<>+200(SB)/4, $0x0000007f
+DATA f32VecTab<>+204(SB)/4, $0x0000007f
+DATA f32VecTab<>+208(SB)/4, $0x0000007f
+DATA f32VecTab<>+212(SB)/4, $0x0000007f
+DATA f32VecTab<>+216(SB)/4, $0x0000007f
+DATA f32VecTab<>+220(SB)/4, $0x0000007f
+DATA f32VecTab<>+224(SB)/4, $0xc2d00000
+DATA f32VecTab<>+228(SB)/4, $0xc2d00000
+DATA f32VecTab<>+232(SB)/4, $0xc2d00000
+DATA f32VecTab<>+236(SB)/4, $0xc2d00000
+DATA f32VecTab<>+240(SB)/4, $0xc2d00000
+DATA f32VecTab<>+244(SB)/4, $0xc2d00000
+DATA f32VecTab<>+248(SB)/4, $0xc2d00000
+DATA f32VecTab<>+252(SB)/4, $0xc2d00000
+DATA f32VecTab<>+256(SB)/4, $0x42b20000
+DATA f32VecTab<>+260(SB)/4, $0x42b20000
+DATA f32VecTab<>+264(SB)/4, $0x42b20000
+DATA f32VecTab<>+268(SB)/4, $0x42b20000
+DATA f32VecTab<>+272(SB)/4, $0x42b20000
+DATA f32VecTab<>+276(SB)/4, $0x42b20000
+DATA f32VecTab<>+280(SB)/4, $0x42b20000
+DATA f32VecTab<>+284(SB)/4, $0x42b20000
+DATA f32VecTab<>+288(SB)/4, $0x3fb8aa3b
+DATA f32VecTab<>+292(SB)/4, $0x3fb8aa3b
+DATA f32VecTab<>+296(SB)/4, $0x3fb8aa3b
+DATA f32VecTab<>+300(SB)/4, $0x3fb8aa3b
+DATA f32VecTab<>+304(SB)/4, $0x3fb8aa3b
+DATA f32VecTab<>+308(SB)/4, $0x3fb8aa3b
+DATA f32VecTab<>+312(SB)/4, $0x3fb8aa3b
+DATA f32VecTab<>+316(SB)/4, $0x3fb8aa3b
+DATA f32VecTab<>+320(SB)/4, $0x3f317218
+DATA f32VecTab<>+324(SB)/4, $0x3f317218
+DATA f32VecTab<>+328(SB)/4, $0x3f317218
+DATA f32VecTab<>+332(SB)/4, $0x3f317218
+DATA f32VecTab<>+336(SB)/4, $0x3f317218
+DATA f32VecTab<>+340(SB)/4, $0x3f317218
+DATA f32VecTab<>+344(SB)/4, $0x3f317218
+DATA f32VecTab<>+348(SB)/4, $0x3f317218
+DATA f32VecTab<>+352(SB)/4, $0xb102e308
+DATA f32VecTab<>+356(SB)/4, $0xb102e308
+DATA f32VecTab<>+360(SB)/4, $0xb102e308
+DATA f32VecTab<>+364(SB)/4, $0xb102e308
+DATA f32VecTab<>+368(SB)/4, $0xb102e308
+DATA f32VecTab<>+372(SB)/4, $0xb102e308
+DATA f32VecTab<>+376(SB)/4, $0xb102e308
+DATA f32VecTab<>+380(SB)/4, $0xb102e308
+DATA f32VecTab<>+384(SB)/4, $0x39506967
+DATA f32VecTab<>+388(SB)/4, $0x39506967
+DATA f32VecTab<>+392(SB)/4, $0x39506967
+DATA f32VecTab<>+396(SB)/4, $0x39506967
+DATA f32VecTab<>+400(SB)/4, $0x39506967
+DATA f32VecTab<>+404(SB)/4, $0x39506967
+DATA f32VecTab<>+408(SB)/4, $0x39506967
+DATA f32VecTab<>+412(SB)/4, $0x39506967
+DATA f32VecTab<>+416(SB)/4, $0x3ab743ce
+DATA f32VecTab<>+420(SB)/4, $0x3ab743ce
+DATA f32VecTab<>+424(SB)/4, $0x3ab743ce
+DATA f32VecTab<>+428(SB)/4, $0x3ab743ce
+DATA f32VecTab<>+432(SB)/4, $0x3ab743ce
+DATA f32VecTab<>+436(SB)/4, $0x3ab743ce
+DATA f32VecTab<>+440(SB)/4, $0x3ab743ce
+DATA f32VecTab<>+444(SB)/4, $0x3ab743ce
+DATA f32VecTab<>+448(SB)/4, $0x3c088908
+DATA f32VecTab<>+452(SB)/4, $0x3c088908
+DATA f32VecTab<>+456(SB)/4, $0x3c088908
+DATA f32VecTab<>+460(SB)/4, $0x3c088908
+DATA f32VecTab<>+464(SB)/4, $0x3c088908
+DATA f32VecTab<>+468(SB)/4, $0x3c088908
+DATA f32VecTab<>+472(SB)/4, $0x3c088908
+DATA f32VecTab<>+476(SB)/4, $0x3c088908
+DATA f32VecTab<>+480(SB)/4, $0x3d2aa9c1
+DATA f32VecTab<>+484(SB)/4, $0x3d2aa9c1
+DATA f32VecTab<>+488(SB)/4, $0x3d2aa9c1
+DATA f32VecTab<>+492(SB)/4, $0x3d2aa9c1
+DATA f32VecTab<>+496(SB)/4, $0x3d2aa9c1
+DATA f32VecTab<>+500(SB)/4, $0x3d2aa9c1
+DATA f32VecTab<>+504(SB)/4, $0x3d2aa9c1
+DATA f32VecTab<>+508(SB)/4, $0x3d2aa9c1
+DATA f32VecTab<>+512(SB)/4, $0x3e2aaaaa
+DATA f32VecTab<>+516(SB)/4, $0x3e2aaaaa
+DATA f32VecTab<>+520(SB)/4, $0x3e2aaaaa
+DATA f32VecTab<>+524(SB)/4, $0x3e2aaaaa
+DATA f32VecTab<>+528(SB)/4, $0x3e2aaaaa
+DATA f32VecTab<>+532(SB)/4, $0x3e2aaaaa
+DATA f32VecTab<>+536(SB)/4, $0x3e2aaaaa
+DATA f32VecTab<>+540(SB)/4, $0x3e2aaaaa
+DATA f32VecTab<>+544(SB)/4, $0x3f000000
+DATA f32VecTab<>+548(SB)/4, $0x3f000000
+DATA f32VecTab<>+552(SB)/4, $0x3f000000
+DATA f32VecTab<>+556(SB)/4, $0x3f000000
+DATA f32VecTab<>+560(SB)/4, $0x3f000000
+DATA f32VecTab<>+564(SB)/4, $0x3f000000
+DATA f32VecTab<>+568(SB)/4, $0x3f000000
+DATA f32VecTab<>+572(SB)/4, $0x3f000000
+DATA f32VecTab<>+576(SB)/4, $0x3f200000
+DATA f32VecTab<>+580(SB)/4, $0x3f200000
+DATA f32VecTab<>+584(SB)/4, $0x3f200000
+DATA f32VecTab<>+588(SB)/4, $0x3f200000
+DATA f32VecTab<>+592(SB)/4, $0x3f200000
+DATA f32VecTab<>+596(SB)/4, $0x3f200000
+DATA f32VecTab<>+600(SB)/4, $0x3f200000
+DATA f32VecTab<>+604(SB)/4, $0x3f200000
+DATA f32VecTab<>+608(SB)/4, $0xbbbaf0ea
+DATA f32VecTab<>+612(SB)/4, $0xbbbaf0ea
+DATA f32VecTab<>+616(SB)/4, $0xbbbaf0ea
+DATA f32VecTab<>+620(SB)/4, $0xbbbaf0ea
+DATA f32VecTab<>+624(SB)/4, $0xbbbaf0ea
+DATA f32VecTab<>+628(SB)/4, $0xbbbaf0ea
+DATA f32VecTab<>+632(SB)/4, $0xbbbaf0ea
+DATA f32VecTab<>+636(SB)/4, $0xbbbaf0ea
+DATA f32VecTab<>+640(SB)/4, $0x3ca9134e
+DATA f32VecTab<>+644(SB)/4, $0x3ca9134e
+DATA f32VecTab<>+648(SB)/4, $0x3ca9134e
+DATA f32VecTab<>+652(SB)/4, $0x3ca9134e
+DATA f32VecTab<>+656(SB)/4, $0x3ca9134e
+DATA f32VecTab<>+660(SB)/4, $0x3ca9134e
+DATA f32VecTab<>+664(SB)/4, $0x3ca9134e
+DATA f32VecTab<>+668(SB)/4, $0x3ca9134e
+DATA f32VecTab<>+672(SB)/4, $0xbd5c1e2d
+DATA f32VecTab<>+676(SB)/4, $0xbd5c1e2d
+DATA f32VecTab<>+680(SB)/4, $0xbd5c1e2d
+DATA f32VecTab<>+684(SB)/4, $0xbd5c1e2d
+DATA f32VecTab<>+688(SB)/4, $0xbd5c1e2d
+DATA f32VecTab<>+692(SB)/4, $0xbd5c1e2d
+DATA f32VecTab<>+696(SB)/4, $0xbd5c1e2d
+DATA f32VecTab<>+700(SB)/4, $0xbd5c1e2d
+DATA f32VecTab<>+704(SB)/4, $0x3e088393
+DATA f32VecTab<>+708(SB)/4, $0x3e088393
+DATA f32VecTab<>+712(SB)/4, $0x3e088393
+DATA f32VecTab<>+716(SB)/4, $0x3e088393
+DATA f32VecTab<>+720(SB)/4, $0x3e088393
+DATA f32VecTab<>+724(SB)/4, $0x3e088393
+DATA f32VecTab<>+728(SB)/4, $0x3e088393
+DATA f32VecTab<>+732(SB)/4, $0x3e088393
+DATA f32VecTab<>+736(SB)/4, $0xbeaaaa99
+DATA f32VecTab<>+740(SB)/4, $0xbeaaaa99
+DATA f32VecTab<>+744(SB)/4, $0xbeaaaa99
+DATA f32VecTab<>+748(SB)/4, $0xbeaaaa99
+DATA f32VecTab<>+752(SB)/4, $0xbeaaaa99
+DATA f32VecTab<>+756(SB)/4, $0xbeaaaa99
+DATA f32VecTab<>+760(SB)/4, $0xbeaaaa99
+DATA f32VecTab<>+764(SB)/4, $0xbeaaaa99
+GLOBL f32VecTab<>(SB), RODATA|NOPTR, $768
+
 // func f32Adam(n int, p *float32, grad *float32, m *float32, v *float32, b1 float32, c1 float32, b2 float32, c2 float32, sqrtBC2 float32, eps float32, step float32, decay float32)
 // Requires: AVX
 TEXT ·f32Adam(SB), NOSPLIT, $0-72
@@ -1149,6 +1343,1045 @@ vecloop:
 	ADDQ    $0x00000008, DX
 	CMPQ    DX, AX
 	JL      vecloop
+
+done:
+	VZEROUPPER
+	RET
+
+// func f32Exp(n int, out *float32, x *float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·f32Exp(SB), NOSPLIT, $0-24
+	MOVQ n+0(FP), AX
+	MOVQ out+8(FP), CX
+	MOVQ x+16(FP), DX
+	XORQ BX, BX
+	MOVQ AX, SI
+	ANDQ $-16, SI
+	JLE  vec
+
+loop:
+	VMOVUPS      f32VecTab<>+224(SB), Y0
+	VMAXPS       (DX)(BX*4), Y0, Y0
+	VMOVUPS      f32VecTab<>+256(SB), Y1
+	VMINPS       Y0, Y1, Y0
+	VMULPS       f32VecTab<>+288(SB), Y0, Y1
+	VROUNDPS     $0x00, Y1, Y1
+	VFNMADD231PS f32VecTab<>+320(SB), Y1, Y0
+	VFNMADD231PS f32VecTab<>+352(SB), Y1, Y0
+	VMOVUPS      f32VecTab<>+384(SB), Y2
+	VFMADD213PS  f32VecTab<>+416(SB), Y0, Y2
+	VFMADD213PS  f32VecTab<>+448(SB), Y0, Y2
+	VFMADD213PS  f32VecTab<>+480(SB), Y0, Y2
+	VFMADD213PS  f32VecTab<>+512(SB), Y0, Y2
+	VFMADD213PS  f32VecTab<>+544(SB), Y0, Y2
+	VMULPS       Y0, Y0, Y3
+	VFMADD213PS  Y0, Y3, Y2
+	VADDPS       f32VecTab<>+64(SB), Y2, Y2
+	VCVTPS2DQ    Y1, Y1
+	VPSRAD       $0x01, Y1, Y0
+	VPSUBD       Y0, Y1, Y1
+	VPADDD       f32VecTab<>+192(SB), Y0, Y0
+	VPADDD       f32VecTab<>+192(SB), Y1, Y1
+	VPSLLD       $0x17, Y0, Y0
+	VPSLLD       $0x17, Y1, Y1
+	VMULPS       Y0, Y2, Y2
+	VMULPS       Y1, Y2, Y2
+	VMOVUPS      Y2, (CX)(BX*4)
+	VMOVUPS      f32VecTab<>+224(SB), Y0
+	VMAXPS       32(DX)(BX*4), Y0, Y0
+	VMOVUPS      f32VecTab<>+256(SB), Y1
+	VMINPS       Y0, Y1, Y0
+	VMULPS       f32VecTab<>+288(SB), Y0, Y1
+	VROUNDPS     $0x00, Y1, Y1
+	VFNMADD231PS f32VecTab<>+320(SB), Y1, Y0
+	VFNMADD231PS f32VecTab<>+352(SB), Y1, Y0
+	VMOVUPS      f32VecTab<>+384(SB), Y2
+	VFMADD213PS  f32VecTab<>+416(SB), Y0, Y2
+	VFMADD213PS  f32VecTab<>+448(SB), Y0, Y2
+	VFMADD213PS  f32VecTab<>+480(SB), Y0, Y2
+	VFMADD213PS  f32VecTab<>+512(SB), Y0, Y2
+	VFMADD213PS  f32VecTab<>+544(SB), Y0, Y2
+	VMULPS       Y0, Y0, Y3
+	VFMADD213PS  Y0, Y3, Y2
+	VADDPS       f32VecTab<>+64(SB), Y2, Y2
+	VCVTPS2DQ    Y1, Y1
+	VPSRAD       $0x01, Y1, Y0
+	VPSUBD       Y0, Y1, Y1
+	VPADDD       f32VecTab<>+192(SB), Y0, Y0
+	VPADDD       f32VecTab<>+192(SB), Y1, Y1
+	VPSLLD       $0x17, Y0, Y0
+	VPSLLD       $0x17, Y1, Y1
+	VMULPS       Y0, Y2, Y2
+	VMULPS       Y1, Y2, Y2
+	VMOVUPS      Y2, 32(CX)(BX*4)
+	ADDQ         $0x00000010, BX
+	CMPQ         BX, SI
+	JL           loop
+
+vec:
+	ANDQ $-8, AX
+	CMPQ BX, AX
+	JGE  done
+
+vecloop:
+	VMOVUPS      f32VecTab<>+224(SB), Y0
+	VMAXPS       (DX)(BX*4), Y0, Y0
+	VMOVUPS      f32VecTab<>+256(SB), Y1
+	VMINPS       Y0, Y1, Y0
+	VMULPS       f32VecTab<>+288(SB), Y0, Y1
+	VROUNDPS     $0x00, Y1, Y1
+	VFNMADD231PS f32VecTab<>+320(SB), Y1, Y0
+	VFNMADD231PS f32VecTab<>+352(SB), Y1, Y0
+	VMOVUPS      f32VecTab<>+384(SB), Y2
+	VFMADD213PS  f32VecTab<>+416(SB), Y0, Y2
+	VFMADD213PS  f32VecTab<>+448(SB), Y0, Y2
+	VFMADD213PS  f32VecTab<>+480(SB), Y0, Y2
+	VFMADD213PS  f32VecTab<>+512(SB), Y0, Y2
+	VFMADD213PS  f32VecTab<>+544(SB), Y0, Y2
+	VMULPS       Y0, Y0, Y3
+	VFMADD213PS  Y0, Y3, Y2
+	VADDPS       f32VecTab<>+64(SB), Y2, Y2
+	VCVTPS2DQ    Y1, Y1
+	VPSRAD       $0x01, Y1, Y0
+	VPSUBD       Y0, Y1, Y1
+	VPADDD       f32VecTab<>+192(SB), Y0, Y0
+	VPADDD       f32VecTab<>+192(SB), Y1, Y1
+	VPSLLD       $0x17, Y0, Y0
+	VPSLLD       $0x17, Y1, Y1
+	VMULPS       Y0, Y2, Y2
+	VMULPS       Y1, Y2, Y2
+	VMOVUPS      Y2, (CX)(BX*4)
+	ADDQ         $0x00000008, BX
+	CMPQ         BX, AX
+	JL           vecloop
+
+done:
+	VZEROUPPER
+	RET
+
+// func f32Sigmoid(n int, out *float32, x *float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·f32Sigmoid(SB), NOSPLIT, $0-24
+	MOVQ n+0(FP), AX
+	MOVQ out+8(FP), CX
+	MOVQ x+16(FP), DX
+	XORQ BX, BX
+	MOVQ AX, SI
+	ANDQ $-16, SI
+	JLE  vec
+
+loop:
+	VMOVUPS      (DX)(BX*4), Y0
+	VORPS        f32VecTab<>+128(SB), Y0, Y1
+	VMOVUPS      f32VecTab<>+224(SB), Y2
+	VMAXPS       Y1, Y2, Y2
+	VMULPS       f32VecTab<>+288(SB), Y2, Y1
+	VROUNDPS     $0x00, Y1, Y1
+	VFNMADD231PS f32VecTab<>+320(SB), Y1, Y2
+	VFNMADD231PS f32VecTab<>+352(SB), Y1, Y2
+	VMOVUPS      f32VecTab<>+384(SB), Y3
+	VFMADD213PS  f32VecTab<>+416(SB), Y2, Y3
+	VFMADD213PS  f32VecTab<>+448(SB), Y2, Y3
+	VFMADD213PS  f32VecTab<>+480(SB), Y2, Y3
+	VFMADD213PS  f32VecTab<>+512(SB), Y2, Y3
+	VFMADD213PS  f32VecTab<>+544(SB), Y2, Y3
+	VMULPS       Y2, Y2, Y4
+	VFMADD213PS  Y2, Y4, Y3
+	VADDPS       f32VecTab<>+64(SB), Y3, Y3
+	VCVTPS2DQ    Y1, Y1
+	VPSRAD       $0x01, Y1, Y2
+	VPSUBD       Y2, Y1, Y1
+	VPADDD       f32VecTab<>+192(SB), Y2, Y2
+	VPADDD       f32VecTab<>+192(SB), Y1, Y1
+	VPSLLD       $0x17, Y2, Y2
+	VPSLLD       $0x17, Y1, Y1
+	VMULPS       Y2, Y3, Y3
+	VMULPS       Y1, Y3, Y3
+	VADDPS       f32VecTab<>+64(SB), Y3, Y1
+	VMOVUPS      f32VecTab<>+64(SB), Y2
+	VBLENDVPS    Y0, Y3, Y2, Y2
+	VDIVPS       Y1, Y2, Y2
+	VMOVUPS      Y2, (CX)(BX*4)
+	VMOVUPS      32(DX)(BX*4), Y0
+	VORPS        f32VecTab<>+128(SB), Y0, Y1
+	VMOVUPS      f32VecTab<>+224(SB), Y2
+	VMAXPS       Y1, Y2, Y2
+	VMULPS       f32VecTab<>+288(SB), Y2, Y1
+	VROUNDPS     $0x00, Y1, Y1
+	VFNMADD231PS f32VecTab<>+320(SB), Y1, Y2
+	VFNMADD231PS f32VecTab<>+352(SB), Y1, Y2
+	VMOVUPS      f32VecTab<>+384(SB), Y3
+	VFMADD213PS  f32VecTab<>+416(SB), Y2, Y3
+	VFMADD213PS  f32VecTab<>+448(SB), Y2, Y3
+	VFMADD213PS  f32VecTab<>+480(SB), Y2, Y3
+	VFMADD213PS  f32VecTab<>+512(SB), Y2, Y3
+	VFMADD213PS  f32VecTab<>+544(SB), Y2, Y3
+	VMULPS       Y2, Y2, Y4
+	VFMADD213PS  Y2, Y4, Y3
+	VADDPS       f32VecTab<>+64(SB), Y3, Y3
+	VCVTPS2DQ    Y1, Y1
+	VPSRAD       $0x01, Y1, Y2
+	VPSUBD       Y2, Y1, Y1
+	VPADDD       f32VecTab<>+192(SB), Y2, Y2
+	VPADDD       f32VecTab<>+192(SB), Y1, Y1
+	VPSLLD       $0x17, Y2, Y2
+	VPSLLD       $0x17, Y1, Y1
+	VMULPS       Y2, Y3, Y3
+	VMULPS       Y1, Y3, Y3
+	VADDPS       f32VecTab<>+64(SB), Y3, Y1
+	VMOVUPS      f32VecTab<>+64(SB), Y2
+	VBLENDVPS    Y0, Y3, Y2, Y2
+	VDIVPS       Y1, Y2, Y2
+	VMOVUPS      Y2, 32(CX)(BX*4)
+	ADDQ         $0x00000010, BX
+	CMPQ         BX, SI
+	JL           loop
+
+vec:
+	ANDQ $-8, AX
+	CMPQ BX, AX
+	JGE  done
+
+vecloop:
+	VMOVUPS      (DX)(BX*4), Y0
+	VORPS        f32VecTab<>+128(SB), Y0, Y1
+	VMOVUPS      f32VecTab<>+224(SB), Y2
+	VMAXPS       Y1, Y2, Y2
+	VMULPS       f32VecTab<>+288(SB), Y2, Y1
+	VROUNDPS     $0x00, Y1, Y1
+	VFNMADD231PS f32VecTab<>+320(SB), Y1, Y2
+	VFNMADD231PS f32VecTab<>+352(SB), Y1, Y2
+	VMOVUPS      f32VecTab<>+384(SB), Y3
+	VFMADD213PS  f32VecTab<>+416(SB), Y2, Y3
+	VFMADD213PS  f32VecTab<>+448(SB), Y2, Y3
+	VFMADD213PS  f32VecTab<>+480(SB), Y2, Y3
+	VFMADD213PS  f32VecTab<>+512(SB), Y2, Y3
+	VFMADD213PS  f32VecTab<>+544(SB), Y2, Y3
+	VMULPS       Y2, Y2, Y4
+	VFMADD213PS  Y2, Y4, Y3
+	VADDPS       f32VecTab<>+64(SB), Y3, Y3
+	VCVTPS2DQ    Y1, Y1
+	VPSRAD       $0x01, Y1, Y2
+	VPSUBD       Y2, Y1, Y1
+	VPADDD       f32VecTab<>+192(SB), Y2, Y2
+	VPADDD       f32VecTab<>+192(SB), Y1, Y1
+	VPSLLD       $0x17, Y2, Y2
+	VPSLLD       $0x17, Y1, Y1
+	VMULPS       Y2, Y3, Y3
+	VMULPS       Y1, Y3, Y3
+	VADDPS       f32VecTab<>+64(SB), Y3, Y1
+	VMOVUPS      f32VecTab<>+64(SB), Y2
+	VBLENDVPS    Y0, Y3, Y2, Y2
+	VDIVPS       Y1, Y2, Y2
+	VMOVUPS      Y2, (CX)(BX*4)
+	ADDQ         $0x00000008, BX
+	CMPQ         BX, AX
+	JL           vecloop
+
+done:
+	VZEROUPPER
+	RET
+
+// func f32Tanh(n int, out *float32, x *float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·f32Tanh(SB), NOSPLIT, $0-24
+	MOVQ n+0(FP), AX
+	MOVQ out+8(FP), CX
+	MOVQ x+16(FP), DX
+	XORQ BX, BX
+	MOVQ AX, SI
+	ANDQ $-16, SI
+	JLE  vec
+
+loop:
+	VMOVUPS      (DX)(BX*4), Y0
+	VANDPS       f32VecTab<>+160(SB), Y0, Y1
+	VADDPS       Y1, Y1, Y2
+	VMOVUPS      f32VecTab<>+256(SB), Y3
+	VMINPS       Y2, Y3, Y3
+	VMULPS       f32VecTab<>+288(SB), Y3, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VFNMADD231PS f32VecTab<>+320(SB), Y2, Y3
+	VFNMADD231PS f32VecTab<>+352(SB), Y2, Y3
+	VMOVUPS      f32VecTab<>+384(SB), Y4
+	VFMADD213PS  f32VecTab<>+416(SB), Y3, Y4
+	VFMADD213PS  f32VecTab<>+448(SB), Y3, Y4
+	VFMADD213PS  f32VecTab<>+480(SB), Y3, Y4
+	VFMADD213PS  f32VecTab<>+512(SB), Y3, Y4
+	VFMADD213PS  f32VecTab<>+544(SB), Y3, Y4
+	VMULPS       Y3, Y3, Y5
+	VFMADD213PS  Y3, Y5, Y4
+	VADDPS       f32VecTab<>+64(SB), Y4, Y4
+	VCVTPS2DQ    Y2, Y2
+	VPSRAD       $0x01, Y2, Y3
+	VPSUBD       Y3, Y2, Y2
+	VPADDD       f32VecTab<>+192(SB), Y3, Y3
+	VPADDD       f32VecTab<>+192(SB), Y2, Y2
+	VPSLLD       $0x17, Y3, Y3
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y3, Y4, Y4
+	VMULPS       Y2, Y4, Y4
+	VADDPS       f32VecTab<>+64(SB), Y4, Y4
+	VMOVUPS      f32VecTab<>+96(SB), Y2
+	VDIVPS       Y4, Y2, Y2
+	VMOVUPS      f32VecTab<>+64(SB), Y3
+	VSUBPS       Y2, Y3, Y3
+	VMULPS       Y1, Y1, Y2
+	VMOVUPS      f32VecTab<>+608(SB), Y4
+	VFMADD213PS  f32VecTab<>+640(SB), Y2, Y4
+	VFMADD213PS  f32VecTab<>+672(SB), Y2, Y4
+	VFMADD213PS  f32VecTab<>+704(SB), Y2, Y4
+	VFMADD213PS  f32VecTab<>+736(SB), Y2, Y4
+	VMULPS       Y1, Y2, Y2
+	VFMADD213PS  Y1, Y2, Y4
+	VCMPPS       $0x11, f32VecTab<>+576(SB), Y1, Y1
+	VBLENDVPS    Y1, Y4, Y3, Y3
+	VANDPS       f32VecTab<>+128(SB), Y0, Y1
+	VORPS        Y1, Y3, Y3
+	VMOVUPS      Y3, (CX)(BX*4)
+	VMOVUPS      32(DX)(BX*4), Y0
+	VANDPS       f32VecTab<>+160(SB), Y0, Y1
+	VADDPS       Y1, Y1, Y2
+	VMOVUPS      f32VecTab<>+256(SB), Y3
+	VMINPS       Y2, Y3, Y3
+	VMULPS       f32VecTab<>+288(SB), Y3, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VFNMADD231PS f32VecTab<>+320(SB), Y2, Y3
+	VFNMADD231PS f32VecTab<>+352(SB), Y2, Y3
+	VMOVUPS      f32VecTab<>+384(SB), Y4
+	VFMADD213PS  f32VecTab<>+416(SB), Y3, Y4
+	VFMADD213PS  f32VecTab<>+448(SB), Y3, Y4
+	VFMADD213PS  f32VecTab<>+480(SB), Y3, Y4
+	VFMADD213PS  f32VecTab<>+512(SB), Y3, Y4
+	VFMADD213PS  f32VecTab<>+544(SB), Y3, Y4
+	VMULPS       Y3, Y3, Y5
+	VFMADD213PS  Y3, Y5, Y4
+	VADDPS       f32VecTab<>+64(SB), Y4, Y4
+	VCVTPS2DQ    Y2, Y2
+	VPSRAD       $0x01, Y2, Y3
+	VPSUBD       Y3, Y2, Y2
+	VPADDD       f32VecTab<>+192(SB), Y3, Y3
+	VPADDD       f32VecTab<>+192(SB), Y2, Y2
+	VPSLLD       $0x17, Y3, Y3
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y3, Y4, Y4
+	VMULPS       Y2, Y4, Y4
+	VADDPS       f32VecTab<>+64(SB), Y4, Y4
+	VMOVUPS      f32VecTab<>+96(SB), Y2
+	VDIVPS       Y4, Y2, Y2
+	VMOVUPS      f32VecTab<>+64(SB), Y3
+	VSUBPS       Y2, Y3, Y3
+	VMULPS       Y1, Y1, Y2
+	VMOVUPS      f32VecTab<>+608(SB), Y4
+	VFMADD213PS  f32VecTab<>+640(SB), Y2, Y4
+	VFMADD213PS  f32VecTab<>+672(SB), Y2, Y4
+	VFMADD213PS  f32VecTab<>+704(SB), Y2, Y4
+	VFMADD213PS  f32VecTab<>+736(SB), Y2, Y4
+	VMULPS       Y1, Y2, Y2
+	VFMADD213PS  Y1, Y2, Y4
+	VCMPPS       $0x11, f32VecTab<>+576(SB), Y1, Y1
+	VBLENDVPS    Y1, Y4, Y3, Y3
+	VANDPS       f32VecTab<>+128(SB), Y0, Y1
+	VORPS        Y1, Y3, Y3
+	VMOVUPS      Y3, 32(CX)(BX*4)
+	ADDQ         $0x00000010, BX
+	CMPQ         BX, SI
+	JL           loop
+
+vec:
+	ANDQ $-8, AX
+	CMPQ BX, AX
+	JGE  done
+
+vecloop:
+	VMOVUPS      (DX)(BX*4), Y0
+	VANDPS       f32VecTab<>+160(SB), Y0, Y1
+	VADDPS       Y1, Y1, Y2
+	VMOVUPS      f32VecTab<>+256(SB), Y3
+	VMINPS       Y2, Y3, Y3
+	VMULPS       f32VecTab<>+288(SB), Y3, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VFNMADD231PS f32VecTab<>+320(SB), Y2, Y3
+	VFNMADD231PS f32VecTab<>+352(SB), Y2, Y3
+	VMOVUPS      f32VecTab<>+384(SB), Y4
+	VFMADD213PS  f32VecTab<>+416(SB), Y3, Y4
+	VFMADD213PS  f32VecTab<>+448(SB), Y3, Y4
+	VFMADD213PS  f32VecTab<>+480(SB), Y3, Y4
+	VFMADD213PS  f32VecTab<>+512(SB), Y3, Y4
+	VFMADD213PS  f32VecTab<>+544(SB), Y3, Y4
+	VMULPS       Y3, Y3, Y5
+	VFMADD213PS  Y3, Y5, Y4
+	VADDPS       f32VecTab<>+64(SB), Y4, Y4
+	VCVTPS2DQ    Y2, Y2
+	VPSRAD       $0x01, Y2, Y3
+	VPSUBD       Y3, Y2, Y2
+	VPADDD       f32VecTab<>+192(SB), Y3, Y3
+	VPADDD       f32VecTab<>+192(SB), Y2, Y2
+	VPSLLD       $0x17, Y3, Y3
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y3, Y4, Y4
+	VMULPS       Y2, Y4, Y4
+	VADDPS       f32VecTab<>+64(SB), Y4, Y4
+	VMOVUPS      f32VecTab<>+96(SB), Y2
+	VDIVPS       Y4, Y2, Y2
+	VMOVUPS      f32VecTab<>+64(SB), Y3
+	VSUBPS       Y2, Y3, Y3
+	VMULPS       Y1, Y1, Y2
+	VMOVUPS      f32VecTab<>+608(SB), Y4
+	VFMADD213PS  f32VecTab<>+640(SB), Y2, Y4
+	VFMADD213PS  f32VecTab<>+672(SB), Y2, Y4
+	VFMADD213PS  f32VecTab<>+704(SB), Y2, Y4
+	VFMADD213PS  f32VecTab<>+736(SB), Y2, Y4
+	VMULPS       Y1, Y2, Y2
+	VFMADD213PS  Y1, Y2, Y4
+	VCMPPS       $0x11, f32VecTab<>+576(SB), Y1, Y1
+	VBLENDVPS    Y1, Y4, Y3, Y3
+	VANDPS       f32VecTab<>+128(SB), Y0, Y1
+	VORPS        Y1, Y3, Y3
+	VMOVUPS      Y3, (CX)(BX*4)
+	ADDQ         $0x00000008, BX
+	CMPQ         BX, AX
+	JL           vecloop
+
+done:
+	VZEROUPPER
+	RET
+
+// func f32RNNFwd(n int, a *float32, h *float32, b *float32, bh *float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·f32RNNFwd(SB), NOSPLIT, $0-40
+	MOVQ n+0(FP), AX
+	MOVQ a+8(FP), CX
+	MOVQ h+16(FP), DX
+	MOVQ b+24(FP), BX
+	MOVQ bh+32(FP), SI
+	XORQ DI, DI
+	ANDQ $-8, AX
+	CMPQ DI, AX
+	JGE  done
+
+vecloop:
+	VMOVUPS      (CX)(DI*4), Y0
+	VADDPS       (BX)(DI*4), Y0, Y0
+	VADDPS       (DX)(DI*4), Y0, Y0
+	VADDPS       (SI)(DI*4), Y0, Y0
+	VANDPS       f32VecTab<>+160(SB), Y0, Y1
+	VADDPS       Y1, Y1, Y2
+	VMOVUPS      f32VecTab<>+256(SB), Y3
+	VMINPS       Y2, Y3, Y3
+	VMULPS       f32VecTab<>+288(SB), Y3, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VFNMADD231PS f32VecTab<>+320(SB), Y2, Y3
+	VFNMADD231PS f32VecTab<>+352(SB), Y2, Y3
+	VMOVUPS      f32VecTab<>+384(SB), Y4
+	VFMADD213PS  f32VecTab<>+416(SB), Y3, Y4
+	VFMADD213PS  f32VecTab<>+448(SB), Y3, Y4
+	VFMADD213PS  f32VecTab<>+480(SB), Y3, Y4
+	VFMADD213PS  f32VecTab<>+512(SB), Y3, Y4
+	VFMADD213PS  f32VecTab<>+544(SB), Y3, Y4
+	VMULPS       Y3, Y3, Y5
+	VFMADD213PS  Y3, Y5, Y4
+	VADDPS       f32VecTab<>+64(SB), Y4, Y4
+	VCVTPS2DQ    Y2, Y2
+	VPSRAD       $0x01, Y2, Y3
+	VPSUBD       Y3, Y2, Y2
+	VPADDD       f32VecTab<>+192(SB), Y3, Y3
+	VPADDD       f32VecTab<>+192(SB), Y2, Y2
+	VPSLLD       $0x17, Y3, Y3
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y3, Y4, Y4
+	VMULPS       Y2, Y4, Y4
+	VADDPS       f32VecTab<>+64(SB), Y4, Y4
+	VMOVUPS      f32VecTab<>+96(SB), Y2
+	VDIVPS       Y4, Y2, Y2
+	VMOVUPS      f32VecTab<>+64(SB), Y3
+	VSUBPS       Y2, Y3, Y3
+	VMULPS       Y1, Y1, Y2
+	VMOVUPS      f32VecTab<>+608(SB), Y4
+	VFMADD213PS  f32VecTab<>+640(SB), Y2, Y4
+	VFMADD213PS  f32VecTab<>+672(SB), Y2, Y4
+	VFMADD213PS  f32VecTab<>+704(SB), Y2, Y4
+	VFMADD213PS  f32VecTab<>+736(SB), Y2, Y4
+	VMULPS       Y1, Y2, Y2
+	VFMADD213PS  Y1, Y2, Y4
+	VCMPPS       $0x11, f32VecTab<>+576(SB), Y1, Y1
+	VBLENDVPS    Y1, Y4, Y3, Y3
+	VANDPS       f32VecTab<>+128(SB), Y0, Y1
+	VORPS        Y1, Y3, Y3
+	VMOVUPS      Y3, (CX)(DI*4)
+	VMOVUPS      Y3, (DX)(DI*4)
+	ADDQ         $0x00000008, DI
+	CMPQ         DI, AX
+	JL           vecloop
+
+done:
+	VZEROUPPER
+	RET
+
+// func f32RNNBwd(n int, dh *float32, h *float32, gh *float32, gx *float32)
+// Requires: AVX
+TEXT ·f32RNNBwd(SB), NOSPLIT, $0-40
+	MOVQ         n+0(FP), AX
+	MOVQ         dh+8(FP), CX
+	MOVQ         h+16(FP), DX
+	MOVQ         gh+24(FP), BX
+	MOVQ         gx+32(FP), SI
+	VBROADCASTSS f32ConstTab<>+0(SB), Y0
+	XORQ         DI, DI
+	MOVQ         AX, R8
+	ANDQ         $-16, R8
+	JLE          vec
+
+loop:
+	VMOVUPS (DX)(DI*4), Y1
+	VMULPS  Y1, Y1, Y1
+	VSUBPS  Y1, Y0, Y1
+	VMULPS  (CX)(DI*4), Y1, Y1
+	VMOVUPS Y1, (BX)(DI*4)
+	VMOVUPS Y1, (SI)(DI*4)
+	VMOVUPS 32(DX)(DI*4), Y1
+	VMULPS  Y1, Y1, Y1
+	VSUBPS  Y1, Y0, Y1
+	VMULPS  32(CX)(DI*4), Y1, Y1
+	VMOVUPS Y1, 32(BX)(DI*4)
+	VMOVUPS Y1, 32(SI)(DI*4)
+	ADDQ    $0x00000010, DI
+	CMPQ    DI, R8
+	JL      loop
+
+vec:
+	ANDQ $-8, AX
+	CMPQ DI, AX
+	JGE  done
+
+vecloop:
+	VMOVUPS (DX)(DI*4), Y1
+	VMULPS  Y1, Y1, Y1
+	VSUBPS  Y1, Y0, Y1
+	VMULPS  (CX)(DI*4), Y1, Y1
+	VMOVUPS Y1, (BX)(DI*4)
+	VMOVUPS Y1, (SI)(DI*4)
+	ADDQ    $0x00000008, DI
+	CMPQ    DI, AX
+	JL      vecloop
+
+done:
+	VZEROUPPER
+	RET
+
+// func f32LSTMFwd(H int, a *float32, hu *float32, b *float32, bh *float32, cp *float32, c *float32, tc *float32, h *float32, y *float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·f32LSTMFwd(SB), NOSPLIT, $0-80
+	MOVQ H+0(FP), AX
+	MOVQ a+8(FP), CX
+	MOVQ hu+16(FP), DX
+	MOVQ b+24(FP), BX
+	MOVQ bh+32(FP), SI
+	MOVQ cp+40(FP), DI
+	MOVQ c+48(FP), R8
+	MOVQ tc+56(FP), R9
+	MOVQ h+64(FP), R10
+	MOVQ y+72(FP), R11
+	MOVQ AX, R12
+	SHLQ $0x02, R12
+	LEAQ (R12)(R12*2), R13
+	SHRQ $0x03, AX
+	JZ   done
+
+loop:
+	VMOVUPS      (CX), Y0
+	VADDPS       (BX), Y0, Y0
+	VADDPS       (DX), Y0, Y0
+	VADDPS       (SI), Y0, Y0
+	VORPS        f32VecTab<>+128(SB), Y0, Y1
+	VMOVUPS      f32VecTab<>+224(SB), Y2
+	VMAXPS       Y1, Y2, Y2
+	VMULPS       f32VecTab<>+288(SB), Y2, Y1
+	VROUNDPS     $0x00, Y1, Y1
+	VFNMADD231PS f32VecTab<>+320(SB), Y1, Y2
+	VFNMADD231PS f32VecTab<>+352(SB), Y1, Y2
+	VMOVUPS      f32VecTab<>+384(SB), Y3
+	VFMADD213PS  f32VecTab<>+416(SB), Y2, Y3
+	VFMADD213PS  f32VecTab<>+448(SB), Y2, Y3
+	VFMADD213PS  f32VecTab<>+480(SB), Y2, Y3
+	VFMADD213PS  f32VecTab<>+512(SB), Y2, Y3
+	VFMADD213PS  f32VecTab<>+544(SB), Y2, Y3
+	VMULPS       Y2, Y2, Y4
+	VFMADD213PS  Y2, Y4, Y3
+	VADDPS       f32VecTab<>+64(SB), Y3, Y3
+	VCVTPS2DQ    Y1, Y1
+	VPSRAD       $0x01, Y1, Y2
+	VPSUBD       Y2, Y1, Y1
+	VPADDD       f32VecTab<>+192(SB), Y2, Y2
+	VPADDD       f32VecTab<>+192(SB), Y1, Y1
+	VPSLLD       $0x17, Y2, Y2
+	VPSLLD       $0x17, Y1, Y1
+	VMULPS       Y2, Y3, Y3
+	VMULPS       Y1, Y3, Y3
+	VADDPS       f32VecTab<>+64(SB), Y3, Y1
+	VMOVUPS      f32VecTab<>+64(SB), Y2
+	VBLENDVPS    Y0, Y3, Y2, Y2
+	VDIVPS       Y1, Y2, Y2
+	VMOVUPS      Y2, (CX)
+	VMOVUPS      (CX)(R12*1), Y0
+	VADDPS       (BX)(R12*1), Y0, Y0
+	VADDPS       (DX)(R12*1), Y0, Y0
+	VADDPS       (SI)(R12*1), Y0, Y0
+	VORPS        f32VecTab<>+128(SB), Y0, Y1
+	VMOVUPS      f32VecTab<>+224(SB), Y3
+	VMAXPS       Y1, Y3, Y3
+	VMULPS       f32VecTab<>+288(SB), Y3, Y1
+	VROUNDPS     $0x00, Y1, Y1
+	VFNMADD231PS f32VecTab<>+320(SB), Y1, Y3
+	VFNMADD231PS f32VecTab<>+352(SB), Y1, Y3
+	VMOVUPS      f32VecTab<>+384(SB), Y4
+	VFMADD213PS  f32VecTab<>+416(SB), Y3, Y4
+	VFMADD213PS  f32VecTab<>+448(SB), Y3, Y4
+	VFMADD213PS  f32VecTab<>+480(SB), Y3, Y4
+	VFMADD213PS  f32VecTab<>+512(SB), Y3, Y4
+	VFMADD213PS  f32VecTab<>+544(SB), Y3, Y4
+	VMULPS       Y3, Y3, Y5
+	VFMADD213PS  Y3, Y5, Y4
+	VADDPS       f32VecTab<>+64(SB), Y4, Y4
+	VCVTPS2DQ    Y1, Y1
+	VPSRAD       $0x01, Y1, Y3
+	VPSUBD       Y3, Y1, Y1
+	VPADDD       f32VecTab<>+192(SB), Y3, Y3
+	VPADDD       f32VecTab<>+192(SB), Y1, Y1
+	VPSLLD       $0x17, Y3, Y3
+	VPSLLD       $0x17, Y1, Y1
+	VMULPS       Y3, Y4, Y4
+	VMULPS       Y1, Y4, Y4
+	VADDPS       f32VecTab<>+64(SB), Y4, Y1
+	VMOVUPS      f32VecTab<>+64(SB), Y3
+	VBLENDVPS    Y0, Y4, Y3, Y3
+	VDIVPS       Y1, Y3, Y3
+	VMOVUPS      Y3, (CX)(R12*1)
+	VMOVUPS      (CX)(R12*2), Y0
+	VADDPS       (BX)(R12*2), Y0, Y0
+	VADDPS       (DX)(R12*2), Y0, Y0
+	VADDPS       (SI)(R12*2), Y0, Y0
+	VANDPS       f32VecTab<>+160(SB), Y0, Y1
+	VADDPS       Y1, Y1, Y4
+	VMOVUPS      f32VecTab<>+256(SB), Y5
+	VMINPS       Y4, Y5, Y5
+	VMULPS       f32VecTab<>+288(SB), Y5, Y4
+	VROUNDPS     $0x00, Y4, Y4
+	VFNMADD231PS f32VecTab<>+320(SB), Y4, Y5
+	VFNMADD231PS f32VecTab<>+352(SB), Y4, Y5
+	VMOVUPS      f32VecTab<>+384(SB), Y6
+	VFMADD213PS  f32VecTab<>+416(SB), Y5, Y6
+	VFMADD213PS  f32VecTab<>+448(SB), Y5, Y6
+	VFMADD213PS  f32VecTab<>+480(SB), Y5, Y6
+	VFMADD213PS  f32VecTab<>+512(SB), Y5, Y6
+	VFMADD213PS  f32VecTab<>+544(SB), Y5, Y6
+	VMULPS       Y5, Y5, Y7
+	VFMADD213PS  Y5, Y7, Y6
+	VADDPS       f32VecTab<>+64(SB), Y6, Y6
+	VCVTPS2DQ    Y4, Y4
+	VPSRAD       $0x01, Y4, Y5
+	VPSUBD       Y5, Y4, Y4
+	VPADDD       f32VecTab<>+192(SB), Y5, Y5
+	VPADDD       f32VecTab<>+192(SB), Y4, Y4
+	VPSLLD       $0x17, Y5, Y5
+	VPSLLD       $0x17, Y4, Y4
+	VMULPS       Y5, Y6, Y6
+	VMULPS       Y4, Y6, Y6
+	VADDPS       f32VecTab<>+64(SB), Y6, Y6
+	VMOVUPS      f32VecTab<>+96(SB), Y4
+	VDIVPS       Y6, Y4, Y4
+	VMOVUPS      f32VecTab<>+64(SB), Y5
+	VSUBPS       Y4, Y5, Y5
+	VMULPS       Y1, Y1, Y4
+	VMOVUPS      f32VecTab<>+608(SB), Y6
+	VFMADD213PS  f32VecTab<>+640(SB), Y4, Y6
+	VFMADD213PS  f32VecTab<>+672(SB), Y4, Y6
+	VFMADD213PS  f32VecTab<>+704(SB), Y4, Y6
+	VFMADD213PS  f32VecTab<>+736(SB), Y4, Y6
+	VMULPS       Y1, Y4, Y4
+	VFMADD213PS  Y1, Y4, Y6
+	VCMPPS       $0x11, f32VecTab<>+576(SB), Y1, Y1
+	VBLENDVPS    Y1, Y6, Y5, Y5
+	VANDPS       f32VecTab<>+128(SB), Y0, Y1
+	VORPS        Y1, Y5, Y5
+	VMOVUPS      Y5, (CX)(R12*2)
+	VMOVUPS      (CX)(R13*1), Y0
+	VADDPS       (BX)(R13*1), Y0, Y0
+	VADDPS       (DX)(R13*1), Y0, Y0
+	VADDPS       (SI)(R13*1), Y0, Y0
+	VORPS        f32VecTab<>+128(SB), Y0, Y1
+	VMOVUPS      f32VecTab<>+224(SB), Y4
+	VMAXPS       Y1, Y4, Y4
+	VMULPS       f32VecTab<>+288(SB), Y4, Y1
+	VROUNDPS     $0x00, Y1, Y1
+	VFNMADD231PS f32VecTab<>+320(SB), Y1, Y4
+	VFNMADD231PS f32VecTab<>+352(SB), Y1, Y4
+	VMOVUPS      f32VecTab<>+384(SB), Y6
+	VFMADD213PS  f32VecTab<>+416(SB), Y4, Y6
+	VFMADD213PS  f32VecTab<>+448(SB), Y4, Y6
+	VFMADD213PS  f32VecTab<>+480(SB), Y4, Y6
+	VFMADD213PS  f32VecTab<>+512(SB), Y4, Y6
+	VFMADD213PS  f32VecTab<>+544(SB), Y4, Y6
+	VMULPS       Y4, Y4, Y7
+	VFMADD213PS  Y4, Y7, Y6
+	VADDPS       f32VecTab<>+64(SB), Y6, Y6
+	VCVTPS2DQ    Y1, Y1
+	VPSRAD       $0x01, Y1, Y4
+	VPSUBD       Y4, Y1, Y1
+	VPADDD       f32VecTab<>+192(SB), Y4, Y4
+	VPADDD       f32VecTab<>+192(SB), Y1, Y1
+	VPSLLD       $0x17, Y4, Y4
+	VPSLLD       $0x17, Y1, Y1
+	VMULPS       Y4, Y6, Y6
+	VMULPS       Y1, Y6, Y6
+	VADDPS       f32VecTab<>+64(SB), Y6, Y1
+	VMOVUPS      f32VecTab<>+64(SB), Y4
+	VBLENDVPS    Y0, Y6, Y4, Y4
+	VDIVPS       Y1, Y4, Y4
+	VMOVUPS      Y4, (CX)(R13*1)
+	VMULPS       (DI), Y3, Y3
+	VMULPS       Y5, Y2, Y2
+	VADDPS       Y2, Y3, Y3
+	VMOVUPS      Y3, (R8)
+	VANDPS       f32VecTab<>+160(SB), Y3, Y0
+	VADDPS       Y0, Y0, Y1
+	VMOVUPS      f32VecTab<>+256(SB), Y2
+	VMINPS       Y1, Y2, Y2
+	VMULPS       f32VecTab<>+288(SB), Y2, Y1
+	VROUNDPS     $0x00, Y1, Y1
+	VFNMADD231PS f32VecTab<>+320(SB), Y1, Y2
+	VFNMADD231PS f32VecTab<>+352(SB), Y1, Y2
+	VMOVUPS      f32VecTab<>+384(SB), Y5
+	VFMADD213PS  f32VecTab<>+416(SB), Y2, Y5
+	VFMADD213PS  f32VecTab<>+448(SB), Y2, Y5
+	VFMADD213PS  f32VecTab<>+480(SB), Y2, Y5
+	VFMADD213PS  f32VecTab<>+512(SB), Y2, Y5
+	VFMADD213PS  f32VecTab<>+544(SB), Y2, Y5
+	VMULPS       Y2, Y2, Y6
+	VFMADD213PS  Y2, Y6, Y5
+	VADDPS       f32VecTab<>+64(SB), Y5, Y5
+	VCVTPS2DQ    Y1, Y1
+	VPSRAD       $0x01, Y1, Y2
+	VPSUBD       Y2, Y1, Y1
+	VPADDD       f32VecTab<>+192(SB), Y2, Y2
+	VPADDD       f32VecTab<>+192(SB), Y1, Y1
+	VPSLLD       $0x17, Y2, Y2
+	VPSLLD       $0x17, Y1, Y1
+	VMULPS       Y2, Y5, Y5
+	VMULPS       Y1, Y5, Y5
+	VADDPS       f32VecTab<>+64(SB), Y5, Y5
+	VMOVUPS      f32VecTab<>+96(SB), Y1
+	VDIVPS       Y5, Y1, Y1
+	VMOVUPS      f32VecTab<>+64(SB), Y2
+	VSUBPS       Y1, Y2, Y2
+	VMULPS       Y0, Y0, Y1
+	VMOVUPS      f32VecTab<>+608(SB), Y5
+	VFMADD213PS  f32VecTab<>+640(SB), Y1, Y5
+	VFMADD213PS  f32VecTab<>+672(SB), Y1, Y5
+	VFMADD213PS  f32VecTab<>+704(SB), Y1, Y5
+	VFMADD213PS  f32VecTab<>+736(SB), Y1, Y5
+	VMULPS       Y0, Y1, Y1
+	VFMADD213PS  Y0, Y1, Y5
+	VCMPPS       $0x11, f32VecTab<>+576(SB), Y0, Y0
+	VBLENDVPS    Y0, Y5, Y2, Y2
+	VANDPS       f32VecTab<>+128(SB), Y3, Y0
+	VORPS        Y0, Y2, Y2
+	VMOVUPS      Y2, (R9)
+	VMULPS       Y2, Y4, Y4
+	VMOVUPS      Y4, (R10)
+	VMOVUPS      Y4, (R11)
+	ADDQ         $0x00000020, CX
+	ADDQ         $0x00000020, DX
+	ADDQ         $0x00000020, BX
+	ADDQ         $0x00000020, SI
+	ADDQ         $0x00000020, DI
+	ADDQ         $0x00000020, R8
+	ADDQ         $0x00000020, R9
+	ADDQ         $0x00000020, R10
+	ADDQ         $0x00000020, R11
+	DECQ         AX
+	JNZ          loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func f32LSTMBwd(H int, dh *float32, dc *float32, a *float32, cp *float32, tc *float32, gh *float32, gx *float32)
+// Requires: AVX
+TEXT ·f32LSTMBwd(SB), NOSPLIT, $0-64
+	MOVQ H+0(FP), AX
+	MOVQ dh+8(FP), CX
+	MOVQ dc+16(FP), DX
+	MOVQ a+24(FP), BX
+	MOVQ cp+32(FP), SI
+	MOVQ tc+40(FP), DI
+	MOVQ gh+48(FP), R8
+	MOVQ gx+56(FP), R9
+	MOVQ AX, R10
+	SHLQ $0x02, R10
+	LEAQ (R10)(R10*2), R11
+	SHRQ $0x03, AX
+	JZ   done
+
+loop:
+	VMOVUPS f32VecTab<>+64(SB), Y0
+	VMOVUPS (CX), Y1
+	VMOVUPS (DI), Y2
+	VMOVUPS (BX)(R11*1), Y3
+	VMULPS  Y2, Y2, Y5
+	VSUBPS  Y5, Y0, Y5
+	VMULPS  Y3, Y1, Y4
+	VMULPS  Y5, Y4, Y4
+	VADDPS  (DX), Y4, Y4
+	VMOVUPS (BX)(R10*1), Y6
+	VMULPS  Y6, Y4, Y5
+	VMOVUPS Y5, (DX)
+	VMULPS  Y2, Y1, Y1
+	VMULPS  Y3, Y1, Y1
+	VSUBPS  Y3, Y0, Y5
+	VMULPS  Y5, Y1, Y1
+	VMOVUPS Y1, (R8)(R11*1)
+	VMOVUPS Y1, (R9)(R11*1)
+	VMULPS  (SI), Y4, Y1
+	VMULPS  Y6, Y1, Y1
+	VSUBPS  Y6, Y0, Y5
+	VMULPS  Y5, Y1, Y1
+	VMOVUPS Y1, (R8)(R10*1)
+	VMOVUPS Y1, (R9)(R10*1)
+	VMOVUPS (BX), Y1
+	VMOVUPS (BX)(R10*2), Y2
+	VMULPS  Y2, Y4, Y3
+	VMULPS  Y1, Y3, Y3
+	VSUBPS  Y1, Y0, Y5
+	VMULPS  Y5, Y3, Y3
+	VMOVUPS Y3, (R8)
+	VMOVUPS Y3, (R9)
+	VMULPS  Y2, Y2, Y2
+	VSUBPS  Y2, Y0, Y2
+	VMULPS  Y1, Y4, Y4
+	VMULPS  Y2, Y4, Y4
+	VMOVUPS Y4, (R8)(R10*2)
+	VMOVUPS Y4, (R9)(R10*2)
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, DX
+	ADDQ    $0x00000020, BX
+	ADDQ    $0x00000020, SI
+	ADDQ    $0x00000020, DI
+	ADDQ    $0x00000020, R8
+	ADDQ    $0x00000020, R9
+	DECQ    AX
+	JNZ     loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func f32CopyRuns(runs int, n int, dst *float32, ds int, src *float32, ss int)
+// Requires: AVX
+TEXT ·f32CopyRuns(SB), NOSPLIT, $0-48
+	MOVQ  runs+0(FP), AX
+	MOVQ  n+8(FP), CX
+	MOVQ  dst+16(FP), DX
+	MOVQ  ds+24(FP), BX
+	MOVQ  src+32(FP), SI
+	MOVQ  ss+40(FP), DI
+	SHLQ  $0x02, BX
+	SHLQ  $0x02, DI
+	TESTQ AX, AX
+	JLE   done
+	MOVQ  CX, R8
+	ANDQ  $-8, R8
+	SHLQ  $0x02, R8
+	ANDQ  $0x00000007, CX
+
+run:
+	XORQ R9, R9
+	CMPQ R9, R8
+	JGE  tail
+
+vec:
+	VMOVUPS (SI)(R9*1), Y0
+	VMOVUPS Y0, (DX)(R9*1)
+	ADDQ    $0x00000020, R9
+	CMPQ    R9, R8
+	JL      vec
+
+tail:
+	TESTQ   $0x00000004, CX
+	JZ      tail2
+	VMOVUPS (SI)(R9*1), X0
+	VMOVUPS X0, (DX)(R9*1)
+	ADDQ    $0x00000010, R9
+
+tail2:
+	TESTQ $0x00000002, CX
+	JZ    tail1
+	MOVQ  (SI)(R9*1), R10
+	MOVQ  R10, (DX)(R9*1)
+	ADDQ  $0x00000008, R9
+
+tail1:
+	TESTQ $0x00000001, CX
+	JZ    next
+	MOVL  (SI)(R9*1), R10
+	MOVL  R10, (DX)(R9*1)
+
+next:
+	ADDQ BX, DX
+	ADDQ DI, SI
+	DECQ AX
+	JNZ  run
+
+done:
+	VZEROUPPER
+	RET
+
+// func f32MaxPool(C int, o *float32, am *int32, x *float32, base int, rows int, cols int, rs int, cs int)
+// Requires: AVX, AVX2, SSE2
+TEXT ·f32MaxPool(SB), NOSPLIT, $0-72
+	MOVQ         C+0(FP), AX
+	MOVQ         o+8(FP), CX
+	MOVQ         am+16(FP), DX
+	MOVQ         x+24(FP), BX
+	MOVQ         base+32(FP), SI
+	MOVQ         rows+40(FP), DI
+	MOVQ         cols+48(FP), R8
+	MOVQ         rs+56(FP), R9
+	MOVQ         cs+64(FP), R10
+	MOVQ         SI, X2
+	VPBROADCASTD X2, Y0
+	VPADDD       f32VecTab<>+0(SB), Y0, Y0
+	MOVQ         R9, X2
+	VPBROADCASTD X2, Y1
+	MOVQ         R10, X2
+	VPBROADCASTD X2, Y2
+	VMOVUPS      f32VecTab<>+32(SB), Y3
+	LEAQ         (BX)(SI*4), BX
+	SHLQ         $0x02, R9
+	SHLQ         $0x02, R10
+	SHRQ         $0x03, AX
+	JZ           done
+
+chan:
+	VMOVUPS (BX), Y4
+	VMOVDQU Y0, Y5
+	VMOVDQU Y0, Y6
+	MOVQ    BX, SI
+	MOVQ    DI, R11
+
+row:
+	MOVQ    SI, R12
+	MOVQ    R8, R13
+	VMOVDQU Y6, Y7
+
+cell:
+	VMOVUPS   (R12), Y8
+	VCMPPS    $0x16, Y4, Y8, Y9
+	VCMPPS    $0x07, Y4, Y4, Y10
+	VANDPS    Y10, Y9, Y9
+	VBLENDVPS Y9, Y8, Y4, Y4
+	VBLENDVPS Y9, Y7, Y5, Y5
+	VPADDD    Y2, Y7, Y7
+	ADDQ      R10, R12
+	DECQ      R13
+	JNZ       cell
+	VPADDD    Y1, Y6, Y6
+	ADDQ      R9, SI
+	DECQ      R11
+	JNZ       row
+	VMOVUPS   Y4, (CX)
+	VMOVDQU   Y5, (DX)
+	VPADDD    Y3, Y0, Y0
+	ADDQ      $0x00000020, BX
+	ADDQ      $0x00000020, CX
+	ADDQ      $0x00000020, DX
+	DECQ      AX
+	JNZ       chan
+
+done:
+	VZEROUPPER
+	RET
+
+// func f32SumRows2(cols int, rows int, a *float32, b *float32, in *float32)
+// Requires: AVX
+TEXT ·f32SumRows2(SB), NOSPLIT, $0-40
+	MOVQ  cols+0(FP), AX
+	MOVQ  rows+8(FP), CX
+	MOVQ  a+16(FP), DX
+	MOVQ  b+24(FP), BX
+	MOVQ  in+32(FP), SI
+	MOVQ  AX, DI
+	SHLQ  $0x02, DI
+	TESTQ CX, CX
+	JLE   done
+	ANDQ  $-8, AX
+
+block32:
+	CMPQ    AX, $0x00000020
+	JL      block8
+	VMOVUPS (DX), Y0
+	VMOVUPS (BX), Y1
+	VMOVUPS 32(DX), Y2
+	VMOVUPS 32(BX), Y3
+	VMOVUPS 64(DX), Y4
+	VMOVUPS 64(BX), Y5
+	VMOVUPS 96(DX), Y6
+	VMOVUPS 96(BX), Y7
+	MOVQ    SI, R8
+	MOVQ    CX, R9
+
+rows32:
+	VMOVUPS (R8), Y8
+	VADDPS  Y8, Y0, Y0
+	VADDPS  Y8, Y1, Y1
+	VMOVUPS 32(R8), Y8
+	VADDPS  Y8, Y2, Y2
+	VADDPS  Y8, Y3, Y3
+	VMOVUPS 64(R8), Y8
+	VADDPS  Y8, Y4, Y4
+	VADDPS  Y8, Y5, Y5
+	VMOVUPS 96(R8), Y8
+	VADDPS  Y8, Y6, Y6
+	VADDPS  Y8, Y7, Y7
+	ADDQ    DI, R8
+	DECQ    R9
+	JNZ     rows32
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, (BX)
+	VMOVUPS Y2, 32(DX)
+	VMOVUPS Y3, 32(BX)
+	VMOVUPS Y4, 64(DX)
+	VMOVUPS Y5, 64(BX)
+	VMOVUPS Y6, 96(DX)
+	VMOVUPS Y7, 96(BX)
+	ADDQ    $0x00000080, DX
+	ADDQ    $0x00000080, BX
+	ADDQ    $0x00000080, SI
+	SUBQ    $0x00000020, AX
+	JMP     block32
+
+block8:
+	CMPQ    AX, $0x00000008
+	JL      done
+	VMOVUPS (DX), Y0
+	VMOVUPS (BX), Y1
+	MOVQ    SI, R8
+	MOVQ    CX, R9
+
+rows8:
+	VMOVUPS (R8), Y2
+	VADDPS  Y2, Y0, Y0
+	VADDPS  Y2, Y1, Y1
+	ADDQ    DI, R8
+	DECQ    R9
+	JNZ     rows8
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, (BX)
+	ADDQ    $0x00000020, DX
+	ADDQ    $0x00000020, BX
+	ADDQ    $0x00000020, SI
+	SUBQ    $0x00000008, AX
+	JMP     block8
 
 done:
 	VZEROUPPER

@@ -74,3 +74,19 @@ func BenchmarkElementwise(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkUnaryActivation times the float32 Unary Exp, Sigmoid and Tanh
+// over 4096 elements (in cache). Compare with -tags noasm for the Go loops.
+func BenchmarkUnaryActivation(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	x := ewRand(r, 4096, 8, false)
+	out := make([]float32, len(x))
+	for _, op := range []UnaryOp{Exp, Sigmoid, Tanh} {
+		b.Run(op.String(), func(b *testing.B) {
+			b.SetBytes(int64(len(x)) * 4)
+			for b.Loop() {
+				Unary(op, out, x)
+			}
+		})
+	}
+}

@@ -46,6 +46,9 @@ func TestF32KernelsFenced(t *testing.T) {
 			rows := n / cols
 			calls := map[string]func(a [][]float32){
 				"Unary":        func(a [][]float32) { Unary(Relu, a[0], a[1]) },
+				"UnarySigmoid": func(a [][]float32) { Unary(Sigmoid, a[0], a[1]) },
+				"UnaryTanh":    func(a [][]float32) { Unary(Tanh, a[0], a[1]) },
+				"UnaryExp":     func(a [][]float32) { Unary(Exp, a[0], a[1]) },
 				"UnaryGrad":    func(a [][]float32) { UnaryGrad(Tanh, a[0], a[1], a[2]) },
 				"Binary":       func(a [][]float32) { Binary(Sub, a[0], a[1], a[2]) },
 				"BinaryScalar": func(a [][]float32) { BinaryScalar(Div, a[0], a[1], 3, true) },

@@ -217,6 +217,126 @@ func f32Axpy(n int, y *float32, x *float32, alpha float32)
 //go:noescape
 func f32Fill(n int, out *float32, v float32)
 
+// f32Exp computes, for the whole vectors of 8 elements (n ≥ 0; the
+// caller does the last n%8 elements):
+//
+//	for i < n&^7:
+//		out[i] = e^x[i]  // a few ulp; AVX2, FMA
+//
+//go:noescape
+func f32Exp(n int, out *float32, x *float32)
+
+// f32Sigmoid computes, for the whole vectors of 8 elements (n ≥ 0; the
+// caller does the last n%8 elements):
+//
+//	for i < n&^7:
+//		out[i] = 1/(1 + e^-x[i])  // a few ulp; AVX2, FMA
+//
+//go:noescape
+func f32Sigmoid(n int, out *float32, x *float32)
+
+// f32Tanh computes, for the whole vectors of 8 elements (n ≥ 0; the
+// caller does the last n%8 elements):
+//
+//	for i < n&^7:
+//		out[i] = tanh(x[i])  // a few ulp; AVX2, FMA
+//
+//go:noescape
+func f32Tanh(n int, out *float32, x *float32)
+
+// f32RNNFwd computes, for the whole vectors of 8 elements (n ≥ 0; the
+// caller does the last n%8 elements):
+//
+//	for i < n&^7:
+//		v := tanh(a[i] + b[i] + h[i] + bh[i])  // sums in this order; AVX2, FMA
+//		a[i], h[i] = v, v
+//
+//go:noescape
+func f32RNNFwd(n int, a *float32, h *float32, b *float32, bh *float32)
+
+// f32RNNBwd computes, for the whole vectors of 8 elements (n ≥ 0; the
+// caller does the last n%8 elements):
+//
+//	for i < n&^7:
+//		v := dh[i] * (1 - h[i]*h[i])
+//		gh[i], gx[i] = v, v
+//
+//go:noescape
+func f32RNNBwd(n int, dh *float32, h *float32, gh *float32, gx *float32)
+
+// f32LSTMFwd computes one LSTM row for the whole vectors of 8 of its H
+// columns (the caller does the last H%8; AVX2, FMA). a, hu, b and bh are
+// 4H long, made of the gate blocks i, f, g, o of H columns each:
+//
+//	for j < H&^7, q < 4:
+//		a[q*H+j] = a[q*H+j] + b[q*H+j] + hu[q*H+j] + bh[q*H+j]
+//	for j < H&^7:
+//		i, f, g, o := σ(a[j]), σ(a[H+j]), tanh(a[2H+j]), σ(a[3H+j])
+//		a[j], a[H+j], a[2H+j], a[3H+j] = i, f, g, o
+//		c[j] = f*cp[j] + i*g
+//		tc[j] = tanh(c[j])
+//		h[j] = o * tc[j]; y[j] = h[j]
+//
+//go:noescape
+func f32LSTMFwd(H int, a *float32, hu *float32, b *float32, bh *float32, cp *float32, c *float32, tc *float32, h *float32, y *float32)
+
+// f32LSTMBwd computes the pre-activation gradients of one LSTM row for
+// the whole vectors of 8 of its H columns (the caller does the last
+// H%8), with the same float32 operations in the same order as the Go
+// loop (bit-identical; AVX only). a, gh and gx are 4H long (gate blocks
+// i, f, g, o):
+//
+//	for j < H&^7:
+//		i, f, g, o, tv := a[j], a[H+j], a[2H+j], a[3H+j], tc[j]
+//		c := dc[j] + dh[j]*o*(1-tv*tv)
+//		dc[j] = c * f
+//		vi, vf := c*g*i*(1-i), c*cp[j]*f*(1-f)
+//		vg, vo := c*i*(1-g*g), dh[j]*tv*o*(1-o)
+//		gh[j], gh[H+j], gh[2H+j], gh[3H+j] = vi, vf, vg, vo
+//		gx[j], gx[H+j], gx[2H+j], gx[3H+j] = vi, vf, vg, vo
+//
+//go:noescape
+func f32LSTMBwd(H int, dh *float32, dc *float32, a *float32, cp *float32, tc *float32, gh *float32, gx *float32)
+
+// f32CopyRuns copies runs rows of n 4-byte elements (runs, n ≥ 0; AVX):
+//
+//	for r < runs, i < n:
+//		dst[r*ds+i] = src[r*ss+i]
+//
+// The rows must not overlap. Being a bitwise copy, it serves float64
+// data too, with n and the strides counted in 4-byte units.
+//
+//go:noescape
+func f32CopyRuns(runs int, n int, dst *float32, ds int, src *float32, ss int)
+
+// f32MaxPool computes the maximum over a window of rows×cols cells
+// (≥ 1 each) of x, cell (ky, kx) starting at element base + ky*rs +
+// kx*cs, for the whole vectors of 8 of the C channels (the caller does
+// the last C%8), and the element index of the winner, exactly as
+// MaxPool2D's Go loop (AVX2):
+//
+//	for c < C&^7:
+//		m, a := -, -1
+//		for ky < rows, kx < cols:  // row-major
+//			j := base + ky*rs + kx*cs + c
+//			if a < 0 || x[j] > m || (x[j] != x[j] && m == m): m, a = x[j], j
+//		o[c], am[c] = m, a
+//
+//go:noescape
+func f32MaxPool(C int, o *float32, am *int32, x *float32, base int, rows int, cols int, rs int, cs int)
+
+// f32SumRows2 computes, for the whole vectors of 8 columns (cols ≥ 0; the
+// caller does the last cols%8 columns), in is rows×cols (AVX):
+//
+//	for c < cols&^7:
+//		for r < rows: a[c] += in[r*cols+c]; b[c] += in[r*cols+c]
+//
+// Blocks of 32 and 8 columns are summed in ymm accumulators down all
+// the rows, reading in once for both sums.
+//
+//go:noescape
+func f32SumRows2(cols int, rows int, a *float32, b *float32, in *float32)
+
 // f32AddRow computes, for the whole vectors of 8 columns (rows, cols ≥ 0;
 // the caller does the last cols%8 columns of every row):
 //

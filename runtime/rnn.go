@@ -161,15 +161,21 @@ func (g RNNGeom) WorkSize(n int) int { return g.layout("RNNGeom.WorkSize", n).wo
 // rnnSigmoidRow and rnnTanhRow compute the gate activations over a row,
 // dst[j] = σ(src[j]) or tanh(src[j]) (dst may alias src). float64 goes
 // through math.Exp and math.Tanh. float32, where the activations would
-// otherwise take most of an LSTM's forward pass, uses an e^x written out
-// in the loop, in float64 arithmetic: e^x = 2^(k/32)·p(r) for
-// x = k·ln2/32 + r, |r| ≤ ln2/64, with a 32-entry table of 2^(j/32) and
-// the degree-4 Taylor polynomial p (relative error ≤ r⁵/5! ≈ 1.3e-12,
-// far below float32's rounding), x clamped to ±110 (enough for both
-// functions to saturate in float32; NaN propagates). The results match
+// otherwise take most of an LSTM's forward pass, runs the whole vectors
+// of 8 on the AVX2/FMA kernels of Unary (f32Sigmoid within 2 ulp of
+// float32(math.*), f32Tanh within 1) where the CPU has them. The rest,
+// and everything without them, uses an e^x written out in the loop, in
+// float64 arithmetic: e^x = 2^(k/32)·p(r) for x = k·ln2/32 + r,
+// |r| ≤ ln2/64, with a 32-entry table of 2^(j/32) and the degree-4
+// Taylor polynomial p (relative error ≤ r⁵/5! ≈ 1.3e-12, far below
+// float32's rounding), x clamped to ±110 (enough for both functions to
+// saturate in float32; NaN propagates). Its results match
 // float32(math.*) to within one ulp (the tests check), at about half the
 // cost of math.Exp and a third of math.Tanh. unsafe.Sizeof(z) is a
 // constant in each GC-shape instantiation, so the test costs nothing.
+//
+// The LSTM and SimpleRNN rows call fused kernels (rnn_amd64.go) that
+// apply the same vector activations to each whole gate block.
 func rnnSigmoidRow[T Float](dst, src []T) {
 	src = src[:len(dst)]
 	var z T
@@ -180,6 +186,8 @@ func rnnSigmoidRow[T Float](dst, src []T) {
 		}
 		return
 	}
+	k := unaryAsm(Sigmoid, dst, src)
+	dst, src = dst[k:], src[k:]
 	for j, v := range src {
 		x := -float64(v)
 		if x > 110 { // comparisons beat min/max, which handle NaN and ±0
@@ -206,6 +214,8 @@ func rnnTanhRow[T Float](dst, src []T) {
 		}
 		return
 	}
+	k := unaryAsm(Tanh, dst, src)
+	dst, src = dst[k:], src[k:]
 	for j, v := range src {
 		// tanh x = m/(m+2) with m = e^2x - 1 computed without
 		// cancellation: e^y = s·(1+q), s = 2^(k/32) and q = p(r)-1, so
@@ -341,11 +351,15 @@ func RNNForward[T Float](g RNNGeom, n int, hs, x, h0, c0, W, U, b, bh, saved []T
 }
 
 // rnnSimpleFwdRow computes h = tanh(a + b + h + bh) for one row, where a
-// holds x·W and h holds h_{t-1}·U, and writes it to both a and h.
+// holds x·W and h holds h_{t-1}·U, and writes it to both a and h. The
+// whole vectors of 8 run on the fused kernel f32RNNFwd where available.
 func rnnSimpleFwdRow[T Float](a, h, b, bh []T) {
 	h = h[:len(a)]
 	b = b[:len(a)]
 	bh = bh[:len(a)]
+	if k := rnnSimpleFwdAsm(a, h, b, bh); k > 0 {
+		a, h, b, bh = a[k:], h[k:], b[k:], bh[k:]
+	}
 	for j, v := range a {
 		a[j] = v + b[j] + h[j] + bh[j]
 	}
@@ -354,24 +368,40 @@ func rnnSimpleFwdRow[T Float](a, h, b, bh []T) {
 }
 
 // lstmFwdRow computes one LSTM row: a (4H) holds x·W on entry and the
-// gate activations i, f, g, o on return; hu (4H) holds h_{t-1}·U.
+// gate activations i, f, g, o on return; hu (4H) holds h_{t-1}·U. The
+// whole vectors of 8 columns of every gate block run on the fused kernel
+// f32LSTMFwd where available; the loops below do the remaining columns
+// k ≤ j < H of each block (all of them for float64).
 func lstmFwdRow[T Float](a, hu, b, bh, cp, c, tc, h, y []T) {
-	hu = hu[:len(a)]
-	b = b[:len(a)]
-	bh = bh[:len(a)]
-	for k, v := range a {
-		a[k] = v + b[k] + hu[k] + bh[k]
-	}
 	H := len(c)
+	a = a[:4*H]
+	hu = hu[:4*H]
+	b = b[:4*H]
+	bh = bh[:4*H]
 	cp = cp[:H]
 	tc = tc[:H]
 	h = h[:H]
 	y = y[:H]
-	ai := a[:H]
-	af := a[H : 2*H][:H]
-	ag := a[2*H : 3*H][:H]
-	ao := a[3*H : 4*H][:H]
-	rnnSigmoidRow(a[:2*H], a[:2*H])
+	k := lstmFwdAsm(a, hu, b, bh, cp, c, tc, h, y)
+	if k == H {
+		return
+	}
+	for q := 0; q < 4*H; q += H {
+		aq := a[q+k : q+H]
+		huq := hu[q+k : q+H][:len(aq)]
+		bq := b[q+k : q+H][:len(aq)]
+		bhq := bh[q+k : q+H][:len(aq)]
+		for j, v := range aq {
+			aq[j] = v + bq[j] + huq[j] + bhq[j]
+		}
+	}
+	c, cp, tc, h, y = c[k:], cp[k:], tc[k:], h[k:], y[k:]
+	ai := a[k:H][:len(c)]
+	af := a[H+k : 2*H][:len(c)]
+	ag := a[2*H+k : 3*H][:len(c)]
+	ao := a[3*H+k : 4*H][:len(c)]
+	rnnSigmoidRow(ai, ai)
+	rnnSigmoidRow(af, af)
 	rnnTanhRow(ag, ag)
 	rnnSigmoidRow(ao, ao)
 	for j := range c {
@@ -565,25 +595,40 @@ func RNNBackward[T Float](g RNNGeom, n int, dx, dh0, dc0, dW, dU, db, dbh, dhs, 
 // rnnAddTo computes dst += src over len(dst).
 func rnnAddTo[T Float](dst, src []T) {
 	src = src[:len(dst)]
+	if k := binaryAsm(Add, dst, dst, src); k > 0 {
+		dst, src = dst[k:], src[k:]
+	}
 	for j, v := range src {
 		dst[j] += v
 	}
 }
 
-// rnnColSum adds the column sums of the rows of m (len(out) columns) to out.
+// rnnColSum adds the column sums of the rows of m (len(out) columns) to out,
+// row after row. The whole vectors of 8 columns are summed by SumRows'
+// kernel (scale 1: the same additions in the same order).
 func rnnColSum[T Float](out, m []T) {
 	c := len(out)
+	k := 0
+	if rows := len(m) / c; rows > 0 {
+		k = sumRowsAsm(out, m, rows, c, 1)
+	}
 	for o := 0; o+c <= len(m); o += c {
-		rnnAddTo(out, m[o:o+c])
+		rnnAddTo(out[k:], m[o+k:o+c])
 	}
 }
 
-// rnnColSum2 adds the column sums of m to both a and b.
+// rnnColSum2 adds the column sums of m to both a and b, each row after
+// row; on amd64 the whole vectors of 8 columns in one pass over m.
 func rnnColSum2[T Float](a, b, m []T) {
 	c := len(a)
 	b = b[:c]
+	k := 0
+	if rows := len(m) / c; rows > 0 {
+		k = colSum2Asm(a, b, m[:rows*c], rows, c)
+	}
+	a, b = a[k:], b[k:]
 	for o := 0; o+c <= len(m); o += c {
-		row := m[o : o+c][:c]
+		row := m[o+k : o+c][:len(a)]
 		for j, v := range row {
 			a[j] += v
 			b[j] += v
@@ -596,6 +641,9 @@ func rnnSimpleBwdRow[T Float](dh, h, gh, gx []T) {
 	h = h[:len(dh)]
 	gh = gh[:len(dh)]
 	gx = gx[:len(dh)]
+	if k := rnnSimpleBwdAsm(dh, h, gh, gx); k > 0 {
+		dh, h, gh, gx = dh[k:], h[k:], gh[k:], gx[k:]
+	}
 	for j, d := range dh {
 		v := h[j]
 		g := d * (1 - v*v)
@@ -606,12 +654,17 @@ func rnnSimpleBwdRow[T Float](dh, h, gh, gx []T) {
 
 // lstmBwdRow computes the pre-activation gradients of one LSTM row from
 // dh = dL/dh_t and dc = dL/dc_t (carried from step t+1), and leaves
-// dL/dc_{t-1} = dc_total⊙f in dc.
+// dL/dc_{t-1} = dc_total⊙f in dc. The whole vectors of 8 columns run on
+// the kernel f32LSTMBwd (bit-identical) where available, the rest here.
 func lstmBwdRow[T Float](dh, dc, a, cp, tc, gh, gx []T) {
 	H := len(dh)
 	dc = dc[:H]
 	cp = cp[:H]
 	tc = tc[:H]
+	a = a[:4*H]
+	gh = gh[:4*H]
+	gx = gx[:4*H]
+	k := lstmBwdAsm(dh, dc, a, cp, tc, gh, gx)
 	ai := a[:H]
 	af := a[H : 2*H][:H]
 	ag := a[2*H : 3*H][:H]
@@ -624,7 +677,8 @@ func lstmBwdRow[T Float](dh, dc, a, cp, tc, gh, gx []T) {
 	xf := gx[H : 2*H][:H]
 	xg := gx[2*H : 3*H][:H]
 	xo := gx[3*H : 4*H][:H]
-	for j, d := range dh {
+	for j := k; j < len(dh); j++ {
+		d := dh[j]
 		i, f, g, o, tv := ai[j], af[j], ag[j], ao[j], tc[j]
 		c := dc[j] + d*o*(1-tv*tv)
 		dc[j] = c * f

@@ -625,8 +625,11 @@ func BenchmarkRNN(b *testing.B) {
 }
 
 // TestRNNActivations32 checks the float32 sigmoid and tanh against
-// float32(math.*) to within one ulp, including tiny, huge, infinite and
-// NaN inputs; float64 must equal math exactly.
+// float32(math.*) to within one ulp for the Go loop and two for the
+// sigmoid of the vector kernel (which does the whole vectors of 8 where
+// the CPU has AVX2 and FMA; elementwise_act_amd64_test.go measures it
+// over all float32 values), including tiny, huge, infinite and NaN
+// inputs; float64 must equal math exactly.
 func TestRNNActivations32(t *testing.T) {
 	src := []float32{0, float32(math.Copysign(0, -1)), 1e-40, -1e-40, 1e-30, 1e-12, -1e-8, 3e-6, 1e-5, 0.0054, 0.0108,
 		0.3, 1, 5, 9, 10, 17, 50, 88, 104, 110, 200, -200, -104, -88,
@@ -666,7 +669,7 @@ func TestRNNActivations32(t *testing.T) {
 			}
 			u := ulps(got, want)
 			worst[k] = max(worst[k], u)
-			if u > 1 {
+			if limit := [2]int64{2, 1}[k]; u > limit { // sigmoid, tanh
 				t.Fatalf("activation %d(%v) = %v, want %v (%d ulps)", k, x, got, want, u)
 			}
 		}

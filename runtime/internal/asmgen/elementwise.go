@@ -10,6 +10,11 @@ package main
 // and square roots and divisions are the correctly rounded VSQRTPS and
 // VDIVPS, never the RCPPS/RSQRTPS approximations. The kernels are bound by
 // memory or by the divider, not by the extra multiply-add µops.
+//
+// The exceptions are the transcendental kernels of activation.go (e^x,
+// sigmoid, tanh and the fused recurrent cells that use them), which use
+// FMA and are accurate to a few ulp; conv.go adds the exact copy, max-pool
+// and double column-sum kernels of the convolution and recurrent layers.
 
 import (
 	"fmt"
@@ -36,9 +41,15 @@ func elementwiseKernels() {
 	DATA(cOne, U32(0x3f800000))
 	DATA(cHalf, U32(0x3f000000))
 	DATA(cSign, U32(0x80000000))
+	vectorConstants()
 	for _, s := range streams() {
 		s.gen()
 	}
+	for _, s := range activationStreams() {
+		s.gen()
+	}
+	lstmKernels()
+	convKernels()
 	for _, op := range binOps {
 		rowsKernel(op, false)
 		if op.name == "Sub" || op.name == "Div" {

@@ -14,7 +14,8 @@
 // (accumulators from Y0 up), and touch memory only inside the matrices
 // they are given: partial vectors are read and written with VMASKMOVPS.
 // The element-wise kernels process whole vectors of 8 elements only and
-// leave the last len%8 elements to the Go loops that call them.
+// leave the last len%8 elements to the Go loops that call them (but for
+// f32CopyRuns, which copies whole rows).
 package main
 
 import (

@@ -1,0 +1,431 @@
+package main
+
+// The AVX2/FMA float32 transcendental kernels (in elementwise_amd64.s):
+// e^x, the logistic sigmoid and tanh as stream kernels for Unary, and the
+// fused per-row cell kernels of the recurrent layers.
+//
+// Unlike the other element-wise kernels these are not bit-identical to
+// the Go loops (which compute in float64 through math or a table-based
+// e^x); they are accurate to a few ulp of the float64 functions rounded
+// to float32 (elementwise_act_amd64_test.go measures it over a dense
+// sweep of all float32 values). They use FMA and AVX2 integer
+// instructions, so their callers check cpu.X86.HasAVX2 && HasFMA.
+//
+//	e^x:      x = k·ln2 + r, |r| ≤ ln2/2, with k = round(x·log2e) and r
+//	          reduced in two FMA steps (the first one exact); e^r by the
+//	          degree-7 polynomial of Cephes' expf, 1 + r + r²·P(r);
+//	          the result scaled by 2^⌊k/2⌋·2^(k-⌊k/2⌋), two exact powers
+//	          of two, so that results in the subnormal range are rounded
+//	          once. x is clamped to [-104, 89] first: e^-104 rounds to 0,
+//	          e^89 overflows to +Inf. NaN propagates.
+//	sigmoid:  e = e^-|x|, σ(x) = 1/(1+e) for x ≥ 0 and e/(1+e) for x < 0,
+//	          so there is no overflow and σ(x) for x < -87 is the
+//	          (subnormal) e^x instead of 0.
+//	tanh:     |x| < 0.625: x + x³·P(x²), Cephes' tanhf polynomial;
+//	          otherwise 1 - 2/(e^2|x| + 1) (clamped: e^89 = +Inf gives
+//	          exactly 1), with the sign of x put back by OR (so -0 → -0,
+//	          ±Inf → ±1, NaN → NaN).
+//
+// Divisions are the correctly rounded VDIVPS.
+
+import (
+	"fmt"
+	"math"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+// vecTab holds the 32-byte vectors of the constants of vecConsts, used as
+// memory operands (AVX2 has no embedded broadcast, and there are not
+// enough registers to hold them all in the fused kernels).
+var (
+	vecTab Mem
+	vecOff = map[string]int{}
+)
+
+func f32bits(f float32) uint32 { return math.Float32bits(f) }
+
+var vecConsts = []struct {
+	name string
+	bits uint32
+}{
+	{"iota", 0}, // int32 0, 1, …, 7: lane l holds bits+l
+	{"eight", 8},
+	{"one", f32bits(1)},
+	{"two", f32bits(2)},
+	{"sign", 0x80000000},
+	{"abs", 0x7fffffff},
+	{"exp127", 127}, // int32 exponent bias
+	{"expLo", f32bits(-104)},
+	{"expHi", f32bits(89)},
+	{"log2e", f32bits(1.44269504088896341)},
+	{"ln2hi", f32bits(float32(math.Ln2))},
+	{"ln2lo", f32bits(float32(math.Ln2 - float64(float32(math.Ln2))))},
+	// Cephes expf: e^r = 1 + r + r²·(p0 r⁵ + p1 r⁴ + … + p5).
+	{"exp0", f32bits(1.9875691500e-4)},
+	{"exp1", f32bits(1.3981999507e-3)},
+	{"exp2", f32bits(8.3334519073e-3)},
+	{"exp3", f32bits(4.1665795894e-2)},
+	{"exp4", f32bits(1.6666665459e-1)},
+	{"exp5", f32bits(5.0000001201e-1)},
+	// Cephes tanhf: tanh x = x + x·z·(t0 z⁴ + … + t4), z = x², |x| < 0.625.
+	{"tanhMax", f32bits(0.625)},
+	{"tanh0", f32bits(-5.70498872745e-3)},
+	{"tanh1", f32bits(2.06390887954e-2)},
+	{"tanh2", f32bits(-5.37397155531e-2)},
+	{"tanh3", f32bits(1.33314422036e-1)},
+	{"tanh4", f32bits(-3.33332819422e-1)},
+}
+
+// vectorConstants emits f32VecTab.
+func vectorConstants() {
+	vecTab = GLOBL("f32VecTab", RODATA|NOPTR)
+	for i, c := range vecConsts {
+		vecOff[c.name] = 32 * i
+		for l := 0; l < 8; l++ {
+			v := c.bits
+			if c.name == "iota" {
+				v += uint32(l)
+			}
+			DATA(32*i+4*l, U32(v))
+		}
+	}
+}
+
+// vc returns the vector constant name as a memory operand.
+func vc(name string) Mem {
+	off, ok := vecOff[name]
+	if !ok {
+		panic("asmgen: no vector constant " + name)
+	}
+	return vecTab.Offset(off)
+}
+
+// vload returns a new register holding the vector constant name.
+func vload(name string) VecVirtual {
+	y := YMM()
+	VMOVUPS(vc(name), y)
+	return y
+}
+
+// emitExp returns a new register holding e^x (x a register or memory
+// operand, left unchanged). lo and hi select the clamps of x to [-104,
+// 89]; a caller may drop one that its argument cannot need (x ≤ 0 never
+// overflows). NaN propagates through both: VMAXPS and VMINPS return their
+// second source, x, when either operand is NaN.
+func emitExp(x Op, lo, hi bool) VecVirtual {
+	t := YMM()
+	switch {
+	case lo:
+		VMOVUPS(vc("expLo"), t)
+		VMAXPS(x, t, t)
+	case hi:
+		VMOVUPS(vc("expHi"), t)
+		VMINPS(x, t, t)
+	default:
+		VMOVUPS(x, t)
+	}
+	if lo && hi {
+		h := vload("expHi")
+		VMINPS(t, h, t)
+	}
+	// k = round(x·log2e); r = (x - k·ln2hi) - k·ln2lo, the first step
+	// exact (r needs at most 24 bits).
+	k := YMM()
+	VMULPS(vc("log2e"), t, k)
+	VROUNDPS(U8(0), k, k) // to nearest even
+	VFNMADD231PS(vc("ln2hi"), k, t)
+	VFNMADD231PS(vc("ln2lo"), k, t)
+	p := vload("exp0")
+	for _, c := range []string{"exp1", "exp2", "exp3", "exp4", "exp5"} {
+		VFMADD213PS(vc(c), t, p) // p = p·r + c
+	}
+	r2 := YMM()
+	VMULPS(t, t, r2)
+	VFMADD213PS(t, r2, p) // p = p·r² + r
+	VADDPS(vc("one"), p, p)
+	// p·2^k1·2^k2 with k1 = k>>1, k2 = k - k1, both in [-75, 64].
+	k1 := YMM()
+	VCVTPS2DQ(k, k)
+	VPSRAD(U8(1), k, k1)
+	VPSUBD(k1, k, k)
+	VPADDD(vc("exp127"), k1, k1)
+	VPADDD(vc("exp127"), k, k)
+	VPSLLD(U8(23), k1, k1)
+	VPSLLD(U8(23), k, k)
+	VMULPS(k1, p, p)
+	VMULPS(k, p, p)
+	return p
+}
+
+// emitSigmoid returns a new register holding σ(x) for the register x.
+func emitSigmoid(x VecVirtual) VecVirtual {
+	nx := YMM()
+	VORPS(vc("sign"), x, nx) // -|x|
+	e := emitExp(nx, true, false)
+	d := YMM()
+	VADDPS(vc("one"), e, d)
+	num := vload("one")
+	VBLENDVPS(x, e, num, num) // e where x's sign bit is set, else 1
+	VDIVPS(d, num, num)
+	return num
+}
+
+// emitTanh returns a new register holding tanh x for the register x.
+func emitTanh(x VecVirtual) VecVirtual {
+	a := YMM()
+	VANDPS(vc("abs"), x, a)
+	// Large |x|: 1 - 2/(e^2|x| + 1).
+	a2 := YMM()
+	VADDPS(a, a, a2)
+	e := emitExp(a2, false, true)
+	VADDPS(vc("one"), e, e)
+	q := vload("two")
+	VDIVPS(e, q, q)
+	big := vload("one")
+	VSUBPS(q, big, big)
+	// Small |x|: |x| + |x|·z·P(z), z = x².
+	z := YMM()
+	VMULPS(a, a, z)
+	p := vload("tanh0")
+	for _, c := range []string{"tanh1", "tanh2", "tanh3", "tanh4"} {
+		VFMADD213PS(vc(c), z, p)
+	}
+	VMULPS(a, z, z)
+	VFMADD213PS(a, z, p) // p = p·|x|·z + |x|
+	m := YMM()
+	VCMPPS(U8(0x11), vc("tanhMax"), a, m) // |x| < 0.625, false for NaN
+	VBLENDVPS(m, p, big, big)
+	VANDPS(vc("sign"), x, a)
+	VORPS(a, big, big)
+	return big
+}
+
+// activationStreams returns the stream kernels of Unary Exp, Sigmoid and
+// Tanh and the SimpleRNN row kernels.
+func activationStreams() []stream {
+	act := func(name, doc string, f func(x Mem) VecVirtual) stream {
+		return stream{
+			name: name, arrays: []string{"out", "x"}, unroll: 2,
+			doc: []string{doc},
+			body: func(at func(int) Mem, k []VecVirtual) {
+				VMOVUPS(f(at(1)), at(0))
+			},
+		}
+	}
+	return []stream{
+		act("f32Exp", "out[i] = e^x[i]  // a few ulp; AVX2, FMA",
+			func(x Mem) VecVirtual { return emitExp(x, true, true) }),
+		act("f32Sigmoid", "out[i] = 1/(1 + e^-x[i])  // a few ulp; AVX2, FMA",
+			func(x Mem) VecVirtual { return emitSigmoid(load(x)) }),
+		act("f32Tanh", "out[i] = tanh(x[i])  // a few ulp; AVX2, FMA",
+			func(x Mem) VecVirtual { return emitTanh(load(x)) }),
+		{
+			name: "f32RNNFwd", arrays: []string{"a", "h", "b", "bh"}, unroll: 1,
+			doc: []string{
+				"v := tanh(a[i] + b[i] + h[i] + bh[i])  // sums in this order; AVX2, FMA",
+				"a[i], h[i] = v, v",
+			},
+			body: func(at func(int) Mem, k []VecVirtual) {
+				v := load(at(0))
+				VADDPS(at(2), v, v)
+				VADDPS(at(1), v, v)
+				VADDPS(at(3), v, v)
+				t := emitTanh(v)
+				VMOVUPS(t, at(0))
+				VMOVUPS(t, at(1))
+			},
+		},
+		{
+			name: "f32RNNBwd", arrays: []string{"dh", "h", "gh", "gx"}, unroll: 2,
+			doc: []string{
+				"v := dh[i] * (1 - h[i]*h[i])",
+				"gh[i], gx[i] = v, v",
+			},
+			consts: []int{cOne},
+			body: func(at func(int) Mem, k []VecVirtual) {
+				v := load(at(1))
+				VMULPS(v, v, v)
+				u := YMM()
+				VSUBPS(v, k[0], u)
+				VMULPS(at(0), u, u)
+				VMOVUPS(u, at(2))
+				VMOVUPS(u, at(3))
+			},
+		},
+	}
+}
+
+// gateKernel sets up a kernel over the whole vectors of 8 of the H
+// columns of rows made of G-gate blocks: it loads H and the pointer
+// parameters, and calls body for every vector with gate(p, q) the
+// vector of gate block q (0 to 3) of the array of pointer p and at(p) the
+// vector of a one-block array. The pointers advance by 32 bytes per
+// vector; gate blocks are addressed with the byte offsets H·4 and H·12
+// held in registers.
+func gateKernel(name string, ptrs []string, doc []string, body func(gate func(p, q int) Mem, at func(p int) Mem)) {
+	params := []string{"H int"}
+	for _, p := range ptrs {
+		params = append(params, p+" *float32")
+	}
+	TEXT(name, NOSPLIT, "func("+join(params)+")")
+	Doc(doc...)
+	Pragma("noescape")
+	n := Load(Param("H"), GP64())
+	p := make([]Register, len(ptrs))
+	for i, s := range ptrs {
+		p[i] = Load(Param(s), GP64())
+	}
+	hb, h3 := GP64(), GP64()
+	MOVQ(n, hb)
+	SHLQ(U8(2), hb)
+	LEAQ(Mem{Base: hb, Index: hb, Scale: 2}, h3)
+	SHRQ(U8(3), n)
+	JZ(LabelRef("done"))
+	Label("loop")
+	gate := func(i, q int) Mem {
+		switch q {
+		case 0:
+			return Mem{Base: p[i]}
+		case 1:
+			return Mem{Base: p[i], Index: hb, Scale: 1}
+		case 2:
+			return Mem{Base: p[i], Index: hb, Scale: 2}
+		case 3:
+			return Mem{Base: p[i], Index: h3, Scale: 1}
+		}
+		panic(fmt.Sprint("asmgen: gate ", q))
+	}
+	at := func(i int) Mem { return Mem{Base: p[i]} }
+	body(gate, at)
+	for _, r := range p {
+		ADDQ(U32(32), r)
+	}
+	DECQ(n)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+func join(s []string) string {
+	out := ""
+	for i, v := range s {
+		if i > 0 {
+			out += ", "
+		}
+		out += v
+	}
+	return out
+}
+
+// lstmKernels generates the fused LSTM row kernels.
+func lstmKernels() {
+	// Pointers: 0 a, 1 hu, 2 b, 3 bh (4 gate blocks each), 4 cp, 5 c, 6 tc, 7 h, 8 y.
+	gateKernel("f32LSTMFwd", []string{"a", "hu", "b", "bh", "cp", "c", "tc", "h", "y"}, []string{
+		"f32LSTMFwd computes one LSTM row for the whole vectors of 8 of its H",
+		"columns (the caller does the last H%8; AVX2, FMA). a, hu, b and bh are",
+		"4H long, made of the gate blocks i, f, g, o of H columns each:",
+		"",
+		"	for j < H&^7, q < 4:",
+		"		a[q*H+j] = a[q*H+j] + b[q*H+j] + hu[q*H+j] + bh[q*H+j]",
+		"	for j < H&^7:",
+		"		i, f, g, o := σ(a[j]), σ(a[H+j]), tanh(a[2H+j]), σ(a[3H+j])",
+		"		a[j], a[H+j], a[2H+j], a[3H+j] = i, f, g, o",
+		"		c[j] = f*cp[j] + i*g",
+		"		tc[j] = tanh(c[j])",
+		"		h[j] = o * tc[j]; y[j] = h[j]",
+	}, func(gate func(p, q int) Mem, at func(p int) Mem) {
+		var act [4]VecVirtual
+		for q := range act {
+			v := load(gate(0, q))
+			VADDPS(gate(2, q), v, v)
+			VADDPS(gate(1, q), v, v)
+			VADDPS(gate(3, q), v, v)
+			if q == 2 {
+				act[q] = emitTanh(v)
+			} else {
+				act[q] = emitSigmoid(v)
+			}
+			VMOVUPS(act[q], gate(0, q))
+		}
+		i, f, g, o := act[0], act[1], act[2], act[3]
+		VMULPS(at(4), f, f)
+		VMULPS(g, i, i)
+		VADDPS(i, f, f)
+		VMOVUPS(f, at(5))
+		tc := emitTanh(f)
+		VMOVUPS(tc, at(6))
+		VMULPS(tc, o, o)
+		VMOVUPS(o, at(7))
+		VMOVUPS(o, at(8))
+	})
+
+	// Pointers: 0 dh, 1 dc, 2 a (4 blocks), 3 cp, 4 tc, 5 gh, 6 gx (4 blocks).
+	gateKernel("f32LSTMBwd", []string{"dh", "dc", "a", "cp", "tc", "gh", "gx"}, []string{
+		"f32LSTMBwd computes the pre-activation gradients of one LSTM row for",
+		"the whole vectors of 8 of its H columns (the caller does the last",
+		"H%8), with the same float32 operations in the same order as the Go",
+		"loop (bit-identical; AVX only). a, gh and gx are 4H long (gate blocks",
+		"i, f, g, o):",
+		"",
+		"	for j < H&^7:",
+		"		i, f, g, o, tv := a[j], a[H+j], a[2H+j], a[3H+j], tc[j]",
+		"		c := dc[j] + dh[j]*o*(1-tv*tv)",
+		"		dc[j] = c * f",
+		"		vi, vf := c*g*i*(1-i), c*cp[j]*f*(1-f)",
+		"		vg, vo := c*i*(1-g*g), dh[j]*tv*o*(1-o)",
+		"		gh[j], gh[H+j], gh[2H+j], gh[3H+j] = vi, vf, vg, vo",
+		"		gx[j], gx[H+j], gx[2H+j], gx[3H+j] = vi, vf, vg, vo",
+	}, func(gate func(p, q int) Mem, at func(p int) Mem) {
+		one := vload("one")
+		d := load(at(0))
+		tv := load(at(4))
+		o := load(gate(2, 3))
+		// c := dc + ((d*o) * (1 - tv*tv))
+		c, t := YMM(), YMM()
+		VMULPS(tv, tv, t)
+		VSUBPS(t, one, t)
+		VMULPS(o, d, c)
+		VMULPS(t, c, c)
+		VADDPS(at(1), c, c)
+		f := load(gate(2, 1))
+		VMULPS(f, c, t)
+		VMOVUPS(t, at(1))
+		store := func(v VecVirtual, q int) {
+			VMOVUPS(v, gate(5, q))
+			VMOVUPS(v, gate(6, q))
+		}
+		// vo = ((d*tv)*o)*(1-o)
+		vo := YMM()
+		VMULPS(tv, d, vo)
+		VMULPS(o, vo, vo)
+		VSUBPS(o, one, t)
+		VMULPS(t, vo, vo)
+		store(vo, 3)
+		// vf = ((c*cp)*f)*(1-f)
+		vf := YMM()
+		VMULPS(at(3), c, vf)
+		VMULPS(f, vf, vf)
+		VSUBPS(f, one, t)
+		VMULPS(t, vf, vf)
+		store(vf, 1)
+		i := load(gate(2, 0))
+		g := load(gate(2, 2))
+		// vi = ((c*g)*i)*(1-i)
+		vi := YMM()
+		VMULPS(g, c, vi)
+		VMULPS(i, vi, vi)
+		VSUBPS(i, one, t)
+		VMULPS(t, vi, vi)
+		store(vi, 0)
+		// vg = (c*i)*(1-g*g)
+		VMULPS(g, g, g)
+		VSUBPS(g, one, g)
+		VMULPS(i, c, c)
+		VMULPS(g, c, c)
+		store(c, 2)
+	})
+}
