@@ -65,7 +65,10 @@ const gemmPackB = 16 * gemmKC
 //
 // m, n or k may be 0: with m or n 0 nothing is touched, with k 0 C is
 // zeroed (or left as is when acc). Gemm panics if a, b or c is shorter
-// than its matrix. It never allocates and runs on the calling goroutine.
+// than its matrix. It never allocates. It runs on the calling goroutine
+// unless SetThreads enabled the worker pool (parallel.go): then large
+// products are split into blocks of rows or of columns of C, computed by
+// the pool and the caller with bit-identical results.
 func Gemm[T Float](transA, transB bool, m, n, k int, a, b, c []T, acc bool) {
 	if m <= 0 || n <= 0 {
 		return
@@ -79,10 +82,44 @@ func Gemm[T Float](transA, transB bool, m, n, k int, a, b, c []T, acc bool) {
 	}
 	a = fit(a, m*k, "Gemm", "a")
 	b = fit(b, k*n, "Gemm", "b")
-	if gemmAsm(transA, transB, m, n, k, a, b, c, acc) {
+	if gemmParallel(transA, transB, m, n, k, a, b, c, acc) {
 		return
 	}
-	gemmDot(transA, transB, m, n, k, a, b, c, acc)
+	gemmRange(transA, transB, m, n, k, a, b, c, acc, 0, m, 0, n)
+}
+
+// gemmRange computes the block of rows [ilo, ihi) and columns [jlo, jhi)
+// of C, with the assembly kernels where they apply. Every element of C is
+// computed by the same operations whatever block contains it, provided the
+// block's edges are multiples of the units of gemmUnits (or m, n): a
+// parallel Gemm (parallel.go) splits C this way and stays bit-identical to
+// the single-threaded one.
+func gemmRange[T Float](transA, transB bool, m, n, k int, a, b, c []T, acc bool, ilo, ihi, jlo, jhi int) {
+	if gemmAsm(transA, transB, m, n, k, a, b, c, acc, ilo, ihi, jlo, jhi) {
+		return
+	}
+	gemmDot(transA, transB, m, n, k, a, b, c, acc, ilo, ihi, jlo, jhi)
+}
+
+// gemmUnits returns the granularity, in rows and in columns, at which C
+// may be split into blocks for gemmRange without changing any element's
+// sequence of operations, and the efficient one for the assembly kernels.
+func gemmUnits[T Float](transA, transB bool, k int) (mu, nu int) {
+	if mu, nu, ok := gemmAsmUnits[T](transA, transB, k); ok {
+		return mu, nu
+	}
+	return gemmDotUnits()
+}
+
+// gemmDotUnits returns gemmDot's split units. Rows go by pairs from the
+// block's first row (dot23 and dot13 round differently), so blocks start
+// at even rows. Columns go by chunks of nc, a multiple of 3, from the
+// block's first column, and by triples within a chunk (dot23 and dot21
+// round differently); only a chunk ending at column n has a partial
+// triple. So blocks starting at multiples of 3 group every column as the
+// whole product does, even though nc depends on the k block.
+func gemmDotUnits() (mu, nu int) {
+	return 2, 3
 }
 
 // GemmNaive computes exactly what Gemm does with the plain triple loop in
@@ -116,8 +153,9 @@ func GemmNaive[T Float](transA, transB bool, m, n, k int, a, b, c []T, acc bool)
 }
 
 // gemmDot computes every case as dot products over k blocks of at most
-// gemmKC: C[i,j] (+)= Σ_p opA(i,p)·opB(p,j).
-func gemmDot[T Float](transA, transB bool, m, n, k int, a, b, c []T, acc bool) {
+// gemmKC: C[i,j] (+)= Σ_p opA(i,p)·opB(p,j), for rows [ilo, ihi) and
+// columns [jlo, jhi) of C.
+func gemmDot[T Float](transA, transB bool, m, n, k int, a, b, c []T, acc bool, ilo, ihi, jlo, jhi int) {
 	var packA [2 * gemmKC]T
 	var packB [gemmPackB]T
 	// Split k into near-equal blocks.
@@ -128,12 +166,12 @@ func gemmDot[T Float](transA, transB bool, m, n, k int, a, b, c []T, acc bool) {
 		accb := acc || k0 > 0 // only the first k block may overwrite C
 		// Columns of op(B) per block: all of them when they are rows of B
 		// in place, else as many as fit in packB (a multiple of 3).
-		nc := n
+		nc := jhi - jlo
 		if !transB {
 			nc = gemmPackB / kl / 3 * 3
 		}
-		for j0 := 0; j0 < n; j0 += nc {
-			jn := min(nc, n-j0)
+		for j0 := jlo; j0 < jhi; j0 += nc {
+			jn := min(nc, jhi-j0)
 			// Column j0+t of op(B) is pb[t*ps : t*ps+kl].
 			var pb []T
 			var ps int
@@ -148,8 +186,8 @@ func gemmDot[T Float](transA, transB bool, m, n, k int, a, b, c []T, acc bool) {
 					}
 				}
 			}
-			for i := 0; i < m; i += 2 {
-				two := i+1 < m
+			for i := ilo; i < ihi; i += 2 {
+				two := i+1 < ihi
 				// Rows i and i+1 of op(A) over the block.
 				var a0, a1 []T
 				if transA {

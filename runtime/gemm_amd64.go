@@ -147,27 +147,49 @@ func sgemmDotTile(mr, nr, k int, a *float32, lda int, b *float32, ldb int, c *fl
 	}
 }
 
-// gemmAsm computes Gemm with the assembly kernels and returns true, or
-// returns false when they do not apply (float64, or a CPU without AVX2
-// and FMA). The slices have exactly their matrices' lengths, and m, n,
-// k ≥ 1.
-func gemmAsm[T Float](transA, transB bool, m, n, k int, a, b, c []T, acc bool) bool {
+// gemmAsm computes rows [ilo, ihi) and columns [jlo, jhi) of Gemm's C
+// with the assembly kernels and returns true, or returns false when they
+// do not apply (float64, or a CPU without AVX2 and FMA). The slices have
+// exactly their matrices' lengths, and m, n, k ≥ 1.
+func gemmAsm[T Float](transA, transB bool, m, n, k int, a, b, c []T, acc bool, ilo, ihi, jlo, jhi int) bool {
 	var z T
 	if unsafe.Sizeof(z) != 4 || !haveSgemmAsm {
 		return false
 	}
 	// T is float32 or a type defined on it.
 	f32 := func(s []T) []float32 { return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(s))), len(s)) }
-	sgemm(transA, transB, m, n, k, f32(a), f32(b), f32(c), acc)
+	sgemm(transA, transB, m, n, k, f32(a), f32(b), f32(c), acc, ilo, ihi, jlo, jhi)
 	return true
 }
 
-func sgemm(transA, transB bool, m, n, k int, a, b, c []float32, acc bool) {
-	if transB && !transA && k >= sgemmDotMinK {
-		sgemmNT(m, n, k, a, b, c, acc)
+// gemmAsmUnits returns the units of rows and columns at which gemmAsm's
+// blocks are best split (the tile sizes), and false when gemmAsm does not
+// apply. Any split gives the same results: every element of C is one
+// chain of FMAs over p in the broadcast kernels, and one vector
+// accumulator reduced in a fixed order in the dot kernels, whatever the
+// tile around it.
+func gemmAsmUnits[T Float](transA, transB bool, k int) (mu, nu int, ok bool) {
+	var z T
+	if unsafe.Sizeof(z) != 4 || !haveSgemmAsm {
+		return 0, 0, false
+	}
+	if sgemmUseNT(transA, transB, k) {
+		return 3, 4, true
+	}
+	return 6, sgemmNR, true
+}
+
+// sgemmUseNT reports whether sgemm runs on the dot kernels.
+func sgemmUseNT(transA, transB bool, k int) bool {
+	return transB && !transA && k >= sgemmDotMinK
+}
+
+func sgemm(transA, transB bool, m, n, k int, a, b, c []float32, acc bool, ilo, ihi, jlo, jhi int) {
+	if sgemmUseNT(transA, transB, k) {
+		sgemmNT(m, n, k, a, b, c, acc, ilo, ihi, jlo, jhi)
 		return
 	}
-	sgemmBcast(transA, transB, m, n, k, a, b, c, acc)
+	sgemmBcast(transA, transB, m, n, k, a, b, c, acc, ilo, ihi, jlo, jhi)
 }
 
 // sgemmRows splits m rows into nb near-equal blocks of at most mr rows:
@@ -178,8 +200,8 @@ func sgemmRows(m, mr int) (nb, base, extra int) {
 }
 
 // sgemmBcast computes the NN, TN and TT cases (and NT for short k) with the
-// broadcast kernels.
-func sgemmBcast(transA, transB bool, m, n, k int, a, b, c []float32, acc bool) {
+// broadcast kernels, for rows [ilo, ihi) and columns [jlo, jhi) of C.
+func sgemmBcast(transA, transB bool, m, n, k int, a, b, c []float32, acc bool, ilo, ihi, jlo, jhi int) {
 	var pack [sgemmKC * sgemmNR]float32
 	nkb := (k + sgemmKC - 1) / sgemmKC
 	kc := (k + nkb - 1) / nkb
@@ -191,11 +213,11 @@ func sgemmBcast(transA, transB bool, m, n, k int, a, b, c []float32, acc bool) {
 	for k0 := 0; k0 < k; k0 += kc {
 		kl := min(kc, k-k0)
 		accb := acc || k0 > 0 // only the first k block may overwrite C
-		for i0 := 0; i0 < m; i0 += sgemmMC {
-			ml := min(sgemmMC, m-i0)
+		for i0 := ilo; i0 < ihi; i0 += sgemmMC {
+			ml := min(sgemmMC, ihi-i0)
 			nb, base, extra := sgemmRows(ml, 6)
-			for j0 := 0; j0 < n; j0 += sgemmNR {
-				w := min(sgemmNR, n-j0)
+			for j0 := jlo; j0 < jhi; j0 += sgemmNR {
+				w := min(sgemmNR, jhi-j0)
 				// opB(k0+p, j0+t) is bp[p*ldb+t].
 				var bp []float32
 				var ldb int
@@ -224,18 +246,19 @@ func sgemmBcast(transA, transB bool, m, n, k int, a, b, c []float32, acc bool) {
 	}
 }
 
-// sgemmNT computes the NT case, C = A·Bᵀ, with the dot kernels.
-func sgemmNT(m, n, k int, a, b, c []float32, acc bool) {
+// sgemmNT computes the NT case, C = A·Bᵀ, with the dot kernels, for rows
+// [ilo, ihi) and columns [jlo, jhi) of C.
+func sgemmNT(m, n, k int, a, b, c []float32, acc bool, ilo, ihi, jlo, jhi int) {
 	nkb := (k + sgemmDotKC - 1) / sgemmDotKC
 	kc := (k + nkb - 1) / nkb
 	for k0 := 0; k0 < k; k0 += kc {
 		kl := min(kc, k-k0)
 		accb := acc || k0 > 0
-		for i0 := 0; i0 < m; i0 += sgemmMC {
-			ml := min(sgemmMC, m-i0)
+		for i0 := ilo; i0 < ihi; i0 += sgemmMC {
+			ml := min(sgemmMC, ihi-i0)
 			nb, base, extra := sgemmRows(ml, 3)
-			for j0 := 0; j0 < n; j0 += 4 {
-				nr := min(4, n-j0)
+			for j0 := jlo; j0 < jhi; j0 += 4 {
+				nr := min(4, jhi-j0)
 				bp := &b[j0*k+k0]
 				i := i0
 				for blk := range nb {

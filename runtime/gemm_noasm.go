@@ -4,8 +4,13 @@ package runtime
 
 // gemmAsm reports that no assembly kernels exist in this build: Gemm
 // always runs the pure-Go gemmDot.
-func gemmAsm[T Float](transA, transB bool, m, n, k int, a, b, c []T, acc bool) bool {
+func gemmAsm[T Float](transA, transB bool, m, n, k int, a, b, c []T, acc bool, ilo, ihi, jlo, jhi int) bool {
 	return false
+}
+
+// gemmAsmUnits reports that gemmAsm does not apply.
+func gemmAsmUnits[T Float](transA, transB bool, k int) (mu, nu int, ok bool) {
+	return 0, 0, false
 }
 
 // gemmAsmUsed reports whether float32 Gemm runs on assembly kernels.
