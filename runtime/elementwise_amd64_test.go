@@ -19,6 +19,26 @@ import (
 // n&^7 elements of its outputs and leave their last n%8 elements, the
 // guards and its inputs alone.
 
+// flushRef is the optimizers' flush of tiny moments (momentFlush).
+func flushRef(x float32) float32 {
+	if math.Abs(float64(x)) < momentFlush {
+		return 0
+	}
+	return x
+}
+
+// nearFlush returns ±momentFlush/0.9 or ±momentFlush/0.999 moved by a few
+// ulp, so that β·x lands on either side of the threshold (or exactly on
+// it), or ±momentFlush itself moved by a few ulp.
+func nearFlush(r *rand.Rand) float32 {
+	base := []float32{momentFlush, momentFlush / 0.9, momentFlush / 0.999}[r.IntN(3)]
+	x := math.Float32frombits(math.Float32bits(base) + uint32(r.IntN(7)) - 3)
+	if r.IntN(2) == 0 {
+		x = -x
+	}
+	return x
+}
+
 func skipNoF32Asm(t *testing.T) {
 	if !haveF32Asm {
 		t.Skip("CPU lacks AVX: the element-wise assembly kernels are not used")
@@ -138,7 +158,7 @@ func ewKernels(r *rand.Rand) []ewKernel {
 				},
 				func(a [][]float32, i int) {
 					gi := a[1][i] + float32(wd*a[0][i])
-					bi := float32(mu*a[2][i]) + gi
+					bi := flushRef(float32(mu*a[2][i]) + gi)
 					a[2][i] = bi
 					if nesterov {
 						bi = gi + float32(mu*bi)
@@ -159,6 +179,14 @@ func ewKernels(r *rand.Rand) []ewKernel {
 							a[3][i] = float32(math.Abs(float64(x))) * 1e-3
 						}
 					}
+					// Some moments and gradients around the flush threshold.
+					for i := range a[0] {
+						if r.IntN(4) == 0 {
+							a[1][i] = 0
+							a[2][i] = nearFlush(r)
+							a[3][i] = float32(math.Abs(float64(nearFlush(r))))
+						}
+					}
 					return a
 				},
 				run: func(n int, a [][]float32) {
@@ -167,8 +195,8 @@ func ewKernels(r *rand.Rand) []ewKernel {
 				},
 				ref: func(a [][]float32, i int) {
 					g := a[1][i]
-					m := float32(c.b1*a[2][i]) + float32(c.c1*g)
-					v := float32(c.b2*a[3][i]) + float32(float32(c.c2*g)*g)
+					m := flushRef(float32(c.b1*a[2][i]) + float32(c.c1*g))
+					v := flushRef(float32(c.b2*a[3][i]) + float32(float32(c.c2*g)*g))
 					a[2][i], a[3][i] = m, v
 					denom := float32(float32(math.Sqrt(float64(v)))/c.sqrtBC2) + c.eps
 					a[0][i] = float32(a[0][i]*c.decay) - float32(c.step*float32(m/denom))

@@ -90,3 +90,34 @@ func BenchmarkUnaryActivation(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAdamDenormal is BenchmarkAdam in the state of a network with
+// dead units: half the parameters, in runs of 784 (a first-layer weight
+// row), have gradient 0 and a first moment that has decayed into the
+// float32 subnormal range. Without the flush of tiny moments (momentFlush)
+// such a moment never leaves it: 0.9·k·2⁻¹⁴⁹ rounds back to k·2⁻¹⁴⁹ for
+// k ≤ 4, so every later step does subnormal arithmetic; with the flush
+// the first step sets it to 0. The second moments are small but normal
+// (they decay by β2, far more slowly).
+func BenchmarkAdamDenormal(b *testing.B) {
+	r := rand.New(rand.NewPCG(3, 4))
+	p := ewRand(r, mlpParams, 1, false)
+	g := ewRand(r, mlpParams, 1e-2, false)
+	a := NewAdam[float32](mlpParams, 1e-3)
+	a.t = 1000
+	for i := range a.M {
+		a.M[i] = float32(1e-3 * (2*r.Float64() - 1))
+		a.V[i] = float32(1e-4 * (r.Float64() + 0.01))
+	}
+	for row := 0; row*784 < mlpParams; row += 2 {
+		for i := row * 784; i < min((row+1)*784, mlpParams); i++ {
+			g[i] = 0
+			a.M[i] = float32(1+r.IntN(4)) * 0x1p-149 // stuck subnormal
+			a.V[i] = float32(1e-10 * (r.Float64() + 0.01))
+		}
+	}
+	b.SetBytes(mlpParams * 4)
+	for b.Loop() {
+		a.Step(p, g)
+	}
+}

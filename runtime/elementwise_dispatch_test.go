@@ -277,6 +277,9 @@ func TestAdamSGDF32MatchGoLoops(t *testing.T) {
 						continue
 					}
 					b[i] = mu*b[i] + gi
+					if -momentFlush < b[i] && b[i] < momentFlush {
+						b[i] = 0
+					}
 					if mom.nesterov {
 						q[i] -= lr * (gi + mu*b[i])
 					} else {

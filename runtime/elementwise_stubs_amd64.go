@@ -8,9 +8,11 @@ package runtime
 // caller does the last n%8 elements):
 //
 //	for i < n&^7:
-//		m[i] = b1*m[i] + c1*grad[i]
-//		v[i] = b2*v[i] + c2*grad[i]*grad[i]
+//		m[i] = flush(b1*m[i] + c1*grad[i])
+//		v[i] = flush(b2*v[i] + c2*grad[i]*grad[i])
 //		p[i] = p[i]*decay - step*(m[i]/(sqrt(v[i])/sqrtBC2 + eps))
+//
+//		flush(x) is 0 if |x| < 2^-100 (momentFlush), else x.
 //
 //go:noescape
 func f32Adam(n int, p *float32, grad *float32, m *float32, v *float32, b1 float32, c1 float32, b2 float32, c2 float32, sqrtBC2 float32, eps float32, step float32, decay float32)
@@ -29,7 +31,7 @@ func f32SGD(n int, p *float32, grad *float32, lr float32, wd float32)
 //
 //	for i < n&^7:
 //		gi := grad[i] + wd*p[i]
-//		b[i] = mu*b[i] + gi
+//		b[i] = flush(mu*b[i] + gi)  // 0 if |b| < 2^-100 (momentFlush)
 //		p[i] -= lr * b[i]
 //
 //go:noescape
@@ -40,7 +42,7 @@ func f32SGDMomentum(n int, p *float32, grad *float32, b *float32, lr float32, wd
 //
 //	for i < n&^7:
 //		gi := grad[i] + wd*p[i]
-//		b[i] = mu*b[i] + gi
+//		b[i] = flush(mu*b[i] + gi)  // 0 if |b| < 2^-100 (momentFlush)
 //		p[i] -= lr * (gi + mu*b[i])
 //
 //go:noescape

@@ -14,10 +14,13 @@ import (
 //	v ← β2·v + (1-β2)·g²
 //	m̂ = m/(1-β1ᵗ),  v̂ = v/(1-β2ᵗ)     (PyTorch folds these into step size/denominator)
 //	p ← p - lr·m/(1-β1ᵗ) / (√v/√(1-β2ᵗ) + eps)
+//
+// plus this package's one deviation from PyTorch (see Adam): m and v below
+// 2⁻¹⁰⁰ in magnitude are set to 0 after their update (flushRef64).
 func adamRef(p, m, v, g, lr, b1, b2, eps, wd float64, t int) (float64, float64, float64) {
 	p *= 1 - lr*wd
-	m = b1*m + (1-b1)*g
-	v = b2*v + (1-b2)*g*g
+	m = flushRef64(b1*m + (1-b1)*g)
+	v = flushRef64(b2*v + (1-b2)*g*g)
 	bc1 := 1 - math.Pow(b1, float64(t))
 	bc2 := 1 - math.Pow(b2, float64(t))
 	p -= lr / bc1 * m / (math.Sqrt(v)/math.Sqrt(bc2) + eps)
@@ -56,6 +59,15 @@ func TestAdamMatchesReference(t *testing.T) {
 	}
 }
 
+// flushRef64 is the optimizers' flush of tiny moments (not PyTorch's): 0 if
+// |x| < 2⁻¹⁰⁰.
+func flushRef64(x float64) float64 {
+	if math.Abs(x) < 0x1p-100 {
+		return 0
+	}
+	return x
+}
+
 // TestAdamFirstStepByHand checks the well-known property that Adam's first
 // step moves each parameter by almost exactly lr·sign(g): m̂ = g, v̂ = g², so
 // Δp = -lr·g/(|g|+eps).
@@ -78,10 +90,12 @@ func TestAdamFirstStepByHand(t *testing.T) {
 //	b ← μ·b + g                (b₀ = 0, so b₁ = g₁ as in PyTorch's first-step clone)
 //	g ← nesterov ? g + μ·b : b  (plain SGD when μ = 0: g unchanged)
 //	p ← p - lr·g
+//
+// plus this package's flush of |b| < 2⁻¹⁰⁰ to 0 (see SGD).
 func sgdRef(p, b, g, lr, mu, wd float64, nesterov bool) (float64, float64) {
 	g += wd * p
 	if mu != 0 {
-		b = mu*b + g
+		b = flushRef64(mu*b + g)
 		if nesterov {
 			g += mu * b
 		} else {

@@ -18,6 +18,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	. "github.com/mmcloughlin/avo/build"
@@ -30,17 +31,37 @@ import (
 var constTab Mem
 
 const (
-	cZero = -1
-	cOne  = 0
-	cHalf = 4
-	cSign = 8 // -0: the sign bit
+	cZero  = -1
+	cOne   = 0
+	cHalf  = 4
+	cSign  = 8  // -0: the sign bit
+	cAbs   = 12 // all bits but the sign bit
+	cFlush = 16 // momentFlush
 )
+
+// momentFlush is runtime.momentFlush (optim.go): the optimizer kernels set
+// a moment with |m| < momentFlush to 0 after its update, as the Go loops
+// do. The runtime tests check that both agree on either side of it.
+const momentFlush = 0x1p-100
+
+// flushTiny sets the lanes of x with |x| < momentFlush (ordered: NaN is
+// kept) to +0, using the broadcast constants abs (cAbs) and tiny (cFlush)
+// and the scratch register t. It is exactly the Go loops'
+//
+//	if -tiny < x && x < tiny { x = 0 }
+func flushTiny(x, abs, tiny, t VecVirtual) {
+	VANDPS(x, abs, t)
+	VCMPPS(U8(0x15), tiny, t, t) // !(|x| < tiny), unordered true, quiet: NLT_UQ
+	VANDPS(t, x, x)
+}
 
 func elementwiseKernels() {
 	constTab = GLOBL("f32ConstTab", RODATA|NOPTR)
 	DATA(cOne, U32(0x3f800000))
 	DATA(cHalf, U32(0x3f000000))
 	DATA(cSign, U32(0x80000000))
+	DATA(cAbs, U32(0x7fffffff))
+	DATA(cFlush, U32(math.Float32bits(momentFlush)))
 	vectorConstants()
 	for _, s := range streams() {
 		s.gen()
@@ -191,24 +212,30 @@ func streams() []stream {
 		name:    "f32Adam",
 		arrays:  []string{"p", "grad", "m", "v"},
 		scalars: []string{"b1", "c1", "b2", "c2", "sqrtBC2", "eps", "step", "decay"},
+		consts:  []int{cAbs, cFlush},
 		unroll:  2,
 		doc: []string{
-			"m[i] = b1*m[i] + c1*grad[i]",
-			"v[i] = b2*v[i] + c2*grad[i]*grad[i]",
+			"m[i] = flush(b1*m[i] + c1*grad[i])",
+			"v[i] = flush(b2*v[i] + c2*grad[i]*grad[i])",
 			"p[i] = p[i]*decay - step*(m[i]/(sqrt(v[i])/sqrtBC2 + eps))",
+			"",
+			"flush(x) is 0 if |x| < 2^-100 (momentFlush), else x.",
 		},
 		body: func(at func(int) Mem, k []VecVirtual) {
 			b1, c1, b2, c2, sbc2, eps, step, decay := k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]
+			abs, tiny := k[8], k[9]
 			g := load(at(1))
 			m, v, t := YMM(), YMM(), YMM()
 			VMULPS(at(2), b1, m)
 			VMULPS(g, c1, t)
 			VADDPS(t, m, m)
+			flushTiny(m, abs, tiny, t)
 			VMOVUPS(m, at(2))
 			VMULPS(g, c2, t)
 			VMULPS(g, t, t)
 			VMULPS(at(3), b2, v)
 			VADDPS(t, v, v)
+			flushTiny(v, abs, tiny, t)
 			VMOVUPS(v, at(3))
 			VSQRTPS(v, v)
 			VDIVPS(sbc2, v, v)
@@ -241,10 +268,11 @@ func streams() []stream {
 			name:    "f32SGDMomentum",
 			arrays:  []string{"p", "grad", "b"},
 			scalars: []string{"lr", "wd", "mu"},
+			consts:  []int{cAbs, cFlush},
 			unroll:  2,
 			doc: []string{
 				"gi := grad[i] + wd*p[i]",
-				"b[i] = mu*b[i] + gi",
+				"b[i] = flush(mu*b[i] + gi)  // 0 if |b| < 2^-100 (momentFlush)",
 				"p[i] -= lr * b[i]",
 			},
 		}
@@ -260,6 +288,8 @@ func streams() []stream {
 			VADDPS(at(1), gi, gi)
 			VMULPS(at(2), mu, b)
 			VADDPS(gi, b, b)
+			t := YMM()
+			flushTiny(b, k[3], k[4], t)
 			VMOVUPS(b, at(2))
 			if nesterov {
 				VMULPS(b, mu, b)
