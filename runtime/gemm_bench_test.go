@@ -57,6 +57,9 @@ func BenchmarkGemm(b *testing.B) {
 		{"dW2_T128x32x64", true, false, true, 128, 64, 32},
 		{"dW3_T64x32x10", true, false, true, 64, 10, 32},
 		{"sq_256x256x256", false, false, false, 256, 256, 256},
+		{"sq_1024x1024x1024", false, false, false, 1024, 1024, 1024},
+		// The wide MLP's largest product at batch 256.
+		{"wide_256x1024x1024", false, false, false, 256, 1024, 1024},
 	}
 	r := rand.New(rand.NewPCG(1, 1))
 	for _, s := range shapes {
