@@ -322,8 +322,12 @@ func (g *gen) entryPoints(f *jen.File) {
 	})
 
 	out := g.g.Output
-	f.Comment(fmt.Sprintf("Output returns %s %v for the first n rows, as computed by the last Forward or Infer.", out.Name, out.Shape))
-	recv().Id("Output").Params(jen.Id("n").Int()).Index().Add(T).Block(jen.Return(g.in(out)))
+	f.Comment(fmt.Sprintf("Output returns %s %v for the first n rows, as computed by the last Forward or Infer,", out.Name, out.Shape))
+	f.Comment("or nil when n is outside 1..Batch.")
+	recv().Id("Output").Params(jen.Id("n").Int()).Index().Add(T).Block(
+		jen.If(jen.Id("n").Op("<").Lit(1).Op("||").Id("n").Op(">").Id("Batch")).Block(jen.Return(jen.Nil())),
+		jen.Return(g.in(out)),
+	)
 
 	if len(out.Shape) == 2 && out.Shape[0].Batch {
 		f.Comment("Predict runs Infer and writes each row's highest-scoring class to classes[:n].")

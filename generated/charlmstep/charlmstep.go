@@ -183,8 +183,12 @@ func (m *Model) Infer(n int) error {
 	return nil
 }
 
-// Output returns logits (N, 1, 97) for the first n rows, as computed by the last Forward or Infer.
+// Output returns logits (N, 1, 97) for the first n rows, as computed by the last Forward or Infer,
+// or nil when n is outside 1..Batch.
 func (m *Model) Output(n int) []float32 {
+	if n < 1 || n > Batch {
+		return nil
+	}
 	return m.logits[:n*97]
 }
 

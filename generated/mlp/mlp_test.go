@@ -145,8 +145,12 @@ func (m *model64) Infer(n int) error {
 	return nil
 }
 
-// Output returns logits (N, 10) for the first n rows, as computed by the last Forward or Infer.
+// Output returns logits (N, 10) for the first n rows, as computed by the last Forward or Infer,
+// or nil when n is outside 1..Batch.
 func (m *model64) Output(n int) []float64 {
+	if n < 1 || n > Batch {
+		return nil
+	}
 	return m.logits[:n*10]
 }
 
