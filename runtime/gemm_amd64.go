@@ -20,8 +20,9 @@ import (
 //     and each of the 6 elements opA(i+r, p) is broadcast and multiplied
 //     in with VFMADD231PS. op(A) is read in place: opA(i, p) is
 //     a[i*rs+p*ks] with rs = k, ks = 1 (NN) or rs = 1, ks = m (TN, TT).
-//     Rows of op(B) are read in place (NN, TN), or from a panel of 16
-//     columns of op(B) packed on the stack (TT, and NT with a short k).
+//     Rows of op(B) are read in place (NN, TN), or from panels of 16
+//     columns of op(B) packed on the stack (TT, NT with a short k, and
+//     large products, whose rows of B would fall out of cache).
 //   - NT uses the dot kernels sgemmDot{mr}x{nr}: 3×4 elements of C, each
 //     a dot product of contiguous rows of A and B, in 12 ymm accumulators
 //     reduced horizontally at the end.
@@ -200,9 +201,66 @@ func sgemmRows(m, mr int) (nb, base, extra int) {
 }
 
 // sgemmBcast computes the NN, TN and TT cases (and NT for short k) with the
-// broadcast kernels, for rows [ilo, ihi) and columns [jlo, jhi) of C.
+// broadcast kernels, for rows [ilo, ihi) and columns [jlo, jhi) of C. Rows
+// of op(B) are read in place when they are rows of B and the block of B
+// is small; otherwise op(B) is packed into panels of 16 columns on the
+// stack. Packing changes no arithmetic: every element of C is the same
+// chain of FMAs either way, so the choice may depend on the block.
 func sgemmBcast(transA, transB bool, m, n, k int, a, b, c []float32, acc bool, ilo, ihi, jlo, jhi int) {
+	switch {
+	case sgemmPackLarge(k, ihi-ilo, jhi-jlo):
+		sgemmBcastPackLarge(transA, transB, m, n, k, a, b, c, acc, ilo, ihi, jlo, jhi)
+	case transB:
+		sgemmBcastPackSmall(transA, transB, m, n, k, a, b, c, acc, ilo, ihi, jlo, jhi)
+	default:
+		sgemmBcastPacked(transA, transB, m, n, k, a, b, c, acc, ilo, ihi, jlo, jhi, nil)
+	}
+}
+
+// sgemmPackMinKN and sgemmPackMinM are the thresholds above which op(B) is
+// packed even when its rows are rows of B: a k block of the block's
+// columns of op(B) larger than about half of L2 (in elements), used by
+// enough rows of C to pay for the copy. In place, B's rows are n apart,
+// and for n a multiple of 1024 a panel of 16 columns maps to a few sets
+// of L1 and L2 and keeps falling out. Variables so that tests can force
+// packing.
+var (
+	sgemmPackMinKN = 128 * 1024
+	sgemmPackMinM  = 2 * sgemmMC
+)
+
+// sgemmPackLarge reports whether sgemmBcast packs op(B) in large chunks,
+// for a block of C of ml × nl elements.
+func sgemmPackLarge(k, ml, nl int) bool {
+	return ml >= sgemmPackMinM && min(k, sgemmKC)*nl > sgemmPackMinKN
+}
+
+// sgemmBcastPackLarge runs sgemmBcastPacked with chunks of up to
+// sgemmPackNC columns of a k block of op(B) (64 KiB of stack, which a
+// goroutine's stack grows to once; zeroing it is paid by large products
+// only).
+func sgemmBcastPackLarge(transA, transB bool, m, n, k int, a, b, c []float32, acc bool, ilo, ihi, jlo, jhi int) {
+	var pack [sgemmKC * sgemmPackNC]float32
+	sgemmBcastPacked(transA, transB, m, n, k, a, b, c, acc, ilo, ihi, jlo, jhi, pack[:])
+}
+
+// sgemmBcastPackSmall runs sgemmBcastPacked with one panel of 16 columns
+// of a k block of op(B) per chunk, for Bᵀ on small products.
+func sgemmBcastPackSmall(transA, transB bool, m, n, k int, a, b, c []float32, acc bool, ilo, ihi, jlo, jhi int) {
 	var pack [sgemmKC * sgemmNR]float32
+	sgemmBcastPacked(transA, transB, m, n, k, a, b, c, acc, ilo, ihi, jlo, jhi, pack[:])
+}
+
+// sgemmPackNC is the number of columns of op(B) in a large packed chunk:
+// 4 panels of 16 columns of a k block.
+const sgemmPackNC = 4 * sgemmNR
+
+// sgemmBcastPacked computes the block with op(B) packed into pack, in
+// chunks of whole panels of 16 columns × the k block (panel q of a chunk
+// at pack[q*kl*16:], row p of a panel at p*16), each chunk used by every
+// row of the block; or, with pack nil, with the rows of B read in place
+// (not transB).
+func sgemmBcastPacked(transA, transB bool, m, n, k int, a, b, c []float32, acc bool, ilo, ihi, jlo, jhi int, pack []float32) {
 	nkb := (k + sgemmKC - 1) / sgemmKC
 	kc := (k + nkb - 1) / nkb
 	// opA(i, p) is a[i*rs+p*ks].
@@ -213,35 +271,69 @@ func sgemmBcast(transA, transB bool, m, n, k int, a, b, c []float32, acc bool, i
 	for k0 := 0; k0 < k; k0 += kc {
 		kl := min(kc, k-k0)
 		accb := acc || k0 > 0 // only the first k block may overwrite C
-		for i0 := ilo; i0 < ihi; i0 += sgemmMC {
-			ml := min(sgemmMC, ihi-i0)
-			nb, base, extra := sgemmRows(ml, 6)
-			for j0 := jlo; j0 < jhi; j0 += sgemmNR {
-				w := min(sgemmNR, jhi-j0)
-				// opB(k0+p, j0+t) is bp[p*ldb+t].
-				var bp []float32
-				var ldb int
-				if transB {
-					for t := 0; t < w; t++ {
-						src := b[(j0+t)*k+k0 : (j0+t)*k+k0+kl]
-						for p, v := range src {
-							pack[p*sgemmNR+t] = v
+		nc := jhi - jlo
+		if pack != nil {
+			nc = len(pack) / (kl * sgemmNR) * sgemmNR
+		}
+		for jc := jlo; jc < jhi; jc += nc {
+			jn := min(nc, jhi-jc)
+			if pack != nil {
+				sgemmPackB(transB, n, k, b, k0, kl, jc, jn, pack)
+			}
+			for i0 := ilo; i0 < ihi; i0 += sgemmMC {
+				ml := min(sgemmMC, ihi-i0)
+				nb, base, extra := sgemmRows(ml, 6)
+				for j0 := jc; j0 < jc+jn; j0 += sgemmNR {
+					w := min(sgemmNR, jc+jn-j0)
+					// opB(k0+p, j0+t) is bp[p*ldb+t].
+					var bp []float32
+					var ldb int
+					if pack != nil {
+						bp, ldb = pack[(j0-jc)*kl:], sgemmNR
+					} else {
+						bp, ldb = b[k0*n+j0:], n
+					}
+					i := i0
+					for blk := range nb {
+						mr := base
+						if blk >= nb-extra {
+							mr++
 						}
+						sgemmBcastTile(mr, w, kl, &a[i*rs+k0*ks], rs, ks, bp, ldb, c[i*n+j0:], n, accb)
+						i += mr
 					}
-					bp, ldb = pack[:], sgemmNR
-				} else {
-					bp, ldb = b[k0*n+j0:], n
-				}
-				i := i0
-				for blk := range nb {
-					mr := base
-					if blk >= nb-extra {
-						mr++
-					}
-					sgemmBcastTile(mr, w, kl, &a[i*rs+k0*ks], rs, ks, bp, ldb, c[i*n+j0:], n, accb)
-					i += mr
 				}
 			}
+		}
+	}
+}
+
+// sgemmPackB packs rows [k0, k0+kl) and columns [j0, j0+jn) of op(B) into
+// pack, in panels of 16 columns: opB(k0+p, j0+16*q+t) goes to
+// pack[q*kl*16+p*16+t]. Columns past jn in the last panel are not written
+// (the masked kernels do not read them).
+func sgemmPackB(transB bool, n, k int, b []float32, k0, kl, j0, jn int, pack []float32) {
+	for q := 0; q*sgemmNR < jn; q++ {
+		w := min(sgemmNR, jn-q*sgemmNR)
+		pp := pack[q*kl*sgemmNR : (q+1)*kl*sgemmNR]
+		jq := j0 + q*sgemmNR
+		if transB {
+			for t := 0; t < w; t++ {
+				src := b[(jq+t)*k+k0 : (jq+t)*k+k0+kl]
+				for p, v := range src {
+					pp[p*sgemmNR+t] = v
+				}
+			}
+			continue
+		}
+		if w == sgemmNR {
+			for p := 0; p < kl; p++ {
+				*(*[sgemmNR]float32)(pp[p*sgemmNR:]) = *(*[sgemmNR]float32)(b[(k0+p)*n+jq:])
+			}
+			continue
+		}
+		for p := 0; p < kl; p++ {
+			copy(pp[p*sgemmNR:p*sgemmNR+w], b[(k0+p)*n+jq:(k0+p)*n+jq+w])
 		}
 	}
 }

@@ -169,3 +169,43 @@ func TestSgemmPeakFMA(t *testing.T) {
 		t.Fatalf("fmaPeakLoop(1000) = %v flops, want 192000", f)
 	}
 }
+
+// TestSgemmPackLarge forces the large packed path of the broadcast kernels
+// on every shape and checks it against the reference loop and, bit for
+// bit, against the unpacked path.
+func TestSgemmPackLarge(t *testing.T) {
+	skipNoSgemmAsm(t)
+	r := rand.New(rand.NewPCG(9, 10))
+	shapes := [][3]int{ // m, n, k
+		{1, 1, 1}, {7, 17, 33}, {13, 65, 300}, {32, 128, 784}, {32, 784, 128},
+		{197, 37, 600}, {100, 3, 257}, {200, 130, 513}, {64, 10, 32}, {32, 64, 10},
+	}
+	for _, tA := range []bool{false, true} {
+		for _, tB := range []bool{false, true} {
+			for _, acc := range []bool{false, true} {
+				for _, s := range shapes {
+					m, n, k := s[0], s[1], s[2]
+					a := ktRand[float32](r, m*k, 1)
+					b := ktRand[float32](r, k*n, 1)
+					c0 := ktRand[float32](r, m*n, 1)
+					c1 := append([]float32(nil), c0...)
+					Gemm(tA, tB, m, n, k, a, b, c0, acc)
+					oldKN, oldM := sgemmPackMinKN, sgemmPackMinM
+					sgemmPackMinKN, sgemmPackMinM = 0, 0
+					Gemm(tA, tB, m, n, k, a, b, c1, acc)
+					sgemmPackMinKN, sgemmPackMinM = oldKN, oldM
+					for i := range c0 {
+						if math.Float32bits(c0[i]) != math.Float32bits(c1[i]) {
+							t.Fatalf("tA=%v tB=%v acc=%v %v: packed C[%d] = %v, unpacked %v", tA, tB, acc, s, i, c1[i], c0[i])
+						}
+					}
+					ktGemmCase[float32](t, r, tA, tB, acc, m, n, k)
+				}
+			}
+		}
+	}
+	// A large product takes the packed path by default.
+	if !sgemmPackLarge(1024, 1024, 1024) || sgemmPackLarge(64, 32, 128) {
+		t.Error("sgemmPackLarge thresholds")
+	}
+}
