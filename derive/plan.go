@@ -51,14 +51,6 @@ type Plan struct {
 // Slot returns n's slot.
 func (pl *Plan) Slot(n *ir.Node) Slot { return pl.Slots[n.ID] }
 
-// accumulates lists the ops whose kernels can add into their output, so an
-// acc_grad of their result folds into them (dW += xᵀ·dz in one GEMM).
-var accumulates = map[string]bool{"matmul": true, "sum": true, "mean": true, "broadcast_to": true, "time_last_grad": true,
-	"conv2d_grad_input": true, "conv2d_grad_filter": true, "maxpool2d_grad": true, "avgpool2d_grad": true}
-
-// literalUsers lists the ops that take a scalar constant operand inline.
-var literalUsers = map[string]bool{"add": true, "sub": true, "mul": true, "div": true, "softmax_cross_entropy_grad": true}
-
 const align = 16 // elements: 64 bytes of float32, a cache line
 
 func plan(p *Program) Plan {
@@ -91,7 +83,7 @@ func plan(p *Program) Plan {
 			pl.Slots[n.ID] = Slot{Kind: Folded, Sink: n.Attrs.Param}
 			continue
 		}
-		if accumulates[c.Op.Name] && len(users[c]) == 1 && c.ID >= len(p.Graph.Nodes) {
+		if c.Op.Accumulates && len(users[c]) == 1 && c.ID >= len(p.Graph.Nodes) {
 			for v := n.Args[0]; ; v = v.Args[0] {
 				pl.Slots[v.ID] = Slot{Kind: IntoGrad, Sink: n.Attrs.Param, Size: v.Shape.Elems()}
 				if v == c {
@@ -132,7 +124,7 @@ func plan(p *Program) Plan {
 		}
 		inline := true
 		for _, u := range users[n] {
-			inline = inline && literalUsers[u.Op.Name]
+			inline = inline && u.Op.ScalarOperands
 		}
 		if inline && n != p.Graph.Loss && n != p.Graph.Output {
 			pl.Slots[n.ID] = Slot{Kind: Literal, Size: 1}

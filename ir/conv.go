@@ -17,9 +17,9 @@ func init() {
 			dw := b.Op("conv2d_grad_filter", Attrs{Window: win, To: w.Shape}, x, dy)
 			return []*Node{dx, dw}
 		}})
-	def(&OpDef{Name: "conv2d_grad_input", Arity: 2, NoGrad: backwardOnly, Scratch: gradColSize,
+	def(&OpDef{Name: "conv2d_grad_input", Arity: 2, NoGrad: backwardOnly, Accumulates: true, Scratch: gradColSize,
 		Shape: func(n *Node) (Shape, error) { return checkGradShape(n, n.Args[0]) }})
-	def(&OpDef{Name: "conv2d_grad_filter", Arity: 2, NoGrad: backwardOnly, Scratch: gradColSize,
+	def(&OpDef{Name: "conv2d_grad_filter", Arity: 2, NoGrad: backwardOnly, Accumulates: true, Scratch: gradColSize,
 		Shape: func(n *Node) (Shape, error) { return checkGradShape(n, n.Args[1]) }})
 
 	def(&OpDef{Name: "maxpool2d", Arity: 1, Shape: poolShape,
@@ -28,7 +28,7 @@ func init() {
 			b.Note("d%s = %s routed to each window's argmax", nm(n.Args[0]), nm(dy))
 			return []*Node{b.Op("maxpool2d_grad", Attrs{Window: n.Attrs.Window, To: n.Args[0].Shape}, dy, n)}
 		}})
-	def(&OpDef{Name: "maxpool2d_grad", Arity: 2, NoGrad: backwardOnly,
+	def(&OpDef{Name: "maxpool2d_grad", Arity: 2, NoGrad: backwardOnly, Accumulates: true,
 		Shape: func(n *Node) (Shape, error) {
 			if n.Args[1].Op.Name != "maxpool2d" {
 				return nil, fmt.Errorf("maxpool2d_grad reads the argmax of a maxpool2d, got %s", n.Args[1].Op.Name)
@@ -40,7 +40,7 @@ func init() {
 			b.Note("d%s = %s spread evenly over each window", nm(n.Args[0]), nm(dy))
 			return []*Node{b.Op("avgpool2d_grad", Attrs{Window: n.Attrs.Window, To: n.Args[0].Shape}, dy)}
 		}})
-	def(&OpDef{Name: "avgpool2d_grad", Arity: 1, NoGrad: backwardOnly,
+	def(&OpDef{Name: "avgpool2d_grad", Arity: 1, NoGrad: backwardOnly, Accumulates: true,
 		Shape: func(n *Node) (Shape, error) { return checkGradShape(n, n.Args[0]) }})
 }
 

@@ -45,6 +45,14 @@ type OpDef struct {
 	// Saved, when set, is the number of float elements the op records in
 	// the forward pass for its gradient (a recurrent layer's gates).
 	Saved func(n *Node) int
+
+	// Accumulates marks ops whose kernel can add into its output, so an
+	// acc_grad of the result folds into it (dW += xᵀ·dz is one GEMM).
+	Accumulates bool
+
+	// ScalarOperands marks ops whose kernel takes a scalar constant
+	// argument inline, so the constant needs no buffer.
+	ScalarOperands bool
 }
 
 var opTable = map[string]*OpDef{}
@@ -125,7 +133,7 @@ func init() {
 	// Elementwise binary ops with numpy broadcasting; the adjoint of the
 	// broadcast is a sum back to the operand's shape.
 	binary := func(name string, grad func(b *Builder, n, dy *Node) []*Node) {
-		def(&OpDef{Name: name, Arity: 2, Shape: broadcastArgs, Grad: grad, Simplify: simplifyBinary})
+		def(&OpDef{Name: name, Arity: 2, Shape: broadcastArgs, Grad: grad, Simplify: simplifyBinary, ScalarOperands: true})
 	}
 	binary("add", func(b *Builder, n, dy *Node) []*Node {
 		x, y := n.Args[0], n.Args[1]
@@ -162,7 +170,7 @@ func init() {
 
 	// matmul: y = op(A)·op(B) for 2-D operands. The adjoints are matmuls
 	// whose transpose flags absorb every transpose, so none is materialized.
-	def(&OpDef{Name: "matmul", Arity: 2, Shape: matmulShape, Simplify: absorbTransposes,
+	def(&OpDef{Name: "matmul", Arity: 2, Shape: matmulShape, Simplify: absorbTransposes, Accumulates: true,
 		Grad: func(b *Builder, n, dy *Node) []*Node {
 			a, w := n.Args[0], n.Args[1]
 			tA, tB := n.Attrs.TransA, n.Attrs.TransB
@@ -225,7 +233,7 @@ func init() {
 	// Reductions. Their adjoint broadcasts the gradient back; mean's also
 	// divides by the count (which involves n when the batch axis is reduced).
 	reduce := func(name string, mean bool) {
-		def(&OpDef{Name: name, Arity: 1, Shape: reduceShape,
+		def(&OpDef{Name: name, Arity: 1, Shape: reduceShape, Accumulates: true,
 			Grad: func(b *Builder, n, dy *Node) []*Node {
 				x := n.Args[0]
 				if mean {
@@ -241,7 +249,7 @@ func init() {
 	reduce("mean", true)
 	// broadcast_to only appears in backward passes (the adjoint of sum and
 	// mean), so it needs no adjoint of its own.
-	def(&OpDef{Name: "broadcast_to", Arity: 1, NoGrad: backwardOnly,
+	def(&OpDef{Name: "broadcast_to", Arity: 1, NoGrad: backwardOnly, Accumulates: true,
 		Simplify: func(b *Builder, n *Node) *Node {
 			x := n.Args[0]
 			if x.Op.Name != "const" {
@@ -289,7 +297,7 @@ func init() {
 			b.Note("d%s = (softmax(%s) - onehot(%s))·%s/n", nm(logits), nm(logits), nm(labels), nm(dy))
 			return []*Node{b.Op("softmax_cross_entropy_grad", Attrs{}, logits, labels, dy), nil}
 		}})
-	def(&OpDef{Name: "softmax_cross_entropy_grad", Arity: 3, NoGrad: backwardOnly,
+	def(&OpDef{Name: "softmax_cross_entropy_grad", Arity: 3, NoGrad: backwardOnly, ScalarOperands: true,
 		Shape: func(n *Node) (Shape, error) {
 			if _, err := sceShape(n); err != nil {
 				return nil, err

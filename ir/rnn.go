@@ -82,7 +82,7 @@ func init() {
 			b.Note("d%s = %s at the last step, 0 before", nm(n.Args[0]), nm(dy))
 			return []*Node{b.Op("time_last_grad", Attrs{To: n.Args[0].Shape}, dy)}
 		}})
-	def(&OpDef{Name: "time_last_grad", Arity: 1, NoGrad: backwardOnly,
+	def(&OpDef{Name: "time_last_grad", Arity: 1, NoGrad: backwardOnly, Accumulates: true,
 		Shape: func(n *Node) (Shape, error) { return n.Attrs.To, nil }})
 }
 
