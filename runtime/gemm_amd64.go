@@ -3,12 +3,13 @@
 package runtime
 
 import (
+	"os"
 	"unsafe"
 
 	"golang.org/x/sys/cpu"
 )
 
-//go:generate go run ./internal/asmgen -out gemm_amd64.s -stubs gemm_stubs_amd64.go -pkg runtime
+//go:generate go run ./internal/asmgen -out gemm_amd64.s -stubs gemm_stubs_amd64.go -tiles gemm_tiles_amd64.go -pkg runtime
 //go:generate go run ./internal/asmgen -kernels elementwise -out elementwise_amd64.s -stubs elementwise_stubs_amd64.go -pkg runtime
 
 // The float32 GEMM of amd64 CPUs with AVX2 and FMA runs on the assembly
@@ -18,7 +19,12 @@ import (
 //     of up to 6 rows × 16 columns of C stays in 12 ymm registers while,
 //     for every p of a k block, one row of 16 elements of op(B) is loaded
 //     and each of the 6 elements opA(i+r, p) is broadcast and multiplied
-//     in with VFMADD231PS. op(A) is read in place: opA(i, p) is
+//     in with VFMADD231PS. On CPUs with AVX-512 the same kernels exist
+//     for zmm registers, sgemmZBcast{mr}x{w}: tiles of up to 12 rows × 32
+//     columns in 24 of the 32 zmm registers, with partial vectors under
+//     an opmask (AVX2's masked stores are slow on AMD cores). Both run
+//     the same chain of FMAs for every element of C, so they agree bit
+//     for bit; BACKPROPGEN_NOAVX512=1 keeps a program on the AVX2 ones. op(A) is read in place: opA(i, p) is
 //     a[i*rs+p*ks] with rs = k, ks = 1 (NN) or rs = 1, ks = m (TN, TT).
 //     Rows of op(B) are read in place (NN, TN), or from panels of 16
 //     columns of op(B) packed on the stack (TT, NT with a short k, and
@@ -35,87 +41,54 @@ import (
 // haveSgemmAsm reports whether the CPU runs the assembly kernels.
 var haveSgemmAsm = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
+// haveSgemmAVX512 reports whether the CPU and the OS run the AVX-512
+// broadcast kernels (x/sys/cpu checks that the OS saves the zmm and
+// opmask registers).
+var haveSgemmAVX512 = haveSgemmAsm && cpu.X86.HasAVX512F
+
+// sgemmAVX512 selects the AVX-512 broadcast kernels; a variable so that
+// tests and benchmarks can run both families on one machine.
+var sgemmAVX512 = haveSgemmAVX512 && os.Getenv("BACKPROPGEN_NOAVX512") == ""
+
+// sgemmTile returns the rows and columns of the largest broadcast tile of
+// the kernel family in use.
+func sgemmTile() (mr, nr int) {
+	if sgemmAVX512 {
+		return 12, 32
+	}
+	return 6, 16
+}
+
+// sgemmTileKC returns the k block of the kernel family in use: a panel of
+// B of k block × tile columns is 16 KiB, half of L1, either way. (The k
+// block changes no result: C is stored and reloaded between blocks as
+// float32, the same chain of FMAs.)
+func sgemmTileKC() int {
+	if sgemmAVX512 {
+		return sgemmKC / 2
+	}
+	return sgemmKC
+}
+
+// sgemmTileKernel runs the broadcast kernel of the family in use for a
+// tile of mr rows and w columns, within sgemmTile.
+func sgemmTileKernel(mr, w, k int, a *float32, rs, ks int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	if sgemmAVX512 {
+		sgemmZBcastTile(mr, w, k, a, rs, ks, b, ldb, c, ldc, acc)
+		return
+	}
+	sgemmBcastTile(mr, w, k, a, rs, ks, b, ldb, c, ldc, acc)
+}
+
 const (
-	sgemmKC    = 256 // k block of the broadcast kernels
-	sgemmMC    = 96  // rows of C per block of A
-	sgemmNR    = 16  // columns of a broadcast tile
+	sgemmKC    = 256 // k block of the AVX2 broadcast kernels (AVX-512: half)
+	sgemmMC    = 96  // rows of C per block of A (a multiple of 6 and 12)
+	sgemmNRMax = 32  // columns of the widest broadcast tile
 	sgemmDotKC = 512 // k block of the dot kernels
 	// sgemmDotMinK is the shortest k for which NT uses the dot kernels;
 	// below it, packing Bᵀ and broadcasting is faster.
 	sgemmDotMinK = 32
 )
-
-// sgemmBcastTile runs the broadcast kernel for mr rows and w columns
-// (1 ≤ mr ≤ 6, 1 ≤ w ≤ 16): x16, x16m (9 to 15 columns), x8 or x8m (1 to
-// 7). The kernels are called directly, not through func values, so that
-// their pointer arguments do not escape (a func value would move the
-// stack array of packed B to the heap).
-func sgemmBcastTile(mr, w, k int, a *float32, rs, ks int, b []float32, ldb int, c []float32, ldc int, acc bool) {
-	bp, cp := &b[0], &c[0]
-	switch {
-	case w == 16:
-		switch mr {
-		case 1:
-			sgemmBcast1x16(k, a, rs, ks, bp, ldb, cp, ldc, 0, acc)
-		case 2:
-			sgemmBcast2x16(k, a, rs, ks, bp, ldb, cp, ldc, 0, acc)
-		case 3:
-			sgemmBcast3x16(k, a, rs, ks, bp, ldb, cp, ldc, 0, acc)
-		case 4:
-			sgemmBcast4x16(k, a, rs, ks, bp, ldb, cp, ldc, 0, acc)
-		case 5:
-			sgemmBcast5x16(k, a, rs, ks, bp, ldb, cp, ldc, 0, acc)
-		default:
-			sgemmBcast6x16(k, a, rs, ks, bp, ldb, cp, ldc, 0, acc)
-		}
-	case w > 8:
-		nm := w - 8
-		switch mr {
-		case 1:
-			sgemmBcast1x16m(k, a, rs, ks, bp, ldb, cp, ldc, nm, acc)
-		case 2:
-			sgemmBcast2x16m(k, a, rs, ks, bp, ldb, cp, ldc, nm, acc)
-		case 3:
-			sgemmBcast3x16m(k, a, rs, ks, bp, ldb, cp, ldc, nm, acc)
-		case 4:
-			sgemmBcast4x16m(k, a, rs, ks, bp, ldb, cp, ldc, nm, acc)
-		case 5:
-			sgemmBcast5x16m(k, a, rs, ks, bp, ldb, cp, ldc, nm, acc)
-		default:
-			sgemmBcast6x16m(k, a, rs, ks, bp, ldb, cp, ldc, nm, acc)
-		}
-	case w == 8:
-		switch mr {
-		case 1:
-			sgemmBcast1x8(k, a, rs, ks, bp, ldb, cp, ldc, 0, acc)
-		case 2:
-			sgemmBcast2x8(k, a, rs, ks, bp, ldb, cp, ldc, 0, acc)
-		case 3:
-			sgemmBcast3x8(k, a, rs, ks, bp, ldb, cp, ldc, 0, acc)
-		case 4:
-			sgemmBcast4x8(k, a, rs, ks, bp, ldb, cp, ldc, 0, acc)
-		case 5:
-			sgemmBcast5x8(k, a, rs, ks, bp, ldb, cp, ldc, 0, acc)
-		default:
-			sgemmBcast6x8(k, a, rs, ks, bp, ldb, cp, ldc, 0, acc)
-		}
-	default:
-		switch mr {
-		case 1:
-			sgemmBcast1x8m(k, a, rs, ks, bp, ldb, cp, ldc, w, acc)
-		case 2:
-			sgemmBcast2x8m(k, a, rs, ks, bp, ldb, cp, ldc, w, acc)
-		case 3:
-			sgemmBcast3x8m(k, a, rs, ks, bp, ldb, cp, ldc, w, acc)
-		case 4:
-			sgemmBcast4x8m(k, a, rs, ks, bp, ldb, cp, ldc, w, acc)
-		case 5:
-			sgemmBcast5x8m(k, a, rs, ks, bp, ldb, cp, ldc, w, acc)
-		default:
-			sgemmBcast6x8m(k, a, rs, ks, bp, ldb, cp, ldc, w, acc)
-		}
-	}
-}
 
 // sgemmDotTile runs the dot kernel for an mr×nr tile (1 ≤ mr ≤ 3,
 // 1 ≤ nr ≤ 4).
@@ -177,7 +150,8 @@ func gemmAsmUnits[T Float](transA, transB bool, k int) (mu, nu int, ok bool) {
 	if sgemmUseNT(transA, transB, k) {
 		return 3, 4, true
 	}
-	return 6, sgemmNR, true
+	mu, nu = sgemmTile()
+	return mu, nu, true
 }
 
 // sgemmUseNT reports whether sgemm runs on the dot kernels.
@@ -235,61 +209,136 @@ func sgemmPackLarge(k, ml, nl int) bool {
 	return ml >= sgemmPackMinM && min(k, sgemmKC)*nl > sgemmPackMinKN
 }
 
-// sgemmBcastPackLarge runs sgemmBcastPacked with chunks of up to
-// sgemmPackNC columns of a k block of op(B) (64 KiB of stack, which a
-// goroutine's stack grows to once; zeroing it is paid by large products
-// only).
+// sgemmBcastPackLarge computes a large block with both operands packed on
+// the stack (160 KiB, which a goroutine's stack grows to once; zeroing it
+// is paid by large products only): for every k block and block of
+// sgemmMC rows, the rows of op(A) go tile by tile into packA, each tile
+// p-major (element (r, p) of a tile of mr rows at p*mr+r), so that a
+// kernel reads its tile of A as one contiguous stream (in place, rows of
+// A a power of two apart map to the same L1 set and evict each other);
+// then chunks of up to sgemmPackNC columns of op(B) go into packB, and
+// every panel of a chunk meets every tile of the block.
 func sgemmBcastPackLarge(transA, transB bool, m, n, k int, a, b, c []float32, acc bool, ilo, ihi, jlo, jhi int) {
-	var pack [sgemmKC * sgemmPackNC]float32
-	sgemmBcastPacked(transA, transB, m, n, k, a, b, c, acc, ilo, ihi, jlo, jhi, pack[:])
+	var packA [sgemmKC * sgemmMC]float32
+	var packB [sgemmKC * sgemmPackNC]float32
+	kcMax := sgemmTileKC()
+	nkb := (k + kcMax - 1) / kcMax
+	kc := (k + nkb - 1) / nkb
+	tmr, tnr := sgemmTile()
+	// As many rows per block of A as packA holds (96 rows of a k block of
+	// 256, 192 of 128): fewer blocks, fewer copies of each chunk of B.
+	mc := len(packA) / kc / sgemmMC * sgemmMC
+	for k0 := 0; k0 < k; k0 += kc {
+		kl := min(kc, k-k0)
+		accb := acc || k0 > 0 // only the first k block may overwrite C
+		nc := len(packB) / (kl * tnr) * tnr
+		for i0 := ilo; i0 < ihi; i0 += mc {
+			ml := min(mc, ihi-i0)
+			nb, base, extra := sgemmRows(ml, tmr)
+			sgemmPackA(transA, m, k, a, k0, kl, i0, nb, base, extra, packA[:])
+			for jc := jlo; jc < jhi; jc += nc {
+				jn := min(nc, jhi-jc)
+				sgemmPackB(transB, n, k, b, k0, kl, jc, jn, tnr, packB[:])
+				for j0 := jc; j0 < jc+jn; j0 += tnr {
+					w := min(tnr, jc+jn-j0)
+					bp := packB[(j0-jc)*kl:]
+					i := i0
+					for blk := range nb {
+						mr := base
+						if blk >= nb-extra {
+							mr++
+						}
+						sgemmTileKernel(mr, w, kl, &packA[(i-i0)*kl], 1, mr, bp, tnr, c[i*n+j0:], n, accb)
+						i += mr
+					}
+				}
+			}
+		}
+	}
 }
 
-// sgemmBcastPackSmall runs sgemmBcastPacked with one panel of 16 columns
-// of a k block of op(B) per chunk, for Bᵀ on small products.
+// sgemmPackA packs rows [i0, …) of op(A), in nb tiles (the first nb-extra
+// of base rows, the others of base+1), columns [k0, k0+kl), into pack:
+// element (r, p) of the tile starting at row i goes to
+// pack[(i-i0)*kl+p*mr+r].
+func sgemmPackA(transA bool, m, k int, a []float32, k0, kl, i0, nb, base, extra int, pack []float32) {
+	i := i0
+	for blk := range nb {
+		mr := base
+		if blk >= nb-extra {
+			mr++
+		}
+		pp := pack[(i-i0)*kl : (i-i0+mr)*kl]
+		if transA {
+			// opA(i+r, k0+p) = a[(k0+p)*m+i+r]: rows of the tile are
+			// contiguous in a.
+			for p := range kl {
+				copy(pp[p*mr:p*mr+mr], a[(k0+p)*m+i:(k0+p)*m+i+mr])
+			}
+		} else {
+			// Rows of the tile are k apart: read them side by side, write
+			// the packed tile in order.
+			src := a[i*k+k0 : (i+mr-1)*k+k0+kl]
+			for p := range kl {
+				dst := pp[p*mr : p*mr+mr]
+				for r := range dst {
+					dst[r] = src[r*k+p]
+				}
+			}
+		}
+		i += mr
+	}
+}
+
+// sgemmBcastPackSmall runs sgemmBcastPacked with one panel of a k block of
+// op(B) per chunk, for Bᵀ on small products.
 func sgemmBcastPackSmall(transA, transB bool, m, n, k int, a, b, c []float32, acc bool, ilo, ihi, jlo, jhi int) {
-	var pack [sgemmKC * sgemmNR]float32
+	var pack [sgemmKC * sgemmNRMax]float32
 	sgemmBcastPacked(transA, transB, m, n, k, a, b, c, acc, ilo, ihi, jlo, jhi, pack[:])
 }
 
 // sgemmPackNC is the number of columns of op(B) in a large packed chunk:
-// 4 panels of 16 columns of a k block.
-const sgemmPackNC = 4 * sgemmNR
+// 4 panels of 16 columns or 2 of 32 of a k block.
+const sgemmPackNC = 64
 
-// sgemmBcastPacked computes the block with op(B) packed into pack, in
-// chunks of whole panels of 16 columns × the k block (panel q of a chunk
-// at pack[q*kl*16:], row p of a panel at p*16), each chunk used by every
+// sgemmBcastPacked computes the block with op(A) read in place and op(B)
+// packed into pack, in chunks of whole panels of nr columns (the width of the tiles in use) ×
+// the k block (panel q of a chunk at pack[q*kl*nr:], row p of a panel at
+// p*nr), each chunk used by every
 // row of the block; or, with pack nil, with the rows of B read in place
 // (not transB).
 func sgemmBcastPacked(transA, transB bool, m, n, k int, a, b, c []float32, acc bool, ilo, ihi, jlo, jhi int, pack []float32) {
-	nkb := (k + sgemmKC - 1) / sgemmKC
+	kcMax := sgemmTileKC()
+	nkb := (k + kcMax - 1) / kcMax
 	kc := (k + nkb - 1) / nkb
 	// opA(i, p) is a[i*rs+p*ks].
 	rs, ks := k, 1
 	if transA {
 		rs, ks = 1, m
 	}
+	tmr, tnr := sgemmTile()
 	for k0 := 0; k0 < k; k0 += kc {
 		kl := min(kc, k-k0)
 		accb := acc || k0 > 0 // only the first k block may overwrite C
 		nc := jhi - jlo
 		if pack != nil {
-			nc = len(pack) / (kl * sgemmNR) * sgemmNR
+			nc = len(pack) / (kl * tnr) * tnr
 		}
 		for jc := jlo; jc < jhi; jc += nc {
 			jn := min(nc, jhi-jc)
 			if pack != nil {
-				sgemmPackB(transB, n, k, b, k0, kl, jc, jn, pack)
+				sgemmPackB(transB, n, k, b, k0, kl, jc, jn, tnr, pack)
 			}
 			for i0 := ilo; i0 < ihi; i0 += sgemmMC {
 				ml := min(sgemmMC, ihi-i0)
-				nb, base, extra := sgemmRows(ml, 6)
-				for j0 := jc; j0 < jc+jn; j0 += sgemmNR {
-					w := min(sgemmNR, jc+jn-j0)
+				nb, base, extra := sgemmRows(ml, tmr)
+				for j0 := jc; j0 < jc+jn; j0 += tnr {
+					w := min(tnr, jc+jn-j0)
 					// opB(k0+p, j0+t) is bp[p*ldb+t].
 					var bp []float32
 					var ldb int
 					if pack != nil {
-						bp, ldb = pack[(j0-jc)*kl:], sgemmNR
+						bp, ldb = pack[(j0-jc)*kl:], tnr
 					} else {
 						bp, ldb = b[k0*n+j0:], n
 					}
@@ -299,7 +348,7 @@ func sgemmBcastPacked(transA, transB bool, m, n, k int, a, b, c []float32, acc b
 						if blk >= nb-extra {
 							mr++
 						}
-						sgemmBcastTile(mr, w, kl, &a[i*rs+k0*ks], rs, ks, bp, ldb, c[i*n+j0:], n, accb)
+						sgemmTileKernel(mr, w, kl, &a[i*rs+k0*ks], rs, ks, bp, ldb, c[i*n+j0:], n, accb)
 						i += mr
 					}
 				}
@@ -309,31 +358,36 @@ func sgemmBcastPacked(transA, transB bool, m, n, k int, a, b, c []float32, acc b
 }
 
 // sgemmPackB packs rows [k0, k0+kl) and columns [j0, j0+jn) of op(B) into
-// pack, in panels of 16 columns: opB(k0+p, j0+16*q+t) goes to
-// pack[q*kl*16+p*16+t]. Columns past jn in the last panel are not written
+// pack, in panels of nr (16 or 32) columns: opB(k0+p, j0+nr*q+t) goes to
+// pack[q*kl*nr+p*nr+t]. Columns past jn in the last panel are not written
 // (the masked kernels do not read them).
-func sgemmPackB(transB bool, n, k int, b []float32, k0, kl, j0, jn int, pack []float32) {
-	for q := 0; q*sgemmNR < jn; q++ {
-		w := min(sgemmNR, jn-q*sgemmNR)
-		pp := pack[q*kl*sgemmNR : (q+1)*kl*sgemmNR]
-		jq := j0 + q*sgemmNR
+func sgemmPackB(transB bool, n, k int, b []float32, k0, kl, j0, jn, nr int, pack []float32) {
+	for q := 0; q*nr < jn; q++ {
+		w := min(nr, jn-q*nr)
+		pp := pack[q*kl*nr : (q+1)*kl*nr]
+		jq := j0 + q*nr
 		if transB {
 			for t := 0; t < w; t++ {
 				src := b[(jq+t)*k+k0 : (jq+t)*k+k0+kl]
 				for p, v := range src {
-					pp[p*sgemmNR+t] = v
+					pp[p*nr+t] = v
 				}
 			}
 			continue
 		}
-		if w == sgemmNR {
+		switch {
+		case w == 16 && nr == 16:
 			for p := 0; p < kl; p++ {
-				*(*[sgemmNR]float32)(pp[p*sgemmNR:]) = *(*[sgemmNR]float32)(b[(k0+p)*n+jq:])
+				*(*[16]float32)(pp[p*16:]) = *(*[16]float32)(b[(k0+p)*n+jq:])
 			}
-			continue
-		}
-		for p := 0; p < kl; p++ {
-			copy(pp[p*sgemmNR:p*sgemmNR+w], b[(k0+p)*n+jq:(k0+p)*n+jq+w])
+		case w == 32 && nr == 32:
+			for p := 0; p < kl; p++ {
+				*(*[32]float32)(pp[p*32:]) = *(*[32]float32)(b[(k0+p)*n+jq:])
+			}
+		default:
+			for p := 0; p < kl; p++ {
+				copy(pp[p*nr:p*nr+w], b[(k0+p)*n+jq:(k0+p)*n+jq+w])
+			}
 		}
 	}
 }
@@ -369,12 +423,21 @@ func sgemmNT(m, n, k int, a, b, c []float32, acc bool, ilo, ihi, jlo, jhi int) {
 // gemmAsmUsed reports whether float32 Gemm runs on the assembly kernels.
 func gemmAsmUsed() bool { return haveSgemmAsm }
 
-// fmaPeakLoop runs the FMA throughput loop sgemmPeakFMA for iters
-// iterations and returns the float32 flops it did, or 0 when the CPU lacks
-// AVX2 and FMA.
-func fmaPeakLoop(iters int) float64 {
+// fmaPeakLoop runs an FMA throughput loop for iters iterations and returns
+// the float32 flops it did, or 0 when the CPU lacks AVX2 and FMA: the ymm
+// loop sgemmPeakFMA, or with wide the zmm loop sgemmZPeakFMA (0 without
+// AVX-512). Some cores run zmm FMAs at twice the ymm rate, others (AMD's
+// Zen 4) at the same rate; the peak is the faster of the two.
+func fmaPeakLoop(iters int, wide bool) float64 {
 	if !haveSgemmAsm || iters < 1 {
 		return 0
+	}
+	if wide {
+		if !haveSgemmAVX512 {
+			return 0
+		}
+		sgemmZPeakFMA(iters)
+		return 384 * float64(iters)
 	}
 	sgemmPeakFMA(iters)
 	return 192 * float64(iters)

@@ -64,58 +64,109 @@ func (tl *ktTile) check(t *testing.T, want func(i, j int) float64, tol float64) 
 	}
 }
 
+// sgemmFamilies lists the broadcast kernel families this CPU runs: AVX2,
+// and AVX-512 where it exists.
+func sgemmFamilies() []bool {
+	if haveSgemmAVX512 {
+		return []bool{false, true}
+	}
+	return []bool{false}
+}
+
+// forEachSgemmFamily runs f as a subtest once per broadcast kernel family
+// this CPU runs.
+func forEachSgemmFamily(t *testing.T, f func(t *testing.T)) {
+	old := sgemmAVX512
+	defer func() { sgemmAVX512 = old }()
+	for _, z := range sgemmFamilies() {
+		sgemmAVX512 = z
+		t.Run(map[bool]string{false: "avx2", true: "avx512"}[z], f)
+	}
+}
+
+// TestSgemmBcastKernels tests every broadcast kernel of both families,
+// through the generated tile dispatch, on every tile shape.
 func TestSgemmBcastKernels(t *testing.T) {
 	skipNoSgemmAsm(t)
 	r := rand.New(rand.NewPCG(9, 10))
-	type variant struct{ w, kind, nm int } // kind: 0 x16, 1 x8, 2 x8m, 3 x16m
-	var variants []variant
-	variants = append(variants, variant{16, 0, 0}, variant{8, 1, 0})
-	for nm := 1; nm <= 8; nm++ {
-		variants = append(variants, variant{nm, 2, nm}, variant{8 + nm, 3, nm})
+	for _, z := range sgemmFamilies() {
+		tile := sgemmBcastTile
+		maxMR, maxW := 6, 16
+		if z {
+			tile = sgemmZBcastTile
+			maxMR, maxW = 12, 32
+		}
+		for mr := 1; mr <= maxMR; mr++ {
+			for w := 1; w <= maxW; w++ {
+				for _, k := range []int{1, 2, 3, 17} {
+					for _, trans := range []bool{false, true} {
+						for _, acc := range []bool{false, true} {
+							// A: NN-like rows of lda (rs = lda, ks = 1) or
+							// TN-like (rs = 1, ks = lda), lda wider than needed.
+							var rs, ks int
+							var a []float32
+							if trans {
+								rs, ks = 1, mr+2
+								a = ktRand[float32](r, k*ks, 1)
+							} else {
+								rs, ks = k+3, 1
+								a = ktRand[float32](r, mr*rs, 1)
+							}
+							ldb := w + 3
+							b := ktRand[float32](r, k*ldb, 1)
+							name := fmt.Sprintf("avx512=%v mr=%d w=%d k=%d trans=%v acc=%v", z, mr, w, k, trans, acc)
+							tl := newKtTile(r, mr, w, name)
+							init := make([]float64, mr*w)
+							for i := range mr {
+								for j := range w {
+									init[i*w+j] = float64(*tl.at(i, j))
+								}
+							}
+							tile(mr, w, k, &a[0], rs, ks, b, ldb, tl.full[tl.off:], tl.ldc, acc)
+							tl.check(t, func(i, j int) float64 {
+								var s float64
+								if acc {
+									s = init[i*w+j]
+								}
+								for p := range k {
+									s += float64(a[i*rs+p*ks]) * float64(b[p*ldb+j])
+								}
+								return s
+							}, ktGemmTol[float32](k+1))
+						}
+					}
+				}
+			}
+		}
 	}
-	for mr := 1; mr <= 6; mr++ {
-		for _, v := range variants {
-			for _, k := range []int{1, 2, 3, 17} {
-				for _, trans := range []bool{false, true} {
-					for _, acc := range []bool{false, true} {
-						// A: NN-like rows of lda (rs = lda, ks = 1) or
-						// TN-like (rs = 1, ks = lda), lda wider than needed.
-						var rs, ks int
-						var a []float32
-						if trans {
-							rs, ks = 1, mr+2
-							a = ktRand[float32](r, k*ks, 1)
-						} else {
-							rs, ks = k+3, 1
-							a = ktRand[float32](r, mr*rs, 1)
-						}
-						ldb := v.w + 3
-						b := ktRand[float32](r, k*ldb, 1)
-						name := fmt.Sprintf("sgemmBcast mr=%d w=%d kind=%d k=%d trans=%v acc=%v", mr, v.w, v.kind, k, trans, acc)
-						tl := newKtTile(r, mr, v.w, name)
-						init := make([]float64, mr*v.w)
-						for i := range mr {
-							for j := range v.w {
-								init[i*v.w+j] = float64(*tl.at(i, j))
-							}
-						}
-						kern := [4][7]func(k int, a *float32, rs, ks int, b *float32, ldb int, c *float32, ldc, nm int, acc bool){
-							{nil, sgemmBcast1x16, sgemmBcast2x16, sgemmBcast3x16, sgemmBcast4x16, sgemmBcast5x16, sgemmBcast6x16},
-							{nil, sgemmBcast1x8, sgemmBcast2x8, sgemmBcast3x8, sgemmBcast4x8, sgemmBcast5x8, sgemmBcast6x8},
-							{nil, sgemmBcast1x8m, sgemmBcast2x8m, sgemmBcast3x8m, sgemmBcast4x8m, sgemmBcast5x8m, sgemmBcast6x8m},
-							{nil, sgemmBcast1x16m, sgemmBcast2x16m, sgemmBcast3x16m, sgemmBcast4x16m, sgemmBcast5x16m, sgemmBcast6x16m},
-						}[v.kind][mr]
-						kern(k, &a[0], rs, ks, &b[0], ldb, tl.at(0, 0), tl.ldc, v.nm, acc)
-						tl.check(t, func(i, j int) float64 {
-							var s float64
-							if acc {
-								s = init[i*v.w+j]
-							}
-							for p := range k {
-								s += float64(a[i*rs+p*ks]) * float64(b[p*ldb+j])
-							}
-							return s
-						}, ktGemmTol[float32](k+1))
+}
+
+// TestSgemmFamiliesAgree checks that the AVX2 and AVX-512 kernels give
+// bit-identical products (every element of C is the same chain of FMAs),
+// packed and in place, on shapes that cut both tile sizes.
+func TestSgemmFamiliesAgree(t *testing.T) {
+	skipNoSgemmAsm(t)
+	if !haveSgemmAVX512 {
+		t.Skip("CPU lacks AVX-512: one kernel family only")
+	}
+	defer func(old bool) { sgemmAVX512 = old }(sgemmAVX512)
+	r := rand.New(rand.NewPCG(13, 14))
+	shapes := [][3]int{{1, 1, 1}, {13, 33, 17}, {25, 65, 300}, {32, 10, 64}, {64, 10, 32}, {32, 64, 10}, {97, 47, 513}, {256, 130, 256}}
+	for _, s := range shapes {
+		m, n, k := s[0], s[1], s[2]
+		for _, tA := range []bool{false, true} {
+			for _, tB := range []bool{false, true} {
+				a := ktRand[float32](r, m*k, 1)
+				b := ktRand[float32](r, k*n, 1)
+				c0 := ktRand[float32](r, m*n, 1)
+				c1 := append([]float32(nil), c0...)
+				sgemmAVX512 = false
+				Gemm(tA, tB, m, n, k, a, b, c0, true)
+				sgemmAVX512 = true
+				Gemm(tA, tB, m, n, k, a, b, c1, true)
+				for i := range c0 {
+					if math.Float32bits(c0[i]) != math.Float32bits(c1[i]) {
+						t.Fatalf("tA=%v tB=%v %v: C[%d] = %v with AVX-512, %v with AVX2", tA, tB, s, i, c1[i], c0[i])
 					}
 				}
 			}
@@ -165,8 +216,15 @@ func TestSgemmDotKernels(t *testing.T) {
 
 func TestSgemmPeakFMA(t *testing.T) {
 	skipNoSgemmAsm(t)
-	if f := fmaPeakLoop(1000); f != 192000 {
-		t.Fatalf("fmaPeakLoop(1000) = %v flops, want 192000", f)
+	if f := fmaPeakLoop(1000, false); f != 192000 {
+		t.Fatalf("fmaPeakLoop(1000, false) = %v flops, want 192000", f)
+	}
+	want := 0.0
+	if haveSgemmAVX512 {
+		want = 384000
+	}
+	if f := fmaPeakLoop(1000, true); f != want {
+		t.Fatalf("fmaPeakLoop(1000, true) = %v flops, want %v", f, want)
 	}
 }
 
@@ -175,6 +233,10 @@ func TestSgemmPeakFMA(t *testing.T) {
 // bit, against the unpacked path.
 func TestSgemmPackLarge(t *testing.T) {
 	skipNoSgemmAsm(t)
+	forEachSgemmFamily(t, testSgemmPackLarge)
+}
+
+func testSgemmPackLarge(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
 	shapes := [][3]int{ // m, n, k
 		{1, 1, 1}, {7, 17, 33}, {13, 65, 300}, {32, 128, 784}, {32, 784, 128},

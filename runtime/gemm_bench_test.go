@@ -23,7 +23,12 @@ import (
 // Every sub-benchmark reports GFLOP/s and, where the FMA throughput loop
 // exists (amd64 with AVX2 and FMA, without the noasm tag), %peak: its
 // share of one core's float32 peak, measured in the same run by the loop
-// (sub-benchmark "peak", 8-wide VFMADD231PS on 12 independent registers).
+// (sub-benchmark "peak", VFMADD231PS on 12 independent ymm registers, or
+// zmm registers where AVX-512 exists and is faster).
+//
+// Gemm runs the AVX-512 kernels where the CPU has them; to compare with
+// the AVX2 ones side by side, run the benchmark again with
+// BACKPROPGEN_NOAVX512=1.
 func BenchmarkGemm(b *testing.B) {
 	peak := benchFMAPeak()
 	b.Run("peak", func(b *testing.B) {
@@ -31,9 +36,10 @@ func BenchmarkGemm(b *testing.B) {
 			b.Skip("no FMA throughput loop in this build or on this CPU")
 		}
 		const iters = 1 << 16
+		wide := fmaPeakLoop(1, true) > 0 && benchFMAPeakOf(true) >= benchFMAPeakOf(false)
 		var flops float64
 		for b.Loop() {
-			flops += fmaPeakLoop(iters)
+			flops += fmaPeakLoop(iters, wide)
 		}
 		b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		b.ReportMetric(100*flops/b.Elapsed().Seconds()/1e9/peak, "%peak")
@@ -103,18 +109,24 @@ func BenchmarkGemm(b *testing.B) {
 	}
 }
 
-// benchFMAPeak returns one core's float32 multiply-add peak in GFLOP/s,
-// the best of several runs of the FMA throughput loop of about 10 ms each
-// (the first also brings the core to its full clock), or 0 when the loop
-// does not exist here.
+// benchFMAPeak returns one core's float32 multiply-add peak in GFLOP/s:
+// the faster of the ymm and zmm FMA loops, or 0 when no loop exists here.
 func benchFMAPeak() float64 {
+	return max(benchFMAPeakOf(false), benchFMAPeakOf(true))
+}
+
+// benchFMAPeakOf returns the best of several runs of about 10 ms each of
+// the ymm (or, with wide, zmm) FMA throughput loop in GFLOP/s (the first
+// also brings the core to its full clock), or 0 when the loop does not
+// exist here.
+func benchFMAPeakOf(wide bool) float64 {
 	const iters = 1 << 16
 	best := 0.0
 	for range 8 {
 		var flops float64
 		start := time.Now()
 		for time.Since(start) < 10*time.Millisecond {
-			f := fmaPeakLoop(iters)
+			f := fmaPeakLoop(iters, wide)
 			if f == 0 {
 				return 0
 			}

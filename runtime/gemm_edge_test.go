@@ -7,14 +7,17 @@ import (
 )
 
 // Tests aimed at the tile edges of the float32 assembly kernels (tiles of
-// 6×16 and 3×4, vectors of 8, k blocks of 256 and 512, row blocks of 96).
+// 6×16, 12×32 and 3×4, vectors of 8 and 16, k blocks of 256 and 512, row
+// blocks of 96), run once per kernel family the CPU has.
 // Without the kernels (noasm, float64, other CPUs) they test the pure-Go
 // code on the same shapes.
 
 // gemmEdgeSizes straddle every tile and vector width.
-var gemmEdgeSizes = []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 31, 33, 65}
+var gemmEdgeSizes = []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 24, 25, 31, 32, 33, 65}
 
-func TestGemmKernelEdges(t *testing.T) {
+func TestGemmKernelEdges(t *testing.T) { forEachSgemmFamily(t, testGemmKernelEdges) }
+
+func testGemmKernelEdges(t *testing.T) {
 	ks := []int{1, 2, 7, 8, 9, 16, 17, 33}
 	if testing.Short() {
 		ks = []int{1, 9, 17}
@@ -50,7 +53,9 @@ func TestGemmKernelEdges(t *testing.T) {
 	}
 }
 
-func TestGemmMLPShapes(t *testing.T) {
+func TestGemmMLPShapes(t *testing.T) { forEachSgemmFamily(t, testGemmMLPShapes) }
+
+func testGemmMLPShapes(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	shapes := [][3]int{ // m, n, k
 		{32, 128, 784}, {32, 64, 128}, {32, 10, 64}, // forward

@@ -49,8 +49,10 @@ func (f *ktFenced) slice(n int, atEnd bool, src []float32) []float32 {
 
 // TestGemmFenced runs Gemm with A, B and C placed against inaccessible
 // pages, so that the masked loads and stores at the matrices' edges are
-// checked to stay inside them.
-func TestGemmFenced(t *testing.T) {
+// checked to stay inside them, with every kernel family.
+func TestGemmFenced(t *testing.T) { forEachSgemmFamily(t, testGemmFenced) }
+
+func testGemmFenced(t *testing.T) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	r := rand.New(rand.NewPCG(13, 14))
 	shapes := [][3]int{{32, 10, 64}, {32, 64, 10}, {64, 10, 32}, {7, 13, 9}, {1, 1, 1}, {5, 3, 3}, {3, 5, 7}, {13, 17, 35}, {97, 19, 260}}

@@ -18,4 +18,4 @@ func gemmAsmUsed() bool { return false }
 
 // fmaPeakLoop would run the benchmarks' FMA throughput loop: without
 // assembly there is none, and it returns 0.
-func fmaPeakLoop(iters int) float64 { return 0 }
+func fmaPeakLoop(iters int, wide bool) float64 { return 0 }

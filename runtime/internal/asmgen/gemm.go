@@ -12,18 +12,43 @@ import (
 
 // Tile limits; the Go driver in gemm_amd64.go relies on them.
 const (
-	bcastMR = 6 // rows of a broadcast tile
-	dotMR   = 3 // rows of a dot tile
-	dotNR   = 4 // columns of a dot tile
+	dotMR = 3 // rows of a dot tile
+	dotNR = 4 // columns of a dot tile
 )
 
 var ymm = []VecPhysical{Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11, Y12, Y13, Y14, Y15}
+
+var zmm = []VecPhysical{
+	Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15,
+	Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29, Z30, Z31,
+}
 
 // maskTab holds 8 all-ones int32 then 8 zeros: the 8 int32 at byte offset
 // 32-4*n are a VMASKMOVPS mask of the first n lanes, for n in 0..8.
 var maskTab Mem
 
-// gemmKernels generates every GEMM kernel and the mask table they share.
+// kmaskTab holds the 17 uint16 opmasks (1<<n)-1 of the first n lanes of a
+// zmm register, for n in 0..16.
+var kmaskTab Mem
+
+// bcastISA describes one family of broadcast kernels: AVX2 (ymm, 8 lanes,
+// tiles of up to 6×16, partial vectors through VMASKMOVPS) or AVX-512
+// (zmm, 16 lanes, tiles of up to 12×32, partial vectors through the
+// opmask K1). Both run the same chain of FMAs for every element of C, so
+// they give bit-identical results.
+type bcastISA struct {
+	prefix string // kernel name prefix
+	lanes  int    // float32 lanes of a vector
+	regs   []VecPhysical
+	maxMR  int // rows of the largest tile
+}
+
+var (
+	avx2Bcast   = bcastISA{prefix: "sgemmBcast", lanes: 8, regs: ymm, maxMR: 6}
+	avx512Bcast = bcastISA{prefix: "sgemmZBcast", lanes: 16, regs: zmm, maxMR: 12}
+)
+
+// gemmKernels generates every GEMM kernel and the mask tables they share.
 func gemmKernels() {
 	maskTab = GLOBL("sgemmMaskTab", RODATA|NOPTR)
 	for i := 0; i < 16; i++ {
@@ -33,18 +58,25 @@ func gemmKernels() {
 		}
 		DATA(4*i, v)
 	}
-	for mr := 1; mr <= bcastMR; mr++ {
-		bcast(mr, 2, false)
-		bcast(mr, 2, true)
-		bcast(mr, 1, false)
-		bcast(mr, 1, true)
+	kmaskTab = GLOBL("sgemmKMaskTab", RODATA|NOPTR)
+	for i := 0; i <= 16; i++ {
+		DATA(2*i, U16(1<<i-1))
+	}
+	for _, isa := range []bcastISA{avx2Bcast, avx512Bcast} {
+		for mr := 1; mr <= isa.maxMR; mr++ {
+			bcast(isa, mr, 2, false)
+			bcast(isa, mr, 2, true)
+			bcast(isa, mr, 1, false)
+			bcast(isa, mr, 1, true)
+		}
 	}
 	for mr := 1; mr <= dotMR; mr++ {
 		for nr := 1; nr <= dotNR; nr++ {
 			dot(mr, nr)
 		}
 	}
-	peak()
+	peak(avx2Bcast)
+	peak(avx512Bcast)
 }
 
 // loadMask loads into dst the mask of the first n lanes; n is clobbered.
@@ -55,27 +87,39 @@ func loadMask(n Register, dst VecPhysical) {
 	VMOVUPS(Mem{Base: t, Index: n, Scale: 4}, dst)
 }
 
-// rowAddr returns the address of row r of a matrix whose row 0 is at base
-// and row 3 at base3, rows stride bytes apart.
-func rowAddr(r int, base, base3, stride Register) Mem {
-	if r >= 3 {
-		base, r = base3, r-3
-	}
-	if r == 0 {
+// rowAddr returns the address of row r of a matrix whose rows 0, 3, 6, …
+// are at bases[0], bases[1], bases[2], …, rows stride bytes apart.
+func rowAddr(r int, bases []Register, stride Register) Mem {
+	base := bases[r/3]
+	if r%3 == 0 {
 		return Mem{Base: base}
 	}
-	return Mem{Base: base, Index: stride, Scale: uint8(r)}
+	return Mem{Base: base, Index: stride, Scale: uint8(r % 3)}
 }
 
-// bcast generates sgemmBcast{mr}x{8*nv}[m]: a tile of mr rows and nv
-// vectors of 8 columns of C, the last vector masked to its first nm
-// columns when masked.
-func bcast(mr, nv int, masked bool) {
-	name := fmt.Sprintf("sgemmBcast%dx%d", mr, 8*nv)
-	width := fmt.Sprintf("%d", 8*nv)
+// rowBases returns registers holding the addresses of rows 0, 3, 6, … (up
+// to row mr-1) of a matrix at base with rows stride bytes apart.
+func rowBases(mr int, base, stride Register) []Register {
+	bases := []Register{base}
+	for r := 3; r < mr; r += 3 {
+		b := GP64()
+		LEAQ(Mem{Base: bases[len(bases)-1], Index: stride, Scale: 2}, b)
+		ADDQ(stride, b)
+		bases = append(bases, b)
+	}
+	return bases
+}
+
+// bcast generates {prefix}{mr}x{lanes*nv}[m]: a tile of mr rows and nv
+// vectors of C, the last vector masked to its first nm columns when
+// masked.
+func bcast(isa bcastISA, mr, nv int, masked bool) {
+	l := isa.lanes
+	name := fmt.Sprintf("%s%dx%d", isa.prefix, mr, l*nv)
+	width := fmt.Sprintf("%d", l*nv)
 	if masked {
 		name += "m"
-		width = fmt.Sprintf("%d+nm", 8*nv-8)
+		width = fmt.Sprintf("%d+nm", l*nv-l)
 		if nv == 1 {
 			width = "nm"
 		}
@@ -84,7 +128,7 @@ func bcast(mr, nv int, masked bool) {
 	Doc(
 		name+" computes a tile of C of "+fmt.Sprint(mr)+" × "+width+" elements,",
 		"with every element of A broadcast against a contiguous row of B",
-		"(indices in elements, k ≥ 1"+map[bool]string{true: ", 1 ≤ nm ≤ 8"}[masked]+"):",
+		"(indices in elements, k ≥ 1"+map[bool]string{true: fmt.Sprintf(", 1 ≤ nm ≤ %d", l)}[masked]+"):",
 		"",
 		"	for r < "+fmt.Sprint(mr)+", j < "+width+":",
 		"		s := 0 (or c[r*ldc+j] when acc)",
@@ -100,79 +144,118 @@ func bcast(mr, nv int, masked bool) {
 	ks := Load(Param("ks"), GP64())
 	pb := Load(Param("b"), GP64())
 	ldb := Load(Param("ldb"), GP64())
-	pc := Load(Param("c"), GP64())
-	ldc := Load(Param("ldc"), GP64())
 	SHLQ(U8(2), rs)
 	SHLQ(U8(2), ks)
 	SHLQ(U8(2), ldb)
-	SHLQ(U8(2), ldc)
-	var pa3, pc3 GPVirtual
-	if mr > 3 {
-		pa3, pc3 = GP64(), GP64()
-		LEAQ(Mem{Base: pa, Index: rs, Scale: 2}, pa3)
-		ADDQ(rs, pa3)
-		LEAQ(Mem{Base: pc, Index: ldc, Scale: 2}, pc3)
-		ADDQ(ldc, pc3)
+	aBases := rowBases(mr, pa, rs)
+	// cAddrs returns the address of vector v of row r of C, from row
+	// pointers computed afresh (they are needed only before and after the
+	// loop, so they do not hold registers during it).
+	cAddrs := func() func(r, v int) Mem {
+		pc := Load(Param("c"), GP64())
+		ldc := Load(Param("ldc"), GP64())
+		SHLQ(U8(2), ldc)
+		bases := rowBases(mr, pc, ldc)
+		return func(r, v int) Mem { return rowAddr(r, bases, ldc).Offset(4 * l * v) }
 	}
-	// Registers: accumulators acc[r][v] = Y(r*nv+v), B row in Y12, Y13,
-	// broadcast in Y14, mask in Y15.
-	acc := func(r, v int) VecPhysical { return ymm[r*nv+v] }
-	bv := []VecPhysical{Y12, Y13}
-	bc, mask := Y14, Y15
+	// Registers: accumulators acc[r][v] = regs[r*nv+v]; then the row of B,
+	// then the broadcast elements (two, alternating, with 32 registers);
+	// the AVX2 mask in the last ymm register.
+	acc := func(r, v int) VecPhysical { return isa.regs[r*nv+v] }
+	nacc := 2 * isa.maxMR
+	bv := isa.regs[nacc : nacc+2]
+	bc := isa.regs[nacc+2 : nacc+3]
+	if len(isa.regs) > nacc+4 {
+		bc = isa.regs[nacc+2 : nacc+4]
+	}
+	var ymask VecPhysical
 	if masked {
 		nm := Load(Param("nm"), GP64())
-		loadMask(nm, mask)
+		if l == 8 {
+			ymask = isa.regs[15]
+			loadMask(nm, ymask)
+		} else {
+			t := GP64()
+			LEAQ(kmaskTab, t)
+			KMOVW(Mem{Base: t, Index: nm, Scale: 2}, K1)
+		}
 	}
-	cAddr := func(r, v int) Mem { return rowAddr(r, pc, pc3, ldc).Offset(32 * v) }
 	isMasked := func(v int) bool { return masked && v == nv-1 }
+	load := func(m Mem, dst VecPhysical, v int) {
+		switch {
+		case !isMasked(v):
+			VMOVUPS(m, dst)
+		case l == 8:
+			VMASKMOVPS(m, ymask, dst)
+		default:
+			VMOVUPS_Z(m, K1, dst)
+		}
+	}
+	store := func(src VecPhysical, m Mem, v int) {
+		switch {
+		case !isMasked(v):
+			VMOVUPS(src, m)
+		case l == 8:
+			VMASKMOVPS(src, ymask, m)
+		default:
+			VMOVUPS(src, K1, m)
+		}
+	}
+	zero := func(x VecPhysical) {
+		if l == 8 {
+			VXORPS(x, x, x)
+		} else {
+			VPXORD(x, x, x)
+		}
+	}
 
 	f := Load(Param("acc"), GP8())
 	TESTB(f, f)
 	JZ(LabelRef("zero"))
+	cAddr := cAddrs()
 	for r := 0; r < mr; r++ {
 		for v := 0; v < nv; v++ {
-			if isMasked(v) {
-				VMASKMOVPS(cAddr(r, v), mask, acc(r, v))
-			} else {
-				VMOVUPS(cAddr(r, v), acc(r, v))
-			}
+			load(cAddr(r, v), acc(r, v), v)
 		}
 	}
 	JMP(LabelRef("loop"))
 	Label("zero")
-	for i := 0; i < mr*nv; i++ {
-		VXORPS(ymm[i], ymm[i], ymm[i])
+	for r := 0; r < mr; r++ {
+		for v := 0; v < nv; v++ {
+			zero(acc(r, v))
+		}
 	}
 
 	Label("loop")
 	for v := 0; v < nv; v++ {
-		if isMasked(v) {
-			VMASKMOVPS(Mem{Base: pb, Disp: 32 * v}, mask, bv[v])
-		} else {
-			VMOVUPS(Mem{Base: pb, Disp: 32 * v}, bv[v])
-		}
+		load(Mem{Base: pb, Disp: 4 * l * v}, bv[v], v)
 	}
 	for r := 0; r < mr; r++ {
-		VBROADCASTSS(rowAddr(r, pa, pa3, rs), bc)
+		if l == 16 {
+			// One FMA per element of A: broadcast it from memory inside
+			// the FMA.
+			for v := 0; v < nv; v++ {
+				VFMADD231PS_BCST(rowAddr(r, aBases, rs), bv[v], acc(r, v))
+			}
+			continue
+		}
+		x := bc[r%len(bc)]
+		VBROADCASTSS(rowAddr(r, aBases, rs), x)
 		for v := 0; v < nv; v++ {
-			VFMADD231PS(bv[v], bc, acc(r, v))
+			VFMADD231PS(bv[v], x, acc(r, v))
 		}
 	}
 	ADDQ(ldb, pb)
-	ADDQ(ks, pa)
-	if mr > 3 {
-		ADDQ(ks, pa3)
+	for _, b := range aBases {
+		ADDQ(ks, b)
 	}
 	DECQ(k)
 	JNZ(LabelRef("loop"))
 
+	cAddr = cAddrs()
 	for r := 0; r < mr; r++ {
 		for v := 0; v < nv; v++ {
-			if isMasked(v) {
-				VMASKMOVPS(acc(r, v), mask, cAddr(r, v))
-			} else {
-				VMOVUPS(acc(r, v), cAddr(r, v))
-			}
+			store(acc(r, v), cAddr(r, v), v)
 		}
 	}
 	VZEROUPPER()
@@ -213,8 +296,8 @@ func dot(mr, nr int) {
 	// Accumulators acc[r][s] = Y(r*nr+s); rows of A in Y12..Y14, a row of B
 	// in Y15.
 	acc := func(r, s int) VecPhysical { return ymm[r*nr+s] }
-	aAddr := func(r int) Mem { return rowAddr(r, pa, nil, lda) }
-	bAddr := func(s int) Mem { return rowAddr(s, pb, pb3, ldb) }
+	aAddr := func(r int) Mem { return rowAddr(r, []Register{pa}, lda) }
+	bAddr := func(s int) Mem { return rowAddr(s, []Register{pb, pb3}, ldb) }
 	for i := 0; i < mr*nr; i++ {
 		VXORPS(ymm[i], ymm[i], ymm[i])
 	}
@@ -280,7 +363,7 @@ func dot(mr, nr int) {
 		VEXTRACTF128(U8(1), t0, X15)
 		sum := t0.AsX()
 		VADDPS(X15, sum, sum)
-		addr := rowAddr(r, pc, nil, ldc)
+		addr := rowAddr(r, []Register{pc}, ldc)
 		lbl := fmt.Sprintf("store%d", r)
 		TESTB(f, f)
 		JZ(LabelRef(lbl))
@@ -301,21 +384,31 @@ func dot(mr, nr int) {
 	RET()
 }
 
-// peak generates sgemmPeakFMA, the FMA throughput loop of the benchmarks.
-func peak() {
-	TEXT("sgemmPeakFMA", NOSPLIT, "func(n int)")
+// peak generates the FMA throughput loop of the benchmarks for isa:
+// sgemmPeakFMA (ymm) or sgemmZPeakFMA (zmm).
+func peak(isa bcastISA) {
+	name := "sgemmPeakFMA"
+	if isa.lanes == 16 {
+		name = "sgemmZPeakFMA"
+	}
+	TEXT(name, NOSPLIT, "func(n int)")
 	Doc(
-		"sgemmPeakFMA runs n iterations of 12 independent VFMADD231PS on ymm",
-		"registers, 192 float32 flops per iteration, to measure the peak",
+		fmt.Sprintf("%s runs n iterations of 12 independent VFMADD231PS on %d-lane", name, isa.lanes),
+		fmt.Sprintf("registers, %d float32 flops per iteration, to measure the peak", 12*2*isa.lanes),
 		"multiply-add throughput of one core. n ≥ 1.",
 	)
 	n := Load(Param("n"), GP64())
+	r := isa.regs
 	for i := 0; i < 14; i++ {
-		VXORPS(ymm[i], ymm[i], ymm[i])
+		if isa.lanes == 8 {
+			VXORPS(r[i], r[i], r[i])
+		} else {
+			VPXORD(r[i], r[i], r[i]) // AVX-512F (VXORPS on zmm needs DQ)
+		}
 	}
 	Label("loop")
 	for i := 0; i < 12; i++ {
-		VFMADD231PS(Y12, Y13, ymm[i])
+		VFMADD231PS(r[12], r[13], r[i])
 	}
 	DECQ(n)
 	JNZ(LabelRef("loop"))
