@@ -66,6 +66,12 @@ func BenchmarkGemm(b *testing.B) {
 		{"sq_1024x1024x1024", false, false, false, 1024, 1024, 1024},
 		// The wide MLP's largest product at batch 256.
 		{"wide_256x1024x1024", false, false, false, 256, 1024, 1024},
+		// The seed CNN's second convolution at batch 32 (13×13 outputs,
+		// 3×3×32 windows, 64 filters) as im2col products: forward,
+		// gradient of the columns, gradient of the kernel.
+		{"conv2_5408x64x288", false, false, false, 5408, 64, 288},
+		{"conv2dX_5408x288x64T", false, true, false, 5408, 288, 64},
+		{"conv2dW_T288x5408x64", true, false, true, 288, 64, 5408},
 	}
 	r := rand.New(rand.NewPCG(1, 1))
 	for _, s := range shapes {
