@@ -472,9 +472,10 @@ func TestRNNSizes(t *testing.T) {
 		gates       int
 		name        string
 	}{
-		{SimpleRNN, 2 * 3 * (5 + 1), 2 * 3 * (2*5 + 1), 1, "simple_rnn"},
-		{LSTM, 2 * 3 * (7*5 + 6), 2 * 3 * (8*5 + 2), 4, "lstm"},
-		{GRU, 2 * 3 * (5*5 + 4), 2 * 3 * (6*5 + 1), 3, "gru"},
+		// work: n·H·(2·G·T+1) (+ n·H for LSTM) + G·H·H for Uᵀ.
+		{SimpleRNN, 2 * 3 * (5 + 1), 2*3*(2*5+1) + 1*3*3, 1, "simple_rnn"},
+		{LSTM, 2 * 3 * (7*5 + 6), 2*3*(8*5+2) + 4*3*3, 4, "lstm"},
+		{GRU, 2 * 3 * (5*5 + 4), 2*3*(6*5+1) + 3*3*3, 3, "gru"},
 	} {
 		g := RNNGeom{Cell: c.cell, T: 5, D: 7, H: 3}
 		if got := g.SavedSize(2); got != c.saved {

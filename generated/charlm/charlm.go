@@ -33,7 +33,7 @@ const (
 	// NumParams is the number of trainable parameters.
 	NumParams = 388449
 	// ArenaSize is the number of elements in the activation arena.
-	ArenaSize = 2283008
+	ArenaSize = 2545152
 )
 
 // hGeom is the recurrent layer h: lstm, 20 steps of 97 features, 256 units.
@@ -87,7 +87,7 @@ type Model struct {
 	dlogits   []float32 // dlogits (N, 20, 97)
 	dh        []float32 // dh (N, 20, 256)
 	dhBptt    []float32 // dh.bptt (441984)
-	dhBpttCol []float32 // im2col work buffer of dh.bptt, 1327104 elements
+	dhBpttCol []float32 // im2col work buffer of dh.bptt, 1589248 elements
 
 	// saved holds what recurrent layers record for backpropagation through time.
 	saved  []float32
@@ -132,7 +132,7 @@ func New() *Model {
 	m.dlogits = m.arena[288000:350080:350080]
 	m.dh = m.arena[350080:513920:513920]
 	m.dhBptt = m.arena[513920:955904:955904]
-	m.dhBpttCol = m.arena[955904:2283008:2283008]
+	m.dhBpttCol = m.arena[955904:2545152:2545152]
 	return m
 }
 

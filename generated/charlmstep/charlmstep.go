@@ -33,7 +33,7 @@ const (
 	// NumParams is the number of trainable parameters.
 	NumParams = 388449
 	// ArenaSize is the number of elements in the activation arena.
-	ArenaSize = 367552
+	ArenaSize = 629696
 )
 
 // hGeom is the recurrent layer h: lstm, 1 steps of 97 features, 256 units.
@@ -87,7 +87,7 @@ type Model struct {
 	dlogits   []float32 // dlogits (N, 1, 97)
 	dh        []float32 // dh (N, 1, 256)
 	dhBptt    []float32 // dh.bptt (364129)
-	dhBpttCol []float32 // im2col work buffer of dh.bptt, 2560 elements
+	dhBpttCol []float32 // im2col work buffer of dh.bptt, 264704 elements
 
 	// saved holds what recurrent layers record for backpropagation through time.
 	saved  []float32
@@ -132,7 +132,7 @@ func New() *Model {
 	m.dlogits = m.arena[480:577:577]
 	m.dh = m.arena[592:848:848]
 	m.dhBptt = m.arena[848:364977:364977]
-	m.dhBpttCol = m.arena[364992:367552:367552]
+	m.dhBpttCol = m.arena[364992:629696:629696]
 	return m
 }
 

@@ -55,7 +55,7 @@ type model64 struct {
 	dlogits   []float64 // dlogits (N, 1, 97)
 	dh        []float64 // dh (N, 1, 256)
 	dhBptt    []float64 // dh.bptt (364129)
-	dhBpttCol []float64 // im2col work buffer of dh.bptt, 2560 elements
+	dhBpttCol []float64 // im2col work buffer of dh.bptt, 264704 elements
 
 	// saved holds what recurrent layers record for backpropagation through time.
 	saved  []float64
@@ -100,7 +100,7 @@ func newModel64() *model64 {
 	m.dlogits = m.arena[480:577:577]
 	m.dh = m.arena[592:848:848]
 	m.dhBptt = m.arena[848:364977:364977]
-	m.dhBpttCol = m.arena[364992:367552:367552]
+	m.dhBpttCol = m.arena[364992:629696:629696]
 	return m
 }
 

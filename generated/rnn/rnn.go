@@ -34,7 +34,7 @@ const (
 	// NumParams is the number of trainable parameters.
 	NumParams = 29834
 	// ArenaSize is the number of elements in the activation arena.
-	ArenaSize = 2069568
+	ArenaSize = 2085952
 )
 
 // r1Geom is the recurrent layer r1: simple_rnn, 100 steps of 1 features, 128 units.
@@ -105,9 +105,9 @@ type Model struct {
 	dr2           []float32 // dr2 (N, 64)
 	dr2Seq        []float32 // dr2.seq (N, 100, 64)
 	dr2SeqBptt    []float32 // dr2.seq.bptt (422016)
-	dr2SeqBpttCol []float32 // im2col work buffer of dr2.seq.bptt, 411648 elements
+	dr2SeqBpttCol []float32 // im2col work buffer of dr2.seq.bptt, 415744 elements
 	dr1Bptt       []float32 // dr1.bptt (19968)
-	dr1BpttCol    []float32 // im2col work buffer of dr1.bptt, 823296 elements
+	dr1BpttCol    []float32 // im2col work buffer of dr1.bptt, 839680 elements
 
 	// saved holds what recurrent layers record for backpropagation through time.
 	saved      []float32
@@ -163,9 +163,9 @@ func New() *Model {
 	m.dr2 = m.arena[617408:619456:619456]
 	m.dr2Seq = m.arena[619456:824256:824256]
 	m.dr2SeqBptt = m.arena[824256:1246272:1246272]
-	m.dr2SeqBpttCol = m.arena[1246272:1657920:1657920]
+	m.dr2SeqBpttCol = m.arena[1246272:1662016:1662016]
 	m.dr1Bptt = m.arena[409600:429568:429568]
-	m.dr1BpttCol = m.arena[1246272:2069568:2069568]
+	m.dr1BpttCol = m.arena[1246272:2085952:2085952]
 	return m
 }
 
