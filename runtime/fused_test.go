@@ -10,7 +10,8 @@ import (
 func TestBiasAct(t *testing.T) {
 	rng := NewRNG(3)
 	for _, act := range []UnaryOp{Relu, Sigmoid, Tanh} {
-		for _, rc := range [][2]int{{1, 1}, {3, 7}, {32, 128}, {5, 33}} {
+		// Shapes across several blocks of rows, and one row longer than a block.
+		for _, rc := range [][2]int{{1, 1}, {3, 7}, {32, 128}, {5, 33}, {900, 32}, {301, 13}, {2, 5000}} {
 			rows, cols := rc[0], rc[1]
 			x := make([]float64, rows*cols)
 			b := make([]float64, cols)

@@ -66,6 +66,10 @@ func BenchmarkGemm(b *testing.B) {
 		{"sq_1024x1024x1024", false, false, false, 1024, 1024, 1024},
 		// The wide MLP's largest product at batch 256.
 		{"wide_256x1024x1024", false, false, false, 256, 1024, 1024},
+		// The seed CNN's first convolution at batch 32 (30×30 outputs,
+		// 3×3×3 windows, 32 filters): forward and kernel gradient.
+		{"conv1_28800x32x27", false, false, false, 28800, 32, 27},
+		{"conv1dW_T27x28800x32", true, false, true, 27, 32, 28800},
 		// The seed CNN's second convolution at batch 32 (13×13 outputs,
 		// 3×3×32 windows, 64 filters) as im2col products: forward,
 		// gradient of the columns, gradient of the kernel.
