@@ -219,35 +219,50 @@ func sgemmPackLarge(k, ml, nl int) bool {
 }
 
 // sgemmBcastPackLarge computes a large block with both operands packed on
-// the stack (160 KiB, which a goroutine's stack grows to once; zeroing it
-// is paid by large products only): for every k block and block of
-// sgemmMC rows, the rows of op(A) go tile by tile into packA, each tile
-// p-major (element (r, p) of a tile of mr rows at p*mr+r), so that a
-// kernel reads its tile of A as one contiguous stream (in place, rows of
-// A a power of two apart map to the same L1 set and evict each other);
-// then chunks of up to sgemmPackNC columns of op(B) go into packB, and
-// every panel of a chunk meets every tile of the block.
+// the stack, in the order of Goto's GEMM: for every k block, chunks of
+// up to sgemmPackLargeB elements of op(B) (all the block's columns when
+// they fit: 1024 at a k block of 128) go into packB, which stays in L2,
+// each packed once; then for every block of rows of A (as many as bufA
+// holds), if A's layout needs it, its rows go tile by tile into bufA,
+// each tile p-major (element (r, p) of a tile of mr rows at p*mr+r), so
+// that a kernel reads its tile of A as one contiguous stream (in place,
+// rows of A a large power of two apart map to the same L1 set and evict
+// each other); every panel of the chunk of B then meets every tile of
+// the block of A.
+//
+// The buffers take 608 KiB of stack, which a goroutine's stack grows to
+// once; zeroing them is paid by large products only.
 func sgemmBcastPackLarge(transA, transB bool, m, n, k int, a, b, c []float32, acc bool, ilo, ihi, jlo, jhi int) {
-	var packA [sgemmKC * sgemmMC]float32
-	var packB [sgemmKC * sgemmPackNC]float32
+	var bufA [sgemmKC * sgemmMC]float32
+	var packB [sgemmPackLargeB]float32
+	// opA(i, p) is a[i*rs+p*ks]. A is packed only when its tiles read in
+	// place would alias in L1: steps between the elements a kernel reads
+	// together (rows for NN, p for TN) a multiple of 2 KiB.
+	rs, ks := k, 1
+	if transA {
+		rs, ks = 1, m
+	}
+	packA := (rs*ks*4)%2048 == 0
 	kcMax := sgemmTileKC()
 	nkb := (k + kcMax - 1) / kcMax
 	kc := (k + nkb - 1) / nkb
 	tmr, tnr := sgemmTile()
 	// As many rows per block of A as packA holds (96 rows of a k block of
-	// 256, 192 of 128): fewer blocks, fewer copies of each chunk of B.
-	mc := len(packA) / kc / sgemmMC * sgemmMC
+	// 256, 192 of 128).
+	mc := len(bufA) / kc / sgemmMC * sgemmMC
 	for k0 := 0; k0 < k; k0 += kc {
 		kl := min(kc, k-k0)
 		accb := acc || k0 > 0 // only the first k block may overwrite C
 		nc := len(packB) / (kl * tnr) * tnr
-		for i0 := ilo; i0 < ihi; i0 += mc {
-			ml := min(mc, ihi-i0)
-			nb, base, extra := sgemmRows(ml, tmr)
-			sgemmPackA(transA, m, k, a, k0, kl, i0, nb, base, extra, packA[:])
-			for jc := jlo; jc < jhi; jc += nc {
-				jn := min(nc, jhi-jc)
-				sgemmPackB(transB, n, k, b, k0, kl, jc, jn, tnr, packB[:])
+		for jc := jlo; jc < jhi; jc += nc {
+			jn := min(nc, jhi-jc)
+			sgemmPackB(transB, n, k, b, k0, kl, jc, jn, tnr, packB[:])
+			for i0 := ilo; i0 < ihi; i0 += mc {
+				ml := min(mc, ihi-i0)
+				nb, base, extra := sgemmRows(ml, tmr)
+				if packA {
+					sgemmPackA(transA, m, k, a, k0, kl, i0, nb, base, extra, bufA[:])
+				}
 				for j0 := jc; j0 < jc+jn; j0 += tnr {
 					w := min(tnr, jc+jn-j0)
 					bp := packB[(j0-jc)*kl:]
@@ -257,7 +272,11 @@ func sgemmBcastPackLarge(transA, transB bool, m, n, k int, a, b, c []float32, ac
 						if blk >= nb-extra {
 							mr++
 						}
-						sgemmTileKernel(mr, w, kl, &packA[(i-i0)*kl], 1, mr, bp, tnr, c[i*n+j0:], n, accb)
+						if packA {
+							sgemmTileKernel(mr, w, kl, &bufA[(i-i0)*kl], 1, mr, bp, tnr, c[i*n+j0:], n, accb)
+						} else {
+							sgemmTileKernel(mr, w, kl, &a[i*rs+k0*ks], rs, ks, bp, tnr, c[i*n+j0:], n, accb)
+						}
 						i += mr
 					}
 				}
@@ -265,6 +284,10 @@ func sgemmBcastPackLarge(transA, transB bool, m, n, k int, a, b, c []float32, ac
 		}
 	}
 }
+
+// sgemmPackLargeB is the size of sgemmBcastPackLarge's buffer for op(B),
+// in elements: 512 KiB, half of a current x86 core's L2.
+const sgemmPackLargeB = 128 * 1024
 
 // sgemmPackA packs rows [i0, …) of op(A), in nb tiles (the first nb-extra
 // of base rows, the others of base+1), columns [k0, k0+kl), into pack:
