@@ -59,17 +59,6 @@ func sgemmTile() (mr, nr int) {
 	return 6, 16
 }
 
-// sgemmTileKC returns the k block of the kernel family in use: a panel of
-// B of k block × tile columns is 16 KiB, half of L1, either way. (The k
-// block changes no result: C is stored and reloaded between blocks as
-// float32, the same chain of FMAs.)
-func sgemmTileKC() int {
-	if sgemmAVX512 {
-		return sgemmKC / 2
-	}
-	return sgemmKC
-}
-
 // sgemmTileKernel runs the broadcast kernel of the family in use for a
 // tile of mr rows and w columns, within sgemmTile.
 func sgemmTileKernel(mr, w, k int, a *float32, rs, ks int, b []float32, ldb int, c []float32, ldc int, acc bool) {
@@ -81,7 +70,7 @@ func sgemmTileKernel(mr, w, k int, a *float32, rs, ks int, b []float32, ldb int,
 }
 
 const (
-	sgemmKC    = 256 // k block of the AVX2 broadcast kernels (AVX-512: half)
+	sgemmKC    = 256 // k block of the broadcast kernels (AVX2 and AVX-512)
 	sgemmMC    = 96  // rows of C per block of A (a multiple of 6 and 12)
 	sgemmNRMax = 32  // columns of the widest broadcast tile
 	sgemmDotKC = 512 // k block of the dot kernels
@@ -221,7 +210,7 @@ func sgemmPackLarge(k, ml, nl int) bool {
 // sgemmBcastPackLarge computes a large block with both operands packed on
 // the stack, in the order of Goto's GEMM: for every k block, chunks of
 // up to sgemmPackLargeB elements of op(B) (all the block's columns when
-// they fit: 1024 at a k block of 128) go into packB, which stays in L2,
+// they fit: 512 at a k block of 256) go into packB, which stays in L2,
 // each packed once; then for every block of rows of A (as many as bufA
 // holds), if A's layout needs it, its rows go tile by tile into bufA,
 // each tile p-major (element (r, p) of a tile of mr rows at p*mr+r), so
@@ -243,12 +232,11 @@ func sgemmBcastPackLarge(transA, transB bool, m, n, k int, a, b, c []float32, ac
 		rs, ks = 1, m
 	}
 	packA := (rs*ks*4)%2048 == 0
-	kcMax := sgemmTileKC()
-	nkb := (k + kcMax - 1) / kcMax
+	nkb := (k + sgemmKC - 1) / sgemmKC
 	kc := (k + nkb - 1) / nkb
 	tmr, tnr := sgemmTile()
-	// As many rows per block of A as packA holds (96 rows of a k block of
-	// 256, 192 of 128).
+	// As many rows per block of A as bufA holds (96 rows of a k block of
+	// 256, more for a shorter k).
 	mc := len(bufA) / kc / sgemmMC * sgemmMC
 	for k0 := 0; k0 < k; k0 += kc {
 		kl := min(kc, k-k0)
@@ -340,8 +328,7 @@ const sgemmPackNC = 64
 // row of the block; or, with pack nil, with the rows of B read in place
 // (not transB).
 func sgemmBcastPacked(transA, transB bool, m, n, k int, a, b, c []float32, acc bool, ilo, ihi, jlo, jhi int, pack []float32) {
-	kcMax := sgemmTileKC()
-	nkb := (k + kcMax - 1) / kcMax
+	nkb := (k + sgemmKC - 1) / sgemmKC
 	kc := (k + nkb - 1) / nkb
 	// opA(i, p) is a[i*rs+p*ks].
 	rs, ks := k, 1
