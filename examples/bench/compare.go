@@ -1,11 +1,14 @@
 // Command bench times one training step of the generated models, and of the
 // same models in PyTorch, and prints them side by side.
 //
-// For each model it runs the generated package's BenchmarkTrainStep
-// single-threaded (go test -cpu 1 with GOMAXPROCS=1), then torch_bench.py for
-// the same model, so the two are measured back to back under the same machine
-// load. It prints a table of the medians, their ratio and the target ratio,
-// and writes every benchmark line to a file for benchstat.
+// For each model it builds the generated package's test binary once, then
+// runs its BenchmarkTrainStep single-threaded (-test.cpu 1 with
+// GOMAXPROCS=1) and torch_bench.py for the same model in alternation, one
+// run of each per round, so that both see the same machine load (on a
+// shared machine the load drifts over tens of seconds, which back-to-back
+// blocks of runs would turn into a bias). It prints a table of the medians
+// and of the median of the per-round ratios, with the target ratio, and
+// writes every benchmark line to a file for benchstat.
 //
 //	go run ./examples/bench                  # Go and PyTorch, all models
 //	go run ./examples/bench -count 3 -models mlp,cnn
@@ -50,7 +53,7 @@ const installHint = "`make bench-compare` installs it (apt-get install python3-t
 func main() {
 	var (
 		models     = flag.String("models", "mlp,widemlp,cnn,rnn,lstm", "comma-separated generated models to time")
-		count      = flag.Int("count", 5, "runs of each benchmark (go test -count, torch_bench.py --count)")
+		count      = flag.Int("count", 5, "rounds of one Go run and one PyTorch run")
 		benchtime  = flag.String("benchtime", "2s", "time per run (go test -benchtime; seconds for torch_bench.py)")
 		python     = flag.String("python", "", "Python interpreter with torch (default: the first of python3, /usr/bin/python3 that imports torch)")
 		gomaxprocs = flag.Int("gomaxprocs", 1, "GOMAXPROCS and -cpu for the Go benchmarks, and PyTorch's intra-op threads")
@@ -105,27 +108,45 @@ func run(modelList string, count int, benchtime, python string, procs int, rawPa
 		}
 	}
 
+	binDir, err := os.MkdirTemp("", "backpropgen-bench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(binDir)
+
 	var rawBuf bytes.Buffer
 	var rows []row
 	var failed []string
 	for _, m := range names {
 		r := row{Model: m, Batch: batchOf(root, m), Target: targets[m]}
-		lines, header, err := runGo(root, m, count, benchtime, procs)
-		if rawBuf.Len() == 0 {
-			rawBuf.WriteString(header)
-		}
-		for _, l := range lines {
-			r.Go = append(r.Go, l.NsPerOp)
-			rawBuf.WriteString(l.Line + "\n")
-		}
+		r.TorchRun = withTorch && slices.Contains(torchModels, m)
+		bin, err := buildGo(root, m, binDir)
 		if err != nil {
 			failed = append(failed, m+" (go)")
-			fmt.Fprintf(os.Stderr, "bench: %s: go test: %v\n", m, err)
+			fmt.Fprintf(os.Stderr, "bench: %s: go test -c: %v\n", m, err)
+			rows = append(rows, r)
+			continue
 		}
-		if withTorch && slices.Contains(torchModels, m) {
-			r.TorchRun = true
-			lines, comment, err := runTorch(root, python, m, count, torchSeconds, procs)
-			if comment != "" {
+		goFailed, torchFailed := false, false
+		for round := 0; round < count && !goFailed; round++ {
+			lines, header, err := runGo(root, bin, m, benchtime, procs)
+			if rawBuf.Len() == 0 {
+				rawBuf.WriteString(header)
+			}
+			for _, l := range lines {
+				r.Go = append(r.Go, l.NsPerOp)
+				rawBuf.WriteString(l.Line + "\n")
+			}
+			if err != nil {
+				goFailed = true
+				failed = append(failed, m+" (go)")
+				fmt.Fprintf(os.Stderr, "bench: %s: %v\n", m, err)
+			}
+			if !r.TorchRun || torchFailed {
+				continue
+			}
+			lines, comment, err := runTorch(root, python, m, 1, torchSeconds, procs)
+			if comment != "" && round == 0 {
 				rawBuf.WriteString(comment + "\n")
 			}
 			for _, l := range lines {
@@ -133,6 +154,7 @@ func run(modelList string, count int, benchtime, python string, procs int, rawPa
 				rawBuf.WriteString(l.Line + "\n")
 			}
 			if err != nil {
+				torchFailed = true
 				failed = append(failed, m+" (torch)")
 				fmt.Fprintf(os.Stderr, "bench: %s: torch_bench.py: %v\n", m, err)
 			}
@@ -142,11 +164,11 @@ func run(modelList string, count int, benchtime, python string, procs int, rawPa
 
 	fmt.Println()
 	writeTable(os.Stdout, rows, withTorch)
-	fmt.Printf("\nMedians of %d runs of -benchtime %s each; ± is half the range of the runs over the median.\n", count, benchtime)
-	fmt.Printf("Go: go test -run '^$' -bench TrainStep -benchtime %s -count %d -cpu %d, GOMAXPROCS=%d.\n", benchtime, count, procs, procs)
+	fmt.Printf("\nMedians of %d rounds of one Go run and one PyTorch run of %s each; ± is half the range of the runs\nover the median; Go/PyTorch is the median of the %d per-round ratios.\n", count, benchtime, count)
+	fmt.Printf("Go: go test -c, then per round <model>.test -test.run '^$' -test.bench TrainStep -test.benchtime %s -test.cpu %d, GOMAXPROCS=%d.\n", benchtime, procs, procs)
 	if withTorch {
-		fmt.Printf("PyTorch: %s examples/bench/torch_bench.py --count %d --benchtime %g --threads %d --each (interop threads 1); CNN is NCHW there, NHWC in Go.\n",
-			python, count, torchSeconds, procs)
+		fmt.Printf("PyTorch: per round %s examples/bench/torch_bench.py --models <model> --count 1 --benchtime %g --threads %d --each (interop threads 1); CNN is NCHW there, NHWC in Go.\n",
+			python, torchSeconds, procs)
 	} else if !goOnly {
 		fmt.Printf("PyTorch not run: %s.\n", installHint)
 	}
@@ -222,14 +244,26 @@ func renameGo(l benchLine, model string) benchLine {
 	return l
 }
 
-// runGo runs the generated package's BenchmarkTrainStep and returns its
-// lines (renamed), and the goos/goarch/cpu header for the raw file.
-func runGo(root, model string, count int, benchtime string, procs int) ([]benchLine, string, error) {
-	args := []string{"test", "-run", "^$", "-bench", "TrainStep", "-benchtime", benchtime,
-		"-count", strconv.Itoa(count), "-cpu", strconv.Itoa(procs), "./generated/" + model + "/"}
-	fmt.Fprintf(os.Stderr, "bench: GOMAXPROCS=%d go %s\n", procs, strings.Join(quoteArgs(args), " "))
+// buildGo compiles the generated package's test binary into dir and
+// returns its path.
+func buildGo(root, model, dir string) (string, error) {
+	bin := filepath.Join(dir, model+".test")
+	args := []string{"test", "-c", "-o", bin, "./generated/" + model + "/"}
+	fmt.Fprintf(os.Stderr, "bench: go %s\n", strings.Join(args, " "))
 	cmd := exec.Command(goCommand(), args...)
 	cmd.Dir = root
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	return bin, cmd.Run()
+}
+
+// runGo runs BenchmarkTrainStep once in the test binary bin and returns
+// its line (renamed), and the goos/goarch/cpu header for the raw file.
+func runGo(root, bin, model string, benchtime string, procs int) ([]benchLine, string, error) {
+	args := []string{"-test.run", "^$", "-test.bench", "TrainStep", "-test.benchtime", benchtime,
+		"-test.count", "1", "-test.cpu", strconv.Itoa(procs)}
+	fmt.Fprintf(os.Stderr, "bench: GOMAXPROCS=%d %s %s\n", procs, filepath.Base(bin), strings.Join(quoteArgs(args), " "))
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = filepath.Join(root, "generated", model)
 	cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(procs))
 	out, err := runTee(cmd)
 	var header strings.Builder
@@ -397,7 +431,7 @@ func writeTable(w io.Writer, rows []row, withTorch bool) {
 				torch = "not run"
 			}
 			if len(r.Go) > 0 && len(r.Torch) > 0 {
-				q := median(r.Go) / median(r.Torch)
+				q := pairedRatio(r.Go, r.Torch)
 				ratio = fmt.Sprintf("%.3fx", q)
 				if r.Target > 0 {
 					verdict := "not met"
@@ -428,6 +462,19 @@ func formatNs(xs []float64) string {
 		s += fmt.Sprintf(" ±%.0f%%", (slices.Max(xs)-slices.Min(xs))/2/m*100)
 	}
 	return s
+}
+
+// pairedRatio returns the median of the per-round ratios go[i]/torch[i]
+// when both have a run for every round, else the ratio of the medians.
+func pairedRatio(goNs, torchNs []float64) float64 {
+	if len(goNs) != len(torchNs) {
+		return median(goNs) / median(torchNs)
+	}
+	q := make([]float64, len(goNs))
+	for i := range q {
+		q[i] = goNs[i] / torchNs[i]
+	}
+	return median(q)
 }
 
 // median returns the median of xs (the mean of the middle two for an even

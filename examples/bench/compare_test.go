@@ -89,3 +89,15 @@ func TestWriteTable(t *testing.T) {
 		t.Errorf("Go-only table:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+func TestPairedRatio(t *testing.T) {
+	// Per-round ratios 0.5, 0.25, 1: the median is 0.5, where the ratio of
+	// the medians (2/4) would also be 0.5 only by chance.
+	if q := pairedRatio([]float64{1, 2, 8}, []float64{2, 8, 8}); q != 0.5 {
+		t.Errorf("pairedRatio = %v, want 0.5", q)
+	}
+	// Rounds missing on one side: the ratio of the medians.
+	if q := pairedRatio([]float64{1, 3}, []float64{4}); q != 0.5 {
+		t.Errorf("pairedRatio with a missing round = %v, want 0.5", q)
+	}
+}
