@@ -91,8 +91,8 @@ func TestWriteTable(t *testing.T) {
 }
 
 func TestPairedRatio(t *testing.T) {
-	// Per-round ratios 0.5, 0.25, 1: the median is 0.5, where the ratio of
-	// the medians (2/4) would also be 0.5 only by chance.
+	// Per-round ratios 0.5, 0.25, 1: their median is 0.5, while the ratio
+	// of the medians is 2/8 = 0.25.
 	if q := pairedRatio([]float64{1, 2, 8}, []float64{2, 8, 8}); q != 0.5 {
 		t.Errorf("pairedRatio = %v, want 0.5", q)
 	}
