@@ -4,6 +4,7 @@ package runtime
 
 import (
 	"os"
+	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/cpu"
@@ -219,11 +220,13 @@ func sgemmPackLarge(k, ml, nl int) bool {
 // each other); every panel of the chunk of B then meets every tile of
 // the block of A.
 //
-// The buffers take 608 KiB of stack, which a goroutine's stack grows to
-// once; zeroing them is paid by large products only.
+// The buffers (608 KiB, more than Go keeps on a stack) come from
+// sgemmLargeBufs.
 func sgemmBcastPackLarge(transA, transB bool, m, n, k int, a, b, c []float32, acc bool, ilo, ihi, jlo, jhi int) {
-	var bufA [sgemmKC * sgemmMC]float32
-	var packB [sgemmPackLargeB]float32
+	buf := sgemmLargeBufs.get()
+	defer sgemmLargeBufs.put(buf)
+	bufA := buf[:sgemmKC*sgemmMC]
+	packB := buf[sgemmKC*sgemmMC:]
 	// opA(i, p) is a[i*rs+p*ks]. A is packed only when its tiles read in
 	// place would alias in L1: steps between the elements a kernel reads
 	// together (rows for NN, p for TN) a multiple of 2 KiB.
@@ -244,12 +247,12 @@ func sgemmBcastPackLarge(transA, transB bool, m, n, k int, a, b, c []float32, ac
 		nc := len(packB) / (kl * tnr) * tnr
 		for jc := jlo; jc < jhi; jc += nc {
 			jn := min(nc, jhi-jc)
-			sgemmPackB(transB, n, k, b, k0, kl, jc, jn, tnr, packB[:])
+			sgemmPackB(transB, n, k, b, k0, kl, jc, jn, tnr, packB)
 			for i0 := ilo; i0 < ihi; i0 += mc {
 				ml := min(mc, ihi-i0)
 				nb, base, extra := sgemmRows(ml, tmr)
 				if packA {
-					sgemmPackA(transA, m, k, a, k0, kl, i0, nb, base, extra, bufA[:])
+					sgemmPackA(transA, m, k, a, k0, kl, i0, nb, base, extra, bufA)
 				}
 				for j0 := jc; j0 < jc+jn; j0 += tnr {
 					w := min(tnr, jc+jn-j0)
@@ -276,6 +279,36 @@ func sgemmBcastPackLarge(transA, transB bool, m, n, k int, a, b, c []float32, ac
 // sgemmPackLargeB is the size of sgemmBcastPackLarge's buffer for op(B),
 // in elements: 512 KiB, half of a current x86 core's L2.
 const sgemmPackLargeB = 128 * 1024
+
+// sgemmLargeBufs keeps the packing buffers of sgemmBcastPackLarge for
+// reuse: one per product running at the same time, allocated on first
+// need and never freed (unlike a sync.Pool, which a garbage collection
+// empties), so that training steps stay allocation-free.
+var sgemmLargeBufs bufStack
+
+// bufStack is a stack of float32 buffers of sgemmKC*sgemmMC +
+// sgemmPackLargeB elements.
+type bufStack struct {
+	mu   sync.Mutex
+	free [][]float32
+}
+
+func (s *bufStack) get() []float32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := len(s.free); n > 0 {
+		b := s.free[n-1]
+		s.free = s.free[:n-1]
+		return b
+	}
+	return make([]float32, sgemmKC*sgemmMC+sgemmPackLargeB)
+}
+
+func (s *bufStack) put(b []float32) {
+	s.mu.Lock()
+	s.free = append(s.free, b)
+	s.mu.Unlock()
+}
 
 // sgemmPackA packs rows [i0, …) of op(A), in nb tiles (the first nb-extra
 // of base rows, the others of base+1), columns [k0, k0+kl), into pack:

@@ -94,17 +94,21 @@ func TestGemmShortSlicePanics(t *testing.T) {
 }
 
 func TestGemmZeroAllocs(t *testing.T) {
-	const m, n, k = 33, 65, 300
-	a := make([]float32, m*k)
-	b := make([]float32, k*n)
-	c := make([]float32, m*n)
-	for _, tA := range []bool{false, true} {
-		for _, tB := range []bool{false, true} {
-			allocs := testing.AllocsPerRun(5, func() {
-				Gemm(tA, tB, m, n, k, a, b, c, true)
-			})
-			if allocs != 0 {
-				t.Errorf("Gemm(tA=%v, tB=%v) allocates %v times per call", tA, tB, allocs)
+	// A small product, and a large one that packs both operands (and,
+	// with k = 512, packs A too) in buffers kept from call to call.
+	for _, s := range [][3]int{{33, 65, 300}, {256, 600, 512}} {
+		m, n, k := s[0], s[1], s[2]
+		a := make([]float32, m*k)
+		b := make([]float32, k*n)
+		c := make([]float32, m*n)
+		for _, tA := range []bool{false, true} {
+			for _, tB := range []bool{false, true} {
+				allocs := testing.AllocsPerRun(5, func() {
+					Gemm(tA, tB, m, n, k, a, b, c, true)
+				})
+				if allocs != 0 {
+					t.Errorf("Gemm(tA=%v, tB=%v) %v allocates %v times per call", tA, tB, s, allocs)
+				}
 			}
 		}
 	}
