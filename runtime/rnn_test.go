@@ -472,10 +472,12 @@ func TestRNNSizes(t *testing.T) {
 		gates       int
 		name        string
 	}{
-		// work: n·H·(2·G·T+1) (+ n·H for LSTM) + G·H·H for Uᵀ.
-		{SimpleRNN, 2 * 3 * (5 + 1), 2*3*(2*5+1) + 1*3*3, 1, "simple_rnn"},
-		{LSTM, 2 * 3 * (7*5 + 6), 2*3*(8*5+2) + 4*3*3, 4, "lstm"},
-		{GRU, 2 * 3 * (5*5 + 4), 2*3*(6*5+1) + 3*3*3, 3, "gru"},
+		// n = 2, T = 5, D = 7, H = 3. saved: n·H·(T+2), n·H·(7T+6) or
+		// n·H·(5T+4), plus n·T·D; work: n·(2·G·H + H + D) + G·H·(H + D)
+		// + n·T·H, plus n·H for LSTM.
+		{SimpleRNN, 2*3*(5+2) + 2*5*7, 2*(2*3+3+7) + 3*(3+7) + 2*5*3, 1, "simple_rnn"},
+		{LSTM, 2*3*(7*5+6) + 2*5*7, 2*(2*12+3+7) + 12*(3+7) + 2*5*3 + 2*3, 4, "lstm"},
+		{GRU, 2*3*(5*5+4) + 2*5*7, 2*(2*9+3+7) + 9*(3+7) + 2*5*3, 3, "gru"},
 	} {
 		g := RNNGeom{Cell: c.cell, T: 5, D: 7, H: 3}
 		if got := g.SavedSize(2); got != c.saved {

@@ -33,7 +33,7 @@ const (
 	// NumParams is the number of trainable parameters.
 	NumParams = 388449
 	// ArenaSize is the number of elements in the activation arena.
-	ArenaSize = 2545152
+	ArenaSize = 1566240
 )
 
 // hGeom is the recurrent layer h: lstm, 20 steps of 97 features, 256 units.
@@ -87,11 +87,11 @@ type Model struct {
 	dlogits   []float32 // dlogits (N, 20, 97)
 	dh        []float32 // dh (N, 20, 256)
 	dhBptt    []float32 // dh.bptt (441984)
-	dhBpttCol []float32 // im2col work buffer of dh.bptt, 1589248 elements
+	dhBpttCol []float32 // im2col work buffer of dh.bptt, 610336 elements
 
 	// saved holds what recurrent layers record for backpropagation through time.
 	saved  []float32
-	hSaved []float32 // saved by h, 1196032 elements
+	hSaved []float32 // saved by h, 1258112 elements
 
 	// Final states of the recurrent layers after the last Forward or Infer (N, H).
 	finalHH []float32 // h of h after the last step
@@ -121,18 +121,18 @@ func New() *Model {
 	m.H0 = make([]float32, 8192)
 	m.C0 = make([]float32, 8192)
 	m.Y = make([]int32, 640)
-	m.saved = make([]float32, 1196032)
+	m.saved = make([]float32, 1258112)
 	m.finalHH = make([]float32, 8192)
 	m.finalHC = make([]float32, 8192)
 	m.h = m.arena[0:163840:163840]
-	m.hSaved = m.saved[0:1196032:1196032]
+	m.hSaved = m.saved[0:1258112:1258112]
 	m.logitsXW = m.arena[163840:225920:225920]
 	m.logits = m.arena[225920:288000:288000]
 	m.loss = m.arena[163840:163841:163841]
 	m.dlogits = m.arena[288000:350080:350080]
 	m.dh = m.arena[350080:513920:513920]
 	m.dhBptt = m.arena[513920:955904:955904]
-	m.dhBpttCol = m.arena[955904:2545152:2545152]
+	m.dhBpttCol = m.arena[955904:1566240:1566240]
 	return m
 }
 

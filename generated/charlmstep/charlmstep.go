@@ -33,7 +33,7 @@ const (
 	// NumParams is the number of trainable parameters.
 	NumParams = 388449
 	// ArenaSize is the number of elements in the activation arena.
-	ArenaSize = 629696
+	ArenaSize = 729392
 )
 
 // hGeom is the recurrent layer h: lstm, 1 steps of 97 features, 256 units.
@@ -87,11 +87,11 @@ type Model struct {
 	dlogits   []float32 // dlogits (N, 1, 97)
 	dh        []float32 // dh (N, 1, 256)
 	dhBptt    []float32 // dh.bptt (364129)
-	dhBpttCol []float32 // im2col work buffer of dh.bptt, 264704 elements
+	dhBpttCol []float32 // im2col work buffer of dh.bptt, 364385 elements
 
 	// saved holds what recurrent layers record for backpropagation through time.
 	saved  []float32
-	hSaved []float32 // saved by h, 3328 elements
+	hSaved []float32 // saved by h, 3425 elements
 
 	// Final states of the recurrent layers after the last Forward or Infer (N, H).
 	finalHH []float32 // h of h after the last step
@@ -121,18 +121,18 @@ func New() *Model {
 	m.H0 = make([]float32, 256)
 	m.C0 = make([]float32, 256)
 	m.Y = make([]int32, 1)
-	m.saved = make([]float32, 3328)
+	m.saved = make([]float32, 3440)
 	m.finalHH = make([]float32, 256)
 	m.finalHC = make([]float32, 256)
 	m.h = m.arena[0:256:256]
-	m.hSaved = m.saved[0:3328:3328]
+	m.hSaved = m.saved[0:3425:3425]
 	m.logitsXW = m.arena[256:353:353]
 	m.logits = m.arena[368:465:465]
 	m.loss = m.arena[256:257:257]
 	m.dlogits = m.arena[480:577:577]
 	m.dh = m.arena[592:848:848]
 	m.dhBptt = m.arena[848:364977:364977]
-	m.dhBpttCol = m.arena[364992:629696:629696]
+	m.dhBpttCol = m.arena[364992:729377:729377]
 	return m
 }
 

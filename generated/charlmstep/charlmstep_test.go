@@ -55,11 +55,11 @@ type model64 struct {
 	dlogits   []float64 // dlogits (N, 1, 97)
 	dh        []float64 // dh (N, 1, 256)
 	dhBptt    []float64 // dh.bptt (364129)
-	dhBpttCol []float64 // im2col work buffer of dh.bptt, 264704 elements
+	dhBpttCol []float64 // im2col work buffer of dh.bptt, 364385 elements
 
 	// saved holds what recurrent layers record for backpropagation through time.
 	saved  []float64
-	hSaved []float64 // saved by h, 3328 elements
+	hSaved []float64 // saved by h, 3425 elements
 
 	// Final states of the recurrent layers after the last Forward or Infer (N, H).
 	finalHH []float64 // h of h after the last step
@@ -89,18 +89,18 @@ func newModel64() *model64 {
 	m.H0 = make([]float64, 256)
 	m.C0 = make([]float64, 256)
 	m.Y = make([]int32, 1)
-	m.saved = make([]float64, 3328)
+	m.saved = make([]float64, 3440)
 	m.finalHH = make([]float64, 256)
 	m.finalHC = make([]float64, 256)
 	m.h = m.arena[0:256:256]
-	m.hSaved = m.saved[0:3328:3328]
+	m.hSaved = m.saved[0:3425:3425]
 	m.logitsXW = m.arena[256:353:353]
 	m.logits = m.arena[368:465:465]
 	m.loss = m.arena[256:257:257]
 	m.dlogits = m.arena[480:577:577]
 	m.dh = m.arena[592:848:848]
 	m.dhBptt = m.arena[848:364977:364977]
-	m.dhBpttCol = m.arena[364992:629696:629696]
+	m.dhBpttCol = m.arena[364992:729377:729377]
 	return m
 }
 

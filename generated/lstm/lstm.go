@@ -34,7 +34,7 @@ const (
 	// NumParams is the number of trainable parameters.
 	NumParams = 117386
 	// ArenaSize is the number of elements in the activation arena.
-	ArenaSize = 4634048
+	ArenaSize = 1800160
 )
 
 // r1Geom is the recurrent layer r1: lstm, 100 steps of 1 features, 128 units.
@@ -105,14 +105,14 @@ type Model struct {
 	dr2           []float32 // dr2 (N, 64)
 	dr2Seq        []float32 // dr2.seq (N, 100, 64)
 	dr2SeqBptt    []float32 // dr2.seq.bptt (459264)
-	dr2SeqBpttCol []float32 // im2col work buffer of dr2.seq.bptt, 1658880 elements
+	dr2SeqBpttCol []float32 // im2col work buffer of dr2.seq.bptt, 278528 elements
 	dr1Bptt       []float32 // dr1.bptt (70272)
-	dr1BpttCol    []float32 // im2col work buffer of dr1.bptt, 3350528 elements
+	dr1BpttCol    []float32 // im2col work buffer of dr1.bptt, 516640 elements
 
 	// saved holds what recurrent layers record for backpropagation through time.
 	saved      []float32
-	r1Saved    []float32 // saved by r1, 2891776 elements
-	r2SeqSaved []float32 // saved by r2.seq, 1445888 elements
+	r1Saved    []float32 // saved by r1, 2894976 elements
+	r2SeqSaved []float32 // saved by r2.seq, 1855488 elements
 
 	// Final states of the recurrent layers after the last Forward or Infer (N, H).
 	finalR1H    []float32 // h of r1 after the last step
@@ -150,15 +150,15 @@ func New() *Model {
 	m.DLogitsB = m.Grads[117376:117386:117386]
 	m.X = make([]float32, 3200)
 	m.Y = make([]int32, 32)
-	m.saved = make([]float32, 4337664)
+	m.saved = make([]float32, 4750464)
 	m.finalR1H = make([]float32, 4096)
 	m.finalR1C = make([]float32, 4096)
 	m.finalR2SeqH = make([]float32, 2048)
 	m.finalR2SeqC = make([]float32, 2048)
 	m.r1 = m.arena[0:409600:409600]
-	m.r1Saved = m.saved[0:2891776:2891776]
+	m.r1Saved = m.saved[0:2894976:2894976]
 	m.r2Seq = m.arena[409600:614400:614400]
-	m.r2SeqSaved = m.saved[2891776:4337664:4337664]
+	m.r2SeqSaved = m.saved[2894976:4750464:4750464]
 	m.r2 = m.arena[614400:616448:616448]
 	m.logitsXW = m.arena[616448:616768:616768]
 	m.logits = m.arena[616768:617088:617088]
@@ -167,9 +167,9 @@ func New() *Model {
 	m.dr2 = m.arena[617408:619456:619456]
 	m.dr2Seq = m.arena[619456:824256:824256]
 	m.dr2SeqBptt = m.arena[824256:1283520:1283520]
-	m.dr2SeqBpttCol = m.arena[1283520:2942400:2942400]
+	m.dr2SeqBpttCol = m.arena[1283520:1562048:1562048]
 	m.dr1Bptt = m.arena[409600:479872:479872]
-	m.dr1BpttCol = m.arena[1283520:4634048:4634048]
+	m.dr1BpttCol = m.arena[1283520:1800160:1800160]
 	return m
 }
 

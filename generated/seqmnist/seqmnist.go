@@ -33,7 +33,7 @@ const (
 	// NumParams is the number of trainable parameters.
 	NumParams = 82186
 	// ArenaSize is the number of elements in the activation arena.
-	ArenaSize = 1335744
+	ArenaSize = 580928
 )
 
 // hSeqGeom is the recurrent layer h.seq: lstm, 28 steps of 28 features, 128 units.
@@ -87,11 +87,11 @@ type Model struct {
 	dh           []float32 // dh (N, 128)
 	dhSeq        []float32 // dh.seq (N, 28, 128)
 	dhSeqBptt    []float32 // dh.seq.bptt (105984)
-	dhSeqBpttCol []float32 // im2col work buffer of dh.seq.bptt, 991232 elements
+	dhSeqBpttCol []float32 // im2col work buffer of dh.seq.bptt, 236416 elements
 
 	// saved holds what recurrent layers record for backpropagation through time.
 	saved     []float32
-	hSeqSaved []float32 // saved by h.seq, 827392 elements
+	hSeqSaved []float32 // saved by h.seq, 852480 elements
 
 	// Final states of the recurrent layers after the last Forward or Infer (N, H).
 	finalHSeqH []float32 // h of h.seq after the last step
@@ -119,11 +119,11 @@ func New() *Model {
 	m.DLogitsB = m.Grads[82176:82186:82186]
 	m.X = make([]float32, 25088)
 	m.Y = make([]int32, 32)
-	m.saved = make([]float32, 827392)
+	m.saved = make([]float32, 852480)
 	m.finalHSeqH = make([]float32, 4096)
 	m.finalHSeqC = make([]float32, 4096)
 	m.hSeq = m.arena[0:114688:114688]
-	m.hSeqSaved = m.saved[0:827392:827392]
+	m.hSeqSaved = m.saved[0:852480:852480]
 	m.h = m.arena[114688:118784:118784]
 	m.logitsXW = m.arena[118784:119104:119104]
 	m.logits = m.arena[119104:119424:119424]
@@ -132,7 +132,7 @@ func New() *Model {
 	m.dh = m.arena[119744:123840:123840]
 	m.dhSeq = m.arena[123840:238528:238528]
 	m.dhSeqBptt = m.arena[238528:344512:344512]
-	m.dhSeqBpttCol = m.arena[344512:1335744:1335744]
+	m.dhSeqBpttCol = m.arena[344512:580928:580928]
 	return m
 }
 

@@ -55,11 +55,11 @@ type model64 struct {
 	dh           []float64 // dh (N, 128)
 	dhSeq        []float64 // dh.seq (N, 28, 128)
 	dhSeqBptt    []float64 // dh.seq.bptt (105984)
-	dhSeqBpttCol []float64 // im2col work buffer of dh.seq.bptt, 991232 elements
+	dhSeqBpttCol []float64 // im2col work buffer of dh.seq.bptt, 236416 elements
 
 	// saved holds what recurrent layers record for backpropagation through time.
 	saved     []float64
-	hSeqSaved []float64 // saved by h.seq, 827392 elements
+	hSeqSaved []float64 // saved by h.seq, 852480 elements
 
 	// Final states of the recurrent layers after the last Forward or Infer (N, H).
 	finalHSeqH []float64 // h of h.seq after the last step
@@ -87,11 +87,11 @@ func newModel64() *model64 {
 	m.DLogitsB = m.Grads[82176:82186:82186]
 	m.X = make([]float64, 25088)
 	m.Y = make([]int32, 32)
-	m.saved = make([]float64, 827392)
+	m.saved = make([]float64, 852480)
 	m.finalHSeqH = make([]float64, 4096)
 	m.finalHSeqC = make([]float64, 4096)
 	m.hSeq = m.arena[0:114688:114688]
-	m.hSeqSaved = m.saved[0:827392:827392]
+	m.hSeqSaved = m.saved[0:852480:852480]
 	m.h = m.arena[114688:118784:118784]
 	m.logitsXW = m.arena[118784:119104:119104]
 	m.logits = m.arena[119104:119424:119424]
@@ -100,7 +100,7 @@ func newModel64() *model64 {
 	m.dh = m.arena[119744:123840:123840]
 	m.dhSeq = m.arena[123840:238528:238528]
 	m.dhSeqBptt = m.arena[238528:344512:344512]
-	m.dhSeqBpttCol = m.arena[344512:1335744:1335744]
+	m.dhSeqBpttCol = m.arena[344512:580928:580928]
 	return m
 }
 
