@@ -329,15 +329,7 @@ func sgemmPackA(transA bool, m, k int, a []float32, k0, kl, i0, nb, base, extra 
 				copy(pp[p*mr:p*mr+mr], a[(k0+p)*m+i:(k0+p)*m+i+mr])
 			}
 		} else {
-			// Rows of the tile are k apart: read them side by side, write
-			// the packed tile in order.
-			src := a[i*k+k0 : (i+mr-1)*k+k0+kl]
-			for p := range kl {
-				dst := pp[p*mr : p*mr+mr]
-				for r := range dst {
-					dst[r] = src[r*k+p]
-				}
-			}
+			sgemmPackRows(pp, a[i*k+k0:], k, mr, kl)
 		}
 		i += mr
 	}
@@ -439,6 +431,41 @@ func sgemmPackB(transB bool, n, k int, b []float32, k0, kl, j0, jn, nr int, pack
 		default:
 			for p := 0; p < kl; p++ {
 				copy(pp[p*nr:p*nr+w], b[(k0+p)*n+jq:(k0+p)*n+jq+w])
+			}
+		}
+	}
+}
+
+// sgemmPackRows packs mr rows of kl elements of src, rows k apart, into
+// pp p-major: pp[p*mr+r] = src[r*k+p]. Full tiles of 12 and 6 rows (the
+// bulk) read their rows side by side with the bounds checks hoisted.
+func sgemmPackRows(pp, src []float32, k, mr, kl int) {
+	pp = pp[:mr*kl]
+	switch mr {
+	case 12:
+		s0, s1, s2, s3 := src[0:kl], src[k:k+kl], src[2*k:2*k+kl], src[3*k:3*k+kl]
+		s4, s5, s6, s7 := src[4*k:4*k+kl], src[5*k:5*k+kl], src[6*k:6*k+kl], src[7*k:7*k+kl]
+		s8, s9, s10, s11 := src[8*k:8*k+kl], src[9*k:9*k+kl], src[10*k:10*k+kl], src[11*k:11*k+kl]
+		for p := range s0 {
+			d := (*[12]float32)(pp[p*12:])
+			d[0], d[1], d[2], d[3] = s0[p], s1[p], s2[p], s3[p]
+			d[4], d[5], d[6], d[7] = s4[p], s5[p], s6[p], s7[p]
+			d[8], d[9], d[10], d[11] = s8[p], s9[p], s10[p], s11[p]
+		}
+	case 6:
+		s0, s1, s2 := src[0:kl], src[k:k+kl], src[2*k:2*k+kl]
+		s3, s4, s5 := src[3*k:3*k+kl], src[4*k:4*k+kl], src[5*k:5*k+kl]
+		for p := range s0 {
+			d := (*[6]float32)(pp[p*6:])
+			d[0], d[1], d[2] = s0[p], s1[p], s2[p]
+			d[3], d[4], d[5] = s3[p], s4[p], s5[p]
+		}
+	default:
+		src = src[:(mr-1)*k+kl]
+		for p := range kl {
+			dst := pp[p*mr : p*mr+mr]
+			for r := range dst {
+				dst[r] = src[r*k+p]
 			}
 		}
 	}
