@@ -205,8 +205,12 @@ var fusable = map[string]bool{"relu": true, "sigmoid": true, "tanh": true}
 
 // fuse rewrites act(x + b), with b a bias along the last axis and the sum
 // read by nothing else, into one bias_act op: one pass over the activations
-// instead of two, and one buffer fewer. The activation node is rewritten in
-// place, so the backward nodes that read it are unchanged.
+// instead of two, and one buffer fewer. When x itself is a plain product
+// or a convolution read by nothing else, the bias add and the activation
+// become the epilogue of its kernel (matmul_bias_act, conv2d_bias_act):
+// applied to blocks of rows while they are in cache, and x needs no
+// buffer. The activation node is rewritten in place, so the backward
+// nodes that read it are unchanged.
 func (p *Program) fuse() {
 	users := p.Users()
 	dead := map[*ir.Node]bool{}
@@ -225,6 +229,18 @@ func (p *Program) fuse() {
 		act := n.Op.Name
 		n.Op, n.Args, n.Attrs = ir.Lookup("bias_act"), []*ir.Node{x, b}, ir.Attrs{Act: act}
 		dead[a] = true
+		if len(users[x]) != 1 || x == p.Graph.Output || x == p.Graph.Loss {
+			continue
+		}
+		switch {
+		case x.Op.Name == "matmul" && !x.Attrs.TransA && !x.Attrs.TransB && len(x.Args[1].Shape) == 2:
+			n.Op, n.Args = ir.Lookup("matmul_bias_act"), []*ir.Node{x.Args[0], x.Args[1], b}
+		case x.Op.Name == "conv2d":
+			n.Op, n.Args, n.Attrs.Window = ir.Lookup("conv2d_bias_act"), []*ir.Node{x.Args[0], x.Args[1], b}, x.Attrs.Window
+		default:
+			continue
+		}
+		dead[x] = true
 	}
 	p.Forward = slices.DeleteFunc(p.Forward, func(n *ir.Node) bool { return dead[n] })
 }

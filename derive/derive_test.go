@@ -101,17 +101,22 @@ func TestFusedSoftmaxCrossEntropy(t *testing.T) {
 			t.Errorf("%s was not folded into its producer", ir.FormatNode(n))
 		}
 	}
+	// Both hidden layers become one product with the bias and relu as its
+	// epilogue; the output layer's bias add (no activation) stays.
 	fused := 0
 	for _, n := range p.Forward {
 		switch n.Op.Name {
-		case "bias_act":
+		case "matmul_bias_act":
 			fused++
-		case "relu":
-			t.Errorf("%s was not fused with its bias", ir.FormatNode(n))
+			if n.Attrs.Act != "relu" {
+				t.Errorf("%s: activation %q, want relu", ir.FormatNode(n), n.Attrs.Act)
+			}
+		case "relu", "bias_act":
+			t.Errorf("%s was not fused into its product", ir.FormatNode(n))
 		}
 	}
 	if fused != 2 {
-		t.Errorf("%d bias+relu fusions, want 2", fused)
+		t.Errorf("%d product+bias+relu fusions, want 2", fused)
 	}
 	withInputs := derive(t, mlp(t), Options{InputGrads: true})
 	if len(withInputs.Backward) <= len(p.Backward) || len(withInputs.Sinks) != len(p.Sinks)+1 {
@@ -174,5 +179,36 @@ func TestUnusedParam(t *testing.T) {
 	p := derive(t, "model m\nbatch 2\ninput x: [2]\nparam W: [2, 2]\nparam unused: [3]\nh = x @ W\nloss = sum(h)\noutput h\n", Options{})
 	if len(p.Unused) != 1 || p.Unused[0].Name != "unused" {
 		t.Errorf("unused params %v", p.Unused)
+	}
+}
+
+// TestFusedEpilogues: a bias add and activation become the epilogue of the
+// product or convolution before them only when nothing else reads that
+// product; otherwise they stay one bias_act pass.
+func TestFusedEpilogues(t *testing.T) {
+	count := func(src string) map[string]int {
+		c := map[string]int{}
+		for _, n := range derive(t, src, Options{}).Forward {
+			c[n.Op.Name]++
+		}
+		return c
+	}
+	const head = "model fuse\nbatch 4\ninput x: [6, 6, 2]\nlabel y: class(3)\n"
+	cases := []struct {
+		name, body string
+		want       map[string]int
+	}{
+		{"conv and dense", "c = conv2d(x, 4, 3, activation=tanh)\nf = flatten(c)\nlogits = dense(f, 3, sigmoid)\nloss = softmax_cross_entropy(logits, y)\n",
+			map[string]int{"conv2d_bias_act": 1, "matmul_bias_act": 1, "bias_act": 0, "conv2d": 0, "matmul": 0}},
+		{"product read twice", "f = flatten(x)\nparam W: [72, 3]\nparam b: [3]\nz = f @ W\nlogits = relu(z + b) + z\nloss = softmax_cross_entropy(logits, y)\n",
+			map[string]int{"bias_act": 1, "matmul": 1, "matmul_bias_act": 0}},
+	}
+	for _, c := range cases {
+		got := count(head + c.body)
+		for op, n := range c.want {
+			if got[op] != n {
+				t.Errorf("%s: %d %s ops, want %d (forward ops %v)", c.name, got[op], op, n, got)
+			}
+		}
 	}
 }

@@ -20,7 +20,7 @@ type geomVar struct {
 // of one of its gradients.
 func geometry(n *ir.Node) (x, y ir.Shape) {
 	switch n.Op.Name {
-	case "conv2d", "maxpool2d", "avgpool2d":
+	case "conv2d", "conv2d_bias_act", "maxpool2d", "avgpool2d":
 		return n.Args[0].Shape, n.Shape
 	case "conv2d_grad_filter":
 		return n.Args[0].Shape, n.Args[1].Shape
@@ -82,6 +82,9 @@ func (g *gen) col(n *ir.Node) jen.Code { return jen.Id("m").Dot(g.scratch[n]) }
 func init() {
 	kernels["conv2d"] = func(g *gen, n *ir.Node) jen.Code {
 		return rt("Conv2D").Call(g.out(n), g.in(n.Args[0]), g.in(n.Args[1]), g.col(n), jen.Id("n"), g.geom(n))
+	}
+	kernels["conv2d_bias_act"] = func(g *gen, n *ir.Node) jen.Code {
+		return rt("Conv2DBiasAct").Call(rt(unaryConst[n.Attrs.Act]), g.out(n), g.in(n.Args[0]), g.in(n.Args[1]), g.in(n.Args[2]), g.col(n), jen.Id("n"), g.geom(n))
 	}
 	kernels["conv2d_grad_input"] = func(g *gen, n *ir.Node) jen.Code {
 		return rt("Conv2DGradInput").Call(g.out(n), g.in(n.Args[0]), g.in(n.Args[1]), g.col(n), jen.Id("n"), g.geom(n), jen.Lit(g.acc(n)))

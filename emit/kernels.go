@@ -78,6 +78,11 @@ func init() {
 	} {
 		kernels[op] = k
 	}
+	kernels["matmul_bias_act"] = func(g *gen, n *ir.Node) jen.Code {
+		x, w := n.Args[0], n.Args[1]
+		return rt("GemmBiasAct").Call(rt(unaryConst[n.Attrs.Act]), g.out(n), g.in(x), g.in(w), g.in(n.Args[2]),
+			count(x.Shape[:len(x.Shape)-1]), dim(w.Shape[1]), dim(w.Shape[0]))
+	}
 	kernels["bias_act"] = func(g *gen, n *ir.Node) jen.Code {
 		x := n.Args[0]
 		return rt("BiasAct").Call(rt(unaryConst[n.Attrs.Act]), g.out(n), g.in(x), g.in(n.Args[1]), rows(n.Shape), dim(n.Shape[len(n.Shape)-1]))
@@ -287,6 +292,10 @@ func (g *gen) formula(n *ir.Node) string {
 		rhs = a(0) + "ᵀ"
 	case "bias_act":
 		rhs = fmt.Sprintf("%s(%s + %s)", n.Attrs.Act, a(0), a(1))
+	case "matmul_bias_act":
+		rhs = fmt.Sprintf("%s(%s·%s + %s)", n.Attrs.Act, a(0), a(1), a(2))
+	case "conv2d_bias_act":
+		rhs = fmt.Sprintf("%s(conv2d(%s, %s) + %s)", n.Attrs.Act, a(0), a(1), a(2))
 	default:
 		args := make([]string, len(n.Args))
 		for i := range n.Args {

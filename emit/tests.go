@@ -243,7 +243,9 @@ func (g *gen) checkBudget() (dirs, coords int) {
 				k = n.Args[0].Shape[0].Size
 			}
 			flops += 2 * n.Shape.Elems() * k
-		case "conv2d":
+		case "matmul_bias_act":
+			flops += 2 * n.Shape.Elems() * n.Args[1].Shape[0].Size
+		case "conv2d", "conv2d_bias_act":
 			w := n.Attrs.Window
 			flops += 2 * n.Shape.Elems() * w.KH * w.KW * n.Args[0].Shape[3].Size
 		case "rnn":

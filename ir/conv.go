@@ -17,6 +17,20 @@ func init() {
 			dw := b.Op("conv2d_grad_filter", Attrs{Window: win, To: w.Shape}, x, dy)
 			return []*Node{dx, dw}
 		}})
+	// conv2d_bias_act is act(conv2d(x, w) + b), the convolution with the
+	// bias add and the activation as the epilogue of its product, fused by
+	// derive like matmul_bias_act.
+	def(&OpDef{Name: "conv2d_bias_act", Arity: 3, NoGrad: "fused after derivation; never differentiated", Scratch: colSize,
+		Shape: func(n *Node) (Shape, error) {
+			y, err := convShape(n)
+			if err != nil {
+				return nil, err
+			}
+			if b := n.Args[2].Shape; len(b) != 1 || b[0] != y[3] {
+				return nil, fmt.Errorf("bias %v does not fit the channels of %v", b, y)
+			}
+			return y, nil
+		}})
 	def(&OpDef{Name: "conv2d_grad_input", Arity: 2, NoGrad: backwardOnly, Accumulates: true, Scratch: gradColSize,
 		Shape: func(n *Node) (Shape, error) { return checkGradShape(n, n.Args[0]) }})
 	def(&OpDef{Name: "conv2d_grad_filter", Arity: 2, NoGrad: backwardOnly, Accumulates: true, Scratch: gradColSize,

@@ -320,6 +320,22 @@ func init() {
 			return x, nil
 		}})
 
+	// matmul_bias_act is act(x·W + b), a plain product (no transposes;
+	// leading axes of x flatten into rows) with the bias add and the
+	// activation as its epilogue: derive fuses it from a bias_act whose
+	// sum operand is a product read by nothing else.
+	def(&OpDef{Name: "matmul_bias_act", Arity: 3, NoGrad: "fused after derivation; never differentiated",
+		Shape: func(n *Node) (Shape, error) {
+			x, w, b := n.Args[0].Shape, n.Args[1].Shape, n.Args[2].Shape
+			if len(x) < 2 || len(w) != 2 || x[len(x)-1] != w[0] {
+				return nil, fmt.Errorf("cannot multiply %v by %v", x, w)
+			}
+			if len(b) != 1 || b[0] != w[1] {
+				return nil, fmt.Errorf("bias %v does not fit the last axis of %v", b, w)
+			}
+			return append(append(Shape{}, x[:len(x)-1]...), w[1]), nil
+		}})
+
 	// acc_grad adds a contribution into a parameter's (or input's)
 	// gradient buffer: the end of every backward chain.
 	def(&OpDef{Name: "acc_grad", Arity: 1, NoGrad: backwardOnly,

@@ -312,6 +312,25 @@ func Conv2D[T Float](out, x, w, col []T, n int, g Conv2DGeom) {
 	Gemm(false, false, rows, g.F, K, col, w, out, false)
 }
 
+// Conv2DBiasAct computes out = act(conv2d(x, w) + b), b (F) added to every
+// output pixel: Conv2D with the bias and activation as the epilogue of its
+// product (GemmBiasAct), bit-identical to Conv2D followed by BiasAct.
+func Conv2DBiasAct[T Float](act UnaryOp, out, x, w, b, col []T, n int, g Conv2DGeom) {
+	g.check("Conv2DBiasAct", n, false)
+	rows, K := n*g.OH*g.OW, g.KH*g.KW*g.C
+	out = fit(out, rows*g.F, "Conv2DBiasAct", "out")
+	x = fit(x, n*g.H*g.W*g.C, "Conv2DBiasAct", "x")
+	w = fit(w, K*g.F, "Conv2DBiasAct", "w")
+	b = fit(b, g.F, "Conv2DBiasAct", "b")
+	if g.pointwise() {
+		GemmBiasAct(act, out, x, w, b, rows, g.F, K)
+		return
+	}
+	col = fit(col, rows*K, "Conv2DBiasAct", "col")
+	im2col(col, x, n, g)
+	GemmBiasAct(act, out, col, w, b, rows, g.F, K)
+}
+
 // Conv2DGradFilter computes the gradient of Conv2D with respect to its
 // kernel, dw (KH,KW,C,F), from x (n,H,W,C) and the output gradient dy
 // (n,OH,OW,F):

@@ -26,3 +26,31 @@ func BiasAct[T Float](act UnaryOp, out, x, b []T, rows, cols int) {
 
 // biasActBlock is BiasAct's block size in elements (16 KiB of float32).
 const biasActBlock = 4096
+
+// GemmBiasAct computes out = act(a·w + b) for a (m, k), w (k, n) and b (n):
+// Gemm(false, false, …) with BiasAct as its epilogue, run on blocks of rows
+// of about gemmEpilogueBlock elements as they come out of the kernels,
+// while they are still in cache, instead of as a second pass over the
+// whole output. The results are bit-identical to Gemm followed by BiasAct
+// (each row block is the same product and the same element-wise pass).
+// out must not overlap a, w or b.
+func GemmBiasAct[T Float](act UnaryOp, out, a, w, b []T, m, n, k int) {
+	if m < 0 || n < 0 || k < 0 || len(out) < m*n || len(a) < m*k || len(w) < k*n || len(b) < n {
+		panic(fmt.Sprintf("runtime.GemmBiasAct: m=%d n=%d k=%d with len(out)=%d, len(a)=%d, len(w)=%d, len(b)=%d", m, n, k, len(out), len(a), len(w), len(b)))
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	// Whole tiles of 12 rows (and 6): a block boundary never splits one.
+	rb := max(12, gemmEpilogueBlock/n/12*12)
+	for r0 := 0; r0 < m; r0 += rb {
+		rn := min(rb, m-r0)
+		o := out[r0*n : (r0+rn)*n]
+		Gemm(false, false, rn, n, k, a[r0*k:(r0+rn)*k], w[:k*n], o, false)
+		BiasAct(act, o, o, b, rn, n)
+	}
+}
+
+// gemmEpilogueBlock is GemmBiasAct's block size in elements of out (64 KiB
+// of float32, within L2 on any current x86 core).
+const gemmEpilogueBlock = 16384

@@ -1,7 +1,10 @@
 package runtime
 
 import (
+	"fmt"
 	"math"
+	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -42,6 +45,69 @@ func TestBiasAct(t *testing.T) {
 			x32, b32, o32 := make([]float32, len(x)), make([]float32, cols), make([]float32, len(x))
 			if a := testing.AllocsPerRun(5, func() { BiasAct(act, o32, x32, b32, rows, cols) }); a != 0 {
 				t.Fatalf("BiasAct allocates %v times", a)
+			}
+		}
+	}
+}
+
+// TestGemmBiasAct: the fused product equals Gemm then BiasAct bit for bit
+// (float32, over shapes of several row blocks, on every kernel family),
+// stays inside its output and allocates nothing.
+func TestGemmBiasAct(t *testing.T) { forEachSgemmFamily(t, testGemmBiasAct) }
+
+func testGemmBiasAct(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 22))
+	for _, act := range []UnaryOp{Relu, Sigmoid, Tanh} {
+		for _, s := range [][3]int{{1, 1, 1}, {32, 128, 784}, {32, 10, 64}, {1300, 13, 27}, {700, 64, 40}, {5, 3000, 7}} {
+			m, n, k := s[0], s[1], s[2]
+			a := ktRand[float32](r, m*k, 1)
+			w := ktRand[float32](r, k*n, 1)
+			b := ktRand[float32](r, n, 1)
+			want := make([]float32, m*n)
+			Gemm(false, false, m, n, k, a, w, want, false)
+			BiasAct(act, want, want, b, m, n)
+			full, got := ktBuf[float32](m * n)
+			GemmBiasAct(act, got, a, w, b, m, n, k)
+			ktGuardsOK(t, fmt.Sprintf("GemmBiasAct %v %v", act, s), full)
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%v %v: element %d = %v, want %v (Gemm then BiasAct)", act, s, i, got[i], want[i])
+				}
+			}
+			if a := testing.AllocsPerRun(3, func() { GemmBiasAct(act, got, a, w, b, m, n, k) }); a != 0 {
+				t.Fatalf("GemmBiasAct allocates %v times", a)
+			}
+		}
+	}
+	// float64, through the pure-Go product.
+	a, w, b := []float64{1, 2, 3, 4}, []float64{1, -1, 2, 0.5}, []float64{0.5, -10}
+	got := make([]float64, 4)
+	GemmBiasAct(Relu, got, a, w, b, 2, 2, 2)
+	if want := []float64{5.5, 0, 11.5, 0}; !slices.Equal(got, want) {
+		t.Errorf("GemmBiasAct float64 = %v, want %v", got, want)
+	}
+}
+
+// TestConv2DBiasAct: the fused convolution equals Conv2D then BiasAct bit
+// for bit, for a strided padded geometry and a pointwise one.
+func TestConv2DBiasAct(t *testing.T) {
+	r := rand.New(rand.NewPCG(23, 24))
+	const n = 3
+	for _, g := range []Conv2DGeom{
+		cvMake(9, 7, 3, 3, 3, 5, 2, 1, 1, 1, true),
+		cvMake(6, 5, 4, 1, 1, 7, 1, 1, 1, 1, false),
+	} {
+		nx, nw, nout := cvSizes(g, n)
+		x, w, b := ktRand[float32](r, nx, 1), ktRand[float32](r, nw, 1), ktRand[float32](r, g.F, 1)
+		col := make([]float32, g.ColSize(n))
+		want := make([]float32, nout)
+		Conv2D(want, x, w, col, n, g)
+		BiasAct(Tanh, want, want, b, nout/g.F, g.F)
+		got := make([]float32, nout)
+		Conv2DBiasAct(Tanh, got, x, w, b, col, n, g)
+		for i := range want {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("%+v: element %d = %v, want %v", g, i, got[i], want[i])
 			}
 		}
 	}

@@ -49,32 +49,29 @@ type model64 struct {
 
 	// arena holds every intermediate value; buffers whose lifetimes do not
 	// overlap share memory (derive's static plan). Views at maximum batch:
-	arena     []float64
-	c1Conv    []float64 // c1.conv (N, 30, 30, 32)
-	c1ConvCol []float64 // im2col work buffer of c1.conv, 777600 elements
-	c1        []float64 // c1 (N, 30, 30, 32)
-	p1        []float64 // p1 (N, 15, 15, 32)
-	c2Conv    []float64 // c2.conv (N, 13, 13, 64)
-	c2ConvCol []float64 // im2col work buffer of c2.conv, 1557504 elements
-	c2        []float64 // c2 (N, 13, 13, 64)
-	p2        []float64 // p2 (N, 6, 6, 64)
-	hXW       []float64 // h.xW (N, 64)
-	h         []float64 // h (N, 64)
-	logitsXW  []float64 // logits.xW (N, 10)
-	logits    []float64 // logits (N, 10)
-	loss      []float64 // loss ()
-	dlogits   []float64 // dlogits (N, 10)
-	dh        []float64 // dh (N, 64)
-	dhZ       []float64 // dh.z (N, 64)
-	df        []float64 // df (N, 2304)
-	dc2       []float64 // dc2 (N, 13, 13, 64)
-	dc2Z      []float64 // dc2.z (N, 13, 13, 64)
-	dp1       []float64 // dp1 (N, 15, 15, 32)
-	dp1Col    []float64 // im2col work buffer of dp1, 1557504 elements
-	dc2WCol   []float64 // im2col work buffer of dc2.W, 1557504 elements
-	dc1       []float64 // dc1 (N, 30, 30, 32)
-	dc1Z      []float64 // dc1.z (N, 30, 30, 32)
-	dc1WCol   []float64 // im2col work buffer of dc1.W, 777600 elements
+	arena    []float64
+	c1       []float64 // c1 (N, 30, 30, 32)
+	c1Col    []float64 // im2col work buffer of c1, 777600 elements
+	p1       []float64 // p1 (N, 15, 15, 32)
+	c2       []float64 // c2 (N, 13, 13, 64)
+	c2Col    []float64 // im2col work buffer of c2, 1557504 elements
+	p2       []float64 // p2 (N, 6, 6, 64)
+	h        []float64 // h (N, 64)
+	logitsXW []float64 // logits.xW (N, 10)
+	logits   []float64 // logits (N, 10)
+	loss     []float64 // loss ()
+	dlogits  []float64 // dlogits (N, 10)
+	dh       []float64 // dh (N, 64)
+	dhZ      []float64 // dh.z (N, 64)
+	df       []float64 // df (N, 2304)
+	dc2      []float64 // dc2 (N, 13, 13, 64)
+	dc2Z     []float64 // dc2.z (N, 13, 13, 64)
+	dp1      []float64 // dp1 (N, 15, 15, 32)
+	dp1Col   []float64 // im2col work buffer of dp1, 1557504 elements
+	dc2WCol  []float64 // im2col work buffer of dc2.W, 1557504 elements
+	dc1      []float64 // dc1 (N, 30, 30, 32)
+	dc1Z     []float64 // dc1.z (N, 30, 30, 32)
+	dc1WCol  []float64 // im2col work buffer of dc1.W, 777600 elements
 
 	// aux holds what the forward pass records for the backward pass (argmax).
 	aux      []int32
@@ -108,33 +105,30 @@ func newModel64() *model64 {
 	m.X = make([]float64, 98304)
 	m.Y = make([]int32, 32)
 	m.aux = make([]int32, 304128)
-	m.c1Conv = m.arena[0:921600:921600]
-	m.c1ConvCol = m.arena[921600:1699200:1699200]
-	m.c1 = m.arena[921600:1843200:1843200]
-	m.p1 = m.arena[0:230400:230400]
+	m.c1 = m.arena[0:921600:921600]
+	m.c1Col = m.arena[921600:1699200:1699200]
+	m.p1 = m.arena[921600:1152000:1152000]
 	m.p1Argmax = m.aux[0:230400:230400]
-	m.c2Conv = m.arena[230400:576512:576512]
-	m.c2ConvCol = m.arena[1843200:3400704:3400704]
-	m.c2 = m.arena[1843200:2189312:2189312]
-	m.p2 = m.arena[230400:304128:304128]
+	m.c2 = m.arena[1152000:1498112:1498112]
+	m.c2Col = m.arena[1498112:3055616:3055616]
+	m.p2 = m.arena[1498112:1571840:1571840]
 	m.p2Argmax = m.aux[230400:304128:304128]
-	m.hXW = m.arena[304128:306176:306176]
-	m.h = m.arena[306176:308224:308224]
-	m.logitsXW = m.arena[304128:304448:304448]
-	m.logits = m.arena[304448:304768:304768]
-	m.loss = m.arena[304128:304129:304129]
-	m.dlogits = m.arena[304768:305088:305088]
-	m.dh = m.arena[308224:310272:310272]
-	m.dhZ = m.arena[310272:312320:312320]
-	m.df = m.arena[312320:386048:386048]
-	m.dc2 = m.arena[386048:732160:732160]
-	m.dc2Z = m.arena[2189312:2535424:2535424]
-	m.dp1 = m.arena[304768:535168:535168]
-	m.dp1Col = m.arena[2535424:4092928:4092928]
-	m.dc2WCol = m.arena[2535424:4092928:4092928]
-	m.dc1 = m.arena[1843200:2764800:2764800]
-	m.dc1Z = m.arena[2764800:3686400:3686400]
-	m.dc1WCol = m.arena[304768:1082368:1082368]
+	m.h = m.arena[1571840:1573888:1573888]
+	m.logitsXW = m.arena[1573888:1574208:1574208]
+	m.logits = m.arena[1574208:1574528:1574528]
+	m.loss = m.arena[1573888:1573889:1573889]
+	m.dlogits = m.arena[1574528:1574848:1574848]
+	m.dh = m.arena[1574848:1576896:1576896]
+	m.dhZ = m.arena[1576896:1578944:1578944]
+	m.df = m.arena[1578944:1652672:1652672]
+	m.dc2 = m.arena[1652672:1998784:1998784]
+	m.dc2Z = m.arena[1998784:2344896:2344896]
+	m.dp1 = m.arena[1152000:1382400:1382400]
+	m.dp1Col = m.arena[2344896:3902400:3902400]
+	m.dc2WCol = m.arena[2344896:3902400:3902400]
+	m.dc1 = m.arena[1574528:2496128:2496128]
+	m.dc1Z = m.arena[2496128:3417728:3417728]
+	m.dc1WCol = m.arena[0:777600:777600]
 	return m
 }
 
@@ -263,10 +257,8 @@ func (m *model64) nonFinite(n int, loss float64) error {
 
 // forwardC1 computes c1 = conv2d(x, 32, 3, activation=relu, init=he_uniform) (cnn.bpg:6).
 func (m *model64) forwardC1(n int) {
-	// c1.conv = conv2d(x, c1.W)  (N, 30, 30, 32) (cnn.bpg:6)
-	runtime.Conv2D(m.c1Conv[:n*28800], m.X[:n*3072], m.C1W, m.c1ConvCol, n, c1ConvGeom)
-	// c1 = relu(c1.conv + c1.b)  (N, 30, 30, 32) (cnn.bpg:6)
-	runtime.BiasAct(runtime.Relu, m.c1[:n*28800], m.c1Conv[:n*28800], m.C1B, n*900, 32)
+	// c1 = relu(conv2d(x, c1.W) + c1.b)  (N, 30, 30, 32) (cnn.bpg:6)
+	runtime.Conv2DBiasAct(runtime.Relu, m.c1[:n*28800], m.X[:n*3072], m.C1W, m.C1B, m.c1Col, n, c1Geom)
 }
 
 // forwardP1 computes p1 = maxpool2d(c1, 2) (cnn.bpg:7).
@@ -277,10 +269,8 @@ func (m *model64) forwardP1(n int) {
 
 // forwardC2 computes c2 = conv2d(p1, 64, 3, activation=relu, init=he_uniform) (cnn.bpg:8).
 func (m *model64) forwardC2(n int) {
-	// c2.conv = conv2d(p1, c2.W)  (N, 13, 13, 64) (cnn.bpg:8)
-	runtime.Conv2D(m.c2Conv[:n*10816], m.p1[:n*7200], m.C2W, m.c2ConvCol, n, c2ConvGeom)
-	// c2 = relu(c2.conv + c2.b)  (N, 13, 13, 64) (cnn.bpg:8)
-	runtime.BiasAct(runtime.Relu, m.c2[:n*10816], m.c2Conv[:n*10816], m.C2B, n*169, 64)
+	// c2 = relu(conv2d(p1, c2.W) + c2.b)  (N, 13, 13, 64) (cnn.bpg:8)
+	runtime.Conv2DBiasAct(runtime.Relu, m.c2[:n*10816], m.p1[:n*7200], m.C2W, m.C2B, m.c2Col, n, c2Geom)
 }
 
 // forwardP2 computes p2 = maxpool2d(c2, 2) (cnn.bpg:9).
@@ -291,10 +281,8 @@ func (m *model64) forwardP2(n int) {
 
 // forwardH computes h = dense(f, 64, relu, init=he_uniform) (cnn.bpg:11).
 func (m *model64) forwardH(n int) {
-	// h.xW = f·h.W  (N, 64) (cnn.bpg:11)
-	runtime.Gemm(false, false, n, 64, 2304, m.p2[:n*2304], m.HW, m.hXW[:n*64], false)
-	// h = relu(h.xW + h.b)  (N, 64) (cnn.bpg:11)
-	runtime.BiasAct(runtime.Relu, m.h[:n*64], m.hXW[:n*64], m.HB, n, 64)
+	// h = relu(f·h.W + h.b)  (N, 64) (cnn.bpg:11)
+	runtime.GemmBiasAct(runtime.Relu, m.h[:n*64], m.p2[:n*2304], m.HW, m.HB, n, 64, 2304)
 }
 
 // forwardLogits computes logits = dense(h, 10) (cnn.bpg:12).
@@ -352,9 +340,9 @@ func (m *model64) backwardC2(n int) {
 	// dc2.b += dc2.z  (1, 1, 1, 64) (cnn.bpg:8)
 	runtime.SumRows(m.DC2B, m.dc2Z[:n*10816], n*169, 64, 1.0, true)
 	// dp1 = conv2dᵀ(dc2.z, c2.W): col2im(dc2.z·c2.Wᵀ)  (N, 15, 15, 32) (cnn.bpg:8)
-	runtime.Conv2DGradInput(m.dp1[:n*7200], m.dc2Z[:n*10816], m.C2W, m.dp1Col, n, c2ConvGeom, false)
+	runtime.Conv2DGradInput(m.dp1[:n*7200], m.dc2Z[:n*10816], m.C2W, m.dp1Col, n, c2Geom, false)
 	// dc2.W += im2col(p1)ᵀ·dc2.z  (3, 3, 32, 64) (cnn.bpg:8)
-	runtime.Conv2DGradFilter(m.DC2W, m.p1[:n*7200], m.dc2Z[:n*10816], m.dc2WCol, n, c2ConvGeom, true)
+	runtime.Conv2DGradFilter(m.DC2W, m.p1[:n*7200], m.dc2Z[:n*10816], m.dc2WCol, n, c2Geom, true)
 }
 
 // backwardP1 propagates the gradient back through p1 = maxpool2d(c1, 2) (cnn.bpg:7).
@@ -370,7 +358,7 @@ func (m *model64) backwardC1(n int) {
 	// dc1.b += dc1.z  (1, 1, 1, 32) (cnn.bpg:6)
 	runtime.SumRows(m.DC1B, m.dc1Z[:n*28800], n*900, 32, 1.0, true)
 	// dc1.W += im2col(x)ᵀ·dc1.z  (3, 3, 3, 32) (cnn.bpg:6)
-	runtime.Conv2DGradFilter(m.DC1W, m.X[:n*3072], m.dc1Z[:n*28800], m.dc1WCol, n, c1ConvGeom, true)
+	runtime.Conv2DGradFilter(m.DC1W, m.X[:n*3072], m.dc1Z[:n*28800], m.dc1WCol, n, c1Geom, true)
 }
 
 // Param returns the parameter named as in the description (e.g. "c1.W"), or nil.
@@ -420,14 +408,12 @@ func (m *model64) Grad(name string) []float64 {
 }
 
 // Tensors lists every parameter by description name, shape and view, for checkpoints.
-// Conv kernels are (KH, KW, C, F) in memory and PyTorch's (F, C, KH, KW) in files.
 func (m *model64) Tensors() []runtime.Tensor[float64] {
 	return []runtime.Tensor[float64]{
 		{
-			Data:     m.C1W,
-			FileAxes: []int{3, 2, 0, 1},
-			Name:     "c1.W",
-			Shape:    []int{3, 3, 3, 32},
+			Data:  m.C1W,
+			Name:  "c1.W",
+			Shape: []int{3, 3, 3, 32},
 		},
 		{
 			Data:  m.C1B,
@@ -435,10 +421,9 @@ func (m *model64) Tensors() []runtime.Tensor[float64] {
 			Shape: []int{32},
 		},
 		{
-			Data:     m.C2W,
-			FileAxes: []int{3, 2, 0, 1},
-			Name:     "c2.W",
-			Shape:    []int{3, 3, 32, 64},
+			Data:  m.C2W,
+			Name:  "c2.W",
+			Shape: []int{3, 3, 32, 64},
 		},
 		{
 			Data:  m.C2B,

@@ -53,36 +53,32 @@ type model64 struct {
 
 	// arena holds every intermediate value; buffers whose lifetimes do not
 	// overlap share memory (derive's static plan). Views at maximum batch:
-	arena     []float64
-	c1Conv    []float64 // c1.conv (N, 28, 28, 6)
-	c1ConvCol []float64 // im2col work buffer of c1.conv, 627200 elements
-	c1        []float64 // c1 (N, 28, 28, 6)
-	s2        []float64 // s2 (N, 14, 14, 6)
-	c3Conv    []float64 // c3.conv (N, 10, 10, 16)
-	c3ConvCol []float64 // im2col work buffer of c3.conv, 480000 elements
-	c3        []float64 // c3 (N, 10, 10, 16)
-	s4        []float64 // s4 (N, 5, 5, 16)
-	c5XW      []float64 // c5.xW (N, 120)
-	c5        []float64 // c5 (N, 120)
-	f6XW      []float64 // f6.xW (N, 84)
-	f6        []float64 // f6 (N, 84)
-	logitsXW  []float64 // logits.xW (N, 10)
-	logits    []float64 // logits (N, 10)
-	loss      []float64 // loss ()
-	dlogits   []float64 // dlogits (N, 10)
-	df6       []float64 // df6 (N, 84)
-	df6Z      []float64 // df6.z (N, 84)
-	dc5       []float64 // dc5 (N, 120)
-	dc5Z      []float64 // dc5.z (N, 120)
-	df        []float64 // df (N, 400)
-	dc3       []float64 // dc3 (N, 10, 10, 16)
-	dc3Z      []float64 // dc3.z (N, 10, 10, 16)
-	ds2       []float64 // ds2 (N, 14, 14, 6)
-	ds2Col    []float64 // im2col work buffer of ds2, 480000 elements
-	dc3WCol   []float64 // im2col work buffer of dc3.W, 480000 elements
-	dc1       []float64 // dc1 (N, 28, 28, 6)
-	dc1Z      []float64 // dc1.z (N, 28, 28, 6)
-	dc1WCol   []float64 // im2col work buffer of dc1.W, 627200 elements
+	arena    []float64
+	c1       []float64 // c1 (N, 28, 28, 6)
+	c1Col    []float64 // im2col work buffer of c1, 627200 elements
+	s2       []float64 // s2 (N, 14, 14, 6)
+	c3       []float64 // c3 (N, 10, 10, 16)
+	c3Col    []float64 // im2col work buffer of c3, 480000 elements
+	s4       []float64 // s4 (N, 5, 5, 16)
+	c5       []float64 // c5 (N, 120)
+	f6       []float64 // f6 (N, 84)
+	logitsXW []float64 // logits.xW (N, 10)
+	logits   []float64 // logits (N, 10)
+	loss     []float64 // loss ()
+	dlogits  []float64 // dlogits (N, 10)
+	df6      []float64 // df6 (N, 84)
+	df6Z     []float64 // df6.z (N, 84)
+	dc5      []float64 // dc5 (N, 120)
+	dc5Z     []float64 // dc5.z (N, 120)
+	df       []float64 // df (N, 400)
+	dc3      []float64 // dc3 (N, 10, 10, 16)
+	dc3Z     []float64 // dc3.z (N, 10, 10, 16)
+	ds2      []float64 // ds2 (N, 14, 14, 6)
+	ds2Col   []float64 // im2col work buffer of ds2, 480000 elements
+	dc3WCol  []float64 // im2col work buffer of dc3.W, 480000 elements
+	dc1      []float64 // dc1 (N, 28, 28, 6)
+	dc1Z     []float64 // dc1.z (N, 28, 28, 6)
+	dc1WCol  []float64 // im2col work buffer of dc1.W, 627200 elements
 
 	// aux holds what the forward pass records for the backward pass (argmax).
 	aux      []int32
@@ -120,37 +116,33 @@ func newModel64() *model64 {
 	m.X = make([]float64, 25088)
 	m.Y = make([]int32, 32)
 	m.aux = make([]int32, 50432)
-	m.c1Conv = m.arena[0:150528:150528]
-	m.c1ConvCol = m.arena[150528:777728:777728]
-	m.c1 = m.arena[150528:301056:301056]
-	m.s2 = m.arena[0:37632:37632]
+	m.c1 = m.arena[0:150528:150528]
+	m.c1Col = m.arena[150528:777728:777728]
+	m.s2 = m.arena[150528:188160:188160]
 	m.s2Argmax = m.aux[0:37632:37632]
-	m.c3Conv = m.arena[37632:88832:88832]
-	m.c3ConvCol = m.arena[301056:781056:781056]
-	m.c3 = m.arena[88832:140032:140032]
-	m.s4 = m.arena[37632:50432:50432]
+	m.c3 = m.arena[188160:239360:239360]
+	m.c3Col = m.arena[239360:719360:719360]
+	m.s4 = m.arena[239360:252160:252160]
 	m.s4Argmax = m.aux[37632:50432:50432]
-	m.c5XW = m.arena[50432:54272:54272]
-	m.c5 = m.arena[54272:58112:58112]
-	m.f6XW = m.arena[50432:53120:53120]
-	m.f6 = m.arena[58112:60800:60800]
-	m.logitsXW = m.arena[50432:50752:50752]
-	m.logits = m.arena[50752:51072:51072]
-	m.loss = m.arena[50432:50433:50433]
-	m.dlogits = m.arena[51072:51392:51392]
-	m.df6 = m.arena[51392:54080:54080]
-	m.df6Z = m.arena[60800:63488:63488]
-	m.dc5 = m.arena[63488:67328:67328]
-	m.dc5Z = m.arena[58112:61952:61952]
-	m.df = m.arena[61952:74752:74752]
-	m.dc3 = m.arena[301056:352256:352256]
-	m.dc3Z = m.arena[352256:403456:403456]
-	m.ds2 = m.arena[51072:88704:88704]
-	m.ds2Col = m.arena[403456:883456:883456]
-	m.dc3WCol = m.arena[403456:883456:883456]
-	m.dc1 = m.arena[301056:451584:451584]
-	m.dc1Z = m.arena[451584:602112:602112]
-	m.dc1WCol = m.arena[602112:1229312:1229312]
+	m.c5 = m.arena[252160:256000:256000]
+	m.f6 = m.arena[256000:258688:258688]
+	m.logitsXW = m.arena[258688:259008:259008]
+	m.logits = m.arena[259008:259328:259328]
+	m.loss = m.arena[258688:258689:258689]
+	m.dlogits = m.arena[259328:259648:259648]
+	m.df6 = m.arena[259648:262336:262336]
+	m.df6Z = m.arena[262336:265024:265024]
+	m.dc5 = m.arena[265024:268864:268864]
+	m.dc5Z = m.arena[259328:263168:263168]
+	m.df = m.arena[263168:275968:275968]
+	m.dc3 = m.arena[275968:327168:327168]
+	m.dc3Z = m.arena[327168:378368:378368]
+	m.ds2 = m.arena[188160:225792:225792]
+	m.ds2Col = m.arena[378368:858368:858368]
+	m.dc3WCol = m.arena[378368:858368:858368]
+	m.dc1 = m.arena[259328:409856:409856]
+	m.dc1Z = m.arena[409856:560384:560384]
+	m.dc1WCol = m.arena[560384:1187584:1187584]
 	return m
 }
 
@@ -284,10 +276,8 @@ func (m *model64) nonFinite(n int, loss float64) error {
 
 // forwardC1 computes c1 = conv2d(x, 6, 5, padding=same, activation=relu, init=he_uniform) (lenet5.bpg:9).
 func (m *model64) forwardC1(n int) {
-	// c1.conv = conv2d(x, c1.W)  (N, 28, 28, 6) (lenet5.bpg:9)
-	runtime.Conv2D(m.c1Conv[:n*4704], m.X[:n*784], m.C1W, m.c1ConvCol, n, c1ConvGeom)
-	// c1 = relu(c1.conv + c1.b)  (N, 28, 28, 6) (lenet5.bpg:9)
-	runtime.BiasAct(runtime.Relu, m.c1[:n*4704], m.c1Conv[:n*4704], m.C1B, n*784, 6)
+	// c1 = relu(conv2d(x, c1.W) + c1.b)  (N, 28, 28, 6) (lenet5.bpg:9)
+	runtime.Conv2DBiasAct(runtime.Relu, m.c1[:n*4704], m.X[:n*784], m.C1W, m.C1B, m.c1Col, n, c1Geom)
 }
 
 // forwardS2 computes s2 = maxpool2d(c1, 2) (lenet5.bpg:10).
@@ -298,10 +288,8 @@ func (m *model64) forwardS2(n int) {
 
 // forwardC3 computes c3 = conv2d(s2, 16, 5, activation=relu, init=he_uniform) (lenet5.bpg:11).
 func (m *model64) forwardC3(n int) {
-	// c3.conv = conv2d(s2, c3.W)  (N, 10, 10, 16) (lenet5.bpg:11)
-	runtime.Conv2D(m.c3Conv[:n*1600], m.s2[:n*1176], m.C3W, m.c3ConvCol, n, c3ConvGeom)
-	// c3 = relu(c3.conv + c3.b)  (N, 10, 10, 16) (lenet5.bpg:11)
-	runtime.BiasAct(runtime.Relu, m.c3[:n*1600], m.c3Conv[:n*1600], m.C3B, n*100, 16)
+	// c3 = relu(conv2d(s2, c3.W) + c3.b)  (N, 10, 10, 16) (lenet5.bpg:11)
+	runtime.Conv2DBiasAct(runtime.Relu, m.c3[:n*1600], m.s2[:n*1176], m.C3W, m.C3B, m.c3Col, n, c3Geom)
 }
 
 // forwardS4 computes s4 = maxpool2d(c3, 2) (lenet5.bpg:12).
@@ -312,18 +300,14 @@ func (m *model64) forwardS4(n int) {
 
 // forwardC5 computes c5 = dense(f, 120, relu, init=he_uniform) (lenet5.bpg:14).
 func (m *model64) forwardC5(n int) {
-	// c5.xW = f·c5.W  (N, 120) (lenet5.bpg:14)
-	runtime.Gemm(false, false, n, 120, 400, m.s4[:n*400], m.C5W, m.c5XW[:n*120], false)
-	// c5 = relu(c5.xW + c5.b)  (N, 120) (lenet5.bpg:14)
-	runtime.BiasAct(runtime.Relu, m.c5[:n*120], m.c5XW[:n*120], m.C5B, n, 120)
+	// c5 = relu(f·c5.W + c5.b)  (N, 120) (lenet5.bpg:14)
+	runtime.GemmBiasAct(runtime.Relu, m.c5[:n*120], m.s4[:n*400], m.C5W, m.C5B, n, 120, 400)
 }
 
 // forwardF6 computes f6 = dense(c5, 84, relu, init=he_uniform) (lenet5.bpg:15).
 func (m *model64) forwardF6(n int) {
-	// f6.xW = c5·f6.W  (N, 84) (lenet5.bpg:15)
-	runtime.Gemm(false, false, n, 84, 120, m.c5[:n*120], m.F6W, m.f6XW[:n*84], false)
-	// f6 = relu(f6.xW + f6.b)  (N, 84) (lenet5.bpg:15)
-	runtime.BiasAct(runtime.Relu, m.f6[:n*84], m.f6XW[:n*84], m.F6B, n, 84)
+	// f6 = relu(c5·f6.W + f6.b)  (N, 84) (lenet5.bpg:15)
+	runtime.GemmBiasAct(runtime.Relu, m.f6[:n*84], m.c5[:n*120], m.F6W, m.F6B, n, 84, 120)
 }
 
 // forwardLogits computes logits = dense(f6, 10) (lenet5.bpg:16).
@@ -393,9 +377,9 @@ func (m *model64) backwardC3(n int) {
 	// dc3.b += dc3.z  (1, 1, 1, 16) (lenet5.bpg:11)
 	runtime.SumRows(m.DC3B, m.dc3Z[:n*1600], n*100, 16, 1.0, true)
 	// ds2 = conv2dᵀ(dc3.z, c3.W): col2im(dc3.z·c3.Wᵀ)  (N, 14, 14, 6) (lenet5.bpg:11)
-	runtime.Conv2DGradInput(m.ds2[:n*1176], m.dc3Z[:n*1600], m.C3W, m.ds2Col, n, c3ConvGeom, false)
+	runtime.Conv2DGradInput(m.ds2[:n*1176], m.dc3Z[:n*1600], m.C3W, m.ds2Col, n, c3Geom, false)
 	// dc3.W += im2col(s2)ᵀ·dc3.z  (5, 5, 6, 16) (lenet5.bpg:11)
-	runtime.Conv2DGradFilter(m.DC3W, m.s2[:n*1176], m.dc3Z[:n*1600], m.dc3WCol, n, c3ConvGeom, true)
+	runtime.Conv2DGradFilter(m.DC3W, m.s2[:n*1176], m.dc3Z[:n*1600], m.dc3WCol, n, c3Geom, true)
 }
 
 // backwardS2 propagates the gradient back through s2 = maxpool2d(c1, 2) (lenet5.bpg:10).
@@ -411,7 +395,7 @@ func (m *model64) backwardC1(n int) {
 	// dc1.b += dc1.z  (1, 1, 1, 6) (lenet5.bpg:9)
 	runtime.SumRows(m.DC1B, m.dc1Z[:n*4704], n*784, 6, 1.0, true)
 	// dc1.W += im2col(x)ᵀ·dc1.z  (5, 5, 1, 6) (lenet5.bpg:9)
-	runtime.Conv2DGradFilter(m.DC1W, m.X[:n*784], m.dc1Z[:n*4704], m.dc1WCol, n, c1ConvGeom, true)
+	runtime.Conv2DGradFilter(m.DC1W, m.X[:n*784], m.dc1Z[:n*4704], m.dc1WCol, n, c1Geom, true)
 }
 
 // Param returns the parameter named as in the description (e.g. "c1.W"), or nil.
@@ -469,14 +453,12 @@ func (m *model64) Grad(name string) []float64 {
 }
 
 // Tensors lists every parameter by description name, shape and view, for checkpoints.
-// Conv kernels are (KH, KW, C, F) in memory and PyTorch's (F, C, KH, KW) in files.
 func (m *model64) Tensors() []runtime.Tensor[float64] {
 	return []runtime.Tensor[float64]{
 		{
-			Data:     m.C1W,
-			FileAxes: []int{3, 2, 0, 1},
-			Name:     "c1.W",
-			Shape:    []int{5, 5, 1, 6},
+			Data:  m.C1W,
+			Name:  "c1.W",
+			Shape: []int{5, 5, 1, 6},
 		},
 		{
 			Data:  m.C1B,
@@ -484,10 +466,9 @@ func (m *model64) Tensors() []runtime.Tensor[float64] {
 			Shape: []int{6},
 		},
 		{
-			Data:     m.C3W,
-			FileAxes: []int{3, 2, 0, 1},
-			Name:     "c3.W",
-			Shape:    []int{5, 5, 6, 16},
+			Data:  m.C3W,
+			Name:  "c3.W",
+			Shape: []int{5, 5, 6, 16},
 		},
 		{
 			Data:  m.C3B,

@@ -46,9 +46,7 @@ type model64 struct {
 	// arena holds every intermediate value; buffers whose lifetimes do not
 	// overlap share memory (derive's static plan). Views at maximum batch:
 	arena    []float64
-	h1XW     []float64 // h1.xW (N, 128)
 	h1       []float64 // h1 (N, 128)
-	h2XW     []float64 // h2.xW (N, 64)
 	h2       []float64 // h2 (N, 64)
 	logitsXW []float64 // logits.xW (N, 10)
 	logits   []float64 // logits (N, 10)
@@ -81,18 +79,16 @@ func newModel64() *model64 {
 	m.DLogitsB = m.Grads[109376:109386:109386]
 	m.X = make([]float64, 25088)
 	m.Y = make([]int32, 32)
-	m.h1XW = m.arena[0:4096:4096]
-	m.h1 = m.arena[4096:8192:8192]
-	m.h2XW = m.arena[0:2048:2048]
-	m.h2 = m.arena[2048:4096:4096]
-	m.logitsXW = m.arena[0:320:320]
-	m.logits = m.arena[320:640:640]
-	m.loss = m.arena[0:1:1]
-	m.dlogits = m.arena[640:960:960]
-	m.dh2 = m.arena[8192:10240:10240]
-	m.dh2Z = m.arena[10240:12288:12288]
-	m.dh1 = m.arena[12288:16384:16384]
-	m.dh1Z = m.arena[8192:12288:12288]
+	m.h1 = m.arena[0:4096:4096]
+	m.h2 = m.arena[4096:6144:6144]
+	m.logitsXW = m.arena[6144:6464:6464]
+	m.logits = m.arena[6464:6784:6784]
+	m.loss = m.arena[6144:6145:6145]
+	m.dlogits = m.arena[6784:7104:7104]
+	m.dh2 = m.arena[7104:9152:9152]
+	m.dh2Z = m.arena[9152:11200:11200]
+	m.dh1 = m.arena[11200:15296:15296]
+	m.dh1Z = m.arena[6784:10880:10880]
 	return m
 }
 
@@ -210,18 +206,14 @@ func (m *model64) nonFinite(n int, loss float64) error {
 
 // forwardH1 computes h1 = dense(x, 128, relu, init=he_uniform) (mlp.bpg:6).
 func (m *model64) forwardH1(n int) {
-	// h1.xW = x·h1.W  (N, 128) (mlp.bpg:6)
-	runtime.Gemm(false, false, n, 128, 784, m.X[:n*784], m.H1W, m.h1XW[:n*128], false)
-	// h1 = relu(h1.xW + h1.b)  (N, 128) (mlp.bpg:6)
-	runtime.BiasAct(runtime.Relu, m.h1[:n*128], m.h1XW[:n*128], m.H1B, n, 128)
+	// h1 = relu(x·h1.W + h1.b)  (N, 128) (mlp.bpg:6)
+	runtime.GemmBiasAct(runtime.Relu, m.h1[:n*128], m.X[:n*784], m.H1W, m.H1B, n, 128, 784)
 }
 
 // forwardH2 computes h2 = dense(h1, 64, relu, init=he_uniform) (mlp.bpg:7).
 func (m *model64) forwardH2(n int) {
-	// h2.xW = h1·h2.W  (N, 64) (mlp.bpg:7)
-	runtime.Gemm(false, false, n, 64, 128, m.h1[:n*128], m.H2W, m.h2XW[:n*64], false)
-	// h2 = relu(h2.xW + h2.b)  (N, 64) (mlp.bpg:7)
-	runtime.BiasAct(runtime.Relu, m.h2[:n*64], m.h2XW[:n*64], m.H2B, n, 64)
+	// h2 = relu(h1·h2.W + h2.b)  (N, 64) (mlp.bpg:7)
+	runtime.GemmBiasAct(runtime.Relu, m.h2[:n*64], m.h1[:n*128], m.H2W, m.H2B, n, 64, 128)
 }
 
 // forwardLogits computes logits = dense(h2, 10) (mlp.bpg:8).

@@ -34,7 +34,7 @@ const (
 	// NumParams is the number of trainable parameters.
 	NumParams = 2109450
 	// ArenaSize is the number of elements in the activation arena.
-	ArenaSize = 1310720
+	ArenaSize = 1056256
 )
 
 // ParamNames lists the parameters by their description names, in layout order.
@@ -71,9 +71,7 @@ type Model struct {
 	// arena holds every intermediate value; buffers whose lifetimes do not
 	// overlap share memory (derive's static plan). Views at maximum batch:
 	arena    []float32
-	h1XW     []float32 // h1.xW (N, 1024)
 	h1       []float32 // h1 (N, 1024)
-	h2XW     []float32 // h2.xW (N, 1024)
 	h2       []float32 // h2 (N, 1024)
 	logitsXW []float32 // logits.xW (N, 10)
 	logits   []float32 // logits (N, 10)
@@ -106,18 +104,16 @@ func New() *Model {
 	m.DLogitsB = m.Grads[2109440:2109450:2109450]
 	m.X = make([]float32, 262144)
 	m.Y = make([]int32, 256)
-	m.h1XW = m.arena[0:262144:262144]
-	m.h1 = m.arena[262144:524288:524288]
-	m.h2XW = m.arena[0:262144:262144]
-	m.h2 = m.arena[524288:786432:786432]
-	m.logitsXW = m.arena[0:2560:2560]
-	m.logits = m.arena[2560:5120:5120]
-	m.loss = m.arena[0:1:1]
-	m.dlogits = m.arena[5120:7680:7680]
-	m.dh2 = m.arena[786432:1048576:1048576]
-	m.dh2Z = m.arena[1048576:1310720:1310720]
-	m.dh1 = m.arena[524288:786432:786432]
-	m.dh1Z = m.arena[786432:1048576:1048576]
+	m.h1 = m.arena[0:262144:262144]
+	m.h2 = m.arena[262144:524288:524288]
+	m.logitsXW = m.arena[524288:526848:526848]
+	m.logits = m.arena[526848:529408:529408]
+	m.loss = m.arena[524288:524289:524289]
+	m.dlogits = m.arena[529408:531968:531968]
+	m.dh2 = m.arena[531968:794112:794112]
+	m.dh2Z = m.arena[794112:1056256:1056256]
+	m.dh1 = m.arena[262144:524288:524288]
+	m.dh1Z = m.arena[529408:791552:791552]
 	return m
 }
 
@@ -235,18 +231,14 @@ func (m *Model) nonFinite(n int, loss float32) error {
 
 // forwardH1 computes h1 = dense(x, 1024, relu, init=he_uniform) (widemlp.bpg:7).
 func (m *Model) forwardH1(n int) {
-	// h1.xW = x·h1.W  (N, 1024) (widemlp.bpg:7)
-	runtime.Gemm(false, false, n, 1024, 1024, m.X[:n*1024], m.H1W, m.h1XW[:n*1024], false)
-	// h1 = relu(h1.xW + h1.b)  (N, 1024) (widemlp.bpg:7)
-	runtime.BiasAct(runtime.Relu, m.h1[:n*1024], m.h1XW[:n*1024], m.H1B, n, 1024)
+	// h1 = relu(x·h1.W + h1.b)  (N, 1024) (widemlp.bpg:7)
+	runtime.GemmBiasAct(runtime.Relu, m.h1[:n*1024], m.X[:n*1024], m.H1W, m.H1B, n, 1024, 1024)
 }
 
 // forwardH2 computes h2 = dense(h1, 1024, relu, init=he_uniform) (widemlp.bpg:8).
 func (m *Model) forwardH2(n int) {
-	// h2.xW = h1·h2.W  (N, 1024) (widemlp.bpg:8)
-	runtime.Gemm(false, false, n, 1024, 1024, m.h1[:n*1024], m.H2W, m.h2XW[:n*1024], false)
-	// h2 = relu(h2.xW + h2.b)  (N, 1024) (widemlp.bpg:8)
-	runtime.BiasAct(runtime.Relu, m.h2[:n*1024], m.h2XW[:n*1024], m.H2B, n, 1024)
+	// h2 = relu(h1·h2.W + h2.b)  (N, 1024) (widemlp.bpg:8)
+	runtime.GemmBiasAct(runtime.Relu, m.h2[:n*1024], m.h1[:n*1024], m.H2W, m.H2B, n, 1024, 1024)
 }
 
 // forwardLogits computes logits = dense(h2, 10) (widemlp.bpg:9).
