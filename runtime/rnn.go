@@ -104,14 +104,14 @@ type RNNGeom struct {
 
 // rnnLayout holds the offsets of the saved and work buffers.
 type rnnLayout struct {
-	nh, gh                 int // n·H and G·H
-	xtm                    int // saved offset of xTM; hTM is at 0
-	act, scr, c, tc        int // saved offsets (scr: all cells; act, c, tc: LSTM, GRU)
-	hn                     int // GRU
-	saved                  int
-	dgh, dgx, dh, dc       int // work offsets
-	ut, wt, dxs, dhs       int // work offsets of Uᵀ, Wᵀ, dx_t and dhs time-major
-	work                   int
+	nh, gh           int // n·H and G·H
+	xtm              int // saved offset of xTM; hTM is at 0
+	act, scr, c, tc  int // saved offsets (scr: all cells; act, c, tc: LSTM, GRU)
+	hn               int // GRU
+	saved            int
+	dgh, dgx, dh, dc int // work offsets
+	ut, wt, dxs, dhs int // work offsets of Uᵀ, Wᵀ, dx_t and dhs time-major
+	work             int
 }
 
 func (g RNNGeom) layout(fn string, n int) rnnLayout {
@@ -542,7 +542,7 @@ func RNNBackward[T Float](g RNNGeom, n int, dx, dh0, dc0, dW, dU, db, dbh, dhs, 
 
 	hTM := saved[:(steps+1)*nh]
 	xTM := saved[l.xtm : l.xtm+steps*n*D]
-	gt := work[l.dgh : l.dgh+n*gh] // dGh_t
+	gt := work[l.dgh : l.dgh+n*gh]  // dGh_t
 	gxt := work[l.dgx : l.dgx+n*gh] // dGx_t
 	dh := work[l.dh : l.dh+nh]
 	if dhT != nil {
