@@ -31,7 +31,8 @@ const biasActBlock = 4096
 // Gemm(false, false, …) with BiasAct as its epilogue, run on blocks of rows
 // of about gemmEpilogueBlock elements as they come out of the kernels,
 // while they are still in cache, instead of as a second pass over the
-// whole output. The results are bit-identical to Gemm followed by BiasAct
+// whole output (for a w of at most gemmEpilogueMaxW elements; a larger w
+// makes one product and one pass). The results are bit-identical to Gemm followed by BiasAct
 // (each row block is the same product and the same element-wise pass).
 // out must not overlap a, w or b.
 func GemmBiasAct[T Float](act UnaryOp, out, a, w, b []T, m, n, k int) {
@@ -41,8 +42,13 @@ func GemmBiasAct[T Float](act UnaryOp, out, a, w, b []T, m, n, k int) {
 	if m == 0 || n == 0 {
 		return
 	}
-	// Whole tiles of 12 rows (and 6): a block boundary never splits one.
-	rb := max(12, gemmEpilogueBlock/n/12*12)
+	// Blocks of whole tiles of 12 rows (and 6). A large w is one product:
+	// each block would read all of it again, and the kernels pack it for
+	// many rows only.
+	rb := m
+	if k*n <= gemmEpilogueMaxW {
+		rb = max(12, gemmEpilogueBlock/n/12*12)
+	}
 	for r0 := 0; r0 < m; r0 += rb {
 		rn := min(rb, m-r0)
 		o := out[r0*n : (r0+rn)*n]
@@ -52,5 +58,10 @@ func GemmBiasAct[T Float](act UnaryOp, out, a, w, b []T, m, n, k int) {
 }
 
 // gemmEpilogueBlock is GemmBiasAct's block size in elements of out (64 KiB
-// of float32, within L2 on any current x86 core).
-const gemmEpilogueBlock = 16384
+// of float32, within L2 on any current x86 core), and gemmEpilogueMaxW the
+// largest w, in elements, it blocks the rows for (256 KiB of float32,
+// which stays in L2 from block to block).
+const (
+	gemmEpilogueBlock = 16384
+	gemmEpilogueMaxW  = 65536
+)

@@ -58,7 +58,7 @@ func TestGemmBiasAct(t *testing.T) { forEachSgemmFamily(t, testGemmBiasAct) }
 func testGemmBiasAct(t *testing.T) {
 	r := rand.New(rand.NewPCG(21, 22))
 	for _, act := range []UnaryOp{Relu, Sigmoid, Tanh} {
-		for _, s := range [][3]int{{1, 1, 1}, {32, 128, 784}, {32, 10, 64}, {1300, 13, 27}, {700, 64, 40}, {5, 3000, 7}} {
+		for _, s := range [][3]int{{1, 1, 1}, {32, 128, 784}, {32, 10, 64}, {1300, 13, 27}, {700, 64, 40}, {5, 3000, 7}, {200, 300, 300}} {
 			m, n, k := s[0], s[1], s[2]
 			a := ktRand[float32](r, m*k, 1)
 			w := ktRand[float32](r, k*n, 1)

@@ -411,34 +411,38 @@ func sgemmBcastPacked(transA, transB bool, m, n, k int, a, b, c []float32, acc b
 // pack[q*kl*nr+p*nr+t]. Columns past jn in the last panel are not written
 // (the masked kernels do not read them).
 func sgemmPackB(transB bool, n, k int, b []float32, k0, kl, j0, jn, nr int, pack []float32) {
+	if !transB {
+		// Rows of B in order, each cut into the panels: B is read as it
+		// lies in memory (panel by panel, its rows n apart would each
+		// start a new page for large n).
+		for p := range kl {
+			row := b[(k0+p)*n+j0 : (k0+p)*n+j0+jn]
+			q := 0
+			for ; (q+1)*nr <= jn; q++ {
+				dst := pack[q*kl*nr+p*nr:]
+				if nr == 32 {
+					*(*[32]float32)(dst) = *(*[32]float32)(row[q*32:])
+				} else {
+					*(*[16]float32)(dst) = *(*[16]float32)(row[q*16:])
+				}
+			}
+			if w := jn - q*nr; w > 0 {
+				copy(pack[q*kl*nr+p*nr:q*kl*nr+p*nr+w], row[q*nr:])
+			}
+		}
+		return
+	}
 	for q := 0; q*nr < jn; q++ {
 		w := min(nr, jn-q*nr)
 		pp := pack[q*kl*nr : (q+1)*kl*nr]
 		jq := j0 + q*nr
-		if transB {
-			// opB(k0+p, jq+t) = b[(jq+t)*k+k0+p]: write each packed row in
-			// order, reading the w rows of B side by side.
-			src := b[jq*k+k0 : (jq+w-1)*k+k0+kl]
-			for p := range kl {
-				dst := pp[p*nr : p*nr+w]
-				for t := range dst {
-					dst[t] = src[t*k+p]
-				}
-			}
-			continue
-		}
-		switch {
-		case w == 16 && nr == 16:
-			for p := 0; p < kl; p++ {
-				*(*[16]float32)(pp[p*16:]) = *(*[16]float32)(b[(k0+p)*n+jq:])
-			}
-		case w == 32 && nr == 32:
-			for p := 0; p < kl; p++ {
-				*(*[32]float32)(pp[p*32:]) = *(*[32]float32)(b[(k0+p)*n+jq:])
-			}
-		default:
-			for p := 0; p < kl; p++ {
-				copy(pp[p*nr:p*nr+w], b[(k0+p)*n+jq:(k0+p)*n+jq+w])
+		// opB(k0+p, jq+t) = b[(jq+t)*k+k0+p]: write each packed row in
+		// order, reading the w rows of B side by side.
+		src := b[jq*k+k0 : (jq+w-1)*k+k0+kl]
+		for p := range kl {
+			dst := pp[p*nr : p*nr+w]
+			for t := range dst {
+				dst[t] = src[t*k+p]
 			}
 		}
 	}
