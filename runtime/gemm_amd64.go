@@ -81,7 +81,7 @@ const (
 )
 
 // sgemmDotMaxM is the largest m for which NT uses the dot kernels unless
-// k ≥ sgemmDotLongK (variables for the tests).
+// k ≥ sgemmDotLongK, then up to 4·sgemmDotMaxM (variables for the tests).
 var sgemmDotMaxM, sgemmDotLongK = 128, 512
 
 // sgemmDotTile runs the dot kernel for an mr×nr tile (1 ≤ mr ≤ 3,
@@ -149,13 +149,14 @@ func gemmAsmUnits[T Float](transA, transB bool, m, k int) (mu, nu int, ok bool) 
 }
 
 // sgemmUseNT reports whether sgemm runs on the dot kernels: NT products
-// with a long enough k and few rows or a very long k. With many rows,
-// packing Bᵀ once per k block and broadcasting is faster (no horizontal
-// sums): 1.3 to 1.4× on the products of a convolution's input gradient
-// (5408×288·(64)ᵀ, 3200×512·(128)ᵀ), while the dot kernels stay 1.6× as
-// fast at m = 32 and 1.1× at m = 256, k = 1024 (BenchmarkGemm).
+// with a long enough k and few rows, or a very long k and not too many.
+// With many rows, packing Bᵀ once per k block and broadcasting is faster
+// (no horizontal sums): 1.3 to 1.4× on the products of a convolution's
+// input gradient (5408×288·(64)ᵀ, 3200×512·(128)ᵀ) and on 1024³, while the
+// dot kernels stay 1.6–2× as fast at m = 32 and 1.1–1.25× at m = 256,
+// k = 1024 (BenchmarkGemm and side-by-side runs of both paths).
 func sgemmUseNT(transA, transB bool, m, k int) bool {
-	return transB && !transA && k >= sgemmDotMinK && (m <= sgemmDotMaxM || k >= sgemmDotLongK)
+	return transB && !transA && k >= sgemmDotMinK && (m <= sgemmDotMaxM || k >= sgemmDotLongK && m <= 4*sgemmDotMaxM)
 }
 
 func sgemm(transA, transB bool, m, n, k int, a, b, c []float32, acc bool, ilo, ihi, jlo, jhi int) {
