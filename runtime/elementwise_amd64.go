@@ -214,7 +214,7 @@ func adamAsm[T Float](p, g, m, v []T, c *adamCoef[T]) int {
 	if k > 0 {
 		f32Adam(k, f32p(p), f32p(g), f32p(m), f32p(v),
 			float32(c.b1), float32(c.c1), float32(c.b2), float32(c.c2),
-			float32(c.sqrtBC2), float32(c.eps), float32(c.step), float32(c.decay))
+			float32(c.invSqrtBC2), float32(c.eps), float32(c.step), float32(c.decay))
 	}
 	return k
 }

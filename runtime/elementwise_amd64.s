@@ -205,7 +205,7 @@ DATA f32VecTab<>+760(SB)/4, $0xbeaaaa99
 DATA f32VecTab<>+764(SB)/4, $0xbeaaaa99
 GLOBL f32VecTab<>(SB), RODATA|NOPTR, $768
 
-// func f32Adam(n int, p *float32, grad *float32, m *float32, v *float32, b1 float32, c1 float32, b2 float32, c2 float32, sqrtBC2 float32, eps float32, step float32, decay float32)
+// func f32Adam(n int, p *float32, grad *float32, m *float32, v *float32, b1 float32, c1 float32, b2 float32, c2 float32, invSqrtBC2 float32, eps float32, step float32, decay float32)
 // Requires: AVX
 TEXT ·f32Adam(SB), NOSPLIT, $0-72
 	MOVQ         n+0(FP), AX
@@ -217,7 +217,7 @@ TEXT ·f32Adam(SB), NOSPLIT, $0-72
 	VBROADCASTSS c1+44(FP), Y1
 	VBROADCASTSS b2+48(FP), Y2
 	VBROADCASTSS c2+52(FP), Y3
-	VBROADCASTSS sqrtBC2+56(FP), Y4
+	VBROADCASTSS invSqrtBC2+56(FP), Y4
 	VBROADCASTSS eps+60(FP), Y5
 	VBROADCASTSS step+64(FP), Y6
 	VBROADCASTSS decay+68(FP), Y7
@@ -246,7 +246,7 @@ loop:
 	VANDPS  Y12, Y10, Y10
 	VMOVUPS Y10, (SI)(DI*4)
 	VSQRTPS Y10, Y10
-	VDIVPS  Y4, Y10, Y10
+	VMULPS  Y4, Y10, Y10
 	VADDPS  Y5, Y10, Y10
 	VDIVPS  Y10, Y11, Y11
 	VMULPS  Y6, Y11, Y11
@@ -270,7 +270,7 @@ loop:
 	VANDPS  Y12, Y10, Y10
 	VMOVUPS Y10, 32(SI)(DI*4)
 	VSQRTPS Y10, Y10
-	VDIVPS  Y4, Y10, Y10
+	VMULPS  Y4, Y10, Y10
 	VADDPS  Y5, Y10, Y10
 	VDIVPS  Y10, Y11, Y11
 	VMULPS  Y6, Y11, Y11
@@ -304,7 +304,7 @@ vecloop:
 	VANDPS  Y12, Y10, Y10
 	VMOVUPS Y10, (SI)(DI*4)
 	VSQRTPS Y10, Y10
-	VDIVPS  Y4, Y10, Y10
+	VMULPS  Y4, Y10, Y10
 	VADDPS  Y5, Y10, Y10
 	VDIVPS  Y10, Y11, Y11
 	VMULPS  Y6, Y11, Y11

@@ -191,14 +191,14 @@ func ewKernels(r *rand.Rand) []ewKernel {
 				},
 				run: func(n int, a [][]float32) {
 					f32Adam(n, ewP(a[0]), ewP(a[1]), ewP(a[2]), ewP(a[3]),
-						c.b1, c.c1, c.b2, c.c2, c.sqrtBC2, c.eps, c.step, c.decay)
+						c.b1, c.c1, c.b2, c.c2, c.invSqrtBC2, c.eps, c.step, c.decay)
 				},
 				ref: func(a [][]float32, i int) {
 					g := a[1][i]
 					m := flushRef(float32(c.b1*a[2][i]) + float32(c.c1*g))
 					v := flushRef(float32(c.b2*a[3][i]) + float32(float32(c.c2*g)*g))
 					a[2][i], a[3][i] = m, v
-					denom := float32(float32(math.Sqrt(float64(v)))/c.sqrtBC2) + c.eps
+					denom := float32(float32(math.Sqrt(float64(v)))*c.invSqrtBC2) + c.eps
 					a[0][i] = float32(a[0][i]*c.decay) - float32(c.step*float32(m/denom))
 				},
 			})

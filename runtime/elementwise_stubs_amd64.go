@@ -10,12 +10,12 @@ package runtime
 //	for i < n&^7:
 //		m[i] = flush(b1*m[i] + c1*grad[i])
 //		v[i] = flush(b2*v[i] + c2*grad[i]*grad[i])
-//		p[i] = p[i]*decay - step*(m[i]/(sqrt(v[i])/sqrtBC2 + eps))
+//		p[i] = p[i]*decay - step*(m[i]/(sqrt(v[i])*invSqrtBC2 + eps))
 //
 //		flush(x) is 0 if |x| < 2^-100 (momentFlush), else x.
 //
 //go:noescape
-func f32Adam(n int, p *float32, grad *float32, m *float32, v *float32, b1 float32, c1 float32, b2 float32, c2 float32, sqrtBC2 float32, eps float32, step float32, decay float32)
+func f32Adam(n int, p *float32, grad *float32, m *float32, v *float32, b1 float32, c1 float32, b2 float32, c2 float32, invSqrtBC2 float32, eps float32, step float32, decay float32)
 
 // f32SGD computes, for the whole vectors of 8 elements (n ≥ 0; the
 // caller does the last n%8 elements):

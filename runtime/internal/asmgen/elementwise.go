@@ -211,18 +211,18 @@ func streams() []stream {
 	ss = append(ss, stream{
 		name:    "f32Adam",
 		arrays:  []string{"p", "grad", "m", "v"},
-		scalars: []string{"b1", "c1", "b2", "c2", "sqrtBC2", "eps", "step", "decay"},
+		scalars: []string{"b1", "c1", "b2", "c2", "invSqrtBC2", "eps", "step", "decay"},
 		consts:  []int{cAbs, cFlush},
 		unroll:  2,
 		doc: []string{
 			"m[i] = flush(b1*m[i] + c1*grad[i])",
 			"v[i] = flush(b2*v[i] + c2*grad[i]*grad[i])",
-			"p[i] = p[i]*decay - step*(m[i]/(sqrt(v[i])/sqrtBC2 + eps))",
+			"p[i] = p[i]*decay - step*(m[i]/(sqrt(v[i])*invSqrtBC2 + eps))",
 			"",
 			"flush(x) is 0 if |x| < 2^-100 (momentFlush), else x.",
 		},
 		body: func(at func(int) Mem, k []VecVirtual) {
-			b1, c1, b2, c2, sbc2, eps, step, decay := k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]
+			b1, c1, b2, c2, isbc2, eps, step, decay := k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]
 			abs, tiny := k[8], k[9]
 			g := load(at(1))
 			m, v, t := YMM(), YMM(), YMM()
@@ -238,7 +238,7 @@ func streams() []stream {
 			flushTiny(v, abs, tiny, t)
 			VMOVUPS(v, at(3))
 			VSQRTPS(v, v)
-			VDIVPS(sbc2, v, v)
+			VMULPS(isbc2, v, v)
 			VADDPS(eps, v, v)
 			VDIVPS(v, m, m)
 			VMULPS(step, m, m)
