@@ -273,3 +273,4 @@ func testSgemmPackLarge(t *testing.T) {
 		t.Error("sgemmPackLarge thresholds")
 	}
 }
+
