@@ -273,4 +273,3 @@ func testSgemmPackLarge(t *testing.T) {
 		t.Error("sgemmPackLarge thresholds")
 	}
 }
-
