@@ -77,8 +77,7 @@ func plan(p *Program) Plan {
 		for c.Op.Alias && len(users[c]) == 1 {
 			c = c.Args[0]
 		}
-		if s := n.Args[0]; s.Op.Name == "slice" && len(users[s]) == 1 && bpttAccumulates(s) {
-			// RNNBackward adds the weight gradients into what it is given.
+		if s := n.Args[0]; s.Op.Name == "slice" && len(users[s]) == 1 && s.Args[0].Op.AccumulatesSlice != nil && s.Args[0].Op.AccumulatesSlice(s.Args[0], s) {
 			pl.Slots[s.ID] = Slot{Kind: IntoGrad, Sink: n.Attrs.Param, Size: s.Shape.Elems()}
 			pl.Slots[n.ID] = Slot{Kind: Folded, Sink: n.Attrs.Param}
 			continue
@@ -188,19 +187,3 @@ func filter[T any](s []T, keep func(T) bool) []T {
 }
 
 func roundUp(n, m int) int { return (n + m - 1) / m * m }
-
-// bpttAccumulates reports whether slice s is one of the weight gradients
-// (W, U, b, bh) of an rnn_grad, which RNNBackward accumulates.
-func bpttAccumulates(s *ir.Node) bool {
-	g := s.Args[0]
-	if g.Op.Name != "rnn_grad" {
-		return false
-	}
-	offsets, _ := ir.RNNGradLayout(g.Args[1])
-	for _, i := range []int{1, 2, 3, 4} {
-		if s.Attrs.Offset == offsets[i] && s.Shape.Equal(g.Args[1].Args[i].Shape) {
-			return true
-		}
-	}
-	return false
-}

@@ -50,6 +50,12 @@ type OpDef struct {
 	// acc_grad of the result folds into it (dW += xᵀ·dz is one GEMM).
 	Accumulates bool
 
+	// AccumulatesSlice, for an op whose result is handed out in slice
+	// views (rnn_grad), reports whether its kernel adds into the part that
+	// slice s of node n covers instead of overwriting it, so an acc_grad
+	// of that view folds into it.
+	AccumulatesSlice func(n, s *Node) bool
+
 	// ScalarOperands marks ops whose kernel takes a scalar constant
 	// argument inline, so the constant needs no buffer.
 	ScalarOperands bool

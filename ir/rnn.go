@@ -55,6 +55,18 @@ func init() {
 		}})
 	def(&OpDef{Name: "rnn_grad", Arity: 2, NoGrad: backwardOnly,
 		Scratch: func(n *Node) int { return RNNGeom(n.Args[1]).WorkSize(n.Args[1].Shape[0].Size) },
+		// RNNBackward adds the weight gradients (W, U, b, bh) into what it
+		// is given and overwrites those of x, h0 and c0.
+		AccumulatesSlice: func(n, s *Node) bool {
+			fwd := n.Args[1]
+			offsets, _ := RNNGradLayout(fwd)
+			for _, i := range []int{1, 2, 3, 4} {
+				if s.Attrs.Offset == offsets[i] && s.Shape.Equal(fwd.Args[i].Shape) {
+					return true
+				}
+			}
+			return false
+		},
 		Shape: func(n *Node) (Shape, error) {
 			if n.Args[1].Op.Name != "rnn" || !n.Args[0].Shape.Equal(n.Args[1].Shape) {
 				return nil, fmt.Errorf("rnn_grad takes the gradient of an rnn's output and the rnn")
