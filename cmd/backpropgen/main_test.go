@@ -261,6 +261,14 @@ label y: [4] class(5)
 h = gru(x, 6, return_sequences=true)
 logits = dense(h, 5)
 loss = softmax_cross_entropy(logits, y)`,
+	// A dense layer with an activation on a sequence: the product with its
+	// bias and activation as epilogue (matmul_bias_act) on (N, T, H) rows.
+	"sequence_dense_act": `input x: [4, 3]
+label y: [4] class(5)
+h = gru(x, 6, return_sequences=true)
+z = dense(h, 4, tanh)
+logits = dense(z, 5)
+loss = softmax_cross_entropy(logits, y)`,
 	"residual": `input x: [6]
 label y: class(3)
 h1 = dense(x, 6, tanh)
@@ -303,7 +311,7 @@ output h`)
 
 // inputGradCases are generated with -input-grads, so their gradient check
 // also covers the inputs: through time to the sequence and initial states.
-var inputGradCases = map[string]bool{"simple_rnn": true, "lstm": true, "gru": true, "conv2d": true, "sequence_dense": true}
+var inputGradCases = map[string]bool{"simple_rnn": true, "lstm": true, "gru": true, "conv2d": true, "sequence_dense": true, "sequence_dense_act": true}
 
 // TestOpGradients generates one package per case, then runs all of their
 // generated tests in one go test call.
