@@ -212,3 +212,26 @@ func TestFusedEpilogues(t *testing.T) {
 		}
 	}
 }
+
+// TestFusedBiasGradients: each hidden layer's bias gradient (the column
+// sums of its activation's gradient) is planned into the activation
+// gradient's pass; the output layer's, which has no activation, is not.
+func TestFusedBiasGradients(t *testing.T) {
+	p := derive(t, mlp(t), Options{})
+	fused, plain := 0, 0
+	for _, n := range p.Backward {
+		s := p.Plan.Slot(n)
+		switch {
+		case n.Op.Name == "relu_grad":
+			if s.FusedSum == nil || p.Plan.Slot(s.FusedSum).FusedInto != n {
+				t.Errorf("%s does not compute its bias gradient", ir.FormatNode(n))
+			}
+			fused++
+		case n.Op.Name == "sum" && s.FusedInto == nil:
+			plain++
+		}
+	}
+	if fused != 2 || plain != 1 {
+		t.Errorf("%d fused and %d separate bias gradients, want 2 and 1", fused, plain)
+	}
+}

@@ -36,6 +36,12 @@ type Slot struct {
 	// SavedOffset and SavedSize place the floats an op saves for its
 	// gradient (OpDef.Saved) in the saved arena; never shared.
 	SavedOffset, SavedSize int
+
+	// FusedSum, on an activation's gradient, is the bias-gradient sum
+	// (the column sums of that gradient, added into a parameter's
+	// gradient) its kernel computes in the same pass; FusedInto, on that
+	// sum, is the node whose kernel computes it, so it has none of its own.
+	FusedSum, FusedInto *ir.Node
 }
 
 // Plan is the static memory plan: every node's slot, indexed by node ID,
@@ -130,6 +136,19 @@ func plan(p *Program) Plan {
 		}
 	}
 
+	// Bias gradients taken in the pass of the activation gradient they sum.
+	for _, n := range p.Backward {
+		if n.Op.Name != "sum" || pl.Slots[n.ID].Kind != IntoGrad {
+			continue
+		}
+		u := n.Args[0]
+		if !fusableGrad[u.Op.Name] || pl.Slots[u.ID].Kind != Arena || pl.Slots[u.ID].FusedSum != nil || !leadingAxes(n.Attrs.Axes, len(u.Shape)) {
+			continue
+		}
+		pl.Slots[u.ID].FusedSum = n
+		pl.Slots[n.ID].FusedInto = u
+	}
+
 	// First-fit allocation in program order; a buffer is free again once
 	// the op that reads it last has run.
 	type block struct{ off, size, end int }
@@ -187,3 +206,21 @@ func filter[T any](s []T, keep func(T) bool) []T {
 }
 
 func roundUp(n, m int) int { return (n + m - 1) / m * m }
+
+// fusableGrad are the activation gradients (dy ⊙ act'(y)) whose kernel can
+// also sum its rows into a bias gradient.
+var fusableGrad = map[string]bool{"relu_grad": true, "sigmoid_grad": true, "tanh_grad": true}
+
+// leadingAxes reports whether axes are 0, 1, …, rank-2: every axis but the
+// last, the rows of a bias gradient.
+func leadingAxes(axes []int, rank int) bool {
+	if rank < 2 || len(axes) != rank-1 {
+		return false
+	}
+	for i, a := range axes {
+		if a != i {
+			return false
+		}
+	}
+	return true
+}

@@ -121,7 +121,7 @@ func (g *gen) group(nodes []*ir.Node, prefix string) []group {
 	names := newNamer()
 	var out []group
 	for _, n := range nodes {
-		if g.p.Plan.Slot(n).Kind == derive.Folded || n.Op.Alias || g.p.Plan.Slot(n).Kind == derive.Literal {
+		if s := g.p.Plan.Slot(n); s.Kind == derive.Folded || n.Op.Alias || s.Kind == derive.Literal || s.FusedInto != nil {
 			// no code of its own; keep it out so empty groups vanish
 			if len(out) > 0 && out[len(out)-1].stmt.Pos.Line == n.Pos.Line {
 				continue

@@ -90,6 +90,11 @@ func init() {
 	for op, c := range unaryConst {
 		if strings.HasSuffix(op, "_grad") {
 			kernels[op] = func(g *gen, n *ir.Node) jen.Code {
+				if sum := g.p.Plan.Slot(n).FusedSum; sum != nil {
+					// The bias gradient in the same pass.
+					return rt("UnaryGradSumRows").Call(rt(c), g.out(n), g.in(n.Args[0]), g.in(n.Args[1]), g.out(sum),
+						rows(n.Shape), dim(n.Shape[len(n.Shape)-1]), jen.Lit(g.acc(sum)))
+				}
 				return rt("UnaryGrad").Call(rt(c), g.out(n), g.in(n.Args[0]), g.in(n.Args[1]))
 			}
 		} else {

@@ -479,5 +479,14 @@ func (g *gen) describe(n *ir.Node) string {
 			s = strings.Replace(s, " = ", " += ", 1)
 		}
 	}
+	if sum := g.p.Plan.Slot(n).FusedSum; sum != nil {
+		// The bias gradient computed in the same pass.
+		step := sum.Step
+		if step == "" {
+			step = g.formula(sum)
+		}
+		step = strings.Replace(step, " = ", " += Σrows ", 1)
+		return fmt.Sprintf("%s  %v; %s  %v %s", s, n.Shape, step, g.p.Plan.Slot(sum).Sink.Shape, g.provenance(n))
+	}
 	return fmt.Sprintf("%s  %v %s", s, n.Shape, g.provenance(n))
 }

@@ -65,3 +65,28 @@ const (
 	gemmEpilogueBlock = 16384
 	gemmEpilogueMaxW  = 65536
 )
+
+// UnaryGradSumRows computes dx = dy ⊙ op'(y), as UnaryGrad, for rows×cols
+// matrices, and in the same pass the bias gradient db (+)= the column
+// sums of dx, as SumRows(db, dx, rows, cols, 1, acc): blocks of rows of
+// about biasActBlock elements are summed while they are in cache. The
+// results are bit-identical to the two calls (SumRows adds the rows into
+// db in order either way).
+func UnaryGradSumRows[T Float](op UnaryOp, dx, y, dy, db []T, rows, cols int, acc bool) {
+	if rows < 0 || cols < 0 || len(dx) < rows*cols || len(y) < rows*cols || len(dy) < rows*cols || len(db) < cols {
+		panic(fmt.Sprintf("runtime.UnaryGradSumRows: rows=%d cols=%d with len(dx)=%d, len(y)=%d, len(dy)=%d, len(db)=%d", rows, cols, len(dx), len(y), len(dy), len(db)))
+	}
+	if cols == 0 {
+		return
+	}
+	if !acc {
+		clear(db[:cols])
+	}
+	nr := max(1, biasActBlock/cols)
+	for r0 := 0; r0 < rows; r0 += nr {
+		rn := min(nr, rows-r0)
+		d := dx[r0*cols : (r0+rn)*cols]
+		UnaryGrad(op, d, y[r0*cols:(r0+rn)*cols], dy[r0*cols:(r0+rn)*cols])
+		SumRows(db, d, rn, cols, 1, true)
+	}
+}

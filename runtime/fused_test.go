@@ -112,3 +112,40 @@ func TestConv2DBiasAct(t *testing.T) {
 		}
 	}
 }
+
+// TestUnaryGradSumRows: the fused pass equals UnaryGrad then SumRows bit
+// for bit, with and without accumulation, over several blocks of rows.
+func TestUnaryGradSumRows(t *testing.T) {
+	r := rand.New(rand.NewPCG(25, 26))
+	for _, op := range []UnaryOp{Relu, Sigmoid, Tanh} {
+		for _, s := range [][2]int{{1, 1}, {32, 10}, {900, 32}, {301, 13}, {3, 5000}} {
+			rows, cols := s[0], s[1]
+			y := ktRand[float32](r, rows*cols, 1)
+			dy := ktRand[float32](r, rows*cols, 1)
+			db0 := ktRand[float32](r, cols, 1)
+			for _, acc := range []bool{false, true} {
+				wantDx := make([]float32, rows*cols)
+				wantDb := append([]float32(nil), db0...)
+				UnaryGrad(op, wantDx, y, dy)
+				SumRows(wantDb, wantDx, rows, cols, 1, acc)
+				full, dx := ktBuf[float32](rows * cols)
+				db := append([]float32(nil), db0...)
+				UnaryGradSumRows(op, dx, y, dy, db, rows, cols, acc)
+				ktGuardsOK(t, fmt.Sprintf("UnaryGradSumRows %v %v", op, s), full)
+				for i := range wantDx {
+					if math.Float32bits(dx[i]) != math.Float32bits(wantDx[i]) {
+						t.Fatalf("%v %v acc=%v: dx[%d] = %v, want %v", op, s, acc, i, dx[i], wantDx[i])
+					}
+				}
+				for i := range wantDb {
+					if math.Float32bits(db[i]) != math.Float32bits(wantDb[i]) {
+						t.Fatalf("%v %v acc=%v: db[%d] = %v, want %v", op, s, acc, i, db[i], wantDb[i])
+					}
+				}
+				if a := testing.AllocsPerRun(3, func() { UnaryGradSumRows(op, dx, y, dy, db, rows, cols, acc) }); a != 0 {
+					t.Fatalf("UnaryGradSumRows allocates %v times", a)
+				}
+			}
+		}
+	}
+}

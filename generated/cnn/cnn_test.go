@@ -317,10 +317,8 @@ func (m *model64) backwardLogits(n int) {
 
 // backwardH propagates the gradient back through h = dense(f, 64, relu, init=he_uniform) (cnn.bpg:11).
 func (m *model64) backwardH(n int) {
-	// dh.z = dh ⊙ [h > 0]  (N, 64) (cnn.bpg:11)
-	runtime.UnaryGrad(runtime.Relu, m.dhZ[:n*64], m.h[:n*64], m.dh[:n*64])
-	// dh.b += dh.z  (1, 64) (cnn.bpg:11)
-	runtime.SumRows(m.DHB, m.dhZ[:n*64], n, 64, 1.0, true)
+	// dh.z = dh ⊙ [h > 0]  (N, 64); dh.b += Σrows dh.z  (64) (cnn.bpg:11)
+	runtime.UnaryGradSumRows(runtime.Relu, m.dhZ[:n*64], m.h[:n*64], m.dh[:n*64], m.DHB, n, 64, true)
 	// df = dh.z·h.Wᵀ  (N, 2304) (cnn.bpg:11)
 	runtime.Gemm(false, true, n, 2304, 64, m.dhZ[:n*64], m.HW, m.df[:n*2304], false)
 	// dh.W += fᵀ·dh.z  (2304, 64) (cnn.bpg:11)
@@ -335,10 +333,8 @@ func (m *model64) backwardP2(n int) {
 
 // backwardC2 propagates the gradient back through c2 = conv2d(p1, 64, 3, activation=relu, init=he_uniform) (cnn.bpg:8).
 func (m *model64) backwardC2(n int) {
-	// dc2.z = dc2 ⊙ [c2 > 0]  (N, 13, 13, 64) (cnn.bpg:8)
-	runtime.UnaryGrad(runtime.Relu, m.dc2Z[:n*10816], m.c2[:n*10816], m.dc2[:n*10816])
-	// dc2.b += dc2.z  (1, 1, 1, 64) (cnn.bpg:8)
-	runtime.SumRows(m.DC2B, m.dc2Z[:n*10816], n*169, 64, 1.0, true)
+	// dc2.z = dc2 ⊙ [c2 > 0]  (N, 13, 13, 64); dc2.b += Σrows dc2.z  (64) (cnn.bpg:8)
+	runtime.UnaryGradSumRows(runtime.Relu, m.dc2Z[:n*10816], m.c2[:n*10816], m.dc2[:n*10816], m.DC2B, n*169, 64, true)
 	// dp1 = conv2dᵀ(dc2.z, c2.W): col2im(dc2.z·c2.Wᵀ)  (N, 15, 15, 32) (cnn.bpg:8)
 	runtime.Conv2DGradInput(m.dp1[:n*7200], m.dc2Z[:n*10816], m.C2W, m.dp1Col, n, c2Geom, false)
 	// dc2.W += im2col(p1)ᵀ·dc2.z  (3, 3, 32, 64) (cnn.bpg:8)
@@ -353,10 +349,8 @@ func (m *model64) backwardP1(n int) {
 
 // backwardC1 propagates the gradient back through c1 = conv2d(x, 32, 3, activation=relu, init=he_uniform) (cnn.bpg:6).
 func (m *model64) backwardC1(n int) {
-	// dc1.z = dc1 ⊙ [c1 > 0]  (N, 30, 30, 32) (cnn.bpg:6)
-	runtime.UnaryGrad(runtime.Relu, m.dc1Z[:n*28800], m.c1[:n*28800], m.dc1[:n*28800])
-	// dc1.b += dc1.z  (1, 1, 1, 32) (cnn.bpg:6)
-	runtime.SumRows(m.DC1B, m.dc1Z[:n*28800], n*900, 32, 1.0, true)
+	// dc1.z = dc1 ⊙ [c1 > 0]  (N, 30, 30, 32); dc1.b += Σrows dc1.z  (32) (cnn.bpg:6)
+	runtime.UnaryGradSumRows(runtime.Relu, m.dc1Z[:n*28800], m.c1[:n*28800], m.dc1[:n*28800], m.DC1B, n*900, 32, true)
 	// dc1.W += im2col(x)ᵀ·dc1.z  (3, 3, 3, 32) (cnn.bpg:6)
 	runtime.Conv2DGradFilter(m.DC1W, m.X[:n*3072], m.dc1Z[:n*28800], m.dc1WCol, n, c1Geom, true)
 }

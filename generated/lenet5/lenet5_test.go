@@ -342,10 +342,8 @@ func (m *model64) backwardLogits(n int) {
 
 // backwardF6 propagates the gradient back through f6 = dense(c5, 84, relu, init=he_uniform) (lenet5.bpg:15).
 func (m *model64) backwardF6(n int) {
-	// df6.z = df6 ⊙ [f6 > 0]  (N, 84) (lenet5.bpg:15)
-	runtime.UnaryGrad(runtime.Relu, m.df6Z[:n*84], m.f6[:n*84], m.df6[:n*84])
-	// df6.b += df6.z  (1, 84) (lenet5.bpg:15)
-	runtime.SumRows(m.DF6B, m.df6Z[:n*84], n, 84, 1.0, true)
+	// df6.z = df6 ⊙ [f6 > 0]  (N, 84); df6.b += Σrows df6.z  (84) (lenet5.bpg:15)
+	runtime.UnaryGradSumRows(runtime.Relu, m.df6Z[:n*84], m.f6[:n*84], m.df6[:n*84], m.DF6B, n, 84, true)
 	// dc5 = df6.z·f6.Wᵀ  (N, 120) (lenet5.bpg:15)
 	runtime.Gemm(false, true, n, 120, 84, m.df6Z[:n*84], m.F6W, m.dc5[:n*120], false)
 	// df6.W += c5ᵀ·df6.z  (120, 84) (lenet5.bpg:15)
@@ -354,10 +352,8 @@ func (m *model64) backwardF6(n int) {
 
 // backwardC5 propagates the gradient back through c5 = dense(f, 120, relu, init=he_uniform) (lenet5.bpg:14).
 func (m *model64) backwardC5(n int) {
-	// dc5.z = dc5 ⊙ [c5 > 0]  (N, 120) (lenet5.bpg:14)
-	runtime.UnaryGrad(runtime.Relu, m.dc5Z[:n*120], m.c5[:n*120], m.dc5[:n*120])
-	// dc5.b += dc5.z  (1, 120) (lenet5.bpg:14)
-	runtime.SumRows(m.DC5B, m.dc5Z[:n*120], n, 120, 1.0, true)
+	// dc5.z = dc5 ⊙ [c5 > 0]  (N, 120); dc5.b += Σrows dc5.z  (120) (lenet5.bpg:14)
+	runtime.UnaryGradSumRows(runtime.Relu, m.dc5Z[:n*120], m.c5[:n*120], m.dc5[:n*120], m.DC5B, n, 120, true)
 	// df = dc5.z·c5.Wᵀ  (N, 400) (lenet5.bpg:14)
 	runtime.Gemm(false, true, n, 400, 120, m.dc5Z[:n*120], m.C5W, m.df[:n*400], false)
 	// dc5.W += fᵀ·dc5.z  (400, 120) (lenet5.bpg:14)
@@ -372,10 +368,8 @@ func (m *model64) backwardS4(n int) {
 
 // backwardC3 propagates the gradient back through c3 = conv2d(s2, 16, 5, activation=relu, init=he_uniform) (lenet5.bpg:11).
 func (m *model64) backwardC3(n int) {
-	// dc3.z = dc3 ⊙ [c3 > 0]  (N, 10, 10, 16) (lenet5.bpg:11)
-	runtime.UnaryGrad(runtime.Relu, m.dc3Z[:n*1600], m.c3[:n*1600], m.dc3[:n*1600])
-	// dc3.b += dc3.z  (1, 1, 1, 16) (lenet5.bpg:11)
-	runtime.SumRows(m.DC3B, m.dc3Z[:n*1600], n*100, 16, 1.0, true)
+	// dc3.z = dc3 ⊙ [c3 > 0]  (N, 10, 10, 16); dc3.b += Σrows dc3.z  (16) (lenet5.bpg:11)
+	runtime.UnaryGradSumRows(runtime.Relu, m.dc3Z[:n*1600], m.c3[:n*1600], m.dc3[:n*1600], m.DC3B, n*100, 16, true)
 	// ds2 = conv2dᵀ(dc3.z, c3.W): col2im(dc3.z·c3.Wᵀ)  (N, 14, 14, 6) (lenet5.bpg:11)
 	runtime.Conv2DGradInput(m.ds2[:n*1176], m.dc3Z[:n*1600], m.C3W, m.ds2Col, n, c3Geom, false)
 	// dc3.W += im2col(s2)ᵀ·dc3.z  (5, 5, 6, 16) (lenet5.bpg:11)
@@ -390,10 +384,8 @@ func (m *model64) backwardS2(n int) {
 
 // backwardC1 propagates the gradient back through c1 = conv2d(x, 6, 5, padding=same, activation=relu, init=he_uniform) (lenet5.bpg:9).
 func (m *model64) backwardC1(n int) {
-	// dc1.z = dc1 ⊙ [c1 > 0]  (N, 28, 28, 6) (lenet5.bpg:9)
-	runtime.UnaryGrad(runtime.Relu, m.dc1Z[:n*4704], m.c1[:n*4704], m.dc1[:n*4704])
-	// dc1.b += dc1.z  (1, 1, 1, 6) (lenet5.bpg:9)
-	runtime.SumRows(m.DC1B, m.dc1Z[:n*4704], n*784, 6, 1.0, true)
+	// dc1.z = dc1 ⊙ [c1 > 0]  (N, 28, 28, 6); dc1.b += Σrows dc1.z  (6) (lenet5.bpg:9)
+	runtime.UnaryGradSumRows(runtime.Relu, m.dc1Z[:n*4704], m.c1[:n*4704], m.dc1[:n*4704], m.DC1B, n*784, 6, true)
 	// dc1.W += im2col(x)ᵀ·dc1.z  (5, 5, 1, 6) (lenet5.bpg:9)
 	runtime.Conv2DGradFilter(m.DC1W, m.X[:n*784], m.dc1Z[:n*4704], m.dc1WCol, n, c1Geom, true)
 }

@@ -273,10 +273,8 @@ func (m *Model) backwardLogits(n int) {
 
 // backwardH2 propagates the gradient back through h2 = dense(h1, 64, relu, init=he_uniform) (mlp.bpg:7).
 func (m *Model) backwardH2(n int) {
-	// dh2.z = dh2 ⊙ [h2 > 0]  (N, 64) (mlp.bpg:7)
-	runtime.UnaryGrad(runtime.Relu, m.dh2Z[:n*64], m.h2[:n*64], m.dh2[:n*64])
-	// dh2.b += dh2.z  (1, 64) (mlp.bpg:7)
-	runtime.SumRows(m.DH2B, m.dh2Z[:n*64], n, 64, 1.0, true)
+	// dh2.z = dh2 ⊙ [h2 > 0]  (N, 64); dh2.b += Σrows dh2.z  (64) (mlp.bpg:7)
+	runtime.UnaryGradSumRows(runtime.Relu, m.dh2Z[:n*64], m.h2[:n*64], m.dh2[:n*64], m.DH2B, n, 64, true)
 	// dh1 = dh2.z·h2.Wᵀ  (N, 128) (mlp.bpg:7)
 	runtime.Gemm(false, true, n, 128, 64, m.dh2Z[:n*64], m.H2W, m.dh1[:n*128], false)
 	// dh2.W += h1ᵀ·dh2.z  (128, 64) (mlp.bpg:7)
@@ -285,10 +283,8 @@ func (m *Model) backwardH2(n int) {
 
 // backwardH1 propagates the gradient back through h1 = dense(x, 128, relu, init=he_uniform) (mlp.bpg:6).
 func (m *Model) backwardH1(n int) {
-	// dh1.z = dh1 ⊙ [h1 > 0]  (N, 128) (mlp.bpg:6)
-	runtime.UnaryGrad(runtime.Relu, m.dh1Z[:n*128], m.h1[:n*128], m.dh1[:n*128])
-	// dh1.b += dh1.z  (1, 128) (mlp.bpg:6)
-	runtime.SumRows(m.DH1B, m.dh1Z[:n*128], n, 128, 1.0, true)
+	// dh1.z = dh1 ⊙ [h1 > 0]  (N, 128); dh1.b += Σrows dh1.z  (128) (mlp.bpg:6)
+	runtime.UnaryGradSumRows(runtime.Relu, m.dh1Z[:n*128], m.h1[:n*128], m.dh1[:n*128], m.DH1B, n, 128, true)
 	// dh1.W += xᵀ·dh1.z  (784, 128) (mlp.bpg:6)
 	runtime.Gemm(true, false, 784, 128, n, m.X[:n*784], m.dh1Z[:n*128], m.DH1W, true)
 }

@@ -248,10 +248,8 @@ func (m *model64) backwardLogits(n int) {
 
 // backwardH2 propagates the gradient back through h2 = dense(h1, 1024, relu, init=he_uniform) (widemlp.bpg:8).
 func (m *model64) backwardH2(n int) {
-	// dh2.z = dh2 ⊙ [h2 > 0]  (N, 1024) (widemlp.bpg:8)
-	runtime.UnaryGrad(runtime.Relu, m.dh2Z[:n*1024], m.h2[:n*1024], m.dh2[:n*1024])
-	// dh2.b += dh2.z  (1, 1024) (widemlp.bpg:8)
-	runtime.SumRows(m.DH2B, m.dh2Z[:n*1024], n, 1024, 1.0, true)
+	// dh2.z = dh2 ⊙ [h2 > 0]  (N, 1024); dh2.b += Σrows dh2.z  (1024) (widemlp.bpg:8)
+	runtime.UnaryGradSumRows(runtime.Relu, m.dh2Z[:n*1024], m.h2[:n*1024], m.dh2[:n*1024], m.DH2B, n, 1024, true)
 	// dh1 = dh2.z·h2.Wᵀ  (N, 1024) (widemlp.bpg:8)
 	runtime.Gemm(false, true, n, 1024, 1024, m.dh2Z[:n*1024], m.H2W, m.dh1[:n*1024], false)
 	// dh2.W += h1ᵀ·dh2.z  (1024, 1024) (widemlp.bpg:8)
@@ -260,10 +258,8 @@ func (m *model64) backwardH2(n int) {
 
 // backwardH1 propagates the gradient back through h1 = dense(x, 1024, relu, init=he_uniform) (widemlp.bpg:7).
 func (m *model64) backwardH1(n int) {
-	// dh1.z = dh1 ⊙ [h1 > 0]  (N, 1024) (widemlp.bpg:7)
-	runtime.UnaryGrad(runtime.Relu, m.dh1Z[:n*1024], m.h1[:n*1024], m.dh1[:n*1024])
-	// dh1.b += dh1.z  (1, 1024) (widemlp.bpg:7)
-	runtime.SumRows(m.DH1B, m.dh1Z[:n*1024], n, 1024, 1.0, true)
+	// dh1.z = dh1 ⊙ [h1 > 0]  (N, 1024); dh1.b += Σrows dh1.z  (1024) (widemlp.bpg:7)
+	runtime.UnaryGradSumRows(runtime.Relu, m.dh1Z[:n*1024], m.h1[:n*1024], m.dh1[:n*1024], m.DH1B, n, 1024, true)
 	// dh1.W += xᵀ·dh1.z  (1024, 1024) (widemlp.bpg:7)
 	runtime.Gemm(true, false, 1024, 1024, n, m.X[:n*1024], m.dh1Z[:n*1024], m.DH1W, true)
 }
