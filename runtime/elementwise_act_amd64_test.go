@@ -367,9 +367,20 @@ func TestF32SumRows2Kernel(t *testing.T) {
 }
 
 // TestF32CopyRunsKernel copies strided rows of every length up to 70
-// between guarded buffers.
+// between guarded buffers, with the AVX kernel and, where the CPU has
+// AVX-512, the opmask one.
 func TestF32CopyRunsKernel(t *testing.T) {
 	skipNoF32Asm(t)
+	kernels := map[string]func(runs, n int, dst *float32, ds int, src *float32, ss int){"f32CopyRuns": f32CopyRuns}
+	if copyRunsZ {
+		kernels["f32CopyRunsZ"] = f32CopyRunsZ
+	}
+	for kname, kern := range kernels {
+		testF32CopyRuns(t, kname, kern)
+	}
+}
+
+func testF32CopyRuns(t *testing.T, kname string, kern func(runs, n int, dst *float32, ds int, src *float32, ss int)) {
 	r := rand.New(rand.NewPCG(57, 58))
 	for _, n := range ewLens[:72] {
 		for _, runs := range []int{0, 1, 3, 30} {
@@ -377,8 +388,8 @@ func TestF32CopyRunsKernel(t *testing.T) {
 			src := ewRand(r, max(runs*ss, 1), 2, true)
 			size := max(runs*ds, 1)
 			full, dst := ktBuf[float32](size)
-			f32CopyRuns(runs, n, ewP(dst), ds, ewP(src), ss)
-			name := fmt.Sprintf("f32CopyRuns(runs=%d, n=%d, ds=%d, ss=%d)", runs, n, ds, ss)
+			kern(runs, n, ewP(dst), ds, ewP(src), ss)
+			name := fmt.Sprintf("%s(runs=%d, n=%d, ds=%d, ss=%d)", kname, runs, n, ds, ss)
 			ktGuardsOK(t, name, full)
 			for i, v := range dst {
 				want := float32(-12345)

@@ -2280,6 +2280,69 @@ done:
 	VZEROUPPER
 	RET
 
+DATA f32KMaskTab<>+0(SB)/2, $0x0000
+DATA f32KMaskTab<>+2(SB)/2, $0x0001
+DATA f32KMaskTab<>+4(SB)/2, $0x0003
+DATA f32KMaskTab<>+6(SB)/2, $0x0007
+DATA f32KMaskTab<>+8(SB)/2, $0x000f
+DATA f32KMaskTab<>+10(SB)/2, $0x001f
+DATA f32KMaskTab<>+12(SB)/2, $0x003f
+DATA f32KMaskTab<>+14(SB)/2, $0x007f
+DATA f32KMaskTab<>+16(SB)/2, $0x00ff
+DATA f32KMaskTab<>+18(SB)/2, $0x01ff
+DATA f32KMaskTab<>+20(SB)/2, $0x03ff
+DATA f32KMaskTab<>+22(SB)/2, $0x07ff
+DATA f32KMaskTab<>+24(SB)/2, $0x0fff
+DATA f32KMaskTab<>+26(SB)/2, $0x1fff
+DATA f32KMaskTab<>+28(SB)/2, $0x3fff
+DATA f32KMaskTab<>+30(SB)/2, $0x7fff
+DATA f32KMaskTab<>+32(SB)/2, $0xffff
+GLOBL f32KMaskTab<>(SB), RODATA|NOPTR, $34
+
+// func f32CopyRunsZ(runs int, n int, dst *float32, ds int, src *float32, ss int)
+// Requires: AVX, AVX512F
+TEXT ·f32CopyRunsZ(SB), NOSPLIT, $0-48
+	MOVQ  runs+0(FP), AX
+	MOVQ  n+8(FP), CX
+	MOVQ  dst+16(FP), DX
+	MOVQ  ds+24(FP), BX
+	MOVQ  src+32(FP), SI
+	MOVQ  ss+40(FP), DI
+	SHLQ  $0x02, BX
+	SHLQ  $0x02, DI
+	TESTQ AX, AX
+	JLE   done
+	MOVQ  CX, R8
+	ANDQ  $-16, R8
+	SHLQ  $0x02, R8
+	ANDQ  $0x0000000f, CX
+	LEAQ  f32KMaskTab<>+0(SB), R9
+	KMOVW (R9)(CX*2), K1
+
+run:
+	XORQ CX, CX
+	CMPQ CX, R8
+	JGE  tail
+
+vec:
+	VMOVUPS (SI)(CX*1), Z0
+	VMOVUPS Z0, (DX)(CX*1)
+	ADDQ    $0x00000040, CX
+	CMPQ    CX, R8
+	JL      vec
+
+tail:
+	VMOVUPS.Z (SI)(CX*1), K1, Z1
+	VMOVUPS   Z1, K1, (DX)(CX*1)
+	ADDQ      BX, DX
+	ADDQ      DI, SI
+	DECQ      AX
+	JNZ       run
+
+done:
+	VZEROUPPER
+	RET
+
 // func f32MaxPool(C int, o *float32, am *int32, x *float32, base int, rows int, cols int, rs int, cs int)
 // Requires: AVX, AVX2, SSE2
 TEXT ·f32MaxPool(SB), NOSPLIT, $0-72

@@ -311,6 +311,14 @@ func f32LSTMBwd(H int, dh *float32, dc *float32, a *float32, cp *float32, tc *fl
 //go:noescape
 func f32CopyRuns(runs int, n int, dst *float32, ds int, src *float32, ss int)
 
+// f32CopyRunsZ is f32CopyRuns on AVX-512F (runs, n ≥ 0):
+//
+//	for r < runs, i < n:
+//		dst[r*ds+i] = src[r*ss+i]
+//
+//go:noescape
+func f32CopyRunsZ(runs int, n int, dst *float32, ds int, src *float32, ss int)
+
 // f32MaxPool computes the maximum over a window of rows×cols cells
 // (≥ 1 each) of x, cell (ky, kx) starting at element base + ky*rs +
 // kx*cs, for the whole vectors of 8 of the C channels (the caller does

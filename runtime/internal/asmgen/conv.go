@@ -15,6 +15,7 @@ import (
 
 func convKernels() {
 	copyRuns()
+	copyRunsZ()
 	maxPool()
 	sumRows2()
 }
@@ -84,6 +85,66 @@ func copyRuns() {
 	MOVL(at(ps), t1)
 	MOVL(t1, at(pd))
 	Label("next")
+	ADDQ(ds, pd)
+	ADDQ(ss, ps)
+	DECQ(runs)
+	JNZ(LabelRef("run"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// copyRunsZ generates f32CopyRunsZ, the AVX-512 f32CopyRuns: whole
+// vectors of 16 elements, then the last n%16 under an opmask, so a short
+// run (im2col's 3×3 windows of 3 channels copy runs of 9) is one masked
+// load and one masked store, with no branches.
+func copyRunsZ() {
+	tab := GLOBL("f32KMaskTab", RODATA|NOPTR)
+	for i := 0; i <= 16; i++ {
+		DATA(2*i, U16(1<<i-1))
+	}
+	TEXT("f32CopyRunsZ", NOSPLIT, "func(runs, n int, dst *float32, ds int, src *float32, ss int)")
+	Doc(
+		"f32CopyRunsZ is f32CopyRuns on AVX-512F (runs, n ≥ 0):",
+		"",
+		"	for r < runs, i < n:",
+		"		dst[r*ds+i] = src[r*ss+i]",
+	)
+	Pragma("noescape")
+	runs := Load(Param("runs"), GP64())
+	n := Load(Param("n"), GP64())
+	pd := Load(Param("dst"), GP64())
+	ds := Load(Param("ds"), GP64())
+	ps := Load(Param("src"), GP64())
+	ss := Load(Param("ss"), GP64())
+	SHLQ(U8(2), ds)
+	SHLQ(U8(2), ss)
+	TESTQ(runs, runs)
+	JLE(LabelRef("done"))
+	// nb = bytes of the whole vectors; K1 = the first n%16 lanes (none
+	// when n%16 = 0: the masked copy then touches nothing).
+	nb := GP64()
+	MOVQ(n, nb)
+	ANDQ(I32(-16), nb)
+	SHLQ(U8(2), nb)
+	ANDQ(U32(15), n)
+	t := GP64()
+	LEAQ(tab, t)
+	KMOVW(Mem{Base: t, Index: n, Scale: 2}, K1)
+	Label("run")
+	i := GP64()
+	XORQ(i, i)
+	CMPQ(i, nb)
+	JGE(LabelRef("tail"))
+	Label("vec")
+	VMOVUPS(Mem{Base: ps, Index: i, Scale: 1}, Z0)
+	VMOVUPS(Z0, Mem{Base: pd, Index: i, Scale: 1})
+	ADDQ(U32(64), i)
+	CMPQ(i, nb)
+	JL(LabelRef("vec"))
+	Label("tail")
+	VMOVUPS_Z(Mem{Base: ps, Index: i, Scale: 1}, K1, Z1)
+	VMOVUPS(Z1, K1, Mem{Base: pd, Index: i, Scale: 1})
 	ADDQ(ds, pd)
 	ADDQ(ss, ps)
 	DECQ(runs)
