@@ -34,17 +34,7 @@ func copyRuns() {
 		"The rows must not overlap. Being a bitwise copy, it serves float64",
 		"data too, with n and the strides counted in 4-byte units.",
 	)
-	Pragma("noescape")
-	runs := Load(Param("runs"), GP64())
-	n := Load(Param("n"), GP64())
-	pd := Load(Param("dst"), GP64())
-	ds := Load(Param("ds"), GP64())
-	ps := Load(Param("src"), GP64())
-	ss := Load(Param("ss"), GP64())
-	SHLQ(U8(2), ds)
-	SHLQ(U8(2), ss)
-	TESTQ(runs, runs)
-	JLE(LabelRef("done"))
+	runs, n, pd, ds, ps, ss := copyRunsArgs()
 	// nb = bytes of the whole vectors; n keeps the rest, n%8.
 	nb := GP64()
 	MOVQ(n, nb)
@@ -94,6 +84,23 @@ func copyRuns() {
 	RET()
 }
 
+// copyRunsArgs loads the arguments of a f32CopyRuns kernel, the strides
+// in bytes, and jumps to "done" when there are no runs.
+func copyRunsArgs() (runs, n, pd, ds, ps, ss Register) {
+	Pragma("noescape")
+	runs = Load(Param("runs"), GP64())
+	n = Load(Param("n"), GP64())
+	pd = Load(Param("dst"), GP64())
+	ds = Load(Param("ds"), GP64())
+	ps = Load(Param("src"), GP64())
+	ss = Load(Param("ss"), GP64())
+	SHLQ(U8(2), ds)
+	SHLQ(U8(2), ss)
+	TESTQ(runs, runs)
+	JLE(LabelRef("done"))
+	return
+}
+
 // copyRunsZ generates f32CopyRunsZ, the AVX-512 f32CopyRuns: whole
 // vectors of 16 elements, then the last n%16 under an opmask, so a short
 // run (im2col's 3×3 windows of 3 channels copy runs of 9) is one masked
@@ -110,17 +117,7 @@ func copyRunsZ() {
 		"	for r < runs, i < n:",
 		"		dst[r*ds+i] = src[r*ss+i]",
 	)
-	Pragma("noescape")
-	runs := Load(Param("runs"), GP64())
-	n := Load(Param("n"), GP64())
-	pd := Load(Param("dst"), GP64())
-	ds := Load(Param("ds"), GP64())
-	ps := Load(Param("src"), GP64())
-	ss := Load(Param("ss"), GP64())
-	SHLQ(U8(2), ds)
-	SHLQ(U8(2), ss)
-	TESTQ(runs, runs)
-	JLE(LabelRef("done"))
+	runs, n, pd, ds, ps, ss := copyRunsArgs()
 	// nb = bytes of the whole vectors; K1 = the first n%16 lanes (none
 	// when n%16 = 0: the masked copy then touches nothing).
 	nb := GP64()
