@@ -593,6 +593,9 @@ func BenchmarkRNN(b *testing.B) {
 		n int
 	}{
 		{RNNGeom{Cell: LSTM, T: 28, D: 28, H: 128}, 32},
+		// The seed LSTM's two layers.
+		{RNNGeom{Cell: LSTM, T: 100, D: 1, H: 128}, 32},
+		{RNNGeom{Cell: LSTM, T: 100, D: 128, H: 64}, 32},
 		{RNNGeom{Cell: SimpleRNN, T: 100, D: 1, H: 128}, 32},
 		{RNNGeom{Cell: GRU, T: 28, D: 28, H: 128}, 32},
 	} {
