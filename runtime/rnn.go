@@ -23,12 +23,12 @@ import (
 // x[(b*T+t)*D:]); h0, c0 and the final states are (n, H).
 //
 // Every step works on time-major (n, ·) blocks that stay in cache: the
-// forward pass first copies x time-major (xTM, kept in saved), then per
-// step runs one Gemm x_t·W, one Gemm h_{t-1}·U and a fused loop over the
-// gates. Backpropagation through time runs the same loop backwards and,
-// per step, turns the gradients of that step's pre-activations (two
-// (n, G·H) blocks of work) into dh_{t-1} (one Gemm with a copy of Uᵀ made
-// once), dU += h_{t-1}ᵀ·dGh_t, dW += x_tᵀ·dGx_t, dx_t = dGx_t·Wᵀ (with a
+// forward pass first copies x time-major (xTM, kept in saved), then runs
+// x·W for a chunk of c steps at a time (c·n rows, about 256 KiB of gate
+// rows; see RNNGeom.chunk) and per step one Gemm h_{t-1}·U and a fused
+// loop over the gates. Backpropagation through time runs the same loop
+// backwards: per step dh_{t-1} = dGh_t·Uᵀ (with a copy of Uᵀ made once),
+// and per chunk of steps dU += hᵀ·dGh, dW += xᵀ·dGx, dx = dGx·Wᵀ (with a
 // copy of Wᵀ) and the bias gradients. Nothing of size n·T·G·H is written
 // and read back but the gate activations, so a layer's memory traffic is
 // a fraction of what whole-sequence products (x·W over all n·T rows, one
@@ -37,11 +37,11 @@ import (
 // Saved layout for n sequences (sizes in units of n·H floats, but xTM,
 // n·T·D floats; state buffers are time-major blocks of (n, H): block 0
 // holds the initial state of every sequence and block t+1 the state after
-// step t):
+// step t; C = min(T, rnnChunkMax), the most steps a chunk holds):
 //
 //	all cells: hTM  (T+1) blocks  h_{-1}=h0 (or 0), h_0, …, h_{T-1}
 //	           xTM  (T, n, D)     x time-major
-//	SimpleRNN: scr  1     (n, H) scratch for x_t·W
+//	SimpleRNN: scr  C     (C, n, H) x·W of a chunk of steps
 //	LSTM:      act  4T    (T, n, 4H) time-major gate activations i, f, g, o
 //	           scr  4     (n, 4H) scratch for h·U
 //	           cTM  T+1   c0 (or 0), c_0, …, c_{T-1}
@@ -50,16 +50,16 @@ import (
 //	           scr  3     (n, 3H) scratch for h·U
 //	           hn   T     h_{t-1}·U_n + bh_n (the term r multiplies)
 //
-// SavedSize is therefore n·H·(T+2) + n·T·D for SimpleRNN, n·H·(7T+6) +
+// SavedSize is therefore n·H·(T+1+C) + n·T·D for SimpleRNN, n·H·(7T+6) +
 // n·T·D for LSTM and n·H·(5T+4) + n·T·D for GRU.
 //
-// RNNBackward's work is dGh (n, G·H), the gradient w.r.t. the recurrent
-// pre-activation h·U+bh of the current step, dGx (n, G·H), the gradient
-// w.r.t. x·W+b (identical to dGh except for GRU's n gate, where dGh_n =
-// r⊙dGx_n), the carried dL/dh_t (n, H), plus dL/dc_t (n, H) for LSTM,
-// Uᵀ (G·H, H), Wᵀ (G·H, D), dx_t (n, D) and a time-major copy of dhs
-// (T, n, H): WorkSize is n·(2·G·H + H + D) + G·H·(H + D) + n·T·H, plus n·H
-// for LSTM.
+// RNNBackward's work is dGh (C, n, G·H), the gradients w.r.t. the
+// recurrent pre-activation h·U+bh of the steps of a chunk, dGx (C, n,
+// G·H), the gradients w.r.t. x·W+b (identical to dGh except for GRU's n
+// gate, where dGh_n = r⊙dGx_n), the carried dL/dh_t (n, H), plus dL/dc_t
+// (n, H) for LSTM, Uᵀ (G·H, H), Wᵀ (G·H, D), dx of a chunk (C, n, D) and
+// a time-major copy of dhs (T, n, H): WorkSize is
+// n·(2·C·G·H + H + C·D) + G·H·(H + D) + n·T·H, plus n·H for LSTM.
 
 // RNNCell selects the recurrent cell of an RNN layer.
 type RNNCell uint8
@@ -127,13 +127,14 @@ func (g RNNGeom) layout(fn string, n int) rnnLayout {
 	G := g.Cell.Gates()
 	nh := n * g.H
 	l := rnnLayout{nh: nh, gh: G * g.H}
-	off := (g.T + 1) * nh // hTM
+	cm := min(g.T, rnnChunkMax) // steps a chunk buffer holds
+	off := (g.T + 1) * nh       // hTM
 	l.xtm = off
 	off += g.T * n * g.D
 	switch g.Cell {
 	case SimpleRNN:
 		l.scr = off
-		off += nh
+		off += cm * nh
 	case LSTM:
 		l.act = off
 		off += n * g.T * l.gh
@@ -153,8 +154,8 @@ func (g RNNGeom) layout(fn string, n int) rnnLayout {
 	}
 	l.saved = off
 	l.dgh = 0
-	l.dgx = n * l.gh
-	l.dh = 2 * n * l.gh
+	l.dgx = cm * n * l.gh
+	l.dh = 2 * cm * n * l.gh
 	l.dc = l.dh + nh
 	l.ut = l.dc
 	if g.Cell == LSTM {
@@ -162,18 +163,35 @@ func (g RNNGeom) layout(fn string, n int) rnnLayout {
 	}
 	l.wt = l.ut + g.H*l.gh
 	l.dxs = l.wt + g.D*l.gh
-	l.dhs = l.dxs + n*g.D
+	l.dhs = l.dxs + cm*n*g.D
 	l.work = l.dhs + g.T*nh
 	return l
 }
 
+// rnnChunkMax and rnnChunkElems size the chunks of steps the products
+// over x (x·W forward; dU, dW and dx backward) take at once: as many steps
+// as keep a chunk of gate rows within rnnChunkElems elements (256 KiB of
+// float32, in L2 until the step loop reads or fills it), at most
+// rnnChunkMax, at least one.
+const (
+	rnnChunkMax   = 16
+	rnnChunkElems = 65536
+)
+
+// chunk returns the steps per chunk for n sequences.
+func (g RNNGeom) chunk(n int) int {
+	w := max(1, n*g.Cell.Gates()*g.H)
+	return max(1, min(g.T, rnnChunkMax, rnnChunkElems/w))
+}
+
 // SavedSize returns the number of floats RNNForward saves for
-// RNNBackward for n sequences: n·H·(T+2) for SimpleRNN, n·H·(7T+6) for
+// RNNBackward for n sequences: n·H·(T+1+C) for SimpleRNN, n·H·(7T+6) for
 // LSTM, n·H·(5T+4) for GRU, each plus n·T·D (see the layout above).
 func (g RNNGeom) SavedSize(n int) int { return g.layout("RNNGeom.SavedSize", n).saved }
 
 // WorkSize returns the number of floats of scratch RNNBackward needs for
-// n sequences: n·(2·G·H + H + D) + G·H·(H + D) + n·T·H, plus n·H for LSTM.
+// n sequences: n·(2·C·G·H + H + C·D) + G·H·(H + D) + n·T·H, plus n·H for
+// LSTM, where C = min(T, 16) (see the layout above).
 func (g RNNGeom) WorkSize(n int) int { return g.layout("RNNGeom.WorkSize", n).work }
 
 // rnnSigmoidRow and rnnTanhRow compute the gate activations over a row,
@@ -301,15 +319,25 @@ func RNNForward[T Float](g RNNGeom, n int, hs, x, h0, c0, W, U, b, bh, saved []T
 	// x time-major, so that x_t is a contiguous (n, D) Gemm operand.
 	xTM := saved[l.xtm : l.xtm+steps*n*D]
 	rnnTimeMajor(xTM, x, n, steps, D)
+	// x·W for a chunk of c steps at a time (see rnnChunkElems).
+	c := g.chunk(n)
+	xw := func(t int, out []T) {
+		if t%c == 0 {
+			tn := min(c, steps-t)
+			Gemm(false, false, tn*n, gh, D, xTM[t*n*D:(t+tn)*n*D], W, out[:tn*n*gh], false)
+		}
+	}
 	switch g.Cell {
 	case SimpleRNN:
 		// The recurrent product is computed in place in h_t's hTM block,
-		// x_t·W in scr; the row kernel leaves h_t in both.
-		scr := saved[l.scr : l.scr+nh]
+		// x_t·W in scr (a chunk of steps); the row kernel leaves h_t in
+		// both.
+		scr := saved[l.scr : l.scr+min(steps, rnnChunkMax)*nh]
 		for t := 0; t < steps; t++ {
 			hp := hTM[t*nh : (t+1)*nh]
 			hc := hTM[(t+1)*nh : (t+2)*nh]
-			Gemm(false, false, n, H, D, xTM[t*n*D:(t+1)*n*D], W, scr, false)
+			xw(t, scr)
+			xt := scr[(t%c)*nh : (t%c+1)*nh]
 			if t > 0 || hasH0 {
 				Gemm(false, false, n, H, H, hp, U, hc, false)
 			} else {
@@ -317,7 +345,7 @@ func RNNForward[T Float](g RNNGeom, n int, hs, x, h0, c0, W, U, b, bh, saved []T
 			}
 			for r := 0; r < n; r++ {
 				rr := r * H
-				rnnSimpleFwdRow(scr[rr:rr+H], hc[rr:rr+H], b, bh)
+				rnnSimpleFwdRow(xt[rr:rr+H], hc[rr:rr+H], b, bh)
 				copy(hs[(r*steps+t)*H:(r*steps+t+1)*H], hc[rr:rr+H])
 			}
 		}
@@ -337,7 +365,7 @@ func RNNForward[T Float](g RNNGeom, n int, hs, x, h0, c0, W, U, b, bh, saved []T
 			cp := cTM[t*nh : (t+1)*nh]
 			cc := cTM[(t+1)*nh : (t+2)*nh]
 			tct := tc[t*nh : (t+1)*nh]
-			Gemm(false, false, n, gh, D, xTM[t*n*D:(t+1)*n*D], W, at, false)
+			xw(t, act[t*n*gh:])
 			if t > 0 || hasH0 {
 				Gemm(false, false, n, gh, H, hTM[t*nh:(t+1)*nh], U, scr, false)
 			} else {
@@ -358,7 +386,7 @@ func RNNForward[T Float](g RNNGeom, n int, hs, x, h0, c0, W, U, b, bh, saved []T
 			hp := hTM[t*nh : (t+1)*nh]
 			hc := hTM[(t+1)*nh : (t+2)*nh]
 			hnt := hn[t*nh : (t+1)*nh]
-			Gemm(false, false, n, gh, D, xTM[t*n*D:(t+1)*n*D], W, at, false)
+			xw(t, act[t*n*gh:])
 			if t > 0 || hasH0 {
 				Gemm(false, false, n, gh, H, hp, U, scr, false)
 			} else {
@@ -542,8 +570,11 @@ func RNNBackward[T Float](g RNNGeom, n int, dx, dh0, dc0, dW, dU, db, dbh, dhs, 
 
 	hTM := saved[:(steps+1)*nh]
 	xTM := saved[l.xtm : l.xtm+steps*n*D]
-	gt := work[l.dgh : l.dgh+n*gh]  // dGh_t
-	gxt := work[l.dgx : l.dgx+n*gh] // dGx_t
+	// dGh and dGx of a chunk of c steps, time-major: the products over
+	// x, h and the bias sums take a whole chunk at once.
+	c := g.chunk(n)
+	gC := work[l.dgh : l.dgh+c*n*gh]
+	gxC := work[l.dgx : l.dgx+c*n*gh]
 	dh := work[l.dh : l.dh+nh]
 	if dhT != nil {
 		copy(dh, fit(dhT, nh, fn, "dhT"))
@@ -581,13 +612,18 @@ func RNNBackward[T Float](g RNNGeom, n int, dx, dh0, dc0, dW, dU, db, dbh, dhs, 
 	if dx != nil {
 		wt = work[l.wt : l.wt+D*gh]
 		rnnTranspose(wt, W, D, gh)
-		dxs = work[l.dxs : l.dxs+n*D]
+		dxs = work[l.dxs : l.dxs+c*n*D]
 	}
 
 	for t := steps - 1; t >= 0; t-- {
 		if dhsTM != nil {
 			rnnAddTo(dh, dhsTM[t*nh:(t+1)*nh])
 		}
+		// Step t is step j of the chunk that starts at t0.
+		t0 := t - t%c
+		j := t - t0
+		gt := gC[j*n*gh : (j+1)*n*gh]
+		gxt := gxC[j*n*gh : (j+1)*n*gh]
 		for r := 0; r < n; r++ {
 			rr := r * H
 			dhr := dh[rr : rr+H]
@@ -604,20 +640,28 @@ func RNNBackward[T Float](g RNNGeom, n int, dx, dh0, dc0, dW, dU, db, dbh, dhs, 
 					hTM[t*nh+rr:t*nh+rr+H], ghr, gxr)
 			}
 		}
-		// This step's share of the weight and input gradients.
-		Gemm(true, false, H, gh, n, hTM[t*nh:(t+1)*nh], gt, dU, true)
-		Gemm(true, false, D, gh, n, xTM[t*n*D:(t+1)*n*D], gxt, dW, true)
-		if dx != nil {
-			Gemm(false, false, n, D, gh, gxt, wt, dxs, false)
-			for r := 0; r < n; r++ {
-				copy(dx[(r*steps+t)*D:(r*steps+t+1)*D], dxs[r*D:(r+1)*D])
+		if j == 0 {
+			// The chunk's share of the weight and input gradients, once
+			// its last step (t0) is done.
+			tn := min(c, steps-t0)
+			gc, gxc := gC[:tn*n*gh], gxC[:tn*n*gh]
+			Gemm(true, false, H, gh, tn*n, hTM[t0*nh:(t0+tn)*nh], gc, dU, true)
+			Gemm(true, false, D, gh, tn*n, xTM[t0*n*D:(t0+tn)*n*D], gxc, dW, true)
+			if dx != nil {
+				Gemm(false, false, tn*n, D, gh, gxc, wt, dxs[:tn*n*D], false)
+				for s := range tn {
+					for r := 0; r < n; r++ {
+						o := r*steps + t0 + s
+						copy(dx[o*D:(o+1)*D], dxs[(s*n+r)*D:(s*n+r+1)*D])
+					}
+				}
 			}
-		}
-		if g.Cell == GRU {
-			rnnColSum(db, gxt)
-			rnnColSum(dbh, gt)
-		} else {
-			rnnColSum2(db, dbh, gxt)
+			if g.Cell == GRU {
+				rnnColSum(db, gxc)
+				rnnColSum(dbh, gc)
+			} else {
+				rnnColSum2(db, dbh, gxc)
+			}
 		}
 		// dL/dh_{t-1} = dGh_t·Uᵀ (+ the direct z⊙dh term GRU's row
 		// loop left in dh).

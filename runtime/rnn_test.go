@@ -292,7 +292,8 @@ func rnRelErr(a, b, floor float64) float64 {
 
 func TestRNNBackwardFiniteDiff(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
-	sizes := [][4]int{{1, 1, 1, 1}, {2, 1, 3, 2}, {3, 4, 2, 3}, {2, 5, 3, 4}}
+	// T = 19: the products over x run in a chunk of 16 steps and one of 3.
+	sizes := [][4]int{{1, 1, 1, 1}, {2, 1, 3, 2}, {3, 4, 2, 3}, {2, 5, 3, 4}, {2, 19, 2, 3}}
 	const tol = 1e-6
 	worst := 0.0
 	for _, cell := range rnCells {
@@ -472,12 +473,12 @@ func TestRNNSizes(t *testing.T) {
 		gates       int
 		name        string
 	}{
-		// n = 2, T = 5, D = 7, H = 3. saved: n·H·(T+2), n·H·(7T+6) or
-		// n·H·(5T+4), plus n·T·D; work: n·(2·G·H + H + D) + G·H·(H + D)
-		// + n·T·H, plus n·H for LSTM.
-		{SimpleRNN, 2*3*(5+2) + 2*5*7, 2*(2*3+3+7) + 3*(3+7) + 2*5*3, 1, "simple_rnn"},
-		{LSTM, 2*3*(7*5+6) + 2*5*7, 2*(2*12+3+7) + 12*(3+7) + 2*5*3 + 2*3, 4, "lstm"},
-		{GRU, 2*3*(5*5+4) + 2*5*7, 2*(2*9+3+7) + 9*(3+7) + 2*5*3, 3, "gru"},
+		// n = 2, T = 5, D = 7, H = 3, C = min(T, 16) = 5. saved:
+		// n·H·(T+1+C), n·H·(7T+6) or n·H·(5T+4), plus n·T·D; work:
+		// n·(2·C·G·H + H + C·D) + G·H·(H + D) + n·T·H, plus n·H for LSTM.
+		{SimpleRNN, 2*3*(5+1+5) + 2*5*7, 2*(2*5*3+3+5*7) + 3*(3+7) + 2*5*3, 1, "simple_rnn"},
+		{LSTM, 2*3*(7*5+6) + 2*5*7, 2*(2*5*12+3+5*7) + 12*(3+7) + 2*5*3 + 2*3, 4, "lstm"},
+		{GRU, 2*3*(5*5+4) + 2*5*7, 2*(2*5*9+3+5*7) + 9*(3+7) + 2*5*3, 3, "gru"},
 	} {
 		g := RNNGeom{Cell: c.cell, T: 5, D: 7, H: 3}
 		if got := g.SavedSize(2); got != c.saved {

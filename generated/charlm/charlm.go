@@ -33,7 +33,7 @@ const (
 	// NumParams is the number of trainable parameters.
 	NumParams = 388449
 	// ArenaSize is the number of elements in the activation arena.
-	ArenaSize = 1566240
+	ArenaSize = 2595840
 )
 
 // hGeom is the recurrent layer h: lstm, 20 steps of 97 features, 256 units.
@@ -87,7 +87,7 @@ type Model struct {
 	dlogits   []float32 // dlogits (N, 20, 97)
 	dh        []float32 // dh (N, 20, 256)
 	dhBptt    []float32 // dh.bptt (441984)
-	dhBpttCol []float32 // im2col work buffer of dh.bptt, 610336 elements
+	dhBpttCol []float32 // im2col work buffer of dh.bptt, 1639936 elements
 
 	// saved holds what recurrent layers record for backpropagation through time.
 	saved  []float32
@@ -132,7 +132,7 @@ func New() *Model {
 	m.dlogits = m.arena[288000:350080:350080]
 	m.dh = m.arena[350080:513920:513920]
 	m.dhBptt = m.arena[513920:955904:955904]
-	m.dhBpttCol = m.arena[955904:1566240:1566240]
+	m.dhBpttCol = m.arena[955904:2595840:2595840]
 	return m
 }
 

@@ -55,7 +55,7 @@ type model64 struct {
 	dlogits   []float64 // dlogits (N, 20, 97)
 	dh        []float64 // dh (N, 20, 256)
 	dhBptt    []float64 // dh.bptt (441984)
-	dhBpttCol []float64 // im2col work buffer of dh.bptt, 610336 elements
+	dhBpttCol []float64 // im2col work buffer of dh.bptt, 1639936 elements
 
 	// saved holds what recurrent layers record for backpropagation through time.
 	saved  []float64
@@ -100,7 +100,7 @@ func newModel64() *model64 {
 	m.dlogits = m.arena[288000:350080:350080]
 	m.dh = m.arena[350080:513920:513920]
 	m.dhBptt = m.arena[513920:955904:955904]
-	m.dhBpttCol = m.arena[955904:1566240:1566240]
+	m.dhBpttCol = m.arena[955904:2595840:2595840]
 	return m
 }
 

@@ -34,7 +34,7 @@ const (
 	// NumParams is the number of trainable parameters.
 	NumParams = 117386
 	// ArenaSize is the number of elements in the activation arena.
-	ArenaSize = 1800160
+	ArenaSize = 2292160
 )
 
 // r1Geom is the recurrent layer r1: lstm, 100 steps of 1 features, 128 units.
@@ -105,9 +105,9 @@ type Model struct {
 	dr2           []float32 // dr2 (N, 64)
 	dr2Seq        []float32 // dr2.seq (N, 100, 64)
 	dr2SeqBptt    []float32 // dr2.seq.bptt (459264)
-	dr2SeqBpttCol []float32 // im2col work buffer of dr2.seq.bptt, 278528 elements
+	dr2SeqBpttCol []float32 // im2col work buffer of dr2.seq.bptt, 585728 elements
 	dr1Bptt       []float32 // dr1.bptt (70272)
-	dr1BpttCol    []float32 // im2col work buffer of dr1.bptt, 516640 elements
+	dr1BpttCol    []float32 // im2col work buffer of dr1.bptt, 1008640 elements
 
 	// saved holds what recurrent layers record for backpropagation through time.
 	saved      []float32
@@ -167,9 +167,9 @@ func New() *Model {
 	m.dr2 = m.arena[617408:619456:619456]
 	m.dr2Seq = m.arena[619456:824256:824256]
 	m.dr2SeqBptt = m.arena[824256:1283520:1283520]
-	m.dr2SeqBpttCol = m.arena[1283520:1562048:1562048]
+	m.dr2SeqBpttCol = m.arena[1283520:1869248:1869248]
 	m.dr1Bptt = m.arena[409600:479872:479872]
-	m.dr1BpttCol = m.arena[1283520:1800160:1800160]
+	m.dr1BpttCol = m.arena[1283520:2292160:2292160]
 	return m
 }
 

@@ -64,9 +64,9 @@ type model64 struct {
 	dr2           []float64 // dr2 (N, 64)
 	dr2Seq        []float64 // dr2.seq (N, 100, 64)
 	dr2SeqBptt    []float64 // dr2.seq.bptt (459264)
-	dr2SeqBpttCol []float64 // im2col work buffer of dr2.seq.bptt, 278528 elements
+	dr2SeqBpttCol []float64 // im2col work buffer of dr2.seq.bptt, 585728 elements
 	dr1Bptt       []float64 // dr1.bptt (70272)
-	dr1BpttCol    []float64 // im2col work buffer of dr1.bptt, 516640 elements
+	dr1BpttCol    []float64 // im2col work buffer of dr1.bptt, 1008640 elements
 
 	// saved holds what recurrent layers record for backpropagation through time.
 	saved      []float64
@@ -126,9 +126,9 @@ func newModel64() *model64 {
 	m.dr2 = m.arena[617408:619456:619456]
 	m.dr2Seq = m.arena[619456:824256:824256]
 	m.dr2SeqBptt = m.arena[824256:1283520:1283520]
-	m.dr2SeqBpttCol = m.arena[1283520:1562048:1562048]
+	m.dr2SeqBpttCol = m.arena[1283520:1869248:1869248]
 	m.dr1Bptt = m.arena[409600:479872:479872]
-	m.dr1BpttCol = m.arena[1283520:1800160:1800160]
+	m.dr1BpttCol = m.arena[1283520:2292160:2292160]
 	return m
 }
 

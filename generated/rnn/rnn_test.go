@@ -64,14 +64,14 @@ type model64 struct {
 	dr2           []float64 // dr2 (N, 64)
 	dr2Seq        []float64 // dr2.seq (N, 100, 64)
 	dr2SeqBptt    []float64 // dr2.seq.bptt (422016)
-	dr2SeqBpttCol []float64 // im2col work buffer of dr2.seq.bptt, 227328 elements
+	dr2SeqBpttCol []float64 // im2col work buffer of dr2.seq.bptt, 350208 elements
 	dr1Bptt       []float64 // dr1.bptt (19968)
-	dr1BpttCol    []float64 // im2col work buffer of dr1.bptt, 438432 elements
+	dr1BpttCol    []float64 // im2col work buffer of dr1.bptt, 561792 elements
 
 	// saved holds what recurrent layers record for backpropagation through time.
 	saved      []float64
-	r1Saved    []float64 // saved by r1, 420992 elements
-	r2SeqSaved []float64 // saved by r2.seq, 618496 elements
+	r1Saved    []float64 // saved by r1, 482432 elements
+	r2SeqSaved []float64 // saved by r2.seq, 649216 elements
 
 	// Final states of the recurrent layers after the last Forward or Infer (N, H).
 	finalR1H    []float64 // h of r1 after the last step
@@ -107,13 +107,13 @@ func newModel64() *model64 {
 	m.DLogitsB = m.Grads[29824:29834:29834]
 	m.X = make([]float64, 3200)
 	m.Y = make([]int32, 32)
-	m.saved = make([]float64, 1039488)
+	m.saved = make([]float64, 1131648)
 	m.finalR1H = make([]float64, 4096)
 	m.finalR2SeqH = make([]float64, 2048)
 	m.r1 = m.arena[0:409600:409600]
-	m.r1Saved = m.saved[0:420992:420992]
+	m.r1Saved = m.saved[0:482432:482432]
 	m.r2Seq = m.arena[409600:614400:614400]
-	m.r2SeqSaved = m.saved[420992:1039488:1039488]
+	m.r2SeqSaved = m.saved[482432:1131648:1131648]
 	m.r2 = m.arena[614400:616448:616448]
 	m.logitsXW = m.arena[616448:616768:616768]
 	m.logits = m.arena[616768:617088:617088]
@@ -122,9 +122,9 @@ func newModel64() *model64 {
 	m.dr2 = m.arena[617408:619456:619456]
 	m.dr2Seq = m.arena[619456:824256:824256]
 	m.dr2SeqBptt = m.arena[824256:1246272:1246272]
-	m.dr2SeqBpttCol = m.arena[1246272:1473600:1473600]
+	m.dr2SeqBpttCol = m.arena[1246272:1596480:1596480]
 	m.dr1Bptt = m.arena[409600:429568:429568]
-	m.dr1BpttCol = m.arena[1246272:1684704:1684704]
+	m.dr1BpttCol = m.arena[1246272:1808064:1808064]
 	return m
 }
 

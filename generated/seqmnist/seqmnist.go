@@ -33,7 +33,7 @@ const (
 	// NumParams is the number of trainable parameters.
 	NumParams = 82186
 	// ArenaSize is the number of elements in the activation arena.
-	ArenaSize = 580928
+	ArenaSize = 1085888
 )
 
 // hSeqGeom is the recurrent layer h.seq: lstm, 28 steps of 28 features, 128 units.
@@ -87,7 +87,7 @@ type Model struct {
 	dh           []float32 // dh (N, 128)
 	dhSeq        []float32 // dh.seq (N, 28, 128)
 	dhSeqBptt    []float32 // dh.seq.bptt (105984)
-	dhSeqBpttCol []float32 // im2col work buffer of dh.seq.bptt, 236416 elements
+	dhSeqBpttCol []float32 // im2col work buffer of dh.seq.bptt, 741376 elements
 
 	// saved holds what recurrent layers record for backpropagation through time.
 	saved     []float32
@@ -132,7 +132,7 @@ func New() *Model {
 	m.dh = m.arena[119744:123840:123840]
 	m.dhSeq = m.arena[123840:238528:238528]
 	m.dhSeqBptt = m.arena[238528:344512:344512]
-	m.dhSeqBpttCol = m.arena[344512:580928:580928]
+	m.dhSeqBpttCol = m.arena[344512:1085888:1085888]
 	return m
 }
 

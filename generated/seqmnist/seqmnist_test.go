@@ -55,7 +55,7 @@ type model64 struct {
 	dh           []float64 // dh (N, 128)
 	dhSeq        []float64 // dh.seq (N, 28, 128)
 	dhSeqBptt    []float64 // dh.seq.bptt (105984)
-	dhSeqBpttCol []float64 // im2col work buffer of dh.seq.bptt, 236416 elements
+	dhSeqBpttCol []float64 // im2col work buffer of dh.seq.bptt, 741376 elements
 
 	// saved holds what recurrent layers record for backpropagation through time.
 	saved     []float64
@@ -100,7 +100,7 @@ func newModel64() *model64 {
 	m.dh = m.arena[119744:123840:123840]
 	m.dhSeq = m.arena[123840:238528:238528]
 	m.dhSeqBptt = m.arena[238528:344512:344512]
-	m.dhSeqBpttCol = m.arena[344512:580928:580928]
+	m.dhSeqBpttCol = m.arena[344512:1085888:1085888]
 	return m
 }
 
