@@ -534,9 +534,9 @@ func RNNFinalState[T Float](g RNNGeom, n int, h, c, hs, saved []T) {
 // g.WorkSize(n) floats of scratch. x, h0, c0 and hs are not read: saved holds
 // copies of x and of the states. Outputs must not overlap inputs or work.
 //
-// Every step costs four small Gemms (dh_{t-1}, dU, dW, dx_t; see the
-// package notes above). RNNBackward panics if a slice is
-// too short and never allocates.
+// Every step costs one Gemm (dh_{t-1}), every chunk of steps three more
+// (dU, dW, dx; see the package notes above). RNNBackward panics if a
+// slice is too short and never allocates.
 func RNNBackward[T Float](g RNNGeom, n int, dx, dh0, dc0, dW, dU, db, dbh, dhs, dhT, dcT, x, h0, c0, W, U, hs, saved, work []T) {
 	const fn = "RNNBackward"
 	l := g.layout(fn, n)
