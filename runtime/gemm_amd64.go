@@ -3,6 +3,7 @@
 package runtime
 
 import (
+	"iter"
 	"os"
 	"sync"
 	"unsafe"
@@ -170,11 +171,28 @@ func sgemm(transA, transB bool, m, n, k int, a, b, c []float32, acc bool, ilo, i
 	sgemmBcast(transA, transB, m, n, k, a, b, c, acc, ilo, ihi, jlo, jhi)
 }
 
-// sgemmRows splits m rows into nb near-equal blocks of at most mr rows:
-// the first nb-extra blocks have base rows, the others base+1.
-func sgemmRows(m, mr int) (nb, base, extra int) {
-	nb = (m + mr - 1) / mr
-	return nb, m / nb, m % nb
+// sgemmTiles yields the first row and the number of rows of each tile when
+// rows [i0, i0+m) split into near-equal tiles of at most mr rows (the
+// first tiles one row shorter than the last ones when they differ).
+func sgemmTiles(i0, m, mr int) iter.Seq2[int, int] {
+	return func(yield func(i, rows int) bool) {
+		if m <= 0 {
+			return
+		}
+		nb := (m + mr - 1) / mr
+		base, extra := m/nb, m%nb
+		i := i0
+		for blk := range nb {
+			rows := base
+			if blk >= nb-extra {
+				rows++
+			}
+			if !yield(i, rows) {
+				return
+			}
+			i += rows
+		}
+	}
 }
 
 // sgemmBcast computes the NN, TN and TT cases (and NT for a short k or many
@@ -254,25 +272,18 @@ func sgemmBcastPackLarge(transA, transB bool, m, n, k int, a, b, c []float32, ac
 			sgemmPackB(transB, n, k, b, k0, kl, jc, jn, tnr, packB)
 			for i0 := ilo; i0 < ihi; i0 += mc {
 				ml := min(mc, ihi-i0)
-				nb, base, extra := sgemmRows(ml, tmr)
 				if packA {
-					sgemmPackA(transA, m, k, a, k0, kl, i0, nb, base, extra, bufA)
+					sgemmPackA(transA, m, k, a, k0, kl, i0, ml, tmr, bufA)
 				}
 				for j0 := jc; j0 < jc+jn; j0 += tnr {
 					w := min(tnr, jc+jn-j0)
 					bp := packB[(j0-jc)*kl:]
-					i := i0
-					for blk := range nb {
-						mr := base
-						if blk >= nb-extra {
-							mr++
-						}
+					for i, mr := range sgemmTiles(i0, ml, tmr) {
 						if packA {
 							sgemmTileKernel(mr, w, kl, &bufA[(i-i0)*kl], 1, mr, bp, tnr, c[i*n+j0:], n, accb)
 						} else {
 							sgemmTileKernel(mr, w, kl, &a[i*rs+k0*ks], rs, ks, bp, tnr, c[i*n+j0:], n, accb)
 						}
-						i += mr
 					}
 				}
 			}
@@ -314,17 +325,11 @@ func (s *bufStack) put(b []float32) {
 	s.mu.Unlock()
 }
 
-// sgemmPackA packs rows [i0, …) of op(A), in nb tiles (the first nb-extra
-// of base rows, the others of base+1), columns [k0, k0+kl), into pack:
-// element (r, p) of the tile starting at row i goes to
-// pack[(i-i0)*kl+p*mr+r].
-func sgemmPackA(transA bool, m, k int, a []float32, k0, kl, i0, nb, base, extra int, pack []float32) {
-	i := i0
-	for blk := range nb {
-		mr := base
-		if blk >= nb-extra {
-			mr++
-		}
+// sgemmPackA packs rows [i0, i0+ml) of op(A), in the tiles of
+// sgemmTiles(i0, ml, tmr), columns [k0, k0+kl), into pack: element (r, p)
+// of the tile of mr rows starting at row i goes to pack[(i-i0)*kl+p*mr+r].
+func sgemmPackA(transA bool, m, k int, a []float32, k0, kl, i0, ml, tmr int, pack []float32) {
+	for i, mr := range sgemmTiles(i0, ml, tmr) {
 		pp := pack[(i-i0)*kl : (i-i0+mr)*kl]
 		if transA {
 			// opA(i+r, k0+p) = a[(k0+p)*m+i+r]: rows of the tile are
@@ -335,7 +340,6 @@ func sgemmPackA(transA bool, m, k int, a []float32, k0, kl, i0, nb, base, extra 
 		} else {
 			sgemmPackRows(pp, a[i*k+k0:], k, mr, kl)
 		}
-		i += mr
 	}
 }
 
@@ -350,10 +354,6 @@ func sgemmBcastPackSmall(transA, transB bool, m, n, k int, a, b, c []float32, ac
 	sgemmBcastPacked(transA, transB, m, n, k, a, b, c, acc, ilo, ihi, jlo, jhi, buf[:sgemmKC*sgemmNRMax])
 	sgemmLargeBufs.put(buf)
 }
-
-// sgemmPackNC is the number of columns of op(B) in a large packed chunk:
-// 4 panels of 16 columns or 2 of 32 of a k block.
-const sgemmPackNC = 64
 
 // sgemmBcastPacked computes the block with op(A) read in place and op(B)
 // packed into pack, in chunks of whole panels of nr columns (the width of the tiles in use) ×
@@ -384,7 +384,6 @@ func sgemmBcastPacked(transA, transB bool, m, n, k int, a, b, c []float32, acc b
 			}
 			for i0 := ilo; i0 < ihi; i0 += sgemmMC {
 				ml := min(sgemmMC, ihi-i0)
-				nb, base, extra := sgemmRows(ml, tmr)
 				for j0 := jc; j0 < jc+jn; j0 += tnr {
 					w := min(tnr, jc+jn-j0)
 					// opB(k0+p, j0+t) is bp[p*ldb+t].
@@ -395,14 +394,8 @@ func sgemmBcastPacked(transA, transB bool, m, n, k int, a, b, c []float32, acc b
 					} else {
 						bp, ldb = b[k0*n+j0:], n
 					}
-					i := i0
-					for blk := range nb {
-						mr := base
-						if blk >= nb-extra {
-							mr++
-						}
+					for i, mr := range sgemmTiles(i0, ml, tmr) {
 						sgemmTileKernel(mr, w, kl, &a[i*rs+k0*ks], rs, ks, bp, ldb, c[i*n+j0:], n, accb)
-						i += mr
 					}
 				}
 			}
@@ -507,18 +500,11 @@ func sgemmNT(m, n, k int, a, b, c []float32, acc bool, ilo, ihi, jlo, jhi int) {
 		accb := acc || k0 > 0
 		for i0 := ilo; i0 < ihi; i0 += sgemmMC {
 			ml := min(sgemmMC, ihi-i0)
-			nb, base, extra := sgemmRows(ml, 3)
 			for j0 := jlo; j0 < jhi; j0 += 4 {
 				nr := min(4, jhi-j0)
 				bp := &b[j0*k+k0]
-				i := i0
-				for blk := range nb {
-					mr := base
-					if blk >= nb-extra {
-						mr++
-					}
+				for i, mr := range sgemmTiles(i0, ml, 3) {
 					sgemmDotTile(mr, nr, kl, &a[i*k+k0], k, bp, k, &c[i*n+j0], n, accb)
-					i += mr
 				}
 			}
 		}
