@@ -199,10 +199,6 @@ func (p *Program) Users() map[*ir.Node][]*ir.Node {
 	return u
 }
 
-// fusable are the activations whose adjoint reads only their output, so the
-// sum before them need not be kept for the backward pass.
-var fusable = map[string]bool{"relu": true, "sigmoid": true, "tanh": true}
-
 // fuse rewrites act(x + b), with b a bias along the last axis and the sum
 // read by nothing else, into one bias_act op: one pass over the activations
 // instead of two, and one buffer fewer. When x itself is a plain product
@@ -215,7 +211,7 @@ func (p *Program) fuse() {
 	users := p.Users()
 	dead := map[*ir.Node]bool{}
 	for _, n := range p.Forward {
-		if !fusable[n.Op.Name] {
+		if !n.Op.FusesBias {
 			continue
 		}
 		a := n.Args[0]

@@ -142,7 +142,7 @@ func plan(p *Program) Plan {
 			continue
 		}
 		u := n.Args[0]
-		if !fusableGrad[u.Op.Name] || pl.Slots[u.ID].Kind != Arena || pl.Slots[u.ID].FusedSum != nil || !leadingAxes(n.Attrs.Axes, len(u.Shape)) {
+		if !u.Op.FusesBiasGrad || pl.Slots[u.ID].Kind != Arena || pl.Slots[u.ID].FusedSum != nil || !leadingAxes(n.Attrs.Axes, len(u.Shape)) {
 			continue
 		}
 		pl.Slots[u.ID].FusedSum = n
@@ -206,10 +206,6 @@ func filter[T any](s []T, keep func(T) bool) []T {
 }
 
 func roundUp(n, m int) int { return (n + m - 1) / m * m }
-
-// fusableGrad are the activation gradients (dy ⊙ act'(y)) whose kernel can
-// also sum its rows into a bias gradient.
-var fusableGrad = map[string]bool{"relu_grad": true, "sigmoid_grad": true, "tanh_grad": true}
 
 // leadingAxes reports whether axes are 0, 1, …, rank-2: every axis but the
 // last, the rows of a bias gradient.

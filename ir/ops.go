@@ -50,6 +50,17 @@ type OpDef struct {
 	// acc_grad of the result folds into it (dW += xᵀ·dz is one GEMM).
 	Accumulates bool
 
+	// FusesBias marks the elementwise activations whose adjoint reads only
+	// their output (relu, sigmoid, tanh): derive folds a bias add before
+	// them into one bias_act (or a product's epilogue), since the sum is
+	// not needed by the backward pass.
+	FusesBias bool
+
+	// FusesBiasGrad marks the gradients of those activations (dy ⊙ act'(y),
+	// one elementwise pass): the memory plan lets their kernel also take
+	// the column sums that make a bias gradient.
+	FusesBiasGrad bool
+
 	// AccumulatesSlice, for an op whose result is handed out in slice
 	// views (rnn_grad), reports whether its kernel adds into the part that
 	// slice s of node n covers instead of overwriting it, so an acc_grad
@@ -104,15 +115,21 @@ func init() {
 	unary := func(name string, grad func(b *Builder, n, dy *Node) []*Node) {
 		def(&OpDef{Name: name, Arity: 1, Shape: sameAsArg, Grad: grad, Simplify: foldUnary})
 	}
-	unary("relu", func(b *Builder, n, dy *Node) []*Node {
+	// Activations whose adjoint reads only their output, and whose
+	// gradient op (name_grad) is one elementwise pass.
+	activation := func(name string, grad func(b *Builder, n, dy *Node) []*Node) {
+		def(&OpDef{Name: name, Arity: 1, Shape: sameAsArg, Grad: grad, Simplify: foldUnary, FusesBias: true})
+		def(&OpDef{Name: name + "_grad", Arity: 2, Shape: sameShapes, NoGrad: backwardOnly, FusesBiasGrad: true})
+	}
+	activation("relu", func(b *Builder, n, dy *Node) []*Node {
 		b.Note("d%s = %s ⊙ [%s > 0]", nm(n.Args[0]), nm(dy), nm(n))
 		return []*Node{b.Op("relu_grad", Attrs{}, n, dy)}
 	})
-	unary("sigmoid", func(b *Builder, n, dy *Node) []*Node {
+	activation("sigmoid", func(b *Builder, n, dy *Node) []*Node {
 		b.Note("d%s = %s ⊙ %s(1 - %s)", nm(n.Args[0]), nm(dy), nm(n), nm(n))
 		return []*Node{b.Op("sigmoid_grad", Attrs{}, n, dy)}
 	})
-	unary("tanh", func(b *Builder, n, dy *Node) []*Node {
+	activation("tanh", func(b *Builder, n, dy *Node) []*Node {
 		b.Note("d%s = %s ⊙ (1 - %s²)", nm(n.Args[0]), nm(dy), nm(n))
 		return []*Node{b.Op("tanh_grad", Attrs{}, n, dy)}
 	})
@@ -132,7 +149,7 @@ func init() {
 		b.Note("d%s = -%s", nm(n.Args[0]), nm(dy))
 		return []*Node{b.Neg(dy)}
 	})
-	for _, name := range []string{"relu_grad", "sigmoid_grad", "tanh_grad", "sqrt_grad", "softmax_grad", "log_softmax_grad"} {
+	for _, name := range []string{"sqrt_grad", "softmax_grad", "log_softmax_grad"} {
 		def(&OpDef{Name: name, Arity: 2, Shape: sameShapes, NoGrad: backwardOnly})
 	}
 
