@@ -39,9 +39,9 @@ type Slot struct {
 
 	// FusedSum, on an activation's gradient, is the bias-gradient sum
 	// (the column sums of that gradient, added into a parameter's
-	// gradient) its kernel computes in the same pass; FusedInto, on that
-	// sum, is the node whose kernel computes it, so it has none of its own.
-	FusedSum, FusedInto *ir.Node
+	// gradient) its kernel computes in the same pass; that sum has no
+	// kernel of its own (Plan.Fused).
+	FusedSum *ir.Node
 }
 
 // Plan is the static memory plan: every node's slot, indexed by node ID,
@@ -56,6 +56,12 @@ type Plan struct {
 
 // Slot returns n's slot.
 func (pl *Plan) Slot(n *ir.Node) Slot { return pl.Slots[n.ID] }
+
+// Fused reports whether n is computed by the kernel of its argument (a
+// bias-gradient sum taken with the activation gradient it sums).
+func (pl *Plan) Fused(n *ir.Node) bool {
+	return len(n.Args) == 1 && pl.Slots[n.Args[0].ID].FusedSum == n
+}
 
 const align = 16 // elements: 64 bytes of float32, a cache line
 
@@ -146,7 +152,6 @@ func plan(p *Program) Plan {
 			continue
 		}
 		pl.Slots[u.ID].FusedSum = n
-		pl.Slots[n.ID].FusedInto = u
 	}
 
 	// First-fit allocation in program order; a buffer is free again once

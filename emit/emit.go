@@ -121,7 +121,7 @@ func (g *gen) group(nodes []*ir.Node, prefix string) []group {
 	names := newNamer()
 	var out []group
 	for _, n := range nodes {
-		if s := g.p.Plan.Slot(n); s.Kind == derive.Folded || n.Op.Alias || s.Kind == derive.Literal || s.FusedInto != nil {
+		if s := g.p.Plan.Slot(n); s.Kind == derive.Folded || n.Op.Alias || s.Kind == derive.Literal || g.p.Plan.Fused(n) {
 			// no code of its own; keep it out so empty groups vanish
 			if len(out) > 0 && out[len(out)-1].stmt.Pos.Line == n.Pos.Line {
 				continue
