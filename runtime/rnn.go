@@ -602,7 +602,7 @@ func RNNBackward[T Float](g RNNGeom, n int, dx, dh0, dc0, dW, dU, db, dbh, dhs, 
 	// products against a transposed operand: 1.3 to 1.45× for the seed
 	// LSTM's shapes).
 	ut := work[l.ut : l.ut+H*gh]
-	rnnTranspose(ut, U, H, gh)
+	Transpose(ut, U, H, gh)
 	var dhsTM []T
 	if dhs != nil {
 		dhsTM = work[l.dhs : l.dhs+steps*nh]
@@ -611,7 +611,7 @@ func RNNBackward[T Float](g RNNGeom, n int, dx, dh0, dc0, dW, dU, db, dbh, dhs, 
 	var wt, dxs []T
 	if dx != nil {
 		wt = work[l.wt : l.wt+D*gh]
-		rnnTranspose(wt, W, D, gh)
+		Transpose(wt, W, D, gh)
 		dxs = work[l.dxs : l.dxs+c*n*D]
 	}
 
@@ -693,16 +693,6 @@ func rnnTimeMajor[T Float](dst, src []T, n, steps, w int) {
 	for r := range n {
 		for t := range steps {
 			copy(dst[(t*n+r)*w:(t*n+r+1)*w], src[(r*steps+t)*w:(r*steps+t+1)*w])
-		}
-	}
-}
-
-// rnnTranspose writes the transpose of the rows×cols matrix m to dst.
-func rnnTranspose[T Float](dst, m []T, rows, cols int) {
-	dst = dst[:rows*cols]
-	for i := range rows {
-		for j, v := range m[i*cols : (i+1)*cols] {
-			dst[j*rows+i] = v
 		}
 	}
 }
