@@ -298,37 +298,37 @@ func col2im[T Float](dx, col []T, n int, g Conv2DGeom) {
 // matrix: col is not used and may be nil. Summation order differs from the
 // reference loop, so results agree to rounding only.
 func Conv2D[T Float](out, x, w, col []T, n int, g Conv2DGeom) {
-	g.check("Conv2D", n, false)
-	rows, K := n*g.OH*g.OW, g.KH*g.KW*g.C
-	out = fit(out, rows*g.F, "Conv2D", "out")
-	x = fit(x, n*g.H*g.W*g.C, "Conv2D", "x")
-	w = fit(w, K*g.F, "Conv2D", "w")
-	if g.pointwise() {
-		Gemm(false, false, rows, g.F, K, x, w, out, false)
-		return
-	}
-	col = fit(col, rows*K, "Conv2D", "col")
-	im2col(col, x, n, g)
-	Gemm(false, false, rows, g.F, K, col, w, out, false)
+	conv2DForward("Conv2D", false, Relu, out, x, w, nil, col, n, g)
 }
 
 // Conv2DBiasAct computes out = act(conv2d(x, w) + b), b (F) added to every
 // output pixel: Conv2D with the bias and activation as the epilogue of its
 // product (GemmBiasAct), bit-identical to Conv2D followed by BiasAct.
 func Conv2DBiasAct[T Float](act UnaryOp, out, x, w, b, col []T, n int, g Conv2DGeom) {
-	g.check("Conv2DBiasAct", n, false)
+	conv2DForward("Conv2DBiasAct", true, act, out, x, w, b, col, n, g)
+}
+
+// conv2DForward is Conv2D, with act(· + b) as the epilogue of its product
+// when bias is set.
+func conv2DForward[T Float](fn string, bias bool, act UnaryOp, out, x, w, b, col []T, n int, g Conv2DGeom) {
+	g.check(fn, n, false)
 	rows, K := n*g.OH*g.OW, g.KH*g.KW*g.C
-	out = fit(out, rows*g.F, "Conv2DBiasAct", "out")
-	x = fit(x, n*g.H*g.W*g.C, "Conv2DBiasAct", "x")
-	w = fit(w, K*g.F, "Conv2DBiasAct", "w")
-	b = fit(b, g.F, "Conv2DBiasAct", "b")
-	if g.pointwise() {
-		GemmBiasAct(act, out, x, w, b, rows, g.F, K)
+	out = fit(out, rows*g.F, fn, "out")
+	x = fit(x, n*g.H*g.W*g.C, fn, "x")
+	w = fit(w, K*g.F, fn, "w")
+	if bias {
+		b = fit(b, g.F, fn, "b")
+	}
+	a := x // the im2col matrix: x itself for the 1×1 geometry
+	if !g.pointwise() {
+		a = fit(col, rows*K, fn, "col")
+		im2col(a, x, n, g)
+	}
+	if !bias {
+		Gemm(false, false, rows, g.F, K, a, w, out, false)
 		return
 	}
-	col = fit(col, rows*K, "Conv2DBiasAct", "col")
-	im2col(col, x, n, g)
-	GemmBiasAct(act, out, col, w, b, rows, g.F, K)
+	GemmBiasAct(act, out, a, w, b, rows, g.F, K)
 }
 
 // Conv2DGradFilter computes the gradient of Conv2D with respect to its
