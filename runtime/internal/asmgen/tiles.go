@@ -1,6 +1,6 @@
 package main
 
-// The Go dispatch from a tile's shape to its broadcast kernel
+// The Go dispatch from a tile's shape to its broadcast or dot kernel
 // (gemm_tiles_amd64.go), generated next to the kernels so that the two
 // cannot drift apart.
 
@@ -13,7 +13,7 @@ import (
 
 // writeTiles writes to path one function per broadcast kernel family,
 // {prefix}Tile(mr, w, …), that calls the kernel for mr rows and w columns
-// directly (a func value would make the pointer arguments escape, and
+// directly, and sgemmDotTile for the dot kernels (a func value would make the pointer arguments escape, and
 // move the stack array of packed B to the heap).
 func writeTiles(path string, families ...bcastISA) error {
 	var buf bytes.Buffer
@@ -56,6 +56,23 @@ func %[1]sTile(mr, w, k int, a *float32, rs, ks int, b []float32, ldb int, c []f
 		}
 		buf.WriteString("\t}\n}\n")
 	}
+	fmt.Fprintf(&buf, `
+// sgemmDotTile runs the dot kernel for an mr×nr tile (1 ≤ mr ≤ %d,
+// 1 ≤ nr ≤ %d).
+func sgemmDotTile(mr, nr, k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, acc bool) {
+	switch mr*%d + nr {
+`, dotMR, dotNR, dotNR)
+	for mr := 1; mr <= dotMR; mr++ {
+		for nr := 1; nr <= dotNR; nr++ {
+			if mr == dotMR && nr == dotNR {
+				buf.WriteString("\tdefault:\n")
+			} else {
+				fmt.Fprintf(&buf, "\tcase %d*%d + %d:\n", mr, dotNR, nr)
+			}
+			fmt.Fprintf(&buf, "\t\tsgemmDot%dx%d(k, a, lda, b, ldb, c, ldc, acc)\n", mr, nr)
+		}
+	}
+	buf.WriteString("\t}\n}\n")
 	src, err := format.Source(buf.Bytes())
 	if err != nil {
 		return fmt.Errorf("formatting %s: %v", path, err)
