@@ -35,6 +35,7 @@ func Derive(g *ir.Graph, opt Options) (*Program, error) {
 	if err := g.Verify(); err != nil {
 		return nil, err
 	}
+	commutePools(g)
 	p := &Program{Graph: g}
 	p.Sinks = append(p.Sinks, g.Params...)
 	if opt.InputGrads {
@@ -215,13 +216,10 @@ func (p *Program) fuse() {
 			continue
 		}
 		a := n.Args[0]
-		if a.Op.Name != "add" || len(users[a]) != 1 || a == p.Graph.Output || a == p.Graph.Loss {
+		if !isBiasAdd(a) || len(users[a]) != 1 || a == p.Graph.Output || a == p.Graph.Loss {
 			continue
 		}
 		x, b := a.Args[0], a.Args[1]
-		if len(b.Shape) != 1 || !x.Shape.Equal(a.Shape) || len(x.Shape) < 2 || b.Shape[0] != x.Shape[len(x.Shape)-1] {
-			continue
-		}
 		act := n.Op.Name
 		n.Op, n.Args, n.Attrs = ir.Lookup("bias_act"), []*ir.Node{x, b}, ir.Attrs{Act: act}
 		dead[a] = true

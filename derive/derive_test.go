@@ -235,3 +235,51 @@ func TestFusedBiasGradients(t *testing.T) {
 		t.Errorf("%d fused and %d separate bias gradients, want 2 and 1", fused, plain)
 	}
 }
+
+// TestCommutePools: a bias and relu before a max pool move after it when
+// nothing else reads them and the pool has no padding; otherwise the graph
+// keeps its order.
+func TestCommutePools(t *testing.T) {
+	const head = "model pool\nbatch 4\ninput x: [6, 6, 2]\nlabel y: class(3)\n"
+	const tail = "f = flatten(p)\nlogits = dense(f, 3)\nloss = softmax_cross_entropy(logits, y)\n"
+	cases := []struct {
+		name, body string
+		moved      bool
+	}{
+		{"conv relu pool", "c = conv2d(x, 4, 3, activation=relu)\np = maxpool2d(c, 2)\n", true},
+		{"relu pool, no bias", "c = conv2d(x, 4, 3)\np = maxpool2d(relu(c), 2)\n", true},
+		{"padded pool", "c = conv2d(x, 4, 3, activation=relu)\np = maxpool2d(c, 3, stride=2, padding=same)\n", false},
+		{"tanh", "c = conv2d(x, 4, 3, activation=tanh)\np = maxpool2d(c, 2)\n", false},
+		{"relu read twice", "c = conv2d(x, 4, 3, activation=relu)\np = maxpool2d(c, 2) + maxpool2d(c, 2)\n", false},
+		{"average pool", "c = conv2d(x, 4, 3, activation=relu)\np = avgpool2d(c, 2)\n", false},
+	}
+	for _, c := range cases {
+		g, err := desc.Parse("m.bpg", []byte(head+c.body+tail))
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		p, err := Derive(g, Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		// Moved: the pool reads the convolution (or its bias sum) and the
+		// activation reads the pool.
+		moved := false
+		for _, n := range p.Forward {
+			if (n.Op.Name == "bias_act" || n.Op.Name == "relu") && n.Args[0].Op.Name == "maxpool2d" {
+				moved = true
+			}
+		}
+		if moved != c.moved {
+			t.Errorf("%s: moved = %v, want %v; forward:\n%s", c.name, moved, c.moved, formatNodes(p.Forward))
+		}
+	}
+}
+
+func formatNodes(ns []*ir.Node) string {
+	var s string
+	for _, n := range ns {
+		s += ir.FormatNode(n) + "\n"
+	}
+	return s
+}

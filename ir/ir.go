@@ -150,6 +150,9 @@ type Window struct {
 	PadT, PadB, PadL, PadR int
 }
 
+// Padded reports whether the window pads its input on any side.
+func (w *Window) Padded() bool { return w.PadT != 0 || w.PadB != 0 || w.PadL != 0 || w.PadR != 0 }
+
 // Out returns the output height and width of the window over an h×w input,
 // or an error when the (dilated) window is larger than the padded input.
 func (w *Window) Out(h, wd int) (oh, ow int, err error) {

@@ -61,6 +61,12 @@ type OpDef struct {
 	// the column sums that make a bias gradient.
 	FusesBiasGrad bool
 
+	// CommutesWithMax marks the activations that are non-decreasing in
+	// floating point too (relu), so that max(act(x)) == act(max(x)) bit for
+	// bit: derive moves them after a max pool, onto 1/(window) of the
+	// elements (see derive's commutePools).
+	CommutesWithMax bool
+
 	// AccumulatesSlice, for an op whose result is handed out in slice
 	// views (rnn_grad), reports whether its kernel adds into the part that
 	// slice s of node n covers instead of overwriting it, so an acc_grad
@@ -117,14 +123,16 @@ func init() {
 	}
 	// Activations whose adjoint reads only their output, and whose
 	// gradient op (name_grad) is one elementwise pass.
-	activation := func(name string, grad func(b *Builder, n, dy *Node) []*Node) {
-		def(&OpDef{Name: name, Arity: 1, Shape: sameAsArg, Grad: grad, Simplify: foldUnary, FusesBias: true})
+	activation := func(name string, grad func(b *Builder, n, dy *Node) []*Node) *OpDef {
+		d := &OpDef{Name: name, Arity: 1, Shape: sameAsArg, Grad: grad, Simplify: foldUnary, FusesBias: true}
+		def(d)
 		def(&OpDef{Name: name + "_grad", Arity: 2, Shape: sameShapes, NoGrad: backwardOnly, FusesBiasGrad: true})
+		return d
 	}
 	activation("relu", func(b *Builder, n, dy *Node) []*Node {
 		b.Note("d%s = %s ⊙ [%s > 0]", nm(n.Args[0]), nm(dy), nm(n))
 		return []*Node{b.Op("relu_grad", Attrs{}, n, dy)}
-	})
+	}).CommutesWithMax = true
 	activation("sigmoid", func(b *Builder, n, dy *Node) []*Node {
 		b.Note("d%s = %s ⊙ %s(1 - %s)", nm(n.Args[0]), nm(dy), nm(n), nm(n))
 		return []*Node{b.Op("sigmoid_grad", Attrs{}, n, dy)}

@@ -629,3 +629,62 @@ func BenchmarkConv2D(b *testing.B) {
 		}
 	}
 }
+
+// TestMaxPoolCommutesWithBiasRelu holds the identity derive's commutePools
+// relies on, for every unpadded pooling geometry: maxpool(relu(x + b)) is
+// relu(maxpool(x) + b) bit for bit, and routing dy ⊙ [p > 0] to the
+// argmax of x gives the gradient of the original order. The data are
+// multiples of 1/4 with many equal values and negatives (so windows hold
+// ties and all-zero relus); b's are too, so x + b is exact and ties stay
+// ties in both orders.
+func TestMaxPoolCommutesWithBiasRelu(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	const c = 3
+	for _, g := range cvPoolGeoms(c) {
+		if g.PadT != 0 || g.PadL != 0 || (g.OH-1)*g.SH+g.KH > g.H || (g.OW-1)*g.SW+g.KW > g.W {
+			continue // padded: derive leaves these in order
+		}
+		const n = 2
+		name := cvName(g, n)
+		nx, _, nout := cvSizes(g, n)
+		q := func(k int) float32 { return float32(r.IntN(k)-k/2) / 4 }
+		x, b, dy := make([]float32, nx), make([]float32, c), make([]float32, nout)
+		for i := range x {
+			x[i] = q(9)
+		}
+		for i := range b {
+			b[i] = q(5)
+		}
+		for i := range dy {
+			dy[i] = q(17)
+		}
+		// Original order: relu(x + b), then the pool; the gradient
+		// routed back, then through the relu.
+		a := make([]float32, nx)
+		BiasAct(Relu, a, x, b, nx/c, c)
+		p1, am1 := make([]float32, nout), make([]int32, nout)
+		MaxPool2D(p1, am1, a, n, g)
+		da, dx1 := make([]float32, nx), make([]float32, nx)
+		MaxPool2DGrad(da, dy, am1, n, g, false)
+		UnaryGrad(Relu, dx1, a, da)
+		// Commuted: the pool of x, then bias and relu on the pooled
+		// tensor; the relu's gradient there, then routed back.
+		m, am2 := make([]float32, nout), make([]int32, nout)
+		MaxPool2D(m, am2, x, n, g)
+		p2 := make([]float32, nout)
+		BiasAct(Relu, p2, m, b, nout/c, c)
+		dz, dx2 := make([]float32, nout), make([]float32, nx)
+		UnaryGrad(Relu, dz, p2, dy)
+		MaxPool2DGrad(dx2, dz, am2, n, g, false)
+		for i := range p1 {
+			if math.Float32bits(p1[i]) != math.Float32bits(p2[i]) {
+				t.Fatalf("%s: pooled[%d] = %v in the original order, %v commuted", name, i, p1[i], p2[i])
+			}
+		}
+		for i := range dx1 {
+			if dx1[i] != dx2[i] {
+				t.Fatalf("%s: dx[%d] = %v in the original order, %v commuted", name, i, dx1[i], dx2[i])
+			}
+		}
+	}
+}

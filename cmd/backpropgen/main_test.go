@@ -221,11 +221,16 @@ e = conv2d(c, 2, 1, bias=false)
 g = conv2d(c, 2, 3, stride=2, padding=same, activation=tanh)
 loss = mean(c * c) + mean(d * d) + mean(e * e) + mean(g * g)
 output e`,
+	// r and u are pools of a relu: derive moves the bias and relu after
+	// the max (a's with its bias, u's alone since c has other readers).
 	"maxpool2d": `input x: [7, 6, 2]
 c = conv2d(x, 2, 2)
 p = maxpool2d(c, 2)
 q = maxpool2d(c, 3, stride=2, padding=same)
-loss = mean(p * p) + mean(q * q)
+a = conv2d(x, 3, 2, activation=relu)
+r = maxpool2d(a, 2)
+u = maxpool2d(relu(c), 3, stride=2)
+loss = mean(p * p) + mean(q * q) + mean(r * r) + mean(u * u)
 output p`,
 	"avgpool2d": `input x: [7, 6, 2]
 c = conv2d(x, 2, 2)

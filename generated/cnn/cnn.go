@@ -38,11 +38,11 @@ const (
 	// NumParams is the number of trainable parameters.
 	NumParams = 167562
 	// ArenaSize is the number of elements in the activation arena.
-	ArenaSize = 3902400
+	ArenaSize = 3055616
 )
 
-// c1Geom is the window of c1 (NHWC).
-var c1Geom = runtime.Conv2DGeom{
+// c1ConvGeom is the window of c1.conv (NHWC).
+var c1ConvGeom = runtime.Conv2DGeom{
 	C:    3,
 	DH:   1,
 	DW:   1,
@@ -59,8 +59,8 @@ var c1Geom = runtime.Conv2DGeom{
 	W:    32,
 }
 
-// p1Geom is the window of p1 (NHWC).
-var p1Geom = runtime.Conv2DGeom{
+// p1MaxGeom is the window of p1.max (NHWC).
+var p1MaxGeom = runtime.Conv2DGeom{
 	C:    32,
 	DH:   1,
 	DW:   1,
@@ -77,8 +77,8 @@ var p1Geom = runtime.Conv2DGeom{
 	W:    30,
 }
 
-// c2Geom is the window of c2 (NHWC).
-var c2Geom = runtime.Conv2DGeom{
+// c2ConvGeom is the window of c2.conv (NHWC).
+var c2ConvGeom = runtime.Conv2DGeom{
 	C:    32,
 	DH:   1,
 	DW:   1,
@@ -95,8 +95,8 @@ var c2Geom = runtime.Conv2DGeom{
 	W:    15,
 }
 
-// p2Geom is the window of p2 (NHWC).
-var p2Geom = runtime.Conv2DGeom{
+// p2MaxGeom is the window of p2.max (NHWC).
+var p2MaxGeom = runtime.Conv2DGeom{
 	C:    64,
 	DH:   1,
 	DW:   1,
@@ -150,34 +150,36 @@ type Model struct {
 
 	// arena holds every intermediate value; buffers whose lifetimes do not
 	// overlap share memory (derive's static plan). Views at maximum batch:
-	arena    []float32
-	c1       []float32 // c1 (N, 30, 30, 32)
-	c1Col    []float32 // im2col work buffer of c1, 777600 elements
-	p1       []float32 // p1 (N, 15, 15, 32)
-	c2       []float32 // c2 (N, 13, 13, 64)
-	c2Col    []float32 // im2col work buffer of c2, 1557504 elements
-	p2       []float32 // p2 (N, 6, 6, 64)
-	h        []float32 // h (N, 64)
-	logitsXW []float32 // logits.xW (N, 10)
-	logits   []float32 // logits (N, 10)
-	loss     []float32 // loss ()
-	dlogits  []float32 // dlogits (N, 10)
-	dh       []float32 // dh (N, 64)
-	dhZ      []float32 // dh.z (N, 64)
-	df       []float32 // df (N, 2304)
-	dc2      []float32 // dc2 (N, 13, 13, 64)
-	dc2Z     []float32 // dc2.z (N, 13, 13, 64)
-	dp1      []float32 // dp1 (N, 15, 15, 32)
-	dp1Col   []float32 // im2col work buffer of dp1, 1557504 elements
-	dc2WCol  []float32 // im2col work buffer of dc2.W, 1557504 elements
-	dc1      []float32 // dc1 (N, 30, 30, 32)
-	dc1Z     []float32 // dc1.z (N, 30, 30, 32)
-	dc1WCol  []float32 // im2col work buffer of dc1.W, 777600 elements
+	arena     []float32
+	c1Conv    []float32 // c1.conv (N, 30, 30, 32)
+	c1ConvCol []float32 // im2col work buffer of c1.conv, 777600 elements
+	p1Max     []float32 // p1.max (N, 15, 15, 32)
+	p1        []float32 // p1 (N, 15, 15, 32)
+	c2Conv    []float32 // c2.conv (N, 13, 13, 64)
+	c2ConvCol []float32 // im2col work buffer of c2.conv, 1557504 elements
+	p2Max     []float32 // p2.max (N, 6, 6, 64)
+	p2        []float32 // p2 (N, 6, 6, 64)
+	h         []float32 // h (N, 64)
+	logitsXW  []float32 // logits.xW (N, 10)
+	logits    []float32 // logits (N, 10)
+	loss      []float32 // loss ()
+	dlogits   []float32 // dlogits (N, 10)
+	dh        []float32 // dh (N, 64)
+	dhZ       []float32 // dh.z (N, 64)
+	df        []float32 // df (N, 2304)
+	dp2Z      []float32 // dp2.z (N, 6, 6, 64)
+	dc2Conv   []float32 // dc2.conv (N, 13, 13, 64)
+	dp1       []float32 // dp1 (N, 15, 15, 32)
+	dp1Col    []float32 // im2col work buffer of dp1, 1557504 elements
+	dc2WCol   []float32 // im2col work buffer of dc2.W, 1557504 elements
+	dp1Z      []float32 // dp1.z (N, 15, 15, 32)
+	dc1Conv   []float32 // dc1.conv (N, 30, 30, 32)
+	dc1WCol   []float32 // im2col work buffer of dc1.W, 777600 elements
 
 	// aux holds what the forward pass records for the backward pass (argmax).
-	aux      []int32
-	p1Argmax []int32 // argmax of p1 (N, 15, 15, 32)
-	p2Argmax []int32 // argmax of p2 (N, 6, 6, 64)
+	aux         []int32
+	p1MaxArgmax []int32 // argmax of p1.max (N, 15, 15, 32)
+	p2MaxArgmax []int32 // argmax of p2.max (N, 6, 6, 64)
 }
 
 // New returns a model with zero parameters; call Init or load a checkpoint.
@@ -206,30 +208,32 @@ func New() *Model {
 	m.X = make([]float32, 98304)
 	m.Y = make([]int32, 32)
 	m.aux = make([]int32, 304128)
-	m.c1 = m.arena[0:921600:921600]
-	m.c1Col = m.arena[921600:1699200:1699200]
-	m.p1 = m.arena[921600:1152000:1152000]
-	m.p1Argmax = m.aux[0:230400:230400]
-	m.c2 = m.arena[1152000:1498112:1498112]
-	m.c2Col = m.arena[1498112:3055616:3055616]
-	m.p2 = m.arena[1498112:1571840:1571840]
-	m.p2Argmax = m.aux[230400:304128:304128]
-	m.h = m.arena[1571840:1573888:1573888]
-	m.logitsXW = m.arena[1573888:1574208:1574208]
-	m.logits = m.arena[1574208:1574528:1574528]
-	m.loss = m.arena[1573888:1573889:1573889]
-	m.dlogits = m.arena[1574528:1574848:1574848]
-	m.dh = m.arena[1574848:1576896:1576896]
-	m.dhZ = m.arena[1576896:1578944:1578944]
-	m.df = m.arena[1578944:1652672:1652672]
-	m.dc2 = m.arena[1652672:1998784:1998784]
-	m.dc2Z = m.arena[1998784:2344896:2344896]
-	m.dp1 = m.arena[1152000:1382400:1382400]
-	m.dp1Col = m.arena[2344896:3902400:3902400]
-	m.dc2WCol = m.arena[2344896:3902400:3902400]
-	m.dc1 = m.arena[1574528:2496128:2496128]
-	m.dc1Z = m.arena[2496128:3417728:3417728]
-	m.dc1WCol = m.arena[0:777600:777600]
+	m.c1Conv = m.arena[0:921600:921600]
+	m.c1ConvCol = m.arena[921600:1699200:1699200]
+	m.p1Max = m.arena[921600:1152000:1152000]
+	m.p1MaxArgmax = m.aux[0:230400:230400]
+	m.p1 = m.arena[0:230400:230400]
+	m.c2Conv = m.arena[230400:576512:576512]
+	m.c2ConvCol = m.arena[1152000:2709504:2709504]
+	m.p2Max = m.arena[576512:650240:650240]
+	m.p2MaxArgmax = m.aux[230400:304128:304128]
+	m.p2 = m.arena[230400:304128:304128]
+	m.h = m.arena[304128:306176:306176]
+	m.logitsXW = m.arena[306176:306496:306496]
+	m.logits = m.arena[306496:306816:306816]
+	m.loss = m.arena[306176:306177:306177]
+	m.dlogits = m.arena[306816:307136:307136]
+	m.dh = m.arena[307136:309184:309184]
+	m.dhZ = m.arena[309184:311232:311232]
+	m.df = m.arena[311232:384960:384960]
+	m.dp2Z = m.arena[384960:458688:458688]
+	m.dc2Conv = m.arena[1152000:1498112:1498112]
+	m.dp1 = m.arena[306816:537216:537216]
+	m.dp1Col = m.arena[1498112:3055616:3055616]
+	m.dc2WCol = m.arena[1498112:3055616:3055616]
+	m.dp1Z = m.arena[537216:767616:767616]
+	m.dc1Conv = m.arena[1152000:2073600:2073600]
+	m.dc1WCol = m.arena[306816:1084416:1084416]
 	return m
 }
 
@@ -358,26 +362,30 @@ func (m *Model) nonFinite(n int, loss float32) error {
 
 // forwardC1 computes c1 = conv2d(x, 32, 3, activation=relu, init=he_uniform) (cnn.bpg:6).
 func (m *Model) forwardC1(n int) {
-	// c1 = relu(conv2d(x, c1.W) + c1.b)  (N, 30, 30, 32) (cnn.bpg:6)
-	runtime.Conv2DBiasAct(runtime.Relu, m.c1[:n*28800], m.X[:n*3072], m.C1W, m.C1B, m.c1Col, n, c1Geom)
+	// c1.conv = conv2d(x, c1.W)  (N, 30, 30, 32) (cnn.bpg:6)
+	runtime.Conv2D(m.c1Conv[:n*28800], m.X[:n*3072], m.C1W, m.c1ConvCol, n, c1ConvGeom)
 }
 
 // forwardP1 computes p1 = maxpool2d(c1, 2) (cnn.bpg:7).
 func (m *Model) forwardP1(n int) {
-	// p1 = maxpool2d(c1)  (N, 15, 15, 32) (cnn.bpg:7)
-	runtime.MaxPool2D(m.p1[:n*7200], m.p1Argmax, m.c1[:n*28800], n, p1Geom)
+	// p1.max = maxpool2d(c1.conv)  (N, 15, 15, 32) (cnn.bpg:7)
+	runtime.MaxPool2D(m.p1Max[:n*7200], m.p1MaxArgmax, m.c1Conv[:n*28800], n, p1MaxGeom)
+	// p1 = relu(p1.max + c1.b): c1's bias and relu after the pool (they commute with max)  (N, 15, 15, 32) (cnn.bpg:7)
+	runtime.BiasAct(runtime.Relu, m.p1[:n*7200], m.p1Max[:n*7200], m.C1B, n*225, 32)
 }
 
 // forwardC2 computes c2 = conv2d(p1, 64, 3, activation=relu, init=he_uniform) (cnn.bpg:8).
 func (m *Model) forwardC2(n int) {
-	// c2 = relu(conv2d(p1, c2.W) + c2.b)  (N, 13, 13, 64) (cnn.bpg:8)
-	runtime.Conv2DBiasAct(runtime.Relu, m.c2[:n*10816], m.p1[:n*7200], m.C2W, m.C2B, m.c2Col, n, c2Geom)
+	// c2.conv = conv2d(p1, c2.W)  (N, 13, 13, 64) (cnn.bpg:8)
+	runtime.Conv2D(m.c2Conv[:n*10816], m.p1[:n*7200], m.C2W, m.c2ConvCol, n, c2ConvGeom)
 }
 
 // forwardP2 computes p2 = maxpool2d(c2, 2) (cnn.bpg:9).
 func (m *Model) forwardP2(n int) {
-	// p2 = maxpool2d(c2)  (N, 6, 6, 64) (cnn.bpg:9)
-	runtime.MaxPool2D(m.p2[:n*2304], m.p2Argmax, m.c2[:n*10816], n, p2Geom)
+	// p2.max = maxpool2d(c2.conv)  (N, 6, 6, 64) (cnn.bpg:9)
+	runtime.MaxPool2D(m.p2Max[:n*2304], m.p2MaxArgmax, m.c2Conv[:n*10816], n, p2MaxGeom)
+	// p2 = relu(p2.max + c2.b): c2's bias and relu after the pool (they commute with max)  (N, 6, 6, 64) (cnn.bpg:9)
+	runtime.BiasAct(runtime.Relu, m.p2[:n*2304], m.p2Max[:n*2304], m.C2B, n*36, 64)
 }
 
 // forwardH computes h = dense(f, 64, relu, init=he_uniform) (cnn.bpg:11).
@@ -428,32 +436,32 @@ func (m *Model) backwardH(n int) {
 
 // backwardP2 propagates the gradient back through p2 = maxpool2d(c2, 2) (cnn.bpg:9).
 func (m *Model) backwardP2(n int) {
-	// dc2 = dp2 routed to each window's argmax  (N, 13, 13, 64) (cnn.bpg:9)
-	runtime.MaxPool2DGrad(m.dc2[:n*10816], m.df[:n*2304], m.p2Argmax, n, p2Geom, false)
+	// dp2.z = dp2 ⊙ [p2 > 0]  (N, 6, 6, 64); dc2.b += Σrows dp2.z  (64) (cnn.bpg:9)
+	runtime.UnaryGradSumRows(runtime.Relu, m.dp2Z[:n*2304], m.p2[:n*2304], m.df[:n*2304], m.DC2B, n*36, 64, true)
+	// dc2.conv = dp2.z routed to each window's argmax  (N, 13, 13, 64) (cnn.bpg:9)
+	runtime.MaxPool2DGrad(m.dc2Conv[:n*10816], m.dp2Z[:n*2304], m.p2MaxArgmax, n, p2MaxGeom, false)
 }
 
 // backwardC2 propagates the gradient back through c2 = conv2d(p1, 64, 3, activation=relu, init=he_uniform) (cnn.bpg:8).
 func (m *Model) backwardC2(n int) {
-	// dc2.z = dc2 ⊙ [c2 > 0]  (N, 13, 13, 64); dc2.b += Σrows dc2.z  (64) (cnn.bpg:8)
-	runtime.UnaryGradSumRows(runtime.Relu, m.dc2Z[:n*10816], m.c2[:n*10816], m.dc2[:n*10816], m.DC2B, n*169, 64, true)
-	// dp1 = conv2dᵀ(dc2.z, c2.W): col2im(dc2.z·c2.Wᵀ)  (N, 15, 15, 32) (cnn.bpg:8)
-	runtime.Conv2DGradInput(m.dp1[:n*7200], m.dc2Z[:n*10816], m.C2W, m.dp1Col, n, c2Geom, false)
-	// dc2.W += im2col(p1)ᵀ·dc2.z  (3, 3, 32, 64) (cnn.bpg:8)
-	runtime.Conv2DGradFilter(m.DC2W, m.p1[:n*7200], m.dc2Z[:n*10816], m.dc2WCol, n, c2Geom, true)
+	// dp1 = conv2dᵀ(dc2.conv, c2.W): col2im(dc2.conv·c2.Wᵀ)  (N, 15, 15, 32) (cnn.bpg:8)
+	runtime.Conv2DGradInput(m.dp1[:n*7200], m.dc2Conv[:n*10816], m.C2W, m.dp1Col, n, c2ConvGeom, false)
+	// dc2.W += im2col(p1)ᵀ·dc2.conv  (3, 3, 32, 64) (cnn.bpg:8)
+	runtime.Conv2DGradFilter(m.DC2W, m.p1[:n*7200], m.dc2Conv[:n*10816], m.dc2WCol, n, c2ConvGeom, true)
 }
 
 // backwardP1 propagates the gradient back through p1 = maxpool2d(c1, 2) (cnn.bpg:7).
 func (m *Model) backwardP1(n int) {
-	// dc1 = dp1 routed to each window's argmax  (N, 30, 30, 32) (cnn.bpg:7)
-	runtime.MaxPool2DGrad(m.dc1[:n*28800], m.dp1[:n*7200], m.p1Argmax, n, p1Geom, false)
+	// dp1.z = dp1 ⊙ [p1 > 0]  (N, 15, 15, 32); dc1.b += Σrows dp1.z  (32) (cnn.bpg:7)
+	runtime.UnaryGradSumRows(runtime.Relu, m.dp1Z[:n*7200], m.p1[:n*7200], m.dp1[:n*7200], m.DC1B, n*225, 32, true)
+	// dc1.conv = dp1.z routed to each window's argmax  (N, 30, 30, 32) (cnn.bpg:7)
+	runtime.MaxPool2DGrad(m.dc1Conv[:n*28800], m.dp1Z[:n*7200], m.p1MaxArgmax, n, p1MaxGeom, false)
 }
 
 // backwardC1 propagates the gradient back through c1 = conv2d(x, 32, 3, activation=relu, init=he_uniform) (cnn.bpg:6).
 func (m *Model) backwardC1(n int) {
-	// dc1.z = dc1 ⊙ [c1 > 0]  (N, 30, 30, 32); dc1.b += Σrows dc1.z  (32) (cnn.bpg:6)
-	runtime.UnaryGradSumRows(runtime.Relu, m.dc1Z[:n*28800], m.c1[:n*28800], m.dc1[:n*28800], m.DC1B, n*900, 32, true)
-	// dc1.W += im2col(x)ᵀ·dc1.z  (3, 3, 3, 32) (cnn.bpg:6)
-	runtime.Conv2DGradFilter(m.DC1W, m.X[:n*3072], m.dc1Z[:n*28800], m.dc1WCol, n, c1Geom, true)
+	// dc1.W += im2col(x)ᵀ·dc1.conv  (3, 3, 3, 32) (cnn.bpg:6)
+	runtime.Conv2DGradFilter(m.DC1W, m.X[:n*3072], m.dc1Conv[:n*28800], m.dc1WCol, n, c1ConvGeom, true)
 }
 
 // Param returns the parameter named as in the description (e.g. "c1.W"), or nil.
@@ -503,12 +511,14 @@ func (m *Model) Grad(name string) []float32 {
 }
 
 // Tensors lists every parameter by description name, shape and view, for checkpoints.
+// Conv kernels are (KH, KW, C, F) in memory and PyTorch's (F, C, KH, KW) in files.
 func (m *Model) Tensors() []runtime.Tensor[float32] {
 	return []runtime.Tensor[float32]{
 		{
-			Data:  m.C1W,
-			Name:  "c1.W",
-			Shape: []int{3, 3, 3, 32},
+			Data:     m.C1W,
+			FileAxes: []int{3, 2, 0, 1},
+			Name:     "c1.W",
+			Shape:    []int{3, 3, 3, 32},
 		},
 		{
 			Data:  m.C1B,
@@ -516,9 +526,10 @@ func (m *Model) Tensors() []runtime.Tensor[float32] {
 			Shape: []int{32},
 		},
 		{
-			Data:  m.C2W,
-			Name:  "c2.W",
-			Shape: []int{3, 3, 32, 64},
+			Data:     m.C2W,
+			FileAxes: []int{3, 2, 0, 1},
+			Name:     "c2.W",
+			Shape:    []int{3, 3, 32, 64},
 		},
 		{
 			Data:  m.C2B,

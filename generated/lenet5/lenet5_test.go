@@ -53,37 +53,39 @@ type model64 struct {
 
 	// arena holds every intermediate value; buffers whose lifetimes do not
 	// overlap share memory (derive's static plan). Views at maximum batch:
-	arena    []float64
-	c1       []float64 // c1 (N, 28, 28, 6)
-	c1Col    []float64 // im2col work buffer of c1, 627200 elements
-	s2       []float64 // s2 (N, 14, 14, 6)
-	c3       []float64 // c3 (N, 10, 10, 16)
-	c3Col    []float64 // im2col work buffer of c3, 480000 elements
-	s4       []float64 // s4 (N, 5, 5, 16)
-	c5       []float64 // c5 (N, 120)
-	f6       []float64 // f6 (N, 84)
-	logitsXW []float64 // logits.xW (N, 10)
-	logits   []float64 // logits (N, 10)
-	loss     []float64 // loss ()
-	dlogits  []float64 // dlogits (N, 10)
-	df6      []float64 // df6 (N, 84)
-	df6Z     []float64 // df6.z (N, 84)
-	dc5      []float64 // dc5 (N, 120)
-	dc5Z     []float64 // dc5.z (N, 120)
-	df       []float64 // df (N, 400)
-	dc3      []float64 // dc3 (N, 10, 10, 16)
-	dc3Z     []float64 // dc3.z (N, 10, 10, 16)
-	ds2      []float64 // ds2 (N, 14, 14, 6)
-	ds2Col   []float64 // im2col work buffer of ds2, 480000 elements
-	dc3WCol  []float64 // im2col work buffer of dc3.W, 480000 elements
-	dc1      []float64 // dc1 (N, 28, 28, 6)
-	dc1Z     []float64 // dc1.z (N, 28, 28, 6)
-	dc1WCol  []float64 // im2col work buffer of dc1.W, 627200 elements
+	arena     []float64
+	c1Conv    []float64 // c1.conv (N, 28, 28, 6)
+	c1ConvCol []float64 // im2col work buffer of c1.conv, 627200 elements
+	s2Max     []float64 // s2.max (N, 14, 14, 6)
+	s2        []float64 // s2 (N, 14, 14, 6)
+	c3Conv    []float64 // c3.conv (N, 10, 10, 16)
+	c3ConvCol []float64 // im2col work buffer of c3.conv, 480000 elements
+	s4Max     []float64 // s4.max (N, 5, 5, 16)
+	s4        []float64 // s4 (N, 5, 5, 16)
+	c5        []float64 // c5 (N, 120)
+	f6        []float64 // f6 (N, 84)
+	logitsXW  []float64 // logits.xW (N, 10)
+	logits    []float64 // logits (N, 10)
+	loss      []float64 // loss ()
+	dlogits   []float64 // dlogits (N, 10)
+	df6       []float64 // df6 (N, 84)
+	df6Z      []float64 // df6.z (N, 84)
+	dc5       []float64 // dc5 (N, 120)
+	dc5Z      []float64 // dc5.z (N, 120)
+	df        []float64 // df (N, 400)
+	ds4Z      []float64 // ds4.z (N, 5, 5, 16)
+	dc3Conv   []float64 // dc3.conv (N, 10, 10, 16)
+	ds2       []float64 // ds2 (N, 14, 14, 6)
+	ds2Col    []float64 // im2col work buffer of ds2, 480000 elements
+	dc3WCol   []float64 // im2col work buffer of dc3.W, 480000 elements
+	ds2Z      []float64 // ds2.z (N, 14, 14, 6)
+	dc1Conv   []float64 // dc1.conv (N, 28, 28, 6)
+	dc1WCol   []float64 // im2col work buffer of dc1.W, 627200 elements
 
 	// aux holds what the forward pass records for the backward pass (argmax).
-	aux      []int32
-	s2Argmax []int32 // argmax of s2 (N, 14, 14, 6)
-	s4Argmax []int32 // argmax of s4 (N, 5, 5, 16)
+	aux         []int32
+	s2MaxArgmax []int32 // argmax of s2.max (N, 14, 14, 6)
+	s4MaxArgmax []int32 // argmax of s4.max (N, 5, 5, 16)
 }
 
 // newModel64 returns a model with zero parameters; call Init or load a checkpoint.
@@ -116,33 +118,35 @@ func newModel64() *model64 {
 	m.X = make([]float64, 25088)
 	m.Y = make([]int32, 32)
 	m.aux = make([]int32, 50432)
-	m.c1 = m.arena[0:150528:150528]
-	m.c1Col = m.arena[150528:777728:777728]
-	m.s2 = m.arena[150528:188160:188160]
-	m.s2Argmax = m.aux[0:37632:37632]
-	m.c3 = m.arena[188160:239360:239360]
-	m.c3Col = m.arena[239360:719360:719360]
-	m.s4 = m.arena[239360:252160:252160]
-	m.s4Argmax = m.aux[37632:50432:50432]
-	m.c5 = m.arena[252160:256000:256000]
-	m.f6 = m.arena[256000:258688:258688]
-	m.logitsXW = m.arena[258688:259008:259008]
-	m.logits = m.arena[259008:259328:259328]
-	m.loss = m.arena[258688:258689:258689]
-	m.dlogits = m.arena[259328:259648:259648]
-	m.df6 = m.arena[259648:262336:262336]
-	m.df6Z = m.arena[262336:265024:265024]
-	m.dc5 = m.arena[265024:268864:268864]
-	m.dc5Z = m.arena[259328:263168:263168]
-	m.df = m.arena[263168:275968:275968]
-	m.dc3 = m.arena[275968:327168:327168]
-	m.dc3Z = m.arena[327168:378368:378368]
-	m.ds2 = m.arena[188160:225792:225792]
-	m.ds2Col = m.arena[378368:858368:858368]
-	m.dc3WCol = m.arena[378368:858368:858368]
-	m.dc1 = m.arena[259328:409856:409856]
-	m.dc1Z = m.arena[409856:560384:560384]
-	m.dc1WCol = m.arena[560384:1187584:1187584]
+	m.c1Conv = m.arena[0:150528:150528]
+	m.c1ConvCol = m.arena[150528:777728:777728]
+	m.s2Max = m.arena[150528:188160:188160]
+	m.s2MaxArgmax = m.aux[0:37632:37632]
+	m.s2 = m.arena[0:37632:37632]
+	m.c3Conv = m.arena[37632:88832:88832]
+	m.c3ConvCol = m.arena[188160:668160:668160]
+	m.s4Max = m.arena[88832:101632:101632]
+	m.s4MaxArgmax = m.aux[37632:50432:50432]
+	m.s4 = m.arena[37632:50432:50432]
+	m.c5 = m.arena[50432:54272:54272]
+	m.f6 = m.arena[54272:56960:56960]
+	m.logitsXW = m.arena[56960:57280:57280]
+	m.logits = m.arena[57280:57600:57600]
+	m.loss = m.arena[56960:56961:56961]
+	m.dlogits = m.arena[57600:57920:57920]
+	m.df6 = m.arena[57920:60608:60608]
+	m.df6Z = m.arena[60608:63296:63296]
+	m.dc5 = m.arena[63296:67136:67136]
+	m.dc5Z = m.arena[57600:61440:61440]
+	m.df = m.arena[61440:74240:74240]
+	m.ds4Z = m.arena[74240:87040:87040]
+	m.dc3Conv = m.arena[188160:239360:239360]
+	m.ds2 = m.arena[57600:95232:95232]
+	m.ds2Col = m.arena[239360:719360:719360]
+	m.dc3WCol = m.arena[239360:719360:719360]
+	m.ds2Z = m.arena[95232:132864:132864]
+	m.dc1Conv = m.arena[188160:338688:338688]
+	m.dc1WCol = m.arena[338688:965888:965888]
 	return m
 }
 
@@ -276,26 +280,30 @@ func (m *model64) nonFinite(n int, loss float64) error {
 
 // forwardC1 computes c1 = conv2d(x, 6, 5, padding=same, activation=relu, init=he_uniform) (lenet5.bpg:9).
 func (m *model64) forwardC1(n int) {
-	// c1 = relu(conv2d(x, c1.W) + c1.b)  (N, 28, 28, 6) (lenet5.bpg:9)
-	runtime.Conv2DBiasAct(runtime.Relu, m.c1[:n*4704], m.X[:n*784], m.C1W, m.C1B, m.c1Col, n, c1Geom)
+	// c1.conv = conv2d(x, c1.W)  (N, 28, 28, 6) (lenet5.bpg:9)
+	runtime.Conv2D(m.c1Conv[:n*4704], m.X[:n*784], m.C1W, m.c1ConvCol, n, c1ConvGeom)
 }
 
 // forwardS2 computes s2 = maxpool2d(c1, 2) (lenet5.bpg:10).
 func (m *model64) forwardS2(n int) {
-	// s2 = maxpool2d(c1)  (N, 14, 14, 6) (lenet5.bpg:10)
-	runtime.MaxPool2D(m.s2[:n*1176], m.s2Argmax, m.c1[:n*4704], n, s2Geom)
+	// s2.max = maxpool2d(c1.conv)  (N, 14, 14, 6) (lenet5.bpg:10)
+	runtime.MaxPool2D(m.s2Max[:n*1176], m.s2MaxArgmax, m.c1Conv[:n*4704], n, s2MaxGeom)
+	// s2 = relu(s2.max + c1.b): c1's bias and relu after the pool (they commute with max)  (N, 14, 14, 6) (lenet5.bpg:10)
+	runtime.BiasAct(runtime.Relu, m.s2[:n*1176], m.s2Max[:n*1176], m.C1B, n*196, 6)
 }
 
 // forwardC3 computes c3 = conv2d(s2, 16, 5, activation=relu, init=he_uniform) (lenet5.bpg:11).
 func (m *model64) forwardC3(n int) {
-	// c3 = relu(conv2d(s2, c3.W) + c3.b)  (N, 10, 10, 16) (lenet5.bpg:11)
-	runtime.Conv2DBiasAct(runtime.Relu, m.c3[:n*1600], m.s2[:n*1176], m.C3W, m.C3B, m.c3Col, n, c3Geom)
+	// c3.conv = conv2d(s2, c3.W)  (N, 10, 10, 16) (lenet5.bpg:11)
+	runtime.Conv2D(m.c3Conv[:n*1600], m.s2[:n*1176], m.C3W, m.c3ConvCol, n, c3ConvGeom)
 }
 
 // forwardS4 computes s4 = maxpool2d(c3, 2) (lenet5.bpg:12).
 func (m *model64) forwardS4(n int) {
-	// s4 = maxpool2d(c3)  (N, 5, 5, 16) (lenet5.bpg:12)
-	runtime.MaxPool2D(m.s4[:n*400], m.s4Argmax, m.c3[:n*1600], n, s4Geom)
+	// s4.max = maxpool2d(c3.conv)  (N, 5, 5, 16) (lenet5.bpg:12)
+	runtime.MaxPool2D(m.s4Max[:n*400], m.s4MaxArgmax, m.c3Conv[:n*1600], n, s4MaxGeom)
+	// s4 = relu(s4.max + c3.b): c3's bias and relu after the pool (they commute with max)  (N, 5, 5, 16) (lenet5.bpg:12)
+	runtime.BiasAct(runtime.Relu, m.s4[:n*400], m.s4Max[:n*400], m.C3B, n*25, 16)
 }
 
 // forwardC5 computes c5 = dense(f, 120, relu, init=he_uniform) (lenet5.bpg:14).
@@ -362,32 +370,32 @@ func (m *model64) backwardC5(n int) {
 
 // backwardS4 propagates the gradient back through s4 = maxpool2d(c3, 2) (lenet5.bpg:12).
 func (m *model64) backwardS4(n int) {
-	// dc3 = ds4 routed to each window's argmax  (N, 10, 10, 16) (lenet5.bpg:12)
-	runtime.MaxPool2DGrad(m.dc3[:n*1600], m.df[:n*400], m.s4Argmax, n, s4Geom, false)
+	// ds4.z = ds4 ⊙ [s4 > 0]  (N, 5, 5, 16); dc3.b += Σrows ds4.z  (16) (lenet5.bpg:12)
+	runtime.UnaryGradSumRows(runtime.Relu, m.ds4Z[:n*400], m.s4[:n*400], m.df[:n*400], m.DC3B, n*25, 16, true)
+	// dc3.conv = ds4.z routed to each window's argmax  (N, 10, 10, 16) (lenet5.bpg:12)
+	runtime.MaxPool2DGrad(m.dc3Conv[:n*1600], m.ds4Z[:n*400], m.s4MaxArgmax, n, s4MaxGeom, false)
 }
 
 // backwardC3 propagates the gradient back through c3 = conv2d(s2, 16, 5, activation=relu, init=he_uniform) (lenet5.bpg:11).
 func (m *model64) backwardC3(n int) {
-	// dc3.z = dc3 ⊙ [c3 > 0]  (N, 10, 10, 16); dc3.b += Σrows dc3.z  (16) (lenet5.bpg:11)
-	runtime.UnaryGradSumRows(runtime.Relu, m.dc3Z[:n*1600], m.c3[:n*1600], m.dc3[:n*1600], m.DC3B, n*100, 16, true)
-	// ds2 = conv2dᵀ(dc3.z, c3.W): col2im(dc3.z·c3.Wᵀ)  (N, 14, 14, 6) (lenet5.bpg:11)
-	runtime.Conv2DGradInput(m.ds2[:n*1176], m.dc3Z[:n*1600], m.C3W, m.ds2Col, n, c3Geom, false)
-	// dc3.W += im2col(s2)ᵀ·dc3.z  (5, 5, 6, 16) (lenet5.bpg:11)
-	runtime.Conv2DGradFilter(m.DC3W, m.s2[:n*1176], m.dc3Z[:n*1600], m.dc3WCol, n, c3Geom, true)
+	// ds2 = conv2dᵀ(dc3.conv, c3.W): col2im(dc3.conv·c3.Wᵀ)  (N, 14, 14, 6) (lenet5.bpg:11)
+	runtime.Conv2DGradInput(m.ds2[:n*1176], m.dc3Conv[:n*1600], m.C3W, m.ds2Col, n, c3ConvGeom, false)
+	// dc3.W += im2col(s2)ᵀ·dc3.conv  (5, 5, 6, 16) (lenet5.bpg:11)
+	runtime.Conv2DGradFilter(m.DC3W, m.s2[:n*1176], m.dc3Conv[:n*1600], m.dc3WCol, n, c3ConvGeom, true)
 }
 
 // backwardS2 propagates the gradient back through s2 = maxpool2d(c1, 2) (lenet5.bpg:10).
 func (m *model64) backwardS2(n int) {
-	// dc1 = ds2 routed to each window's argmax  (N, 28, 28, 6) (lenet5.bpg:10)
-	runtime.MaxPool2DGrad(m.dc1[:n*4704], m.ds2[:n*1176], m.s2Argmax, n, s2Geom, false)
+	// ds2.z = ds2 ⊙ [s2 > 0]  (N, 14, 14, 6); dc1.b += Σrows ds2.z  (6) (lenet5.bpg:10)
+	runtime.UnaryGradSumRows(runtime.Relu, m.ds2Z[:n*1176], m.s2[:n*1176], m.ds2[:n*1176], m.DC1B, n*196, 6, true)
+	// dc1.conv = ds2.z routed to each window's argmax  (N, 28, 28, 6) (lenet5.bpg:10)
+	runtime.MaxPool2DGrad(m.dc1Conv[:n*4704], m.ds2Z[:n*1176], m.s2MaxArgmax, n, s2MaxGeom, false)
 }
 
 // backwardC1 propagates the gradient back through c1 = conv2d(x, 6, 5, padding=same, activation=relu, init=he_uniform) (lenet5.bpg:9).
 func (m *model64) backwardC1(n int) {
-	// dc1.z = dc1 ⊙ [c1 > 0]  (N, 28, 28, 6); dc1.b += Σrows dc1.z  (6) (lenet5.bpg:9)
-	runtime.UnaryGradSumRows(runtime.Relu, m.dc1Z[:n*4704], m.c1[:n*4704], m.dc1[:n*4704], m.DC1B, n*784, 6, true)
-	// dc1.W += im2col(x)ᵀ·dc1.z  (5, 5, 1, 6) (lenet5.bpg:9)
-	runtime.Conv2DGradFilter(m.DC1W, m.X[:n*784], m.dc1Z[:n*4704], m.dc1WCol, n, c1Geom, true)
+	// dc1.W += im2col(x)ᵀ·dc1.conv  (5, 5, 1, 6) (lenet5.bpg:9)
+	runtime.Conv2DGradFilter(m.DC1W, m.X[:n*784], m.dc1Conv[:n*4704], m.dc1WCol, n, c1ConvGeom, true)
 }
 
 // Param returns the parameter named as in the description (e.g. "c1.W"), or nil.
@@ -445,12 +453,14 @@ func (m *model64) Grad(name string) []float64 {
 }
 
 // Tensors lists every parameter by description name, shape and view, for checkpoints.
+// Conv kernels are (KH, KW, C, F) in memory and PyTorch's (F, C, KH, KW) in files.
 func (m *model64) Tensors() []runtime.Tensor[float64] {
 	return []runtime.Tensor[float64]{
 		{
-			Data:  m.C1W,
-			Name:  "c1.W",
-			Shape: []int{5, 5, 1, 6},
+			Data:     m.C1W,
+			FileAxes: []int{3, 2, 0, 1},
+			Name:     "c1.W",
+			Shape:    []int{5, 5, 1, 6},
 		},
 		{
 			Data:  m.C1B,
@@ -458,9 +468,10 @@ func (m *model64) Tensors() []runtime.Tensor[float64] {
 			Shape: []int{6},
 		},
 		{
-			Data:  m.C3W,
-			Name:  "c3.W",
-			Shape: []int{5, 5, 6, 16},
+			Data:     m.C3W,
+			FileAxes: []int{3, 2, 0, 1},
+			Name:     "c3.W",
+			Shape:    []int{5, 5, 6, 16},
 		},
 		{
 			Data:  m.C3B,
