@@ -402,19 +402,15 @@ func sgemmPackB(transB bool, n, k int, b []float32, k0, kl, j0, jn, nr int, pack
 		w := min(nr, jn-q*nr)
 		pp := pack[q*kl*nr : (q+1)*kl*nr]
 		jq := j0 + q*nr
-		// opB(k0+p, jq+t) = b[(jq+t)*k+k0+p]: eight rows of B at a time
-		// side by side, bounds checks hoisted, then the last w%8 rows.
-		// (AVX-512 gathers, one packed row each, measured no faster.)
+		// opB(k0+p, jq+t) = b[(jq+t)*k+k0+p]: eight rows of B at a time,
+		// side by side, in 8×8 blocks transposed in registers
+		// (sgemmPackT8; AVX-512 gathers, one packed row each, measured
+		// no faster than a scalar copy); then the last w%8 rows.
 		t0 := 0
 		for ; t0+8 <= w; t0 += 8 {
 			r := b[(jq+t0)*k+k0:]
-			s0, s1, s2, s3 := r[:kl], r[k:k+kl], r[2*k:2*k+kl], r[3*k:3*k+kl]
-			s4, s5, s6, s7 := r[4*k:4*k+kl], r[5*k:5*k+kl], r[6*k:6*k+kl], r[7*k:7*k+kl]
-			for p := range s0 {
-				d := (*[8]float32)(pp[p*nr+t0:])
-				d[0], d[1], d[2], d[3] = s0[p], s1[p], s2[p], s3[p]
-				d[4], d[5], d[6], d[7] = s4[p], s5[p], s6[p], s7[p]
-			}
+			_, _ = r[7*k+kl-1], pp[(kl-1)*nr+t0+7] // the last reads and writes
+			sgemmPackT8(kl/8, kl%8, &r[0], k, &pp[t0], nr)
 		}
 		for t := t0; t < w; t++ {
 			for p, v := range b[(jq+t)*k+k0 : (jq+t)*k+k0+kl] {

@@ -6819,3 +6819,136 @@ loop:
 	JNZ         loop
 	VZEROUPPER
 	RET
+
+// func sgemmPackT8(blocks int, rem int, src *float32, k int, dst *float32, nr int)
+// Requires: AVX
+TEXT ·sgemmPackT8(SB), NOSPLIT, $0-48
+	MOVQ  blocks+0(FP), AX
+	MOVQ  rem+8(FP), CX
+	MOVQ  src+16(FP), DX
+	MOVQ  k+24(FP), BX
+	MOVQ  dst+32(FP), SI
+	MOVQ  nr+40(FP), DI
+	SHLQ  $0x02, BX
+	SHLQ  $0x02, DI
+	LEAQ  (BX)(BX*2), R8
+	LEAQ  (DX)(BX*4), R9
+	LEAQ  (DI)(DI*2), R10
+	LEAQ  (SI)(DI*4), R11
+	MOVQ  DI, R12
+	SHLQ  $0x03, R12
+	TESTQ AX, AX
+	JZ    tail
+
+block:
+	VMOVUPS    (DX), Y0
+	VMOVUPS    (DX)(BX*1), Y1
+	VMOVUPS    (DX)(BX*2), Y2
+	VMOVUPS    (DX)(R8*1), Y3
+	VMOVUPS    (R9), Y4
+	VMOVUPS    (R9)(BX*1), Y5
+	VMOVUPS    (R9)(BX*2), Y6
+	VMOVUPS    (R9)(R8*1), Y7
+	VUNPCKLPS  Y1, Y0, Y8
+	VUNPCKHPS  Y1, Y0, Y0
+	VUNPCKLPS  Y3, Y2, Y1
+	VUNPCKHPS  Y3, Y2, Y2
+	VUNPCKLPS  Y5, Y4, Y3
+	VUNPCKHPS  Y5, Y4, Y4
+	VUNPCKLPS  Y7, Y6, Y5
+	VUNPCKHPS  Y7, Y6, Y6
+	VSHUFPS    $0x44, Y1, Y8, Y7
+	VSHUFPS    $0xee, Y1, Y8, Y1
+	VSHUFPS    $0x44, Y2, Y0, Y8
+	VSHUFPS    $0xee, Y2, Y0, Y0
+	VSHUFPS    $0x44, Y5, Y3, Y2
+	VSHUFPS    $0xee, Y5, Y3, Y3
+	VSHUFPS    $0x44, Y6, Y4, Y5
+	VSHUFPS    $0xee, Y6, Y4, Y4
+	VPERM2F128 $0x20, Y2, Y7, Y6
+	VPERM2F128 $0x31, Y2, Y7, Y2
+	VPERM2F128 $0x20, Y3, Y1, Y7
+	VPERM2F128 $0x31, Y3, Y1, Y1
+	VPERM2F128 $0x20, Y5, Y8, Y3
+	VPERM2F128 $0x31, Y5, Y8, Y5
+	VPERM2F128 $0x20, Y4, Y0, Y8
+	VPERM2F128 $0x31, Y4, Y0, Y0
+	VMOVUPS    Y6, (SI)
+	VMOVUPS    Y7, (SI)(DI*1)
+	VMOVUPS    Y3, (SI)(DI*2)
+	VMOVUPS    Y8, (SI)(R10*1)
+	VMOVUPS    Y2, (R11)
+	VMOVUPS    Y1, (R11)(DI*1)
+	VMOVUPS    Y5, (R11)(DI*2)
+	VMOVUPS    Y0, (R11)(R10*1)
+	ADDQ       $0x00000020, DX
+	ADDQ       $0x00000020, R9
+	ADDQ       R12, SI
+	ADDQ       R12, R11
+	DECQ       AX
+	JNZ        block
+
+tail:
+	TESTQ      CX, CX
+	JZ         done
+	MOVQ       CX, AX
+	LEAQ       sgemmMaskTab<>+32(SB), R12
+	NEGQ       AX
+	VMOVUPS    (R12)(AX*4), Y0
+	VMASKMOVPS (DX), Y0, Y1
+	VMASKMOVPS (DX)(BX*1), Y0, Y2
+	VMASKMOVPS (DX)(BX*2), Y0, Y3
+	VMASKMOVPS (DX)(R8*1), Y0, Y4
+	VMASKMOVPS (R9), Y0, Y5
+	VMASKMOVPS (R9)(BX*1), Y0, Y6
+	VMASKMOVPS (R9)(BX*2), Y0, Y7
+	VMASKMOVPS (R9)(R8*1), Y0, Y0
+	VUNPCKLPS  Y2, Y1, Y8
+	VUNPCKHPS  Y2, Y1, Y1
+	VUNPCKLPS  Y4, Y3, Y2
+	VUNPCKHPS  Y4, Y3, Y3
+	VUNPCKLPS  Y6, Y5, Y4
+	VUNPCKHPS  Y6, Y5, Y5
+	VUNPCKLPS  Y0, Y7, Y6
+	VUNPCKHPS  Y0, Y7, Y0
+	VSHUFPS    $0x44, Y2, Y8, Y7
+	VSHUFPS    $0xee, Y2, Y8, Y2
+	VSHUFPS    $0x44, Y3, Y1, Y8
+	VSHUFPS    $0xee, Y3, Y1, Y1
+	VSHUFPS    $0x44, Y6, Y4, Y3
+	VSHUFPS    $0xee, Y6, Y4, Y4
+	VSHUFPS    $0x44, Y0, Y5, Y6
+	VSHUFPS    $0xee, Y0, Y5, Y0
+	VPERM2F128 $0x20, Y3, Y7, Y5
+	VPERM2F128 $0x31, Y3, Y7, Y3
+	VPERM2F128 $0x20, Y4, Y2, Y7
+	VPERM2F128 $0x31, Y4, Y2, Y2
+	VPERM2F128 $0x20, Y6, Y8, Y4
+	VPERM2F128 $0x31, Y6, Y8, Y6
+	VPERM2F128 $0x20, Y0, Y1, Y8
+	VPERM2F128 $0x31, Y0, Y1, Y0
+	VMOVUPS    Y5, (SI)
+	CMPQ       CX, $0x01
+	JE         done
+	VMOVUPS    Y7, (SI)(DI*1)
+	CMPQ       CX, $0x02
+	JE         done
+	VMOVUPS    Y4, (SI)(DI*2)
+	CMPQ       CX, $0x03
+	JE         done
+	VMOVUPS    Y8, (SI)(R10*1)
+	CMPQ       CX, $0x04
+	JE         done
+	VMOVUPS    Y3, (R11)
+	CMPQ       CX, $0x05
+	JE         done
+	VMOVUPS    Y2, (R11)(DI*1)
+	CMPQ       CX, $0x06
+	JE         done
+	VMOVUPS    Y6, (R11)(DI*2)
+	CMPQ       CX, $0x07
+	JE         done
+
+done:
+	VZEROUPPER
+	RET

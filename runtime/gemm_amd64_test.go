@@ -273,3 +273,39 @@ func testSgemmPackLarge(t *testing.T) {
 		t.Error("sgemmPackLarge thresholds")
 	}
 }
+
+// TestSgemmPackT8 checks the 8×8-block Bᵀ packing against its definition
+// for every remainder, both panel widths, and source rows longer than the
+// packed part: every packed element in place, the columns of the panel
+// past the eight and everything around it untouched (NaN sentinels).
+func TestSgemmPackT8(t *testing.T) {
+	if !haveSgemmAsm {
+		t.Skip("no AVX2/FMA")
+	}
+	r := rand.New(rand.NewPCG(21, 22))
+	for _, nr := range []int{16, 32} {
+		for kl := 1; kl <= 27; kl++ {
+			k := kl + 3 // rows of B longer than the k block
+			src := ktRand[float32](r, 8*k, 1)
+			full, dst := ktBuf[float32](kl * nr)
+			for i := range dst {
+				dst[i] = math.Float32frombits(ktSentinel32)
+			}
+			sgemmPackT8(kl/8, kl%8, &src[0], k, &dst[0], nr)
+			name := fmt.Sprintf("nr=%d kl=%d", nr, kl)
+			ktGuardsOK(t, name, full)
+			for p := range kl {
+				for c := range nr {
+					got := dst[p*nr+c]
+					if c < 8 {
+						if got != src[c*k+p] {
+							t.Fatalf("%s: dst[%d*nr+%d] = %v, want src[%d*k+%d] = %v", name, p, c, got, c, p, src[c*k+p])
+						}
+					} else if math.Float32bits(got) != ktSentinel32 {
+						t.Fatalf("%s: dst[%d*nr+%d] past the eight columns written: %v", name, p, c, got)
+					}
+				}
+			}
+		}
+	}
+}

@@ -1189,3 +1189,12 @@ func sgemmPeakFMA(n int)
 // registers, 384 float32 flops per iteration, to measure the peak
 // multiply-add throughput of one core. n ≥ 1.
 func sgemmZPeakFMA(n int)
+
+// sgemmPackT8 packs eight rows of B, k elements apart, side by side into
+// rows of a panel nr elements apart (AVX; blocks ≥ 0, 0 ≤ rem < 8):
+//
+//	for t < 8, p < 8*blocks+rem:
+//		dst[p*nr+t] = src[t*k+p]
+//
+//go:noescape
+func sgemmPackT8(blocks int, rem int, src *float32, k int, dst *float32, nr int)

@@ -77,10 +77,11 @@ func gemmKernels() {
 	}
 	peak(avx2Bcast)
 	peak(avx512Bcast)
+	packT8()
 }
 
 // loadMask loads into dst the mask of the first n lanes; n is clobbered.
-func loadMask(n Register, dst VecPhysical) {
+func loadMask(n Register, dst Op) {
 	t := GP64()
 	LEAQ(maskTab.Offset(32), t)
 	NEGQ(n)
@@ -414,4 +415,119 @@ func peak(isa bcastISA) {
 	JNZ(LabelRef("loop"))
 	VZEROUPPER()
 	RET()
+}
+
+// packT8 generates sgemmPackT8, the Bᵀ packing of sgemmPackB for eight
+// rows of B at a time: an 8×8 block of B (eight rows, eight consecutive
+// elements each) is loaded in eight ymm registers, transposed with
+// unpack, shuffle and lane permutes, and stored as eight rows of a panel;
+// the last rem < 8 elements of the rows are loaded under a mask and give
+// rem rows of the panel.
+func packT8() {
+	TEXT("sgemmPackT8", NOSPLIT, "func(blocks, rem int, src *float32, k int, dst *float32, nr int)")
+	Doc(
+		"sgemmPackT8 packs eight rows of B, k elements apart, side by side into",
+		"rows of a panel nr elements apart (AVX; blocks ≥ 0, 0 ≤ rem < 8):",
+		"",
+		"	for t < 8, p < 8*blocks+rem:",
+		"		dst[p*nr+t] = src[t*k+p]",
+	)
+	Pragma("noescape")
+	blocks := Load(Param("blocks"), GP64())
+	rem := Load(Param("rem"), GP64())
+	s0 := Load(Param("src"), GP64())
+	ks := Load(Param("k"), GP64())
+	d0 := Load(Param("dst"), GP64())
+	ds := Load(Param("nr"), GP64())
+	SHLQ(U8(2), ks)
+	SHLQ(U8(2), ds)
+	// Rows 0-3 from base with strides 0, 1, 2 and 3 (s3); rows 4-7 from
+	// b4 = base + 4*stride likewise.
+	eight := func(base Register, stride Register) (Register, func(t int) Mem) {
+		s3, b4 := GP64(), GP64()
+		LEAQ(Mem{Base: stride, Index: stride, Scale: 2}, s3)
+		LEAQ(Mem{Base: base, Index: stride, Scale: 4}, b4)
+		return b4, func(t int) Mem {
+			b := base
+			if t >= 4 {
+				b, t = b4, t-4
+			}
+			switch t {
+			case 0:
+				return Mem{Base: b}
+			case 3:
+				return Mem{Base: b, Index: s3, Scale: 1}
+			}
+			return Mem{Base: b, Index: stride, Scale: uint8(t)}
+		}
+	}
+	s4, src := eight(s0, ks)
+	d4, dst := eight(d0, ds)
+	step := GP64() // 8 rows of the panel, in bytes
+	MOVQ(ds, step)
+	SHLQ(U8(3), step)
+	TESTQ(blocks, blocks)
+	JZ(LabelRef("tail"))
+	Label("block")
+	r := make([]VecVirtual, 8)
+	for t := range r {
+		r[t] = YMM()
+		VMOVUPS(src(t), r[t])
+	}
+	for c, col := range transpose8(r) {
+		VMOVUPS(col, dst(c))
+	}
+	ADDQ(U32(32), s0)
+	ADDQ(U32(32), s4)
+	ADDQ(step, d0)
+	ADDQ(step, d4)
+	DECQ(blocks)
+	JNZ(LabelRef("block"))
+	Label("tail")
+	TESTQ(rem, rem)
+	JZ(LabelRef("done"))
+	mask, n := YMM(), GP64()
+	MOVQ(rem, n)
+	loadMask(n, mask)
+	for t := range r {
+		r[t] = YMM()
+		VMASKMOVPS(src(t), mask, r[t])
+	}
+	for c, col := range transpose8(r)[:7] {
+		VMOVUPS(col, dst(c))
+		CMPQ(rem, U8(c+1))
+		JE(LabelRef("done"))
+	}
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+// transpose8 returns the eight columns of the 8×8 block whose rows are r:
+// pairs of rows interleaved (t), four rows of a column per 128-bit lane
+// (u), then lane permutes join columns c (low lanes) and c+4 (high).
+func transpose8(r []VecVirtual) []VecVirtual {
+	t := make([]VecVirtual, 8)
+	for i := 0; i < 8; i += 2 {
+		t[i], t[i+1] = YMM(), YMM()
+		VUNPCKLPS(r[i+1], r[i], t[i])
+		VUNPCKHPS(r[i+1], r[i], t[i+1])
+	}
+	u := make([]VecVirtual, 8)
+	for h := 0; h < 8; h += 4 {
+		for j, sel := range []struct {
+			lo, hi int
+			imm    uint8
+		}{{0, 2, 0x44}, {0, 2, 0xee}, {1, 3, 0x44}, {1, 3, 0xee}} {
+			u[h+j] = YMM()
+			VSHUFPS(U8(sel.imm), t[h+sel.hi], t[h+sel.lo], u[h+j])
+		}
+	}
+	cols := make([]VecVirtual, 8)
+	for c := 0; c < 4; c++ {
+		cols[c], cols[c+4] = YMM(), YMM()
+		VPERM2F128(U8(0x20), u[4+c], u[c], cols[c])
+		VPERM2F128(U8(0x31), u[4+c], u[c], cols[c+4])
+	}
+	return cols
 }
