@@ -94,6 +94,7 @@ class Recurrent(nn.Module):
 # name -> (batch, input shape without the batch, constructor)
 MODELS = {
     "mlp": (32, (784,), lambda: MLP([784, 128, 64, 10])),
+    "mlpb128": (128, (784,), lambda: MLP([784, 128, 64, 10])),
     "widemlp": (256, (1024,), lambda: MLP([1024, 1024, 1024, 10])),
     "cnn": (32, (3, 32, 32), CNN),
     "rnn": (32, (100, 1), lambda: Recurrent(lambda i, h, **kw: nn.RNN(i, h, nonlinearity="tanh", **kw))),
