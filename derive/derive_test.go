@@ -3,6 +3,7 @@ package derive
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/backpropgen/backpropgen/ir"
@@ -282,4 +283,30 @@ func formatNodes(ns []*ir.Node) string {
 		s += ir.FormatNode(n) + "\n"
 	}
 	return s
+}
+
+// TestOverwrite: a training step's backward pass overwrites each
+// parameter's gradient with its first write when that kernel can (one
+// per parameter, however many contributions), never a recurrent layer's
+// weights (rnn_grad adds into them) nor an input's gradient.
+func TestOverwrite(t *testing.T) {
+	const src = "model ow\nbatch 4\ninput x: [3, 2]\nlabel y: class(3)\n" +
+		"r = simple_rnn(x, 4)\nh = dense(r, 5, tanh)\nlogits = dense(h, 3)\n" +
+		"loss = softmax_cross_entropy(logits, y) + 0.01 * sum(h.W * h.W)\n"
+	p := derive(t, src, Options{InputGrads: true})
+	marks := map[string]int{}
+	for _, s := range p.Plan.Slots {
+		if s.Overwrite {
+			marks[s.Sink.Name]++
+		}
+	}
+	for _, s := range p.Sinks {
+		want := 1
+		if strings.HasPrefix(s.Name, "r.") || s.Name == "x" {
+			want = 0
+		}
+		if marks[s.Name] != want || p.Plan.Overwritten(s) != (want == 1) {
+			t.Errorf("%s: %d overwriting writes (Overwritten %v), want %d", s.Name, marks[s.Name], p.Plan.Overwritten(s), want)
+		}
+	}
 }

@@ -42,6 +42,12 @@ type Slot struct {
 	// gradient) its kernel computes in the same pass; that sum has no
 	// kernel of its own (Plan.Fused).
 	FusedSum *ir.Node
+
+	// Overwrite, on an IntoGrad node whose kernel takes an acc flag, marks
+	// the first write of Sink's gradient in the backward pass: a training
+	// step runs that kernel with acc false, so that the gradient needs no
+	// zeroing first (Plan.Overwritten).
+	Overwrite bool
 }
 
 // Plan is the static memory plan: every node's slot, indexed by node ID,
@@ -79,7 +85,14 @@ func plan(p *Program) Plan {
 			pl.Slots[n.ID] = Slot{Kind: Leaf, Size: n.Shape.Elems()}
 		}
 	}
-	// Fold acc_grad into producers that can accumulate.
+	// Fold acc_grad into producers that can accumulate, noting for each
+	// gradient the node that writes it and whether that node's kernel
+	// can overwrite instead of adding.
+	type write struct {
+		node      *ir.Node
+		overwrite bool
+	}
+	writes := map[*ir.Node][]write{}
 	for _, n := range p.Backward {
 		if n.Op.Name != "acc_grad" {
 			continue
@@ -92,6 +105,8 @@ func plan(p *Program) Plan {
 		if s := n.Args[0]; s.Op.Name == "slice" && len(users[s]) == 1 && s.Args[0].Op.AccumulatesSlice != nil && s.Args[0].Op.AccumulatesSlice(s.Args[0], s) {
 			pl.Slots[s.ID] = Slot{Kind: IntoGrad, Sink: n.Attrs.Param, Size: s.Shape.Elems()}
 			pl.Slots[n.ID] = Slot{Kind: Folded, Sink: n.Attrs.Param}
+			// rnn_grad adds into the slice's part: it cannot overwrite.
+			writes[n.Attrs.Param] = append(writes[n.Attrs.Param], write{node: s.Args[0]})
 			continue
 		}
 		if c.Op.Accumulates && len(users[c]) == 1 && c.ID >= len(p.Graph.Nodes) {
@@ -102,7 +117,14 @@ func plan(p *Program) Plan {
 				}
 			}
 			pl.Slots[n.ID] = Slot{Kind: Folded, Sink: n.Attrs.Param}
+			// It covers the whole gradient unless a slice lies between, or
+			// the gradient has a batch axis (an input's: the kernel writes
+			// only the step's n rows).
+			whole := c.Shape.Elems() == n.Attrs.Param.Shape.Elems() && !n.Attrs.Param.Shape.HasBatch()
+			writes[n.Attrs.Param] = append(writes[n.Attrs.Param], write{node: c, overwrite: whole})
+			continue
 		}
+		writes[n.Attrs.Param] = append(writes[n.Attrs.Param], write{node: n}) // acc_grad's own kernel adds
 	}
 	// Views, literals, and lifetimes of what needs arena storage.
 	root := func(n *ir.Node) *ir.Node {
@@ -152,6 +174,26 @@ func plan(p *Program) Plan {
 			continue
 		}
 		pl.Slots[u.ID].FusedSum = n
+	}
+
+	// The first write of each gradient overwrites it when its kernel can.
+	// A fused bias sum runs in its activation gradient's kernel.
+	at := func(n *ir.Node) int {
+		if pl.Fused(n) {
+			return pos[n.Args[0]]
+		}
+		return pos[n]
+	}
+	for _, ws := range writes {
+		first := ws[0]
+		for _, w := range ws[1:] {
+			if at(w.node) < at(first.node) {
+				first = w
+			}
+		}
+		if first.overwrite {
+			pl.Slots[first.node.ID].Overwrite = true
+		}
 	}
 
 	// First-fit allocation in program order; a buffer is free again once
@@ -211,6 +253,18 @@ func filter[T any](s []T, keep func(T) bool) []T {
 }
 
 func roundUp(n, m int) int { return (n + m - 1) / m * m }
+
+// Overwritten reports whether a training step's backward pass overwrites
+// the gradient of sink with its first write (Slot.Overwrite), so that it
+// needs no zeroing before the step.
+func (pl *Plan) Overwritten(sink *ir.Node) bool {
+	for _, s := range pl.Slots {
+		if s.Overwrite && s.Sink == sink {
+			return true
+		}
+	}
+	return false
+}
 
 // leadingAxes reports whether axes are 0, 1, …, rank-2: every axis but the
 // last, the rows of a bias gradient.

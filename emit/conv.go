@@ -87,21 +87,21 @@ func init() {
 		return rt("Conv2DBiasAct").Call(rt(unaryConst[n.Attrs.Act]), g.out(n), g.in(n.Args[0]), g.in(n.Args[1]), g.in(n.Args[2]), g.col(n), jen.Id("n"), g.geom(n))
 	}
 	kernels["conv2d_grad_input"] = func(g *gen, n *ir.Node) jen.Code {
-		return rt("Conv2DGradInput").Call(g.out(n), g.in(n.Args[0]), g.in(n.Args[1]), g.col(n), jen.Id("n"), g.geom(n), jen.Lit(g.acc(n)))
+		return rt("Conv2DGradInput").Call(g.out(n), g.in(n.Args[0]), g.in(n.Args[1]), g.col(n), jen.Id("n"), g.geom(n), g.acc(n))
 	}
 	kernels["conv2d_grad_filter"] = func(g *gen, n *ir.Node) jen.Code {
-		return rt("Conv2DGradFilter").Call(g.out(n), g.in(n.Args[0]), g.in(n.Args[1]), g.col(n), jen.Id("n"), g.geom(n), jen.Lit(g.acc(n)))
+		return rt("Conv2DGradFilter").Call(g.out(n), g.in(n.Args[0]), g.in(n.Args[1]), g.col(n), jen.Id("n"), g.geom(n), g.acc(n))
 	}
 	kernels["maxpool2d"] = func(g *gen, n *ir.Node) jen.Code {
 		return rt("MaxPool2D").Call(g.out(n), jen.Id("m").Dot(g.aux[n]), g.in(n.Args[0]), jen.Id("n"), g.geom(n))
 	}
 	kernels["maxpool2d_grad"] = func(g *gen, n *ir.Node) jen.Code {
-		return rt("MaxPool2DGrad").Call(g.out(n), g.in(n.Args[0]), jen.Id("m").Dot(g.aux[n.Args[1]]), jen.Id("n"), g.geom(n), jen.Lit(g.acc(n)))
+		return rt("MaxPool2DGrad").Call(g.out(n), g.in(n.Args[0]), jen.Id("m").Dot(g.aux[n.Args[1]]), jen.Id("n"), g.geom(n), g.acc(n))
 	}
 	kernels["avgpool2d"] = func(g *gen, n *ir.Node) jen.Code {
 		return rt("AvgPool2D").Call(g.out(n), g.in(n.Args[0]), jen.Id("n"), g.geom(n))
 	}
 	kernels["avgpool2d_grad"] = func(g *gen, n *ir.Node) jen.Code {
-		return rt("AvgPool2DGrad").Call(g.out(n), g.in(n.Args[0]), jen.Id("n"), g.geom(n), jen.Lit(g.acc(n)))
+		return rt("AvgPool2DGrad").Call(g.out(n), g.in(n.Args[0]), jen.Id("n"), g.geom(n), g.acc(n))
 	}
 }

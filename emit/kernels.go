@@ -40,7 +40,7 @@ func init() {
 				m, k = count(last(a.Shape)), count(lead(a.Shape))
 			}
 			return rt("Gemm").Call(jen.Lit(n.Attrs.TransA), jen.Lit(n.Attrs.TransB), m, count(last(n.Shape)), k,
-				g.in(a), g.in(b), g.out(n), jen.Lit(g.acc(n)))
+				g.in(a), g.in(b), g.out(n), g.acc(n))
 		},
 		"transpose": func(g *gen, n *ir.Node) jen.Code {
 			x := n.Args[0]
@@ -93,7 +93,7 @@ func init() {
 				if sum := g.p.Plan.Slot(n).FusedSum; sum != nil {
 					// The bias gradient in the same pass.
 					return rt("UnaryGradSumRows").Call(rt(c), g.out(n), g.in(n.Args[0]), g.in(n.Args[1]), g.out(sum),
-						rows(n.Shape), dim(n.Shape[len(n.Shape)-1]), jen.Lit(g.acc(sum)))
+						rows(n.Shape), dim(n.Shape[len(n.Shape)-1]), g.acc(sum))
 				}
 				return rt("UnaryGrad").Call(rt(c), g.out(n), g.in(n.Args[0]), g.in(n.Args[1]))
 			}
@@ -116,8 +116,29 @@ func (g *gen) kernel(n *ir.Node) jen.Code {
 	return k(g, n)
 }
 
-// acc reports whether n's kernel adds into a gradient instead of writing.
-func (g *gen) acc(n *ir.Node) bool { return g.p.Plan.Slot(n).Kind == derive.IntoGrad }
+// acc is the acc argument of n's kernel: true when it adds into a
+// gradient, false when it writes its own buffer, and the backward pass's
+// acc parameter for the first write of a gradient (Slot.Overwrite), which
+// a training step runs with acc false so the gradient needs no zeroing.
+func (g *gen) acc(n *ir.Node) jen.Code {
+	s := g.p.Plan.Slot(n)
+	if s.Overwrite {
+		return jen.Id("acc")
+	}
+	return jen.Lit(s.Kind == derive.IntoGrad)
+}
+
+// takesAcc reports whether one of the nodes' kernels takes the backward
+// pass's acc parameter.
+func (g *gen) takesAcc(nodes []*ir.Node) bool {
+	for _, n := range nodes {
+		s := g.p.Plan.Slot(n)
+		if s.Overwrite || s.FusedSum != nil && g.p.Plan.Slot(s.FusedSum).Overwrite {
+			return true
+		}
+	}
+	return false
+}
 
 func (g *gen) sinkRef(sink *ir.Node, s ir.Shape) *jen.Statement {
 	r := jen.Id("m").Dot(g.grad[sink])
@@ -239,10 +260,10 @@ func (g *gen) reduce(n *ir.Node, mean bool) jen.Code {
 		allButLast = allButLast && a == i
 	}
 	if allButLast {
-		return rt("SumRows").Call(g.out(n), g.in(x), rows(x.Shape), dim(x.Shape[len(x.Shape)-1]), scale, jen.Lit(g.acc(n)))
+		return rt("SumRows").Call(g.out(n), g.in(x), rows(x.Shape), dim(x.Shape[len(x.Shape)-1]), scale, g.acc(n))
 	}
 	kept := pad4(keep(x.Shape, n.Attrs.Axes))
-	return rt("ReduceSum").Call(g.out(n), g.in(x), dims4(pad4(x.Shape)), array4(strides4(keep(x.Shape, n.Attrs.Axes), pad4(x.Shape))), scale, jen.Lit(g.acc(n))).
+	return rt("ReduceSum").Call(g.out(n), g.in(x), dims4(pad4(x.Shape)), array4(strides4(keep(x.Shape, n.Attrs.Axes), pad4(x.Shape))), scale, g.acc(n)).
 		Comment(fmt.Sprintf("into %v", ir.Shape(kept[:])))
 }
 
@@ -276,7 +297,7 @@ func (g *gen) broadcastTo(n *ir.Node) jen.Code {
 		}
 	}
 	o := pad4(n.Shape)
-	return rt("BroadcastTo").Call(g.out(n), g.in(x), dims4(o), array4(strides4(x.Shape, o)), scale, jen.Lit(g.acc(n)))
+	return rt("BroadcastTo").Call(g.out(n), g.in(x), dims4(o), array4(strides4(x.Shape, o)), scale, g.acc(n))
 }
 
 // formula renders a forward node as math for its comment.

@@ -342,9 +342,18 @@ func (g *gen) entryPoints(f *jen.File) {
 
 	f.Comment("Backward adds d(loss)/d(parameters) for the rows of the last Forward into Grads.")
 	f.Comment("Call ZeroGrad first unless you accumulate over several batches.")
-	recv().Id("Backward").Params(jen.Id("n").Int()).BlockFunc(func(b *jen.Group) {
+	recv().Id("Backward").Params(jen.Id("n").Int()).Block(jen.Id("m").Dot("backward").Call(jen.Id("n"), jen.True()))
+
+	f.Comment("backward runs the backward statements. With acc false, the first write of")
+	f.Comment("a parameter's gradient overwrites it instead of adding into it, so that")
+	f.Comment("TrainStep clears only the gradients that are not overwritten.")
+	recv().Id("backward").Params(jen.Id("n").Int(), jen.Id("acc").Bool()).BlockFunc(func(b *jen.Group) {
 		for _, gr := range g.bgroups {
-			b.Id("m").Dot(gr.fn).Call(jen.Id("n"))
+			if g.takesAcc(gr.nodes) {
+				b.Id("m").Dot(gr.fn).Call(jen.Id("n"), jen.Id("acc"))
+			} else {
+				b.Id("m").Dot(gr.fn).Call(jen.Id("n"))
+			}
 		}
 	})
 
@@ -356,20 +365,33 @@ func (g *gen) entryPoints(f *jen.File) {
 		}
 	})
 
-	f.Comment("TrainStep runs ZeroGrad, Forward, Backward and one optimizer step on the")
-	f.Comment("first n rows. When the loss is not finite it returns an error naming the")
-	f.Comment("cause and leaves the parameters as they were.")
-	recv().Id("TrainStep").Params(jen.Id("n").Int(), jen.Id("opt").Add(rt("Optimizer")).Index(T)).Params(T, jen.Error()).Block(
-		jen.Id("m").Dot("ZeroGrad").Call(),
-		jen.List(jen.Id("loss"), jen.Err()).Op(":=").Id("m").Dot("Forward").Call(jen.Id("n")),
-		jen.If(jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Lit(0), jen.Err())),
-		jen.If(jen.Id("l").Op(":=").Float64().Call(jen.Id("loss")), jen.Qual("math", "IsNaN").Call(jen.Id("l")).Op("||").Qual("math", "IsInf").Call(jen.Id("l"), jen.Lit(0))).Block(
+	f.Comment("TrainStep runs Forward, Backward and one optimizer step on the first n rows,")
+	f.Comment("with the gradients computed afresh as after ZeroGrad (the first write of most")
+	f.Comment("overwrites them rather than adding to zeros). When the loss is not finite it")
+	f.Comment("returns an error naming the cause and leaves the parameters as they were.")
+	recv().Id("TrainStep").Params(jen.Id("n").Int(), jen.Id("opt").Add(rt("Optimizer")).Index(T)).Params(T, jen.Error()).BlockFunc(func(b *jen.Group) {
+		// The gradients to clear: those whose first write adds (recurrent
+		// layers' weights, inputs), and unused parameters'.
+		first := true
+		for _, s := range g.p.Sinks {
+			if g.p.Plan.Overwritten(s) {
+				continue
+			}
+			if first {
+				b.Comment("Clear the gradients the backward pass adds into; it overwrites the others.")
+				first = false
+			}
+			b.Add(rt("Fill")).Call(jen.Id("m").Dot(g.grad[s]), jen.Lit(0))
+		}
+		b.List(jen.Id("loss"), jen.Err()).Op(":=").Id("m").Dot("Forward").Call(jen.Id("n"))
+		b.If(jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Lit(0), jen.Err()))
+		b.If(jen.Id("l").Op(":=").Float64().Call(jen.Id("loss")), jen.Qual("math", "IsNaN").Call(jen.Id("l")).Op("||").Qual("math", "IsInf").Call(jen.Id("l"), jen.Lit(0))).Block(
 			jen.Return(jen.Id("loss"), jen.Id("m").Dot("nonFinite").Call(jen.Id("n"), jen.Id("loss"))),
-		),
-		jen.Id("m").Dot("Backward").Call(jen.Id("n")),
-		jen.Id("opt").Dot("Step").Call(jen.Id("m").Dot("Params"), jen.Id("m").Dot("Grads")),
-		jen.Return(jen.Id("loss"), jen.Nil()),
-	)
+		)
+		b.Id("m").Dot("backward").Call(jen.Id("n"), jen.False())
+		b.Id("opt").Dot("Step").Call(jen.Id("m").Dot("Params"), jen.Id("m").Dot("Grads"))
+		b.Return(jen.Id("loss"), jen.Nil())
+	})
 
 	f.Comment("nonFinite explains a NaN or infinite loss: a bad input value, or diverged parameters.")
 	recv().Id("nonFinite").Params(jen.Id("n").Int(), jen.Id("loss").Add(T)).Error().BlockFunc(func(b *jen.Group) {
@@ -461,7 +483,12 @@ func (g *gen) statementFunc(f *jen.File, gr group, backward bool) {
 	} else {
 		f.Comment(fmt.Sprintf("%s %s %s = %s (%s:%d).", gr.fn, what, gr.stmt.Name, gr.stmt.Text, g.src, gr.stmt.Pos.Line))
 	}
-	f.Func().Params(jen.Id("m").Op("*").Id(g.typeName)).Id(gr.fn).Params(jen.Id("n").Int()).BlockFunc(func(b *jen.Group) {
+	params := []jen.Code{jen.Id("n").Int()}
+	if backward && g.takesAcc(gr.nodes) {
+		f.Comment("acc false overwrites the parameter gradients it writes first (see backward).")
+		params = append(params, jen.Id("acc").Bool())
+	}
+	f.Func().Params(jen.Id("m").Op("*").Id(g.typeName)).Id(gr.fn).Params(params...).BlockFunc(func(b *jen.Group) {
 		for _, n := range gr.nodes {
 			b.Comment(g.describe(n))
 			b.Add(g.kernel(n))

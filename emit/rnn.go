@@ -195,6 +195,6 @@ func init() {
 	}
 	kernels["time_last_grad"] = func(g *gen, n *ir.Node) jen.Code {
 		x := n.Shape
-		return rt("TimeLastGrad").Call(g.out(n), g.in(n.Args[0]), jen.Id("n"), jen.Lit(x[1].Size), jen.Lit(x[2].Size), jen.Lit(g.acc(n)))
+		return rt("TimeLastGrad").Call(g.out(n), g.in(n.Args[0]), jen.Id("n"), jen.Lit(x[1].Size), jen.Lit(x[2].Size), g.acc(n))
 	}
 }

@@ -161,6 +161,31 @@ func (g *gen) testFuncs(f *jen.File) {
 		),
 	)
 
+	f.Comment("TestTrainStepGradients checks that TrainStep, whose backward pass overwrites")
+	f.Comment("most gradients instead of adding to zeros, leaves the gradients of ZeroGrad,")
+	f.Comment("Forward and Backward whatever Grads held before (here NaN).")
+	f.Func().Id("TestTrainStepGradients").Params(t()).Block(
+		jen.Id("m").Op(":=").Id("New").Call(),
+		jen.Id("setup").Call(jen.Id("m"), jen.Lit(1)),
+		jen.Id("m").Dot("ZeroGrad").Call(),
+		jen.If(jen.List(jen.Id("_"), jen.Err()).Op(":=").Id("m").Dot("Forward").Call(jen.Id("Batch")), jen.Err().Op("!=").Nil()).Block(
+			jen.Id("t").Dot("Fatal").Call(jen.Err()),
+		),
+		jen.Id("m").Dot("Backward").Call(jen.Id("Batch")),
+		jen.Id("want").Op(":=").Append(jen.Index().Add(T).Parens(jen.Nil()), jen.Id("m").Dot("Grads").Op("...")),
+		jen.Qual(rtPath, "Fill").Call(jen.Id("m").Dot("Grads"), jen.Add(T).Call(jen.Qual("math", "NaN").Call())),
+		jen.Id("opt").Op(":=").Qual(rtPath, "NewSGD").Index(T).Call(jen.Id("NumParams"), jen.Lit(0), jen.Lit(0), jen.False()),
+		jen.If(jen.List(jen.Id("_"), jen.Err()).Op(":=").Id("m").Dot("TrainStep").Call(jen.Id("Batch"), jen.Id("opt")), jen.Err().Op("!=").Nil()).Block(
+			jen.Id("t").Dot("Fatal").Call(jen.Err()),
+		),
+		jen.For(jen.Id("i").Op(":=").Range().Id("want")).Block(
+			jen.If(jen.Id("m").Dot("Grads").Index(jen.Id("i")).Op("!=").Id("want").Index(jen.Id("i"))).Block(
+				jen.Id("t").Dot("Fatalf").Call(jen.Lit("after TrainStep, Grads[%d] = %v, want %v as after ZeroGrad, Forward and Backward"),
+					jen.Id("i"), jen.Id("m").Dot("Grads").Index(jen.Id("i")), jen.Id("want").Index(jen.Id("i"))),
+			),
+		),
+	)
+
 	f.Comment("TestBadInput checks that bad row counts, labels and NaN inputs are errors")
 	f.Comment("that leave the parameters untouched.")
 	f.Func().Id("TestBadInput").Params(t()).BlockFunc(func(b *jen.Group) {

@@ -195,8 +195,15 @@ func (m *Model) Output(n int) []float32 {
 // Backward adds d(loss)/d(parameters) for the rows of the last Forward into Grads.
 // Call ZeroGrad first unless you accumulate over several batches.
 func (m *Model) Backward(n int) {
+	m.backward(n, true)
+}
+
+// backward runs the backward statements. With acc false, the first write of
+// a parameter's gradient overwrites it instead of adding into it, so that
+// TrainStep clears only the gradients that are not overwritten.
+func (m *Model) backward(n int, acc bool) {
 	m.backwardLoss(n)
-	m.backwardLogits(n)
+	m.backwardLogits(n, acc)
 	m.backwardH(n)
 }
 
@@ -205,11 +212,16 @@ func (m *Model) ZeroGrad() {
 	runtime.Fill(m.Grads, 0)
 }
 
-// TrainStep runs ZeroGrad, Forward, Backward and one optimizer step on the
-// first n rows. When the loss is not finite it returns an error naming the
-// cause and leaves the parameters as they were.
+// TrainStep runs Forward, Backward and one optimizer step on the first n rows,
+// with the gradients computed afresh as after ZeroGrad (the first write of most
+// overwrites them rather than adding to zeros). When the loss is not finite it
+// returns an error naming the cause and leaves the parameters as they were.
 func (m *Model) TrainStep(n int, opt runtime.Optimizer[float32]) (float32, error) {
-	m.ZeroGrad()
+	// Clear the gradients the backward pass adds into; it overwrites the others.
+	runtime.Fill(m.DHW, 0)
+	runtime.Fill(m.DHU, 0)
+	runtime.Fill(m.DHB, 0)
+	runtime.Fill(m.DHBh, 0)
 	loss, err := m.Forward(n)
 	if err != nil {
 		return 0, err
@@ -217,7 +229,7 @@ func (m *Model) TrainStep(n int, opt runtime.Optimizer[float32]) (float32, error
 	if l := float64(loss); math.IsNaN(l) || math.IsInf(l, 0) {
 		return loss, m.nonFinite(n, loss)
 	}
-	m.Backward(n)
+	m.backward(n, false)
 	opt.Step(m.Params, m.Grads)
 	return loss, nil
 }
@@ -267,13 +279,14 @@ func (m *Model) backwardLoss(n int) {
 }
 
 // backwardLogits propagates the gradient back through logits = dense(h, 97) (charlmstep.bpg:10).
-func (m *Model) backwardLogits(n int) {
+// acc false overwrites the parameter gradients it writes first (see backward).
+func (m *Model) backwardLogits(n int, acc bool) {
 	// dlogits.b += dlogits  (1, 1, 97) (charlmstep.bpg:10)
-	runtime.SumRows(m.DLogitsB, m.dlogits[:n*97], n, 97, 1.0, true)
+	runtime.SumRows(m.DLogitsB, m.dlogits[:n*97], n, 97, 1.0, acc)
 	// dh = dlogits·logits.Wᵀ  (N, 1, 256) (charlmstep.bpg:10)
 	runtime.Gemm(false, true, n, 256, 97, m.dlogits[:n*97], m.LogitsW, m.dh[:n*256], false)
 	// dlogits.W += hᵀ·dlogits  (256, 97) (charlmstep.bpg:10)
-	runtime.Gemm(true, false, 256, 97, n, m.h[:n*256], m.dlogits[:n*97], m.DLogitsW, true)
+	runtime.Gemm(true, false, 256, 97, n, m.h[:n*256], m.dlogits[:n*97], m.DLogitsW, acc)
 }
 
 // backwardH propagates the gradient back through h = lstm(x, 256, return_sequences=true, initial=[h0, c0]) (charlmstep.bpg:9).

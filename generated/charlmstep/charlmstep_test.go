@@ -163,8 +163,15 @@ func (m *model64) Output(n int) []float64 {
 // Backward adds d(loss)/d(parameters) for the rows of the last Forward into Grads.
 // Call ZeroGrad first unless you accumulate over several batches.
 func (m *model64) Backward(n int) {
+	m.backward(n, true)
+}
+
+// backward runs the backward statements. With acc false, the first write of
+// a parameter's gradient overwrites it instead of adding into it, so that
+// TrainStep clears only the gradients that are not overwritten.
+func (m *model64) backward(n int, acc bool) {
 	m.backwardLoss(n)
-	m.backwardLogits(n)
+	m.backwardLogits(n, acc)
 	m.backwardH(n)
 }
 
@@ -173,11 +180,16 @@ func (m *model64) ZeroGrad() {
 	runtime.Fill(m.Grads, 0)
 }
 
-// TrainStep runs ZeroGrad, Forward, Backward and one optimizer step on the
-// first n rows. When the loss is not finite it returns an error naming the
-// cause and leaves the parameters as they were.
+// TrainStep runs Forward, Backward and one optimizer step on the first n rows,
+// with the gradients computed afresh as after ZeroGrad (the first write of most
+// overwrites them rather than adding to zeros). When the loss is not finite it
+// returns an error naming the cause and leaves the parameters as they were.
 func (m *model64) TrainStep(n int, opt runtime.Optimizer[float64]) (float64, error) {
-	m.ZeroGrad()
+	// Clear the gradients the backward pass adds into; it overwrites the others.
+	runtime.Fill(m.DHW, 0)
+	runtime.Fill(m.DHU, 0)
+	runtime.Fill(m.DHB, 0)
+	runtime.Fill(m.DHBh, 0)
 	loss, err := m.Forward(n)
 	if err != nil {
 		return 0, err
@@ -185,7 +197,7 @@ func (m *model64) TrainStep(n int, opt runtime.Optimizer[float64]) (float64, err
 	if l := float64(loss); math.IsNaN(l) || math.IsInf(l, 0) {
 		return loss, m.nonFinite(n, loss)
 	}
-	m.Backward(n)
+	m.backward(n, false)
 	opt.Step(m.Params, m.Grads)
 	return loss, nil
 }
@@ -235,13 +247,14 @@ func (m *model64) backwardLoss(n int) {
 }
 
 // backwardLogits propagates the gradient back through logits = dense(h, 97) (charlmstep.bpg:10).
-func (m *model64) backwardLogits(n int) {
+// acc false overwrites the parameter gradients it writes first (see backward).
+func (m *model64) backwardLogits(n int, acc bool) {
 	// dlogits.b += dlogits  (1, 1, 97) (charlmstep.bpg:10)
-	runtime.SumRows(m.DLogitsB, m.dlogits[:n*97], n, 97, 1.0, true)
+	runtime.SumRows(m.DLogitsB, m.dlogits[:n*97], n, 97, 1.0, acc)
 	// dh = dlogits·logits.Wᵀ  (N, 1, 256) (charlmstep.bpg:10)
 	runtime.Gemm(false, true, n, 256, 97, m.dlogits[:n*97], m.LogitsW, m.dh[:n*256], false)
 	// dlogits.W += hᵀ·dlogits  (256, 97) (charlmstep.bpg:10)
-	runtime.Gemm(true, false, 256, 97, n, m.h[:n*256], m.dlogits[:n*97], m.DLogitsW, true)
+	runtime.Gemm(true, false, 256, 97, n, m.h[:n*256], m.dlogits[:n*97], m.DLogitsW, acc)
 }
 
 // backwardH propagates the gradient back through h = lstm(x, 256, return_sequences=true, initial=[h0, c0]) (charlmstep.bpg:9).
@@ -459,6 +472,30 @@ func TestTrainStepAllocs(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("TrainStep allocates %v times per step, want 0", allocs)
+	}
+}
+
+// TestTrainStepGradients checks that TrainStep, whose backward pass overwrites
+// most gradients instead of adding to zeros, leaves the gradients of ZeroGrad,
+// Forward and Backward whatever Grads held before (here NaN).
+func TestTrainStepGradients(t *testing.T) {
+	m := New()
+	setup(m, 1)
+	m.ZeroGrad()
+	if _, err := m.Forward(Batch); err != nil {
+		t.Fatal(err)
+	}
+	m.Backward(Batch)
+	want := append([]float32(nil), m.Grads...)
+	runtime.Fill(m.Grads, float32(math.NaN()))
+	opt := runtime.NewSGD[float32](NumParams, 0, 0, false)
+	if _, err := m.TrainStep(Batch, opt); err != nil {
+		t.Fatal(err)
+	}
+	for i := range want {
+		if m.Grads[i] != want[i] {
+			t.Fatalf("after TrainStep, Grads[%d] = %v, want %v as after ZeroGrad, Forward and Backward", i, m.Grads[i], want[i])
+		}
 	}
 }
 

@@ -217,13 +217,20 @@ func (m *model64) Predict(n int, classes []int32) error {
 // Backward adds d(loss)/d(parameters) for the rows of the last Forward into Grads.
 // Call ZeroGrad first unless you accumulate over several batches.
 func (m *model64) Backward(n int) {
+	m.backward(n, true)
+}
+
+// backward runs the backward statements. With acc false, the first write of
+// a parameter's gradient overwrites it instead of adding into it, so that
+// TrainStep clears only the gradients that are not overwritten.
+func (m *model64) backward(n int, acc bool) {
 	m.backwardLoss(n)
-	m.backwardLogits(n)
-	m.backwardH(n)
-	m.backwardP2(n)
-	m.backwardC2(n)
-	m.backwardP1(n)
-	m.backwardC1(n)
+	m.backwardLogits(n, acc)
+	m.backwardH(n, acc)
+	m.backwardP2(n, acc)
+	m.backwardC2(n, acc)
+	m.backwardP1(n, acc)
+	m.backwardC1(n, acc)
 }
 
 // ZeroGrad clears Grads (and input gradients).
@@ -231,11 +238,11 @@ func (m *model64) ZeroGrad() {
 	runtime.Fill(m.Grads, 0)
 }
 
-// TrainStep runs ZeroGrad, Forward, Backward and one optimizer step on the
-// first n rows. When the loss is not finite it returns an error naming the
-// cause and leaves the parameters as they were.
+// TrainStep runs Forward, Backward and one optimizer step on the first n rows,
+// with the gradients computed afresh as after ZeroGrad (the first write of most
+// overwrites them rather than adding to zeros). When the loss is not finite it
+// returns an error naming the cause and leaves the parameters as they were.
 func (m *model64) TrainStep(n int, opt runtime.Optimizer[float64]) (float64, error) {
-	m.ZeroGrad()
 	loss, err := m.Forward(n)
 	if err != nil {
 		return 0, err
@@ -243,7 +250,7 @@ func (m *model64) TrainStep(n int, opt runtime.Optimizer[float64]) (float64, err
 	if l := float64(loss); math.IsNaN(l) || math.IsInf(l, 0) {
 		return loss, m.nonFinite(n, loss)
 	}
-	m.Backward(n)
+	m.backward(n, false)
 	opt.Step(m.Params, m.Grads)
 	return loss, nil
 }
@@ -314,53 +321,59 @@ func (m *model64) backwardLoss(n int) {
 }
 
 // backwardLogits propagates the gradient back through logits = dense(h, 10) (cnn.bpg:12).
-func (m *model64) backwardLogits(n int) {
+// acc false overwrites the parameter gradients it writes first (see backward).
+func (m *model64) backwardLogits(n int, acc bool) {
 	// dlogits.b += dlogits  (1, 10) (cnn.bpg:12)
-	runtime.SumRows(m.DLogitsB, m.dlogits[:n*10], n, 10, 1.0, true)
+	runtime.SumRows(m.DLogitsB, m.dlogits[:n*10], n, 10, 1.0, acc)
 	// dh = dlogits·logits.Wᵀ  (N, 64) (cnn.bpg:12)
 	runtime.Gemm(false, true, n, 64, 10, m.dlogits[:n*10], m.LogitsW, m.dh[:n*64], false)
 	// dlogits.W += hᵀ·dlogits  (64, 10) (cnn.bpg:12)
-	runtime.Gemm(true, false, 64, 10, n, m.h[:n*64], m.dlogits[:n*10], m.DLogitsW, true)
+	runtime.Gemm(true, false, 64, 10, n, m.h[:n*64], m.dlogits[:n*10], m.DLogitsW, acc)
 }
 
 // backwardH propagates the gradient back through h = dense(f, 64, relu, init=he_uniform) (cnn.bpg:11).
-func (m *model64) backwardH(n int) {
+// acc false overwrites the parameter gradients it writes first (see backward).
+func (m *model64) backwardH(n int, acc bool) {
 	// dh.z = dh ⊙ [h > 0]  (N, 64); dh.b += Σrows dh.z  (64) (cnn.bpg:11)
-	runtime.UnaryGradSumRows(runtime.Relu, m.dhZ[:n*64], m.h[:n*64], m.dh[:n*64], m.DHB, n, 64, true)
+	runtime.UnaryGradSumRows(runtime.Relu, m.dhZ[:n*64], m.h[:n*64], m.dh[:n*64], m.DHB, n, 64, acc)
 	// df = dh.z·h.Wᵀ  (N, 2304) (cnn.bpg:11)
 	runtime.Gemm(false, true, n, 2304, 64, m.dhZ[:n*64], m.HW, m.df[:n*2304], false)
 	// dh.W += fᵀ·dh.z  (2304, 64) (cnn.bpg:11)
-	runtime.Gemm(true, false, 2304, 64, n, m.p2[:n*2304], m.dhZ[:n*64], m.DHW, true)
+	runtime.Gemm(true, false, 2304, 64, n, m.p2[:n*2304], m.dhZ[:n*64], m.DHW, acc)
 }
 
 // backwardP2 propagates the gradient back through p2 = maxpool2d(c2, 2) (cnn.bpg:9).
-func (m *model64) backwardP2(n int) {
+// acc false overwrites the parameter gradients it writes first (see backward).
+func (m *model64) backwardP2(n int, acc bool) {
 	// dp2.z = dp2 ⊙ [p2 > 0]  (N, 6, 6, 64); dc2.b += Σrows dp2.z  (64) (cnn.bpg:9)
-	runtime.UnaryGradSumRows(runtime.Relu, m.dp2Z[:n*2304], m.p2[:n*2304], m.df[:n*2304], m.DC2B, n*36, 64, true)
+	runtime.UnaryGradSumRows(runtime.Relu, m.dp2Z[:n*2304], m.p2[:n*2304], m.df[:n*2304], m.DC2B, n*36, 64, acc)
 	// dc2.conv = dp2.z routed to each window's argmax  (N, 13, 13, 64) (cnn.bpg:9)
 	runtime.MaxPool2DGrad(m.dc2Conv[:n*10816], m.dp2Z[:n*2304], m.p2MaxArgmax, n, p2MaxGeom, false)
 }
 
 // backwardC2 propagates the gradient back through c2 = conv2d(p1, 64, 3, activation=relu, init=he_uniform) (cnn.bpg:8).
-func (m *model64) backwardC2(n int) {
+// acc false overwrites the parameter gradients it writes first (see backward).
+func (m *model64) backwardC2(n int, acc bool) {
 	// dp1 = conv2dᵀ(dc2.conv, c2.W): col2im(dc2.conv·c2.Wᵀ)  (N, 15, 15, 32) (cnn.bpg:8)
 	runtime.Conv2DGradInput(m.dp1[:n*7200], m.dc2Conv[:n*10816], m.C2W, m.dp1Col, n, c2ConvGeom, false)
 	// dc2.W += im2col(p1)ᵀ·dc2.conv  (3, 3, 32, 64) (cnn.bpg:8)
-	runtime.Conv2DGradFilter(m.DC2W, m.p1[:n*7200], m.dc2Conv[:n*10816], m.dc2WCol, n, c2ConvGeom, true)
+	runtime.Conv2DGradFilter(m.DC2W, m.p1[:n*7200], m.dc2Conv[:n*10816], m.dc2WCol, n, c2ConvGeom, acc)
 }
 
 // backwardP1 propagates the gradient back through p1 = maxpool2d(c1, 2) (cnn.bpg:7).
-func (m *model64) backwardP1(n int) {
+// acc false overwrites the parameter gradients it writes first (see backward).
+func (m *model64) backwardP1(n int, acc bool) {
 	// dp1.z = dp1 ⊙ [p1 > 0]  (N, 15, 15, 32); dc1.b += Σrows dp1.z  (32) (cnn.bpg:7)
-	runtime.UnaryGradSumRows(runtime.Relu, m.dp1Z[:n*7200], m.p1[:n*7200], m.dp1[:n*7200], m.DC1B, n*225, 32, true)
+	runtime.UnaryGradSumRows(runtime.Relu, m.dp1Z[:n*7200], m.p1[:n*7200], m.dp1[:n*7200], m.DC1B, n*225, 32, acc)
 	// dc1.conv = dp1.z routed to each window's argmax  (N, 30, 30, 32) (cnn.bpg:7)
 	runtime.MaxPool2DGrad(m.dc1Conv[:n*28800], m.dp1Z[:n*7200], m.p1MaxArgmax, n, p1MaxGeom, false)
 }
 
 // backwardC1 propagates the gradient back through c1 = conv2d(x, 32, 3, activation=relu, init=he_uniform) (cnn.bpg:6).
-func (m *model64) backwardC1(n int) {
+// acc false overwrites the parameter gradients it writes first (see backward).
+func (m *model64) backwardC1(n int, acc bool) {
 	// dc1.W += im2col(x)ᵀ·dc1.conv  (3, 3, 3, 32) (cnn.bpg:6)
-	runtime.Conv2DGradFilter(m.DC1W, m.X[:n*3072], m.dc1Conv[:n*28800], m.dc1WCol, n, c1ConvGeom, true)
+	runtime.Conv2DGradFilter(m.DC1W, m.X[:n*3072], m.dc1Conv[:n*28800], m.dc1WCol, n, c1ConvGeom, acc)
 }
 
 // Param returns the parameter named as in the description (e.g. "c1.W"), or nil.
@@ -571,6 +584,30 @@ func TestTrainStepAllocs(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("TrainStep allocates %v times per step, want 0", allocs)
+	}
+}
+
+// TestTrainStepGradients checks that TrainStep, whose backward pass overwrites
+// most gradients instead of adding to zeros, leaves the gradients of ZeroGrad,
+// Forward and Backward whatever Grads held before (here NaN).
+func TestTrainStepGradients(t *testing.T) {
+	m := New()
+	setup(m, 1)
+	m.ZeroGrad()
+	if _, err := m.Forward(Batch); err != nil {
+		t.Fatal(err)
+	}
+	m.Backward(Batch)
+	want := append([]float32(nil), m.Grads...)
+	runtime.Fill(m.Grads, float32(math.NaN()))
+	opt := runtime.NewSGD[float32](NumParams, 0, 0, false)
+	if _, err := m.TrainStep(Batch, opt); err != nil {
+		t.Fatal(err)
+	}
+	for i := range want {
+		if m.Grads[i] != want[i] {
+			t.Fatalf("after TrainStep, Grads[%d] = %v, want %v as after ZeroGrad, Forward and Backward", i, m.Grads[i], want[i])
+		}
 	}
 }
 

@@ -235,14 +235,21 @@ func (m *model64) Predict(n int, classes []int32) error {
 // Backward adds d(loss)/d(parameters) for the rows of the last Forward into Grads.
 // Call ZeroGrad first unless you accumulate over several batches.
 func (m *model64) Backward(n int) {
+	m.backward(n, true)
+}
+
+// backward runs the backward statements. With acc false, the first write of
+// a parameter's gradient overwrites it instead of adding into it, so that
+// TrainStep clears only the gradients that are not overwritten.
+func (m *model64) backward(n int, acc bool) {
 	m.backwardLoss(n)
-	m.backwardLogits(n)
-	m.backwardF6(n)
-	m.backwardC5(n)
-	m.backwardS4(n)
-	m.backwardC3(n)
-	m.backwardS2(n)
-	m.backwardC1(n)
+	m.backwardLogits(n, acc)
+	m.backwardF6(n, acc)
+	m.backwardC5(n, acc)
+	m.backwardS4(n, acc)
+	m.backwardC3(n, acc)
+	m.backwardS2(n, acc)
+	m.backwardC1(n, acc)
 }
 
 // ZeroGrad clears Grads (and input gradients).
@@ -250,11 +257,11 @@ func (m *model64) ZeroGrad() {
 	runtime.Fill(m.Grads, 0)
 }
 
-// TrainStep runs ZeroGrad, Forward, Backward and one optimizer step on the
-// first n rows. When the loss is not finite it returns an error naming the
-// cause and leaves the parameters as they were.
+// TrainStep runs Forward, Backward and one optimizer step on the first n rows,
+// with the gradients computed afresh as after ZeroGrad (the first write of most
+// overwrites them rather than adding to zeros). When the loss is not finite it
+// returns an error naming the cause and leaves the parameters as they were.
 func (m *model64) TrainStep(n int, opt runtime.Optimizer[float64]) (float64, error) {
-	m.ZeroGrad()
 	loss, err := m.Forward(n)
 	if err != nil {
 		return 0, err
@@ -262,7 +269,7 @@ func (m *model64) TrainStep(n int, opt runtime.Optimizer[float64]) (float64, err
 	if l := float64(loss); math.IsNaN(l) || math.IsInf(l, 0) {
 		return loss, m.nonFinite(n, loss)
 	}
-	m.Backward(n)
+	m.backward(n, false)
 	opt.Step(m.Params, m.Grads)
 	return loss, nil
 }
@@ -339,63 +346,70 @@ func (m *model64) backwardLoss(n int) {
 }
 
 // backwardLogits propagates the gradient back through logits = dense(f6, 10) (lenet5.bpg:16).
-func (m *model64) backwardLogits(n int) {
+// acc false overwrites the parameter gradients it writes first (see backward).
+func (m *model64) backwardLogits(n int, acc bool) {
 	// dlogits.b += dlogits  (1, 10) (lenet5.bpg:16)
-	runtime.SumRows(m.DLogitsB, m.dlogits[:n*10], n, 10, 1.0, true)
+	runtime.SumRows(m.DLogitsB, m.dlogits[:n*10], n, 10, 1.0, acc)
 	// df6 = dlogits·logits.Wᵀ  (N, 84) (lenet5.bpg:16)
 	runtime.Gemm(false, true, n, 84, 10, m.dlogits[:n*10], m.LogitsW, m.df6[:n*84], false)
 	// dlogits.W += f6ᵀ·dlogits  (84, 10) (lenet5.bpg:16)
-	runtime.Gemm(true, false, 84, 10, n, m.f6[:n*84], m.dlogits[:n*10], m.DLogitsW, true)
+	runtime.Gemm(true, false, 84, 10, n, m.f6[:n*84], m.dlogits[:n*10], m.DLogitsW, acc)
 }
 
 // backwardF6 propagates the gradient back through f6 = dense(c5, 84, relu, init=he_uniform) (lenet5.bpg:15).
-func (m *model64) backwardF6(n int) {
+// acc false overwrites the parameter gradients it writes first (see backward).
+func (m *model64) backwardF6(n int, acc bool) {
 	// df6.z = df6 ⊙ [f6 > 0]  (N, 84); df6.b += Σrows df6.z  (84) (lenet5.bpg:15)
-	runtime.UnaryGradSumRows(runtime.Relu, m.df6Z[:n*84], m.f6[:n*84], m.df6[:n*84], m.DF6B, n, 84, true)
+	runtime.UnaryGradSumRows(runtime.Relu, m.df6Z[:n*84], m.f6[:n*84], m.df6[:n*84], m.DF6B, n, 84, acc)
 	// dc5 = df6.z·f6.Wᵀ  (N, 120) (lenet5.bpg:15)
 	runtime.Gemm(false, true, n, 120, 84, m.df6Z[:n*84], m.F6W, m.dc5[:n*120], false)
 	// df6.W += c5ᵀ·df6.z  (120, 84) (lenet5.bpg:15)
-	runtime.Gemm(true, false, 120, 84, n, m.c5[:n*120], m.df6Z[:n*84], m.DF6W, true)
+	runtime.Gemm(true, false, 120, 84, n, m.c5[:n*120], m.df6Z[:n*84], m.DF6W, acc)
 }
 
 // backwardC5 propagates the gradient back through c5 = dense(f, 120, relu, init=he_uniform) (lenet5.bpg:14).
-func (m *model64) backwardC5(n int) {
+// acc false overwrites the parameter gradients it writes first (see backward).
+func (m *model64) backwardC5(n int, acc bool) {
 	// dc5.z = dc5 ⊙ [c5 > 0]  (N, 120); dc5.b += Σrows dc5.z  (120) (lenet5.bpg:14)
-	runtime.UnaryGradSumRows(runtime.Relu, m.dc5Z[:n*120], m.c5[:n*120], m.dc5[:n*120], m.DC5B, n, 120, true)
+	runtime.UnaryGradSumRows(runtime.Relu, m.dc5Z[:n*120], m.c5[:n*120], m.dc5[:n*120], m.DC5B, n, 120, acc)
 	// df = dc5.z·c5.Wᵀ  (N, 400) (lenet5.bpg:14)
 	runtime.Gemm(false, true, n, 400, 120, m.dc5Z[:n*120], m.C5W, m.df[:n*400], false)
 	// dc5.W += fᵀ·dc5.z  (400, 120) (lenet5.bpg:14)
-	runtime.Gemm(true, false, 400, 120, n, m.s4[:n*400], m.dc5Z[:n*120], m.DC5W, true)
+	runtime.Gemm(true, false, 400, 120, n, m.s4[:n*400], m.dc5Z[:n*120], m.DC5W, acc)
 }
 
 // backwardS4 propagates the gradient back through s4 = maxpool2d(c3, 2) (lenet5.bpg:12).
-func (m *model64) backwardS4(n int) {
+// acc false overwrites the parameter gradients it writes first (see backward).
+func (m *model64) backwardS4(n int, acc bool) {
 	// ds4.z = ds4 ⊙ [s4 > 0]  (N, 5, 5, 16); dc3.b += Σrows ds4.z  (16) (lenet5.bpg:12)
-	runtime.UnaryGradSumRows(runtime.Relu, m.ds4Z[:n*400], m.s4[:n*400], m.df[:n*400], m.DC3B, n*25, 16, true)
+	runtime.UnaryGradSumRows(runtime.Relu, m.ds4Z[:n*400], m.s4[:n*400], m.df[:n*400], m.DC3B, n*25, 16, acc)
 	// dc3.conv = ds4.z routed to each window's argmax  (N, 10, 10, 16) (lenet5.bpg:12)
 	runtime.MaxPool2DGrad(m.dc3Conv[:n*1600], m.ds4Z[:n*400], m.s4MaxArgmax, n, s4MaxGeom, false)
 }
 
 // backwardC3 propagates the gradient back through c3 = conv2d(s2, 16, 5, activation=relu, init=he_uniform) (lenet5.bpg:11).
-func (m *model64) backwardC3(n int) {
+// acc false overwrites the parameter gradients it writes first (see backward).
+func (m *model64) backwardC3(n int, acc bool) {
 	// ds2 = conv2dᵀ(dc3.conv, c3.W): col2im(dc3.conv·c3.Wᵀ)  (N, 14, 14, 6) (lenet5.bpg:11)
 	runtime.Conv2DGradInput(m.ds2[:n*1176], m.dc3Conv[:n*1600], m.C3W, m.ds2Col, n, c3ConvGeom, false)
 	// dc3.W += im2col(s2)ᵀ·dc3.conv  (5, 5, 6, 16) (lenet5.bpg:11)
-	runtime.Conv2DGradFilter(m.DC3W, m.s2[:n*1176], m.dc3Conv[:n*1600], m.dc3WCol, n, c3ConvGeom, true)
+	runtime.Conv2DGradFilter(m.DC3W, m.s2[:n*1176], m.dc3Conv[:n*1600], m.dc3WCol, n, c3ConvGeom, acc)
 }
 
 // backwardS2 propagates the gradient back through s2 = maxpool2d(c1, 2) (lenet5.bpg:10).
-func (m *model64) backwardS2(n int) {
+// acc false overwrites the parameter gradients it writes first (see backward).
+func (m *model64) backwardS2(n int, acc bool) {
 	// ds2.z = ds2 ⊙ [s2 > 0]  (N, 14, 14, 6); dc1.b += Σrows ds2.z  (6) (lenet5.bpg:10)
-	runtime.UnaryGradSumRows(runtime.Relu, m.ds2Z[:n*1176], m.s2[:n*1176], m.ds2[:n*1176], m.DC1B, n*196, 6, true)
+	runtime.UnaryGradSumRows(runtime.Relu, m.ds2Z[:n*1176], m.s2[:n*1176], m.ds2[:n*1176], m.DC1B, n*196, 6, acc)
 	// dc1.conv = ds2.z routed to each window's argmax  (N, 28, 28, 6) (lenet5.bpg:10)
 	runtime.MaxPool2DGrad(m.dc1Conv[:n*4704], m.ds2Z[:n*1176], m.s2MaxArgmax, n, s2MaxGeom, false)
 }
 
 // backwardC1 propagates the gradient back through c1 = conv2d(x, 6, 5, padding=same, activation=relu, init=he_uniform) (lenet5.bpg:9).
-func (m *model64) backwardC1(n int) {
+// acc false overwrites the parameter gradients it writes first (see backward).
+func (m *model64) backwardC1(n int, acc bool) {
 	// dc1.W += im2col(x)ᵀ·dc1.conv  (5, 5, 1, 6) (lenet5.bpg:9)
-	runtime.Conv2DGradFilter(m.DC1W, m.X[:n*784], m.dc1Conv[:n*4704], m.dc1WCol, n, c1ConvGeom, true)
+	runtime.Conv2DGradFilter(m.DC1W, m.X[:n*784], m.dc1Conv[:n*4704], m.dc1WCol, n, c1ConvGeom, acc)
 }
 
 // Param returns the parameter named as in the description (e.g. "c1.W"), or nil.
@@ -624,6 +638,30 @@ func TestTrainStepAllocs(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("TrainStep allocates %v times per step, want 0", allocs)
+	}
+}
+
+// TestTrainStepGradients checks that TrainStep, whose backward pass overwrites
+// most gradients instead of adding to zeros, leaves the gradients of ZeroGrad,
+// Forward and Backward whatever Grads held before (here NaN).
+func TestTrainStepGradients(t *testing.T) {
+	m := New()
+	setup(m, 1)
+	m.ZeroGrad()
+	if _, err := m.Forward(Batch); err != nil {
+		t.Fatal(err)
+	}
+	m.Backward(Batch)
+	want := append([]float32(nil), m.Grads...)
+	runtime.Fill(m.Grads, float32(math.NaN()))
+	opt := runtime.NewSGD[float32](NumParams, 0, 0, false)
+	if _, err := m.TrainStep(Batch, opt); err != nil {
+		t.Fatal(err)
+	}
+	for i := range want {
+		if m.Grads[i] != want[i] {
+			t.Fatalf("after TrainStep, Grads[%d] = %v, want %v as after ZeroGrad, Forward and Backward", i, m.Grads[i], want[i])
+		}
 	}
 }
 

@@ -165,10 +165,17 @@ func (m *model64) Predict(n int, classes []int32) error {
 // Backward adds d(loss)/d(parameters) for the rows of the last Forward into Grads.
 // Call ZeroGrad first unless you accumulate over several batches.
 func (m *model64) Backward(n int) {
+	m.backward(n, true)
+}
+
+// backward runs the backward statements. With acc false, the first write of
+// a parameter's gradient overwrites it instead of adding into it, so that
+// TrainStep clears only the gradients that are not overwritten.
+func (m *model64) backward(n int, acc bool) {
 	m.backwardLoss(n)
-	m.backwardLogits(n)
-	m.backwardH2(n)
-	m.backwardH1(n)
+	m.backwardLogits(n, acc)
+	m.backwardH2(n, acc)
+	m.backwardH1(n, acc)
 }
 
 // ZeroGrad clears Grads (and input gradients).
@@ -176,11 +183,11 @@ func (m *model64) ZeroGrad() {
 	runtime.Fill(m.Grads, 0)
 }
 
-// TrainStep runs ZeroGrad, Forward, Backward and one optimizer step on the
-// first n rows. When the loss is not finite it returns an error naming the
-// cause and leaves the parameters as they were.
+// TrainStep runs Forward, Backward and one optimizer step on the first n rows,
+// with the gradients computed afresh as after ZeroGrad (the first write of most
+// overwrites them rather than adding to zeros). When the loss is not finite it
+// returns an error naming the cause and leaves the parameters as they were.
 func (m *model64) TrainStep(n int, opt runtime.Optimizer[float64]) (float64, error) {
-	m.ZeroGrad()
 	loss, err := m.Forward(n)
 	if err != nil {
 		return 0, err
@@ -188,7 +195,7 @@ func (m *model64) TrainStep(n int, opt runtime.Optimizer[float64]) (float64, err
 	if l := float64(loss); math.IsNaN(l) || math.IsInf(l, 0) {
 		return loss, m.nonFinite(n, loss)
 	}
-	m.Backward(n)
+	m.backward(n, false)
 	opt.Step(m.Params, m.Grads)
 	return loss, nil
 }
@@ -237,31 +244,34 @@ func (m *model64) backwardLoss(n int) {
 }
 
 // backwardLogits propagates the gradient back through logits = dense(h2, 10) (mlpb128.bpg:9).
-func (m *model64) backwardLogits(n int) {
+// acc false overwrites the parameter gradients it writes first (see backward).
+func (m *model64) backwardLogits(n int, acc bool) {
 	// dlogits.b += dlogits  (1, 10) (mlpb128.bpg:9)
-	runtime.SumRows(m.DLogitsB, m.dlogits[:n*10], n, 10, 1.0, true)
+	runtime.SumRows(m.DLogitsB, m.dlogits[:n*10], n, 10, 1.0, acc)
 	// dh2 = dlogits·logits.Wᵀ  (N, 64) (mlpb128.bpg:9)
 	runtime.Gemm(false, true, n, 64, 10, m.dlogits[:n*10], m.LogitsW, m.dh2[:n*64], false)
 	// dlogits.W += h2ᵀ·dlogits  (64, 10) (mlpb128.bpg:9)
-	runtime.Gemm(true, false, 64, 10, n, m.h2[:n*64], m.dlogits[:n*10], m.DLogitsW, true)
+	runtime.Gemm(true, false, 64, 10, n, m.h2[:n*64], m.dlogits[:n*10], m.DLogitsW, acc)
 }
 
 // backwardH2 propagates the gradient back through h2 = dense(h1, 64, relu, init=he_uniform) (mlpb128.bpg:8).
-func (m *model64) backwardH2(n int) {
+// acc false overwrites the parameter gradients it writes first (see backward).
+func (m *model64) backwardH2(n int, acc bool) {
 	// dh2.z = dh2 ⊙ [h2 > 0]  (N, 64); dh2.b += Σrows dh2.z  (64) (mlpb128.bpg:8)
-	runtime.UnaryGradSumRows(runtime.Relu, m.dh2Z[:n*64], m.h2[:n*64], m.dh2[:n*64], m.DH2B, n, 64, true)
+	runtime.UnaryGradSumRows(runtime.Relu, m.dh2Z[:n*64], m.h2[:n*64], m.dh2[:n*64], m.DH2B, n, 64, acc)
 	// dh1 = dh2.z·h2.Wᵀ  (N, 128) (mlpb128.bpg:8)
 	runtime.Gemm(false, true, n, 128, 64, m.dh2Z[:n*64], m.H2W, m.dh1[:n*128], false)
 	// dh2.W += h1ᵀ·dh2.z  (128, 64) (mlpb128.bpg:8)
-	runtime.Gemm(true, false, 128, 64, n, m.h1[:n*128], m.dh2Z[:n*64], m.DH2W, true)
+	runtime.Gemm(true, false, 128, 64, n, m.h1[:n*128], m.dh2Z[:n*64], m.DH2W, acc)
 }
 
 // backwardH1 propagates the gradient back through h1 = dense(x, 128, relu, init=he_uniform) (mlpb128.bpg:7).
-func (m *model64) backwardH1(n int) {
+// acc false overwrites the parameter gradients it writes first (see backward).
+func (m *model64) backwardH1(n int, acc bool) {
 	// dh1.z = dh1 ⊙ [h1 > 0]  (N, 128); dh1.b += Σrows dh1.z  (128) (mlpb128.bpg:7)
-	runtime.UnaryGradSumRows(runtime.Relu, m.dh1Z[:n*128], m.h1[:n*128], m.dh1[:n*128], m.DH1B, n, 128, true)
+	runtime.UnaryGradSumRows(runtime.Relu, m.dh1Z[:n*128], m.h1[:n*128], m.dh1[:n*128], m.DH1B, n, 128, acc)
 	// dh1.W += xᵀ·dh1.z  (784, 128) (mlpb128.bpg:7)
-	runtime.Gemm(true, false, 784, 128, n, m.X[:n*784], m.dh1Z[:n*128], m.DH1W, true)
+	runtime.Gemm(true, false, 784, 128, n, m.X[:n*784], m.dh1Z[:n*128], m.DH1W, acc)
 }
 
 // Param returns the parameter named as in the description (e.g. "h1.W"), or nil.
@@ -451,6 +461,30 @@ func TestTrainStepAllocs(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("TrainStep allocates %v times per step, want 0", allocs)
+	}
+}
+
+// TestTrainStepGradients checks that TrainStep, whose backward pass overwrites
+// most gradients instead of adding to zeros, leaves the gradients of ZeroGrad,
+// Forward and Backward whatever Grads held before (here NaN).
+func TestTrainStepGradients(t *testing.T) {
+	m := New()
+	setup(m, 1)
+	m.ZeroGrad()
+	if _, err := m.Forward(Batch); err != nil {
+		t.Fatal(err)
+	}
+	m.Backward(Batch)
+	want := append([]float32(nil), m.Grads...)
+	runtime.Fill(m.Grads, float32(math.NaN()))
+	opt := runtime.NewSGD[float32](NumParams, 0, 0, false)
+	if _, err := m.TrainStep(Batch, opt); err != nil {
+		t.Fatal(err)
+	}
+	for i := range want {
+		if m.Grads[i] != want[i] {
+			t.Fatalf("after TrainStep, Grads[%d] = %v, want %v as after ZeroGrad, Forward and Backward", i, m.Grads[i], want[i])
+		}
 	}
 }
 

@@ -205,8 +205,15 @@ func (m *model64) Predict(n int, classes []int32) error {
 // Backward adds d(loss)/d(parameters) for the rows of the last Forward into Grads.
 // Call ZeroGrad first unless you accumulate over several batches.
 func (m *model64) Backward(n int) {
+	m.backward(n, true)
+}
+
+// backward runs the backward statements. With acc false, the first write of
+// a parameter's gradient overwrites it instead of adding into it, so that
+// TrainStep clears only the gradients that are not overwritten.
+func (m *model64) backward(n int, acc bool) {
 	m.backwardLoss(n)
-	m.backwardLogits(n)
+	m.backwardLogits(n, acc)
 	m.backwardR2(n)
 	m.backwardR1(n)
 }
@@ -216,11 +223,20 @@ func (m *model64) ZeroGrad() {
 	runtime.Fill(m.Grads, 0)
 }
 
-// TrainStep runs ZeroGrad, Forward, Backward and one optimizer step on the
-// first n rows. When the loss is not finite it returns an error naming the
-// cause and leaves the parameters as they were.
+// TrainStep runs Forward, Backward and one optimizer step on the first n rows,
+// with the gradients computed afresh as after ZeroGrad (the first write of most
+// overwrites them rather than adding to zeros). When the loss is not finite it
+// returns an error naming the cause and leaves the parameters as they were.
 func (m *model64) TrainStep(n int, opt runtime.Optimizer[float64]) (float64, error) {
-	m.ZeroGrad()
+	// Clear the gradients the backward pass adds into; it overwrites the others.
+	runtime.Fill(m.DR1W, 0)
+	runtime.Fill(m.DR1U, 0)
+	runtime.Fill(m.DR1B, 0)
+	runtime.Fill(m.DR1Bh, 0)
+	runtime.Fill(m.DR2W, 0)
+	runtime.Fill(m.DR2U, 0)
+	runtime.Fill(m.DR2B, 0)
+	runtime.Fill(m.DR2Bh, 0)
 	loss, err := m.Forward(n)
 	if err != nil {
 		return 0, err
@@ -228,7 +244,7 @@ func (m *model64) TrainStep(n int, opt runtime.Optimizer[float64]) (float64, err
 	if l := float64(loss); math.IsNaN(l) || math.IsInf(l, 0) {
 		return loss, m.nonFinite(n, loss)
 	}
-	m.Backward(n)
+	m.backward(n, false)
 	opt.Step(m.Params, m.Grads)
 	return loss, nil
 }
@@ -281,13 +297,14 @@ func (m *model64) backwardLoss(n int) {
 }
 
 // backwardLogits propagates the gradient back through logits = dense(r2, 10) (rnn.bpg:9).
-func (m *model64) backwardLogits(n int) {
+// acc false overwrites the parameter gradients it writes first (see backward).
+func (m *model64) backwardLogits(n int, acc bool) {
 	// dlogits.b += dlogits  (1, 10) (rnn.bpg:9)
-	runtime.SumRows(m.DLogitsB, m.dlogits[:n*10], n, 10, 1.0, true)
+	runtime.SumRows(m.DLogitsB, m.dlogits[:n*10], n, 10, 1.0, acc)
 	// dr2 = dlogits·logits.Wᵀ  (N, 64) (rnn.bpg:9)
 	runtime.Gemm(false, true, n, 64, 10, m.dlogits[:n*10], m.LogitsW, m.dr2[:n*64], false)
 	// dlogits.W += r2ᵀ·dlogits  (64, 10) (rnn.bpg:9)
-	runtime.Gemm(true, false, 64, 10, n, m.r2[:n*64], m.dlogits[:n*10], m.DLogitsW, true)
+	runtime.Gemm(true, false, 64, 10, n, m.r2[:n*64], m.dlogits[:n*10], m.DLogitsW, acc)
 }
 
 // backwardR2 propagates the gradient back through r2 = simple_rnn(r1, 64) (rnn.bpg:8).
@@ -582,6 +599,30 @@ func TestTrainStepAllocs(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("TrainStep allocates %v times per step, want 0", allocs)
+	}
+}
+
+// TestTrainStepGradients checks that TrainStep, whose backward pass overwrites
+// most gradients instead of adding to zeros, leaves the gradients of ZeroGrad,
+// Forward and Backward whatever Grads held before (here NaN).
+func TestTrainStepGradients(t *testing.T) {
+	m := New()
+	setup(m, 1)
+	m.ZeroGrad()
+	if _, err := m.Forward(Batch); err != nil {
+		t.Fatal(err)
+	}
+	m.Backward(Batch)
+	want := append([]float32(nil), m.Grads...)
+	runtime.Fill(m.Grads, float32(math.NaN()))
+	opt := runtime.NewSGD[float32](NumParams, 0, 0, false)
+	if _, err := m.TrainStep(Batch, opt); err != nil {
+		t.Fatal(err)
+	}
+	for i := range want {
+		if m.Grads[i] != want[i] {
+			t.Fatalf("after TrainStep, Grads[%d] = %v, want %v as after ZeroGrad, Forward and Backward", i, m.Grads[i], want[i])
+		}
 	}
 }
 

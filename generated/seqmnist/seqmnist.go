@@ -207,8 +207,15 @@ func (m *Model) Predict(n int, classes []int32) error {
 // Backward adds d(loss)/d(parameters) for the rows of the last Forward into Grads.
 // Call ZeroGrad first unless you accumulate over several batches.
 func (m *Model) Backward(n int) {
+	m.backward(n, true)
+}
+
+// backward runs the backward statements. With acc false, the first write of
+// a parameter's gradient overwrites it instead of adding into it, so that
+// TrainStep clears only the gradients that are not overwritten.
+func (m *Model) backward(n int, acc bool) {
 	m.backwardLoss(n)
-	m.backwardLogits(n)
+	m.backwardLogits(n, acc)
 	m.backwardH(n)
 }
 
@@ -217,11 +224,16 @@ func (m *Model) ZeroGrad() {
 	runtime.Fill(m.Grads, 0)
 }
 
-// TrainStep runs ZeroGrad, Forward, Backward and one optimizer step on the
-// first n rows. When the loss is not finite it returns an error naming the
-// cause and leaves the parameters as they were.
+// TrainStep runs Forward, Backward and one optimizer step on the first n rows,
+// with the gradients computed afresh as after ZeroGrad (the first write of most
+// overwrites them rather than adding to zeros). When the loss is not finite it
+// returns an error naming the cause and leaves the parameters as they were.
 func (m *Model) TrainStep(n int, opt runtime.Optimizer[float32]) (float32, error) {
-	m.ZeroGrad()
+	// Clear the gradients the backward pass adds into; it overwrites the others.
+	runtime.Fill(m.DHW, 0)
+	runtime.Fill(m.DHU, 0)
+	runtime.Fill(m.DHB, 0)
+	runtime.Fill(m.DHBh, 0)
 	loss, err := m.Forward(n)
 	if err != nil {
 		return 0, err
@@ -229,7 +241,7 @@ func (m *Model) TrainStep(n int, opt runtime.Optimizer[float32]) (float32, error
 	if l := float64(loss); math.IsNaN(l) || math.IsInf(l, 0) {
 		return loss, m.nonFinite(n, loss)
 	}
-	m.Backward(n)
+	m.backward(n, false)
 	opt.Step(m.Params, m.Grads)
 	return loss, nil
 }
@@ -275,13 +287,14 @@ func (m *Model) backwardLoss(n int) {
 }
 
 // backwardLogits propagates the gradient back through logits = dense(h, 10) (seqmnist.bpg:8).
-func (m *Model) backwardLogits(n int) {
+// acc false overwrites the parameter gradients it writes first (see backward).
+func (m *Model) backwardLogits(n int, acc bool) {
 	// dlogits.b += dlogits  (1, 10) (seqmnist.bpg:8)
-	runtime.SumRows(m.DLogitsB, m.dlogits[:n*10], n, 10, 1.0, true)
+	runtime.SumRows(m.DLogitsB, m.dlogits[:n*10], n, 10, 1.0, acc)
 	// dh = dlogits·logits.Wᵀ  (N, 128) (seqmnist.bpg:8)
 	runtime.Gemm(false, true, n, 128, 10, m.dlogits[:n*10], m.LogitsW, m.dh[:n*128], false)
 	// dlogits.W += hᵀ·dlogits  (128, 10) (seqmnist.bpg:8)
-	runtime.Gemm(true, false, 128, 10, n, m.h[:n*128], m.dlogits[:n*10], m.DLogitsW, true)
+	runtime.Gemm(true, false, 128, 10, n, m.h[:n*128], m.dlogits[:n*10], m.DLogitsW, acc)
 }
 
 // backwardH propagates the gradient back through h = lstm(x, 128) (seqmnist.bpg:7).

@@ -190,10 +190,17 @@ func (m *Model) Predict(n int, classes []int32) error {
 // Backward adds d(loss)/d(parameters) for the rows of the last Forward into Grads.
 // Call ZeroGrad first unless you accumulate over several batches.
 func (m *Model) Backward(n int) {
+	m.backward(n, true)
+}
+
+// backward runs the backward statements. With acc false, the first write of
+// a parameter's gradient overwrites it instead of adding into it, so that
+// TrainStep clears only the gradients that are not overwritten.
+func (m *Model) backward(n int, acc bool) {
 	m.backwardLoss(n)
-	m.backwardLogits(n)
-	m.backwardH2(n)
-	m.backwardH1(n)
+	m.backwardLogits(n, acc)
+	m.backwardH2(n, acc)
+	m.backwardH1(n, acc)
 }
 
 // ZeroGrad clears Grads (and input gradients).
@@ -201,11 +208,11 @@ func (m *Model) ZeroGrad() {
 	runtime.Fill(m.Grads, 0)
 }
 
-// TrainStep runs ZeroGrad, Forward, Backward and one optimizer step on the
-// first n rows. When the loss is not finite it returns an error naming the
-// cause and leaves the parameters as they were.
+// TrainStep runs Forward, Backward and one optimizer step on the first n rows,
+// with the gradients computed afresh as after ZeroGrad (the first write of most
+// overwrites them rather than adding to zeros). When the loss is not finite it
+// returns an error naming the cause and leaves the parameters as they were.
 func (m *Model) TrainStep(n int, opt runtime.Optimizer[float32]) (float32, error) {
-	m.ZeroGrad()
 	loss, err := m.Forward(n)
 	if err != nil {
 		return 0, err
@@ -213,7 +220,7 @@ func (m *Model) TrainStep(n int, opt runtime.Optimizer[float32]) (float32, error
 	if l := float64(loss); math.IsNaN(l) || math.IsInf(l, 0) {
 		return loss, m.nonFinite(n, loss)
 	}
-	m.Backward(n)
+	m.backward(n, false)
 	opt.Step(m.Params, m.Grads)
 	return loss, nil
 }
@@ -262,31 +269,34 @@ func (m *Model) backwardLoss(n int) {
 }
 
 // backwardLogits propagates the gradient back through logits = dense(h2, 10) (widemlp.bpg:9).
-func (m *Model) backwardLogits(n int) {
+// acc false overwrites the parameter gradients it writes first (see backward).
+func (m *Model) backwardLogits(n int, acc bool) {
 	// dlogits.b += dlogits  (1, 10) (widemlp.bpg:9)
-	runtime.SumRows(m.DLogitsB, m.dlogits[:n*10], n, 10, 1.0, true)
+	runtime.SumRows(m.DLogitsB, m.dlogits[:n*10], n, 10, 1.0, acc)
 	// dh2 = dlogits·logits.Wᵀ  (N, 1024) (widemlp.bpg:9)
 	runtime.Gemm(false, true, n, 1024, 10, m.dlogits[:n*10], m.LogitsW, m.dh2[:n*1024], false)
 	// dlogits.W += h2ᵀ·dlogits  (1024, 10) (widemlp.bpg:9)
-	runtime.Gemm(true, false, 1024, 10, n, m.h2[:n*1024], m.dlogits[:n*10], m.DLogitsW, true)
+	runtime.Gemm(true, false, 1024, 10, n, m.h2[:n*1024], m.dlogits[:n*10], m.DLogitsW, acc)
 }
 
 // backwardH2 propagates the gradient back through h2 = dense(h1, 1024, relu, init=he_uniform) (widemlp.bpg:8).
-func (m *Model) backwardH2(n int) {
+// acc false overwrites the parameter gradients it writes first (see backward).
+func (m *Model) backwardH2(n int, acc bool) {
 	// dh2.z = dh2 ⊙ [h2 > 0]  (N, 1024); dh2.b += Σrows dh2.z  (1024) (widemlp.bpg:8)
-	runtime.UnaryGradSumRows(runtime.Relu, m.dh2Z[:n*1024], m.h2[:n*1024], m.dh2[:n*1024], m.DH2B, n, 1024, true)
+	runtime.UnaryGradSumRows(runtime.Relu, m.dh2Z[:n*1024], m.h2[:n*1024], m.dh2[:n*1024], m.DH2B, n, 1024, acc)
 	// dh1 = dh2.z·h2.Wᵀ  (N, 1024) (widemlp.bpg:8)
 	runtime.Gemm(false, true, n, 1024, 1024, m.dh2Z[:n*1024], m.H2W, m.dh1[:n*1024], false)
 	// dh2.W += h1ᵀ·dh2.z  (1024, 1024) (widemlp.bpg:8)
-	runtime.Gemm(true, false, 1024, 1024, n, m.h1[:n*1024], m.dh2Z[:n*1024], m.DH2W, true)
+	runtime.Gemm(true, false, 1024, 1024, n, m.h1[:n*1024], m.dh2Z[:n*1024], m.DH2W, acc)
 }
 
 // backwardH1 propagates the gradient back through h1 = dense(x, 1024, relu, init=he_uniform) (widemlp.bpg:7).
-func (m *Model) backwardH1(n int) {
+// acc false overwrites the parameter gradients it writes first (see backward).
+func (m *Model) backwardH1(n int, acc bool) {
 	// dh1.z = dh1 ⊙ [h1 > 0]  (N, 1024); dh1.b += Σrows dh1.z  (1024) (widemlp.bpg:7)
-	runtime.UnaryGradSumRows(runtime.Relu, m.dh1Z[:n*1024], m.h1[:n*1024], m.dh1[:n*1024], m.DH1B, n, 1024, true)
+	runtime.UnaryGradSumRows(runtime.Relu, m.dh1Z[:n*1024], m.h1[:n*1024], m.dh1[:n*1024], m.DH1B, n, 1024, acc)
 	// dh1.W += xᵀ·dh1.z  (1024, 1024) (widemlp.bpg:7)
-	runtime.Gemm(true, false, 1024, 1024, n, m.X[:n*1024], m.dh1Z[:n*1024], m.DH1W, true)
+	runtime.Gemm(true, false, 1024, 1024, n, m.X[:n*1024], m.dh1Z[:n*1024], m.DH1W, acc)
 }
 
 // Param returns the parameter named as in the description (e.g. "h1.W"), or nil.
