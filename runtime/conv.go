@@ -117,9 +117,9 @@ func convCopy[T Float](dst, src []T) {
 // of 8 on Binary's kernel (bit-identical).
 func convAdd[T Float](dst, src []T) {
 	src = src[:len(dst)]
-	if k := binaryAsm(Add, dst, dst, src); k > 0 {
-		dst, src = dst[k:], src[k:]
-	}
+	k := binaryAsm(Add, dst, dst, src)
+	dst = dst[k:]
+	src = src[k:][:len(dst)]
 	for i := range dst {
 		dst[i] += src[i]
 	}

@@ -179,12 +179,7 @@ func gemmDot[T Float](transA, transB bool, m, n, k int, a, b, c []T, acc bool, i
 				pb, ps = b[j0*k+k0:], k
 			} else {
 				pb, ps = packB[:jn*kl], kl
-				for p := 0; p < kl; p++ {
-					src := b[(k0+p)*n+j0 : (k0+p)*n+j0+jn]
-					for t, v := range src {
-						pb[t*kl+p] = v
-					}
-				}
+				transposeStrided(pb, kl, b[k0*n+j0:], n, kl, jn)
 			}
 			for i := ilo; i < ihi; i += 2 {
 				two := i+1 < ihi
@@ -194,15 +189,9 @@ func gemmDot[T Float](transA, transB bool, m, n, k int, a, b, c []T, acc bool, i
 					a0 = packA[:kl]
 					a1 = packA[kl : 2*kl]
 					if two {
-						a1 = a1[:len(a0)]
-						for p := range a0 {
-							src := a[(k0+p)*m+i : (k0+p)*m+i+2 : (k0+p)*m+i+2]
-							a0[p], a1[p] = src[0], src[1]
-						}
+						transposeStrided(packA[:], kl, a[k0*m+i:], m, kl, 2)
 					} else {
-						for p := range a0 {
-							a0[p] = a[(k0+p)*m+i]
-						}
+						transposeStrided(a0, kl, a[k0*m+i:], m, kl, 1)
 					}
 				} else {
 					a0 = a[i*k+k0 : i*k+k0+kl]
@@ -360,20 +349,32 @@ func dot13[T Float](a, b0, b1, b2 []T) (c0, c1, c2 T) {
 	return c0 + d0, c1 + d1, c2 + d2
 }
 
+// transposeStrided writes the transpose of a rows×cols block whose rows
+// are lds apart in src into dst, whose rows are ldd apart:
+// dst[c*ldd+r] = src[r*lds+c].
+func transposeStrided[T Float](dst []T, ldd int, src []T, lds, rows, cols int) {
+	for r := 0; r < rows; r++ {
+		for c, v := range src[r*lds : r*lds+cols] {
+			dst[c*ldd+r] = v
+		}
+	}
+}
+
 // dot11 returns the dot product of a and b with four partial sums, which
 // hide the add latency.
 func dot11[T Float](a, b []T) T {
 	b = b[:len(a)]
 	var s0, s1, s2, s3 T
-	p := 0
-	for ; p < len(a)-3; p += 4 {
-		s0 += a[p] * b[p]
-		s1 += a[p+1] * b[p+1]
-		s2 += a[p+2] * b[p+2]
-		s3 += a[p+3] * b[p+3]
+	for len(a) >= 4 && len(b) >= 4 {
+		s0 += a[0] * b[0]
+		s1 += a[1] * b[1]
+		s2 += a[2] * b[2]
+		s3 += a[3] * b[3]
+		a, b = a[4:], b[4:]
 	}
-	for ; p < len(a); p++ {
-		s0 += a[p] * b[p]
+	b = b[:len(a)]
+	for p, v := range a {
+		s0 += v * b[p]
 	}
 	return (s0 + s1) + (s2 + s3)
 }

@@ -383,17 +383,9 @@ func sgemmPackB(transB bool, n, k int, b []float32, k0, kl, j0, jn, nr int, pack
 		// start a new page for large n).
 		for p := range kl {
 			row := b[(k0+p)*n+j0 : (k0+p)*n+j0+jn]
-			q := 0
-			for ; (q+1)*nr <= jn; q++ {
-				dst := pack[q*kl*nr+p*nr:]
-				if nr == 32 {
-					*(*[32]float32)(dst) = *(*[32]float32)(row[q*32:])
-				} else {
-					*(*[16]float32)(dst) = *(*[16]float32)(row[q*16:])
-				}
-			}
-			if w := jn - q*nr; w > 0 {
-				copy(pack[q*kl*nr+p*nr:q*kl*nr+p*nr+w], row[q*nr:])
+			for q := 0; q*nr < jn; q++ {
+				w := min(nr, jn-q*nr)
+				copy(pack[q*kl*nr+p*nr:q*kl*nr+p*nr+w], row[q*nr:q*nr+w])
 			}
 		}
 		return
@@ -412,10 +404,8 @@ func sgemmPackB(transB bool, n, k int, b []float32, k0, kl, j0, jn, nr int, pack
 			_, _ = r[7*k+kl-1], pp[(kl-1)*nr+t0+7] // the last reads and writes
 			sgemmPackT8(kl/8, kl%8, &r[0], k, &pp[t0], nr)
 		}
-		for t := t0; t < w; t++ {
-			for p, v := range b[(jq+t)*k+k0 : (jq+t)*k+k0+kl] {
-				pp[p*nr+t] = v
-			}
+		if t0 < w {
+			transposeStrided(pp[t0:], nr, b[(jq+t0)*k+k0:], k, w-t0, kl)
 		}
 	}
 }
@@ -427,31 +417,29 @@ func sgemmPackRows(pp, src []float32, k, mr, kl int) {
 	pp = pp[:mr*kl]
 	switch mr {
 	case 12:
-		s0, s1, s2, s3 := src[0:kl], src[k:k+kl], src[2*k:2*k+kl], src[3*k:3*k+kl]
-		s4, s5, s6, s7 := src[4*k:4*k+kl], src[5*k:5*k+kl], src[6*k:6*k+kl], src[7*k:7*k+kl]
-		s8, s9, s10, s11 := src[8*k:8*k+kl], src[9*k:9*k+kl], src[10*k:10*k+kl], src[11*k:11*k+kl]
-		for p := range s0 {
-			d := (*[12]float32)(pp[p*12:])
+		s0 := src[0:kl]
+		s1, s2, s3 := src[k:][:len(s0)], src[2*k:][:len(s0)], src[3*k:][:len(s0)]
+		s4, s5, s6, s7 := src[4*k:][:len(s0)], src[5*k:][:len(s0)], src[6*k:][:len(s0)], src[7*k:][:len(s0)]
+		s8, s9, s10, s11 := src[8*k:][:len(s0)], src[9*k:][:len(s0)], src[10*k:][:len(s0)], src[11*k:][:len(s0)]
+		for p := 0; p < len(s0) && len(pp) >= 12; p++ {
+			d := (*[12]float32)(pp)
+			pp = pp[12:]
 			d[0], d[1], d[2], d[3] = s0[p], s1[p], s2[p], s3[p]
 			d[4], d[5], d[6], d[7] = s4[p], s5[p], s6[p], s7[p]
 			d[8], d[9], d[10], d[11] = s8[p], s9[p], s10[p], s11[p]
 		}
 	case 6:
-		s0, s1, s2 := src[0:kl], src[k:k+kl], src[2*k:2*k+kl]
-		s3, s4, s5 := src[3*k:3*k+kl], src[4*k:4*k+kl], src[5*k:5*k+kl]
-		for p := range s0 {
-			d := (*[6]float32)(pp[p*6:])
+		s0 := src[0:kl]
+		s1, s2 := src[k:][:len(s0)], src[2*k:][:len(s0)]
+		s3, s4, s5 := src[3*k:][:len(s0)], src[4*k:][:len(s0)], src[5*k:][:len(s0)]
+		for p := 0; p < len(s0) && len(pp) >= 6; p++ {
+			d := (*[6]float32)(pp)
+			pp = pp[6:]
 			d[0], d[1], d[2] = s0[p], s1[p], s2[p]
 			d[3], d[4], d[5] = s3[p], s4[p], s5[p]
 		}
 	default:
-		src = src[:(mr-1)*k+kl]
-		for p := range kl {
-			dst := pp[p*mr : p*mr+mr]
-			for r := range dst {
-				dst[r] = src[r*k+p]
-			}
-		}
+		transposeStrided(pp, mr, src, k, mr, kl)
 	}
 }
 

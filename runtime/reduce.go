@@ -87,14 +87,14 @@ func SumRows[T Float](out, in []T, rows, cols int, scale T, acc bool) {
 		}
 		return
 	}
-	// The last cols%8 columns, each down the rows: the same additions in
-	// the same order as the axpys.
-	for c := k; c < cols; c++ {
-		s := out[c]
-		for r := 0; r < rows; r++ {
-			s += scale * in[r*cols+c]
+	// The last cols%8 columns, down the rows: the same additions in the
+	// same order as the axpys.
+	tail := out[k:cols]
+	for r := 0; r < rows; r++ {
+		row := in[r*cols+k : r*cols+cols][:len(tail)]
+		for c, v := range row {
+			tail[c] += scale * v
 		}
-		out[c] = s
 	}
 }
 
@@ -120,16 +120,14 @@ func sumPairwise[T Float](x []T) T {
 // add latency and shortens each rounding chain by four.
 func sumBlock[T Float](x []T) T {
 	var s0, s1, s2, s3 T
-	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		q := x[i : i+4 : i+4]
-		s0 += q[0]
-		s1 += q[1]
-		s2 += q[2]
-		s3 += q[3]
+	for ; len(x) >= 4; x = x[4:] {
+		s0 += x[0]
+		s1 += x[1]
+		s2 += x[2]
+		s3 += x[3]
 	}
-	for ; i < len(x); i++ {
-		s0 += x[i]
+	for _, v := range x {
+		s0 += v
 	}
 	return (s0 + s1) + (s2 + s3)
 }

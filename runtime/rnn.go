@@ -408,9 +408,9 @@ func rnnSimpleFwdRow[T Float](a, h, b, bh []T) {
 	h = h[:len(a)]
 	b = b[:len(a)]
 	bh = bh[:len(a)]
-	if k := rnnSimpleFwdAsm(a, h, b, bh); k > 0 {
-		a, h, b, bh = a[k:], h[k:], b[k:], bh[k:]
-	}
+	k := rnnSimpleFwdAsm(a, h, b, bh)
+	a = a[k:]
+	h, b, bh = h[k:][:len(a)], b[k:][:len(a)], bh[k:][:len(a)]
 	for j, v := range a {
 		a[j] = v + b[j] + h[j] + bh[j]
 	}
@@ -700,9 +700,9 @@ func rnnTimeMajor[T Float](dst, src []T, n, steps, w int) {
 // rnnAddTo computes dst += src over len(dst).
 func rnnAddTo[T Float](dst, src []T) {
 	src = src[:len(dst)]
-	if k := binaryAsm(Add, dst, dst, src); k > 0 {
-		dst, src = dst[k:], src[k:]
-	}
+	k := binaryAsm(Add, dst, dst, src)
+	dst = dst[k:]
+	src = src[k:][:len(dst)]
 	for j, v := range src {
 		dst[j] += v
 	}
@@ -746,9 +746,9 @@ func rnnSimpleBwdRow[T Float](dh, h, gh, gx []T) {
 	h = h[:len(dh)]
 	gh = gh[:len(dh)]
 	gx = gx[:len(dh)]
-	if k := rnnSimpleBwdAsm(dh, h, gh, gx); k > 0 {
-		dh, h, gh, gx = dh[k:], h[k:], gh[k:], gx[k:]
-	}
+	k := rnnSimpleBwdAsm(dh, h, gh, gx)
+	dh = dh[k:]
+	h, gh, gx = h[k:][:len(dh)], gh[k:][:len(dh)], gx[k:][:len(dh)]
 	for j, d := range dh {
 		v := h[j]
 		g := d * (1 - v*v)
@@ -769,7 +769,7 @@ func lstmBwdRow[T Float](dh, dc, a, cp, tc, gh, gx []T) {
 	a = a[:4*H]
 	gh = gh[:4*H]
 	gx = gx[:4*H]
-	k := lstmBwdAsm(dh, dc, a, cp, tc, gh, gx)
+	k := max(lstmBwdAsm(dh, dc, a, cp, tc, gh, gx), 0)
 	ai := a[:H]
 	af := a[H : 2*H][:H]
 	ag := a[2*H : 3*H][:H]
