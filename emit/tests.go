@@ -261,22 +261,9 @@ func (g *gen) testFuncs(f *jen.File) {
 func (g *gen) checkBudget() (dirs, coords int) {
 	flops := 0
 	for _, n := range g.p.Forward {
-		switch n.Op.Name {
-		case "matmul":
-			k := n.Args[0].Shape[1].Size
-			if n.Attrs.TransA {
-				k = n.Args[0].Shape[0].Size
-			}
-			flops += 2 * n.Shape.Elems() * k
-		case "matmul_bias_act":
-			flops += 2 * n.Shape.Elems() * n.Args[1].Shape[0].Size
-		case "conv2d", "conv2d_bias_act":
-			w := n.Attrs.Window
-			flops += 2 * n.Shape.Elems() * w.KH * w.KW * n.Args[0].Shape[3].Size
-		case "rnn":
-			geo := ir.RNNGeom(n)
-			flops += 2 * n.Shape[0].Size * geo.T * (geo.D + geo.H) * geo.Cell.Gates() * geo.H
-		default:
+		if n.Op.Flops != nil {
+			flops += n.Op.Flops(n)
+		} else {
 			flops += n.Shape.Elems()
 		}
 	}

@@ -7,7 +7,7 @@ import "fmt"
 // adjoint rule sit together here, like the rest of the table.
 
 func init() {
-	def(&OpDef{Name: "conv2d", Arity: 2, Shape: convShape, Scratch: colSize,
+	def(&OpDef{Name: "conv2d", Arity: 2, Shape: convShape, Scratch: colSize, Flops: convFlops,
 		Grad: func(b *Builder, n, dy *Node) []*Node {
 			x, w := n.Args[0], n.Args[1]
 			win := n.Attrs.Window
@@ -20,7 +20,7 @@ func init() {
 	// conv2d_bias_act is act(conv2d(x, w) + b), the convolution with the
 	// bias add and the activation as the epilogue of its product, fused by
 	// derive like matmul_bias_act.
-	def(&OpDef{Name: "conv2d_bias_act", Arity: 3, NoGrad: "fused after derivation; never differentiated", Scratch: colSize,
+	def(&OpDef{Name: "conv2d_bias_act", Arity: 3, NoGrad: "fused after derivation; never differentiated", Scratch: colSize, Flops: convFlops,
 		Shape: func(n *Node) (Shape, error) {
 			y, err := convShape(n)
 			if err != nil {
@@ -123,4 +123,11 @@ func gradColSize(n *Node) int {
 		x, y = n.Args[0].Shape, n.Args[1].Shape
 	}
 	return y[0].Size * y[1].Size * y[2].Size * win.KH * win.KW * x[3].Size
+}
+
+// convFlops is a convolution's multiply-adds: one per output element and
+// element of its window.
+func convFlops(n *Node) int {
+	w := n.Attrs.Window
+	return 2 * n.Shape.Elems() * w.KH * w.KW * n.Args[0].Shape[3].Size
 }

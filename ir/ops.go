@@ -73,6 +73,12 @@ type OpDef struct {
 	// of that view folds into it.
 	AccumulatesSlice func(n, s *Node) bool
 
+	// Flops, when set, is the op's floating-point operations at the
+	// maximum batch (2 per multiply-add), for cost estimates such as the
+	// generated gradient check's budget; without it an op counts one per
+	// element of its result.
+	Flops func(n *Node) int
+
 	// ScalarOperands marks ops whose kernel takes a scalar constant
 	// argument inline, so the constant needs no buffer.
 	ScalarOperands bool
@@ -202,6 +208,13 @@ func init() {
 	// matmul: y = op(A)·op(B) for 2-D operands. The adjoints are matmuls
 	// whose transpose flags absorb every transpose, so none is materialized.
 	def(&OpDef{Name: "matmul", Arity: 2, Shape: matmulShape, Simplify: absorbTransposes, Accumulates: true,
+		Flops: func(n *Node) int {
+			k := n.Args[0].Shape[len(n.Args[0].Shape)-1].Size
+			if n.Attrs.TransA {
+				k = n.Args[0].Shape[0].Size
+			}
+			return 2 * n.Shape.Elems() * k
+		},
 		Grad: func(b *Builder, n, dy *Node) []*Node {
 			a, w := n.Args[0], n.Args[1]
 			tA, tB := n.Attrs.TransA, n.Attrs.TransB
@@ -356,6 +369,7 @@ func init() {
 	// activation as its epilogue: derive fuses it from a bias_act whose
 	// sum operand is a product read by nothing else.
 	def(&OpDef{Name: "matmul_bias_act", Arity: 3, NoGrad: "fused after derivation; never differentiated",
+		Flops: func(n *Node) int { return 2 * n.Shape.Elems() * n.Args[1].Shape[0].Size },
 		Shape: func(n *Node) (Shape, error) {
 			x, w, b := n.Args[0].Shape, n.Args[1].Shape, n.Args[2].Shape
 			if len(x) < 2 || len(w) != 2 || x[len(x)-1] != w[0] {

@@ -40,6 +40,10 @@ func RNNGradLayout(fwd *Node) (offsets []int, total int) {
 
 func init() {
 	def(&OpDef{Name: "rnn", Arity: -1, Shape: rnnShape,
+		Flops: func(n *Node) int {
+			geo := RNNGeom(n)
+			return 2 * n.Shape[0].Size * geo.T * (geo.D + geo.H) * geo.Cell.Gates() * geo.H
+		},
 		Saved: func(n *Node) int { return RNNGeom(n).SavedSize(n.Shape[0].Size) },
 		Grad: func(b *Builder, n, dy *Node) []*Node {
 			b.Note("backpropagation through time of %s from %s", nm(n), nm(dy))
