@@ -1,6 +1,9 @@
 package runtime
 
-import "fmt"
+import (
+	"fmt"
+	"iter"
+)
 
 // BiasAct computes out[r, c] = act(x[r, c] + b[c]) for rows×cols x: the
 // bias add and the activation of a dense or conv layer as one op, so the
@@ -15,12 +18,23 @@ func BiasAct[T Float](act UnaryOp, out, x, b []T, rows, cols int) {
 	if rows <= 0 || cols <= 0 {
 		return
 	}
-	nr := max(1, biasActBlock/cols)
-	for r0 := 0; r0 < rows; r0 += nr {
-		rn := min(nr, rows-r0)
+	for r0, rn := range rowBlocks(rows, max(1, biasActBlock/cols)) {
 		o := out[r0*cols : (r0+rn)*cols]
 		BinaryRows(Add, o, x[r0*cols:(r0+rn)*cols], b[:cols], rn, cols, false)
 		Unary(act, o, o)
+	}
+}
+
+// rowBlocks yields the first row and the row count of each block of up to
+// nr rows (nr ≥ 1) of rows: the loop of the fused kernels, which run their
+// passes block by block while a block is in cache.
+func rowBlocks(rows, nr int) iter.Seq2[int, int] {
+	return func(yield func(int, int) bool) {
+		for r0 := 0; r0 < rows; r0 += nr {
+			if !yield(r0, min(nr, rows-r0)) {
+				return
+			}
+		}
 	}
 }
 
@@ -49,8 +63,7 @@ func GemmBiasAct[T Float](act UnaryOp, out, a, w, b []T, m, n, k int) {
 	if k*n <= gemmEpilogueMaxW {
 		rb = max(12, gemmEpilogueBlock/n/12*12)
 	}
-	for r0 := 0; r0 < m; r0 += rb {
-		rn := min(rb, m-r0)
+	for r0, rn := range rowBlocks(m, rb) {
 		o := out[r0*n : (r0+rn)*n]
 		Gemm(false, false, rn, n, k, a[r0*k:(r0+rn)*k], w[:k*n], o, false)
 		BiasAct(act, o, o, b, rn, n)
@@ -82,9 +95,7 @@ func UnaryGradSumRows[T Float](op UnaryOp, dx, y, dy, db []T, rows, cols int, ac
 	if !acc {
 		clear(db[:cols])
 	}
-	nr := max(1, biasActBlock/cols)
-	for r0 := 0; r0 < rows; r0 += nr {
-		rn := min(nr, rows-r0)
+	for r0, rn := range rowBlocks(rows, max(1, biasActBlock/cols)) {
 		d := dx[r0*cols : (r0+rn)*cols]
 		UnaryGrad(op, d, y[r0*cols:(r0+rn)*cols], dy[r0*cols:(r0+rn)*cols])
 		SumRows(db, d, rn, cols, 1, true)
