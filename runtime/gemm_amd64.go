@@ -378,14 +378,23 @@ func sgemmBcastPacked(transA, transB bool, m, n, k int, a, b, c []float32, acc b
 // (the masked kernels do not read them).
 func sgemmPackB(transB bool, n, k int, b []float32, k0, kl, j0, jn, nr int, pack []float32) {
 	if !transB {
-		// Rows of B in order, each cut into the panels: B is read as it
-		// lies in memory (panel by panel, its rows n apart would each
-		// start a new page for large n).
-		for p := range kl {
-			row := b[(k0+p)*n+j0 : (k0+p)*n+j0+jn]
-			for q := 0; q*nr < jn; q++ {
-				w := min(nr, jn-q*nr)
-				copy(pack[q*kl*nr+p*nr:q*kl*nr+p*nr+w], row[q*nr:q*nr+w])
+		// Rows of B in order, each cut into the panels (sgemmPackN32/16,
+		// then the partial last panel): B is read as it lies in memory
+		// (panel by panel, its rows n apart would each start a new page
+		// for large n).
+		full := jn / nr
+		if full > 0 {
+			_, _ = b[(k0+kl-1)*n+j0+full*nr-1], pack[full*kl*nr-1] // the last reads and writes
+			if nr == 32 {
+				sgemmPackN32(kl, full, &b[k0*n+j0], n, &pack[0])
+			} else {
+				sgemmPackN16(kl, full, &b[k0*n+j0], n, &pack[0])
+			}
+		}
+		if w := jn - full*nr; w > 0 {
+			last := pack[full*kl*nr:]
+			for p := range kl {
+				copy(last[p*nr:p*nr+w], b[(k0+p)*n+j0+full*nr:][:w])
 			}
 		}
 		return
@@ -411,24 +420,18 @@ func sgemmPackB(transB bool, n, k int, b []float32, k0, kl, j0, jn, nr int, pack
 }
 
 // sgemmPackRows packs mr rows of kl elements of src, rows k apart, into
-// pp p-major: pp[p*mr+r] = src[r*k+p]. Full tiles of 12 and 6 rows (the
-// bulk) read their rows side by side with the bounds checks hoisted.
+// pp p-major: pp[p*mr+r] = src[r*k+p]. Tiles of 8 to 16 rows (the AVX-512
+// family's) run on sgemmPackT8 twice, for rows 0-7 and mr-8..mr-1 (the
+// overlap is written twice with the same values); tiles of 6 (AVX2's) read
+// their rows side by side with the bounds checks hoisted.
 func sgemmPackRows(pp, src []float32, k, mr, kl int) {
 	pp = pp[:mr*kl]
-	switch mr {
-	case 12:
-		s0 := src[0:kl]
-		s1, s2, s3 := src[k:][:len(s0)], src[2*k:][:len(s0)], src[3*k:][:len(s0)]
-		s4, s5, s6, s7 := src[4*k:][:len(s0)], src[5*k:][:len(s0)], src[6*k:][:len(s0)], src[7*k:][:len(s0)]
-		s8, s9, s10, s11 := src[8*k:][:len(s0)], src[9*k:][:len(s0)], src[10*k:][:len(s0)], src[11*k:][:len(s0)]
-		for p := 0; p < len(s0) && len(pp) >= 12; p++ {
-			d := (*[12]float32)(pp)
-			pp = pp[12:]
-			d[0], d[1], d[2], d[3] = s0[p], s1[p], s2[p], s3[p]
-			d[4], d[5], d[6], d[7] = s4[p], s5[p], s6[p], s7[p]
-			d[8], d[9], d[10], d[11] = s8[p], s9[p], s10[p], s11[p]
-		}
-	case 6:
+	switch {
+	case mr >= 8 && mr <= 16:
+		_, _ = src[(mr-1)*k+kl-1], pp[(kl-1)*mr+mr-1] // the last reads and writes
+		sgemmPackT8(kl/8, kl%8, &src[0], k, &pp[0], mr)
+		sgemmPackT8(kl/8, kl%8, &src[(mr-8)*k], k, &pp[mr-8], mr)
+	case mr == 6:
 		s0 := src[0:kl]
 		s1, s2 := src[k:][:len(s0)], src[2*k:][:len(s0)]
 		s3, s4, s5 := src[3*k:][:len(s0)], src[4*k:][:len(s0)], src[5*k:][:len(s0)]

@@ -6952,3 +6952,73 @@ tail:
 done:
 	VZEROUPPER
 	RET
+
+// func sgemmPackN16(kl int, panels int, src *float32, ld int, dst *float32)
+// Requires: AVX
+TEXT ·sgemmPackN16(SB), NOSPLIT, $0-40
+	MOVQ kl+0(FP), AX
+	MOVQ panels+8(FP), CX
+	MOVQ src+16(FP), DX
+	MOVQ ld+24(FP), BX
+	MOVQ dst+32(FP), SI
+	SHLQ $0x02, BX
+	MOVQ AX, DI
+	SHLQ $0x06, DI
+
+row:
+	MOVQ DX, R8
+	MOVQ SI, R9
+	MOVQ CX, R10
+
+panel:
+	VMOVUPS (R8), Y0
+	VMOVUPS Y0, (R9)
+	VMOVUPS 32(R8), Y0
+	VMOVUPS Y0, 32(R9)
+	ADDQ    $0x00000040, R8
+	ADDQ    DI, R9
+	DECQ    R10
+	JNZ     panel
+	ADDQ    BX, DX
+	ADDQ    $0x00000040, SI
+	DECQ    AX
+	JNZ     row
+	VZEROUPPER
+	RET
+
+// func sgemmPackN32(kl int, panels int, src *float32, ld int, dst *float32)
+// Requires: AVX
+TEXT ·sgemmPackN32(SB), NOSPLIT, $0-40
+	MOVQ kl+0(FP), AX
+	MOVQ panels+8(FP), CX
+	MOVQ src+16(FP), DX
+	MOVQ ld+24(FP), BX
+	MOVQ dst+32(FP), SI
+	SHLQ $0x02, BX
+	MOVQ AX, DI
+	SHLQ $0x07, DI
+
+row:
+	MOVQ DX, R8
+	MOVQ SI, R9
+	MOVQ CX, R10
+
+panel:
+	VMOVUPS (R8), Y0
+	VMOVUPS Y0, (R9)
+	VMOVUPS 32(R8), Y0
+	VMOVUPS Y0, 32(R9)
+	VMOVUPS 64(R8), Y0
+	VMOVUPS Y0, 64(R9)
+	VMOVUPS 96(R8), Y0
+	VMOVUPS Y0, 96(R9)
+	ADDQ    $0x00000080, R8
+	ADDQ    DI, R9
+	DECQ    R10
+	JNZ     panel
+	ADDQ    BX, DX
+	ADDQ    $0x00000080, SI
+	DECQ    AX
+	JNZ     row
+	VZEROUPPER
+	RET

@@ -309,3 +309,37 @@ func TestSgemmPackT8(t *testing.T) {
 		}
 	}
 }
+
+// TestSgemmPackN checks the panel copies of B against their definition,
+// with source rows longer than the panels and guard bands around dst.
+func TestSgemmPackN(t *testing.T) {
+	if !haveSgemmAsm {
+		t.Skip("no AVX2/FMA")
+	}
+	r := rand.New(rand.NewPCG(23, 24))
+	for _, nr := range []int{16, 32} {
+		for kl := 1; kl <= 5; kl++ {
+			for panels := 1; panels <= 3; panels++ {
+				ld := panels*nr + 7
+				src := ktRand[float32](r, kl*ld, 1)
+				full, dst := ktBuf[float32](panels * kl * nr)
+				if nr == 32 {
+					sgemmPackN32(kl, panels, &src[0], ld, &dst[0])
+				} else {
+					sgemmPackN16(kl, panels, &src[0], ld, &dst[0])
+				}
+				name := fmt.Sprintf("nr=%d kl=%d panels=%d", nr, kl, panels)
+				ktGuardsOK(t, name, full)
+				for q := range panels {
+					for p := range kl {
+						for c := range nr {
+							if got, want := dst[q*kl*nr+p*nr+c], src[p*ld+q*nr+c]; got != want {
+								t.Fatalf("%s: panel %d row %d column %d = %v, want %v", name, q, p, c, got, want)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}

@@ -1198,3 +1198,23 @@ func sgemmZPeakFMA(n int)
 //
 //go:noescape
 func sgemmPackT8(blocks int, rem int, src *float32, k int, dst *float32, nr int)
+
+// sgemmPackN16 copies whole panels of 16 columns of kl rows of B, rows ld
+// elements apart in src, into panels of kl×16 elements in dst (AVX;
+// kl, panels ≥ 1):
+//
+//	for p < kl, q < panels, t < 16:
+//		dst[q*kl*16+p*16+t] = src[p*ld+q*16+t]
+//
+//go:noescape
+func sgemmPackN16(kl int, panels int, src *float32, ld int, dst *float32)
+
+// sgemmPackN32 copies whole panels of 32 columns of kl rows of B, rows ld
+// elements apart in src, into panels of kl×32 elements in dst (AVX;
+// kl, panels ≥ 1):
+//
+//	for p < kl, q < panels, t < 32:
+//		dst[q*kl*32+p*32+t] = src[p*ld+q*32+t]
+//
+//go:noescape
+func sgemmPackN32(kl int, panels int, src *float32, ld int, dst *float32)

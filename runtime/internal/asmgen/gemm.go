@@ -78,6 +78,8 @@ func gemmKernels() {
 	peak(avx2Bcast)
 	peak(avx512Bcast)
 	packT8()
+	packN(2)
+	packN(4)
 }
 
 // loadMask loads into dst the mask of the first n lanes; n is clobbered.
@@ -530,4 +532,61 @@ func transpose8(r []VecVirtual) []VecVirtual {
 		VPERM2F128(U8(0x31), u[4+c], u[c], cols[c+4])
 	}
 	return cols
+}
+
+// packN generates sgemmPackN{nv}, the op(B) = B packing of sgemmPackB for
+// panels of nv ymm vectors (nr = 8·nv columns): for each of kl rows of B,
+// its whole panels are copied to their place in the packed chunk.
+func packN(nv int) {
+	name := fmt.Sprintf("sgemmPackN%d", 8*nv)
+	TEXT(name, NOSPLIT, "func(kl, panels int, src *float32, ld int, dst *float32)")
+	Doc(
+		fmt.Sprintf("%s copies whole panels of %d columns of kl rows of B, rows ld", name, 8*nv),
+		fmt.Sprintf("elements apart in src, into panels of kl×%d elements in dst (AVX;", 8*nv),
+		"kl, panels ≥ 1):",
+		"",
+		fmt.Sprintf("	for p < kl, q < panels, t < %d:", 8*nv),
+		fmt.Sprintf("		dst[q*kl*%d+p*%d+t] = src[p*ld+q*%d+t]", 8*nv, 8*nv, 8*nv),
+	)
+	Pragma("noescape")
+	kl := Load(Param("kl"), GP64())
+	panels := Load(Param("panels"), GP64())
+	src := Load(Param("src"), GP64())
+	ld := Load(Param("ld"), GP64())
+	dst := Load(Param("dst"), GP64())
+	SHLQ(U8(2), ld)
+	pstep := GP64() // bytes between panels of dst: kl*nr*4
+	MOVQ(kl, pstep)
+	SHLQ(U8(uint8(5+bits(nv))), pstep)
+	Label("row")
+	s, d, q := GP64(), GP64(), GP64()
+	MOVQ(src, s)
+	MOVQ(dst, d)
+	MOVQ(panels, q)
+	Label("panel")
+	for v := 0; v < nv; v++ {
+		y := YMM()
+		VMOVUPS(Mem{Base: s, Disp: 32 * v}, y)
+		VMOVUPS(y, Mem{Base: d, Disp: 32 * v})
+	}
+	ADDQ(U32(32*nv), s)
+	ADDQ(pstep, d)
+	DECQ(q)
+	JNZ(LabelRef("panel"))
+	ADDQ(ld, src)
+	ADDQ(U32(32*nv), dst)
+	DECQ(kl)
+	JNZ(LabelRef("row"))
+	VZEROUPPER()
+	RET()
+}
+
+// bits returns log2 of a power of two.
+func bits(n int) int {
+	b := 0
+	for n > 1 {
+		n >>= 1
+		b++
+	}
+	return b
 }
