@@ -218,14 +218,16 @@ func sgemmBcastPackLarge(transA, transB bool, m, n, k int, a, b, c []float32, ac
 	defer sgemmLargeBufs.put(buf)
 	bufA := buf[:sgemmKC*sgemmMC]
 	packB := buf[sgemmKC*sgemmMC:]
-	// opA(i, p) is a[i*rs+p*ks]. A is packed only when its tiles read in
-	// place would alias in L1: steps between the elements a kernel reads
-	// together (rows for NN, p for TN) a multiple of 2 KiB.
+	// opA(i, p) is a[i*rs+p*ks]. A is packed when its tiles read in place
+	// would alias in L1 (steps between the elements a kernel reads
+	// together, rows for NN, a multiple of 2 KiB), and always for Aᵀ
+	// (TN), whose tiles are short runs far apart: packed, conv2's filter
+	// gradient (288×5408ᵀ·5408×64) runs 1.1× faster.
 	rs, ks := k, 1
 	if transA {
 		rs, ks = 1, m
 	}
-	packA := (rs*ks*4)%2048 == 0
+	packA := (rs*ks*4)%2048 == 0 || transA
 	nkb := (k + sgemmKC - 1) / sgemmKC
 	kc := (k + nkb - 1) / nkb
 	tmr, tnr := sgemmTile()
@@ -302,7 +304,12 @@ func sgemmPackA(transA bool, m, k int, a []float32, k0, kl, i0, ml, tmr int, pac
 		pp := pack[(i-i0)*kl : (i-i0+mr)*kl]
 		if transA {
 			// opA(i+r, k0+p) = a[(k0+p)*m+i+r]: rows of the tile are
-			// contiguous in a.
+			// contiguous runs in a.
+			if mr >= 8 && mr <= 16 {
+				_, _ = a[(k0+kl-1)*m+i+mr-1], pp[kl*mr-1] // the last reads and writes
+				sgemmPackRuns(kl, mr, &a[k0*m+i], m, &pp[0])
+				continue
+			}
 			for p := range kl {
 				copy(pp[p*mr:p*mr+mr], a[(k0+p)*m+i:(k0+p)*m+i+mr])
 			}

@@ -7022,3 +7022,27 @@ panel:
 	JNZ     row
 	VZEROUPPER
 	RET
+
+// func sgemmPackRuns(kl int, mr int, src *float32, ld int, dst *float32)
+// Requires: AVX
+TEXT ·sgemmPackRuns(SB), NOSPLIT, $0-40
+	MOVQ kl+0(FP), AX
+	MOVQ mr+8(FP), CX
+	MOVQ src+16(FP), DX
+	MOVQ ld+24(FP), BX
+	MOVQ dst+32(FP), SI
+	SHLQ $0x02, BX
+	SHLQ $0x02, CX
+	LEAQ -32(CX), DI
+
+run:
+	VMOVUPS (DX), Y0
+	VMOVUPS (DX)(DI*1), Y1
+	VMOVUPS Y0, (SI)
+	VMOVUPS Y1, (SI)(DI*1)
+	ADDQ    BX, DX
+	ADDQ    CX, SI
+	DECQ    AX
+	JNZ     run
+	VZEROUPPER
+	RET

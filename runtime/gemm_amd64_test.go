@@ -241,7 +241,7 @@ func testSgemmPackLarge(t *testing.T) {
 	shapes := [][3]int{ // m, n, k
 		{1, 1, 1}, {7, 17, 33}, {13, 65, 300}, {32, 128, 784}, {32, 784, 128},
 		{197, 37, 600}, {100, 3, 257}, {200, 130, 513}, {64, 10, 32}, {32, 64, 10},
-		// k (NN, NT) or m (TN, TT) a multiple of 512: A is packed too.
+		// k (NN, NT) a multiple of 512: A is packed too (TN and TT always).
 		{13, 70, 512}, {512, 19, 33}, {37, 45, 1024},
 	}
 	for _, tA := range []bool{false, true} {

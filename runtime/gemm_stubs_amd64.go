@@ -1218,3 +1218,12 @@ func sgemmPackN16(kl int, panels int, src *float32, ld int, dst *float32)
 //
 //go:noescape
 func sgemmPackN32(kl int, panels int, src *float32, ld int, dst *float32)
+
+// sgemmPackRuns copies kl runs of mr elements (8 ≤ mr ≤ 16), ld elements
+// apart in src, one after another into dst (AVX; kl ≥ 1):
+//
+//	for p < kl, r < mr:
+//		dst[p*mr+r] = src[p*ld+r]
+//
+//go:noescape
+func sgemmPackRuns(kl int, mr int, src *float32, ld int, dst *float32)

@@ -80,6 +80,7 @@ func gemmKernels() {
 	packT8()
 	packN(2)
 	packN(4)
+	packRuns()
 }
 
 // loadMask loads into dst the mask of the first n lanes; n is clobbered.
@@ -589,4 +590,41 @@ func bits(n int) int {
 		b++
 	}
 	return b
+}
+
+// packRuns generates sgemmPackRuns, the packing of tiles of Aᵀ (TN
+// products) whose rows are contiguous runs of mr elements: each run is
+// copied as two 8-float vectors, its first and its last eight elements
+// (overlapping when mr < 16), so nothing outside the runs is touched.
+func packRuns() {
+	TEXT("sgemmPackRuns", NOSPLIT, "func(kl, mr int, src *float32, ld int, dst *float32)")
+	Doc(
+		"sgemmPackRuns copies kl runs of mr elements (8 ≤ mr ≤ 16), ld elements",
+		"apart in src, one after another into dst (AVX; kl ≥ 1):",
+		"",
+		"	for p < kl, r < mr:",
+		"		dst[p*mr+r] = src[p*ld+r]",
+	)
+	Pragma("noescape")
+	kl := Load(Param("kl"), GP64())
+	mr := Load(Param("mr"), GP64())
+	src := Load(Param("src"), GP64())
+	ld := Load(Param("ld"), GP64())
+	dst := Load(Param("dst"), GP64())
+	SHLQ(U8(2), ld)
+	SHLQ(U8(2), mr)
+	last := GP64() // byte offset of a run's last eight elements
+	LEAQ(Mem{Base: mr, Disp: -32}, last)
+	Label("run")
+	lo, hi := YMM(), YMM()
+	VMOVUPS(Mem{Base: src}, lo)
+	VMOVUPS(Mem{Base: src, Index: last, Scale: 1}, hi)
+	VMOVUPS(lo, Mem{Base: dst})
+	VMOVUPS(hi, Mem{Base: dst, Index: last, Scale: 1})
+	ADDQ(ld, src)
+	ADDQ(mr, dst)
+	DECQ(kl)
+	JNZ(LabelRef("run"))
+	VZEROUPPER()
+	RET()
 }
