@@ -174,46 +174,6 @@ func TestSgemmFamiliesAgree(t *testing.T) {
 	}
 }
 
-func TestSgemmDotKernels(t *testing.T) {
-	skipNoSgemmAsm(t)
-	r := rand.New(rand.NewPCG(11, 12))
-	kern := [4][5]func(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, acc bool){
-		1: {nil, sgemmDot1x1, sgemmDot1x2, sgemmDot1x3, sgemmDot1x4},
-		2: {nil, sgemmDot2x1, sgemmDot2x2, sgemmDot2x3, sgemmDot2x4},
-		3: {nil, sgemmDot3x1, sgemmDot3x2, sgemmDot3x3, sgemmDot3x4},
-	}
-	for mr := 1; mr <= 3; mr++ {
-		for nr := 1; nr <= 4; nr++ {
-			for _, k := range gemmEdgeSizes {
-				for _, acc := range []bool{false, true} {
-					lda, ldb := k+1, k+2
-					a := ktRand[float32](r, mr*lda, 1)
-					b := ktRand[float32](r, nr*ldb, 1)
-					name := fmt.Sprintf("sgemmDot%dx%d k=%d acc=%v", mr, nr, k, acc)
-					tl := newKtTile(r, mr, nr, name)
-					init := make([]float64, mr*nr)
-					for i := range mr {
-						for j := range nr {
-							init[i*nr+j] = float64(*tl.at(i, j))
-						}
-					}
-					kern[mr][nr](k, &a[0], lda, &b[0], ldb, tl.at(0, 0), tl.ldc, acc)
-					tl.check(t, func(i, j int) float64 {
-						var s float64
-						if acc {
-							s = init[i*nr+j]
-						}
-						for p := range k {
-							s += float64(a[i*lda+p]) * float64(b[j*ldb+p])
-						}
-						return s
-					}, ktGemmTol[float32](k+1))
-				}
-			}
-		}
-	}
-}
-
 func TestSgemmPeakFMA(t *testing.T) {
 	skipNoSgemmAsm(t)
 	if f := fmaPeakLoop(1000, false); f != 192000 {

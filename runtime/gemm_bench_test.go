@@ -66,7 +66,8 @@ func BenchmarkGemm(b *testing.B) {
 		{"sq_1024x1024x1024", false, false, false, 1024, 1024, 1024},
 		// The wide MLP's largest product at batch 256.
 		{"wide_256x1024x1024", false, false, false, 256, 1024, 1024},
-		{"wideDW_T1024x256x1024", true, false, true, 1024, 1024, 256}, // widemlp hidden-layer dW
+		{"wideDW_T1024x256x1024", true, false, true, 1024, 1024, 256},  // widemlp hidden-layer dW
+		{"wideDX_256x1024x1024T", false, true, false, 256, 1024, 1024}, // and its dX
 		// The seed CNN's first convolution at batch 32 (30×30 outputs,
 		// 3×3×3 windows, 32 filters): forward and kernel gradient.
 		{"conv1_28800x32x27", false, false, false, 28800, 32, 27},

@@ -64,7 +64,8 @@ func testGemmMLPShapes(t *testing.T) {
 		{256, 256, 256},
 		// Several row blocks of 96, k blocks of 256 and 512, odd sizes.
 		{197, 37, 600}, {97, 45, 1100}, {193, 23, 513}, {100, 3, 257},
-		// NT on both sides of the dot kernels' limits (m 128 and 512, k 32 and 512).
+		// NT with rows and k around the former dot kernels' limits (m 128
+		// and 512, k 32 and 512).
 		{129, 33, 64}, {300, 70, 511}, {130, 19, 512}, {128, 40, 31}, {513, 20, 512},
 	}
 	if testing.Short() {

@@ -189,34 +189,3 @@ func sgemmZBcastTile(mr, w, k int, a *float32, rs, ks int, b []float32, ldb int,
 		}
 	}
 }
-
-// sgemmDotTile runs the dot kernel for an mr×nr tile (1 ≤ mr ≤ 3,
-// 1 ≤ nr ≤ 4).
-func sgemmDotTile(mr, nr, k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, acc bool) {
-	switch mr*4 + nr {
-	case 1*4 + 1:
-		sgemmDot1x1(k, a, lda, b, ldb, c, ldc, acc)
-	case 1*4 + 2:
-		sgemmDot1x2(k, a, lda, b, ldb, c, ldc, acc)
-	case 1*4 + 3:
-		sgemmDot1x3(k, a, lda, b, ldb, c, ldc, acc)
-	case 1*4 + 4:
-		sgemmDot1x4(k, a, lda, b, ldb, c, ldc, acc)
-	case 2*4 + 1:
-		sgemmDot2x1(k, a, lda, b, ldb, c, ldc, acc)
-	case 2*4 + 2:
-		sgemmDot2x2(k, a, lda, b, ldb, c, ldc, acc)
-	case 2*4 + 3:
-		sgemmDot2x3(k, a, lda, b, ldb, c, ldc, acc)
-	case 2*4 + 4:
-		sgemmDot2x4(k, a, lda, b, ldb, c, ldc, acc)
-	case 3*4 + 1:
-		sgemmDot3x1(k, a, lda, b, ldb, c, ldc, acc)
-	case 3*4 + 2:
-		sgemmDot3x2(k, a, lda, b, ldb, c, ldc, acc)
-	case 3*4 + 3:
-		sgemmDot3x3(k, a, lda, b, ldb, c, ldc, acc)
-	default:
-		sgemmDot3x4(k, a, lda, b, ldb, c, ldc, acc)
-	}
-}

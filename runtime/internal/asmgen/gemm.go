@@ -10,12 +10,6 @@ import (
 	. "github.com/mmcloughlin/avo/reg"
 )
 
-// Tile limits; the Go driver in gemm_amd64.go relies on them.
-const (
-	dotMR = 3 // rows of a dot tile
-	dotNR = 4 // columns of a dot tile
-)
-
 var ymm = []VecPhysical{Y0, Y1, Y2, Y3, Y4, Y5, Y6, Y7, Y8, Y9, Y10, Y11, Y12, Y13, Y14, Y15}
 
 var zmm = []VecPhysical{
@@ -68,11 +62,6 @@ func gemmKernels() {
 			bcast(isa, mr, 2, true)
 			bcast(isa, mr, 1, false)
 			bcast(isa, mr, 1, true)
-		}
-	}
-	for mr := 1; mr <= dotMR; mr++ {
-		for nr := 1; nr <= dotNR; nr++ {
-			dot(mr, nr)
 		}
 	}
 	peak(avx2Bcast)
@@ -260,128 +249,6 @@ func bcast(isa bcastISA, mr, nv int, masked bool) {
 	for r := 0; r < mr; r++ {
 		for v := 0; v < nv; v++ {
 			store(acc(r, v), cAddr(r, v), v)
-		}
-	}
-	VZEROUPPER()
-	RET()
-}
-
-// dot generates sgemmDot{mr}x{nr}: a tile of mr×nr elements of C, each the
-// dot product of a row of A and a row of B.
-func dot(mr, nr int) {
-	name := fmt.Sprintf("sgemmDot%dx%d", mr, nr)
-	TEXT(name, NOSPLIT, "func(k int, a *float32, lda int, b *float32, ldb int, c *float32, ldc int, acc bool)")
-	Doc(
-		name+" computes a tile of "+fmt.Sprint(mr)+"×"+fmt.Sprint(nr)+" elements of C,",
-		"each the dot product of a row of A and a row of B (indices in elements,",
-		"k ≥ 1):",
-		"",
-		"	for r < "+fmt.Sprint(mr)+", j < "+fmt.Sprint(nr)+":",
-		"		s := 0",
-		"		for p < k: s += a[r*lda+p] * b[j*ldb+p]",
-		"		c[r*ldc+j] = s (or += s when acc)",
-		"",
-		"This is the NT case, C = A·Bᵀ, with both operands read along k.",
-	)
-	Pragma("noescape")
-	k := Load(Param("k"), GP64())
-	pa := Load(Param("a"), GP64())
-	lda := Load(Param("lda"), GP64())
-	pb := Load(Param("b"), GP64())
-	ldb := Load(Param("ldb"), GP64())
-	SHLQ(U8(2), lda)
-	SHLQ(U8(2), ldb)
-	var pb3 GPVirtual
-	if nr > 3 {
-		pb3 = GP64()
-		LEAQ(Mem{Base: pb, Index: ldb, Scale: 2}, pb3)
-		ADDQ(ldb, pb3)
-	}
-	// Accumulators acc[r][s] = Y(r*nr+s); rows of A in Y12..Y14, a row of B
-	// in Y15.
-	acc := func(r, s int) VecPhysical { return ymm[r*nr+s] }
-	aAddr := func(r int) Mem { return rowAddr(r, []Register{pa}, lda) }
-	bAddr := func(s int) Mem { return rowAddr(s, []Register{pb, pb3}, ldb) }
-	for i := 0; i < mr*nr; i++ {
-		VXORPS(ymm[i], ymm[i], ymm[i])
-	}
-	kv := GP64()
-	MOVQ(k, kv)
-	SHRQ(U8(3), kv)
-	JZ(LabelRef("tail"))
-	Label("loop")
-	for r := 0; r < mr; r++ {
-		VMOVUPS(aAddr(r), ymm[12+r])
-	}
-	for s := 0; s < nr; s++ {
-		VMOVUPS(bAddr(s), Y15)
-		for r := 0; r < mr; r++ {
-			VFMADD231PS(Y15, ymm[12+r], acc(r, s))
-		}
-	}
-	ADDQ(U8(32), pa)
-	ADDQ(U8(32), pb)
-	if nr > 3 {
-		ADDQ(U8(32), pb3)
-	}
-	DECQ(kv)
-	JNZ(LabelRef("loop"))
-
-	// The last k%8 elements, with masked loads: mask in Y12, a row of A in
-	// Y13, a row of B in Y14.
-	Label("tail")
-	ANDQ(U8(7), k)
-	JZ(LabelRef("reduce"))
-	loadMask(k, Y12)
-	for r := 0; r < mr; r++ {
-		VMASKMOVPS(aAddr(r), Y12, Y13)
-		for s := 0; s < nr; s++ {
-			VMASKMOVPS(bAddr(s), Y12, Y14)
-			VFMADD231PS(Y14, Y13, acc(r, s))
-		}
-	}
-
-	// Each row's nr accumulators become the nr sums in the low lanes of
-	// the xmm half of its first accumulator.
-	Label("reduce")
-	pc := Load(Param("c"), GP64())
-	ldc := Load(Param("ldc"), GP64())
-	SHLQ(U8(2), ldc)
-	if nr < 4 {
-		n := GP64()
-		MOVQ(U32(nr), n)
-		loadMask(n, Y14)
-	}
-	f := Load(Param("acc"), GP8())
-	for r := 0; r < mr; r++ {
-		x := func(s int) VecPhysical { return acc(r, min(s, nr-1)) }
-		// hadd(x, y) per 128-bit lane = [x0+x1, x2+x3, y0+y1, y2+y3].
-		t0, t1 := x(0), x(2)
-		VHADDPS(x(1), x(0), t0)
-		if nr > 2 {
-			VHADDPS(x(3), x(2), t1)
-		} else {
-			t1 = t0
-		}
-		VHADDPS(t1, t0, t0)
-		VEXTRACTF128(U8(1), t0, X15)
-		sum := t0.AsX()
-		VADDPS(X15, sum, sum)
-		addr := rowAddr(r, []Register{pc}, ldc)
-		lbl := fmt.Sprintf("store%d", r)
-		TESTB(f, f)
-		JZ(LabelRef(lbl))
-		if nr == 4 {
-			VADDPS(addr, sum, sum)
-		} else {
-			VMASKMOVPS(addr, X14, X13)
-			VADDPS(X13, sum, sum)
-		}
-		Label(lbl)
-		if nr == 4 {
-			VMOVUPS(sum, addr)
-		} else {
-			VMASKMOVPS(sum, X14, addr)
 		}
 	}
 	VZEROUPPER()
