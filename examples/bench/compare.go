@@ -31,6 +31,8 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/backpropgen/backpropgen/runtime"
 )
 
 // targets are the goals: Go time per step at most this fraction of
@@ -56,7 +58,7 @@ func main() {
 		count      = flag.Int("count", 5, "rounds of one Go run and one PyTorch run")
 		benchtime  = flag.String("benchtime", "2s", "time per run (go test -benchtime; seconds for torch_bench.py)")
 		python     = flag.String("python", "", "Python interpreter with torch (default: the first of python3, /usr/bin/python3 that imports torch)")
-		gomaxprocs = flag.Int("gomaxprocs", 1, "GOMAXPROCS and -cpu for the Go benchmarks, and PyTorch's intra-op threads")
+		gomaxprocs = flag.Int("gomaxprocs", 1, "threads on both sides: GOMAXPROCS, -cpu and "+runtime.ThreadsEnv+" for the Go benchmarks, PyTorch's intra-op threads")
 		raw        = flag.String("raw", filepath.Join(os.TempDir(), "backpropgen-bench.txt"), "file for the raw benchmark lines (benchstat input); empty for none")
 		goOnly     = flag.Bool("go-only", false, "run only the Go benchmarks")
 	)
@@ -165,7 +167,7 @@ func run(modelList string, count int, benchtime, python string, procs int, rawPa
 	fmt.Println()
 	writeTable(os.Stdout, rows, withTorch)
 	fmt.Printf("\nMedians of %d rounds of one Go run and one PyTorch run of %s each; ± is half the range of the runs\nover the median; Go/PyTorch is the median of the %d per-round ratios.\n", count, benchtime, count)
-	fmt.Printf("Go: go test -c, then per round <model>.test -test.run '^$' -test.bench TrainStep -test.benchtime %s -test.cpu %d, GOMAXPROCS=%d.\n", benchtime, procs, procs)
+	fmt.Printf("Go: go test -c, then per round <model>.test -test.run '^$' -test.bench TrainStep -test.benchtime %s -test.cpu %d, GOMAXPROCS=%d %s=%d.\n", benchtime, procs, procs, runtime.ThreadsEnv, procs)
 	if withTorch {
 		fmt.Printf("PyTorch: per round %s examples/bench/torch_bench.py --models <model> --count 1 --benchtime %g --threads %d --each (interop threads 1); CNN is NCHW there, NHWC in Go.\n",
 			python, torchSeconds, procs)
@@ -261,10 +263,13 @@ func buildGo(root, model, dir string) (string, error) {
 func runGo(root, bin, model string, benchtime string, procs int) ([]benchLine, string, error) {
 	args := []string{"-test.run", "^$", "-test.bench", "TrainStep", "-test.benchtime", benchtime,
 		"-test.count", "1", "-test.cpu", strconv.Itoa(procs)}
-	fmt.Fprintf(os.Stderr, "bench: GOMAXPROCS=%d %s %s\n", procs, filepath.Base(bin), strings.Join(quoteArgs(args), " "))
+	// The GEMM worker pool (runtime.SetThreads) takes the same number of
+	// threads as PyTorch's intra-op pool.
+	env := []string{"GOMAXPROCS=" + strconv.Itoa(procs), runtime.ThreadsEnv + "=" + strconv.Itoa(procs)}
+	fmt.Fprintf(os.Stderr, "bench: %s %s %s\n", strings.Join(env, " "), filepath.Base(bin), strings.Join(quoteArgs(args), " "))
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = filepath.Join(root, "generated", model)
-	cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(procs))
+	cmd.Env = append(os.Environ(), env...)
 	out, err := runTee(cmd)
 	var header strings.Builder
 	for _, l := range strings.Split(out, "\n") {
