@@ -3,6 +3,7 @@ package runtime
 import (
 	"fmt"
 	"go/ast"
+	"go/build"
 	"go/parser"
 	"go/token"
 	"os"
@@ -50,7 +51,8 @@ func TestNoBoundsChecksInKernelLoops(t *testing.T) {
 	if testing.Short() {
 		t.Skip("compiles the package twice")
 	}
-	goCmd := filepath.Join(os.Getenv("GOROOT"), "bin", "go")
+	// The toolchain that built this test, else the first go on PATH.
+	goCmd := filepath.Join(build.Default.GOROOT, "bin", "go")
 	if _, err := os.Stat(goCmd); err != nil {
 		goCmd = "go"
 	}
