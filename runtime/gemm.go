@@ -104,8 +104,8 @@ func gemmRange[T Float](transA, transB bool, m, n, k int, a, b, c []T, acc bool,
 // gemmUnits returns the granularity, in rows and in columns, at which C
 // may be split into blocks for gemmRange without changing any element's
 // sequence of operations, and the efficient one for the assembly kernels.
-func gemmUnits[T Float](transA, transB bool, m, k int) (mu, nu int) {
-	if mu, nu, ok := gemmAsmUnits[T](transA, transB, m, k); ok {
+func gemmUnits[T Float]() (mu, nu int) {
+	if mu, nu, ok := gemmAsmUnits[T](); ok {
 		return mu, nu
 	}
 	return gemmDotUnits()

@@ -88,7 +88,7 @@ func gemmAsm[T Float](transA, transB bool, m, n, k int, a, b, c []T, acc bool, i
 	}
 	// T is float32 or a type defined on it.
 	f32 := func(s []T) []float32 { return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(s))), len(s)) }
-	sgemm(transA, transB, m, n, k, f32(a), f32(b), f32(c), acc, ilo, ihi, jlo, jhi)
+	sgemmBcast(transA, transB, m, n, k, f32(a), f32(b), f32(c), acc, ilo, ihi, jlo, jhi)
 	return true
 }
 
@@ -97,22 +97,13 @@ func gemmAsm[T Float](transA, transB bool, m, n, k int, a, b, c []T, acc bool, i
 // apply. Any split gives the same results: every element of C is one
 // chain of FMAs over p in the broadcast kernels, whatever the tile around
 // it.
-func gemmAsmUnits[T Float](transA, transB bool, m, k int) (mu, nu int, ok bool) {
+func gemmAsmUnits[T Float]() (mu, nu int, ok bool) {
 	var z T
 	if unsafe.Sizeof(z) != 4 || !haveSgemmAsm {
 		return 0, 0, false
 	}
 	mu, nu = sgemmTile()
 	return mu, nu, true
-}
-
-// sgemm computes rows [ilo, ihi) and columns [jlo, jhi) of C with the
-// broadcast kernels. (Dot-product kernels for A·Bᵀ with few rows, with
-// horizontal sums, were 1.05-1.3× slower than packing Bᵀ once the packing
-// ran on register transposes: BenchmarkGemm's dX shapes from 32×10·(64×10)ᵀ
-// to 256×1024·(1024×1024)ᵀ, both kernel families, side by side.)
-func sgemm(transA, transB bool, m, n, k int, a, b, c []float32, acc bool, ilo, ihi, jlo, jhi int) {
-	sgemmBcast(transA, transB, m, n, k, a, b, c, acc, ilo, ihi, jlo, jhi)
 }
 
 // sgemmTiles yields the first row and the number of rows of each tile when
@@ -139,12 +130,16 @@ func sgemmTiles(i0, m, mr int) iter.Seq2[int, int] {
 	}
 }
 
-// sgemmBcast computes the NN, TN and TT cases (and NT for a short k or many
-// rows) with the broadcast kernels, for rows [ilo, ihi) and columns
-// [jlo, jhi) of C. Rows of op(B) are read in place when they are rows of B
-// and the block of B is small; otherwise op(B) is packed into panels of
-// tile width in a reused buffer. Packing changes no arithmetic: every element of C is the same
-// chain of FMAs either way, so the choice may depend on the block.
+// sgemmBcast computes rows [ilo, ihi) and columns [jlo, jhi) of C, in all
+// four forms, with the broadcast kernels. Rows of op(B) are read in place
+// when they are rows of B and the block of B is small; otherwise op(B) is
+// packed into panels of tile width in a reused buffer. Packing changes no
+// arithmetic: every element of C is the same chain of FMAs either way, so
+// the choice may depend on the block. (Dot-product kernels for A·Bᵀ with
+// few rows, with horizontal sums, were 1.05-1.3× slower than packing Bᵀ
+// once the packing ran on register transposes: BenchmarkGemm's dX shapes
+// from 32×10·(64×10)ᵀ to 256×1024·(1024×1024)ᵀ, both kernel families,
+// side by side; they were removed.)
 func sgemmBcast(transA, transB bool, m, n, k int, a, b, c []float32, acc bool, ilo, ihi, jlo, jhi int) {
 	switch {
 	case sgemmPackLarge(k, ihi-ilo, jhi-jlo):
@@ -196,8 +191,9 @@ func sgemmBcastPackLarge(transA, transB bool, m, n, k int, a, b, c []float32, ac
 	// opA(i, p) is a[i*rs+p*ks]. A is packed when its tiles read in place
 	// would alias in L1 (steps between the elements a kernel reads
 	// together, rows for NN, a multiple of 2 KiB), and always for Aᵀ
-	// (TN), whose tiles are short runs far apart: packed, conv2's filter
-	// gradient (288×5408ᵀ·5408×64) runs 1.1× faster.
+	// (TN), whose tiles are short runs far apart: packed, the wide MLP's
+	// weight gradients ((1024×256)ᵀ·256×1024) made its training step 1.07×
+	// faster.
 	rs, ks := k, 1
 	if transA {
 		rs, ks = 1, m

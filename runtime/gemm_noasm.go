@@ -9,7 +9,7 @@ func gemmAsm[T Float](transA, transB bool, m, n, k int, a, b, c []T, acc bool, i
 }
 
 // gemmAsmUnits reports that gemmAsm does not apply.
-func gemmAsmUnits[T Float](transA, transB bool, m, k int) (mu, nu int, ok bool) {
+func gemmAsmUnits[T Float]() (mu, nu int, ok bool) {
 	return 0, 0, false
 }
 

@@ -289,7 +289,7 @@ func gemmParallel[T Float](transA, transB bool, m, n, k int, a, b, c []T, acc bo
 // strip of the larger; if that side has fewer units than threads, the
 // side with more.
 func gemmSplit[T Float](threads, per int, transA, transB bool, m, n, k int) (cols bool, unit, units, parts int) {
-	mu, nu := gemmUnits[T](transA, transB, m, k)
+	mu, nu := gemmUnits[T]()
 	mUnits, nUnits := (m+mu-1)/mu, (n+nu-1)/nu
 	cols = n > m
 	if cols && nUnits < threads && mUnits > nUnits || !cols && mUnits < threads && nUnits > mUnits {

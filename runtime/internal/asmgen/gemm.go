@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"math/bits"
 
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
@@ -425,7 +426,7 @@ func packN(nv int) {
 	SHLQ(U8(2), ld)
 	pstep := GP64() // bytes between panels of dst: kl*nr*4
 	MOVQ(kl, pstep)
-	SHLQ(U8(uint8(5+bits(nv))), pstep)
+	SHLQ(U8(uint8(5+bits.TrailingZeros(uint(nv)))), pstep) // kl·8·nv·4 bytes, nv a power of two
 	Label("row")
 	s, d, q := GP64(), GP64(), GP64()
 	MOVQ(src, s)
@@ -447,16 +448,6 @@ func packN(nv int) {
 	JNZ(LabelRef("row"))
 	VZEROUPPER()
 	RET()
-}
-
-// bits returns log2 of a power of two.
-func bits(n int) int {
-	b := 0
-	for n > 1 {
-		n >>= 1
-		b++
-	}
-	return b
 }
 
 // packRuns generates sgemmPackRuns, the packing of tiles of Aᵀ (TN
