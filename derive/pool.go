@@ -49,7 +49,7 @@ func commutePools(g *ir.Graph) {
 		}
 		src := act.Name
 		if src == "" {
-			src = label(x)
+			src = x.Label()
 		}
 		actOp, actAttrs := act.Op, act.Attrs
 		if b == nil {
@@ -66,7 +66,7 @@ func commutePools(g *ir.Graph) {
 		act.Op, act.Args, act.Attrs, act.Shape = sumOp, []*ir.Node{sum, b}, ir.Attrs{}, p.Shape.Clone()
 		act.Name, act.Pos = p.Name+".z", p.Pos
 		p.Op, p.Args, p.Attrs = actOp, []*ir.Node{act}, actAttrs
-		p.Step = fmt.Sprintf("%s = %s(%s + %s): %s's bias and %s after the pool (they commute with max)", p.Name, actOp.Name, sum.Name, label(b), src, actOp.Name)
+		p.Step = fmt.Sprintf("%s = %s(%s + %s): %s's bias and %s after the pool (they commute with max)", p.Name, actOp.Name, sum.Name, b.Label(), src, actOp.Name)
 	}
 }
 
@@ -77,11 +77,4 @@ func isBiasAdd(n *ir.Node) bool {
 	}
 	x, b := n.Args[0], n.Args[1]
 	return len(b.Shape) == 1 && x.Shape.Equal(n.Shape) && len(x.Shape) >= 2 && b.Shape[0] == x.Shape[len(x.Shape)-1]
-}
-
-func label(n *ir.Node) string {
-	if n.Name != "" {
-		return n.Name
-	}
-	return n.String()
 }

@@ -11,9 +11,9 @@ func init() {
 		Grad: func(b *Builder, n, dy *Node) []*Node {
 			x, w := n.Args[0], n.Args[1]
 			win := n.Attrs.Window
-			b.Note("d%s = conv2dᵀ(%s, %s): col2im(%s·%sᵀ)", nm(x), nm(dy), nm(w), nm(dy), nm(w))
+			b.Note("d%s = conv2dᵀ(%s, %s): col2im(%s·%sᵀ)", x.Label(), dy.Label(), w.Label(), dy.Label(), w.Label())
 			dx := b.Op("conv2d_grad_input", Attrs{Window: win, To: x.Shape}, dy, w)
-			b.Note("d%s = im2col(%s)ᵀ·%s", nm(w), nm(x), nm(dy))
+			b.Note("d%s = im2col(%s)ᵀ·%s", w.Label(), x.Label(), dy.Label())
 			dw := b.Op("conv2d_grad_filter", Attrs{Window: win, To: w.Shape}, x, dy)
 			return []*Node{dx, dw}
 		}})
@@ -39,7 +39,7 @@ func init() {
 	def(&OpDef{Name: "maxpool2d", Arity: 1, Shape: poolShape,
 		Aux: func(n *Node) int { return n.Shape.Elems() },
 		Grad: func(b *Builder, n, dy *Node) []*Node {
-			b.Note("d%s = %s routed to each window's argmax", nm(n.Args[0]), nm(dy))
+			b.Note("d%s = %s routed to each window's argmax", n.Args[0].Label(), dy.Label())
 			return []*Node{b.Op("maxpool2d_grad", Attrs{Window: n.Attrs.Window, To: n.Args[0].Shape}, dy, n)}
 		}})
 	def(&OpDef{Name: "maxpool2d_grad", Arity: 2, NoGrad: backwardOnly, Accumulates: true,
@@ -51,7 +51,7 @@ func init() {
 		}})
 	def(&OpDef{Name: "avgpool2d", Arity: 1, Shape: poolShape,
 		Grad: func(b *Builder, n, dy *Node) []*Node {
-			b.Note("d%s = %s spread evenly over each window", nm(n.Args[0]), nm(dy))
+			b.Note("d%s = %s spread evenly over each window", n.Args[0].Label(), dy.Label())
 			return []*Node{b.Op("avgpool2d_grad", Attrs{Window: n.Attrs.Window, To: n.Args[0].Shape}, dy)}
 		}})
 	def(&OpDef{Name: "avgpool2d_grad", Arity: 1, NoGrad: backwardOnly, Accumulates: true,

@@ -179,6 +179,14 @@ type Node struct {
 
 func (n *Node) String() string { return fmt.Sprintf("%%%d", n.ID) }
 
+// Label is n's name, or its ID (%%n) when it has none.
+func (n *Node) Label() string {
+	if n.Name != "" {
+		return n.Name
+	}
+	return n.String()
+}
+
 // Statement is one computing line of the description.
 type Statement struct {
 	Name string // the assigned name

@@ -136,31 +136,31 @@ func init() {
 		return d
 	}
 	activation("relu", func(b *Builder, n, dy *Node) []*Node {
-		b.Note("d%s = %s ⊙ [%s > 0]", nm(n.Args[0]), nm(dy), nm(n))
+		b.Note("d%s = %s ⊙ [%s > 0]", n.Args[0].Label(), dy.Label(), n.Label())
 		return []*Node{b.Op("relu_grad", Attrs{}, n, dy)}
 	}).CommutesWithMax = true
 	activation("sigmoid", func(b *Builder, n, dy *Node) []*Node {
-		b.Note("d%s = %s ⊙ %s(1 - %s)", nm(n.Args[0]), nm(dy), nm(n), nm(n))
+		b.Note("d%s = %s ⊙ %s(1 - %s)", n.Args[0].Label(), dy.Label(), n.Label(), n.Label())
 		return []*Node{b.Op("sigmoid_grad", Attrs{}, n, dy)}
 	})
 	activation("tanh", func(b *Builder, n, dy *Node) []*Node {
-		b.Note("d%s = %s ⊙ (1 - %s²)", nm(n.Args[0]), nm(dy), nm(n))
+		b.Note("d%s = %s ⊙ (1 - %s²)", n.Args[0].Label(), dy.Label(), n.Label())
 		return []*Node{b.Op("tanh_grad", Attrs{}, n, dy)}
 	})
 	unary("sqrt", func(b *Builder, n, dy *Node) []*Node {
-		b.Note("d%s = %s ⊙ 1/(2·%s)", nm(n.Args[0]), nm(dy), nm(n))
+		b.Note("d%s = %s ⊙ 1/(2·%s)", n.Args[0].Label(), dy.Label(), n.Label())
 		return []*Node{b.Op("sqrt_grad", Attrs{}, n, dy)}
 	})
 	unary("exp", func(b *Builder, n, dy *Node) []*Node {
-		b.Note("d%s = %s ⊙ %s", nm(n.Args[0]), nm(dy), nm(n))
+		b.Note("d%s = %s ⊙ %s", n.Args[0].Label(), dy.Label(), n.Label())
 		return []*Node{b.Mul(dy, n)}
 	})
 	unary("log", func(b *Builder, n, dy *Node) []*Node {
-		b.Note("d%s = %s / %s", nm(n.Args[0]), nm(dy), nm(n.Args[0]))
+		b.Note("d%s = %s / %s", n.Args[0].Label(), dy.Label(), n.Args[0].Label())
 		return []*Node{b.Div(dy, n.Args[0])}
 	})
 	unary("neg", func(b *Builder, n, dy *Node) []*Node {
-		b.Note("d%s = -%s", nm(n.Args[0]), nm(dy))
+		b.Note("d%s = -%s", n.Args[0].Label(), dy.Label())
 		return []*Node{b.Neg(dy)}
 	})
 	for _, name := range []string{"sqrt_grad", "softmax_grad", "log_softmax_grad"} {
@@ -174,34 +174,34 @@ func init() {
 	}
 	binary("add", func(b *Builder, n, dy *Node) []*Node {
 		x, y := n.Args[0], n.Args[1]
-		b.Note("d%s = %s", nm(x), nm(dy))
+		b.Note("d%s = %s", x.Label(), dy.Label())
 		dx := b.SumTo(dy, x.Shape)
-		b.Note("d%s = %s", nm(y), nm(dy))
+		b.Note("d%s = %s", y.Label(), dy.Label())
 		return []*Node{dx, b.SumTo(dy, y.Shape)}
 	})
 	binary("sub", func(b *Builder, n, dy *Node) []*Node {
 		x, y := n.Args[0], n.Args[1]
-		b.Note("d%s = %s", nm(x), nm(dy))
+		b.Note("d%s = %s", x.Label(), dy.Label())
 		dx := b.SumTo(dy, x.Shape)
-		b.Note("d%s = -%s", nm(y), nm(dy))
+		b.Note("d%s = -%s", y.Label(), dy.Label())
 		return []*Node{dx, b.Neg(b.SumTo(dy, y.Shape))}
 	})
 	binary("mul", func(b *Builder, n, dy *Node) []*Node {
 		x, y := n.Args[0], n.Args[1]
 		if x == y { // x², one contribution instead of two
-			b.Note("d%s = 2·%s ⊙ %s", nm(x), nm(dy), nm(x))
+			b.Note("d%s = 2·%s ⊙ %s", x.Label(), dy.Label(), x.Label())
 			return []*Node{b.SumTo(b.Mul(b.Mul(dy, x), b.Const(2)), x.Shape), nil}
 		}
-		b.Note("d%s = %s ⊙ %s", nm(x), nm(dy), nm(y))
+		b.Note("d%s = %s ⊙ %s", x.Label(), dy.Label(), y.Label())
 		dx := b.SumTo(b.Mul(dy, y), x.Shape)
-		b.Note("d%s = %s ⊙ %s", nm(y), nm(dy), nm(x))
+		b.Note("d%s = %s ⊙ %s", y.Label(), dy.Label(), x.Label())
 		return []*Node{dx, b.SumTo(b.Mul(dy, x), y.Shape)}
 	})
 	binary("div", func(b *Builder, n, dy *Node) []*Node {
 		x, y := n.Args[0], n.Args[1]
-		b.Note("d%s = %s / %s", nm(x), nm(dy), nm(y))
+		b.Note("d%s = %s / %s", x.Label(), dy.Label(), y.Label())
 		dx := b.SumTo(b.Div(dy, y), x.Shape)
-		b.Note("d%s = -%s ⊙ %s / %s", nm(y), nm(dy), nm(n), nm(y))
+		b.Note("d%s = -%s ⊙ %s / %s", y.Label(), dy.Label(), n.Label(), y.Label())
 		return []*Node{dx, b.Neg(b.SumTo(b.Div(b.Mul(dy, n), y), y.Shape))}
 	})
 
@@ -220,17 +220,17 @@ func init() {
 			tA, tB := n.Attrs.TransA, n.Attrs.TransB
 			var da, dw *Node
 			if !tA {
-				b.Note("d%s = %s·%s%s", nm(a), nm(dy), nm(w), tick(!tB))
+				b.Note("d%s = %s·%s%s", a.Label(), dy.Label(), w.Label(), tick(!tB))
 				da = b.MatMul(dy, w, false, !tB)
 			} else {
-				b.Note("d%s = %s%s·%sᵀ", nm(a), nm(w), tick(tB), nm(dy))
+				b.Note("d%s = %s%s·%sᵀ", a.Label(), w.Label(), tick(tB), dy.Label())
 				da = b.MatMul(w, dy, tB, true)
 			}
 			if !tB {
-				b.Note("d%s = %s%s·%s", nm(w), nm(a), tick(!tA), nm(dy))
+				b.Note("d%s = %s%s·%s", w.Label(), a.Label(), tick(!tA), dy.Label())
 				dw = b.MatMul(a, dy, !tA, false)
 			} else {
-				b.Note("d%s = %sᵀ·%s%s", nm(w), nm(dy), nm(a), tick(tA))
+				b.Note("d%s = %sᵀ·%s%s", w.Label(), dy.Label(), a.Label(), tick(tA))
 				dw = b.MatMul(dy, a, true, tA)
 			}
 			return []*Node{da, dw}
@@ -250,7 +250,7 @@ func init() {
 			return nil
 		},
 		Grad: func(b *Builder, n, dy *Node) []*Node {
-			b.Note("d%s = %sᵀ", nm(n.Args[0]), nm(dy))
+			b.Note("d%s = %sᵀ", n.Args[0].Label(), dy.Label())
 			return []*Node{b.Transpose(dy)}
 		}})
 
@@ -270,7 +270,7 @@ func init() {
 			return nil
 		},
 		Grad: func(b *Builder, n, dy *Node) []*Node {
-			b.Note("d%s = reshape(%s, %v)", nm(n.Args[0]), nm(dy), n.Args[0].Shape)
+			b.Note("d%s = reshape(%s, %v)", n.Args[0].Label(), dy.Label(), n.Args[0].Shape)
 			return []*Node{b.Reshape(dy, n.Args[0].Shape)}
 		}})
 
@@ -281,9 +281,9 @@ func init() {
 			Grad: func(b *Builder, n, dy *Node) []*Node {
 				x := n.Args[0]
 				if mean {
-					b.Note("d%s = broadcast(%s)/count", nm(x), nm(dy))
+					b.Note("d%s = broadcast(%s)/count", x.Label(), dy.Label())
 				} else {
-					b.Note("d%s = broadcast(%s)", nm(x), nm(dy))
+					b.Note("d%s = broadcast(%s)", x.Label(), dy.Label())
 				}
 				kept := keptShape(x.Shape, n.Attrs.Axes)
 				return []*Node{b.BroadcastTo(b.Reshape(dy, kept), x.Shape, mean)}
@@ -323,12 +323,12 @@ func init() {
 	// Row-wise softmax family over the last axis.
 	def(&OpDef{Name: "softmax", Arity: 1, Shape: lastAxisStatic,
 		Grad: func(b *Builder, n, dy *Node) []*Node {
-			b.Note("d%s = %s ⊙ (%s - Σ %s⊙%s)", nm(n.Args[0]), nm(n), nm(dy), nm(dy), nm(n))
+			b.Note("d%s = %s ⊙ (%s - Σ %s⊙%s)", n.Args[0].Label(), n.Label(), dy.Label(), dy.Label(), n.Label())
 			return []*Node{b.Op("softmax_grad", Attrs{}, n, dy)}
 		}})
 	def(&OpDef{Name: "log_softmax", Arity: 1, Shape: lastAxisStatic,
 		Grad: func(b *Builder, n, dy *Node) []*Node {
-			b.Note("d%s = %s - exp(%s) ⊙ Σ %s", nm(n.Args[0]), nm(dy), nm(n), nm(dy))
+			b.Note("d%s = %s - exp(%s) ⊙ Σ %s", n.Args[0].Label(), dy.Label(), n.Label(), dy.Label())
 			return []*Node{b.Op("log_softmax_grad", Attrs{}, n, dy)}
 		}})
 
@@ -338,7 +338,7 @@ func init() {
 	def(&OpDef{Name: "softmax_cross_entropy", Arity: 2, Shape: sceShape,
 		Grad: func(b *Builder, n, dy *Node) []*Node {
 			logits, labels := n.Args[0], n.Args[1]
-			b.Note("d%s = (softmax(%s) - onehot(%s))·%s/n", nm(logits), nm(logits), nm(labels), nm(dy))
+			b.Note("d%s = (softmax(%s) - onehot(%s))·%s/n", logits.Label(), logits.Label(), labels.Label(), dy.Label())
 			return []*Node{b.Op("softmax_cross_entropy_grad", Attrs{}, logits, labels, dy), nil}
 		}})
 	def(&OpDef{Name: "softmax_cross_entropy_grad", Arity: 3, NoGrad: backwardOnly, ScalarOperands: true,
@@ -394,13 +394,6 @@ func init() {
 			}
 			return p.Shape, nil
 		}})
-}
-
-func nm(n *Node) string {
-	if n.Name != "" {
-		return n.Name
-	}
-	return n.String()
 }
 
 func tick(t bool) string {

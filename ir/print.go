@@ -21,7 +21,7 @@ func Format(w io.Writer, nodes []*Node) {
 // FormatNode returns the text form of one node.
 func FormatNode(n *Node) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%v %s %v", n, nm(n), n.Shape)
+	fmt.Fprintf(&b, "%v %s %v", n, n.Label(), n.Shape)
 	if n.DType == Int {
 		b.WriteString(" int32")
 	}
@@ -30,7 +30,7 @@ func FormatNode(n *Node) string {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		fmt.Fprintf(&b, " %v %s", a, nm(a))
+		fmt.Fprintf(&b, " %v %s", a, a.Label())
 	}
 	if s := formatAttrs(n); s != "" {
 		b.WriteString(" [" + s + "]")
@@ -81,7 +81,7 @@ func (g *Graph) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "model %s batch %d (from %s)\n", g.Model, g.Batch, g.File)
 	Format(&b, g.Nodes)
-	fmt.Fprintf(&b, "loss %v %s\n", g.Loss, nm(g.Loss))
-	fmt.Fprintf(&b, "output %v %s\n", g.Output, nm(g.Output))
+	fmt.Fprintf(&b, "loss %v %s\n", g.Loss, g.Loss.Label())
+	fmt.Fprintf(&b, "output %v %s\n", g.Output, g.Output.Label())
 	return b.String()
 }

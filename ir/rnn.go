@@ -46,13 +46,13 @@ func init() {
 		},
 		Saved: func(n *Node) int { return RNNGeom(n).SavedSize(n.Shape[0].Size) },
 		Grad: func(b *Builder, n, dy *Node) []*Node {
-			b.Note("backpropagation through time of %s from %s", nm(n), nm(dy))
+			b.Note("backpropagation through time of %s from %s", n.Label(), dy.Label())
 			offsets, total := RNNGradLayout(n)
 			all := b.Op("rnn_grad", Attrs{RNN: n.Attrs.RNN, To: Fixed(total)}, dy, n)
-			all.Name = "d" + nm(n) + ".bptt"
+			all.Name = "d" + n.Label() + ".bptt"
 			grads := make([]*Node, len(n.Args))
 			for i, a := range n.Args {
-				b.Note("d%s = %s[%d:%d]", nm(a), all.Name, offsets[i], offsets[i]+a.Shape.Elems())
+				b.Note("d%s = %s[%d:%d]", a.Label(), all.Name, offsets[i], offsets[i]+a.Shape.Elems())
 				grads[i] = b.Op("slice", Attrs{Offset: offsets[i], To: a.Shape}, all)
 			}
 			return grads
@@ -95,7 +95,7 @@ func init() {
 			return Shape{x[0], x[2]}, nil
 		},
 		Grad: func(b *Builder, n, dy *Node) []*Node {
-			b.Note("d%s = %s at the last step, 0 before", nm(n.Args[0]), nm(dy))
+			b.Note("d%s = %s at the last step, 0 before", n.Args[0].Label(), dy.Label())
 			return []*Node{b.Op("time_last_grad", Attrs{To: n.Args[0].Shape}, dy)}
 		}})
 	def(&OpDef{Name: "time_last_grad", Arity: 1, NoGrad: backwardOnly, Accumulates: true,
@@ -136,7 +136,7 @@ func rnnShape(n *Node) (Shape, error) {
 	state := Shape{x[0], {Size: h}}
 	for _, s := range n.Args[5:] {
 		if !s.Shape.Equal(state) {
-			return nil, fmt.Errorf("initial state %s has shape %v, want %v", nm(s), s.Shape, state)
+			return nil, fmt.Errorf("initial state %s has shape %v, want %v", s.Label(), s.Shape, state)
 		}
 	}
 	return Shape{x[0], x[1], {Size: h}}, nil
