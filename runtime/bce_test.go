@@ -27,7 +27,6 @@ var bceAllowed = map[string]string{
 	"ReduceSum":        "strided destination",
 	"Transpose":        "strided destination",
 	"rtrlDirect":       "strided destination (a column of the sensitivity matrix)",
-	"rnnTimeMajor":     "strided destination (batch-major to time-major)",
 	"transposeStrided": "strided writes (packing a transposed block)",
 
 	"GemmNaive":      "the reference product the GEMM tests compare against",

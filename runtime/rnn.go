@@ -545,7 +545,7 @@ func RNNBackward[T Float](g RNNGeom, n int, dx, dh0, dc0, dW, dU, db, dbh, dhs, 
 	dU = fit(dU, H*gh, fn, "dU")
 	db = fit(db, gh, fn, "db")
 	dbh = fit(dbh, gh, fn, "dbh")
-	x = fit(x, n*steps*D, fn, "x")
+	fit(x, n*steps*D, fn, "x") // checked only: the backward pass reads the copy in saved
 	W = fit(W, D*gh, fn, "W")
 	U = fit(U, H*gh, fn, "U")
 	saved = fit(saved, l.saved, fn, "saved")
@@ -683,11 +683,7 @@ func rnnTimeMajor[T Float](dst, src []T, n, steps, w int) {
 	dst = dst[:n*steps*w]
 	src = src[:n*steps*w]
 	if w == 1 {
-		for r := range n {
-			for t, v := range src[r*steps : (r+1)*steps] {
-				dst[t*n+r] = v
-			}
-		}
+		Transpose(dst, src, n, steps)
 		return
 	}
 	for r := range n {
