@@ -24,12 +24,10 @@ func skipNoSgemmAsm(t *testing.T) {
 // ktTile is a C matrix of rows×ldc sentinels with a tile of mr×w random
 // values at row 1, column 2.
 type ktTile struct {
-	full      []float32
-	ldc, off  int
-	mr, w     int
-	wantTile  []float64
-	name      string
-	tolerance float64
+	full     []float32
+	ldc, off int
+	mr, w    int
+	name     string
 }
 
 func newKtTile(r *rand.Rand, mr, w int, name string) *ktTile {
