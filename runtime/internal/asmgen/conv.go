@@ -106,10 +106,7 @@ func copyRunsArgs() (runs, n, pd, ds, ps, ss Register) {
 // run (im2col's 3×3 windows of 3 channels copy runs of 9) is one masked
 // load and one masked store, with no branches.
 func copyRunsZ() {
-	tab := GLOBL("f32KMaskTab", RODATA|NOPTR)
-	for i := 0; i <= 16; i++ {
-		DATA(2*i, U16(1<<i-1))
-	}
+	tab := kmaskTable("f32KMaskTab")
 	TEXT("f32CopyRunsZ", NOSPLIT, "func(runs, n int, dst *float32, ds int, src *float32, ss int)")
 	Doc(
 		"f32CopyRunsZ is f32CopyRuns on AVX-512F (runs, n ≥ 0):",

@@ -43,6 +43,17 @@ var (
 	avx512Bcast = bcastISA{prefix: "sgemmZBcast", lanes: 16, regs: zmm, maxMR: 12}
 )
 
+// kmaskTable defines, in the file being generated (assembly data symbols
+// are file-local), the 17 uint16 opmasks (1<<n)-1 of the first n lanes of
+// a zmm register, n = 0…16, and returns it.
+func kmaskTable(name string) Mem {
+	tab := GLOBL(name, RODATA|NOPTR)
+	for i := 0; i <= 16; i++ {
+		DATA(2*i, U16(1<<i-1))
+	}
+	return tab
+}
+
 // gemmKernels generates every GEMM kernel and the mask tables they share.
 func gemmKernels() {
 	maskTab = GLOBL("sgemmMaskTab", RODATA|NOPTR)
@@ -53,10 +64,7 @@ func gemmKernels() {
 		}
 		DATA(4*i, v)
 	}
-	kmaskTab = GLOBL("sgemmKMaskTab", RODATA|NOPTR)
-	for i := 0; i <= 16; i++ {
-		DATA(2*i, U16(1<<i-1))
-	}
+	kmaskTab = kmaskTable("sgemmKMaskTab")
 	for _, isa := range []bcastISA{avx2Bcast, avx512Bcast} {
 		for mr := 1; mr <= isa.maxMR; mr++ {
 			bcast(isa, mr, 2, false)
