@@ -129,37 +129,34 @@ func run(modelList string, count int, benchtime, python string, procs int, rawPa
 			rows = append(rows, r)
 			continue
 		}
-		goFailed, torchFailed := false, false
-		for round := 0; round < count && !goFailed; round++ {
+		// record keeps a run's lines (times into ns, lines into the raw
+		// file) and reports whether it succeeded.
+		record := func(lines []benchLine, ns *[]float64, err error, side string) bool {
+			for _, l := range lines {
+				*ns = append(*ns, l.NsPerOp)
+				rawBuf.WriteString(l.Line + "\n")
+			}
+			if err != nil {
+				failed = append(failed, m+" ("+side+")")
+				fmt.Fprintf(os.Stderr, "bench: %s: %s: %v\n", m, side, err)
+			}
+			return err == nil
+		}
+		goOK, torchOK := true, r.TorchRun
+		for round := 0; round < count && goOK; round++ {
 			lines, header, err := runGo(root, bin, m, benchtime, procs)
 			if rawBuf.Len() == 0 {
 				rawBuf.WriteString(header)
 			}
-			for _, l := range lines {
-				r.Go = append(r.Go, l.NsPerOp)
-				rawBuf.WriteString(l.Line + "\n")
-			}
-			if err != nil {
-				goFailed = true
-				failed = append(failed, m+" (go)")
-				fmt.Fprintf(os.Stderr, "bench: %s: %v\n", m, err)
-			}
-			if !r.TorchRun || torchFailed {
+			goOK = record(lines, &r.Go, err, "go")
+			if !torchOK {
 				continue
 			}
 			lines, comment, err := runTorch(root, python, m, 1, torchSeconds, procs)
 			if comment != "" && round == 0 {
 				rawBuf.WriteString(comment + "\n")
 			}
-			for _, l := range lines {
-				r.Torch = append(r.Torch, l.NsPerOp)
-				rawBuf.WriteString(l.Line + "\n")
-			}
-			if err != nil {
-				torchFailed = true
-				failed = append(failed, m+" (torch)")
-				fmt.Fprintf(os.Stderr, "bench: %s: torch_bench.py: %v\n", m, err)
-			}
+			torchOK = record(lines, &r.Torch, err, "torch")
 		}
 		rows = append(rows, r)
 	}
