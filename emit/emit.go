@@ -262,7 +262,10 @@ func (g *gen) header(f *jen.File) {
 func render(f *jen.File) ([]byte, error) {
 	var buf bytes.Buffer
 	if err := f.Render(&buf); err != nil {
-		return nil, fmt.Errorf("emit: %v", err)
+		// jennifer's error carries the whole unformatted source: keep its
+		// first line, the parse error, which is what a bug report needs.
+		msg, _, _ := strings.Cut(err.Error(), "\n")
+		return nil, fmt.Errorf("internal error: the generated code does not parse (%s); please report it with the description", msg)
 	}
 	return buf.Bytes(), nil
 }

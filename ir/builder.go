@@ -47,7 +47,7 @@ func (b *Builder) Op(name string, attrs Attrs, args ...*Node) *Node {
 	}
 	shape, err := def.Shape(n)
 	if err != nil {
-		b.Fail("%s: %v", name, err)
+		b.Fail("%v", err)
 		// Keep going with a plausible shape so the caller can report the
 		// error at its own position.
 		if len(args) > 0 {
@@ -57,6 +57,9 @@ func (b *Builder) Op(name string, attrs Attrs, args ...*Node) *Node {
 		}
 	}
 	n.Shape = shape
+	if err := shape.SizeError(); err != nil {
+		b.Fail("a result %v", err)
+	}
 	if def.Simplify != nil && b.Err == nil {
 		if s := def.Simplify(b, n); s != nil {
 			return s
@@ -77,6 +80,9 @@ func (b *Builder) Leaf(op, name string, shape Shape, attrs Attrs) *Node {
 	n := &Node{Op: Lookup(op), Name: name, Shape: shape, Attrs: attrs, Pos: b.Pos}
 	if op == "label" {
 		n.DType = Int
+	}
+	if err := shape.SizeError(); err != nil {
+		b.Fail("%s %v", name, err)
 	}
 	return b.add(n)
 }

@@ -79,7 +79,7 @@ func convShape(n *Node) (Shape, error) {
 	}
 	oh, ow, err := win.Out(x[1].Size, x[2].Size)
 	if err != nil {
-		return nil, fmt.Errorf("input %v, kernel %v: %v", x, w, err)
+		return nil, err
 	}
 	return Shape{x[0], {Size: oh}, {Size: ow}, w[3]}, nil
 }
@@ -91,7 +91,7 @@ func poolShape(n *Node) (Shape, error) {
 	}
 	oh, ow, err := win.Out(x[1].Size, x[2].Size)
 	if err != nil {
-		return nil, fmt.Errorf("input %v: %v", x, err)
+		return nil, err
 	}
 	return Shape{x[0], {Size: oh}, {Size: ow}, x[3]}, nil
 }

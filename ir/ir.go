@@ -9,6 +9,7 @@ package ir
 
 import (
 	"fmt"
+	"math"
 	"strings"
 )
 
@@ -74,6 +75,42 @@ func (s Shape) Equal(t Shape) bool {
 		}
 	}
 	return true
+}
+
+// MaxElems is the most elements one tensor may hold at the maximum batch:
+// the kernels index with int and record argmax positions as int32, and a
+// larger tensor is a mistake in a description rather than a model.
+const MaxElems = math.MaxInt32
+
+// Count returns the number of elements at the maximum batch size, and false
+// when that exceeds MaxElems; the product stops growing past the limit, so
+// it never wraps.
+func (s Shape) Count() (int, bool) {
+	n := 1
+	for _, d := range s {
+		if d.Size < 0 || d.Size > 0 && n > MaxElems/d.Size {
+			return 0, false
+		}
+		n *= d.Size
+	}
+	return n, n <= MaxElems
+}
+
+// SizeError describes a shape holding more than MaxElems elements, or
+// returns nil.
+func (s Shape) SizeError() error {
+	if _, ok := s.Count(); ok {
+		return nil
+	}
+	f := 1.0
+	for _, d := range s {
+		f *= float64(d.Size)
+	}
+	at := ""
+	if s.HasBatch() {
+		at = " at the maximum batch"
+	}
+	return fmt.Errorf("%v would hold %.3g elements%s, more than the %d (2^31-1) one tensor may hold; make it smaller (fewer units, filters, steps or rows per batch)", s, f, at, MaxElems)
 }
 
 // Elems is the number of elements at the maximum batch size.
@@ -159,7 +196,11 @@ func (w *Window) Out(h, wd int) (oh, ow int, err error) {
 	eh, ew := (w.KH-1)*w.DH+1, (w.KW-1)*w.DW+1
 	ph, pw := h+w.PadT+w.PadB, wd+w.PadL+w.PadR
 	if eh > ph || ew > pw {
-		return 0, 0, fmt.Errorf("window %dx%d (%dx%d with dilation) is larger than the padded input %dx%d", w.KH, w.KW, eh, ew, ph, pw)
+		dilated := ""
+		if w.DH > 1 || w.DW > 1 {
+			dilated = fmt.Sprintf(" (%dx%d with dilation)", eh, ew)
+		}
+		return 0, 0, fmt.Errorf("window %dx%d%s is larger than the padded input %dx%d; use a smaller window, padding=same, or a larger input", w.KH, w.KW, dilated, ph, pw)
 	}
 	return (ph-eh)/w.SH + 1, (pw-ew)/w.SW + 1, nil
 }

@@ -239,7 +239,7 @@ func init() {
 		Shape: func(n *Node) (Shape, error) {
 			x := n.Args[0].Shape
 			if len(x) != 2 {
-				return nil, fmt.Errorf("transpose needs a 2-D tensor, got shape %v", x)
+				return nil, fmt.Errorf("needs a 2-D tensor, got %v", x)
 			}
 			return Shape{x[1], x[0]}, nil
 		},
@@ -427,7 +427,7 @@ func matmulShape(n *Node) (Shape, error) {
 	a, b := n.Args[0].Shape, n.Args[1].Shape
 	tA, tB := n.Attrs.TransA, n.Attrs.TransB
 	if len(a) < 2 || len(b) < 2 || len(a) > 4 {
-		return nil, fmt.Errorf("matmul needs operands of rank 2 or more, got %v and %v", a, b)
+		return nil, fmt.Errorf("needs operands of rank 2 or more, got %v and %v", a, b)
 	}
 	var out Shape
 	switch {
@@ -499,8 +499,11 @@ func reshapeShape(n *Node) (Shape, error) {
 	}
 	px, bx := static(x)
 	pt, bt := static(to)
-	if px != pt || bx != bt {
-		return nil, fmt.Errorf("cannot reshape %v to %v: element counts differ", x, to)
+	switch {
+	case bx != bt:
+		return nil, fmt.Errorf("the batch dimension must stay: write batch in the new shape, as in [batch, %d]", px)
+	case px != pt:
+		return nil, fmt.Errorf("element counts differ: %d per row, not %d", px, pt)
 	}
 	return to, nil
 }
@@ -568,7 +571,7 @@ func sceShape(n *Node) (Shape, error) {
 		return nil, fmt.Errorf("labels %v do not match logits %v: need one label per row", labels.Shape, logits.Shape)
 	}
 	if c := labels.Attrs.Classes; c != logits.Shape[r-1].Size {
-		return nil, fmt.Errorf("labels have %d classes but logits have %d columns (shapes %v and %v)", c, logits.Shape[r-1].Size, labels.Shape, logits.Shape)
+		return nil, fmt.Errorf("labels have %d classes but logits have %d columns (shapes %v and %v): give the last layer one unit per class", c, logits.Shape[r-1].Size, labels.Shape, logits.Shape)
 	}
 	return Scalar, nil
 }

@@ -31,6 +31,7 @@
 //	-tests=false   do not write the _test.go file
 //	-check         write nothing; exit 1 if a generated file is missing or stale
 //	-ir            print the forward and backward IR and exit
+//	-max-memory    refuse models that need more to train (default 16GiB; 0: no limit)
 //	-version       print the version and exit
 //
 // Exit status: 0 on success, 1 on a description error or stale files with
@@ -79,9 +80,17 @@ type config struct {
 	out, pkg                    string
 	float64, inputGrads, tests  bool
 	check, printIR, showVersion bool
+	maxMemory                   byteSize
 }
 
-func generate(args []string, stdout, stderr io.Writer) error {
+func generate(args []string, stdout, stderr io.Writer) (err error) {
+	// A panic below is a bug in backpropgen, not in the description: say
+	// so in one line rather than with a stack trace.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("backpropgen: internal error: %v; please report it with the description", r)
+		}
+	}()
 	fs := flag.NewFlagSet("backpropgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var c config
@@ -93,16 +102,24 @@ func generate(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&c.check, "check", false, "write nothing; exit 1 if a generated file is missing or stale")
 	fs.BoolVar(&c.printIR, "ir", false, "print the forward and backward IR and exit")
 	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
+	c.maxMemory = 16 << 30
+	fs.Var(&c.maxMemory, "max-memory", "refuse a model that needs more memory than `size` to train (e.g. 64GiB; 0: no limit)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: backpropgen [flags] file%s\n\nGenerates a Go package with forward, backward and training code for the model.\n\nFlags:\n", desc.Ext)
+		fmt.Fprintf(fs.Output(), "usage: backpropgen [flags] file%s\n\nGenerates a Go package with forward, backward and training code for the model.\n\nFlags:\n", desc.Ext)
 		fs.PrintDefaults()
 	}
+	// A bad flag is one line; the whole usage is for -h and a missing file.
+	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
+		fs.SetOutput(stderr)
 		if errors.Is(err, flag.ErrHelp) {
+			fs.Usage()
 			return err
 		}
+		fmt.Fprintf(stderr, "backpropgen: %v; run backpropgen -h for the flags\n", err)
 		return errUsage
 	}
+	fs.SetOutput(stderr)
 	if c.showVersion {
 		fmt.Fprintln(stdout, "backpropgen", runtime.Version)
 		return nil
@@ -117,6 +134,10 @@ func generate(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "backpropgen: %s: description files end in %s\n", path, desc.Ext)
 		return errUsage
 	}
+	if err := c.validate(); err != nil {
+		fmt.Fprintf(stderr, "backpropgen: %v\n", err)
+		return errUsage
+	}
 	src, err := os.ReadFile(path)
 	if err != nil {
 		return err
@@ -127,6 +148,9 @@ func generate(args []string, stdout, stderr io.Writer) error {
 	}
 	prog, err := derive.Derive(g, derive.Options{InputGrads: c.inputGrads})
 	if err != nil {
+		return err
+	}
+	if err := c.checkMemory(prog); err != nil {
 		return err
 	}
 	for _, p := range prog.Unused {
@@ -167,6 +191,9 @@ func generate(args []string, stdout, stderr io.Writer) error {
 		if err == nil && bytes.Equal(old, f.data) {
 			continue
 		}
+		if err == nil && !generated(old) {
+			return fmt.Errorf("backpropgen: %s exists and was not written by backpropgen; move it away or choose another file with -o", f.path)
+		}
 		if c.check {
 			stale = append(stale, f.path)
 			continue
@@ -179,6 +206,59 @@ func generate(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("backpropgen: stale or missing: %s; run go generate", strings.Join(stale, ", "))
 	}
 	return nil
+}
+
+// generated reports whether src carries the header of a generated Go file
+// (https://go.dev/s/generatedcode): only such files are overwritten.
+func generated(src []byte) bool {
+	for line := range strings.Lines(string(src)) {
+		line = strings.TrimRight(line, "\r\n")
+		if strings.HasPrefix(line, "package ") {
+			break
+		}
+		if strings.HasPrefix(line, "// Code generated ") && strings.HasSuffix(line, " DO NOT EDIT.") {
+			return true
+		}
+	}
+	return false
+}
+
+// validate checks the flags that name Go things: the package and the file.
+func (c config) validate() error {
+	if c.pkg != "" {
+		if err := desc.CheckPackageName(c.pkg); err != nil {
+			return fmt.Errorf("-pkg: %v", err)
+		}
+	}
+	if c.out != "" {
+		base := filepath.Base(c.out)
+		switch {
+		case filepath.Ext(c.out) != ".go":
+			return fmt.Errorf("-o %s: the model file must end in .go", c.out)
+		case strings.HasSuffix(base, "_test.go"):
+			return fmt.Errorf("-o %s: a file ending in _test.go is a test file; name the model file without _test (its tests go to <name>_test.go)", c.out)
+		case strings.HasPrefix(base, "_") || strings.HasPrefix(base, "."):
+			return fmt.Errorf("-o %s: go build ignores files whose names start with _ or .; pick another name", c.out)
+		}
+	}
+	return nil
+}
+
+// checkMemory refuses a model that needs more than -max-memory to train,
+// naming the line of its largest tensor, before anything is written.
+func (c config) checkMemory(p *derive.Program) error {
+	elem := 4
+	if c.float64 {
+		elem = 8
+	}
+	mem := p.Memory(elem)
+	if c.maxMemory == 0 || mem.Total() <= int64(c.maxMemory) {
+		return nil
+	}
+	big := p.Largest()
+	return fmt.Errorf("%v: training this model needs %v (parameters, gradients and Adam's state %v; activations and work buffers %v), more than the %v allowed; its largest tensor, %s %v, comes from this line: make it smaller, or raise the limit with -max-memory",
+		big.Pos, byteSize(mem.Total()), byteSize(mem.Params+mem.Grads+mem.Optimizer),
+		byteSize(mem.Arena+mem.Records+mem.Inputs), c.maxMemory, big.Label(), big.Shape)
 }
 
 // writeFile replaces path atomically, so an interrupted run never leaves a

@@ -81,7 +81,7 @@ func window(x ir.Shape, k, s, d [2]int, pad expr) (*ir.Window, *Error) {
 	if pad != nil {
 		r, ok := pad.(*nameRef)
 		if !ok || (r.name != "valid" && r.name != "same") {
-			return nil, errorf(pad.at(), "padding is valid or same")
+			return nil, errorf(pad.at(), "padding must be valid or same, found %s", describe(pad))
 		}
 		mode = r.name
 	}
@@ -136,7 +136,7 @@ func lowerConv(l *lowerer, c *callExpr) (*ir.Node, *Error) {
 	if err != nil {
 		return nil, err
 	}
-	bias, err := boolDefault(a["bias"], true)
+	bias, err := boolDefault(a["bias"], "bias", true)
 	if err != nil {
 		return nil, err
 	}

@@ -150,7 +150,7 @@ func reduction(op string) function {
 					}
 					axisExpr = kw.val
 				case "keepdims":
-					v, err := boolArg(kw.val)
+					v, err := boolArg(kw.val, "keepdims")
 					if err != nil {
 						return nil, err
 					}
@@ -203,7 +203,7 @@ func lowerDense(l *lowerer, c *callExpr) (*ir.Node, *Error) {
 	if err != nil {
 		return nil, err
 	}
-	bias, err := boolDefault(a["bias"], true)
+	bias, err := boolDefault(a["bias"], "bias", true)
 	if err != nil {
 		return nil, err
 	}
@@ -270,19 +270,46 @@ func (l *lowerer) sameShape(c *callExpr) (*ir.Node, *ir.Node, *Error) {
 	return p, t, nil
 }
 
+// MaxDim bounds every size a description gives (dimensions, units,
+// filters, kernels): far above any real layer, and small enough that
+// products of a few of them are still checked exactly against ir.MaxElems.
+const MaxDim = 1 << 30
+
 func wholeNumber(e expr, what string, lo int) (int, *Error) {
 	n, ok := e.(*numLit)
-	if !ok || n.val != math.Trunc(n.val) || n.val < float64(lo) || n.val > 1<<30 {
-		return 0, errorf(e.at(), "%s must be a whole number ≥ %d", what, lo)
+	switch {
+	case !ok:
+		return 0, errorf(e.at(), "%s must be a whole number, found %s", what, describe(e))
+	case n.val != math.Trunc(n.val):
+		return 0, errorf(e.at(), "%s must be a whole number, found %s", what, n.txt)
+	case n.val < float64(lo):
+		return 0, errorf(e.at(), "%s must be at least %d, found %s", what, lo, n.txt)
+	case n.val > MaxDim:
+		return 0, errorf(e.at(), "%s is %s, more than the limit of %d (2^30)", what, n.txt, MaxDim)
 	}
 	return int(n.val), nil
 }
 
-func boolArg(e expr) (bool, *Error) {
+// describe names an expression in an error message.
+func describe(e expr) string {
+	switch e := e.(type) {
+	case *numLit:
+		return e.txt
+	case *nameRef:
+		return e.name
+	case *listLit:
+		return "a list"
+	case *callExpr:
+		return "a call of " + e.fn
+	}
+	return "an expression"
+}
+
+func boolArg(e expr, what string) (bool, *Error) {
 	if r, ok := e.(*nameRef); ok && (r.name == "true" || r.name == "false") {
 		return r.name == "true", nil
 	}
-	return false, errorf(e.at(), "expected true or false")
+	return false, errorf(e.at(), "%s must be true or false, found %s", what, describe(e))
 }
 
 // initArg reads an initializer name (glorot_uniform when absent).
@@ -316,15 +343,15 @@ func activationArg(e expr) (string, *Error) {
 			names = append(names, k)
 		}
 		sort.Strings(names)
-		return "", errorf(e.at(), "unknown activation; use one of %s", strings.Join(names, ", "))
+		return "", errorf(e.at(), "unknown activation %s; use one of %s", describe(e), strings.Join(names, ", "))
 	}
 	return op, nil
 }
 
 // boolDefault reads true or false, or returns def when e is absent.
-func boolDefault(e expr, def bool) (bool, *Error) {
+func boolDefault(e expr, what string, def bool) (bool, *Error) {
 	if e == nil {
 		return def, nil
 	}
-	return boolArg(e)
+	return boolArg(e, what)
 }

@@ -18,6 +18,7 @@
 package desc
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -77,22 +78,35 @@ func (l ErrorList) Error() string {
 	return b.String()
 }
 
-// lexLine splits one line into tokens, ending with tEOL.
+// lexLine splits one line into tokens, ending with tEOL. On an error it
+// also returns the tokens before the bad one, so the caller can still tell
+// which name the line defines (and not report its later uses again).
 func lexLine(file string, lineNo int, line string) ([]token, *Error) {
 	var toks []token
 	i := 0
 	for i < len(line) {
 		r, size := utf8.DecodeRuneInString(line[i:])
 		pos := ir.Pos{File: file, Line: lineNo, Col: i + 1}
+		fail := func(format string, args ...any) ([]token, *Error) {
+			return toks, &Error{pos, fmt.Sprintf(format, args...)}
+		}
 		switch {
 		case r == '#':
 			i = len(line)
 			continue
+		case r == '\r' && strings.TrimLeft(line[i:], "\r") != "":
+			return fail("carriage return (\\r) inside a line; save the file with Unix (\\n) or Windows (\\r\\n) line endings")
 		case r == ' ' || r == '\t' || r == '\r':
 			i += size
 			continue
 		case r == utf8.RuneError && size == 1:
-			return nil, &Error{pos, "invalid UTF-8 byte; save the file as UTF-8"}
+			return fail("invalid UTF-8 byte 0x%02x; save the file as UTF-8 text", line[i])
+		case r == '\ufeff':
+			return fail("byte-order mark (U+FEFF) inside the file; delete it (only the very start of a file may hold one)")
+		case r == '"' || r == '\'' || r == '`':
+			return fail("unexpected quote %c: the language has no strings; write names and numbers without quotes", r)
+		case r < ' ' || r == 0x7f:
+			return fail("unexpected control character %U; delete it (is this a text file?)", r)
 		case unicode.IsLetter(r) || r == '_':
 			j := i
 			for j < len(line) {
@@ -104,7 +118,12 @@ func lexLine(file string, lineNo int, line string) ([]token, *Error) {
 			}
 			text := line[i:j]
 			if strings.HasSuffix(text, ".") || strings.Contains(text, "..") {
-				return nil, &Error{pos, fmt.Sprintf("malformed name %q: dots separate name parts, as in h1.W", text)}
+				return fail("malformed name %q: dots separate name parts, as in h1.W", text)
+			}
+			for _, c := range text {
+				if c >= utf8.RuneSelf {
+					return fail("name %q has the non-ASCII letter %q: names become Go identifiers of the generated package, so use ASCII letters, digits and _", text, c)
+				}
 			}
 			toks = append(toks, token{kind: tIdent, text: text, pos: pos})
 			i = j
@@ -117,7 +136,10 @@ func lexLine(file string, lineNo int, line string) ([]token, *Error) {
 			text := line[i:j]
 			v, err := strconv.ParseFloat(text, 64)
 			if err != nil {
-				return nil, &Error{pos, fmt.Sprintf("malformed number %q", text)}
+				if errors.Is(err, strconv.ErrRange) {
+					return fail("number %s is out of range: the largest number is about 1.8e308 (float64)", text)
+				}
+				return fail("malformed number %q: write numbers like 3, 0.5 or 1e-3", text)
 			}
 			toks = append(toks, token{kind: tNumber, text: text, pos: pos, num: v})
 			i = j
@@ -125,7 +147,7 @@ func lexLine(file string, lineNo int, line string) ([]token, *Error) {
 			toks = append(toks, token{kind: tPunct, text: string(r), pos: pos})
 			i += size
 		default:
-			return nil, &Error{pos, fmt.Sprintf("unexpected character %q", r)}
+			return fail("unexpected character %q; a line holds names, numbers, the operators + - * / @ and the marks = : , ( ) [ ], and # starts a comment", r)
 		}
 	}
 	toks = append(toks, token{kind: tEOL, pos: ir.Pos{File: file, Line: lineNo, Col: len(line) + 1}})

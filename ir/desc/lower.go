@@ -20,8 +20,16 @@ const MaxBatch = 1 << 16
 
 var keywords = []string{"model", "batch", "input", "label", "param", "output"}
 
+// maxErrors is how many errors Parse reports before it stops.
+const maxErrors = 10
+
+// bom is the UTF-8 byte-order mark some editors write at the start of a file.
+const bom = "\ufeff"
+
 // Parse reads the description src (named file in errors) and lowers it to a
-// verified forward graph. The error, if any, is an ErrorList.
+// verified forward graph. The error, if any, is an ErrorList with one entry
+// per fault: a line that fails is reported once, and later uses of the name
+// it would have defined are not reported again.
 func Parse(file string, src []byte) (*ir.Graph, error) {
 	l := &lowerer{
 		file:    file,
@@ -31,27 +39,57 @@ func Parse(file string, src []byte) (*ir.Graph, error) {
 		defined: map[string]ir.Pos{},
 		failed:  map[string]bool{},
 	}
-	lines := strings.Split(string(src), "\n")
+	text := strings.TrimPrefix(string(src), bom) // as the Go compiler does
+	if i := strings.IndexByte(text, 0); i >= 0 {
+		line := strings.Count(text[:i], "\n") + 1
+		col := i - strings.LastIndexByte(text[:i], '\n')
+		return nil, ErrorList{errorf(ir.Pos{File: file, Line: line, Col: col}, "the file holds a NUL byte: it is not a text description; check that you passed the right file")}
+	}
+	lines := strings.Split(text, "\n")
+	statements := 0 // lines that hold a statement, good or bad
+	good := 0       // of which had no error
 	for i, line := range lines {
-		if len(l.errs) >= 10 {
-			break
+		if len(l.errs) >= maxErrors {
+			l.errs = append(l.errs, errorf(ir.Pos{File: file, Line: i + 1, Col: 1}, "too many errors; fix the ones above and run again"))
+			return nil, l.errs
 		}
 		toks, err := lexLine(file, i+1, line)
+		if err == nil && len(toks) == 1 {
+			continue // blank or comment
+		}
+		statements++
+		if err == nil {
+			err = l.statement(&parser{toks: toks}, line)
+		}
+		if err == nil {
+			good++
+		}
 		if err != nil {
-			l.errs = append(l.errs, err)
-			continue
-		}
-		if len(toks) == 1 {
-			continue
-		}
-		if err := l.statement(&parser{toks: toks}, line); err != nil && err != errReported {
-			l.errs = append(l.errs, err)
+			if err != errReported {
+				l.errs = append(l.errs, err)
+			}
+			l.lineFailed(toks)
 		}
 	}
-	if len(l.errs) == 0 {
-		l.finish(len(lines))
+	top := ir.Pos{File: file, Line: 1, Col: 1}
+	switch {
+	case statements == 0:
+		return nil, ErrorList{errorf(top, "the description is empty: write a model line, a batch line, the inputs, the layers and a loss (the README's tutorial shows one)")}
+	case good == 0 && len(l.errs) > 1:
+		// Not one line of the file is a statement: another kind of file
+		// (Go, Python, JSON...), which is one fault, not one per line.
+		e := *l.errs[0]
+		e.Msg += "; no line of this file is a valid statement: is it a model description?"
+		return nil, ErrorList{&e}
+	case good == 0 && len(l.errs) == 1:
+		return nil, l.errs // what the file lacks follows from its only line failing
 	}
+	l.finish(len(lines))
 	if len(l.errs) > 0 {
+		sort.SliceStable(l.errs, func(i, j int) bool {
+			a, b := l.errs[i].Pos, l.errs[j].Pos
+			return a.Line < b.Line || a.Line == b.Line && a.Col < b.Col
+		})
 		return nil, l.errs
 	}
 	l.g.Nodes = l.b.Nodes
@@ -78,6 +116,59 @@ type lowerer struct {
 	lossPred *ir.Node // the prediction argument of the loss function
 	stmt     string   // name being assigned
 	stmtPos  ir.Pos
+
+	// Lines that failed, or were reported once for all: finish and later
+	// declarations do not report their consequences again.
+	modelFailed, batchFailed, outputFailed bool
+}
+
+// lineFailed records what a line that failed (in the lexer, the parser, a
+// declaration or lowering) would have defined, from the tokens read before
+// the error, so that its consequences are not reported as faults of their
+// own: later uses of its name, inputs below a bad batch line, a missing
+// model or loss line.
+func (l *lowerer) lineFailed(toks []token) {
+	if len(toks) == 0 || toks[0].kind != tIdent {
+		return
+	}
+	first := toks[0].text
+	fail := func(name string) {
+		if _, ok := l.names[name]; !ok {
+			l.failed[name] = true
+		}
+	}
+	second := func(kind tokKind, text string) bool {
+		return len(toks) > 1 && toks[1].kind == kind && (text == "" || toks[1].text == text)
+	}
+	switch {
+	case second(tPunct, "="):
+		fail(first)
+	case first == "model":
+		l.modelFailed = true
+	case first == "batch":
+		l.batchFailed = true
+		if l.g.Batch == 0 {
+			l.g.Batch = 1 // a stand-in, so the lines below still check their shapes
+		}
+	case first == "output":
+		l.outputFailed = true
+	case first == "input" || first == "label" || first == "param":
+		if second(tIdent, "") {
+			fail(toks[1].text)
+		}
+	case !slices.Contains(keywords, first):
+		fail(first) // "h1 dense(x)": an unknown statement that meant to define h1
+	}
+}
+
+// isFailed reports whether name, or the layer that would have created it
+// (h1 for h1.W), was defined on a line that failed.
+func (l *lowerer) isFailed(name string) bool {
+	if l.failed[name] {
+		return true
+	}
+	layer, _, dotted := strings.Cut(name, ".")
+	return dotted && l.failed[layer]
 }
 
 func errorf(pos ir.Pos, format string, args ...any) *Error {
@@ -101,17 +192,21 @@ func (l *lowerer) statement(p *parser, line string) *Error {
 		if l.g.Model != "" {
 			return errorf(first.pos, "model is already named %q; keep one model line", l.g.Model)
 		}
-		if !isGoIdent(t.text) {
-			return errorf(t.pos, "model name %q must be a Go identifier (letters, digits, _)", t.text)
+		if err := checkModelName(t.text); err != nil {
+			return errorf(t.pos, "%v", err)
 		}
 		l.g.Model = t.text
 		return p.end()
 	case "batch":
 		t := p.next()
+		if t.kind == tPunct && t.text == "-" && p.peek().kind == tNumber {
+			n := p.next()
+			t = token{kind: tNumber, text: "-" + n.text, pos: t.pos, num: -n.num}
+		}
 		if t.kind != tNumber || t.num != math.Trunc(t.num) || t.num < 1 || t.num > MaxBatch {
 			return errorf(t.pos, "batch needs a whole number from 1 to %d (the maximum rows per step), found %v", MaxBatch, t)
 		}
-		if l.g.Batch != 0 {
+		if l.g.Batch != 0 && !l.batchFailed {
 			return errorf(first.pos, "batch is already set to %d; keep one batch line", l.g.Batch)
 		}
 		l.g.Batch = int(t.num)
@@ -122,6 +217,9 @@ func (l *lowerer) statement(p *parser, line string) *Error {
 		t, err := p.ident("the name of the prediction after output")
 		if err != nil {
 			return err
+		}
+		if l.output != nil {
+			return errorf(first.pos, "output is already given at line %d; keep one output line", l.output.pos.Line)
 		}
 		l.output = &t
 		return p.end()
@@ -152,11 +250,14 @@ func (l *lowerer) declare(p *parser, kw token) *Error {
 	if err != nil {
 		return err
 	}
-	if _, err := p.expect(":", "after the name"); err != nil {
+	if _, err := p.expect(":", fmt.Sprintf("after the name (as in %s %s: %s)", kw.text, name.text, map[bool]string{true: "class(10)", false: "[784]"}[kw.text == "label"])); err != nil {
 		return err
 	}
 	if kw.text != "param" && l.g.Batch == 0 {
-		return errorf(kw.pos, "%s before batch: put `batch N` (the maximum rows per step) above the inputs", kw.text)
+		// Reported once: the declarations below it are fine once the batch
+		// line moves up, so they go on with a stand-in batch size.
+		l.batchFailed, l.g.Batch = true, 1
+		l.errs = append(l.errs, errorf(kw.pos, "%s before batch: put `batch N` (the maximum rows per step) above the inputs", kw.text))
 	}
 	l.b.Pos = kw.pos
 	var n *ir.Node
@@ -177,12 +278,12 @@ func (l *lowerer) declare(p *parser, kw token) *Error {
 		if c.text != "class" {
 			return errorf(c.pos, "labels are declared as class(C), with C the number of classes")
 		}
-		if _, err := p.expect("(", "after class"); err != nil {
+		if _, err := p.expect("(", "after class (as in class(10))"); err != nil {
 			return err
 		}
 		t := p.next()
 		if t.kind != tNumber || t.num != math.Trunc(t.num) || t.num < 2 || t.num > 1<<24 {
-			return errorf(t.pos, "class(C) needs a whole number of classes ≥ 2, found %v", t)
+			return errorf(t.pos, "class(C) needs a whole number of classes from 2 to %d, found %v", 1<<24, t)
 		}
 		if _, err := p.expect(")", "after the class count"); err != nil {
 			return err
@@ -191,6 +292,10 @@ func (l *lowerer) declare(p *parser, kw token) *Error {
 			return err
 		}
 		n = l.b.Leaf("label", name.text, append(ir.Shape{{Size: l.g.Batch, Batch: true}}, ir.Fixed(steps...)...), ir.Attrs{Classes: int(t.num)})
+		if err := l.check(name.pos, "label"); err != nil {
+			delete(l.defined, name.text)
+			return err
+		}
 		l.g.Labels = append(l.g.Labels, n)
 	case "input", "param":
 		dims, err := l.shapeList(p)
@@ -206,9 +311,12 @@ func (l *lowerer) declare(p *parser, kw token) *Error {
 			if len(dims) == 1 {
 				attrs.Init = "zeros"
 			}
+			if t := p.peek(); t.kind == tIdent && t.text != "init" {
+				return errorf(t.pos, "unexpected name %q after the shape; to choose an initializer, write init %s", t.text, t.text)
+			}
 			if p.peek().kind == tIdent && p.peek().text == "init" {
 				p.next()
-				t, err := p.ident("an initializer name after init")
+				t, err := p.ident("an initializer name after init (" + strings.Join(runtime.InitNames(), ", ") + ")")
 				if err != nil {
 					return err
 				}
@@ -225,6 +333,10 @@ func (l *lowerer) declare(p *parser, kw token) *Error {
 			return err
 		}
 		n = l.b.Leaf(kw.text, name.text, shape, attrs)
+		if err := l.check(name.pos, kw.text); err != nil {
+			delete(l.defined, name.text)
+			return err
+		}
 		if kw.text == "input" {
 			l.g.Inputs = append(l.g.Inputs, n)
 		} else {
@@ -243,6 +355,9 @@ func (l *lowerer) shapeList(p *parser) ([]int, *Error) {
 	}
 	var dims []int
 	for !p.is("]") {
+		if p.peek().kind == tEOL {
+			return nil, errorf(p.peek().pos, "missing \"]\" to close the shape opened at column %d", open.pos.Col)
+		}
 		if len(dims) > 0 {
 			if _, err := p.expect(",", "between dimensions"); err != nil {
 				return nil, err
@@ -252,10 +367,18 @@ func (l *lowerer) shapeList(p *parser) ([]int, *Error) {
 		if t.kind == tEOL {
 			return nil, errorf(t.pos, "missing \"]\" to close the shape opened at column %d", open.pos.Col)
 		}
-		if t.kind != tNumber || t.num != math.Trunc(t.num) || t.num < 1 || t.num > 1<<30 {
-			return nil, errorf(t.pos, "a dimension must be a whole number ≥ 1, found %v", t)
+		if t.kind == tPunct && t.text == "-" && p.peek().kind == tNumber {
+			n := p.next()
+			t = token{kind: tNumber, text: "-" + n.text, pos: t.pos, num: -n.num}
 		}
-		dims = append(dims, int(t.num))
+		v, err := wholeNumber(&numLit{pos: t.pos, val: t.num, txt: t.text}, "a dimension", 1)
+		if t.kind != tNumber {
+			err = errorf(t.pos, "a dimension must be a whole number, found %v", t)
+		}
+		if err != nil {
+			return nil, err
+		}
+		dims = append(dims, v)
 	}
 	p.next()
 	if len(dims) == 0 {
@@ -266,6 +389,9 @@ func (l *lowerer) shapeList(p *parser) ([]int, *Error) {
 
 func (l *lowerer) assign(p *parser, name token, line string) *Error {
 	p.next() // "="
+	if p.is("=") {
+		return errorf(name.pos, "== is not an operator: write %s = expression to define %s", name.text, name.text)
+	}
 	rhsCol := p.peek().pos.Col
 	if p.peek().kind == tEOL {
 		return errorf(p.peek().pos, "missing expression after %s =", name.text)
@@ -284,6 +410,9 @@ func (l *lowerer) assign(p *parser, name token, line string) *Error {
 	l.stmt, l.stmtPos = name.text, name.pos
 	l.b.Pos = name.pos
 	n, err := l.lower(e)
+	if err == nil && name.text == "loss" && (!n.Shape.IsScalar() || len(n.Shape) != 0) {
+		err = errorf(name.pos, "loss must be a scalar, but this expression has shape %v; reduce it with mean(...) or sum(...)", n.Shape)
+	}
 	if err != nil {
 		delete(l.defined, name.text)
 		l.failed[name.text] = true
@@ -313,9 +442,6 @@ func (l *lowerer) assign(p *parser, name token, line string) *Error {
 	}
 	l.g.Statements = append(l.g.Statements, ir.Statement{Name: name.text, Pos: name.pos, Text: text})
 	if name.text == "loss" {
-		if !n.Shape.IsScalar() || len(n.Shape) != 0 {
-			return errorf(name.pos, "loss must be a scalar, but this expression has shape %v; reduce it with mean(...) or sum(...)", n.Shape)
-		}
 		l.g.Loss = n
 	}
 	return nil
@@ -338,7 +464,7 @@ func (l *lowerer) lower(e expr) (*ir.Node, *Error) {
 	case *nameRef:
 		n, ok := l.names[e.name]
 		if !ok {
-			if l.failed[e.name] {
+			if l.isFailed(e.name) {
 				return nil, errReported
 			}
 			return nil, l.unknown(e.pos, e.name)
@@ -437,31 +563,36 @@ func (l *lowerer) unknown(pos ir.Pos, name string) *Error {
 	return errorf(pos, "unknown name %s; define it on an earlier line (defined so far: %s)", name, strings.Join(known, ", "))
 }
 
+// finish reports what the whole file lacks: a model, batch, loss or output
+// line, unless the line meant to give it failed and was reported already.
 func (l *lowerer) finish(lines int) {
 	end := ir.Pos{File: l.file, Line: lines, Col: 1}
-	if l.g.Model == "" {
+	top := ir.Pos{File: l.file, Line: 1, Col: 1}
+	if l.g.Model == "" && !l.modelFailed {
 		base := strings.TrimSuffix(filepath.Base(l.file), filepath.Ext(l.file))
-		l.errs = append(l.errs, errorf(ir.Pos{File: l.file, Line: 1, Col: 1}, "missing model line: add `model %s` at the top", goName(base)))
-		return
+		l.errs = append(l.errs, errorf(top, "missing model line: add `model %s` at the top", goName(base)))
 	}
-	if l.g.Batch == 0 {
-		l.errs = append(l.errs, errorf(ir.Pos{File: l.file, Line: 1, Col: 1}, "missing batch line: add `batch 32` (the maximum rows per step) before the inputs"))
-		return
+	if l.g.Batch == 0 && !l.batchFailed {
+		l.errs = append(l.errs, errorf(top, "missing batch line: add `batch 32` (the maximum rows per step) before the inputs"))
 	}
-	if l.g.Loss == nil && !l.failed["loss"] {
-		l.errs = append(l.errs, errorf(end, "missing loss: add a line `loss = softmax_cross_entropy(logits, labels)` (or mse, bce, or any scalar expression)"))
+	if l.g.Loss == nil {
+		if !l.failed["loss"] {
+			l.errs = append(l.errs, errorf(end, "missing loss: add a line `loss = softmax_cross_entropy(logits, labels)` (or mse, bce, or any scalar expression)"))
+		}
 		return
 	}
 	l.g.Output = l.lossPred
 	if l.output != nil {
 		n, ok := l.names[l.output.text]
 		if !ok {
-			l.errs = append(l.errs, l.unknown(l.output.pos, l.output.text))
+			if !l.isFailed(l.output.text) {
+				l.errs = append(l.errs, l.unknown(l.output.pos, l.output.text))
+			}
 			return
 		}
 		l.g.Output = n
 	}
-	if l.g.Output == nil {
+	if l.g.Output == nil && !l.outputFailed {
 		l.errs = append(l.errs, errorf(end, "missing output: add `output NAME` naming the prediction that Infer computes"))
 	}
 }

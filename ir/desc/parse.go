@@ -179,10 +179,19 @@ func (p *parser) primary() (expr, *Error) {
 				if _, err := p.expect(",", "between arguments"); err != nil {
 					return nil, err
 				}
+				if p.is(")") {
+					return nil, &Error{p.peek().pos, "trailing comma before \")\": remove it, or add the missing argument"}
+				}
+			}
+			if p.is(",") {
+				return nil, &Error{p.peek().pos, fmt.Sprintf("missing argument before \",\" in the call of %s", t.text)}
 			}
 			if a := p.peek(); a.kind == tIdent && p.toks[p.i+1].kind == tPunct && p.toks[p.i+1].text == "=" {
 				p.next()
 				p.next()
+				if v := p.peek(); v.kind == tEOL || v.kind == tPunct && (v.text == "," || v.text == ")") {
+					return nil, &Error{v.pos, fmt.Sprintf("missing the value of %s= (as in %s=%s)", a.text, a.text, kwExample(a.text))}
+				}
 				v, err := p.expr()
 				if err != nil {
 					return nil, err
@@ -209,6 +218,9 @@ func (p *parser) primary() (expr, *Error) {
 		if err != nil {
 			return nil, err
 		}
+		if p.peek().kind == tEOL {
+			return nil, &Error{p.peek().pos, fmt.Sprintf("missing \")\" to close the parenthesis opened at column %d", t.pos.Col)}
+		}
 		if _, err := p.expect(")", fmt.Sprintf("to close the parenthesis opened at column %d", t.pos.Col)); err != nil {
 			return nil, err
 		}
@@ -216,6 +228,9 @@ func (p *parser) primary() (expr, *Error) {
 	case t.kind == tPunct && t.text == "[":
 		l := &listLit{pos: t.pos}
 		for !p.is("]") {
+			if p.peek().kind == tEOL {
+				return nil, &Error{p.peek().pos, fmt.Sprintf("missing \"]\" to close the list opened at column %d", t.pos.Col)}
+			}
 			if len(l.elems) > 0 {
 				if _, err := p.expect(",", "between list elements"); err != nil {
 					return nil, err
@@ -234,6 +249,27 @@ func (p *parser) primary() (expr, *Error) {
 		return l, nil
 	case t.kind == tEOL:
 		return nil, &Error{t.pos, "expression ends too early; complete it on this line"}
+	case t.kind == tPunct && (t.text == "," || t.text == ")" || t.text == "]"):
+		return nil, &Error{t.pos, fmt.Sprintf("missing an expression before %v", t)}
 	}
 	return nil, &Error{t.pos, fmt.Sprintf("unexpected %v in an expression", t)}
+}
+
+// kwExample is a plausible value for a keyword argument, for messages.
+func kwExample(name string) string {
+	switch name {
+	case "activation":
+		return "relu"
+	case "init", "recurrent_init":
+		return "he_uniform"
+	case "padding":
+		return "same"
+	case "bias", "keepdims", "return_sequences":
+		return "true"
+	case "axis":
+		return "1"
+	case "initial":
+		return "h0"
+	}
+	return "2"
 }

@@ -39,7 +39,7 @@ func lowerRNN(l *lowerer, c *callExpr, cell string) (*ir.Node, *Error) {
 	}
 	seq := false
 	if e := a["return_sequences"]; e != nil {
-		if seq, err = boolArg(e); err != nil {
+		if seq, err = boolArg(e, "return_sequences"); err != nil {
 			return nil, err
 		}
 	}
@@ -71,7 +71,10 @@ func lowerRNN(l *lowerer, c *callExpr, cell string) (*ir.Node, *Error) {
 			if err != nil {
 				return nil, err
 			}
-			if !n.Shape.Equal(state) || n.DType != ir.Float {
+			if n.Name == "" || n.DType != ir.Float {
+				return nil, errorf(s.at(), "initial state %s must name a float tensor of shape %v, such as an input declared as input h0: [%d]", describe(s), state, units)
+			}
+			if !n.Shape.Equal(state) {
 				return nil, errorf(s.at(), "initial state %s has shape %v, want %v (declare it as input %s: [%d])", n.Name, n.Shape, state, n.Name, units)
 			}
 			initial = append(initial, n)
