@@ -133,6 +133,7 @@ func SaveCheckpoint[T Float](path string, tensors []Tensor[T], meta map[string]s
 	if dir == "" {
 		dir = "."
 	}
+	removeStaleTemps(dir, base)
 	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("save checkpoint %s: creating temporary file: %w (does the directory exist and is it writable?)", path, err)
@@ -184,6 +185,28 @@ func SaveCheckpoint[T Float](path string, tensors []Tensor[T], meta map[string]s
 		d.Close()
 	}
 	return nil
+}
+
+// removeStaleTemps removes the temporary files that saves of dir/base
+// killed before their rename left behind (.base.tmp-*). Best effort: a
+// file that cannot be removed stays, and the save goes on.
+func removeStaleTemps(dir, base string) {
+	stale, _ := filepath.Glob(filepath.Join(dir, "."+globEscape(base)+".tmp-*"))
+	for _, f := range stale {
+		os.Remove(f)
+	}
+}
+
+// globEscape quotes the characters filepath.Match treats as patterns.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // ckptFileTensor is a validated header entry.

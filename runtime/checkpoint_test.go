@@ -238,6 +238,30 @@ func TestCheckpointAtomicity(t *testing.T) {
 	}
 }
 
+// TestCheckpointStaleTemps: the temporary files of saves killed before
+// their rename (here made by hand) are removed by the next save of the same
+// path, and only those: another checkpoint's temporary file stays.
+func TestCheckpointStaleTemps(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "run[1].safetensors") // glob characters in the name
+	for _, name := range []string{".run[1].safetensors.tmp-123", ".run[1].safetensors.tmp-456", ".other.safetensors.tmp-789"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("half a checkpoint"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := SaveCheckpoint(path, ckptTensors[float32](), nil); err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	if want := []string{".other.safetensors.tmp-789", "run[1].safetensors"}; !slices.Equal(left, want) {
+		t.Errorf("files after the save: %v, want %v", left, want)
+	}
+}
+
 // ckptRaw builds a safetensors file from a header string and data bytes;
 // hlen < 0 means "use the real header length".
 func ckptRaw(header string, hlen int64, data []byte) []byte {

@@ -3,6 +3,7 @@
 package runtime
 
 import (
+	"os"
 	"unsafe"
 
 	"golang.org/x/sys/cpu"
@@ -198,6 +199,24 @@ func fillAsm[T Float](out []T, v T) int {
 	}
 	return k
 }
+
+// maxAbsAsm returns the largest of the bits of |x[i]| (sign cleared) over
+// the first k elements of x, with k a multiple of 32 (0 when the kernels
+// do not apply: float64, fewer than 32 elements, no AVX2).
+func maxAbsAsm[T Float](x []T) (bits uint32, k int) {
+	switch k := f32FMAVecs[T](len(x)); {
+	case k >= 64 && haveMaxAbsZ:
+		return f32MaxAbsBitsZ(len(x), f32p(x)), k &^ 63
+	case k >= 32:
+		return f32MaxAbsBits(len(x), f32p(x)), k &^ 31
+	}
+	return 0, 0
+}
+
+// haveMaxAbsZ reports whether the CPU runs f32MaxAbsBitsZ (AVX-512F);
+// BACKPROPGEN_NOAVX512=1 keeps the AVX2 scan, as it keeps the GEMM's AVX2
+// kernels.
+var haveMaxAbsZ = haveF32Asm && cpu.X86.HasAVX512F && os.Getenv("BACKPROPGEN_NOAVX512") == ""
 
 // sumRowsAsm sums the first cols&^7 columns of the rows×cols matrix in
 // into out (rows ≥ 1) and returns how many columns it did.

@@ -2812,3 +2812,91 @@ rows8:
 done:
 	VZEROUPPER
 	RET
+
+// func f32MaxAbsBits(n int, x *float32) uint32
+// Requires: AVX, AVX2
+TEXT ·f32MaxAbsBits(SB), NOSPLIT, $0-20
+	MOVQ         n+0(FP), AX
+	MOVQ         x+8(FP), CX
+	ANDQ         $-32, AX
+	VBROADCASTSS f32ConstTab<>+12(SB), Y0
+	VPXOR        Y1, Y1, Y1
+	VPXOR        Y2, Y2, Y2
+	VPXOR        Y3, Y3, Y3
+	VPXOR        Y4, Y4, Y4
+	XORQ         DX, DX
+	CMPQ         DX, AX
+	JGE          reduce
+
+loop:
+	VPAND   (CX)(DX*4), Y0, Y5
+	VPMAXUD Y5, Y1, Y1
+	VPAND   32(CX)(DX*4), Y0, Y5
+	VPMAXUD Y5, Y2, Y2
+	VPAND   64(CX)(DX*4), Y0, Y5
+	VPMAXUD Y5, Y3, Y3
+	VPAND   96(CX)(DX*4), Y0, Y5
+	VPMAXUD Y5, Y4, Y4
+	ADDQ    $0x00000020, DX
+	CMPQ    DX, AX
+	JL      loop
+
+reduce:
+	VPMAXUD      Y2, Y1, Y1
+	VPMAXUD      Y4, Y3, Y3
+	VPMAXUD      Y3, Y1, Y1
+	VEXTRACTI128 $0x01, Y1, X0
+	VPMAXUD      X0, X1, X0
+	VPSHUFD      $0x4e, X0, X1
+	VPMAXUD      X1, X0, X0
+	VPSHUFD      $0xb1, X0, X1
+	VPMAXUD      X1, X0, X0
+	VMOVD        X0, AX
+	VZEROUPPER
+	MOVL         AX, ret+16(FP)
+	RET
+
+// func f32MaxAbsBitsZ(n int, x *float32) uint32
+// Requires: AVX, AVX2, AVX512F
+TEXT ·f32MaxAbsBitsZ(SB), NOSPLIT, $0-20
+	MOVQ         n+0(FP), AX
+	MOVQ         x+8(FP), CX
+	ANDQ         $-64, AX
+	VPBROADCASTD f32ConstTab<>+12(SB), Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	XORQ         DX, DX
+	CMPQ         DX, AX
+	JGE          reduce
+
+loop:
+	VPANDD  (CX)(DX*4), Z0, Z5
+	VPMAXUD Z5, Z1, Z1
+	VPANDD  64(CX)(DX*4), Z0, Z5
+	VPMAXUD Z5, Z2, Z2
+	VPANDD  128(CX)(DX*4), Z0, Z5
+	VPMAXUD Z5, Z3, Z3
+	VPANDD  192(CX)(DX*4), Z0, Z5
+	VPMAXUD Z5, Z4, Z4
+	ADDQ    $0x00000040, DX
+	CMPQ    DX, AX
+	JL      loop
+
+reduce:
+	VPMAXUD       Z2, Z1, Z1
+	VPMAXUD       Z4, Z3, Z3
+	VPMAXUD       Z3, Z1, Z1
+	VEXTRACTI64X4 $0x01, Z1, Y0
+	VPMAXUD       Y0, Y1, Y0
+	VEXTRACTI128  $0x01, Y0, X1
+	VPMAXUD       X1, X0, X1
+	VPSHUFD       $0x4e, X1, X0
+	VPMAXUD       X0, X1, X1
+	VPSHUFD       $0xb1, X1, X0
+	VPMAXUD       X0, X1, X1
+	VMOVD         X1, AX
+	VZEROUPPER
+	MOVL          AX, ret+16(FP)
+	RET

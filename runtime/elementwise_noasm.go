@@ -12,6 +12,7 @@ func binaryScalarAsm[T Float](op BinaryOp, out, a []T, s T, l bool) int     { re
 func binaryRowsAsm[T Float](op BinaryOp, o, a, b []T, r, c int, l bool) int { return 0 }
 func axpyAsm[T Float](y, x []T, alpha T) int                                { return 0 }
 func fillAsm[T Float](out []T, v T) int                                     { return 0 }
+func maxAbsAsm[T Float](x []T) (bits uint32, k int)                         { return 0, 0 }
 func sumRowsAsm[T Float](out, in []T, rows, cols int, scale T) int          { return 0 }
 func adamAsm[T Float](p, g, m, v []T, c *adamCoef[T]) int                   { return 0 }
 func sgdAsm[T Float](p, g []T, lr, wd T) int                                { return 0 }

@@ -412,3 +412,16 @@ func f32RowDiv(rows int, cols int, out *float32, a *float32, b *float32)
 //
 //go:noescape
 func f32SumRows(cols int, rows int, out *float32, in *float32, ld int, scale float32)
+
+// f32MaxAbsBits returns the largest of the bits of |x[i]| for i < n&^31,
+// read as unsigned integers (n ≥ 0; AVX2; 0 when n < 32):
+//
+//	for i < n&^31: r = max(r, bits(x[i]) & 0x7fffffff)
+//
+//go:noescape
+func f32MaxAbsBits(n int, x *float32) uint32
+
+// f32MaxAbsBitsZ is f32MaxAbsBits on AVX-512F, for i < n&^63.
+//
+//go:noescape
+func f32MaxAbsBitsZ(n int, x *float32) uint32

@@ -248,6 +248,7 @@ var sgemmLargeBufs bufStack
 type bufStack struct {
 	mu   sync.Mutex
 	free [][]float32
+	made int // buffers allocated, free or in use
 }
 
 func (s *bufStack) get() []float32 {
@@ -258,8 +259,24 @@ func (s *bufStack) get() []float32 {
 		s.free = s.free[:n-1]
 		return b
 	}
+	s.made++
 	return make([]float32, sgemmKC*sgemmMC+sgemmPackLargeB)
 }
+
+// reserve allocates buffers until k exist, with room on the stack for
+// all of them, so that up to k products at a time allocate nothing.
+func (s *bufStack) reserve(k int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cap(s.free) < k {
+		s.free = append(make([][]float32, 0, k), s.free...)
+	}
+	for ; s.made < k; s.made++ {
+		s.free = append(s.free, make([]float32, sgemmKC*sgemmMC+sgemmPackLargeB))
+	}
+}
+
+func reserveGemm(k int) { sgemmLargeBufs.reserve(k) }
 
 func (s *bufStack) put(b []float32) {
 	s.mu.Lock()

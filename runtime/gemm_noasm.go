@@ -2,6 +2,9 @@
 
 package runtime
 
+// reserveGemm has nothing to allocate: the pure-Go GEMM packs on the stack.
+func reserveGemm(k int) {}
+
 // gemmAsm reports that no assembly kernels exist in this build: Gemm
 // always runs the pure-Go gemmDot.
 func gemmAsm[T Float](transA, transB bool, m, n, k int, a, b, c []T, acc bool, ilo, ihi, jlo, jhi int) bool {

@@ -151,6 +151,7 @@ func SetThreads(t int) {
 		}
 	}
 	gemmPoolCur.Store(p)
+	reserveGemm(t)
 	if old != nil {
 		old.mu.Lock()
 		old.closed = true
@@ -159,6 +160,14 @@ func SetThreads(t int) {
 		old.mu.Unlock()
 	}
 }
+
+// Reserve allocates the work buffers of the GEMM drivers for as many
+// products at a time as SetThreads allows (the packing buffers of large
+// products, 608 KiB each on amd64, are otherwise allocated when first
+// needed), so that the first training step allocates nothing either.
+// Generated models call it in New, and SetThreads for its threads; call
+// it with k to run k models' steps at once in as many goroutines.
+func Reserve(k int) { reserveGemm(max(k, Threads())) }
 
 // Threads returns the number of threads Gemm may use, as set by
 // SetThreads: 1 when single-threaded.

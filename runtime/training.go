@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unsafe"
 )
 
 // Metadata keys written by SaveTraining.
@@ -151,11 +152,54 @@ func peekMeta[T Float](path string, into []Tensor[T], skip func(string) bool) (m
 
 // FirstNonFinite returns the index of the first NaN or ±Inf in x, or -1.
 func FirstNonFinite[T Float](x []T) int {
+	if MaxAbs(x) <= math.MaxFloat64 {
+		return -1 // the fast scan found none
+	}
 	for i, v := range x {
-		f := float64(v)
-		if math.IsNaN(f) || math.IsInf(f, 0) {
+		if v-v != 0 { // NaN - NaN and Inf - Inf are NaN; any finite v - v is 0
 			return i
 		}
 	}
 	return -1
+}
+
+// MaxAbs returns the largest magnitude in x (0 for an empty x), or +Inf
+// when any element is NaN or infinite: one pass that bounds the elements
+// and checks them all finite. Generated models run it every training step
+// over their inputs and the operands of their gradients' kernels (see
+// GradBound), so its float32 scan runs on AVX2 or AVX-512 (maxAbsAsm).
+func MaxAbs[T Float](x []T) float64 {
+	bits, k := maxAbsAsm(x)
+	if bits >= 0x7f800000 {
+		return math.Inf(1)
+	}
+	m := T(math.Float32frombits(bits))
+	for _, v := range x[k:] {
+		a := v
+		if a < 0 {
+			a = -a
+		}
+		if !(a <= m) {
+			if a-a != 0 {
+				return math.Inf(1) // NaN or ±Inf
+			}
+			m = a
+		}
+	}
+	return float64(m)
+}
+
+// BoundFinite reports whether values bounded by bound in exact arithmetic
+// are finite once computed in T (generated backward passes keep such bounds
+// for the kernels that write parameter gradients, from the MaxAbs of their
+// operands, so that the check before the optimizer need not read them): the bound is below half the largest T
+// (the rounding of the sums the bound rules allow stays within a factor
+// 2; derive's maxTerms). NaN and +Inf are not.
+func BoundFinite[T Float](bound float64) bool {
+	var z T
+	limit := math.MaxFloat64 / 2
+	if unsafe.Sizeof(z) == 4 {
+		limit = math.MaxFloat32 / 2
+	}
+	return bound < limit
 }

@@ -1,7 +1,9 @@
 package runtime
 
 import (
+	"math"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -78,5 +80,73 @@ func TestFileAxes(t *testing.T) {
 		if back[i] != w[i] {
 			t.Fatalf("round trip changed element %d: %v → %v", i, w[i], back[i])
 		}
+	}
+}
+
+// TestMaxAbs puts each kind of non-finite value, and the largest
+// magnitude, at every position of slices of every length around the
+// kernels' blocks of 32 and 64 elements, with finite extremes (±0, the
+// largest float32, denormals) elsewhere, in float32 and float64 (the
+// default build runs the AVX2 or AVX-512 scan for float32, noasm and
+// float64 the Go loop); FirstNonFinite must find each non-finite value.
+func TestMaxAbs(t *testing.T) {
+	filler := []float64{0, math.Copysign(0, -1), 1e-45, -1e-45, 1, -3.5, 0.25}
+	bad := []float64{math.NaN(), math.Inf(1), math.Inf(-1)}
+	for n := 0; n <= 200; n++ {
+		x32, x64 := make([]float32, n), make([]float64, n)
+		reset := func(i int) { x32[i], x64[i] = float32(filler[i%len(filler)]), filler[i%len(filler)] }
+		for i := range n {
+			reset(i)
+		}
+		want32, want64 := 0.0, 0.0
+		for i := range n {
+			want32, want64 = max(want32, math.Abs(float64(x32[i]))), max(want64, math.Abs(x64[i]))
+		}
+		if got := MaxAbs(x32); got != want32 {
+			t.Fatalf("float32 n=%d: MaxAbs = %v, want %v", n, got, want32)
+		}
+		if got := MaxAbs(x64); got != want64 {
+			t.Fatalf("float64 n=%d: MaxAbs = %v, want %v", n, got, want64)
+		}
+		for at := range n {
+			for _, big := range []float64{math.MaxFloat32, -math.MaxFloat32, -17} {
+				x32[at], x64[at] = float32(big), big
+				if got := MaxAbs(x32); got != math.Abs(big) {
+					t.Fatalf("float32 n=%d: %v at %d: MaxAbs = %v", n, big, at, got)
+				}
+				if got := MaxAbs(x64); got != math.Abs(big) {
+					t.Fatalf("float64 n=%d: %v at %d: MaxAbs = %v", n, big, at, got)
+				}
+			}
+			for _, b := range bad {
+				x32[at], x64[at] = float32(b), b
+				if MaxAbs(x32) != math.Inf(1) || MaxAbs(x64) != math.Inf(1) {
+					t.Fatalf("n=%d, %v at %d: MaxAbs = %v, %v, want +Inf", n, b, at, MaxAbs(x32), MaxAbs(x64))
+				}
+				if FirstNonFinite(x32) != at || FirstNonFinite(x64) != at {
+					t.Fatalf("n=%d, %v at %d: FirstNonFinite = %d, %d", n, b, at, FirstNonFinite(x32), FirstNonFinite(x64))
+				}
+			}
+			reset(at)
+		}
+		if FirstNonFinite(x32) != -1 || FirstNonFinite(x64) != -1 {
+			t.Fatalf("n=%d: FirstNonFinite of finite values = %d, %d", n, FirstNonFinite(x32), FirstNonFinite(x64))
+		}
+	}
+}
+
+// BenchmarkMaxAbs scans as many floats as generated/mlp's inputs at its
+// batch of 32 (25,088) and as its gradients (109,386).
+func BenchmarkMaxAbs(b *testing.B) {
+	for _, n := range []int{25088, 109386} {
+		x := make([]float32, n)
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			b.SetBytes(int64(4 * n))
+			for b.Loop() {
+				if MaxAbs(x) != 0 {
+					b.Fatal("zeros have a magnitude")
+				}
+			}
+		})
 	}
 }

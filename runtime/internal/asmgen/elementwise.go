@@ -78,6 +78,8 @@ func elementwiseKernels() {
 		}
 	}
 	sumRows()
+	maxAbs()
+	maxAbsZ()
 }
 
 // binOp is a binary operator: in Go assembler order, f(x, y, z) computes
@@ -540,5 +542,117 @@ func sumRows() {
 	}
 	Label("done")
 	VZEROUPPER()
+	RET()
+}
+
+// maxAbs generates f32MaxAbsBits, the scan behind MaxAbs: with the sign
+// bit cleared, the bits of float32s order as their magnitudes do when read
+// as unsigned integers, and every NaN and infinity reads at least
+// 0x7f800000 (the bits of +Inf). So the unsigned maximum of x AND
+// 0x7fffffff over the lanes (VPAND, VPMAXUD: AVX2) is the largest magnitude
+// when it is below 0x7f800000, and says that some element is NaN or
+// infinite otherwise: one pass that both finds the bound and checks that
+// every element is finite.
+func maxAbs() {
+	TEXT("f32MaxAbsBits", NOSPLIT, "func(n int, x *float32) uint32")
+	Doc(
+		"f32MaxAbsBits returns the largest of the bits of |x[i]| for i < n&^31,",
+		"read as unsigned integers (n ≥ 0; AVX2; 0 when n < 32):",
+		"",
+		"	for i < n&^31: r = max(r, bits(x[i]) & 0x7fffffff)",
+	)
+	Pragma("noescape")
+	n := Load(Param("n"), GP64())
+	x := Load(Param("x"), GP64())
+	ANDQ(I32(-32), n)
+	abs := YMM()
+	VBROADCASTSS(constTab.Offset(cAbs), abs)
+	var acc [4]VecVirtual
+	for u := range acc {
+		acc[u] = YMM()
+		VPXOR(acc[u], acc[u], acc[u])
+	}
+	i := GP64()
+	XORQ(i, i)
+	CMPQ(i, n)
+	JGE(LabelRef("reduce"))
+	Label("loop")
+	for u := range acc {
+		t := YMM()
+		VPAND(Mem{Base: x, Index: i, Scale: 4, Disp: 32 * u}, abs, t)
+		VPMAXUD(t, acc[u], acc[u])
+	}
+	ADDQ(U32(32), i)
+	CMPQ(i, n)
+	JL(LabelRef("loop"))
+	Label("reduce")
+	VPMAXUD(acc[1], acc[0], acc[0])
+	VPMAXUD(acc[3], acc[2], acc[2])
+	VPMAXUD(acc[2], acc[0], acc[0])
+	hi := XMM()
+	VEXTRACTI128(U8(1), acc[0], hi)
+	VPMAXUD(hi, acc[0].AsX(), hi)
+	t := XMM()
+	VPSHUFD(U8(0x4e), hi, t) // swap the 64-bit halves
+	VPMAXUD(t, hi, hi)
+	VPSHUFD(U8(0xb1), hi, t) // swap the 32-bit pairs
+	VPMAXUD(t, hi, hi)
+	r := GP32()
+	VMOVD(hi, r)
+	VZEROUPPER()
+	Store(r, ReturnIndex(0))
+	RET()
+}
+
+// maxAbsZ generates f32MaxAbsBitsZ, f32MaxAbsBits on AVX-512F in blocks of
+// 64 elements.
+func maxAbsZ() {
+	TEXT("f32MaxAbsBitsZ", NOSPLIT, "func(n int, x *float32) uint32")
+	Doc(
+		"f32MaxAbsBitsZ is f32MaxAbsBits on AVX-512F, for i < n&^63.",
+	)
+	Pragma("noescape")
+	n := Load(Param("n"), GP64())
+	x := Load(Param("x"), GP64())
+	ANDQ(I32(-64), n)
+	abs := ZMM()
+	VPBROADCASTD(constTab.Offset(cAbs), abs)
+	var acc [4]VecVirtual
+	for u := range acc {
+		acc[u] = ZMM()
+		VPXORD(acc[u], acc[u], acc[u])
+	}
+	i := GP64()
+	XORQ(i, i)
+	CMPQ(i, n)
+	JGE(LabelRef("reduce"))
+	Label("loop")
+	for u := range acc {
+		t := ZMM()
+		VPANDD(Mem{Base: x, Index: i, Scale: 4, Disp: 64 * u}, abs, t)
+		VPMAXUD(t, acc[u], acc[u])
+	}
+	ADDQ(U32(64), i)
+	CMPQ(i, n)
+	JL(LabelRef("loop"))
+	Label("reduce")
+	VPMAXUD(acc[1], acc[0], acc[0])
+	VPMAXUD(acc[3], acc[2], acc[2])
+	VPMAXUD(acc[2], acc[0], acc[0])
+	y := YMM()
+	VEXTRACTI64X4(U8(1), acc[0], y)
+	VPMAXUD(y, acc[0].AsY(), y)
+	hi := XMM()
+	VEXTRACTI128(U8(1), y, hi)
+	VPMAXUD(hi, y.AsX(), hi)
+	t := XMM()
+	VPSHUFD(U8(0x4e), hi, t)
+	VPMAXUD(t, hi, hi)
+	VPSHUFD(U8(0xb1), hi, t)
+	VPMAXUD(t, hi, hi)
+	r := GP32()
+	VMOVD(hi, r)
+	VZEROUPPER()
+	Store(r, ReturnIndex(0))
 	RET()
 }
