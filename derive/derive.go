@@ -238,3 +238,21 @@ func (p *Program) fuse() {
 	}
 	p.Forward = slices.DeleteFunc(p.Forward, func(n *ir.Node) bool { return dead[n] })
 }
+
+// FileAxes returns the axis order in which checkpoints store parameter
+// param (OpDef.FileAxes of the ops that read it), or nil for its own order.
+func (p *Program) FileAxes(param *ir.Node) []int {
+	for _, n := range p.Forward {
+		if n.Op.FileAxes == nil {
+			continue
+		}
+		for i, a := range n.Args {
+			if a == param {
+				if axes := n.Op.FileAxes(i); axes != nil {
+					return axes
+				}
+			}
+		}
+	}
+	return nil
+}

@@ -3,6 +3,7 @@ package derive
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -307,6 +308,38 @@ func TestOverwrite(t *testing.T) {
 		}
 		if marks[s.Name] != want || p.Plan.Overwritten(s) != (want == 1) {
 			t.Errorf("%s: %d overwriting writes (Overwritten %v), want %d", s.Name, marks[s.Name], p.Plan.Overwritten(s), want)
+		}
+	}
+}
+
+// TestFileAxes: a conv kernel is stored in PyTorch's (F, C, KH, KW) order
+// whichever op reads it: the plain convolution, and the one fused with its
+// bias and activation (conv2d_bias_act) after derivation.
+func TestFileAxes(t *testing.T) {
+	p := derive(t, `model m
+batch 2
+input x: [6, 6, 2]
+label y: class(3)
+a = conv2d(x, 4, 3, activation=tanh)
+b = conv2d(a, 4, 3)
+f = flatten(b)
+logits = dense(f, 3)
+loss = softmax_cross_entropy(logits, y)
+`, Options{})
+	fused := false
+	for _, n := range p.Forward {
+		fused = fused || n.Op.Name == "conv2d_bias_act"
+	}
+	if !fused {
+		t.Fatal("a's convolution was not fused with its bias and tanh; the test needs it")
+	}
+	for _, prm := range p.Graph.Params {
+		want := []int(nil)
+		if prm.Name == "a.W" || prm.Name == "b.W" {
+			want = []int{3, 2, 0, 1}
+		}
+		if got := p.FileAxes(prm); !slices.Equal(got, want) {
+			t.Errorf("%s: file axes %v, want %v", prm.Name, got, want)
 		}
 	}
 }

@@ -6,8 +6,17 @@ import "fmt"
 // the layout of Keras; kernels are (KH, KW, C, F). Each op's shape rule and
 // adjoint rule sit together here, like the rest of the table.
 
+// kernelFileAxes is the file layout of a convolution's kernel (argument 1):
+// PyTorch's nn.Conv2d.weight, (F, C, KH, KW).
+func kernelFileAxes(arg int) []int {
+	if arg == 1 {
+		return []int{3, 2, 0, 1}
+	}
+	return nil
+}
+
 func init() {
-	def(&OpDef{Name: "conv2d", Arity: 2, Shape: convShape, Scratch: colSize, Flops: convFlops,
+	def(&OpDef{Name: "conv2d", Arity: 2, Shape: convShape, Scratch: colSize, Flops: convFlops, FileAxes: kernelFileAxes,
 		Grad: func(b *Builder, n, dy *Node) []*Node {
 			x, w := n.Args[0], n.Args[1]
 			win := n.Attrs.Window
@@ -20,7 +29,7 @@ func init() {
 	// conv2d_bias_act is act(conv2d(x, w) + b), the convolution with the
 	// bias add and the activation as the epilogue of its product, fused by
 	// derive like matmul_bias_act.
-	def(&OpDef{Name: "conv2d_bias_act", Arity: 3, NoGrad: "fused after derivation; never differentiated", Scratch: colSize, Flops: convFlops,
+	def(&OpDef{Name: "conv2d_bias_act", Arity: 3, NoGrad: "fused after derivation; never differentiated", Scratch: colSize, Flops: convFlops, FileAxes: kernelFileAxes,
 		Shape: func(n *Node) (Shape, error) {
 			y, err := convShape(n)
 			if err != nil {
@@ -34,7 +43,14 @@ func init() {
 	def(&OpDef{Name: "conv2d_grad_input", Arity: 2, NoGrad: backwardOnly, Accumulates: true, Scratch: gradColSize,
 		Shape: func(n *Node) (Shape, error) { return checkGradShape(n, n.Args[0]) }})
 	def(&OpDef{Name: "conv2d_grad_filter", Arity: 2, NoGrad: backwardOnly, Accumulates: true, Scratch: gradColSize,
-		Shape: func(n *Node) (Shape, error) { return checkGradShape(n, n.Args[1]) }})
+		Shape: func(n *Node) (Shape, error) { return checkGradShape(n, n.Args[1]) },
+		// Each tap of the filter sums x·dy over every output pixel of
+		// every row; padding contributes zeros.
+		Bound: func(n *Node) (float64, []int, int) {
+			dy := n.Args[1].Shape
+			k := dy[0].Size * dy[1].Size * dy[2].Size
+			return float64(k), []int{0, 1}, k
+		}})
 
 	def(&OpDef{Name: "maxpool2d", Arity: 1, Shape: poolShape,
 		Aux: func(n *Node) int { return n.Shape.Elems() },

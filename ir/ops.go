@@ -82,6 +82,22 @@ type OpDef struct {
 	// ScalarOperands marks ops whose kernel takes a scalar constant
 	// argument inline, so the constant needs no buffer.
 	ScalarOperands bool
+
+	// Bound, when set, bounds every element of n's result in exact
+	// arithmetic: its magnitude is at most coef times the product of the
+	// largest magnitudes of the arguments listed in args, and it is a sum
+	// of at most terms rounded products (for the rounding margin). Measured
+	// right after the kernel that writes a parameter's gradient, such a
+	// bound proves the gradient finite without reading it (derive's
+	// GradCheck, TrainStep's check before the optimizer).
+	Bound func(n *Node) (coef float64, args []int, terms int)
+
+	// FileAxes, when set, gives for the parameter read as argument arg the
+	// axis order checkpoints store it in (file axis i is tensor axis
+	// FileAxes(arg)[i]), or nil: conv kernels are (KH, KW, C, F) in memory
+	// and PyTorch's (F, C, KH, KW) in files. Every op that reads a kernel
+	// says so, fused ones included, so no layer is saved transposed.
+	FileAxes func(arg int) []int
 }
 
 var opTable = map[string]*OpDef{}
@@ -124,8 +140,10 @@ func init() {
 
 	// Elementwise unary ops. The rules that use the output y let the
 	// input's buffer die after the forward pass.
-	unary := func(name string, grad func(b *Builder, n, dy *Node) []*Node) {
-		def(&OpDef{Name: name, Arity: 1, Shape: sameAsArg, Grad: grad, Simplify: foldUnary})
+	unary := func(name string, grad func(b *Builder, n, dy *Node) []*Node) *OpDef {
+		d := &OpDef{Name: name, Arity: 1, Shape: sameAsArg, Grad: grad, Simplify: foldUnary}
+		def(d)
+		return d
 	}
 	// Activations whose adjoint reads only their output, and whose
 	// gradient op (name_grad) is one elementwise pass.
@@ -162,15 +180,17 @@ func init() {
 	unary("neg", func(b *Builder, n, dy *Node) []*Node {
 		b.Note("d%s = -%s", n.Args[0].Label(), dy.Label())
 		return []*Node{b.Neg(dy)}
-	})
+	}).Bound = func(n *Node) (float64, []int, int) { return 1, []int{0}, 1 }
 	for _, name := range []string{"sqrt_grad", "softmax_grad", "log_softmax_grad"} {
 		def(&OpDef{Name: name, Arity: 2, Shape: sameShapes, NoGrad: backwardOnly})
 	}
 
 	// Elementwise binary ops with numpy broadcasting; the adjoint of the
 	// broadcast is a sum back to the operand's shape.
-	binary := func(name string, grad func(b *Builder, n, dy *Node) []*Node) {
-		def(&OpDef{Name: name, Arity: 2, Shape: broadcastArgs, Grad: grad, Simplify: simplifyBinary, ScalarOperands: true})
+	binary := func(name string, grad func(b *Builder, n, dy *Node) []*Node) *OpDef {
+		d := &OpDef{Name: name, Arity: 2, Shape: broadcastArgs, Grad: grad, Simplify: simplifyBinary, ScalarOperands: true}
+		def(d)
+		return d
 	}
 	binary("add", func(b *Builder, n, dy *Node) []*Node {
 		x, y := n.Args[0], n.Args[1]
@@ -196,7 +216,7 @@ func init() {
 		dx := b.SumTo(b.Mul(dy, y), x.Shape)
 		b.Note("d%s = %s ⊙ %s", y.Label(), dy.Label(), x.Label())
 		return []*Node{dx, b.SumTo(b.Mul(dy, x), y.Shape)}
-	})
+	}).Bound = func(n *Node) (float64, []int, int) { return 1, []int{0, 1}, 1 }
 	binary("div", func(b *Builder, n, dy *Node) []*Node {
 		x, y := n.Args[0], n.Args[1]
 		b.Note("d%s = %s / %s", x.Label(), dy.Label(), y.Label())
@@ -208,12 +228,10 @@ func init() {
 	// matmul: y = op(A)·op(B) for 2-D operands. The adjoints are matmuls
 	// whose transpose flags absorb every transpose, so none is materialized.
 	def(&OpDef{Name: "matmul", Arity: 2, Shape: matmulShape, Simplify: absorbTransposes, Accumulates: true,
-		Flops: func(n *Node) int {
-			k := n.Args[0].Shape[len(n.Args[0].Shape)-1].Size
-			if n.Attrs.TransA {
-				k = n.Args[0].Shape[0].Size
-			}
-			return 2 * n.Shape.Elems() * k
+		Flops: func(n *Node) int { return 2 * n.Shape.Elems() * contracted(n) },
+		Bound: func(n *Node) (float64, []int, int) {
+			k := contracted(n)
+			return float64(k), []int{0, 1}, k
 		},
 		Grad: func(b *Builder, n, dy *Node) []*Node {
 			a, w := n.Args[0], n.Args[1]
@@ -278,6 +296,13 @@ func init() {
 	// divides by the count (which involves n when the batch axis is reduced).
 	reduce := func(name string, mean bool) {
 		def(&OpDef{Name: name, Arity: 1, Shape: reduceShape, Accumulates: true,
+			Bound: func(n *Node) (float64, []int, int) {
+				count := n.Args[0].Shape.Elems() / n.Shape.Elems()
+				if mean {
+					return 1, []int{0}, count
+				}
+				return float64(count), []int{0}, count
+			},
 			Grad: func(b *Builder, n, dy *Node) []*Node {
 				x := n.Args[0]
 				if mean {
@@ -294,6 +319,9 @@ func init() {
 	// broadcast_to only appears in backward passes (the adjoint of sum and
 	// mean), so it needs no adjoint of its own.
 	def(&OpDef{Name: "broadcast_to", Arity: 1, NoGrad: backwardOnly, Accumulates: true,
+		Bound: func(n *Node) (float64, []int, int) {
+			return 1, []int{0}, 1 // a copy, or a copy divided by a count (the mean's adjoint)
+		},
 		Simplify: func(b *Builder, n *Node) *Node {
 			x := n.Args[0]
 			if x.Op.Name != "const" {
@@ -394,6 +422,16 @@ func init() {
 			}
 			return p.Shape, nil
 		}})
+}
+
+// contracted is the length of the sums of a matmul: A's last dimension, or
+// with transA all its leading ones (the rows of a weight gradient).
+func contracted(n *Node) int {
+	a := n.Args[0].Shape
+	if n.Attrs.TransA {
+		return a[:len(a)-1].Elems()
+	}
+	return a[len(a)-1].Size
 }
 
 func tick(t bool) string {
