@@ -58,6 +58,10 @@ type Plan struct {
 	AuxSize   int // int32 elements of the aux arena
 	SavedSize int // elements of the saved arena
 	Align     int // every arena offset is a multiple of Align elements
+
+	// GradChecks says, for each parameter in order, how a training step
+	// makes sure its gradient is finite before the optimizer reads it.
+	GradChecks []GradCheck
 }
 
 // Slot returns n's slot.
@@ -67,6 +71,13 @@ func (pl *Plan) Slot(n *ir.Node) Slot { return pl.Slots[n.ID] }
 // bias-gradient sum taken with the activation gradient it sums).
 func (pl *Plan) Fused(n *ir.Node) bool {
 	return len(n.Args) == 1 && pl.Slots[n.Args[0].ID].FusedSum == n
+}
+
+// write is one kernel that writes a gradient, and whether it can overwrite
+// the gradient instead of adding into it.
+type write struct {
+	node      *ir.Node
+	overwrite bool
 }
 
 const align = 16 // elements: 64 bytes of float32, a cache line
@@ -88,10 +99,6 @@ func plan(p *Program) Plan {
 	// Fold acc_grad into producers that can accumulate, noting for each
 	// gradient the node that writes it and whether that node's kernel
 	// can overwrite instead of adding.
-	type write struct {
-		node      *ir.Node
-		overwrite bool
-	}
 	writes := map[*ir.Node][]write{}
 	for _, n := range p.Backward {
 		if n.Op.Name != "acc_grad" {
@@ -239,6 +246,7 @@ func plan(p *Program) Plan {
 			pl.AuxSize += roundUp(s.AuxSize, align)
 		}
 	}
+	pl.GradChecks = gradChecks(p, &pl, writes)
 	return pl
 }
 

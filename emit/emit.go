@@ -44,6 +44,8 @@ type gen struct {
 	saved    map[*ir.Node]string    // floats saved for the backward pass (rnn gates)
 	state    map[*ir.Node][2]string // rnn final state views (h, c)
 	geoms    []geomVar              // window geometries, in first-use order
+	bounds   map[*ir.Node]int       // kernels whose bounds prove gradients finite → gradBound index
+	inputAbs map[*ir.Node]string    // input → field with its largest magnitude this step (check)
 	users    map[*ir.Node][]*ir.Node
 	src      string  // description file base name, for provenance
 	groups   []group // forward statements
@@ -78,6 +80,10 @@ func newGen(p *derive.Program, opt Options, float64, variant bool) *gen {
 	for _, n := range p.Sinks[len(g.g.Params):] {
 		g.grad[n] = names.get("D" + goIdent(n.Name, true))
 	}
+	g.inputAbs = map[*ir.Node]string{}
+	for _, n := range g.g.Inputs {
+		g.inputAbs[n] = names.get(goIdent(n.Name, false) + "Abs")
+	}
 	for _, n := range g.order() {
 		s := p.Plan.Slot(n)
 		if s.Kind == derive.Arena && n.Op.Name != "acc_grad" {
@@ -97,6 +103,7 @@ func newGen(p *derive.Program, opt Options, float64, variant bool) *gen {
 		}
 	}
 	g.collectGeoms()
+	g.bounds = g.boundIndex()
 	g.users = p.Users()
 	g.groups = g.group(p.Forward, "forward")
 	g.bgroups = g.group(p.Backward, "backward")

@@ -58,6 +58,8 @@ func (g *gen) file(f *jen.File) {
 	g.constructor(f)
 	g.initFunc(f)
 	g.entryPoints(f)
+	g.checkGradsFunc(f)
+	g.anomalyFuncs(f)
 	for i := range g.groups {
 		g.statementFunc(f, g.groups[i], false)
 	}
@@ -120,6 +122,22 @@ func (g *gen) modelType(f *jen.File) {
 		s.Line()
 		s.Comment("Loss is the loss of the last Forward.")
 		s.Id("Loss").Add(T)
+		s.Line()
+		s.Comment("Anomaly, when set, makes Forward, Backward and TrainStep check what every kernel")
+		s.Comment("writes and stop at the first NaN or infinity with an error naming the kernel and")
+		s.Comment("its description line (PyTorch's detect_anomaly). It costs a pass over every")
+		s.Comment("result; unset, it costs nothing.")
+		s.Id("Anomaly").Bool()
+		s.Line()
+		if len(g.bounds) > 0 {
+			s.Comment("gradBound holds, for the kernels that write parameter gradients, the bounds")
+			s.Comment("of their results that the backward pass measured, for checkGrads.")
+			s.Id("gradBound").Index(jen.Lit(len(g.bounds))).Float64()
+		}
+		s.Comment("The inputs' largest magnitudes in this step (check), for gradBound.")
+		for _, x := range g.g.Inputs {
+			s.Id(g.inputAbs[x]).Float64()
+		}
 		s.Line()
 		s.Comment("arena holds every intermediate value; buffers whose lifetimes do not")
 		s.Comment("overlap share memory (derive's static plan). Views at maximum batch:")
@@ -205,6 +223,7 @@ func (g *gen) constructor(f *jen.File) {
 				}
 			}
 		}
+		b.Add(rt("Reserve")).Call(jen.Lit(1)).Comment("the GEMM's work buffers, so that no step allocates, the first included")
 		view := func(field, arena string, off, size int) {
 			end := off + size
 			b.Id("m").Dot(field).Op("=").Id("m").Dot(arena).Index(jen.Lit(off).Op(":").Lit(end).Op(":").Lit(end))
@@ -283,11 +302,22 @@ func (g *gen) entryPoints(f *jen.File) {
 	model := g.g.Model
 
 	// check: the row count and the labels, before any kernel runs.
-	f.Comment("check validates the row count and the labels before any kernel runs.")
+	f.Comment("check validates the row count, the inputs (no NaN or infinity) and the labels")
+	f.Comment("before any kernel runs.")
 	recv().Id("check").Params(jen.Id("n").Int(), jen.Id("labels").Bool()).Error().BlockFunc(func(b *jen.Group) {
 		b.If(jen.Id("n").Op("<").Lit(1).Op("||").Id("n").Op(">").Id("Batch")).Block(
 			jen.Return(jen.Qual("fmt", "Errorf").Call(jen.Lit(fmt.Sprintf("%s: %%d rows: want 1 to %%d (the batch line of %s)", model, g.src)), jen.Id("n"), jen.Id("Batch"))),
 		)
+		for _, x := range g.g.Inputs {
+			cols := x.Shape.Elems() / x.Shape[0].Size
+			b.Id("m").Dot(g.inputAbs[x]).Op("=").Add(rt("MaxAbs")).Call(g.in(x))
+			b.If(jen.Qual("math", "IsInf").Call(jen.Id("m").Dot(g.inputAbs[x]), jen.Lit(1))).Block(
+				jen.Id("i").Op(":=").Add(rt("FirstNonFinite")).Call(g.in(x)),
+				jen.Return(jen.Qual("fmt", "Errorf").Call(
+					jen.Lit(fmt.Sprintf("%s: input %s row %%d, element %%d is %%v: clean or skip that row; nothing was computed", model, x.Name)),
+					jen.Id("i").Op("/").Lit(cols), jen.Id("i").Op("%").Lit(cols), g.ref(x).Index(jen.Id("i")))),
+			)
+		}
 		if len(g.g.Labels) > 0 {
 			b.If(jen.Op("!").Id("labels")).Block(jen.Return(jen.Nil()))
 		}
@@ -302,9 +332,13 @@ func (g *gen) entryPoints(f *jen.File) {
 	f.Comment("Forward computes the loss of the first n rows of the inputs.")
 	recv().Id("Forward").Params(jen.Id("n").Int()).Params(T, jen.Error()).BlockFunc(func(b *jen.Group) {
 		b.If(jen.Err().Op(":=").Id("m").Dot("check").Call(jen.Id("n"), jen.True()), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Lit(0), jen.Err()))
-		for _, gr := range g.groups {
-			b.Id("m").Dot(gr.fn).Call(jen.Id("n"))
-		}
+		b.If(jen.Id("m").Dot("Anomaly")).Block(
+			jen.If(jen.Err().Op(":=").Id("m").Dot("forwardChecked").Call(jen.Id("n")), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Lit(0), jen.Err())),
+		).Else().BlockFunc(func(b *jen.Group) {
+			for _, gr := range g.groups {
+				b.Id("m").Dot(gr.fn).Call(jen.Id("n"))
+			}
+		})
 		b.Id("m").Dot("Loss").Op("=").Add(g.scalar(g.g.Loss))
 		b.Return(jen.Id("m").Dot("Loss"), jen.Nil())
 	})
@@ -341,8 +375,14 @@ func (g *gen) entryPoints(f *jen.File) {
 	}
 
 	f.Comment("Backward adds d(loss)/d(parameters) for the rows of the last Forward into Grads.")
-	f.Comment("Call ZeroGrad first unless you accumulate over several batches.")
-	recv().Id("Backward").Params(jen.Id("n").Int()).Block(jen.Id("m").Dot("backward").Call(jen.Id("n"), jen.True()))
+	f.Comment("Call ZeroGrad first unless you accumulate over several batches. The error is")
+	f.Comment("always nil but in anomaly mode, where it names the first kernel that made a NaN")
+	f.Comment("or an infinity.")
+	recv().Id("Backward").Params(jen.Id("n").Int()).Error().Block(
+		jen.If(jen.Id("m").Dot("Anomaly")).Block(jen.Return(jen.Id("m").Dot("backwardChecked").Call(jen.Id("n"), jen.True()))),
+		jen.Id("m").Dot("backward").Call(jen.Id("n"), jen.True()),
+		jen.Return(jen.Nil()),
+	)
 
 	f.Comment("backward runs the backward statements. With acc false, the first write of")
 	f.Comment("a parameter's gradient overwrites it instead of adding into it, so that")
@@ -367,8 +407,9 @@ func (g *gen) entryPoints(f *jen.File) {
 
 	f.Comment("TrainStep runs Forward, Backward and one optimizer step on the first n rows,")
 	f.Comment("with the gradients computed afresh as after ZeroGrad (the first write of most")
-	f.Comment("overwrites them rather than adding to zeros). When the loss is not finite it")
-	f.Comment("returns an error naming the cause and leaves the parameters as they were.")
+	f.Comment("overwrites them rather than adding to zeros). When an input, the loss or a")
+	f.Comment("gradient is NaN or infinite, it returns an error naming it before the optimizer")
+	f.Comment("runs, so the parameters and the optimizer's state stay as they were.")
 	recv().Id("TrainStep").Params(jen.Id("n").Int(), jen.Id("opt").Add(rt("Optimizer")).Index(T)).Params(T, jen.Error()).BlockFunc(func(b *jen.Group) {
 		// The gradients to clear: those whose first write adds (recurrent
 		// layers' weights, inputs), and unused parameters'.
@@ -386,23 +427,21 @@ func (g *gen) entryPoints(f *jen.File) {
 		b.List(jen.Id("loss"), jen.Err()).Op(":=").Id("m").Dot("Forward").Call(jen.Id("n"))
 		b.If(jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Lit(0), jen.Err()))
 		b.If(jen.Id("l").Op(":=").Float64().Call(jen.Id("loss")), jen.Qual("math", "IsNaN").Call(jen.Id("l")).Op("||").Qual("math", "IsInf").Call(jen.Id("l"), jen.Lit(0))).Block(
-			jen.Return(jen.Id("loss"), jen.Id("m").Dot("nonFinite").Call(jen.Id("n"), jen.Id("loss"))),
+			jen.Return(jen.Id("loss"), jen.Id("m").Dot("nonFinite").Call(jen.Id("loss"))),
 		)
-		b.Id("m").Dot("backward").Call(jen.Id("n"), jen.False())
+		b.If(jen.Id("m").Dot("Anomaly")).Block(
+			jen.If(jen.Err().Op(":=").Id("m").Dot("backwardChecked").Call(jen.Id("n"), jen.False()), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Id("loss"), jen.Err())),
+		).Else().Block(
+			jen.Id("m").Dot("backward").Call(jen.Id("n"), jen.False()),
+		)
+		b.If(jen.Err().Op(":=").Id("m").Dot("checkGrads").Call(), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Id("loss"), jen.Err()))
 		b.Id("opt").Dot("Step").Call(jen.Id("m").Dot("Params"), jen.Id("m").Dot("Grads"))
 		b.Return(jen.Id("loss"), jen.Nil())
 	})
 
-	f.Comment("nonFinite explains a NaN or infinite loss: a bad input value, or diverged parameters.")
-	recv().Id("nonFinite").Params(jen.Id("n").Int(), jen.Id("loss").Add(T)).Error().BlockFunc(func(b *jen.Group) {
-		for _, x := range g.g.Inputs {
-			cols := x.Shape.Elems() / x.Shape[0].Size
-			b.If(jen.Id("i").Op(":=").Add(rt("FirstNonFinite")).Call(g.in(x)), jen.Id("i").Op(">=").Lit(0)).Block(
-				jen.Return(jen.Qual("fmt", "Errorf").Call(
-					jen.Lit(fmt.Sprintf("%s: loss is %%v because input %s row %%d, element %%d is %%v: clean or skip that row; parameters not updated", model, x.Name)),
-					jen.Id("loss"), jen.Id("i").Op("/").Lit(cols), jen.Id("i").Op("%").Lit(cols), g.ref(x).Index(jen.Id("i")))),
-			)
-		}
+	f.Comment("nonFinite explains a NaN or infinite loss of finite inputs: diverged parameters,")
+	f.Comment("or an overflow.")
+	recv().Id("nonFinite").Params(jen.Id("loss").Add(T)).Error().BlockFunc(func(b *jen.Group) {
 		b.If(jen.Id("i").Op(":=").Add(rt("FirstNonFinite")).Call(jen.Id("m").Dot("Params")), jen.Id("i").Op(">=").Lit(0)).Block(
 			jen.Return(jen.Qual("fmt", "Errorf").Call(jen.Lit(model+": loss is %v because parameter element %d is %v: training diverged; restore a checkpoint and lower the learning rate or clip gradients"),
 				jen.Id("loss"), jen.Id("i"), jen.Id("m").Dot("Params").Index(jen.Id("i")))),
@@ -431,14 +470,12 @@ func (g *gen) access(f *jen.File) {
 	lookup("Param", "parameter", g.field)
 	lookup("Grad", "gradient of the parameter", g.grad)
 
-	kernelsOf := map[*ir.Node]bool{}
-	for _, n := range g.p.Forward {
-		if n.Op.Name == "conv2d" {
-			kernelsOf[n.Args[1]] = true
-		}
+	converted := false
+	for _, p := range g.g.Params {
+		converted = converted || g.p.FileAxes(p) != nil
 	}
 	f.Comment("Tensors lists every parameter by description name, shape and view, for checkpoints.")
-	if len(kernelsOf) > 0 {
+	if converted {
 		f.Comment("Conv kernels are (KH, KW, C, F) in memory and PyTorch's (F, C, KH, KW) in files.")
 	}
 	recv().Id("Tensors").Params().Index().Add(rt("Tensor")).Index(T).Block(
@@ -453,8 +490,12 @@ func (g *gen) access(f *jen.File) {
 					jen.Id("Shape"): jen.Index().Int().Values(dims...),
 					jen.Id("Data"):  jen.Id("m").Dot(g.field[p]),
 				}
-				if kernelsOf[p] {
-					d[jen.Id("FileAxes")] = jen.Index().Int().Values(jen.Lit(3), jen.Lit(2), jen.Lit(0), jen.Lit(1))
+				if axes := g.p.FileAxes(p); axes != nil {
+					d[jen.Id("FileAxes")] = jen.Index().Int().ValuesFunc(func(gr *jen.Group) {
+						for _, a := range axes {
+							gr.Lit(a)
+						}
+					})
 				}
 				gr.Line().Values(d)
 			}
@@ -489,9 +530,13 @@ func (g *gen) statementFunc(f *jen.File, gr group, backward bool) {
 		params = append(params, jen.Id("acc").Bool())
 	}
 	f.Func().Params(jen.Id("m").Op("*").Id(g.typeName)).Id(gr.fn).Params(params...).BlockFunc(func(b *jen.Group) {
+		measured, locals := map[*ir.Node]string{}, newNamer("m", "n", "acc")
 		for _, n := range gr.nodes {
 			b.Comment(g.describe(n))
 			b.Add(g.kernel(n))
+			for _, c := range g.boundStmt(n, measured, locals) {
+				b.Add(c)
+			}
 		}
 	})
 }

@@ -2,6 +2,7 @@ package emit
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/dave/jennifer/jen"
 
@@ -19,6 +20,8 @@ func GenerateTest(p *derive.Program, opt Options) ([]byte, error) {
 	main := newGen(p, opt, opt.Float64, false)
 	f := jen.NewFile(main.pkg())
 	main.header(f)
+	f.ImportAlias("runtime", "goruntime") // the Go runtime, beside backpropgen's
+
 	if opt.Float64 {
 		f.Comment("model64 is Model itself: the model is already float64.")
 		f.Type().Id("model64").Op("=").Id("Model")
@@ -29,6 +32,8 @@ func GenerateTest(p *derive.Program, opt Options) ([]byte, error) {
 		v.constructor(f)
 		v.initFunc(f)
 		v.entryPoints(f)
+		v.checkGradsFunc(f)
+		v.anomalyFuncs(f)
 		for i := range v.groups {
 			v.statementFunc(f, v.groups[i], false)
 		}
@@ -81,6 +86,24 @@ func (g *gen) testFuncs(f *jen.File) {
 		return jen.If(jen.Err().Op("!=").Nil()).Block(jen.Id("t").Dot("Fatal").Call(jen.Err()))
 	}
 	small := min(3, g.g.Batch)
+
+	f.Comment("TestFirstTrainStepAllocs asserts that a new model's first training step allocates")
+	f.Comment("nothing (New reserves the GEMM's work buffers). It is the first test of the file,")
+	f.Comment("so that no earlier test has warmed anything up.")
+	f.Func().Id("TestFirstTrainStepAllocs").Params(t()).Block(
+		jen.Id("m").Op(":=").Id("New").Call(),
+		jen.Id("setup").Call(jen.Id("m"), jen.Lit(1)),
+		jen.Id("opt").Op(":=").Qual(rtPath, "NewAdam").Index(T).Call(jen.Id("NumParams"), jen.Lit(1e-3)),
+		jen.Var().List(jen.Id("before"), jen.Id("after")).Qual("runtime", "MemStats"),
+		jen.Qual("runtime", "GC").Call().Comment("start the collector's workers now: their goroutines would count"),
+		jen.Qual("runtime", "ReadMemStats").Call(jen.Op("&").Id("before")),
+		jen.List(jen.Id("_"), jen.Err()).Op(":=").Id("m").Dot("TrainStep").Call(jen.Id("Batch"), jen.Id("opt")),
+		jen.Qual("runtime", "ReadMemStats").Call(jen.Op("&").Id("after")),
+		fatalIf(nil),
+		jen.If(jen.Id("d").Op(":=").Id("after").Dot("Mallocs").Op("-").Id("before").Dot("Mallocs"), jen.Id("d").Op("!=").Lit(0)).Block(
+			jen.Id("t").Dot("Errorf").Call(jen.Lit("the first TrainStep allocated %d times (%d bytes), want 0"), jen.Id("d"), jen.Id("after").Dot("TotalAlloc").Op("-").Id("before").Dot("TotalAlloc")),
+		),
+	)
 
 	dirs, coords := g.checkBudget()
 	f.Comment("TestGradients checks the gradient of every parameter (and input, when")
@@ -225,6 +248,8 @@ func (g *gen) testFuncs(f *jen.File) {
 		)
 	})
 
+	g.finiteTests(f)
+
 	f.Comment("TestCheckpoint saves a trained model with its optimizer and loads it back.")
 	f.Func().Id("TestCheckpoint").Params(t()).Block(
 		jen.Id("m").Op(":=").Id("New").Call(),
@@ -349,4 +374,183 @@ func (g *gen) rtrlTests(f *jen.File) {
 			jen.Return(jen.Id("d").Op("/").Max(jen.Id("s"), jen.Lit(1e-300))),
 		)
 	}
+}
+
+// poisonPlaces are the elements of input x (at the full batch) where
+// TestNonFiniteInputs puts NaN and infinities: the first and the last, the
+// second element of the first row, a middle one, and for images the second
+// cell of the first pooling window in either direction.
+func poisonPlaces(x *ir.Node) []int {
+	elems := x.Shape.Elems()
+	places := []int{0, 1, elems / 2, elems - 1}
+	if s := x.Shape; len(s) == 4 {
+		c, w := s[3].Size, s[2].Size
+		places = append(places, c, (w+1)*c, w*c)
+	}
+	var out []int
+	for _, p := range places {
+		if p >= 0 && p < elems && !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// finiteTests writes the tests of what keeps NaN out of the parameters:
+// poisoned inputs, the gradient check and its bounds, and anomaly mode.
+func (g *gen) finiteTests(f *jen.File) {
+	T := g.elem()
+	t := func() *jen.Statement { return jen.Id("t").Op("*").Qual("testing", "T") }
+	fatal := jen.If(jen.Err().Op("!=").Nil()).Block(jen.Id("t").Dot("Fatal").Call(jen.Err()))
+	clone := func(s *jen.Statement) *jen.Statement { return jen.Qual("slices", "Clone").Call(s) }
+	trained := func(b *jen.Group) {
+		b.Id("m").Op(":=").Id("New").Call()
+		b.Id("setup").Call(jen.Id("m"), jen.Lit(1))
+		b.Id("opt").Op(":=").Qual(rtPath, "NewAdam").Index(T).Call(jen.Id("NumParams"), jen.Lit(1e-3))
+		b.For(jen.Range().Lit(2)).Block(
+			jen.If(jen.List(jen.Id("_"), jen.Err()).Op(":=").Id("m").Dot("TrainStep").Call(jen.Id("Batch"), jen.Id("opt")), jen.Err().Op("!=").Nil()).Block(jen.Id("t").Dot("Fatal").Call(jen.Err())),
+		)
+	}
+	unchanged := func(b *jen.Group, what string) {
+		b.If(jen.Op("!").Id("sameBits").Call(jen.Id("params"), jen.Id("m").Dot("Params")).Op("||").Op("!").Id("sameBits").Call(jen.Id("moment1"), jen.Id("opt").Dot("M")).
+			Op("||").Op("!").Id("sameBits").Call(jen.Id("moment2"), jen.Id("opt").Dot("V")).Op("||").Id("opt").Dot("StepCount").Call().Op("!=").Id("steps")).Block(
+			jen.Id("t").Dot("Error").Call(jen.Lit(what + " changed the parameters or the optimizer state")),
+		)
+	}
+	snapshot := func(b *jen.Group) {
+		b.List(jen.Id("params"), jen.Id("moment1"), jen.Id("moment2"), jen.Id("steps")).Op(":=").List(
+			clone(jen.Id("m").Dot("Params")), clone(jen.Id("opt").Dot("M")), clone(jen.Id("opt").Dot("V")), jen.Id("opt").Dot("StepCount").Call())
+	}
+
+	f.Comment("sameBits reports whether a and b hold the same bits (NaN included).")
+	f.Func().Id("sameBits").Params(jen.Id("a"), jen.Id("b").Index().Add(T)).Bool().Block(
+		jen.If(jen.Len(jen.Id("a")).Op("!=").Len(jen.Id("b"))).Block(jen.Return(jen.False())),
+		jen.For(jen.Id("i").Op(":=").Range().Id("a")).Block(
+			jen.If(jen.Qual("math", "Float64bits").Call(jen.Float64().Call(jen.Id("a").Index(jen.Id("i")))).Op("!=").Qual("math", "Float64bits").Call(jen.Float64().Call(jen.Id("b").Index(jen.Id("i"))))).Block(jen.Return(jen.False())),
+		),
+		jen.Return(jen.True()),
+	)
+
+	f.Comment("TestNonFiniteInputs puts NaN, +Inf and -Inf into each input at several places")
+	f.Comment("(the ends, a middle element, the second cell of a pooling window) and requires")
+	f.Comment("an error naming the input and row, and bit-identical parameters and optimizer")
+	f.Comment("state.")
+	f.Func().Id("TestNonFiniteInputs").Params(t()).BlockFunc(func(b *jen.Group) {
+		trained(b)
+		snapshot(b)
+		for _, x := range g.g.Inputs {
+			cols := x.Shape.Elems() / x.Shape[0].Size
+			places := make([]jen.Code, 0)
+			for _, p := range poisonPlaces(x) {
+				places = append(places, jen.Lit(p))
+			}
+			xf := jen.Id("m").Dot(g.field[x])
+			b.For(jen.Id("_").Op(",").Id("v").Op(":=").Range().Index().Float64().Values(jen.Qual("math", "NaN").Call(), jen.Qual("math", "Inf").Call(jen.Lit(1)), jen.Qual("math", "Inf").Call(jen.Lit(-1)))).Block(
+				jen.For(jen.Id("_").Op(",").Id("i").Op(":=").Range().Index().Int().Values(places...)).Block(
+					jen.Id("saved").Op(":=").Add(xf).Index(jen.Id("i")),
+					jen.Add(xf).Index(jen.Id("i")).Op("=").Add(T).Call(jen.Id("v")),
+					jen.List(jen.Id("_"), jen.Err()).Op(":=").Id("m").Dot("TrainStep").Call(jen.Id("Batch"), jen.Id("opt")),
+					jen.Add(xf).Index(jen.Id("i")).Op("=").Id("saved"),
+					jen.If(jen.Id("want").Op(":=").Qual("fmt", "Sprintf").Call(jen.Lit(fmt.Sprintf("input %s row %%d, element %%d", x.Name)), jen.Id("i").Op("/").Lit(cols), jen.Id("i").Op("%").Lit(cols)),
+						jen.Err().Op("==").Nil().Op("||").Op("!").Qual("strings", "Contains").Call(jen.Err().Dot("Error").Call(), jen.Id("want"))).Block(
+						jen.Id("t").Dot("Errorf").Call(jen.Lit(x.Name+"[%d] = %v: got error %v, want one naming %s"), jen.Id("i"), jen.Id("v"), jen.Err(), jen.Id("want")),
+					),
+				),
+			)
+		}
+		unchanged(b, "a step with a non-finite input")
+	})
+
+	f.Comment("TestCheckGrads checks the check before the optimizer: after a backward pass,")
+	f.Comment("every gradient proved finite by its kernels' bounds is within them, and a NaN")
+	f.Comment("in any gradient (with its bounds lost, as when an operand is not finite) is")
+	f.Comment("reported by the parameter's name, before the optimizer runs.")
+	f.Func().Id("TestCheckGrads").Params(t()).BlockFunc(func(b *jen.Group) {
+		b.Id("m").Op(":=").Id("New").Call()
+		b.Id("setup").Call(jen.Id("m"), jen.Lit(1))
+		b.List(jen.Id("_"), jen.Err()).Op(":=").Id("m").Dot("Forward").Call(jen.Id("Batch"))
+		b.Add(fatal)
+		b.Id("m").Dot("backward").Call(jen.Id("Batch"), jen.False())
+		b.If(jen.Err().Op(":=").Id("m").Dot("checkGrads").Call(), jen.Err().Op("!=").Nil()).Block(jen.Id("t").Dot("Fatal").Call(jen.Err()))
+		for _, c := range g.p.Plan.GradChecks {
+			if !c.Proved || len(c.Bounds) == 0 {
+				continue
+			}
+			var sum *jen.Statement
+			for k, w := range c.Bounds {
+				term := jen.Id("m").Dot("gradBound").Index(jen.Lit(g.bounds[w]))
+				if k == 0 {
+					sum = term
+				} else {
+					sum = sum.Op("+").Add(term)
+				}
+			}
+			b.If(jen.List(jen.Id("got"), jen.Id("bound")).Op(":=").List(jen.Qual(rtPath, "MaxAbs").Call(jen.Id("m").Dot(g.grad[c.Sink])), sum), jen.Op("!").Parens(jen.Id("got").Op("<=").Id("bound"))).Block(
+				jen.Id("t").Dot("Errorf").Call(jen.Lit("d"+c.Sink.Name+": largest magnitude %v above its bound %v"), jen.Id("got"), jen.Id("bound")),
+			)
+		}
+		b.For(jen.Id("_").Op(",").Id("name").Op(":=").Range().Id("ParamNames")).BlockFunc(func(b *jen.Group) {
+			b.Id("grad").Op(":=").Id("m").Dot("Grad").Call(jen.Id("name"))
+			b.Id("saved").Op(":=").Id("grad").Index(jen.Len(jen.Id("grad")).Op("-").Lit(1))
+			b.Id("grad").Index(jen.Len(jen.Id("grad")).Op("-").Lit(1)).Op("=").Add(T).Call(jen.Qual("math", "NaN").Call())
+			if len(g.bounds) > 0 {
+				b.Id("bounds").Op(":=").Id("m").Dot("gradBound")
+				b.For(jen.Id("i").Op(":=").Range().Id("m").Dot("gradBound")).Block(jen.Id("m").Dot("gradBound").Index(jen.Id("i")).Op("=").Qual("math", "Inf").Call(jen.Lit(1)))
+			}
+			b.If(jen.Err().Op(":=").Id("m").Dot("checkGrads").Call(), jen.Err().Op("==").Nil().Op("||").Op("!").Qual("strings", "Contains").Call(jen.Err().Dot("Error").Call(), jen.Lit("gradient of ").Op("+").Id("name").Op("+").Lit(" is NaN"))).Block(
+				jen.Id("t").Dot("Errorf").Call(jen.Lit("NaN in the gradient of %s: checkGrads returned %v"), jen.Id("name"), jen.Err()),
+			)
+			b.Id("grad").Index(jen.Len(jen.Id("grad")).Op("-").Lit(1)).Op("=").Id("saved")
+			if len(g.bounds) > 0 {
+				b.Id("m").Dot("gradBound").Op("=").Id("bounds")
+			}
+		})
+	})
+
+	f.Comment("TestAnomaly checks anomaly mode: it changes no result, and with parameters made")
+	f.Comment("huge it either stops at the first kernel that overflows, with an error naming a")
+	f.Comment("line of the description and the parameters and optimizer state as they were, or")
+	f.Comment("(where saturating cells keep every value finite) takes a finite step.")
+	f.Func().Id("TestAnomaly").Params(t()).BlockFunc(func(b *jen.Group) {
+		b.List(jen.Id("plain"), jen.Id("checked")).Op(":=").List(jen.Id("New").Call(), jen.Id("New").Call())
+		b.Id("setup").Call(jen.Id("plain"), jen.Lit(1))
+		b.Id("setup").Call(jen.Id("checked"), jen.Lit(1))
+		b.Id("checked").Dot("Anomaly").Op("=").True()
+		b.List(jen.Id("opt1"), jen.Id("opt2")).Op(":=").List(jen.Qual(rtPath, "NewAdam").Index(T).Call(jen.Id("NumParams"), jen.Lit(1e-3)), jen.Qual(rtPath, "NewAdam").Index(T).Call(jen.Id("NumParams"), jen.Lit(1e-3)))
+		b.For(jen.Range().Lit(2)).Block(
+			jen.List(jen.Id("l1"), jen.Err()).Op(":=").Id("plain").Dot("TrainStep").Call(jen.Id("Batch"), jen.Id("opt1")),
+			fatal,
+			jen.List(jen.Id("l2"), jen.Err()).Op(":=").Id("checked").Dot("TrainStep").Call(jen.Id("Batch"), jen.Id("opt2")),
+			fatal,
+			jen.If(jen.Id("l1").Op("!=").Id("l2").Op("||").Op("!").Id("sameBits").Call(jen.Id("plain").Dot("Params"), jen.Id("checked").Dot("Params"))).Block(
+				jen.Id("t").Dot("Fatalf").Call(jen.Lit("anomaly mode changed the step: loss %v vs %v"), jen.Id("l1"), jen.Id("l2")),
+			),
+		)
+		b.List(jen.Id("m"), jen.Id("opt")).Op(":=").List(jen.Id("checked"), jen.Id("opt2"))
+		b.For(jen.Id("i").Op(":=").Range().Id("m").Dot("Params")).Block(
+			jen.Id("m").Dot("Params").Index(jen.Id("i")).Op("*=").Lit(1e37),
+		)
+		snapshot(b)
+		b.List(jen.Id("_"), jen.Err()).Op(":=").Id("m").Dot("TrainStep").Call(jen.Id("Batch"), jen.Id("opt"))
+		b.Switch().Block(
+			jen.Case(jen.Err().Op("==").Nil()).Block(
+				jen.If(jen.Id("i").Op(":=").Qual(rtPath, "FirstNonFinite").Call(jen.Id("m").Dot("Params")), jen.Id("i").Op(">=").Lit(0)).Block(
+					jen.Id("t").Dot("Errorf").Call(jen.Lit("parameters ×1e37: the step succeeded and left parameter element %d %v"), jen.Id("i"), jen.Id("m").Dot("Params").Index(jen.Id("i"))),
+				),
+				jen.Id("t").Dot("Log").Call(jen.Lit("parameters ×1e37: every value stayed finite")),
+			),
+			jen.Case(jen.Op("!").Qual("strings", "Contains").Call(jen.Err().Dot("Error").Call(), jen.Lit("anomaly: ")).Op("||").Op("!").Qual("strings", "Contains").Call(jen.Err().Dot("Error").Call(), jen.Lit("("+g.src+":"))).Block(
+				jen.Id("t").Dot("Errorf").Call(jen.Lit("parameters ×1e37: got error %v, want an anomaly naming a line of "+g.src), jen.Err()),
+			),
+			jen.Default().BlockFunc(func(b *jen.Group) {
+				b.Id("t").Dot("Log").Call(jen.Err())
+				unchanged(b, "a step stopped by anomaly mode")
+			}),
+		)
+		b.Id("m").Dot("Params").Index(jen.Lit(0)).Op("=").Add(T).Call(jen.Qual("math", "NaN").Call())
+		b.If(jen.List(jen.Id("_"), jen.Err()).Op(":=").Id("m").Dot("Forward").Call(jen.Id("Batch")), jen.Err().Op("==").Nil().Op("||").Op("!").Qual("strings", "Contains").Call(jen.Err().Dot("Error").Call(), jen.Lit("parameter element 0 is NaN"))).Block(
+			jen.Id("t").Dot("Errorf").Call(jen.Lit("NaN parameter: got error %v"), jen.Err()),
+		)
+	})
 }

@@ -354,7 +354,7 @@ func TestOpGradients(t *testing.T) {
 			t.Fatalf("%s: exit %d: %s\n%s", name, code, e, src)
 		}
 	}
-	out := goCmd(t, dir, "test", "-count=1", "-v", "-run", "TestGradients|TestFloat32MatchesFloat64|TestTrainStepAllocs|TestRTRLMatchesBPTT", "./...")
+	out := goCmd(t, dir, "test", "-count=1", "-v", "-run", "TestGradients|TestFloat32MatchesFloat64|TestTrainStepAllocs|TestRTRLMatchesBPTT|TestNonFiniteInputs|TestCheckGrads|TestAnomaly", "./...")
 	if !strings.Contains(out, "--- PASS: TestRTRLMatchesBPTTR1") {
 		t.Errorf("the simple_rnn case's generated RTRL test did not run and pass")
 	}

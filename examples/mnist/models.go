@@ -18,7 +18,7 @@ type model interface {
 	Init(seed uint64)
 	ZeroGrad()
 	Forward(n int) (float32, error)
-	Backward(n int)
+	Backward(n int) error
 	TrainStep(n int, opt runtime.Optimizer[float32]) (float32, error)
 	Predict(n int, classes []int32) error
 	SaveCheckpoint(path string, opt runtime.Optimizer[float32], meta map[string]string) error

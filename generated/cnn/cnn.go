@@ -148,6 +148,18 @@ type Model struct {
 	// Loss is the loss of the last Forward.
 	Loss float32
 
+	// Anomaly, when set, makes Forward, Backward and TrainStep check what every kernel
+	// writes and stop at the first NaN or infinity with an error naming the kernel and
+	// its description line (PyTorch's detect_anomaly). It costs a pass over every
+	// result; unset, it costs nothing.
+	Anomaly bool
+
+	// gradBound holds, for the kernels that write parameter gradients, the bounds
+	// of their results that the backward pass measured, for checkGrads.
+	gradBound [8]float64
+	// The inputs' largest magnitudes in this step (check), for gradBound.
+	xAbs float64
+
 	// arena holds every intermediate value; buffers whose lifetimes do not
 	// overlap share memory (derive's static plan). Views at maximum batch:
 	arena     []float32
@@ -208,6 +220,7 @@ func New() *Model {
 	m.X = make([]float32, 98304)
 	m.Y = make([]int32, 32)
 	m.aux = make([]int32, 304128)
+	runtime.Reserve(1) // the GEMM's work buffers, so that no step allocates, the first included
 	m.c1Conv = m.arena[0:921600:921600]
 	m.c1ConvCol = m.arena[921600:1699200:1699200]
 	m.p1Max = m.arena[921600:1152000:1152000]
@@ -250,10 +263,16 @@ func (m *Model) Init(seed uint64) {
 	runtime.Initialize(m.LogitsB, runtime.Zeros, 10, 10, rng)         // logits.b zeros
 }
 
-// check validates the row count and the labels before any kernel runs.
+// check validates the row count, the inputs (no NaN or infinity) and the labels
+// before any kernel runs.
 func (m *Model) check(n int, labels bool) error {
 	if n < 1 || n > Batch {
 		return fmt.Errorf("cnn: %d rows: want 1 to %d (the batch line of cnn.bpg)", n, Batch)
+	}
+	m.xAbs = runtime.MaxAbs(m.X[:n*3072])
+	if math.IsInf(m.xAbs, 1) {
+		i := runtime.FirstNonFinite(m.X[:n*3072])
+		return fmt.Errorf("cnn: input x row %d, element %d is %v: clean or skip that row; nothing was computed", i/3072, i%3072, m.X[i])
 	}
 	if !labels {
 		return nil
@@ -269,13 +288,19 @@ func (m *Model) Forward(n int) (float32, error) {
 	if err := m.check(n, true); err != nil {
 		return 0, err
 	}
-	m.forwardC1(n)
-	m.forwardP1(n)
-	m.forwardC2(n)
-	m.forwardP2(n)
-	m.forwardH(n)
-	m.forwardLogits(n)
-	m.forwardLoss(n)
+	if m.Anomaly {
+		if err := m.forwardChecked(n); err != nil {
+			return 0, err
+		}
+	} else {
+		m.forwardC1(n)
+		m.forwardP1(n)
+		m.forwardC2(n)
+		m.forwardP2(n)
+		m.forwardH(n)
+		m.forwardLogits(n)
+		m.forwardLoss(n)
+	}
 	m.Loss = m.loss[0]
 	return m.Loss, nil
 }
@@ -316,9 +341,15 @@ func (m *Model) Predict(n int, classes []int32) error {
 }
 
 // Backward adds d(loss)/d(parameters) for the rows of the last Forward into Grads.
-// Call ZeroGrad first unless you accumulate over several batches.
-func (m *Model) Backward(n int) {
+// Call ZeroGrad first unless you accumulate over several batches. The error is
+// always nil but in anomaly mode, where it names the first kernel that made a NaN
+// or an infinity.
+func (m *Model) Backward(n int) error {
+	if m.Anomaly {
+		return m.backwardChecked(n, true)
+	}
 	m.backward(n, true)
+	return nil
 }
 
 // backward runs the backward statements. With acc false, the first write of
@@ -341,30 +372,235 @@ func (m *Model) ZeroGrad() {
 
 // TrainStep runs Forward, Backward and one optimizer step on the first n rows,
 // with the gradients computed afresh as after ZeroGrad (the first write of most
-// overwrites them rather than adding to zeros). When the loss is not finite it
-// returns an error naming the cause and leaves the parameters as they were.
+// overwrites them rather than adding to zeros). When an input, the loss or a
+// gradient is NaN or infinite, it returns an error naming it before the optimizer
+// runs, so the parameters and the optimizer's state stay as they were.
 func (m *Model) TrainStep(n int, opt runtime.Optimizer[float32]) (float32, error) {
 	loss, err := m.Forward(n)
 	if err != nil {
 		return 0, err
 	}
 	if l := float64(loss); math.IsNaN(l) || math.IsInf(l, 0) {
-		return loss, m.nonFinite(n, loss)
+		return loss, m.nonFinite(loss)
 	}
-	m.backward(n, false)
+	if m.Anomaly {
+		if err := m.backwardChecked(n, false); err != nil {
+			return loss, err
+		}
+	} else {
+		m.backward(n, false)
+	}
+	if err := m.checkGrads(); err != nil {
+		return loss, err
+	}
 	opt.Step(m.Params, m.Grads)
 	return loss, nil
 }
 
-// nonFinite explains a NaN or infinite loss: a bad input value, or diverged parameters.
-func (m *Model) nonFinite(n int, loss float32) error {
-	if i := runtime.FirstNonFinite(m.X[:n*3072]); i >= 0 {
-		return fmt.Errorf("cnn: loss is %v because input x row %d, element %d is %v: clean or skip that row; parameters not updated", loss, i/3072, i%3072, m.X[i])
-	}
+// nonFinite explains a NaN or infinite loss of finite inputs: diverged parameters,
+// or an overflow.
+func (m *Model) nonFinite(loss float32) error {
 	if i := runtime.FirstNonFinite(m.Params); i >= 0 {
 		return fmt.Errorf("cnn: loss is %v because parameter element %d is %v: training diverged; restore a checkpoint and lower the learning rate or clip gradients", loss, i, m.Params[i])
 	}
 	return fmt.Errorf("cnn: loss is %v with finite inputs and parameters: the model overflowed; lower the learning rate or clip gradients; parameters not updated", loss)
+}
+
+// checkGrads returns an error naming the first parameter whose gradient is NaN or
+// infinite, before the optimizer reads any. A gradient whose kernels' bounds (kept
+// in gradBound by the backward pass) are finite is finite and is not read; the
+// others are scanned.
+func (m *Model) checkGrads() error {
+	if !runtime.BoundFinite[float32](m.gradBound[0]) {
+		if i := runtime.FirstNonFinite(m.DC1W); i >= 0 {
+			return m.gradError("c1.W", i, float64(m.DC1W[i]))
+		}
+	}
+	if !runtime.BoundFinite[float32](m.gradBound[1]) {
+		if i := runtime.FirstNonFinite(m.DC1B); i >= 0 {
+			return m.gradError("c1.b", i, float64(m.DC1B[i]))
+		}
+	}
+	if !runtime.BoundFinite[float32](m.gradBound[2]) {
+		if i := runtime.FirstNonFinite(m.DC2W); i >= 0 {
+			return m.gradError("c2.W", i, float64(m.DC2W[i]))
+		}
+	}
+	if !runtime.BoundFinite[float32](m.gradBound[3]) {
+		if i := runtime.FirstNonFinite(m.DC2B); i >= 0 {
+			return m.gradError("c2.b", i, float64(m.DC2B[i]))
+		}
+	}
+	if !runtime.BoundFinite[float32](m.gradBound[4]) {
+		if i := runtime.FirstNonFinite(m.DHW); i >= 0 {
+			return m.gradError("h.W", i, float64(m.DHW[i]))
+		}
+	}
+	if !runtime.BoundFinite[float32](m.gradBound[5]) {
+		if i := runtime.FirstNonFinite(m.DHB); i >= 0 {
+			return m.gradError("h.b", i, float64(m.DHB[i]))
+		}
+	}
+	if !runtime.BoundFinite[float32](m.gradBound[6]) {
+		if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
+			return m.gradError("logits.W", i, float64(m.DLogitsW[i]))
+		}
+	}
+	if !runtime.BoundFinite[float32](m.gradBound[7]) {
+		if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
+			return m.gradError("logits.b", i, float64(m.DLogitsB[i]))
+		}
+	}
+	return nil
+}
+
+// gradError explains a gradient that is not finite although the inputs and the loss are.
+func (m *Model) gradError(name string, i int, v float64) error {
+	return fmt.Errorf("cnn: the gradient of %s is %v at element %d, with finite inputs and loss: a value overflowed in the backward pass (set Anomaly to find the op); lower the learning rate or clip gradients; parameters not updated", name, v, i)
+}
+
+// anomalyOps describes each kernel that anomaly mode checks: its formula or
+// chain-rule step, the shape of its result and its description line.
+var anomalyOps = []string{
+	"c1.conv = conv2d(x, c1.W)  (N, 30, 30, 32) (cnn.bpg:6)",
+	"p1.max = maxpool2d(c1.conv)  (N, 15, 15, 32) (cnn.bpg:7)",
+	"p1 = relu(p1.max + c1.b): c1's bias and relu after the pool (they commute with max)  (N, 15, 15, 32) (cnn.bpg:7)",
+	"c2.conv = conv2d(p1, c2.W)  (N, 13, 13, 64) (cnn.bpg:8)",
+	"p2.max = maxpool2d(c2.conv)  (N, 6, 6, 64) (cnn.bpg:9)",
+	"p2 = relu(p2.max + c2.b): c2's bias and relu after the pool (they commute with max)  (N, 6, 6, 64) (cnn.bpg:9)",
+	"h = relu(f·h.W + h.b)  (N, 64) (cnn.bpg:11)",
+	"logits.xW = h·logits.W  (N, 10) (cnn.bpg:12)",
+	"logits = logits.xW + logits.b  (N, 10) (cnn.bpg:12)",
+	"loss = softmax_cross_entropy(logits, y)  () (cnn.bpg:13)",
+	"dlogits = (softmax(logits) - onehot(y))·dloss/n  (N, 10) (cnn.bpg:13)",
+	"dlogits.b += dlogits  (1, 10) (cnn.bpg:12)",
+	"dh = dlogits·logits.Wᵀ  (N, 64) (cnn.bpg:12)",
+	"dlogits.W += hᵀ·dlogits  (64, 10) (cnn.bpg:12)",
+	"dh.z = dh ⊙ [h > 0]  (N, 64); dh.b += Σrows dh.z  (64) (cnn.bpg:11)",
+	"df = dh.z·h.Wᵀ  (N, 2304) (cnn.bpg:11)",
+	"dh.W += fᵀ·dh.z  (2304, 64) (cnn.bpg:11)",
+	"dp2.z = dp2 ⊙ [p2 > 0]  (N, 6, 6, 64); dc2.b += Σrows dp2.z  (64) (cnn.bpg:9)",
+	"dc2.conv = dp2.z routed to each window's argmax  (N, 13, 13, 64) (cnn.bpg:9)",
+	"dp1 = conv2dᵀ(dc2.conv, c2.W): col2im(dc2.conv·c2.Wᵀ)  (N, 15, 15, 32) (cnn.bpg:8)",
+	"dc2.W += im2col(p1)ᵀ·dc2.conv  (3, 3, 32, 64) (cnn.bpg:8)",
+	"dp1.z = dp1 ⊙ [p1 > 0]  (N, 15, 15, 32); dc1.b += Σrows dp1.z  (32) (cnn.bpg:7)",
+	"dc1.conv = dp1.z routed to each window's argmax  (N, 30, 30, 32) (cnn.bpg:7)",
+	"dc1.W += im2col(x)ᵀ·dc1.conv  (3, 3, 3, 32) (cnn.bpg:6)",
+}
+
+// forwardChecked is Forward's pass in anomaly mode: the parameters are checked, then
+// each statement's results as it runs.
+func (m *Model) forwardChecked(n int) error {
+	if i := runtime.FirstNonFinite(m.Params); i >= 0 {
+		return fmt.Errorf("cnn: anomaly: parameter element %d is %v before the forward pass: load a good checkpoint or Init again", i, m.Params[i])
+	}
+	m.forwardC1(n)
+	if i := runtime.FirstNonFinite(m.c1Conv[:n*28800]); i >= 0 {
+		return m.anomaly(0, "c1.conv", i, float64(m.c1Conv[i]))
+	}
+	m.forwardP1(n)
+	if i := runtime.FirstNonFinite(m.p1Max[:n*7200]); i >= 0 {
+		return m.anomaly(1, "p1.max", i, float64(m.p1Max[i]))
+	}
+	if i := runtime.FirstNonFinite(m.p1[:n*7200]); i >= 0 {
+		return m.anomaly(2, "p1", i, float64(m.p1[i]))
+	}
+	m.forwardC2(n)
+	if i := runtime.FirstNonFinite(m.c2Conv[:n*10816]); i >= 0 {
+		return m.anomaly(3, "c2.conv", i, float64(m.c2Conv[i]))
+	}
+	m.forwardP2(n)
+	if i := runtime.FirstNonFinite(m.p2Max[:n*2304]); i >= 0 {
+		return m.anomaly(4, "p2.max", i, float64(m.p2Max[i]))
+	}
+	if i := runtime.FirstNonFinite(m.p2[:n*2304]); i >= 0 {
+		return m.anomaly(5, "p2", i, float64(m.p2[i]))
+	}
+	m.forwardH(n)
+	if i := runtime.FirstNonFinite(m.h[:n*64]); i >= 0 {
+		return m.anomaly(6, "h", i, float64(m.h[i]))
+	}
+	m.forwardLogits(n)
+	if i := runtime.FirstNonFinite(m.logitsXW[:n*10]); i >= 0 {
+		return m.anomaly(7, "logits.xW", i, float64(m.logitsXW[i]))
+	}
+	if i := runtime.FirstNonFinite(m.logits[:n*10]); i >= 0 {
+		return m.anomaly(8, "logits", i, float64(m.logits[i]))
+	}
+	m.forwardLoss(n)
+	if i := runtime.FirstNonFinite(m.loss[:1]); i >= 0 {
+		return m.anomaly(9, "loss", i, float64(m.loss[i]))
+	}
+	return nil
+}
+
+// backwardChecked is backward in anomaly mode: each statement's results are checked
+// as it runs.
+func (m *Model) backwardChecked(n int, acc bool) error {
+	m.backwardLoss(n)
+	if i := runtime.FirstNonFinite(m.dlogits[:n*10]); i >= 0 {
+		return m.anomaly(10, "dlogits", i, float64(m.dlogits[i]))
+	}
+	m.backwardLogits(n, acc)
+	if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
+		return m.anomaly(11, "dlogits.b", i, float64(m.DLogitsB[i]))
+	}
+	if i := runtime.FirstNonFinite(m.dh[:n*64]); i >= 0 {
+		return m.anomaly(12, "dh", i, float64(m.dh[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
+		return m.anomaly(13, "dlogits.W", i, float64(m.DLogitsW[i]))
+	}
+	m.backwardH(n, acc)
+	if i := runtime.FirstNonFinite(m.dhZ[:n*64]); i >= 0 {
+		return m.anomaly(14, "dh.z", i, float64(m.dhZ[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DHB); i >= 0 {
+		return m.anomaly(14, "dh.b", i, float64(m.DHB[i]))
+	}
+	if i := runtime.FirstNonFinite(m.df[:n*2304]); i >= 0 {
+		return m.anomaly(15, "df", i, float64(m.df[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DHW); i >= 0 {
+		return m.anomaly(16, "dh.W", i, float64(m.DHW[i]))
+	}
+	m.backwardP2(n, acc)
+	if i := runtime.FirstNonFinite(m.dp2Z[:n*2304]); i >= 0 {
+		return m.anomaly(17, "dp2.z", i, float64(m.dp2Z[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DC2B); i >= 0 {
+		return m.anomaly(17, "dc2.b", i, float64(m.DC2B[i]))
+	}
+	if i := runtime.FirstNonFinite(m.dc2Conv[:n*10816]); i >= 0 {
+		return m.anomaly(18, "dc2.conv", i, float64(m.dc2Conv[i]))
+	}
+	m.backwardC2(n, acc)
+	if i := runtime.FirstNonFinite(m.dp1[:n*7200]); i >= 0 {
+		return m.anomaly(19, "dp1", i, float64(m.dp1[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DC2W); i >= 0 {
+		return m.anomaly(20, "dc2.W", i, float64(m.DC2W[i]))
+	}
+	m.backwardP1(n, acc)
+	if i := runtime.FirstNonFinite(m.dp1Z[:n*7200]); i >= 0 {
+		return m.anomaly(21, "dp1.z", i, float64(m.dp1Z[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DC1B); i >= 0 {
+		return m.anomaly(21, "dc1.b", i, float64(m.DC1B[i]))
+	}
+	if i := runtime.FirstNonFinite(m.dc1Conv[:n*28800]); i >= 0 {
+		return m.anomaly(22, "dc1.conv", i, float64(m.dc1Conv[i]))
+	}
+	m.backwardC1(n, acc)
+	if i := runtime.FirstNonFinite(m.DC1W); i >= 0 {
+		return m.anomaly(23, "dc1.W", i, float64(m.DC1W[i]))
+	}
+	return nil
+}
+
+// anomaly is the error of anomaly mode: kernel op made tensor non-finite at element i.
+func (m *Model) anomaly(op int, tensor string, i int, v float64) error {
+	return fmt.Errorf("cnn: anomaly: %s made %s %v at element %d, from finite operands", anomalyOps[op], tensor, v, i)
 }
 
 // forwardC1 computes c1 = conv2d(x, 32, 3, activation=relu, init=he_uniform) (cnn.bpg:6).
@@ -426,10 +662,16 @@ func (m *Model) backwardLoss(n int) {
 func (m *Model) backwardLogits(n int, acc bool) {
 	// dlogits.b += dlogits  (1, 10) (cnn.bpg:12)
 	runtime.SumRows(m.DLogitsB, m.dlogits[:n*10], n, 10, 1.0, acc)
+	dlogitsAbs := runtime.MaxAbs(m.dlogits[:n*10])
+	// |dlogits.b| ≤ 32·max|dlogits|: proves it finite for checkGrads without reading it
+	m.gradBound[7] = 32.0 * dlogitsAbs
 	// dh = dlogits·logits.Wᵀ  (N, 64) (cnn.bpg:12)
 	runtime.Gemm(false, true, n, 64, 10, m.dlogits[:n*10], m.LogitsW, m.dh[:n*64], false)
 	// dlogits.W += hᵀ·dlogits  (64, 10) (cnn.bpg:12)
 	runtime.Gemm(true, false, 64, 10, n, m.h[:n*64], m.dlogits[:n*10], m.DLogitsW, acc)
+	hAbs := runtime.MaxAbs(m.h[:n*64])
+	// |dlogits.W| ≤ 32·max|h|·max|dlogits|: proves it finite for checkGrads without reading it
+	m.gradBound[6] = 32.0 * hAbs * dlogitsAbs
 }
 
 // backwardH propagates the gradient back through h = dense(f, 64, relu, init=he_uniform) (cnn.bpg:11).
@@ -437,10 +679,16 @@ func (m *Model) backwardLogits(n int, acc bool) {
 func (m *Model) backwardH(n int, acc bool) {
 	// dh.z = dh ⊙ [h > 0]  (N, 64); dh.b += Σrows dh.z  (64) (cnn.bpg:11)
 	runtime.UnaryGradSumRows(runtime.Relu, m.dhZ[:n*64], m.h[:n*64], m.dh[:n*64], m.DHB, n, 64, acc)
+	dhZAbs := runtime.MaxAbs(m.dhZ[:n*64])
+	// |dh.b| ≤ 32·max|dh.z|: proves it finite for checkGrads without reading it
+	m.gradBound[5] = 32.0 * dhZAbs
 	// df = dh.z·h.Wᵀ  (N, 2304) (cnn.bpg:11)
 	runtime.Gemm(false, true, n, 2304, 64, m.dhZ[:n*64], m.HW, m.df[:n*2304], false)
 	// dh.W += fᵀ·dh.z  (2304, 64) (cnn.bpg:11)
 	runtime.Gemm(true, false, 2304, 64, n, m.p2[:n*2304], m.dhZ[:n*64], m.DHW, acc)
+	fAbs := runtime.MaxAbs(m.p2[:n*2304])
+	// |dh.W| ≤ 32·max|f|·max|dh.z|: proves it finite for checkGrads without reading it
+	m.gradBound[4] = 32.0 * fAbs * dhZAbs
 }
 
 // backwardP2 propagates the gradient back through p2 = maxpool2d(c2, 2) (cnn.bpg:9).
@@ -448,6 +696,9 @@ func (m *Model) backwardH(n int, acc bool) {
 func (m *Model) backwardP2(n int, acc bool) {
 	// dp2.z = dp2 ⊙ [p2 > 0]  (N, 6, 6, 64); dc2.b += Σrows dp2.z  (64) (cnn.bpg:9)
 	runtime.UnaryGradSumRows(runtime.Relu, m.dp2Z[:n*2304], m.p2[:n*2304], m.df[:n*2304], m.DC2B, n*36, 64, acc)
+	dp2ZAbs := runtime.MaxAbs(m.dp2Z[:n*2304])
+	// |dc2.b| ≤ 1152·max|dp2.z|: proves it finite for checkGrads without reading it
+	m.gradBound[3] = 1152.0 * dp2ZAbs
 	// dc2.conv = dp2.z routed to each window's argmax  (N, 13, 13, 64) (cnn.bpg:9)
 	runtime.MaxPool2DGrad(m.dc2Conv[:n*10816], m.dp2Z[:n*2304], m.p2MaxArgmax, n, p2MaxGeom, false)
 }
@@ -459,6 +710,10 @@ func (m *Model) backwardC2(n int, acc bool) {
 	runtime.Conv2DGradInput(m.dp1[:n*7200], m.dc2Conv[:n*10816], m.C2W, m.dp1Col, n, c2ConvGeom, false)
 	// dc2.W += im2col(p1)ᵀ·dc2.conv  (3, 3, 32, 64) (cnn.bpg:8)
 	runtime.Conv2DGradFilter(m.DC2W, m.p1[:n*7200], m.dc2Conv[:n*10816], m.dc2WCol, n, c2ConvGeom, acc)
+	p1Abs := runtime.MaxAbs(m.p1[:n*7200])
+	dc2ConvAbs := runtime.MaxAbs(m.dc2Conv[:n*10816])
+	// |dc2.W| ≤ 5408·max|p1|·max|dc2.conv|: proves it finite for checkGrads without reading it
+	m.gradBound[2] = 5408.0 * p1Abs * dc2ConvAbs
 }
 
 // backwardP1 propagates the gradient back through p1 = maxpool2d(c1, 2) (cnn.bpg:7).
@@ -466,6 +721,9 @@ func (m *Model) backwardC2(n int, acc bool) {
 func (m *Model) backwardP1(n int, acc bool) {
 	// dp1.z = dp1 ⊙ [p1 > 0]  (N, 15, 15, 32); dc1.b += Σrows dp1.z  (32) (cnn.bpg:7)
 	runtime.UnaryGradSumRows(runtime.Relu, m.dp1Z[:n*7200], m.p1[:n*7200], m.dp1[:n*7200], m.DC1B, n*225, 32, acc)
+	dp1ZAbs := runtime.MaxAbs(m.dp1Z[:n*7200])
+	// |dc1.b| ≤ 7200·max|dp1.z|: proves it finite for checkGrads without reading it
+	m.gradBound[1] = 7200.0 * dp1ZAbs
 	// dc1.conv = dp1.z routed to each window's argmax  (N, 30, 30, 32) (cnn.bpg:7)
 	runtime.MaxPool2DGrad(m.dc1Conv[:n*28800], m.dp1Z[:n*7200], m.p1MaxArgmax, n, p1MaxGeom, false)
 }
@@ -475,6 +733,9 @@ func (m *Model) backwardP1(n int, acc bool) {
 func (m *Model) backwardC1(n int, acc bool) {
 	// dc1.W += im2col(x)ᵀ·dc1.conv  (3, 3, 3, 32) (cnn.bpg:6)
 	runtime.Conv2DGradFilter(m.DC1W, m.X[:n*3072], m.dc1Conv[:n*28800], m.dc1WCol, n, c1ConvGeom, acc)
+	dc1ConvAbs := runtime.MaxAbs(m.dc1Conv[:n*28800])
+	// |dc1.W| ≤ 28800·max|x|·max|dc1.conv|: proves it finite for checkGrads without reading it
+	m.gradBound[0] = 28800.0 * m.xAbs * dc1ConvAbs
 }
 
 // Param returns the parameter named as in the description (e.g. "c1.W"), or nil.

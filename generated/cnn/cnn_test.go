@@ -10,6 +10,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	goruntime "runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -46,6 +47,18 @@ type model64 struct {
 
 	// Loss is the loss of the last Forward.
 	Loss float64
+
+	// Anomaly, when set, makes Forward, Backward and TrainStep check what every kernel
+	// writes and stop at the first NaN or infinity with an error naming the kernel and
+	// its description line (PyTorch's detect_anomaly). It costs a pass over every
+	// result; unset, it costs nothing.
+	Anomaly bool
+
+	// gradBound holds, for the kernels that write parameter gradients, the bounds
+	// of their results that the backward pass measured, for checkGrads.
+	gradBound [8]float64
+	// The inputs' largest magnitudes in this step (check), for gradBound.
+	xAbs float64
 
 	// arena holds every intermediate value; buffers whose lifetimes do not
 	// overlap share memory (derive's static plan). Views at maximum batch:
@@ -107,6 +120,7 @@ func newModel64() *model64 {
 	m.X = make([]float64, 98304)
 	m.Y = make([]int32, 32)
 	m.aux = make([]int32, 304128)
+	runtime.Reserve(1) // the GEMM's work buffers, so that no step allocates, the first included
 	m.c1Conv = m.arena[0:921600:921600]
 	m.c1ConvCol = m.arena[921600:1699200:1699200]
 	m.p1Max = m.arena[921600:1152000:1152000]
@@ -149,10 +163,16 @@ func (m *model64) Init(seed uint64) {
 	runtime.Initialize(m.LogitsB, runtime.Zeros, 10, 10, rng)         // logits.b zeros
 }
 
-// check validates the row count and the labels before any kernel runs.
+// check validates the row count, the inputs (no NaN or infinity) and the labels
+// before any kernel runs.
 func (m *model64) check(n int, labels bool) error {
 	if n < 1 || n > Batch {
 		return fmt.Errorf("cnn: %d rows: want 1 to %d (the batch line of cnn.bpg)", n, Batch)
+	}
+	m.xAbs = runtime.MaxAbs(m.X[:n*3072])
+	if math.IsInf(m.xAbs, 1) {
+		i := runtime.FirstNonFinite(m.X[:n*3072])
+		return fmt.Errorf("cnn: input x row %d, element %d is %v: clean or skip that row; nothing was computed", i/3072, i%3072, m.X[i])
 	}
 	if !labels {
 		return nil
@@ -168,13 +188,19 @@ func (m *model64) Forward(n int) (float64, error) {
 	if err := m.check(n, true); err != nil {
 		return 0, err
 	}
-	m.forwardC1(n)
-	m.forwardP1(n)
-	m.forwardC2(n)
-	m.forwardP2(n)
-	m.forwardH(n)
-	m.forwardLogits(n)
-	m.forwardLoss(n)
+	if m.Anomaly {
+		if err := m.forwardChecked(n); err != nil {
+			return 0, err
+		}
+	} else {
+		m.forwardC1(n)
+		m.forwardP1(n)
+		m.forwardC2(n)
+		m.forwardP2(n)
+		m.forwardH(n)
+		m.forwardLogits(n)
+		m.forwardLoss(n)
+	}
 	m.Loss = m.loss[0]
 	return m.Loss, nil
 }
@@ -215,9 +241,15 @@ func (m *model64) Predict(n int, classes []int32) error {
 }
 
 // Backward adds d(loss)/d(parameters) for the rows of the last Forward into Grads.
-// Call ZeroGrad first unless you accumulate over several batches.
-func (m *model64) Backward(n int) {
+// Call ZeroGrad first unless you accumulate over several batches. The error is
+// always nil but in anomaly mode, where it names the first kernel that made a NaN
+// or an infinity.
+func (m *model64) Backward(n int) error {
+	if m.Anomaly {
+		return m.backwardChecked(n, true)
+	}
 	m.backward(n, true)
+	return nil
 }
 
 // backward runs the backward statements. With acc false, the first write of
@@ -240,30 +272,206 @@ func (m *model64) ZeroGrad() {
 
 // TrainStep runs Forward, Backward and one optimizer step on the first n rows,
 // with the gradients computed afresh as after ZeroGrad (the first write of most
-// overwrites them rather than adding to zeros). When the loss is not finite it
-// returns an error naming the cause and leaves the parameters as they were.
+// overwrites them rather than adding to zeros). When an input, the loss or a
+// gradient is NaN or infinite, it returns an error naming it before the optimizer
+// runs, so the parameters and the optimizer's state stay as they were.
 func (m *model64) TrainStep(n int, opt runtime.Optimizer[float64]) (float64, error) {
 	loss, err := m.Forward(n)
 	if err != nil {
 		return 0, err
 	}
 	if l := float64(loss); math.IsNaN(l) || math.IsInf(l, 0) {
-		return loss, m.nonFinite(n, loss)
+		return loss, m.nonFinite(loss)
 	}
-	m.backward(n, false)
+	if m.Anomaly {
+		if err := m.backwardChecked(n, false); err != nil {
+			return loss, err
+		}
+	} else {
+		m.backward(n, false)
+	}
+	if err := m.checkGrads(); err != nil {
+		return loss, err
+	}
 	opt.Step(m.Params, m.Grads)
 	return loss, nil
 }
 
-// nonFinite explains a NaN or infinite loss: a bad input value, or diverged parameters.
-func (m *model64) nonFinite(n int, loss float64) error {
-	if i := runtime.FirstNonFinite(m.X[:n*3072]); i >= 0 {
-		return fmt.Errorf("cnn: loss is %v because input x row %d, element %d is %v: clean or skip that row; parameters not updated", loss, i/3072, i%3072, m.X[i])
-	}
+// nonFinite explains a NaN or infinite loss of finite inputs: diverged parameters,
+// or an overflow.
+func (m *model64) nonFinite(loss float64) error {
 	if i := runtime.FirstNonFinite(m.Params); i >= 0 {
 		return fmt.Errorf("cnn: loss is %v because parameter element %d is %v: training diverged; restore a checkpoint and lower the learning rate or clip gradients", loss, i, m.Params[i])
 	}
 	return fmt.Errorf("cnn: loss is %v with finite inputs and parameters: the model overflowed; lower the learning rate or clip gradients; parameters not updated", loss)
+}
+
+// checkGrads returns an error naming the first parameter whose gradient is NaN or
+// infinite, before the optimizer reads any. A gradient whose kernels' bounds (kept
+// in gradBound by the backward pass) are finite is finite and is not read; the
+// others are scanned.
+func (m *model64) checkGrads() error {
+	if !runtime.BoundFinite[float64](m.gradBound[0]) {
+		if i := runtime.FirstNonFinite(m.DC1W); i >= 0 {
+			return m.gradError("c1.W", i, float64(m.DC1W[i]))
+		}
+	}
+	if !runtime.BoundFinite[float64](m.gradBound[1]) {
+		if i := runtime.FirstNonFinite(m.DC1B); i >= 0 {
+			return m.gradError("c1.b", i, float64(m.DC1B[i]))
+		}
+	}
+	if !runtime.BoundFinite[float64](m.gradBound[2]) {
+		if i := runtime.FirstNonFinite(m.DC2W); i >= 0 {
+			return m.gradError("c2.W", i, float64(m.DC2W[i]))
+		}
+	}
+	if !runtime.BoundFinite[float64](m.gradBound[3]) {
+		if i := runtime.FirstNonFinite(m.DC2B); i >= 0 {
+			return m.gradError("c2.b", i, float64(m.DC2B[i]))
+		}
+	}
+	if !runtime.BoundFinite[float64](m.gradBound[4]) {
+		if i := runtime.FirstNonFinite(m.DHW); i >= 0 {
+			return m.gradError("h.W", i, float64(m.DHW[i]))
+		}
+	}
+	if !runtime.BoundFinite[float64](m.gradBound[5]) {
+		if i := runtime.FirstNonFinite(m.DHB); i >= 0 {
+			return m.gradError("h.b", i, float64(m.DHB[i]))
+		}
+	}
+	if !runtime.BoundFinite[float64](m.gradBound[6]) {
+		if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
+			return m.gradError("logits.W", i, float64(m.DLogitsW[i]))
+		}
+	}
+	if !runtime.BoundFinite[float64](m.gradBound[7]) {
+		if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
+			return m.gradError("logits.b", i, float64(m.DLogitsB[i]))
+		}
+	}
+	return nil
+}
+
+// gradError explains a gradient that is not finite although the inputs and the loss are.
+func (m *model64) gradError(name string, i int, v float64) error {
+	return fmt.Errorf("cnn: the gradient of %s is %v at element %d, with finite inputs and loss: a value overflowed in the backward pass (set Anomaly to find the op); lower the learning rate or clip gradients; parameters not updated", name, v, i)
+}
+
+// forwardChecked is Forward's pass in anomaly mode: the parameters are checked, then
+// each statement's results as it runs.
+func (m *model64) forwardChecked(n int) error {
+	if i := runtime.FirstNonFinite(m.Params); i >= 0 {
+		return fmt.Errorf("cnn: anomaly: parameter element %d is %v before the forward pass: load a good checkpoint or Init again", i, m.Params[i])
+	}
+	m.forwardC1(n)
+	if i := runtime.FirstNonFinite(m.c1Conv[:n*28800]); i >= 0 {
+		return m.anomaly(0, "c1.conv", i, float64(m.c1Conv[i]))
+	}
+	m.forwardP1(n)
+	if i := runtime.FirstNonFinite(m.p1Max[:n*7200]); i >= 0 {
+		return m.anomaly(1, "p1.max", i, float64(m.p1Max[i]))
+	}
+	if i := runtime.FirstNonFinite(m.p1[:n*7200]); i >= 0 {
+		return m.anomaly(2, "p1", i, float64(m.p1[i]))
+	}
+	m.forwardC2(n)
+	if i := runtime.FirstNonFinite(m.c2Conv[:n*10816]); i >= 0 {
+		return m.anomaly(3, "c2.conv", i, float64(m.c2Conv[i]))
+	}
+	m.forwardP2(n)
+	if i := runtime.FirstNonFinite(m.p2Max[:n*2304]); i >= 0 {
+		return m.anomaly(4, "p2.max", i, float64(m.p2Max[i]))
+	}
+	if i := runtime.FirstNonFinite(m.p2[:n*2304]); i >= 0 {
+		return m.anomaly(5, "p2", i, float64(m.p2[i]))
+	}
+	m.forwardH(n)
+	if i := runtime.FirstNonFinite(m.h[:n*64]); i >= 0 {
+		return m.anomaly(6, "h", i, float64(m.h[i]))
+	}
+	m.forwardLogits(n)
+	if i := runtime.FirstNonFinite(m.logitsXW[:n*10]); i >= 0 {
+		return m.anomaly(7, "logits.xW", i, float64(m.logitsXW[i]))
+	}
+	if i := runtime.FirstNonFinite(m.logits[:n*10]); i >= 0 {
+		return m.anomaly(8, "logits", i, float64(m.logits[i]))
+	}
+	m.forwardLoss(n)
+	if i := runtime.FirstNonFinite(m.loss[:1]); i >= 0 {
+		return m.anomaly(9, "loss", i, float64(m.loss[i]))
+	}
+	return nil
+}
+
+// backwardChecked is backward in anomaly mode: each statement's results are checked
+// as it runs.
+func (m *model64) backwardChecked(n int, acc bool) error {
+	m.backwardLoss(n)
+	if i := runtime.FirstNonFinite(m.dlogits[:n*10]); i >= 0 {
+		return m.anomaly(10, "dlogits", i, float64(m.dlogits[i]))
+	}
+	m.backwardLogits(n, acc)
+	if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
+		return m.anomaly(11, "dlogits.b", i, float64(m.DLogitsB[i]))
+	}
+	if i := runtime.FirstNonFinite(m.dh[:n*64]); i >= 0 {
+		return m.anomaly(12, "dh", i, float64(m.dh[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
+		return m.anomaly(13, "dlogits.W", i, float64(m.DLogitsW[i]))
+	}
+	m.backwardH(n, acc)
+	if i := runtime.FirstNonFinite(m.dhZ[:n*64]); i >= 0 {
+		return m.anomaly(14, "dh.z", i, float64(m.dhZ[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DHB); i >= 0 {
+		return m.anomaly(14, "dh.b", i, float64(m.DHB[i]))
+	}
+	if i := runtime.FirstNonFinite(m.df[:n*2304]); i >= 0 {
+		return m.anomaly(15, "df", i, float64(m.df[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DHW); i >= 0 {
+		return m.anomaly(16, "dh.W", i, float64(m.DHW[i]))
+	}
+	m.backwardP2(n, acc)
+	if i := runtime.FirstNonFinite(m.dp2Z[:n*2304]); i >= 0 {
+		return m.anomaly(17, "dp2.z", i, float64(m.dp2Z[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DC2B); i >= 0 {
+		return m.anomaly(17, "dc2.b", i, float64(m.DC2B[i]))
+	}
+	if i := runtime.FirstNonFinite(m.dc2Conv[:n*10816]); i >= 0 {
+		return m.anomaly(18, "dc2.conv", i, float64(m.dc2Conv[i]))
+	}
+	m.backwardC2(n, acc)
+	if i := runtime.FirstNonFinite(m.dp1[:n*7200]); i >= 0 {
+		return m.anomaly(19, "dp1", i, float64(m.dp1[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DC2W); i >= 0 {
+		return m.anomaly(20, "dc2.W", i, float64(m.DC2W[i]))
+	}
+	m.backwardP1(n, acc)
+	if i := runtime.FirstNonFinite(m.dp1Z[:n*7200]); i >= 0 {
+		return m.anomaly(21, "dp1.z", i, float64(m.dp1Z[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DC1B); i >= 0 {
+		return m.anomaly(21, "dc1.b", i, float64(m.DC1B[i]))
+	}
+	if i := runtime.FirstNonFinite(m.dc1Conv[:n*28800]); i >= 0 {
+		return m.anomaly(22, "dc1.conv", i, float64(m.dc1Conv[i]))
+	}
+	m.backwardC1(n, acc)
+	if i := runtime.FirstNonFinite(m.DC1W); i >= 0 {
+		return m.anomaly(23, "dc1.W", i, float64(m.DC1W[i]))
+	}
+	return nil
+}
+
+// anomaly is the error of anomaly mode: kernel op made tensor non-finite at element i.
+func (m *model64) anomaly(op int, tensor string, i int, v float64) error {
+	return fmt.Errorf("cnn: anomaly: %s made %s %v at element %d, from finite operands", anomalyOps[op], tensor, v, i)
 }
 
 // forwardC1 computes c1 = conv2d(x, 32, 3, activation=relu, init=he_uniform) (cnn.bpg:6).
@@ -325,10 +533,16 @@ func (m *model64) backwardLoss(n int) {
 func (m *model64) backwardLogits(n int, acc bool) {
 	// dlogits.b += dlogits  (1, 10) (cnn.bpg:12)
 	runtime.SumRows(m.DLogitsB, m.dlogits[:n*10], n, 10, 1.0, acc)
+	dlogitsAbs := runtime.MaxAbs(m.dlogits[:n*10])
+	// |dlogits.b| ≤ 32·max|dlogits|: proves it finite for checkGrads without reading it
+	m.gradBound[7] = 32.0 * dlogitsAbs
 	// dh = dlogits·logits.Wᵀ  (N, 64) (cnn.bpg:12)
 	runtime.Gemm(false, true, n, 64, 10, m.dlogits[:n*10], m.LogitsW, m.dh[:n*64], false)
 	// dlogits.W += hᵀ·dlogits  (64, 10) (cnn.bpg:12)
 	runtime.Gemm(true, false, 64, 10, n, m.h[:n*64], m.dlogits[:n*10], m.DLogitsW, acc)
+	hAbs := runtime.MaxAbs(m.h[:n*64])
+	// |dlogits.W| ≤ 32·max|h|·max|dlogits|: proves it finite for checkGrads without reading it
+	m.gradBound[6] = 32.0 * hAbs * dlogitsAbs
 }
 
 // backwardH propagates the gradient back through h = dense(f, 64, relu, init=he_uniform) (cnn.bpg:11).
@@ -336,10 +550,16 @@ func (m *model64) backwardLogits(n int, acc bool) {
 func (m *model64) backwardH(n int, acc bool) {
 	// dh.z = dh ⊙ [h > 0]  (N, 64); dh.b += Σrows dh.z  (64) (cnn.bpg:11)
 	runtime.UnaryGradSumRows(runtime.Relu, m.dhZ[:n*64], m.h[:n*64], m.dh[:n*64], m.DHB, n, 64, acc)
+	dhZAbs := runtime.MaxAbs(m.dhZ[:n*64])
+	// |dh.b| ≤ 32·max|dh.z|: proves it finite for checkGrads without reading it
+	m.gradBound[5] = 32.0 * dhZAbs
 	// df = dh.z·h.Wᵀ  (N, 2304) (cnn.bpg:11)
 	runtime.Gemm(false, true, n, 2304, 64, m.dhZ[:n*64], m.HW, m.df[:n*2304], false)
 	// dh.W += fᵀ·dh.z  (2304, 64) (cnn.bpg:11)
 	runtime.Gemm(true, false, 2304, 64, n, m.p2[:n*2304], m.dhZ[:n*64], m.DHW, acc)
+	fAbs := runtime.MaxAbs(m.p2[:n*2304])
+	// |dh.W| ≤ 32·max|f|·max|dh.z|: proves it finite for checkGrads without reading it
+	m.gradBound[4] = 32.0 * fAbs * dhZAbs
 }
 
 // backwardP2 propagates the gradient back through p2 = maxpool2d(c2, 2) (cnn.bpg:9).
@@ -347,6 +567,9 @@ func (m *model64) backwardH(n int, acc bool) {
 func (m *model64) backwardP2(n int, acc bool) {
 	// dp2.z = dp2 ⊙ [p2 > 0]  (N, 6, 6, 64); dc2.b += Σrows dp2.z  (64) (cnn.bpg:9)
 	runtime.UnaryGradSumRows(runtime.Relu, m.dp2Z[:n*2304], m.p2[:n*2304], m.df[:n*2304], m.DC2B, n*36, 64, acc)
+	dp2ZAbs := runtime.MaxAbs(m.dp2Z[:n*2304])
+	// |dc2.b| ≤ 1152·max|dp2.z|: proves it finite for checkGrads without reading it
+	m.gradBound[3] = 1152.0 * dp2ZAbs
 	// dc2.conv = dp2.z routed to each window's argmax  (N, 13, 13, 64) (cnn.bpg:9)
 	runtime.MaxPool2DGrad(m.dc2Conv[:n*10816], m.dp2Z[:n*2304], m.p2MaxArgmax, n, p2MaxGeom, false)
 }
@@ -358,6 +581,10 @@ func (m *model64) backwardC2(n int, acc bool) {
 	runtime.Conv2DGradInput(m.dp1[:n*7200], m.dc2Conv[:n*10816], m.C2W, m.dp1Col, n, c2ConvGeom, false)
 	// dc2.W += im2col(p1)ᵀ·dc2.conv  (3, 3, 32, 64) (cnn.bpg:8)
 	runtime.Conv2DGradFilter(m.DC2W, m.p1[:n*7200], m.dc2Conv[:n*10816], m.dc2WCol, n, c2ConvGeom, acc)
+	p1Abs := runtime.MaxAbs(m.p1[:n*7200])
+	dc2ConvAbs := runtime.MaxAbs(m.dc2Conv[:n*10816])
+	// |dc2.W| ≤ 5408·max|p1|·max|dc2.conv|: proves it finite for checkGrads without reading it
+	m.gradBound[2] = 5408.0 * p1Abs * dc2ConvAbs
 }
 
 // backwardP1 propagates the gradient back through p1 = maxpool2d(c1, 2) (cnn.bpg:7).
@@ -365,6 +592,9 @@ func (m *model64) backwardC2(n int, acc bool) {
 func (m *model64) backwardP1(n int, acc bool) {
 	// dp1.z = dp1 ⊙ [p1 > 0]  (N, 15, 15, 32); dc1.b += Σrows dp1.z  (32) (cnn.bpg:7)
 	runtime.UnaryGradSumRows(runtime.Relu, m.dp1Z[:n*7200], m.p1[:n*7200], m.dp1[:n*7200], m.DC1B, n*225, 32, acc)
+	dp1ZAbs := runtime.MaxAbs(m.dp1Z[:n*7200])
+	// |dc1.b| ≤ 7200·max|dp1.z|: proves it finite for checkGrads without reading it
+	m.gradBound[1] = 7200.0 * dp1ZAbs
 	// dc1.conv = dp1.z routed to each window's argmax  (N, 30, 30, 32) (cnn.bpg:7)
 	runtime.MaxPool2DGrad(m.dc1Conv[:n*28800], m.dp1Z[:n*7200], m.p1MaxArgmax, n, p1MaxGeom, false)
 }
@@ -374,6 +604,9 @@ func (m *model64) backwardP1(n int, acc bool) {
 func (m *model64) backwardC1(n int, acc bool) {
 	// dc1.W += im2col(x)ᵀ·dc1.conv  (3, 3, 3, 32) (cnn.bpg:6)
 	runtime.Conv2DGradFilter(m.DC1W, m.X[:n*3072], m.dc1Conv[:n*28800], m.dc1WCol, n, c1ConvGeom, acc)
+	dc1ConvAbs := runtime.MaxAbs(m.dc1Conv[:n*28800])
+	// |dc1.W| ≤ 28800·max|x|·max|dc1.conv|: proves it finite for checkGrads without reading it
+	m.gradBound[0] = 28800.0 * m.xAbs * dc1ConvAbs
 }
 
 // Param returns the parameter named as in the description (e.g. "c1.W"), or nil.
@@ -510,6 +743,26 @@ func setup64(m *model64, seed uint64) {
 	}
 }
 
+// TestFirstTrainStepAllocs asserts that a new model's first training step allocates
+// nothing (New reserves the GEMM's work buffers). It is the first test of the file,
+// so that no earlier test has warmed anything up.
+func TestFirstTrainStepAllocs(t *testing.T) {
+	m := New()
+	setup(m, 1)
+	opt := runtime.NewAdam[float32](NumParams, 0.001)
+	var before, after goruntime.MemStats
+	goruntime.GC() // start the collector's workers now: their goroutines would count
+	goruntime.ReadMemStats(&before)
+	_, err := m.TrainStep(Batch, opt)
+	goruntime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := after.Mallocs - before.Mallocs; d != 0 {
+		t.Errorf("the first TrainStep allocated %d times (%d bytes), want 0", d, after.TotalAlloc-before.TotalAlloc)
+	}
+}
+
 // TestGradients checks the gradient of every parameter (and input, when
 // generated with -input-grads), in float64, against central finite differences
 // of the loss (runtime/gradcheck, built on gonum's diff/fd): random directions
@@ -641,6 +894,153 @@ func TestBadInput(t *testing.T) {
 	}
 	if !slices.Equal(before, m.Params) {
 		t.Error("a failed TrainStep changed the parameters")
+	}
+}
+
+// sameBits reports whether a and b hold the same bits (NaN included).
+func sameBits(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if math.Float64bits(float64(a[i])) != math.Float64bits(float64(b[i])) {
+			return false
+		}
+	}
+	return true
+}
+
+// TestNonFiniteInputs puts NaN, +Inf and -Inf into each input at several places
+// (the ends, a middle element, the second cell of a pooling window) and requires
+// an error naming the input and row, and bit-identical parameters and optimizer
+// state.
+func TestNonFiniteInputs(t *testing.T) {
+	m := New()
+	setup(m, 1)
+	opt := runtime.NewAdam[float32](NumParams, 0.001)
+	for range 2 {
+		if _, err := m.TrainStep(Batch, opt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	params, moment1, moment2, steps := slices.Clone(m.Params), slices.Clone(opt.M), slices.Clone(opt.V), opt.StepCount()
+	for _, v := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+		for _, i := range []int{0, 1, 3, 96, 99, 49152, 98303} {
+			saved := m.X[i]
+			m.X[i] = float32(v)
+			_, err := m.TrainStep(Batch, opt)
+			m.X[i] = saved
+			if want := fmt.Sprintf("input x row %d, element %d", i/3072, i%3072); err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("x[%d] = %v: got error %v, want one naming %s", i, v, err, want)
+			}
+		}
+	}
+	if !sameBits(params, m.Params) || !sameBits(moment1, opt.M) || !sameBits(moment2, opt.V) || opt.StepCount() != steps {
+		t.Error("a step with a non-finite input changed the parameters or the optimizer state")
+	}
+}
+
+// TestCheckGrads checks the check before the optimizer: after a backward pass,
+// every gradient proved finite by its kernels' bounds is within them, and a NaN
+// in any gradient (with its bounds lost, as when an operand is not finite) is
+// reported by the parameter's name, before the optimizer runs.
+func TestCheckGrads(t *testing.T) {
+	m := New()
+	setup(m, 1)
+	_, err := m.Forward(Batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.backward(Batch, false)
+	if err := m.checkGrads(); err != nil {
+		t.Fatal(err)
+	}
+	if got, bound := runtime.MaxAbs(m.DC1W), m.gradBound[0]; !(got <= bound) {
+		t.Errorf("dc1.W: largest magnitude %v above its bound %v", got, bound)
+	}
+	if got, bound := runtime.MaxAbs(m.DC1B), m.gradBound[1]; !(got <= bound) {
+		t.Errorf("dc1.b: largest magnitude %v above its bound %v", got, bound)
+	}
+	if got, bound := runtime.MaxAbs(m.DC2W), m.gradBound[2]; !(got <= bound) {
+		t.Errorf("dc2.W: largest magnitude %v above its bound %v", got, bound)
+	}
+	if got, bound := runtime.MaxAbs(m.DC2B), m.gradBound[3]; !(got <= bound) {
+		t.Errorf("dc2.b: largest magnitude %v above its bound %v", got, bound)
+	}
+	if got, bound := runtime.MaxAbs(m.DHW), m.gradBound[4]; !(got <= bound) {
+		t.Errorf("dh.W: largest magnitude %v above its bound %v", got, bound)
+	}
+	if got, bound := runtime.MaxAbs(m.DHB), m.gradBound[5]; !(got <= bound) {
+		t.Errorf("dh.b: largest magnitude %v above its bound %v", got, bound)
+	}
+	if got, bound := runtime.MaxAbs(m.DLogitsW), m.gradBound[6]; !(got <= bound) {
+		t.Errorf("dlogits.W: largest magnitude %v above its bound %v", got, bound)
+	}
+	if got, bound := runtime.MaxAbs(m.DLogitsB), m.gradBound[7]; !(got <= bound) {
+		t.Errorf("dlogits.b: largest magnitude %v above its bound %v", got, bound)
+	}
+	for _, name := range ParamNames {
+		grad := m.Grad(name)
+		saved := grad[len(grad)-1]
+		grad[len(grad)-1] = float32(math.NaN())
+		bounds := m.gradBound
+		for i := range m.gradBound {
+			m.gradBound[i] = math.Inf(1)
+		}
+		if err := m.checkGrads(); err == nil || !strings.Contains(err.Error(), "gradient of "+name+" is NaN") {
+			t.Errorf("NaN in the gradient of %s: checkGrads returned %v", name, err)
+		}
+		grad[len(grad)-1] = saved
+		m.gradBound = bounds
+	}
+}
+
+// TestAnomaly checks anomaly mode: it changes no result, and with parameters made
+// huge it either stops at the first kernel that overflows, with an error naming a
+// line of the description and the parameters and optimizer state as they were, or
+// (where saturating cells keep every value finite) takes a finite step.
+func TestAnomaly(t *testing.T) {
+	plain, checked := New(), New()
+	setup(plain, 1)
+	setup(checked, 1)
+	checked.Anomaly = true
+	opt1, opt2 := runtime.NewAdam[float32](NumParams, 0.001), runtime.NewAdam[float32](NumParams, 0.001)
+	for range 2 {
+		l1, err := plain.TrainStep(Batch, opt1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l2, err := checked.TrainStep(Batch, opt2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l1 != l2 || !sameBits(plain.Params, checked.Params) {
+			t.Fatalf("anomaly mode changed the step: loss %v vs %v", l1, l2)
+		}
+	}
+	m, opt := checked, opt2
+	for i := range m.Params {
+		m.Params[i] *= 1e+37
+	}
+	params, moment1, moment2, steps := slices.Clone(m.Params), slices.Clone(opt.M), slices.Clone(opt.V), opt.StepCount()
+	_, err := m.TrainStep(Batch, opt)
+	switch {
+	case err == nil:
+		if i := runtime.FirstNonFinite(m.Params); i >= 0 {
+			t.Errorf("parameters ×1e37: the step succeeded and left parameter element %d %v", i, m.Params[i])
+		}
+		t.Log("parameters ×1e37: every value stayed finite")
+	case !strings.Contains(err.Error(), "anomaly: ") || !strings.Contains(err.Error(), "(cnn.bpg:"):
+		t.Errorf("parameters ×1e37: got error %v, want an anomaly naming a line of cnn.bpg", err)
+	default:
+		t.Log(err)
+		if !sameBits(params, m.Params) || !sameBits(moment1, opt.M) || !sameBits(moment2, opt.V) || opt.StepCount() != steps {
+			t.Error("a step stopped by anomaly mode changed the parameters or the optimizer state")
+		}
+	}
+	m.Params[0] = float32(math.NaN())
+	if _, err := m.Forward(Batch); err == nil || !strings.Contains(err.Error(), "parameter element 0 is NaN") {
+		t.Errorf("NaN parameter: got error %v", err)
 	}
 }
 

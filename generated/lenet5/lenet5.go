@@ -153,6 +153,18 @@ type Model struct {
 	// Loss is the loss of the last Forward.
 	Loss float32
 
+	// Anomaly, when set, makes Forward, Backward and TrainStep check what every kernel
+	// writes and stop at the first NaN or infinity with an error naming the kernel and
+	// its description line (PyTorch's detect_anomaly). It costs a pass over every
+	// result; unset, it costs nothing.
+	Anomaly bool
+
+	// gradBound holds, for the kernels that write parameter gradients, the bounds
+	// of their results that the backward pass measured, for checkGrads.
+	gradBound [10]float64
+	// The inputs' largest magnitudes in this step (check), for gradBound.
+	xAbs float64
+
 	// arena holds every intermediate value; buffers whose lifetimes do not
 	// overlap share memory (derive's static plan). Views at maximum batch:
 	arena     []float32
@@ -220,6 +232,7 @@ func New() *Model {
 	m.X = make([]float32, 25088)
 	m.Y = make([]int32, 32)
 	m.aux = make([]int32, 50432)
+	runtime.Reserve(1) // the GEMM's work buffers, so that no step allocates, the first included
 	m.c1Conv = m.arena[0:150528:150528]
 	m.c1ConvCol = m.arena[150528:777728:777728]
 	m.s2Max = m.arena[150528:188160:188160]
@@ -267,10 +280,16 @@ func (m *Model) Init(seed uint64) {
 	runtime.Initialize(m.LogitsB, runtime.Zeros, 10, 10, rng)         // logits.b zeros
 }
 
-// check validates the row count and the labels before any kernel runs.
+// check validates the row count, the inputs (no NaN or infinity) and the labels
+// before any kernel runs.
 func (m *Model) check(n int, labels bool) error {
 	if n < 1 || n > Batch {
 		return fmt.Errorf("lenet5: %d rows: want 1 to %d (the batch line of lenet5.bpg)", n, Batch)
+	}
+	m.xAbs = runtime.MaxAbs(m.X[:n*784])
+	if math.IsInf(m.xAbs, 1) {
+		i := runtime.FirstNonFinite(m.X[:n*784])
+		return fmt.Errorf("lenet5: input x row %d, element %d is %v: clean or skip that row; nothing was computed", i/784, i%784, m.X[i])
 	}
 	if !labels {
 		return nil
@@ -286,14 +305,20 @@ func (m *Model) Forward(n int) (float32, error) {
 	if err := m.check(n, true); err != nil {
 		return 0, err
 	}
-	m.forwardC1(n)
-	m.forwardS2(n)
-	m.forwardC3(n)
-	m.forwardS4(n)
-	m.forwardC5(n)
-	m.forwardF6(n)
-	m.forwardLogits(n)
-	m.forwardLoss(n)
+	if m.Anomaly {
+		if err := m.forwardChecked(n); err != nil {
+			return 0, err
+		}
+	} else {
+		m.forwardC1(n)
+		m.forwardS2(n)
+		m.forwardC3(n)
+		m.forwardS4(n)
+		m.forwardC5(n)
+		m.forwardF6(n)
+		m.forwardLogits(n)
+		m.forwardLoss(n)
+	}
 	m.Loss = m.loss[0]
 	return m.Loss, nil
 }
@@ -335,9 +360,15 @@ func (m *Model) Predict(n int, classes []int32) error {
 }
 
 // Backward adds d(loss)/d(parameters) for the rows of the last Forward into Grads.
-// Call ZeroGrad first unless you accumulate over several batches.
-func (m *Model) Backward(n int) {
+// Call ZeroGrad first unless you accumulate over several batches. The error is
+// always nil but in anomaly mode, where it names the first kernel that made a NaN
+// or an infinity.
+func (m *Model) Backward(n int) error {
+	if m.Anomaly {
+		return m.backwardChecked(n, true)
+	}
 	m.backward(n, true)
+	return nil
 }
 
 // backward runs the backward statements. With acc false, the first write of
@@ -361,30 +392,266 @@ func (m *Model) ZeroGrad() {
 
 // TrainStep runs Forward, Backward and one optimizer step on the first n rows,
 // with the gradients computed afresh as after ZeroGrad (the first write of most
-// overwrites them rather than adding to zeros). When the loss is not finite it
-// returns an error naming the cause and leaves the parameters as they were.
+// overwrites them rather than adding to zeros). When an input, the loss or a
+// gradient is NaN or infinite, it returns an error naming it before the optimizer
+// runs, so the parameters and the optimizer's state stay as they were.
 func (m *Model) TrainStep(n int, opt runtime.Optimizer[float32]) (float32, error) {
 	loss, err := m.Forward(n)
 	if err != nil {
 		return 0, err
 	}
 	if l := float64(loss); math.IsNaN(l) || math.IsInf(l, 0) {
-		return loss, m.nonFinite(n, loss)
+		return loss, m.nonFinite(loss)
 	}
-	m.backward(n, false)
+	if m.Anomaly {
+		if err := m.backwardChecked(n, false); err != nil {
+			return loss, err
+		}
+	} else {
+		m.backward(n, false)
+	}
+	if err := m.checkGrads(); err != nil {
+		return loss, err
+	}
 	opt.Step(m.Params, m.Grads)
 	return loss, nil
 }
 
-// nonFinite explains a NaN or infinite loss: a bad input value, or diverged parameters.
-func (m *Model) nonFinite(n int, loss float32) error {
-	if i := runtime.FirstNonFinite(m.X[:n*784]); i >= 0 {
-		return fmt.Errorf("lenet5: loss is %v because input x row %d, element %d is %v: clean or skip that row; parameters not updated", loss, i/784, i%784, m.X[i])
-	}
+// nonFinite explains a NaN or infinite loss of finite inputs: diverged parameters,
+// or an overflow.
+func (m *Model) nonFinite(loss float32) error {
 	if i := runtime.FirstNonFinite(m.Params); i >= 0 {
 		return fmt.Errorf("lenet5: loss is %v because parameter element %d is %v: training diverged; restore a checkpoint and lower the learning rate or clip gradients", loss, i, m.Params[i])
 	}
 	return fmt.Errorf("lenet5: loss is %v with finite inputs and parameters: the model overflowed; lower the learning rate or clip gradients; parameters not updated", loss)
+}
+
+// checkGrads returns an error naming the first parameter whose gradient is NaN or
+// infinite, before the optimizer reads any. A gradient whose kernels' bounds (kept
+// in gradBound by the backward pass) are finite is finite and is not read; the
+// others are scanned.
+func (m *Model) checkGrads() error {
+	if !runtime.BoundFinite[float32](m.gradBound[0]) {
+		if i := runtime.FirstNonFinite(m.DC1W); i >= 0 {
+			return m.gradError("c1.W", i, float64(m.DC1W[i]))
+		}
+	}
+	if !runtime.BoundFinite[float32](m.gradBound[1]) {
+		if i := runtime.FirstNonFinite(m.DC1B); i >= 0 {
+			return m.gradError("c1.b", i, float64(m.DC1B[i]))
+		}
+	}
+	if !runtime.BoundFinite[float32](m.gradBound[2]) {
+		if i := runtime.FirstNonFinite(m.DC3W); i >= 0 {
+			return m.gradError("c3.W", i, float64(m.DC3W[i]))
+		}
+	}
+	if !runtime.BoundFinite[float32](m.gradBound[3]) {
+		if i := runtime.FirstNonFinite(m.DC3B); i >= 0 {
+			return m.gradError("c3.b", i, float64(m.DC3B[i]))
+		}
+	}
+	if !runtime.BoundFinite[float32](m.gradBound[4]) {
+		if i := runtime.FirstNonFinite(m.DC5W); i >= 0 {
+			return m.gradError("c5.W", i, float64(m.DC5W[i]))
+		}
+	}
+	if !runtime.BoundFinite[float32](m.gradBound[5]) {
+		if i := runtime.FirstNonFinite(m.DC5B); i >= 0 {
+			return m.gradError("c5.b", i, float64(m.DC5B[i]))
+		}
+	}
+	if !runtime.BoundFinite[float32](m.gradBound[6]) {
+		if i := runtime.FirstNonFinite(m.DF6W); i >= 0 {
+			return m.gradError("f6.W", i, float64(m.DF6W[i]))
+		}
+	}
+	if !runtime.BoundFinite[float32](m.gradBound[7]) {
+		if i := runtime.FirstNonFinite(m.DF6B); i >= 0 {
+			return m.gradError("f6.b", i, float64(m.DF6B[i]))
+		}
+	}
+	if !runtime.BoundFinite[float32](m.gradBound[8]) {
+		if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
+			return m.gradError("logits.W", i, float64(m.DLogitsW[i]))
+		}
+	}
+	if !runtime.BoundFinite[float32](m.gradBound[9]) {
+		if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
+			return m.gradError("logits.b", i, float64(m.DLogitsB[i]))
+		}
+	}
+	return nil
+}
+
+// gradError explains a gradient that is not finite although the inputs and the loss are.
+func (m *Model) gradError(name string, i int, v float64) error {
+	return fmt.Errorf("lenet5: the gradient of %s is %v at element %d, with finite inputs and loss: a value overflowed in the backward pass (set Anomaly to find the op); lower the learning rate or clip gradients; parameters not updated", name, v, i)
+}
+
+// anomalyOps describes each kernel that anomaly mode checks: its formula or
+// chain-rule step, the shape of its result and its description line.
+var anomalyOps = []string{
+	"c1.conv = conv2d(x, c1.W)  (N, 28, 28, 6) (lenet5.bpg:9)",
+	"s2.max = maxpool2d(c1.conv)  (N, 14, 14, 6) (lenet5.bpg:10)",
+	"s2 = relu(s2.max + c1.b): c1's bias and relu after the pool (they commute with max)  (N, 14, 14, 6) (lenet5.bpg:10)",
+	"c3.conv = conv2d(s2, c3.W)  (N, 10, 10, 16) (lenet5.bpg:11)",
+	"s4.max = maxpool2d(c3.conv)  (N, 5, 5, 16) (lenet5.bpg:12)",
+	"s4 = relu(s4.max + c3.b): c3's bias and relu after the pool (they commute with max)  (N, 5, 5, 16) (lenet5.bpg:12)",
+	"c5 = relu(f·c5.W + c5.b)  (N, 120) (lenet5.bpg:14)",
+	"f6 = relu(c5·f6.W + f6.b)  (N, 84) (lenet5.bpg:15)",
+	"logits.xW = f6·logits.W  (N, 10) (lenet5.bpg:16)",
+	"logits = logits.xW + logits.b  (N, 10) (lenet5.bpg:16)",
+	"loss = softmax_cross_entropy(logits, y)  () (lenet5.bpg:17)",
+	"dlogits = (softmax(logits) - onehot(y))·dloss/n  (N, 10) (lenet5.bpg:17)",
+	"dlogits.b += dlogits  (1, 10) (lenet5.bpg:16)",
+	"df6 = dlogits·logits.Wᵀ  (N, 84) (lenet5.bpg:16)",
+	"dlogits.W += f6ᵀ·dlogits  (84, 10) (lenet5.bpg:16)",
+	"df6.z = df6 ⊙ [f6 > 0]  (N, 84); df6.b += Σrows df6.z  (84) (lenet5.bpg:15)",
+	"dc5 = df6.z·f6.Wᵀ  (N, 120) (lenet5.bpg:15)",
+	"df6.W += c5ᵀ·df6.z  (120, 84) (lenet5.bpg:15)",
+	"dc5.z = dc5 ⊙ [c5 > 0]  (N, 120); dc5.b += Σrows dc5.z  (120) (lenet5.bpg:14)",
+	"df = dc5.z·c5.Wᵀ  (N, 400) (lenet5.bpg:14)",
+	"dc5.W += fᵀ·dc5.z  (400, 120) (lenet5.bpg:14)",
+	"ds4.z = ds4 ⊙ [s4 > 0]  (N, 5, 5, 16); dc3.b += Σrows ds4.z  (16) (lenet5.bpg:12)",
+	"dc3.conv = ds4.z routed to each window's argmax  (N, 10, 10, 16) (lenet5.bpg:12)",
+	"ds2 = conv2dᵀ(dc3.conv, c3.W): col2im(dc3.conv·c3.Wᵀ)  (N, 14, 14, 6) (lenet5.bpg:11)",
+	"dc3.W += im2col(s2)ᵀ·dc3.conv  (5, 5, 6, 16) (lenet5.bpg:11)",
+	"ds2.z = ds2 ⊙ [s2 > 0]  (N, 14, 14, 6); dc1.b += Σrows ds2.z  (6) (lenet5.bpg:10)",
+	"dc1.conv = ds2.z routed to each window's argmax  (N, 28, 28, 6) (lenet5.bpg:10)",
+	"dc1.W += im2col(x)ᵀ·dc1.conv  (5, 5, 1, 6) (lenet5.bpg:9)",
+}
+
+// forwardChecked is Forward's pass in anomaly mode: the parameters are checked, then
+// each statement's results as it runs.
+func (m *Model) forwardChecked(n int) error {
+	if i := runtime.FirstNonFinite(m.Params); i >= 0 {
+		return fmt.Errorf("lenet5: anomaly: parameter element %d is %v before the forward pass: load a good checkpoint or Init again", i, m.Params[i])
+	}
+	m.forwardC1(n)
+	if i := runtime.FirstNonFinite(m.c1Conv[:n*4704]); i >= 0 {
+		return m.anomaly(0, "c1.conv", i, float64(m.c1Conv[i]))
+	}
+	m.forwardS2(n)
+	if i := runtime.FirstNonFinite(m.s2Max[:n*1176]); i >= 0 {
+		return m.anomaly(1, "s2.max", i, float64(m.s2Max[i]))
+	}
+	if i := runtime.FirstNonFinite(m.s2[:n*1176]); i >= 0 {
+		return m.anomaly(2, "s2", i, float64(m.s2[i]))
+	}
+	m.forwardC3(n)
+	if i := runtime.FirstNonFinite(m.c3Conv[:n*1600]); i >= 0 {
+		return m.anomaly(3, "c3.conv", i, float64(m.c3Conv[i]))
+	}
+	m.forwardS4(n)
+	if i := runtime.FirstNonFinite(m.s4Max[:n*400]); i >= 0 {
+		return m.anomaly(4, "s4.max", i, float64(m.s4Max[i]))
+	}
+	if i := runtime.FirstNonFinite(m.s4[:n*400]); i >= 0 {
+		return m.anomaly(5, "s4", i, float64(m.s4[i]))
+	}
+	m.forwardC5(n)
+	if i := runtime.FirstNonFinite(m.c5[:n*120]); i >= 0 {
+		return m.anomaly(6, "c5", i, float64(m.c5[i]))
+	}
+	m.forwardF6(n)
+	if i := runtime.FirstNonFinite(m.f6[:n*84]); i >= 0 {
+		return m.anomaly(7, "f6", i, float64(m.f6[i]))
+	}
+	m.forwardLogits(n)
+	if i := runtime.FirstNonFinite(m.logitsXW[:n*10]); i >= 0 {
+		return m.anomaly(8, "logits.xW", i, float64(m.logitsXW[i]))
+	}
+	if i := runtime.FirstNonFinite(m.logits[:n*10]); i >= 0 {
+		return m.anomaly(9, "logits", i, float64(m.logits[i]))
+	}
+	m.forwardLoss(n)
+	if i := runtime.FirstNonFinite(m.loss[:1]); i >= 0 {
+		return m.anomaly(10, "loss", i, float64(m.loss[i]))
+	}
+	return nil
+}
+
+// backwardChecked is backward in anomaly mode: each statement's results are checked
+// as it runs.
+func (m *Model) backwardChecked(n int, acc bool) error {
+	m.backwardLoss(n)
+	if i := runtime.FirstNonFinite(m.dlogits[:n*10]); i >= 0 {
+		return m.anomaly(11, "dlogits", i, float64(m.dlogits[i]))
+	}
+	m.backwardLogits(n, acc)
+	if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
+		return m.anomaly(12, "dlogits.b", i, float64(m.DLogitsB[i]))
+	}
+	if i := runtime.FirstNonFinite(m.df6[:n*84]); i >= 0 {
+		return m.anomaly(13, "df6", i, float64(m.df6[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
+		return m.anomaly(14, "dlogits.W", i, float64(m.DLogitsW[i]))
+	}
+	m.backwardF6(n, acc)
+	if i := runtime.FirstNonFinite(m.df6Z[:n*84]); i >= 0 {
+		return m.anomaly(15, "df6.z", i, float64(m.df6Z[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DF6B); i >= 0 {
+		return m.anomaly(15, "df6.b", i, float64(m.DF6B[i]))
+	}
+	if i := runtime.FirstNonFinite(m.dc5[:n*120]); i >= 0 {
+		return m.anomaly(16, "dc5", i, float64(m.dc5[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DF6W); i >= 0 {
+		return m.anomaly(17, "df6.W", i, float64(m.DF6W[i]))
+	}
+	m.backwardC5(n, acc)
+	if i := runtime.FirstNonFinite(m.dc5Z[:n*120]); i >= 0 {
+		return m.anomaly(18, "dc5.z", i, float64(m.dc5Z[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DC5B); i >= 0 {
+		return m.anomaly(18, "dc5.b", i, float64(m.DC5B[i]))
+	}
+	if i := runtime.FirstNonFinite(m.df[:n*400]); i >= 0 {
+		return m.anomaly(19, "df", i, float64(m.df[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DC5W); i >= 0 {
+		return m.anomaly(20, "dc5.W", i, float64(m.DC5W[i]))
+	}
+	m.backwardS4(n, acc)
+	if i := runtime.FirstNonFinite(m.ds4Z[:n*400]); i >= 0 {
+		return m.anomaly(21, "ds4.z", i, float64(m.ds4Z[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DC3B); i >= 0 {
+		return m.anomaly(21, "dc3.b", i, float64(m.DC3B[i]))
+	}
+	if i := runtime.FirstNonFinite(m.dc3Conv[:n*1600]); i >= 0 {
+		return m.anomaly(22, "dc3.conv", i, float64(m.dc3Conv[i]))
+	}
+	m.backwardC3(n, acc)
+	if i := runtime.FirstNonFinite(m.ds2[:n*1176]); i >= 0 {
+		return m.anomaly(23, "ds2", i, float64(m.ds2[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DC3W); i >= 0 {
+		return m.anomaly(24, "dc3.W", i, float64(m.DC3W[i]))
+	}
+	m.backwardS2(n, acc)
+	if i := runtime.FirstNonFinite(m.ds2Z[:n*1176]); i >= 0 {
+		return m.anomaly(25, "ds2.z", i, float64(m.ds2Z[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DC1B); i >= 0 {
+		return m.anomaly(25, "dc1.b", i, float64(m.DC1B[i]))
+	}
+	if i := runtime.FirstNonFinite(m.dc1Conv[:n*4704]); i >= 0 {
+		return m.anomaly(26, "dc1.conv", i, float64(m.dc1Conv[i]))
+	}
+	m.backwardC1(n, acc)
+	if i := runtime.FirstNonFinite(m.DC1W); i >= 0 {
+		return m.anomaly(27, "dc1.W", i, float64(m.DC1W[i]))
+	}
+	return nil
+}
+
+// anomaly is the error of anomaly mode: kernel op made tensor non-finite at element i.
+func (m *Model) anomaly(op int, tensor string, i int, v float64) error {
+	return fmt.Errorf("lenet5: anomaly: %s made %s %v at element %d, from finite operands", anomalyOps[op], tensor, v, i)
 }
 
 // forwardC1 computes c1 = conv2d(x, 6, 5, padding=same, activation=relu, init=he_uniform) (lenet5.bpg:9).
@@ -452,10 +719,16 @@ func (m *Model) backwardLoss(n int) {
 func (m *Model) backwardLogits(n int, acc bool) {
 	// dlogits.b += dlogits  (1, 10) (lenet5.bpg:16)
 	runtime.SumRows(m.DLogitsB, m.dlogits[:n*10], n, 10, 1.0, acc)
+	dlogitsAbs := runtime.MaxAbs(m.dlogits[:n*10])
+	// |dlogits.b| ≤ 32·max|dlogits|: proves it finite for checkGrads without reading it
+	m.gradBound[9] = 32.0 * dlogitsAbs
 	// df6 = dlogits·logits.Wᵀ  (N, 84) (lenet5.bpg:16)
 	runtime.Gemm(false, true, n, 84, 10, m.dlogits[:n*10], m.LogitsW, m.df6[:n*84], false)
 	// dlogits.W += f6ᵀ·dlogits  (84, 10) (lenet5.bpg:16)
 	runtime.Gemm(true, false, 84, 10, n, m.f6[:n*84], m.dlogits[:n*10], m.DLogitsW, acc)
+	f6Abs := runtime.MaxAbs(m.f6[:n*84])
+	// |dlogits.W| ≤ 32·max|f6|·max|dlogits|: proves it finite for checkGrads without reading it
+	m.gradBound[8] = 32.0 * f6Abs * dlogitsAbs
 }
 
 // backwardF6 propagates the gradient back through f6 = dense(c5, 84, relu, init=he_uniform) (lenet5.bpg:15).
@@ -463,10 +736,16 @@ func (m *Model) backwardLogits(n int, acc bool) {
 func (m *Model) backwardF6(n int, acc bool) {
 	// df6.z = df6 ⊙ [f6 > 0]  (N, 84); df6.b += Σrows df6.z  (84) (lenet5.bpg:15)
 	runtime.UnaryGradSumRows(runtime.Relu, m.df6Z[:n*84], m.f6[:n*84], m.df6[:n*84], m.DF6B, n, 84, acc)
+	df6ZAbs := runtime.MaxAbs(m.df6Z[:n*84])
+	// |df6.b| ≤ 32·max|df6.z|: proves it finite for checkGrads without reading it
+	m.gradBound[7] = 32.0 * df6ZAbs
 	// dc5 = df6.z·f6.Wᵀ  (N, 120) (lenet5.bpg:15)
 	runtime.Gemm(false, true, n, 120, 84, m.df6Z[:n*84], m.F6W, m.dc5[:n*120], false)
 	// df6.W += c5ᵀ·df6.z  (120, 84) (lenet5.bpg:15)
 	runtime.Gemm(true, false, 120, 84, n, m.c5[:n*120], m.df6Z[:n*84], m.DF6W, acc)
+	c5Abs := runtime.MaxAbs(m.c5[:n*120])
+	// |df6.W| ≤ 32·max|c5|·max|df6.z|: proves it finite for checkGrads without reading it
+	m.gradBound[6] = 32.0 * c5Abs * df6ZAbs
 }
 
 // backwardC5 propagates the gradient back through c5 = dense(f, 120, relu, init=he_uniform) (lenet5.bpg:14).
@@ -474,10 +753,16 @@ func (m *Model) backwardF6(n int, acc bool) {
 func (m *Model) backwardC5(n int, acc bool) {
 	// dc5.z = dc5 ⊙ [c5 > 0]  (N, 120); dc5.b += Σrows dc5.z  (120) (lenet5.bpg:14)
 	runtime.UnaryGradSumRows(runtime.Relu, m.dc5Z[:n*120], m.c5[:n*120], m.dc5[:n*120], m.DC5B, n, 120, acc)
+	dc5ZAbs := runtime.MaxAbs(m.dc5Z[:n*120])
+	// |dc5.b| ≤ 32·max|dc5.z|: proves it finite for checkGrads without reading it
+	m.gradBound[5] = 32.0 * dc5ZAbs
 	// df = dc5.z·c5.Wᵀ  (N, 400) (lenet5.bpg:14)
 	runtime.Gemm(false, true, n, 400, 120, m.dc5Z[:n*120], m.C5W, m.df[:n*400], false)
 	// dc5.W += fᵀ·dc5.z  (400, 120) (lenet5.bpg:14)
 	runtime.Gemm(true, false, 400, 120, n, m.s4[:n*400], m.dc5Z[:n*120], m.DC5W, acc)
+	fAbs := runtime.MaxAbs(m.s4[:n*400])
+	// |dc5.W| ≤ 32·max|f|·max|dc5.z|: proves it finite for checkGrads without reading it
+	m.gradBound[4] = 32.0 * fAbs * dc5ZAbs
 }
 
 // backwardS4 propagates the gradient back through s4 = maxpool2d(c3, 2) (lenet5.bpg:12).
@@ -485,6 +770,9 @@ func (m *Model) backwardC5(n int, acc bool) {
 func (m *Model) backwardS4(n int, acc bool) {
 	// ds4.z = ds4 ⊙ [s4 > 0]  (N, 5, 5, 16); dc3.b += Σrows ds4.z  (16) (lenet5.bpg:12)
 	runtime.UnaryGradSumRows(runtime.Relu, m.ds4Z[:n*400], m.s4[:n*400], m.df[:n*400], m.DC3B, n*25, 16, acc)
+	ds4ZAbs := runtime.MaxAbs(m.ds4Z[:n*400])
+	// |dc3.b| ≤ 800·max|ds4.z|: proves it finite for checkGrads without reading it
+	m.gradBound[3] = 800.0 * ds4ZAbs
 	// dc3.conv = ds4.z routed to each window's argmax  (N, 10, 10, 16) (lenet5.bpg:12)
 	runtime.MaxPool2DGrad(m.dc3Conv[:n*1600], m.ds4Z[:n*400], m.s4MaxArgmax, n, s4MaxGeom, false)
 }
@@ -496,6 +784,10 @@ func (m *Model) backwardC3(n int, acc bool) {
 	runtime.Conv2DGradInput(m.ds2[:n*1176], m.dc3Conv[:n*1600], m.C3W, m.ds2Col, n, c3ConvGeom, false)
 	// dc3.W += im2col(s2)ᵀ·dc3.conv  (5, 5, 6, 16) (lenet5.bpg:11)
 	runtime.Conv2DGradFilter(m.DC3W, m.s2[:n*1176], m.dc3Conv[:n*1600], m.dc3WCol, n, c3ConvGeom, acc)
+	s2Abs := runtime.MaxAbs(m.s2[:n*1176])
+	dc3ConvAbs := runtime.MaxAbs(m.dc3Conv[:n*1600])
+	// |dc3.W| ≤ 3200·max|s2|·max|dc3.conv|: proves it finite for checkGrads without reading it
+	m.gradBound[2] = 3200.0 * s2Abs * dc3ConvAbs
 }
 
 // backwardS2 propagates the gradient back through s2 = maxpool2d(c1, 2) (lenet5.bpg:10).
@@ -503,6 +795,9 @@ func (m *Model) backwardC3(n int, acc bool) {
 func (m *Model) backwardS2(n int, acc bool) {
 	// ds2.z = ds2 ⊙ [s2 > 0]  (N, 14, 14, 6); dc1.b += Σrows ds2.z  (6) (lenet5.bpg:10)
 	runtime.UnaryGradSumRows(runtime.Relu, m.ds2Z[:n*1176], m.s2[:n*1176], m.ds2[:n*1176], m.DC1B, n*196, 6, acc)
+	ds2ZAbs := runtime.MaxAbs(m.ds2Z[:n*1176])
+	// |dc1.b| ≤ 6272·max|ds2.z|: proves it finite for checkGrads without reading it
+	m.gradBound[1] = 6272.0 * ds2ZAbs
 	// dc1.conv = ds2.z routed to each window's argmax  (N, 28, 28, 6) (lenet5.bpg:10)
 	runtime.MaxPool2DGrad(m.dc1Conv[:n*4704], m.ds2Z[:n*1176], m.s2MaxArgmax, n, s2MaxGeom, false)
 }
@@ -512,6 +807,9 @@ func (m *Model) backwardS2(n int, acc bool) {
 func (m *Model) backwardC1(n int, acc bool) {
 	// dc1.W += im2col(x)ᵀ·dc1.conv  (5, 5, 1, 6) (lenet5.bpg:9)
 	runtime.Conv2DGradFilter(m.DC1W, m.X[:n*784], m.dc1Conv[:n*4704], m.dc1WCol, n, c1ConvGeom, acc)
+	dc1ConvAbs := runtime.MaxAbs(m.dc1Conv[:n*4704])
+	// |dc1.W| ≤ 25088·max|x|·max|dc1.conv|: proves it finite for checkGrads without reading it
+	m.gradBound[0] = 25088.0 * m.xAbs * dc1ConvAbs
 }
 
 // Param returns the parameter named as in the description (e.g. "c1.W"), or nil.

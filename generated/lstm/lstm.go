@@ -92,6 +92,18 @@ type Model struct {
 	// Loss is the loss of the last Forward.
 	Loss float32
 
+	// Anomaly, when set, makes Forward, Backward and TrainStep check what every kernel
+	// writes and stop at the first NaN or infinity with an error naming the kernel and
+	// its description line (PyTorch's detect_anomaly). It costs a pass over every
+	// result; unset, it costs nothing.
+	Anomaly bool
+
+	// gradBound holds, for the kernels that write parameter gradients, the bounds
+	// of their results that the backward pass measured, for checkGrads.
+	gradBound [2]float64
+	// The inputs' largest magnitudes in this step (check), for gradBound.
+	xAbs float64
+
 	// arena holds every intermediate value; buffers whose lifetimes do not
 	// overlap share memory (derive's static plan). Views at maximum batch:
 	arena         []float32
@@ -155,6 +167,7 @@ func New() *Model {
 	m.finalR1C = make([]float32, 4096)
 	m.finalR2SeqH = make([]float32, 2048)
 	m.finalR2SeqC = make([]float32, 2048)
+	runtime.Reserve(1) // the GEMM's work buffers, so that no step allocates, the first included
 	m.r1 = m.arena[0:409600:409600]
 	m.r1Saved = m.saved[0:2894976:2894976]
 	m.r2Seq = m.arena[409600:614400:614400]
@@ -188,10 +201,16 @@ func (m *Model) Init(seed uint64) {
 	runtime.Initialize(m.LogitsB, runtime.Zeros, 10, 10, rng)         // logits.b zeros
 }
 
-// check validates the row count and the labels before any kernel runs.
+// check validates the row count, the inputs (no NaN or infinity) and the labels
+// before any kernel runs.
 func (m *Model) check(n int, labels bool) error {
 	if n < 1 || n > Batch {
 		return fmt.Errorf("lstm: %d rows: want 1 to %d (the batch line of lstm.bpg)", n, Batch)
+	}
+	m.xAbs = runtime.MaxAbs(m.X[:n*100])
+	if math.IsInf(m.xAbs, 1) {
+		i := runtime.FirstNonFinite(m.X[:n*100])
+		return fmt.Errorf("lstm: input x row %d, element %d is %v: clean or skip that row; nothing was computed", i/100, i%100, m.X[i])
 	}
 	if !labels {
 		return nil
@@ -207,10 +226,16 @@ func (m *Model) Forward(n int) (float32, error) {
 	if err := m.check(n, true); err != nil {
 		return 0, err
 	}
-	m.forwardR1(n)
-	m.forwardR2(n)
-	m.forwardLogits(n)
-	m.forwardLoss(n)
+	if m.Anomaly {
+		if err := m.forwardChecked(n); err != nil {
+			return 0, err
+		}
+	} else {
+		m.forwardR1(n)
+		m.forwardR2(n)
+		m.forwardLogits(n)
+		m.forwardLoss(n)
+	}
 	m.Loss = m.loss[0]
 	return m.Loss, nil
 }
@@ -248,9 +273,15 @@ func (m *Model) Predict(n int, classes []int32) error {
 }
 
 // Backward adds d(loss)/d(parameters) for the rows of the last Forward into Grads.
-// Call ZeroGrad first unless you accumulate over several batches.
-func (m *Model) Backward(n int) {
+// Call ZeroGrad first unless you accumulate over several batches. The error is
+// always nil but in anomaly mode, where it names the first kernel that made a NaN
+// or an infinity.
+func (m *Model) Backward(n int) error {
+	if m.Anomaly {
+		return m.backwardChecked(n, true)
+	}
 	m.backward(n, true)
+	return nil
 }
 
 // backward runs the backward statements. With acc false, the first write of
@@ -270,8 +301,9 @@ func (m *Model) ZeroGrad() {
 
 // TrainStep runs Forward, Backward and one optimizer step on the first n rows,
 // with the gradients computed afresh as after ZeroGrad (the first write of most
-// overwrites them rather than adding to zeros). When the loss is not finite it
-// returns an error naming the cause and leaves the parameters as they were.
+// overwrites them rather than adding to zeros). When an input, the loss or a
+// gradient is NaN or infinite, it returns an error naming it before the optimizer
+// runs, so the parameters and the optimizer's state stay as they were.
 func (m *Model) TrainStep(n int, opt runtime.Optimizer[float32]) (float32, error) {
 	// Clear the gradients the backward pass adds into; it overwrites the others.
 	runtime.Fill(m.DR1W, 0)
@@ -287,22 +319,161 @@ func (m *Model) TrainStep(n int, opt runtime.Optimizer[float32]) (float32, error
 		return 0, err
 	}
 	if l := float64(loss); math.IsNaN(l) || math.IsInf(l, 0) {
-		return loss, m.nonFinite(n, loss)
+		return loss, m.nonFinite(loss)
 	}
-	m.backward(n, false)
+	if m.Anomaly {
+		if err := m.backwardChecked(n, false); err != nil {
+			return loss, err
+		}
+	} else {
+		m.backward(n, false)
+	}
+	if err := m.checkGrads(); err != nil {
+		return loss, err
+	}
 	opt.Step(m.Params, m.Grads)
 	return loss, nil
 }
 
-// nonFinite explains a NaN or infinite loss: a bad input value, or diverged parameters.
-func (m *Model) nonFinite(n int, loss float32) error {
-	if i := runtime.FirstNonFinite(m.X[:n*100]); i >= 0 {
-		return fmt.Errorf("lstm: loss is %v because input x row %d, element %d is %v: clean or skip that row; parameters not updated", loss, i/100, i%100, m.X[i])
-	}
+// nonFinite explains a NaN or infinite loss of finite inputs: diverged parameters,
+// or an overflow.
+func (m *Model) nonFinite(loss float32) error {
 	if i := runtime.FirstNonFinite(m.Params); i >= 0 {
 		return fmt.Errorf("lstm: loss is %v because parameter element %d is %v: training diverged; restore a checkpoint and lower the learning rate or clip gradients", loss, i, m.Params[i])
 	}
 	return fmt.Errorf("lstm: loss is %v with finite inputs and parameters: the model overflowed; lower the learning rate or clip gradients; parameters not updated", loss)
+}
+
+// checkGrads returns an error naming the first parameter whose gradient is NaN or
+// infinite, before the optimizer reads any. A gradient whose kernels' bounds (kept
+// in gradBound by the backward pass) are finite is finite and is not read; the
+// others are scanned.
+func (m *Model) checkGrads() error {
+	if i := runtime.FirstNonFinite(m.DR1W); i >= 0 {
+		return m.gradError("r1.W", i, float64(m.DR1W[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DR1U); i >= 0 {
+		return m.gradError("r1.U", i, float64(m.DR1U[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DR1B); i >= 0 {
+		return m.gradError("r1.b", i, float64(m.DR1B[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DR1Bh); i >= 0 {
+		return m.gradError("r1.bh", i, float64(m.DR1Bh[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DR2W); i >= 0 {
+		return m.gradError("r2.W", i, float64(m.DR2W[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DR2U); i >= 0 {
+		return m.gradError("r2.U", i, float64(m.DR2U[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DR2B); i >= 0 {
+		return m.gradError("r2.b", i, float64(m.DR2B[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DR2Bh); i >= 0 {
+		return m.gradError("r2.bh", i, float64(m.DR2Bh[i]))
+	}
+	if !runtime.BoundFinite[float32](m.gradBound[0]) {
+		if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
+			return m.gradError("logits.W", i, float64(m.DLogitsW[i]))
+		}
+	}
+	if !runtime.BoundFinite[float32](m.gradBound[1]) {
+		if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
+			return m.gradError("logits.b", i, float64(m.DLogitsB[i]))
+		}
+	}
+	return nil
+}
+
+// gradError explains a gradient that is not finite although the inputs and the loss are.
+func (m *Model) gradError(name string, i int, v float64) error {
+	return fmt.Errorf("lstm: the gradient of %s is %v at element %d, with finite inputs and loss: a value overflowed in the backward pass (set Anomaly to find the op); lower the learning rate or clip gradients; parameters not updated", name, v, i)
+}
+
+// anomalyOps describes each kernel that anomaly mode checks: its formula or
+// chain-rule step, the shape of its result and its description line.
+var anomalyOps = []string{
+	"r1 = rnn(x, r1.W, r1.U, r1.b, r1.bh)  (N, 100, 128) (lstm.bpg:7)",
+	"r2.seq = rnn(r1, r2.W, r2.U, r2.b, r2.bh)  (N, 100, 64) (lstm.bpg:8)",
+	"r2 = time_last(r2.seq)  (N, 64) (lstm.bpg:8)",
+	"logits.xW = r2·logits.W  (N, 10) (lstm.bpg:9)",
+	"logits = logits.xW + logits.b  (N, 10) (lstm.bpg:9)",
+	"loss = softmax_cross_entropy(logits, y)  () (lstm.bpg:10)",
+	"dlogits = (softmax(logits) - onehot(y))·dloss/n  (N, 10) (lstm.bpg:10)",
+	"dlogits.b += dlogits  (1, 10) (lstm.bpg:9)",
+	"dr2 = dlogits·logits.Wᵀ  (N, 64) (lstm.bpg:9)",
+	"dlogits.W += r2ᵀ·dlogits  (64, 10) (lstm.bpg:9)",
+	"dr2.seq = dr2 at the last step, 0 before  (N, 100, 64) (lstm.bpg:8)",
+	"backpropagation through time of r2.seq from dr2.seq  (459264) (lstm.bpg:8)",
+	"backpropagation through time of r1 from dr1  (70272) (lstm.bpg:7)",
+}
+
+// forwardChecked is Forward's pass in anomaly mode: the parameters are checked, then
+// each statement's results as it runs.
+func (m *Model) forwardChecked(n int) error {
+	if i := runtime.FirstNonFinite(m.Params); i >= 0 {
+		return fmt.Errorf("lstm: anomaly: parameter element %d is %v before the forward pass: load a good checkpoint or Init again", i, m.Params[i])
+	}
+	m.forwardR1(n)
+	if i := runtime.FirstNonFinite(m.r1[:n*12800]); i >= 0 {
+		return m.anomaly(0, "r1", i, float64(m.r1[i]))
+	}
+	m.forwardR2(n)
+	if i := runtime.FirstNonFinite(m.r2Seq[:n*6400]); i >= 0 {
+		return m.anomaly(1, "r2.seq", i, float64(m.r2Seq[i]))
+	}
+	if i := runtime.FirstNonFinite(m.r2[:n*64]); i >= 0 {
+		return m.anomaly(2, "r2", i, float64(m.r2[i]))
+	}
+	m.forwardLogits(n)
+	if i := runtime.FirstNonFinite(m.logitsXW[:n*10]); i >= 0 {
+		return m.anomaly(3, "logits.xW", i, float64(m.logitsXW[i]))
+	}
+	if i := runtime.FirstNonFinite(m.logits[:n*10]); i >= 0 {
+		return m.anomaly(4, "logits", i, float64(m.logits[i]))
+	}
+	m.forwardLoss(n)
+	if i := runtime.FirstNonFinite(m.loss[:1]); i >= 0 {
+		return m.anomaly(5, "loss", i, float64(m.loss[i]))
+	}
+	return nil
+}
+
+// backwardChecked is backward in anomaly mode: each statement's results are checked
+// as it runs.
+func (m *Model) backwardChecked(n int, acc bool) error {
+	m.backwardLoss(n)
+	if i := runtime.FirstNonFinite(m.dlogits[:n*10]); i >= 0 {
+		return m.anomaly(6, "dlogits", i, float64(m.dlogits[i]))
+	}
+	m.backwardLogits(n, acc)
+	if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
+		return m.anomaly(7, "dlogits.b", i, float64(m.DLogitsB[i]))
+	}
+	if i := runtime.FirstNonFinite(m.dr2[:n*64]); i >= 0 {
+		return m.anomaly(8, "dr2", i, float64(m.dr2[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
+		return m.anomaly(9, "dlogits.W", i, float64(m.DLogitsW[i]))
+	}
+	m.backwardR2(n)
+	if i := runtime.FirstNonFinite(m.dr2Seq[:n*6400]); i >= 0 {
+		return m.anomaly(10, "dr2.seq", i, float64(m.dr2Seq[i]))
+	}
+	if i := runtime.FirstNonFinite(m.dr2SeqBptt[:459264]); i >= 0 {
+		return m.anomaly(11, "dr2.seq.bptt", i, float64(m.dr2SeqBptt[i]))
+	}
+	m.backwardR1(n)
+	if i := runtime.FirstNonFinite(m.dr1Bptt[:70272]); i >= 0 {
+		return m.anomaly(12, "dr1.bptt", i, float64(m.dr1Bptt[i]))
+	}
+	return nil
+}
+
+// anomaly is the error of anomaly mode: kernel op made tensor non-finite at element i.
+func (m *Model) anomaly(op int, tensor string, i int, v float64) error {
+	return fmt.Errorf("lstm: anomaly: %s made %s %v at element %d, from finite operands", anomalyOps[op], tensor, v, i)
 }
 
 // forwardR1 computes r1 = lstm(x, 128, return_sequences=true) (lstm.bpg:7).
@@ -346,10 +517,16 @@ func (m *Model) backwardLoss(n int) {
 func (m *Model) backwardLogits(n int, acc bool) {
 	// dlogits.b += dlogits  (1, 10) (lstm.bpg:9)
 	runtime.SumRows(m.DLogitsB, m.dlogits[:n*10], n, 10, 1.0, acc)
+	dlogitsAbs := runtime.MaxAbs(m.dlogits[:n*10])
+	// |dlogits.b| ≤ 32·max|dlogits|: proves it finite for checkGrads without reading it
+	m.gradBound[1] = 32.0 * dlogitsAbs
 	// dr2 = dlogits·logits.Wᵀ  (N, 64) (lstm.bpg:9)
 	runtime.Gemm(false, true, n, 64, 10, m.dlogits[:n*10], m.LogitsW, m.dr2[:n*64], false)
 	// dlogits.W += r2ᵀ·dlogits  (64, 10) (lstm.bpg:9)
 	runtime.Gemm(true, false, 64, 10, n, m.r2[:n*64], m.dlogits[:n*10], m.DLogitsW, acc)
+	r2Abs := runtime.MaxAbs(m.r2[:n*64])
+	// |dlogits.W| ≤ 32·max|r2|·max|dlogits|: proves it finite for checkGrads without reading it
+	m.gradBound[0] = 32.0 * r2Abs * dlogitsAbs
 }
 
 // backwardR2 propagates the gradient back through r2 = lstm(r1, 64) (lstm.bpg:8).

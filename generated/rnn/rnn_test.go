@@ -10,6 +10,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	goruntime "runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -50,6 +51,18 @@ type model64 struct {
 
 	// Loss is the loss of the last Forward.
 	Loss float64
+
+	// Anomaly, when set, makes Forward, Backward and TrainStep check what every kernel
+	// writes and stop at the first NaN or infinity with an error naming the kernel and
+	// its description line (PyTorch's detect_anomaly). It costs a pass over every
+	// result; unset, it costs nothing.
+	Anomaly bool
+
+	// gradBound holds, for the kernels that write parameter gradients, the bounds
+	// of their results that the backward pass measured, for checkGrads.
+	gradBound [2]float64
+	// The inputs' largest magnitudes in this step (check), for gradBound.
+	xAbs float64
 
 	// arena holds every intermediate value; buffers whose lifetimes do not
 	// overlap share memory (derive's static plan). Views at maximum batch:
@@ -110,6 +123,7 @@ func newModel64() *model64 {
 	m.saved = make([]float64, 1131648)
 	m.finalR1H = make([]float64, 4096)
 	m.finalR2SeqH = make([]float64, 2048)
+	runtime.Reserve(1) // the GEMM's work buffers, so that no step allocates, the first included
 	m.r1 = m.arena[0:409600:409600]
 	m.r1Saved = m.saved[0:482432:482432]
 	m.r2Seq = m.arena[409600:614400:614400]
@@ -143,10 +157,16 @@ func (m *model64) Init(seed uint64) {
 	runtime.Initialize(m.LogitsB, runtime.Zeros, 10, 10, rng)         // logits.b zeros
 }
 
-// check validates the row count and the labels before any kernel runs.
+// check validates the row count, the inputs (no NaN or infinity) and the labels
+// before any kernel runs.
 func (m *model64) check(n int, labels bool) error {
 	if n < 1 || n > Batch {
 		return fmt.Errorf("rnn: %d rows: want 1 to %d (the batch line of rnn.bpg)", n, Batch)
+	}
+	m.xAbs = runtime.MaxAbs(m.X[:n*100])
+	if math.IsInf(m.xAbs, 1) {
+		i := runtime.FirstNonFinite(m.X[:n*100])
+		return fmt.Errorf("rnn: input x row %d, element %d is %v: clean or skip that row; nothing was computed", i/100, i%100, m.X[i])
 	}
 	if !labels {
 		return nil
@@ -162,10 +182,16 @@ func (m *model64) Forward(n int) (float64, error) {
 	if err := m.check(n, true); err != nil {
 		return 0, err
 	}
-	m.forwardR1(n)
-	m.forwardR2(n)
-	m.forwardLogits(n)
-	m.forwardLoss(n)
+	if m.Anomaly {
+		if err := m.forwardChecked(n); err != nil {
+			return 0, err
+		}
+	} else {
+		m.forwardR1(n)
+		m.forwardR2(n)
+		m.forwardLogits(n)
+		m.forwardLoss(n)
+	}
 	m.Loss = m.loss[0]
 	return m.Loss, nil
 }
@@ -203,9 +229,15 @@ func (m *model64) Predict(n int, classes []int32) error {
 }
 
 // Backward adds d(loss)/d(parameters) for the rows of the last Forward into Grads.
-// Call ZeroGrad first unless you accumulate over several batches.
-func (m *model64) Backward(n int) {
+// Call ZeroGrad first unless you accumulate over several batches. The error is
+// always nil but in anomaly mode, where it names the first kernel that made a NaN
+// or an infinity.
+func (m *model64) Backward(n int) error {
+	if m.Anomaly {
+		return m.backwardChecked(n, true)
+	}
 	m.backward(n, true)
+	return nil
 }
 
 // backward runs the backward statements. With acc false, the first write of
@@ -225,8 +257,9 @@ func (m *model64) ZeroGrad() {
 
 // TrainStep runs Forward, Backward and one optimizer step on the first n rows,
 // with the gradients computed afresh as after ZeroGrad (the first write of most
-// overwrites them rather than adding to zeros). When the loss is not finite it
-// returns an error naming the cause and leaves the parameters as they were.
+// overwrites them rather than adding to zeros). When an input, the loss or a
+// gradient is NaN or infinite, it returns an error naming it before the optimizer
+// runs, so the parameters and the optimizer's state stay as they were.
 func (m *model64) TrainStep(n int, opt runtime.Optimizer[float64]) (float64, error) {
 	// Clear the gradients the backward pass adds into; it overwrites the others.
 	runtime.Fill(m.DR1W, 0)
@@ -242,22 +275,143 @@ func (m *model64) TrainStep(n int, opt runtime.Optimizer[float64]) (float64, err
 		return 0, err
 	}
 	if l := float64(loss); math.IsNaN(l) || math.IsInf(l, 0) {
-		return loss, m.nonFinite(n, loss)
+		return loss, m.nonFinite(loss)
 	}
-	m.backward(n, false)
+	if m.Anomaly {
+		if err := m.backwardChecked(n, false); err != nil {
+			return loss, err
+		}
+	} else {
+		m.backward(n, false)
+	}
+	if err := m.checkGrads(); err != nil {
+		return loss, err
+	}
 	opt.Step(m.Params, m.Grads)
 	return loss, nil
 }
 
-// nonFinite explains a NaN or infinite loss: a bad input value, or diverged parameters.
-func (m *model64) nonFinite(n int, loss float64) error {
-	if i := runtime.FirstNonFinite(m.X[:n*100]); i >= 0 {
-		return fmt.Errorf("rnn: loss is %v because input x row %d, element %d is %v: clean or skip that row; parameters not updated", loss, i/100, i%100, m.X[i])
-	}
+// nonFinite explains a NaN or infinite loss of finite inputs: diverged parameters,
+// or an overflow.
+func (m *model64) nonFinite(loss float64) error {
 	if i := runtime.FirstNonFinite(m.Params); i >= 0 {
 		return fmt.Errorf("rnn: loss is %v because parameter element %d is %v: training diverged; restore a checkpoint and lower the learning rate or clip gradients", loss, i, m.Params[i])
 	}
 	return fmt.Errorf("rnn: loss is %v with finite inputs and parameters: the model overflowed; lower the learning rate or clip gradients; parameters not updated", loss)
+}
+
+// checkGrads returns an error naming the first parameter whose gradient is NaN or
+// infinite, before the optimizer reads any. A gradient whose kernels' bounds (kept
+// in gradBound by the backward pass) are finite is finite and is not read; the
+// others are scanned.
+func (m *model64) checkGrads() error {
+	if i := runtime.FirstNonFinite(m.DR1W); i >= 0 {
+		return m.gradError("r1.W", i, float64(m.DR1W[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DR1U); i >= 0 {
+		return m.gradError("r1.U", i, float64(m.DR1U[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DR1B); i >= 0 {
+		return m.gradError("r1.b", i, float64(m.DR1B[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DR1Bh); i >= 0 {
+		return m.gradError("r1.bh", i, float64(m.DR1Bh[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DR2W); i >= 0 {
+		return m.gradError("r2.W", i, float64(m.DR2W[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DR2U); i >= 0 {
+		return m.gradError("r2.U", i, float64(m.DR2U[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DR2B); i >= 0 {
+		return m.gradError("r2.b", i, float64(m.DR2B[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DR2Bh); i >= 0 {
+		return m.gradError("r2.bh", i, float64(m.DR2Bh[i]))
+	}
+	if !runtime.BoundFinite[float64](m.gradBound[0]) {
+		if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
+			return m.gradError("logits.W", i, float64(m.DLogitsW[i]))
+		}
+	}
+	if !runtime.BoundFinite[float64](m.gradBound[1]) {
+		if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
+			return m.gradError("logits.b", i, float64(m.DLogitsB[i]))
+		}
+	}
+	return nil
+}
+
+// gradError explains a gradient that is not finite although the inputs and the loss are.
+func (m *model64) gradError(name string, i int, v float64) error {
+	return fmt.Errorf("rnn: the gradient of %s is %v at element %d, with finite inputs and loss: a value overflowed in the backward pass (set Anomaly to find the op); lower the learning rate or clip gradients; parameters not updated", name, v, i)
+}
+
+// forwardChecked is Forward's pass in anomaly mode: the parameters are checked, then
+// each statement's results as it runs.
+func (m *model64) forwardChecked(n int) error {
+	if i := runtime.FirstNonFinite(m.Params); i >= 0 {
+		return fmt.Errorf("rnn: anomaly: parameter element %d is %v before the forward pass: load a good checkpoint or Init again", i, m.Params[i])
+	}
+	m.forwardR1(n)
+	if i := runtime.FirstNonFinite(m.r1[:n*12800]); i >= 0 {
+		return m.anomaly(0, "r1", i, float64(m.r1[i]))
+	}
+	m.forwardR2(n)
+	if i := runtime.FirstNonFinite(m.r2Seq[:n*6400]); i >= 0 {
+		return m.anomaly(1, "r2.seq", i, float64(m.r2Seq[i]))
+	}
+	if i := runtime.FirstNonFinite(m.r2[:n*64]); i >= 0 {
+		return m.anomaly(2, "r2", i, float64(m.r2[i]))
+	}
+	m.forwardLogits(n)
+	if i := runtime.FirstNonFinite(m.logitsXW[:n*10]); i >= 0 {
+		return m.anomaly(3, "logits.xW", i, float64(m.logitsXW[i]))
+	}
+	if i := runtime.FirstNonFinite(m.logits[:n*10]); i >= 0 {
+		return m.anomaly(4, "logits", i, float64(m.logits[i]))
+	}
+	m.forwardLoss(n)
+	if i := runtime.FirstNonFinite(m.loss[:1]); i >= 0 {
+		return m.anomaly(5, "loss", i, float64(m.loss[i]))
+	}
+	return nil
+}
+
+// backwardChecked is backward in anomaly mode: each statement's results are checked
+// as it runs.
+func (m *model64) backwardChecked(n int, acc bool) error {
+	m.backwardLoss(n)
+	if i := runtime.FirstNonFinite(m.dlogits[:n*10]); i >= 0 {
+		return m.anomaly(6, "dlogits", i, float64(m.dlogits[i]))
+	}
+	m.backwardLogits(n, acc)
+	if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
+		return m.anomaly(7, "dlogits.b", i, float64(m.DLogitsB[i]))
+	}
+	if i := runtime.FirstNonFinite(m.dr2[:n*64]); i >= 0 {
+		return m.anomaly(8, "dr2", i, float64(m.dr2[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
+		return m.anomaly(9, "dlogits.W", i, float64(m.DLogitsW[i]))
+	}
+	m.backwardR2(n)
+	if i := runtime.FirstNonFinite(m.dr2Seq[:n*6400]); i >= 0 {
+		return m.anomaly(10, "dr2.seq", i, float64(m.dr2Seq[i]))
+	}
+	if i := runtime.FirstNonFinite(m.dr2SeqBptt[:422016]); i >= 0 {
+		return m.anomaly(11, "dr2.seq.bptt", i, float64(m.dr2SeqBptt[i]))
+	}
+	m.backwardR1(n)
+	if i := runtime.FirstNonFinite(m.dr1Bptt[:19968]); i >= 0 {
+		return m.anomaly(12, "dr1.bptt", i, float64(m.dr1Bptt[i]))
+	}
+	return nil
+}
+
+// anomaly is the error of anomaly mode: kernel op made tensor non-finite at element i.
+func (m *model64) anomaly(op int, tensor string, i int, v float64) error {
+	return fmt.Errorf("rnn: anomaly: %s made %s %v at element %d, from finite operands", anomalyOps[op], tensor, v, i)
 }
 
 // forwardR1 computes r1 = simple_rnn(x, 128, return_sequences=true) (rnn.bpg:7).
@@ -301,10 +455,16 @@ func (m *model64) backwardLoss(n int) {
 func (m *model64) backwardLogits(n int, acc bool) {
 	// dlogits.b += dlogits  (1, 10) (rnn.bpg:9)
 	runtime.SumRows(m.DLogitsB, m.dlogits[:n*10], n, 10, 1.0, acc)
+	dlogitsAbs := runtime.MaxAbs(m.dlogits[:n*10])
+	// |dlogits.b| ≤ 32·max|dlogits|: proves it finite for checkGrads without reading it
+	m.gradBound[1] = 32.0 * dlogitsAbs
 	// dr2 = dlogits·logits.Wᵀ  (N, 64) (rnn.bpg:9)
 	runtime.Gemm(false, true, n, 64, 10, m.dlogits[:n*10], m.LogitsW, m.dr2[:n*64], false)
 	// dlogits.W += r2ᵀ·dlogits  (64, 10) (rnn.bpg:9)
 	runtime.Gemm(true, false, 64, 10, n, m.r2[:n*64], m.dlogits[:n*10], m.DLogitsW, acc)
+	r2Abs := runtime.MaxAbs(m.r2[:n*64])
+	// |dlogits.W| ≤ 32·max|r2|·max|dlogits|: proves it finite for checkGrads without reading it
+	m.gradBound[0] = 32.0 * r2Abs * dlogitsAbs
 }
 
 // backwardR2 propagates the gradient back through r2 = simple_rnn(r1, 64) (rnn.bpg:8).
@@ -525,6 +685,26 @@ func setup64(m *model64, seed uint64) {
 	}
 }
 
+// TestFirstTrainStepAllocs asserts that a new model's first training step allocates
+// nothing (New reserves the GEMM's work buffers). It is the first test of the file,
+// so that no earlier test has warmed anything up.
+func TestFirstTrainStepAllocs(t *testing.T) {
+	m := New()
+	setup(m, 1)
+	opt := runtime.NewAdam[float32](NumParams, 0.001)
+	var before, after goruntime.MemStats
+	goruntime.GC() // start the collector's workers now: their goroutines would count
+	goruntime.ReadMemStats(&before)
+	_, err := m.TrainStep(Batch, opt)
+	goruntime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := after.Mallocs - before.Mallocs; d != 0 {
+		t.Errorf("the first TrainStep allocated %d times (%d bytes), want 0", d, after.TotalAlloc-before.TotalAlloc)
+	}
+}
+
 // TestGradients checks the gradient of every parameter (and input, when
 // generated with -input-grads), in float64, against central finite differences
 // of the loss (runtime/gradcheck, built on gonum's diff/fd): random directions
@@ -656,6 +836,135 @@ func TestBadInput(t *testing.T) {
 	}
 	if !slices.Equal(before, m.Params) {
 		t.Error("a failed TrainStep changed the parameters")
+	}
+}
+
+// sameBits reports whether a and b hold the same bits (NaN included).
+func sameBits(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if math.Float64bits(float64(a[i])) != math.Float64bits(float64(b[i])) {
+			return false
+		}
+	}
+	return true
+}
+
+// TestNonFiniteInputs puts NaN, +Inf and -Inf into each input at several places
+// (the ends, a middle element, the second cell of a pooling window) and requires
+// an error naming the input and row, and bit-identical parameters and optimizer
+// state.
+func TestNonFiniteInputs(t *testing.T) {
+	m := New()
+	setup(m, 1)
+	opt := runtime.NewAdam[float32](NumParams, 0.001)
+	for range 2 {
+		if _, err := m.TrainStep(Batch, opt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	params, moment1, moment2, steps := slices.Clone(m.Params), slices.Clone(opt.M), slices.Clone(opt.V), opt.StepCount()
+	for _, v := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+		for _, i := range []int{0, 1, 1600, 3199} {
+			saved := m.X[i]
+			m.X[i] = float32(v)
+			_, err := m.TrainStep(Batch, opt)
+			m.X[i] = saved
+			if want := fmt.Sprintf("input x row %d, element %d", i/100, i%100); err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("x[%d] = %v: got error %v, want one naming %s", i, v, err, want)
+			}
+		}
+	}
+	if !sameBits(params, m.Params) || !sameBits(moment1, opt.M) || !sameBits(moment2, opt.V) || opt.StepCount() != steps {
+		t.Error("a step with a non-finite input changed the parameters or the optimizer state")
+	}
+}
+
+// TestCheckGrads checks the check before the optimizer: after a backward pass,
+// every gradient proved finite by its kernels' bounds is within them, and a NaN
+// in any gradient (with its bounds lost, as when an operand is not finite) is
+// reported by the parameter's name, before the optimizer runs.
+func TestCheckGrads(t *testing.T) {
+	m := New()
+	setup(m, 1)
+	_, err := m.Forward(Batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.backward(Batch, false)
+	if err := m.checkGrads(); err != nil {
+		t.Fatal(err)
+	}
+	if got, bound := runtime.MaxAbs(m.DLogitsW), m.gradBound[0]; !(got <= bound) {
+		t.Errorf("dlogits.W: largest magnitude %v above its bound %v", got, bound)
+	}
+	if got, bound := runtime.MaxAbs(m.DLogitsB), m.gradBound[1]; !(got <= bound) {
+		t.Errorf("dlogits.b: largest magnitude %v above its bound %v", got, bound)
+	}
+	for _, name := range ParamNames {
+		grad := m.Grad(name)
+		saved := grad[len(grad)-1]
+		grad[len(grad)-1] = float32(math.NaN())
+		bounds := m.gradBound
+		for i := range m.gradBound {
+			m.gradBound[i] = math.Inf(1)
+		}
+		if err := m.checkGrads(); err == nil || !strings.Contains(err.Error(), "gradient of "+name+" is NaN") {
+			t.Errorf("NaN in the gradient of %s: checkGrads returned %v", name, err)
+		}
+		grad[len(grad)-1] = saved
+		m.gradBound = bounds
+	}
+}
+
+// TestAnomaly checks anomaly mode: it changes no result, and with parameters made
+// huge it either stops at the first kernel that overflows, with an error naming a
+// line of the description and the parameters and optimizer state as they were, or
+// (where saturating cells keep every value finite) takes a finite step.
+func TestAnomaly(t *testing.T) {
+	plain, checked := New(), New()
+	setup(plain, 1)
+	setup(checked, 1)
+	checked.Anomaly = true
+	opt1, opt2 := runtime.NewAdam[float32](NumParams, 0.001), runtime.NewAdam[float32](NumParams, 0.001)
+	for range 2 {
+		l1, err := plain.TrainStep(Batch, opt1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l2, err := checked.TrainStep(Batch, opt2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l1 != l2 || !sameBits(plain.Params, checked.Params) {
+			t.Fatalf("anomaly mode changed the step: loss %v vs %v", l1, l2)
+		}
+	}
+	m, opt := checked, opt2
+	for i := range m.Params {
+		m.Params[i] *= 1e+37
+	}
+	params, moment1, moment2, steps := slices.Clone(m.Params), slices.Clone(opt.M), slices.Clone(opt.V), opt.StepCount()
+	_, err := m.TrainStep(Batch, opt)
+	switch {
+	case err == nil:
+		if i := runtime.FirstNonFinite(m.Params); i >= 0 {
+			t.Errorf("parameters ×1e37: the step succeeded and left parameter element %d %v", i, m.Params[i])
+		}
+		t.Log("parameters ×1e37: every value stayed finite")
+	case !strings.Contains(err.Error(), "anomaly: ") || !strings.Contains(err.Error(), "(rnn.bpg:"):
+		t.Errorf("parameters ×1e37: got error %v, want an anomaly naming a line of rnn.bpg", err)
+	default:
+		t.Log(err)
+		if !sameBits(params, m.Params) || !sameBits(moment1, opt.M) || !sameBits(moment2, opt.V) || opt.StepCount() != steps {
+			t.Error("a step stopped by anomaly mode changed the parameters or the optimizer state")
+		}
+	}
+	m.Params[0] = float32(math.NaN())
+	if _, err := m.Forward(Batch); err == nil || !strings.Contains(err.Error(), "parameter element 0 is NaN") {
+		t.Errorf("NaN parameter: got error %v", err)
 	}
 }
 

@@ -75,6 +75,18 @@ type Model struct {
 	// Loss is the loss of the last Forward.
 	Loss float32
 
+	// Anomaly, when set, makes Forward, Backward and TrainStep check what every kernel
+	// writes and stop at the first NaN or infinity with an error naming the kernel and
+	// its description line (PyTorch's detect_anomaly). It costs a pass over every
+	// result; unset, it costs nothing.
+	Anomaly bool
+
+	// gradBound holds, for the kernels that write parameter gradients, the bounds
+	// of their results that the backward pass measured, for checkGrads.
+	gradBound [2]float64
+	// The inputs' largest magnitudes in this step (check), for gradBound.
+	xAbs float64
+
 	// arena holds every intermediate value; buffers whose lifetimes do not
 	// overlap share memory (derive's static plan). Views at maximum batch:
 	arena        []float32
@@ -122,6 +134,7 @@ func New() *Model {
 	m.saved = make([]float32, 852480)
 	m.finalHSeqH = make([]float32, 4096)
 	m.finalHSeqC = make([]float32, 4096)
+	runtime.Reserve(1) // the GEMM's work buffers, so that no step allocates, the first included
 	m.hSeq = m.arena[0:114688:114688]
 	m.hSeqSaved = m.saved[0:852480:852480]
 	m.h = m.arena[114688:118784:118784]
@@ -147,10 +160,16 @@ func (m *Model) Init(seed uint64) {
 	runtime.Initialize(m.LogitsB, runtime.Zeros, 10, 10, rng)          // logits.b zeros
 }
 
-// check validates the row count and the labels before any kernel runs.
+// check validates the row count, the inputs (no NaN or infinity) and the labels
+// before any kernel runs.
 func (m *Model) check(n int, labels bool) error {
 	if n < 1 || n > Batch {
 		return fmt.Errorf("seqmnist: %d rows: want 1 to %d (the batch line of seqmnist.bpg)", n, Batch)
+	}
+	m.xAbs = runtime.MaxAbs(m.X[:n*784])
+	if math.IsInf(m.xAbs, 1) {
+		i := runtime.FirstNonFinite(m.X[:n*784])
+		return fmt.Errorf("seqmnist: input x row %d, element %d is %v: clean or skip that row; nothing was computed", i/784, i%784, m.X[i])
 	}
 	if !labels {
 		return nil
@@ -166,9 +185,15 @@ func (m *Model) Forward(n int) (float32, error) {
 	if err := m.check(n, true); err != nil {
 		return 0, err
 	}
-	m.forwardH(n)
-	m.forwardLogits(n)
-	m.forwardLoss(n)
+	if m.Anomaly {
+		if err := m.forwardChecked(n); err != nil {
+			return 0, err
+		}
+	} else {
+		m.forwardH(n)
+		m.forwardLogits(n)
+		m.forwardLoss(n)
+	}
 	m.Loss = m.loss[0]
 	return m.Loss, nil
 }
@@ -205,9 +230,15 @@ func (m *Model) Predict(n int, classes []int32) error {
 }
 
 // Backward adds d(loss)/d(parameters) for the rows of the last Forward into Grads.
-// Call ZeroGrad first unless you accumulate over several batches.
-func (m *Model) Backward(n int) {
+// Call ZeroGrad first unless you accumulate over several batches. The error is
+// always nil but in anomaly mode, where it names the first kernel that made a NaN
+// or an infinity.
+func (m *Model) Backward(n int) error {
+	if m.Anomaly {
+		return m.backwardChecked(n, true)
+	}
 	m.backward(n, true)
+	return nil
 }
 
 // backward runs the backward statements. With acc false, the first write of
@@ -226,8 +257,9 @@ func (m *Model) ZeroGrad() {
 
 // TrainStep runs Forward, Backward and one optimizer step on the first n rows,
 // with the gradients computed afresh as after ZeroGrad (the first write of most
-// overwrites them rather than adding to zeros). When the loss is not finite it
-// returns an error naming the cause and leaves the parameters as they were.
+// overwrites them rather than adding to zeros). When an input, the loss or a
+// gradient is NaN or infinite, it returns an error naming it before the optimizer
+// runs, so the parameters and the optimizer's state stay as they were.
 func (m *Model) TrainStep(n int, opt runtime.Optimizer[float32]) (float32, error) {
 	// Clear the gradients the backward pass adds into; it overwrites the others.
 	runtime.Fill(m.DHW, 0)
@@ -239,22 +271,139 @@ func (m *Model) TrainStep(n int, opt runtime.Optimizer[float32]) (float32, error
 		return 0, err
 	}
 	if l := float64(loss); math.IsNaN(l) || math.IsInf(l, 0) {
-		return loss, m.nonFinite(n, loss)
+		return loss, m.nonFinite(loss)
 	}
-	m.backward(n, false)
+	if m.Anomaly {
+		if err := m.backwardChecked(n, false); err != nil {
+			return loss, err
+		}
+	} else {
+		m.backward(n, false)
+	}
+	if err := m.checkGrads(); err != nil {
+		return loss, err
+	}
 	opt.Step(m.Params, m.Grads)
 	return loss, nil
 }
 
-// nonFinite explains a NaN or infinite loss: a bad input value, or diverged parameters.
-func (m *Model) nonFinite(n int, loss float32) error {
-	if i := runtime.FirstNonFinite(m.X[:n*784]); i >= 0 {
-		return fmt.Errorf("seqmnist: loss is %v because input x row %d, element %d is %v: clean or skip that row; parameters not updated", loss, i/784, i%784, m.X[i])
-	}
+// nonFinite explains a NaN or infinite loss of finite inputs: diverged parameters,
+// or an overflow.
+func (m *Model) nonFinite(loss float32) error {
 	if i := runtime.FirstNonFinite(m.Params); i >= 0 {
 		return fmt.Errorf("seqmnist: loss is %v because parameter element %d is %v: training diverged; restore a checkpoint and lower the learning rate or clip gradients", loss, i, m.Params[i])
 	}
 	return fmt.Errorf("seqmnist: loss is %v with finite inputs and parameters: the model overflowed; lower the learning rate or clip gradients; parameters not updated", loss)
+}
+
+// checkGrads returns an error naming the first parameter whose gradient is NaN or
+// infinite, before the optimizer reads any. A gradient whose kernels' bounds (kept
+// in gradBound by the backward pass) are finite is finite and is not read; the
+// others are scanned.
+func (m *Model) checkGrads() error {
+	if i := runtime.FirstNonFinite(m.DHW); i >= 0 {
+		return m.gradError("h.W", i, float64(m.DHW[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DHU); i >= 0 {
+		return m.gradError("h.U", i, float64(m.DHU[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DHB); i >= 0 {
+		return m.gradError("h.b", i, float64(m.DHB[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DHBh); i >= 0 {
+		return m.gradError("h.bh", i, float64(m.DHBh[i]))
+	}
+	if !runtime.BoundFinite[float32](m.gradBound[0]) {
+		if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
+			return m.gradError("logits.W", i, float64(m.DLogitsW[i]))
+		}
+	}
+	if !runtime.BoundFinite[float32](m.gradBound[1]) {
+		if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
+			return m.gradError("logits.b", i, float64(m.DLogitsB[i]))
+		}
+	}
+	return nil
+}
+
+// gradError explains a gradient that is not finite although the inputs and the loss are.
+func (m *Model) gradError(name string, i int, v float64) error {
+	return fmt.Errorf("seqmnist: the gradient of %s is %v at element %d, with finite inputs and loss: a value overflowed in the backward pass (set Anomaly to find the op); lower the learning rate or clip gradients; parameters not updated", name, v, i)
+}
+
+// anomalyOps describes each kernel that anomaly mode checks: its formula or
+// chain-rule step, the shape of its result and its description line.
+var anomalyOps = []string{
+	"h.seq = rnn(x, h.W, h.U, h.b, h.bh)  (N, 28, 128) (seqmnist.bpg:7)",
+	"h = time_last(h.seq)  (N, 128) (seqmnist.bpg:7)",
+	"logits.xW = h·logits.W  (N, 10) (seqmnist.bpg:8)",
+	"logits = logits.xW + logits.b  (N, 10) (seqmnist.bpg:8)",
+	"loss = softmax_cross_entropy(logits, y)  () (seqmnist.bpg:9)",
+	"dlogits = (softmax(logits) - onehot(y))·dloss/n  (N, 10) (seqmnist.bpg:9)",
+	"dlogits.b += dlogits  (1, 10) (seqmnist.bpg:8)",
+	"dh = dlogits·logits.Wᵀ  (N, 128) (seqmnist.bpg:8)",
+	"dlogits.W += hᵀ·dlogits  (128, 10) (seqmnist.bpg:8)",
+	"dh.seq = dh at the last step, 0 before  (N, 28, 128) (seqmnist.bpg:7)",
+	"backpropagation through time of h.seq from dh.seq  (105984) (seqmnist.bpg:7)",
+}
+
+// forwardChecked is Forward's pass in anomaly mode: the parameters are checked, then
+// each statement's results as it runs.
+func (m *Model) forwardChecked(n int) error {
+	if i := runtime.FirstNonFinite(m.Params); i >= 0 {
+		return fmt.Errorf("seqmnist: anomaly: parameter element %d is %v before the forward pass: load a good checkpoint or Init again", i, m.Params[i])
+	}
+	m.forwardH(n)
+	if i := runtime.FirstNonFinite(m.hSeq[:n*3584]); i >= 0 {
+		return m.anomaly(0, "h.seq", i, float64(m.hSeq[i]))
+	}
+	if i := runtime.FirstNonFinite(m.h[:n*128]); i >= 0 {
+		return m.anomaly(1, "h", i, float64(m.h[i]))
+	}
+	m.forwardLogits(n)
+	if i := runtime.FirstNonFinite(m.logitsXW[:n*10]); i >= 0 {
+		return m.anomaly(2, "logits.xW", i, float64(m.logitsXW[i]))
+	}
+	if i := runtime.FirstNonFinite(m.logits[:n*10]); i >= 0 {
+		return m.anomaly(3, "logits", i, float64(m.logits[i]))
+	}
+	m.forwardLoss(n)
+	if i := runtime.FirstNonFinite(m.loss[:1]); i >= 0 {
+		return m.anomaly(4, "loss", i, float64(m.loss[i]))
+	}
+	return nil
+}
+
+// backwardChecked is backward in anomaly mode: each statement's results are checked
+// as it runs.
+func (m *Model) backwardChecked(n int, acc bool) error {
+	m.backwardLoss(n)
+	if i := runtime.FirstNonFinite(m.dlogits[:n*10]); i >= 0 {
+		return m.anomaly(5, "dlogits", i, float64(m.dlogits[i]))
+	}
+	m.backwardLogits(n, acc)
+	if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
+		return m.anomaly(6, "dlogits.b", i, float64(m.DLogitsB[i]))
+	}
+	if i := runtime.FirstNonFinite(m.dh[:n*128]); i >= 0 {
+		return m.anomaly(7, "dh", i, float64(m.dh[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
+		return m.anomaly(8, "dlogits.W", i, float64(m.DLogitsW[i]))
+	}
+	m.backwardH(n)
+	if i := runtime.FirstNonFinite(m.dhSeq[:n*3584]); i >= 0 {
+		return m.anomaly(9, "dh.seq", i, float64(m.dhSeq[i]))
+	}
+	if i := runtime.FirstNonFinite(m.dhSeqBptt[:105984]); i >= 0 {
+		return m.anomaly(10, "dh.seq.bptt", i, float64(m.dhSeqBptt[i]))
+	}
+	return nil
+}
+
+// anomaly is the error of anomaly mode: kernel op made tensor non-finite at element i.
+func (m *Model) anomaly(op int, tensor string, i int, v float64) error {
+	return fmt.Errorf("seqmnist: anomaly: %s made %s %v at element %d, from finite operands", anomalyOps[op], tensor, v, i)
 }
 
 // forwardH computes h = lstm(x, 128) (seqmnist.bpg:7).
@@ -291,10 +440,16 @@ func (m *Model) backwardLoss(n int) {
 func (m *Model) backwardLogits(n int, acc bool) {
 	// dlogits.b += dlogits  (1, 10) (seqmnist.bpg:8)
 	runtime.SumRows(m.DLogitsB, m.dlogits[:n*10], n, 10, 1.0, acc)
+	dlogitsAbs := runtime.MaxAbs(m.dlogits[:n*10])
+	// |dlogits.b| ≤ 32·max|dlogits|: proves it finite for checkGrads without reading it
+	m.gradBound[1] = 32.0 * dlogitsAbs
 	// dh = dlogits·logits.Wᵀ  (N, 128) (seqmnist.bpg:8)
 	runtime.Gemm(false, true, n, 128, 10, m.dlogits[:n*10], m.LogitsW, m.dh[:n*128], false)
 	// dlogits.W += hᵀ·dlogits  (128, 10) (seqmnist.bpg:8)
 	runtime.Gemm(true, false, 128, 10, n, m.h[:n*128], m.dlogits[:n*10], m.DLogitsW, acc)
+	hAbs := runtime.MaxAbs(m.h[:n*128])
+	// |dlogits.W| ≤ 32·max|h|·max|dlogits|: proves it finite for checkGrads without reading it
+	m.gradBound[0] = 32.0 * hAbs * dlogitsAbs
 }
 
 // backwardH propagates the gradient back through h = lstm(x, 128) (seqmnist.bpg:7).

@@ -68,6 +68,18 @@ type Model struct {
 	// Loss is the loss of the last Forward.
 	Loss float32
 
+	// Anomaly, when set, makes Forward, Backward and TrainStep check what every kernel
+	// writes and stop at the first NaN or infinity with an error naming the kernel and
+	// its description line (PyTorch's detect_anomaly). It costs a pass over every
+	// result; unset, it costs nothing.
+	Anomaly bool
+
+	// gradBound holds, for the kernels that write parameter gradients, the bounds
+	// of their results that the backward pass measured, for checkGrads.
+	gradBound [6]float64
+	// The inputs' largest magnitudes in this step (check), for gradBound.
+	xAbs float64
+
 	// arena holds every intermediate value; buffers whose lifetimes do not
 	// overlap share memory (derive's static plan). Views at maximum batch:
 	arena    []float32
@@ -104,6 +116,7 @@ func New() *Model {
 	m.DLogitsB = m.Grads[2109440:2109450:2109450]
 	m.X = make([]float32, 262144)
 	m.Y = make([]int32, 256)
+	runtime.Reserve(1) // the GEMM's work buffers, so that no step allocates, the first included
 	m.h1 = m.arena[0:262144:262144]
 	m.h2 = m.arena[262144:524288:524288]
 	m.logitsXW = m.arena[524288:526848:526848]
@@ -128,10 +141,16 @@ func (m *Model) Init(seed uint64) {
 	runtime.Initialize(m.LogitsB, runtime.Zeros, 10, 10, rng)           // logits.b zeros
 }
 
-// check validates the row count and the labels before any kernel runs.
+// check validates the row count, the inputs (no NaN or infinity) and the labels
+// before any kernel runs.
 func (m *Model) check(n int, labels bool) error {
 	if n < 1 || n > Batch {
 		return fmt.Errorf("widemlp: %d rows: want 1 to %d (the batch line of widemlp.bpg)", n, Batch)
+	}
+	m.xAbs = runtime.MaxAbs(m.X[:n*1024])
+	if math.IsInf(m.xAbs, 1) {
+		i := runtime.FirstNonFinite(m.X[:n*1024])
+		return fmt.Errorf("widemlp: input x row %d, element %d is %v: clean or skip that row; nothing was computed", i/1024, i%1024, m.X[i])
 	}
 	if !labels {
 		return nil
@@ -147,10 +166,16 @@ func (m *Model) Forward(n int) (float32, error) {
 	if err := m.check(n, true); err != nil {
 		return 0, err
 	}
-	m.forwardH1(n)
-	m.forwardH2(n)
-	m.forwardLogits(n)
-	m.forwardLoss(n)
+	if m.Anomaly {
+		if err := m.forwardChecked(n); err != nil {
+			return 0, err
+		}
+	} else {
+		m.forwardH1(n)
+		m.forwardH2(n)
+		m.forwardLogits(n)
+		m.forwardLoss(n)
+	}
 	m.Loss = m.loss[0]
 	return m.Loss, nil
 }
@@ -188,9 +213,15 @@ func (m *Model) Predict(n int, classes []int32) error {
 }
 
 // Backward adds d(loss)/d(parameters) for the rows of the last Forward into Grads.
-// Call ZeroGrad first unless you accumulate over several batches.
-func (m *Model) Backward(n int) {
+// Call ZeroGrad first unless you accumulate over several batches. The error is
+// always nil but in anomaly mode, where it names the first kernel that made a NaN
+// or an infinity.
+func (m *Model) Backward(n int) error {
+	if m.Anomaly {
+		return m.backwardChecked(n, true)
+	}
 	m.backward(n, true)
+	return nil
 }
 
 // backward runs the backward statements. With acc false, the first write of
@@ -210,30 +241,176 @@ func (m *Model) ZeroGrad() {
 
 // TrainStep runs Forward, Backward and one optimizer step on the first n rows,
 // with the gradients computed afresh as after ZeroGrad (the first write of most
-// overwrites them rather than adding to zeros). When the loss is not finite it
-// returns an error naming the cause and leaves the parameters as they were.
+// overwrites them rather than adding to zeros). When an input, the loss or a
+// gradient is NaN or infinite, it returns an error naming it before the optimizer
+// runs, so the parameters and the optimizer's state stay as they were.
 func (m *Model) TrainStep(n int, opt runtime.Optimizer[float32]) (float32, error) {
 	loss, err := m.Forward(n)
 	if err != nil {
 		return 0, err
 	}
 	if l := float64(loss); math.IsNaN(l) || math.IsInf(l, 0) {
-		return loss, m.nonFinite(n, loss)
+		return loss, m.nonFinite(loss)
 	}
-	m.backward(n, false)
+	if m.Anomaly {
+		if err := m.backwardChecked(n, false); err != nil {
+			return loss, err
+		}
+	} else {
+		m.backward(n, false)
+	}
+	if err := m.checkGrads(); err != nil {
+		return loss, err
+	}
 	opt.Step(m.Params, m.Grads)
 	return loss, nil
 }
 
-// nonFinite explains a NaN or infinite loss: a bad input value, or diverged parameters.
-func (m *Model) nonFinite(n int, loss float32) error {
-	if i := runtime.FirstNonFinite(m.X[:n*1024]); i >= 0 {
-		return fmt.Errorf("widemlp: loss is %v because input x row %d, element %d is %v: clean or skip that row; parameters not updated", loss, i/1024, i%1024, m.X[i])
-	}
+// nonFinite explains a NaN or infinite loss of finite inputs: diverged parameters,
+// or an overflow.
+func (m *Model) nonFinite(loss float32) error {
 	if i := runtime.FirstNonFinite(m.Params); i >= 0 {
 		return fmt.Errorf("widemlp: loss is %v because parameter element %d is %v: training diverged; restore a checkpoint and lower the learning rate or clip gradients", loss, i, m.Params[i])
 	}
 	return fmt.Errorf("widemlp: loss is %v with finite inputs and parameters: the model overflowed; lower the learning rate or clip gradients; parameters not updated", loss)
+}
+
+// checkGrads returns an error naming the first parameter whose gradient is NaN or
+// infinite, before the optimizer reads any. A gradient whose kernels' bounds (kept
+// in gradBound by the backward pass) are finite is finite and is not read; the
+// others are scanned.
+func (m *Model) checkGrads() error {
+	if !runtime.BoundFinite[float32](m.gradBound[0]) {
+		if i := runtime.FirstNonFinite(m.DH1W); i >= 0 {
+			return m.gradError("h1.W", i, float64(m.DH1W[i]))
+		}
+	}
+	if !runtime.BoundFinite[float32](m.gradBound[1]) {
+		if i := runtime.FirstNonFinite(m.DH1B); i >= 0 {
+			return m.gradError("h1.b", i, float64(m.DH1B[i]))
+		}
+	}
+	if !runtime.BoundFinite[float32](m.gradBound[2]) {
+		if i := runtime.FirstNonFinite(m.DH2W); i >= 0 {
+			return m.gradError("h2.W", i, float64(m.DH2W[i]))
+		}
+	}
+	if !runtime.BoundFinite[float32](m.gradBound[3]) {
+		if i := runtime.FirstNonFinite(m.DH2B); i >= 0 {
+			return m.gradError("h2.b", i, float64(m.DH2B[i]))
+		}
+	}
+	if !runtime.BoundFinite[float32](m.gradBound[4]) {
+		if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
+			return m.gradError("logits.W", i, float64(m.DLogitsW[i]))
+		}
+	}
+	if !runtime.BoundFinite[float32](m.gradBound[5]) {
+		if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
+			return m.gradError("logits.b", i, float64(m.DLogitsB[i]))
+		}
+	}
+	return nil
+}
+
+// gradError explains a gradient that is not finite although the inputs and the loss are.
+func (m *Model) gradError(name string, i int, v float64) error {
+	return fmt.Errorf("widemlp: the gradient of %s is %v at element %d, with finite inputs and loss: a value overflowed in the backward pass (set Anomaly to find the op); lower the learning rate or clip gradients; parameters not updated", name, v, i)
+}
+
+// anomalyOps describes each kernel that anomaly mode checks: its formula or
+// chain-rule step, the shape of its result and its description line.
+var anomalyOps = []string{
+	"h1 = relu(x·h1.W + h1.b)  (N, 1024) (widemlp.bpg:7)",
+	"h2 = relu(h1·h2.W + h2.b)  (N, 1024) (widemlp.bpg:8)",
+	"logits.xW = h2·logits.W  (N, 10) (widemlp.bpg:9)",
+	"logits = logits.xW + logits.b  (N, 10) (widemlp.bpg:9)",
+	"loss = softmax_cross_entropy(logits, y)  () (widemlp.bpg:10)",
+	"dlogits = (softmax(logits) - onehot(y))·dloss/n  (N, 10) (widemlp.bpg:10)",
+	"dlogits.b += dlogits  (1, 10) (widemlp.bpg:9)",
+	"dh2 = dlogits·logits.Wᵀ  (N, 1024) (widemlp.bpg:9)",
+	"dlogits.W += h2ᵀ·dlogits  (1024, 10) (widemlp.bpg:9)",
+	"dh2.z = dh2 ⊙ [h2 > 0]  (N, 1024); dh2.b += Σrows dh2.z  (1024) (widemlp.bpg:8)",
+	"dh1 = dh2.z·h2.Wᵀ  (N, 1024) (widemlp.bpg:8)",
+	"dh2.W += h1ᵀ·dh2.z  (1024, 1024) (widemlp.bpg:8)",
+	"dh1.z = dh1 ⊙ [h1 > 0]  (N, 1024); dh1.b += Σrows dh1.z  (1024) (widemlp.bpg:7)",
+	"dh1.W += xᵀ·dh1.z  (1024, 1024) (widemlp.bpg:7)",
+}
+
+// forwardChecked is Forward's pass in anomaly mode: the parameters are checked, then
+// each statement's results as it runs.
+func (m *Model) forwardChecked(n int) error {
+	if i := runtime.FirstNonFinite(m.Params); i >= 0 {
+		return fmt.Errorf("widemlp: anomaly: parameter element %d is %v before the forward pass: load a good checkpoint or Init again", i, m.Params[i])
+	}
+	m.forwardH1(n)
+	if i := runtime.FirstNonFinite(m.h1[:n*1024]); i >= 0 {
+		return m.anomaly(0, "h1", i, float64(m.h1[i]))
+	}
+	m.forwardH2(n)
+	if i := runtime.FirstNonFinite(m.h2[:n*1024]); i >= 0 {
+		return m.anomaly(1, "h2", i, float64(m.h2[i]))
+	}
+	m.forwardLogits(n)
+	if i := runtime.FirstNonFinite(m.logitsXW[:n*10]); i >= 0 {
+		return m.anomaly(2, "logits.xW", i, float64(m.logitsXW[i]))
+	}
+	if i := runtime.FirstNonFinite(m.logits[:n*10]); i >= 0 {
+		return m.anomaly(3, "logits", i, float64(m.logits[i]))
+	}
+	m.forwardLoss(n)
+	if i := runtime.FirstNonFinite(m.loss[:1]); i >= 0 {
+		return m.anomaly(4, "loss", i, float64(m.loss[i]))
+	}
+	return nil
+}
+
+// backwardChecked is backward in anomaly mode: each statement's results are checked
+// as it runs.
+func (m *Model) backwardChecked(n int, acc bool) error {
+	m.backwardLoss(n)
+	if i := runtime.FirstNonFinite(m.dlogits[:n*10]); i >= 0 {
+		return m.anomaly(5, "dlogits", i, float64(m.dlogits[i]))
+	}
+	m.backwardLogits(n, acc)
+	if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
+		return m.anomaly(6, "dlogits.b", i, float64(m.DLogitsB[i]))
+	}
+	if i := runtime.FirstNonFinite(m.dh2[:n*1024]); i >= 0 {
+		return m.anomaly(7, "dh2", i, float64(m.dh2[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
+		return m.anomaly(8, "dlogits.W", i, float64(m.DLogitsW[i]))
+	}
+	m.backwardH2(n, acc)
+	if i := runtime.FirstNonFinite(m.dh2Z[:n*1024]); i >= 0 {
+		return m.anomaly(9, "dh2.z", i, float64(m.dh2Z[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DH2B); i >= 0 {
+		return m.anomaly(9, "dh2.b", i, float64(m.DH2B[i]))
+	}
+	if i := runtime.FirstNonFinite(m.dh1[:n*1024]); i >= 0 {
+		return m.anomaly(10, "dh1", i, float64(m.dh1[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DH2W); i >= 0 {
+		return m.anomaly(11, "dh2.W", i, float64(m.DH2W[i]))
+	}
+	m.backwardH1(n, acc)
+	if i := runtime.FirstNonFinite(m.dh1Z[:n*1024]); i >= 0 {
+		return m.anomaly(12, "dh1.z", i, float64(m.dh1Z[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DH1B); i >= 0 {
+		return m.anomaly(12, "dh1.b", i, float64(m.DH1B[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DH1W); i >= 0 {
+		return m.anomaly(13, "dh1.W", i, float64(m.DH1W[i]))
+	}
+	return nil
+}
+
+// anomaly is the error of anomaly mode: kernel op made tensor non-finite at element i.
+func (m *Model) anomaly(op int, tensor string, i int, v float64) error {
+	return fmt.Errorf("widemlp: anomaly: %s made %s %v at element %d, from finite operands", anomalyOps[op], tensor, v, i)
 }
 
 // forwardH1 computes h1 = dense(x, 1024, relu, init=he_uniform) (widemlp.bpg:7).
@@ -273,10 +450,16 @@ func (m *Model) backwardLoss(n int) {
 func (m *Model) backwardLogits(n int, acc bool) {
 	// dlogits.b += dlogits  (1, 10) (widemlp.bpg:9)
 	runtime.SumRows(m.DLogitsB, m.dlogits[:n*10], n, 10, 1.0, acc)
+	dlogitsAbs := runtime.MaxAbs(m.dlogits[:n*10])
+	// |dlogits.b| ≤ 256·max|dlogits|: proves it finite for checkGrads without reading it
+	m.gradBound[5] = 256.0 * dlogitsAbs
 	// dh2 = dlogits·logits.Wᵀ  (N, 1024) (widemlp.bpg:9)
 	runtime.Gemm(false, true, n, 1024, 10, m.dlogits[:n*10], m.LogitsW, m.dh2[:n*1024], false)
 	// dlogits.W += h2ᵀ·dlogits  (1024, 10) (widemlp.bpg:9)
 	runtime.Gemm(true, false, 1024, 10, n, m.h2[:n*1024], m.dlogits[:n*10], m.DLogitsW, acc)
+	h2Abs := runtime.MaxAbs(m.h2[:n*1024])
+	// |dlogits.W| ≤ 256·max|h2|·max|dlogits|: proves it finite for checkGrads without reading it
+	m.gradBound[4] = 256.0 * h2Abs * dlogitsAbs
 }
 
 // backwardH2 propagates the gradient back through h2 = dense(h1, 1024, relu, init=he_uniform) (widemlp.bpg:8).
@@ -284,10 +467,16 @@ func (m *Model) backwardLogits(n int, acc bool) {
 func (m *Model) backwardH2(n int, acc bool) {
 	// dh2.z = dh2 ⊙ [h2 > 0]  (N, 1024); dh2.b += Σrows dh2.z  (1024) (widemlp.bpg:8)
 	runtime.UnaryGradSumRows(runtime.Relu, m.dh2Z[:n*1024], m.h2[:n*1024], m.dh2[:n*1024], m.DH2B, n, 1024, acc)
+	dh2ZAbs := runtime.MaxAbs(m.dh2Z[:n*1024])
+	// |dh2.b| ≤ 256·max|dh2.z|: proves it finite for checkGrads without reading it
+	m.gradBound[3] = 256.0 * dh2ZAbs
 	// dh1 = dh2.z·h2.Wᵀ  (N, 1024) (widemlp.bpg:8)
 	runtime.Gemm(false, true, n, 1024, 1024, m.dh2Z[:n*1024], m.H2W, m.dh1[:n*1024], false)
 	// dh2.W += h1ᵀ·dh2.z  (1024, 1024) (widemlp.bpg:8)
 	runtime.Gemm(true, false, 1024, 1024, n, m.h1[:n*1024], m.dh2Z[:n*1024], m.DH2W, acc)
+	h1Abs := runtime.MaxAbs(m.h1[:n*1024])
+	// |dh2.W| ≤ 256·max|h1|·max|dh2.z|: proves it finite for checkGrads without reading it
+	m.gradBound[2] = 256.0 * h1Abs * dh2ZAbs
 }
 
 // backwardH1 propagates the gradient back through h1 = dense(x, 1024, relu, init=he_uniform) (widemlp.bpg:7).
@@ -295,8 +484,13 @@ func (m *Model) backwardH2(n int, acc bool) {
 func (m *Model) backwardH1(n int, acc bool) {
 	// dh1.z = dh1 ⊙ [h1 > 0]  (N, 1024); dh1.b += Σrows dh1.z  (1024) (widemlp.bpg:7)
 	runtime.UnaryGradSumRows(runtime.Relu, m.dh1Z[:n*1024], m.h1[:n*1024], m.dh1[:n*1024], m.DH1B, n, 1024, acc)
+	dh1ZAbs := runtime.MaxAbs(m.dh1Z[:n*1024])
+	// |dh1.b| ≤ 256·max|dh1.z|: proves it finite for checkGrads without reading it
+	m.gradBound[1] = 256.0 * dh1ZAbs
 	// dh1.W += xᵀ·dh1.z  (1024, 1024) (widemlp.bpg:7)
 	runtime.Gemm(true, false, 1024, 1024, n, m.X[:n*1024], m.dh1Z[:n*1024], m.DH1W, acc)
+	// |dh1.W| ≤ 256·max|x|·max|dh1.z|: proves it finite for checkGrads without reading it
+	m.gradBound[0] = 256.0 * m.xAbs * dh1ZAbs
 }
 
 // Param returns the parameter named as in the description (e.g. "h1.W"), or nil.

@@ -10,6 +10,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	goruntime "runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -42,6 +43,18 @@ type model64 struct {
 
 	// Loss is the loss of the last Forward.
 	Loss float64
+
+	// Anomaly, when set, makes Forward, Backward and TrainStep check what every kernel
+	// writes and stop at the first NaN or infinity with an error naming the kernel and
+	// its description line (PyTorch's detect_anomaly). It costs a pass over every
+	// result; unset, it costs nothing.
+	Anomaly bool
+
+	// gradBound holds, for the kernels that write parameter gradients, the bounds
+	// of their results that the backward pass measured, for checkGrads.
+	gradBound [6]float64
+	// The inputs' largest magnitudes in this step (check), for gradBound.
+	xAbs float64
 
 	// arena holds every intermediate value; buffers whose lifetimes do not
 	// overlap share memory (derive's static plan). Views at maximum batch:
@@ -79,6 +92,7 @@ func newModel64() *model64 {
 	m.DLogitsB = m.Grads[2109440:2109450:2109450]
 	m.X = make([]float64, 262144)
 	m.Y = make([]int32, 256)
+	runtime.Reserve(1) // the GEMM's work buffers, so that no step allocates, the first included
 	m.h1 = m.arena[0:262144:262144]
 	m.h2 = m.arena[262144:524288:524288]
 	m.logitsXW = m.arena[524288:526848:526848]
@@ -103,10 +117,16 @@ func (m *model64) Init(seed uint64) {
 	runtime.Initialize(m.LogitsB, runtime.Zeros, 10, 10, rng)           // logits.b zeros
 }
 
-// check validates the row count and the labels before any kernel runs.
+// check validates the row count, the inputs (no NaN or infinity) and the labels
+// before any kernel runs.
 func (m *model64) check(n int, labels bool) error {
 	if n < 1 || n > Batch {
 		return fmt.Errorf("widemlp: %d rows: want 1 to %d (the batch line of widemlp.bpg)", n, Batch)
+	}
+	m.xAbs = runtime.MaxAbs(m.X[:n*1024])
+	if math.IsInf(m.xAbs, 1) {
+		i := runtime.FirstNonFinite(m.X[:n*1024])
+		return fmt.Errorf("widemlp: input x row %d, element %d is %v: clean or skip that row; nothing was computed", i/1024, i%1024, m.X[i])
 	}
 	if !labels {
 		return nil
@@ -122,10 +142,16 @@ func (m *model64) Forward(n int) (float64, error) {
 	if err := m.check(n, true); err != nil {
 		return 0, err
 	}
-	m.forwardH1(n)
-	m.forwardH2(n)
-	m.forwardLogits(n)
-	m.forwardLoss(n)
+	if m.Anomaly {
+		if err := m.forwardChecked(n); err != nil {
+			return 0, err
+		}
+	} else {
+		m.forwardH1(n)
+		m.forwardH2(n)
+		m.forwardLogits(n)
+		m.forwardLoss(n)
+	}
 	m.Loss = m.loss[0]
 	return m.Loss, nil
 }
@@ -163,9 +189,15 @@ func (m *model64) Predict(n int, classes []int32) error {
 }
 
 // Backward adds d(loss)/d(parameters) for the rows of the last Forward into Grads.
-// Call ZeroGrad first unless you accumulate over several batches.
-func (m *model64) Backward(n int) {
+// Call ZeroGrad first unless you accumulate over several batches. The error is
+// always nil but in anomaly mode, where it names the first kernel that made a NaN
+// or an infinity.
+func (m *model64) Backward(n int) error {
+	if m.Anomaly {
+		return m.backwardChecked(n, true)
+	}
 	m.backward(n, true)
+	return nil
 }
 
 // backward runs the backward statements. With acc false, the first write of
@@ -185,30 +217,157 @@ func (m *model64) ZeroGrad() {
 
 // TrainStep runs Forward, Backward and one optimizer step on the first n rows,
 // with the gradients computed afresh as after ZeroGrad (the first write of most
-// overwrites them rather than adding to zeros). When the loss is not finite it
-// returns an error naming the cause and leaves the parameters as they were.
+// overwrites them rather than adding to zeros). When an input, the loss or a
+// gradient is NaN or infinite, it returns an error naming it before the optimizer
+// runs, so the parameters and the optimizer's state stay as they were.
 func (m *model64) TrainStep(n int, opt runtime.Optimizer[float64]) (float64, error) {
 	loss, err := m.Forward(n)
 	if err != nil {
 		return 0, err
 	}
 	if l := float64(loss); math.IsNaN(l) || math.IsInf(l, 0) {
-		return loss, m.nonFinite(n, loss)
+		return loss, m.nonFinite(loss)
 	}
-	m.backward(n, false)
+	if m.Anomaly {
+		if err := m.backwardChecked(n, false); err != nil {
+			return loss, err
+		}
+	} else {
+		m.backward(n, false)
+	}
+	if err := m.checkGrads(); err != nil {
+		return loss, err
+	}
 	opt.Step(m.Params, m.Grads)
 	return loss, nil
 }
 
-// nonFinite explains a NaN or infinite loss: a bad input value, or diverged parameters.
-func (m *model64) nonFinite(n int, loss float64) error {
-	if i := runtime.FirstNonFinite(m.X[:n*1024]); i >= 0 {
-		return fmt.Errorf("widemlp: loss is %v because input x row %d, element %d is %v: clean or skip that row; parameters not updated", loss, i/1024, i%1024, m.X[i])
-	}
+// nonFinite explains a NaN or infinite loss of finite inputs: diverged parameters,
+// or an overflow.
+func (m *model64) nonFinite(loss float64) error {
 	if i := runtime.FirstNonFinite(m.Params); i >= 0 {
 		return fmt.Errorf("widemlp: loss is %v because parameter element %d is %v: training diverged; restore a checkpoint and lower the learning rate or clip gradients", loss, i, m.Params[i])
 	}
 	return fmt.Errorf("widemlp: loss is %v with finite inputs and parameters: the model overflowed; lower the learning rate or clip gradients; parameters not updated", loss)
+}
+
+// checkGrads returns an error naming the first parameter whose gradient is NaN or
+// infinite, before the optimizer reads any. A gradient whose kernels' bounds (kept
+// in gradBound by the backward pass) are finite is finite and is not read; the
+// others are scanned.
+func (m *model64) checkGrads() error {
+	if !runtime.BoundFinite[float64](m.gradBound[0]) {
+		if i := runtime.FirstNonFinite(m.DH1W); i >= 0 {
+			return m.gradError("h1.W", i, float64(m.DH1W[i]))
+		}
+	}
+	if !runtime.BoundFinite[float64](m.gradBound[1]) {
+		if i := runtime.FirstNonFinite(m.DH1B); i >= 0 {
+			return m.gradError("h1.b", i, float64(m.DH1B[i]))
+		}
+	}
+	if !runtime.BoundFinite[float64](m.gradBound[2]) {
+		if i := runtime.FirstNonFinite(m.DH2W); i >= 0 {
+			return m.gradError("h2.W", i, float64(m.DH2W[i]))
+		}
+	}
+	if !runtime.BoundFinite[float64](m.gradBound[3]) {
+		if i := runtime.FirstNonFinite(m.DH2B); i >= 0 {
+			return m.gradError("h2.b", i, float64(m.DH2B[i]))
+		}
+	}
+	if !runtime.BoundFinite[float64](m.gradBound[4]) {
+		if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
+			return m.gradError("logits.W", i, float64(m.DLogitsW[i]))
+		}
+	}
+	if !runtime.BoundFinite[float64](m.gradBound[5]) {
+		if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
+			return m.gradError("logits.b", i, float64(m.DLogitsB[i]))
+		}
+	}
+	return nil
+}
+
+// gradError explains a gradient that is not finite although the inputs and the loss are.
+func (m *model64) gradError(name string, i int, v float64) error {
+	return fmt.Errorf("widemlp: the gradient of %s is %v at element %d, with finite inputs and loss: a value overflowed in the backward pass (set Anomaly to find the op); lower the learning rate or clip gradients; parameters not updated", name, v, i)
+}
+
+// forwardChecked is Forward's pass in anomaly mode: the parameters are checked, then
+// each statement's results as it runs.
+func (m *model64) forwardChecked(n int) error {
+	if i := runtime.FirstNonFinite(m.Params); i >= 0 {
+		return fmt.Errorf("widemlp: anomaly: parameter element %d is %v before the forward pass: load a good checkpoint or Init again", i, m.Params[i])
+	}
+	m.forwardH1(n)
+	if i := runtime.FirstNonFinite(m.h1[:n*1024]); i >= 0 {
+		return m.anomaly(0, "h1", i, float64(m.h1[i]))
+	}
+	m.forwardH2(n)
+	if i := runtime.FirstNonFinite(m.h2[:n*1024]); i >= 0 {
+		return m.anomaly(1, "h2", i, float64(m.h2[i]))
+	}
+	m.forwardLogits(n)
+	if i := runtime.FirstNonFinite(m.logitsXW[:n*10]); i >= 0 {
+		return m.anomaly(2, "logits.xW", i, float64(m.logitsXW[i]))
+	}
+	if i := runtime.FirstNonFinite(m.logits[:n*10]); i >= 0 {
+		return m.anomaly(3, "logits", i, float64(m.logits[i]))
+	}
+	m.forwardLoss(n)
+	if i := runtime.FirstNonFinite(m.loss[:1]); i >= 0 {
+		return m.anomaly(4, "loss", i, float64(m.loss[i]))
+	}
+	return nil
+}
+
+// backwardChecked is backward in anomaly mode: each statement's results are checked
+// as it runs.
+func (m *model64) backwardChecked(n int, acc bool) error {
+	m.backwardLoss(n)
+	if i := runtime.FirstNonFinite(m.dlogits[:n*10]); i >= 0 {
+		return m.anomaly(5, "dlogits", i, float64(m.dlogits[i]))
+	}
+	m.backwardLogits(n, acc)
+	if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
+		return m.anomaly(6, "dlogits.b", i, float64(m.DLogitsB[i]))
+	}
+	if i := runtime.FirstNonFinite(m.dh2[:n*1024]); i >= 0 {
+		return m.anomaly(7, "dh2", i, float64(m.dh2[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
+		return m.anomaly(8, "dlogits.W", i, float64(m.DLogitsW[i]))
+	}
+	m.backwardH2(n, acc)
+	if i := runtime.FirstNonFinite(m.dh2Z[:n*1024]); i >= 0 {
+		return m.anomaly(9, "dh2.z", i, float64(m.dh2Z[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DH2B); i >= 0 {
+		return m.anomaly(9, "dh2.b", i, float64(m.DH2B[i]))
+	}
+	if i := runtime.FirstNonFinite(m.dh1[:n*1024]); i >= 0 {
+		return m.anomaly(10, "dh1", i, float64(m.dh1[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DH2W); i >= 0 {
+		return m.anomaly(11, "dh2.W", i, float64(m.DH2W[i]))
+	}
+	m.backwardH1(n, acc)
+	if i := runtime.FirstNonFinite(m.dh1Z[:n*1024]); i >= 0 {
+		return m.anomaly(12, "dh1.z", i, float64(m.dh1Z[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DH1B); i >= 0 {
+		return m.anomaly(12, "dh1.b", i, float64(m.DH1B[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DH1W); i >= 0 {
+		return m.anomaly(13, "dh1.W", i, float64(m.DH1W[i]))
+	}
+	return nil
+}
+
+// anomaly is the error of anomaly mode: kernel op made tensor non-finite at element i.
+func (m *model64) anomaly(op int, tensor string, i int, v float64) error {
+	return fmt.Errorf("widemlp: anomaly: %s made %s %v at element %d, from finite operands", anomalyOps[op], tensor, v, i)
 }
 
 // forwardH1 computes h1 = dense(x, 1024, relu, init=he_uniform) (widemlp.bpg:7).
@@ -248,10 +407,16 @@ func (m *model64) backwardLoss(n int) {
 func (m *model64) backwardLogits(n int, acc bool) {
 	// dlogits.b += dlogits  (1, 10) (widemlp.bpg:9)
 	runtime.SumRows(m.DLogitsB, m.dlogits[:n*10], n, 10, 1.0, acc)
+	dlogitsAbs := runtime.MaxAbs(m.dlogits[:n*10])
+	// |dlogits.b| ≤ 256·max|dlogits|: proves it finite for checkGrads without reading it
+	m.gradBound[5] = 256.0 * dlogitsAbs
 	// dh2 = dlogits·logits.Wᵀ  (N, 1024) (widemlp.bpg:9)
 	runtime.Gemm(false, true, n, 1024, 10, m.dlogits[:n*10], m.LogitsW, m.dh2[:n*1024], false)
 	// dlogits.W += h2ᵀ·dlogits  (1024, 10) (widemlp.bpg:9)
 	runtime.Gemm(true, false, 1024, 10, n, m.h2[:n*1024], m.dlogits[:n*10], m.DLogitsW, acc)
+	h2Abs := runtime.MaxAbs(m.h2[:n*1024])
+	// |dlogits.W| ≤ 256·max|h2|·max|dlogits|: proves it finite for checkGrads without reading it
+	m.gradBound[4] = 256.0 * h2Abs * dlogitsAbs
 }
 
 // backwardH2 propagates the gradient back through h2 = dense(h1, 1024, relu, init=he_uniform) (widemlp.bpg:8).
@@ -259,10 +424,16 @@ func (m *model64) backwardLogits(n int, acc bool) {
 func (m *model64) backwardH2(n int, acc bool) {
 	// dh2.z = dh2 ⊙ [h2 > 0]  (N, 1024); dh2.b += Σrows dh2.z  (1024) (widemlp.bpg:8)
 	runtime.UnaryGradSumRows(runtime.Relu, m.dh2Z[:n*1024], m.h2[:n*1024], m.dh2[:n*1024], m.DH2B, n, 1024, acc)
+	dh2ZAbs := runtime.MaxAbs(m.dh2Z[:n*1024])
+	// |dh2.b| ≤ 256·max|dh2.z|: proves it finite for checkGrads without reading it
+	m.gradBound[3] = 256.0 * dh2ZAbs
 	// dh1 = dh2.z·h2.Wᵀ  (N, 1024) (widemlp.bpg:8)
 	runtime.Gemm(false, true, n, 1024, 1024, m.dh2Z[:n*1024], m.H2W, m.dh1[:n*1024], false)
 	// dh2.W += h1ᵀ·dh2.z  (1024, 1024) (widemlp.bpg:8)
 	runtime.Gemm(true, false, 1024, 1024, n, m.h1[:n*1024], m.dh2Z[:n*1024], m.DH2W, acc)
+	h1Abs := runtime.MaxAbs(m.h1[:n*1024])
+	// |dh2.W| ≤ 256·max|h1|·max|dh2.z|: proves it finite for checkGrads without reading it
+	m.gradBound[2] = 256.0 * h1Abs * dh2ZAbs
 }
 
 // backwardH1 propagates the gradient back through h1 = dense(x, 1024, relu, init=he_uniform) (widemlp.bpg:7).
@@ -270,8 +441,13 @@ func (m *model64) backwardH2(n int, acc bool) {
 func (m *model64) backwardH1(n int, acc bool) {
 	// dh1.z = dh1 ⊙ [h1 > 0]  (N, 1024); dh1.b += Σrows dh1.z  (1024) (widemlp.bpg:7)
 	runtime.UnaryGradSumRows(runtime.Relu, m.dh1Z[:n*1024], m.h1[:n*1024], m.dh1[:n*1024], m.DH1B, n, 1024, acc)
+	dh1ZAbs := runtime.MaxAbs(m.dh1Z[:n*1024])
+	// |dh1.b| ≤ 256·max|dh1.z|: proves it finite for checkGrads without reading it
+	m.gradBound[1] = 256.0 * dh1ZAbs
 	// dh1.W += xᵀ·dh1.z  (1024, 1024) (widemlp.bpg:7)
 	runtime.Gemm(true, false, 1024, 1024, n, m.X[:n*1024], m.dh1Z[:n*1024], m.DH1W, acc)
+	// |dh1.W| ≤ 256·max|x|·max|dh1.z|: proves it finite for checkGrads without reading it
+	m.gradBound[0] = 256.0 * m.xAbs * dh1ZAbs
 }
 
 // Param returns the parameter named as in the description (e.g. "h1.W"), or nil.
@@ -384,6 +560,26 @@ func setup64(m *model64, seed uint64) {
 	fill(m.X, rng)
 	for i := range m.Y {
 		m.Y[i] = int32(rng.IntN(10))
+	}
+}
+
+// TestFirstTrainStepAllocs asserts that a new model's first training step allocates
+// nothing (New reserves the GEMM's work buffers). It is the first test of the file,
+// so that no earlier test has warmed anything up.
+func TestFirstTrainStepAllocs(t *testing.T) {
+	m := New()
+	setup(m, 1)
+	opt := runtime.NewAdam[float32](NumParams, 0.001)
+	var before, after goruntime.MemStats
+	goruntime.GC() // start the collector's workers now: their goroutines would count
+	goruntime.ReadMemStats(&before)
+	_, err := m.TrainStep(Batch, opt)
+	goruntime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := after.Mallocs - before.Mallocs; d != 0 {
+		t.Errorf("the first TrainStep allocated %d times (%d bytes), want 0", d, after.TotalAlloc-before.TotalAlloc)
 	}
 }
 
@@ -518,6 +714,147 @@ func TestBadInput(t *testing.T) {
 	}
 	if !slices.Equal(before, m.Params) {
 		t.Error("a failed TrainStep changed the parameters")
+	}
+}
+
+// sameBits reports whether a and b hold the same bits (NaN included).
+func sameBits(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if math.Float64bits(float64(a[i])) != math.Float64bits(float64(b[i])) {
+			return false
+		}
+	}
+	return true
+}
+
+// TestNonFiniteInputs puts NaN, +Inf and -Inf into each input at several places
+// (the ends, a middle element, the second cell of a pooling window) and requires
+// an error naming the input and row, and bit-identical parameters and optimizer
+// state.
+func TestNonFiniteInputs(t *testing.T) {
+	m := New()
+	setup(m, 1)
+	opt := runtime.NewAdam[float32](NumParams, 0.001)
+	for range 2 {
+		if _, err := m.TrainStep(Batch, opt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	params, moment1, moment2, steps := slices.Clone(m.Params), slices.Clone(opt.M), slices.Clone(opt.V), opt.StepCount()
+	for _, v := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+		for _, i := range []int{0, 1, 131072, 262143} {
+			saved := m.X[i]
+			m.X[i] = float32(v)
+			_, err := m.TrainStep(Batch, opt)
+			m.X[i] = saved
+			if want := fmt.Sprintf("input x row %d, element %d", i/1024, i%1024); err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("x[%d] = %v: got error %v, want one naming %s", i, v, err, want)
+			}
+		}
+	}
+	if !sameBits(params, m.Params) || !sameBits(moment1, opt.M) || !sameBits(moment2, opt.V) || opt.StepCount() != steps {
+		t.Error("a step with a non-finite input changed the parameters or the optimizer state")
+	}
+}
+
+// TestCheckGrads checks the check before the optimizer: after a backward pass,
+// every gradient proved finite by its kernels' bounds is within them, and a NaN
+// in any gradient (with its bounds lost, as when an operand is not finite) is
+// reported by the parameter's name, before the optimizer runs.
+func TestCheckGrads(t *testing.T) {
+	m := New()
+	setup(m, 1)
+	_, err := m.Forward(Batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.backward(Batch, false)
+	if err := m.checkGrads(); err != nil {
+		t.Fatal(err)
+	}
+	if got, bound := runtime.MaxAbs(m.DH1W), m.gradBound[0]; !(got <= bound) {
+		t.Errorf("dh1.W: largest magnitude %v above its bound %v", got, bound)
+	}
+	if got, bound := runtime.MaxAbs(m.DH1B), m.gradBound[1]; !(got <= bound) {
+		t.Errorf("dh1.b: largest magnitude %v above its bound %v", got, bound)
+	}
+	if got, bound := runtime.MaxAbs(m.DH2W), m.gradBound[2]; !(got <= bound) {
+		t.Errorf("dh2.W: largest magnitude %v above its bound %v", got, bound)
+	}
+	if got, bound := runtime.MaxAbs(m.DH2B), m.gradBound[3]; !(got <= bound) {
+		t.Errorf("dh2.b: largest magnitude %v above its bound %v", got, bound)
+	}
+	if got, bound := runtime.MaxAbs(m.DLogitsW), m.gradBound[4]; !(got <= bound) {
+		t.Errorf("dlogits.W: largest magnitude %v above its bound %v", got, bound)
+	}
+	if got, bound := runtime.MaxAbs(m.DLogitsB), m.gradBound[5]; !(got <= bound) {
+		t.Errorf("dlogits.b: largest magnitude %v above its bound %v", got, bound)
+	}
+	for _, name := range ParamNames {
+		grad := m.Grad(name)
+		saved := grad[len(grad)-1]
+		grad[len(grad)-1] = float32(math.NaN())
+		bounds := m.gradBound
+		for i := range m.gradBound {
+			m.gradBound[i] = math.Inf(1)
+		}
+		if err := m.checkGrads(); err == nil || !strings.Contains(err.Error(), "gradient of "+name+" is NaN") {
+			t.Errorf("NaN in the gradient of %s: checkGrads returned %v", name, err)
+		}
+		grad[len(grad)-1] = saved
+		m.gradBound = bounds
+	}
+}
+
+// TestAnomaly checks anomaly mode: it changes no result, and with parameters made
+// huge it either stops at the first kernel that overflows, with an error naming a
+// line of the description and the parameters and optimizer state as they were, or
+// (where saturating cells keep every value finite) takes a finite step.
+func TestAnomaly(t *testing.T) {
+	plain, checked := New(), New()
+	setup(plain, 1)
+	setup(checked, 1)
+	checked.Anomaly = true
+	opt1, opt2 := runtime.NewAdam[float32](NumParams, 0.001), runtime.NewAdam[float32](NumParams, 0.001)
+	for range 2 {
+		l1, err := plain.TrainStep(Batch, opt1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l2, err := checked.TrainStep(Batch, opt2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l1 != l2 || !sameBits(plain.Params, checked.Params) {
+			t.Fatalf("anomaly mode changed the step: loss %v vs %v", l1, l2)
+		}
+	}
+	m, opt := checked, opt2
+	for i := range m.Params {
+		m.Params[i] *= 1e+37
+	}
+	params, moment1, moment2, steps := slices.Clone(m.Params), slices.Clone(opt.M), slices.Clone(opt.V), opt.StepCount()
+	_, err := m.TrainStep(Batch, opt)
+	switch {
+	case err == nil:
+		if i := runtime.FirstNonFinite(m.Params); i >= 0 {
+			t.Errorf("parameters ×1e37: the step succeeded and left parameter element %d %v", i, m.Params[i])
+		}
+		t.Log("parameters ×1e37: every value stayed finite")
+	case !strings.Contains(err.Error(), "anomaly: ") || !strings.Contains(err.Error(), "(widemlp.bpg:"):
+		t.Errorf("parameters ×1e37: got error %v, want an anomaly naming a line of widemlp.bpg", err)
+	default:
+		t.Log(err)
+		if !sameBits(params, m.Params) || !sameBits(moment1, opt.M) || !sameBits(moment2, opt.V) || opt.StepCount() != steps {
+			t.Error("a step stopped by anomaly mode changed the parameters or the optimizer state")
+		}
+	}
+	m.Params[0] = float32(math.NaN())
+	if _, err := m.Forward(Batch); err == nil || !strings.Contains(err.Error(), "parameter element 0 is NaN") {
+		t.Errorf("NaN parameter: got error %v", err)
 	}
 }
 
