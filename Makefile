@@ -6,7 +6,7 @@ GO ?= go
 all: check test
 
 # test runs every test: unit tests, golden files, per-op finite-difference
-# checks, the generated models' own tests, and the go generate end-to-end test.
+# checks, the generated models' own tests, and the README's tutorial end to end (TestTutorial).
 test:
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...

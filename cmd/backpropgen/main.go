@@ -10,13 +10,16 @@
 //	logits = dense(h1, 10)
 //	loss   = softmax_cross_entropy(logits, y)
 //
-// and a line in a Go file of the same directory
+// in a directory of its own, with one Go file holding
 //
-//	//go:generate go run github.com/backpropgen/backpropgen/cmd/backpropgen mlp.bpg
+//	//go:generate go tool backpropgen mlp.bpg
 //
 // go generate writes mlp.go (the model: Forward, Backward, TrainStep, ...)
-// and mlp_test.go (finite-difference gradient checks, an allocation test and
-// BenchmarkTrainStep) next to it.
+// and mlp_test.go (finite-difference gradient checks, allocation and NaN
+// tests, BenchmarkTrainStep) next to it. The module names the command as a
+// tool (go get -tool github.com/backpropgen/backpropgen/cmd/backpropgen),
+// so that go tool runs the version it requires; the README's tutorial
+// shows the whole path, from a checkout too.
 //
 // Usage:
 //

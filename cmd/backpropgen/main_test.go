@@ -130,23 +130,6 @@ func goCmd(t *testing.T, dir string, args ...string) string {
 	return string(out)
 }
 
-// TestGoGenerate is the user's path: a fresh module holding a description
-// and a //go:generate line; go generate, then go test, pass there.
-func TestGoGenerate(t *testing.T) {
-	dir := module(t)
-	pkg := filepath.Join(dir, "tiny")
-	os.MkdirAll(pkg, 0o755)
-	os.WriteFile(filepath.Join(pkg, "tiny.bpg"), []byte(tiny), 0o644)
-	os.WriteFile(filepath.Join(pkg, "gen.go"), []byte("package tiny\n\n//go:generate go run github.com/backpropgen/backpropgen/cmd/backpropgen tiny.bpg\n"), 0o644)
-	goCmd(t, dir, "generate", "./...")
-	out := goCmd(t, dir, "test", "-count=1", "-v", "./...")
-	for _, want := range []string{"--- PASS: TestGradients", "--- PASS: TestTrainStepAllocs", "ok  \texample.com/user/tiny"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("go test output lacks %q:\n%s", want, out)
-		}
-	}
-}
-
 // opCases exercise every differentiable op (in several forms: broadcasts,
 // transposes, axes, partial batches) in a generated model whose own
 // TestGradients checks each parameter against central finite differences

@@ -1,3 +1,3 @@
 package charlm
 
-//go:generate go run github.com/backpropgen/backpropgen/cmd/backpropgen charlm.bpg
+//go:generate go tool backpropgen charlm.bpg

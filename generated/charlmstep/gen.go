@@ -1,3 +1,3 @@
 package charlmstep
 
-//go:generate go run github.com/backpropgen/backpropgen/cmd/backpropgen charlmstep.bpg
+//go:generate go tool backpropgen charlmstep.bpg

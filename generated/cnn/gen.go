@@ -1,3 +1,3 @@
 package cnn
 
-//go:generate go run github.com/backpropgen/backpropgen/cmd/backpropgen cnn.bpg
+//go:generate go tool backpropgen cnn.bpg

@@ -1,3 +1,3 @@
 package lenet5
 
-//go:generate go run github.com/backpropgen/backpropgen/cmd/backpropgen lenet5.bpg
+//go:generate go tool backpropgen lenet5.bpg

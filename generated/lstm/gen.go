@@ -1,3 +1,3 @@
 package lstm
 
-//go:generate go run github.com/backpropgen/backpropgen/cmd/backpropgen lstm.bpg
+//go:generate go tool backpropgen lstm.bpg

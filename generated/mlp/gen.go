@@ -1,3 +1,3 @@
 package mlp
 
-//go:generate go run github.com/backpropgen/backpropgen/cmd/backpropgen mlp.bpg
+//go:generate go tool backpropgen mlp.bpg

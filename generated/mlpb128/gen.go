@@ -1,3 +1,3 @@
 package mlpb128
 
-//go:generate go run github.com/backpropgen/backpropgen/cmd/backpropgen mlpb128.bpg
+//go:generate go tool backpropgen mlpb128.bpg

@@ -1,3 +1,3 @@
 package rnn
 
-//go:generate go run github.com/backpropgen/backpropgen/cmd/backpropgen rnn.bpg
+//go:generate go tool backpropgen rnn.bpg

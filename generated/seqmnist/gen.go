@@ -1,3 +1,3 @@
 package seqmnist
 
-//go:generate go run github.com/backpropgen/backpropgen/cmd/backpropgen seqmnist.bpg
+//go:generate go tool backpropgen seqmnist.bpg

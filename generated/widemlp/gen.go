@@ -1,3 +1,3 @@
 package widemlp
 
-//go:generate go run github.com/backpropgen/backpropgen/cmd/backpropgen widemlp.bpg
+//go:generate go tool backpropgen widemlp.bpg
