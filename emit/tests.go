@@ -10,7 +10,10 @@ import (
 	"github.com/backpropgen/backpropgen/ir"
 )
 
-const gradcheckPath = "github.com/backpropgen/backpropgen/runtime/gradcheck"
+const (
+	gradcheckPath = "github.com/backpropgen/backpropgen/runtime/gradcheck"
+	modeltestPath = "github.com/backpropgen/backpropgen/runtime/modeltest"
+)
 
 // GenerateTest returns the model's test file: the float64 variant of the
 // model, finite-difference gradient checks of every parameter, agreement
@@ -20,7 +23,6 @@ func GenerateTest(p *derive.Program, opt Options) ([]byte, error) {
 	main := newGen(p, opt, opt.Float64, false)
 	f := jen.NewFile(main.pkg())
 	main.header(f)
-	f.ImportAlias("runtime", "goruntime") // the Go runtime, beside backpropgen's
 
 	if opt.Float64 {
 		f.Comment("model64 is Model itself: the model is already float64.")
@@ -94,14 +96,13 @@ func (g *gen) testFuncs(f *jen.File) {
 		jen.Id("m").Op(":=").Id("New").Call(),
 		jen.Id("setup").Call(jen.Id("m"), jen.Lit(1)),
 		jen.Id("opt").Op(":=").Qual(rtPath, "NewAdam").Index(T).Call(jen.Id("NumParams"), jen.Lit(1e-3)),
-		jen.Var().List(jen.Id("before"), jen.Id("after")).Qual("runtime", "MemStats"),
-		jen.Qual("runtime", "GC").Call().Comment("start the collector's workers now: their goroutines would count"),
-		jen.Qual("runtime", "ReadMemStats").Call(jen.Op("&").Id("before")),
-		jen.List(jen.Id("_"), jen.Err()).Op(":=").Id("m").Dot("TrainStep").Call(jen.Id("Batch"), jen.Id("opt")),
-		jen.Qual("runtime", "ReadMemStats").Call(jen.Op("&").Id("after")),
+		jen.Var().Err().Error(),
+		jen.List(jen.Id("objects"), jen.Id("bytes")).Op(":=").Qual(modeltestPath, "AllocsInside").Call(jen.Lit(".(*Model).TrainStep"), jen.Func().Params().Block(
+			jen.List(jen.Id("_"), jen.Err()).Op("=").Id("m").Dot("TrainStep").Call(jen.Id("Batch"), jen.Id("opt")),
+		)),
 		fatalIf(nil),
-		jen.If(jen.Id("d").Op(":=").Id("after").Dot("Mallocs").Op("-").Id("before").Dot("Mallocs"), jen.Id("d").Op("!=").Lit(0)).Block(
-			jen.Id("t").Dot("Errorf").Call(jen.Lit("the first TrainStep allocated %d times (%d bytes), want 0"), jen.Id("d"), jen.Id("after").Dot("TotalAlloc").Op("-").Id("before").Dot("TotalAlloc")),
+		jen.If(jen.Id("objects").Op("!=").Lit(0)).Block(
+			jen.Id("t").Dot("Errorf").Call(jen.Lit("the first TrainStep allocated %d objects (%d bytes), want 0"), jen.Id("objects"), jen.Id("bytes")),
 		),
 	)
 

@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"github.com/backpropgen/backpropgen/runtime"
 	gradcheck "github.com/backpropgen/backpropgen/runtime/gradcheck"
+	modeltest "github.com/backpropgen/backpropgen/runtime/modeltest"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
-	goruntime "runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -658,16 +658,15 @@ func TestFirstTrainStepAllocs(t *testing.T) {
 	m := New()
 	setup(m, 1)
 	opt := runtime.NewAdam[float32](NumParams, 0.001)
-	var before, after goruntime.MemStats
-	goruntime.GC() // start the collector's workers now: their goroutines would count
-	goruntime.ReadMemStats(&before)
-	_, err := m.TrainStep(Batch, opt)
-	goruntime.ReadMemStats(&after)
+	var err error
+	objects, bytes := modeltest.AllocsInside(".(*Model).TrainStep", func() {
+		_, err = m.TrainStep(Batch, opt)
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := after.Mallocs - before.Mallocs; d != 0 {
-		t.Errorf("the first TrainStep allocated %d times (%d bytes), want 0", d, after.TotalAlloc-before.TotalAlloc)
+	if objects != 0 {
+		t.Errorf("the first TrainStep allocated %d objects (%d bytes), want 0", objects, bytes)
 	}
 }
 
