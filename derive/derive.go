@@ -85,7 +85,7 @@ func Derive(g *ir.Graph, opt Options) (*Program, error) {
 					rhs = r
 				}
 				b.Step = fmt.Sprintf("d%s += %s", n.Name, rhs)
-				b.Op("acc_grad", ir.Attrs{Param: n}, c)
+				b.Op(ir.AccGrad, ir.Attrs{Param: n}, c)
 			}
 			continue
 		}
@@ -171,7 +171,7 @@ func (p *Program) eliminateDead() {
 	mark(p.Graph.Loss)
 	mark(p.Graph.Output)
 	for _, n := range p.Backward {
-		if n.Op.Name == "acc_grad" {
+		if n.Op == ir.AccGrad {
 			mark(n)
 		}
 	}
@@ -220,20 +220,21 @@ func (p *Program) fuse() {
 			continue
 		}
 		x, b := a.Args[0], a.Args[1]
-		act := n.Op.Name
-		n.Op, n.Args, n.Attrs = ir.Lookup("bias_act"), []*ir.Node{x, b}, ir.Attrs{Act: act}
+		act := n.Op
+		n.Op, n.Args, n.Attrs = ir.BiasAct, []*ir.Node{x, b}, ir.Attrs{Act: act}
 		dead[a] = true
-		if len(users[x]) != 1 || x == p.Graph.Output || x == p.Graph.Loss {
+		if len(users[x]) != 1 || x == p.Graph.Output || x == p.Graph.Loss || x.Op.BiasAct == nil {
 			continue
 		}
-		switch {
-		case x.Op.Name == "matmul" && !x.Attrs.TransA && !x.Attrs.TransB && len(x.Args[1].Shape) == 2:
-			n.Op, n.Args = ir.Lookup("matmul_bias_act"), []*ir.Node{x.Args[0], x.Args[1], b}
-		case x.Op.Name == "conv2d":
-			n.Op, n.Args, n.Attrs.Window = ir.Lookup("conv2d_bias_act"), []*ir.Node{x.Args[0], x.Args[1], b}, x.Attrs.Window
-		default:
+		fused := x.Op.BiasAct(x)
+		if fused == nil {
 			continue
 		}
+		// The product's kernel with the bias and activation as epilogue:
+		// its arguments and attributes, then the bias.
+		n.Op, n.Args = fused, append(slices.Clip(x.Args), b)
+		n.Attrs = x.Attrs
+		n.Attrs.Act = act
 		dead[x] = true
 	}
 	p.Forward = slices.DeleteFunc(p.Forward, func(n *ir.Node) bool { return dead[n] })
@@ -255,4 +256,29 @@ func (p *Program) FileAxes(param *ir.Node) []int {
 		}
 	}
 	return nil
+}
+
+// String returns the program's text form: the forward graph, in which the
+// nodes that do not run (fused into another op's kernel, or unused) are
+// commented out, then the backward pass.
+func (p *Program) String() string {
+	run := map[*ir.Node]bool{}
+	for _, n := range p.Forward {
+		run[n] = true
+	}
+	var b strings.Builder
+	g := p.Graph
+	fmt.Fprintf(&b, "model %s batch %d (from %s)\n", g.Model, g.Batch, g.File)
+	for _, n := range g.Nodes {
+		if n.Op.Leaf || run[n] {
+			fmt.Fprintln(&b, ir.FormatNode(n))
+		} else {
+			fmt.Fprintf(&b, "# %s  (not run: fused into another kernel, or unused)\n", ir.FormatNode(n))
+		}
+	}
+	fmt.Fprintf(&b, "loss %v %s\n", g.Loss, g.Loss.Label())
+	fmt.Fprintf(&b, "output %v %s\n", g.Output, g.Output.Label())
+	b.WriteString("backward:\n")
+	ir.Format(&b, p.Backward)
+	return b.String()
 }

@@ -110,8 +110,8 @@ func TestFusedSoftmaxCrossEntropy(t *testing.T) {
 		switch n.Op.Name {
 		case "matmul_bias_act":
 			fused++
-			if n.Attrs.Act != "relu" {
-				t.Errorf("%s: activation %q, want relu", ir.FormatNode(n), n.Attrs.Act)
+			if n.Attrs.Act != ir.Relu {
+				t.Errorf("%s: activation %q, want relu", ir.FormatNode(n), n.Attrs.Act.Name)
 			}
 		case "relu", "bias_act":
 			t.Errorf("%s was not fused into its product", ir.FormatNode(n))

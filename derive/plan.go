@@ -101,7 +101,7 @@ func plan(p *Program) Plan {
 	// can overwrite instead of adding.
 	writes := map[*ir.Node][]write{}
 	for _, n := range p.Backward {
-		if n.Op.Name != "acc_grad" {
+		if n.Op != ir.AccGrad {
 			continue
 		}
 		pl.Slots[n.ID] = Slot{Kind: Arena, Sink: n.Attrs.Param}
@@ -109,7 +109,7 @@ func plan(p *Program) Plan {
 		for c.Op.Alias && len(users[c]) == 1 {
 			c = c.Args[0]
 		}
-		if s := n.Args[0]; s.Op.Name == "slice" && len(users[s]) == 1 && s.Args[0].Op.AccumulatesSlice != nil && s.Args[0].Op.AccumulatesSlice(s.Args[0], s) {
+		if s := n.Args[0]; s.Op == ir.Slice && len(users[s]) == 1 && s.Args[0].Op.AccumulatesSlice != nil && s.Args[0].Op.AccumulatesSlice(s.Args[0], s) {
 			pl.Slots[s.ID] = Slot{Kind: IntoGrad, Sink: n.Attrs.Param, Size: s.Shape.Elems()}
 			pl.Slots[n.ID] = Slot{Kind: Folded, Sink: n.Attrs.Param}
 			// rnn_grad adds into the slice's part: it cannot overwrite.
@@ -159,7 +159,7 @@ func plan(p *Program) Plan {
 		end[root(pinned)] = math.MaxInt
 	}
 	for _, n := range order {
-		if n.Op.Name != "const" || !n.Shape.IsScalar() {
+		if n.Op != ir.Const || !n.Shape.IsScalar() {
 			continue
 		}
 		inline := true
@@ -173,7 +173,7 @@ func plan(p *Program) Plan {
 
 	// Bias gradients taken in the pass of the activation gradient they sum.
 	for _, n := range p.Backward {
-		if n.Op.Name != "sum" || pl.Slots[n.ID].Kind != IntoGrad {
+		if n.Op != ir.Sum || pl.Slots[n.ID].Kind != IntoGrad {
 			continue
 		}
 		u := n.Args[0]
@@ -224,7 +224,7 @@ func plan(p *Program) Plan {
 	for t, n := range order {
 		s := &pl.Slots[n.ID]
 		active = filter(active, func(b block) bool { return b.end >= t })
-		if s.Kind == Arena && n.Op.Name != "acc_grad" {
+		if s.Kind == Arena && n.Op != ir.AccGrad {
 			e, used := end[n]
 			if !used {
 				e = t // computed but never read (cannot happen after DCE)

@@ -36,7 +36,7 @@ func commutePools(g *ir.Graph) {
 	}
 	only := func(n *ir.Node) bool { return users[n] == 1 && n != g.Output && n != g.Loss }
 	for _, p := range g.Nodes {
-		if p.Op.Name != "maxpool2d" || p.Attrs.Window.Padded() {
+		if p.Op != ir.MaxPool2D || p.Attrs.Window.Padded() {
 			continue
 		}
 		act := p.Args[0]
@@ -72,7 +72,7 @@ func commutePools(g *ir.Graph) {
 
 // isBiasAdd reports whether n is x + b with b a vector along x's last axis.
 func isBiasAdd(n *ir.Node) bool {
-	if n.Op.Name != "add" {
+	if n.Op != ir.Add {
 		return false
 	}
 	x, b := n.Args[0], n.Args[1]

@@ -19,7 +19,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 func TestEveryOpHasKernel(t *testing.T) {
 	for _, op := range ir.Ops() {
-		if _, ok := kernels[op.Name]; !ok {
+		if _, ok := kernels[op]; !ok {
 			t.Errorf("op %s has no kernel in emit's table", op.Name)
 		}
 	}
@@ -60,9 +60,7 @@ func TestGolden(t *testing.T) {
 			}
 			p := program(t, "model.bpg", src)
 			var irText bytes.Buffer
-			irText.WriteString(p.Graph.String())
-			irText.WriteString("backward:\n")
-			ir.Format(&irText, p.Backward)
+			irText.WriteString(p.String())
 			code, err := Generate(p, Options{Command: "backpropgen model.bpg"})
 			if err != nil {
 				t.Fatal(err)

@@ -52,7 +52,7 @@ func (g *gen) boundStmt(n *ir.Node, measured map[*ir.Node]string, names *namer) 
 				rhs = append(rhs, jen.Lit(v))
 				text = append(text, fmt.Sprint(v))
 				continue
-			case x.Op.Name == "input":
+			case x.Op == ir.Input:
 				rhs = append(rhs, jen.Id("m").Dot(g.inputAbs[x]))
 			default:
 				if _, ok := measured[x]; !ok {
@@ -127,7 +127,7 @@ func (g *gen) written(n *ir.Node) []*ir.Node {
 		}
 		switch g.p.Plan.Slot(w).Kind {
 		case derive.Arena:
-			if w.Op.Name != "acc_grad" {
+			if w.Op != ir.AccGrad {
 				out = append(out, w)
 			}
 		case derive.IntoGrad:

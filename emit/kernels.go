@@ -12,24 +12,23 @@ import (
 
 // kernels maps each op to the runtime call that computes it. Every op in the
 // ir table has an entry (TestEveryOpHasKernel); leaves and views emit
-// nothing.
-var kernels = map[string]func(g *gen, n *ir.Node) jen.Code{}
+// nothing. The runtime's operators (Relu, Add, ...) are named from the op
+// table's spec values (OpDef.Unary, OpDef.Binary), whose names
+// TestRuntimeNames checks against package runtime.
+var kernels = map[*ir.OpDef]func(g *gen, n *ir.Node) jen.Code{}
 
-var unaryConst = map[string]string{
-	"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "exp": "Exp", "log": "Log", "neg": "Neg", "sqrt": "Sqrt",
-	"relu_grad": "Relu", "sigmoid_grad": "Sigmoid", "tanh_grad": "Tanh", "sqrt_grad": "Sqrt",
-}
-
-var binaryConst = map[string]string{"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div"}
+// unary is the runtime's operator of an element-wise op (or of the one an
+// activation's gradient differentiates).
+func unary(op *ir.OpDef) *jen.Statement { return rt(op.Unary.String()) }
 
 func init() {
 	none := func(g *gen, n *ir.Node) jen.Code { return jen.Null() }
-	for op, k := range map[string]func(g *gen, n *ir.Node) jen.Code{
-		"input": none, "param": none, "label": none, "reshape": none,
-		"const": func(g *gen, n *ir.Node) jen.Code {
+	for op, k := range map[*ir.OpDef]func(g *gen, n *ir.Node) jen.Code{
+		ir.Input: none, ir.Param: none, ir.Label: none, ir.Reshape: none,
+		ir.Const: func(g *gen, n *ir.Node) jen.Code {
 			return rt("Fill").Call(g.out(n), g.lit(n.Attrs.Value))
 		},
-		"matmul": func(g *gen, n *ir.Node) jen.Code {
+		ir.MatMul: func(g *gen, n *ir.Node) jen.Code {
 			a, b := n.Args[0], n.Args[1]
 			last := func(s ir.Shape) ir.Shape { return s[len(s)-1:] }
 			lead := func(s ir.Shape) ir.Shape { return s[:len(s)-1] }
@@ -42,34 +41,34 @@ func init() {
 			return rt("Gemm").Call(jen.Lit(n.Attrs.TransA), jen.Lit(n.Attrs.TransB), m, count(last(n.Shape)), k,
 				g.in(a), g.in(b), g.out(n), g.acc(n))
 		},
-		"transpose": func(g *gen, n *ir.Node) jen.Code {
+		ir.Transpose: func(g *gen, n *ir.Node) jen.Code {
 			x := n.Args[0]
 			return rt("Transpose").Call(g.out(n), g.in(x), dim(x.Shape[0]), dim(x.Shape[1]))
 		},
-		"sum":          func(g *gen, n *ir.Node) jen.Code { return g.reduce(n, false) },
-		"mean":         func(g *gen, n *ir.Node) jen.Code { return g.reduce(n, true) },
-		"broadcast_to": (*gen).broadcastTo,
-		"softmax":      rowwise("Softmax"),
-		"log_softmax":  rowwise("LogSoftmax"),
-		"softmax_grad": func(g *gen, n *ir.Node) jen.Code {
+		ir.Sum:         func(g *gen, n *ir.Node) jen.Code { return g.reduce(n, false) },
+		ir.Mean:        func(g *gen, n *ir.Node) jen.Code { return g.reduce(n, true) },
+		ir.BroadcastTo: (*gen).broadcastTo,
+		ir.Softmax:     rowwise("Softmax"),
+		ir.LogSoftmax:  rowwise("LogSoftmax"),
+		ir.SoftmaxGrad: func(g *gen, n *ir.Node) jen.Code {
 			return rowwiseGrad(g, n, "SoftmaxGrad")
 		},
-		"log_softmax_grad": func(g *gen, n *ir.Node) jen.Code {
+		ir.LogSoftmaxGrad: func(g *gen, n *ir.Node) jen.Code {
 			return rowwiseGrad(g, n, "LogSoftmaxGrad")
 		},
-		"softmax_cross_entropy": func(g *gen, n *ir.Node) jen.Code {
+		ir.SoftmaxCrossEntropy: func(g *gen, n *ir.Node) jen.Code {
 			logits, labels := n.Args[0], n.Args[1]
 			classes := logits.Shape[len(logits.Shape)-1]
 			return g.ref(n).Index(jen.Lit(0)).Op("=").Add(rt("SoftmaxCrossEntropy")).Call(g.in(logits), g.in(labels), rows(logits.Shape), dim(classes))
 		},
-		"softmax_cross_entropy_grad": func(g *gen, n *ir.Node) jen.Code {
+		ir.SoftmaxCrossEntropyGrad: func(g *gen, n *ir.Node) jen.Code {
 			logits, labels, dy := n.Args[0], n.Args[1], n.Args[2]
 			T := g.elem()
 			scale := g.scalar(dy).Op("/").Add(T).Call(rows(logits.Shape))
 			classes := logits.Shape[len(logits.Shape)-1]
 			return rt("SoftmaxCrossEntropyGrad").Call(g.out(n), g.in(logits), g.in(labels), rows(logits.Shape), dim(classes), scale)
 		},
-		"acc_grad": func(g *gen, n *ir.Node) jen.Code {
+		ir.AccGrad: func(g *gen, n *ir.Node) jen.Code {
 			if g.p.Plan.Slot(n).Kind == derive.Folded {
 				return jen.Null()
 			}
@@ -78,38 +77,38 @@ func init() {
 	} {
 		kernels[op] = k
 	}
-	kernels["matmul_bias_act"] = func(g *gen, n *ir.Node) jen.Code {
+	kernels[ir.MatMulBiasAct] = func(g *gen, n *ir.Node) jen.Code {
 		x, w := n.Args[0], n.Args[1]
-		return rt("GemmBiasAct").Call(rt(unaryConst[n.Attrs.Act]), g.out(n), g.in(x), g.in(w), g.in(n.Args[2]),
+		return rt("GemmBiasAct").Call(unary(n.Attrs.Act), g.out(n), g.in(x), g.in(w), g.in(n.Args[2]),
 			count(x.Shape[:len(x.Shape)-1]), dim(w.Shape[1]), dim(w.Shape[0]))
 	}
-	kernels["bias_act"] = func(g *gen, n *ir.Node) jen.Code {
+	kernels[ir.BiasAct] = func(g *gen, n *ir.Node) jen.Code {
 		x := n.Args[0]
-		return rt("BiasAct").Call(rt(unaryConst[n.Attrs.Act]), g.out(n), g.in(x), g.in(n.Args[1]), rows(n.Shape), dim(n.Shape[len(n.Shape)-1]))
+		return rt("BiasAct").Call(unary(n.Attrs.Act), g.out(n), g.in(x), g.in(n.Args[1]), rows(n.Shape), dim(n.Shape[len(n.Shape)-1]))
 	}
-	for op, c := range unaryConst {
-		if strings.HasSuffix(op, "_grad") {
+	for _, op := range ir.Ops() {
+		switch {
+		case op.Unary != nil && op.Arity == 2: // an activation's gradient: (y, dy)
 			kernels[op] = func(g *gen, n *ir.Node) jen.Code {
 				if sum := g.p.Plan.Slot(n).FusedSum; sum != nil {
 					// The bias gradient in the same pass.
-					return rt("UnaryGradSumRows").Call(rt(c), g.out(n), g.in(n.Args[0]), g.in(n.Args[1]), g.out(sum),
+					return rt("UnaryGradSumRows").Call(unary(op), g.out(n), g.in(n.Args[0]), g.in(n.Args[1]), g.out(sum),
 						rows(n.Shape), dim(n.Shape[len(n.Shape)-1]), g.acc(sum))
 				}
-				return rt("UnaryGrad").Call(rt(c), g.out(n), g.in(n.Args[0]), g.in(n.Args[1]))
+				return rt("UnaryGrad").Call(unary(op), g.out(n), g.in(n.Args[0]), g.in(n.Args[1]))
 			}
-		} else {
+		case op.Unary != nil:
 			kernels[op] = func(g *gen, n *ir.Node) jen.Code {
-				return rt("Unary").Call(rt(c), g.out(n), g.in(n.Args[0]))
+				return rt("Unary").Call(unary(op), g.out(n), g.in(n.Args[0]))
 			}
+		case op.Binary != nil:
+			kernels[op] = func(g *gen, n *ir.Node) jen.Code { return g.binary(n, rt(op.Binary.String())) }
 		}
-	}
-	for op, c := range binaryConst {
-		kernels[op] = func(g *gen, n *ir.Node) jen.Code { return g.binary(n, c) }
 	}
 }
 
 func (g *gen) kernel(n *ir.Node) jen.Code {
-	k, ok := kernels[n.Op.Name]
+	k, ok := kernels[n.Op]
 	if !ok {
 		panic("emit: no kernel for op " + n.Op.Name) // TestEveryOpHasKernel keeps this unreachable
 	}
@@ -204,9 +203,8 @@ func dims4(s [4]ir.Dim) *jen.Statement {
 
 // binary picks the cheapest broadcasting form: same shape, a scalar, a row
 // broadcast over the leading dimensions (the bias add), or general strides.
-func (g *gen) binary(n *ir.Node, op string) jen.Code {
+func (g *gen) binary(n *ir.Node, c *jen.Statement) jen.Code {
 	x, y := n.Args[0], n.Args[1]
-	c := rt(op)
 	scalarLike := func(v *ir.Node) bool { return v.Shape.IsScalar() }
 	literal := func(v *ir.Node) bool { return g.p.Plan.Slot(v).Kind == derive.Literal }
 	switch {
@@ -300,40 +298,22 @@ func (g *gen) broadcastTo(n *ir.Node) jen.Code {
 	return rt("BroadcastTo").Call(g.out(n), g.in(x), dims4(o), array4(strides4(x.Shape, o)), scale, g.acc(n))
 }
 
-// formula renders a forward node as math for its comment.
+// formula renders a forward node as math for its comment: the op table's
+// Formula, or name(args).
 func (g *gen) formula(n *ir.Node) string {
-	a := func(i int) string { return label(n.Args[i]) }
-	var rhs string
-	switch op := n.Op.Name; op {
-	case "matmul":
-		rhs = a(0) + tick(n.Attrs.TransA) + "·" + a(1) + tick(n.Attrs.TransB)
-	case "add", "sub", "mul", "div":
-		sym := map[string]string{"add": "+", "sub": "-", "mul": "⊙", "div": "/"}[op]
-		rhs = fmt.Sprintf("%s %s %s", g.operand(n.Args[0]), sym, g.operand(n.Args[1]))
-	case "const":
-		rhs = fmt.Sprint(n.Attrs.Value)
-	case "sum", "mean":
-		rhs = fmt.Sprintf("%s(%s, axes=%v)", op, a(0), n.Attrs.Axes)
-	case "transpose":
-		rhs = a(0) + "ᵀ"
-	case "bias_act":
-		rhs = fmt.Sprintf("%s(%s + %s)", n.Attrs.Act, a(0), a(1))
-	case "matmul_bias_act":
-		rhs = fmt.Sprintf("%s(%s·%s + %s)", n.Attrs.Act, a(0), a(1), a(2))
-	case "conv2d_bias_act":
-		rhs = fmt.Sprintf("%s(conv2d(%s, %s) + %s)", n.Attrs.Act, a(0), a(1), a(2))
-	default:
-		args := make([]string, len(n.Args))
-		for i := range n.Args {
-			args[i] = g.operand(n.Args[i])
-		}
-		rhs = fmt.Sprintf("%s(%s)", op, strings.Join(args, ", "))
+	arg := func(i int) string { return g.operand(n.Args[i]) }
+	if n.Op.Formula != nil {
+		return label(n) + " = " + n.Op.Formula(n, arg)
 	}
-	return label(n) + " = " + rhs
+	args := make([]string, len(n.Args))
+	for i := range n.Args {
+		args[i] = arg(i)
+	}
+	return fmt.Sprintf("%s = %s(%s)", label(n), n.Op.Name, strings.Join(args, ", "))
 }
 
 func (g *gen) operand(n *ir.Node) string {
-	if n.Op.Name == "const" && n.Shape.IsScalar() {
+	if n.Op == ir.Const && n.Shape.IsScalar() {
 		return fmt.Sprint(n.Attrs.Value)
 	}
 	return label(n)

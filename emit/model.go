@@ -9,7 +9,7 @@ import (
 
 	"github.com/backpropgen/backpropgen/derive"
 	"github.com/backpropgen/backpropgen/ir"
-	"github.com/backpropgen/backpropgen/runtime"
+	"github.com/backpropgen/backpropgen/runtime/spec"
 )
 
 func (g *gen) file(f *jen.File) {
@@ -29,7 +29,7 @@ func (g *gen) file(f *jen.File) {
 		f.Comment("GenVersion is the generated-code ABI this file was written for. The two")
 		f.Comment("constants below stop compiling (a negative constant overflows uint) when the")
 		f.Comment("runtime no longer matches; regenerate with go generate to fix it.")
-		f.Const().Id("GenVersion").Op("=").Lit(runtime.GenVersion)
+		f.Const().Id("GenVersion").Op("=").Lit(spec.GenVersion)
 		f.Const().Defs(
 			jen.Id("_").Op("=").Add(rt("EnforceVersion")).Call(jen.Id("GenVersion").Op("-").Add(rt("MinVersion"))),
 			jen.Id("_").Op("=").Add(rt("EnforceVersion")).Call(rt("GenVersion").Op("-").Id("GenVersion")),
@@ -164,7 +164,7 @@ func (g *gen) modelType(f *jen.File) {
 			for _, n := range g.order() {
 				if st, ok := g.state[n]; ok {
 					s.Id(st[0]).Index().Add(T).Comment(fmt.Sprintf("h of %s after the last step", label(n)))
-					if n.Attrs.RNN.Cell == "lstm" {
+					if n.Attrs.RNN.Cell.CellState() {
 						s.Id(st[1]).Index().Add(T).Comment(fmt.Sprintf("c of %s after the last step", label(n)))
 					}
 				}
@@ -218,7 +218,7 @@ func (g *gen) constructor(f *jen.File) {
 			if st, ok := g.state[n]; ok {
 				size := n.Shape[0].Size * n.Shape[2].Size
 				b.Id("m").Dot(st[0]).Op("=").Make(jen.Index().Add(T), jen.Lit(size))
-				if n.Attrs.RNN.Cell == "lstm" {
+				if n.Attrs.RNN.Cell.CellState() {
 					b.Id("m").Dot(st[1]).Op("=").Make(jen.Index().Add(T), jen.Lit(size))
 				}
 			}
@@ -252,31 +252,15 @@ func (g *gen) initFunc(f *jen.File) {
 	f.Func().Params(jen.Id("m").Op("*").Id(g.typeName)).Id("Init").Params(jen.Id("seed").Uint64()).BlockFunc(func(b *jen.Group) {
 		b.Id("rng").Op(":=").Add(rt("NewRNG")).Call(jen.Id("seed"))
 		for _, p := range g.g.Params {
-			init, _ := runtime.ParseInit(p.Attrs.Init)
 			dims := make([]int, len(p.Shape))
 			for i, d := range p.Shape {
 				dims[i] = d.Size
 			}
-			fanIn, fanOut := runtime.FanInOut(dims)
-			b.Add(rt("Initialize")).Call(jen.Id("m").Dot(g.field[p]), rt(initConst(init)), jen.Lit(fanIn), jen.Lit(fanOut), jen.Id("rng")).
+			fanIn, fanOut := spec.FanInOut(dims)
+			b.Add(rt("Initialize")).Call(jen.Id("m").Dot(g.field[p]), rt(p.Attrs.Init.GoName()), jen.Lit(fanIn), jen.Lit(fanOut), jen.Id("rng")).
 				Comment(fmt.Sprintf("%s %s", p.Name, p.Attrs.Init))
 		}
 	})
-}
-
-func initConst(i runtime.Init) string {
-	var b strings.Builder
-	for _, part := range strings.Split(i.String(), "_") {
-		switch part {
-		case "lecun":
-			b.WriteString("LeCun")
-		case "he":
-			b.WriteString("He")
-		default:
-			b.WriteString(strings.ToUpper(part[:1]) + part[1:])
-		}
-	}
-	return b.String()
 }
 
 // outputAncestors is the set of forward nodes Infer must run.

@@ -7,9 +7,8 @@ import (
 
 	"github.com/backpropgen/backpropgen/derive"
 	"github.com/backpropgen/backpropgen/ir"
+	"github.com/backpropgen/backpropgen/runtime/spec"
 )
-
-var cellConst = map[string]string{"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 
 // rnnGeom is the package-level runtime.RNNGeom of an rnn node.
 func (g *gen) rnnGeom(n *ir.Node) jen.Code {
@@ -19,17 +18,12 @@ func (g *gen) rnnGeom(n *ir.Node) jen.Code {
 
 func (g *gen) rnnGeomVars(f *jen.File) {
 	for _, n := range g.p.Forward {
-		if n.Op.Name != "rnn" {
+		if n.Op != ir.RNN {
 			continue
 		}
 		geo := ir.RNNGeom(n)
 		f.Comment(fmt.Sprintf("%sGeom is the recurrent layer %s: %s, %d steps of %d features, %d units.", goIdent(label(n), false), label(n), n.Attrs.RNN.Cell, geo.T, geo.D, geo.H))
-		f.Var().Id(goIdent(label(n), false)+"Geom").Op("=").Qual(rtPath, "RNNGeom").Values(jen.Dict{
-			jen.Id("Cell"): rt(cellConst[n.Attrs.RNN.Cell]),
-			jen.Id("T"):    jen.Lit(geo.T),
-			jen.Id("D"):    jen.Lit(geo.D),
-			jen.Id("H"):    jen.Lit(geo.H),
-		})
+		f.Var().Id(goIdent(label(n), false) + "Geom").Op("=").Add(specLiteral(geo))
 	}
 }
 
@@ -44,7 +38,7 @@ func (g *gen) optional(n *ir.Node, has bool, i int) jen.Code {
 func (g *gen) stateMethods(f *jen.File) {
 	var rnns []*ir.Node
 	for _, n := range g.p.Forward {
-		if n.Op.Name == "rnn" {
+		if n.Op == ir.RNN {
 			rnns = append(rnns, n)
 		}
 	}
@@ -60,7 +54,7 @@ func (g *gen) stateMethods(f *jen.File) {
 			for _, n := range rnns {
 				st := g.state[n]
 				c := jen.Nil()
-				if n.Attrs.RNN.Cell == "lstm" {
+				if n.Attrs.RNN.Cell.CellState() {
 					c = jen.Id("m").Dot(st[1])
 				}
 				s.Case(jen.Lit(label(n))).Block(jen.Return(jen.Id("m").Dot(st[0]), c))
@@ -75,11 +69,11 @@ func (g *gen) stateMethods(f *jen.File) {
 		for _, n := range rnns {
 			st := g.state[n]
 			r := n.Attrs.RNN
-			if r.HasH0 && n.Args[5].Op.Name == "input" {
-				b.Copy(g.ref(n.Args[5]), jen.Id("m").Dot(st[0]))
+			if r.HasH0 && n.Args[ir.RNNH0].Op == ir.Input {
+				b.Copy(g.ref(n.Args[ir.RNNH0]), jen.Id("m").Dot(st[0]))
 			}
-			if r.HasC0 && n.Args[6].Op.Name == "input" {
-				b.Copy(g.ref(n.Args[6]), jen.Id("m").Dot(st[1]))
+			if r.HasC0 && n.Args[ir.RNNC0].Op == ir.Input {
+				b.Copy(g.ref(n.Args[ir.RNNC0]), jen.Id("m").Dot(st[1]))
 			}
 		}
 	})
@@ -89,7 +83,7 @@ func (g *gen) stateMethods(f *jen.File) {
 func (g *gen) rtrlLayers() []*ir.Node {
 	var out []*ir.Node
 	for _, n := range g.p.Forward {
-		if n.Op.Name == "rnn" && n.Attrs.RNN.Cell == "simple_rnn" {
+		if n.Op == ir.RNN && n.Attrs.RNN.Cell == spec.SimpleRNN {
 			out = append(out, n)
 		}
 	}
@@ -113,31 +107,31 @@ func (g *gen) rtrlMethods(f *jen.File) {
 		f.Comment(fmt.Sprintf("StepRTRL%s advances layer %s one step on x (rows, %d) with the model's", L, label(n), geo.D))
 		f.Comment("current weights and returns the new state h (rows, H).")
 		recv().Id("StepRTRL"+L).Params(jen.Id("r").Op("*").Add(rt("RTRL")).Index(T), jen.Id("x").Index().Add(T)).Index().Add(T).Block(
-			jen.Return(jen.Id("r").Dot("Step").Call(jen.Id("x"), g.ref(n.Args[1]), g.ref(n.Args[2]), g.ref(n.Args[3]), g.ref(n.Args[4]))),
+			jen.Return(jen.Id("r").Dot("Step").Call(jen.Id("x"), g.ref(n.Args[ir.RNNW]), g.ref(n.Args[ir.RNNU]), g.ref(n.Args[ir.RNNB]), g.ref(n.Args[ir.RNNBh]))),
 		)
 		f.Comment(fmt.Sprintf("GradRTRL%s adds into the gradients of %s's parameters the gradient of a loss", L, label(n)))
 		f.Comment("whose derivative with respect to the current state is dh (rows, H).")
 		sink := func(p *ir.Node) jen.Code { return jen.Id("m").Dot(g.grad[p]) }
 		recv().Id("GradRTRL"+L).Params(jen.Id("r").Op("*").Add(rt("RTRL")).Index(T), jen.Id("dh").Index().Add(T)).Block(
-			jen.Id("r").Dot("Grad").Call(jen.Id("dh"), sink(n.Args[1]), sink(n.Args[2]), sink(n.Args[3]), sink(n.Args[4])),
+			jen.Id("r").Dot("Grad").Call(jen.Id("dh"), sink(n.Args[ir.RNNW]), sink(n.Args[ir.RNNU]), sink(n.Args[ir.RNNB]), sink(n.Args[ir.RNNBh])),
 		)
 	}
 }
 
 func init() {
-	kernels["rnn"] = func(g *gen, n *ir.Node) jen.Code {
+	kernels[ir.RNN] = func(g *gen, n *ir.Node) jen.Code {
 		r := n.Attrs.RNN
 		st := g.state[n]
 		c := jen.Code(jen.Nil())
-		if r.Cell == "lstm" {
+		if r.Cell.CellState() {
 			c = jen.Id("m").Dot(st[1])
 		}
 		saved := jen.Id("m").Dot(g.saved[n])
-		return jen.Add(rt("RNNForward").Call(g.rnnGeom(n), jen.Id("n"), g.out(n), g.in(n.Args[0]), g.optional(n, r.HasH0, 5), g.optional(n, r.HasC0, 6),
-			g.in(n.Args[1]), g.in(n.Args[2]), g.in(n.Args[3]), g.in(n.Args[4]), saved)).Line().
+		return jen.Add(rt("RNNForward").Call(g.rnnGeom(n), jen.Id("n"), g.out(n), g.in(n.Args[ir.RNNX]), g.optional(n, r.HasH0, ir.RNNH0), g.optional(n, r.HasC0, ir.RNNC0),
+			g.in(n.Args[ir.RNNW]), g.in(n.Args[ir.RNNU]), g.in(n.Args[ir.RNNB]), g.in(n.Args[ir.RNNBh]), saved)).Line().
 			Add(rt("RNNFinalState").Call(g.rnnGeom(n), jen.Id("n"), jen.Id("m").Dot(st[0]), c, g.in(n), saved))
 	}
-	kernels["rnn_grad"] = func(g *gen, n *ir.Node) jen.Code {
+	kernels[ir.RNNGrad] = func(g *gen, n *ir.Node) jen.Code {
 		fwd := n.Args[1]
 		r := fwd.Attrs.RNN
 		offsets, _ := ir.RNNGradLayout(fwd)
@@ -147,7 +141,7 @@ func init() {
 		}
 		used := func(i int) bool {
 			for _, u := range g.users[n] {
-				if u.Op.Name == "slice" && u.Attrs.Offset == offsets[i] {
+				if u.Op == ir.Slice && u.Attrs.Offset == offsets[i] {
 					return true
 				}
 			}
@@ -165,8 +159,8 @@ func init() {
 		// else zeroed parts of this buffer.
 		into := map[int]*ir.Node{}
 		for _, u := range g.users[n] {
-			if s := g.p.Plan.Slot(u); u.Op.Name == "slice" && s.Kind == derive.IntoGrad {
-				for i := 1; i <= 4; i++ {
+			if s := g.p.Plan.Slot(u); u.Op == ir.Slice && s.Kind == derive.IntoGrad {
+				for _, i := range ir.RNNWeights {
 					if u.Attrs.Offset == offsets[i] {
 						into[i] = u
 					}
@@ -174,8 +168,8 @@ func init() {
 			}
 		}
 		var code []jen.Code
-		weights := make([]jen.Code, 5)
-		for i := 1; i <= 4; i++ {
+		weights := map[int]jen.Code{}
+		for _, i := range ir.RNNWeights {
 			if u, ok := into[i]; ok {
 				weights[i] = g.ref(u)
 				continue
@@ -183,17 +177,17 @@ func init() {
 			weights[i] = part(i)
 			code = append(code, rt("Fill").Call(part(i), jen.Lit(0)))
 		}
-		return jen.Add(code...).Add(rt("RNNBackward").Call(g.rnnGeom(fwd), jen.Id("n"), opt(true, 0), opt(r.HasH0, 5), opt(r.HasC0, 6),
-			weights[1], weights[2], weights[3], weights[4], g.in(n.Args[0]), jen.Nil(), jen.Nil(),
-			g.in(fwd.Args[0]), g.optional(fwd, r.HasH0, 5), g.optional(fwd, r.HasC0, 6), g.in(fwd.Args[1]), g.in(fwd.Args[2]),
+		return jen.Add(code...).Add(rt("RNNBackward").Call(g.rnnGeom(fwd), jen.Id("n"), opt(true, ir.RNNX), opt(r.HasH0, ir.RNNH0), opt(r.HasC0, ir.RNNC0),
+			weights[ir.RNNW], weights[ir.RNNU], weights[ir.RNNB], weights[ir.RNNBh], g.in(n.Args[0]), jen.Nil(), jen.Nil(),
+			g.in(fwd.Args[ir.RNNX]), g.optional(fwd, r.HasH0, ir.RNNH0), g.optional(fwd, r.HasC0, ir.RNNC0), g.in(fwd.Args[ir.RNNW]), g.in(fwd.Args[ir.RNNU]),
 			g.in(fwd), jen.Id("m").Dot(g.saved[fwd]), jen.Id("m").Dot(g.scratch[n])))
 	}
-	kernels["slice"] = func(g *gen, n *ir.Node) jen.Code { return jen.Null() }
-	kernels["time_last"] = func(g *gen, n *ir.Node) jen.Code {
+	kernels[ir.Slice] = func(g *gen, n *ir.Node) jen.Code { return jen.Null() }
+	kernels[ir.TimeLast] = func(g *gen, n *ir.Node) jen.Code {
 		x := n.Args[0].Shape
 		return rt("TimeLast").Call(g.out(n), g.in(n.Args[0]), jen.Id("n"), jen.Lit(x[1].Size), jen.Lit(x[2].Size))
 	}
-	kernels["time_last_grad"] = func(g *gen, n *ir.Node) jen.Code {
+	kernels[ir.TimeLastGrad] = func(g *gen, n *ir.Node) jen.Code {
 		x := n.Shape
 		return rt("TimeLastGrad").Call(g.out(n), g.in(n.Args[0]), jen.Id("n"), jen.Lit(x[1].Size), jen.Lit(x[2].Size), g.acc(n))
 	}

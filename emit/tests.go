@@ -313,7 +313,7 @@ func (g *gen) rtrlTests(f *jen.File) {
 		geo := ir.RNNGeom(n)
 		// RTRL costs O(H⁴) per step: test it on layers small enough to run
 		// in a unit test (the op tests use small ones).
-		if x.Op.Name != "input" || geo.H*geo.H*(geo.H*geo.H+geo.H*geo.D)*geo.T > 2e8 {
+		if x.Op != ir.Input || geo.H*geo.H*(geo.H*geo.H+geo.H*geo.D)*geo.T > 2e8 {
 			continue
 		}
 		L := goIdent(label(n), true)

@@ -30,19 +30,15 @@ func (b *Builder) Fail(format string, args ...any) {
 // Note sets the chain-rule step stamped on the nodes built next.
 func (b *Builder) Note(format string, args ...any) { b.Step = fmt.Sprintf(format, args...) }
 
-// Op builds op(args) with attrs.
-func (b *Builder) Op(name string, attrs Attrs, args ...*Node) *Node {
-	def := Lookup(name)
-	if def == nil {
-		panic("ir: unknown op " + name) // programming error: ops are referenced by literal names
-	}
+// Op builds def(args) with attrs.
+func (b *Builder) Op(def *OpDef, attrs Attrs, args ...*Node) *Node {
 	if def.Arity >= 0 && len(args) != def.Arity {
-		panic(fmt.Sprintf("ir: %s takes %d args, got %d", name, def.Arity, len(args)))
+		panic(fmt.Sprintf("ir: %s takes %d args, got %d", def.Name, def.Arity, len(args)))
 	}
 	n := &Node{Op: def, Args: args, Attrs: attrs, Pos: b.Pos, Step: b.Step}
 	for _, a := range args {
 		if a == nil {
-			panic("ir: nil argument to " + name)
+			panic("ir: nil argument to " + def.Name)
 		}
 	}
 	shape, err := def.Shape(n)
@@ -75,10 +71,10 @@ func (b *Builder) add(n *Node) *Node {
 	return n
 }
 
-// Leaf adds a leaf node (input, label, param) with the given shape.
-func (b *Builder) Leaf(op, name string, shape Shape, attrs Attrs) *Node {
-	n := &Node{Op: Lookup(op), Name: name, Shape: shape, Attrs: attrs, Pos: b.Pos}
-	if op == "label" {
+// Leaf adds a leaf node (Input, Label, Param) with the given shape.
+func (b *Builder) Leaf(op *OpDef, name string, shape Shape, attrs Attrs) *Node {
+	n := &Node{Op: op, Name: name, Shape: shape, Attrs: attrs, Pos: b.Pos}
+	if op == Label {
 		n.DType = Int
 	}
 	if err := shape.SizeError(); err != nil {
@@ -88,31 +84,31 @@ func (b *Builder) Leaf(op, name string, shape Shape, attrs Attrs) *Node {
 }
 
 // Const builds a scalar constant.
-func (b *Builder) Const(v float64) *Node { return b.Op("const", Attrs{Value: v}) }
+func (b *Builder) Const(v float64) *Node { return b.Op(Const, Attrs{Value: v}) }
 
 // Convenience constructors used by lowering and adjoint rules.
 
-func (b *Builder) Add(x, y *Node) *Node { return b.Op("add", Attrs{}, x, y) }
-func (b *Builder) Sub(x, y *Node) *Node { return b.Op("sub", Attrs{}, x, y) }
-func (b *Builder) Mul(x, y *Node) *Node { return b.Op("mul", Attrs{}, x, y) }
-func (b *Builder) Div(x, y *Node) *Node { return b.Op("div", Attrs{}, x, y) }
-func (b *Builder) Neg(x *Node) *Node    { return b.Op("neg", Attrs{}, x) }
+func (b *Builder) Add(x, y *Node) *Node { return b.Op(Add, Attrs{}, x, y) }
+func (b *Builder) Sub(x, y *Node) *Node { return b.Op(Sub, Attrs{}, x, y) }
+func (b *Builder) Mul(x, y *Node) *Node { return b.Op(Mul, Attrs{}, x, y) }
+func (b *Builder) Div(x, y *Node) *Node { return b.Op(Div, Attrs{}, x, y) }
+func (b *Builder) Neg(x *Node) *Node    { return b.Op(Neg, Attrs{}, x) }
 
 // MatMul builds op(x)·op(y).
 func (b *Builder) MatMul(x, y *Node, transA, transB bool) *Node {
-	return b.Op("matmul", Attrs{TransA: transA, TransB: transB}, x, y)
+	return b.Op(MatMul, Attrs{TransA: transA, TransB: transB}, x, y)
 }
 
-func (b *Builder) Transpose(x *Node) *Node { return b.Op("transpose", Attrs{}, x) }
+func (b *Builder) Transpose(x *Node) *Node { return b.Op(Transpose, Attrs{}, x) }
 
 // Reshape returns x viewed with shape to (no copy).
 func (b *Builder) Reshape(x *Node, to Shape) *Node {
-	return b.Op("reshape", Attrs{To: to}, x)
+	return b.Op(Reshape, Attrs{To: to}, x)
 }
 
 // Sum reduces x over axes.
 func (b *Builder) Sum(x *Node, axes []int, keep bool) *Node {
-	return b.Op("sum", Attrs{Axes: axes, KeepDims: keep}, x)
+	return b.Op(Sum, Attrs{Axes: axes, KeepDims: keep}, x)
 }
 
 // SumTo sums x down to shape, undoing the numpy broadcast of an operand of
@@ -141,7 +137,7 @@ func (b *Builder) BroadcastTo(x *Node, shape Shape, mean bool) *Node {
 	if x.Shape.Equal(shape) && !mean {
 		return x
 	}
-	return b.Op("broadcast_to", Attrs{To: shape, Mean: mean}, x)
+	return b.Op(BroadcastTo, Attrs{To: shape, Mean: mean}, x)
 }
 
 // Broadcast returns the numpy broadcast of two shapes.

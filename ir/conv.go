@@ -15,21 +15,32 @@ func kernelFileAxes(arg int) []int {
 	return nil
 }
 
+// The forward input and output shapes of the window ops (OpDef.Window):
+// a forward op reads x and makes y; a gradient op knows them from its
+// operands and its result shape (To).
+func forwardWindow(n *Node) (x, y Shape)    { return n.Args[0].Shape, n.Shape }
+func gradInputWindow(n *Node) (x, y Shape)  { return n.Attrs.To, n.Args[0].Shape }
+func gradFilterWindow(n *Node) (x, y Shape) { return n.Args[0].Shape, n.Args[1].Shape }
+
 func init() {
-	def(&OpDef{Name: "conv2d", Arity: 2, Shape: convShape, Scratch: colSize, Flops: convFlops, FileAxes: kernelFileAxes,
+	define(Conv2D, &OpDef{Arity: 2, Shape: convShape, Scratch: colSize, Flops: convFlops, FileAxes: kernelFileAxes, Window: forwardWindow,
+		BiasAct: func(n *Node) *OpDef { return Conv2DBiasAct },
 		Grad: func(b *Builder, n, dy *Node) []*Node {
 			x, w := n.Args[0], n.Args[1]
 			win := n.Attrs.Window
 			b.Note("d%s = conv2dᵀ(%s, %s): col2im(%s·%sᵀ)", x.Label(), dy.Label(), w.Label(), dy.Label(), w.Label())
-			dx := b.Op("conv2d_grad_input", Attrs{Window: win, To: x.Shape}, dy, w)
+			dx := b.Op(Conv2DGradInput, Attrs{Window: win, To: x.Shape}, dy, w)
 			b.Note("d%s = im2col(%s)ᵀ·%s", w.Label(), x.Label(), dy.Label())
-			dw := b.Op("conv2d_grad_filter", Attrs{Window: win, To: w.Shape}, x, dy)
+			dw := b.Op(Conv2DGradFilter, Attrs{Window: win, To: w.Shape}, x, dy)
 			return []*Node{dx, dw}
 		}})
 	// conv2d_bias_act is act(conv2d(x, w) + b), the convolution with the
 	// bias add and the activation as the epilogue of its product, fused by
 	// derive like matmul_bias_act.
-	def(&OpDef{Name: "conv2d_bias_act", Arity: 3, NoGrad: "fused after derivation; never differentiated", Scratch: colSize, Flops: convFlops, FileAxes: kernelFileAxes,
+	define(Conv2DBiasAct, &OpDef{Arity: 3, NoGrad: "fused after derivation; never differentiated", Scratch: colSize, Flops: convFlops, FileAxes: kernelFileAxes, Window: forwardWindow,
+		Formula: func(n *Node, arg func(int) string) string {
+			return fmt.Sprintf("%s(conv2d(%s, %s) + %s)", n.Attrs.Act.Name, arg(0), arg(1), arg(2))
+		},
 		Shape: func(n *Node) (Shape, error) {
 			y, err := convShape(n)
 			if err != nil {
@@ -40,9 +51,9 @@ func init() {
 			}
 			return y, nil
 		}})
-	def(&OpDef{Name: "conv2d_grad_input", Arity: 2, NoGrad: backwardOnly, Accumulates: true, Scratch: gradColSize,
+	define(Conv2DGradInput, &OpDef{Arity: 2, NoGrad: backwardOnly, Accumulates: true, Window: gradInputWindow, Scratch: gradColSize(gradInputWindow),
 		Shape: func(n *Node) (Shape, error) { return checkGradShape(n, n.Args[0]) }})
-	def(&OpDef{Name: "conv2d_grad_filter", Arity: 2, NoGrad: backwardOnly, Accumulates: true, Scratch: gradColSize,
+	define(Conv2DGradFilter, &OpDef{Arity: 2, NoGrad: backwardOnly, Accumulates: true, Window: gradFilterWindow, Scratch: gradColSize(gradFilterWindow),
 		Shape: func(n *Node) (Shape, error) { return checkGradShape(n, n.Args[1]) },
 		// Each tap of the filter sums x·dy over every output pixel of
 		// every row; padding contributes zeros.
@@ -52,25 +63,25 @@ func init() {
 			return float64(k), []int{0, 1}, k
 		}})
 
-	def(&OpDef{Name: "maxpool2d", Arity: 1, Shape: poolShape,
+	define(MaxPool2D, &OpDef{Arity: 1, Shape: poolShape, Window: forwardWindow,
 		Aux: func(n *Node) int { return n.Shape.Elems() },
 		Grad: func(b *Builder, n, dy *Node) []*Node {
 			b.Note("d%s = %s routed to each window's argmax", n.Args[0].Label(), dy.Label())
-			return []*Node{b.Op("maxpool2d_grad", Attrs{Window: n.Attrs.Window, To: n.Args[0].Shape}, dy, n)}
+			return []*Node{b.Op(MaxPool2DGrad, Attrs{Window: n.Attrs.Window, To: n.Args[0].Shape}, dy, n)}
 		}})
-	def(&OpDef{Name: "maxpool2d_grad", Arity: 2, NoGrad: backwardOnly, Accumulates: true,
+	define(MaxPool2DGrad, &OpDef{Arity: 2, NoGrad: backwardOnly, Accumulates: true, Window: gradInputWindow,
 		Shape: func(n *Node) (Shape, error) {
-			if n.Args[1].Op.Name != "maxpool2d" {
+			if n.Args[1].Op != MaxPool2D {
 				return nil, fmt.Errorf("maxpool2d_grad reads the argmax of a maxpool2d, got %s", n.Args[1].Op.Name)
 			}
 			return checkGradShape(n, n.Args[0])
 		}})
-	def(&OpDef{Name: "avgpool2d", Arity: 1, Shape: poolShape,
+	define(AvgPool2D, &OpDef{Arity: 1, Shape: poolShape, Window: forwardWindow,
 		Grad: func(b *Builder, n, dy *Node) []*Node {
 			b.Note("d%s = %s spread evenly over each window", n.Args[0].Label(), dy.Label())
-			return []*Node{b.Op("avgpool2d_grad", Attrs{Window: n.Attrs.Window, To: n.Args[0].Shape}, dy)}
+			return []*Node{b.Op(AvgPool2DGrad, Attrs{Window: n.Attrs.Window, To: n.Args[0].Shape}, dy)}
 		}})
-	def(&OpDef{Name: "avgpool2d_grad", Arity: 1, NoGrad: backwardOnly, Accumulates: true,
+	define(AvgPool2DGrad, &OpDef{Arity: 1, NoGrad: backwardOnly, Accumulates: true, Window: gradInputWindow,
 		Shape: func(n *Node) (Shape, error) { return checkGradShape(n, n.Args[0]) }})
 }
 
@@ -129,16 +140,14 @@ func colSize(n *Node) int {
 	return out[0].Size * out[1].Size * out[2].Size * win.KH * win.KW * x[3].Size
 }
 
-// gradColSize is colSize for the gradient ops, from the forward shapes.
-func gradColSize(n *Node) int {
-	win := n.Attrs.Window
-	var x, y Shape // forward input and output
-	if n.Op.Name == "conv2d_grad_input" {
-		x, y = n.Attrs.To, n.Args[0].Shape
-	} else {
-		x, y = n.Args[0].Shape, n.Args[1].Shape
+// gradColSize is colSize for a gradient op, from the forward shapes its
+// window rule gives.
+func gradColSize(window func(n *Node) (x, y Shape)) func(n *Node) int {
+	return func(n *Node) int {
+		x, y := window(n)
+		win := n.Attrs.Window
+		return y[0].Size * y[1].Size * y[2].Size * win.KH * win.KW * x[3].Size
 	}
-	return y[0].Size * y[1].Size * y[2].Size * win.KH * win.KW * x[3].Size
 }
 
 // convFlops is a convolution's multiply-adds: one per output element and

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/backpropgen/backpropgen/runtime/spec"
 )
 
 // Pos is a place in a description file.
@@ -155,26 +157,26 @@ const (
 
 // Attrs are an op's static attributes; each op uses the fields it needs.
 type Attrs struct {
-	Axes     []int   // sum, mean: reduced axes (sorted); broadcast_to: broadcast axes
-	KeepDims bool    // sum, mean
-	TransA   bool    // matmul: use Aᵀ
-	TransB   bool    // matmul: use Bᵀ
-	Value    float64 // const
-	To       Shape   // reshape, broadcast_to, const: result shape
-	Mean     bool    // broadcast_to: scale by 1/(broadcast count), the mean's adjoint
-	Init     string  // param: initializer name
-	Classes  int     // label: number of classes
-	Param    *Node   // acc_grad: the parameter whose gradient accumulates
-	Window   *Window // conv2d, pooling and their gradients
-	RNN      *RNN    // rnn and rnn_grad
-	Offset   int     // slice: element offset into the argument
-	Act      string  // bias_act: the activation applied after the bias
+	Axes     []int      // sum, mean: reduced axes (sorted); broadcast_to: broadcast axes
+	KeepDims bool       // sum, mean
+	TransA   bool       // matmul: use Aᵀ
+	TransB   bool       // matmul: use Bᵀ
+	Value    float64    // const
+	To       Shape      // reshape, broadcast_to, const: result shape
+	Mean     bool       // broadcast_to: scale by 1/(broadcast count), the mean's adjoint
+	Init     spec.Init  // param: initializer
+	Classes  int        // label: number of classes
+	Param    *Node      // acc_grad: the parameter whose gradient accumulates
+	Window   *Window    // conv2d, pooling and their gradients
+	RNN      *Recurrent // rnn and rnn_grad
+	Offset   int        // slice: element offset into the argument
+	Act      *OpDef     // bias_act and the fused products: the activation after the bias (nil: none)
 }
 
-// RNN describes a recurrent layer: the cell, and which initial states are
-// given as arguments (otherwise they are zero).
-type RNN struct {
-	Cell         string // simple_rnn, lstm or gru
+// Recurrent describes a recurrent layer: the cell, and which initial states
+// are given as arguments (otherwise they are zero).
+type Recurrent struct {
+	Cell         spec.RNNCell
 	HasH0, HasC0 bool
 }
 

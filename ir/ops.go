@@ -5,11 +5,17 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+
+	"github.com/backpropgen/backpropgen/runtime/spec"
 )
 
 // OpDef is everything the compiler knows about one op, in one place: its
 // arity, its shape rule, its simplifications and its adjoint (vector-Jacobian
-// product) rule. The emitter keeps a matching table of kernels.
+// product) rule, and the properties the passes ask about. Every op is one
+// exported *OpDef (MatMul, Relu, ...), as JAX has one primitive object per
+// op: the compiler knows an op by its identity (n.Op == MatMul), never by
+// its name, which is for people (the text form, errors). The emitter keeps
+// a matching table of kernels, keyed by the same pointers.
 type OpDef struct {
 	Name  string
 	Arity int // number of arguments; leaves have 0
@@ -98,9 +104,104 @@ type OpDef struct {
 	// and PyTorch's (F, C, KH, KW) in files. Every op that reads a kernel
 	// says so, fused ones included, so no layer is saved transposed.
 	FileAxes func(arg int) []int
+
+	// Unary, on an element-wise op and on the gradient of one, is the
+	// runtime's operator that computes it (Unary, UnaryGrad, BiasAct and
+	// the fused kernels take it).
+	Unary *spec.UnaryOp
+
+	// Binary, on an element-wise binary op, is the runtime's operator.
+	Binary *spec.BinaryOp
+
+	// Formula, when set, writes n as math for the comments of generated
+	// code, from its arguments as arg(i) writes them; without it, n is
+	// written as name(args).
+	Formula func(n *Node, arg func(i int) string) string
+
+	// Window, on an op over a convolution or pooling window (and its
+	// gradients), returns the forward input and output shapes, which with
+	// the window make the runtime's geometry.
+	Window func(n *Node) (x, y Shape)
+
+	// BiasAct, on an op whose result a bias add and an activation can
+	// follow in its kernel's epilogue, returns the fused op for n (matmul:
+	// MatMulBiasAct for a plain product), or nil; derive fuses
+	// act(n + b) into it.
+	BiasAct func(n *Node) *OpDef
 }
 
 var opTable = map[string]*OpDef{}
+
+// newOp declares an op by name; its definition follows in an init
+// function, since definitions refer to each other (and to themselves),
+// which package-level initializers cannot.
+func newOp(name string) *OpDef {
+	if _, dup := opTable[name]; dup {
+		panic("ir: duplicate op " + name)
+	}
+	d := &OpDef{Name: name}
+	opTable[name] = d
+	return d
+}
+
+// define fills in the definition of d.
+func define(d *OpDef, def *OpDef) {
+	def.Name = d.Name
+	*d = *def
+}
+
+// The ops. Leaves: derive treats params (and inputs, when asked) as
+// gradient sinks; labels and constants carry no gradient.
+var (
+	Input = newOp("input")
+	Param = newOp("param")
+	Label = newOp("label")
+	Const = newOp("const")
+
+	// Element-wise.
+	Relu, ReluGrad       = newOp("relu"), newOp("relu_grad")
+	Sigmoid, SigmoidGrad = newOp("sigmoid"), newOp("sigmoid_grad")
+	Tanh, TanhGrad       = newOp("tanh"), newOp("tanh_grad")
+	Sqrt, SqrtGrad       = newOp("sqrt"), newOp("sqrt_grad")
+	Exp                  = newOp("exp")
+	Log                  = newOp("log")
+	Neg                  = newOp("neg")
+	Add                  = newOp("add")
+	Sub                  = newOp("sub")
+	Mul                  = newOp("mul")
+	Div                  = newOp("div")
+
+	// Products, views and reductions.
+	MatMul      = newOp("matmul")
+	Transpose   = newOp("transpose")
+	Reshape     = newOp("reshape")
+	Sum         = newOp("sum")
+	Mean        = newOp("mean")
+	BroadcastTo = newOp("broadcast_to")
+	Slice       = newOp("slice")
+
+	// Row-wise softmax family and the loss.
+	Softmax, SoftmaxGrad                         = newOp("softmax"), newOp("softmax_grad")
+	LogSoftmax, LogSoftmaxGrad                   = newOp("log_softmax"), newOp("log_softmax_grad")
+	SoftmaxCrossEntropy, SoftmaxCrossEntropyGrad = newOp("softmax_cross_entropy"), newOp("softmax_cross_entropy_grad")
+
+	// Fused after derivation.
+	BiasAct       = newOp("bias_act")
+	MatMulBiasAct = newOp("matmul_bias_act")
+
+	// The end of every backward chain.
+	AccGrad = newOp("acc_grad")
+
+	// Convolution and pooling (conv.go).
+	Conv2D, Conv2DBiasAct             = newOp("conv2d"), newOp("conv2d_bias_act")
+	Conv2DGradInput, Conv2DGradFilter = newOp("conv2d_grad_input"), newOp("conv2d_grad_filter")
+	MaxPool2D, MaxPool2DGrad          = newOp("maxpool2d"), newOp("maxpool2d_grad")
+	AvgPool2D, AvgPool2DGrad          = newOp("avgpool2d"), newOp("avgpool2d_grad")
+
+	// Recurrent layers (rnn.go).
+	RNN, RNNGrad           = newOp("rnn"), newOp("rnn_grad")
+	TimeLast, TimeLastGrad = newOp("time_last"), newOp("time_last_grad")
+)
 
 // Ops returns every op definition, sorted by name.
 func Ops() []*OpDef {
@@ -112,15 +213,12 @@ func Ops() []*OpDef {
 	return out
 }
 
-// Lookup returns the op named name, or nil.
+// Lookup returns the op named name, or nil: for tools and tests that read
+// op names, never for the compiler's own decisions.
 func Lookup(name string) *OpDef { return opTable[name] }
 
-func def(d *OpDef) {
-	if _, dup := opTable[d.Name]; dup {
-		panic("ir: duplicate op " + d.Name)
-	}
-	opTable[d.Name] = d
-}
+func unaryKernel(u spec.UnaryOp) *spec.UnaryOp    { return &u }
+func binaryKernel(b spec.BinaryOp) *spec.BinaryOp { return &b }
 
 const backwardOnly = "backward-only op: backpropgen derives first-order gradients"
 
@@ -128,10 +226,10 @@ func init() {
 	// Leaves. derive treats params (and inputs, when asked) as gradient
 	// sinks; labels and constants carry no gradient.
 	leaf := func(n *Node) (Shape, error) { return n.Shape, nil }
-	def(&OpDef{Name: "input", Leaf: true, Shape: leaf, NoGrad: "leaf: its gradient is a sink, not a rule"})
-	def(&OpDef{Name: "param", Leaf: true, Shape: leaf, NoGrad: "leaf: its gradient is a sink, not a rule"})
-	def(&OpDef{Name: "label", Leaf: true, Shape: leaf, NoGrad: "integer class labels are not differentiable"})
-	def(&OpDef{Name: "const", Shape: func(n *Node) (Shape, error) {
+	define(Input, &OpDef{Leaf: true, Shape: leaf, NoGrad: "leaf: its gradient is a sink, not a rule"})
+	define(Param, &OpDef{Leaf: true, Shape: leaf, NoGrad: "leaf: its gradient is a sink, not a rule"})
+	define(Label, &OpDef{Leaf: true, Shape: leaf, NoGrad: "integer class labels are not differentiable"})
+	define(Const, &OpDef{Formula: func(n *Node, arg func(int) string) string { return fmt.Sprint(n.Attrs.Value) }, Shape: func(n *Node) (Shape, error) {
 		if n.Attrs.To == nil {
 			return Scalar, nil
 		}
@@ -140,73 +238,72 @@ func init() {
 
 	// Elementwise unary ops. The rules that use the output y let the
 	// input's buffer die after the forward pass.
-	unary := func(name string, grad func(b *Builder, n, dy *Node) []*Node) *OpDef {
-		d := &OpDef{Name: name, Arity: 1, Shape: sameAsArg, Grad: grad, Simplify: foldUnary}
-		def(d)
+	unary := func(d *OpDef, u spec.UnaryOp, grad func(b *Builder, n, dy *Node) []*Node) *OpDef {
+		define(d, &OpDef{Arity: 1, Shape: sameAsArg, Grad: grad, Simplify: foldUnary, Unary: unaryKernel(u)})
 		return d
 	}
 	// Activations whose adjoint reads only their output, and whose
 	// gradient op (name_grad) is one elementwise pass.
-	activation := func(name string, grad func(b *Builder, n, dy *Node) []*Node) *OpDef {
-		d := &OpDef{Name: name, Arity: 1, Shape: sameAsArg, Grad: grad, Simplify: foldUnary, FusesBias: true}
-		def(d)
-		def(&OpDef{Name: name + "_grad", Arity: 2, Shape: sameShapes, NoGrad: backwardOnly, FusesBiasGrad: true})
+	activation := func(d, dgrad *OpDef, u spec.UnaryOp, grad func(b *Builder, n, dy *Node) []*Node) *OpDef {
+		define(d, &OpDef{Arity: 1, Shape: sameAsArg, Grad: grad, Simplify: foldUnary, FusesBias: true, Unary: unaryKernel(u)})
+		define(dgrad, &OpDef{Arity: 2, Shape: sameShapes, NoGrad: backwardOnly, FusesBiasGrad: true, Unary: unaryKernel(u)})
 		return d
 	}
-	activation("relu", func(b *Builder, n, dy *Node) []*Node {
+	activation(Relu, ReluGrad, spec.Relu, func(b *Builder, n, dy *Node) []*Node {
 		b.Note("d%s = %s ⊙ [%s > 0]", n.Args[0].Label(), dy.Label(), n.Label())
-		return []*Node{b.Op("relu_grad", Attrs{}, n, dy)}
+		return []*Node{b.Op(ReluGrad, Attrs{}, n, dy)}
 	}).CommutesWithMax = true
-	activation("sigmoid", func(b *Builder, n, dy *Node) []*Node {
+	activation(Sigmoid, SigmoidGrad, spec.Sigmoid, func(b *Builder, n, dy *Node) []*Node {
 		b.Note("d%s = %s ⊙ %s(1 - %s)", n.Args[0].Label(), dy.Label(), n.Label(), n.Label())
-		return []*Node{b.Op("sigmoid_grad", Attrs{}, n, dy)}
+		return []*Node{b.Op(SigmoidGrad, Attrs{}, n, dy)}
 	})
-	activation("tanh", func(b *Builder, n, dy *Node) []*Node {
+	activation(Tanh, TanhGrad, spec.Tanh, func(b *Builder, n, dy *Node) []*Node {
 		b.Note("d%s = %s ⊙ (1 - %s²)", n.Args[0].Label(), dy.Label(), n.Label())
-		return []*Node{b.Op("tanh_grad", Attrs{}, n, dy)}
+		return []*Node{b.Op(TanhGrad, Attrs{}, n, dy)}
 	})
-	unary("sqrt", func(b *Builder, n, dy *Node) []*Node {
+	unary(Sqrt, spec.Sqrt, func(b *Builder, n, dy *Node) []*Node {
 		b.Note("d%s = %s ⊙ 1/(2·%s)", n.Args[0].Label(), dy.Label(), n.Label())
-		return []*Node{b.Op("sqrt_grad", Attrs{}, n, dy)}
+		return []*Node{b.Op(SqrtGrad, Attrs{}, n, dy)}
 	})
-	unary("exp", func(b *Builder, n, dy *Node) []*Node {
+	unary(Exp, spec.Exp, func(b *Builder, n, dy *Node) []*Node {
 		b.Note("d%s = %s ⊙ %s", n.Args[0].Label(), dy.Label(), n.Label())
 		return []*Node{b.Mul(dy, n)}
 	})
-	unary("log", func(b *Builder, n, dy *Node) []*Node {
+	unary(Log, spec.Log, func(b *Builder, n, dy *Node) []*Node {
 		b.Note("d%s = %s / %s", n.Args[0].Label(), dy.Label(), n.Args[0].Label())
 		return []*Node{b.Div(dy, n.Args[0])}
 	})
-	unary("neg", func(b *Builder, n, dy *Node) []*Node {
+	unary(Neg, spec.Neg, func(b *Builder, n, dy *Node) []*Node {
 		b.Note("d%s = -%s", n.Args[0].Label(), dy.Label())
 		return []*Node{b.Neg(dy)}
 	}).Bound = func(n *Node) (float64, []int, int) { return 1, []int{0}, 1 }
-	for _, name := range []string{"sqrt_grad", "softmax_grad", "log_softmax_grad"} {
-		def(&OpDef{Name: name, Arity: 2, Shape: sameShapes, NoGrad: backwardOnly})
+	define(SqrtGrad, &OpDef{Arity: 2, Shape: sameShapes, NoGrad: backwardOnly, Unary: unaryKernel(spec.Sqrt)})
+	for _, d := range []*OpDef{SoftmaxGrad, LogSoftmaxGrad} {
+		define(d, &OpDef{Arity: 2, Shape: sameShapes, NoGrad: backwardOnly})
 	}
 
 	// Elementwise binary ops with numpy broadcasting; the adjoint of the
 	// broadcast is a sum back to the operand's shape.
-	binary := func(name string, grad func(b *Builder, n, dy *Node) []*Node) *OpDef {
-		d := &OpDef{Name: name, Arity: 2, Shape: broadcastArgs, Grad: grad, Simplify: simplifyBinary, ScalarOperands: true}
-		def(d)
+	binary := func(d *OpDef, k spec.BinaryOp, sym string, grad func(b *Builder, n, dy *Node) []*Node) *OpDef {
+		define(d, &OpDef{Arity: 2, Shape: broadcastArgs, Grad: grad, Simplify: simplifyBinary, ScalarOperands: true, Binary: binaryKernel(k),
+			Formula: func(n *Node, arg func(int) string) string { return arg(0) + " " + sym + " " + arg(1) }})
 		return d
 	}
-	binary("add", func(b *Builder, n, dy *Node) []*Node {
+	binary(Add, spec.Add, "+", func(b *Builder, n, dy *Node) []*Node {
 		x, y := n.Args[0], n.Args[1]
 		b.Note("d%s = %s", x.Label(), dy.Label())
 		dx := b.SumTo(dy, x.Shape)
 		b.Note("d%s = %s", y.Label(), dy.Label())
 		return []*Node{dx, b.SumTo(dy, y.Shape)}
 	})
-	binary("sub", func(b *Builder, n, dy *Node) []*Node {
+	binary(Sub, spec.Sub, "-", func(b *Builder, n, dy *Node) []*Node {
 		x, y := n.Args[0], n.Args[1]
 		b.Note("d%s = %s", x.Label(), dy.Label())
 		dx := b.SumTo(dy, x.Shape)
 		b.Note("d%s = -%s", y.Label(), dy.Label())
 		return []*Node{dx, b.Neg(b.SumTo(dy, y.Shape))}
 	})
-	binary("mul", func(b *Builder, n, dy *Node) []*Node {
+	binary(Mul, spec.Mul, "⊙", func(b *Builder, n, dy *Node) []*Node {
 		x, y := n.Args[0], n.Args[1]
 		if x == y { // x², one contribution instead of two
 			b.Note("d%s = 2·%s ⊙ %s", x.Label(), dy.Label(), x.Label())
@@ -217,7 +314,7 @@ func init() {
 		b.Note("d%s = %s ⊙ %s", y.Label(), dy.Label(), x.Label())
 		return []*Node{dx, b.SumTo(b.Mul(dy, x), y.Shape)}
 	}).Bound = func(n *Node) (float64, []int, int) { return 1, []int{0, 1}, 1 }
-	binary("div", func(b *Builder, n, dy *Node) []*Node {
+	binary(Div, spec.Div, "/", func(b *Builder, n, dy *Node) []*Node {
 		x, y := n.Args[0], n.Args[1]
 		b.Note("d%s = %s / %s", x.Label(), dy.Label(), y.Label())
 		dx := b.SumTo(b.Div(dy, y), x.Shape)
@@ -227,7 +324,18 @@ func init() {
 
 	// matmul: y = op(A)·op(B) for 2-D operands. The adjoints are matmuls
 	// whose transpose flags absorb every transpose, so none is materialized.
-	def(&OpDef{Name: "matmul", Arity: 2, Shape: matmulShape, Simplify: absorbTransposes, Accumulates: true,
+	define(MatMul, &OpDef{Arity: 2, Shape: matmulShape, Simplify: absorbTransposes, Accumulates: true,
+		Formula: func(n *Node, arg func(int) string) string {
+			return arg(0) + tick(n.Attrs.TransA) + "·" + arg(1) + tick(n.Attrs.TransB)
+		},
+		// A plain product (no transposes, a 2-D weight) takes the bias add
+		// and the activation as the epilogue of its kernel.
+		BiasAct: func(n *Node) *OpDef {
+			if n.Attrs.TransA || n.Attrs.TransB || len(n.Args[1].Shape) != 2 {
+				return nil
+			}
+			return MatMulBiasAct
+		},
 		Flops: func(n *Node) int { return 2 * n.Shape.Elems() * contracted(n) },
 		Bound: func(n *Node) (float64, []int, int) {
 			k := contracted(n)
@@ -253,7 +361,7 @@ func init() {
 			}
 			return []*Node{da, dw}
 		}})
-	def(&OpDef{Name: "transpose", Arity: 1,
+	define(Transpose, &OpDef{Arity: 1, Formula: func(n *Node, arg func(int) string) string { return arg(0) + "ᵀ" },
 		Shape: func(n *Node) (Shape, error) {
 			x := n.Args[0].Shape
 			if len(x) != 2 {
@@ -262,7 +370,7 @@ func init() {
 			return Shape{x[1], x[0]}, nil
 		},
 		Simplify: func(b *Builder, n *Node) *Node {
-			if x := n.Args[0]; x.Op.Name == "transpose" {
+			if x := n.Args[0]; x.Op == Transpose {
 				return x.Args[0] // (xᵀ)ᵀ = x
 			}
 			return nil
@@ -273,17 +381,17 @@ func init() {
 		}})
 
 	// reshape is a view: same elements, new shape, no copy.
-	def(&OpDef{Name: "reshape", Arity: 1, Alias: true, Shape: reshapeShape,
+	define(Reshape, &OpDef{Arity: 1, Alias: true, Shape: reshapeShape,
 		Simplify: func(b *Builder, n *Node) *Node {
 			x := n.Args[0]
 			if x.Shape.Equal(n.Shape) {
 				return x
 			}
-			if x.Op.Name == "reshape" {
+			if x.Op == Reshape {
 				return b.Reshape(x.Args[0], n.Shape)
 			}
-			if x.Op.Name == "const" {
-				return b.Op("const", Attrs{Value: x.Attrs.Value, To: n.Shape})
+			if x.Op == Const {
+				return b.Op(Const, Attrs{Value: x.Attrs.Value, To: n.Shape})
 			}
 			return nil
 		},
@@ -294,8 +402,11 @@ func init() {
 
 	// Reductions. Their adjoint broadcasts the gradient back; mean's also
 	// divides by the count (which involves n when the batch axis is reduced).
-	reduce := func(name string, mean bool) {
-		def(&OpDef{Name: name, Arity: 1, Shape: reduceShape, Accumulates: true,
+	reduce := func(d *OpDef, mean bool) {
+		define(d, &OpDef{Arity: 1, Shape: reduceShape, Accumulates: true,
+			Formula: func(n *Node, arg func(int) string) string {
+				return fmt.Sprintf("%s(%s, axes=%v)", d.Name, arg(0), n.Attrs.Axes)
+			},
 			Bound: func(n *Node) (float64, []int, int) {
 				count := n.Args[0].Shape.Elems() / n.Shape.Elems()
 				if mean {
@@ -314,17 +425,17 @@ func init() {
 				return []*Node{b.BroadcastTo(b.Reshape(dy, kept), x.Shape, mean)}
 			}})
 	}
-	reduce("sum", false)
-	reduce("mean", true)
+	reduce(Sum, false)
+	reduce(Mean, true)
 	// broadcast_to only appears in backward passes (the adjoint of sum and
 	// mean), so it needs no adjoint of its own.
-	def(&OpDef{Name: "broadcast_to", Arity: 1, NoGrad: backwardOnly, Accumulates: true,
+	define(BroadcastTo, &OpDef{Arity: 1, NoGrad: backwardOnly, Accumulates: true,
 		Bound: func(n *Node) (float64, []int, int) {
 			return 1, []int{0}, 1 // a copy, or a copy divided by a count (the mean's adjoint)
 		},
 		Simplify: func(b *Builder, n *Node) *Node {
 			x := n.Args[0]
-			if x.Op.Name != "const" {
+			if x.Op != Const {
 				return nil
 			}
 			v := x.Attrs.Value
@@ -334,7 +445,7 @@ func init() {
 				}
 				v /= float64(n.Shape.Elems() / x.Shape.Elems())
 			}
-			return b.Op("const", Attrs{Value: v, To: n.Shape})
+			return b.Op(Const, Attrs{Value: v, To: n.Shape})
 		},
 		Shape: func(n *Node) (Shape, error) {
 			x, to := n.Args[0].Shape, n.Attrs.To
@@ -349,27 +460,27 @@ func init() {
 		}})
 
 	// Row-wise softmax family over the last axis.
-	def(&OpDef{Name: "softmax", Arity: 1, Shape: lastAxisStatic,
+	define(Softmax, &OpDef{Arity: 1, Shape: lastAxisStatic,
 		Grad: func(b *Builder, n, dy *Node) []*Node {
 			b.Note("d%s = %s ⊙ (%s - Σ %s⊙%s)", n.Args[0].Label(), n.Label(), dy.Label(), dy.Label(), n.Label())
-			return []*Node{b.Op("softmax_grad", Attrs{}, n, dy)}
+			return []*Node{b.Op(SoftmaxGrad, Attrs{}, n, dy)}
 		}})
-	def(&OpDef{Name: "log_softmax", Arity: 1, Shape: lastAxisStatic,
+	define(LogSoftmax, &OpDef{Arity: 1, Shape: lastAxisStatic,
 		Grad: func(b *Builder, n, dy *Node) []*Node {
 			b.Note("d%s = %s - exp(%s) ⊙ Σ %s", n.Args[0].Label(), dy.Label(), n.Label(), dy.Label())
-			return []*Node{b.Op("log_softmax_grad", Attrs{}, n, dy)}
+			return []*Node{b.Op(LogSoftmaxGrad, Attrs{}, n, dy)}
 		}})
 
 	// softmax_cross_entropy: mean over rows of -log softmax(logits)[label].
 	// Its adjoint is the fused (softmax - onehot)·dloss/n, never the chain
 	// through an explicit softmax and log.
-	def(&OpDef{Name: "softmax_cross_entropy", Arity: 2, Shape: sceShape,
+	define(SoftmaxCrossEntropy, &OpDef{Arity: 2, Shape: sceShape,
 		Grad: func(b *Builder, n, dy *Node) []*Node {
 			logits, labels := n.Args[0], n.Args[1]
 			b.Note("d%s = (softmax(%s) - onehot(%s))·%s/n", logits.Label(), logits.Label(), labels.Label(), dy.Label())
-			return []*Node{b.Op("softmax_cross_entropy_grad", Attrs{}, logits, labels, dy), nil}
+			return []*Node{b.Op(SoftmaxCrossEntropyGrad, Attrs{}, logits, labels, dy), nil}
 		}})
-	def(&OpDef{Name: "softmax_cross_entropy_grad", Arity: 3, NoGrad: backwardOnly, ScalarOperands: true,
+	define(SoftmaxCrossEntropyGrad, &OpDef{Arity: 3, NoGrad: backwardOnly, ScalarOperands: true,
 		Shape: func(n *Node) (Shape, error) {
 			if _, err := sceShape(n); err != nil {
 				return nil, err
@@ -383,7 +494,10 @@ func init() {
 	// bias_act is act(x + b) with b broadcast along the last axis, in one
 	// pass. derive fuses it after differentiation (the adjoints read the
 	// activation's output, never the sum), so it needs no rule of its own.
-	def(&OpDef{Name: "bias_act", Arity: 2, NoGrad: "fused after derivation; never differentiated",
+	define(BiasAct, &OpDef{Arity: 2, NoGrad: "fused after derivation; never differentiated",
+		Formula: func(n *Node, arg func(int) string) string {
+			return fmt.Sprintf("%s(%s + %s)", n.Attrs.Act.Name, arg(0), arg(1))
+		},
 		Shape: func(n *Node) (Shape, error) {
 			x, b := n.Args[0].Shape, n.Args[1].Shape
 			if len(x) < 2 || len(b) != 1 || b[0] != x[len(x)-1] {
@@ -396,7 +510,10 @@ func init() {
 	// leading axes of x flatten into rows) with the bias add and the
 	// activation as its epilogue: derive fuses it from a bias_act whose
 	// sum operand is a product read by nothing else.
-	def(&OpDef{Name: "matmul_bias_act", Arity: 3, NoGrad: "fused after derivation; never differentiated",
+	define(MatMulBiasAct, &OpDef{Arity: 3, NoGrad: "fused after derivation; never differentiated",
+		Formula: func(n *Node, arg func(int) string) string {
+			return fmt.Sprintf("%s(%s·%s + %s)", n.Attrs.Act.Name, arg(0), arg(1), arg(2))
+		},
 		Flops: func(n *Node) int { return 2 * n.Shape.Elems() * n.Args[1].Shape[0].Size },
 		Shape: func(n *Node) (Shape, error) {
 			x, w, b := n.Args[0].Shape, n.Args[1].Shape, n.Args[2].Shape
@@ -411,7 +528,7 @@ func init() {
 
 	// acc_grad adds a contribution into a parameter's (or input's)
 	// gradient buffer: the end of every backward chain.
-	def(&OpDef{Name: "acc_grad", Arity: 1, NoGrad: backwardOnly,
+	define(AccGrad, &OpDef{Arity: 1, NoGrad: backwardOnly,
 		Shape: func(n *Node) (Shape, error) {
 			p := n.Attrs.Param
 			if p == nil {
@@ -507,10 +624,10 @@ func absorbTransposes(b *Builder, n *Node) *Node {
 	x, y := n.Args[0], n.Args[1]
 	tA, tB := n.Attrs.TransA, n.Attrs.TransB
 	changed := false
-	if x.Op.Name == "transpose" {
+	if x.Op == Transpose {
 		x, tA, changed = x.Args[0], !tA, true
 	}
-	if y.Op.Name == "transpose" {
+	if y.Op == Transpose {
 		y, tB, changed = y.Args[0], !tB, true
 	}
 	if !changed {
@@ -616,16 +733,16 @@ func sceShape(n *Node) (Shape, error) {
 
 // isConst reports whether n is a scalar constant with value v.
 func isConst(n *Node, v float64) bool {
-	return n.Op.Name == "const" && n.Shape.IsScalar() && n.Attrs.Value == v
+	return n.Op == Const && n.Shape.IsScalar() && n.Attrs.Value == v
 }
 
 func foldUnary(b *Builder, n *Node) *Node {
 	x := n.Args[0]
-	if n.Op.Name == "neg" && x.Op.Name == "neg" {
+	if n.Op == Neg && x.Op == Neg {
 		return x.Args[0]
 	}
-	if x.Op.Name == "const" && n.Op.Name == "neg" {
-		return b.Op("const", Attrs{Value: -x.Attrs.Value, To: x.Attrs.To})
+	if x.Op == Const && n.Op == Neg {
+		return b.Op(Const, Attrs{Value: -x.Attrs.Value, To: x.Attrs.To})
 	}
 	return nil
 }
@@ -634,57 +751,57 @@ func foldUnary(b *Builder, n *Node) *Node {
 // and folds two scalar constants.
 func simplifyBinary(b *Builder, n *Node) *Node {
 	x, y := n.Args[0], n.Args[1]
-	op := n.Op.Name
+	op := n.Op
 	keep := func(v *Node) *Node {
 		if v.Shape.Equal(n.Shape) {
 			return v
 		}
 		return nil // the identity operand would also broadcast the other
 	}
-	if x.Op.Name == "const" && y.Op.Name == "const" && x.Shape.IsScalar() && y.Shape.IsScalar() && len(n.Shape) == 0 {
+	if x.Op == Const && y.Op == Const && x.Shape.IsScalar() && y.Shape.IsScalar() && len(n.Shape) == 0 {
 		a, c := x.Attrs.Value, y.Attrs.Value
 		var v float64
 		switch op {
-		case "add":
+		case Add:
 			v = a + c
-		case "sub":
+		case Sub:
 			v = a - c
-		case "mul":
+		case Mul:
 			v = a * c
-		case "div":
+		case Div:
 			v = a / c
 		}
 		return b.Const(v)
 	}
 	// A constant tensor is uniform: use it as a scalar when the other
 	// operand alone has the result's shape.
-	if x.Op.Name == "const" && !x.Shape.IsScalar() && y.Shape.Equal(n.Shape) {
+	if x.Op == Const && !x.Shape.IsScalar() && y.Shape.Equal(n.Shape) {
 		return b.Op(op, Attrs{}, b.Const(x.Attrs.Value), y)
 	}
-	if y.Op.Name == "const" && !y.Shape.IsScalar() && x.Shape.Equal(n.Shape) {
+	if y.Op == Const && !y.Shape.IsScalar() && x.Shape.Equal(n.Shape) {
 		return b.Op(op, Attrs{}, x, b.Const(y.Attrs.Value))
 	}
 	// (a·c1)·c2 → a·(c1·c2) for scalar constants.
-	if op == "mul" {
-		if c2, a := scalarConstOf(x, y); c2 != nil && a.Op.Name == "mul" {
+	if op == Mul {
+		if c2, a := scalarConstOf(x, y); c2 != nil && a.Op == Mul {
 			if c1, inner := scalarConstOf(a.Args[0], a.Args[1]); c1 != nil && inner.Shape.Equal(n.Shape) {
 				return b.Mul(inner, b.Const(c1.Attrs.Value*c2.Attrs.Value))
 			}
 		}
 	}
 	switch op {
-	case "add":
+	case Add:
 		if isConst(y, 0) {
 			return keep(x)
 		}
 		if isConst(x, 0) {
 			return keep(y)
 		}
-	case "sub":
+	case Sub:
 		if isConst(y, 0) {
 			return keep(x)
 		}
-	case "mul":
+	case Mul:
 		if isConst(y, 1) {
 			return keep(x)
 		}
@@ -692,12 +809,12 @@ func simplifyBinary(b *Builder, n *Node) *Node {
 			return keep(y)
 		}
 		if isConst(x, 0) || isConst(y, 0) {
-			return b.Op("const", Attrs{Value: 0, To: n.Shape})
+			return b.Op(Const, Attrs{Value: 0, To: n.Shape})
 		}
 		if isConst(x, -1) {
 			return b.Neg(y)
 		}
-	case "div":
+	case Div:
 		if isConst(y, 1) {
 			return keep(x)
 		}
@@ -709,9 +826,9 @@ func simplifyBinary(b *Builder, n *Node) *Node {
 // operand, or nil.
 func scalarConstOf(x, y *Node) (c, other *Node) {
 	switch {
-	case x.Op.Name == "const" && x.Shape.IsScalar():
+	case x.Op == Const && x.Shape.IsScalar():
 		return x, y
-	case y.Op.Name == "const" && y.Shape.IsScalar():
+	case y.Op == Const && y.Shape.IsScalar():
 		return y, x
 	}
 	return nil, nil

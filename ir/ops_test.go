@@ -3,6 +3,8 @@ package ir
 import (
 	"strings"
 	"testing"
+
+	"github.com/backpropgen/backpropgen/runtime/spec"
 )
 
 // TestEveryOpHasAdjoint: each op has exactly one of an adjoint rule and a
@@ -20,11 +22,11 @@ func TestEveryOpHasAdjoint(t *testing.T) {
 
 func input(b *Builder, name string, dims ...int) *Node {
 	s := Shape{{Size: 8, Batch: true}}
-	return b.Leaf("input", name, append(s, Fixed(dims...)...), Attrs{})
+	return b.Leaf(Input, name, append(s, Fixed(dims...)...), Attrs{})
 }
 
 func param(b *Builder, name string, dims ...int) *Node {
-	return b.Leaf("param", name, Fixed(dims...), Attrs{Init: "zeros"})
+	return b.Leaf(Param, name, Fixed(dims...), Attrs{Init: spec.Zeros})
 }
 
 func TestShapeRules(t *testing.T) {
@@ -84,7 +86,7 @@ func TestSimplify(t *testing.T) {
 	if got := b.Add(b.Const(0), x); got != x {
 		t.Errorf("0+x = %v", FormatNode(got))
 	}
-	if got := b.Mul(x, b.Const(0)); got.Op.Name != "const" || !got.Shape.Equal(x.Shape) {
+	if got := b.Mul(x, b.Const(0)); got.Op != Const || !got.Shape.Equal(x.Shape) {
 		t.Errorf("x·0 = %v", FormatNode(got))
 	}
 	if got := b.Transpose(b.Transpose(x)); got != x {
@@ -94,10 +96,10 @@ func TestSimplify(t *testing.T) {
 		t.Errorf("--x = %v", FormatNode(got))
 	}
 	mm := b.MatMul(x, b.Transpose(w), false, false)
-	if mm.Op.Name != "matmul" || !mm.Attrs.TransB || mm.Args[1] != w {
+	if mm.Op != MatMul || !mm.Attrs.TransB || mm.Args[1] != w {
 		t.Errorf("x·(Wᵀ) = %v, want matmul with transB", FormatNode(mm))
 	}
-	if got := b.Mul(b.Const(2), b.Const(3)); got.Op.Name != "const" || got.Attrs.Value != 6 {
+	if got := b.Mul(b.Const(2), b.Const(3)); got.Op != Const || got.Attrs.Value != 6 {
 		t.Errorf("2·3 = %v", FormatNode(got))
 	}
 	if b.Err != nil {
@@ -111,7 +113,7 @@ func TestFormatDeterministic(t *testing.T) {
 		x := input(b, "x", 3)
 		w := param(b, "W", 3, 2)
 		b.Pos = Pos{File: "m.bpg", Line: 7, Col: 1}
-		b.Sum(b.Op("relu", Attrs{}, b.MatMul(x, w, false, false)), []int{1}, true)
+		b.Sum(b.Op(Relu, Attrs{}, b.MatMul(x, w, false, false)), []int{1}, true)
 		var s strings.Builder
 		Format(&s, b.Nodes)
 		return s.String()

@@ -44,34 +44,59 @@ func FormatNode(n *Node) string {
 	return b.String()
 }
 
+// formatAttrs writes every attribute n has set, in a fixed order, so that
+// a golden file sees any change to one (an activation, a window, a cell).
 func formatAttrs(n *Node) string {
 	var parts []string
+	add := func(format string, args ...any) { parts = append(parts, fmt.Sprintf(format, args...)) }
 	a := n.Attrs
-	switch n.Op.Name {
-	case "const":
-		parts = append(parts, fmt.Sprintf("value=%g", a.Value))
-	case "matmul":
-		if a.TransA {
-			parts = append(parts, "transA")
+	if n.Op == Const || a.Value != 0 {
+		add("value=%g", a.Value)
+	}
+	if a.TransA {
+		add("transA")
+	}
+	if a.TransB {
+		add("transB")
+	}
+	if a.Axes != nil {
+		add("axes=%v", a.Axes)
+	}
+	if a.KeepDims {
+		add("keepdims")
+	}
+	if a.To != nil && n.Op != Const {
+		add("to=%v", a.To)
+	}
+	if a.Mean {
+		add("mean")
+	}
+	if n.Op == Param {
+		add("init=%v", a.Init)
+	}
+	if a.Classes != 0 {
+		add("classes=%d", a.Classes)
+	}
+	if a.Param != nil {
+		add("into=d%s", a.Param.Name)
+	}
+	if w := a.Window; w != nil {
+		add("window=%dx%d stride=%dx%d dilation=%dx%d pad=%d,%d,%d,%d", w.KH, w.KW, w.SH, w.SW, w.DH, w.DW, w.PadT, w.PadB, w.PadL, w.PadR)
+	}
+	if r := a.RNN; r != nil {
+		add("cell=%v", r.Cell)
+		if r.HasH0 {
+			add("h0")
 		}
-		if a.TransB {
-			parts = append(parts, "transB")
+		if r.HasC0 {
+			add("c0")
 		}
-	case "sum", "mean":
-		parts = append(parts, fmt.Sprintf("axes=%v", a.Axes))
-		if a.KeepDims {
-			parts = append(parts, "keepdims")
-		}
-	case "broadcast_to":
-		if a.Mean {
-			parts = append(parts, "mean")
-		}
-	case "param":
-		parts = append(parts, "init="+a.Init)
-	case "label":
-		parts = append(parts, fmt.Sprintf("classes=%d", a.Classes))
-	case "acc_grad":
-		parts = append(parts, "into=d"+a.Param.Name)
+	}
+	if a.Offset != 0 || n.Op == Slice {
+		add("offset=%d", a.Offset)
+	}
+	if a.Act != nil {
+		add("act=%s", a.Act.Name)
 	}
 	return strings.Join(parts, " ")
 }

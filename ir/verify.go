@@ -36,7 +36,7 @@ func Verify(nodes []*Node, base int, defined map[*Node]bool) error {
 				return fmt.Errorf("node %v (%s): shape %v, rule says %v", n, n.Op.Name, n.Shape, s)
 			}
 		}
-		if n.Op.Name == "reshape" && n.Args[0].Shape.Elems() != n.Shape.Elems() {
+		if n.Op == Reshape && n.Args[0].Shape.Elems() != n.Shape.Elems() {
 			return fmt.Errorf("node %v: view changes the element count", n)
 		}
 		defined[n] = true

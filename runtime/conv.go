@@ -3,6 +3,8 @@ package runtime
 import (
 	"fmt"
 	"math"
+
+	"github.com/backpropgen/backpropgen/runtime/spec"
 )
 
 // Convolution and pooling kernels in the Keras layout: activations are
@@ -20,39 +22,21 @@ import (
 // operand shorter than its geometry requires, or an invalid geometry, is a
 // programming error and panics with the kernel's name in the message.
 
-// Conv2DGeom describes one NHWC convolution or pooling window.
-//
-// Input row iy = oy*SH - PadT + ky*DH and column ix = ox*SW - PadL + kx*DW
-// feed output (oy, ox) through kernel tap (ky, kx); taps that fall outside
-// [0,H)×[0,W) read zero padding (convolution) or are excluded (pooling).
-// Padding after the last row / column is implied by OH and OW: for Keras
-// 'valid', OH = (H - (KH-1)*DH - 1)/SH + 1 and PadT = 0; for 'same',
-// OH = ceil(H/SH) and PadT = max((OH-1)*SH + (KH-1)*DH + 1 - H, 0)/2 (TF
-// puts the odd extra row at the bottom); likewise for columns.
-type Conv2DGeom struct {
-	H, W, C    int // input height, width, channels
-	KH, KW     int // kernel / window size
-	F          int // output channels (filters); for pooling F == C
-	OH, OW     int // output height and width
-	SH, SW     int // strides
-	DH, DW     int // dilations (1 = none); pooling uses 1
-	PadT, PadL int // padding before the first row / column; padding after is implied by OH/OW
-}
-
-// ColSize returns the scratch length Conv2D and its gradients need for n images: n*OH*OW*KH*KW*C.
-func (g Conv2DGeom) ColSize(n int) int { return n * g.OH * g.OW * g.KH * g.KW * g.C }
+// Conv2DGeom describes one NHWC convolution or pooling window (see
+// spec.Conv2DGeom for the fields).
+type Conv2DGeom = spec.Conv2DGeom
 
 // pointwise reports whether the im2col matrix of x is x itself (a 1×1
 // kernel, stride 1, no padding, output the size of the input), so the
 // kernels skip col.
-func (g Conv2DGeom) pointwise() bool {
+func convPointwise(g Conv2DGeom) bool {
 	return g.KH == 1 && g.KW == 1 && g.SH == 1 && g.SW == 1 &&
 		g.PadT == 0 && g.PadL == 0 && g.OH == g.H && g.OW == g.W
 }
 
 // check panics unless g (and n) describe a valid geometry; pool also
 // requires F == C.
-func (g Conv2DGeom) check(fn string, n int, pool bool) {
+func convCheck(g Conv2DGeom, fn string, n int, pool bool) {
 	switch {
 	case n < 0:
 		convPanic(fn, g, n, "n must be ≥ 0")
@@ -311,7 +295,7 @@ func Conv2DBiasAct[T Float](act UnaryOp, out, x, w, b, col []T, n int, g Conv2DG
 // conv2DForward is Conv2D, with act(· + b) as the epilogue of its product
 // when bias is set.
 func conv2DForward[T Float](fn string, bias bool, act UnaryOp, out, x, w, b, col []T, n int, g Conv2DGeom) {
-	g.check(fn, n, false)
+	convCheck(g, fn, n, false)
 	rows, K := n*g.OH*g.OW, g.KH*g.KW*g.C
 	out = fit(out, rows*g.F, fn, "out")
 	x = fit(x, n*g.H*g.W*g.C, fn, "x")
@@ -320,7 +304,7 @@ func conv2DForward[T Float](fn string, bias bool, act UnaryOp, out, x, w, b, col
 		b = fit(b, g.F, fn, "b")
 	}
 	a := x // the im2col matrix: x itself for the 1×1 geometry
-	if !g.pointwise() {
+	if !convPointwise(g) {
 		a = fit(col, rows*K, fn, "col")
 		im2col(a, x, n, g)
 	}
@@ -347,12 +331,12 @@ func conv2DForward[T Float](fn string, bias bool, act UnaryOp, out, x, w, b, col
 // and computes dw (+)= colᵀ·dy with one Gemm; col is not used, and may be
 // nil, for the 1×1 geometry Conv2D documents.
 func Conv2DGradFilter[T Float](dw, x, dy, col []T, n int, g Conv2DGeom, acc bool) {
-	g.check("Conv2DGradFilter", n, false)
+	convCheck(g, "Conv2DGradFilter", n, false)
 	rows, K := n*g.OH*g.OW, g.KH*g.KW*g.C
 	dw = fit(dw, K*g.F, "Conv2DGradFilter", "dw")
 	x = fit(x, n*g.H*g.W*g.C, "Conv2DGradFilter", "x")
 	dy = fit(dy, rows*g.F, "Conv2DGradFilter", "dy")
-	if g.pointwise() {
+	if convPointwise(g) {
 		Gemm(true, false, K, g.F, rows, x, dy, dw, acc)
 		return
 	}
@@ -376,12 +360,12 @@ func Conv2DGradFilter[T Float](dw, x, dy, col []T, n int, g Conv2DGeom, acc bool
 // that fall in padding. For the 1×1 geometry Conv2D documents, dx (+)=
 // dy·wᵀ directly and col is not used (may be nil).
 func Conv2DGradInput[T Float](dx, dy, w, col []T, n int, g Conv2DGeom, acc bool) {
-	g.check("Conv2DGradInput", n, false)
+	convCheck(g, "Conv2DGradInput", n, false)
 	rows, K := n*g.OH*g.OW, g.KH*g.KW*g.C
 	dx = fit(dx, n*g.H*g.W*g.C, "Conv2DGradInput", "dx")
 	dy = fit(dy, rows*g.F, "Conv2DGradInput", "dy")
 	w = fit(w, K*g.F, "Conv2DGradInput", "w")
-	if g.pointwise() {
+	if convPointwise(g) {
 		Gemm(false, true, rows, K, g.F, dy, w, dx, acc)
 		return
 	}
@@ -428,7 +412,7 @@ func maxInto[T Float](o []T, am []int32, src []T, base int) {
 // NaN propagates: a NaN in the window is the result, and argmax points at
 // the first one. n*H*W*C must fit in an int32.
 func MaxPool2D[T Float](out []T, argmax []int32, x []T, n int, g Conv2DGeom) {
-	g.check("MaxPool2D", n, true)
+	convCheck(g, "MaxPool2D", n, true)
 	C := g.C
 	nx, nout := n*g.H*g.W*C, n*g.OH*g.OW*C
 	if nx > math.MaxInt32 {
@@ -499,7 +483,7 @@ func MaxPool2D[T Float](out []T, argmax []int32, x []T, n int, g Conv2DGeom) {
 // lying entirely in padding (argmax -1) contribute nothing. It panics if
 // an argmax entry is ≥ n*H*W*C.
 func MaxPool2DGrad[T Float](dx, dy []T, argmax []int32, n int, g Conv2DGeom, acc bool) {
-	g.check("MaxPool2DGrad", n, true)
+	convCheck(g, "MaxPool2DGrad", n, true)
 	nout := n * g.OH * g.OW * g.C
 	dx = fit(dx, n*g.H*g.W*g.C, "MaxPool2DGrad", "dx")
 	argmax = fit(argmax, nout, "MaxPool2DGrad", "argmax")
@@ -536,7 +520,7 @@ func MaxPool2DGrad[T Float](dx, dy []T, argmax []int32, n int, g Conv2DGeom, acc
 // The division is done as a multiplication by 1/cnt, so results agree
 // with the reference to rounding only.
 func AvgPool2D[T Float](out, x []T, n int, g Conv2DGeom) {
-	g.check("AvgPool2D", n, true)
+	convCheck(g, "AvgPool2D", n, true)
 	C := g.C
 	out = fit(out, n*g.OH*g.OW*C, "AvgPool2D", "out")
 	x = fit(x, n*g.H*g.W*C, "AvgPool2D", "x")
@@ -587,7 +571,7 @@ func AvgPool2D[T Float](out, x []T, n int, g Conv2DGeom) {
 //
 // (dy[...]/cnt is computed as dy[...]·(1/cnt)).
 func AvgPool2DGrad[T Float](dx, dy []T, n int, g Conv2DGeom, acc bool) {
-	g.check("AvgPool2DGrad", n, true)
+	convCheck(g, "AvgPool2DGrad", n, true)
 	C := g.C
 	dx = fit(dx, n*g.H*g.W*C, "AvgPool2DGrad", "dx")
 	dy = fit(dy, n*g.OH*g.OW*C, "AvgPool2DGrad", "dy")

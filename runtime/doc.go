@@ -8,12 +8,14 @@
 // generated code passes the sizes it computed from the model description.
 package runtime
 
+import "github.com/backpropgen/backpropgen/runtime/spec"
+
 // Float is the element type of every tensor.
 type Float interface{ ~float32 | ~float64 }
 
 // Version is the backpropgen release this runtime belongs to; the generator
 // writes it into every generated file's header.
-const Version = "v0.1.0"
+const Version = spec.Version
 
 // GenVersion is the generated-code ABI this runtime implements, and
 // MinVersion the oldest one it still supports. Generated code contains
@@ -24,8 +26,8 @@ const Version = "v0.1.0"
 // so a mismatch between the generator and this package is a compile error
 // (a negative constant overflowing uint) instead of a wrong answer.
 const (
-	GenVersion = 1
-	MinVersion = 1
+	GenVersion = spec.GenVersion
+	MinVersion = spec.MinVersion
 )
 
 // EnforceVersion is used only in constant expressions by generated code.

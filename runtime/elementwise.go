@@ -3,6 +3,8 @@ package runtime
 import (
 	"math"
 	"strconv"
+
+	"github.com/backpropgen/backpropgen/runtime/spec"
 )
 
 // Element-wise kernels. Each one switches on its operator once and then
@@ -19,28 +21,18 @@ import (
 // (internal/asmgen/activation.go), instead of going through float64.
 
 // UnaryOp names an element-wise function of one tensor.
-type UnaryOp uint8
+type UnaryOp = spec.UnaryOp
 
-// Unary operators.
+// Unary operators (spec's, which the generator names by their String).
 const (
-	Relu UnaryOp = iota
-	Sigmoid
-	Tanh
-	Exp
-	Log
-	Neg
-	Sqrt
+	Relu    = spec.Relu
+	Sigmoid = spec.Sigmoid
+	Tanh    = spec.Tanh
+	Exp     = spec.Exp
+	Log     = spec.Log
+	Neg     = spec.Neg
+	Sqrt    = spec.Sqrt
 )
-
-var unaryNames = [...]string{"Relu", "Sigmoid", "Tanh", "Exp", "Log", "Neg", "Sqrt"}
-
-// String returns the operator's Go name, e.g. "Sigmoid".
-func (op UnaryOp) String() string {
-	if int(op) < len(unaryNames) {
-		return unaryNames[op]
-	}
-	return "UnaryOp(" + strconv.Itoa(int(op)) + ")"
-}
 
 // Unary computes
 //
@@ -152,25 +144,15 @@ func unaryGradLoop[T Float](op UnaryOp, dx, y, dy []T) {
 }
 
 // BinaryOp names an element-wise function of two tensors.
-type BinaryOp uint8
+type BinaryOp = spec.BinaryOp
 
-// Binary operators.
+// Binary operators (spec's).
 const (
-	Add BinaryOp = iota
-	Sub
-	Mul
-	Div
+	Add = spec.Add
+	Sub = spec.Sub
+	Mul = spec.Mul
+	Div = spec.Div
 )
-
-var binaryNames = [...]string{"Add", "Sub", "Mul", "Div"}
-
-// String returns the operator's Go name, e.g. "Add".
-func (op BinaryOp) String() string {
-	if int(op) < len(binaryNames) {
-		return binaryNames[op]
-	}
-	return "BinaryOp(" + strconv.Itoa(int(op)) + ")"
-}
 
 // Binary computes
 //

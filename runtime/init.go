@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"strings"
+
+	"github.com/backpropgen/backpropgen/runtime/spec"
 )
 
 // NewRNG returns a PCG generator seeded with (seed, seed^0x9E3779B97F4A7C15).
@@ -19,56 +21,32 @@ func NewRNG(seed uint64) *rand.Rand {
 // Init names a weight initializer. The definitions follow Keras
 // (keras.initializers), so models ported from Keras start from the same
 // distributions.
-type Init uint8
+type Init = spec.Init
 
 // The initializers. The zero value is Zeros.
 const (
-	Zeros         Init = iota // all 0
-	Ones                      // all 1
-	GlorotUniform             // U(-l, l), l = √(6/(fanIn+fanOut))
-	GlorotNormal              // truncated N(0, σ²), σ = √(2/(fanIn+fanOut)) / 0.8796…
-	HeUniform                 // U(-l, l), l = √(6/fanIn)
-	HeNormal                  // truncated N(0, σ²), σ = √(2/fanIn) / 0.8796…
-	LeCunUniform              // U(-l, l), l = √(3/fanIn)
-	LeCunNormal               // truncated N(0, σ²), σ = √(1/fanIn) / 0.8796…
-	numInits
+	Zeros         = spec.Zeros         // all 0
+	Ones          = spec.Ones          // all 1
+	GlorotUniform = spec.GlorotUniform // U(-l, l), l = √(6/(fanIn+fanOut))
+	GlorotNormal  = spec.GlorotNormal  // truncated N(0, σ²), σ = √(2/(fanIn+fanOut)) / 0.8796…
+	HeUniform     = spec.HeUniform     // U(-l, l), l = √(6/fanIn)
+	HeNormal      = spec.HeNormal      // truncated N(0, σ²), σ = √(2/fanIn) / 0.8796…
+	LeCunUniform  = spec.LeCunUniform  // U(-l, l), l = √(3/fanIn)
+	LeCunNormal   = spec.LeCunNormal   // truncated N(0, σ²), σ = √(1/fanIn) / 0.8796…
 )
 
-var initNames = [numInits]string{
-	Zeros:         "zeros",
-	Ones:          "ones",
-	GlorotUniform: "glorot_uniform",
-	GlorotNormal:  "glorot_normal",
-	HeUniform:     "he_uniform",
-	HeNormal:      "he_normal",
-	LeCunUniform:  "lecun_uniform",
-	LeCunNormal:   "lecun_normal",
-}
-
-// String returns the Keras name of the initializer, e.g. "glorot_uniform".
-func (i Init) String() string {
-	if i < numInits {
-		return initNames[i]
-	}
-	return fmt.Sprintf("Init(%d)", uint8(i))
-}
-
 // InitNames returns the names ParseInit accepts, in constant order.
-func InitNames() []string {
-	return append([]string(nil), initNames[:]...)
-}
+func InitNames() []string { return spec.InitNames() }
 
 // ParseInit returns the initializer with the given Keras name (case and
 // surrounding space are ignored). The error lists the valid names.
-func ParseInit(name string) (Init, error) {
-	n := strings.ToLower(strings.TrimSpace(name))
-	for i, s := range initNames {
-		if s == n {
-			return Init(i), nil
-		}
-	}
-	return 0, fmt.Errorf("unknown initializer %q: valid names are %s", name, strings.Join(initNames[:], ", "))
-}
+func ParseInit(name string) (Init, error) { return spec.ParseInit(name) }
+
+// FanInOut returns the fans of a weight tensor with the given shape, using
+// Keras' convention: [] → (1, 1); [n] → (n, n); [in, out] → (in, out); and
+// for convolution kernels [k1, ..., kd, in, out] the receptive field size
+// k1·…·kd multiplies both in and out.
+func FanInOut(shape []int) (fanIn, fanOut int) { return spec.FanInOut(shape) }
 
 // truncatedNormalStddevFactor is the standard deviation of a unit normal
 // truncated to [-2, 2]. Keras divides the target stddev by it so that the
@@ -107,7 +85,7 @@ func Initialize[T Float](dst []T, init Init, fanIn, fanOut int, rng *rand.Rand) 
 		scale, n = 1, float64(fanIn)
 	default:
 		panic(fmt.Sprintf("runtime.Initialize: invalid Init(%d); use one of the Init constants or ParseInit(%s)",
-			uint8(init), strings.Join(initNames[:], "|")))
+			uint8(init), strings.Join(spec.InitNames(), "|")))
 	}
 	n = max(n, 1)
 	switch init {
@@ -126,24 +104,4 @@ func Initialize[T Float](dst []T, init Init, fanIn, fanOut int, rng *rand.Rand) 
 			dst[i] = T(stddev * z)
 		}
 	}
-}
-
-// FanInOut returns the fans of a weight tensor with the given shape, using
-// Keras' convention: [] → (1, 1); [n] → (n, n); [in, out] → (in, out); and
-// for convolution kernels [k1, ..., kd, in, out] the receptive field size
-// k1·…·kd multiplies both in and out.
-func FanInOut(shape []int) (fanIn, fanOut int) {
-	switch len(shape) {
-	case 0:
-		return 1, 1
-	case 1:
-		return shape[0], shape[0]
-	case 2:
-		return shape[0], shape[1]
-	}
-	receptive := 1
-	for _, d := range shape[:len(shape)-2] {
-		receptive *= d
-	}
-	return shape[len(shape)-2] * receptive, shape[len(shape)-1] * receptive
 }

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/backpropgen/backpropgen/runtime/spec"
 )
 
 func TestRNGDeterministic(t *testing.T) {
@@ -32,7 +34,7 @@ func TestRNGDeterministic(t *testing.T) {
 }
 
 func TestInitializeDeterministic(t *testing.T) {
-	for i := Init(0); i < numInits; i++ {
+	for i := Init(0); i < spec.NumInits; i++ {
 		a := make([]float32, 257)
 		b := make([]float32, 257)
 		Initialize(a, i, 30, 20, NewRNG(42))

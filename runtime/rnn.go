@@ -2,8 +2,9 @@ package runtime
 
 import (
 	"math"
-	"strconv"
 	"unsafe"
+
+	"github.com/backpropgen/backpropgen/runtime/spec"
 )
 
 // Recurrent layers: SimpleRNN (Elman), LSTM and GRU with PyTorch's
@@ -37,7 +38,7 @@ import (
 // Saved layout for n sequences (sizes in units of n·H floats, but xTM,
 // n·T·D floats; state buffers are time-major blocks of (n, H): block 0
 // holds the initial state of every sequence and block t+1 the state after
-// step t; C = min(T, rnnChunkMax), the most steps a chunk holds):
+// step t; C = min(T, spec.RNNChunkMax), the most steps a chunk holds):
 //
 //	all cells: hTM  (T+1) blocks  h_{-1}=h0 (or 0), h_0, …, h_{T-1}
 //	           xTM  (T, n, D)     x time-major
@@ -62,137 +63,29 @@ import (
 // n·(2·C·G·H + H + C·D) + G·H·(H + D) + n·T·H, plus n·H for LSTM.
 
 // RNNCell selects the recurrent cell of an RNN layer.
-type RNNCell uint8
+type RNNCell = spec.RNNCell
 
 // Recurrent cells.
 const (
-	SimpleRNN RNNCell = iota
-	LSTM
-	GRU
+	SimpleRNN = spec.SimpleRNN
+	LSTM      = spec.LSTM
+	GRU       = spec.GRU
 )
-
-var rnnCellNames = [...]string{"simple_rnn", "lstm", "gru"}
-
-// Gates returns the number of H-wide gate blocks of the cell: 1 for
-// SimpleRNN, 4 for LSTM, 3 for GRU. It panics on an unknown cell.
-func (c RNNCell) Gates() int {
-	switch c {
-	case SimpleRNN:
-		return 1
-	case LSTM:
-		return 4
-	case GRU:
-		return 3
-	}
-	panic("runtime.RNNCell.Gates: unknown cell " + c.String())
-}
-
-// String returns the cell's name: "simple_rnn", "lstm" or "gru".
-func (c RNNCell) String() string {
-	if int(c) < len(rnnCellNames) {
-		return rnnCellNames[c]
-	}
-	return "RNNCell(" + strconv.Itoa(int(c)) + ")"
-}
 
 // RNNGeom describes one recurrent layer: its cell, the number of time
-// steps T, the input width D and the hidden width H.
-type RNNGeom struct {
-	Cell    RNNCell
-	T, D, H int
-}
+// steps T, the input width D and the hidden width H. Its SavedSize and
+// WorkSize are the lengths of RNNForward's saved and RNNBackward's work
+// buffers (spec.RNNLayout).
+type RNNGeom = spec.RNNGeom
 
-// rnnLayout holds the offsets of the saved and work buffers.
-type rnnLayout struct {
-	nh, gh           int // n·H and G·H
-	xtm              int // saved offset of xTM; hTM is at 0
-	act, scr, c, tc  int // saved offsets (scr: all cells; act, c, tc: LSTM, GRU)
-	hn               int // GRU
-	saved            int
-	dgh, dgx, dh, dc int // work offsets
-	ut, wt, dxs, dhs int // work offsets of Uᵀ, Wᵀ, dx_t and dhs time-major
-	work             int
-}
-
-func (g RNNGeom) layout(fn string, n int) rnnLayout {
-	switch {
-	case g.Cell > GRU:
-		panic("runtime." + fn + ": unknown cell " + g.Cell.String())
-	case g.T < 1 || g.D < 1 || g.H < 1:
-		panic("runtime." + fn + ": T, D and H must be ≥ 1, have T=" + strconv.Itoa(g.T) +
-			" D=" + strconv.Itoa(g.D) + " H=" + strconv.Itoa(g.H))
-	case n < 0:
-		panic("runtime." + fn + ": n must be ≥ 0, have " + strconv.Itoa(n))
+// rnnLayout returns g's buffer layout for n sequences, panicking with the
+// kernel's name on an invalid geometry.
+func rnnLayout(fn string, g RNNGeom, n int) spec.RNNLayout {
+	if err := g.Check(n); err != nil {
+		panic("runtime." + fn + ": " + err.Error())
 	}
-	G := g.Cell.Gates()
-	nh := n * g.H
-	l := rnnLayout{nh: nh, gh: G * g.H}
-	cm := min(g.T, rnnChunkMax) // steps a chunk buffer holds
-	off := (g.T + 1) * nh       // hTM
-	l.xtm = off
-	off += g.T * n * g.D
-	switch g.Cell {
-	case SimpleRNN:
-		l.scr = off
-		off += cm * nh
-	case LSTM:
-		l.act = off
-		off += n * g.T * l.gh
-		l.scr = off
-		off += n * l.gh
-		l.c = off
-		off += (g.T + 1) * nh
-		l.tc = off
-		off += g.T * nh
-	case GRU:
-		l.act = off
-		off += n * g.T * l.gh
-		l.scr = off
-		off += n * l.gh
-		l.hn = off
-		off += g.T * nh
-	}
-	l.saved = off
-	l.dgh = 0
-	l.dgx = cm * n * l.gh
-	l.dh = 2 * cm * n * l.gh
-	l.dc = l.dh + nh
-	l.ut = l.dc
-	if g.Cell == LSTM {
-		l.ut += nh
-	}
-	l.wt = l.ut + g.H*l.gh
-	l.dxs = l.wt + g.D*l.gh
-	l.dhs = l.dxs + cm*n*g.D
-	l.work = l.dhs + g.T*nh
-	return l
+	return g.Layout(n)
 }
-
-// rnnChunkMax and rnnChunkElems size the chunks of steps the products
-// over x (x·W forward; dU, dW and dx backward) take at once: as many steps
-// as keep a chunk of gate rows within rnnChunkElems elements (256 KiB of
-// float32, in L2 until the step loop reads or fills it), at most
-// rnnChunkMax, at least one.
-const (
-	rnnChunkMax   = 16
-	rnnChunkElems = 65536
-)
-
-// chunk returns the steps per chunk for n sequences.
-func (g RNNGeom) chunk(n int) int {
-	w := max(1, n*g.Cell.Gates()*g.H)
-	return max(1, min(g.T, rnnChunkMax, rnnChunkElems/w))
-}
-
-// SavedSize returns the number of floats RNNForward saves for
-// RNNBackward for n sequences: n·H·(T+1+C) for SimpleRNN, n·H·(7T+6) for
-// LSTM, n·H·(5T+4) for GRU, each plus n·T·D (see the layout above).
-func (g RNNGeom) SavedSize(n int) int { return g.layout("RNNGeom.SavedSize", n).saved }
-
-// WorkSize returns the number of floats of scratch RNNBackward needs for
-// n sequences: n·(2·C·G·H + H + C·D) + G·H·(H + D) + n·T·H, plus n·H for
-// LSTM, where C = min(T, 16) (see the layout above).
-func (g RNNGeom) WorkSize(n int) int { return g.layout("RNNGeom.WorkSize", n).work }
 
 // rnnSigmoidRow and rnnTanhRow compute the gate activations over a row,
 // dst[j] = σ(src[j]) or tanh(src[j]) (dst may alias src). float64 goes
@@ -300,15 +193,15 @@ var rnnExpTab = func() (t [32]float64) {
 // never allocates.
 func RNNForward[T Float](g RNNGeom, n int, hs, x, h0, c0, W, U, b, bh, saved []T) {
 	const fn = "RNNForward"
-	l := g.layout(fn, n)
-	steps, D, H, gh, nh := g.T, g.D, g.H, l.gh, l.nh
+	l := rnnLayout(fn, g, n)
+	steps, D, H, gh, nh := g.T, g.D, g.H, l.GH, l.NH
 	hs = fit(hs, n*steps*H, fn, "hs")
 	x = fit(x, n*steps*D, fn, "x")
 	W = fit(W, D*gh, fn, "W")
 	U = fit(U, H*gh, fn, "U")
 	b = fit(b, gh, fn, "b")
 	bh = fit(bh, gh, fn, "bh")
-	saved = fit(saved, l.saved, fn, "saved")
+	saved = fit(saved, l.Saved, fn, "saved")
 	hTM := saved[:(steps+1)*nh]
 	if h0 != nil {
 		copy(hTM[:nh], fit(h0, nh, fn, "h0"))
@@ -317,10 +210,10 @@ func RNNForward[T Float](g RNNGeom, n int, hs, x, h0, c0, W, U, b, bh, saved []T
 	}
 	hasH0 := h0 != nil
 	// x time-major, so that x_t is a contiguous (n, D) Gemm operand.
-	xTM := saved[l.xtm : l.xtm+steps*n*D]
+	xTM := saved[l.XTM : l.XTM+steps*n*D]
 	rnnTimeMajor(xTM, x, n, steps, D)
-	// x·W for a chunk of c steps at a time (see rnnChunkElems).
-	c := g.chunk(n)
+	// x·W for a chunk of c steps at a time (see spec.RNNChunkElems).
+	c := g.Chunk(n)
 	xw := func(t int, out []T) {
 		if t%c == 0 {
 			tn := min(c, steps-t)
@@ -332,7 +225,7 @@ func RNNForward[T Float](g RNNGeom, n int, hs, x, h0, c0, W, U, b, bh, saved []T
 		// The recurrent product is computed in place in h_t's hTM block,
 		// x_t·W in scr (a chunk of steps); the row kernel leaves h_t in
 		// both.
-		scr := saved[l.scr : l.scr+min(steps, rnnChunkMax)*nh]
+		scr := saved[l.Scr : l.Scr+min(steps, spec.RNNChunkMax)*nh]
 		for t := 0; t < steps; t++ {
 			hp := hTM[t*nh : (t+1)*nh]
 			hc := hTM[(t+1)*nh : (t+2)*nh]
@@ -350,10 +243,10 @@ func RNNForward[T Float](g RNNGeom, n int, hs, x, h0, c0, W, U, b, bh, saved []T
 			}
 		}
 	case LSTM:
-		act := saved[l.act : l.act+n*steps*gh]
-		scr := saved[l.scr : l.scr+n*gh]
-		cTM := saved[l.c : l.c+(steps+1)*nh]
-		tc := saved[l.tc : l.tc+steps*nh]
+		act := saved[l.Act : l.Act+n*steps*gh]
+		scr := saved[l.Scr : l.Scr+n*gh]
+		cTM := saved[l.C : l.C+(steps+1)*nh]
+		tc := saved[l.TC : l.TC+steps*nh]
 		if c0 != nil {
 			copy(cTM[:nh], fit(c0, nh, fn, "c0"))
 		} else {
@@ -378,9 +271,9 @@ func RNNForward[T Float](g RNNGeom, n int, hs, x, h0, c0, W, U, b, bh, saved []T
 			}
 		}
 	case GRU:
-		act := saved[l.act : l.act+n*steps*gh]
-		scr := saved[l.scr : l.scr+n*gh]
-		hn := saved[l.hn : l.hn+steps*nh]
+		act := saved[l.Act : l.Act+n*steps*gh]
+		scr := saved[l.Scr : l.Scr+n*gh]
+		hn := saved[l.HN : l.HN+steps*nh]
 		for t := 0; t < steps; t++ {
 			at := act[t*n*gh : (t+1)*n*gh]
 			hp := hTM[t*nh : (t+1)*nh]
@@ -507,9 +400,9 @@ func gruFwdRow[T Float](a, hu, b, bh, hp, hn, h, y []T) {
 // cells other than LSTM. hs is not read (saved holds the states).
 func RNNFinalState[T Float](g RNNGeom, n int, h, c, hs, saved []T) {
 	const fn = "RNNFinalState"
-	l := g.layout(fn, n)
-	saved = fit(saved, l.saved, fn, "saved")
-	steps, nh := g.T, l.nh
+	l := rnnLayout(fn, g, n)
+	saved = fit(saved, l.Saved, fn, "saved")
+	steps, nh := g.T, l.NH
 	if h != nil {
 		copy(fit(h, nh, fn, "h"), saved[steps*nh:(steps+1)*nh])
 	}
@@ -517,7 +410,7 @@ func RNNFinalState[T Float](g RNNGeom, n int, h, c, hs, saved []T) {
 		if g.Cell != LSTM {
 			panic("runtime.RNNFinalState: c must be nil for cell " + g.Cell.String() + " (only lstm has a cell state)")
 		}
-		copy(fit(c, nh, fn, "c"), saved[l.c+steps*nh:l.c+(steps+1)*nh])
+		copy(fit(c, nh, fn, "c"), saved[l.C+steps*nh:l.C+(steps+1)*nh])
 	}
 }
 
@@ -539,8 +432,8 @@ func RNNFinalState[T Float](g RNNGeom, n int, h, c, hs, saved []T) {
 // slice is too short and never allocates.
 func RNNBackward[T Float](g RNNGeom, n int, dx, dh0, dc0, dW, dU, db, dbh, dhs, dhT, dcT, x, h0, c0, W, U, hs, saved, work []T) {
 	const fn = "RNNBackward"
-	l := g.layout(fn, n)
-	steps, D, H, gh, nh := g.T, g.D, g.H, l.gh, l.nh
+	l := rnnLayout(fn, g, n)
+	steps, D, H, gh, nh := g.T, g.D, g.H, l.GH, l.NH
 	dW = fit(dW, D*gh, fn, "dW")
 	dU = fit(dU, H*gh, fn, "dU")
 	db = fit(db, gh, fn, "db")
@@ -548,8 +441,8 @@ func RNNBackward[T Float](g RNNGeom, n int, dx, dh0, dc0, dW, dU, db, dbh, dhs, 
 	fit(x, n*steps*D, fn, "x") // checked only: the backward pass reads the copy in saved
 	W = fit(W, D*gh, fn, "W")
 	U = fit(U, H*gh, fn, "U")
-	saved = fit(saved, l.saved, fn, "saved")
-	work = fit(work, l.work, fn, "work")
+	saved = fit(saved, l.Saved, fn, "saved")
+	work = fit(work, l.Work, fn, "work")
 	if dx != nil {
 		dx = fit(dx, n*steps*D, fn, "dx")
 	}
@@ -569,13 +462,13 @@ func RNNBackward[T Float](g RNNGeom, n int, dx, dh0, dc0, dW, dU, db, dbh, dhs, 
 	}
 
 	hTM := saved[:(steps+1)*nh]
-	xTM := saved[l.xtm : l.xtm+steps*n*D]
+	xTM := saved[l.XTM : l.XTM+steps*n*D]
 	// dGh and dGx of a chunk of c steps, time-major: the products over
 	// x, h and the bias sums take a whole chunk at once.
-	c := g.chunk(n)
-	gC := work[l.dgh : l.dgh+c*n*gh]
-	gxC := work[l.dgx : l.dgx+c*n*gh]
-	dh := work[l.dh : l.dh+nh]
+	c := g.Chunk(n)
+	gC := work[l.DGh : l.DGh+c*n*gh]
+	gxC := work[l.DGx : l.DGx+c*n*gh]
+	dh := work[l.DH : l.DH+nh]
 	if dhT != nil {
 		copy(dh, fit(dhT, nh, fn, "dhT"))
 	} else {
@@ -583,36 +476,36 @@ func RNNBackward[T Float](g RNNGeom, n int, dx, dh0, dc0, dW, dU, db, dbh, dhs, 
 	}
 	var dc, act, cTM, tc, hn []T
 	if g.Cell != SimpleRNN {
-		act = saved[l.act : l.act+n*steps*gh]
+		act = saved[l.Act : l.Act+n*steps*gh]
 	}
 	switch g.Cell {
 	case LSTM:
-		dc = work[l.dc : l.dc+nh]
+		dc = work[l.DC : l.DC+nh]
 		if dcT != nil {
 			copy(dc, fit(dcT, nh, fn, "dcT"))
 		} else {
 			clear(dc)
 		}
-		cTM = saved[l.c : l.c+(steps+1)*nh]
-		tc = saved[l.tc : l.tc+steps*nh]
+		cTM = saved[l.C : l.C+(steps+1)*nh]
+		tc = saved[l.TC : l.TC+steps*nh]
 	case GRU:
-		hn = saved[l.hn : l.hn+steps*nh]
+		hn = saved[l.HN : l.HN+steps*nh]
 	}
 	// Uᵀ and Wᵀ, so that dh_{t-1} and dx_t are plain products (faster than
 	// products against a transposed operand: 1.3 to 1.45× for the seed
 	// LSTM's shapes).
-	ut := work[l.ut : l.ut+H*gh]
+	ut := work[l.UT : l.UT+H*gh]
 	Transpose(ut, U, H, gh)
 	var dhsTM []T
 	if dhs != nil {
-		dhsTM = work[l.dhs : l.dhs+steps*nh]
+		dhsTM = work[l.DHs : l.DHs+steps*nh]
 		rnnTimeMajor(dhsTM, dhs, n, steps, H)
 	}
 	var wt, dxs []T
 	if dx != nil {
-		wt = work[l.wt : l.wt+D*gh]
+		wt = work[l.WT : l.WT+D*gh]
 		Transpose(wt, W, D, gh)
-		dxs = work[l.dxs : l.dxs+c*n*D]
+		dxs = work[l.DXs : l.DXs+c*n*D]
 	}
 
 	for t := steps - 1; t >= 0; t-- {

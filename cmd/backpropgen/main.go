@@ -53,9 +53,8 @@ import (
 
 	"github.com/backpropgen/backpropgen/derive"
 	"github.com/backpropgen/backpropgen/emit"
-	"github.com/backpropgen/backpropgen/ir"
 	"github.com/backpropgen/backpropgen/ir/desc"
-	"github.com/backpropgen/backpropgen/runtime"
+	"github.com/backpropgen/backpropgen/runtime/spec"
 )
 
 func main() {
@@ -124,7 +123,7 @@ func generate(args []string, stdout, stderr io.Writer) (err error) {
 	}
 	fs.SetOutput(stderr)
 	if c.showVersion {
-		fmt.Fprintln(stdout, "backpropgen", runtime.Version)
+		fmt.Fprintln(stdout, "backpropgen", spec.Version)
 		return nil
 	}
 	if fs.NArg() != 1 {
@@ -160,9 +159,7 @@ func generate(args []string, stdout, stderr io.Writer) (err error) {
 		fmt.Fprintf(stderr, "%v: warning: the loss does not depend on parameter %s; its gradient stays zero\n", p.Pos, p.Name)
 	}
 	if c.printIR {
-		fmt.Fprint(stdout, g)
-		fmt.Fprintln(stdout, "backward:")
-		ir.Format(stdout, prog.Backward)
+		fmt.Fprint(stdout, prog)
 		return nil
 	}
 	opt := emit.Options{Package: c.pkg, Float64: c.float64, Command: c.command(path)}

@@ -347,3 +347,18 @@ func TestOpGradients(t *testing.T) {
 		}
 	}
 }
+
+// TestCompilerDoesNotLinkRuntime: the generator (ir, desc, derive, emit)
+// shares with the runtime only the leaf package runtime/spec, so the
+// command does not link the kernel library.
+func TestCompilerDoesNotLinkRuntime(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		if dep == "github.com/backpropgen/backpropgen/runtime" {
+			t.Fatalf("cmd/backpropgen depends on package runtime:\n%s", out)
+		}
+	}
+}

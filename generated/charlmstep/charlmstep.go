@@ -22,7 +22,7 @@ import (
 // GenVersion is the generated-code ABI this file was written for. The two
 // constants below stop compiling (a negative constant overflows uint) when the
 // runtime no longer matches; regenerate with go generate to fix it.
-const GenVersion = 1
+const GenVersion = 2
 const (
 	_ = runtime.EnforceVersion(GenVersion - runtime.MinVersion)
 	_ = runtime.EnforceVersion(runtime.GenVersion - GenVersion)

@@ -13,8 +13,8 @@ func init() {
 	functions["conv2d"] = function{2, 6, []string{"kernel", "stride", "padding", "activation", "dilation", "init", "bias"},
 		"conv2d(x, filters, kernel, stride=1, padding=valid, activation=linear, dilation=1, init=glorot_uniform, bias=true) with x of shape (N, height, width, channels)",
 		lowerConv}
-	functions["maxpool2d"] = poolFunction("maxpool2d")
-	functions["avgpool2d"] = poolFunction("avgpool2d")
+	functions["maxpool2d"] = poolFunction(ir.MaxPool2D)
+	functions["avgpool2d"] = poolFunction(ir.AvgPool2D)
 	functions["flatten"] = function{1, 1, nil, "flatten(x): (N, d1, d2, ...) → (N, d1·d2·...)", func(l *lowerer, c *callExpr) (*ir.Node, *Error) {
 		x, err := l.tensorArg(c, 0)
 		if err != nil {
@@ -33,7 +33,7 @@ func init() {
 		if len(x.Shape) != 4 {
 			return nil, errorf(c.pos, "global_avg_pool needs an (N, height, width, channels) input, got %v", x.Shape)
 		}
-		return l.b.Op("mean", ir.Attrs{Axes: []int{1, 2}}, x), nil
+		return l.b.Op(ir.Mean, ir.Attrs{Axes: []int{1, 2}}, x), nil
 	}}
 }
 
@@ -145,7 +145,7 @@ func lowerConv(l *lowerer, c *callExpr) (*ir.Node, *Error) {
 		return nil, err
 	}
 	w := l.layerParam("W", ir.Fixed(k[0], k[1], x.Shape[3].Size, filters), init)
-	z := l.b.Op("conv2d", ir.Attrs{Window: win}, x, w)
+	z := l.b.Op(ir.Conv2D, ir.Attrs{Window: win}, x, w)
 	if err := l.check(c.pos, fmt.Sprintf("conv2d of input %v with kernel %v", x.Shape, w.Shape)); err != nil {
 		return nil, err
 	}
@@ -153,9 +153,9 @@ func lowerConv(l *lowerer, c *callExpr) (*ir.Node, *Error) {
 	return l.biasAndActivation(z, filters, bias, act), nil
 }
 
-func poolFunction(op string) function {
+func poolFunction(op *ir.OpDef) function {
 	return function{1, 4, []string{"pool", "stride", "padding"},
-		op + "(x, pool=2, stride=pool, padding=valid) with x of shape (N, height, width, channels)",
+		op.Name + "(x, pool=2, stride=pool, padding=valid) with x of shape (N, height, width, channels)",
 		func(l *lowerer, c *callExpr) (*ir.Node, *Error) {
 			a, err := args(c, []string{"x", "pool", "stride", "padding"})
 			if err != nil {
@@ -166,7 +166,7 @@ func poolFunction(op string) function {
 				return nil, err
 			}
 			if len(x.Shape) != 4 || !x.Shape[0].Batch {
-				return nil, errorf(c.args[0].at(), "%s needs an (N, height, width, channels) input, got %v", op, x.Shape)
+				return nil, errorf(c.args[0].at(), "%s needs an (N, height, width, channels) input, got %v", op.Name, x.Shape)
 			}
 			p, err := pair(a["pool"], "the pool size", 1, [2]int{2, 2})
 			if err != nil {
@@ -181,6 +181,6 @@ func poolFunction(op string) function {
 				return nil, err
 			}
 			n := l.b.Op(op, ir.Attrs{Window: win}, x)
-			return n, l.check(c.pos, fmt.Sprintf("%s %dx%d over input %v", op, p[0], p[1], x.Shape))
+			return n, l.check(c.pos, fmt.Sprintf("%s %dx%d over input %v", op.Name, p[0], p[1], x.Shape))
 		}}
 }

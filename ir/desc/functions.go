@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/backpropgen/backpropgen/ir"
-	"github.com/backpropgen/backpropgen/runtime"
+	"github.com/backpropgen/backpropgen/runtime/spec"
 )
 
 // function is one built-in of the description language: primitives map to
@@ -30,15 +30,15 @@ func functionNames() []string {
 	return names
 }
 
-// activations maps an activation name to the op it applies ("" = none).
-var activations = map[string]string{
-	"linear": "", "none": "", "relu": "relu", "sigmoid": "sigmoid", "tanh": "tanh",
-	"softmax": "softmax", "log_softmax": "log_softmax",
+// activations maps an activation name to the op it applies (nil = none).
+var activations = map[string]*ir.OpDef{
+	"linear": nil, "none": nil, "relu": ir.Relu, "sigmoid": ir.Sigmoid, "tanh": ir.Tanh,
+	"softmax": ir.Softmax, "log_softmax": ir.LogSoftmax,
 }
 
 func init() {
-	unary := func(op string) function {
-		return function{1, 1, nil, op + "(x)", func(l *lowerer, c *callExpr) (*ir.Node, *Error) {
+	unary := func(op *ir.OpDef) function {
+		return function{1, 1, nil, op.Name + "(x)", func(l *lowerer, c *callExpr) (*ir.Node, *Error) {
 			x, err := l.tensorArg(c, 0)
 			if err != nil {
 				return nil, err
@@ -47,10 +47,10 @@ func init() {
 		}}
 	}
 	for name, f := range map[string]function{
-		"relu": unary("relu"), "sigmoid": unary("sigmoid"), "tanh": unary("tanh"),
-		"exp": unary("exp"), "log": unary("log"), "sqrt": unary("sqrt"),
-		"softmax": unary("softmax"), "log_softmax": unary("log_softmax"),
-		"transpose": unary("transpose"),
+		"relu": unary(ir.Relu), "sigmoid": unary(ir.Sigmoid), "tanh": unary(ir.Tanh),
+		"exp": unary(ir.Exp), "log": unary(ir.Log), "sqrt": unary(ir.Sqrt),
+		"softmax": unary(ir.Softmax), "log_softmax": unary(ir.LogSoftmax),
+		"transpose": unary(ir.Transpose),
 		"matmul": {2, 2, nil, "matmul(a, b), the same as a @ b", func(l *lowerer, c *callExpr) (*ir.Node, *Error) {
 			a, b, err := l.twoTensors(c)
 			if err != nil {
@@ -59,8 +59,8 @@ func init() {
 			n := l.b.MatMul(a, b, false, false)
 			return n, l.check(c.pos, fmt.Sprintf("shape mismatch in matmul(%v, %v)", a.Shape, b.Shape))
 		}},
-		"sum":  reduction("sum"),
-		"mean": reduction("mean"),
+		"sum":  reduction(ir.Sum),
+		"mean": reduction(ir.Mean),
 		"reshape": {2, 2, nil, "reshape(x, [batch, 28, 28]); `batch` stands for the batch dimension", func(l *lowerer, c *callExpr) (*ir.Node, *Error) {
 			x, err := l.tensorArg(c, 0)
 			if err != nil {
@@ -101,7 +101,7 @@ func init() {
 					return nil, errorf(c.args[1].at(), "softmax_cross_entropy's second argument must be class labels (declare `label y: class(C)`), got a float tensor of shape %v", labels.Shape)
 				}
 				l.lossPred = logits
-				n := l.b.Op("softmax_cross_entropy", ir.Attrs{}, logits, labels)
+				n := l.b.Op(ir.SoftmaxCrossEntropy, ir.Attrs{}, logits, labels)
 				return n, l.check(c.pos, fmt.Sprintf("softmax_cross_entropy(%v, %v)", logits.Shape, labels.Shape))
 			}},
 		"mse": {2, 2, nil, "mse(prediction, target): mean of squared differences", func(l *lowerer, c *callExpr) (*ir.Node, *Error) {
@@ -111,7 +111,7 @@ func init() {
 			}
 			l.lossPred = p
 			d := l.b.Sub(p, t)
-			return l.b.Op("mean", ir.Attrs{}, l.b.Mul(d, d)), nil
+			return l.b.Op(ir.Mean, ir.Attrs{}, l.b.Mul(d, d)), nil
 		}},
 		"bce": {2, 2, nil, "bce(probability, target): binary cross-entropy of probabilities in (0, 1), e.g. from sigmoid", func(l *lowerer, c *callExpr) (*ir.Node, *Error) {
 			p, t, err := l.sameShape(c)
@@ -122,16 +122,16 @@ func init() {
 			b := l.b
 			one := b.Const(1)
 			// -mean(t·log p + (1-t)·log(1-p))
-			ll := b.Add(b.Mul(t, b.Op("log", ir.Attrs{}, p)), b.Mul(b.Sub(one, t), b.Op("log", ir.Attrs{}, b.Sub(one, p))))
-			return b.Neg(b.Op("mean", ir.Attrs{}, ll)), nil
+			ll := b.Add(b.Mul(t, b.Op(ir.Log, ir.Attrs{}, p)), b.Mul(b.Sub(one, t), b.Op(ir.Log, ir.Attrs{}, b.Sub(one, p))))
+			return b.Neg(b.Op(ir.Mean, ir.Attrs{}, ll)), nil
 		}},
 	} {
 		functions[name] = f
 	}
 }
 
-func reduction(op string) function {
-	return function{1, 2, []string{"axis", "keepdims"}, op + "(x, axis=[0, 1], keepdims=false); without axis it reduces every axis",
+func reduction(op *ir.OpDef) function {
+	return function{1, 2, []string{"axis", "keepdims"}, op.Name + "(x, axis=[0, 1], keepdims=false); without axis it reduces every axis",
 		func(l *lowerer, c *callExpr) (*ir.Node, *Error) {
 			x, err := l.tensorArg(c, 0)
 			if err != nil {
@@ -172,7 +172,7 @@ func reduction(op string) function {
 				}
 			}
 			n := l.b.Op(op, attrs, x)
-			return n, l.check(c.pos, fmt.Sprintf("%s over %v", op, x.Shape))
+			return n, l.check(c.pos, fmt.Sprintf("%s over %v", op.Name, x.Shape))
 		}}
 }
 
@@ -219,8 +219,8 @@ func lowerDense(l *lowerer, c *callExpr) (*ir.Node, *Error) {
 
 // layerParam declares the parameter NAME.suffix that the layer on the line
 // assigning NAME creates, so later lines can refer to it.
-func (l *lowerer) layerParam(suffix string, shape ir.Shape, init string) *ir.Node {
-	p := l.b.Leaf("param", l.stmt+"."+suffix, shape, ir.Attrs{Init: init})
+func (l *lowerer) layerParam(suffix string, shape ir.Shape, init spec.Init) *ir.Node {
+	p := l.b.Leaf(ir.Param, l.stmt+"."+suffix, shape, ir.Attrs{Init: init})
 	l.g.Params = append(l.g.Params, p)
 	l.names[p.Name], l.defined[p.Name] = p, l.stmtPos
 	return p
@@ -228,12 +228,12 @@ func (l *lowerer) layerParam(suffix string, shape ir.Shape, init string) *ir.Nod
 
 // biasAndActivation is the tail of dense and conv2d: z + NAME.b (zeros,
 // one per unit), then the activation.
-func (l *lowerer) biasAndActivation(z *ir.Node, units int, bias bool, act string) *ir.Node {
+func (l *lowerer) biasAndActivation(z *ir.Node, units int, bias bool, act *ir.OpDef) *ir.Node {
 	if bias {
-		z = l.b.Add(z, l.layerParam("b", ir.Fixed(units), "zeros"))
+		z = l.b.Add(z, l.layerParam("b", ir.Fixed(units), spec.Zeros))
 		z.Name = l.stmt + ".z"
 	}
-	if act != "" {
+	if act != nil {
 		z = l.b.Op(act, ir.Attrs{}, z)
 	}
 	return z
@@ -313,27 +313,28 @@ func boolArg(e expr, what string) (bool, *Error) {
 }
 
 // initArg reads an initializer name (glorot_uniform when absent).
-func initArg(e expr) (string, *Error) {
+func initArg(e expr) (spec.Init, *Error) {
 	if e == nil {
-		return "glorot_uniform", nil
+		return spec.GlorotUniform, nil
 	}
 	r, ok := e.(*nameRef)
 	if !ok {
-		return "", errorf(e.at(), "init takes an initializer name: %s", strings.Join(runtime.InitNames(), ", "))
+		return 0, errorf(e.at(), "init takes an initializer name: %s", strings.Join(spec.InitNames(), ", "))
 	}
-	if _, err := runtime.ParseInit(r.name); err != nil {
-		return "", errorf(r.pos, "%v", err)
+	init, err := spec.ParseInit(r.name)
+	if err != nil {
+		return 0, errorf(r.pos, "%v", err)
 	}
-	return r.name, nil
+	return init, nil
 }
 
-// activationArg reads an activation name and returns its op ("" for none).
-func activationArg(e expr) (string, *Error) {
+// activationArg reads an activation name and returns its op (nil for none).
+func activationArg(e expr) (*ir.OpDef, *Error) {
 	if e == nil {
-		return "", nil
+		return nil, nil
 	}
 	r, ok := e.(*nameRef)
-	op, known := "", false
+	op, known := (*ir.OpDef)(nil), false
 	if ok {
 		op, known = activations[r.name]
 	}
@@ -343,7 +344,7 @@ func activationArg(e expr) (string, *Error) {
 			names = append(names, k)
 		}
 		sort.Strings(names)
-		return "", errorf(e.at(), "unknown activation %s; use one of %s", describe(e), strings.Join(names, ", "))
+		return nil, errorf(e.at(), "unknown activation %s; use one of %s", describe(e), strings.Join(names, ", "))
 	}
 	return op, nil
 }

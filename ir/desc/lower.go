@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/backpropgen/backpropgen/ir"
-	"github.com/backpropgen/backpropgen/runtime"
+	"github.com/backpropgen/backpropgen/runtime/spec"
 )
 
 // Ext is the file extension of model descriptions.
@@ -291,7 +291,7 @@ func (l *lowerer) declare(p *parser, kw token) *Error {
 		if err := l.claim(name); err != nil {
 			return err
 		}
-		n = l.b.Leaf("label", name.text, append(ir.Shape{{Size: l.g.Batch, Batch: true}}, ir.Fixed(steps...)...), ir.Attrs{Classes: int(t.num)})
+		n = l.b.Leaf(ir.Label, name.text, append(ir.Shape{{Size: l.g.Batch, Batch: true}}, ir.Fixed(steps...)...), ir.Attrs{Classes: int(t.num)})
 		if err := l.check(name.pos, "label"); err != nil {
 			delete(l.defined, name.text)
 			return err
@@ -307,23 +307,24 @@ func (l *lowerer) declare(p *parser, kw token) *Error {
 		if kw.text == "input" {
 			shape = append(ir.Shape{{Size: l.g.Batch, Batch: true}}, shape...)
 		} else {
-			attrs.Init = "glorot_uniform"
+			attrs.Init = spec.GlorotUniform
 			if len(dims) == 1 {
-				attrs.Init = "zeros"
+				attrs.Init = spec.Zeros
 			}
 			if t := p.peek(); t.kind == tIdent && t.text != "init" {
 				return errorf(t.pos, "unexpected name %q after the shape; to choose an initializer, write init %s", t.text, t.text)
 			}
 			if p.peek().kind == tIdent && p.peek().text == "init" {
 				p.next()
-				t, err := p.ident("an initializer name after init (" + strings.Join(runtime.InitNames(), ", ") + ")")
+				t, err := p.ident("an initializer name after init (" + strings.Join(spec.InitNames(), ", ") + ")")
 				if err != nil {
 					return err
 				}
-				if _, perr := runtime.ParseInit(t.text); perr != nil {
+				init, perr := spec.ParseInit(t.text)
+				if perr != nil {
 					return errorf(t.pos, "%v", perr)
 				}
-				attrs.Init = t.text
+				attrs.Init = init
 			}
 		}
 		if len(shape) > 4 {
@@ -332,7 +333,11 @@ func (l *lowerer) declare(p *parser, kw token) *Error {
 		if err := l.claim(name); err != nil {
 			return err
 		}
-		n = l.b.Leaf(kw.text, name.text, shape, attrs)
+		leaf := ir.Input
+		if kw.text == "param" {
+			leaf = ir.Param
+		}
+		n = l.b.Leaf(leaf, name.text, shape, attrs)
 		if err := l.check(name.pos, kw.text); err != nil {
 			delete(l.defined, name.text)
 			return err
@@ -432,7 +437,7 @@ func (l *lowerer) assign(p *parser, name token, line string) *Error {
 			m.Name += fmt.Sprint(counts[op])
 		}
 	}
-	if n.Name == "" || slices.Contains(l.b.Nodes[start:], n) && n.Op.Name != "param" {
+	if n.Name == "" || slices.Contains(l.b.Nodes[start:], n) && n.Op != ir.Param {
 		n.Name = name.text
 	}
 	l.names[name.text] = n

@@ -4,24 +4,25 @@ import (
 	"fmt"
 
 	"github.com/backpropgen/backpropgen/ir"
+	"github.com/backpropgen/backpropgen/runtime/spec"
 )
 
 // Recurrent layers over sequences (N, steps, features), with PyTorch's gate
 // math and order (LSTM: i, f, g, o; GRU: r, z, n) and its two biases.
 
 func init() {
-	for _, cell := range []string{"simple_rnn", "lstm", "gru"} {
+	for _, cell := range spec.Cells() {
 		initial := "initial=h0"
-		if cell == "lstm" {
+		if cell.CellState() {
 			initial = "initial=[h0, c0]"
 		}
-		functions[cell] = function{2, 3, []string{"return_sequences", "initial", "init", "recurrent_init"},
+		functions[cell.String()] = function{2, 3, []string{"return_sequences", "initial", "init", "recurrent_init"},
 			fmt.Sprintf("%s(x, units, return_sequences=false, %s, init=glorot_uniform, recurrent_init=glorot_uniform) with x of shape (N, steps, features)", cell, initial),
 			func(l *lowerer, c *callExpr) (*ir.Node, *Error) { return lowerRNN(l, c, cell) }}
 	}
 }
 
-func lowerRNN(l *lowerer, c *callExpr, cell string) (*ir.Node, *Error) {
+func lowerRNN(l *lowerer, c *callExpr, cell spec.RNNCell) (*ir.Node, *Error) {
 	a, err := args(c, []string{"x", "units", "return_sequences"})
 	if err != nil {
 		return nil, err
@@ -51,7 +52,7 @@ func lowerRNN(l *lowerer, c *callExpr, cell string) (*ir.Node, *Error) {
 	if err != nil {
 		return nil, err
 	}
-	gates := ir.Cells[cell].Gates()
+	gates := cell.Gates()
 	state := ir.Shape{x.Shape[0], {Size: units}}
 	var initial []*ir.Node
 	if e := a["initial"]; e != nil {
@@ -60,7 +61,7 @@ func lowerRNN(l *lowerer, c *callExpr, cell string) (*ir.Node, *Error) {
 			elems = list.elems
 		}
 		want := 1
-		if cell == "lstm" {
+		if cell.CellState() {
 			want = 2
 		}
 		if len(elems) != want {
@@ -85,16 +86,16 @@ func lowerRNN(l *lowerer, c *callExpr, cell string) (*ir.Node, *Error) {
 	d := x.Shape[2].Size
 	w := l.layerParam("W", ir.Fixed(d, gates*units), wInit)
 	u := l.layerParam("U", ir.Fixed(units, gates*units), uInit)
-	bi := l.layerParam("b", ir.Fixed(gates*units), "zeros")
-	bh := l.layerParam("bh", ir.Fixed(gates*units), "zeros")
-	r := &ir.RNN{Cell: cell, HasH0: len(initial) > 0, HasC0: len(initial) > 1}
-	hs := b.Op("rnn", ir.Attrs{RNN: r}, append([]*ir.Node{x, w, u, bi, bh}, initial...)...)
-	if err := l.check(c.pos, cell); err != nil {
+	bi := l.layerParam("b", ir.Fixed(gates*units), spec.Zeros)
+	bh := l.layerParam("bh", ir.Fixed(gates*units), spec.Zeros)
+	r := &ir.Recurrent{Cell: cell, HasH0: len(initial) > 0, HasC0: len(initial) > 1}
+	hs := b.Op(ir.RNN, ir.Attrs{RNN: r}, append([]*ir.Node{x, w, u, bi, bh}, initial...)...)
+	if err := l.check(c.pos, cell.String()); err != nil {
 		return nil, err
 	}
 	if seq {
 		return hs, nil
 	}
 	hs.Name = name + ".seq"
-	return b.Op("time_last", ir.Attrs{}, hs), nil
+	return b.Op(ir.TimeLast, ir.Attrs{}, hs), nil
 }
