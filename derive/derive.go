@@ -23,11 +23,23 @@ type Options struct {
 // Program is a forward graph with its backward pass and memory plan.
 type Program struct {
 	Graph    *ir.Graph
-	Forward  []*ir.Node // forward ops to run, in order (leaves excluded)
+	Forward  []*ir.Node // forward ops to run in training mode (Forward, TrainStep), in order (leaves excluded)
 	Backward []*ir.Node // backward ops, in order; IDs continue after the forward's
 	Sinks    []*ir.Node // leaves whose gradient is computed: params, then inputs when asked
 	Unused   []*ir.Node // params the loss does not depend on (their gradient stays zero)
-	Plan     Plan
+
+	// Infer is what runs in inference mode (Infer, Predict): the forward
+	// ops the output needs, each op that differs between the modes
+	// replaced by its inference form (OpDef.Infer), and batch norms folded
+	// into the products before them. A replacement writes the storage of
+	// the training op it replaces (Replaced), so the ops after it are the
+	// same in both modes. InferOnly are the nodes of Infer that training
+	// does not run, in order; their IDs follow the backward pass's.
+	Infer     []*ir.Node
+	InferOnly []*ir.Node
+	Replaced  map[*ir.Node]*ir.Node // inference-only node → the training node whose storage it writes
+
+	Plan Plan
 }
 
 // Derive differentiates g's loss with respect to its parameters.
@@ -137,6 +149,9 @@ func Derive(g *ir.Graph, opt Options) (*Program, error) {
 	if err := ir.Verify(p.Backward, len(g.Nodes), p.defined()); err != nil {
 		return nil, fmt.Errorf("internal error: backward IR: %v", err)
 	}
+	if err := p.inference(); err != nil {
+		return nil, err
+	}
 	p.Plan = plan(p)
 	return p, nil
 }
@@ -170,6 +185,11 @@ func (p *Program) eliminateDead() {
 	}
 	mark(p.Graph.Loss)
 	mark(p.Graph.Output)
+	for _, n := range p.Graph.Nodes {
+		if n.Op.Effect {
+			mark(n) // an update of state: no result, but a job
+		}
+	}
 	for _, n := range p.Backward {
 		if n.Op == ir.AccGrad {
 			mark(n)
@@ -280,5 +300,15 @@ func (p *Program) String() string {
 	fmt.Fprintf(&b, "output %v %s\n", g.Output, g.Output.Label())
 	b.WriteString("backward:\n")
 	ir.Format(&b, p.Backward)
+	if len(p.InferOnly) > 0 {
+		b.WriteString("inference:\n")
+		for _, n := range p.Infer {
+			line := ir.FormatNode(n)
+			if t, ok := p.Replaced[n]; ok {
+				line += fmt.Sprintf("  (writes %v %s)", t, t.Label())
+			}
+			fmt.Fprintln(&b, line)
+		}
+	}
 	return b.String()
 }

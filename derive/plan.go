@@ -16,7 +16,8 @@ const (
 	Literal              // a scalar constant written inline; no storage
 	IntoGrad             // the kernel adds its result into Slot.Sink's gradient
 	Folded               // an acc_grad whose producer already accumulated (IntoGrad)
-	View                 // a reshape: the storage of Slot.Root
+	View                 // a reshape, or an inference-mode replacement: the storage of Slot.Root
+	Effect               // an update of state (OpDef.Effect): no result, no storage
 )
 
 // Slot is one node's storage.
@@ -83,10 +84,10 @@ type write struct {
 const align = 16 // elements: 64 bytes of float32, a cache line
 
 func plan(p *Program) Plan {
-	total := len(p.Graph.Nodes) + len(p.Backward)
+	total := len(p.Graph.Nodes) + len(p.Backward) + len(p.InferOnly)
 	pl := Plan{Slots: make([]Slot, total), Align: align}
 	users := p.Users()
-	order := append(append([]*ir.Node{}, p.Forward...), p.Backward...)
+	order := p.Order()
 	pos := map[*ir.Node]int{}
 	for i, n := range order {
 		pos[n] = i
@@ -95,6 +96,15 @@ func plan(p *Program) Plan {
 		if n.Op.Leaf {
 			pl.Slots[n.ID] = Slot{Kind: Leaf, Size: n.Shape.Elems()}
 		}
+		if n.Op.Effect {
+			pl.Slots[n.ID] = Slot{Kind: Effect}
+		}
+	}
+	// An inference-mode replacement writes the storage of the training op
+	// it stands in for, so that the ops after it are the same in both
+	// modes.
+	for r, t := range p.Replaced {
+		pl.Slots[r.ID] = Slot{Kind: View, Root: t, Size: r.Shape.Elems()}
 	}
 	// Fold acc_grad into producers that can accumulate, noting for each
 	// gradient the node that writes it and whether that node's kernel
@@ -286,4 +296,44 @@ func leadingAxes(axes []int, rank int) bool {
 		}
 	}
 	return true
+}
+
+// Order is the sequence the memory plan allocates over: the training
+// forward pass with the inference-only ops placed right after the
+// training op whose storage they fill (the ops of a folded batch norm
+// after the batch norm), then the backward pass. Each schedule (training:
+// Forward and Backward; inference: Infer) runs a subsequence of it in this
+// order, so buffers that do not overlap in it never overlap in either.
+func (p *Program) Order() []*ir.Node {
+	after := map[*ir.Node][]*ir.Node{}
+	var pending []*ir.Node
+	var last *ir.Node // the last training op of Infer so far
+	inferOnly := map[*ir.Node]bool{}
+	for _, n := range p.InferOnly {
+		inferOnly[n] = true
+	}
+	for _, n := range p.Infer {
+		switch t, replaces := p.Replaced[n]; {
+		case replaces:
+			after[t] = append(after[t], append(pending, n)...)
+			pending = nil
+		case inferOnly[n]:
+			pending = append(pending, n)
+		default:
+			if len(pending) > 0 {
+				after[last] = append(after[last], pending...)
+				pending = nil
+			}
+			last = n
+		}
+	}
+	if len(pending) > 0 {
+		after[last] = append(after[last], pending...)
+	}
+	var order []*ir.Node
+	for _, n := range p.Forward {
+		order = append(order, n)
+		order = append(order, after[n]...)
+	}
+	return append(order, p.Backward...)
 }

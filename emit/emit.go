@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/dave/jennifer/jen"
@@ -50,6 +51,7 @@ type gen struct {
 	src      string  // description file base name, for provenance
 	groups   []group // forward statements
 	bgroups  []group // backward statements
+	igroups  []group // inference statements: a forward one, or one of its own (inferX) where the modes differ
 }
 
 // group is the run of nodes that implements one description statement.
@@ -57,6 +59,7 @@ type group struct {
 	fn    string
 	stmt  ir.Statement
 	nodes []*ir.Node
+	infer bool // an inference statement with nodes of its own (inferX)
 }
 
 func newGen(p *derive.Program, opt Options, float64, variant bool) *gen {
@@ -67,12 +70,15 @@ func newGen(p *derive.Program, opt Options, float64, variant bool) *gen {
 	if variant {
 		g.typeName, g.ctor = "model64", "newModel64"
 	}
-	names := newNamer("Params", "Grads", "Loss", "arena", "Batch")
+	names := newNamer("Params", "Grads", "State", "Loss", "arena", "Batch", "Anomaly", "seed", "step")
 	for _, n := range g.g.Params {
 		g.field[n] = names.get(goIdent(n.Name, true))
 	}
 	for _, n := range g.g.Params {
 		g.grad[n] = names.get("D" + goIdent(n.Name, true))
+	}
+	for _, n := range g.g.States {
+		g.field[n] = names.get(goIdent(n.Name, true))
 	}
 	for _, n := range append(append([]*ir.Node{}, g.g.Inputs...), g.g.Labels...) {
 		g.field[n] = names.get(goIdent(n.Name, true))
@@ -107,12 +113,12 @@ func newGen(p *derive.Program, opt Options, float64, variant bool) *gen {
 	g.users = p.Users()
 	g.groups = g.group(p.Forward, "forward")
 	g.bgroups = g.group(p.Backward, "backward")
+	g.igroups = g.inferGroups()
 	return g
 }
 
-func (g *gen) order() []*ir.Node {
-	return append(append([]*ir.Node{}, g.p.Forward...), g.p.Backward...)
-}
+// order is every op of both modes, in the memory plan's order.
+func (g *gen) order() []*ir.Node { return g.p.Order() }
 
 // group splits nodes into runs by the statement they implement.
 func (g *gen) group(nodes []*ir.Node, prefix string) []group {
@@ -142,6 +148,37 @@ func (g *gen) group(nodes []*ir.Node, prefix string) []group {
 		out[len(out)-1].nodes = append(out[len(out)-1].nodes, n)
 	}
 	return out
+}
+
+// inferGroups returns the statements of the inference program: each the
+// forward group of its line when inference runs the same nodes there, else
+// a group of its own.
+func (g *gen) inferGroups() []group {
+	forward := map[int]group{}
+	for _, gr := range g.groups {
+		forward[gr.stmt.Pos.Line] = gr
+	}
+	var out []group
+	for _, gr := range g.group(g.p.Infer, "infer") {
+		if f, ok := forward[gr.stmt.Pos.Line]; ok && slices.Equal(f.nodes, gr.nodes) {
+			gr = f
+		} else {
+			gr.infer = true
+		}
+		out = append(out, gr)
+	}
+	return out
+}
+
+// random reports whether the model draws dropout masks: it then keeps a
+// seed and a step count.
+func (g *gen) random() bool {
+	for _, n := range g.p.Forward {
+		if n.Op == ir.Dropout {
+			return true
+		}
+	}
+	return false
 }
 
 // elem is the element type.

@@ -2,7 +2,6 @@ package emit
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/dave/jennifer/jen"
@@ -53,6 +52,15 @@ func (g *gen) file(f *jen.File) {
 				gr.Lit(p.Name)
 			}
 		})
+		if len(g.g.States) > 0 {
+			f.Comment("StateNames lists the state tensors (updated in training mode, never trained:")
+			f.Comment("running statistics) by their description names, in layout order.")
+			f.Var().Id("StateNames").Op("=").Index().String().ValuesFunc(func(gr *jen.Group) {
+				for _, s := range g.g.States {
+					gr.Lit(s.Name)
+				}
+			})
+		}
 	}
 	g.modelType(f)
 	g.constructor(f)
@@ -60,13 +68,24 @@ func (g *gen) file(f *jen.File) {
 	g.entryPoints(f)
 	g.checkGradsFunc(f)
 	g.anomalyFuncs(f)
+	g.statementFuncs(f)
+	g.access(f)
+}
+
+// statementFuncs writes the function of every statement: forward, then
+// inference where it differs, then backward.
+func (g *gen) statementFuncs(f *jen.File) {
 	for i := range g.groups {
 		g.statementFunc(f, g.groups[i], false)
+	}
+	for _, gr := range g.igroups {
+		if gr.infer {
+			g.statementFunc(f, gr, false)
+		}
 	}
 	for i := range g.bgroups {
 		g.statementFunc(f, g.bgroups[i], true)
 	}
-	g.access(f)
 }
 
 func batchLine(gr *ir.Graph) int {
@@ -104,6 +123,15 @@ func (g *gen) modelType(f *jen.File) {
 		for _, p := range g.g.Params {
 			s.Id(g.grad[p]).Index().Add(T).Comment(fmt.Sprintf("d%s %v", p.Name, p.Shape))
 		}
+		if len(g.g.States) > 0 {
+			s.Line()
+			s.Comment("State holds what the model updates in training mode and reads in inference")
+			s.Comment("mode, but does not train (running statistics): in checkpoints, not in Params.")
+			s.Id("State").Index().Add(T)
+			for _, st := range g.g.States {
+				s.Id(g.field[st]).Index().Add(T).Comment(fmt.Sprintf("%s %v %s %s", st.Name, st.Shape, st.Attrs.Init, g.provenance(st)))
+			}
+		}
 		s.Line()
 		s.Comment("Inputs: fill the first N rows before Forward.")
 		for _, x := range g.g.Inputs {
@@ -128,6 +156,12 @@ func (g *gen) modelType(f *jen.File) {
 		s.Comment("its description line (PyTorch's detect_anomaly). It costs a pass over every")
 		s.Comment("result; unset, it costs nothing.")
 		s.Id("Anomaly").Bool()
+		if g.random() {
+			s.Line()
+			s.Comment("seed (from Init) and step (the training steps taken) key the dropout masks:")
+			s.Comment("each step draws new ones, the same on every run from the same seed.")
+			s.Id("seed").Op(",").Id("step").Uint64()
+		}
 		s.Line()
 		if len(g.bounds) > 0 {
 			s.Comment("gradBound holds, for the kernels that write parameter gradients, the bounds")
@@ -152,15 +186,18 @@ func (g *gen) modelType(f *jen.File) {
 		}
 		if g.p.Plan.SavedSize > 0 {
 			s.Line()
-			s.Comment("saved holds what recurrent layers record for backpropagation through time.")
+			s.Comment("saved holds what layers record for their backward passes (a recurrent layer's")
+			s.Comment("gates, a normalization's statistics).")
 			s.Id("saved").Index().Add(T)
 			for _, n := range g.order() {
 				if name, ok := g.saved[n]; ok {
 					s.Id(name).Index().Add(T).Comment(fmt.Sprintf("saved by %s, %d elements", label(n), g.p.Plan.Slot(n).SavedSize))
 				}
 			}
-			s.Line()
-			s.Comment("Final states of the recurrent layers after the last Forward or Infer (N, H).")
+			if len(g.state) > 0 {
+				s.Line()
+				s.Comment("Final states of the recurrent layers after the last Forward or Infer (N, H).")
+			}
 			for _, n := range g.order() {
 				if st, ok := g.state[n]; ok {
 					s.Id(st[0]).Index().Add(T).Comment(fmt.Sprintf("h of %s after the last step", label(n)))
@@ -198,6 +235,19 @@ func (g *gen) constructor(f *jen.File) {
 			b.Id("m").Dot(g.field[p]).Op("=").Id("m").Dot("Params").Index(jen.Lit(off).Op(":").Lit(end).Op(":").Lit(end))
 			b.Id("m").Dot(g.grad[p]).Op("=").Id("m").Dot("Grads").Index(jen.Lit(off).Op(":").Lit(end).Op(":").Lit(end))
 			off = end
+		}
+		if len(g.g.States) > 0 {
+			size := 0
+			for _, st := range g.g.States {
+				size += st.Shape.Elems()
+			}
+			b.Id("m").Dot("State").Op("=").Make(jen.Index().Add(T), jen.Lit(size))
+			off = 0
+			for _, st := range g.g.States {
+				end := off + st.Shape.Elems()
+				b.Id("m").Dot(g.field[st]).Op("=").Id("m").Dot("State").Index(jen.Lit(off).Op(":").Lit(end).Op(":").Lit(end))
+				off = end
+			}
 		}
 		for _, x := range g.g.Inputs {
 			b.Id("m").Dot(g.field[x]).Op("=").Make(jen.Index().Add(T), jen.Lit(x.Shape.Elems()))
@@ -248,10 +298,17 @@ func (g *gen) constructor(f *jen.File) {
 }
 
 func (g *gen) initFunc(f *jen.File) {
-	f.Comment("Init fills every parameter from its initializer with a deterministic RNG.")
+	doc := "Init fills every parameter from its initializer with a deterministic RNG."
+	if len(g.g.States) > 0 {
+		doc = "Init fills every parameter from its initializer with a deterministic RNG, and resets the state."
+	}
+	f.Comment(doc)
 	f.Func().Params(jen.Id("m").Op("*").Id(g.typeName)).Id("Init").Params(jen.Id("seed").Uint64()).BlockFunc(func(b *jen.Group) {
 		b.Id("rng").Op(":=").Add(rt("NewRNG")).Call(jen.Id("seed"))
-		for _, p := range g.g.Params {
+		if g.random() {
+			b.List(jen.Id("m").Dot("seed"), jen.Id("m").Dot("step")).Op("=").List(jen.Id("seed"), jen.Lit(0))
+		}
+		for _, p := range append(append([]*ir.Node{}, g.g.Params...), g.g.States...) {
 			dims := make([]int, len(p.Shape))
 			for i, d := range p.Shape {
 				dims[i] = d.Size
@@ -263,23 +320,6 @@ func (g *gen) initFunc(f *jen.File) {
 	})
 }
 
-// outputAncestors is the set of forward nodes Infer must run.
-func (g *gen) outputAncestors() map[*ir.Node]bool {
-	need := map[*ir.Node]bool{}
-	var mark func(n *ir.Node)
-	mark = func(n *ir.Node) {
-		if need[n] {
-			return
-		}
-		need[n] = true
-		for _, a := range n.Args {
-			mark(a)
-		}
-	}
-	mark(g.g.Output)
-	return need
-}
-
 func (g *gen) entryPoints(f *jen.File) {
 	T := g.elem()
 	recv := func() *jen.Statement { return f.Func().Params(jen.Id("m").Op("*").Id(g.typeName)) }
@@ -288,7 +328,7 @@ func (g *gen) entryPoints(f *jen.File) {
 	// check: the row count and the labels, before any kernel runs.
 	f.Comment("check validates the row count, the inputs (no NaN or infinity) and the labels")
 	f.Comment("before any kernel runs.")
-	recv().Id("check").Params(jen.Id("n").Int(), jen.Id("labels").Bool()).Error().BlockFunc(func(b *jen.Group) {
+	recv().Id("check").Params(jen.Id("n").Int(), jen.Id("training").Bool()).Error().BlockFunc(func(b *jen.Group) {
 		b.If(jen.Id("n").Op("<").Lit(1).Op("||").Id("n").Op(">").Id("Batch")).Block(
 			jen.Return(jen.Qual("fmt", "Errorf").Call(jen.Lit(fmt.Sprintf("%s: %%d rows: want 1 to %%d (the batch line of %s)", model, g.src)), jen.Id("n"), jen.Id("Batch"))),
 		)
@@ -302,8 +342,22 @@ func (g *gen) entryPoints(f *jen.File) {
 					jen.Id("i").Op("/").Lit(cols), jen.Id("i").Op("%").Lit(cols), g.ref(x).Index(jen.Id("i")))),
 			)
 		}
-		if len(g.g.Labels) > 0 {
-			b.If(jen.Op("!").Id("labels")).Block(jen.Return(jen.Nil()))
+		if len(g.g.Labels) > 0 || g.minCounts() {
+			b.If(jen.Op("!").Id("training")).Block(jen.Return(jen.Nil()))
+		}
+		// Training mode's batch statistics need two values per channel.
+		for _, n := range g.p.Forward {
+			if n.Op.MinCount == nil {
+				continue
+			}
+			per := n.Op.MinCount(n)
+			if per >= 2 {
+				continue // any batch has enough
+			}
+			b.If(jen.Id("n").Op("*").Lit(per).Op("<").Lit(2)).Block(
+				jen.Return(jen.Qual("fmt", "Errorf").Call(jen.Lit(fmt.Sprintf("%s: %s (%s:%d) has %%d value per channel in a batch of %%d rows; training mode needs at least 2 (as PyTorch does): train on 2 rows or more",
+					model, label(n), g.src, n.Pos.Line)), jen.Id("n").Op("*").Lit(per), jen.Id("n"))),
+			)
 		}
 		for _, y := range g.g.Labels {
 			b.If(jen.Id("r").Op(":=").Add(rt("CheckLabels")).Call(g.in(y), jen.Lit(y.Attrs.Classes)), jen.Id("r").Op(">=").Lit(0)).Block(
@@ -327,14 +381,17 @@ func (g *gen) entryPoints(f *jen.File) {
 		b.Return(jen.Id("m").Dot("Loss"), jen.Nil())
 	})
 
-	need := g.outputAncestors()
-	f.Comment(fmt.Sprintf("Infer computes only the output %s of the first n rows; labels are not read.", g.g.Output.Name))
+	mode := ""
+	for _, gr := range g.igroups {
+		if gr.infer {
+			mode = " in inference mode (running statistics, no dropout)"
+		}
+	}
+	f.Comment(fmt.Sprintf("Infer computes only the output %s of the first n rows%s; labels are not read.", g.g.Output.Name, mode))
 	recv().Id("Infer").Params(jen.Id("n").Int()).Error().BlockFunc(func(b *jen.Group) {
 		b.If(jen.Err().Op(":=").Id("m").Dot("check").Call(jen.Id("n"), jen.False()), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Err()))
-		for _, gr := range g.groups {
-			if slices.ContainsFunc(gr.nodes, func(n *ir.Node) bool { return need[n] }) {
-				b.Id("m").Dot(gr.fn).Call(jen.Id("n"))
-			}
+		for _, gr := range g.igroups {
+			b.Id("m").Dot(gr.fn).Call(jen.Id("n"))
 		}
 		b.Return(jen.Nil())
 	})
@@ -408,6 +465,9 @@ func (g *gen) entryPoints(f *jen.File) {
 			}
 			b.Add(rt("Fill")).Call(jen.Id("m").Dot(g.grad[s]), jen.Lit(0))
 		}
+		if g.random() {
+			b.Id("m").Dot("step").Op("++").Comment("new dropout masks")
+		}
 		b.List(jen.Id("loss"), jen.Err()).Op(":=").Id("m").Dot("Forward").Call(jen.Id("n"))
 		b.If(jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Lit(0), jen.Err()))
 		b.If(jen.Id("l").Op(":=").Float64().Call(jen.Id("loss")), jen.Qual("math", "IsNaN").Call(jen.Id("l")).Op("||").Qual("math", "IsInf").Call(jen.Id("l"), jen.Lit(0))).Block(
@@ -458,13 +518,14 @@ func (g *gen) access(f *jen.File) {
 	for _, p := range g.g.Params {
 		converted = converted || g.p.FileAxes(p) != nil
 	}
-	f.Comment("Tensors lists every parameter by description name, shape and view, for checkpoints.")
+	f.Comment("Tensors lists every parameter (then every state tensor) by description name, shape and")
+	f.Comment("view, for checkpoints.")
 	if converted {
 		f.Comment("Conv kernels are (KH, KW, C, F) in memory and PyTorch's (F, C, KH, KW) in files.")
 	}
 	recv().Id("Tensors").Params().Index().Add(rt("Tensor")).Index(T).Block(
 		jen.Return(jen.Index().Add(rt("Tensor")).Index(T).ValuesFunc(func(gr *jen.Group) {
-			for _, p := range g.g.Params {
+			for _, p := range append(append([]*ir.Node{}, g.g.Params...), g.g.States...) {
 				dims := make([]jen.Code, len(p.Shape))
 				for i, d := range p.Shape {
 					dims[i] = jen.Lit(d.Size)
@@ -486,22 +547,48 @@ func (g *gen) access(f *jen.File) {
 			gr.Line()
 		})),
 	)
-	f.Comment("SaveCheckpoint writes the parameters and opt's state (opt may be nil) to path in")
-	f.Comment("the safetensors format, atomically. Parameters keep their description names.")
+	meta := jen.Id("meta")
+	if g.random() {
+		meta = rt("WithCounters").Call(jen.Id("meta"), jen.Id("m").Dot("seed"), jen.Id("m").Dot("step"))
+	}
+	what := "the parameters"
+	if len(g.g.States) > 0 {
+		what = "the parameters, the state"
+	}
+	f.Comment(fmt.Sprintf("SaveCheckpoint writes %s and opt's state (opt may be nil) to path in", what))
+	f.Comment("the safetensors format, atomically. Tensors keep their description names.")
 	recv().Id("SaveCheckpoint").Params(jen.Id("path").String(), jen.Id("opt").Add(rt("Optimizer")).Index(T), jen.Id("meta").Map(jen.String()).String()).Error().Block(
-		jen.Return(rt("SaveTraining").Call(jen.Id("path"), jen.Lit(g.g.Model), jen.Id("m").Dot("Tensors").Call(), jen.Id("opt"), jen.Id("meta"))),
+		jen.Return(rt("SaveTraining").Call(jen.Id("path"), jen.Lit(g.g.Model), jen.Id("m").Dot("Tensors").Call(), jen.Id("opt"), meta)),
 	)
 	f.Comment("LoadCheckpoint restores what SaveCheckpoint wrote; on error nothing changes.")
+	if !g.random() {
+		recv().Id("LoadCheckpoint").Params(jen.Id("path").String(), jen.Id("opt").Add(rt("Optimizer")).Index(T)).Params(jen.Map(jen.String()).String(), jen.Error()).Block(
+			jen.Return(rt("LoadTraining").Call(jen.Id("path"), jen.Lit(g.g.Model), jen.Id("m").Dot("Tensors").Call(), jen.Id("opt"))),
+		)
+		return
+	}
 	recv().Id("LoadCheckpoint").Params(jen.Id("path").String(), jen.Id("opt").Add(rt("Optimizer")).Index(T)).Params(jen.Map(jen.String()).String(), jen.Error()).Block(
-		jen.Return(rt("LoadTraining").Call(jen.Id("path"), jen.Lit(g.g.Model), jen.Id("m").Dot("Tensors").Call(), jen.Id("opt"))),
+		jen.Var().List(jen.Id("seed"), jen.Id("step")).Uint64(),
+		jen.List(jen.Id("meta"), jen.Err()).Op(":=").Add(rt("LoadTrainingWith")).Call(jen.Id("path"), jen.Lit(g.g.Model), jen.Id("m").Dot("Tensors").Call(), jen.Id("opt"),
+			jen.Func().Params(jen.Id("meta").Map(jen.String()).String()).Params(jen.Err().Error()).Block(
+				jen.List(jen.Id("seed"), jen.Id("step"), jen.Err()).Op("=").Add(rt("Counters")).Call(jen.Id("path"), jen.Id("meta")),
+				jen.Return(jen.Err()),
+			)),
+		jen.If(jen.Err().Op("==").Nil()).Block(
+			jen.List(jen.Id("m").Dot("seed"), jen.Id("m").Dot("step")).Op("=").List(jen.Id("seed"), jen.Id("step")),
+		),
+		jen.Return(jen.Id("meta"), jen.Err()),
 	)
 }
 
 // statementFunc writes the forward or backward function of one statement.
 func (g *gen) statementFunc(f *jen.File, gr group, backward bool) {
 	what := "computes"
-	if backward {
+	switch {
+	case backward:
 		what = "propagates the gradient back through"
+	case gr.infer:
+		what = "computes, in inference mode,"
 	}
 	if gr.stmt.Text == "" {
 		f.Comment(fmt.Sprintf("%s adds the gradients of %s declared at %s:%d.", gr.fn, gr.stmt.Name, g.src, gr.stmt.Pos.Line))
@@ -545,4 +632,15 @@ func (g *gen) describe(n *ir.Node) string {
 		return fmt.Sprintf("%s  %v; %s  %v %s", s, n.Shape, step, g.p.Plan.Slot(sum).Sink.Shape, g.provenance(n))
 	}
 	return fmt.Sprintf("%s  %v %s", s, n.Shape, g.provenance(n))
+}
+
+// minCounts reports whether an op of the training forward pass needs a
+// minimum count of rows (batch norm's statistics).
+func (g *gen) minCounts() bool {
+	for _, n := range g.p.Forward {
+		if n.Op.MinCount != nil && n.Op.MinCount(n) < 2 {
+			return true
+		}
+	}
+	return false
 }

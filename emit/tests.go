@@ -36,12 +36,7 @@ func GenerateTest(p *derive.Program, opt Options) ([]byte, error) {
 		v.entryPoints(f)
 		v.checkGradsFunc(f)
 		v.anomalyFuncs(f)
-		for i := range v.groups {
-			v.statementFunc(f, v.groups[i], false)
-		}
-		for i := range v.bgroups {
-			v.statementFunc(f, v.bgroups[i], true)
-		}
+		v.statementFuncs(f)
 		v.access(f)
 	}
 	main.testFuncs(f)
@@ -188,27 +183,33 @@ func (g *gen) testFuncs(f *jen.File) {
 	f.Comment("TestTrainStepGradients checks that TrainStep, whose backward pass overwrites")
 	f.Comment("most gradients instead of adding to zeros, leaves the gradients of ZeroGrad,")
 	f.Comment("Forward and Backward whatever Grads held before (here NaN).")
-	f.Func().Id("TestTrainStepGradients").Params(t()).Block(
-		jen.Id("m").Op(":=").Id("New").Call(),
-		jen.Id("setup").Call(jen.Id("m"), jen.Lit(1)),
-		jen.Id("m").Dot("ZeroGrad").Call(),
-		jen.If(jen.List(jen.Id("_"), jen.Err()).Op(":=").Id("m").Dot("Forward").Call(jen.Id("Batch")), jen.Err().Op("!=").Nil()).Block(
+	f.Func().Id("TestTrainStepGradients").Params(t()).BlockFunc(func(b *jen.Group) {
+		b.Id("m").Op(":=").Id("New").Call()
+		b.Id("setup").Call(jen.Id("m"), jen.Lit(1))
+		if g.random() {
+			b.Id("m").Dot("step").Op("++").Comment("the dropout masks TrainStep will draw")
+		}
+		b.Id("m").Dot("ZeroGrad").Call()
+		b.If(jen.List(jen.Id("_"), jen.Err()).Op(":=").Id("m").Dot("Forward").Call(jen.Id("Batch")), jen.Err().Op("!=").Nil()).Block(
 			jen.Id("t").Dot("Fatal").Call(jen.Err()),
-		),
-		jen.Id("m").Dot("Backward").Call(jen.Id("Batch")),
-		jen.Id("want").Op(":=").Append(jen.Index().Add(T).Parens(jen.Nil()), jen.Id("m").Dot("Grads").Op("...")),
-		jen.Qual(rtPath, "Fill").Call(jen.Id("m").Dot("Grads"), jen.Add(T).Call(jen.Qual("math", "NaN").Call())),
-		jen.Id("opt").Op(":=").Qual(rtPath, "NewSGD").Index(T).Call(jen.Id("NumParams"), jen.Lit(0), jen.Lit(0), jen.False()),
-		jen.If(jen.List(jen.Id("_"), jen.Err()).Op(":=").Id("m").Dot("TrainStep").Call(jen.Id("Batch"), jen.Id("opt")), jen.Err().Op("!=").Nil()).Block(
+		)
+		b.Id("m").Dot("Backward").Call(jen.Id("Batch"))
+		if g.random() {
+			b.Id("m").Dot("step").Op("--")
+		}
+		b.Id("want").Op(":=").Append(jen.Index().Add(T).Parens(jen.Nil()), jen.Id("m").Dot("Grads").Op("..."))
+		b.Qual(rtPath, "Fill").Call(jen.Id("m").Dot("Grads"), jen.Add(T).Call(jen.Qual("math", "NaN").Call()))
+		b.Id("opt").Op(":=").Qual(rtPath, "NewSGD").Index(T).Call(jen.Id("NumParams"), jen.Lit(0), jen.Lit(0), jen.False())
+		b.If(jen.List(jen.Id("_"), jen.Err()).Op(":=").Id("m").Dot("TrainStep").Call(jen.Id("Batch"), jen.Id("opt")), jen.Err().Op("!=").Nil()).Block(
 			jen.Id("t").Dot("Fatal").Call(jen.Err()),
-		),
-		jen.For(jen.Id("i").Op(":=").Range().Id("want")).Block(
+		)
+		b.For(jen.Id("i").Op(":=").Range().Id("want")).Block(
 			jen.If(jen.Id("m").Dot("Grads").Index(jen.Id("i")).Op("!=").Id("want").Index(jen.Id("i"))).Block(
 				jen.Id("t").Dot("Fatalf").Call(jen.Lit("after TrainStep, Grads[%d] = %v, want %v as after ZeroGrad, Forward and Backward"),
 					jen.Id("i"), jen.Id("m").Dot("Grads").Index(jen.Id("i")), jen.Id("want").Index(jen.Id("i"))),
 			),
-		),
-	)
+		)
+	})
 
 	f.Comment("TestBadInput checks that bad row counts, labels and NaN inputs are errors")
 	f.Comment("that leave the parameters untouched.")
@@ -266,7 +267,17 @@ func (g *gen) testFuncs(f *jen.File) {
 		jen.If(jen.Op("!").Qual("slices", "Equal").Call(jen.Id("m").Dot("Params"), jen.Id("m2").Dot("Params")).Op("||").Op("!").Qual("slices", "Equal").Call(jen.Id("opt").Dot("M"), jen.Id("opt2").Dot("M")).Op("||").Id("opt2").Dot("StepCount").Call().Op("!=").Lit(3)).Block(
 			jen.Id("t").Dot("Error").Call(jen.Lit("checkpoint round trip changed the parameters or the optimizer state")),
 		),
+		jen.Comment("The reloaded model infers exactly what the saved one does."),
+		jen.If(jen.Err().Op(":=").Id("m").Dot("Infer").Call(jen.Id("Batch")), jen.Err().Op("!=").Nil()).Block(jen.Id("t").Dot("Fatal").Call(jen.Err())),
+		jen.Id("want").Op(":=").Qual("slices", "Clone").Call(jen.Id("m").Dot("Output").Call(jen.Id("Batch"))),
+		jen.Id("setup").Call(jen.Id("m2"), jen.Lit(1)).Comment("the same inputs, and Init's parameters..."),
+		jen.If(jen.List(jen.Id("_"), jen.Err()).Op(":=").Id("m2").Dot("LoadCheckpoint").Call(jen.Id("path"), jen.Nil()), jen.Err().Op("!=").Nil()).Block(jen.Id("t").Dot("Fatal").Call(jen.Err())).Comment("...replaced by the checkpoint's"),
+		jen.If(jen.Err().Op(":=").Id("m2").Dot("Infer").Call(jen.Id("Batch")), jen.Err().Op("!=").Nil()).Block(jen.Id("t").Dot("Fatal").Call(jen.Err())),
+		jen.If(jen.Op("!").Id("sameBits").Call(jen.Id("want"), jen.Id("m2").Dot("Output").Call(jen.Id("Batch")))).Block(
+			jen.Id("t").Dot("Error").Call(jen.Lit("the reloaded model infers other outputs than the one that saved it")),
+		),
 	)
+	g.runningStatsTest(f)
 
 	f.Comment("BenchmarkTrainStep times one full training step (forward, backward, Adam)")
 	f.Comment("at the description's batch size.")
@@ -554,4 +565,82 @@ func (g *gen) finiteTests(f *jen.File) {
 			jen.Id("t").Dot("Errorf").Call(jen.Lit("NaN parameter: got error %v"), jen.Err()),
 		)
 	})
+}
+
+// runningStatsTest writes, for a model with batch norms, a test that the
+// running statistics after k training-mode passes equal those computed
+// directly from each pass's batch (PyTorch's rule, unbiased variance).
+func (g *gen) runningStatsTest(f *jen.File) {
+	var stats []*ir.Node
+	for _, n := range g.p.Forward {
+		if n.Op == ir.BatchNormStats {
+			stats = append(stats, n)
+		}
+	}
+	if len(stats) == 0 {
+		return
+	}
+	f.Comment("TestRunningStats runs Forward on three batches and requires each batch norm's")
+	f.Comment("running statistics to equal their direct computation from the batch norms'")
+	f.Comment("inputs: r ← (1-momentum)·r + momentum·(mean, unbiased variance).")
+	f.Func().Id("TestRunningStats").Params(jen.Id("t").Op("*").Qual("testing", "T")).BlockFunc(func(b *jen.Group) {
+		b.Id("m").Op(":=").Id("New").Call()
+		b.Id("setup").Call(jen.Id("m"), jen.Lit(1))
+		b.Id("rng").Op(":=").Qual(rtPath, "NewRNG").Call(jen.Lit(5))
+		for i := range stats {
+			b.List(jen.Id(fmt.Sprintf("mean%d", i)), jen.Id(fmt.Sprintf("variance%d", i))).Op(":=").List(
+				jen.Id("toFloat64").Call(g.ref(stats[i].Args[1])), jen.Id("toFloat64").Call(g.ref(stats[i].Args[2])))
+		}
+		b.For(jen.Id("pass").Op(":=").Range().Lit(3)).BlockFunc(func(b *jen.Group) {
+			for _, x := range g.g.Inputs {
+				b.Id("fill").Call(jen.Id("m").Dot(g.field[x]), jen.Id("rng"))
+			}
+			b.Id("n").Op(":=").Id("Batch").Op("-").Id("pass").Op("%").Id("Batch")
+			b.If(jen.Id("n").Op("<").Lit(2)).Block(jen.Id("n").Op("=").Id("Batch"))
+			b.If(jen.List(jen.Id("_"), jen.Err()).Op(":=").Id("m").Dot("Forward").Call(jen.Id("n")), jen.Err().Op("!=").Nil()).Block(jen.Id("t").Dot("Fatal").Call(jen.Err()))
+			for i, st := range stats {
+				x := st.Args[0].Args[0]
+				C := x.Shape[len(x.Shape)-1].Size
+				b.Id("updateStats").Call(jen.Id(fmt.Sprintf("mean%d", i)), jen.Id(fmt.Sprintf("variance%d", i)), g.in(x), jen.Lit(C), jen.Lit(st.Attrs.Momentum))
+			}
+		})
+		for i, st := range stats {
+			for k, want := range []string{"mean", "variance"} {
+				b.If(jen.Id("e").Op(":=").Id("maxRelDiff64").Call(jen.Id("toFloat64").Call(g.ref(st.Args[1+k])), jen.Id(fmt.Sprintf("%s%d", want, i))), jen.Id("e").Op(">").Lit(1e-6)).Block(
+					jen.Id("t").Dot("Errorf").Call(jen.Lit(st.Args[1+k].Name+": %.1e from the direct computation"), jen.Id("e")),
+				)
+			}
+		}
+	})
+	T := g.elem()
+	f.Comment("toFloat64 copies x into float64.")
+	f.Func().Id("toFloat64").Params(jen.Id("x").Index().Add(T)).Index().Float64().Block(
+		jen.Id("out").Op(":=").Make(jen.Index().Float64(), jen.Len(jen.Id("x"))),
+		jen.For(jen.Id("i").Op(",").Id("v").Op(":=").Range().Id("x")).Block(jen.Id("out").Index(jen.Id("i")).Op("=").Float64().Call(jen.Id("v"))),
+		jen.Return(jen.Id("out")),
+	)
+	f.Comment("updateStats moves running statistics toward those of x (rows, C) by momentum.")
+	f.Func().Id("updateStats").Params(jen.List(jen.Id("mean"), jen.Id("variance")).Index().Float64(), jen.Id("x").Index().Add(T), jen.Id("C").Int(), jen.Id("momentum").Float64()).Block(
+		jen.Id("rows").Op(":=").Len(jen.Id("x")).Op("/").Id("C"),
+		jen.For(jen.Id("c").Op(":=").Range().Id("C")).Block(
+			jen.Var().List(jen.Id("s"), jen.Id("q")).Float64(),
+			jen.For(jen.Id("r").Op(":=").Range().Id("rows")).Block(jen.Id("s").Op("+=").Float64().Call(jen.Id("x").Index(jen.Id("r").Op("*").Id("C").Op("+").Id("c")))),
+			jen.Id("mu").Op(":=").Id("s").Op("/").Float64().Call(jen.Id("rows")),
+			jen.For(jen.Id("r").Op(":=").Range().Id("rows")).Block(
+				jen.Id("d").Op(":=").Float64().Call(jen.Id("x").Index(jen.Id("r").Op("*").Id("C").Op("+").Id("c"))).Op("-").Id("mu"),
+				jen.Id("q").Op("+=").Id("d").Op("*").Id("d"),
+			),
+			jen.Id("mean").Index(jen.Id("c")).Op("=").Parens(jen.Lit(1).Op("-").Id("momentum")).Op("*").Id("mean").Index(jen.Id("c")).Op("+").Id("momentum").Op("*").Id("mu"),
+			jen.Id("variance").Index(jen.Id("c")).Op("=").Parens(jen.Lit(1).Op("-").Id("momentum")).Op("*").Id("variance").Index(jen.Id("c")).Op("+").Id("momentum").Op("*").Id("q").Op("/").Float64().Call(jen.Id("rows").Op("-").Lit(1)),
+		),
+	)
+	f.Comment("maxRelDiff64 is max|a-b| / max|b|.")
+	f.Func().Id("maxRelDiff64").Params(jen.List(jen.Id("a"), jen.Id("b")).Index().Float64()).Float64().Block(
+		jen.Var().List(jen.Id("d"), jen.Id("s")).Float64(),
+		jen.For(jen.Id("i").Op(":=").Range().Id("b")).Block(
+			jen.Id("d").Op("=").Max(jen.Id("d"), jen.Qual("math", "Abs").Call(jen.Id("a").Index(jen.Id("i")).Op("-").Id("b").Index(jen.Id("i")))),
+			jen.Id("s").Op("=").Max(jen.Id("s"), jen.Qual("math", "Abs").Call(jen.Id("b").Index(jen.Id("i")))),
+		),
+		jen.Return(jen.Id("d").Op("/").Max(jen.Id("s"), jen.Lit(1e-300))),
+	)
 }

@@ -23,7 +23,7 @@ func gradInputWindow(n *Node) (x, y Shape)  { return n.Attrs.To, n.Args[0].Shape
 func gradFilterWindow(n *Node) (x, y Shape) { return n.Args[0].Shape, n.Args[1].Shape }
 
 func init() {
-	define(Conv2D, &OpDef{Arity: 2, Shape: convShape, Scratch: colSize, Flops: convFlops, FileAxes: kernelFileAxes, Window: forwardWindow,
+	define(Conv2D, &OpDef{Arity: 2, Shape: convShape, Scratch: colSize, Flops: convFlops, FileAxes: kernelFileAxes, Window: forwardWindow, ScalesColumns: true,
 		BiasAct: func(n *Node) *OpDef { return Conv2DBiasAct },
 		Grad: func(b *Builder, n, dy *Node) []*Node {
 			x, w := n.Args[0], n.Args[1]

@@ -171,6 +171,10 @@ type Attrs struct {
 	RNN      *Recurrent // rnn and rnn_grad
 	Offset   int        // slice: element offset into the argument
 	Act      *OpDef     // bias_act and the fused products: the activation after the bias (nil: none)
+	Eps      float64    // batch_norm, layer_norm: added to the variance
+	Momentum float64    // batch_norm: the running statistics' update rate
+	Rate     float64    // dropout: the probability of dropping an element
+	Key      int        // dropout: the layer's index among the description's dropouts, part of its masks' key
 }
 
 // Recurrent describes a recurrent layer: the cell, and which initial states
@@ -247,6 +251,7 @@ type Graph struct {
 	Inputs     []*Node // float inputs, in declaration order
 	Labels     []*Node // int32 class labels
 	Params     []*Node // parameters, in declaration order
+	States     []*Node // state the model updates but does not train (running statistics), in declaration order
 	Loss       *Node   // scalar loss
 	Output     *Node   // the prediction (Infer computes up to here)
 	Statements []Statement
@@ -276,6 +281,11 @@ func (g *Graph) Prune() {
 	}
 	mark(g.Loss)
 	mark(g.Output)
+	for _, n := range g.Nodes {
+		if n.Op.Effect {
+			mark(n) // it updates state: its job is not a result
+		}
+	}
 	kept := g.Nodes[:0]
 	for _, n := range g.Nodes {
 		if live[n] || n.Op.Leaf {

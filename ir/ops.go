@@ -128,6 +128,31 @@ type OpDef struct {
 	// MatMulBiasAct for a plain product), or nil; derive fuses
 	// act(n + b) into it.
 	BiasAct func(n *Node) *OpDef
+
+	// Infer, on an op whose forward pass differs between the modes, builds
+	// what computes n's value in inference mode (Infer and Predict), from
+	// n's arguments: batch norm's running statistics instead of the
+	// batch's, the identity instead of a dropout mask. nil means n does not
+	// run in inference mode at all (an update of state). Ops without Infer
+	// run the same in both modes.
+	Infer func(b *Builder, n *Node) *Node
+
+	// Effect marks ops that update state (a leaf made with State) rather
+	// than make a result: dead-code elimination keeps them, and they need
+	// no storage.
+	Effect bool
+
+	// ScalesColumns marks products linear in their weight (argument 1)
+	// whose result's last axis is the weight's last axis, so that scaling
+	// column c of the weight scales channel c of the result: an
+	// inference-mode batch norm after such a product folds into its
+	// weight and bias (derive's foldBatchNorms).
+	ScalesColumns bool
+
+	// MinCount, when set, is a count per row of the batch that the op
+	// needs at least 2 of in training mode (batch norm: the values of a
+	// channel, H·W per image); Forward refuses a batch with fewer.
+	MinCount func(n *Node) int
 }
 
 var opTable = map[string]*OpDef{}
@@ -155,6 +180,7 @@ func define(d *OpDef, def *OpDef) {
 var (
 	Input = newOp("input")
 	Param = newOp("param")
+	State = newOp("state") // updated by effects, never trained
 	Label = newOp("label")
 	Const = newOp("const")
 
@@ -163,6 +189,7 @@ var (
 	Sigmoid, SigmoidGrad = newOp("sigmoid"), newOp("sigmoid_grad")
 	Tanh, TanhGrad       = newOp("tanh"), newOp("tanh_grad")
 	Sqrt, SqrtGrad       = newOp("sqrt"), newOp("sqrt_grad")
+	Identity             = newOp("identity")
 	Exp                  = newOp("exp")
 	Log                  = newOp("log")
 	Neg                  = newOp("neg")
@@ -198,6 +225,13 @@ var (
 	MaxPool2D, MaxPool2DGrad          = newOp("maxpool2d"), newOp("maxpool2d_grad")
 	AvgPool2D, AvgPool2DGrad          = newOp("avgpool2d"), newOp("avgpool2d_grad")
 
+	// Normalization and dropout (norm.go).
+	BatchNorm, BatchNormGrad      = newOp("batch_norm"), newOp("batch_norm_grad")
+	BatchNormStats                = newOp("batch_norm_stats")
+	BatchNormInfer, BatchNormFold = newOp("batch_norm_infer"), newOp("batch_norm_fold")
+	LayerNorm, LayerNormGrad      = newOp("layer_norm"), newOp("layer_norm_grad")
+	Dropout, DropoutGrad          = newOp("dropout"), newOp("dropout_grad")
+
 	// Recurrent layers (rnn.go).
 	RNN, RNNGrad           = newOp("rnn"), newOp("rnn_grad")
 	TimeLast, TimeLastGrad = newOp("time_last"), newOp("time_last_grad")
@@ -228,6 +262,7 @@ func init() {
 	leaf := func(n *Node) (Shape, error) { return n.Shape, nil }
 	define(Input, &OpDef{Leaf: true, Shape: leaf, NoGrad: "leaf: its gradient is a sink, not a rule"})
 	define(Param, &OpDef{Leaf: true, Shape: leaf, NoGrad: "leaf: its gradient is a sink, not a rule"})
+	define(State, &OpDef{Leaf: true, Shape: leaf, NoGrad: "state is updated, not trained"})
 	define(Label, &OpDef{Leaf: true, Shape: leaf, NoGrad: "integer class labels are not differentiable"})
 	define(Const, &OpDef{Formula: func(n *Node, arg func(int) string) string { return fmt.Sprint(n.Attrs.Value) }, Shape: func(n *Node) (Shape, error) {
 		if n.Attrs.To == nil {
@@ -277,6 +312,9 @@ func init() {
 		b.Note("d%s = -%s", n.Args[0].Label(), dy.Label())
 		return []*Node{b.Neg(dy)}
 	}).Bound = func(n *Node) (float64, []int, int) { return 1, []int{0}, 1 }
+	// identity copies its argument: the inference form of dropout, and the
+	// epilogue of a product that has a bias but no activation.
+	define(Identity, &OpDef{Arity: 1, Shape: sameAsArg, Unary: unaryKernel(spec.Linear), NoGrad: "made in inference mode only"})
 	define(SqrtGrad, &OpDef{Arity: 2, Shape: sameShapes, NoGrad: backwardOnly, Unary: unaryKernel(spec.Sqrt)})
 	for _, d := range []*OpDef{SoftmaxGrad, LogSoftmaxGrad} {
 		define(d, &OpDef{Arity: 2, Shape: sameShapes, NoGrad: backwardOnly})
@@ -324,7 +362,7 @@ func init() {
 
 	// matmul: y = op(A)·op(B) for 2-D operands. The adjoints are matmuls
 	// whose transpose flags absorb every transpose, so none is materialized.
-	define(MatMul, &OpDef{Arity: 2, Shape: matmulShape, Simplify: absorbTransposes, Accumulates: true,
+	define(MatMul, &OpDef{Arity: 2, Shape: matmulShape, Simplify: absorbTransposes, Accumulates: true, ScalesColumns: true,
 		Formula: func(n *Node, arg func(int) string) string {
 			return arg(0) + tick(n.Attrs.TransA) + "·" + arg(1) + tick(n.Attrs.TransB)
 		},

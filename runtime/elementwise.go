@@ -32,6 +32,7 @@ const (
 	Log     = spec.Log
 	Neg     = spec.Neg
 	Sqrt    = spec.Sqrt
+	Linear  = spec.Linear
 )
 
 // Unary computes
@@ -86,6 +87,8 @@ func unaryLoop[T Float](op UnaryOp, out, x []T) {
 		for i, v := range x {
 			out[i] = T(math.Sqrt(float64(v)))
 		}
+	case Linear:
+		copy(out, x)
 	default:
 		panic("runtime.Unary: unknown op " + op.String())
 	}
@@ -138,6 +141,8 @@ func unaryGradLoop[T Float](op UnaryOp, dx, y, dy []T) {
 		for i, v := range y {
 			dx[i] = dy[i] * 0.5 / v
 		}
+	case Linear:
+		copy(dx, dy)
 	default:
 		panic("runtime.UnaryGrad: no gradient from output for op " + op.String())
 	}

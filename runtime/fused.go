@@ -21,7 +21,9 @@ func BiasAct[T Float](act UnaryOp, out, x, b []T, rows, cols int) {
 	for r0, rn := range rowBlocks(rows, max(1, biasActBlock/cols)) {
 		o := out[r0*cols : (r0+rn)*cols]
 		BinaryRows(Add, o, x[r0*cols:(r0+rn)*cols], b[:cols], rn, cols, false)
-		Unary(act, o, o)
+		if act != Linear {
+			Unary(act, o, o)
+		}
 	}
 }
 

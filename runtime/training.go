@@ -15,7 +15,35 @@ const (
 	MetaModel = "backpropgen.model" // the model description's name
 	MetaStep  = "backpropgen.step"  // the optimizer's step count
 	MetaState = "backpropgen.state" // the optimizer's tensor names, comma-separated
+
+	// The counters of a model that draws dropout masks: its seed, and the
+	// training steps it has taken (the masks' key), so that a resumed run
+	// draws the masks an uninterrupted one would.
+	MetaSeed  = "backpropgen.seed"
+	MetaSteps = "backpropgen.steps"
 )
+
+// WithCounters returns a copy of meta with a model's seed and step count
+// (MetaSeed, MetaSteps) added, for SaveTraining.
+func WithCounters(meta map[string]string, seed, step uint64) map[string]string {
+	m := maps.Clone(meta)
+	if m == nil {
+		m = map[string]string{}
+	}
+	m[MetaSeed] = strconv.FormatUint(seed, 10)
+	m[MetaSteps] = strconv.FormatUint(step, 10)
+	return m
+}
+
+// Counters reads what WithCounters wrote, for a checkpoint at path.
+func Counters(path string, meta map[string]string) (seed, step uint64, err error) {
+	seed, err1 := strconv.ParseUint(meta[MetaSeed], 10, 64)
+	step, err2 := strconv.ParseUint(meta[MetaSteps], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, 0, fmt.Errorf("%s: checkpoint has no valid %s and %s metadata (%q, %q) for the model's dropout masks: it was written by another model; load it into the model that wrote it", path, MetaSeed, MetaSteps, meta[MetaSeed], meta[MetaSteps])
+	}
+	return seed, step, nil
+}
 
 // SaveTraining writes a model's parameters and its optimizer's state to one
 // safetensors checkpoint, atomically. The parameters keep their description
@@ -45,6 +73,13 @@ func SaveTraining[T Float](path, model string, params []Tensor[T], opt Optimizer
 // may be nil to load the parameters only, e.g. for inference or fine-tuning
 // with a fresh optimizer). On any error nothing is modified.
 func LoadTraining[T Float](path, model string, params []Tensor[T], opt Optimizer[T]) (map[string]string, error) {
+	return LoadTrainingWith(path, model, params, opt, nil)
+}
+
+// LoadTrainingWith is LoadTraining with a check of the file's metadata
+// (nil for none) that runs before anything is modified: an error from it
+// is LoadTrainingWith's, and nothing changes.
+func LoadTrainingWith[T Float](path, model string, params []Tensor[T], opt Optimizer[T], check func(meta map[string]string) error) (map[string]string, error) {
 	file := toFileLayout(params) // permuted copies where FileAxes is set
 	all := file
 	if opt != nil {
@@ -59,6 +94,11 @@ func LoadTraining[T Float](path, model string, params []Tensor[T], opt Optimizer
 	}
 	if got := meta[MetaModel]; got != model {
 		return nil, fmt.Errorf("%s: checkpoint of model %q, not %q: load it into the model it was written by", path, got, model)
+	}
+	if check != nil {
+		if err := check(meta); err != nil {
+			return nil, err
+		}
 	}
 	var step int64
 	if opt != nil {

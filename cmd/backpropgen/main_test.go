@@ -257,6 +257,33 @@ h = gru(x, 6, return_sequences=true)
 z = dense(h, 4, tanh)
 logits = dense(z, 5)
 loss = softmax_cross_entropy(logits, y)`,
+	// Batch norm over image channels after a convolution (folded into it
+	// at inference), after an activation, and over a dense layer's units.
+	"batch_norm": `input x: [5, 4, 2]
+label y: class(3)
+c = conv2d(x, 3, 2)
+b = batch_norm(c)
+r = batch_norm(tanh(b), momentum=0.3, eps=0.001)
+f = flatten(r)
+h = dense(f, 4)
+hb = batch_norm(h)
+logits = dense(tanh(hb), 3)
+loss = softmax_cross_entropy(logits, y)`,
+	"layer_norm": `input x: [4, 3]
+label y: [4] class(3)
+l = layer_norm(x)
+h = dense(l, 5, tanh)
+k = layer_norm(h, eps=0.01)
+logits = dense(k, 3)
+loss = softmax_cross_entropy(logits, y)`,
+	"dropout": `input x: [6]
+label y: class(3)
+h = dense(x, 8, tanh)
+d = dropout(h, 0.3)
+e = dropout(x, 0.5)
+a = dense(d, 3)
+logits = dense(e, 3) + a
+loss = softmax_cross_entropy(logits, y)`,
 	"residual": `input x: [6]
 label y: class(3)
 h1 = dense(x, 6, tanh)
@@ -299,7 +326,8 @@ output h`)
 
 // inputGradCases are generated with -input-grads, so their gradient check
 // also covers the inputs: through time to the sequence and initial states.
-var inputGradCases = map[string]bool{"simple_rnn": true, "lstm": true, "gru": true, "conv2d": true, "sequence_dense": true, "sequence_dense_act": true}
+var inputGradCases = map[string]bool{"simple_rnn": true, "lstm": true, "gru": true, "conv2d": true, "sequence_dense": true, "sequence_dense_act": true,
+	"batch_norm": true, "layer_norm": true, "dropout": true}
 
 // TestOpGradients generates one package per case, then runs all of their
 // generated tests in one go test call.

@@ -72,7 +72,8 @@ type model64 struct {
 	dhBptt    []float64 // dh.bptt (441984)
 	dhBpttCol []float64 // im2col work buffer of dh.bptt, 1639936 elements
 
-	// saved holds what recurrent layers record for backpropagation through time.
+	// saved holds what layers record for their backward passes (a recurrent layer's
+	// gates, a normalization's statistics).
 	saved  []float64
 	hSaved []float64 // saved by h, 1258112 elements
 
@@ -133,7 +134,7 @@ func (m *model64) Init(seed uint64) {
 
 // check validates the row count, the inputs (no NaN or infinity) and the labels
 // before any kernel runs.
-func (m *model64) check(n int, labels bool) error {
+func (m *model64) check(n int, training bool) error {
 	if n < 1 || n > Batch {
 		return fmt.Errorf("charlm: %d rows: want 1 to %d (the batch line of charlm.bpg)", n, Batch)
 	}
@@ -152,7 +153,7 @@ func (m *model64) check(n int, labels bool) error {
 		i := runtime.FirstNonFinite(m.C0[:n*256])
 		return fmt.Errorf("charlm: input c0 row %d, element %d is %v: clean or skip that row; nothing was computed", i/256, i%256, m.C0[i])
 	}
-	if !labels {
+	if !training {
 		return nil
 	}
 	if r := runtime.CheckLabels(m.Y[:n*20], 97); r >= 0 {
@@ -459,7 +460,8 @@ func (m *model64) Grad(name string) []float64 {
 	return nil
 }
 
-// Tensors lists every parameter by description name, shape and view, for checkpoints.
+// Tensors lists every parameter (then every state tensor) by description name, shape and
+// view, for checkpoints.
 func (m *model64) Tensors() []runtime.Tensor[float64] {
 	return []runtime.Tensor[float64]{
 		{
@@ -496,7 +498,7 @@ func (m *model64) Tensors() []runtime.Tensor[float64] {
 }
 
 // SaveCheckpoint writes the parameters and opt's state (opt may be nil) to path in
-// the safetensors format, atomically. Parameters keep their description names.
+// the safetensors format, atomically. Tensors keep their description names.
 func (m *model64) SaveCheckpoint(path string, opt runtime.Optimizer[float64], meta map[string]string) error {
 	return runtime.SaveTraining(path, "charlm", m.Tensors(), opt, meta)
 }
@@ -878,6 +880,21 @@ func TestCheckpoint(t *testing.T) {
 	}
 	if !slices.Equal(m.Params, m2.Params) || !slices.Equal(opt.M, opt2.M) || opt2.StepCount() != 3 {
 		t.Error("checkpoint round trip changed the parameters or the optimizer state")
+	}
+	// The reloaded model infers exactly what the saved one does.
+	if err := m.Infer(Batch); err != nil {
+		t.Fatal(err)
+	}
+	want := slices.Clone(m.Output(Batch))
+	setup(m2, 1) // the same inputs, and Init's parameters...
+	if _, err := m2.LoadCheckpoint(path, nil); err != nil {
+		t.Fatal(err)
+	} // ...replaced by the checkpoint's
+	if err := m2.Infer(Batch); err != nil {
+		t.Fatal(err)
+	}
+	if !sameBits(want, m2.Output(Batch)) {
+		t.Error("the reloaded model infers other outputs than the one that saved it")
 	}
 }
 

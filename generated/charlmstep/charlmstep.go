@@ -103,7 +103,8 @@ type Model struct {
 	dhBptt    []float32 // dh.bptt (364129)
 	dhBpttCol []float32 // im2col work buffer of dh.bptt, 364385 elements
 
-	// saved holds what recurrent layers record for backpropagation through time.
+	// saved holds what layers record for their backward passes (a recurrent layer's
+	// gates, a normalization's statistics).
 	saved  []float32
 	hSaved []float32 // saved by h, 3425 elements
 
@@ -164,7 +165,7 @@ func (m *Model) Init(seed uint64) {
 
 // check validates the row count, the inputs (no NaN or infinity) and the labels
 // before any kernel runs.
-func (m *Model) check(n int, labels bool) error {
+func (m *Model) check(n int, training bool) error {
 	if n < 1 || n > Batch {
 		return fmt.Errorf("charlmstep: %d rows: want 1 to %d (the batch line of charlmstep.bpg)", n, Batch)
 	}
@@ -183,7 +184,7 @@ func (m *Model) check(n int, labels bool) error {
 		i := runtime.FirstNonFinite(m.C0[:n*256])
 		return fmt.Errorf("charlmstep: input c0 row %d, element %d is %v: clean or skip that row; nothing was computed", i/256, i%256, m.C0[i])
 	}
-	if !labels {
+	if !training {
 		return nil
 	}
 	if r := runtime.CheckLabels(m.Y[:n], 97); r >= 0 {
@@ -504,7 +505,8 @@ func (m *Model) Grad(name string) []float32 {
 	return nil
 }
 
-// Tensors lists every parameter by description name, shape and view, for checkpoints.
+// Tensors lists every parameter (then every state tensor) by description name, shape and
+// view, for checkpoints.
 func (m *Model) Tensors() []runtime.Tensor[float32] {
 	return []runtime.Tensor[float32]{
 		{
@@ -541,7 +543,7 @@ func (m *Model) Tensors() []runtime.Tensor[float32] {
 }
 
 // SaveCheckpoint writes the parameters and opt's state (opt may be nil) to path in
-// the safetensors format, atomically. Parameters keep their description names.
+// the safetensors format, atomically. Tensors keep their description names.
 func (m *Model) SaveCheckpoint(path string, opt runtime.Optimizer[float32], meta map[string]string) error {
 	return runtime.SaveTraining(path, "charlmstep", m.Tensors(), opt, meta)
 }

@@ -121,7 +121,8 @@ type Model struct {
 	dr1Bptt       []float32 // dr1.bptt (70272)
 	dr1BpttCol    []float32 // im2col work buffer of dr1.bptt, 1008640 elements
 
-	// saved holds what recurrent layers record for backpropagation through time.
+	// saved holds what layers record for their backward passes (a recurrent layer's
+	// gates, a normalization's statistics).
 	saved      []float32
 	r1Saved    []float32 // saved by r1, 2894976 elements
 	r2SeqSaved []float32 // saved by r2.seq, 1855488 elements
@@ -203,7 +204,7 @@ func (m *Model) Init(seed uint64) {
 
 // check validates the row count, the inputs (no NaN or infinity) and the labels
 // before any kernel runs.
-func (m *Model) check(n int, labels bool) error {
+func (m *Model) check(n int, training bool) error {
 	if n < 1 || n > Batch {
 		return fmt.Errorf("lstm: %d rows: want 1 to %d (the batch line of lstm.bpg)", n, Batch)
 	}
@@ -212,7 +213,7 @@ func (m *Model) check(n int, labels bool) error {
 		i := runtime.FirstNonFinite(m.X[:n*100])
 		return fmt.Errorf("lstm: input x row %d, element %d is %v: clean or skip that row; nothing was computed", i/100, i%100, m.X[i])
 	}
-	if !labels {
+	if !training {
 		return nil
 	}
 	if r := runtime.CheckLabels(m.Y[:n], 10); r >= 0 {
@@ -614,7 +615,8 @@ func (m *Model) Grad(name string) []float32 {
 	return nil
 }
 
-// Tensors lists every parameter by description name, shape and view, for checkpoints.
+// Tensors lists every parameter (then every state tensor) by description name, shape and
+// view, for checkpoints.
 func (m *Model) Tensors() []runtime.Tensor[float32] {
 	return []runtime.Tensor[float32]{
 		{
@@ -671,7 +673,7 @@ func (m *Model) Tensors() []runtime.Tensor[float32] {
 }
 
 // SaveCheckpoint writes the parameters and opt's state (opt may be nil) to path in
-// the safetensors format, atomically. Parameters keep their description names.
+// the safetensors format, atomically. Tensors keep their description names.
 func (m *Model) SaveCheckpoint(path string, opt runtime.Optimizer[float32], meta map[string]string) error {
 	return runtime.SaveTraining(path, "lstm", m.Tensors(), opt, meta)
 }

@@ -81,7 +81,8 @@ type model64 struct {
 	dr1Bptt       []float64 // dr1.bptt (70272)
 	dr1BpttCol    []float64 // im2col work buffer of dr1.bptt, 1008640 elements
 
-	// saved holds what recurrent layers record for backpropagation through time.
+	// saved holds what layers record for their backward passes (a recurrent layer's
+	// gates, a normalization's statistics).
 	saved      []float64
 	r1Saved    []float64 // saved by r1, 2894976 elements
 	r2SeqSaved []float64 // saved by r2.seq, 1855488 elements
@@ -163,7 +164,7 @@ func (m *model64) Init(seed uint64) {
 
 // check validates the row count, the inputs (no NaN or infinity) and the labels
 // before any kernel runs.
-func (m *model64) check(n int, labels bool) error {
+func (m *model64) check(n int, training bool) error {
 	if n < 1 || n > Batch {
 		return fmt.Errorf("lstm: %d rows: want 1 to %d (the batch line of lstm.bpg)", n, Batch)
 	}
@@ -172,7 +173,7 @@ func (m *model64) check(n int, labels bool) error {
 		i := runtime.FirstNonFinite(m.X[:n*100])
 		return fmt.Errorf("lstm: input x row %d, element %d is %v: clean or skip that row; nothing was computed", i/100, i%100, m.X[i])
 	}
-	if !labels {
+	if !training {
 		return nil
 	}
 	if r := runtime.CheckLabels(m.Y[:n], 10); r >= 0 {
@@ -556,7 +557,8 @@ func (m *model64) Grad(name string) []float64 {
 	return nil
 }
 
-// Tensors lists every parameter by description name, shape and view, for checkpoints.
+// Tensors lists every parameter (then every state tensor) by description name, shape and
+// view, for checkpoints.
 func (m *model64) Tensors() []runtime.Tensor[float64] {
 	return []runtime.Tensor[float64]{
 		{
@@ -613,7 +615,7 @@ func (m *model64) Tensors() []runtime.Tensor[float64] {
 }
 
 // SaveCheckpoint writes the parameters and opt's state (opt may be nil) to path in
-// the safetensors format, atomically. Parameters keep their description names.
+// the safetensors format, atomically. Tensors keep their description names.
 func (m *model64) SaveCheckpoint(path string, opt runtime.Optimizer[float64], meta map[string]string) error {
 	return runtime.SaveTraining(path, "lstm", m.Tensors(), opt, meta)
 }
@@ -953,6 +955,21 @@ func TestCheckpoint(t *testing.T) {
 	}
 	if !slices.Equal(m.Params, m2.Params) || !slices.Equal(opt.M, opt2.M) || opt2.StepCount() != 3 {
 		t.Error("checkpoint round trip changed the parameters or the optimizer state")
+	}
+	// The reloaded model infers exactly what the saved one does.
+	if err := m.Infer(Batch); err != nil {
+		t.Fatal(err)
+	}
+	want := slices.Clone(m.Output(Batch))
+	setup(m2, 1) // the same inputs, and Init's parameters...
+	if _, err := m2.LoadCheckpoint(path, nil); err != nil {
+		t.Fatal(err)
+	} // ...replaced by the checkpoint's
+	if err := m2.Infer(Batch); err != nil {
+		t.Fatal(err)
+	}
+	if !sameBits(want, m2.Output(Batch)) {
+		t.Error("the reloaded model infers other outputs than the one that saved it")
 	}
 }
 

@@ -143,7 +143,7 @@ func (m *Model) Init(seed uint64) {
 
 // check validates the row count, the inputs (no NaN or infinity) and the labels
 // before any kernel runs.
-func (m *Model) check(n int, labels bool) error {
+func (m *Model) check(n int, training bool) error {
 	if n < 1 || n > Batch {
 		return fmt.Errorf("mlp: %d rows: want 1 to %d (the batch line of mlp.bpg)", n, Batch)
 	}
@@ -152,7 +152,7 @@ func (m *Model) check(n int, labels bool) error {
 		i := runtime.FirstNonFinite(m.X[:n*784])
 		return fmt.Errorf("mlp: input x row %d, element %d is %v: clean or skip that row; nothing was computed", i/784, i%784, m.X[i])
 	}
-	if !labels {
+	if !training {
 		return nil
 	}
 	if r := runtime.CheckLabels(m.Y[:n], 10); r >= 0 {
@@ -531,7 +531,8 @@ func (m *Model) Grad(name string) []float32 {
 	return nil
 }
 
-// Tensors lists every parameter by description name, shape and view, for checkpoints.
+// Tensors lists every parameter (then every state tensor) by description name, shape and
+// view, for checkpoints.
 func (m *Model) Tensors() []runtime.Tensor[float32] {
 	return []runtime.Tensor[float32]{
 		{
@@ -568,7 +569,7 @@ func (m *Model) Tensors() []runtime.Tensor[float32] {
 }
 
 // SaveCheckpoint writes the parameters and opt's state (opt may be nil) to path in
-// the safetensors format, atomically. Parameters keep their description names.
+// the safetensors format, atomically. Tensors keep their description names.
 func (m *Model) SaveCheckpoint(path string, opt runtime.Optimizer[float32], meta map[string]string) error {
 	return runtime.SaveTraining(path, "mlp", m.Tensors(), opt, meta)
 }

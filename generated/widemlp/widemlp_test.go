@@ -119,7 +119,7 @@ func (m *model64) Init(seed uint64) {
 
 // check validates the row count, the inputs (no NaN or infinity) and the labels
 // before any kernel runs.
-func (m *model64) check(n int, labels bool) error {
+func (m *model64) check(n int, training bool) error {
 	if n < 1 || n > Batch {
 		return fmt.Errorf("widemlp: %d rows: want 1 to %d (the batch line of widemlp.bpg)", n, Batch)
 	}
@@ -128,7 +128,7 @@ func (m *model64) check(n int, labels bool) error {
 		i := runtime.FirstNonFinite(m.X[:n*1024])
 		return fmt.Errorf("widemlp: input x row %d, element %d is %v: clean or skip that row; nothing was computed", i/1024, i%1024, m.X[i])
 	}
-	if !labels {
+	if !training {
 		return nil
 	}
 	if r := runtime.CheckLabels(m.Y[:n], 10); r >= 0 {
@@ -488,7 +488,8 @@ func (m *model64) Grad(name string) []float64 {
 	return nil
 }
 
-// Tensors lists every parameter by description name, shape and view, for checkpoints.
+// Tensors lists every parameter (then every state tensor) by description name, shape and
+// view, for checkpoints.
 func (m *model64) Tensors() []runtime.Tensor[float64] {
 	return []runtime.Tensor[float64]{
 		{
@@ -525,7 +526,7 @@ func (m *model64) Tensors() []runtime.Tensor[float64] {
 }
 
 // SaveCheckpoint writes the parameters and opt's state (opt may be nil) to path in
-// the safetensors format, atomically. Parameters keep their description names.
+// the safetensors format, atomically. Tensors keep their description names.
 func (m *model64) SaveCheckpoint(path string, opt runtime.Optimizer[float64], meta map[string]string) error {
 	return runtime.SaveTraining(path, "widemlp", m.Tensors(), opt, meta)
 }
@@ -877,6 +878,21 @@ func TestCheckpoint(t *testing.T) {
 	}
 	if !slices.Equal(m.Params, m2.Params) || !slices.Equal(opt.M, opt2.M) || opt2.StepCount() != 3 {
 		t.Error("checkpoint round trip changed the parameters or the optimizer state")
+	}
+	// The reloaded model infers exactly what the saved one does.
+	if err := m.Infer(Batch); err != nil {
+		t.Fatal(err)
+	}
+	want := slices.Clone(m.Output(Batch))
+	setup(m2, 1) // the same inputs, and Init's parameters...
+	if _, err := m2.LoadCheckpoint(path, nil); err != nil {
+		t.Fatal(err)
+	} // ...replaced by the checkpoint's
+	if err := m2.Infer(Batch); err != nil {
+		t.Fatal(err)
+	}
+	if !sameBits(want, m2.Output(Batch)) {
+		t.Error("the reloaded model infers other outputs than the one that saved it")
 	}
 }
 

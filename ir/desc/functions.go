@@ -220,10 +220,19 @@ func lowerDense(l *lowerer, c *callExpr) (*ir.Node, *Error) {
 // layerParam declares the parameter NAME.suffix that the layer on the line
 // assigning NAME creates, so later lines can refer to it.
 func (l *lowerer) layerParam(suffix string, shape ir.Shape, init spec.Init) *ir.Node {
+	l.layerName(suffix)
 	p := l.b.Leaf(ir.Param, l.stmt+"."+suffix, shape, ir.Attrs{Init: init})
 	l.g.Params = append(l.g.Params, p)
 	l.names[p.Name], l.defined[p.Name] = p, l.stmtPos
 	return p
+}
+
+// layerName reports (through the builder) a second layer on one line: both
+// would create NAME.suffix.
+func (l *lowerer) layerName(suffix string) {
+	if at, dup := l.defined[l.stmt+"."+suffix]; dup {
+		l.b.Fail("%s.%s is already defined at line %d: a line holds one layer; give each its own line (a = dense(x, 3), then b = dense(a, 3))", l.stmt, suffix, at.Line)
+	}
 }
 
 // biasAndActivation is the tail of dense and conv2d: z + NAME.b (zeros,

@@ -116,6 +116,7 @@ type lowerer struct {
 	lossPred *ir.Node // the prediction argument of the loss function
 	stmt     string   // name being assigned
 	stmtPos  ir.Pos
+	dropouts int // dropout layers so far: the next one's key
 
 	// Lines that failed, or were reported once for all: finish and later
 	// declarations do not report their consequences again.

@@ -19,10 +19,11 @@ const (
 	Log
 	Neg
 	Sqrt
+	Linear // the identity: a fused product's epilogue with a bias and no activation
 	numUnary
 )
 
-var unaryNames = [numUnary]string{"Relu", "Sigmoid", "Tanh", "Exp", "Log", "Neg", "Sqrt"}
+var unaryNames = [numUnary]string{"Relu", "Sigmoid", "Tanh", "Exp", "Log", "Neg", "Sqrt", "Linear"}
 
 // String returns the operator's name in package runtime, e.g. "Sigmoid".
 func (op UnaryOp) String() string {
