@@ -52,6 +52,16 @@ func (g *gen) file(f *jen.File) {
 				gr.Lit(p.Name)
 			}
 		})
+		f.Comment("ParamOffsets holds where each parameter starts in Params, in ParamNames' order,")
+		f.Comment("then NumParams: runtime.Select makes spans of them (weight decay's NoDecay).")
+		f.Var().Id("ParamOffsets").Op("=").Index().Int().ValuesFunc(func(gr *jen.Group) {
+			off := 0
+			for _, p := range g.g.Params {
+				gr.Lit(off)
+				off += p.Shape.Elems()
+			}
+			gr.Lit(off)
+		})
 		if len(g.g.States) > 0 {
 			f.Comment("StateNames lists the state tensors (updated in training mode, never trained:")
 			f.Comment("running statistics) by their description names, in layout order.")

@@ -3,6 +3,7 @@ package runtime
 import (
 	"fmt"
 	"math"
+	"strings"
 )
 
 // Optimizer updates one flat parameter slice from its flat gradient slice.
@@ -69,12 +70,28 @@ func checkStepLens(kind string, params, grads, state int) {
 // gives 0/0). float64 moments are flushed the same way for consistency.
 type Adam[T Float] struct {
 	LR, Beta1, Beta2, Eps, WeightDecay T
+	// NoDecay lists the parameters WeightDecay leaves alone, by their
+	// spans in the flat parameter slice (Select makes them from a model's
+	// ParamNames and ParamOffsets), sorted and not overlapping.
+	NoDecay []Span
 	// M and V are the first and second moment estimates, one per parameter.
 	M, V []T
 	// Prefix names the state tensors: "<Prefix>.m" and "<Prefix>.v".
 	// NewAdam sets it to "adam".
 	Prefix string
 	t      int64
+}
+
+// NewAdamW returns PyTorch's AdamW: Adam with decoupled weight decay 0.01
+// (torch.optim.AdamW's default). Set NoDecay to exclude parameters, e.g.
+// biases and normalization parameters:
+//
+//	opt := runtime.NewAdamW[float32](mlp.NumParams, 1e-3)
+//	opt.NoDecay = runtime.Select(mlp.ParamNames, mlp.ParamOffsets, runtime.BiasOrNorm)
+func NewAdamW[T Float](size int, lr T) *Adam[T] {
+	a := NewAdam(size, lr)
+	a.WeightDecay = 0.01
+	return a
 }
 
 // NewAdam returns an Adam optimizer for size parameters with learning rate lr
@@ -96,14 +113,77 @@ func (a *Adam[T]) Step(params, grads []T) {
 	checkStepLens("Adam", len(params), len(grads), len(a.M))
 	checkStepLens("Adam", len(params), len(grads), len(a.V))
 	c := a.nextCoef()
-	p := params
-	g := grads[:len(p)]
-	m := a.M[:len(p)]
-	v := a.V[:len(p)]
-	// On amd64, float32 vectors of 8 run on assembly with the same
-	// operations and roundings as adamLoop (elementwise_amd64.go).
-	k := adamAsm(p, g, m, v, &c)
-	adamLoop(p[k:], g[k:], m[k:], v[k:], &c)
+	free := c // the coefficients of the parameters in NoDecay
+	free.decay = 1
+	spans(len(params), a.NoDecay, "Adam", func(lo, hi int, decay bool) {
+		c := &c
+		if !decay {
+			c = &free
+		}
+		p := params[lo:hi]
+		g := grads[lo:hi]
+		m := a.M[lo:hi]
+		v := a.V[lo:hi]
+		// On amd64, float32 vectors of 8 run on assembly with the same
+		// operations and roundings as adamLoop (elementwise_amd64.go).
+		k := adamAsm(p, g, m, v, c)
+		adamLoop(p[k:], g[k:], m[k:], v[k:], c)
+	})
+}
+
+// Span is a half-open range [Start, End) of a flat parameter slice.
+type Span struct{ Start, End int }
+
+// Select returns the spans of the parameters whose names match, from a
+// generated model's ParamNames and ParamOffsets (offset i is where
+// parameter i starts; the last is NumParams), in order.
+func Select(names []string, offsets []int, match func(name string) bool) []Span {
+	var out []Span
+	for i, name := range names {
+		if !match(name) {
+			continue
+		}
+		if n := len(out); n > 0 && out[n-1].End == offsets[i] {
+			out[n-1].End = offsets[i+1]
+			continue
+		}
+		out = append(out, Span{offsets[i], offsets[i+1]})
+	}
+	return out
+}
+
+// BiasOrNorm matches the parameters weight decay usually leaves alone: the
+// biases of dense, convolution and recurrent layers (NAME.b, NAME.bh) and
+// the scales and shifts of normalizations (NAME.gamma, NAME.beta).
+func BiasOrNorm(name string) bool {
+	for _, s := range []string{".b", ".bh", ".gamma", ".beta"} {
+		if strings.HasSuffix(name, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// spans calls f on [0, n) cut at the spans of noDecay: decay is false
+// inside them. It panics when they are unsorted, overlap or leave [0, n):
+// an optimizer wired with another model's spans.
+func spans(n int, noDecay []Span, kind string, f func(lo, hi int, decay bool)) {
+	pos := 0
+	for _, s := range noDecay {
+		if s.Start < pos || s.End < s.Start || s.End > n {
+			panic(fmt.Sprintf("runtime: %s.NoDecay: span [%d, %d) is out of order or outside the %d parameters; make the spans with Select from the model's ParamNames and ParamOffsets", kind, s.Start, s.End, n))
+		}
+		if s.Start > pos {
+			f(pos, s.Start, true)
+		}
+		if s.End > s.Start {
+			f(s.Start, s.End, false)
+		}
+		pos = s.End
+	}
+	if pos < n {
+		f(pos, n, true)
+	}
 }
 
 // momentFlush is the threshold below which the optimizers' moment
@@ -205,6 +285,8 @@ func (a *Adam[T]) SetStepCount(t int64) { a.t = t }
 type SGD[T Float] struct {
 	LR, Momentum, WeightDecay T
 	Nesterov                  bool
+	// NoDecay lists the parameters WeightDecay leaves alone (see Adam).
+	NoDecay []Span
 	// Velocity is the momentum buffer b; nil when created with Momentum 0.
 	Velocity []T
 	// Prefix names the state tensor "<Prefix>.velocity". NewSGD sets it to "sgd".
@@ -229,9 +311,27 @@ func NewSGD[T Float](size int, lr, momentum T, nesterov bool) *SGD[T] {
 func (s *SGD[T]) Step(params, grads []T) {
 	checkStepLens("SGD", len(params), len(grads), len(grads))
 	s.t++
-	lr, wd, mu := s.LR, s.WeightDecay, s.Momentum
-	p := params
-	g := grads[:len(p)]
+	if mu := s.Momentum; mu != 0 && len(s.Velocity) != len(params) {
+		panic(fmt.Sprintf("runtime: SGD.Step: Momentum is %v but the velocity buffer has %d elements for %d parameters; "+
+			"create the optimizer with NewSGD and a non-zero momentum", float64(mu), len(s.Velocity), len(params)))
+	}
+	spans(len(params), s.NoDecay, "SGD", func(lo, hi int, decay bool) {
+		wd := s.WeightDecay
+		if !decay {
+			wd = 0
+		}
+		var b []T
+		if s.Momentum != 0 {
+			b = s.Velocity[lo:hi]
+		}
+		s.step(params[lo:hi], grads[lo:hi], b, wd)
+	})
+}
+
+// step is Step on one span of the parameters, with weight decay wd.
+func (s *SGD[T]) step(p, g, b []T, wd T) {
+	lr, mu := s.LR, s.Momentum
+	g = g[:len(p)]
 	if mu == 0 {
 		k := sgdAsm(p, g, lr, wd)
 		p, g = p[k:], g[k:]
@@ -241,11 +341,7 @@ func (s *SGD[T]) Step(params, grads []T) {
 		}
 		return
 	}
-	if len(s.Velocity) != len(p) {
-		panic(fmt.Sprintf("runtime: SGD.Step: Momentum is %v but the velocity buffer has %d elements for %d parameters; "+
-			"create the optimizer with NewSGD and a non-zero momentum", float64(mu), len(s.Velocity), len(p)))
-	}
-	b := s.Velocity[:len(p)]
+	b = b[:len(p)]
 	k := sgdMomentumAsm(p, g, b, lr, wd, mu, s.Nesterov)
 	p, g, b = p[k:], g[k:], b[k:]
 	g, b = g[:len(p)], b[:len(p)]

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -257,5 +258,69 @@ func BenchmarkAdamStep(b *testing.B) {
 	b.SetBytes(n * 4)
 	for b.Loop() {
 		a.Step(p, g)
+	}
+}
+
+// TestNoDecay: with NoDecay spans, the parameters inside them take the
+// update of an optimizer without weight decay and the others that of one
+// with it, for AdamW and for SGD (with and without momentum); Select makes
+// the spans from names, merging neighbours.
+func TestNoDecay(t *testing.T) {
+	names := []string{"h.W", "h.b", "bn.gamma", "bn.beta", "out.W", "out.b"}
+	offsets := []int{0, 12, 15, 18, 21, 27, 30}
+	spans := Select(names, offsets, BiasOrNorm)
+	if want := []Span{{12, 21}, {27, 30}}; !slices.Equal(spans, want) {
+		t.Fatalf("Select = %v, want %v", spans, want)
+	}
+	inside := func(i int) bool { return i >= 12 && i < 21 || i >= 27 }
+	n := 30
+	params, grads := make([]float64, n), make([]float64, n)
+	for i := range params {
+		params[i], grads[i] = 0.5+float64(i)/10, float64(i%7)-3
+	}
+	type opt interface{ Step(p, g []float64) }
+	makers := map[string]func(wd float64, no []Span) opt{
+		"adamw": func(wd float64, no []Span) opt {
+			a := NewAdamW[float64](n, 0.01)
+			a.WeightDecay, a.NoDecay = wd, no
+			return a
+		},
+		"sgd": func(wd float64, no []Span) opt {
+			s := NewSGD[float64](n, 0.01, 0, false)
+			s.WeightDecay, s.NoDecay = wd, no
+			return s
+		},
+		"sgd-momentum": func(wd float64, no []Span) opt {
+			s := NewSGD[float64](n, 0.01, 0.9, true)
+			s.WeightDecay, s.NoDecay = wd, no
+			return s
+		},
+	}
+	for name, mk := range makers {
+		with, without, mixed := slices.Clone(params), slices.Clone(params), slices.Clone(params)
+		a, b, c := mk(0.1, nil), mk(0, nil), mk(0.1, spans)
+		for range 3 {
+			a.Step(with, grads)
+			b.Step(without, grads)
+			c.Step(mixed, grads)
+		}
+		for i := range mixed {
+			want := with[i]
+			if inside(i) {
+				want = without[i]
+			}
+			if mixed[i] != want {
+				t.Fatalf("%s: parameter %d = %v, want %v (inside a NoDecay span: %v)", name, i, mixed[i], want, inside(i))
+			}
+			if with[i] == without[i] {
+				t.Fatalf("%s: weight decay changed nothing at %d", name, i)
+			}
+		}
+		if allocs := testing.AllocsPerRun(10, func() { c.Step(mixed, grads) }); allocs != 0 {
+			t.Errorf("%s: a step with NoDecay allocates %v times", name, allocs)
+		}
+	}
+	if a := NewAdamW[float32](4, 1e-3); a.WeightDecay != 0.01 {
+		t.Errorf("NewAdamW weight decay %v, want PyTorch's 0.01", a.WeightDecay)
 	}
 }

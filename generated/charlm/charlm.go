@@ -47,6 +47,10 @@ var hGeom = runtime.RNNGeom{
 // ParamNames lists the parameters by their description names, in layout order.
 var ParamNames = []string{"h.W", "h.U", "h.b", "h.bh", "logits.W", "logits.b"}
 
+// ParamOffsets holds where each parameter starts in Params, in ParamNames' order,
+// then NumParams: runtime.Select makes spans of them (weight decay's NoDecay).
+var ParamOffsets = []int{0, 99328, 361472, 362496, 363520, 388352, 388449}
+
 // Model is the model charlm with its parameters, gradients, inputs and work buffers.
 // One allocation at construction; Forward, Backward and TrainStep allocate nothing.
 type Model struct {

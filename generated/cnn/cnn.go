@@ -116,6 +116,10 @@ var p2MaxGeom = runtime.Conv2DGeom{
 // ParamNames lists the parameters by their description names, in layout order.
 var ParamNames = []string{"c1.W", "c1.b", "c2.W", "c2.b", "h.W", "h.b", "logits.W", "logits.b"}
 
+// ParamOffsets holds where each parameter starts in Params, in ParamNames' order,
+// then NumParams: runtime.Select makes spans of them (weight decay's NoDecay).
+var ParamOffsets = []int{0, 864, 896, 19328, 19392, 166848, 166912, 167552, 167562}
+
 // Model is the model cnn with its parameters, gradients, inputs and work buffers.
 // One allocation at construction; Forward, Backward and TrainStep allocate nothing.
 type Model struct {

@@ -117,6 +117,10 @@ var s4MaxGeom = runtime.Conv2DGeom{
 // ParamNames lists the parameters by their description names, in layout order.
 var ParamNames = []string{"c1.W", "c1.b", "c3.W", "c3.b", "c5.W", "c5.b", "f6.W", "f6.b", "logits.W", "logits.b"}
 
+// ParamOffsets holds where each parameter starts in Params, in ParamNames' order,
+// then NumParams: runtime.Select makes spans of them (weight decay's NoDecay).
+var ParamOffsets = []int{0, 150, 156, 2556, 2572, 50572, 50692, 60772, 60856, 61696, 61706}
+
 // Model is the model lenet5 with its parameters, gradients, inputs and work buffers.
 // One allocation at construction; Forward, Backward and TrainStep allocate nothing.
 type Model struct {

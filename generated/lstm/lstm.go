@@ -56,6 +56,10 @@ var r2SeqGeom = runtime.RNNGeom{
 // ParamNames lists the parameters by their description names, in layout order.
 var ParamNames = []string{"r1.W", "r1.U", "r1.b", "r1.bh", "r2.W", "r2.U", "r2.b", "r2.bh", "logits.W", "logits.b"}
 
+// ParamOffsets holds where each parameter starts in Params, in ParamNames' order,
+// then NumParams: runtime.Select makes spans of them (weight decay's NoDecay).
+var ParamOffsets = []int{0, 512, 66048, 66560, 67072, 99840, 116224, 116480, 116736, 117376, 117386}
+
 // Model is the model lstm with its parameters, gradients, inputs and work buffers.
 // One allocation at construction; Forward, Backward and TrainStep allocate nothing.
 type Model struct {

@@ -40,6 +40,10 @@ const (
 // ParamNames lists the parameters by their description names, in layout order.
 var ParamNames = []string{"h1.W", "h1.b", "h2.W", "h2.b", "logits.W", "logits.b"}
 
+// ParamOffsets holds where each parameter starts in Params, in ParamNames' order,
+// then NumParams: runtime.Select makes spans of them (weight decay's NoDecay).
+var ParamOffsets = []int{0, 100352, 100480, 108672, 108736, 109376, 109386}
+
 // Model is the model mlpb128 with its parameters, gradients, inputs and work buffers.
 // One allocation at construction; Forward, Backward and TrainStep allocate nothing.
 type Model struct {

@@ -56,6 +56,10 @@ var r2SeqGeom = runtime.RNNGeom{
 // ParamNames lists the parameters by their description names, in layout order.
 var ParamNames = []string{"r1.W", "r1.U", "r1.b", "r1.bh", "r2.W", "r2.U", "r2.b", "r2.bh", "logits.W", "logits.b"}
 
+// ParamOffsets holds where each parameter starts in Params, in ParamNames' order,
+// then NumParams: runtime.Select makes spans of them (weight decay's NoDecay).
+var ParamOffsets = []int{0, 128, 16512, 16640, 16768, 24960, 29056, 29120, 29184, 29824, 29834}
+
 // Model is the model rnn with its parameters, gradients, inputs and work buffers.
 // One allocation at construction; Forward, Backward and TrainStep allocate nothing.
 type Model struct {

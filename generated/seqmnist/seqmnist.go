@@ -47,6 +47,10 @@ var hSeqGeom = runtime.RNNGeom{
 // ParamNames lists the parameters by their description names, in layout order.
 var ParamNames = []string{"h.W", "h.U", "h.b", "h.bh", "logits.W", "logits.b"}
 
+// ParamOffsets holds where each parameter starts in Params, in ParamNames' order,
+// then NumParams: runtime.Select makes spans of them (weight decay's NoDecay).
+var ParamOffsets = []int{0, 14336, 79872, 80384, 80896, 82176, 82186}
+
 // Model is the model seqmnist with its parameters, gradients, inputs and work buffers.
 // One allocation at construction; Forward, Backward and TrainStep allocate nothing.
 type Model struct {

@@ -40,6 +40,10 @@ const (
 // ParamNames lists the parameters by their description names, in layout order.
 var ParamNames = []string{"h1.W", "h1.b", "h2.W", "h2.b", "logits.W", "logits.b"}
 
+// ParamOffsets holds where each parameter starts in Params, in ParamNames' order,
+// then NumParams: runtime.Select makes spans of them (weight decay's NoDecay).
+var ParamOffsets = []int{0, 1048576, 1049600, 2098176, 2099200, 2109440, 2109450}
+
 // Model is the model widemlp with its parameters, gradients, inputs and work buffers.
 // One allocation at construction; Forward, Backward and TrainStep allocate nothing.
 type Model struct {
