@@ -101,51 +101,65 @@ func (g *gen) testFuncs(f *jen.File) {
 		),
 	)
 
-	dirs, coords := g.checkBudget()
+	smallDirs, smallCoords, _ := g.checkBudget(small)
+	fullDirs, fullCoords, perTensor := g.checkBudget(g.g.Batch)
 	f.Comment("TestGradients checks the gradient of every parameter (and input, when")
 	f.Comment("generated with -input-grads), in float64, against central finite differences")
 	f.Comment("of the loss (runtime/gradcheck, built on gonum's diff/fd): random directions")
-	f.Comment("and single coordinates, relative error ≤ 1e-6, at the full batch and at a")
-	f.Comment(fmt.Sprintf("partial one. %d directions and %d coordinates per tensor fit the model's cost.", dirs, coords))
+	f.Comment("and single coordinates, relative error ≤ 1e-6, tensor by tensor at a partial")
+	f.Comment(fmt.Sprintf("batch (%d directions and %d coordinates each), and at the full batch", smallDirs, smallCoords))
+	if perTensor {
+		f.Comment(fmt.Sprintf("tensor by tensor too (%d and %d), as the model's cost allows.", fullDirs, fullCoords))
+	} else {
+		f.Comment(fmt.Sprintf("over all the parameters at once (%d and %d), as the model's cost allows.", fullDirs, fullCoords))
+	}
 	f.Comment("With -short only the partial batch is checked.")
 	f.Func().Id("TestGradients").Params(t()).Block(
-		jen.Id("sizes").Op(":=").Index().Int().Values(jen.Id("Batch"), jen.Lit(small)),
-		jen.If(jen.Qual("testing", "Short").Call()).Block(jen.Id("sizes").Op("=").Id("sizes").Index(jen.Lit(1).Op(":"))),
-		jen.For(jen.Id("_").Op(",").Id("n").Op(":=").Range().Id("sizes")).BlockFunc(func(b *jen.Group) {
-			b.Id("m").Op(":=").Id("newModel64").Call()
-			b.Id(setup64).Call(jen.Id("m"), jen.Lit(1))
-			b.Id("loss").Op(":=").Func().Params().Float64().Block(
-				jen.List(jen.Id("l"), jen.Err()).Op(":=").Id("m").Dot("Forward").Call(jen.Id("n")),
-				fatalIf(nil),
-				jen.Return(jen.Id("l")),
-			)
-			b.Id("check").Op(":=").Func().Params(jen.Id("seed").Int(), jen.Id("name").String(), jen.Id("x").Index().Float64(), jen.Id("grad").Func().Params().Index().Float64()).Block(
-				jen.Id("m").Dot("ZeroGrad").Call(),
-				jen.Id("loss").Call(),
-				jen.Id("m").Dot("Backward").Call(jen.Id("n")),
-				jen.Id("g").Op(":=").Append(jen.Index().Float64().Call(jen.Nil()), jen.Id("grad").Call().Op("...")),
-				jen.List(jen.Id("worst"), jen.Err()).Op(":=").Qual(gradcheckPath, "Check").Call(
-					jen.Id("name"), jen.Id("x"), jen.Id("g"), jen.Id("loss"),
-					jen.Qual(gradcheckPath, "Options").Values(jen.Dict{
-						jen.Id("Seed"):       jen.Uint64().Call(jen.Id("seed")),
-						jen.Id("Directions"): jen.Lit(dirs),
-						jen.Id("Coords"):     jen.Lit(coords),
-					})),
-				jen.If(jen.Err().Op("!=").Nil()).Block(
-					jen.Id("t").Dot("Errorf").Call(jen.Lit("n=%d: %v"), jen.Id("n"), jen.Err()),
-				),
-				jen.Id("t").Dot("Logf").Call(jen.Lit("n=%d %-12s worst relative error %.1e"), jen.Id("n"), jen.Id("name"), jen.Id("worst")),
-			)
-			b.For(jen.Id("i").Op(",").Id("name").Op(":=").Range().Id("ParamNames")).Block(
-				jen.Id("check").Call(jen.Id("i").Op("+").Lit(1), jen.Id("name"), jen.Id("m").Dot("Param").Call(jen.Id("name")),
-					jen.Func().Params().Index().Float64().Block(jen.Return(jen.Id("m").Dot("Grad").Call(jen.Id("name"))))),
-			)
-			for i, x := range g.p.Sinks[len(g.g.Params):] {
-				b.Id("check").Call(jen.Lit(100+i), jen.Lit(x.Name), g.in(x),
-					jen.Func().Params().Index().Float64().Block(jen.Return(jen.Id("m").Dot(g.grad[x]).Index(jen.Empty(), count(x.Shape)))))
-			}
-		}),
+		jen.Id("gradientsAt").Call(jen.Id("t"), jen.Lit(small), jen.True(), jen.Lit(smallDirs), jen.Lit(smallCoords)),
+		jen.If(jen.Op("!").Qual("testing", "Short").Call()).Block(
+			jen.Id("gradientsAt").Call(jen.Id("t"), jen.Id("Batch"), jen.Lit(perTensor), jen.Lit(fullDirs), jen.Lit(fullCoords)),
+		),
 	)
+	f.Comment("gradientsAt checks the gradients of the first n rows: of each tensor, or of all the")
+	f.Comment("parameters as one vector, in dirs random directions and coords coordinates.")
+	f.Func().Id("gradientsAt").Params(t(), jen.Id("n").Int(), jen.Id("tensors").Bool(), jen.List(jen.Id("dirs"), jen.Id("coords")).Int()).BlockFunc(func(b *jen.Group) {
+		b.Id("m").Op(":=").Id("newModel64").Call()
+		b.Id(setup64).Call(jen.Id("m"), jen.Lit(1))
+		b.Id("loss").Op(":=").Func().Params().Float64().Block(
+			jen.List(jen.Id("l"), jen.Err()).Op(":=").Id("m").Dot("Forward").Call(jen.Id("n")),
+			fatalIf(nil),
+			jen.Return(jen.Id("l")),
+		)
+		b.Id("check").Op(":=").Func().Params(jen.Id("seed").Int(), jen.Id("name").String(), jen.Id("x").Index().Float64(), jen.Id("grad").Func().Params().Index().Float64()).Block(
+			jen.Id("m").Dot("ZeroGrad").Call(),
+			jen.Id("loss").Call(),
+			jen.Id("m").Dot("Backward").Call(jen.Id("n")),
+			jen.Id("g").Op(":=").Append(jen.Index().Float64().Call(jen.Nil()), jen.Id("grad").Call().Op("...")),
+			jen.List(jen.Id("worst"), jen.Err()).Op(":=").Qual(gradcheckPath, "Check").Call(
+				jen.Id("name"), jen.Id("x"), jen.Id("g"), jen.Id("loss"),
+				jen.Qual(gradcheckPath, "Options").Values(jen.Dict{
+					jen.Id("Seed"):       jen.Uint64().Call(jen.Id("seed")),
+					jen.Id("Directions"): jen.Id("dirs"),
+					jen.Id("Coords"):     jen.Id("coords"),
+				})),
+			jen.If(jen.Err().Op("!=").Nil()).Block(
+				jen.Id("t").Dot("Errorf").Call(jen.Lit("n=%d: %v"), jen.Id("n"), jen.Err()),
+			),
+			jen.Id("t").Dot("Logf").Call(jen.Lit("n=%d %-12s worst relative error %.1e"), jen.Id("n"), jen.Id("name"), jen.Id("worst")),
+		)
+		b.If(jen.Op("!").Id("tensors")).Block(
+			jen.Id("check").Call(jen.Lit(1), jen.Lit("parameters"), jen.Id("m").Dot("Params"), jen.Func().Params().Index().Float64().Block(jen.Return(jen.Id("m").Dot("Grads")))),
+			jen.Return(),
+		)
+		b.For(jen.Id("i").Op(",").Id("name").Op(":=").Range().Id("ParamNames")).Block(
+			jen.Id("check").Call(jen.Id("i").Op("+").Lit(1), jen.Id("name"), jen.Id("m").Dot("Param").Call(jen.Id("name")),
+				jen.Func().Params().Index().Float64().Block(jen.Return(jen.Id("m").Dot("Grad").Call(jen.Id("name"))))),
+		)
+		for i, x := range g.p.Sinks[len(g.g.Params):] {
+			b.Id("check").Call(jen.Lit(100+i), jen.Lit(x.Name), g.in(x),
+				jen.Func().Params().Index().Float64().Block(jen.Return(jen.Id("m").Dot(g.grad[x]).Index(jen.Empty(), count(x.Shape)))))
+		}
+	})
 
 	if !g.float64 {
 		f.Comment("TestFloat32MatchesFloat64 runs both variants from the same seed.")
@@ -295,7 +309,7 @@ func (g *gen) testFuncs(f *jen.File) {
 // checkBudget picks how many random directions and coordinates the
 // gradient check tries per tensor, so big models (long sequences, convs)
 // still check every tensor in a few seconds of float64.
-func (g *gen) checkBudget() (dirs, coords int) {
+func (g *gen) checkBudget(rows int) (dirs, coords int, perTensor bool) {
 	flops := 0
 	for _, n := range g.p.Forward {
 		if n.Op.Flops != nil {
@@ -304,15 +318,20 @@ func (g *gen) checkBudget() (dirs, coords int) {
 			flops += n.Shape.Elems()
 		}
 	}
-	tensors := len(g.p.Sinks)
+	flops = flops * rows / g.g.Batch
 	const budget = 4e9 // float64 operations per batch size, about two seconds
-	evals := int(budget / float64(max(flops, 1)*tensors))
+	evals := int(budget / float64(max(flops, 1)*len(g.p.Sinks)))
 	dirs, coords = 3, 8
-	if evals < 2*(dirs+coords) {
-		dirs = max(1, min(3, evals/6))
-		coords = max(2, evals/2-dirs)
+	if evals >= 2*(dirs+coords) {
+		return dirs, coords, true
 	}
-	return dirs, coords
+	if rows < g.g.Batch || evals >= 6 {
+		return max(1, min(3, evals/6)), max(2, evals/2-dirs), true
+	}
+	// Every parameter at once: the budget buys a few evaluations of the
+	// whole model.
+	evals = int(budget / float64(max(flops, 1)))
+	return max(1, min(3, evals/4)), max(2, min(8, evals/2-2)), false
 }
 
 // rtrlTests writes, for each simple_rnn layer whose input is a model input,

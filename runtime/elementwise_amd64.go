@@ -262,3 +262,46 @@ func sgdMomentumAsm[T Float](p, g, b []T, lr, wd, mu T, nesterov bool) int {
 // elementwiseAsmUsed reports whether float32 element-wise kernels run on
 // assembly.
 func elementwiseAsmUsed() bool { return haveF32Asm }
+
+// The column kernels of batch norm (norm.go): each returns how many of the
+// first w columns it did, a multiple of 8 (0 for float64 or w < 8).
+
+func colSumsAsm[T Float](acc, x []T, rows, w, ld int) int {
+	k := f32Vecs[T](w)
+	if k > 0 && rows > 0 {
+		f32SumRows(k, rows, f32p(acc), f32p(x), ld, 1)
+	}
+	return k
+}
+
+func colSumSqDevAsm[T Float](acc, mean, x []T, rows, w, ld int) int {
+	k := f32Vecs[T](w)
+	if k > 0 && rows > 0 {
+		f32ColSumSqDev(k, rows, f32p(acc), f32p(mean), f32p(x), ld)
+	}
+	return k
+}
+
+func colDotDevAsm[T Float](sdy, sdyx, mean, dy, x []T, rows, w, ld int) int {
+	k := f32Vecs[T](w)
+	if k > 0 && rows > 0 {
+		f32ColDotDev(k, rows, f32p(sdy), f32p(sdyx), f32p(mean), f32p(dy), f32p(x), ld)
+	}
+	return k
+}
+
+func colScaleShiftDevAsm[T Float](out, x, mean, k, beta []T, rows, w, ld int) int {
+	n := f32Vecs[T](w)
+	if n > 0 && rows > 0 {
+		f32ColScaleShiftDev(n, rows, f32p(mean), f32p(k), f32p(beta), f32p(out), f32p(x), ld)
+	}
+	return n
+}
+
+func colNormGradAsm[T Float](dx, dy, x, mean, a, b, c []T, rows, w, ld int) int {
+	k := f32Vecs[T](w)
+	if k > 0 && rows > 0 {
+		f32ColNormGrad(k, rows, f32p(mean), f32p(a), f32p(b), f32p(c), f32p(dx), f32p(dy), f32p(x), ld)
+	}
+	return k
+}

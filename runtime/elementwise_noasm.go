@@ -21,3 +21,9 @@ func sgdMomentumAsm[T Float](p, g, b []T, lr, wd, mu T, n bool) int         { re
 // elementwiseAsmUsed reports whether float32 element-wise kernels run on
 // assembly.
 func elementwiseAsmUsed() bool { return false }
+
+func colSumsAsm[T Float](acc, x []T, rows, w, ld int) int                         { return 0 }
+func colSumSqDevAsm[T Float](acc, mean, x []T, rows, w, ld int) int               { return 0 }
+func colDotDevAsm[T Float](sdy, sdyx, mean, dy, x []T, rows, w, ld int) int       { return 0 }
+func colScaleShiftDevAsm[T Float](out, x, mean, k, beta []T, rows, w, ld int) int { return 0 }
+func colNormGradAsm[T Float](dx, dy, x, mean, a, b, c []T, rows, w, ld int) int   { return 0 }

@@ -425,3 +425,38 @@ func f32MaxAbsBits(n int, x *float32) uint32
 //
 //go:noescape
 func f32MaxAbsBitsZ(n int, x *float32) uint32
+
+// f32ColSumSqDev computes, for the whole vectors of 8 columns (the caller
+// does the last cols%8), x rows×ld:
+//
+//	for c < cols&^7, r < rows: acc[c] += (x[r*ld+c] - mean[c])²
+//
+//go:noescape
+func f32ColSumSqDev(cols int, rows int, acc *float32, mean *float32, x *float32, ld int)
+
+// f32ColDotDev computes, for the whole vectors of 8 columns (the caller
+// does the last cols%8), dy and x rows×ld:
+//
+//	for c < cols&^7, r < rows:
+//		sdy[c] += dy[r*ld+c]
+//		sdyx[c] += dy[r*ld+c] * (x[r*ld+c] - mean[c])
+//
+//go:noescape
+func f32ColDotDev(cols int, rows int, sdy *float32, sdyx *float32, mean *float32, dy *float32, x *float32, ld int)
+
+// f32ColScaleShiftDev computes, for the whole vectors of 8 columns (the
+// caller does the last cols%8), out and x rows×ld:
+//
+//	for c < cols&^7, r < rows: out[r*ld+c] = (x[r*ld+c] - mean[c])*k[c] + beta[c]
+//
+//go:noescape
+func f32ColScaleShiftDev(cols int, rows int, mean *float32, k *float32, beta *float32, out *float32, x *float32, ld int)
+
+// f32ColNormGrad computes, for the whole vectors of 8 columns (the caller
+// does the last cols%8), dx, dy and x rows×ld:
+//
+//	for c < cols&^7, r < rows:
+//		dx[r*ld+c] = a[c]*dy[r*ld+c] - b[c]*(x[r*ld+c] - mean[c]) - c[c]
+//
+//go:noescape
+func f32ColNormGrad(cols int, rows int, mean *float32, a *float32, b *float32, c *float32, dx *float32, dy *float32, x *float32, ld int)

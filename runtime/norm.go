@@ -27,12 +27,17 @@ func BatchNormSavedSize(C int) int { return 3 * C }
 // training mode:
 //
 //	μ_c = mean_r x[r,c], σ²_c = mean_r (x[r,c]-μ_c)²   (biased)
-//	out[r,c] = (x[r,c]-μ_c) / √(σ²_c+eps) · gamma[c] + beta[c]
+//	out[r,c] = (x[r,c]-μ_c) · (gamma[c] / √(σ²_c+eps)) + beta[c]
 //
 // and writes μ, 1/√(σ²+eps) and σ² to saved (len ≥ 3C) for BatchNormGrad
 // and BatchNormUpdate. rows must be at least 2: the variance of one value
 // is 0 and its normalization meaningless (PyTorch refuses it too; the
 // generated code checks before any kernel runs). out may alias x.
+//
+// Three passes down the columns, a chunk of channels at a time: the sums
+// for the mean, those for the variance (of x - μ, exact where the mean is
+// large), and the normalization, on AVX kernels for float32; the sums
+// are taken over blocks of normRows rows and added in float64.
 func BatchNorm[T Float](out, saved, x, gamma, beta []T, rows, C int, eps T) {
 	if rows < 2 || C < 1 || len(out) < rows*C || len(x) < rows*C || len(gamma) < C || len(beta) < C || len(saved) < 3*C {
 		panic(fmt.Sprintf("runtime.BatchNorm: rows=%d C=%d with len(out)=%d len(x)=%d len(gamma)=%d len(beta)=%d len(saved)=%d",
@@ -42,40 +47,117 @@ func BatchNorm[T Float](out, saved, x, gamma, beta []T, rows, C int, eps T) {
 	for c0 := 0; c0 < C; c0 += normChunk {
 		w := min(normChunk, C-c0)
 		var sum, sq [normChunk]float64
-		for r := range rows {
-			xr := x[r*C+c0 : r*C+c0+w]
-			s := sum[:len(xr)]
-			for j, v := range xr {
-				s[j] += float64(v)
+		for r0 := 0; r0 < rows; r0 += normRows {
+			rb := min(normRows, rows-r0)
+			var blk [normChunk]T
+			colSums(blk[:w], x[r0*C+c0:], rb, w, C)
+			for j, v := range blk[:w] {
+				sum[j] += float64(v)
 			}
 		}
-		for j := range w {
-			sum[j] /= float64(rows)
-		}
-		for r := range rows {
-			xr := x[r*C+c0 : r*C+c0+w]
-			s, q := sum[:len(xr)], sq[:len(xr)]
-			for j, v := range xr {
-				d := float64(v) - s[j]
-				q[j] += d * d
-			}
-		}
-		m, vr, rs := mean[c0:c0+w], variance[c0:c0+w], rstd[c0:c0+w]
-		vr, rs = vr[:len(m)], rs[:len(m)]
-		s, q := sum[:len(m)], sq[:len(m)]
+		m := mean[c0 : c0+w]
 		for j := range m {
-			v := q[j] / float64(rows)
-			m[j] = T(s[j])
+			m[j] = T(sum[j] / float64(rows))
+		}
+		for r0 := 0; r0 < rows; r0 += normRows {
+			rb := min(normRows, rows-r0)
+			var blk [normChunk]T
+			colSumSqDev(blk[:w], m, x[r0*C+c0:], rb, w, C)
+			for j, v := range blk[:w] {
+				sq[j] += float64(v)
+			}
+		}
+		vr, rs, g := variance[c0:c0+w], rstd[c0:c0+w], gamma[c0:c0+w]
+		vr, rs, g = vr[:len(m)], rs[:len(m)], g[:len(m)]
+		var k [normChunk]T
+		kk := k[:len(m)]
+		for j := range m {
+			v := sq[j] / float64(rows)
 			vr[j] = T(v)
-			rs[j] = T(1 / math.Sqrt(v+float64(eps)))
+			r := 1 / math.Sqrt(v+float64(eps))
+			rs[j] = T(r)
+			kk[j] = T(r * float64(g[j]))
+		}
+		colScaleShiftDev(out[c0:], x[c0:], m, kk, beta[c0:c0+w], rows, w, C)
+	}
+}
+
+// normRows is the block of rows whose column sums the batch-norm kernels
+// take in T before adding them in float64.
+const normRows = 128
+
+// The column helpers of batch norm, over columns [0, w) of the rows×ld
+// matrices starting at the slices given: the AVX kernels take the whole
+// vectors of 8 columns (float32), these loops the rest.
+
+// colSums: acc[c] += Σ_r x[r*ld+c].
+func colSums[T Float](acc, x []T, rows, w, ld int) {
+	k := colSumsAsm(acc, x, rows, w, ld)
+	acc = acc[k:w]
+	for r := range rows {
+		xr := x[r*ld+k : r*ld+w]
+		xr = xr[:len(acc)]
+		for j, v := range xr {
+			acc[j] += v
 		}
 	}
-	mean, rstd, gamma, beta = mean[:C], rstd[:C], gamma[:C], beta[:C]
+}
+
+// colSumSqDev: acc[c] += Σ_r (x[r*ld+c] - mean[c])².
+func colSumSqDev[T Float](acc, mean, x []T, rows, w, ld int) {
+	k := colSumSqDevAsm(acc, mean, x, rows, w, ld)
+	acc, mean = acc[k:w], mean[k:w]
+	mean = mean[:len(acc)]
 	for r := range rows {
-		xr, or := x[r*C:r*C+C], out[r*C:r*C+C]
+		xr := x[r*ld+k : r*ld+w]
+		xr = xr[:len(acc)]
+		for j, v := range xr {
+			d := v - mean[j]
+			acc[j] += d * d
+		}
+	}
+}
+
+// colDotDev: sdy[c] += Σ_r dy[r*ld+c]; sdyx[c] += Σ_r dy[r*ld+c]·(x[r*ld+c] - mean[c]).
+func colDotDev[T Float](sdy, sdyx, mean, dy, x []T, rows, w, ld int) {
+	k := colDotDevAsm(sdy, sdyx, mean, dy, x, rows, w, ld)
+	sdy, sdyx, mean = sdy[k:w], sdyx[k:w], mean[k:w]
+	sdyx, mean = sdyx[:len(sdy)], mean[:len(sdy)]
+	for r := range rows {
+		gr, xr := dy[r*ld+k:r*ld+w], x[r*ld+k:r*ld+w]
+		gr, xr = gr[:len(sdy)], xr[:len(sdy)]
+		for j, g := range gr {
+			sdy[j] += g
+			sdyx[j] += g * (xr[j] - mean[j])
+		}
+	}
+}
+
+// colScaleShiftDev: out[r*ld+c] = (x[r*ld+c] - mean[c])·k[c] + beta[c].
+func colScaleShiftDev[T Float](out, x, mean, k, beta []T, rows, w, ld int) {
+	n := colScaleShiftDevAsm(out, x, mean, k, beta, rows, w, ld)
+	mean, k, beta = mean[n:w], k[n:w], beta[n:w]
+	k, beta = k[:len(mean)], beta[:len(mean)]
+	for r := range rows {
+		xr, or := x[r*ld+n:r*ld+w], out[r*ld+n:r*ld+w]
 		xr, or = xr[:len(mean)], or[:len(mean)]
-		for j, mu := range mean {
-			or[j] = (xr[j]-mu)*rstd[j]*gamma[j] + beta[j]
+		for j, v := range xr {
+			or[j] = (v-mean[j])*k[j] + beta[j]
+		}
+	}
+}
+
+// colNormGrad: dx[r*ld+c] = a[c]·dy[r*ld+c] - b[c]·(x[r*ld+c] - mean[c]) - c[c].
+func colNormGrad[T Float](dx, dy, x, mean, a, b, c []T, rows, w, ld int) {
+	k := colNormGradAsm(dx, dy, x, mean, a, b, c, rows, w, ld)
+	mean, a, b, c = mean[k:w], a[k:w], b[k:w], c[k:w]
+	a, b, c = a[:len(mean)], b[:len(mean)], c[:len(mean)]
+	for r := range rows {
+		or, gr, xr := dx[r*ld+k:r*ld+w], dy[r*ld+k:r*ld+w], x[r*ld+k:r*ld+w]
+		or = or[:len(mean)]
+		gr, xr = gr[:len(or)], xr[:len(or)]
+		for j := range or {
+			or[j] = a[j]*gr[j] - b[j]*(xr[j]-mean[j]) - c[j]
 		}
 	}
 }
@@ -104,9 +186,9 @@ func BatchNormUpdate[T Float](runMean, runVar, saved []T, C, count int, momentum
 //	dgamma[c] (+)= Σ_r dy·x̂,  dbeta[c] (+)= Σ_r dy
 //	dx = gamma·rstd · (dy - Σ_r dy/rows - x̂·Σ_r dy·x̂/rows)
 //
-// two column reductions and one pass for dx, a chunk of channels at a
-// time; dx is written, dgamma and dbeta are added into when acc. dx may
-// alias dy.
+// two column reductions in one pass, and one pass for dx, a chunk of
+// channels at a time, on AVX kernels for float32; dx is written, dgamma
+// and dbeta are added into when acc. dx may alias dy.
 func BatchNormGrad[T Float](dx, dgamma, dbeta, dy, x, gamma, saved []T, rows, C int, acc bool) {
 	if rows < 2 || C < 1 || len(dx) < rows*C || len(dy) < rows*C || len(x) < rows*C || len(gamma) < C || len(dgamma) < C || len(dbeta) < C || len(saved) < 3*C {
 		panic(fmt.Sprintf("runtime.BatchNormGrad: rows=%d C=%d with len(dx)=%d len(dy)=%d len(x)=%d len(gamma)=%d len(dgamma)=%d len(dbeta)=%d len(saved)=%d",
@@ -118,48 +200,41 @@ func BatchNormGrad[T Float](dx, dgamma, dbeta, dy, x, gamma, saved []T, rows, C 
 		w := min(normChunk, C-c0)
 		mu, rs := mean[c0:c0+w], rstd[c0:c0+w]
 		var sdy, sdyx [normChunk]float64
-		for r := range rows {
-			xr, gr := x[r*C+c0:r*C+c0+w], dy[r*C+c0:r*C+c0+w]
-			xr, gr = xr[:len(mu)], gr[:len(mu)]
-			a, b, rs := sdy[:len(mu)], sdyx[:len(mu)], rs[:len(mu)]
-			for j, m := range mu {
-				g := float64(gr[j])
-				a[j] += g
-				b[j] += g * float64((xr[j]-m)*rs[j])
+		for r0 := 0; r0 < rows; r0 += normRows {
+			rb := min(normRows, rows-r0)
+			var a, b [normChunk]T
+			colDotDev(a[:w], b[:w], mu, dy[r0*C+c0:], x[r0*C+c0:], rb, w, C)
+			for j := range w {
+				sdy[j] += float64(a[j])
+				sdyx[j] += float64(b[j])
 			}
 		}
-		var k, m1, m2 [normChunk]T
+		var ka, kb, kc [normChunk]T
 		dg, db, g := dgamma[c0:c0+w], dbeta[c0:c0+w], gamma[c0:c0+w]
-		dg, db, g = dg[:len(mu)], db[:len(mu)], g[:len(mu)]
-		a, b, kk, a1, a2 := sdy[:len(mu)], sdyx[:len(mu)], k[:len(mu)], m1[:len(mu)], m2[:len(mu)]
-		rs = rs[:len(mu)]
+		dg, db, g, rs = dg[:len(mu)], db[:len(mu)], g[:len(mu)], rs[:len(mu)]
+		a, b, xa, xb, xc := sdy[:len(mu)], sdyx[:len(mu)], ka[:len(mu)], kb[:len(mu)], kc[:len(mu)]
 		for j := range mu {
+			r := float64(rs[j])
+			sx := b[j] * r // Σ dy·x̂
 			if acc {
-				dg[j] += T(b[j])
+				dg[j] += T(sx)
 				db[j] += T(a[j])
 			} else {
-				dg[j] = T(b[j])
+				dg[j] = T(sx)
 				db[j] = T(a[j])
 			}
-			kk[j] = g[j] * rs[j]
-			a1[j] = T(a[j] * inv)
-			a2[j] = T(b[j] * inv)
+			k := float64(g[j]) * r
+			xa[j] = T(k)
+			xb[j] = T(k * r * sx * inv)
+			xc[j] = T(k * a[j] * inv)
 		}
-		for r := range rows {
-			xr, gr, or := x[r*C+c0:r*C+c0+w], dy[r*C+c0:r*C+c0+w], dx[r*C+c0:r*C+c0+w]
-			xr, gr, or = xr[:len(mu)], gr[:len(mu)], or[:len(mu)]
-			k, m1, m2, rs := k[:len(mu)], m1[:len(mu)], m2[:len(mu)], rs[:len(mu)]
-			for j, m := range mu {
-				xh := (xr[j] - m) * rs[j]
-				or[j] = k[j] * (gr[j] - m1[j] - xh*m2[j])
-			}
-		}
+		colNormGrad(dx[c0:], dy[c0:], x[c0:], mu, xa, xb, xc, rows, w, C)
 	}
 }
 
 // BatchNormInfer is BatchNorm in inference mode, with the running
-// statistics: out = (x - runMean) / √(runVar + eps) · gamma + beta. out
-// may alias x.
+// statistics: out = (x - runMean) · gamma/√(runVar + eps) + beta. out may
+// alias x.
 func BatchNormInfer[T Float](out, x, gamma, beta, runMean, runVar []T, rows, C int, eps T) {
 	if rows < 0 || C < 1 || len(out) < rows*C || len(x) < rows*C || len(gamma) < C || len(beta) < C || len(runMean) < C || len(runVar) < C {
 		panic(fmt.Sprintf("runtime.BatchNormInfer: rows=%d C=%d with len(out)=%d len(x)=%d len(gamma)=%d len(beta)=%d len(runMean)=%d len(runVar)=%d",
@@ -167,16 +242,13 @@ func BatchNormInfer[T Float](out, x, gamma, beta, runMean, runVar []T, rows, C i
 	}
 	for c0 := 0; c0 < C; c0 += normChunk {
 		w := min(normChunk, C-c0)
-		var s, t [normChunk]T
-		bnScaleShift(s[:w], t[:w], gamma[c0:c0+w], beta[c0:c0+w], runMean[c0:c0+w], runVar[c0:c0+w], eps)
-		for r := range rows {
-			xr, or := x[r*C+c0:r*C+c0+w], out[r*C+c0:r*C+c0+w]
-			sc, sh := s[:len(xr)], t[:len(xr)]
-			or = or[:len(xr)]
-			for j, v := range xr {
-				or[j] = v*sc[j] + sh[j]
-			}
+		var s [normChunk]T
+		g, v, sc := gamma[c0:c0+w], runVar[c0:c0+w], s[:w]
+		g, v = g[:len(sc)], v[:len(sc)]
+		for j := range sc {
+			sc[j] = T(float64(g[j]) / math.Sqrt(float64(v[j])+float64(eps)))
 		}
+		colScaleShiftDev(out[c0:], x[c0:], runMean[c0:c0+w], sc, beta[c0:c0+w], rows, w, C)
 	}
 }
 

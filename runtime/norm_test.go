@@ -110,7 +110,7 @@ func checkFD(t *testing.T, name string, x, grad []float64, f func() float64) {
 // Σ BatchNorm(x)·w, and acc adding into the parameter gradients.
 func TestBatchNormGrad(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	for _, shape := range [][2]int{{2, 1}, {6, 3}, {9, 70}} {
+	for _, shape := range [][2]int{{2, 1}, {6, 3}, {9, 70}, {300, 21}} {
 		rows, C := shape[0], shape[1]
 		x, w := randSlice(rng, rows*C, -1, 2), randSlice(rng, rows*C, -1, 1)
 		gamma, beta := randSlice(rng, C, 0.5, 2), randSlice(rng, C, -1, 1)
@@ -125,6 +125,21 @@ func TestBatchNormGrad(t *testing.T) {
 		checkFD(t, "dx", x, dx, loss)
 		checkFD(t, "dgamma", gamma, dg, loss)
 		checkFD(t, "dbeta", beta, db, loss)
+		// float32 (the AVX kernels on amd64) agrees to its precision.
+		out32, saved32 := make([]float32, rows*C), make([]float32, 3*C)
+		BatchNorm(out32, saved32, f32s(x), f32s(gamma), f32s(beta), rows, C, 1e-5)
+		dx32, dg32, db32 := make([]float32, rows*C), make([]float32, C), make([]float32, C)
+		BatchNormGrad(dx32, dg32, db32, f32s(w), f32s(x), f32s(gamma), saved32, rows, C, false)
+		for i := range dx {
+			if math.Abs(float64(dx32[i])-dx[i]) > 1e-4*(1+math.Abs(dx[i])) {
+				t.Fatalf("float32 rows=%d C=%d: dx[%d] = %v, want %v", rows, C, i, dx32[i], dx[i])
+			}
+		}
+		for c := range C {
+			if math.Abs(float64(dg32[c])-dg[c]) > 1e-4*(1+math.Abs(dg[c])) || math.Abs(float64(db32[c])-db[c]) > 1e-4*(1+math.Abs(db[c])) {
+				t.Fatalf("float32 rows=%d C=%d: channel %d: %v %v, want %v %v", rows, C, c, dg32[c], db32[c], dg[c], db[c])
+			}
+		}
 		loss()
 		dg2, db2 := append([]float64(nil), dg...), append([]float64(nil), db...)
 		BatchNormGrad(dx, dg2, db2, w, x, gamma, saved, rows, C, true)

@@ -7,6 +7,8 @@ import (
 
 	"github.com/backpropgen/backpropgen/generated/lenet5"
 	"github.com/backpropgen/backpropgen/generated/mlp"
+	"github.com/backpropgen/backpropgen/generated/mlpbn"
+	"github.com/backpropgen/backpropgen/generated/resnet"
 	"github.com/backpropgen/backpropgen/generated/seqmnist"
 	"github.com/backpropgen/backpropgen/runtime"
 )
@@ -87,6 +89,24 @@ var archs = []*Arch{
 			return &Net{model: m, Name: "seqmnist", X: m.X, Y: m.Y, Params: m.Params, Grads: m.Grads, Batch: seqmnist.Batch}
 		},
 		Defaults: Defaults{Epochs: 10, LR: 2e-3, Schedule: "cosine", Clip: 1},
+	},
+	{
+		Name:        "resnet",
+		Description: "residual CNN: a stem and two residual blocks with batch norm, global average pooling, dense(10)",
+		New: func() *Net {
+			m := resnet.New()
+			return &Net{model: m, Name: "resnet", X: m.X, Y: m.Y, Params: m.Params, Grads: m.Grads, Batch: resnet.Batch}
+		},
+		Defaults: Defaults{Epochs: 8, LR: 3e-3, Schedule: "cosine"},
+	},
+	{
+		Name:        "mlpbn",
+		Description: "784-256-128-10 perceptron with batch norm, ReLU and dropout 0.2",
+		New: func() *Net {
+			m := mlpbn.New()
+			return &Net{model: m, Name: "mlpbn", X: m.X, Y: m.Y, Params: m.Params, Grads: m.Grads, Batch: mlpbn.Batch}
+		},
+		Defaults: Defaults{Epochs: 10, LR: 2e-3, Schedule: "cosine"},
 	},
 }
 

@@ -709,44 +709,54 @@ func TestFirstTrainStepAllocs(t *testing.T) {
 // TestGradients checks the gradient of every parameter (and input, when
 // generated with -input-grads), in float64, against central finite differences
 // of the loss (runtime/gradcheck, built on gonum's diff/fd): random directions
-// and single coordinates, relative error ≤ 1e-6, at the full batch and at a
-// partial one. 1 directions and 2 coordinates per tensor fit the model's cost.
+// and single coordinates, relative error ≤ 1e-6, tensor by tensor at a partial
+// batch (3 directions and 8 coordinates each), and at the full batch
+// over all the parameters at once (3 and 8), as the model's cost allows.
 // With -short only the partial batch is checked.
 func TestGradients(t *testing.T) {
-	sizes := []int{Batch, 3}
-	if testing.Short() {
-		sizes = sizes[1:]
+	gradientsAt(t, 3, true, 3, 8)
+	if !testing.Short() {
+		gradientsAt(t, Batch, false, 3, 8)
 	}
-	for _, n := range sizes {
-		m := newModel64()
-		setup64(m, 1)
-		loss := func() float64 {
-			l, err := m.Forward(n)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return l
+}
+
+// gradientsAt checks the gradients of the first n rows: of each tensor, or of all the
+// parameters as one vector, in dirs random directions and coords coordinates.
+func gradientsAt(t *testing.T, n int, tensors bool, dirs, coords int) {
+	m := newModel64()
+	setup64(m, 1)
+	loss := func() float64 {
+		l, err := m.Forward(n)
+		if err != nil {
+			t.Fatal(err)
 		}
-		check := func(seed int, name string, x []float64, grad func() []float64) {
-			m.ZeroGrad()
-			loss()
-			m.Backward(n)
-			g := append([]float64(nil), grad()...)
-			worst, err := gradcheck.Check(name, x, g, loss, gradcheck.Options{
-				Coords:     2,
-				Directions: 1,
-				Seed:       uint64(seed),
-			})
-			if err != nil {
-				t.Errorf("n=%d: %v", n, err)
-			}
-			t.Logf("n=%d %-12s worst relative error %.1e", n, name, worst)
+		return l
+	}
+	check := func(seed int, name string, x []float64, grad func() []float64) {
+		m.ZeroGrad()
+		loss()
+		m.Backward(n)
+		g := append([]float64(nil), grad()...)
+		worst, err := gradcheck.Check(name, x, g, loss, gradcheck.Options{
+			Coords:     coords,
+			Directions: dirs,
+			Seed:       uint64(seed),
+		})
+		if err != nil {
+			t.Errorf("n=%d: %v", n, err)
 		}
-		for i, name := range ParamNames {
-			check(i+1, name, m.Param(name), func() []float64 {
-				return m.Grad(name)
-			})
-		}
+		t.Logf("n=%d %-12s worst relative error %.1e", n, name, worst)
+	}
+	if !tensors {
+		check(1, "parameters", m.Params, func() []float64 {
+			return m.Grads
+		})
+		return
+	}
+	for i, name := range ParamNames {
+		check(i+1, name, m.Param(name), func() []float64 {
+			return m.Grad(name)
+		})
 	}
 }
 

@@ -80,6 +80,7 @@ func elementwiseKernels() {
 	sumRows()
 	maxAbs()
 	maxAbsZ()
+	normKernels()
 }
 
 // binOp is a binary operator: in Go assembler order, f(x, y, z) computes
@@ -655,4 +656,176 @@ func maxAbsZ() {
 	VZEROUPPER()
 	Store(r, ReturnIndex(0))
 	RET()
+}
+
+// Column kernels of the normalization layers (runtime/norm.go), over the
+// whole vectors of 8 of the first cols columns of a rows×ld block, the
+// caller doing the rest. Each runs down the rows once per block of
+// columns, the block's per-column operands and accumulators in ymm
+// registers; the caller keeps the blocks of rows short (in L1) and adds
+// the sums into float64.
+
+// colKernel generates one: nv vectors per column block for each width in
+// widths (in vectors), loading the per-column vectors named in cols from
+// the parameters, then body(row, perColumn, acc) for each vector of a row.
+type colKernel struct {
+	name, sig string
+	doc       []string
+	perCol    []string // per-column operand pointers, loaded once per block
+	accs      []string // accumulated per-column outputs (loaded, summed into, stored)
+	rowPtrs   []string // per-row operand pointers, stepping ld a row
+	widths    []int
+	body      func(row func(p, j int) Mem, per func(p, j int) VecVirtual, acc func(a, j int) VecVirtual, j int)
+}
+
+func (k colKernel) gen() {
+	TEXT(k.name, NOSPLIT, k.sig)
+	Doc(k.doc...)
+	Pragma("noescape")
+	cols := Load(Param("cols"), GP64())
+	rows := Load(Param("rows"), GP64())
+	ld := Load(Param("ld"), GP64())
+	SHLQ(U8(2), ld)
+	ptr := map[string]Register{}
+	for _, n := range append(append(append([]string{}, k.perCol...), k.accs...), k.rowPtrs...) {
+		ptr[n] = Load(Param(n), GP64())
+	}
+	TESTQ(rows, rows)
+	JLE(LabelRef("done"))
+	ANDQ(I32(-8), cols)
+	for bi, nv := range k.widths {
+		w := 8 * nv
+		next := "done"
+		if bi+1 < len(k.widths) {
+			next = fmt.Sprintf("block%d", 8*k.widths[bi+1])
+		}
+		lbl := fmt.Sprintf("block%d", w)
+		Label(lbl)
+		CMPQ(cols, U32(w))
+		JL(LabelRef(next))
+		per := map[[2]int]VecVirtual{}
+		for p, n := range k.perCol {
+			for j := range nv {
+				per[[2]int{p, j}] = load(Mem{Base: ptr[n], Disp: 32 * j})
+			}
+		}
+		acc := map[[2]int]VecVirtual{}
+		for a, n := range k.accs {
+			for j := range nv {
+				acc[[2]int{a, j}] = load(Mem{Base: ptr[n], Disp: 32 * j})
+			}
+		}
+		q := make([]Register, len(k.rowPtrs))
+		for i, n := range k.rowPtrs {
+			q[i] = GP64()
+			MOVQ(ptr[n], q[i])
+		}
+		r := GP64()
+		MOVQ(rows, r)
+		rl := fmt.Sprintf("rows%d", w)
+		Label(rl)
+		for j := range nv {
+			k.body(func(p, j int) Mem { return Mem{Base: q[p], Disp: 32 * j} },
+				func(p, j int) VecVirtual { return per[[2]int{p, j}] },
+				func(a, j int) VecVirtual { return acc[[2]int{a, j}] }, j)
+		}
+		for i := range q {
+			ADDQ(ld, q[i])
+		}
+		DECQ(r)
+		JNZ(LabelRef(rl))
+		for a, n := range k.accs {
+			for j := range nv {
+				VMOVUPS(acc[[2]int{a, j}], Mem{Base: ptr[n], Disp: 32 * j})
+			}
+		}
+		for _, n := range append(append(append([]string{}, k.perCol...), k.accs...), k.rowPtrs...) {
+			ADDQ(U32(4*w), ptr[n])
+		}
+		SUBQ(U32(w), cols)
+		JMP(LabelRef(lbl))
+	}
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+func normKernels() {
+	colKernel{
+		name: "f32ColSumSqDev", sig: "func(cols, rows int, acc, mean, x *float32, ld int)",
+		doc: []string{
+			"f32ColSumSqDev computes, for the whole vectors of 8 columns (the caller",
+			"does the last cols%8), x rows×ld:",
+			"",
+			"	for c < cols&^7, r < rows: acc[c] += (x[r*ld+c] - mean[c])²",
+		},
+		perCol: []string{"mean"}, accs: []string{"acc"}, rowPtrs: []string{"x"}, widths: []int{4, 1},
+		body: func(row func(p, j int) Mem, per func(p, j int) VecVirtual, acc func(a, j int) VecVirtual, j int) {
+			d := YMM()
+			VMOVUPS(row(0, j), d)
+			VSUBPS(per(0, j), d, d)
+			VMULPS(d, d, d)
+			VADDPS(d, acc(0, j), acc(0, j))
+		},
+	}.gen()
+	colKernel{
+		name: "f32ColDotDev", sig: "func(cols, rows int, sdy, sdyx, mean, dy, x *float32, ld int)",
+		doc: []string{
+			"f32ColDotDev computes, for the whole vectors of 8 columns (the caller",
+			"does the last cols%8), dy and x rows×ld:",
+			"",
+			"	for c < cols&^7, r < rows:",
+			"		sdy[c] += dy[r*ld+c]",
+			"		sdyx[c] += dy[r*ld+c] * (x[r*ld+c] - mean[c])",
+		},
+		perCol: []string{"mean"}, accs: []string{"sdy", "sdyx"}, rowPtrs: []string{"dy", "x"}, widths: []int{4, 1},
+		body: func(row func(p, j int) Mem, per func(p, j int) VecVirtual, acc func(a, j int) VecVirtual, j int) {
+			g, d := YMM(), YMM()
+			VMOVUPS(row(0, j), g)
+			VADDPS(g, acc(0, j), acc(0, j))
+			VMOVUPS(row(1, j), d)
+			VSUBPS(per(0, j), d, d)
+			VMULPS(d, g, d)
+			VADDPS(d, acc(1, j), acc(1, j))
+		},
+	}.gen()
+	colKernel{
+		name: "f32ColScaleShiftDev", sig: "func(cols, rows int, mean, k, beta, out, x *float32, ld int)",
+		doc: []string{
+			"f32ColScaleShiftDev computes, for the whole vectors of 8 columns (the",
+			"caller does the last cols%8), out and x rows×ld:",
+			"",
+			"	for c < cols&^7, r < rows: out[r*ld+c] = (x[r*ld+c] - mean[c])*k[c] + beta[c]",
+		},
+		perCol: []string{"mean", "k", "beta"}, rowPtrs: []string{"out", "x"}, widths: []int{4, 1},
+		body: func(row func(p, j int) Mem, per func(p, j int) VecVirtual, acc func(a, j int) VecVirtual, j int) {
+			d := YMM()
+			VMOVUPS(row(1, j), d)
+			VSUBPS(per(0, j), d, d)
+			VMULPS(per(1, j), d, d)
+			VADDPS(per(2, j), d, d)
+			VMOVUPS(d, row(0, j))
+		},
+	}.gen()
+	colKernel{
+		name: "f32ColNormGrad", sig: "func(cols, rows int, mean, a, b, c, dx, dy, x *float32, ld int)",
+		doc: []string{
+			"f32ColNormGrad computes, for the whole vectors of 8 columns (the caller",
+			"does the last cols%8), dx, dy and x rows×ld:",
+			"",
+			"	for c < cols&^7, r < rows:",
+			"		dx[r*ld+c] = a[c]*dy[r*ld+c] - b[c]*(x[r*ld+c] - mean[c]) - c[c]",
+		},
+		perCol: []string{"mean", "a", "b", "c"}, rowPtrs: []string{"dx", "dy", "x"}, widths: []int{2, 1},
+		body: func(row func(p, j int) Mem, per func(p, j int) VecVirtual, acc func(a, j int) VecVirtual, j int) {
+			d, g := YMM(), YMM()
+			VMOVUPS(row(2, j), d)
+			VSUBPS(per(0, j), d, d)
+			VMULPS(per(2, j), d, d)
+			VMULPS(row(1, j), per(1, j), g)
+			VSUBPS(d, g, g)
+			VSUBPS(per(3, j), g, g)
+			VMOVUPS(g, row(0, j))
+		},
+	}.gen()
 }

@@ -1,0 +1,3 @@
+package mlpbn
+
+//go:generate go tool backpropgen mlpbn.bpg

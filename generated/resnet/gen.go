@@ -1,0 +1,3 @@
+package resnet
+
+//go:generate go tool backpropgen resnet.bpg
