@@ -18,6 +18,11 @@ type Options struct {
 	// every float input (for adversarial examples, saliency, or chaining
 	// models). Parameters always get gradients.
 	InputGrads bool
+
+	// NoFold keeps inference-mode batch norms as a pass of their own
+	// instead of folding them into the products before them (for
+	// comparison and debugging; the results agree to rounding).
+	NoFold bool
 }
 
 // Program is a forward graph with its backward pass and memory plan.
@@ -149,7 +154,7 @@ func Derive(g *ir.Graph, opt Options) (*Program, error) {
 	if err := ir.Verify(p.Backward, len(g.Nodes), p.defined()); err != nil {
 		return nil, fmt.Errorf("internal error: backward IR: %v", err)
 	}
-	if err := p.inference(); err != nil {
+	if err := p.inference(!opt.NoFold); err != nil {
 		return nil, err
 	}
 	p.Plan = plan(p)

@@ -12,7 +12,7 @@ import (
 // (OpDef.Infer) is replaced by it, then folds batch norms into the products
 // before them. Replacements write the storage of the op they replace, so
 // the ops downstream are shared with training mode.
-func (p *Program) inference() error {
+func (p *Program) inference(fold bool) error {
 	g := p.Graph
 	b := &ir.Builder{NextID: len(g.Nodes) + len(p.Backward)}
 	p.Replaced = map[*ir.Node]*ir.Node{}
@@ -52,7 +52,9 @@ func (p *Program) inference() error {
 		p.Replaced[r] = n
 		infer = append(infer, r)
 	}
-	infer = p.foldBatchNorms(b, infer)
+	if fold {
+		infer = p.foldBatchNorms(b, infer)
+	}
 	// What the output needs in inference mode. An op shared with training
 	// reads the training op a replacement stands in for: it needs the
 	// replacement (and what that reads: the running statistics, the folded

@@ -293,6 +293,16 @@ func (g *gen) testFuncs(f *jen.File) {
 	)
 	g.runningStatsTest(f)
 
+	f.Comment("BenchmarkInfer times inference on a full batch.")
+	f.Func().Id("BenchmarkInfer").Params(jen.Id("b").Op("*").Qual("testing", "B")).Block(
+		jen.Id("m").Op(":=").Id("New").Call(),
+		jen.Id("setup").Call(jen.Id("m"), jen.Lit(1)),
+		jen.Id("b").Dot("ReportAllocs").Call(),
+		jen.For(jen.Id("b").Dot("Loop").Call()).Block(
+			jen.If(jen.Err().Op(":=").Id("m").Dot("Infer").Call(jen.Id("Batch")), jen.Err().Op("!=").Nil()).Block(jen.Id("b").Dot("Fatal").Call(jen.Err())),
+		),
+	)
+
 	f.Comment("BenchmarkTrainStep times one full training step (forward, backward, Adam)")
 	f.Comment("at the description's batch size.")
 	f.Func().Id("BenchmarkTrainStep").Params(jen.Id("b").Op("*").Qual("testing", "B")).Block(

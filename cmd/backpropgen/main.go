@@ -31,6 +31,7 @@
 //	-pkg name      package name (default: the model name, lower-cased)
 //	-float64       use float64 elements instead of float32
 //	-input-grads   also compute gradients with respect to the inputs
+//	-no-fold       keep inference-mode batch norms as a pass of their own
 //	-tests=false   do not write the _test.go file
 //	-check         write nothing; exit 1 if a generated file is missing or stale
 //	-ir            print the forward and backward IR and exit
@@ -81,6 +82,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 type config struct {
 	out, pkg                    string
 	float64, inputGrads, tests  bool
+	noFold                      bool
 	check, printIR, showVersion bool
 	maxMemory                   byteSize
 }
@@ -100,6 +102,7 @@ func generate(args []string, stdout, stderr io.Writer) (err error) {
 	fs.StringVar(&c.pkg, "pkg", "", "package `name` (default: the model name, lower-cased)")
 	fs.BoolVar(&c.float64, "float64", false, "use float64 elements instead of float32")
 	fs.BoolVar(&c.inputGrads, "input-grads", false, "also compute gradients with respect to the inputs")
+	fs.BoolVar(&c.noFold, "no-fold", false, "keep inference-mode batch norms as a pass of their own instead of folding them into the products before them")
 	fs.BoolVar(&c.tests, "tests", true, "also write <model>_test.go with gradient checks and benchmarks")
 	fs.BoolVar(&c.check, "check", false, "write nothing; exit 1 if a generated file is missing or stale")
 	fs.BoolVar(&c.printIR, "ir", false, "print the forward and backward IR and exit")
@@ -148,7 +151,7 @@ func generate(args []string, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	prog, err := derive.Derive(g, derive.Options{InputGrads: c.inputGrads})
+	prog, err := derive.Derive(g, derive.Options{InputGrads: c.inputGrads, NoFold: c.noFold})
 	if err != nil {
 		return err
 	}
@@ -296,6 +299,9 @@ func (c config) command(path string) string {
 	}
 	if c.inputGrads {
 		parts = append(parts, "-input-grads")
+	}
+	if c.noFold {
+		parts = append(parts, "-no-fold")
 	}
 	if !c.tests {
 		parts = append(parts, "-tests=false")

@@ -390,3 +390,82 @@ func TestCompilerDoesNotLinkRuntime(t *testing.T) {
 		}
 	}
 }
+
+// TestFoldMatchesUnfolded generates the batch_norm case twice, with its
+// inference-mode batch norms folded into the products before them (the
+// default) and kept as passes of their own (-no-fold), trains the second a
+// few steps (so the running statistics are not their initial values),
+// loads its checkpoint into the first, and requires both to infer the same
+// outputs to float32 rounding.
+func TestFoldMatchesUnfolded(t *testing.T) {
+	dir := module(t)
+	src := "model m\nbatch 5\n" + opCases["batch_norm"] + "\n"
+	for _, pkg := range []string{"folded", "unfolded"} {
+		os.MkdirAll(filepath.Join(dir, pkg), 0o755)
+		path := filepath.Join(dir, pkg, "m.bpg")
+		os.WriteFile(path, []byte(src), 0o644)
+		args := []string{"-pkg", pkg, "-tests=false"}
+		if pkg == "unfolded" {
+			args = append(args, "-no-fold")
+		}
+		if code, _, e := runCLI(append(args, path)...); code != 0 {
+			t.Fatalf("%s: exit %d: %s", pkg, code, e)
+		}
+	}
+	if _, out, _ := runCLI("-ir", filepath.Join(dir, "folded", "m.bpg")); !strings.Contains(out, "batch_norm_fold") {
+		t.Fatalf("the folded package folds nothing:\n%s", out)
+	}
+	test := `package fold
+
+import (
+	"math"
+	"path/filepath"
+	"testing"
+
+	"example.com/user/folded"
+	"example.com/user/unfolded"
+	"github.com/backpropgen/backpropgen/runtime"
+)
+
+func TestFold(t *testing.T) {
+	u, f := unfolded.New(), folded.New()
+	u.Init(1)
+	opt := runtime.NewAdam[float32](unfolded.NumParams, 0.05)
+	rng := runtime.NewRNG(2)
+	for range 5 {
+		for i := range u.X {
+			u.X[i] = float32(rng.NormFloat64())
+		}
+		for i := range u.Y {
+			u.Y[i] = int32(rng.IntN(3))
+		}
+		if _, err := u.TrainStep(unfolded.Batch, opt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "m.safetensors")
+	if err := u.SaveCheckpoint(path, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.LoadCheckpoint(path, nil); err != nil {
+		t.Fatal(err)
+	}
+	copy(f.X, u.X)
+	if err := u.Infer(unfolded.Batch); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Infer(folded.Batch); err != nil {
+		t.Fatal(err)
+	}
+	a, b := u.Output(unfolded.Batch), f.Output(folded.Batch)
+	for i := range a {
+		if math.Abs(float64(a[i]-b[i])) > 1e-5*(1+math.Abs(float64(a[i]))) {
+			t.Fatalf("output %d: unfolded %v, folded %v", i, a[i], b[i])
+		}
+	}
+}
+`
+	os.MkdirAll(filepath.Join(dir, "fold"), 0o755)
+	os.WriteFile(filepath.Join(dir, "fold", "fold_test.go"), []byte(test), 0o644)
+	goCmd(t, dir, "test", "-count=1", "./fold")
+}

@@ -103,6 +103,8 @@ func parseFlags(args []string, stderr io.Writer) (Config, string, error) {
 		defaultsHelp(func(a *Arch) string { return a.Defaults.Schedule })+")")
 	flags.Float64Var(&cfg.Clip, "clip", 0, "clip the gradients' global L2 norm to this before every step; 0: no clipping (default: "+
 		defaultsHelp(func(a *Arch) string { return strconv.FormatFloat(a.Defaults.Clip, 'g', -1, 64) })+")")
+	flags.IntVar(&cfg.Shift, "shift", -1, "augment the training images with random shifts of up to this many pixels in each direction; 0: none (default: "+
+		defaultsHelp(func(a *Arch) string { return strconv.Itoa(a.Defaults.Shift) })+")")
 	flags.Uint64Var(&cfg.Seed, "seed", 1, "seed of the weight initialization and the shuffling")
 	flags.StringVar(&cfg.Checkpoint, "checkpoint", "", "checkpoint written at the end of every epoch; empty: none (default: mnist-MODEL.safetensors)")
 	flags.BoolVar(&cfg.Resume, "resume", false, "continue training from -checkpoint (written with the same -model)")
@@ -133,6 +135,9 @@ func parseFlags(args []string, stderr io.Writer) (Config, string, error) {
 	}
 	if !set["clip"] {
 		cfg.Clip = arch.Defaults.Clip
+	}
+	if !set["shift"] {
+		cfg.Shift = arch.Defaults.Shift
 	}
 	if !set["checkpoint"] {
 		cfg.Checkpoint = arch.Checkpoint()

@@ -118,10 +118,14 @@ func trainAndResume(t *testing.T, a *Arch, train, test *mnistdata.Set) {
 	t.Logf("loss %.4f before, %.4f after epoch 1; epoch mean %.4f; accuracy %.2f%%",
 		before, after1, res.Epochs[0].TrainLoss, 100*res.TestAccuracy)
 	// An LSTM learns slowest at first: 16 steps take seqmnist from 2.31 to
-	// about 2.09, the others to about half their initial loss.
+	// about 2.09, the others to about half their initial loss but resnet,
+	// whose few steps of 64 images take it from 2.61 to about 2.16.
 	fall := 0.8
-	if a.Name == "seqmnist" {
+	switch a.Name {
+	case "seqmnist":
 		fall = 0.95
+	case "resnet":
+		fall = 0.9
 	}
 	if !(after1 < fall*before) || !(res.Epochs[0].TrainLoss < before) {
 		t.Errorf("loss did not fall: %.4f before, %.4f after (epoch mean %.4f)", before, after1, res.Epochs[0].TrainLoss)
@@ -243,6 +247,33 @@ func TestFlagErrors(t *testing.T) {
 		var stderr bytes.Buffer
 		if err := run(args, &bytes.Buffer{}, &stderr); err == nil {
 			t.Errorf("run %q: no error", args)
+		}
+	}
+}
+
+// TestShifted: a shift moves every pixel by (dy, dx) within the image and
+// fills the rest with zeros; no shift is a copy.
+func TestShifted(t *testing.T) {
+	src := make([]float32, 784)
+	for i := range src {
+		src[i] = float32(i + 1)
+	}
+	dst := make([]float32, 784)
+	for seed := range uint64(50) {
+		rng := rand.New(rand.NewPCG(seed, 1))
+		probe := rand.New(rand.NewPCG(seed, 1))
+		dy, dx := probe.IntN(5)-2, probe.IntN(5)-2
+		shifted(dst, src, rng, 2)
+		for y := range 28 {
+			for x := range 28 {
+				want := float32(0)
+				if sy, sx := y-dy, x-dx; sy >= 0 && sy < 28 && sx >= 0 && sx < 28 {
+					want = src[sy*28+sx]
+				}
+				if dst[y*28+x] != want {
+					t.Fatalf("shift (%d, %d): pixel (%d, %d) = %v, want %v", dy, dx, y, x, dst[y*28+x], want)
+				}
+			}
 		}
 	}
 }

@@ -48,6 +48,7 @@ type Defaults struct {
 	LR       float64
 	Schedule string
 	Clip     float64 // maximum global gradient norm; 0: no clipping
+	Shift    int     // random shifts of the training images, in pixels
 }
 
 // Arch describes one of the models this program trains.
@@ -97,7 +98,7 @@ var archs = []*Arch{
 			m := resnet.New()
 			return &Net{model: m, Name: "resnet", X: m.X, Y: m.Y, Params: m.Params, Grads: m.Grads, Batch: resnet.Batch}
 		},
-		Defaults: Defaults{Epochs: 8, LR: 3e-3, Schedule: "cosine"},
+		Defaults: Defaults{Epochs: 10, LR: 3e-3, Schedule: "cosine", Shift: 2},
 	},
 	{
 		Name:        "mlpbn",

@@ -24,6 +24,7 @@ type Config struct {
 	LR         float32 // Adam's peak learning rate
 	Schedule   string  // "cosine" or "constant"
 	Clip       float64 // maximum global gradient norm (ClipGradNorm); 0: no clipping
+	Shift      int     // random shifts of the training images, in pixels; 0: none
 	Seed       uint64  // initialization and shuffling seed
 	Checkpoint string  // written after every epoch; "" for none
 	Resume     bool    // start from Checkpoint
@@ -42,6 +43,9 @@ func (c Config) validate() error {
 	}
 	if c.Schedule != "cosine" && c.Schedule != "constant" {
 		return fmt.Errorf("-schedule %q: want cosine or constant", c.Schedule)
+	}
+	if c.Shift < 0 || c.Shift > 8 {
+		return fmt.Errorf("-shift %d: want 0 (no augmentation) to 8 pixels", c.Shift)
 	}
 	if !(c.Clip >= 0) || math.IsInf(c.Clip, 0) {
 		return fmt.Errorf("-clip %v: want a maximum gradient norm > 0, or 0 for no clipping", c.Clip)
@@ -103,13 +107,19 @@ func Train(cfg Config, trainSet, testSet *mnistdata.Set, stdout, stderr io.Write
 	for epoch := res.Resumed + 1; epoch <= cfg.Epochs; epoch++ {
 		start := time.Now()
 		shuffle(perm, cfg.Seed, epoch)
+		augment := rand.New(rand.NewPCG(cfg.Seed^0x5bd1e995, uint64(epoch)))
 		bar := newProgress(stderr, fmt.Sprintf("epoch %d/%d", epoch, cfg.Epochs), stepsPerEpoch, cfg.Quiet)
 		var lossSum float64
 		for step := range stepsPerEpoch {
 			rows := perm[step*batch : min((step+1)*batch, trainSet.N)]
 			n := len(rows)
 			for i, r := range rows {
-				copy(m.X[i*mnistdata.Pixels:(i+1)*mnistdata.Pixels], trainSet.Image(r))
+				dst := m.X[i*mnistdata.Pixels : (i+1)*mnistdata.Pixels]
+				if cfg.Shift > 0 {
+					shifted(dst, trainSet.Image(r), augment, cfg.Shift)
+				} else {
+					copy(dst, trainSet.Image(r))
+				}
 				m.Y[i] = trainSet.Labels[r]
 			}
 			opt.LR = lr(opt.StepCount())
@@ -316,4 +326,27 @@ func plural(n int) string {
 		return ""
 	}
 	return "s"
+}
+
+// shifted writes into dst the 28×28 image src moved by up to max pixels in
+// each direction (drawn from rng), zeros filling in: the usual augmentation
+// of MNIST, which makes a convolutional network's test accuracy less
+// dependent on where a digit sits.
+func shifted(dst, src []float32, rng *rand.Rand, max int) {
+	const side = 28
+	dy, dx := rng.IntN(2*max+1)-max, rng.IntN(2*max+1)-max
+	clear(dst)
+	for y := range side {
+		sy := y - dy
+		if sy < 0 || sy >= side {
+			continue
+		}
+		x0, x1 := 0, side
+		if dx > 0 {
+			x0 = dx
+		} else {
+			x1 = side + dx
+		}
+		copy(dst[y*side+x0:y*side+x1], src[sy*side+x0-dx:sy*side+x1-dx])
+	}
 }

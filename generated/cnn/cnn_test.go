@@ -1092,6 +1092,18 @@ func TestCheckpoint(t *testing.T) {
 	}
 }
 
+// BenchmarkInfer times inference on a full batch.
+func BenchmarkInfer(b *testing.B) {
+	m := New()
+	setup(m, 1)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := m.Infer(Batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkTrainStep times one full training step (forward, backward, Adam)
 // at the description's batch size.
 func BenchmarkTrainStep(b *testing.B) {
