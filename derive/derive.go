@@ -41,6 +41,7 @@ type Program struct {
 	// same in both modes. InferOnly are the nodes of Infer that training
 	// does not run, in order; their IDs follow the backward pass's.
 	Infer     []*ir.Node
+	Eval      []*ir.Node // Infer extended to the loss: what Evaluate runs
 	InferOnly []*ir.Node
 	Replaced  map[*ir.Node]*ir.Node // inference-only node → the training node whose storage it writes
 

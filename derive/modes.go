@@ -28,6 +28,7 @@ func (p *Program) inference(fold bool) error {
 		}
 	}
 	mark(g.Output)
+	mark(g.Loss)
 	var infer []*ir.Node
 	for _, n := range p.Forward {
 		if !need[n] {
@@ -63,30 +64,37 @@ func (p *Program) inference(fold bool) error {
 	for r, t := range p.Replaced {
 		replacement[t] = r
 	}
-	live := map[*ir.Node]bool{}
-	var use func(n *ir.Node)
-	use = func(n *ir.Node) {
-		if r, ok := replacement[n]; ok {
-			n = r
+	liveSet := func(targets ...*ir.Node) map[*ir.Node]bool {
+		live := map[*ir.Node]bool{}
+		var use func(n *ir.Node)
+		use = func(n *ir.Node) {
+			if r, ok := replacement[n]; ok {
+				n = r
+			}
+			if live[n] {
+				return
+			}
+			live[n] = true
+			for _, a := range n.Args {
+				use(a)
+			}
 		}
-		if live[n] {
-			return
+		for _, t := range targets {
+			use(t)
 		}
-		live[n] = true
-		for _, a := range n.Args {
-			use(a)
-		}
+		return live
 	}
-	use(g.Output)
-	p.Infer = slices.DeleteFunc(infer, func(n *ir.Node) bool { return !live[n] })
+	out, eval := liveSet(g.Output), liveSet(g.Output, g.Loss)
+	p.Infer = slices.DeleteFunc(slices.Clone(infer), func(n *ir.Node) bool { return !out[n] })
+	p.Eval = slices.DeleteFunc(infer, func(n *ir.Node) bool { return !eval[n] })
 	p.InferOnly = nil
-	for _, n := range p.Infer {
+	for _, n := range p.Eval {
 		if n.ID >= len(g.Nodes)+len(p.Backward) {
 			p.InferOnly = append(p.InferOnly, n)
 		}
 	}
 	for r := range p.Replaced {
-		if !live[r] {
+		if !eval[r] {
 			delete(p.Replaced, r)
 		}
 	}

@@ -312,7 +312,7 @@ func (p *Program) Order() []*ir.Node {
 	for _, n := range p.InferOnly {
 		inferOnly[n] = true
 	}
-	for _, n := range p.Infer {
+	for _, n := range p.Eval {
 		switch t, replaces := p.Replaced[n]; {
 		case replaces:
 			after[t] = append(after[t], append(pending, n)...)

@@ -52,6 +52,7 @@ type gen struct {
 	groups   []group // forward statements
 	bgroups  []group // backward statements
 	igroups  []group // inference statements: a forward one, or one of its own (inferX) where the modes differ
+	egroups  []group // Evaluate's statements: Infer's, and those to the loss
 }
 
 // group is the run of nodes that implements one description statement.
@@ -114,6 +115,7 @@ func newGen(p *derive.Program, opt Options, float64, variant bool) *gen {
 	g.groups = g.group(p.Forward, "forward")
 	g.bgroups = g.group(p.Backward, "backward")
 	g.igroups = g.inferGroups()
+	g.egroups = g.evalGroups()
 	return g
 }
 
@@ -153,15 +155,22 @@ func (g *gen) group(nodes []*ir.Node, prefix string) []group {
 // inferGroups returns the statements of the inference program: each the
 // forward group of its line when inference runs the same nodes there, else
 // a group of its own.
-func (g *gen) inferGroups() []group {
-	forward := map[int]group{}
-	for _, gr := range g.groups {
-		forward[gr.stmt.Pos.Line] = gr
-	}
+func (g *gen) inferGroups() []group { return g.modeGroups(g.p.Infer, "infer", g.groups) }
+
+// evalGroups returns the statements of Evaluate, as inferGroups does,
+// sharing Infer's where they are the same.
+func (g *gen) evalGroups() []group {
+	return g.modeGroups(g.p.Eval, "eval", append(append([]group{}, g.groups...), g.igroups...))
+}
+
+// modeGroups groups nodes by statement, each the first of have with the same
+// nodes, else a new function named with prefix.
+func (g *gen) modeGroups(nodes []*ir.Node, prefix string, have []group) []group {
 	var out []group
-	for _, gr := range g.group(g.p.Infer, "infer") {
-		if f, ok := forward[gr.stmt.Pos.Line]; ok && slices.Equal(f.nodes, gr.nodes) {
-			gr = f
+	for _, gr := range g.group(nodes, prefix) {
+		i := slices.IndexFunc(have, func(h group) bool { return h.stmt.Pos.Line == gr.stmt.Pos.Line && slices.Equal(h.nodes, gr.nodes) })
+		if i >= 0 {
+			gr = have[i]
 		} else {
 			gr.infer = true
 		}

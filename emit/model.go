@@ -88,8 +88,10 @@ func (g *gen) statementFuncs(f *jen.File) {
 	for i := range g.groups {
 		g.statementFunc(f, g.groups[i], false)
 	}
-	for _, gr := range g.igroups {
-		if gr.infer {
+	done := map[string]bool{}
+	for _, gr := range append(append([]group{}, g.igroups...), g.egroups...) {
+		if gr.infer && !done[gr.fn] {
+			done[gr.fn] = true
 			g.statementFunc(f, gr, false)
 		}
 	}
@@ -338,7 +340,7 @@ func (g *gen) entryPoints(f *jen.File) {
 	// check: the row count and the labels, before any kernel runs.
 	f.Comment("check validates the row count, the inputs (no NaN or infinity) and the labels")
 	f.Comment("before any kernel runs.")
-	recv().Id("check").Params(jen.Id("n").Int(), jen.Id("training").Bool()).Error().BlockFunc(func(b *jen.Group) {
+	recv().Id("check").Params(jen.Id("n").Int(), jen.List(jen.Id("labels"), jen.Id("training")).Bool()).Error().BlockFunc(func(b *jen.Group) {
 		b.If(jen.Id("n").Op("<").Lit(1).Op("||").Id("n").Op(">").Id("Batch")).Block(
 			jen.Return(jen.Qual("fmt", "Errorf").Call(jen.Lit(fmt.Sprintf("%s: %%d rows: want 1 to %%d (the batch line of %s)", model, g.src)), jen.Id("n"), jen.Id("Batch"))),
 		)
@@ -352,9 +354,6 @@ func (g *gen) entryPoints(f *jen.File) {
 					jen.Id("i").Op("/").Lit(cols), jen.Id("i").Op("%").Lit(cols), g.ref(x).Index(jen.Id("i")))),
 			)
 		}
-		if len(g.g.Labels) > 0 || g.minCounts() {
-			b.If(jen.Op("!").Id("training")).Block(jen.Return(jen.Nil()))
-		}
 		// Training mode's batch statistics need two values per channel.
 		for _, n := range g.p.Forward {
 			if n.Op.MinCount == nil {
@@ -364,10 +363,13 @@ func (g *gen) entryPoints(f *jen.File) {
 			if per >= 2 {
 				continue // any batch has enough
 			}
-			b.If(jen.Id("n").Op("*").Lit(per).Op("<").Lit(2)).Block(
+			b.If(jen.Id("training").Op("&&").Id("n").Op("*").Lit(per).Op("<").Lit(2)).Block(
 				jen.Return(jen.Qual("fmt", "Errorf").Call(jen.Lit(fmt.Sprintf("%s: %s (%s:%d) has %%d value per channel in a batch of %%d rows; training mode needs at least 2 (as PyTorch does): train on 2 rows or more",
 					model, label(n), g.src, n.Pos.Line)), jen.Id("n").Op("*").Lit(per), jen.Id("n"))),
 			)
+		}
+		if len(g.g.Labels) > 0 {
+			b.If(jen.Op("!").Id("labels")).Block(jen.Return(jen.Nil()))
 		}
 		for _, y := range g.g.Labels {
 			b.If(jen.Id("r").Op(":=").Add(rt("CheckLabels")).Call(g.in(y), jen.Lit(y.Attrs.Classes)), jen.Id("r").Op(">=").Lit(0)).Block(
@@ -379,7 +381,7 @@ func (g *gen) entryPoints(f *jen.File) {
 
 	f.Comment("Forward computes the loss of the first n rows of the inputs.")
 	recv().Id("Forward").Params(jen.Id("n").Int()).Params(T, jen.Error()).BlockFunc(func(b *jen.Group) {
-		b.If(jen.Err().Op(":=").Id("m").Dot("check").Call(jen.Id("n"), jen.True()), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Lit(0), jen.Err()))
+		b.If(jen.Err().Op(":=").Id("m").Dot("check").Call(jen.Id("n"), jen.True(), jen.True()), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Lit(0), jen.Err()))
 		b.If(jen.Id("m").Dot("Anomaly")).Block(
 			jen.If(jen.Err().Op(":=").Id("m").Dot("forwardChecked").Call(jen.Id("n")), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Lit(0), jen.Err())),
 		).Else().BlockFunc(func(b *jen.Group) {
@@ -399,15 +401,25 @@ func (g *gen) entryPoints(f *jen.File) {
 	}
 	f.Comment(fmt.Sprintf("Infer computes only the output %s of the first n rows%s; labels are not read.", g.g.Output.Name, mode))
 	recv().Id("Infer").Params(jen.Id("n").Int()).Error().BlockFunc(func(b *jen.Group) {
-		b.If(jen.Err().Op(":=").Id("m").Dot("check").Call(jen.Id("n"), jen.False()), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Err()))
+		b.If(jen.Err().Op(":=").Id("m").Dot("check").Call(jen.Id("n"), jen.False(), jen.False()), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Err()))
 		for _, gr := range g.igroups {
 			b.Id("m").Dot(gr.fn).Call(jen.Id("n"))
 		}
 		b.Return(jen.Nil())
 	})
 
+	f.Comment(fmt.Sprintf("Evaluate computes the loss of the first n rows%s, and the", mode))
+	f.Comment("output (Output), as a validation pass does; the parameters and the state do not change.")
+	recv().Id("Evaluate").Params(jen.Id("n").Int()).Params(T, jen.Error()).BlockFunc(func(b *jen.Group) {
+		b.If(jen.Err().Op(":=").Id("m").Dot("check").Call(jen.Id("n"), jen.True(), jen.False()), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Lit(0), jen.Err()))
+		for _, gr := range g.egroups {
+			b.Id("m").Dot(gr.fn).Call(jen.Id("n"))
+		}
+		b.Return(g.scalar(g.g.Loss), jen.Nil())
+	})
+
 	out := g.g.Output
-	f.Comment(fmt.Sprintf("Output returns %s %v for the first n rows, as computed by the last Forward or Infer,", out.Name, out.Shape))
+	f.Comment(fmt.Sprintf("Output returns %s %v for the first n rows, as computed by the last Forward, Infer or Evaluate,", out.Name, out.Shape))
 	f.Comment("or nil when n is outside 1..Batch.")
 	recv().Id("Output").Params(jen.Id("n").Int()).Index().Add(T).Block(
 		jen.If(jen.Id("n").Op("<").Lit(1).Op("||").Id("n").Op(">").Id("Batch")).Block(jen.Return(jen.Nil())),
@@ -461,7 +473,18 @@ func (g *gen) entryPoints(f *jen.File) {
 	f.Comment("overwrites them rather than adding to zeros). When an input, the loss or a")
 	f.Comment("gradient is NaN or infinite, it returns an error naming it before the optimizer")
 	f.Comment("runs, so the parameters and the optimizer's state stay as they were.")
-	recv().Id("TrainStep").Params(jen.Id("n").Int(), jen.Id("opt").Add(rt("Optimizer")).Index(T)).Params(T, jen.Error()).BlockFunc(func(b *jen.Group) {
+	recv().Id("TrainStep").Params(jen.Id("n").Int(), jen.Id("opt").Add(rt("Optimizer")).Index(T)).Params(T, jen.Error()).Block(
+		jen.List(jen.Id("loss"), jen.Err()).Op(":=").Id("m").Dot("Gradients").Call(jen.Id("n")),
+		jen.If(jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Id("loss"), jen.Err())),
+		jen.Id("opt").Dot("Step").Call(jen.Id("m").Dot("Params"), jen.Id("m").Dot("Grads")),
+		jen.Return(jen.Id("loss"), jen.Nil()),
+	)
+
+	f.Comment("Gradients is TrainStep without the optimizer step: the loss of the first n rows")
+	f.Comment("in training mode and this step's gradients in Grads (as after ZeroGrad, Forward")
+	f.Comment("and Backward), or an error when an input, the loss or a gradient is NaN or")
+	f.Comment("infinite. A training loop calls it to clip the gradients first.")
+	recv().Id("Gradients").Params(jen.Id("n").Int()).Params(T, jen.Error()).BlockFunc(func(b *jen.Group) {
 		// The gradients to clear: those whose first write adds (recurrent
 		// layers' weights, inputs), and unused parameters'.
 		first := true
@@ -489,7 +512,6 @@ func (g *gen) entryPoints(f *jen.File) {
 			jen.Id("m").Dot("backward").Call(jen.Id("n"), jen.False()),
 		)
 		b.If(jen.Err().Op(":=").Id("m").Dot("checkGrads").Call(), jen.Err().Op("!=").Nil()).Block(jen.Return(jen.Id("loss"), jen.Err()))
-		b.Id("opt").Dot("Step").Call(jen.Id("m").Dot("Params"), jen.Id("m").Dot("Grads"))
 		b.Return(jen.Id("loss"), jen.Nil())
 	})
 
@@ -519,6 +541,7 @@ func (g *gen) access(f *jen.File) {
 			jen.Return(jen.Nil()),
 		)
 	}
+	g.ioMethod(f)
 	g.stateMethods(f)
 	g.rtrlMethods(f)
 	lookup("Param", "parameter", g.field)
@@ -653,4 +676,33 @@ func (g *gen) minCounts() bool {
 		}
 	}
 	return false
+}
+
+// ioMethod writes IO, what a training loop needs of the model that a Go
+// interface cannot reach: the buffers of its inputs, labels, parameters
+// and gradients, their row sizes, the batch.
+func (g *gen) ioMethod(f *jen.File) {
+	T := g.elem()
+	f.Comment("IO describes the model's buffers to a training loop (runtime/train): the batch,")
+	f.Comment("the inputs and labels with their row sizes, Params and Grads, the output's row.")
+	out := g.g.Output
+	f.Func().Params(jen.Id("m").Op("*").Id(g.typeName)).Id("IO").Params().Add(rt("IO")).Index(T).Block(
+		jen.Return(rt("IO").Index(T).Values(jen.Dict{
+			jen.Id("Model"): jen.Lit(g.g.Model),
+			jen.Id("Batch"): jen.Id("Batch"),
+			jen.Id("Inputs"): jen.Index().Add(rt("Feed")).Index(T).ValuesFunc(func(gr *jen.Group) {
+				for _, x := range g.g.Inputs {
+					gr.Values(jen.Dict{jen.Id("Name"): jen.Lit(x.Name), jen.Id("Data"): jen.Id("m").Dot(g.field[x]), jen.Id("Row"): jen.Lit(x.Shape.Elems() / x.Shape[0].Size)})
+				}
+			}),
+			jen.Id("Labels"): jen.Index().Add(rt("LabelFeed")).ValuesFunc(func(gr *jen.Group) {
+				for _, y := range g.g.Labels {
+					gr.Values(jen.Dict{jen.Id("Name"): jen.Lit(y.Name), jen.Id("Data"): jen.Id("m").Dot(g.field[y]), jen.Id("Row"): jen.Lit(y.Shape.Elems() / y.Shape[0].Size), jen.Id("Classes"): jen.Lit(y.Attrs.Classes)})
+				}
+			}),
+			jen.Id("Params"):    jen.Id("m").Dot("Params"),
+			jen.Id("Grads"):     jen.Id("m").Dot("Grads"),
+			jen.Id("OutputRow"): jen.Lit(out.Shape.Elems() / max(1, out.Shape[0].Size)),
+		})),
+	)
 }

@@ -293,6 +293,44 @@ func (g *gen) testFuncs(f *jen.File) {
 	)
 	g.runningStatsTest(f)
 
+	modes := false
+	for _, gr := range g.egroups {
+		modes = modes || gr.infer
+	}
+	f.Comment("TestEvaluate checks the validation pass: it changes neither the parameters nor the")
+	if modes {
+		f.Comment("state, and gives the same loss twice (inference mode: no batch statistics, no")
+		f.Comment("dropout).")
+	} else {
+		f.Comment("state, and gives Forward's loss bit for bit (the model has no mode-dependent op).")
+	}
+	f.Func().Id("TestEvaluate").Params(t()).BlockFunc(func(b *jen.Group) {
+		b.Id("m").Op(":=").Id("New").Call()
+		b.Id("setup").Call(jen.Id("m"), jen.Lit(1))
+		b.Id("params").Op(":=").Qual("slices", "Clone").Call(jen.Id("m").Dot("Params"))
+		if len(g.g.States) > 0 {
+			b.Id("state").Op(":=").Qual("slices", "Clone").Call(jen.Id("m").Dot("State"))
+		}
+		b.List(jen.Id("a"), jen.Err()).Op(":=").Id("m").Dot("Evaluate").Call(jen.Id("Batch"))
+		b.Add(fatalIf(nil))
+		b.List(jen.Id("b"), jen.Err()).Op(":=").Id("m").Dot("Evaluate").Call(jen.Id("Batch"))
+		b.Add(fatalIf(nil))
+		cond := jen.Op("!").Id("sameBits").Call(jen.Id("params"), jen.Id("m").Dot("Params"))
+		if len(g.g.States) > 0 {
+			cond = cond.Op("||").Op("!").Id("sameBits").Call(jen.Id("state"), jen.Id("m").Dot("State"))
+		}
+		b.If(cond.Op("||").Id("a").Op("!=").Id("b")).Block(
+			jen.Id("t").Dot("Fatalf").Call(jen.Lit("Evaluate changed the model, or gave %v then %v"), jen.Id("a"), jen.Id("b")),
+		)
+		if !modes {
+			b.List(jen.Id("want"), jen.Err()).Op(":=").Id("m").Dot("Forward").Call(jen.Id("Batch"))
+			b.Add(fatalIf(nil))
+			b.If(jen.Id("a").Op("!=").Id("want")).Block(
+				jen.Id("t").Dot("Errorf").Call(jen.Lit("Evaluate's loss %v, Forward's %v"), jen.Id("a"), jen.Id("want")),
+			)
+		}
+	})
+
 	f.Comment("BenchmarkInfer times inference on a full batch.")
 	f.Func().Id("BenchmarkInfer").Params(jen.Id("b").Op("*").Qual("testing", "B")).Block(
 		jen.Id("m").Op(":=").Id("New").Call(),

@@ -243,3 +243,33 @@ func BoundFinite[T Float](bound float64) bool {
 	}
 	return bound < limit
 }
+
+// IO describes a generated model's buffers to a training loop
+// (runtime/train): what a Go interface cannot reach of it. A generated
+// model's IO method returns views of its own buffers, so writing the rows
+// of Inputs and Labels fills the model.
+type IO[T Float] struct {
+	Model     string // the description's model name
+	Batch     int    // the most rows a step takes
+	Inputs    []Feed[T]
+	Labels    []LabelFeed
+	Params    []T // every parameter, the optimizer's slice
+	Grads     []T // their gradients, in the same layout
+	OutputRow int // elements of the output per row (Output(n) holds n of them)
+}
+
+// Feed is a float input: Batch rows of Row elements in Data.
+type Feed[T Float] struct {
+	Name string
+	Data []T
+	Row  int
+}
+
+// LabelFeed is an input of class labels: Batch rows of Row labels in
+// [0, Classes).
+type LabelFeed struct {
+	Name    string
+	Data    []int32
+	Row     int
+	Classes int
+}

@@ -169,7 +169,7 @@ func (m *Model) Init(seed uint64) {
 
 // check validates the row count, the inputs (no NaN or infinity) and the labels
 // before any kernel runs.
-func (m *Model) check(n int, training bool) error {
+func (m *Model) check(n int, labels, training bool) error {
 	if n < 1 || n > Batch {
 		return fmt.Errorf("charlm: %d rows: want 1 to %d (the batch line of charlm.bpg)", n, Batch)
 	}
@@ -188,7 +188,7 @@ func (m *Model) check(n int, training bool) error {
 		i := runtime.FirstNonFinite(m.C0[:n*256])
 		return fmt.Errorf("charlm: input c0 row %d, element %d is %v: clean or skip that row; nothing was computed", i/256, i%256, m.C0[i])
 	}
-	if !training {
+	if !labels {
 		return nil
 	}
 	if r := runtime.CheckLabels(m.Y[:n*20], 97); r >= 0 {
@@ -199,7 +199,7 @@ func (m *Model) check(n int, training bool) error {
 
 // Forward computes the loss of the first n rows of the inputs.
 func (m *Model) Forward(n int) (float32, error) {
-	if err := m.check(n, true); err != nil {
+	if err := m.check(n, true, true); err != nil {
 		return 0, err
 	}
 	if m.Anomaly {
@@ -217,7 +217,7 @@ func (m *Model) Forward(n int) (float32, error) {
 
 // Infer computes only the output logits of the first n rows; labels are not read.
 func (m *Model) Infer(n int) error {
-	if err := m.check(n, false); err != nil {
+	if err := m.check(n, false, false); err != nil {
 		return err
 	}
 	m.forwardH(n)
@@ -225,7 +225,19 @@ func (m *Model) Infer(n int) error {
 	return nil
 }
 
-// Output returns logits (N, 20, 97) for the first n rows, as computed by the last Forward or Infer,
+// Evaluate computes the loss of the first n rows, and the
+// output (Output), as a validation pass does; the parameters and the state do not change.
+func (m *Model) Evaluate(n int) (float32, error) {
+	if err := m.check(n, true, false); err != nil {
+		return 0, err
+	}
+	m.forwardH(n)
+	m.forwardLogits(n)
+	m.forwardLoss(n)
+	return m.loss[0], nil
+}
+
+// Output returns logits (N, 20, 97) for the first n rows, as computed by the last Forward, Infer or Evaluate,
 // or nil when n is outside 1..Batch.
 func (m *Model) Output(n int) []float32 {
 	if n < 1 || n > Batch {
@@ -266,6 +278,19 @@ func (m *Model) ZeroGrad() {
 // gradient is NaN or infinite, it returns an error naming it before the optimizer
 // runs, so the parameters and the optimizer's state stay as they were.
 func (m *Model) TrainStep(n int, opt runtime.Optimizer[float32]) (float32, error) {
+	loss, err := m.Gradients(n)
+	if err != nil {
+		return loss, err
+	}
+	opt.Step(m.Params, m.Grads)
+	return loss, nil
+}
+
+// Gradients is TrainStep without the optimizer step: the loss of the first n rows
+// in training mode and this step's gradients in Grads (as after ZeroGrad, Forward
+// and Backward), or an error when an input, the loss or a gradient is NaN or
+// infinite. A training loop calls it to clip the gradients first.
+func (m *Model) Gradients(n int) (float32, error) {
 	// Clear the gradients the backward pass adds into; it overwrites the others.
 	runtime.Fill(m.DHW, 0)
 	runtime.Fill(m.DHU, 0)
@@ -288,7 +313,6 @@ func (m *Model) TrainStep(n int, opt runtime.Optimizer[float32]) (float32, error
 	if err := m.checkGrads(); err != nil {
 		return loss, err
 	}
-	opt.Step(m.Params, m.Grads)
 	return loss, nil
 }
 
@@ -451,6 +475,37 @@ func (m *Model) backwardLogits(n int, acc bool) {
 func (m *Model) backwardH(n int) {
 	// backpropagation through time of h from dh  (441984) (charlm.bpg:10)
 	runtime.RNNBackward(hGeom, n, nil, nil, nil, m.DHW, m.DHU, m.DHB, m.DHBh, m.dh[:n*5120], nil, nil, m.X[:n*1940], m.H0[:n*256], m.C0[:n*256], m.HW, m.HU, m.h[:n*5120], m.hSaved, m.dhBpttCol)
+}
+
+// IO describes the model's buffers to a training loop (runtime/train): the batch,
+// the inputs and labels with their row sizes, Params and Grads, the output's row.
+func (m *Model) IO() runtime.IO[float32] {
+	return runtime.IO[float32]{
+		Batch: Batch,
+		Grads: m.Grads,
+		Inputs: []runtime.Feed[float32]{{
+			Data: m.X,
+			Name: "x",
+			Row:  1940,
+		}, {
+			Data: m.H0,
+			Name: "h0",
+			Row:  256,
+		}, {
+			Data: m.C0,
+			Name: "c0",
+			Row:  256,
+		}},
+		Labels: []runtime.LabelFeed{{
+			Classes: 97,
+			Data:    m.Y,
+			Name:    "y",
+			Row:     20,
+		}},
+		Model:     "charlm",
+		OutputRow: 1940,
+		Params:    m.Params,
+	}
 }
 
 // FinalState returns the hidden state h (and, for an LSTM, the cell state c; else nil)

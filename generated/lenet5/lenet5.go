@@ -286,7 +286,7 @@ func (m *Model) Init(seed uint64) {
 
 // check validates the row count, the inputs (no NaN or infinity) and the labels
 // before any kernel runs.
-func (m *Model) check(n int, training bool) error {
+func (m *Model) check(n int, labels, training bool) error {
 	if n < 1 || n > Batch {
 		return fmt.Errorf("lenet5: %d rows: want 1 to %d (the batch line of lenet5.bpg)", n, Batch)
 	}
@@ -295,7 +295,7 @@ func (m *Model) check(n int, training bool) error {
 		i := runtime.FirstNonFinite(m.X[:n*784])
 		return fmt.Errorf("lenet5: input x row %d, element %d is %v: clean or skip that row; nothing was computed", i/784, i%784, m.X[i])
 	}
-	if !training {
+	if !labels {
 		return nil
 	}
 	if r := runtime.CheckLabels(m.Y[:n], 10); r >= 0 {
@@ -306,7 +306,7 @@ func (m *Model) check(n int, training bool) error {
 
 // Forward computes the loss of the first n rows of the inputs.
 func (m *Model) Forward(n int) (float32, error) {
-	if err := m.check(n, true); err != nil {
+	if err := m.check(n, true, true); err != nil {
 		return 0, err
 	}
 	if m.Anomaly {
@@ -329,7 +329,7 @@ func (m *Model) Forward(n int) (float32, error) {
 
 // Infer computes only the output logits of the first n rows; labels are not read.
 func (m *Model) Infer(n int) error {
-	if err := m.check(n, false); err != nil {
+	if err := m.check(n, false, false); err != nil {
 		return err
 	}
 	m.forwardC1(n)
@@ -342,7 +342,24 @@ func (m *Model) Infer(n int) error {
 	return nil
 }
 
-// Output returns logits (N, 10) for the first n rows, as computed by the last Forward or Infer,
+// Evaluate computes the loss of the first n rows, and the
+// output (Output), as a validation pass does; the parameters and the state do not change.
+func (m *Model) Evaluate(n int) (float32, error) {
+	if err := m.check(n, true, false); err != nil {
+		return 0, err
+	}
+	m.forwardC1(n)
+	m.forwardS2(n)
+	m.forwardC3(n)
+	m.forwardS4(n)
+	m.forwardC5(n)
+	m.forwardF6(n)
+	m.forwardLogits(n)
+	m.forwardLoss(n)
+	return m.loss[0], nil
+}
+
+// Output returns logits (N, 10) for the first n rows, as computed by the last Forward, Infer or Evaluate,
 // or nil when n is outside 1..Batch.
 func (m *Model) Output(n int) []float32 {
 	if n < 1 || n > Batch {
@@ -400,6 +417,19 @@ func (m *Model) ZeroGrad() {
 // gradient is NaN or infinite, it returns an error naming it before the optimizer
 // runs, so the parameters and the optimizer's state stay as they were.
 func (m *Model) TrainStep(n int, opt runtime.Optimizer[float32]) (float32, error) {
+	loss, err := m.Gradients(n)
+	if err != nil {
+		return loss, err
+	}
+	opt.Step(m.Params, m.Grads)
+	return loss, nil
+}
+
+// Gradients is TrainStep without the optimizer step: the loss of the first n rows
+// in training mode and this step's gradients in Grads (as after ZeroGrad, Forward
+// and Backward), or an error when an input, the loss or a gradient is NaN or
+// infinite. A training loop calls it to clip the gradients first.
+func (m *Model) Gradients(n int) (float32, error) {
 	loss, err := m.Forward(n)
 	if err != nil {
 		return 0, err
@@ -417,7 +447,6 @@ func (m *Model) TrainStep(n int, opt runtime.Optimizer[float32]) (float32, error
 	if err := m.checkGrads(); err != nil {
 		return loss, err
 	}
-	opt.Step(m.Params, m.Grads)
 	return loss, nil
 }
 
@@ -814,6 +843,29 @@ func (m *Model) backwardC1(n int, acc bool) {
 	dc1ConvAbs := runtime.MaxAbs(m.dc1Conv[:n*4704])
 	// |dc1.W| ≤ 25088·max|x|·max|dc1.conv|: proves it finite for checkGrads without reading it
 	m.gradBound[0] = 25088.0 * m.xAbs * dc1ConvAbs
+}
+
+// IO describes the model's buffers to a training loop (runtime/train): the batch,
+// the inputs and labels with their row sizes, Params and Grads, the output's row.
+func (m *Model) IO() runtime.IO[float32] {
+	return runtime.IO[float32]{
+		Batch: Batch,
+		Grads: m.Grads,
+		Inputs: []runtime.Feed[float32]{{
+			Data: m.X,
+			Name: "x",
+			Row:  784,
+		}},
+		Labels: []runtime.LabelFeed{{
+			Classes: 10,
+			Data:    m.Y,
+			Name:    "y",
+			Row:     1,
+		}},
+		Model:     "lenet5",
+		OutputRow: 10,
+		Params:    m.Params,
+	}
 }
 
 // Param returns the parameter named as in the description (e.g. "c1.W"), or nil.

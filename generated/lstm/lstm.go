@@ -208,7 +208,7 @@ func (m *Model) Init(seed uint64) {
 
 // check validates the row count, the inputs (no NaN or infinity) and the labels
 // before any kernel runs.
-func (m *Model) check(n int, training bool) error {
+func (m *Model) check(n int, labels, training bool) error {
 	if n < 1 || n > Batch {
 		return fmt.Errorf("lstm: %d rows: want 1 to %d (the batch line of lstm.bpg)", n, Batch)
 	}
@@ -217,7 +217,7 @@ func (m *Model) check(n int, training bool) error {
 		i := runtime.FirstNonFinite(m.X[:n*100])
 		return fmt.Errorf("lstm: input x row %d, element %d is %v: clean or skip that row; nothing was computed", i/100, i%100, m.X[i])
 	}
-	if !training {
+	if !labels {
 		return nil
 	}
 	if r := runtime.CheckLabels(m.Y[:n], 10); r >= 0 {
@@ -228,7 +228,7 @@ func (m *Model) check(n int, training bool) error {
 
 // Forward computes the loss of the first n rows of the inputs.
 func (m *Model) Forward(n int) (float32, error) {
-	if err := m.check(n, true); err != nil {
+	if err := m.check(n, true, true); err != nil {
 		return 0, err
 	}
 	if m.Anomaly {
@@ -247,7 +247,7 @@ func (m *Model) Forward(n int) (float32, error) {
 
 // Infer computes only the output logits of the first n rows; labels are not read.
 func (m *Model) Infer(n int) error {
-	if err := m.check(n, false); err != nil {
+	if err := m.check(n, false, false); err != nil {
 		return err
 	}
 	m.forwardR1(n)
@@ -256,7 +256,20 @@ func (m *Model) Infer(n int) error {
 	return nil
 }
 
-// Output returns logits (N, 10) for the first n rows, as computed by the last Forward or Infer,
+// Evaluate computes the loss of the first n rows, and the
+// output (Output), as a validation pass does; the parameters and the state do not change.
+func (m *Model) Evaluate(n int) (float32, error) {
+	if err := m.check(n, true, false); err != nil {
+		return 0, err
+	}
+	m.forwardR1(n)
+	m.forwardR2(n)
+	m.forwardLogits(n)
+	m.forwardLoss(n)
+	return m.loss[0], nil
+}
+
+// Output returns logits (N, 10) for the first n rows, as computed by the last Forward, Infer or Evaluate,
 // or nil when n is outside 1..Batch.
 func (m *Model) Output(n int) []float32 {
 	if n < 1 || n > Batch {
@@ -310,6 +323,19 @@ func (m *Model) ZeroGrad() {
 // gradient is NaN or infinite, it returns an error naming it before the optimizer
 // runs, so the parameters and the optimizer's state stay as they were.
 func (m *Model) TrainStep(n int, opt runtime.Optimizer[float32]) (float32, error) {
+	loss, err := m.Gradients(n)
+	if err != nil {
+		return loss, err
+	}
+	opt.Step(m.Params, m.Grads)
+	return loss, nil
+}
+
+// Gradients is TrainStep without the optimizer step: the loss of the first n rows
+// in training mode and this step's gradients in Grads (as after ZeroGrad, Forward
+// and Backward), or an error when an input, the loss or a gradient is NaN or
+// infinite. A training loop calls it to clip the gradients first.
+func (m *Model) Gradients(n int) (float32, error) {
 	// Clear the gradients the backward pass adds into; it overwrites the others.
 	runtime.Fill(m.DR1W, 0)
 	runtime.Fill(m.DR1U, 0)
@@ -336,7 +362,6 @@ func (m *Model) TrainStep(n int, opt runtime.Optimizer[float32]) (float32, error
 	if err := m.checkGrads(); err != nil {
 		return loss, err
 	}
-	opt.Step(m.Params, m.Grads)
 	return loss, nil
 }
 
@@ -546,6 +571,29 @@ func (m *Model) backwardR2(n int) {
 func (m *Model) backwardR1(n int) {
 	// backpropagation through time of r1 from dr1  (70272) (lstm.bpg:7)
 	runtime.RNNBackward(r1Geom, n, nil, nil, nil, m.DR1W, m.DR1U, m.DR1B, m.DR1Bh, m.dr2SeqBptt[49664:459264][:n*12800], nil, nil, m.X[:n*100], nil, nil, m.R1W, m.R1U, m.r1[:n*12800], m.r1Saved, m.dr1BpttCol)
+}
+
+// IO describes the model's buffers to a training loop (runtime/train): the batch,
+// the inputs and labels with their row sizes, Params and Grads, the output's row.
+func (m *Model) IO() runtime.IO[float32] {
+	return runtime.IO[float32]{
+		Batch: Batch,
+		Grads: m.Grads,
+		Inputs: []runtime.Feed[float32]{{
+			Data: m.X,
+			Name: "x",
+			Row:  100,
+		}},
+		Labels: []runtime.LabelFeed{{
+			Classes: 10,
+			Data:    m.Y,
+			Name:    "y",
+			Row:     1,
+		}},
+		Model:     "lstm",
+		OutputRow: 10,
+		Params:    m.Params,
+	}
 }
 
 // FinalState returns the hidden state h (and, for an LSTM, the cell state c; else nil)

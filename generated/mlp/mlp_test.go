@@ -119,7 +119,7 @@ func (m *model64) Init(seed uint64) {
 
 // check validates the row count, the inputs (no NaN or infinity) and the labels
 // before any kernel runs.
-func (m *model64) check(n int, training bool) error {
+func (m *model64) check(n int, labels, training bool) error {
 	if n < 1 || n > Batch {
 		return fmt.Errorf("mlp: %d rows: want 1 to %d (the batch line of mlp.bpg)", n, Batch)
 	}
@@ -128,7 +128,7 @@ func (m *model64) check(n int, training bool) error {
 		i := runtime.FirstNonFinite(m.X[:n*784])
 		return fmt.Errorf("mlp: input x row %d, element %d is %v: clean or skip that row; nothing was computed", i/784, i%784, m.X[i])
 	}
-	if !training {
+	if !labels {
 		return nil
 	}
 	if r := runtime.CheckLabels(m.Y[:n], 10); r >= 0 {
@@ -139,7 +139,7 @@ func (m *model64) check(n int, training bool) error {
 
 // Forward computes the loss of the first n rows of the inputs.
 func (m *model64) Forward(n int) (float64, error) {
-	if err := m.check(n, true); err != nil {
+	if err := m.check(n, true, true); err != nil {
 		return 0, err
 	}
 	if m.Anomaly {
@@ -158,7 +158,7 @@ func (m *model64) Forward(n int) (float64, error) {
 
 // Infer computes only the output logits of the first n rows; labels are not read.
 func (m *model64) Infer(n int) error {
-	if err := m.check(n, false); err != nil {
+	if err := m.check(n, false, false); err != nil {
 		return err
 	}
 	m.forwardH1(n)
@@ -167,7 +167,20 @@ func (m *model64) Infer(n int) error {
 	return nil
 }
 
-// Output returns logits (N, 10) for the first n rows, as computed by the last Forward or Infer,
+// Evaluate computes the loss of the first n rows, and the
+// output (Output), as a validation pass does; the parameters and the state do not change.
+func (m *model64) Evaluate(n int) (float64, error) {
+	if err := m.check(n, true, false); err != nil {
+		return 0, err
+	}
+	m.forwardH1(n)
+	m.forwardH2(n)
+	m.forwardLogits(n)
+	m.forwardLoss(n)
+	return m.loss[0], nil
+}
+
+// Output returns logits (N, 10) for the first n rows, as computed by the last Forward, Infer or Evaluate,
 // or nil when n is outside 1..Batch.
 func (m *model64) Output(n int) []float64 {
 	if n < 1 || n > Batch {
@@ -221,6 +234,19 @@ func (m *model64) ZeroGrad() {
 // gradient is NaN or infinite, it returns an error naming it before the optimizer
 // runs, so the parameters and the optimizer's state stay as they were.
 func (m *model64) TrainStep(n int, opt runtime.Optimizer[float64]) (float64, error) {
+	loss, err := m.Gradients(n)
+	if err != nil {
+		return loss, err
+	}
+	opt.Step(m.Params, m.Grads)
+	return loss, nil
+}
+
+// Gradients is TrainStep without the optimizer step: the loss of the first n rows
+// in training mode and this step's gradients in Grads (as after ZeroGrad, Forward
+// and Backward), or an error when an input, the loss or a gradient is NaN or
+// infinite. A training loop calls it to clip the gradients first.
+func (m *model64) Gradients(n int) (float64, error) {
 	loss, err := m.Forward(n)
 	if err != nil {
 		return 0, err
@@ -238,7 +264,6 @@ func (m *model64) TrainStep(n int, opt runtime.Optimizer[float64]) (float64, err
 	if err := m.checkGrads(); err != nil {
 		return loss, err
 	}
-	opt.Step(m.Params, m.Grads)
 	return loss, nil
 }
 
@@ -448,6 +473,29 @@ func (m *model64) backwardH1(n int, acc bool) {
 	runtime.Gemm(true, false, 784, 128, n, m.X[:n*784], m.dh1Z[:n*128], m.DH1W, acc)
 	// |dh1.W| ≤ 32·max|x|·max|dh1.z|: proves it finite for checkGrads without reading it
 	m.gradBound[0] = 32.0 * m.xAbs * dh1ZAbs
+}
+
+// IO describes the model's buffers to a training loop (runtime/train): the batch,
+// the inputs and labels with their row sizes, Params and Grads, the output's row.
+func (m *model64) IO() runtime.IO[float64] {
+	return runtime.IO[float64]{
+		Batch: Batch,
+		Grads: m.Grads,
+		Inputs: []runtime.Feed[float64]{{
+			Data: m.X,
+			Name: "x",
+			Row:  784,
+		}},
+		Labels: []runtime.LabelFeed{{
+			Classes: 10,
+			Data:    m.Y,
+			Name:    "y",
+			Row:     1,
+		}},
+		Model:     "mlp",
+		OutputRow: 10,
+		Params:    m.Params,
+	}
 }
 
 // Param returns the parameter named as in the description (e.g. "h1.W"), or nil.
@@ -903,6 +951,32 @@ func TestCheckpoint(t *testing.T) {
 	}
 	if !sameBits(want, m2.Output(Batch)) {
 		t.Error("the reloaded model infers other outputs than the one that saved it")
+	}
+}
+
+// TestEvaluate checks the validation pass: it changes neither the parameters nor the
+// state, and gives Forward's loss bit for bit (the model has no mode-dependent op).
+func TestEvaluate(t *testing.T) {
+	m := New()
+	setup(m, 1)
+	params := slices.Clone(m.Params)
+	a, err := m.Evaluate(Batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := m.Evaluate(Batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameBits(params, m.Params) || a != b {
+		t.Fatalf("Evaluate changed the model, or gave %v then %v", a, b)
+	}
+	want, err := m.Forward(Batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a != want {
+		t.Errorf("Evaluate's loss %v, Forward's %v", a, want)
 	}
 }
 

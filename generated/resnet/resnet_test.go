@@ -373,7 +373,7 @@ func (m *model64) Init(seed uint64) {
 
 // check validates the row count, the inputs (no NaN or infinity) and the labels
 // before any kernel runs.
-func (m *model64) check(n int, training bool) error {
+func (m *model64) check(n int, labels, training bool) error {
 	if n < 1 || n > Batch {
 		return fmt.Errorf("resnet: %d rows: want 1 to %d (the batch line of resnet.bpg)", n, Batch)
 	}
@@ -382,7 +382,7 @@ func (m *model64) check(n int, training bool) error {
 		i := runtime.FirstNonFinite(m.X[:n*784])
 		return fmt.Errorf("resnet: input x row %d, element %d is %v: clean or skip that row; nothing was computed", i/784, i%784, m.X[i])
 	}
-	if !training {
+	if !labels {
 		return nil
 	}
 	if r := runtime.CheckLabels(m.Y[:n], 10); r >= 0 {
@@ -393,7 +393,7 @@ func (m *model64) check(n int, training bool) error {
 
 // Forward computes the loss of the first n rows of the inputs.
 func (m *model64) Forward(n int) (float64, error) {
-	if err := m.check(n, true); err != nil {
+	if err := m.check(n, true, true); err != nil {
 		return 0, err
 	}
 	if m.Anomaly {
@@ -428,7 +428,7 @@ func (m *model64) Forward(n int) (float64, error) {
 
 // Infer computes only the output logits of the first n rows in inference mode (running statistics, no dropout); labels are not read.
 func (m *model64) Infer(n int) error {
-	if err := m.check(n, false); err != nil {
+	if err := m.check(n, false, false); err != nil {
 		return err
 	}
 	m.inferStemN(n)
@@ -447,7 +447,30 @@ func (m *model64) Infer(n int) error {
 	return nil
 }
 
-// Output returns logits (N, 10) for the first n rows, as computed by the last Forward or Infer,
+// Evaluate computes the loss of the first n rows in inference mode (running statistics, no dropout), and the
+// output (Output), as a validation pass does; the parameters and the state do not change.
+func (m *model64) Evaluate(n int) (float64, error) {
+	if err := m.check(n, true, false); err != nil {
+		return 0, err
+	}
+	m.inferStemN(n)
+	m.forwardA0(n)
+	m.inferN1(n)
+	m.forwardA1(n)
+	m.inferN2(n)
+	m.forwardS1(n)
+	m.inferN3(n)
+	m.forwardA3(n)
+	m.inferN4(n)
+	m.inferSkipN(n)
+	m.forwardS2(n)
+	m.forwardPooled(n)
+	m.forwardLogits(n)
+	m.forwardLoss(n)
+	return m.loss[0], nil
+}
+
+// Output returns logits (N, 10) for the first n rows, as computed by the last Forward, Infer or Evaluate,
 // or nil when n is outside 1..Batch.
 func (m *model64) Output(n int) []float64 {
 	if n < 1 || n > Batch {
@@ -517,6 +540,19 @@ func (m *model64) ZeroGrad() {
 // gradient is NaN or infinite, it returns an error naming it before the optimizer
 // runs, so the parameters and the optimizer's state stay as they were.
 func (m *model64) TrainStep(n int, opt runtime.Optimizer[float64]) (float64, error) {
+	loss, err := m.Gradients(n)
+	if err != nil {
+		return loss, err
+	}
+	opt.Step(m.Params, m.Grads)
+	return loss, nil
+}
+
+// Gradients is TrainStep without the optimizer step: the loss of the first n rows
+// in training mode and this step's gradients in Grads (as after ZeroGrad, Forward
+// and Backward), or an error when an input, the loss or a gradient is NaN or
+// infinite. A training loop calls it to clip the gradients first.
+func (m *model64) Gradients(n int) (float64, error) {
 	// Clear the gradients the backward pass adds into; it overwrites the others.
 	runtime.Fill(m.DStemNGamma, 0)
 	runtime.Fill(m.DStemNBeta, 0)
@@ -547,7 +583,6 @@ func (m *model64) TrainStep(n int, opt runtime.Optimizer[float64]) (float64, err
 	if err := m.checkGrads(); err != nil {
 		return loss, err
 	}
-	opt.Step(m.Params, m.Grads)
 	return loss, nil
 }
 
@@ -1223,6 +1258,29 @@ func (m *model64) backwardStem(n int, acc bool) {
 	dstemAbs := runtime.MaxAbs(m.dstemNAll[32:802848][:n*12544])
 	// |dstem.W| ≤ 50176·max|x|·max|dstem|: proves it finite for checkGrads without reading it
 	m.gradBound[0] = 50176.0 * m.xAbs * dstemAbs
+}
+
+// IO describes the model's buffers to a training loop (runtime/train): the batch,
+// the inputs and labels with their row sizes, Params and Grads, the output's row.
+func (m *model64) IO() runtime.IO[float64] {
+	return runtime.IO[float64]{
+		Batch: Batch,
+		Grads: m.Grads,
+		Inputs: []runtime.Feed[float64]{{
+			Data: m.X,
+			Name: "x",
+			Row:  784,
+		}},
+		Labels: []runtime.LabelFeed{{
+			Classes: 10,
+			Data:    m.Y,
+			Name:    "y",
+			Row:     1,
+		}},
+		Model:     "resnet",
+		OutputRow: 10,
+		Params:    m.Params,
+	}
 }
 
 // Param returns the parameter named as in the description (e.g. "stem.W"), or nil.
@@ -1982,6 +2040,27 @@ func maxRelDiff64(a, b []float64) float64 {
 		s = max(s, math.Abs(b[i]))
 	}
 	return d / max(s, 1e-300)
+}
+
+// TestEvaluate checks the validation pass: it changes neither the parameters nor the
+// state, and gives the same loss twice (inference mode: no batch statistics, no
+// dropout).
+func TestEvaluate(t *testing.T) {
+	m := New()
+	setup(m, 1)
+	params := slices.Clone(m.Params)
+	state := slices.Clone(m.State)
+	a, err := m.Evaluate(Batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := m.Evaluate(Batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameBits(params, m.Params) || !sameBits(state, m.State) || a != b {
+		t.Fatalf("Evaluate changed the model, or gave %v then %v", a, b)
+	}
 }
 
 // BenchmarkInfer times inference on a full batch.

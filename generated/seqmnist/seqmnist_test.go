@@ -132,7 +132,7 @@ func (m *model64) Init(seed uint64) {
 
 // check validates the row count, the inputs (no NaN or infinity) and the labels
 // before any kernel runs.
-func (m *model64) check(n int, training bool) error {
+func (m *model64) check(n int, labels, training bool) error {
 	if n < 1 || n > Batch {
 		return fmt.Errorf("seqmnist: %d rows: want 1 to %d (the batch line of seqmnist.bpg)", n, Batch)
 	}
@@ -141,7 +141,7 @@ func (m *model64) check(n int, training bool) error {
 		i := runtime.FirstNonFinite(m.X[:n*784])
 		return fmt.Errorf("seqmnist: input x row %d, element %d is %v: clean or skip that row; nothing was computed", i/784, i%784, m.X[i])
 	}
-	if !training {
+	if !labels {
 		return nil
 	}
 	if r := runtime.CheckLabels(m.Y[:n], 10); r >= 0 {
@@ -152,7 +152,7 @@ func (m *model64) check(n int, training bool) error {
 
 // Forward computes the loss of the first n rows of the inputs.
 func (m *model64) Forward(n int) (float64, error) {
-	if err := m.check(n, true); err != nil {
+	if err := m.check(n, true, true); err != nil {
 		return 0, err
 	}
 	if m.Anomaly {
@@ -170,7 +170,7 @@ func (m *model64) Forward(n int) (float64, error) {
 
 // Infer computes only the output logits of the first n rows; labels are not read.
 func (m *model64) Infer(n int) error {
-	if err := m.check(n, false); err != nil {
+	if err := m.check(n, false, false); err != nil {
 		return err
 	}
 	m.forwardH(n)
@@ -178,7 +178,19 @@ func (m *model64) Infer(n int) error {
 	return nil
 }
 
-// Output returns logits (N, 10) for the first n rows, as computed by the last Forward or Infer,
+// Evaluate computes the loss of the first n rows, and the
+// output (Output), as a validation pass does; the parameters and the state do not change.
+func (m *model64) Evaluate(n int) (float64, error) {
+	if err := m.check(n, true, false); err != nil {
+		return 0, err
+	}
+	m.forwardH(n)
+	m.forwardLogits(n)
+	m.forwardLoss(n)
+	return m.loss[0], nil
+}
+
+// Output returns logits (N, 10) for the first n rows, as computed by the last Forward, Infer or Evaluate,
 // or nil when n is outside 1..Batch.
 func (m *model64) Output(n int) []float64 {
 	if n < 1 || n > Batch {
@@ -231,6 +243,19 @@ func (m *model64) ZeroGrad() {
 // gradient is NaN or infinite, it returns an error naming it before the optimizer
 // runs, so the parameters and the optimizer's state stay as they were.
 func (m *model64) TrainStep(n int, opt runtime.Optimizer[float64]) (float64, error) {
+	loss, err := m.Gradients(n)
+	if err != nil {
+		return loss, err
+	}
+	opt.Step(m.Params, m.Grads)
+	return loss, nil
+}
+
+// Gradients is TrainStep without the optimizer step: the loss of the first n rows
+// in training mode and this step's gradients in Grads (as after ZeroGrad, Forward
+// and Backward), or an error when an input, the loss or a gradient is NaN or
+// infinite. A training loop calls it to clip the gradients first.
+func (m *model64) Gradients(n int) (float64, error) {
 	// Clear the gradients the backward pass adds into; it overwrites the others.
 	runtime.Fill(m.DHW, 0)
 	runtime.Fill(m.DHU, 0)
@@ -253,7 +278,6 @@ func (m *model64) TrainStep(n int, opt runtime.Optimizer[float64]) (float64, err
 	if err := m.checkGrads(); err != nil {
 		return loss, err
 	}
-	opt.Step(m.Params, m.Grads)
 	return loss, nil
 }
 
@@ -412,6 +436,29 @@ func (m *model64) backwardH(n int) {
 	runtime.TimeLastGrad(m.dhSeq[:n*3584], m.dh[:n*128], n, 28, 128, false)
 	// backpropagation through time of h.seq from dh.seq  (105984) (seqmnist.bpg:7)
 	runtime.RNNBackward(hSeqGeom, n, nil, nil, nil, m.DHW, m.DHU, m.DHB, m.DHBh, m.dhSeq[:n*3584], nil, nil, m.X[:n*784], nil, nil, m.HW, m.HU, m.hSeq[:n*3584], m.hSeqSaved, m.dhSeqBpttCol)
+}
+
+// IO describes the model's buffers to a training loop (runtime/train): the batch,
+// the inputs and labels with their row sizes, Params and Grads, the output's row.
+func (m *model64) IO() runtime.IO[float64] {
+	return runtime.IO[float64]{
+		Batch: Batch,
+		Grads: m.Grads,
+		Inputs: []runtime.Feed[float64]{{
+			Data: m.X,
+			Name: "x",
+			Row:  784,
+		}},
+		Labels: []runtime.LabelFeed{{
+			Classes: 10,
+			Data:    m.Y,
+			Name:    "y",
+			Row:     1,
+		}},
+		Model:     "seqmnist",
+		OutputRow: 10,
+		Params:    m.Params,
+	}
 }
 
 // FinalState returns the hidden state h (and, for an LSTM, the cell state c; else nil)
@@ -870,6 +917,32 @@ func TestCheckpoint(t *testing.T) {
 	}
 	if !sameBits(want, m2.Output(Batch)) {
 		t.Error("the reloaded model infers other outputs than the one that saved it")
+	}
+}
+
+// TestEvaluate checks the validation pass: it changes neither the parameters nor the
+// state, and gives Forward's loss bit for bit (the model has no mode-dependent op).
+func TestEvaluate(t *testing.T) {
+	m := New()
+	setup(m, 1)
+	params := slices.Clone(m.Params)
+	a, err := m.Evaluate(Batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := m.Evaluate(Batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameBits(params, m.Params) || a != b {
+		t.Fatalf("Evaluate changed the model, or gave %v then %v", a, b)
+	}
+	want, err := m.Forward(Batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a != want {
+		t.Errorf("Evaluate's loss %v, Forward's %v", a, want)
 	}
 }
 
