@@ -25,7 +25,15 @@
 //	skip = conv2d(s1, 32, 1, stride=2, bias=false, init=he_normal)
 //	skip_n = batch_norm(skip)
 //	s2 = relu(n4 + skip_n)
-//	pooled = global_avg_pool(s2)
+//	c5 = conv2d(s2, 64, 3, stride=2, padding=same, bias=false, init=he_normal)
+//	n5 = batch_norm(c5)
+//	a5 = relu(n5)
+//	c6 = conv2d(a5, 64, 3, padding=same, bias=false, init=he_normal)
+//	n6 = batch_norm(c6)
+//	skip2 = conv2d(s2, 64, 1, stride=2, bias=false, init=he_normal)
+//	skip2n = batch_norm(skip2)
+//	s3 = relu(n6 + skip2n)
+//	pooled = global_avg_pool(s3)
 //	logits = dense(pooled, 10)
 //	loss = softmax_cross_entropy(logits, y)
 package resnet
@@ -45,12 +53,12 @@ const (
 	_ = runtime.EnforceVersion(runtime.GenVersion - GenVersion)
 )
 const (
-	// Batch is the maximum rows per step (resnet.bpg:7's batch line).
+	// Batch is the maximum rows per step (resnet.bpg:8's batch line).
 	Batch = 64
 	// NumParams is the number of trainable parameters.
-	NumParams = 19706
+	NumParams = 77754
 	// ArenaSize is the number of elements in the activation arena.
-	ArenaSize = 17263872
+	ArenaSize = 19072256
 )
 
 // stemGeom is the window of stem (NHWC).
@@ -143,85 +151,163 @@ var skipGeom = runtime.Conv2DGeom{
 	W:    28,
 }
 
+// c5Geom is the window of c5 (NHWC).
+var c5Geom = runtime.Conv2DGeom{
+	C:    32,
+	DH:   1,
+	DW:   1,
+	F:    64,
+	H:    14,
+	KH:   3,
+	KW:   3,
+	OH:   7,
+	OW:   7,
+	PadL: 0,
+	PadT: 0,
+	SH:   2,
+	SW:   2,
+	W:    14,
+}
+
+// c6Geom is the window of c6 (NHWC).
+var c6Geom = runtime.Conv2DGeom{
+	C:    64,
+	DH:   1,
+	DW:   1,
+	F:    64,
+	H:    7,
+	KH:   3,
+	KW:   3,
+	OH:   7,
+	OW:   7,
+	PadL: 1,
+	PadT: 1,
+	SH:   1,
+	SW:   1,
+	W:    7,
+}
+
+// skip2Geom is the window of skip2 (NHWC).
+var skip2Geom = runtime.Conv2DGeom{
+	C:    32,
+	DH:   1,
+	DW:   1,
+	F:    64,
+	H:    14,
+	KH:   1,
+	KW:   1,
+	OH:   7,
+	OW:   7,
+	PadL: 0,
+	PadT: 0,
+	SH:   2,
+	SW:   2,
+	W:    14,
+}
+
 // ParamNames lists the parameters by their description names, in layout order.
-var ParamNames = []string{"stem.W", "stem_n.gamma", "stem_n.beta", "c1.W", "n1.gamma", "n1.beta", "c2.W", "n2.gamma", "n2.beta", "c3.W", "n3.gamma", "n3.beta", "c4.W", "n4.gamma", "n4.beta", "skip.W", "skip_n.gamma", "skip_n.beta", "logits.W", "logits.b"}
+var ParamNames = []string{"stem.W", "stem_n.gamma", "stem_n.beta", "c1.W", "n1.gamma", "n1.beta", "c2.W", "n2.gamma", "n2.beta", "c3.W", "n3.gamma", "n3.beta", "c4.W", "n4.gamma", "n4.beta", "skip.W", "skip_n.gamma", "skip_n.beta", "c5.W", "n5.gamma", "n5.beta", "c6.W", "n6.gamma", "n6.beta", "skip2.W", "skip2n.gamma", "skip2n.beta", "logits.W", "logits.b"}
 
 // ParamOffsets holds where each parameter starts in Params, in ParamNames' order,
 // then NumParams: runtime.Select makes spans of them (weight decay's NoDecay).
-var ParamOffsets = []int{0, 144, 160, 176, 2480, 2496, 2512, 4816, 4832, 4848, 9456, 9488, 9520, 18736, 18768, 18800, 19312, 19344, 19376, 19696, 19706}
+var ParamOffsets = []int{0, 144, 160, 176, 2480, 2496, 2512, 4816, 4832, 4848, 9456, 9488, 9520, 18736, 18768, 18800, 19312, 19344, 19376, 37808, 37872, 37936, 74800, 74864, 74928, 76976, 77040, 77104, 77744, 77754}
 
 // StateNames lists the state tensors (updated in training mode, never trained:
 // running statistics) by their description names, in layout order.
-var StateNames = []string{"stem_n.running_mean", "stem_n.running_var", "n1.running_mean", "n1.running_var", "n2.running_mean", "n2.running_var", "n3.running_mean", "n3.running_var", "n4.running_mean", "n4.running_var", "skip_n.running_mean", "skip_n.running_var"}
+var StateNames = []string{"stem_n.running_mean", "stem_n.running_var", "n1.running_mean", "n1.running_var", "n2.running_mean", "n2.running_var", "n3.running_mean", "n3.running_var", "n4.running_mean", "n4.running_var", "skip_n.running_mean", "skip_n.running_var", "n5.running_mean", "n5.running_var", "n6.running_mean", "n6.running_var", "skip2n.running_mean", "skip2n.running_var"}
 
 // Model is the model resnet with its parameters, gradients, inputs and work buffers.
 // One allocation at construction; Forward, Backward and TrainStep allocate nothing.
 type Model struct {
 	// Params holds every parameter; the fields below are views into it.
-	Params     []float32
-	StemW      []float32 // stem.W (3, 3, 1, 16) he_normal (resnet.bpg:10)
-	StemNGamma []float32 // stem_n.gamma (16) ones (resnet.bpg:11)
-	StemNBeta  []float32 // stem_n.beta (16) zeros (resnet.bpg:11)
-	C1W        []float32 // c1.W (3, 3, 16, 16) he_normal (resnet.bpg:13)
-	N1Gamma    []float32 // n1.gamma (16) ones (resnet.bpg:14)
-	N1Beta     []float32 // n1.beta (16) zeros (resnet.bpg:14)
-	C2W        []float32 // c2.W (3, 3, 16, 16) he_normal (resnet.bpg:16)
-	N2Gamma    []float32 // n2.gamma (16) ones (resnet.bpg:17)
-	N2Beta     []float32 // n2.beta (16) zeros (resnet.bpg:17)
-	C3W        []float32 // c3.W (3, 3, 16, 32) he_normal (resnet.bpg:19)
-	N3Gamma    []float32 // n3.gamma (32) ones (resnet.bpg:20)
-	N3Beta     []float32 // n3.beta (32) zeros (resnet.bpg:20)
-	C4W        []float32 // c4.W (3, 3, 32, 32) he_normal (resnet.bpg:22)
-	N4Gamma    []float32 // n4.gamma (32) ones (resnet.bpg:23)
-	N4Beta     []float32 // n4.beta (32) zeros (resnet.bpg:23)
-	SkipW      []float32 // skip.W (1, 1, 16, 32) he_normal (resnet.bpg:24)
-	SkipNGamma []float32 // skip_n.gamma (32) ones (resnet.bpg:25)
-	SkipNBeta  []float32 // skip_n.beta (32) zeros (resnet.bpg:25)
-	LogitsW    []float32 // logits.W (32, 10) glorot_uniform (resnet.bpg:28)
-	LogitsB    []float32 // logits.b (10) zeros (resnet.bpg:28)
+	Params      []float32
+	StemW       []float32 // stem.W (3, 3, 1, 16) he_normal (resnet.bpg:11)
+	StemNGamma  []float32 // stem_n.gamma (16) ones (resnet.bpg:12)
+	StemNBeta   []float32 // stem_n.beta (16) zeros (resnet.bpg:12)
+	C1W         []float32 // c1.W (3, 3, 16, 16) he_normal (resnet.bpg:14)
+	N1Gamma     []float32 // n1.gamma (16) ones (resnet.bpg:15)
+	N1Beta      []float32 // n1.beta (16) zeros (resnet.bpg:15)
+	C2W         []float32 // c2.W (3, 3, 16, 16) he_normal (resnet.bpg:17)
+	N2Gamma     []float32 // n2.gamma (16) ones (resnet.bpg:18)
+	N2Beta      []float32 // n2.beta (16) zeros (resnet.bpg:18)
+	C3W         []float32 // c3.W (3, 3, 16, 32) he_normal (resnet.bpg:20)
+	N3Gamma     []float32 // n3.gamma (32) ones (resnet.bpg:21)
+	N3Beta      []float32 // n3.beta (32) zeros (resnet.bpg:21)
+	C4W         []float32 // c4.W (3, 3, 32, 32) he_normal (resnet.bpg:23)
+	N4Gamma     []float32 // n4.gamma (32) ones (resnet.bpg:24)
+	N4Beta      []float32 // n4.beta (32) zeros (resnet.bpg:24)
+	SkipW       []float32 // skip.W (1, 1, 16, 32) he_normal (resnet.bpg:25)
+	SkipNGamma  []float32 // skip_n.gamma (32) ones (resnet.bpg:26)
+	SkipNBeta   []float32 // skip_n.beta (32) zeros (resnet.bpg:26)
+	C5W         []float32 // c5.W (3, 3, 32, 64) he_normal (resnet.bpg:28)
+	N5Gamma     []float32 // n5.gamma (64) ones (resnet.bpg:29)
+	N5Beta      []float32 // n5.beta (64) zeros (resnet.bpg:29)
+	C6W         []float32 // c6.W (3, 3, 64, 64) he_normal (resnet.bpg:31)
+	N6Gamma     []float32 // n6.gamma (64) ones (resnet.bpg:32)
+	N6Beta      []float32 // n6.beta (64) zeros (resnet.bpg:32)
+	Skip2W      []float32 // skip2.W (1, 1, 32, 64) he_normal (resnet.bpg:33)
+	Skip2nGamma []float32 // skip2n.gamma (64) ones (resnet.bpg:34)
+	Skip2nBeta  []float32 // skip2n.beta (64) zeros (resnet.bpg:34)
+	LogitsW     []float32 // logits.W (64, 10) glorot_uniform (resnet.bpg:37)
+	LogitsB     []float32 // logits.b (10) zeros (resnet.bpg:37)
 
 	// Grads holds d(loss)/d(Params) in the same layout; Backward adds into it.
-	Grads       []float32
-	DStemW      []float32 // dstem.W (3, 3, 1, 16)
-	DStemNGamma []float32 // dstem_n.gamma (16)
-	DStemNBeta  []float32 // dstem_n.beta (16)
-	DC1W        []float32 // dc1.W (3, 3, 16, 16)
-	DN1Gamma    []float32 // dn1.gamma (16)
-	DN1Beta     []float32 // dn1.beta (16)
-	DC2W        []float32 // dc2.W (3, 3, 16, 16)
-	DN2Gamma    []float32 // dn2.gamma (16)
-	DN2Beta     []float32 // dn2.beta (16)
-	DC3W        []float32 // dc3.W (3, 3, 16, 32)
-	DN3Gamma    []float32 // dn3.gamma (32)
-	DN3Beta     []float32 // dn3.beta (32)
-	DC4W        []float32 // dc4.W (3, 3, 32, 32)
-	DN4Gamma    []float32 // dn4.gamma (32)
-	DN4Beta     []float32 // dn4.beta (32)
-	DSkipW      []float32 // dskip.W (1, 1, 16, 32)
-	DSkipNGamma []float32 // dskip_n.gamma (32)
-	DSkipNBeta  []float32 // dskip_n.beta (32)
-	DLogitsW    []float32 // dlogits.W (32, 10)
-	DLogitsB    []float32 // dlogits.b (10)
+	Grads        []float32
+	DStemW       []float32 // dstem.W (3, 3, 1, 16)
+	DStemNGamma  []float32 // dstem_n.gamma (16)
+	DStemNBeta   []float32 // dstem_n.beta (16)
+	DC1W         []float32 // dc1.W (3, 3, 16, 16)
+	DN1Gamma     []float32 // dn1.gamma (16)
+	DN1Beta      []float32 // dn1.beta (16)
+	DC2W         []float32 // dc2.W (3, 3, 16, 16)
+	DN2Gamma     []float32 // dn2.gamma (16)
+	DN2Beta      []float32 // dn2.beta (16)
+	DC3W         []float32 // dc3.W (3, 3, 16, 32)
+	DN3Gamma     []float32 // dn3.gamma (32)
+	DN3Beta      []float32 // dn3.beta (32)
+	DC4W         []float32 // dc4.W (3, 3, 32, 32)
+	DN4Gamma     []float32 // dn4.gamma (32)
+	DN4Beta      []float32 // dn4.beta (32)
+	DSkipW       []float32 // dskip.W (1, 1, 16, 32)
+	DSkipNGamma  []float32 // dskip_n.gamma (32)
+	DSkipNBeta   []float32 // dskip_n.beta (32)
+	DC5W         []float32 // dc5.W (3, 3, 32, 64)
+	DN5Gamma     []float32 // dn5.gamma (64)
+	DN5Beta      []float32 // dn5.beta (64)
+	DC6W         []float32 // dc6.W (3, 3, 64, 64)
+	DN6Gamma     []float32 // dn6.gamma (64)
+	DN6Beta      []float32 // dn6.beta (64)
+	DSkip2W      []float32 // dskip2.W (1, 1, 32, 64)
+	DSkip2nGamma []float32 // dskip2n.gamma (64)
+	DSkip2nBeta  []float32 // dskip2n.beta (64)
+	DLogitsW     []float32 // dlogits.W (64, 10)
+	DLogitsB     []float32 // dlogits.b (10)
 
 	// State holds what the model updates in training mode and reads in inference
 	// mode, but does not train (running statistics): in checkpoints, not in Params.
-	State            []float32
-	StemNRunningMean []float32 // stem_n.running_mean (16) zeros (resnet.bpg:11)
-	StemNRunningVar  []float32 // stem_n.running_var (16) ones (resnet.bpg:11)
-	N1RunningMean    []float32 // n1.running_mean (16) zeros (resnet.bpg:14)
-	N1RunningVar     []float32 // n1.running_var (16) ones (resnet.bpg:14)
-	N2RunningMean    []float32 // n2.running_mean (16) zeros (resnet.bpg:17)
-	N2RunningVar     []float32 // n2.running_var (16) ones (resnet.bpg:17)
-	N3RunningMean    []float32 // n3.running_mean (32) zeros (resnet.bpg:20)
-	N3RunningVar     []float32 // n3.running_var (32) ones (resnet.bpg:20)
-	N4RunningMean    []float32 // n4.running_mean (32) zeros (resnet.bpg:23)
-	N4RunningVar     []float32 // n4.running_var (32) ones (resnet.bpg:23)
-	SkipNRunningMean []float32 // skip_n.running_mean (32) zeros (resnet.bpg:25)
-	SkipNRunningVar  []float32 // skip_n.running_var (32) ones (resnet.bpg:25)
+	State             []float32
+	StemNRunningMean  []float32 // stem_n.running_mean (16) zeros (resnet.bpg:12)
+	StemNRunningVar   []float32 // stem_n.running_var (16) ones (resnet.bpg:12)
+	N1RunningMean     []float32 // n1.running_mean (16) zeros (resnet.bpg:15)
+	N1RunningVar      []float32 // n1.running_var (16) ones (resnet.bpg:15)
+	N2RunningMean     []float32 // n2.running_mean (16) zeros (resnet.bpg:18)
+	N2RunningVar      []float32 // n2.running_var (16) ones (resnet.bpg:18)
+	N3RunningMean     []float32 // n3.running_mean (32) zeros (resnet.bpg:21)
+	N3RunningVar      []float32 // n3.running_var (32) ones (resnet.bpg:21)
+	N4RunningMean     []float32 // n4.running_mean (32) zeros (resnet.bpg:24)
+	N4RunningVar      []float32 // n4.running_var (32) ones (resnet.bpg:24)
+	SkipNRunningMean  []float32 // skip_n.running_mean (32) zeros (resnet.bpg:26)
+	SkipNRunningVar   []float32 // skip_n.running_var (32) ones (resnet.bpg:26)
+	N5RunningMean     []float32 // n5.running_mean (64) zeros (resnet.bpg:29)
+	N5RunningVar      []float32 // n5.running_var (64) ones (resnet.bpg:29)
+	N6RunningMean     []float32 // n6.running_mean (64) zeros (resnet.bpg:32)
+	N6RunningVar      []float32 // n6.running_var (64) ones (resnet.bpg:32)
+	Skip2nRunningMean []float32 // skip2n.running_mean (64) zeros (resnet.bpg:34)
+	Skip2nRunningVar  []float32 // skip2n.running_var (64) ones (resnet.bpg:34)
 
 	// Inputs: fill the first N rows before Forward.
-	X []float32 // x (N, 28, 28, 1) (resnet.bpg:8)
-	Y []int32   // y (N) class in [0, 10) (resnet.bpg:9)
+	X []float32 // x (N, 28, 28, 1) (resnet.bpg:9)
+	Y []int32   // y (N) class in [0, 10) (resnet.bpg:10)
 
 	// Loss is the loss of the last Forward.
 	Loss float32
@@ -234,96 +320,132 @@ type Model struct {
 
 	// gradBound holds, for the kernels that write parameter gradients, the bounds
 	// of their results that the backward pass measured, for checkGrads.
-	gradBound [8]float64
+	gradBound [11]float64
 	// The inputs' largest magnitudes in this step (check), for gradBound.
 	xAbs float64
 
 	// arena holds every intermediate value; buffers whose lifetimes do not
 	// overlap share memory (derive's static plan). Views at maximum batch:
-	arena     []float32
-	stem      []float32 // stem (N, 28, 28, 16)
-	stemCol   []float32 // im2col work buffer of stem, 451584 elements
-	stemN     []float32 // stem_n (N, 28, 28, 16)
-	stemNFold []float32 // stem_n.fold (160)
-	stemNCol  []float32 // im2col work buffer of stem_n, 451584 elements
-	a0        []float32 // a0 (N, 28, 28, 16)
-	c1        []float32 // c1 (N, 28, 28, 16)
-	c1Col     []float32 // im2col work buffer of c1, 7225344 elements
-	n1        []float32 // n1 (N, 28, 28, 16)
-	n1Fold    []float32 // n1.fold (2320)
-	n1Col     []float32 // im2col work buffer of n1, 7225344 elements
-	a1        []float32 // a1 (N, 28, 28, 16)
-	c2        []float32 // c2 (N, 28, 28, 16)
-	c2Col     []float32 // im2col work buffer of c2, 7225344 elements
-	n2        []float32 // n2 (N, 28, 28, 16)
-	n2Fold    []float32 // n2.fold (2320)
-	n2Col     []float32 // im2col work buffer of n2, 7225344 elements
-	s1Add     []float32 // s1.add (N, 28, 28, 16)
-	s1        []float32 // s1 (N, 28, 28, 16)
-	c3        []float32 // c3 (N, 14, 14, 32)
-	c3Col     []float32 // im2col work buffer of c3, 1806336 elements
-	n3        []float32 // n3 (N, 14, 14, 32)
-	n3Fold    []float32 // n3.fold (4640)
-	n3Col     []float32 // im2col work buffer of n3, 1806336 elements
-	a3        []float32 // a3 (N, 14, 14, 32)
-	c4        []float32 // c4 (N, 14, 14, 32)
-	c4Col     []float32 // im2col work buffer of c4, 3612672 elements
-	n4        []float32 // n4 (N, 14, 14, 32)
-	n4Fold    []float32 // n4.fold (9248)
-	n4Col     []float32 // im2col work buffer of n4, 3612672 elements
-	skip      []float32 // skip (N, 14, 14, 32)
-	skipCol   []float32 // im2col work buffer of skip, 200704 elements
-	skipN     []float32 // skip_n (N, 14, 14, 32)
-	skipNFold []float32 // skip_n.fold (544)
-	skipNCol  []float32 // im2col work buffer of skip_n, 200704 elements
-	s2Add     []float32 // s2.add (N, 14, 14, 32)
-	s2        []float32 // s2 (N, 14, 14, 32)
-	pooled    []float32 // pooled (N, 32)
-	logitsXW  []float32 // logits.xW (N, 10)
-	logits    []float32 // logits (N, 10)
-	loss      []float32 // loss ()
-	dlogits   []float32 // dlogits (N, 10)
-	dpooled   []float32 // dpooled (N, 32)
-	ds2       []float32 // ds2 (N, 14, 14, 32)
-	ds2Add    []float32 // ds2.add (N, 14, 14, 32)
-	dskipNAll []float32 // dskip_n.all (401472)
-	ds11      []float32 // ds1.1 (N, 28, 28, 16)
-	ds11Col   []float32 // im2col work buffer of ds1.1, 200704 elements
-	dskipWCol []float32 // im2col work buffer of dskip.W, 200704 elements
-	dn4All    []float32 // dn4.all (401472)
-	da3       []float32 // da3 (N, 14, 14, 32)
-	da3Col    []float32 // im2col work buffer of da3, 3612672 elements
-	dc4WCol   []float32 // im2col work buffer of dc4.W, 3612672 elements
-	dn3       []float32 // dn3 (N, 14, 14, 32)
-	dn3All    []float32 // dn3.all (401472)
-	ds12      []float32 // ds1.2 (N, 28, 28, 16)
-	ds12Col   []float32 // im2col work buffer of ds1.2, 1806336 elements
-	dc3WCol   []float32 // im2col work buffer of dc3.W, 1806336 elements
-	ds1       []float32 // ds1 (N, 28, 28, 16)
-	ds1Add    []float32 // ds1.add (N, 28, 28, 16)
-	dn2All    []float32 // dn2.all (802848)
-	da1       []float32 // da1 (N, 28, 28, 16)
-	da1Col    []float32 // im2col work buffer of da1, 7225344 elements
-	dc2WCol   []float32 // im2col work buffer of dc2.W, 7225344 elements
-	dn1       []float32 // dn1 (N, 28, 28, 16)
-	dn1All    []float32 // dn1.all (802848)
-	da02      []float32 // da0.2 (N, 28, 28, 16)
-	da02Col   []float32 // im2col work buffer of da0.2, 7225344 elements
-	dc1WCol   []float32 // im2col work buffer of dc1.W, 7225344 elements
-	da0       []float32 // da0 (N, 28, 28, 16)
-	dstemN    []float32 // dstem_n (N, 28, 28, 16)
-	dstemNAll []float32 // dstem_n.all (802848)
-	dstemWCol []float32 // im2col work buffer of dstem.W, 451584 elements
+	arena      []float32
+	stem       []float32 // stem (N, 28, 28, 16)
+	stemCol    []float32 // im2col work buffer of stem, 451584 elements
+	stemN      []float32 // stem_n (N, 28, 28, 16)
+	stemNFold  []float32 // stem_n.fold (160)
+	stemNCol   []float32 // im2col work buffer of stem_n, 451584 elements
+	a0         []float32 // a0 (N, 28, 28, 16)
+	c1         []float32 // c1 (N, 28, 28, 16)
+	c1Col      []float32 // im2col work buffer of c1, 7225344 elements
+	n1         []float32 // n1 (N, 28, 28, 16)
+	n1Fold     []float32 // n1.fold (2320)
+	n1Col      []float32 // im2col work buffer of n1, 7225344 elements
+	a1         []float32 // a1 (N, 28, 28, 16)
+	c2         []float32 // c2 (N, 28, 28, 16)
+	c2Col      []float32 // im2col work buffer of c2, 7225344 elements
+	n2         []float32 // n2 (N, 28, 28, 16)
+	n2Fold     []float32 // n2.fold (2320)
+	n2Col      []float32 // im2col work buffer of n2, 7225344 elements
+	s1Add      []float32 // s1.add (N, 28, 28, 16)
+	s1         []float32 // s1 (N, 28, 28, 16)
+	c3         []float32 // c3 (N, 14, 14, 32)
+	c3Col      []float32 // im2col work buffer of c3, 1806336 elements
+	n3         []float32 // n3 (N, 14, 14, 32)
+	n3Fold     []float32 // n3.fold (4640)
+	n3Col      []float32 // im2col work buffer of n3, 1806336 elements
+	a3         []float32 // a3 (N, 14, 14, 32)
+	c4         []float32 // c4 (N, 14, 14, 32)
+	c4Col      []float32 // im2col work buffer of c4, 3612672 elements
+	n4         []float32 // n4 (N, 14, 14, 32)
+	n4Fold     []float32 // n4.fold (9248)
+	n4Col      []float32 // im2col work buffer of n4, 3612672 elements
+	skip       []float32 // skip (N, 14, 14, 32)
+	skipCol    []float32 // im2col work buffer of skip, 200704 elements
+	skipN      []float32 // skip_n (N, 14, 14, 32)
+	skipNFold  []float32 // skip_n.fold (544)
+	skipNCol   []float32 // im2col work buffer of skip_n, 200704 elements
+	s2Add      []float32 // s2.add (N, 14, 14, 32)
+	s2         []float32 // s2 (N, 14, 14, 32)
+	c5         []float32 // c5 (N, 7, 7, 64)
+	c5Col      []float32 // im2col work buffer of c5, 903168 elements
+	n5         []float32 // n5 (N, 7, 7, 64)
+	n5Fold     []float32 // n5.fold (18496)
+	n5Col      []float32 // im2col work buffer of n5, 903168 elements
+	a5         []float32 // a5 (N, 7, 7, 64)
+	c6         []float32 // c6 (N, 7, 7, 64)
+	c6Col      []float32 // im2col work buffer of c6, 1806336 elements
+	n6         []float32 // n6 (N, 7, 7, 64)
+	n6Fold     []float32 // n6.fold (36928)
+	n6Col      []float32 // im2col work buffer of n6, 1806336 elements
+	skip2      []float32 // skip2 (N, 7, 7, 64)
+	skip2Col   []float32 // im2col work buffer of skip2, 100352 elements
+	skip2n     []float32 // skip2n (N, 7, 7, 64)
+	skip2nFold []float32 // skip2n.fold (2112)
+	skip2nCol  []float32 // im2col work buffer of skip2n, 100352 elements
+	s3Add      []float32 // s3.add (N, 7, 7, 64)
+	s3         []float32 // s3 (N, 7, 7, 64)
+	pooled     []float32 // pooled (N, 64)
+	logitsXW   []float32 // logits.xW (N, 10)
+	logits     []float32 // logits (N, 10)
+	loss       []float32 // loss ()
+	dlogits    []float32 // dlogits (N, 10)
+	dpooled    []float32 // dpooled (N, 64)
+	ds3        []float32 // ds3 (N, 7, 7, 64)
+	ds3Add     []float32 // ds3.add (N, 7, 7, 64)
+	dskip2nAll []float32 // dskip2n.all (200832)
+	ds21       []float32 // ds2.1 (N, 14, 14, 32)
+	ds21Col    []float32 // im2col work buffer of ds2.1, 100352 elements
+	dskip2WCol []float32 // im2col work buffer of dskip2.W, 100352 elements
+	dn6All     []float32 // dn6.all (200832)
+	da5        []float32 // da5 (N, 7, 7, 64)
+	da5Col     []float32 // im2col work buffer of da5, 1806336 elements
+	dc6WCol    []float32 // im2col work buffer of dc6.W, 1806336 elements
+	dn5        []float32 // dn5 (N, 7, 7, 64)
+	dn5All     []float32 // dn5.all (200832)
+	ds22       []float32 // ds2.2 (N, 14, 14, 32)
+	ds22Col    []float32 // im2col work buffer of ds2.2, 903168 elements
+	dc5WCol    []float32 // im2col work buffer of dc5.W, 903168 elements
+	ds2        []float32 // ds2 (N, 14, 14, 32)
+	ds2Add     []float32 // ds2.add (N, 14, 14, 32)
+	dskipNAll  []float32 // dskip_n.all (401472)
+	ds11       []float32 // ds1.1 (N, 28, 28, 16)
+	ds11Col    []float32 // im2col work buffer of ds1.1, 200704 elements
+	dskipWCol  []float32 // im2col work buffer of dskip.W, 200704 elements
+	dn4All     []float32 // dn4.all (401472)
+	da3        []float32 // da3 (N, 14, 14, 32)
+	da3Col     []float32 // im2col work buffer of da3, 3612672 elements
+	dc4WCol    []float32 // im2col work buffer of dc4.W, 3612672 elements
+	dn3        []float32 // dn3 (N, 14, 14, 32)
+	dn3All     []float32 // dn3.all (401472)
+	ds12       []float32 // ds1.2 (N, 28, 28, 16)
+	ds12Col    []float32 // im2col work buffer of ds1.2, 1806336 elements
+	dc3WCol    []float32 // im2col work buffer of dc3.W, 1806336 elements
+	ds1        []float32 // ds1 (N, 28, 28, 16)
+	ds1Add     []float32 // ds1.add (N, 28, 28, 16)
+	dn2All     []float32 // dn2.all (802848)
+	da1        []float32 // da1 (N, 28, 28, 16)
+	da1Col     []float32 // im2col work buffer of da1, 7225344 elements
+	dc2WCol    []float32 // im2col work buffer of dc2.W, 7225344 elements
+	dn1        []float32 // dn1 (N, 28, 28, 16)
+	dn1All     []float32 // dn1.all (802848)
+	da02       []float32 // da0.2 (N, 28, 28, 16)
+	da02Col    []float32 // im2col work buffer of da0.2, 7225344 elements
+	dc1WCol    []float32 // im2col work buffer of dc1.W, 7225344 elements
+	da0        []float32 // da0 (N, 28, 28, 16)
+	dstemN     []float32 // dstem_n (N, 28, 28, 16)
+	dstemNAll  []float32 // dstem_n.all (802848)
+	dstemWCol  []float32 // im2col work buffer of dstem.W, 451584 elements
 
 	// saved holds what layers record for their backward passes (a recurrent layer's
 	// gates, a normalization's statistics).
-	saved      []float32
-	stemNSaved []float32 // saved by stem_n, 48 elements
-	n1Saved    []float32 // saved by n1, 48 elements
-	n2Saved    []float32 // saved by n2, 48 elements
-	n3Saved    []float32 // saved by n3, 96 elements
-	n4Saved    []float32 // saved by n4, 96 elements
-	skipNSaved []float32 // saved by skip_n, 96 elements
+	saved       []float32
+	stemNSaved  []float32 // saved by stem_n, 48 elements
+	n1Saved     []float32 // saved by n1, 48 elements
+	n2Saved     []float32 // saved by n2, 48 elements
+	n3Saved     []float32 // saved by n3, 96 elements
+	n4Saved     []float32 // saved by n4, 96 elements
+	skipNSaved  []float32 // saved by skip_n, 96 elements
+	n5Saved     []float32 // saved by n5, 192 elements
+	n6Saved     []float32 // saved by n6, 192 elements
+	skip2nSaved []float32 // saved by skip2n, 192 elements
 }
 
 // New returns a model with zero parameters; call Init or load a checkpoint.
@@ -369,11 +491,29 @@ func New() *Model {
 	m.DSkipNGamma = m.Grads[19312:19344:19344]
 	m.SkipNBeta = m.Params[19344:19376:19376]
 	m.DSkipNBeta = m.Grads[19344:19376:19376]
-	m.LogitsW = m.Params[19376:19696:19696]
-	m.DLogitsW = m.Grads[19376:19696:19696]
-	m.LogitsB = m.Params[19696:19706:19706]
-	m.DLogitsB = m.Grads[19696:19706:19706]
-	m.State = make([]float32, 288)
+	m.C5W = m.Params[19376:37808:37808]
+	m.DC5W = m.Grads[19376:37808:37808]
+	m.N5Gamma = m.Params[37808:37872:37872]
+	m.DN5Gamma = m.Grads[37808:37872:37872]
+	m.N5Beta = m.Params[37872:37936:37936]
+	m.DN5Beta = m.Grads[37872:37936:37936]
+	m.C6W = m.Params[37936:74800:74800]
+	m.DC6W = m.Grads[37936:74800:74800]
+	m.N6Gamma = m.Params[74800:74864:74864]
+	m.DN6Gamma = m.Grads[74800:74864:74864]
+	m.N6Beta = m.Params[74864:74928:74928]
+	m.DN6Beta = m.Grads[74864:74928:74928]
+	m.Skip2W = m.Params[74928:76976:76976]
+	m.DSkip2W = m.Grads[74928:76976:76976]
+	m.Skip2nGamma = m.Params[76976:77040:77040]
+	m.DSkip2nGamma = m.Grads[76976:77040:77040]
+	m.Skip2nBeta = m.Params[77040:77104:77104]
+	m.DSkip2nBeta = m.Grads[77040:77104:77104]
+	m.LogitsW = m.Params[77104:77744:77744]
+	m.DLogitsW = m.Grads[77104:77744:77744]
+	m.LogitsB = m.Params[77744:77754:77754]
+	m.DLogitsB = m.Grads[77744:77754:77754]
+	m.State = make([]float32, 672)
 	m.StemNRunningMean = m.State[0:16:16]
 	m.StemNRunningVar = m.State[16:32:32]
 	m.N1RunningMean = m.State[32:48:48]
@@ -386,9 +526,15 @@ func New() *Model {
 	m.N4RunningVar = m.State[192:224:224]
 	m.SkipNRunningMean = m.State[224:256:256]
 	m.SkipNRunningVar = m.State[256:288:288]
+	m.N5RunningMean = m.State[288:352:352]
+	m.N5RunningVar = m.State[352:416:416]
+	m.N6RunningMean = m.State[416:480:480]
+	m.N6RunningVar = m.State[480:544:544]
+	m.Skip2nRunningMean = m.State[544:608:608]
+	m.Skip2nRunningVar = m.State[608:672:672]
 	m.X = make([]float32, 50176)
 	m.Y = make([]int32, 64)
-	m.saved = make([]float32, 432)
+	m.saved = make([]float32, 1008)
 	runtime.Reserve(1) // the GEMM's work buffers, so that no step allocates, the first included
 	m.stem = m.arena[0:802816:802816]
 	m.stemCol = m.arena[802816:1254400:1254400]
@@ -433,38 +579,74 @@ func New() *Model {
 	m.skipNCol = m.arena[10035744:10236448:10236448]
 	m.s2Add = m.arena[10035200:10436608:10436608]
 	m.s2 = m.arena[10436608:10838016:10838016]
-	m.pooled = m.arena[10035200:10037248:10037248]
-	m.logitsXW = m.arena[10037248:10037888:10037888]
-	m.logits = m.arena[10037888:10038528:10038528]
-	m.loss = m.arena[10037248:10037249:10037249]
-	m.dlogits = m.arena[10038528:10039168:10039168]
-	m.dpooled = m.arena[10039168:10041216:10041216]
+	m.c5 = m.arena[10035200:10235904:10235904]
+	m.c5Col = m.arena[10838016:11741184:11741184]
+	m.n5 = m.arena[10235904:10436608:10436608]
+	m.n5Saved = m.saved[432:624:624]
+	m.n5Fold = m.arena[10838016:10856512:10856512]
+	m.n5Col = m.arena[10856512:11759680:11759680]
+	m.a5 = m.arena[10838016:11038720:11038720]
+	m.c6 = m.arena[11038720:11239424:11239424]
+	m.c6Col = m.arena[11239424:13045760:13045760]
+	m.n6 = m.arena[11239424:11440128:11440128]
+	m.n6Saved = m.saved[624:816:816]
+	m.n6Fold = m.arena[11440128:11477056:11477056]
+	m.n6Col = m.arena[11477056:13283392:13283392]
+	m.skip2 = m.arena[11440128:11640832:11640832]
+	m.skip2Col = m.arena[11640832:11741184:11741184]
+	m.skip2n = m.arena[11640832:11841536:11841536]
+	m.skip2nSaved = m.saved[816:1008:1008]
+	m.skip2nFold = m.arena[11841536:11843648:11843648]
+	m.skip2nCol = m.arena[11843648:11944000:11944000]
+	m.s3Add = m.arena[11841536:12042240:12042240]
+	m.s3 = m.arena[12042240:12242944:12242944]
+	m.pooled = m.arena[11841536:11845632:11845632]
+	m.logitsXW = m.arena[11845632:11846272:11846272]
+	m.logits = m.arena[11846272:11846912:11846912]
+	m.loss = m.arena[11845632:11845633:11845633]
+	m.dlogits = m.arena[11846912:11847552:11847552]
+	m.dpooled = m.arena[11847552:11851648:11851648]
+	m.ds3 = m.arena[12242944:12443648:12443648]
+	m.ds3Add = m.arena[12443648:12644352:12644352]
+	m.dskip2nAll = m.arena[11846912:12047744:12047744]
+	m.ds21 = m.arena[11440128:11841536:11841536]
+	m.ds21Col = m.arena[12047744:12148096:12148096]
+	m.dskip2WCol = m.arena[12047744:12148096:12148096]
+	m.dn6All = m.arena[11846912:12047744:12047744]
+	m.da5 = m.arena[11038720:11239424:11239424]
+	m.da5Col = m.arena[12047744:13854080:13854080]
+	m.dc6WCol = m.arena[12047744:13854080:13854080]
+	m.dn5 = m.arena[11239424:11440128:11440128]
+	m.dn5All = m.arena[10838016:11038848:11038848]
+	m.ds22 = m.arena[10035200:10436608:10436608]
+	m.ds22Col = m.arena[11846912:12750080:12750080]
+	m.dc5WCol = m.arena[11846912:12750080:12750080]
 	m.ds2 = m.arena[10838016:11239424:11239424]
-	m.ds2Add = m.arena[11239424:11640832:11640832]
-	m.dskipNAll = m.arena[10038528:10440000:10440000]
+	m.ds2Add = m.arena[10035200:10436608:10436608]
+	m.dskipNAll = m.arena[10436608:10838080:10838080]
 	m.ds11 = m.arena[9232384:10035200:10035200]
-	m.ds11Col = m.arena[10440000:10640704:10640704]
-	m.dskipWCol = m.arena[10440000:10640704:10640704]
-	m.dn4All = m.arena[10038528:10440000:10440000]
+	m.ds11Col = m.arena[10838080:11038784:11038784]
+	m.dskipWCol = m.arena[10838080:11038784:11038784]
+	m.dn4All = m.arena[10436608:10838080:10838080]
 	m.da3 = m.arena[8429568:8830976:8830976]
-	m.da3Col = m.arena[10440000:14052672:14052672]
-	m.dc4WCol = m.arena[10440000:14052672:14052672]
+	m.da3Col = m.arena[11846912:15459584:15459584]
+	m.dc4WCol = m.arena[11846912:15459584:15459584]
 	m.dn3 = m.arena[8830976:9232384:9232384]
 	m.dn3All = m.arena[8028160:8429632:8429632]
 	m.ds12 = m.arena[6422528:7225344:7225344]
-	m.ds12Col = m.arena[10038528:11844864:11844864]
-	m.dc3WCol = m.arena[10038528:11844864:11844864]
+	m.ds12Col = m.arena[10035200:11841536:11841536]
+	m.dc3WCol = m.arena[10035200:11841536:11841536]
 	m.ds1 = m.arena[8028160:8830976:8830976]
 	m.ds1Add = m.arena[6422528:7225344:7225344]
 	m.dn2All = m.arena[7225344:8028192:8028192]
 	m.da1 = m.arena[4816896:5619712:5619712]
-	m.da1Col = m.arena[10038528:17263872:17263872]
-	m.dc2WCol = m.arena[10038528:17263872:17263872]
+	m.da1Col = m.arena[11846912:19072256:19072256]
+	m.dc2WCol = m.arena[11846912:19072256:19072256]
 	m.dn1 = m.arena[5619712:6422528:6422528]
 	m.dn1All = m.arena[4014080:4816928:4816928]
 	m.da02 = m.arena[2408448:3211264:3211264]
-	m.da02Col = m.arena[10038528:17263872:17263872]
-	m.dc1WCol = m.arena[10038528:17263872:17263872]
+	m.da02Col = m.arena[11846912:19072256:19072256]
+	m.dc1WCol = m.arena[11846912:19072256:19072256]
 	m.da0 = m.arena[3211264:4014080:4014080]
 	m.dstemN = m.arena[2408448:3211264:3211264]
 	m.dstemNAll = m.arena[3211264:4014112:4014112]
@@ -475,38 +657,53 @@ func New() *Model {
 // Init fills every parameter from its initializer with a deterministic RNG, and resets the state.
 func (m *Model) Init(seed uint64) {
 	rng := runtime.NewRNG(seed)
-	runtime.Initialize(m.StemW, runtime.HeNormal, 9, 144, rng)         // stem.W he_normal
-	runtime.Initialize(m.StemNGamma, runtime.Ones, 16, 16, rng)        // stem_n.gamma ones
-	runtime.Initialize(m.StemNBeta, runtime.Zeros, 16, 16, rng)        // stem_n.beta zeros
-	runtime.Initialize(m.C1W, runtime.HeNormal, 144, 144, rng)         // c1.W he_normal
-	runtime.Initialize(m.N1Gamma, runtime.Ones, 16, 16, rng)           // n1.gamma ones
-	runtime.Initialize(m.N1Beta, runtime.Zeros, 16, 16, rng)           // n1.beta zeros
-	runtime.Initialize(m.C2W, runtime.HeNormal, 144, 144, rng)         // c2.W he_normal
-	runtime.Initialize(m.N2Gamma, runtime.Ones, 16, 16, rng)           // n2.gamma ones
-	runtime.Initialize(m.N2Beta, runtime.Zeros, 16, 16, rng)           // n2.beta zeros
-	runtime.Initialize(m.C3W, runtime.HeNormal, 144, 288, rng)         // c3.W he_normal
-	runtime.Initialize(m.N3Gamma, runtime.Ones, 32, 32, rng)           // n3.gamma ones
-	runtime.Initialize(m.N3Beta, runtime.Zeros, 32, 32, rng)           // n3.beta zeros
-	runtime.Initialize(m.C4W, runtime.HeNormal, 288, 288, rng)         // c4.W he_normal
-	runtime.Initialize(m.N4Gamma, runtime.Ones, 32, 32, rng)           // n4.gamma ones
-	runtime.Initialize(m.N4Beta, runtime.Zeros, 32, 32, rng)           // n4.beta zeros
-	runtime.Initialize(m.SkipW, runtime.HeNormal, 16, 32, rng)         // skip.W he_normal
-	runtime.Initialize(m.SkipNGamma, runtime.Ones, 32, 32, rng)        // skip_n.gamma ones
-	runtime.Initialize(m.SkipNBeta, runtime.Zeros, 32, 32, rng)        // skip_n.beta zeros
-	runtime.Initialize(m.LogitsW, runtime.GlorotUniform, 32, 10, rng)  // logits.W glorot_uniform
-	runtime.Initialize(m.LogitsB, runtime.Zeros, 10, 10, rng)          // logits.b zeros
-	runtime.Initialize(m.StemNRunningMean, runtime.Zeros, 16, 16, rng) // stem_n.running_mean zeros
-	runtime.Initialize(m.StemNRunningVar, runtime.Ones, 16, 16, rng)   // stem_n.running_var ones
-	runtime.Initialize(m.N1RunningMean, runtime.Zeros, 16, 16, rng)    // n1.running_mean zeros
-	runtime.Initialize(m.N1RunningVar, runtime.Ones, 16, 16, rng)      // n1.running_var ones
-	runtime.Initialize(m.N2RunningMean, runtime.Zeros, 16, 16, rng)    // n2.running_mean zeros
-	runtime.Initialize(m.N2RunningVar, runtime.Ones, 16, 16, rng)      // n2.running_var ones
-	runtime.Initialize(m.N3RunningMean, runtime.Zeros, 32, 32, rng)    // n3.running_mean zeros
-	runtime.Initialize(m.N3RunningVar, runtime.Ones, 32, 32, rng)      // n3.running_var ones
-	runtime.Initialize(m.N4RunningMean, runtime.Zeros, 32, 32, rng)    // n4.running_mean zeros
-	runtime.Initialize(m.N4RunningVar, runtime.Ones, 32, 32, rng)      // n4.running_var ones
-	runtime.Initialize(m.SkipNRunningMean, runtime.Zeros, 32, 32, rng) // skip_n.running_mean zeros
-	runtime.Initialize(m.SkipNRunningVar, runtime.Ones, 32, 32, rng)   // skip_n.running_var ones
+	runtime.Initialize(m.StemW, runtime.HeNormal, 9, 144, rng)          // stem.W he_normal
+	runtime.Initialize(m.StemNGamma, runtime.Ones, 16, 16, rng)         // stem_n.gamma ones
+	runtime.Initialize(m.StemNBeta, runtime.Zeros, 16, 16, rng)         // stem_n.beta zeros
+	runtime.Initialize(m.C1W, runtime.HeNormal, 144, 144, rng)          // c1.W he_normal
+	runtime.Initialize(m.N1Gamma, runtime.Ones, 16, 16, rng)            // n1.gamma ones
+	runtime.Initialize(m.N1Beta, runtime.Zeros, 16, 16, rng)            // n1.beta zeros
+	runtime.Initialize(m.C2W, runtime.HeNormal, 144, 144, rng)          // c2.W he_normal
+	runtime.Initialize(m.N2Gamma, runtime.Ones, 16, 16, rng)            // n2.gamma ones
+	runtime.Initialize(m.N2Beta, runtime.Zeros, 16, 16, rng)            // n2.beta zeros
+	runtime.Initialize(m.C3W, runtime.HeNormal, 144, 288, rng)          // c3.W he_normal
+	runtime.Initialize(m.N3Gamma, runtime.Ones, 32, 32, rng)            // n3.gamma ones
+	runtime.Initialize(m.N3Beta, runtime.Zeros, 32, 32, rng)            // n3.beta zeros
+	runtime.Initialize(m.C4W, runtime.HeNormal, 288, 288, rng)          // c4.W he_normal
+	runtime.Initialize(m.N4Gamma, runtime.Ones, 32, 32, rng)            // n4.gamma ones
+	runtime.Initialize(m.N4Beta, runtime.Zeros, 32, 32, rng)            // n4.beta zeros
+	runtime.Initialize(m.SkipW, runtime.HeNormal, 16, 32, rng)          // skip.W he_normal
+	runtime.Initialize(m.SkipNGamma, runtime.Ones, 32, 32, rng)         // skip_n.gamma ones
+	runtime.Initialize(m.SkipNBeta, runtime.Zeros, 32, 32, rng)         // skip_n.beta zeros
+	runtime.Initialize(m.C5W, runtime.HeNormal, 288, 576, rng)          // c5.W he_normal
+	runtime.Initialize(m.N5Gamma, runtime.Ones, 64, 64, rng)            // n5.gamma ones
+	runtime.Initialize(m.N5Beta, runtime.Zeros, 64, 64, rng)            // n5.beta zeros
+	runtime.Initialize(m.C6W, runtime.HeNormal, 576, 576, rng)          // c6.W he_normal
+	runtime.Initialize(m.N6Gamma, runtime.Ones, 64, 64, rng)            // n6.gamma ones
+	runtime.Initialize(m.N6Beta, runtime.Zeros, 64, 64, rng)            // n6.beta zeros
+	runtime.Initialize(m.Skip2W, runtime.HeNormal, 32, 64, rng)         // skip2.W he_normal
+	runtime.Initialize(m.Skip2nGamma, runtime.Ones, 64, 64, rng)        // skip2n.gamma ones
+	runtime.Initialize(m.Skip2nBeta, runtime.Zeros, 64, 64, rng)        // skip2n.beta zeros
+	runtime.Initialize(m.LogitsW, runtime.GlorotUniform, 64, 10, rng)   // logits.W glorot_uniform
+	runtime.Initialize(m.LogitsB, runtime.Zeros, 10, 10, rng)           // logits.b zeros
+	runtime.Initialize(m.StemNRunningMean, runtime.Zeros, 16, 16, rng)  // stem_n.running_mean zeros
+	runtime.Initialize(m.StemNRunningVar, runtime.Ones, 16, 16, rng)    // stem_n.running_var ones
+	runtime.Initialize(m.N1RunningMean, runtime.Zeros, 16, 16, rng)     // n1.running_mean zeros
+	runtime.Initialize(m.N1RunningVar, runtime.Ones, 16, 16, rng)       // n1.running_var ones
+	runtime.Initialize(m.N2RunningMean, runtime.Zeros, 16, 16, rng)     // n2.running_mean zeros
+	runtime.Initialize(m.N2RunningVar, runtime.Ones, 16, 16, rng)       // n2.running_var ones
+	runtime.Initialize(m.N3RunningMean, runtime.Zeros, 32, 32, rng)     // n3.running_mean zeros
+	runtime.Initialize(m.N3RunningVar, runtime.Ones, 32, 32, rng)       // n3.running_var ones
+	runtime.Initialize(m.N4RunningMean, runtime.Zeros, 32, 32, rng)     // n4.running_mean zeros
+	runtime.Initialize(m.N4RunningVar, runtime.Ones, 32, 32, rng)       // n4.running_var ones
+	runtime.Initialize(m.SkipNRunningMean, runtime.Zeros, 32, 32, rng)  // skip_n.running_mean zeros
+	runtime.Initialize(m.SkipNRunningVar, runtime.Ones, 32, 32, rng)    // skip_n.running_var ones
+	runtime.Initialize(m.N5RunningMean, runtime.Zeros, 64, 64, rng)     // n5.running_mean zeros
+	runtime.Initialize(m.N5RunningVar, runtime.Ones, 64, 64, rng)       // n5.running_var ones
+	runtime.Initialize(m.N6RunningMean, runtime.Zeros, 64, 64, rng)     // n6.running_mean zeros
+	runtime.Initialize(m.N6RunningVar, runtime.Ones, 64, 64, rng)       // n6.running_var ones
+	runtime.Initialize(m.Skip2nRunningMean, runtime.Zeros, 64, 64, rng) // skip2n.running_mean zeros
+	runtime.Initialize(m.Skip2nRunningVar, runtime.Ones, 64, 64, rng)   // skip2n.running_var ones
 }
 
 // check validates the row count, the inputs (no NaN or infinity) and the labels
@@ -556,6 +753,14 @@ func (m *Model) Forward(n int) (float32, error) {
 		m.forwardSkip(n)
 		m.forwardSkipN(n)
 		m.forwardS2(n)
+		m.forwardC5(n)
+		m.forwardN5(n)
+		m.forwardA5(n)
+		m.forwardC6(n)
+		m.forwardN6(n)
+		m.forwardSkip2(n)
+		m.forwardSkip2n(n)
+		m.forwardS3(n)
 		m.forwardPooled(n)
 		m.forwardLogits(n)
 		m.forwardLoss(n)
@@ -580,6 +785,11 @@ func (m *Model) Infer(n int) error {
 	m.inferN4(n)
 	m.inferSkipN(n)
 	m.forwardS2(n)
+	m.inferN5(n)
+	m.forwardA5(n)
+	m.inferN6(n)
+	m.inferSkip2n(n)
+	m.forwardS3(n)
 	m.forwardPooled(n)
 	m.forwardLogits(n)
 	return nil
@@ -602,6 +812,11 @@ func (m *Model) Evaluate(n int) (float32, error) {
 	m.inferN4(n)
 	m.inferSkipN(n)
 	m.forwardS2(n)
+	m.inferN5(n)
+	m.forwardA5(n)
+	m.inferN6(n)
+	m.inferSkip2n(n)
+	m.forwardS3(n)
 	m.forwardPooled(n)
 	m.forwardLogits(n)
 	m.forwardLoss(n)
@@ -648,6 +863,14 @@ func (m *Model) backward(n int, acc bool) {
 	m.backwardLoss(n)
 	m.backwardLogits(n, acc)
 	m.backwardPooled(n)
+	m.backwardS3(n)
+	m.backwardSkip2n(n)
+	m.backwardSkip2(n, acc)
+	m.backwardN6(n)
+	m.backwardC6(n, acc)
+	m.backwardA5(n)
+	m.backwardN5(n)
+	m.backwardC5(n, acc)
 	m.backwardS2(n)
 	m.backwardSkipN(n)
 	m.backwardSkip(n, acc)
@@ -704,6 +927,12 @@ func (m *Model) Gradients(n int) (float32, error) {
 	runtime.Fill(m.DN4Beta, 0)
 	runtime.Fill(m.DSkipNGamma, 0)
 	runtime.Fill(m.DSkipNBeta, 0)
+	runtime.Fill(m.DN5Gamma, 0)
+	runtime.Fill(m.DN5Beta, 0)
+	runtime.Fill(m.DN6Gamma, 0)
+	runtime.Fill(m.DN6Beta, 0)
+	runtime.Fill(m.DSkip2nGamma, 0)
+	runtime.Fill(m.DSkip2nBeta, 0)
 	loss, err := m.Forward(n)
 	if err != nil {
 		return 0, err
@@ -805,11 +1034,44 @@ func (m *Model) checkGrads() error {
 		return m.gradError("skip_n.beta", i, float64(m.DSkipNBeta[i]))
 	}
 	if !runtime.BoundFinite[float32](m.gradBound[6]) {
+		if i := runtime.FirstNonFinite(m.DC5W); i >= 0 {
+			return m.gradError("c5.W", i, float64(m.DC5W[i]))
+		}
+	}
+	if i := runtime.FirstNonFinite(m.DN5Gamma); i >= 0 {
+		return m.gradError("n5.gamma", i, float64(m.DN5Gamma[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DN5Beta); i >= 0 {
+		return m.gradError("n5.beta", i, float64(m.DN5Beta[i]))
+	}
+	if !runtime.BoundFinite[float32](m.gradBound[7]) {
+		if i := runtime.FirstNonFinite(m.DC6W); i >= 0 {
+			return m.gradError("c6.W", i, float64(m.DC6W[i]))
+		}
+	}
+	if i := runtime.FirstNonFinite(m.DN6Gamma); i >= 0 {
+		return m.gradError("n6.gamma", i, float64(m.DN6Gamma[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DN6Beta); i >= 0 {
+		return m.gradError("n6.beta", i, float64(m.DN6Beta[i]))
+	}
+	if !runtime.BoundFinite[float32](m.gradBound[8]) {
+		if i := runtime.FirstNonFinite(m.DSkip2W); i >= 0 {
+			return m.gradError("skip2.W", i, float64(m.DSkip2W[i]))
+		}
+	}
+	if i := runtime.FirstNonFinite(m.DSkip2nGamma); i >= 0 {
+		return m.gradError("skip2n.gamma", i, float64(m.DSkip2nGamma[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DSkip2nBeta); i >= 0 {
+		return m.gradError("skip2n.beta", i, float64(m.DSkip2nBeta[i]))
+	}
+	if !runtime.BoundFinite[float32](m.gradBound[9]) {
 		if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
 			return m.gradError("logits.W", i, float64(m.DLogitsW[i]))
 		}
 	}
-	if !runtime.BoundFinite[float32](m.gradBound[7]) {
+	if !runtime.BoundFinite[float32](m.gradBound[10]) {
 		if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
 			return m.gradError("logits.b", i, float64(m.DLogitsB[i]))
 		}
@@ -825,58 +1087,79 @@ func (m *Model) gradError(name string, i int, v float64) error {
 // anomalyOps describes each kernel that anomaly mode checks: its formula or
 // chain-rule step, the shape of its result and its description line.
 var anomalyOps = []string{
-	"stem = conv2d(x, stem.W)  (N, 28, 28, 16) (resnet.bpg:10)",
-	"stem_n = (stem - mean)/√(var + 1e-05)·stem_n.gamma + stem_n.beta, the batch's statistics per channel  (N, 28, 28, 16) (resnet.bpg:11)",
-	"a0 = relu(stem_n)  (N, 28, 28, 16) (resnet.bpg:12)",
-	"c1 = conv2d(a0, c1.W)  (N, 28, 28, 16) (resnet.bpg:13)",
-	"n1 = (c1 - mean)/√(var + 1e-05)·n1.gamma + n1.beta, the batch's statistics per channel  (N, 28, 28, 16) (resnet.bpg:14)",
-	"a1 = relu(n1)  (N, 28, 28, 16) (resnet.bpg:15)",
-	"c2 = conv2d(a1, c2.W)  (N, 28, 28, 16) (resnet.bpg:16)",
-	"n2 = (c2 - mean)/√(var + 1e-05)·n2.gamma + n2.beta, the batch's statistics per channel  (N, 28, 28, 16) (resnet.bpg:17)",
-	"s1.add = n2 + a0  (N, 28, 28, 16) (resnet.bpg:18)",
-	"s1 = relu(s1.add)  (N, 28, 28, 16) (resnet.bpg:18)",
-	"c3 = conv2d(s1, c3.W)  (N, 14, 14, 32) (resnet.bpg:19)",
-	"n3 = (c3 - mean)/√(var + 1e-05)·n3.gamma + n3.beta, the batch's statistics per channel  (N, 14, 14, 32) (resnet.bpg:20)",
-	"a3 = relu(n3)  (N, 14, 14, 32) (resnet.bpg:21)",
-	"c4 = conv2d(a3, c4.W)  (N, 14, 14, 32) (resnet.bpg:22)",
-	"n4 = (c4 - mean)/√(var + 1e-05)·n4.gamma + n4.beta, the batch's statistics per channel  (N, 14, 14, 32) (resnet.bpg:23)",
-	"skip = conv2d(s1, skip.W)  (N, 14, 14, 32) (resnet.bpg:24)",
-	"skip_n = (skip - mean)/√(var + 1e-05)·skip_n.gamma + skip_n.beta, the batch's statistics per channel  (N, 14, 14, 32) (resnet.bpg:25)",
-	"s2.add = n4 + skip_n  (N, 14, 14, 32) (resnet.bpg:26)",
-	"s2 = relu(s2.add)  (N, 14, 14, 32) (resnet.bpg:26)",
-	"pooled = mean(s2, axes=[1 2])  (N, 32) (resnet.bpg:27)",
-	"logits.xW = pooled·logits.W  (N, 10) (resnet.bpg:28)",
-	"logits = logits.xW + logits.b  (N, 10) (resnet.bpg:28)",
-	"loss = softmax_cross_entropy(logits, y)  () (resnet.bpg:29)",
-	"dlogits = (softmax(logits) - onehot(y))·dloss/n  (N, 10) (resnet.bpg:29)",
-	"dlogits.b += dlogits  (1, 10) (resnet.bpg:28)",
-	"dpooled = dlogits·logits.Wᵀ  (N, 32) (resnet.bpg:28)",
-	"dlogits.W += pooledᵀ·dlogits  (32, 10) (resnet.bpg:28)",
-	"ds2 = broadcast(dpooled)/count  (N, 14, 14, 32) (resnet.bpg:27)",
-	"ds2.add = ds2 ⊙ [s2 > 0]  (N, 14, 14, 32) (resnet.bpg:26)",
-	"dskip, dskip_n.gamma, dskip_n.beta of skip_n from ds2.add (two reductions and one pass)  (401472) (resnet.bpg:25)",
-	"ds1 = conv2dᵀ(dskip, skip.W): col2im(dskip·skip.Wᵀ)  (N, 28, 28, 16) (resnet.bpg:24)",
-	"dskip.W += im2col(s1)ᵀ·dskip  (1, 1, 16, 32) (resnet.bpg:24)",
-	"dc4, dn4.gamma, dn4.beta of n4 from ds2.add (two reductions and one pass)  (401472) (resnet.bpg:23)",
-	"da3 = conv2dᵀ(dc4, c4.W): col2im(dc4·c4.Wᵀ)  (N, 14, 14, 32) (resnet.bpg:22)",
-	"dc4.W += im2col(a3)ᵀ·dc4  (3, 3, 32, 32) (resnet.bpg:22)",
-	"dn3 = da3 ⊙ [a3 > 0]  (N, 14, 14, 32) (resnet.bpg:21)",
-	"dc3, dn3.gamma, dn3.beta of n3 from dn3 (two reductions and one pass)  (401472) (resnet.bpg:20)",
-	"ds1 = conv2dᵀ(dc3, c3.W): col2im(dc3·c3.Wᵀ)  (N, 28, 28, 16) (resnet.bpg:19)",
-	"dc3.W += im2col(s1)ᵀ·dc3  (3, 3, 16, 32) (resnet.bpg:19)",
-	"ds1 = sum of the gradients from its 2 uses  (N, 28, 28, 16) (resnet.bpg:18)",
-	"ds1.add = ds1 ⊙ [s1 > 0]  (N, 28, 28, 16) (resnet.bpg:18)",
-	"dc2, dn2.gamma, dn2.beta of n2 from ds1.add (two reductions and one pass)  (802848) (resnet.bpg:17)",
-	"da1 = conv2dᵀ(dc2, c2.W): col2im(dc2·c2.Wᵀ)  (N, 28, 28, 16) (resnet.bpg:16)",
-	"dc2.W += im2col(a1)ᵀ·dc2  (3, 3, 16, 16) (resnet.bpg:16)",
-	"dn1 = da1 ⊙ [a1 > 0]  (N, 28, 28, 16) (resnet.bpg:15)",
-	"dc1, dn1.gamma, dn1.beta of n1 from dn1 (two reductions and one pass)  (802848) (resnet.bpg:14)",
-	"da0 = conv2dᵀ(dc1, c1.W): col2im(dc1·c1.Wᵀ)  (N, 28, 28, 16) (resnet.bpg:13)",
-	"dc1.W += im2col(a0)ᵀ·dc1  (3, 3, 16, 16) (resnet.bpg:13)",
-	"da0 = sum of the gradients from its 2 uses  (N, 28, 28, 16) (resnet.bpg:12)",
-	"dstem_n = da0 ⊙ [a0 > 0]  (N, 28, 28, 16) (resnet.bpg:12)",
-	"dstem, dstem_n.gamma, dstem_n.beta of stem_n from dstem_n (two reductions and one pass)  (802848) (resnet.bpg:11)",
-	"dstem.W += im2col(x)ᵀ·dstem  (3, 3, 1, 16) (resnet.bpg:10)",
+	"stem = conv2d(x, stem.W)  (N, 28, 28, 16) (resnet.bpg:11)",
+	"stem_n = (stem - mean)/√(var + 1e-05)·stem_n.gamma + stem_n.beta, the batch's statistics per channel  (N, 28, 28, 16) (resnet.bpg:12)",
+	"a0 = relu(stem_n)  (N, 28, 28, 16) (resnet.bpg:13)",
+	"c1 = conv2d(a0, c1.W)  (N, 28, 28, 16) (resnet.bpg:14)",
+	"n1 = (c1 - mean)/√(var + 1e-05)·n1.gamma + n1.beta, the batch's statistics per channel  (N, 28, 28, 16) (resnet.bpg:15)",
+	"a1 = relu(n1)  (N, 28, 28, 16) (resnet.bpg:16)",
+	"c2 = conv2d(a1, c2.W)  (N, 28, 28, 16) (resnet.bpg:17)",
+	"n2 = (c2 - mean)/√(var + 1e-05)·n2.gamma + n2.beta, the batch's statistics per channel  (N, 28, 28, 16) (resnet.bpg:18)",
+	"s1.add = n2 + a0  (N, 28, 28, 16) (resnet.bpg:19)",
+	"s1 = relu(s1.add)  (N, 28, 28, 16) (resnet.bpg:19)",
+	"c3 = conv2d(s1, c3.W)  (N, 14, 14, 32) (resnet.bpg:20)",
+	"n3 = (c3 - mean)/√(var + 1e-05)·n3.gamma + n3.beta, the batch's statistics per channel  (N, 14, 14, 32) (resnet.bpg:21)",
+	"a3 = relu(n3)  (N, 14, 14, 32) (resnet.bpg:22)",
+	"c4 = conv2d(a3, c4.W)  (N, 14, 14, 32) (resnet.bpg:23)",
+	"n4 = (c4 - mean)/√(var + 1e-05)·n4.gamma + n4.beta, the batch's statistics per channel  (N, 14, 14, 32) (resnet.bpg:24)",
+	"skip = conv2d(s1, skip.W)  (N, 14, 14, 32) (resnet.bpg:25)",
+	"skip_n = (skip - mean)/√(var + 1e-05)·skip_n.gamma + skip_n.beta, the batch's statistics per channel  (N, 14, 14, 32) (resnet.bpg:26)",
+	"s2.add = n4 + skip_n  (N, 14, 14, 32) (resnet.bpg:27)",
+	"s2 = relu(s2.add)  (N, 14, 14, 32) (resnet.bpg:27)",
+	"c5 = conv2d(s2, c5.W)  (N, 7, 7, 64) (resnet.bpg:28)",
+	"n5 = (c5 - mean)/√(var + 1e-05)·n5.gamma + n5.beta, the batch's statistics per channel  (N, 7, 7, 64) (resnet.bpg:29)",
+	"a5 = relu(n5)  (N, 7, 7, 64) (resnet.bpg:30)",
+	"c6 = conv2d(a5, c6.W)  (N, 7, 7, 64) (resnet.bpg:31)",
+	"n6 = (c6 - mean)/√(var + 1e-05)·n6.gamma + n6.beta, the batch's statistics per channel  (N, 7, 7, 64) (resnet.bpg:32)",
+	"skip2 = conv2d(s2, skip2.W)  (N, 7, 7, 64) (resnet.bpg:33)",
+	"skip2n = (skip2 - mean)/√(var + 1e-05)·skip2n.gamma + skip2n.beta, the batch's statistics per channel  (N, 7, 7, 64) (resnet.bpg:34)",
+	"s3.add = n6 + skip2n  (N, 7, 7, 64) (resnet.bpg:35)",
+	"s3 = relu(s3.add)  (N, 7, 7, 64) (resnet.bpg:35)",
+	"pooled = mean(s3, axes=[1 2])  (N, 64) (resnet.bpg:36)",
+	"logits.xW = pooled·logits.W  (N, 10) (resnet.bpg:37)",
+	"logits = logits.xW + logits.b  (N, 10) (resnet.bpg:37)",
+	"loss = softmax_cross_entropy(logits, y)  () (resnet.bpg:38)",
+	"dlogits = (softmax(logits) - onehot(y))·dloss/n  (N, 10) (resnet.bpg:38)",
+	"dlogits.b += dlogits  (1, 10) (resnet.bpg:37)",
+	"dpooled = dlogits·logits.Wᵀ  (N, 64) (resnet.bpg:37)",
+	"dlogits.W += pooledᵀ·dlogits  (64, 10) (resnet.bpg:37)",
+	"ds3 = broadcast(dpooled)/count  (N, 7, 7, 64) (resnet.bpg:36)",
+	"ds3.add = ds3 ⊙ [s3 > 0]  (N, 7, 7, 64) (resnet.bpg:35)",
+	"dskip2, dskip2n.gamma, dskip2n.beta of skip2n from ds3.add (two reductions and one pass)  (200832) (resnet.bpg:34)",
+	"ds2 = conv2dᵀ(dskip2, skip2.W): col2im(dskip2·skip2.Wᵀ)  (N, 14, 14, 32) (resnet.bpg:33)",
+	"dskip2.W += im2col(s2)ᵀ·dskip2  (1, 1, 32, 64) (resnet.bpg:33)",
+	"dc6, dn6.gamma, dn6.beta of n6 from ds3.add (two reductions and one pass)  (200832) (resnet.bpg:32)",
+	"da5 = conv2dᵀ(dc6, c6.W): col2im(dc6·c6.Wᵀ)  (N, 7, 7, 64) (resnet.bpg:31)",
+	"dc6.W += im2col(a5)ᵀ·dc6  (3, 3, 64, 64) (resnet.bpg:31)",
+	"dn5 = da5 ⊙ [a5 > 0]  (N, 7, 7, 64) (resnet.bpg:30)",
+	"dc5, dn5.gamma, dn5.beta of n5 from dn5 (two reductions and one pass)  (200832) (resnet.bpg:29)",
+	"ds2 = conv2dᵀ(dc5, c5.W): col2im(dc5·c5.Wᵀ)  (N, 14, 14, 32) (resnet.bpg:28)",
+	"dc5.W += im2col(s2)ᵀ·dc5  (3, 3, 32, 64) (resnet.bpg:28)",
+	"ds2 = sum of the gradients from its 2 uses  (N, 14, 14, 32) (resnet.bpg:27)",
+	"ds2.add = ds2 ⊙ [s2 > 0]  (N, 14, 14, 32) (resnet.bpg:27)",
+	"dskip, dskip_n.gamma, dskip_n.beta of skip_n from ds2.add (two reductions and one pass)  (401472) (resnet.bpg:26)",
+	"ds1 = conv2dᵀ(dskip, skip.W): col2im(dskip·skip.Wᵀ)  (N, 28, 28, 16) (resnet.bpg:25)",
+	"dskip.W += im2col(s1)ᵀ·dskip  (1, 1, 16, 32) (resnet.bpg:25)",
+	"dc4, dn4.gamma, dn4.beta of n4 from ds2.add (two reductions and one pass)  (401472) (resnet.bpg:24)",
+	"da3 = conv2dᵀ(dc4, c4.W): col2im(dc4·c4.Wᵀ)  (N, 14, 14, 32) (resnet.bpg:23)",
+	"dc4.W += im2col(a3)ᵀ·dc4  (3, 3, 32, 32) (resnet.bpg:23)",
+	"dn3 = da3 ⊙ [a3 > 0]  (N, 14, 14, 32) (resnet.bpg:22)",
+	"dc3, dn3.gamma, dn3.beta of n3 from dn3 (two reductions and one pass)  (401472) (resnet.bpg:21)",
+	"ds1 = conv2dᵀ(dc3, c3.W): col2im(dc3·c3.Wᵀ)  (N, 28, 28, 16) (resnet.bpg:20)",
+	"dc3.W += im2col(s1)ᵀ·dc3  (3, 3, 16, 32) (resnet.bpg:20)",
+	"ds1 = sum of the gradients from its 2 uses  (N, 28, 28, 16) (resnet.bpg:19)",
+	"ds1.add = ds1 ⊙ [s1 > 0]  (N, 28, 28, 16) (resnet.bpg:19)",
+	"dc2, dn2.gamma, dn2.beta of n2 from ds1.add (two reductions and one pass)  (802848) (resnet.bpg:18)",
+	"da1 = conv2dᵀ(dc2, c2.W): col2im(dc2·c2.Wᵀ)  (N, 28, 28, 16) (resnet.bpg:17)",
+	"dc2.W += im2col(a1)ᵀ·dc2  (3, 3, 16, 16) (resnet.bpg:17)",
+	"dn1 = da1 ⊙ [a1 > 0]  (N, 28, 28, 16) (resnet.bpg:16)",
+	"dc1, dn1.gamma, dn1.beta of n1 from dn1 (two reductions and one pass)  (802848) (resnet.bpg:15)",
+	"da0 = conv2dᵀ(dc1, c1.W): col2im(dc1·c1.Wᵀ)  (N, 28, 28, 16) (resnet.bpg:14)",
+	"dc1.W += im2col(a0)ᵀ·dc1  (3, 3, 16, 16) (resnet.bpg:14)",
+	"da0 = sum of the gradients from its 2 uses  (N, 28, 28, 16) (resnet.bpg:13)",
+	"dstem_n = da0 ⊙ [a0 > 0]  (N, 28, 28, 16) (resnet.bpg:13)",
+	"dstem, dstem_n.gamma, dstem_n.beta of stem_n from dstem_n (two reductions and one pass)  (802848) (resnet.bpg:12)",
+	"dstem.W += im2col(x)ᵀ·dstem  (3, 3, 1, 16) (resnet.bpg:11)",
 }
 
 // forwardChecked is Forward's pass in anomaly mode: the parameters are checked, then
@@ -959,20 +1242,55 @@ func (m *Model) forwardChecked(n int) error {
 	if i := runtime.FirstNonFinite(m.s2[:n*6272]); i >= 0 {
 		return m.anomaly(18, "s2", i, float64(m.s2[i]))
 	}
+	m.forwardC5(n)
+	if i := runtime.FirstNonFinite(m.c5[:n*3136]); i >= 0 {
+		return m.anomaly(19, "c5", i, float64(m.c5[i]))
+	}
+	m.forwardN5(n)
+	if i := runtime.FirstNonFinite(m.n5[:n*3136]); i >= 0 {
+		return m.anomaly(20, "n5", i, float64(m.n5[i]))
+	}
+	m.forwardA5(n)
+	if i := runtime.FirstNonFinite(m.a5[:n*3136]); i >= 0 {
+		return m.anomaly(21, "a5", i, float64(m.a5[i]))
+	}
+	m.forwardC6(n)
+	if i := runtime.FirstNonFinite(m.c6[:n*3136]); i >= 0 {
+		return m.anomaly(22, "c6", i, float64(m.c6[i]))
+	}
+	m.forwardN6(n)
+	if i := runtime.FirstNonFinite(m.n6[:n*3136]); i >= 0 {
+		return m.anomaly(23, "n6", i, float64(m.n6[i]))
+	}
+	m.forwardSkip2(n)
+	if i := runtime.FirstNonFinite(m.skip2[:n*3136]); i >= 0 {
+		return m.anomaly(24, "skip2", i, float64(m.skip2[i]))
+	}
+	m.forwardSkip2n(n)
+	if i := runtime.FirstNonFinite(m.skip2n[:n*3136]); i >= 0 {
+		return m.anomaly(25, "skip2n", i, float64(m.skip2n[i]))
+	}
+	m.forwardS3(n)
+	if i := runtime.FirstNonFinite(m.s3Add[:n*3136]); i >= 0 {
+		return m.anomaly(26, "s3.add", i, float64(m.s3Add[i]))
+	}
+	if i := runtime.FirstNonFinite(m.s3[:n*3136]); i >= 0 {
+		return m.anomaly(27, "s3", i, float64(m.s3[i]))
+	}
 	m.forwardPooled(n)
-	if i := runtime.FirstNonFinite(m.pooled[:n*32]); i >= 0 {
-		return m.anomaly(19, "pooled", i, float64(m.pooled[i]))
+	if i := runtime.FirstNonFinite(m.pooled[:n*64]); i >= 0 {
+		return m.anomaly(28, "pooled", i, float64(m.pooled[i]))
 	}
 	m.forwardLogits(n)
 	if i := runtime.FirstNonFinite(m.logitsXW[:n*10]); i >= 0 {
-		return m.anomaly(20, "logits.xW", i, float64(m.logitsXW[i]))
+		return m.anomaly(29, "logits.xW", i, float64(m.logitsXW[i]))
 	}
 	if i := runtime.FirstNonFinite(m.logits[:n*10]); i >= 0 {
-		return m.anomaly(21, "logits", i, float64(m.logits[i]))
+		return m.anomaly(30, "logits", i, float64(m.logits[i]))
 	}
 	m.forwardLoss(n)
 	if i := runtime.FirstNonFinite(m.loss[:1]); i >= 0 {
-		return m.anomaly(22, "loss", i, float64(m.loss[i]))
+		return m.anomaly(31, "loss", i, float64(m.loss[i]))
 	}
 	return nil
 }
@@ -982,110 +1300,154 @@ func (m *Model) forwardChecked(n int) error {
 func (m *Model) backwardChecked(n int, acc bool) error {
 	m.backwardLoss(n)
 	if i := runtime.FirstNonFinite(m.dlogits[:n*10]); i >= 0 {
-		return m.anomaly(23, "dlogits", i, float64(m.dlogits[i]))
+		return m.anomaly(32, "dlogits", i, float64(m.dlogits[i]))
 	}
 	m.backwardLogits(n, acc)
 	if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
-		return m.anomaly(24, "dlogits.b", i, float64(m.DLogitsB[i]))
+		return m.anomaly(33, "dlogits.b", i, float64(m.DLogitsB[i]))
 	}
-	if i := runtime.FirstNonFinite(m.dpooled[:n*32]); i >= 0 {
-		return m.anomaly(25, "dpooled", i, float64(m.dpooled[i]))
+	if i := runtime.FirstNonFinite(m.dpooled[:n*64]); i >= 0 {
+		return m.anomaly(34, "dpooled", i, float64(m.dpooled[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
-		return m.anomaly(26, "dlogits.W", i, float64(m.DLogitsW[i]))
+		return m.anomaly(35, "dlogits.W", i, float64(m.DLogitsW[i]))
 	}
 	m.backwardPooled(n)
-	if i := runtime.FirstNonFinite(m.ds2[:n*6272]); i >= 0 {
-		return m.anomaly(27, "ds2", i, float64(m.ds2[i]))
+	if i := runtime.FirstNonFinite(m.ds3[:n*3136]); i >= 0 {
+		return m.anomaly(36, "ds3", i, float64(m.ds3[i]))
+	}
+	m.backwardS3(n)
+	if i := runtime.FirstNonFinite(m.ds3Add[:n*3136]); i >= 0 {
+		return m.anomaly(37, "ds3.add", i, float64(m.ds3Add[i]))
+	}
+	m.backwardSkip2n(n)
+	if i := runtime.FirstNonFinite(m.dskip2nAll[:200832]); i >= 0 {
+		return m.anomaly(38, "dskip2n.all", i, float64(m.dskip2nAll[i]))
+	}
+	m.backwardSkip2(n, acc)
+	if i := runtime.FirstNonFinite(m.ds21[:n*6272]); i >= 0 {
+		return m.anomaly(39, "ds2.1", i, float64(m.ds21[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DSkip2W); i >= 0 {
+		return m.anomaly(40, "dskip2.W", i, float64(m.DSkip2W[i]))
+	}
+	m.backwardN6(n)
+	if i := runtime.FirstNonFinite(m.dn6All[:200832]); i >= 0 {
+		return m.anomaly(41, "dn6.all", i, float64(m.dn6All[i]))
+	}
+	m.backwardC6(n, acc)
+	if i := runtime.FirstNonFinite(m.da5[:n*3136]); i >= 0 {
+		return m.anomaly(42, "da5", i, float64(m.da5[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DC6W); i >= 0 {
+		return m.anomaly(43, "dc6.W", i, float64(m.DC6W[i]))
+	}
+	m.backwardA5(n)
+	if i := runtime.FirstNonFinite(m.dn5[:n*3136]); i >= 0 {
+		return m.anomaly(44, "dn5", i, float64(m.dn5[i]))
+	}
+	m.backwardN5(n)
+	if i := runtime.FirstNonFinite(m.dn5All[:200832]); i >= 0 {
+		return m.anomaly(45, "dn5.all", i, float64(m.dn5All[i]))
+	}
+	m.backwardC5(n, acc)
+	if i := runtime.FirstNonFinite(m.ds22[:n*6272]); i >= 0 {
+		return m.anomaly(46, "ds2.2", i, float64(m.ds22[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DC5W); i >= 0 {
+		return m.anomaly(47, "dc5.W", i, float64(m.DC5W[i]))
 	}
 	m.backwardS2(n)
+	if i := runtime.FirstNonFinite(m.ds2[:n*6272]); i >= 0 {
+		return m.anomaly(48, "ds2", i, float64(m.ds2[i]))
+	}
 	if i := runtime.FirstNonFinite(m.ds2Add[:n*6272]); i >= 0 {
-		return m.anomaly(28, "ds2.add", i, float64(m.ds2Add[i]))
+		return m.anomaly(49, "ds2.add", i, float64(m.ds2Add[i]))
 	}
 	m.backwardSkipN(n)
 	if i := runtime.FirstNonFinite(m.dskipNAll[:401472]); i >= 0 {
-		return m.anomaly(29, "dskip_n.all", i, float64(m.dskipNAll[i]))
+		return m.anomaly(50, "dskip_n.all", i, float64(m.dskipNAll[i]))
 	}
 	m.backwardSkip(n, acc)
 	if i := runtime.FirstNonFinite(m.ds11[:n*12544]); i >= 0 {
-		return m.anomaly(30, "ds1.1", i, float64(m.ds11[i]))
+		return m.anomaly(51, "ds1.1", i, float64(m.ds11[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DSkipW); i >= 0 {
-		return m.anomaly(31, "dskip.W", i, float64(m.DSkipW[i]))
+		return m.anomaly(52, "dskip.W", i, float64(m.DSkipW[i]))
 	}
 	m.backwardN4(n)
 	if i := runtime.FirstNonFinite(m.dn4All[:401472]); i >= 0 {
-		return m.anomaly(32, "dn4.all", i, float64(m.dn4All[i]))
+		return m.anomaly(53, "dn4.all", i, float64(m.dn4All[i]))
 	}
 	m.backwardC4(n, acc)
 	if i := runtime.FirstNonFinite(m.da3[:n*6272]); i >= 0 {
-		return m.anomaly(33, "da3", i, float64(m.da3[i]))
+		return m.anomaly(54, "da3", i, float64(m.da3[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DC4W); i >= 0 {
-		return m.anomaly(34, "dc4.W", i, float64(m.DC4W[i]))
+		return m.anomaly(55, "dc4.W", i, float64(m.DC4W[i]))
 	}
 	m.backwardA3(n)
 	if i := runtime.FirstNonFinite(m.dn3[:n*6272]); i >= 0 {
-		return m.anomaly(35, "dn3", i, float64(m.dn3[i]))
+		return m.anomaly(56, "dn3", i, float64(m.dn3[i]))
 	}
 	m.backwardN3(n)
 	if i := runtime.FirstNonFinite(m.dn3All[:401472]); i >= 0 {
-		return m.anomaly(36, "dn3.all", i, float64(m.dn3All[i]))
+		return m.anomaly(57, "dn3.all", i, float64(m.dn3All[i]))
 	}
 	m.backwardC3(n, acc)
 	if i := runtime.FirstNonFinite(m.ds12[:n*12544]); i >= 0 {
-		return m.anomaly(37, "ds1.2", i, float64(m.ds12[i]))
+		return m.anomaly(58, "ds1.2", i, float64(m.ds12[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DC3W); i >= 0 {
-		return m.anomaly(38, "dc3.W", i, float64(m.DC3W[i]))
+		return m.anomaly(59, "dc3.W", i, float64(m.DC3W[i]))
 	}
 	m.backwardS1(n)
 	if i := runtime.FirstNonFinite(m.ds1[:n*12544]); i >= 0 {
-		return m.anomaly(39, "ds1", i, float64(m.ds1[i]))
+		return m.anomaly(60, "ds1", i, float64(m.ds1[i]))
 	}
 	if i := runtime.FirstNonFinite(m.ds1Add[:n*12544]); i >= 0 {
-		return m.anomaly(40, "ds1.add", i, float64(m.ds1Add[i]))
+		return m.anomaly(61, "ds1.add", i, float64(m.ds1Add[i]))
 	}
 	m.backwardN2(n)
 	if i := runtime.FirstNonFinite(m.dn2All[:802848]); i >= 0 {
-		return m.anomaly(41, "dn2.all", i, float64(m.dn2All[i]))
+		return m.anomaly(62, "dn2.all", i, float64(m.dn2All[i]))
 	}
 	m.backwardC2(n, acc)
 	if i := runtime.FirstNonFinite(m.da1[:n*12544]); i >= 0 {
-		return m.anomaly(42, "da1", i, float64(m.da1[i]))
+		return m.anomaly(63, "da1", i, float64(m.da1[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DC2W); i >= 0 {
-		return m.anomaly(43, "dc2.W", i, float64(m.DC2W[i]))
+		return m.anomaly(64, "dc2.W", i, float64(m.DC2W[i]))
 	}
 	m.backwardA1(n)
 	if i := runtime.FirstNonFinite(m.dn1[:n*12544]); i >= 0 {
-		return m.anomaly(44, "dn1", i, float64(m.dn1[i]))
+		return m.anomaly(65, "dn1", i, float64(m.dn1[i]))
 	}
 	m.backwardN1(n)
 	if i := runtime.FirstNonFinite(m.dn1All[:802848]); i >= 0 {
-		return m.anomaly(45, "dn1.all", i, float64(m.dn1All[i]))
+		return m.anomaly(66, "dn1.all", i, float64(m.dn1All[i]))
 	}
 	m.backwardC1(n, acc)
 	if i := runtime.FirstNonFinite(m.da02[:n*12544]); i >= 0 {
-		return m.anomaly(46, "da0.2", i, float64(m.da02[i]))
+		return m.anomaly(67, "da0.2", i, float64(m.da02[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DC1W); i >= 0 {
-		return m.anomaly(47, "dc1.W", i, float64(m.DC1W[i]))
+		return m.anomaly(68, "dc1.W", i, float64(m.DC1W[i]))
 	}
 	m.backwardA0(n)
 	if i := runtime.FirstNonFinite(m.da0[:n*12544]); i >= 0 {
-		return m.anomaly(48, "da0", i, float64(m.da0[i]))
+		return m.anomaly(69, "da0", i, float64(m.da0[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dstemN[:n*12544]); i >= 0 {
-		return m.anomaly(49, "dstem_n", i, float64(m.dstemN[i]))
+		return m.anomaly(70, "dstem_n", i, float64(m.dstemN[i]))
 	}
 	m.backwardStemN(n)
 	if i := runtime.FirstNonFinite(m.dstemNAll[:802848]); i >= 0 {
-		return m.anomaly(50, "dstem_n.all", i, float64(m.dstemNAll[i]))
+		return m.anomaly(71, "dstem_n.all", i, float64(m.dstemNAll[i]))
 	}
 	m.backwardStem(n, acc)
 	if i := runtime.FirstNonFinite(m.DStemW); i >= 0 {
-		return m.anomaly(51, "dstem.W", i, float64(m.DStemW[i]))
+		return m.anomaly(72, "dstem.W", i, float64(m.DStemW[i]))
 	}
 	return nil
 }
@@ -1095,239 +1457,390 @@ func (m *Model) anomaly(op int, tensor string, i int, v float64) error {
 	return fmt.Errorf("resnet: anomaly: %s made %s %v at element %d, from finite operands", anomalyOps[op], tensor, v, i)
 }
 
-// forwardStem computes stem = conv2d(x, 16, 3, padding=same, bias=false, init=he_normal) (resnet.bpg:10).
+// forwardStem computes stem = conv2d(x, 16, 3, padding=same, bias=false, init=he_normal) (resnet.bpg:11).
 func (m *Model) forwardStem(n int) {
-	// stem = conv2d(x, stem.W)  (N, 28, 28, 16) (resnet.bpg:10)
+	// stem = conv2d(x, stem.W)  (N, 28, 28, 16) (resnet.bpg:11)
 	runtime.Conv2D(m.stem[:n*12544], m.X[:n*784], m.StemW, m.stemCol, n, stemGeom)
 }
 
-// forwardStemN computes stem_n = batch_norm(stem) (resnet.bpg:11).
+// forwardStemN computes stem_n = batch_norm(stem) (resnet.bpg:12).
 func (m *Model) forwardStemN(n int) {
-	// stem_n = (stem - mean)/√(var + 1e-05)·stem_n.gamma + stem_n.beta, the batch's statistics per channel  (N, 28, 28, 16) (resnet.bpg:11)
+	// stem_n = (stem - mean)/√(var + 1e-05)·stem_n.gamma + stem_n.beta, the batch's statistics per channel  (N, 28, 28, 16) (resnet.bpg:12)
 	runtime.BatchNorm(m.stemN[:n*12544], m.stemNSaved, m.stem[:n*12544], m.StemNGamma, m.StemNBeta, n*784, 16, 1e-05)
-	// stem_n.stats = stem_n.running_mean, stem_n.running_var ← 0.1·batch + 0.9·themselves (variance unbiased)  () (resnet.bpg:11)
+	// stem_n.stats = stem_n.running_mean, stem_n.running_var ← 0.1·batch + 0.9·themselves (variance unbiased)  () (resnet.bpg:12)
 	runtime.BatchNormUpdate(m.StemNRunningMean, m.StemNRunningVar, m.stemNSaved, 16, n*784, 0.1)
 }
 
-// forwardA0 computes a0 = relu(stem_n) (resnet.bpg:12).
+// forwardA0 computes a0 = relu(stem_n) (resnet.bpg:13).
 func (m *Model) forwardA0(n int) {
-	// a0 = relu(stem_n)  (N, 28, 28, 16) (resnet.bpg:12)
+	// a0 = relu(stem_n)  (N, 28, 28, 16) (resnet.bpg:13)
 	runtime.Unary(runtime.Relu, m.a0[:n*12544], m.stemN[:n*12544])
 }
 
-// forwardC1 computes c1 = conv2d(a0, 16, 3, padding=same, bias=false, init=he_normal) (resnet.bpg:13).
+// forwardC1 computes c1 = conv2d(a0, 16, 3, padding=same, bias=false, init=he_normal) (resnet.bpg:14).
 func (m *Model) forwardC1(n int) {
-	// c1 = conv2d(a0, c1.W)  (N, 28, 28, 16) (resnet.bpg:13)
+	// c1 = conv2d(a0, c1.W)  (N, 28, 28, 16) (resnet.bpg:14)
 	runtime.Conv2D(m.c1[:n*12544], m.a0[:n*12544], m.C1W, m.c1Col, n, c1Geom)
 }
 
-// forwardN1 computes n1 = batch_norm(c1) (resnet.bpg:14).
+// forwardN1 computes n1 = batch_norm(c1) (resnet.bpg:15).
 func (m *Model) forwardN1(n int) {
-	// n1 = (c1 - mean)/√(var + 1e-05)·n1.gamma + n1.beta, the batch's statistics per channel  (N, 28, 28, 16) (resnet.bpg:14)
+	// n1 = (c1 - mean)/√(var + 1e-05)·n1.gamma + n1.beta, the batch's statistics per channel  (N, 28, 28, 16) (resnet.bpg:15)
 	runtime.BatchNorm(m.n1[:n*12544], m.n1Saved, m.c1[:n*12544], m.N1Gamma, m.N1Beta, n*784, 16, 1e-05)
-	// n1.stats = n1.running_mean, n1.running_var ← 0.1·batch + 0.9·themselves (variance unbiased)  () (resnet.bpg:14)
+	// n1.stats = n1.running_mean, n1.running_var ← 0.1·batch + 0.9·themselves (variance unbiased)  () (resnet.bpg:15)
 	runtime.BatchNormUpdate(m.N1RunningMean, m.N1RunningVar, m.n1Saved, 16, n*784, 0.1)
 }
 
-// forwardA1 computes a1 = relu(n1) (resnet.bpg:15).
+// forwardA1 computes a1 = relu(n1) (resnet.bpg:16).
 func (m *Model) forwardA1(n int) {
-	// a1 = relu(n1)  (N, 28, 28, 16) (resnet.bpg:15)
+	// a1 = relu(n1)  (N, 28, 28, 16) (resnet.bpg:16)
 	runtime.Unary(runtime.Relu, m.a1[:n*12544], m.n1[:n*12544])
 }
 
-// forwardC2 computes c2 = conv2d(a1, 16, 3, padding=same, bias=false, init=he_normal) (resnet.bpg:16).
+// forwardC2 computes c2 = conv2d(a1, 16, 3, padding=same, bias=false, init=he_normal) (resnet.bpg:17).
 func (m *Model) forwardC2(n int) {
-	// c2 = conv2d(a1, c2.W)  (N, 28, 28, 16) (resnet.bpg:16)
+	// c2 = conv2d(a1, c2.W)  (N, 28, 28, 16) (resnet.bpg:17)
 	runtime.Conv2D(m.c2[:n*12544], m.a1[:n*12544], m.C2W, m.c2Col, n, c1Geom)
 }
 
-// forwardN2 computes n2 = batch_norm(c2) (resnet.bpg:17).
+// forwardN2 computes n2 = batch_norm(c2) (resnet.bpg:18).
 func (m *Model) forwardN2(n int) {
-	// n2 = (c2 - mean)/√(var + 1e-05)·n2.gamma + n2.beta, the batch's statistics per channel  (N, 28, 28, 16) (resnet.bpg:17)
+	// n2 = (c2 - mean)/√(var + 1e-05)·n2.gamma + n2.beta, the batch's statistics per channel  (N, 28, 28, 16) (resnet.bpg:18)
 	runtime.BatchNorm(m.n2[:n*12544], m.n2Saved, m.c2[:n*12544], m.N2Gamma, m.N2Beta, n*784, 16, 1e-05)
-	// n2.stats = n2.running_mean, n2.running_var ← 0.1·batch + 0.9·themselves (variance unbiased)  () (resnet.bpg:17)
+	// n2.stats = n2.running_mean, n2.running_var ← 0.1·batch + 0.9·themselves (variance unbiased)  () (resnet.bpg:18)
 	runtime.BatchNormUpdate(m.N2RunningMean, m.N2RunningVar, m.n2Saved, 16, n*784, 0.1)
 }
 
-// forwardS1 computes s1 = relu(n2 + a0) (resnet.bpg:18).
+// forwardS1 computes s1 = relu(n2 + a0) (resnet.bpg:19).
 func (m *Model) forwardS1(n int) {
-	// s1.add = n2 + a0  (N, 28, 28, 16) (resnet.bpg:18)
+	// s1.add = n2 + a0  (N, 28, 28, 16) (resnet.bpg:19)
 	runtime.Binary(runtime.Add, m.s1Add[:n*12544], m.n2[:n*12544], m.a0[:n*12544])
-	// s1 = relu(s1.add)  (N, 28, 28, 16) (resnet.bpg:18)
+	// s1 = relu(s1.add)  (N, 28, 28, 16) (resnet.bpg:19)
 	runtime.Unary(runtime.Relu, m.s1[:n*12544], m.s1Add[:n*12544])
 }
 
-// forwardC3 computes c3 = conv2d(s1, 32, 3, stride=2, padding=same, bias=false, init=he_normal) (resnet.bpg:19).
+// forwardC3 computes c3 = conv2d(s1, 32, 3, stride=2, padding=same, bias=false, init=he_normal) (resnet.bpg:20).
 func (m *Model) forwardC3(n int) {
-	// c3 = conv2d(s1, c3.W)  (N, 14, 14, 32) (resnet.bpg:19)
+	// c3 = conv2d(s1, c3.W)  (N, 14, 14, 32) (resnet.bpg:20)
 	runtime.Conv2D(m.c3[:n*6272], m.s1[:n*12544], m.C3W, m.c3Col, n, c3Geom)
 }
 
-// forwardN3 computes n3 = batch_norm(c3) (resnet.bpg:20).
+// forwardN3 computes n3 = batch_norm(c3) (resnet.bpg:21).
 func (m *Model) forwardN3(n int) {
-	// n3 = (c3 - mean)/√(var + 1e-05)·n3.gamma + n3.beta, the batch's statistics per channel  (N, 14, 14, 32) (resnet.bpg:20)
+	// n3 = (c3 - mean)/√(var + 1e-05)·n3.gamma + n3.beta, the batch's statistics per channel  (N, 14, 14, 32) (resnet.bpg:21)
 	runtime.BatchNorm(m.n3[:n*6272], m.n3Saved, m.c3[:n*6272], m.N3Gamma, m.N3Beta, n*196, 32, 1e-05)
-	// n3.stats = n3.running_mean, n3.running_var ← 0.1·batch + 0.9·themselves (variance unbiased)  () (resnet.bpg:20)
+	// n3.stats = n3.running_mean, n3.running_var ← 0.1·batch + 0.9·themselves (variance unbiased)  () (resnet.bpg:21)
 	runtime.BatchNormUpdate(m.N3RunningMean, m.N3RunningVar, m.n3Saved, 32, n*196, 0.1)
 }
 
-// forwardA3 computes a3 = relu(n3) (resnet.bpg:21).
+// forwardA3 computes a3 = relu(n3) (resnet.bpg:22).
 func (m *Model) forwardA3(n int) {
-	// a3 = relu(n3)  (N, 14, 14, 32) (resnet.bpg:21)
+	// a3 = relu(n3)  (N, 14, 14, 32) (resnet.bpg:22)
 	runtime.Unary(runtime.Relu, m.a3[:n*6272], m.n3[:n*6272])
 }
 
-// forwardC4 computes c4 = conv2d(a3, 32, 3, padding=same, bias=false, init=he_normal) (resnet.bpg:22).
+// forwardC4 computes c4 = conv2d(a3, 32, 3, padding=same, bias=false, init=he_normal) (resnet.bpg:23).
 func (m *Model) forwardC4(n int) {
-	// c4 = conv2d(a3, c4.W)  (N, 14, 14, 32) (resnet.bpg:22)
+	// c4 = conv2d(a3, c4.W)  (N, 14, 14, 32) (resnet.bpg:23)
 	runtime.Conv2D(m.c4[:n*6272], m.a3[:n*6272], m.C4W, m.c4Col, n, c4Geom)
 }
 
-// forwardN4 computes n4 = batch_norm(c4) (resnet.bpg:23).
+// forwardN4 computes n4 = batch_norm(c4) (resnet.bpg:24).
 func (m *Model) forwardN4(n int) {
-	// n4 = (c4 - mean)/√(var + 1e-05)·n4.gamma + n4.beta, the batch's statistics per channel  (N, 14, 14, 32) (resnet.bpg:23)
+	// n4 = (c4 - mean)/√(var + 1e-05)·n4.gamma + n4.beta, the batch's statistics per channel  (N, 14, 14, 32) (resnet.bpg:24)
 	runtime.BatchNorm(m.n4[:n*6272], m.n4Saved, m.c4[:n*6272], m.N4Gamma, m.N4Beta, n*196, 32, 1e-05)
-	// n4.stats = n4.running_mean, n4.running_var ← 0.1·batch + 0.9·themselves (variance unbiased)  () (resnet.bpg:23)
+	// n4.stats = n4.running_mean, n4.running_var ← 0.1·batch + 0.9·themselves (variance unbiased)  () (resnet.bpg:24)
 	runtime.BatchNormUpdate(m.N4RunningMean, m.N4RunningVar, m.n4Saved, 32, n*196, 0.1)
 }
 
-// forwardSkip computes skip = conv2d(s1, 32, 1, stride=2, bias=false, init=he_normal) (resnet.bpg:24).
+// forwardSkip computes skip = conv2d(s1, 32, 1, stride=2, bias=false, init=he_normal) (resnet.bpg:25).
 func (m *Model) forwardSkip(n int) {
-	// skip = conv2d(s1, skip.W)  (N, 14, 14, 32) (resnet.bpg:24)
+	// skip = conv2d(s1, skip.W)  (N, 14, 14, 32) (resnet.bpg:25)
 	runtime.Conv2D(m.skip[:n*6272], m.s1[:n*12544], m.SkipW, m.skipCol, n, skipGeom)
 }
 
-// forwardSkipN computes skip_n = batch_norm(skip) (resnet.bpg:25).
+// forwardSkipN computes skip_n = batch_norm(skip) (resnet.bpg:26).
 func (m *Model) forwardSkipN(n int) {
-	// skip_n = (skip - mean)/√(var + 1e-05)·skip_n.gamma + skip_n.beta, the batch's statistics per channel  (N, 14, 14, 32) (resnet.bpg:25)
+	// skip_n = (skip - mean)/√(var + 1e-05)·skip_n.gamma + skip_n.beta, the batch's statistics per channel  (N, 14, 14, 32) (resnet.bpg:26)
 	runtime.BatchNorm(m.skipN[:n*6272], m.skipNSaved, m.skip[:n*6272], m.SkipNGamma, m.SkipNBeta, n*196, 32, 1e-05)
-	// skip_n.stats = skip_n.running_mean, skip_n.running_var ← 0.1·batch + 0.9·themselves (variance unbiased)  () (resnet.bpg:25)
+	// skip_n.stats = skip_n.running_mean, skip_n.running_var ← 0.1·batch + 0.9·themselves (variance unbiased)  () (resnet.bpg:26)
 	runtime.BatchNormUpdate(m.SkipNRunningMean, m.SkipNRunningVar, m.skipNSaved, 32, n*196, 0.1)
 }
 
-// forwardS2 computes s2 = relu(n4 + skip_n) (resnet.bpg:26).
+// forwardS2 computes s2 = relu(n4 + skip_n) (resnet.bpg:27).
 func (m *Model) forwardS2(n int) {
-	// s2.add = n4 + skip_n  (N, 14, 14, 32) (resnet.bpg:26)
+	// s2.add = n4 + skip_n  (N, 14, 14, 32) (resnet.bpg:27)
 	runtime.Binary(runtime.Add, m.s2Add[:n*6272], m.n4[:n*6272], m.skipN[:n*6272])
-	// s2 = relu(s2.add)  (N, 14, 14, 32) (resnet.bpg:26)
+	// s2 = relu(s2.add)  (N, 14, 14, 32) (resnet.bpg:27)
 	runtime.Unary(runtime.Relu, m.s2[:n*6272], m.s2Add[:n*6272])
 }
 
-// forwardPooled computes pooled = global_avg_pool(s2) (resnet.bpg:27).
-func (m *Model) forwardPooled(n int) {
-	// pooled = mean(s2, axes=[1 2])  (N, 32) (resnet.bpg:27)
-	runtime.ReduceSum(m.pooled[:n*32], m.s2[:n*6272], [4]int{n, 14, 14, 32}, [4]int{32, 0, 0, 1}, 0.00510204081632653, false) // into (N, 1, 1, 32)
+// forwardC5 computes c5 = conv2d(s2, 64, 3, stride=2, padding=same, bias=false, init=he_normal) (resnet.bpg:28).
+func (m *Model) forwardC5(n int) {
+	// c5 = conv2d(s2, c5.W)  (N, 7, 7, 64) (resnet.bpg:28)
+	runtime.Conv2D(m.c5[:n*3136], m.s2[:n*6272], m.C5W, m.c5Col, n, c5Geom)
 }
 
-// forwardLogits computes logits = dense(pooled, 10) (resnet.bpg:28).
+// forwardN5 computes n5 = batch_norm(c5) (resnet.bpg:29).
+func (m *Model) forwardN5(n int) {
+	// n5 = (c5 - mean)/√(var + 1e-05)·n5.gamma + n5.beta, the batch's statistics per channel  (N, 7, 7, 64) (resnet.bpg:29)
+	runtime.BatchNorm(m.n5[:n*3136], m.n5Saved, m.c5[:n*3136], m.N5Gamma, m.N5Beta, n*49, 64, 1e-05)
+	// n5.stats = n5.running_mean, n5.running_var ← 0.1·batch + 0.9·themselves (variance unbiased)  () (resnet.bpg:29)
+	runtime.BatchNormUpdate(m.N5RunningMean, m.N5RunningVar, m.n5Saved, 64, n*49, 0.1)
+}
+
+// forwardA5 computes a5 = relu(n5) (resnet.bpg:30).
+func (m *Model) forwardA5(n int) {
+	// a5 = relu(n5)  (N, 7, 7, 64) (resnet.bpg:30)
+	runtime.Unary(runtime.Relu, m.a5[:n*3136], m.n5[:n*3136])
+}
+
+// forwardC6 computes c6 = conv2d(a5, 64, 3, padding=same, bias=false, init=he_normal) (resnet.bpg:31).
+func (m *Model) forwardC6(n int) {
+	// c6 = conv2d(a5, c6.W)  (N, 7, 7, 64) (resnet.bpg:31)
+	runtime.Conv2D(m.c6[:n*3136], m.a5[:n*3136], m.C6W, m.c6Col, n, c6Geom)
+}
+
+// forwardN6 computes n6 = batch_norm(c6) (resnet.bpg:32).
+func (m *Model) forwardN6(n int) {
+	// n6 = (c6 - mean)/√(var + 1e-05)·n6.gamma + n6.beta, the batch's statistics per channel  (N, 7, 7, 64) (resnet.bpg:32)
+	runtime.BatchNorm(m.n6[:n*3136], m.n6Saved, m.c6[:n*3136], m.N6Gamma, m.N6Beta, n*49, 64, 1e-05)
+	// n6.stats = n6.running_mean, n6.running_var ← 0.1·batch + 0.9·themselves (variance unbiased)  () (resnet.bpg:32)
+	runtime.BatchNormUpdate(m.N6RunningMean, m.N6RunningVar, m.n6Saved, 64, n*49, 0.1)
+}
+
+// forwardSkip2 computes skip2 = conv2d(s2, 64, 1, stride=2, bias=false, init=he_normal) (resnet.bpg:33).
+func (m *Model) forwardSkip2(n int) {
+	// skip2 = conv2d(s2, skip2.W)  (N, 7, 7, 64) (resnet.bpg:33)
+	runtime.Conv2D(m.skip2[:n*3136], m.s2[:n*6272], m.Skip2W, m.skip2Col, n, skip2Geom)
+}
+
+// forwardSkip2n computes skip2n = batch_norm(skip2) (resnet.bpg:34).
+func (m *Model) forwardSkip2n(n int) {
+	// skip2n = (skip2 - mean)/√(var + 1e-05)·skip2n.gamma + skip2n.beta, the batch's statistics per channel  (N, 7, 7, 64) (resnet.bpg:34)
+	runtime.BatchNorm(m.skip2n[:n*3136], m.skip2nSaved, m.skip2[:n*3136], m.Skip2nGamma, m.Skip2nBeta, n*49, 64, 1e-05)
+	// skip2n.stats = skip2n.running_mean, skip2n.running_var ← 0.1·batch + 0.9·themselves (variance unbiased)  () (resnet.bpg:34)
+	runtime.BatchNormUpdate(m.Skip2nRunningMean, m.Skip2nRunningVar, m.skip2nSaved, 64, n*49, 0.1)
+}
+
+// forwardS3 computes s3 = relu(n6 + skip2n) (resnet.bpg:35).
+func (m *Model) forwardS3(n int) {
+	// s3.add = n6 + skip2n  (N, 7, 7, 64) (resnet.bpg:35)
+	runtime.Binary(runtime.Add, m.s3Add[:n*3136], m.n6[:n*3136], m.skip2n[:n*3136])
+	// s3 = relu(s3.add)  (N, 7, 7, 64) (resnet.bpg:35)
+	runtime.Unary(runtime.Relu, m.s3[:n*3136], m.s3Add[:n*3136])
+}
+
+// forwardPooled computes pooled = global_avg_pool(s3) (resnet.bpg:36).
+func (m *Model) forwardPooled(n int) {
+	// pooled = mean(s3, axes=[1 2])  (N, 64) (resnet.bpg:36)
+	runtime.ReduceSum(m.pooled[:n*64], m.s3[:n*3136], [4]int{n, 7, 7, 64}, [4]int{64, 0, 0, 1}, 0.02040816326530612, false) // into (N, 1, 1, 64)
+}
+
+// forwardLogits computes logits = dense(pooled, 10) (resnet.bpg:37).
 func (m *Model) forwardLogits(n int) {
-	// logits.xW = pooled·logits.W  (N, 10) (resnet.bpg:28)
-	runtime.Gemm(false, false, n, 10, 32, m.pooled[:n*32], m.LogitsW, m.logitsXW[:n*10], false)
-	// logits = logits.xW + logits.b  (N, 10) (resnet.bpg:28)
+	// logits.xW = pooled·logits.W  (N, 10) (resnet.bpg:37)
+	runtime.Gemm(false, false, n, 10, 64, m.pooled[:n*64], m.LogitsW, m.logitsXW[:n*10], false)
+	// logits = logits.xW + logits.b  (N, 10) (resnet.bpg:37)
 	runtime.BinaryRows(runtime.Add, m.logits[:n*10], m.logitsXW[:n*10], m.LogitsB, n, 10, false)
 }
 
-// forwardLoss computes loss = softmax_cross_entropy(logits, y) (resnet.bpg:29).
+// forwardLoss computes loss = softmax_cross_entropy(logits, y) (resnet.bpg:38).
 func (m *Model) forwardLoss(n int) {
-	// loss = softmax_cross_entropy(logits, y)  () (resnet.bpg:29)
+	// loss = softmax_cross_entropy(logits, y)  () (resnet.bpg:38)
 	m.loss[0] = runtime.SoftmaxCrossEntropy(m.logits[:n*10], m.Y[:n], n, 10)
 }
 
-// inferStemN computes, in inference mode, stem_n = batch_norm(stem) (resnet.bpg:11).
+// inferStemN computes, in inference mode, stem_n = batch_norm(stem) (resnet.bpg:12).
 func (m *Model) inferStemN(n int) {
-	// stem_n.fold = stem.W·s, (0 - stem_n.running_mean)·s + stem_n.beta with s = stem_n.gamma/√(stem_n.running_var + 1e-05)  (160) (resnet.bpg:11)
+	// stem_n.fold = stem.W·s, (0 - stem_n.running_mean)·s + stem_n.beta with s = stem_n.gamma/√(stem_n.running_var + 1e-05)  (160) (resnet.bpg:12)
 	runtime.BatchNormFold(m.stemNFold[0:144], m.stemNFold[144:160], m.StemW, nil, m.StemNGamma, m.StemNBeta, m.StemNRunningMean, m.StemNRunningVar, 9, 16, 1e-05)
-	// stem_n folded into stem's weight and bias  (N, 28, 28, 16) (resnet.bpg:11)
+	// stem_n folded into stem's weight and bias  (N, 28, 28, 16) (resnet.bpg:12)
 	runtime.Conv2DBiasAct(runtime.Linear, m.stemN[:n*12544], m.X[:n*784], m.stemNFold[0:144], m.stemNFold[144:160], m.stemNCol, n, stemGeom)
 }
 
-// inferN1 computes, in inference mode, n1 = batch_norm(c1) (resnet.bpg:14).
+// inferN1 computes, in inference mode, n1 = batch_norm(c1) (resnet.bpg:15).
 func (m *Model) inferN1(n int) {
-	// n1.fold = c1.W·s, (0 - n1.running_mean)·s + n1.beta with s = n1.gamma/√(n1.running_var + 1e-05)  (2320) (resnet.bpg:14)
+	// n1.fold = c1.W·s, (0 - n1.running_mean)·s + n1.beta with s = n1.gamma/√(n1.running_var + 1e-05)  (2320) (resnet.bpg:15)
 	runtime.BatchNormFold(m.n1Fold[0:2304], m.n1Fold[2304:2320], m.C1W, nil, m.N1Gamma, m.N1Beta, m.N1RunningMean, m.N1RunningVar, 144, 16, 1e-05)
-	// n1 folded into c1's weight and bias  (N, 28, 28, 16) (resnet.bpg:14)
+	// n1 folded into c1's weight and bias  (N, 28, 28, 16) (resnet.bpg:15)
 	runtime.Conv2DBiasAct(runtime.Linear, m.n1[:n*12544], m.a0[:n*12544], m.n1Fold[0:2304], m.n1Fold[2304:2320], m.n1Col, n, c1Geom)
 }
 
-// inferN2 computes, in inference mode, n2 = batch_norm(c2) (resnet.bpg:17).
+// inferN2 computes, in inference mode, n2 = batch_norm(c2) (resnet.bpg:18).
 func (m *Model) inferN2(n int) {
-	// n2.fold = c2.W·s, (0 - n2.running_mean)·s + n2.beta with s = n2.gamma/√(n2.running_var + 1e-05)  (2320) (resnet.bpg:17)
+	// n2.fold = c2.W·s, (0 - n2.running_mean)·s + n2.beta with s = n2.gamma/√(n2.running_var + 1e-05)  (2320) (resnet.bpg:18)
 	runtime.BatchNormFold(m.n2Fold[0:2304], m.n2Fold[2304:2320], m.C2W, nil, m.N2Gamma, m.N2Beta, m.N2RunningMean, m.N2RunningVar, 144, 16, 1e-05)
-	// n2 folded into c2's weight and bias  (N, 28, 28, 16) (resnet.bpg:17)
+	// n2 folded into c2's weight and bias  (N, 28, 28, 16) (resnet.bpg:18)
 	runtime.Conv2DBiasAct(runtime.Linear, m.n2[:n*12544], m.a1[:n*12544], m.n2Fold[0:2304], m.n2Fold[2304:2320], m.n2Col, n, c1Geom)
 }
 
-// inferN3 computes, in inference mode, n3 = batch_norm(c3) (resnet.bpg:20).
+// inferN3 computes, in inference mode, n3 = batch_norm(c3) (resnet.bpg:21).
 func (m *Model) inferN3(n int) {
-	// n3.fold = c3.W·s, (0 - n3.running_mean)·s + n3.beta with s = n3.gamma/√(n3.running_var + 1e-05)  (4640) (resnet.bpg:20)
+	// n3.fold = c3.W·s, (0 - n3.running_mean)·s + n3.beta with s = n3.gamma/√(n3.running_var + 1e-05)  (4640) (resnet.bpg:21)
 	runtime.BatchNormFold(m.n3Fold[0:4608], m.n3Fold[4608:4640], m.C3W, nil, m.N3Gamma, m.N3Beta, m.N3RunningMean, m.N3RunningVar, 144, 32, 1e-05)
-	// n3 folded into c3's weight and bias  (N, 14, 14, 32) (resnet.bpg:20)
+	// n3 folded into c3's weight and bias  (N, 14, 14, 32) (resnet.bpg:21)
 	runtime.Conv2DBiasAct(runtime.Linear, m.n3[:n*6272], m.s1[:n*12544], m.n3Fold[0:4608], m.n3Fold[4608:4640], m.n3Col, n, c3Geom)
 }
 
-// inferN4 computes, in inference mode, n4 = batch_norm(c4) (resnet.bpg:23).
+// inferN4 computes, in inference mode, n4 = batch_norm(c4) (resnet.bpg:24).
 func (m *Model) inferN4(n int) {
-	// n4.fold = c4.W·s, (0 - n4.running_mean)·s + n4.beta with s = n4.gamma/√(n4.running_var + 1e-05)  (9248) (resnet.bpg:23)
+	// n4.fold = c4.W·s, (0 - n4.running_mean)·s + n4.beta with s = n4.gamma/√(n4.running_var + 1e-05)  (9248) (resnet.bpg:24)
 	runtime.BatchNormFold(m.n4Fold[0:9216], m.n4Fold[9216:9248], m.C4W, nil, m.N4Gamma, m.N4Beta, m.N4RunningMean, m.N4RunningVar, 288, 32, 1e-05)
-	// n4 folded into c4's weight and bias  (N, 14, 14, 32) (resnet.bpg:23)
+	// n4 folded into c4's weight and bias  (N, 14, 14, 32) (resnet.bpg:24)
 	runtime.Conv2DBiasAct(runtime.Linear, m.n4[:n*6272], m.a3[:n*6272], m.n4Fold[0:9216], m.n4Fold[9216:9248], m.n4Col, n, c4Geom)
 }
 
-// inferSkipN computes, in inference mode, skip_n = batch_norm(skip) (resnet.bpg:25).
+// inferSkipN computes, in inference mode, skip_n = batch_norm(skip) (resnet.bpg:26).
 func (m *Model) inferSkipN(n int) {
-	// skip_n.fold = skip.W·s, (0 - skip_n.running_mean)·s + skip_n.beta with s = skip_n.gamma/√(skip_n.running_var + 1e-05)  (544) (resnet.bpg:25)
+	// skip_n.fold = skip.W·s, (0 - skip_n.running_mean)·s + skip_n.beta with s = skip_n.gamma/√(skip_n.running_var + 1e-05)  (544) (resnet.bpg:26)
 	runtime.BatchNormFold(m.skipNFold[0:512], m.skipNFold[512:544], m.SkipW, nil, m.SkipNGamma, m.SkipNBeta, m.SkipNRunningMean, m.SkipNRunningVar, 16, 32, 1e-05)
-	// skip_n folded into skip's weight and bias  (N, 14, 14, 32) (resnet.bpg:25)
+	// skip_n folded into skip's weight and bias  (N, 14, 14, 32) (resnet.bpg:26)
 	runtime.Conv2DBiasAct(runtime.Linear, m.skipN[:n*6272], m.s1[:n*12544], m.skipNFold[0:512], m.skipNFold[512:544], m.skipNCol, n, skipGeom)
 }
 
-// backwardLoss propagates the gradient back through loss = softmax_cross_entropy(logits, y) (resnet.bpg:29).
+// inferN5 computes, in inference mode, n5 = batch_norm(c5) (resnet.bpg:29).
+func (m *Model) inferN5(n int) {
+	// n5.fold = c5.W·s, (0 - n5.running_mean)·s + n5.beta with s = n5.gamma/√(n5.running_var + 1e-05)  (18496) (resnet.bpg:29)
+	runtime.BatchNormFold(m.n5Fold[0:18432], m.n5Fold[18432:18496], m.C5W, nil, m.N5Gamma, m.N5Beta, m.N5RunningMean, m.N5RunningVar, 288, 64, 1e-05)
+	// n5 folded into c5's weight and bias  (N, 7, 7, 64) (resnet.bpg:29)
+	runtime.Conv2DBiasAct(runtime.Linear, m.n5[:n*3136], m.s2[:n*6272], m.n5Fold[0:18432], m.n5Fold[18432:18496], m.n5Col, n, c5Geom)
+}
+
+// inferN6 computes, in inference mode, n6 = batch_norm(c6) (resnet.bpg:32).
+func (m *Model) inferN6(n int) {
+	// n6.fold = c6.W·s, (0 - n6.running_mean)·s + n6.beta with s = n6.gamma/√(n6.running_var + 1e-05)  (36928) (resnet.bpg:32)
+	runtime.BatchNormFold(m.n6Fold[0:36864], m.n6Fold[36864:36928], m.C6W, nil, m.N6Gamma, m.N6Beta, m.N6RunningMean, m.N6RunningVar, 576, 64, 1e-05)
+	// n6 folded into c6's weight and bias  (N, 7, 7, 64) (resnet.bpg:32)
+	runtime.Conv2DBiasAct(runtime.Linear, m.n6[:n*3136], m.a5[:n*3136], m.n6Fold[0:36864], m.n6Fold[36864:36928], m.n6Col, n, c6Geom)
+}
+
+// inferSkip2n computes, in inference mode, skip2n = batch_norm(skip2) (resnet.bpg:34).
+func (m *Model) inferSkip2n(n int) {
+	// skip2n.fold = skip2.W·s, (0 - skip2n.running_mean)·s + skip2n.beta with s = skip2n.gamma/√(skip2n.running_var + 1e-05)  (2112) (resnet.bpg:34)
+	runtime.BatchNormFold(m.skip2nFold[0:2048], m.skip2nFold[2048:2112], m.Skip2W, nil, m.Skip2nGamma, m.Skip2nBeta, m.Skip2nRunningMean, m.Skip2nRunningVar, 32, 64, 1e-05)
+	// skip2n folded into skip2's weight and bias  (N, 7, 7, 64) (resnet.bpg:34)
+	runtime.Conv2DBiasAct(runtime.Linear, m.skip2n[:n*3136], m.s2[:n*6272], m.skip2nFold[0:2048], m.skip2nFold[2048:2112], m.skip2nCol, n, skip2Geom)
+}
+
+// backwardLoss propagates the gradient back through loss = softmax_cross_entropy(logits, y) (resnet.bpg:38).
 func (m *Model) backwardLoss(n int) {
-	// dlogits = (softmax(logits) - onehot(y))·dloss/n  (N, 10) (resnet.bpg:29)
+	// dlogits = (softmax(logits) - onehot(y))·dloss/n  (N, 10) (resnet.bpg:38)
 	runtime.SoftmaxCrossEntropyGrad(m.dlogits[:n*10], m.logits[:n*10], m.Y[:n], n, 10, 1.0/float32(n))
 }
 
-// backwardLogits propagates the gradient back through logits = dense(pooled, 10) (resnet.bpg:28).
+// backwardLogits propagates the gradient back through logits = dense(pooled, 10) (resnet.bpg:37).
 // acc false overwrites the parameter gradients it writes first (see backward).
 func (m *Model) backwardLogits(n int, acc bool) {
-	// dlogits.b += dlogits  (1, 10) (resnet.bpg:28)
+	// dlogits.b += dlogits  (1, 10) (resnet.bpg:37)
 	runtime.SumRows(m.DLogitsB, m.dlogits[:n*10], n, 10, 1.0, acc)
 	dlogitsAbs := runtime.MaxAbs(m.dlogits[:n*10])
 	// |dlogits.b| ≤ 64·max|dlogits|: proves it finite for checkGrads without reading it
-	m.gradBound[7] = 64.0 * dlogitsAbs
-	// dpooled = dlogits·logits.Wᵀ  (N, 32) (resnet.bpg:28)
-	runtime.Gemm(false, true, n, 32, 10, m.dlogits[:n*10], m.LogitsW, m.dpooled[:n*32], false)
-	// dlogits.W += pooledᵀ·dlogits  (32, 10) (resnet.bpg:28)
-	runtime.Gemm(true, false, 32, 10, n, m.pooled[:n*32], m.dlogits[:n*10], m.DLogitsW, acc)
-	pooledAbs := runtime.MaxAbs(m.pooled[:n*32])
+	m.gradBound[10] = 64.0 * dlogitsAbs
+	// dpooled = dlogits·logits.Wᵀ  (N, 64) (resnet.bpg:37)
+	runtime.Gemm(false, true, n, 64, 10, m.dlogits[:n*10], m.LogitsW, m.dpooled[:n*64], false)
+	// dlogits.W += pooledᵀ·dlogits  (64, 10) (resnet.bpg:37)
+	runtime.Gemm(true, false, 64, 10, n, m.pooled[:n*64], m.dlogits[:n*10], m.DLogitsW, acc)
+	pooledAbs := runtime.MaxAbs(m.pooled[:n*64])
 	// |dlogits.W| ≤ 64·max|pooled|·max|dlogits|: proves it finite for checkGrads without reading it
-	m.gradBound[6] = 64.0 * pooledAbs * dlogitsAbs
+	m.gradBound[9] = 64.0 * pooledAbs * dlogitsAbs
 }
 
-// backwardPooled propagates the gradient back through pooled = global_avg_pool(s2) (resnet.bpg:27).
+// backwardPooled propagates the gradient back through pooled = global_avg_pool(s3) (resnet.bpg:36).
 func (m *Model) backwardPooled(n int) {
-	// ds2 = broadcast(dpooled)/count  (N, 14, 14, 32) (resnet.bpg:27)
-	runtime.BroadcastTo(m.ds2[:n*6272], m.dpooled[:n*32], [4]int{n, 14, 14, 32}, [4]int{32, 0, 0, 1}, 0.00510204081632653, false)
+	// ds3 = broadcast(dpooled)/count  (N, 7, 7, 64) (resnet.bpg:36)
+	runtime.BroadcastTo(m.ds3[:n*3136], m.dpooled[:n*64], [4]int{n, 7, 7, 64}, [4]int{64, 0, 0, 1}, 0.02040816326530612, false)
 }
 
-// backwardS2 propagates the gradient back through s2 = relu(n4 + skip_n) (resnet.bpg:26).
+// backwardS3 propagates the gradient back through s3 = relu(n6 + skip2n) (resnet.bpg:35).
+func (m *Model) backwardS3(n int) {
+	// ds3.add = ds3 ⊙ [s3 > 0]  (N, 7, 7, 64) (resnet.bpg:35)
+	runtime.UnaryGrad(runtime.Relu, m.ds3Add[:n*3136], m.s3[:n*3136], m.ds3[:n*3136])
+}
+
+// backwardSkip2n propagates the gradient back through skip2n = batch_norm(skip2) (resnet.bpg:34).
+func (m *Model) backwardSkip2n(n int) {
+	// dskip2, dskip2n.gamma, dskip2n.beta of skip2n from ds3.add (two reductions and one pass)  (200832) (resnet.bpg:34)
+	runtime.BatchNormGrad(m.dskip2nAll[128:128+n*3136], m.DSkip2nGamma, m.DSkip2nBeta, m.ds3Add[:n*3136], m.skip2[:n*3136], m.Skip2nGamma, m.skip2nSaved, n*49, 64, true)
+}
+
+// backwardSkip2 propagates the gradient back through skip2 = conv2d(s2, 64, 1, stride=2, bias=false, init=he_normal) (resnet.bpg:33).
+// acc false overwrites the parameter gradients it writes first (see backward).
+func (m *Model) backwardSkip2(n int, acc bool) {
+	// ds2 = conv2dᵀ(dskip2, skip2.W): col2im(dskip2·skip2.Wᵀ)  (N, 14, 14, 32) (resnet.bpg:33)
+	runtime.Conv2DGradInput(m.ds21[:n*6272], m.dskip2nAll[128:200832][:n*3136], m.Skip2W, m.ds21Col, n, skip2Geom, false)
+	// dskip2.W += im2col(s2)ᵀ·dskip2  (1, 1, 32, 64) (resnet.bpg:33)
+	runtime.Conv2DGradFilter(m.DSkip2W, m.s2[:n*6272], m.dskip2nAll[128:200832][:n*3136], m.dskip2WCol, n, skip2Geom, acc)
+	s2Abs := runtime.MaxAbs(m.s2[:n*6272])
+	dskip2Abs := runtime.MaxAbs(m.dskip2nAll[128:200832][:n*3136])
+	// |dskip2.W| ≤ 3136·max|s2|·max|dskip2|: proves it finite for checkGrads without reading it
+	m.gradBound[8] = 3136.0 * s2Abs * dskip2Abs
+}
+
+// backwardN6 propagates the gradient back through n6 = batch_norm(c6) (resnet.bpg:32).
+func (m *Model) backwardN6(n int) {
+	// dc6, dn6.gamma, dn6.beta of n6 from ds3.add (two reductions and one pass)  (200832) (resnet.bpg:32)
+	runtime.BatchNormGrad(m.dn6All[128:128+n*3136], m.DN6Gamma, m.DN6Beta, m.ds3Add[:n*3136], m.c6[:n*3136], m.N6Gamma, m.n6Saved, n*49, 64, true)
+}
+
+// backwardC6 propagates the gradient back through c6 = conv2d(a5, 64, 3, padding=same, bias=false, init=he_normal) (resnet.bpg:31).
+// acc false overwrites the parameter gradients it writes first (see backward).
+func (m *Model) backwardC6(n int, acc bool) {
+	// da5 = conv2dᵀ(dc6, c6.W): col2im(dc6·c6.Wᵀ)  (N, 7, 7, 64) (resnet.bpg:31)
+	runtime.Conv2DGradInput(m.da5[:n*3136], m.dn6All[128:200832][:n*3136], m.C6W, m.da5Col, n, c6Geom, false)
+	// dc6.W += im2col(a5)ᵀ·dc6  (3, 3, 64, 64) (resnet.bpg:31)
+	runtime.Conv2DGradFilter(m.DC6W, m.a5[:n*3136], m.dn6All[128:200832][:n*3136], m.dc6WCol, n, c6Geom, acc)
+	a5Abs := runtime.MaxAbs(m.a5[:n*3136])
+	dc6Abs := runtime.MaxAbs(m.dn6All[128:200832][:n*3136])
+	// |dc6.W| ≤ 3136·max|a5|·max|dc6|: proves it finite for checkGrads without reading it
+	m.gradBound[7] = 3136.0 * a5Abs * dc6Abs
+}
+
+// backwardA5 propagates the gradient back through a5 = relu(n5) (resnet.bpg:30).
+func (m *Model) backwardA5(n int) {
+	// dn5 = da5 ⊙ [a5 > 0]  (N, 7, 7, 64) (resnet.bpg:30)
+	runtime.UnaryGrad(runtime.Relu, m.dn5[:n*3136], m.a5[:n*3136], m.da5[:n*3136])
+}
+
+// backwardN5 propagates the gradient back through n5 = batch_norm(c5) (resnet.bpg:29).
+func (m *Model) backwardN5(n int) {
+	// dc5, dn5.gamma, dn5.beta of n5 from dn5 (two reductions and one pass)  (200832) (resnet.bpg:29)
+	runtime.BatchNormGrad(m.dn5All[128:128+n*3136], m.DN5Gamma, m.DN5Beta, m.dn5[:n*3136], m.c5[:n*3136], m.N5Gamma, m.n5Saved, n*49, 64, true)
+}
+
+// backwardC5 propagates the gradient back through c5 = conv2d(s2, 64, 3, stride=2, padding=same, bias=false, init=he_normal) (resnet.bpg:28).
+// acc false overwrites the parameter gradients it writes first (see backward).
+func (m *Model) backwardC5(n int, acc bool) {
+	// ds2 = conv2dᵀ(dc5, c5.W): col2im(dc5·c5.Wᵀ)  (N, 14, 14, 32) (resnet.bpg:28)
+	runtime.Conv2DGradInput(m.ds22[:n*6272], m.dn5All[128:200832][:n*3136], m.C5W, m.ds22Col, n, c5Geom, false)
+	// dc5.W += im2col(s2)ᵀ·dc5  (3, 3, 32, 64) (resnet.bpg:28)
+	runtime.Conv2DGradFilter(m.DC5W, m.s2[:n*6272], m.dn5All[128:200832][:n*3136], m.dc5WCol, n, c5Geom, acc)
+	s2Abs := runtime.MaxAbs(m.s2[:n*6272])
+	dc5Abs := runtime.MaxAbs(m.dn5All[128:200832][:n*3136])
+	// |dc5.W| ≤ 3136·max|s2|·max|dc5|: proves it finite for checkGrads without reading it
+	m.gradBound[6] = 3136.0 * s2Abs * dc5Abs
+}
+
+// backwardS2 propagates the gradient back through s2 = relu(n4 + skip_n) (resnet.bpg:27).
 func (m *Model) backwardS2(n int) {
-	// ds2.add = ds2 ⊙ [s2 > 0]  (N, 14, 14, 32) (resnet.bpg:26)
+	// ds2 = sum of the gradients from its 2 uses  (N, 14, 14, 32) (resnet.bpg:27)
+	runtime.Binary(runtime.Add, m.ds2[:n*6272], m.ds21[:n*6272], m.ds22[:n*6272])
+	// ds2.add = ds2 ⊙ [s2 > 0]  (N, 14, 14, 32) (resnet.bpg:27)
 	runtime.UnaryGrad(runtime.Relu, m.ds2Add[:n*6272], m.s2[:n*6272], m.ds2[:n*6272])
 }
 
-// backwardSkipN propagates the gradient back through skip_n = batch_norm(skip) (resnet.bpg:25).
+// backwardSkipN propagates the gradient back through skip_n = batch_norm(skip) (resnet.bpg:26).
 func (m *Model) backwardSkipN(n int) {
-	// dskip, dskip_n.gamma, dskip_n.beta of skip_n from ds2.add (two reductions and one pass)  (401472) (resnet.bpg:25)
+	// dskip, dskip_n.gamma, dskip_n.beta of skip_n from ds2.add (two reductions and one pass)  (401472) (resnet.bpg:26)
 	runtime.BatchNormGrad(m.dskipNAll[64:64+n*6272], m.DSkipNGamma, m.DSkipNBeta, m.ds2Add[:n*6272], m.skip[:n*6272], m.SkipNGamma, m.skipNSaved, n*196, 32, true)
 }
 
-// backwardSkip propagates the gradient back through skip = conv2d(s1, 32, 1, stride=2, bias=false, init=he_normal) (resnet.bpg:24).
+// backwardSkip propagates the gradient back through skip = conv2d(s1, 32, 1, stride=2, bias=false, init=he_normal) (resnet.bpg:25).
 // acc false overwrites the parameter gradients it writes first (see backward).
 func (m *Model) backwardSkip(n int, acc bool) {
-	// ds1 = conv2dᵀ(dskip, skip.W): col2im(dskip·skip.Wᵀ)  (N, 28, 28, 16) (resnet.bpg:24)
+	// ds1 = conv2dᵀ(dskip, skip.W): col2im(dskip·skip.Wᵀ)  (N, 28, 28, 16) (resnet.bpg:25)
 	runtime.Conv2DGradInput(m.ds11[:n*12544], m.dskipNAll[64:401472][:n*6272], m.SkipW, m.ds11Col, n, skipGeom, false)
-	// dskip.W += im2col(s1)ᵀ·dskip  (1, 1, 16, 32) (resnet.bpg:24)
+	// dskip.W += im2col(s1)ᵀ·dskip  (1, 1, 16, 32) (resnet.bpg:25)
 	runtime.Conv2DGradFilter(m.DSkipW, m.s1[:n*12544], m.dskipNAll[64:401472][:n*6272], m.dskipWCol, n, skipGeom, acc)
 	s1Abs := runtime.MaxAbs(m.s1[:n*12544])
 	dskipAbs := runtime.MaxAbs(m.dskipNAll[64:401472][:n*6272])
@@ -1335,18 +1848,18 @@ func (m *Model) backwardSkip(n int, acc bool) {
 	m.gradBound[5] = 12544.0 * s1Abs * dskipAbs
 }
 
-// backwardN4 propagates the gradient back through n4 = batch_norm(c4) (resnet.bpg:23).
+// backwardN4 propagates the gradient back through n4 = batch_norm(c4) (resnet.bpg:24).
 func (m *Model) backwardN4(n int) {
-	// dc4, dn4.gamma, dn4.beta of n4 from ds2.add (two reductions and one pass)  (401472) (resnet.bpg:23)
+	// dc4, dn4.gamma, dn4.beta of n4 from ds2.add (two reductions and one pass)  (401472) (resnet.bpg:24)
 	runtime.BatchNormGrad(m.dn4All[64:64+n*6272], m.DN4Gamma, m.DN4Beta, m.ds2Add[:n*6272], m.c4[:n*6272], m.N4Gamma, m.n4Saved, n*196, 32, true)
 }
 
-// backwardC4 propagates the gradient back through c4 = conv2d(a3, 32, 3, padding=same, bias=false, init=he_normal) (resnet.bpg:22).
+// backwardC4 propagates the gradient back through c4 = conv2d(a3, 32, 3, padding=same, bias=false, init=he_normal) (resnet.bpg:23).
 // acc false overwrites the parameter gradients it writes first (see backward).
 func (m *Model) backwardC4(n int, acc bool) {
-	// da3 = conv2dᵀ(dc4, c4.W): col2im(dc4·c4.Wᵀ)  (N, 14, 14, 32) (resnet.bpg:22)
+	// da3 = conv2dᵀ(dc4, c4.W): col2im(dc4·c4.Wᵀ)  (N, 14, 14, 32) (resnet.bpg:23)
 	runtime.Conv2DGradInput(m.da3[:n*6272], m.dn4All[64:401472][:n*6272], m.C4W, m.da3Col, n, c4Geom, false)
-	// dc4.W += im2col(a3)ᵀ·dc4  (3, 3, 32, 32) (resnet.bpg:22)
+	// dc4.W += im2col(a3)ᵀ·dc4  (3, 3, 32, 32) (resnet.bpg:23)
 	runtime.Conv2DGradFilter(m.DC4W, m.a3[:n*6272], m.dn4All[64:401472][:n*6272], m.dc4WCol, n, c4Geom, acc)
 	a3Abs := runtime.MaxAbs(m.a3[:n*6272])
 	dc4Abs := runtime.MaxAbs(m.dn4All[64:401472][:n*6272])
@@ -1354,24 +1867,24 @@ func (m *Model) backwardC4(n int, acc bool) {
 	m.gradBound[4] = 12544.0 * a3Abs * dc4Abs
 }
 
-// backwardA3 propagates the gradient back through a3 = relu(n3) (resnet.bpg:21).
+// backwardA3 propagates the gradient back through a3 = relu(n3) (resnet.bpg:22).
 func (m *Model) backwardA3(n int) {
-	// dn3 = da3 ⊙ [a3 > 0]  (N, 14, 14, 32) (resnet.bpg:21)
+	// dn3 = da3 ⊙ [a3 > 0]  (N, 14, 14, 32) (resnet.bpg:22)
 	runtime.UnaryGrad(runtime.Relu, m.dn3[:n*6272], m.a3[:n*6272], m.da3[:n*6272])
 }
 
-// backwardN3 propagates the gradient back through n3 = batch_norm(c3) (resnet.bpg:20).
+// backwardN3 propagates the gradient back through n3 = batch_norm(c3) (resnet.bpg:21).
 func (m *Model) backwardN3(n int) {
-	// dc3, dn3.gamma, dn3.beta of n3 from dn3 (two reductions and one pass)  (401472) (resnet.bpg:20)
+	// dc3, dn3.gamma, dn3.beta of n3 from dn3 (two reductions and one pass)  (401472) (resnet.bpg:21)
 	runtime.BatchNormGrad(m.dn3All[64:64+n*6272], m.DN3Gamma, m.DN3Beta, m.dn3[:n*6272], m.c3[:n*6272], m.N3Gamma, m.n3Saved, n*196, 32, true)
 }
 
-// backwardC3 propagates the gradient back through c3 = conv2d(s1, 32, 3, stride=2, padding=same, bias=false, init=he_normal) (resnet.bpg:19).
+// backwardC3 propagates the gradient back through c3 = conv2d(s1, 32, 3, stride=2, padding=same, bias=false, init=he_normal) (resnet.bpg:20).
 // acc false overwrites the parameter gradients it writes first (see backward).
 func (m *Model) backwardC3(n int, acc bool) {
-	// ds1 = conv2dᵀ(dc3, c3.W): col2im(dc3·c3.Wᵀ)  (N, 28, 28, 16) (resnet.bpg:19)
+	// ds1 = conv2dᵀ(dc3, c3.W): col2im(dc3·c3.Wᵀ)  (N, 28, 28, 16) (resnet.bpg:20)
 	runtime.Conv2DGradInput(m.ds12[:n*12544], m.dn3All[64:401472][:n*6272], m.C3W, m.ds12Col, n, c3Geom, false)
-	// dc3.W += im2col(s1)ᵀ·dc3  (3, 3, 16, 32) (resnet.bpg:19)
+	// dc3.W += im2col(s1)ᵀ·dc3  (3, 3, 16, 32) (resnet.bpg:20)
 	runtime.Conv2DGradFilter(m.DC3W, m.s1[:n*12544], m.dn3All[64:401472][:n*6272], m.dc3WCol, n, c3Geom, acc)
 	s1Abs := runtime.MaxAbs(m.s1[:n*12544])
 	dc3Abs := runtime.MaxAbs(m.dn3All[64:401472][:n*6272])
@@ -1379,26 +1892,26 @@ func (m *Model) backwardC3(n int, acc bool) {
 	m.gradBound[3] = 12544.0 * s1Abs * dc3Abs
 }
 
-// backwardS1 propagates the gradient back through s1 = relu(n2 + a0) (resnet.bpg:18).
+// backwardS1 propagates the gradient back through s1 = relu(n2 + a0) (resnet.bpg:19).
 func (m *Model) backwardS1(n int) {
-	// ds1 = sum of the gradients from its 2 uses  (N, 28, 28, 16) (resnet.bpg:18)
+	// ds1 = sum of the gradients from its 2 uses  (N, 28, 28, 16) (resnet.bpg:19)
 	runtime.Binary(runtime.Add, m.ds1[:n*12544], m.ds11[:n*12544], m.ds12[:n*12544])
-	// ds1.add = ds1 ⊙ [s1 > 0]  (N, 28, 28, 16) (resnet.bpg:18)
+	// ds1.add = ds1 ⊙ [s1 > 0]  (N, 28, 28, 16) (resnet.bpg:19)
 	runtime.UnaryGrad(runtime.Relu, m.ds1Add[:n*12544], m.s1[:n*12544], m.ds1[:n*12544])
 }
 
-// backwardN2 propagates the gradient back through n2 = batch_norm(c2) (resnet.bpg:17).
+// backwardN2 propagates the gradient back through n2 = batch_norm(c2) (resnet.bpg:18).
 func (m *Model) backwardN2(n int) {
-	// dc2, dn2.gamma, dn2.beta of n2 from ds1.add (two reductions and one pass)  (802848) (resnet.bpg:17)
+	// dc2, dn2.gamma, dn2.beta of n2 from ds1.add (two reductions and one pass)  (802848) (resnet.bpg:18)
 	runtime.BatchNormGrad(m.dn2All[32:32+n*12544], m.DN2Gamma, m.DN2Beta, m.ds1Add[:n*12544], m.c2[:n*12544], m.N2Gamma, m.n2Saved, n*784, 16, true)
 }
 
-// backwardC2 propagates the gradient back through c2 = conv2d(a1, 16, 3, padding=same, bias=false, init=he_normal) (resnet.bpg:16).
+// backwardC2 propagates the gradient back through c2 = conv2d(a1, 16, 3, padding=same, bias=false, init=he_normal) (resnet.bpg:17).
 // acc false overwrites the parameter gradients it writes first (see backward).
 func (m *Model) backwardC2(n int, acc bool) {
-	// da1 = conv2dᵀ(dc2, c2.W): col2im(dc2·c2.Wᵀ)  (N, 28, 28, 16) (resnet.bpg:16)
+	// da1 = conv2dᵀ(dc2, c2.W): col2im(dc2·c2.Wᵀ)  (N, 28, 28, 16) (resnet.bpg:17)
 	runtime.Conv2DGradInput(m.da1[:n*12544], m.dn2All[32:802848][:n*12544], m.C2W, m.da1Col, n, c1Geom, false)
-	// dc2.W += im2col(a1)ᵀ·dc2  (3, 3, 16, 16) (resnet.bpg:16)
+	// dc2.W += im2col(a1)ᵀ·dc2  (3, 3, 16, 16) (resnet.bpg:17)
 	runtime.Conv2DGradFilter(m.DC2W, m.a1[:n*12544], m.dn2All[32:802848][:n*12544], m.dc2WCol, n, c1Geom, acc)
 	a1Abs := runtime.MaxAbs(m.a1[:n*12544])
 	dc2Abs := runtime.MaxAbs(m.dn2All[32:802848][:n*12544])
@@ -1406,24 +1919,24 @@ func (m *Model) backwardC2(n int, acc bool) {
 	m.gradBound[2] = 50176.0 * a1Abs * dc2Abs
 }
 
-// backwardA1 propagates the gradient back through a1 = relu(n1) (resnet.bpg:15).
+// backwardA1 propagates the gradient back through a1 = relu(n1) (resnet.bpg:16).
 func (m *Model) backwardA1(n int) {
-	// dn1 = da1 ⊙ [a1 > 0]  (N, 28, 28, 16) (resnet.bpg:15)
+	// dn1 = da1 ⊙ [a1 > 0]  (N, 28, 28, 16) (resnet.bpg:16)
 	runtime.UnaryGrad(runtime.Relu, m.dn1[:n*12544], m.a1[:n*12544], m.da1[:n*12544])
 }
 
-// backwardN1 propagates the gradient back through n1 = batch_norm(c1) (resnet.bpg:14).
+// backwardN1 propagates the gradient back through n1 = batch_norm(c1) (resnet.bpg:15).
 func (m *Model) backwardN1(n int) {
-	// dc1, dn1.gamma, dn1.beta of n1 from dn1 (two reductions and one pass)  (802848) (resnet.bpg:14)
+	// dc1, dn1.gamma, dn1.beta of n1 from dn1 (two reductions and one pass)  (802848) (resnet.bpg:15)
 	runtime.BatchNormGrad(m.dn1All[32:32+n*12544], m.DN1Gamma, m.DN1Beta, m.dn1[:n*12544], m.c1[:n*12544], m.N1Gamma, m.n1Saved, n*784, 16, true)
 }
 
-// backwardC1 propagates the gradient back through c1 = conv2d(a0, 16, 3, padding=same, bias=false, init=he_normal) (resnet.bpg:13).
+// backwardC1 propagates the gradient back through c1 = conv2d(a0, 16, 3, padding=same, bias=false, init=he_normal) (resnet.bpg:14).
 // acc false overwrites the parameter gradients it writes first (see backward).
 func (m *Model) backwardC1(n int, acc bool) {
-	// da0 = conv2dᵀ(dc1, c1.W): col2im(dc1·c1.Wᵀ)  (N, 28, 28, 16) (resnet.bpg:13)
+	// da0 = conv2dᵀ(dc1, c1.W): col2im(dc1·c1.Wᵀ)  (N, 28, 28, 16) (resnet.bpg:14)
 	runtime.Conv2DGradInput(m.da02[:n*12544], m.dn1All[32:802848][:n*12544], m.C1W, m.da02Col, n, c1Geom, false)
-	// dc1.W += im2col(a0)ᵀ·dc1  (3, 3, 16, 16) (resnet.bpg:13)
+	// dc1.W += im2col(a0)ᵀ·dc1  (3, 3, 16, 16) (resnet.bpg:14)
 	runtime.Conv2DGradFilter(m.DC1W, m.a0[:n*12544], m.dn1All[32:802848][:n*12544], m.dc1WCol, n, c1Geom, acc)
 	a0Abs := runtime.MaxAbs(m.a0[:n*12544])
 	dc1Abs := runtime.MaxAbs(m.dn1All[32:802848][:n*12544])
@@ -1431,24 +1944,24 @@ func (m *Model) backwardC1(n int, acc bool) {
 	m.gradBound[1] = 50176.0 * a0Abs * dc1Abs
 }
 
-// backwardA0 propagates the gradient back through a0 = relu(stem_n) (resnet.bpg:12).
+// backwardA0 propagates the gradient back through a0 = relu(stem_n) (resnet.bpg:13).
 func (m *Model) backwardA0(n int) {
-	// da0 = sum of the gradients from its 2 uses  (N, 28, 28, 16) (resnet.bpg:12)
+	// da0 = sum of the gradients from its 2 uses  (N, 28, 28, 16) (resnet.bpg:13)
 	runtime.Binary(runtime.Add, m.da0[:n*12544], m.ds1Add[:n*12544], m.da02[:n*12544])
-	// dstem_n = da0 ⊙ [a0 > 0]  (N, 28, 28, 16) (resnet.bpg:12)
+	// dstem_n = da0 ⊙ [a0 > 0]  (N, 28, 28, 16) (resnet.bpg:13)
 	runtime.UnaryGrad(runtime.Relu, m.dstemN[:n*12544], m.a0[:n*12544], m.da0[:n*12544])
 }
 
-// backwardStemN propagates the gradient back through stem_n = batch_norm(stem) (resnet.bpg:11).
+// backwardStemN propagates the gradient back through stem_n = batch_norm(stem) (resnet.bpg:12).
 func (m *Model) backwardStemN(n int) {
-	// dstem, dstem_n.gamma, dstem_n.beta of stem_n from dstem_n (two reductions and one pass)  (802848) (resnet.bpg:11)
+	// dstem, dstem_n.gamma, dstem_n.beta of stem_n from dstem_n (two reductions and one pass)  (802848) (resnet.bpg:12)
 	runtime.BatchNormGrad(m.dstemNAll[32:32+n*12544], m.DStemNGamma, m.DStemNBeta, m.dstemN[:n*12544], m.stem[:n*12544], m.StemNGamma, m.stemNSaved, n*784, 16, true)
 }
 
-// backwardStem propagates the gradient back through stem = conv2d(x, 16, 3, padding=same, bias=false, init=he_normal) (resnet.bpg:10).
+// backwardStem propagates the gradient back through stem = conv2d(x, 16, 3, padding=same, bias=false, init=he_normal) (resnet.bpg:11).
 // acc false overwrites the parameter gradients it writes first (see backward).
 func (m *Model) backwardStem(n int, acc bool) {
-	// dstem.W += im2col(x)ᵀ·dstem  (3, 3, 1, 16) (resnet.bpg:10)
+	// dstem.W += im2col(x)ᵀ·dstem  (3, 3, 1, 16) (resnet.bpg:11)
 	runtime.Conv2DGradFilter(m.DStemW, m.X[:n*784], m.dstemNAll[32:802848][:n*12544], m.dstemWCol, n, stemGeom, acc)
 	dstemAbs := runtime.MaxAbs(m.dstemNAll[32:802848][:n*12544])
 	// |dstem.W| ≤ 50176·max|x|·max|dstem|: proves it finite for checkGrads without reading it
@@ -1517,6 +2030,24 @@ func (m *Model) Param(name string) []float32 {
 		return m.SkipNGamma
 	case "skip_n.beta":
 		return m.SkipNBeta
+	case "c5.W":
+		return m.C5W
+	case "n5.gamma":
+		return m.N5Gamma
+	case "n5.beta":
+		return m.N5Beta
+	case "c6.W":
+		return m.C6W
+	case "n6.gamma":
+		return m.N6Gamma
+	case "n6.beta":
+		return m.N6Beta
+	case "skip2.W":
+		return m.Skip2W
+	case "skip2n.gamma":
+		return m.Skip2nGamma
+	case "skip2n.beta":
+		return m.Skip2nBeta
 	case "logits.W":
 		return m.LogitsW
 	case "logits.b":
@@ -1564,6 +2095,24 @@ func (m *Model) Grad(name string) []float32 {
 		return m.DSkipNGamma
 	case "skip_n.beta":
 		return m.DSkipNBeta
+	case "c5.W":
+		return m.DC5W
+	case "n5.gamma":
+		return m.DN5Gamma
+	case "n5.beta":
+		return m.DN5Beta
+	case "c6.W":
+		return m.DC6W
+	case "n6.gamma":
+		return m.DN6Gamma
+	case "n6.beta":
+		return m.DN6Beta
+	case "skip2.W":
+		return m.DSkip2W
+	case "skip2n.gamma":
+		return m.DSkip2nGamma
+	case "skip2n.beta":
+		return m.DSkip2nBeta
 	case "logits.W":
 		return m.DLogitsW
 	case "logits.b":
@@ -1674,9 +2223,57 @@ func (m *Model) Tensors() []runtime.Tensor[float32] {
 			Shape: []int{32},
 		},
 		{
+			Data:     m.C5W,
+			FileAxes: []int{3, 2, 0, 1},
+			Name:     "c5.W",
+			Shape:    []int{3, 3, 32, 64},
+		},
+		{
+			Data:  m.N5Gamma,
+			Name:  "n5.gamma",
+			Shape: []int{64},
+		},
+		{
+			Data:  m.N5Beta,
+			Name:  "n5.beta",
+			Shape: []int{64},
+		},
+		{
+			Data:     m.C6W,
+			FileAxes: []int{3, 2, 0, 1},
+			Name:     "c6.W",
+			Shape:    []int{3, 3, 64, 64},
+		},
+		{
+			Data:  m.N6Gamma,
+			Name:  "n6.gamma",
+			Shape: []int{64},
+		},
+		{
+			Data:  m.N6Beta,
+			Name:  "n6.beta",
+			Shape: []int{64},
+		},
+		{
+			Data:     m.Skip2W,
+			FileAxes: []int{3, 2, 0, 1},
+			Name:     "skip2.W",
+			Shape:    []int{1, 1, 32, 64},
+		},
+		{
+			Data:  m.Skip2nGamma,
+			Name:  "skip2n.gamma",
+			Shape: []int{64},
+		},
+		{
+			Data:  m.Skip2nBeta,
+			Name:  "skip2n.beta",
+			Shape: []int{64},
+		},
+		{
 			Data:  m.LogitsW,
 			Name:  "logits.W",
-			Shape: []int{32, 10},
+			Shape: []int{64, 10},
 		},
 		{
 			Data:  m.LogitsB,
@@ -1742,6 +2339,36 @@ func (m *Model) Tensors() []runtime.Tensor[float32] {
 			Data:  m.SkipNRunningVar,
 			Name:  "skip_n.running_var",
 			Shape: []int{32},
+		},
+		{
+			Data:  m.N5RunningMean,
+			Name:  "n5.running_mean",
+			Shape: []int{64},
+		},
+		{
+			Data:  m.N5RunningVar,
+			Name:  "n5.running_var",
+			Shape: []int{64},
+		},
+		{
+			Data:  m.N6RunningMean,
+			Name:  "n6.running_mean",
+			Shape: []int{64},
+		},
+		{
+			Data:  m.N6RunningVar,
+			Name:  "n6.running_var",
+			Shape: []int{64},
+		},
+		{
+			Data:  m.Skip2nRunningMean,
+			Name:  "skip2n.running_mean",
+			Shape: []int{64},
+		},
+		{
+			Data:  m.Skip2nRunningVar,
+			Name:  "skip2n.running_var",
+			Shape: []int{64},
 		},
 	}
 }

@@ -165,3 +165,21 @@ func TestGradBadArguments(t *testing.T) {
 		t.Errorf("empty: %v %v", w, err)
 	}
 }
+
+// TestGradKink: a ReLU whose kink lies between x and x+h fails the central
+// difference at h but passes at a smaller step; the retry accepts it, and
+// still rejects a wrong gradient there.
+func TestGradKink(t *testing.T) {
+	x := []float64{0.25}
+	const kink = 0.25 + 3e-7 // within the default step 1e-6
+	loss := func() float64 { return 2*max(0, x[0]-kink) + x[0] }
+	if _, err := Check("kink", x, []float64{1}, loss, Options{Coords: 1, Directions: -1}); err != nil {
+		t.Errorf("slope 1 left of the kink: %v", err)
+	}
+	if _, err := Check("kink", x, []float64{3}, loss, Options{Coords: 1, Directions: -1}); err == nil {
+		t.Error("slope 3 (the right side's) at a point left of the kink passed")
+	}
+	if _, err := Check("kink", x, []float64{1.0001}, loss, Options{Coords: 1, Directions: -1}); err == nil {
+		t.Error("a gradient 1e-4 off passed")
+	}
+}
