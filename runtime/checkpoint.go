@@ -268,35 +268,11 @@ func loadCheckpoint[T Float](path string, into []Tensor[T], skip func(name strin
 	}
 	fileSize := st.Size()
 	const corrupt = "the file is corrupt or not a safetensors checkpoint; restore it from a backup or start fresh"
-	if fileSize < 8 {
-		return fail("file is %d bytes, too short for the 8-byte header length (truncated?); %s", fileSize, corrupt)
+	raw, dataStart, err := readHeader(f, path, fileSize)
+	if err != nil {
+		return nil, err
 	}
-	var lenBuf [8]byte
-	if _, err := io.ReadFull(f, lenBuf[:]); err != nil {
-		return fail("reading header length: %v", err)
-	}
-	hlen := binary.LittleEndian.Uint64(lenBuf[:])
-	if hlen > maxHeaderSize {
-		return fail("header length %d exceeds the %d-byte limit; %s", hlen, maxHeaderSize, corrupt)
-	}
-	if int64(hlen) > fileSize-8 {
-		return fail("header length %d is larger than the %d bytes after it (truncated file?); %s", hlen, fileSize-8, corrupt)
-	}
-	hbuf := make([]byte, hlen)
-	if _, err := io.ReadFull(f, hbuf); err != nil {
-		return fail("reading header: %v", err)
-	}
-	dataStart := 8 + int64(hlen)
 	dataLen := fileSize - dataStart
-
-	trimmed := bytes.TrimRight(hbuf, " ")
-	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return fail("header is not a JSON object; %s", corrupt)
-	}
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(trimmed, &raw); err != nil {
-		return fail("header is not valid JSON (%v); %s", err, corrupt)
-	}
 
 	meta = map[string]string{}
 	var entries []ckptFileTensor
@@ -444,4 +420,69 @@ func ckptQuoteList(names []string) string {
 		fmt.Fprintf(&b, "%q", n)
 	}
 	return b.String()
+}
+
+// readHeader reads and parses the JSON header of the safetensors file f
+// (of fileSize bytes) and returns its entries and where the data start.
+func readHeader(f *os.File, path string, fileSize int64) (raw map[string]json.RawMessage, dataStart int64, err error) {
+	fail := func(format string, args ...any) (map[string]json.RawMessage, int64, error) {
+		return nil, 0, fmt.Errorf("load checkpoint %s: "+format, append([]any{path}, args...)...)
+	}
+	const corrupt = "the file is corrupt or not a safetensors checkpoint; restore it from a backup or start fresh"
+	if fileSize < 8 {
+		return fail("file is %d bytes, too short for the 8-byte header length (truncated?); %s", fileSize, corrupt)
+	}
+	var lenBuf [8]byte
+	if _, err := io.ReadFull(f, lenBuf[:]); err != nil {
+		return fail("reading header length: %v", err)
+	}
+	hlen := binary.LittleEndian.Uint64(lenBuf[:])
+	if hlen > maxHeaderSize {
+		return fail("header length %d exceeds the %d-byte limit; %s", hlen, maxHeaderSize, corrupt)
+	}
+	if int64(hlen) > fileSize-8 {
+		return fail("header length %d is larger than the %d bytes after it (truncated file?); %s", hlen, fileSize-8, corrupt)
+	}
+	hbuf := make([]byte, hlen)
+	if _, err := io.ReadFull(f, hbuf); err != nil {
+		return fail("reading header: %v", err)
+	}
+	dataStart = 8 + int64(hlen)
+
+	trimmed := bytes.TrimRight(hbuf, " ")
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return fail("header is not a JSON object; %s", corrupt)
+	}
+	raw = map[string]json.RawMessage{}
+	if err := json.Unmarshal(trimmed, &raw); err != nil {
+		return fail("header is not valid JSON (%v); %s", err, corrupt)
+	}
+
+	return raw, dataStart, nil
+}
+
+// ReadMetadata returns the metadata of the safetensors checkpoint at path,
+// reading only its header: what a program checks (the model, the run)
+// before it loads anything.
+func ReadMetadata(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("load checkpoint: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("load checkpoint: %w", err)
+	}
+	raw, _, err := readHeader(f, path, st.Size())
+	if err != nil {
+		return nil, err
+	}
+	meta := map[string]string{}
+	if msg, ok := raw[metadataKey]; ok {
+		if err := json.Unmarshal(msg, &meta); err != nil {
+			return nil, fmt.Errorf("load checkpoint %s: %s must map strings to strings (%v); the file is corrupt or not a safetensors checkpoint", path, metadataKey, err)
+		}
+	}
+	return meta, nil
 }

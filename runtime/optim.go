@@ -263,6 +263,9 @@ func (a *Adam[T]) State() []Tensor[T] {
 // StepCount returns the number of steps taken.
 func (a *Adam[T]) StepCount() int64 { return a.t }
 
+// SetLR sets the learning rate of the next steps (a schedule's).
+func (a *Adam[T]) SetLR(lr float64) { a.LR = T(lr) }
+
 // SetStepCount sets the step count, e.g. after loading a checkpoint.
 func (a *Adam[T]) SetStepCount(t int64) { a.t = t }
 
@@ -373,10 +376,20 @@ func (s *SGD[T]) State() []Tensor[T] {
 // StepCount returns the number of steps taken.
 func (s *SGD[T]) StepCount() int64 { return s.t }
 
+// SetLR sets the learning rate of the next steps (a schedule's).
+func (s *SGD[T]) SetLR(lr float64) { s.LR = T(lr) }
+
 // SetStepCount sets the step count, e.g. after loading a checkpoint.
 func (s *SGD[T]) SetStepCount(t int64) { s.t = t }
 
+// Scheduled is an optimizer whose learning rate a schedule sets before each
+// step (runtime/train's Fit).
+type Scheduled[T Float] interface {
+	Optimizer[T]
+	SetLR(lr float64)
+}
+
 var (
-	_ Optimizer[float32] = (*Adam[float32])(nil)
-	_ Optimizer[float64] = (*SGD[float64])(nil)
+	_ Scheduled[float32] = (*Adam[float32])(nil)
+	_ Scheduled[float64] = (*SGD[float64])(nil)
 )
