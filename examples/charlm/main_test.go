@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"math"
 	"path/filepath"
 	"slices"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/backpropgen/backpropgen/generated/charlm"
 	"github.com/backpropgen/backpropgen/runtime"
+	"github.com/backpropgen/backpropgen/runtime/train"
 )
 
 // inAlphabet reports whether b is one of the 97 bytes encode keeps.
@@ -55,13 +57,13 @@ func TestEncodeDecode(t *testing.T) {
 }
 
 func TestShortText(t *testing.T) {
-	cfg := Config{Epochs: 1, LR: 1e-3, Clip: 5, Temp: 1, Seed: 1, SampleLen: 10, Prime: "a", LogEvery: 1}
+	cfg := Config{Epochs: 1, LR: 1e-3, Clip: 5, Temp: 1, Seed: 1, SampleLen: 10, Prime: "a"}
 	text := []byte(strings.Repeat("x", rows*(window+1)-1))
-	_, err := Train(cfg, "short.txt", text, &bytes.Buffer{})
+	_, err := Train(context.Background(), cfg, "short.txt", text, &bytes.Buffer{}, &bytes.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "text too short") {
 		t.Fatalf("Train on %d bytes: err = %v, want \"text too short\"", len(text), err)
 	}
-	if _, err := Train(cfg, "ok.txt", append(text, 'x'), &bytes.Buffer{}); err != nil {
+	if _, err := Train(context.Background(), cfg, "ok.txt", append(text, 'x'), &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
 		t.Fatalf("Train on exactly one window per stream: %v", err)
 	}
 }
@@ -69,35 +71,74 @@ func TestShortText(t *testing.T) {
 // TestCarryState checks that every step starts from the state the previous
 // one ended with, and that an epoch starts from zero.
 func TestCarryState(t *testing.T) {
-	data, err := newStreams(encodeText2(synthetic(4)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := Config{Epochs: 1, LR: 2e-3, Clip: 5, Seed: 3, LogEvery: 1}
-	tr, err := newTrainer(cfg, data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr.resetState()
+	cfg := Config{Epochs: 2, Steps: 3, LR: 2e-3, Clip: 5, Seed: 3, Quiet: true}
 	var prevH, prevC []float32
-	for k := range 3 {
-		if k == 0 {
-			if slices.ContainsFunc(tr.m.H0, func(v float32) bool { return v != 0 }) {
-				t.Fatal("H0 not zero at the start of an epoch")
+	steps := 0
+	cfg.callbacks = func(m *charlm.Model) []train.Callback {
+		return []train.Callback{{
+			// Runs before the program's AfterGradients carries the state: H0
+			// and C0 are still this step's initial state.
+			AfterGradients: func(s *train.Step) error {
+				steps++
+				if s.Step == 0 {
+					if slices.ContainsFunc(m.H0, func(v float32) bool { return v != 0 }) || slices.ContainsFunc(m.C0, func(v float32) bool { return v != 0 }) {
+						t.Errorf("epoch %d: H0/C0 not zero at the start", s.Epoch)
+					}
+				} else {
+					if !slices.Equal(m.H0, prevH) || !slices.Equal(m.C0, prevC) {
+						t.Errorf("step %d: H0/C0 are not the final state of step %d", s.Global, s.Global-1)
+					}
+					if !slices.ContainsFunc(m.H0, func(v float32) bool { return v != 0 }) {
+						t.Errorf("step %d: carried H0 is all zero", s.Global)
+					}
+				}
+				h, c := m.FinalState("h")
+				prevH, prevC = slices.Clone(h), slices.Clone(c)
+				return nil
+			},
+		}}
+	}
+	if _, err := Train(context.Background(), cfg, "synthetic", synthetic(4), &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if steps != 6 {
+		t.Errorf("%d steps, want 6", steps)
+	}
+}
+
+// TestResumeCarried stops a run in the middle of an epoch and resumes it:
+// the checkpoint carries the LSTM state, so the parameters end as those of
+// an uninterrupted run, bit for bit.
+func TestResumeCarried(t *testing.T) {
+	text := synthetic(6)
+	cfg := Config{Epochs: 2, Steps: 5, LR: 2e-3, Clip: 5, Seed: 3, Quiet: true}
+	ref, err := Train(context.Background(), cfg, "synthetic", text, &bytes.Buffer{}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Checkpoint = filepath.Join(t.TempDir(), "charlm.safetensors")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg.callbacks = func(*charlm.Model) []train.Callback {
+		return []train.Callback{{StepEnd: func(s *train.Step) error {
+			if s.Global == 2 {
+				cancel()
 			}
-		} else {
-			if !slices.Equal(tr.m.H0, prevH) || !slices.Equal(tr.m.C0, prevC) {
-				t.Fatalf("step %d: H0/C0 are not the final state of step %d", k, k-1)
-			}
-			if !slices.ContainsFunc(tr.m.H0, func(v float32) bool { return v != 0 }) {
-				t.Fatalf("step %d: carried H0 is all zero", k)
-			}
-		}
-		if _, skipped, err := tr.step(k); err != nil || skipped {
-			t.Fatalf("step %d: skipped %v, err %v", k, skipped, err)
-		}
-		h, c := tr.m.FinalState("h")
-		prevH, prevC = slices.Clone(h), slices.Clone(c)
+			return nil
+		}}}
+	}
+	var out bytes.Buffer
+	res, err := Train(ctx, cfg, "synthetic", text, &out, &bytes.Buffer{})
+	if err != nil || !res.Fit.Interrupted || !strings.Contains(out.String(), "continue it with -resume") {
+		t.Fatalf("interrupted run: %v, %+v\n%s", err, res.Fit, out.String())
+	}
+	cfg.callbacks, cfg.Resume = nil, true
+	res, err = Train(context.Background(), cfg, "synthetic", text, &bytes.Buffer{}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.Model.Params, ref.Model.Params) {
+		t.Error("resumed run's parameters differ from the uninterrupted run's")
 	}
 }
 
@@ -114,25 +155,26 @@ func encodeText2(text []byte) []int32 {
 func TestTrain(t *testing.T) {
 	ckpt := filepath.Join(t.TempDir(), "charlm.safetensors")
 	cfg := Config{Epochs: 3, Steps: 20, LR: 1e-2, Clip: 5, Temp: 1, Seed: 1,
-		SampleLen: 200, Prime: "the ", Checkpoint: ckpt, LogEvery: 10}
+		SampleLen: 200, Prime: "the ", Checkpoint: ckpt}
 	var out bytes.Buffer
-	res, err := Train(cfg, "synthetic", synthetic(20), &out)
+	res, err := Train(context.Background(), cfg, "synthetic", synthetic(20), &out, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("output:\n%s", out.String())
-	if len(res.Losses) != 60 || len(res.Epochs) != 3 {
-		t.Fatalf("%d losses and %d epochs, want 60 and 3", len(res.Losses), len(res.Epochs))
+	// 20 steps an epoch, one plot point per step.
+	if len(res.Fit.Points) != 60 || len(res.Fit.Epochs) != 3 {
+		t.Fatalf("%d loss points and %d epochs, want 60 and 3", len(res.Fit.Points), len(res.Fit.Epochs))
 	}
-	first := res.Losses[0]
+	first := res.Fit.Points[0].Loss
 	last := 0.0
-	for _, l := range res.Losses[55:] {
-		last += l / 5
+	for _, p := range res.Fit.Points[55:] {
+		last += p.Loss / 5
 	}
 	if !(first > 4) || !(last < 0.5*first) {
 		t.Errorf("loss %.3f at the first step, %.3f over the last 5: want a fall by at least half from about ln 97 = 4.57", first, last)
 	}
-	for _, want := range []string{"bits/char", "epoch 3: mean loss", "sample after epoch 3", "wrote " + ckpt} {
+	for _, want := range []string{"bits_per_char", "epoch 3/3  loss ", "sample after epoch 3"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q", want)
 		}
@@ -142,13 +184,13 @@ func TestTrain(t *testing.T) {
 	}
 
 	// The samples.
-	for _, ep := range res.Epochs {
-		if !strings.HasPrefix(ep.Sample, cfg.Prime) || len(ep.Sample) != len(cfg.Prime)+cfg.SampleLen {
-			t.Errorf("epoch %d: sample of %d bytes not starting with %q: %q", ep.Epoch, len(ep.Sample), cfg.Prime, ep.Sample)
+	for e, sample := range res.Samples {
+		if !strings.HasPrefix(sample, cfg.Prime) || len(sample) != len(cfg.Prime)+cfg.SampleLen {
+			t.Errorf("epoch %d: sample of %d bytes not starting with %q: %q", e+1, len(sample), cfg.Prime, sample)
 		}
-		for i := range len(ep.Sample) {
-			if !inAlphabet(ep.Sample[i]) {
-				t.Fatalf("epoch %d: sample byte %d is %q, outside the alphabet", ep.Epoch, i, ep.Sample[i])
+		for i := range len(sample) {
+			if !inAlphabet(sample[i]) {
+				t.Fatalf("epoch %d: sample byte %d is %q, outside the alphabet", e+1, i, sample[i])
 			}
 		}
 	}

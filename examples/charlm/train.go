@@ -1,15 +1,16 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"strconv"
-	"time"
+	"math/rand/v2"
 
 	"github.com/backpropgen/backpropgen/generated/charlm"
 	"github.com/backpropgen/backpropgen/runtime"
+	"github.com/backpropgen/backpropgen/runtime/train"
 )
 
 // Config holds the training settings (the command-line flags).
@@ -17,14 +18,18 @@ type Config struct {
 	Epochs     int     // passes over the text
 	Steps      int     // windows per epoch; 0: every window of the text
 	LR         float64 // Adam's initial learning rate, decayed to LR·minLRFactor
-	Clip       float64 // maximum global gradient norm (ClipGradNorm); 0: no clipping
+	Clip       float64 // maximum global gradient norm; 0: no clipping
 	Temp       float64 // sampling temperature; 0: always the most likely character
 	Seed       uint64  // seed of the weight initialization and of the sampler
 	SampleLen  int     // characters sampled after every epoch; 0: no samples
 	Prime      string  // text the samples start from
-	Checkpoint string  // written at the end of every epoch; "": none
-	LogEvery   int     // steps between loss lines
-	Quiet      bool    // no loss lines
+	Checkpoint string  // written at the end of every epoch and at an interrupt; "": none
+	Resume     bool    // continue the run in Checkpoint
+	Metrics    string  // metrics file (JSON lines, or CSV for .csv); "": none
+	Plot       string  // PNG of the loss curve; "": none
+	Quiet      bool    // no progress bar
+
+	callbacks func(*charlm.Model) []train.Callback // tests' own, run before the program's
 }
 
 // minLRFactor is where the cosine schedule ends: the learning rate falls
@@ -53,121 +58,39 @@ func (c Config) validate() error {
 	if c.SampleLen > 0 && c.Prime == "" {
 		return errors.New("-prime is empty: samples need at least one character to start from")
 	}
-	if c.LogEvery < 1 {
-		return fmt.Errorf("-log %d: want at least 1", c.LogEvery)
+	if c.Resume && c.Checkpoint == "" {
+		return errors.New("-resume needs a -checkpoint file")
 	}
 	return nil
 }
 
-// Epoch is the outcome of one epoch.
-type Epoch struct {
-	Epoch   int     // 1-based
-	Loss    float64 // mean training loss over the epoch, nats per character
-	Skipped int     // steps skipped for a non-finite gradient norm
-	Sample  string  // the sample printed after the epoch ("" without one)
-	Time    time.Duration
-}
-
 // Result is the outcome of Train.
 type Result struct {
-	Model  *charlm.Model
-	Losses []float64 // the training loss of every step, nats per character
-	Epochs []Epoch
+	Model   *charlm.Model
+	Fit     *train.Result
+	Samples []string // the sample after each epoch of this run ("" without one)
 }
 
-// trainer runs truncated backpropagation through time over the streams:
-// window k of every stream is one batch, and the LSTM state at the end of
-// window k is the initial state (h0, c0) of window k+1. Since h0 and c0 are
-// inputs of the generated model, no gradient flows back past a window.
-type trainer struct {
-	cfg   Config
-	m     *charlm.Model
-	opt   *runtime.Adam[float32]
-	data  streams
-	steps int // windows per epoch
-	total int // steps over all epochs, for the schedule
-	done  int // steps taken so far
+// windows is the text as a train.Dataset for truncated BPTT: example
+// k·rows + r is window k of stream r, so that, in order, step k fills
+// window k of every stream (the batch's rows).
+type windows struct {
+	streams
+	x []float32
+	y []int32
 }
 
-func newTrainer(cfg Config, data streams) (*trainer, error) {
-	if err := cfg.validate(); err != nil {
-		return nil, err
-	}
-	m := charlm.New()
-	if len(m.X) != rows*window*numClasses || len(m.Y) != rows*window {
-		return nil, fmt.Errorf("generated/charlm takes x of %d and y of %d elements, not (%d, %d, %d) and (%d, %d): it does not match this program",
-			len(m.X), len(m.Y), rows, window, numClasses, rows, window)
-	}
-	m.Init(cfg.Seed)
-	steps := data.windows()
-	if cfg.Steps > 0 {
-		steps = min(steps, cfg.Steps)
-	}
-	return &trainer{
-		cfg:   cfg,
-		m:     m,
-		opt:   runtime.NewAdam[float32](charlm.NumParams, float32(cfg.LR)),
-		data:  data,
-		steps: steps,
-		total: cfg.Epochs * steps,
-	}, nil
-}
+func (w windows) Len() int { return w.windows() * rows }
 
-// lr is the learning rate of step t (0-based) of total: a cosine from LR
-// down to LR·minLRFactor.
-func (tr *trainer) lr(t int) float64 {
-	frac := 0.0
-	if tr.total > 1 {
-		frac = float64(t) / float64(tr.total-1)
-	}
-	lo := tr.cfg.LR * minLRFactor
-	return lo + (tr.cfg.LR-lo)*0.5*(1+math.Cos(math.Pi*frac))
-}
-
-// resetState zeroes the carried state, at the start of every epoch (the
-// streams start over from their first character).
-func (tr *trainer) resetState() {
-	clear(tr.m.H0)
-	clear(tr.m.C0)
-}
-
-// step trains on window k of every stream starting from the state in
-// H0/C0, then carries the final state into H0/C0 for window k+1. It
-// returns the loss and whether the update was skipped because the gradient
-// norm was not finite. A non-finite loss is an error and leaves the
-// parameters as they were.
-func (tr *trainer) step(k int) (loss float64, skipped bool, err error) {
-	m := tr.m
-	tr.data.fill(k, m.X, m.Y)
-	m.ZeroGrad()
-	l, err := m.Forward(rows)
-	if err != nil {
-		return 0, false, err
-	}
-	loss = float64(l)
-	if math.IsNaN(loss) || math.IsInf(loss, 0) {
-		return loss, false, fmt.Errorf("loss is %v at step %d: training diverged; parameters not updated: lower -lr or -clip", loss, tr.done+1)
-	}
-	m.Backward(rows)
-	// Backward reads H0/C0, so carry the state only after it.
-	m.CarryState()
-	if tr.cfg.Clip > 0 {
-		if norm := runtime.ClipGradNorm(m.Grads, tr.cfg.Clip); math.IsNaN(norm) || math.IsInf(norm, 0) {
-			tr.done++
-			return loss, true, nil
-		}
-	}
-	tr.opt.LR = float32(tr.lr(tr.done))
-	tr.opt.Step(m.Params, m.Grads)
-	tr.done++
-	return loss, false, nil
+func (w windows) Fill(_ runtime.IO[float32], batch []int, _ *rand.Rand) {
+	w.fill(batch[0]/rows, w.x, w.y)
 }
 
 // Train trains charlm on text for cfg.Epochs epochs with truncated BPTT,
-// Adam and gradient clipping, printing the mean loss every cfg.LogEvery
-// steps (unless cfg.Quiet) and a sample after every epoch. name is the
+// Adam and gradient clipping (runtime/train, in order rather than
+// shuffled), printing a summary and a sample after every epoch. name is the
 // text's file, for the messages and the checkpoint's metadata.
-func Train(cfg Config, name string, text []byte, out io.Writer) (*Result, error) {
+func Train(ctx context.Context, cfg Config, name string, text []byte, stdout, stderr io.Writer) (*Result, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -176,73 +99,81 @@ func Train(cfg Config, name string, text []byte, out io.Writer) (*Result, error)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	tr, err := newTrainer(cfg, data)
-	if err != nil {
-		return nil, err
+	m := charlm.New()
+	if len(m.X) != rows*window*numClasses || len(m.Y) != rows*window {
+		return nil, fmt.Errorf("generated/charlm takes x of %d and y of %d elements, not (%d, %d, %d) and (%d, %d): it does not match this program",
+			len(m.X), len(m.Y), rows, window, numClasses, rows, window)
 	}
-	fmt.Fprintf(out, "%s: %d bytes (%d outside the alphabet, read as ' '): %d streams of %d characters, %d windows of %d each\n",
+	steps := data.windows()
+	if cfg.Steps > 0 {
+		steps = min(steps, cfg.Steps)
+	}
+	fmt.Fprintf(stdout, "%s: %d bytes (%d outside the alphabet, read as ' '): %d streams of %d characters, %d windows of %d each\n",
 		name, len(text), outside, rows, data.length, data.windows(), window)
-	fmt.Fprintf(out, "charlm: LSTM(256), %d parameters; %d epochs of %d steps, Adam lr %g (cosine to %g), clip %g\n",
-		charlm.NumParams, cfg.Epochs, tr.steps, cfg.LR, cfg.LR*minLRFactor, cfg.Clip)
-	rng := runtime.NewRNG(cfg.Seed ^ 0x5eed5a3b1e) // the sampler's, apart from the initialization's
-	res := &Result{Model: tr.m}
-	start := time.Now()
-	for epoch := 1; epoch <= cfg.Epochs; epoch++ {
-		epochStart := time.Now()
-		tr.resetState()
-		var sum, recent float64 // recent: the loss summed since the last line
-		var inRecent int
-		ep := Epoch{Epoch: epoch}
-		for k := range tr.steps {
-			loss, skipped, err := tr.step(k)
+	fmt.Fprintf(stdout, "charlm: LSTM(256), %d parameters; %d epochs of %d steps, Adam lr %g (cosine to %g), clip %g\n",
+		charlm.NumParams, cfg.Epochs, steps, cfg.LR, cfg.LR*minLRFactor, cfg.Clip)
+
+	res := &Result{Model: m}
+	tbptt := train.Callback{
+		// The streams start over from their first character: zero state.
+		EpochStart: func(int) error {
+			clear(m.H0)
+			clear(m.C0)
+			return nil
+		},
+		// The final state of this window is the initial state of the next
+		// (Gradients has run the backward pass, which reads H0 and C0).
+		AfterGradients: func(*train.Step) error {
+			m.CarryState()
+			return nil
+		},
+		EpochEnd: func(e *train.Epoch) error {
+			e.Values["bits_per_char"] = e.Values["loss"] / math.Ln2
+			if cfg.SampleLen == 0 {
+				res.Samples = append(res.Samples, "")
+				return nil
+			}
+			s, err := newSampler(m, cfg.Temp, runtime.NewRNG(cfg.Seed^0x5eed5a3b1e^uint64(e.Epoch)<<32))
 			if err != nil {
-				return res, fmt.Errorf("epoch %d: %w", epoch, err)
+				return err
 			}
-			res.Losses = append(res.Losses, loss)
-			if skipped {
-				ep.Skipped++
-			}
-			sum += loss
-			recent += loss
-			inRecent++
-			if !cfg.Quiet && (inRecent == cfg.LogEvery || k == tr.steps-1) {
-				mean := recent / float64(inRecent)
-				fmt.Fprintf(out, "epoch %d step %4d/%d: loss %.3f nats/char = %.3f bits/char  lr %.2e  %6.1fs\n",
-					epoch, k+1, tr.steps, mean, mean/math.Ln2, tr.lr(tr.done-1), time.Since(start).Seconds())
-				recent, inRecent = 0, 0
-			}
-		}
-		ep.Loss = sum / float64(tr.steps)
-		ep.Time = time.Since(epochStart)
-		skipped := ""
-		if ep.Skipped > 0 {
-			skipped = fmt.Sprintf(", %d steps skipped (gradient norm not finite)", ep.Skipped)
-		}
-		fmt.Fprintf(out, "epoch %d: mean loss %.3f nats/char = %.3f bits/char over %d steps in %.1fs%s\n",
-			epoch, ep.Loss, ep.Loss/math.Ln2, tr.steps, ep.Time.Seconds(), skipped)
-		if cfg.Checkpoint != "" {
-			meta := map[string]string{
-				"epoch": strconv.Itoa(epoch),
-				"text":  name,
-				"lr":    strconv.FormatFloat(cfg.LR, 'g', -1, 64),
-				"clip":  strconv.FormatFloat(cfg.Clip, 'g', -1, 64),
-			}
-			if err := tr.m.SaveCheckpoint(cfg.Checkpoint, tr.opt, meta); err != nil {
-				return res, err
-			}
-			fmt.Fprintf(out, "wrote %s\n", cfg.Checkpoint)
-		}
-		if cfg.SampleLen > 0 {
-			s, err := newSampler(tr.m, cfg.Temp, rng)
+			text, err := s.sample(cfg.Prime, cfg.SampleLen)
 			if err != nil {
-				return res, err
+				return err
 			}
-			if ep.Sample, err = s.sample(cfg.Prime, cfg.SampleLen); err != nil {
-				return res, err
-			}
-			fmt.Fprintf(out, "--- sample after epoch %d (temperature %g) ---\n%s\n---\n", epoch, cfg.Temp, ep.Sample)
-		}
-		res.Epochs = append(res.Epochs, ep)
+			res.Samples = append(res.Samples, text)
+			fmt.Fprintf(stdout, "--- sample after epoch %d (temperature %g) ---\n%s\n---\n", e.Epoch, cfg.Temp, text)
+			return nil
+		},
+	}
+	fc := train.Config[float32]{
+		Epochs:      cfg.Epochs,
+		EpochSteps:  steps,
+		Schedule:    train.Cosine{LR: cfg.LR, Min: cfg.LR * minLRFactor},
+		Clip:        cfg.Clip,
+		Seed:        cfg.Seed,
+		Sequential:  true,
+		Checkpoint:  cfg.Checkpoint,
+		Resume:      cfg.Resume,
+		Meta:        map[string]string{"charlm.text": name},
+		Carry:       []runtime.Tensor[float32]{{Name: "h0", Data: m.H0}, {Name: "c0", Data: m.C0}},
+		Callbacks:   []train.Callback{tbptt},
+		Log:         stdout,
+		MetricsFile: cfg.Metrics,
+		Plot:        cfg.Plot,
+	}
+	if cfg.callbacks != nil {
+		fc.Callbacks = append(cfg.callbacks(m), tbptt)
+	}
+	if !cfg.Quiet {
+		fc.Progress = stderr
+	}
+	res.Fit, err = train.Fit(ctx, m, train.Dataset[float32](windows{streams: data, x: m.X, y: m.Y}), fc)
+	if err != nil {
+		return res, err
+	}
+	if res.Fit.Interrupted {
+		fmt.Fprintf(stdout, "interrupted after step %d: %s holds the run; continue it with -resume\n", res.Fit.Steps, cfg.Checkpoint)
 	}
 	return res, nil
 }

