@@ -101,8 +101,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("reading the text: %w (name another file with -text)", err)
 	}
 	// SIGINT and SIGTERM finish the step, write the checkpoint and exit.
+	// A second signal kills the process as usual.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	_, err = Train(ctx, cfg, path, text, stdout, stderr)
 	return err
 }

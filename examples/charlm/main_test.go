@@ -129,7 +129,7 @@ func TestResumeCarried(t *testing.T) {
 	}
 	var out bytes.Buffer
 	res, err := Train(ctx, cfg, "synthetic", text, &out, &bytes.Buffer{})
-	if err != nil || !res.Fit.Interrupted || !strings.Contains(out.String(), "continue it with -resume") {
+	if err != nil || !res.Fit.Interrupted || !strings.Contains(out.String(), "holds the run; resume from it to continue") {
 		t.Fatalf("interrupted run: %v, %+v\n%s", err, res.Fit, out.String())
 	}
 	cfg.callbacks, cfg.Resume = nil, true

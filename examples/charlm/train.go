@@ -172,8 +172,6 @@ func Train(ctx context.Context, cfg Config, name string, text []byte, stdout, st
 	if err != nil {
 		return res, err
 	}
-	if res.Fit.Interrupted {
-		fmt.Fprintf(stdout, "interrupted after step %d: %s holds the run; continue it with -resume\n", res.Fit.Steps, cfg.Checkpoint)
-	}
 	return res, nil
 }
+

@@ -129,8 +129,7 @@ func Train(ctx context.Context, cfg Config, trainSet, testSet *mnistdata.Set, st
 		return nil, err
 	}
 	out := &Result{Model: m, Fit: res}
-	if res.Interrupted {
-		fmt.Fprintf(stdout, "interrupted after step %d: %s holds the run; continue it with -resume\n", res.Steps, cfg.Checkpoint)
+	if res.Interrupted { // Fit said so on stdout, with the checkpoint
 		return out, nil
 	}
 	if len(res.Epochs) > 0 {
@@ -187,3 +186,4 @@ func shifted(dst, src []float32, rng *rand.Rand, max int) {
 		copy(dst[y*side+x0:y*side+x1], src[sy*side+x0-dx:sy*side+x1-dx])
 	}
 }
+

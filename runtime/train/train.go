@@ -389,7 +389,15 @@ func (f *fit[T]) run(ctx context.Context) (*Result, error) {
 				f.st.Seconds += time.Since(f.epochT).Seconds()
 				// Even after an epoch's last step, stop now: a resumed run
 				// starts with the epoch's end (its validation).
-				return f.result(f.checkpoint(f.cfg.Checkpoint))
+				err := f.checkpoint(f.cfg.Checkpoint)
+				if f.cfg.Log != nil && err == nil {
+					if f.cfg.Checkpoint == "" {
+						fmt.Fprintf(f.cfg.Log, "interrupted after step %d; without a checkpoint the run is not saved\n", f.st.Global)
+					} else {
+						fmt.Fprintf(f.cfg.Log, "interrupted after step %d: %s holds the run; resume from it to continue\n", f.st.Global, f.cfg.Checkpoint)
+					}
+				}
+				return f.result(err)
 			default:
 			}
 		}

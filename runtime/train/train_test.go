@@ -432,8 +432,9 @@ func TestOutputs(t *testing.T) {
 			t.Fatal(err)
 		}
 		lines := strings.Split(strings.TrimSpace(log.String()), "\n")
-		if len(lines) != 4 || lines[1] != "resumed from "+cfg.Checkpoint+" 3 steps into epoch 2 (step 8 of the run)" ||
-			!strings.HasPrefix(lines[3], "epoch 3/3  loss ") || !strings.Contains(lines[3], "  val_accuracy ") {
+		if len(lines) != 5 || lines[1] != "interrupted after step 8: "+cfg.Checkpoint+" holds the run; resume from it to continue" ||
+			lines[2] != "resumed from "+cfg.Checkpoint+" 3 steps into epoch 2 (step 8 of the run)" ||
+			!strings.HasPrefix(lines[4], "epoch 3/3  loss ") || !strings.Contains(lines[4], "  val_accuracy ") {
 			t.Errorf("summary lines:\n%s", log.String())
 		}
 		b, err := os.ReadFile(cfg.MetricsFile)
