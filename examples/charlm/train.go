@@ -174,4 +174,3 @@ func Train(ctx context.Context, cfg Config, name string, text []byte, stdout, st
 	}
 	return res, nil
 }
-

@@ -186,4 +186,3 @@ func shifted(dst, src []float32, rng *rand.Rand, max int) {
 		copy(dst[y*side+x0:y*side+x1], src[sy*side+x0-dx:sy*side+x1-dx])
 	}
 }
-
