@@ -111,7 +111,12 @@ func (p *Program) inference(fold bool) error {
 // of the weight and bias that batch_norm_fold makes (W·s, b·s + t) with
 // the bias as its kernel's epilogue (OpDef.BiasAct), written where the
 // batch norm's result goes. At inference time that is one product and no
-// normalization pass.
+// normalization pass, but the fold itself reads and writes the weight on
+// every Infer (the parameters may have changed since the last), so it is
+// only done where the weight is smaller than the batch norm's output at
+// the full batch: a convolution's kernel, or a dense layer with fewer
+// weights than rows × units. A wide dense layer at a small batch keeps its
+// pass (on generated/mlpbn the fold made Infer 35% slower).
 func (p *Program) foldBatchNorms(b *ir.Builder, infer []*ir.Node) []*ir.Node {
 	users := map[*ir.Node]int{}
 	for _, n := range infer {
@@ -136,6 +141,10 @@ func (p *Program) foldBatchNorms(b *ir.Builder, infer []*ir.Node) []*ir.Node {
 			continue
 		}
 		w := x.Args[1]
+		if w.Shape.Elems() >= n.Shape.Elems() { // the fold would cost more than the pass
+			out = append(out, n)
+			continue
+		}
 		b.Pos, b.Step = n.Pos, ""
 		args := []*ir.Node{w, n.Args[1], n.Args[2], n.Args[3], n.Args[4]}
 		if bias != nil {

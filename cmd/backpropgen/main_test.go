@@ -399,7 +399,9 @@ func TestCompilerDoesNotLinkRuntime(t *testing.T) {
 // outputs to float32 rounding.
 func TestFoldMatchesUnfolded(t *testing.T) {
 	dir := module(t)
-	src := "model m\nbatch 5\n" + opCases["batch_norm"] + "\n"
+	// At a batch of 40 both the convolution's and the dense layer's batch
+	// norms fold (their weights are smaller than the norms' outputs).
+	src := "model m\nbatch 40\n" + opCases["batch_norm"] + "\n"
 	for _, pkg := range []string{"folded", "unfolded"} {
 		os.MkdirAll(filepath.Join(dir, pkg), 0o755)
 		path := filepath.Join(dir, pkg, "m.bpg")
@@ -412,8 +414,8 @@ func TestFoldMatchesUnfolded(t *testing.T) {
 			t.Fatalf("%s: exit %d: %s", pkg, code, e)
 		}
 	}
-	if _, out, _ := runCLI("-ir", filepath.Join(dir, "folded", "m.bpg")); !strings.Contains(out, "batch_norm_fold") {
-		t.Fatalf("the folded package folds nothing:\n%s", out)
+	if _, out, _ := runCLI("-ir", filepath.Join(dir, "folded", "m.bpg")); !strings.Contains(out, "batch_norm_fold %2 c.W") || !strings.Contains(out, "batch_norm_fold %20 h.W") {
+		t.Fatalf("the folded package does not fold both c's and h's batch norms:\n%s", out)
 	}
 	test := `package fold
 

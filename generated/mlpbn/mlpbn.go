@@ -38,7 +38,7 @@ const (
 	// NumParams is the number of trainable parameters.
 	NumParams = 235530
 	// ArenaSize is the number of elements in the activation arena.
-	ArenaSize = 266496
+	ArenaSize = 216832
 )
 
 // ParamNames lists the parameters by their description names, in layout order.
@@ -113,12 +113,10 @@ type Model struct {
 	arena    []float32
 	h1       []float32 // h1 (N, 256)
 	n1       []float32 // n1 (N, 256)
-	n1Fold   []float32 // n1.fold (200960)
 	a1Relu   []float32 // a1.relu (N, 256)
 	a1       []float32 // a1 (N, 256)
 	h2       []float32 // h2 (N, 128)
 	n2       []float32 // n2 (N, 128)
-	n2Fold   []float32 // n2.fold (32896)
 	a2Relu   []float32 // a2.relu (N, 128)
 	a2       []float32 // a2 (N, 128)
 	logitsXW []float32 // logits.xW (N, 10)
@@ -176,13 +174,11 @@ func New() *Model {
 	m.h1 = m.arena[0:32768:32768]
 	m.n1 = m.arena[32768:65536:65536]
 	m.n1Saved = m.saved[0:768:768]
-	m.n1Fold = m.arena[65536:266496:266496]
 	m.a1Relu = m.arena[65536:98304:98304]
 	m.a1 = m.arena[98304:131072:131072]
 	m.h2 = m.arena[131072:147456:147456]
 	m.n2 = m.arena[147456:163840:163840]
 	m.n2Saved = m.saved[768:1152:1152]
-	m.n2Fold = m.arena[163840:196736:196736]
 	m.a2Relu = m.arena[163840:180224:180224]
 	m.a2 = m.arena[180224:196608:196608]
 	m.logitsXW = m.arena[196608:197888:197888]
@@ -272,8 +268,10 @@ func (m *Model) Infer(n int) error {
 	if err := m.check(n, false, false); err != nil {
 		return err
 	}
+	m.forwardH1(n)
 	m.inferN1(n)
 	m.inferA1(n)
+	m.forwardH2(n)
 	m.inferN2(n)
 	m.inferA2(n)
 	m.forwardLogits(n)
@@ -286,8 +284,10 @@ func (m *Model) Evaluate(n int) (float32, error) {
 	if err := m.check(n, true, false); err != nil {
 		return 0, err
 	}
+	m.forwardH1(n)
 	m.inferN1(n)
 	m.inferA1(n)
+	m.forwardH2(n)
 	m.inferN2(n)
 	m.inferA2(n)
 	m.forwardLogits(n)
@@ -643,10 +643,8 @@ func (m *Model) forwardLoss(n int) {
 
 // inferN1 computes, in inference mode, n1 = batch_norm(h1) (mlpbn.bpg:9).
 func (m *Model) inferN1(n int) {
-	// n1.fold = h1.W·s, (0 - n1.running_mean)·s + n1.beta with s = n1.gamma/√(n1.running_var + 1e-05)  (200960) (mlpbn.bpg:9)
-	runtime.BatchNormFold(m.n1Fold[0:200704], m.n1Fold[200704:200960], m.H1W, nil, m.N1Gamma, m.N1Beta, m.N1RunningMean, m.N1RunningVar, 784, 256, 1e-05)
-	// n1 folded into h1's weight and bias  (N, 256) (mlpbn.bpg:9)
-	runtime.GemmBiasAct(runtime.Linear, m.n1[:n*256], m.X[:n*784], m.n1Fold[0:200704], m.n1Fold[200704:200960], n, 256, 784)
+	// n1 = (h1 - n1.running_mean)/√(n1.running_var + 1e-05)·n1.gamma + n1.beta  (N, 256) (mlpbn.bpg:9)
+	runtime.BatchNormInfer(m.n1[:n*256], m.h1[:n*256], m.N1Gamma, m.N1Beta, m.N1RunningMean, m.N1RunningVar, n, 256, 1e-05)
 }
 
 // inferA1 computes, in inference mode, a1 = dropout(relu(n1), 0.2) (mlpbn.bpg:10).
@@ -659,10 +657,8 @@ func (m *Model) inferA1(n int) {
 
 // inferN2 computes, in inference mode, n2 = batch_norm(h2) (mlpbn.bpg:12).
 func (m *Model) inferN2(n int) {
-	// n2.fold = h2.W·s, (0 - n2.running_mean)·s + n2.beta with s = n2.gamma/√(n2.running_var + 1e-05)  (32896) (mlpbn.bpg:12)
-	runtime.BatchNormFold(m.n2Fold[0:32768], m.n2Fold[32768:32896], m.H2W, nil, m.N2Gamma, m.N2Beta, m.N2RunningMean, m.N2RunningVar, 256, 128, 1e-05)
-	// n2 folded into h2's weight and bias  (N, 128) (mlpbn.bpg:12)
-	runtime.GemmBiasAct(runtime.Linear, m.n2[:n*128], m.a1[:n*256], m.n2Fold[0:32768], m.n2Fold[32768:32896], n, 128, 256)
+	// n2 = (h2 - n2.running_mean)/√(n2.running_var + 1e-05)·n2.gamma + n2.beta  (N, 128) (mlpbn.bpg:12)
+	runtime.BatchNormInfer(m.n2[:n*128], m.h2[:n*128], m.N2Gamma, m.N2Beta, m.N2RunningMean, m.N2RunningVar, n, 128, 1e-05)
 }
 
 // inferA2 computes, in inference mode, a2 = dropout(relu(n2), 0.2) (mlpbn.bpg:13).
