@@ -179,11 +179,11 @@ func (g *gen) modeGroups(nodes []*ir.Node, prefix string, have []group) []group 
 	return out
 }
 
-// random reports whether the model draws dropout masks: it then keeps a
-// seed and a step count.
+// random reports whether the model draws random numbers (dropout masks;
+// OpDef.Random): it then keeps a seed and a step count.
 func (g *gen) random() bool {
 	for _, n := range g.p.Forward {
-		if n.Op == ir.Dropout {
+		if n.Op.Random {
 			return true
 		}
 	}

@@ -158,7 +158,7 @@ func init() {
 		}})
 	define(LayerNormGrad, &OpDef{Arity: 4, NoGrad: backwardOnly, Shape: normGradShape(LayerNorm), AccumulatesSlice: normAccumulates})
 
-	define(Dropout, &OpDef{Arity: 1, Shape: sameAsArg,
+	define(Dropout, &OpDef{Arity: 1, Shape: sameAsArg, Random: true,
 		Grad: func(b *Builder, n, dy *Node) []*Node {
 			b.Note("d%s = %s ⊙ mask/(1-%g), the mask computed again", n.Args[0].Label(), dy.Label(), n.Attrs.Rate)
 			return []*Node{b.Op(DropoutGrad, n.Attrs, dy)}

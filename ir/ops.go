@@ -142,6 +142,11 @@ type OpDef struct {
 	// no storage.
 	Effect bool
 
+	// Random marks ops that draw random numbers keyed by the model's seed
+	// and training-step count (dropout's masks): a model with one keeps
+	// both and saves them in checkpoints.
+	Random bool
+
 	// ScalesColumns marks products linear in their weight (argument 1)
 	// whose result's last axis is the weight's last axis, so that scaling
 	// column c of the weight scales channel c of the result: an
