@@ -2,6 +2,7 @@ package emit
 
 import (
 	"fmt"
+	"go/token"
 	"strings"
 
 	"github.com/dave/jennifer/jen"
@@ -234,10 +235,51 @@ func (g *gen) modelType(f *jen.File) {
 
 func (g *gen) constructor(f *jen.File) {
 	T := g.elem()
+	alloc := "alloc" + strings.ToUpper(g.typeName[:1]) + g.typeName[1:]
 	f.Comment(fmt.Sprintf("%s returns a model with zero parameters; call Init or load a checkpoint.", g.ctor))
-	f.Func().Id(g.ctor).Params().Op("*").Id(g.typeName).BlockFunc(func(b *jen.Group) {
+	f.Func().Id(g.ctor).Params().Op("*").Id(g.typeName).Block(
+		jen.Return(jen.Id(alloc).Call(jen.Make(jen.Index().Add(T), jen.Id("NumParams")))),
+	)
+	if !token.IsExported(g.typeName) { // the tests' float64 twin needs no replicas
+		g.allocFunc(f, alloc)
+		return
+	}
+	f.Comment("NewReplica returns a model that shares m's parameters (Params and its views: m's")
+	f.Comment("updates are the replica's) and owns everything else: gradients, state (a copy of")
+	f.Comment("m's), inputs and intermediates. A data-parallel loop (runtime/train's Parallel) runs")
+	f.Comment("replicas on shards of a batch in as many goroutines and sums their gradients.")
+	f.Func().Params(jen.Id("m").Op("*").Id(g.typeName)).Id("NewReplica").Params().Op("*").Id(g.typeName).BlockFunc(func(b *jen.Group) {
+		b.Id("r").Op(":=").Id(alloc).Call(jen.Id("m").Dot("Params"))
+		if len(g.g.States) > 0 {
+			b.Copy(jen.Id("r").Dot("State"), jen.Id("m").Dot("State"))
+		}
+		if g.random() {
+			b.List(jen.Id("r").Dot("seed"), jen.Id("r").Dot("step")).Op("=").List(jen.Id("m").Dot("seed"), jen.Id("m").Dot("step"))
+		}
+		b.Return(jen.Id("r"))
+	})
+	if g.random() {
+		f.Comment("Counters returns the seed and the training-step count that key the dropout masks;")
+		f.Comment("SetCounters sets them (a data-parallel replica's, so that each shard draws masks")
+		f.Comment("of its own).")
+		f.Func().Params(jen.Id("m").Op("*").Id(g.typeName)).Id("Counters").Params().Params(jen.Id("seed"), jen.Id("step").Uint64()).Block(
+			jen.Return(jen.Id("m").Dot("seed"), jen.Id("m").Dot("step")),
+		)
+		f.Func().Params(jen.Id("m").Op("*").Id(g.typeName)).Id("SetCounters").Params(jen.Id("seed"), jen.Id("step").Uint64()).Block(
+			jen.List(jen.Id("m").Dot("seed"), jen.Id("m").Dot("step")).Op("=").List(jen.Id("seed"), jen.Id("step")),
+		)
+	}
+	g.allocFunc(f, alloc)
+}
+
+// allocFunc writes the function that allocates a model around its
+// parameters, for New and NewReplica.
+func (g *gen) allocFunc(f *jen.File, alloc string) {
+	T := g.elem()
+	f.Comment(fmt.Sprintf("%s returns a model whose parameters are params (NumParams of them).", alloc))
+	f.Func().Id(alloc).Params(jen.Id("params").Index().Add(T)).Op("*").Id(g.typeName).BlockFunc(func(b *jen.Group) {
 		b.Id("m").Op(":=").Op("&").Id(g.typeName).Values(jen.Dict{
-			jen.Id("Params"): jen.Make(jen.Index().Add(T), jen.Id("NumParams")),
+			jen.Id("Params"): jen.Id("params"),
 			jen.Id("Grads"):  jen.Make(jen.Index().Add(T), jen.Id("NumParams")),
 			jen.Id("arena"):  jen.Make(jen.Index().Add(T), jen.Id("ArenaSize")),
 		})

@@ -225,6 +225,41 @@ func (g *gen) testFuncs(f *jen.File) {
 		)
 	})
 
+	f.Comment("TestReplica checks that a replica shares the parameters and nothing else: on")
+	f.Comment("the same inputs its gradients (and state) equal the model's, bit for bit.")
+	f.Func().Id("TestReplica").Params(t()).BlockFunc(func(b *jen.Group) {
+		b.Id("m").Op(":=").Id("New").Call()
+		b.Id("setup").Call(jen.Id("m"), jen.Lit(1))
+		b.Id("r").Op(":=").Id("m").Dot("NewReplica").Call()
+		same := jen.Op("&").Id("r").Dot("Params").Index(jen.Lit(0)).Op("!=").Op("&").Id("m").Dot("Params").Index(jen.Lit(0))
+		own := jen.Op("&").Id("r").Dot("Grads").Index(jen.Lit(0)).Op("==").Op("&").Id("m").Dot("Grads").Index(jen.Lit(0))
+		for _, x := range append(append([]*ir.Node{}, g.g.Inputs...), g.g.Labels...) {
+			f := g.field[x]
+			own = own.Op("||").Op("&").Id("r").Dot(f).Index(jen.Lit(0)).Op("==").Op("&").Id("m").Dot(f).Index(jen.Lit(0))
+			b.Copy(jen.Id("r").Dot(f), jen.Id("m").Dot(f))
+		}
+		b.If(same).Block(jen.Id("t").Dot("Fatal").Call(jen.Lit("the replica does not share Params")))
+		b.If(own).Block(jen.Id("t").Dot("Fatal").Call(jen.Lit("the replica shares its gradients or an input")))
+		for _, who := range []string{"m", "r"} {
+			b.If(jen.List(jen.Id("_"), jen.Err()).Op(":=").Id(who).Dot("Gradients").Call(jen.Id("Batch")), jen.Err().Op("!=").Nil()).Block(
+				jen.Id("t").Dot("Fatal").Call(jen.Err()),
+			)
+		}
+		cmp := func(field string) {
+			b.For(jen.Id("i").Op(":=").Range().Id("m").Dot(field)).Block(
+				jen.If(jen.Qual("math", "Float64bits").Call(jen.Float64().Call(jen.Id("r").Dot(field).Index(jen.Id("i")))).Op("!=").
+					Qual("math", "Float64bits").Call(jen.Float64().Call(jen.Id("m").Dot(field).Index(jen.Id("i"))))).Block(
+					jen.Id("t").Dot("Fatalf").Call(jen.Lit("replica's "+field+"[%d] = %v, the model's %v"),
+						jen.Id("i"), jen.Id("r").Dot(field).Index(jen.Id("i")), jen.Id("m").Dot(field).Index(jen.Id("i"))),
+				),
+			)
+		}
+		cmp("Grads")
+		if len(g.g.States) > 0 {
+			cmp("State")
+		}
+	})
+
 	f.Comment("TestBadInput checks that bad row counts, labels and NaN inputs are errors")
 	f.Comment("that leave the parameters untouched.")
 	f.Func().Id("TestBadInput").Params(t()).BlockFunc(func(b *jen.Group) {

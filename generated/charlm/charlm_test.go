@@ -84,9 +84,14 @@ type model64 struct {
 
 // newModel64 returns a model with zero parameters; call Init or load a checkpoint.
 func newModel64() *model64 {
+	return allocModel64(make([]float64, NumParams))
+}
+
+// allocModel64 returns a model whose parameters are params (NumParams of them).
+func allocModel64(params []float64) *model64 {
 	m := &model64{
 		Grads:  make([]float64, NumParams),
-		Params: make([]float64, NumParams),
+		Params: params,
 		arena:  make([]float64, ArenaSize),
 	}
 	m.HW = m.Params[0:99328:99328]
@@ -721,6 +726,35 @@ func TestTrainStepGradients(t *testing.T) {
 	for i := range want {
 		if m.Grads[i] != want[i] {
 			t.Fatalf("after TrainStep, Grads[%d] = %v, want %v as after ZeroGrad, Forward and Backward", i, m.Grads[i], want[i])
+		}
+	}
+}
+
+// TestReplica checks that a replica shares the parameters and nothing else: on
+// the same inputs its gradients (and state) equal the model's, bit for bit.
+func TestReplica(t *testing.T) {
+	m := New()
+	setup(m, 1)
+	r := m.NewReplica()
+	copy(r.X, m.X)
+	copy(r.H0, m.H0)
+	copy(r.C0, m.C0)
+	copy(r.Y, m.Y)
+	if &r.Params[0] != &m.Params[0] {
+		t.Fatal("the replica does not share Params")
+	}
+	if &r.Grads[0] == &m.Grads[0] || &r.X[0] == &m.X[0] || &r.H0[0] == &m.H0[0] || &r.C0[0] == &m.C0[0] || &r.Y[0] == &m.Y[0] {
+		t.Fatal("the replica shares its gradients or an input")
+	}
+	if _, err := m.Gradients(Batch); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Gradients(Batch); err != nil {
+		t.Fatal(err)
+	}
+	for i := range m.Grads {
+		if math.Float64bits(float64(r.Grads[i])) != math.Float64bits(float64(m.Grads[i])) {
+			t.Fatalf("replica's Grads[%d] = %v, the model's %v", i, r.Grads[i], m.Grads[i])
 		}
 	}
 }

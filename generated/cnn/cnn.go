@@ -200,9 +200,23 @@ type Model struct {
 
 // New returns a model with zero parameters; call Init or load a checkpoint.
 func New() *Model {
+	return allocModel(make([]float32, NumParams))
+}
+
+// NewReplica returns a model that shares m's parameters (Params and its views: m's
+// updates are the replica's) and owns everything else: gradients, state (a copy of
+// m's), inputs and intermediates. A data-parallel loop (runtime/train's Parallel) runs
+// replicas on shards of a batch in as many goroutines and sums their gradients.
+func (m *Model) NewReplica() *Model {
+	r := allocModel(m.Params)
+	return r
+}
+
+// allocModel returns a model whose parameters are params (NumParams of them).
+func allocModel(params []float32) *Model {
 	m := &Model{
 		Grads:  make([]float32, NumParams),
-		Params: make([]float32, NumParams),
+		Params: params,
 		arena:  make([]float32, ArenaSize),
 	}
 	m.C1W = m.Params[0:864:864]

@@ -141,9 +141,35 @@ type Model struct {
 
 // New returns a model with zero parameters; call Init or load a checkpoint.
 func New() *Model {
+	return allocModel(make([]float32, NumParams))
+}
+
+// NewReplica returns a model that shares m's parameters (Params and its views: m's
+// updates are the replica's) and owns everything else: gradients, state (a copy of
+// m's), inputs and intermediates. A data-parallel loop (runtime/train's Parallel) runs
+// replicas on shards of a batch in as many goroutines and sums their gradients.
+func (m *Model) NewReplica() *Model {
+	r := allocModel(m.Params)
+	copy(r.State, m.State)
+	r.seed, r.step = m.seed, m.step
+	return r
+}
+
+// Counters returns the seed and the training-step count that key the dropout masks;
+// SetCounters sets them (a data-parallel replica's, so that each shard draws masks
+// of its own).
+func (m *Model) Counters() (seed, step uint64) {
+	return m.seed, m.step
+}
+func (m *Model) SetCounters(seed, step uint64) {
+	m.seed, m.step = seed, step
+}
+
+// allocModel returns a model whose parameters are params (NumParams of them).
+func allocModel(params []float32) *Model {
 	m := &Model{
 		Grads:  make([]float32, NumParams),
-		Params: make([]float32, NumParams),
+		Params: params,
 		arena:  make([]float32, ArenaSize),
 	}
 	m.H1W = m.Params[0:200704:200704]
