@@ -80,6 +80,7 @@ type Adam[T Float] struct {
 	// NewAdam sets it to "adam".
 	Prefix string
 	t      int64
+	cur    adamCoef[T] // the step begun by BeginStep
 }
 
 // NewAdamW returns PyTorch's AdamW: Adam with decoupled weight decay 0.01
@@ -110,12 +111,25 @@ func NewAdam[T Float](size int, lr T) *Adam[T] {
 // Step applies one Adam update. It allocates nothing and its inner loop has
 // no bounds checks (all slices are re-sliced to len(params) first).
 func (a *Adam[T]) Step(params, grads []T) {
+	a.BeginStep()
+	a.StepRange(params, grads, 0, len(params))
+}
+
+// BeginStep starts a step that StepRange applies a range of the
+// parameters at a time (see RangeStepper).
+func (a *Adam[T]) BeginStep() { a.cur = a.nextCoef() }
+
+// StepRange applies the step begun by BeginStep to params[lo:hi]. Every
+// element's update is the same operations in the same order whatever the
+// ranges (the vector kernels and their scalar tails round alike), so
+// ranges covering the parameters give Step's result bit for bit.
+func (a *Adam[T]) StepRange(params, grads []T, lo, hi int) {
 	checkStepLens("Adam", len(params), len(grads), len(a.M))
 	checkStepLens("Adam", len(params), len(grads), len(a.V))
-	c := a.nextCoef()
+	c := a.cur
 	free := c // the coefficients of the parameters in NoDecay
 	free.decay = 1
-	spans(len(params), a.NoDecay, "Adam", func(lo, hi int, decay bool) {
+	spansIn(lo, hi, len(params), a.NoDecay, "Adam", func(lo, hi int, decay bool) {
 		c := &c
 		if !decay {
 			c = &free
@@ -129,6 +143,17 @@ func (a *Adam[T]) Step(params, grads []T) {
 		k := adamAsm(p, g, m, v, c)
 		adamLoop(p[k:], g[k:], m[k:], v[k:], c)
 	})
+}
+
+// RangeStepper is an optimizer whose step can be split over ranges of the
+// parameters, run in any order or concurrently (a data-parallel trainer
+// updates on each worker the part of the parameters whose gradients it
+// summed): BeginStep once, then StepRange over ranges that cover the
+// parameters once, gives Step's result bit for bit.
+type RangeStepper[T Float] interface {
+	Optimizer[T]
+	BeginStep()
+	StepRange(params, grads []T, lo, hi int)
 }
 
 // Span is a half-open range [Start, End) of a flat parameter slice.
@@ -184,6 +209,18 @@ func spans(n int, noDecay []Span, kind string, f func(lo, hi int, decay bool)) {
 	if pos < n {
 		f(pos, n, true)
 	}
+}
+
+// spansIn is spans restricted to [lo, hi).
+func spansIn(lo, hi, n int, noDecay []Span, kind string, f func(lo, hi int, decay bool)) {
+	if lo < 0 || hi > n || lo > hi {
+		panic(fmt.Sprintf("runtime: %s.StepRange: range [%d, %d) is outside the %d parameters", kind, lo, hi, n))
+	}
+	spans(n, noDecay, kind, func(a, b int, decay bool) {
+		if a, b = max(a, lo), min(b, hi); a < b {
+			f(a, b, decay)
+		}
+	})
 }
 
 // momentFlush is the threshold below which the optimizers' moment
@@ -312,13 +349,23 @@ func NewSGD[T Float](size int, lr, momentum T, nesterov bool) *SGD[T] {
 
 // Step applies one SGD update. It allocates nothing.
 func (s *SGD[T]) Step(params, grads []T) {
+	s.BeginStep()
+	s.StepRange(params, grads, 0, len(params))
+}
+
+// BeginStep starts a step that StepRange applies a range of the
+// parameters at a time (see RangeStepper).
+func (s *SGD[T]) BeginStep() { s.t++ }
+
+// StepRange applies the step begun by BeginStep to params[lo:hi]; ranges
+// covering the parameters give Step's result bit for bit.
+func (s *SGD[T]) StepRange(params, grads []T, lo, hi int) {
 	checkStepLens("SGD", len(params), len(grads), len(grads))
-	s.t++
 	if mu := s.Momentum; mu != 0 && len(s.Velocity) != len(params) {
 		panic(fmt.Sprintf("runtime: SGD.Step: Momentum is %v but the velocity buffer has %d elements for %d parameters; "+
 			"create the optimizer with NewSGD and a non-zero momentum", float64(mu), len(s.Velocity), len(params)))
 	}
-	spans(len(params), s.NoDecay, "SGD", func(lo, hi int, decay bool) {
+	spansIn(lo, hi, len(params), s.NoDecay, "SGD", func(lo, hi int, decay bool) {
 		wd := s.WeightDecay
 		if !decay {
 			wd = 0
@@ -392,4 +439,7 @@ type Scheduled[T Float] interface {
 var (
 	_ Scheduled[float32] = (*Adam[float32])(nil)
 	_ Scheduled[float64] = (*SGD[float64])(nil)
+
+	_ RangeStepper[float32] = (*Adam[float32])(nil)
+	_ RangeStepper[float64] = (*SGD[float64])(nil)
 )

@@ -27,6 +27,12 @@ type Model[T runtime.Float] interface {
 	LoadCheckpoint(path string, opt runtime.Optimizer[T]) (map[string]string, error)
 }
 
+// stepper is a model that applies the optimizer's step itself (Parallel,
+// on its workers).
+type stepper[T runtime.Float] interface {
+	Step(opt runtime.Optimizer[T])
+}
+
 // Config is a training run. The zero value of every field but Schedule (or
 // Optimizer) and Epochs (or Steps) is a sensible default.
 type Config[T runtime.Float] struct {
@@ -455,7 +461,11 @@ func (f *fit[T]) trainStep(epoch int) error {
 	}
 	s.LR = f.cfg.Schedule.At(f.st.Global, f.total)
 	f.opt.SetLR(s.LR)
-	f.opt.Step(f.io.Params, f.io.Grads)
+	if st, ok := f.m.(stepper[T]); ok {
+		st.Step(f.opt)
+	} else {
+		f.opt.Step(f.io.Params, f.io.Grads)
+	}
 	f.st.LR = s.LR
 
 	f.st.LossSum += s.Loss * float64(n)
