@@ -27,6 +27,26 @@ type ParallelConfig struct {
 	// batch). A shard of more rows than the model's batch runs as several
 	// backward passes into its gradients (gradient accumulation).
 	Batch int
+	// Comm, when set, spreads the shards over processes (MPI ranks, see
+	// runtime/mpi): rank r computes shards r·L to r·L+L-1 of every batch
+	// (L = Shards / Size, with Workers goroutines of its own) and one
+	// all-reduce per step sums the ranks' gradients. Every rank runs the
+	// same Fit over the same data and settings; rank 0 broadcasts the
+	// initial parameters, logs, and writes the checkpoints and files.
+	Comm Comm
+}
+
+// Comm is what Parallel needs of a communicator between processes: its
+// place and size, and in-place sums and broadcasts over all of them, each
+// called by every rank in the same order (collectives). runtime/mpi's
+// Comm is one, over MPI.
+type Comm interface {
+	Rank() int
+	Size() int
+	SumFloat32(buf []float32) error
+	SumFloat64(buf []float64) error
+	BroadcastFloat32(buf []float32, root int) error
+	BroadcastFloat64(buf []float64, root int) error
 }
 
 // Parallel is a model trained data-parallel in one process: every batch
@@ -46,8 +66,17 @@ type Parallel[T runtime.Float] struct {
 	repIO  []runtime.IO[T]
 	io     runtime.IO[T] // the step's rows: Fill writes here
 	out    []T           // the step's outputs, gathered from the shards
-	shards int
-	per    int // the model's batch: rows a replica takes at once
+	shards int           // in all ranks
+	per    int           // the model's batch: rows a replica takes at once
+
+	// Across processes: this rank computes shards first to first+len(reps)-1.
+	comm    Comm
+	rank    int
+	ranks   int
+	first   int
+	status  []float64 // the step's loss sum and every rank's failure flag, summed over the ranks
+	initErr error     // a broadcast in Init failed
+	gather  bool      // out holds only this rank's rows of the last step
 
 	// The step in progress, read by the workers.
 	n      int
@@ -106,14 +135,18 @@ func NewParallel[T runtime.Float](m Model[T], newReplica func() Model[T], cfg Pa
 	if cfg.Workers < 0 || cfg.Shards < 0 || cfg.Batch < 0 {
 		return nil, fmt.Errorf("train: parallel: negative Shards (%d), Workers (%d) or Batch (%d)", cfg.Shards, cfg.Workers, cfg.Batch)
 	}
+	ranks := 1
+	if cfg.Comm != nil {
+		ranks = max(1, cfg.Comm.Size())
+	}
 	if cfg.Workers == 0 {
 		cfg.Workers = goruntime.GOMAXPROCS(0)
 		if cfg.Shards > 0 {
-			cfg.Workers = min(cfg.Workers, cfg.Shards)
+			cfg.Workers = max(1, min(cfg.Workers, cfg.Shards/ranks))
 		}
 	}
 	if cfg.Shards == 0 {
-		cfg.Shards = cfg.Workers
+		cfg.Shards = cfg.Workers * ranks
 	}
 	if cfg.Workers > cfg.Shards {
 		return nil, fmt.Errorf("train: parallel: %d workers for %d shards: a worker needs a shard; use at most %d workers or more shards", cfg.Workers, cfg.Shards, cfg.Shards)
@@ -125,9 +158,25 @@ func NewParallel[T runtime.Float](m Model[T], newReplica func() Model[T], cfg Pa
 	if cfg.Batch < cfg.Shards {
 		return nil, fmt.Errorf("train: parallel: a batch of %d rows cannot fill %d shards", cfg.Batch, cfg.Shards)
 	}
-	p := &Parallel[T]{main: m, shards: cfg.Shards, workers: cfg.Workers, per: mio.Batch}
+	p := &Parallel[T]{main: m, shards: cfg.Shards, workers: cfg.Workers, per: mio.Batch, ranks: 1}
+	local := cfg.Shards
+	if c := cfg.Comm; c != nil {
+		p.comm, p.rank, p.ranks = c, c.Rank(), c.Size()
+		if p.ranks < 1 || p.rank < 0 || p.rank >= p.ranks {
+			return nil, fmt.Errorf("train: parallel: rank %d of %d", p.rank, p.ranks)
+		}
+		if cfg.Shards%p.ranks != 0 {
+			return nil, fmt.Errorf("train: parallel: %d shards over %d ranks: use a multiple of %d shards", cfg.Shards, p.ranks, p.ranks)
+		}
+		local = cfg.Shards / p.ranks
+		p.first = p.rank * local
+		if cfg.Workers > local {
+			return nil, fmt.Errorf("train: parallel: %d workers for the %d shards of a rank: a worker needs a shard; use at most %d workers or more shards", cfg.Workers, local, local)
+		}
+		p.status = make([]float64, 1+p.ranks)
+	}
 	p.reps = []Model[T]{m}
-	for range cfg.Shards - 1 {
+	for range local - 1 {
 		r := newReplica()
 		rio := r.IO()
 		if &rio.Params[0] != &mio.Params[0] {
@@ -167,6 +216,9 @@ func NewParallel[T runtime.Float](m Model[T], newReplica func() Model[T], cfg Pa
 	p.out = make([]T, cfg.Batch*mio.OutputRow)
 	p.lo, p.hi = make([]int, p.shards), make([]int, p.shards)
 	p.scale, p.loss, p.errs = make([]float64, p.shards), make([]float64, p.shards), make([]error, p.shards)
+	if p.status == nil {
+		p.status = make([]float64, 1)
+	}
 	runtime.Reserve(p.workers) // the GEMM's work buffers for as many products at once
 	p.wake = make([]chan struct{}, p.workers)
 	p.sleeping = make([]atomic.Bool, p.workers)
@@ -236,25 +288,48 @@ func (p *Parallel[T]) IO() runtime.IO[T] { return p.io }
 // state to the replicas.
 func (p *Parallel[T]) Init(seed uint64) {
 	p.main.Init(seed)
+	if err := p.fromRank0(); err != nil {
+		// Init has no error to return; the next step's collective fails
+		// and says so. Every rank initialized from the same seed anyway.
+		p.initErr = err
+	}
 	p.syncState()
 }
 
 // Tensors are the model's.
 func (p *Parallel[T]) Tensors() []runtime.Tensor[T] { return p.main.Tensors() }
 
-// SaveCheckpoint writes the model's checkpoint.
+// SaveCheckpoint writes the model's checkpoint (with a Comm, on rank 0
+// only: the other ranks hold the same parameters and optimizer state).
 func (p *Parallel[T]) SaveCheckpoint(path string, opt runtime.Optimizer[T], meta map[string]string) error {
+	if p.rank != 0 {
+		return nil
+	}
 	return p.main.SaveCheckpoint(path, opt, meta)
 }
 
 // LoadCheckpoint loads the model's checkpoint and copies its state to the
 // replicas.
+//
+// With a Comm every rank reads the file (so it must be where every rank
+// can read it), after all ranks have met, so that rank 0 has finished any
+// save; then rank 0's parameters and state are broadcast.
 func (p *Parallel[T]) LoadCheckpoint(path string, opt runtime.Optimizer[T]) (map[string]string, error) {
-	meta, err := p.main.LoadCheckpoint(path, opt)
-	if err == nil {
-		p.syncState()
+	if p.comm != nil {
+		var met [1]float64
+		if err := p.comm.SumFloat64(met[:]); err != nil {
+			return nil, fmt.Errorf("%s: parallel: rank %d waiting for the others before loading %s: %w", p.io.Model, p.rank, path, err)
+		}
 	}
-	return meta, err
+	meta, err := p.main.LoadCheckpoint(path, opt)
+	if err != nil {
+		return meta, err
+	}
+	if err := p.fromRank0(); err != nil {
+		return meta, err
+	}
+	p.syncState()
+	return meta, nil
 }
 
 // syncState copies the model's state (running statistics) to the replicas.
@@ -267,16 +342,31 @@ func (p *Parallel[T]) syncState() {
 }
 
 // Output returns the outputs of the last step's or evaluation's n rows.
+// With a Comm, after a step it gathers the other ranks' rows: every rank
+// must call it then (Fit does, for the training accuracy).
 func (p *Parallel[T]) Output(n int) []T {
 	if n < 1 || n > p.io.Batch {
 		return nil
 	}
-	return p.out[:n*p.io.OutputRow]
+	out := p.out[:n*p.io.OutputRow]
+	if p.gather {
+		p.gather = false
+		row := p.io.OutputRow
+		clear(out[:p.lo[p.first]*row])
+		clear(out[p.hi[p.first+len(p.reps)-1]*row:])
+		if err := sumOver(p.comm, out); err != nil {
+			clear(out) // no rank's rows rather than a mixture
+		}
+	}
+	return out
 }
 
 // Gradients computes the loss of the first n rows (the mean over the
 // shards, weighted by their rows) and its gradients in the model's Grads.
 func (p *Parallel[T]) Gradients(n int) (T, error) {
+	if p.initErr != nil {
+		return 0, p.initErr
+	}
 	if err := p.split(n); err != nil {
 		return 0, err
 	}
@@ -285,14 +375,94 @@ func (p *Parallel[T]) Gradients(n int) (T, error) {
 		p.seed, p.step = p.random[0].Counters()
 	}
 	p.run(computeShards)
-	if err := p.firstErr(); err != nil {
+	lo, hi := p.first, p.first+len(p.reps)
+	err := p.firstErr(lo, hi)
+	p.status[0] = p.lossSum(lo, hi)
+	if p.comm != nil {
+		err = p.agree(err)
+	}
+	if err != nil {
 		return 0, err
 	}
 	if p.random != nil {
 		p.random[0].SetCounters(p.seed, p.step+1)
 	}
 	p.run(sumGradients)
-	return p.meanLoss(), nil
+	if p.comm != nil {
+		if err := sumOver(p.comm, p.io.Grads); err != nil {
+			return 0, fmt.Errorf("%s: parallel: summing the gradients over %d ranks: %w; parameters not updated", p.io.Model, p.ranks, err)
+		}
+		p.gather = true
+	}
+	return T(p.status[0] / float64(p.n)), nil
+}
+
+// agree tells every rank which ranks failed the step (the error of this
+// rank's, or one naming the others) and sums the ranks' losses, in one
+// all-reduce: no rank goes on to sum gradients that another did not make.
+func (p *Parallel[T]) agree(err error) error {
+	clear(p.status[1:])
+	if err != nil {
+		p.status[1+p.rank] = 1
+	}
+	if cerr := p.comm.SumFloat64(p.status); cerr != nil {
+		return fmt.Errorf("%s: parallel: rank %d of %d: exchanging the step's status: %w; parameters not updated", p.io.Model, p.rank, p.ranks, cerr)
+	}
+	if err != nil {
+		return fmt.Errorf("rank %d of %d: %w", p.rank, p.ranks, err)
+	}
+	var failed []int
+	for r, f := range p.status[1:] {
+		if f != 0 {
+			failed = append(failed, r)
+		}
+	}
+	if failed != nil {
+		return fmt.Errorf("%s: parallel: rank %d of %d: ranks %v failed this step (their logs say why); parameters not updated", p.io.Model, p.rank, p.ranks, failed)
+	}
+	return nil
+}
+
+// Rank is this process's rank (0 without a Comm): Fit logs and writes
+// files only on rank 0.
+func (p *Parallel[T]) Rank() int { return p.rank }
+
+// sumOver sums buf over the ranks of c, in place.
+func sumOver[T runtime.Float](c Comm, buf []T) error {
+	switch b := any(buf).(type) {
+	case []float32:
+		return c.SumFloat32(b)
+	case []float64:
+		return c.SumFloat64(b)
+	}
+	panic("unreachable")
+}
+
+// broadcastFrom0 gives every rank rank 0's buf.
+func broadcastFrom0[T runtime.Float](c Comm, buf []T) error {
+	switch b := any(buf).(type) {
+	case []float32:
+		return c.BroadcastFloat32(b, 0)
+	case []float64:
+		return c.BroadcastFloat64(b, 0)
+	}
+	panic("unreachable")
+}
+
+// fromRank0 gives every rank rank 0's parameters and state.
+func (p *Parallel[T]) fromRank0() error {
+	if p.comm == nil {
+		return nil
+	}
+	if err := broadcastFrom0(p.comm, p.io.Params); err != nil {
+		return fmt.Errorf("%s: parallel: broadcasting the parameters from rank 0: %w", p.io.Model, err)
+	}
+	for _, t := range p.states[0] {
+		if err := broadcastFrom0(p.comm, t.Data); err != nil {
+			return fmt.Errorf("%s: parallel: broadcasting %s from rank 0: %w", p.io.Model, t.Name, err)
+		}
+	}
+	return nil
 }
 
 // Step applies opt's update to the parameters; Fit calls it instead of
@@ -317,13 +487,17 @@ func (p *Parallel[T]) Evaluate(n int) (T, error) {
 	if err := p.split(n); err != nil {
 		return 0, err
 	}
-	p.syncState()
-	p.eval = true
-	p.run(computeShards)
-	if err := p.firstErr(); err != nil {
+	if err := p.fromRank0(); err != nil { // rank 0's state, as shard 0's in one process
 		return 0, err
 	}
-	return p.meanLoss(), nil
+	p.syncState()
+	p.eval = true
+	p.gather = false
+	p.run(computeShards)
+	if err := p.firstErr(0, p.shards); err != nil {
+		return 0, err
+	}
+	return T(p.lossSum(0, p.shards) / float64(p.n)), nil
 }
 
 // split divides n rows into the shards, as evenly as possible (the first
@@ -345,21 +519,25 @@ func (p *Parallel[T]) split(n int) error {
 	return nil
 }
 
-func (p *Parallel[T]) firstErr() error {
-	for s, err := range p.errs {
-		if err != nil {
+// firstErr is the error of the first of shards lo..hi-1 that failed.
+func (p *Parallel[T]) firstErr(lo, hi int) error {
+	for s := lo; s < hi; s++ {
+		if err := p.errs[s]; err != nil {
 			return fmt.Errorf("shard %d (rows %d to %d of the batch): %w", s, p.lo[s], p.hi[s]-1, err)
 		}
 	}
 	return nil
 }
 
-func (p *Parallel[T]) meanLoss() T {
+// lossSum is the sum of the losses of the rows of shards lo..hi-1.
+func (p *Parallel[T]) lossSum(lo, hi int) float64 {
 	var sum float64
-	for s := range p.shards {
-		sum += p.loss[s] * float64(p.hi[s]-p.lo[s])
+	for s := lo; s < hi; s++ {
+		if p.hi[s] > p.lo[s] {
+			sum += p.loss[s] * float64(p.hi[s]-p.lo[s])
+		}
 	}
-	return T(sum / float64(p.n))
+	return sum
 }
 
 // run runs a phase of task t on every worker, the caller being worker 0.
@@ -391,20 +569,30 @@ func (p *Parallel[T]) work(w int, t task) {
 			p.opt.StepRange(p.io.Params, p.io.Grads, lo, min(lo+sumBlock, len(p.io.Params)))
 		}
 	default:
-		for s := w; s < p.shards; s += p.workers {
+		if p.eval { // every shard, on the worker's replica
+			for s := w; s < p.shards; s += p.workers {
+				p.errs[s] = nil
+				if p.hi[s] > p.lo[s] {
+					p.loss[s], p.errs[s] = p.shard(s, w)
+				}
+			}
+			return
+		}
+		for r := w; r < len(p.reps); r += p.workers {
+			s := p.first + r
 			p.errs[s] = nil
 			if p.hi[s] > p.lo[s] {
-				p.loss[s], p.errs[s] = p.shard(s)
+				p.loss[s], p.errs[s] = p.shard(s, r)
 			}
 		}
 	}
 }
 
-// shard computes shard s: its rows copied to replica s, then its loss and
-// gradients, in micro-batches of the model's batch when it has more rows;
-// its outputs are copied back to the step's.
-func (p *Parallel[T]) shard(s int) (float64, error) {
-	r, rio := p.reps[s], p.repIO[s]
+// shard computes shard s on replica ri: its rows copied to the replica,
+// then its loss and gradients, in micro-batches of the model's batch when
+// it has more rows; its outputs are copied back to the step's.
+func (p *Parallel[T]) shard(s, ri int) (float64, error) {
+	r, rio := p.reps[ri], p.repIO[ri]
 	lo, hi := p.lo[s], p.hi[s]
 	var sum float64
 	var last int // the rows of the last micro-batch
@@ -420,11 +608,11 @@ func (p *Parallel[T]) shard(s int) (float64, error) {
 			loss, err = r.Evaluate(k)
 		case hi-lo <= p.per: // one pass: the generated step, checks included
 			if p.random != nil && s > 0 {
-				p.random[s].SetCounters(shardSeed(p.seed, s, 0), p.step)
+				p.random[ri].SetCounters(shardSeed(p.seed, s, 0), p.step)
 			}
 			loss, err = r.Gradients(k)
 		default:
-			loss, err = p.accumulate(s, micro, k, last)
+			loss, err = p.accumulate(s, ri, micro, k, last)
 		}
 		if err != nil {
 			return 0, err
@@ -446,19 +634,19 @@ func (p *Parallel[T]) shard(s int) (float64, error) {
 }
 
 // accumulate runs micro-batch j (of k rows, after one of prev rows) of
-// shard s into its replica's gradients, which hold H_j = Σ_{i≤j} k_i·g_i/k_j
+// shard s into its replica ri's gradients, which hold H_j = Σ_{i≤j} k_i·g_i/k_j
 // after it: H_j = (k_{j-1}/k_j)·H_{j-1} + g_j, a scaling only when the
 // sizes differ (the last, partial micro-batch).
-func (p *Parallel[T]) accumulate(s, j, k, prev int) (T, error) {
-	r := p.reps[s].(accumulating[T])
-	grads := p.repIO[s].Grads
+func (p *Parallel[T]) accumulate(s, ri, j, k, prev int) (T, error) {
+	r := p.reps[ri].(accumulating[T])
+	grads := p.repIO[ri].Grads
 	if j == 0 {
 		r.ZeroGrad()
 	} else if prev != k {
 		runtime.Scale(grads, grads, T(float64(prev)/float64(k)))
 	}
 	if p.random != nil {
-		p.random[s].SetCounters(shardSeed(p.seed, s, j), p.step+1)
+		p.random[ri].SetCounters(shardSeed(p.seed, s, j), p.step+1)
 	}
 	loss, err := r.Forward(k)
 	if err != nil {
@@ -495,26 +683,34 @@ func (p *Parallel[T]) copyRows(io runtime.IO[T], a, b int) {
 // does not depend on the number of workers.
 const sumBlock = 1 << 14
 
-// sum writes into the model's gradients Σ_s scale_s·g_s over the shards
-// with rows, for worker w's blocks: each shard scaled, then added pairwise
-// in a fixed tree ((0+1)+(2+3))+..., the same for any number of workers.
+// sum writes into the model's gradients Σ_s scale_s·g_s over this rank's
+// shards with rows, for worker w's blocks: each shard scaled, then added
+// pairwise in a fixed tree ((0+1)+(2+3))+..., the same for any number of
+// workers. (With a Comm and a power-of-two number of shards per rank, a
+// rank's tree is a subtree of the one-process tree.)
 func (p *Parallel[T]) sum(w int) {
 	size := len(p.io.Grads)
+	local := len(p.reps)
+	empty := func(r int) bool { return p.hi[p.first+r] == p.lo[p.first+r] }
 	for lo := w * sumBlock; lo < size; lo += p.workers * sumBlock {
 		hi := min(lo+sumBlock, size)
-		for s := range p.shards {
-			if p.hi[s] > p.lo[s] {
-				g := p.repIO[s].Grads[lo:hi]
-				runtime.Scale(g, g, T(p.scale[s]))
+		if empty(0) { // a rank without rows (fewer rows than shards) adds 0
+			clear(p.repIO[0].Grads[lo:hi])
+			continue
+		}
+		for r := range local {
+			if !empty(r) {
+				g := p.repIO[r].Grads[lo:hi]
+				runtime.Scale(g, g, T(p.scale[p.first+r]))
 			}
 		}
-		for stride := 1; stride < p.shards; stride *= 2 {
-			for s := 0; s+stride < p.shards; s += 2 * stride {
-				t := s + stride
-				if p.hi[t] == p.lo[t] {
-					continue // an empty shard (fewer rows than shards) adds nothing
+		for stride := 1; stride < local; stride *= 2 {
+			for r := 0; r+stride < local; r += 2 * stride {
+				t := r + stride
+				if empty(t) {
+					continue // an empty shard adds nothing
 				}
-				runtime.Axpy(p.repIO[s].Grads[lo:hi], p.repIO[t].Grads[lo:hi], 1)
+				runtime.Axpy(p.repIO[r].Grads[lo:hi], p.repIO[t].Grads[lo:hi], 1)
 			}
 		}
 	}

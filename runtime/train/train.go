@@ -276,6 +276,11 @@ func newFit[T runtime.Float](m Model[T], data Dataset[T], cfg Config[T]) (*fit[T
 		return nil, fmt.Errorf("train: Monitor %q needs a Validation set", f.cfg.Monitor)
 	}
 	f.minimize = strings.HasSuffix(f.cfg.Monitor, "loss")
+	if r, ok := m.(interface{ Rank() int }); ok && r.Rank() != 0 {
+		// One of several processes training one model: rank 0 speaks and
+		// writes the files (the model saves checkpoints on rank 0 only).
+		f.cfg.Log, f.cfg.Progress, f.cfg.MetricsFile, f.cfg.Plot = nil, nil, "", ""
+	}
 	if es := cfg.EarlyStopping; es != nil && es.RestoreBest && cfg.Checkpoint != "" && cfg.BestCheckpoint == "" {
 		f.cfg.BestCheckpoint = bestName(cfg.Checkpoint)
 	}
