@@ -12,6 +12,12 @@ test:
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -race -short ./ir/... ./derive/... ./emit/... ./runtime/... ./generated/...
 	$(GO) test -count=1 -tags noasm ./runtime/... ./generated/mlp/
+	@if command -v mpirun >/dev/null && pkg-config --exists ompi-c; then \
+		echo "$(GO) test -count=1 -tags mpi ./runtime/mpi/ (2 ranks under mpirun)"; \
+		$(GO) vet -tags mpi ./runtime/mpi/ ./examples/mnist/ && $(GO) test -count=1 -tags mpi ./runtime/mpi/; \
+	else \
+		echo "make test: Open MPI is not installed (apt-get install openmpi-bin libopenmpi-dev pkg-config): the MPI tests were skipped"; \
+	fi
 
 # generate rewrites every generated package from its description, and the
 # runtime's assembly from its avo generator.

@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/backpropgen/backpropgen/examples/internal/mnistdata"
+	"github.com/backpropgen/backpropgen/runtime/mpi"
 )
 
 func main() {
@@ -58,13 +59,32 @@ var (
 )
 
 // run parses the flags, loads the data and trains.
-func run(args []string, stdout, stderr io.Writer) error {
+func run(args []string, stdout, stderr io.Writer) (err error) {
 	cfg, dir, err := parseFlags(args, stderr)
 	if errors.Is(err, errHelp) {
 		return nil
 	}
 	if err != nil {
 		return err
+	}
+	if mpi.Launched() { // one of the ranks of mpirun -np N
+		comm, ierr := mpi.Init()
+		if ierr != nil {
+			return ierr
+		}
+		cfg.Comm = comm
+		if comm.Rank() != 0 { // rank 0 speaks for all
+			stdout, stderr, cfg.Quiet = io.Discard, io.Discard, true
+		}
+		defer func() {
+			if err != nil { // the others may be waiting for this rank
+				fmt.Fprintf(os.Stderr, "mnist: rank %d: %v\n", comm.Rank(), err)
+				comm.Abort(1)
+			}
+			if ferr := comm.Finalize(); err == nil {
+				err = ferr
+			}
+		}()
 	}
 	if cfg.Resume { // fail before the slow data load
 		if err := checkResumable(cfg.Checkpoint, cfg.Model); err != nil {
@@ -125,6 +145,9 @@ func parseFlags(args []string, stderr io.Writer) (Config, string, error) {
 	flags.StringVar(&cfg.Metrics, "metrics", "", "file of the epochs' values: JSON lines, or CSV when it ends in .csv; empty: none (default: mnist-MODEL.jsonl)")
 	flags.StringVar(&cfg.Plot, "plot", "", "PNG of the loss and accuracy curves, redrawn after every epoch; empty: none (default: mnist-MODEL.png)")
 	flags.BoolVar(&cfg.Quiet, "quiet", false, "no progress bar")
+	flags.IntVar(&cfg.Workers, "workers", 0, "train data-parallel on this many goroutines (cores), each computing replicas' gradients; 0: the model alone, unless under mpirun")
+	flags.IntVar(&cfg.Shards, "shards", 0, "replicas every step is split into, over all workers and MPI ranks; the result depends on it, not on -workers (default: workers × ranks)")
+	flags.IntVar(&cfg.Batch, "batch", 0, "rows per step with -workers or under mpirun; more than shards × the model's batch accumulates gradients (default: shards × the model's batch)")
 	if err := flags.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return cfg, "", errHelp

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -264,5 +265,40 @@ func TestShifted(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestWorkers: -workers 2 trains every model to the parameters of
+// -workers 1 over the same -shards (each shard accumulating a batch and a
+// half); a
+// -shards without -workers is refused.
+func TestWorkers(t *testing.T) {
+	trainSet, test := smallData(t)
+	for _, a := range archs {
+		t.Run(a.Name, func(t *testing.T) {
+			var want []float32
+			for _, workers := range []int{1, 2} {
+				cfg := Config{Model: a.Name, Epochs: 1, LR: a.Defaults.LR, Schedule: "cosine", Clip: a.Defaults.Clip, Shift: a.Defaults.Shift, Seed: 1,
+					Quiet: true, Workers: workers, Shards: 2, Batch: 3 * a.New().IO().Batch}
+				var out bytes.Buffer
+				res, err := Train(context.Background(), cfg, trainSet, test, &out, &bytes.Buffer{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(out.String(), fmt.Sprintf("in 2 shards of up to %d", 3*res.Model.IO().Batch/2)) {
+					t.Errorf("stdout:\n%s", out.String())
+				}
+				got := params(res.Model)
+				if want == nil {
+					want = got
+				} else if !slices.Equal(got, want) {
+					t.Errorf("%d workers: parameters differ from 1 worker's", workers)
+				}
+			}
+		})
+	}
+	err := run([]string{"-shards", "2", "-data", t.TempDir()}, &bytes.Buffer{}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "give -workers too") {
+		t.Errorf("-shards alone: %v", err)
 	}
 }

@@ -28,7 +28,10 @@ type Arch struct {
 	Name        string
 	Description string
 	New         func() train.Model[float32] // a new model with zero parameters
-	Defaults    Defaults
+	// Replica returns a replica of a model New made (sharing its
+	// parameters), for data-parallel training.
+	Replica  func(train.Model[float32]) train.Model[float32]
+	Defaults Defaults
 }
 
 // File is the default name of the model's checkpoint (ext .safetensors),
@@ -41,30 +44,35 @@ var archs = []*Arch{
 		Name:        "mlp",
 		Description: "784-128-64-10 perceptron with ReLU",
 		New:         func() train.Model[float32] { return mlp.New() },
+		Replica:     func(m train.Model[float32]) train.Model[float32] { return m.(*mlp.Model).NewReplica() },
 		Defaults:    Defaults{Epochs: 5, LR: 1e-3, Schedule: "cosine"},
 	},
 	{
 		Name:        "lenet5",
 		Description: "LeNet-5 with ReLU and max pooling",
 		New:         func() train.Model[float32] { return lenet5.New() },
+		Replica:     func(m train.Model[float32]) train.Model[float32] { return m.(*lenet5.Model).NewReplica() },
 		Defaults:    Defaults{Epochs: 12, LR: 2e-3, Schedule: "cosine"},
 	},
 	{
 		Name:        "seqmnist",
 		Description: "sequential MNIST: LSTM(128) over the 28 rows, then dense(10)",
 		New:         func() train.Model[float32] { return seqmnist.New() },
+		Replica:     func(m train.Model[float32]) train.Model[float32] { return m.(*seqmnist.Model).NewReplica() },
 		Defaults:    Defaults{Epochs: 10, LR: 2e-3, Schedule: "cosine", Clip: 1},
 	},
 	{
 		Name:        "resnet",
 		Description: "residual CNN: a stem and three residual blocks with batch norm, global average pooling, dense(10)",
 		New:         func() train.Model[float32] { return resnet.New() },
+		Replica:     func(m train.Model[float32]) train.Model[float32] { return m.(*resnet.Model).NewReplica() },
 		Defaults:    Defaults{Epochs: 10, LR: 3e-3, Schedule: "cosine", Shift: 2},
 	},
 	{
 		Name:        "mlpbn",
 		Description: "784-256-128-10 perceptron with batch norm, ReLU and dropout 0.2",
 		New:         func() train.Model[float32] { return mlpbn.New() },
+		Replica:     func(m train.Model[float32]) train.Model[float32] { return m.(*mlpbn.Model).NewReplica() },
 		Defaults:    Defaults{Epochs: 10, LR: 2e-3, Schedule: "cosine"},
 	},
 }

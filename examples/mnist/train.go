@@ -12,6 +12,7 @@ import (
 
 	"github.com/backpropgen/backpropgen/examples/internal/mnistdata"
 	"github.com/backpropgen/backpropgen/runtime"
+	"github.com/backpropgen/backpropgen/runtime/mpi"
 	"github.com/backpropgen/backpropgen/runtime/train"
 )
 
@@ -29,6 +30,12 @@ type Config struct {
 	Metrics    string  // metrics file (JSON lines, or CSV for .csv); "" for none
 	Plot       string  // PNG of the curves; "" for none
 	Quiet      bool    // no progress bar
+
+	// Data parallelism (train.Parallel): Workers goroutines compute Shards
+	// replicas' gradients over Batch rows per step; Comm spreads the
+	// shards over MPI ranks. Workers 0 and no Comm: the model alone.
+	Workers, Shards, Batch int
+	Comm                   train.Comm
 }
 
 func (c Config) validate() error {
@@ -52,6 +59,12 @@ func (c Config) validate() error {
 	}
 	if c.Resume && c.Checkpoint == "" {
 		return errors.New("-resume needs a -checkpoint file")
+	}
+	if c.Workers < 0 || c.Shards < 0 || c.Batch < 0 {
+		return fmt.Errorf("-workers %d, -shards %d, -batch %d: want 0 (the default) or more", c.Workers, c.Shards, c.Batch)
+	}
+	if (c.Shards > 0 || c.Batch > 0) && c.Workers == 0 && c.Comm == nil && !mpi.Launched() {
+		return errors.New("-shards and -batch split a step over replicas: give -workers too (or run under mpirun)")
 	}
 	return nil
 }
@@ -104,6 +117,23 @@ func Train(ctx context.Context, cfg Config, trainSet, testSet *mnistdata.Set, st
 	}
 	arch, _ := archByName(cfg.Model) // validated
 	m := arch.New()
+	model := m
+	if cfg.Workers > 0 || cfg.Comm != nil {
+		p, err := train.NewParallel(m, func() train.Model[float32] { return arch.Replica(m) },
+			train.ParallelConfig{Shards: cfg.Shards, Workers: cfg.Workers, Batch: cfg.Batch, Comm: cfg.Comm})
+		if err != nil {
+			return nil, err
+		}
+		defer p.Close()
+		model = p
+		pc := p.IO()
+		ranks := 1
+		if cfg.Comm != nil {
+			ranks = cfg.Comm.Size()
+		}
+		fmt.Fprintf(stdout, "data parallel: %d rows per step in %d shards of up to %d (the model's batch %d), %d worker%s, %d rank%s\n",
+			pc.Batch, p.Shards(), (pc.Batch+p.Shards()-1)/p.Shards(), m.IO().Batch, p.Workers(), plural(p.Workers()), ranks, plural(ranks))
+	}
 	var sched train.Schedule = train.Cosine{LR: cfg.LR}
 	if cfg.Schedule == "constant" {
 		sched = train.Constant{LR: cfg.LR}
@@ -124,7 +154,7 @@ func Train(ctx context.Context, cfg Config, trainSet, testSet *mnistdata.Set, st
 	if !cfg.Quiet {
 		fc.Progress = stderr
 	}
-	res, err := train.Fit(ctx, m, train.Dataset[float32](images{set: trainSet, shift: cfg.Shift}), fc)
+	res, err := train.Fit(ctx, model, train.Dataset[float32](images{set: trainSet, shift: cfg.Shift}), fc)
 	if err != nil {
 		return nil, err
 	}

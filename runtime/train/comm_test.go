@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -118,6 +120,8 @@ func (c *localComm) BroadcastFloat64(b []float64, root int) error {
 func fitRanks(t *testing.T, newModel func() (Model[float32], func() Model[float32]), shards, ranks, examples int, poison func(r int, d *Slices[float32])) ([][]float32, []error) {
 	comms := newLocalWorld(ranks)
 	out, errs := make([][]float32, ranks), make([]error, ranks)
+	dir := t.TempDir()
+	ckpt := func(r int) string { return filepath.Join(dir, fmt.Sprintf("rank%d.safetensors", r)) }
 	var wg sync.WaitGroup
 	for r := range ranks {
 		wg.Add(1)
@@ -135,7 +139,7 @@ func fitRanks(t *testing.T, newModel func() (Model[float32], func() Model[float3
 			if poison != nil {
 				poison(r, data)
 			}
-			cfg := Config[float32]{Epochs: 2, Schedule: Constant{LR: 1e-3}, Clip: 5, Seed: 1, Validation: randomData(t, p.IO(), 50, 4)}
+			cfg := Config[float32]{Epochs: 2, Schedule: Constant{LR: 1e-3}, Clip: 5, Seed: 1, Validation: randomData(t, p.IO(), 50, 4), Checkpoint: ckpt(r)}
 			if _, errs[r] = Fit(context.Background(), p, data, cfg); errs[r] != nil {
 				comms[r].leave()
 			}
@@ -143,6 +147,12 @@ func fitRanks(t *testing.T, newModel func() (Model[float32], func() Model[float3
 		}()
 	}
 	wg.Wait()
+	for r := range ranks {
+		// Every rank names a file of its own here: only rank 0's is written.
+		if _, err := os.Stat(ckpt(r)); (err == nil) != (r == 0) && errs[r] == nil {
+			t.Errorf("rank %d: checkpoint %s: %v; want a file from rank 0 only", r, ckpt(r), err)
+		}
+	}
 	return out, errs
 }
 

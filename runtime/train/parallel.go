@@ -229,6 +229,12 @@ func NewParallel[T runtime.Float](m Model[T], newReplica func() Model[T], cfg Pa
 	return p, nil
 }
 
+// Shards is the number of shards of every step, over all ranks.
+func (p *Parallel[T]) Shards() int { return p.shards }
+
+// Workers is the number of goroutines computing this process's shards.
+func (p *Parallel[T]) Workers() int { return p.workers }
+
 // Close stops the workers.
 func (p *Parallel[T]) Close() {
 	if p.stop.Swap(true) {
