@@ -265,3 +265,28 @@ func BenchmarkRanks(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAllreduce times the all-reduce of a step's gradients, for the
+// parameter counts of the models BenchmarkRanks trains: the most that
+// overlapping it with the backward pass (PyTorch DDP's buckets) could
+// save per step. Run it under mpirun -np 2 as BenchmarkRanks.
+func BenchmarkAllreduce(b *testing.B) {
+	if !inRank() {
+		b.Skip("run under mpirun with BACKPROPGEN_MPI_TEST=rank (see BenchmarkRanks)")
+	}
+	comm := worldComm(b)
+	for _, mc := range []struct {
+		name string
+		n    int
+	}{{"mlpb128", mlpb128.NumParams}, {"cnn", cnn.NumParams}, {"lstm", lstm.NumParams}} {
+		b.Run(fmt.Sprintf("model=%s/ranks=%d", mc.name, comm.Size()), func(b *testing.B) {
+			buf := make([]float32, mc.n)
+			b.SetBytes(int64(4 * mc.n))
+			for range b.N {
+				if err := comm.SumFloat32(buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
