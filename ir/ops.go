@@ -194,6 +194,8 @@ var (
 	Sigmoid, SigmoidGrad = newOp("sigmoid"), newOp("sigmoid_grad")
 	Tanh, TanhGrad       = newOp("tanh"), newOp("tanh_grad")
 	Sqrt, SqrtGrad       = newOp("sqrt"), newOp("sqrt_grad")
+	Gelu, GeluGrad       = newOp("gelu"), newOp("gelu_grad")
+	GeluErf, GeluErfGrad = newOp("gelu_erf"), newOp("gelu_erf_grad")
 	Identity             = newOp("identity")
 	Exp                  = newOp("exp")
 	Log                  = newOp("log")
@@ -321,6 +323,18 @@ func init() {
 	// epilogue of a product that has a bias but no activation.
 	define(Identity, &OpDef{Arity: 1, Shape: sameAsArg, Unary: unaryKernel(spec.Linear), NoGrad: "made in inference mode only"})
 	define(SqrtGrad, &OpDef{Arity: 2, Shape: sameShapes, NoGrad: backwardOnly, Unary: unaryKernel(spec.Sqrt)})
+	// GELU (GPT-2's tanh approximation, and the exact x·Φ(x)): the
+	// derivative is not a function of the output, so the gradient op reads
+	// the input (which then lives until the backward pass).
+	gelu := func(d, dgrad *OpDef, u spec.UnaryOp, form string) {
+		unary(d, u, func(b *Builder, n, dy *Node) []*Node {
+			b.Note("d%s = %s ⊙ %s'(%s)  (%s)", n.Args[0].Label(), dy.Label(), d.Name, n.Args[0].Label(), form)
+			return []*Node{b.Op(dgrad, Attrs{}, n.Args[0], dy)}
+		})
+		define(dgrad, &OpDef{Arity: 2, Shape: sameShapes, NoGrad: backwardOnly, Unary: unaryKernel(u)})
+	}
+	gelu(Gelu, GeluGrad, spec.Gelu, "tanh approximation")
+	gelu(GeluErf, GeluErfGrad, spec.GeluErf, "x·Φ(x)")
 	for _, d := range []*OpDef{SoftmaxGrad, LogSoftmaxGrad} {
 		define(d, &OpDef{Arity: 2, Shape: sameShapes, NoGrad: backwardOnly})
 	}

@@ -33,6 +33,8 @@ const (
 	Neg     = spec.Neg
 	Sqrt    = spec.Sqrt
 	Linear  = spec.Linear
+	Gelu    = spec.Gelu
+	GeluErf = spec.GeluErf
 )
 
 // Unary computes
@@ -40,7 +42,9 @@ const (
 //	for i := range out: out[i] = op(x[i])
 //
 // with Relu(v) = max(v, 0) (NaN stays NaN), Sigmoid(v) = 1/(1+e^-v),
-// Tanh, Exp, Log, Neg(v) = -v and Sqrt. len(x) must be at least len(out);
+// Tanh, Exp, Log, Neg(v) = -v, Sqrt, Gelu(v) = v/2·(1 + tanh(√(2/π)(v +
+// 0.044715v³))) (GPT-2's and PyTorch's approximate="tanh") and GeluErf(v)
+// = v/2·(1 + erf(v/√2)) (PyTorch's nn.GELU()). len(x) must be at least len(out);
 // out may alias x. Sigmoid saturates to exactly 0 or 1 for large |v|
 // instead of producing NaN. float64 and, without the amd64 kernels,
 // float32 compute Sigmoid, Tanh and Exp in float64 through math. Unary
@@ -89,6 +93,14 @@ func unaryLoop[T Float](op UnaryOp, out, x []T) {
 		}
 	case Linear:
 		copy(out, x)
+	case Gelu:
+		for i, v := range x {
+			out[i] = T(geluTanh(float64(v)))
+		}
+	case GeluErf:
+		for i, v := range x {
+			out[i] = T(geluErf(float64(v)))
+		}
 	default:
 		panic("runtime.Unary: unknown op " + op.String())
 	}
@@ -100,7 +112,8 @@ func unaryLoop[T Float](op UnaryOp, out, x []T) {
 //
 // where op' is expressed through y = op(x):
 // Relu: y > 0 ? dy : 0; Sigmoid: dy*y*(1-y); Tanh: dy*(1-y*y); Exp: dy*y;
-// Sqrt: dy*0.5/y. y and dy must be at least len(dx) long; dx may alias
+// Sqrt: dy*0.5/y. Gelu and GeluErf are not functions of their output: for
+// them y is the input x. y and dy must be at least len(dx) long; dx may alias
 // either. Log and Neg have no such form (generated code differentiates
 // them with Binary and Scale), so UnaryGrad panics for them: calling it so
 // is a generator bug.
@@ -143,9 +156,42 @@ func unaryGradLoop[T Float](op UnaryOp, dx, y, dy []T) {
 		}
 	case Linear:
 		copy(dx, dy)
+	case Gelu: // y is x
+		for i, v := range y {
+			dx[i] = T(float64(dy[i]) * geluTanhGrad(float64(v)))
+		}
+	case GeluErf: // y is x
+		for i, v := range y {
+			dx[i] = T(float64(dy[i]) * geluErfGrad(float64(v)))
+		}
 	default:
 		panic("runtime.UnaryGrad: no gradient from output for op " + op.String())
 	}
+}
+
+// geluC is √(2/π), the tanh approximation's scale.
+const geluC = 0.7978845608028654
+
+// geluTanh is GELU's tanh approximation, v/2·(1 + tanh(u)) with u =
+// √(2/π)(v + 0.044715v³); tanh saturates to ±1 for large |u|, so the
+// result is v or -0 there, without overflow.
+func geluTanh(v float64) float64 {
+	return 0.5 * v * (1 + math.Tanh(geluC*(v+0.044715*v*v*v)))
+}
+
+// geluTanhGrad is geluTanh's derivative: (1 + t)/2 + v/2·(1 - t²)·u'
+// with t = tanh(u), u' = √(2/π)(1 + 3·0.044715v²).
+func geluTanhGrad(v float64) float64 {
+	t := math.Tanh(geluC * (v + 0.044715*v*v*v))
+	return 0.5*(1+t) + 0.5*v*(1-t*t)*geluC*(1+3*0.044715*v*v)
+}
+
+// geluErf is the exact GELU, v·Φ(v) = v/2·(1 + erf(v/√2)).
+func geluErf(v float64) float64 { return 0.5 * v * (1 + math.Erf(v/math.Sqrt2)) }
+
+// geluErfGrad is Φ(v) + v·φ(v), φ the standard normal density.
+func geluErfGrad(v float64) float64 {
+	return 0.5*(1+math.Erf(v/math.Sqrt2)) + v*math.Exp(-0.5*v*v)/math.Sqrt(2*math.Pi)
 }
 
 // BinaryOp names an element-wise function of two tensors.

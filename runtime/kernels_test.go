@@ -958,3 +958,66 @@ func TestShortSlicesPanic(t *testing.T) {
 		}()
 	}
 }
+
+// TestGelu: both GELUs at known values (PyTorch's nn.GELU() and
+// approximate="tanh" at 1 and -2), their gradients against central finite
+// differences in float64, float32 against float64, and no NaN at the
+// extremes.
+func TestGelu(t *testing.T) {
+	for _, tc := range []struct {
+		op   UnaryOp
+		x    float64
+		want float64
+	}{
+		{GeluErf, 1, 0.8413447460685429}, {GeluErf, -2, -0.04550026389635842},
+		{Gelu, 1, 0.8411919906082768}, {Gelu, -2, -0.04540230591222},
+	} {
+		out := []float64{0}
+		Unary(tc.op, out, []float64{tc.x})
+		if math.Abs(out[0]-tc.want) > 1e-12 {
+			t.Errorf("%v(%v) = %.16g, want %.16g", tc.op, tc.x, out[0], tc.want)
+		}
+	}
+	xs := []float64{-1e30, -60, -8, -3, -1.5, -0.7, -1e-3, 0, 1e-3, 0.3, 1, 2.5, 6, 60, 1e30}
+	for v := -6.0; v <= 6; v += 0.37 {
+		xs = append(xs, v)
+	}
+	for _, op := range []UnaryOp{Gelu, GeluErf} {
+		ones := make([]float64, len(xs))
+		for i := range ones {
+			ones[i] = 1
+		}
+		y, dx := make([]float64, len(xs)), make([]float64, len(xs))
+		Unary(op, y, xs)
+		UnaryGrad(op, dx, xs, ones)
+		for i, x := range xs {
+			if math.IsNaN(y[i]) || math.IsNaN(dx[i]) {
+				t.Errorf("%v at %v: %v, gradient %v", op, x, y[i], dx[i])
+			}
+			if math.Abs(x) > 10 {
+				continue
+			}
+			const h = 1e-6
+			f := []float64{0, 0}
+			Unary(op, f, []float64{x + h, x - h})
+			fd := (f[0] - f[1]) / (2 * h)
+			if math.Abs(fd-dx[i]) > 1e-7 {
+				t.Errorf("%v'(%v) = %v, finite differences %v", op, x, dx[i], fd)
+			}
+		}
+		x32, y32, d32, one32 := make([]float32, len(xs)), make([]float32, len(xs)), make([]float32, len(xs)), make([]float32, len(xs))
+		for i, x := range xs {
+			x32[i], one32[i] = float32(x), 1
+		}
+		Unary(op, y32, x32)
+		UnaryGrad(op, d32, x32, one32)
+		for i := range xs {
+			yw, dw := make([]float64, 1), make([]float64, 1)
+			Unary(op, yw, []float64{float64(x32[i])})
+			UnaryGrad(op, dw, []float64{float64(x32[i])}, []float64{1})
+			if y32[i] != float32(yw[0]) || d32[i] != float32(dw[0]) {
+				t.Errorf("float32 %v at %v: %v, %v; float64 %v, %v", op, x32[i], y32[i], d32[i], yw[0], dw[0])
+			}
+		}
+	}
+}

@@ -33,6 +33,13 @@ type torchReference struct {
 		Grads       [][]float64
 		After       []float64
 	} `json:"adamw"`
+	Gelu struct {
+		X      []float64
+		YErf   []float64 `json:"y_erf"`
+		DXErf  []float64 `json:"dx_erf"`
+		YTanh  []float64 `json:"y_tanh"`
+		DXTanh []float64 `json:"dx_tanh"`
+	} `json:"gelu"`
 }
 
 func closeTo(t *testing.T, what string, got, want []float64, tol float64) {
@@ -48,8 +55,8 @@ func closeTo(t *testing.T, what string, got, want []float64, tol float64) {
 }
 
 // TestMatchesPyTorch compares batch norm (training mode: output,
-// gradients, running statistics; then inference mode), layer norm and
-// AdamW with what PyTorch 1.13 computed in float64 on the same inputs.
+// gradients, running statistics; then inference mode), layer norm, AdamW
+// and both GELUs with what PyTorch 1.13 computed in float64 on the same inputs.
 func TestMatchesPyTorch(t *testing.T) {
 	data, err := os.ReadFile("testdata/torch_reference.json")
 	if err != nil {
@@ -101,6 +108,23 @@ func TestMatchesPyTorch(t *testing.T) {
 		opt.Step(p, g)
 	}
 	closeTo(t, "adamw params", p, aw.After, 1e-12)
+
+	ge := ref.Gelu
+	ones := make([]float64, len(ge.X))
+	for i := range ones {
+		ones[i] = 1
+	}
+	for _, c := range []struct {
+		name  string
+		op    UnaryOp
+		y, dx []float64
+	}{{"gelu_erf", GeluErf, ge.YErf, ge.DXErf}, {"gelu", Gelu, ge.YTanh, ge.DXTanh}} {
+		y, dx := make([]float64, len(ge.X)), make([]float64, len(ge.X))
+		Unary(c.op, y, ge.X)
+		UnaryGrad(c.op, dx, ge.X, ones)
+		closeTo(t, c.name+" y", y, c.y, tol)
+		closeTo(t, c.name+" dx", dx, c.dx, tol)
+	}
 }
 
 // TestPyTorchReferenceCurrent reruns testdata/torch_reference.py where

@@ -284,6 +284,14 @@ e = dropout(x, 0.5)
 a = dense(d, 3)
 logits = dense(e, 3) + a
 loss = softmax_cross_entropy(logits, y)`,
+	// GELU as a dense layer's activation: not fused into the product's
+	// epilogue (its gradient reads the pre-activation).
+	"dense_gelu": `input x: [6]
+label y: class(3)
+h = dense(x, 5, gelu)
+k = dense(h, 4, activation=gelu_erf)
+logits = dense(k, 3)
+loss = softmax_cross_entropy(logits, y)`,
 	"residual": `input x: [6]
 label y: class(3)
 h1 = dense(x, 6, tanh)
@@ -296,6 +304,7 @@ func init() {
 	unary := map[string]string{
 		"relu": "relu(a)", "sigmoid": "sigmoid(a)", "tanh": "tanh(a)", "exp": "exp(a)",
 		"log": "log(a * a + 1)", "sqrt": "sqrt(a * a + 0.5)", "neg": "-a",
+		"gelu": "gelu(a)", "gelu_erf": "gelu_erf(a)",
 	}
 	for op, expr := range unary {
 		opCases[op] = "input x: [5]\nparam W: [5, 5]\na = x @ W - 0.25\nh = " + expr + "\nloss = mean(h * h)\noutput h"

@@ -32,7 +32,7 @@ func functionNames() []string {
 
 // activations maps an activation name to the op it applies (nil = none).
 var activations = map[string]*ir.OpDef{
-	"linear": nil, "none": nil, "relu": ir.Relu, "sigmoid": ir.Sigmoid, "tanh": ir.Tanh,
+	"linear": nil, "none": nil, "relu": ir.Relu, "sigmoid": ir.Sigmoid, "tanh": ir.Tanh, "gelu": ir.Gelu, "gelu_erf": ir.GeluErf,
 	"softmax": ir.Softmax, "log_softmax": ir.LogSoftmax,
 }
 
@@ -48,6 +48,7 @@ func init() {
 	}
 	for name, f := range map[string]function{
 		"relu": unary(ir.Relu), "sigmoid": unary(ir.Sigmoid), "tanh": unary(ir.Tanh),
+		"gelu": unary(ir.Gelu), "gelu_erf": unary(ir.GeluErf),
 		"exp": unary(ir.Exp), "log": unary(ir.Log), "sqrt": unary(ir.Sqrt),
 		"softmax": unary(ir.Softmax), "log_softmax": unary(ir.LogSoftmax),
 		"transpose": unary(ir.Transpose),

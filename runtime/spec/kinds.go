@@ -19,11 +19,13 @@ const (
 	Log
 	Neg
 	Sqrt
-	Linear // the identity: a fused product's epilogue with a bias and no activation
+	Linear  // the identity: a fused product's epilogue with a bias and no activation
+	Gelu    // GPT-2's tanh approximation of GELU
+	GeluErf // the exact GELU, x·Φ(x)
 	numUnary
 )
 
-var unaryNames = [numUnary]string{"Relu", "Sigmoid", "Tanh", "Exp", "Log", "Neg", "Sqrt", "Linear"}
+var unaryNames = [numUnary]string{"Relu", "Sigmoid", "Tanh", "Exp", "Log", "Neg", "Sqrt", "Linear", "Gelu", "GeluErf"}
 
 // String returns the operator's name in package runtime, e.g. "Sigmoid".
 func (op UnaryOp) String() string {

@@ -1,7 +1,7 @@
 # torch_reference.py writes torch_reference.json: PyTorch's results for the
 # layers and optimizers whose semantics the runtime copies (batch norm in
 # training and inference mode with its running statistics, layer norm,
-# AdamW), in float64, on inputs given by formulas (no RNG to match).
+# AdamW, both GELUs), in float64, on inputs given by formulas (no RNG to match).
 # TestMatchesPyTorch compares the runtime's kernels with it;
 # TestPyTorchReferenceCurrent reruns this script where torch is installed.
 #
@@ -68,6 +68,18 @@ for g in grads:
     p.grad = torch.tensor(g)
     opt.step()
 out["adamw"] = {"lr": 0.01, "weight_decay": 0.01, "params": p0, "grads": grads, "after": flat(p)}
+
+# GELU, exact (nn.GELU()) and GPT-2's tanh approximation
+# (approximate="tanh"), values and gradients.
+x = torch.tensor([v * 4 for v in vals(40, 0.23, 0.1)] + [-12.0, -7.0, 0.0, 7.0, 12.0]).requires_grad_()
+gelu = {"x": flat(x)}
+for name, approx in (("erf", "none"), ("tanh", "tanh")):
+    x.grad = None
+    y = torch.nn.functional.gelu(x, approximate=approx)
+    y.sum().backward()
+    gelu["y_" + name] = flat(y)
+    gelu["dx_" + name] = flat(x.grad)
+out["gelu"] = gelu
 
 json.dump(out, sys.stdout, indent=1, sort_keys=True)
 print()
