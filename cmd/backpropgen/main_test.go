@@ -292,6 +292,16 @@ h = dense(x, 5, gelu)
 k = dense(h, 4, activation=gelu_erf)
 logits = dense(k, 3)
 loss = softmax_cross_entropy(logits, y)`,
+	// Token ids of a sequence, looked up in a table; a token repeated in a
+	// row adds both positions' gradients into its row.
+	"embedding": `input t: [4] tokens(6)
+input u: [2] tokens(5)
+label y: [4] class(3)
+e = embedding(t, 3)
+f = embedding(u, 4, init=glorot_uniform)
+h = dense(e, 5, tanh)
+logits = dense(h, 3)
+loss = softmax_cross_entropy(logits, y) + mean(f * f)`,
 	"residual": `input x: [6]
 label y: class(3)
 h1 = dense(x, 6, tanh)

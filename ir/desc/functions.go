@@ -255,7 +255,11 @@ func (l *lowerer) tensorArg(c *callExpr, i int) (*ir.Node, *Error) {
 		return nil, err
 	}
 	if n.DType == ir.Int {
-		return nil, errorf(c.args[i].at(), "%s needs a float tensor, but %s is class labels", c.fn, n.Name)
+		what := "class labels"
+		if l.tokens[n] {
+			what = "token ids (look them up with embedding first)"
+		}
+		return nil, errorf(c.args[i].at(), "%s needs a float tensor, but %s is %s", c.fn, n.Name, what)
 	}
 	return n, nil
 }

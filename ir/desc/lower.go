@@ -110,6 +110,7 @@ type lowerer struct {
 	g        *ir.Graph
 	b        *ir.Builder
 	names    map[string]*ir.Node
+	tokens   map[*ir.Node]bool // the Label leaves declared as token inputs
 	defined  map[string]ir.Pos
 	errs     ErrorList
 	output   *token
@@ -279,20 +280,14 @@ func (l *lowerer) declare(p *parser, kw token) *Error {
 		if c.text != "class" {
 			return errorf(c.pos, "labels are declared as class(C), with C the number of classes")
 		}
-		if _, err := p.expect("(", "after class (as in class(10))"); err != nil {
-			return err
-		}
-		t := p.next()
-		if t.kind != tNumber || t.num != math.Trunc(t.num) || t.num < 2 || t.num > 1<<24 {
-			return errorf(t.pos, "class(C) needs a whole number of classes from 2 to %d, found %v", 1<<24, t)
-		}
-		if _, err := p.expect(")", "after the class count"); err != nil {
+		classes, err := l.count(p, "class", "a whole number of classes")
+		if err != nil {
 			return err
 		}
 		if err := l.claim(name); err != nil {
 			return err
 		}
-		n = l.b.Leaf(ir.Label, name.text, append(ir.Shape{{Size: l.g.Batch, Batch: true}}, ir.Fixed(steps...)...), ir.Attrs{Classes: int(t.num)})
+		n = l.b.Leaf(ir.Label, name.text, append(ir.Shape{{Size: l.g.Batch, Batch: true}}, ir.Fixed(steps...)...), ir.Attrs{Classes: classes})
 		if err := l.check(name.pos, "label"); err != nil {
 			delete(l.defined, name.text)
 			return err
@@ -307,6 +302,32 @@ func (l *lowerer) declare(p *parser, kw token) *Error {
 		attrs := ir.Attrs{}
 		if kw.text == "input" {
 			shape = append(ir.Shape{{Size: l.g.Batch, Batch: true}}, shape...)
+			if t := p.peek(); t.kind == tIdent && t.text == "tokens" {
+				// input t: [T] tokens(V): one int32 token id per position,
+				// checked against the vocabulary at run time like labels.
+				p.next()
+				vocab, err := l.count(p, "tokens", "a vocabulary size")
+				if err != nil {
+					return err
+				}
+				if err := l.claim(name); err != nil {
+					return err
+				}
+				n = l.b.Leaf(ir.Label, name.text, shape, ir.Attrs{Classes: vocab})
+				if err := l.check(name.pos, "token input"); err != nil {
+					delete(l.defined, name.text)
+					return err
+				}
+				l.g.Labels = append(l.g.Labels, n)
+				if l.tokens == nil {
+					l.tokens = map[*ir.Node]bool{}
+				}
+				l.tokens[n] = true
+				break
+			}
+			if t := p.peek(); t.kind == tIdent {
+				return errorf(t.pos, "unexpected name %q after the shape; an input is floats, or token ids written [T] tokens(VOCAB)", t.text)
+			}
 		} else {
 			attrs.Init = spec.GlorotUniform
 			if len(dims) == 1 {
@@ -351,6 +372,21 @@ func (l *lowerer) declare(p *parser, kw token) *Error {
 	}
 	l.names[name.text] = n
 	return p.end()
+}
+
+// count reads the (C) after class or tokens: a whole number from 2 to 2^24.
+func (l *lowerer) count(p *parser, kw, what string) (int, *Error) {
+	if _, err := p.expect("(", fmt.Sprintf("after %s (as in %s(10))", kw, kw)); err != nil {
+		return 0, err
+	}
+	t := p.next()
+	if t.kind != tNumber || t.num != math.Trunc(t.num) || t.num < 2 || t.num > 1<<24 {
+		return 0, errorf(t.pos, "%s(%s) needs %s from 2 to %d, found %v", kw, map[string]string{"class": "C", "tokens": "V"}[kw], what, 1<<24, t)
+	}
+	if _, err := p.expect(")", "after the "+map[string]string{"class": "class count", "tokens": "vocabulary size"}[kw]); err != nil {
+		return 0, err
+	}
+	return int(t.num), nil
 }
 
 // shapeList reads [d1, d2, ...] of positive static sizes.
