@@ -175,6 +175,8 @@ type Attrs struct {
 	Momentum float64    // batch_norm: the running statistics' update rate
 	Rate     float64    // dropout: the probability of dropping an element
 	Key      int        // dropout: the layer's index among the description's dropouts, part of its masks' key
+	Heads    int        // attention: the number of heads
+	Causal   bool       // attention: each position attends to itself and earlier ones only
 }
 
 // Recurrent describes a recurrent layer: the cell, and which initial states

@@ -98,6 +98,12 @@ func formatAttrs(n *Node) string {
 	if a.Act != nil {
 		add("act=%s", a.Act.Name)
 	}
+	if a.Heads != 0 {
+		add("heads=%d", a.Heads)
+	}
+	if a.Causal {
+		add("causal")
+	}
 	return strings.Join(parts, " ")
 }
 

@@ -40,6 +40,18 @@ type torchReference struct {
 		YTanh  []float64 `json:"y_tanh"`
 		DXTanh []float64 `json:"dx_tanh"`
 	} `json:"gelu"`
+	Attention struct {
+		N, T, C, Heads int
+		QKV            []float64 `json:"qkv"`
+		W, Y           []float64
+		DQKV           []float64 `json:"dqkv"`
+	} `json:"attention"`
+	Embedding struct {
+		Vocab, Dim  int
+		Tokens      []int32
+		Table, W, Y []float64
+		DTable      []float64 `json:"dtable"`
+	} `json:"embedding"`
 }
 
 func closeTo(t *testing.T, what string, got, want []float64, tol float64) {
@@ -56,7 +68,7 @@ func closeTo(t *testing.T, what string, got, want []float64, tol float64) {
 
 // TestMatchesPyTorch compares batch norm (training mode: output,
 // gradients, running statistics; then inference mode), layer norm, AdamW
-// and both GELUs with what PyTorch 1.13 computed in float64 on the same inputs.
+// both GELUs, causal attention and embedding with what PyTorch 1.13 computed in float64 on the same inputs.
 func TestMatchesPyTorch(t *testing.T) {
 	data, err := os.ReadFile("testdata/torch_reference.json")
 	if err != nil {
@@ -125,6 +137,23 @@ func TestMatchesPyTorch(t *testing.T) {
 		closeTo(t, c.name+" y", y, c.y, tol)
 		closeTo(t, c.name+" dx", dx, c.dx, tol)
 	}
+
+	at := ref.Attention
+	ya := make([]float64, at.N*at.T*at.C)
+	probs := make([]float64, AttentionSavedSize(at.N, at.T, at.Heads))
+	Attention(ya, probs, at.QKV, at.N, at.T, at.C, at.Heads, true)
+	closeTo(t, "attention y", ya, at.Y, tol)
+	dqkv := make([]float64, len(at.QKV))
+	AttentionGrad(dqkv, at.W, at.QKV, probs, make([]float64, at.T), at.N, at.T, at.C, at.Heads, true, false)
+	closeTo(t, "attention dqkv", dqkv, at.DQKV, 1e-11)
+
+	em := ref.Embedding
+	ye := make([]float64, len(em.Tokens)*em.Dim)
+	Embedding(ye, em.Table, em.Tokens, len(em.Tokens), em.Dim)
+	closeTo(t, "embedding y", ye, em.Y, 0)
+	dt := make([]float64, len(em.Table))
+	EmbeddingGrad(dt, em.W, em.Tokens, len(em.Tokens), em.Dim, false)
+	closeTo(t, "embedding dtable", dt, em.DTable, tol)
 }
 
 // TestPyTorchReferenceCurrent reruns testdata/torch_reference.py where

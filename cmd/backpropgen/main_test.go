@@ -302,6 +302,15 @@ f = embedding(u, 4, init=glorot_uniform)
 h = dense(e, 5, tanh)
 logits = dense(h, 3)
 loss = softmax_cross_entropy(logits, y) + mean(f * f)`,
+	// Multi-head attention over a sequence, causal and not, reading the
+	// same queries, keys and values.
+	"attention": `input x: [5, 4]
+label y: [5] class(3)
+qkv = dense(x, 12)
+a = attention(qkv, 2)
+b = attention(qkv, 1, causal=false)
+logits = dense(a + b, 3)
+loss = softmax_cross_entropy(logits, y)`,
 	"residual": `input x: [6]
 label y: class(3)
 h1 = dense(x, 6, tanh)
@@ -346,7 +355,7 @@ output h`)
 // inputGradCases are generated with -input-grads, so their gradient check
 // also covers the inputs: through time to the sequence and initial states.
 var inputGradCases = map[string]bool{"simple_rnn": true, "lstm": true, "gru": true, "conv2d": true, "sequence_dense": true, "sequence_dense_act": true,
-	"batch_norm": true, "layer_norm": true, "dropout": true}
+	"batch_norm": true, "layer_norm": true, "dropout": true, "attention": true}
 
 // TestOpGradients generates one package per case, then runs all of their
 // generated tests in one go test call.

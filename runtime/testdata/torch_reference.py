@@ -1,7 +1,7 @@
 # torch_reference.py writes torch_reference.json: PyTorch's results for the
 # layers and optimizers whose semantics the runtime copies (batch norm in
 # training and inference mode with its running statistics, layer norm,
-# AdamW, both GELUs), in float64, on inputs given by formulas (no RNG to match).
+# AdamW, both GELUs, causal attention, embedding), in float64, on inputs given by formulas (no RNG to match).
 # TestMatchesPyTorch compares the runtime's kernels with it;
 # TestPyTorchReferenceCurrent reruns this script where torch is installed.
 #
@@ -80,6 +80,29 @@ for name, approx in (("erf", "none"), ("tanh", "tanh")):
     gelu["y_" + name] = flat(y)
     gelu["dx_" + name] = flat(x.grad)
 out["gelu"] = gelu
+
+# Causal multi-head attention on (n, T, 3C) as GPT-2 (and llm.c) compute
+# it, and an embedding lookup with repeated tokens.
+n, T, C, H = 2, 5, 6, 2
+qkv = torch.tensor(vals(n * T * 3 * C, 0.31, 0.8)).reshape(n, T, 3 * C).requires_grad_()
+w = torch.tensor(vals(n * T * C, 0.47, 1.9)).reshape(n, T, C)
+q, k, v = qkv.split(C, dim=2)
+split = lambda a: a.reshape(n, T, H, C // H).transpose(1, 2)
+scores = split(q) @ split(k).transpose(-2, -1) / math.sqrt(C // H)
+scores = scores.masked_fill(torch.triu(torch.ones(T, T, dtype=torch.bool), 1), float("-inf"))
+y = (scores.softmax(-1) @ split(v)).transpose(1, 2).reshape(n, T, C)
+(y * w).sum().backward()
+out["attention"] = {"n": n, "T": T, "C": C, "heads": H, "qkv": flat(qkv), "w": flat(w), "y": flat(y), "dqkv": flat(qkv.grad)}
+
+V, D = 7, 3
+emb = torch.nn.Embedding(V, D)
+with torch.no_grad():
+    emb.weight.copy_(torch.tensor(vals(V * D, 0.59, 0.3)).reshape(V, D))
+tokens = [3, 0, 6, 3, 3, 1, 0, 5]
+y = emb(torch.tensor(tokens))
+w = torch.tensor(vals(len(tokens) * D, 0.83, 0.2)).reshape(len(tokens), D)
+(y * w).sum().backward()
+out["embedding"] = {"vocab": V, "dim": D, "tokens": tokens, "table": flat(emb.weight), "w": flat(w), "y": flat(y), "dtable": flat(emb.weight.grad)}
 
 json.dump(out, sys.stdout, indent=1, sort_keys=True)
 print()
