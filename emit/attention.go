@@ -11,7 +11,7 @@ import (
 func init() {
 	kernels[ir.Attention] = func(g *gen, n *ir.Node) jen.Code {
 		s := n.Shape
-		return rt("Attention").Call(g.out(n), jen.Id("m").Dot(g.saved[n]), g.in(n.Args[0]), jen.Id("n"), jen.Lit(s[1].Size), jen.Lit(s[2].Size),
+		return rt("Attention").Call(g.out(n), jen.Id("m").Dot(g.saved[n]), g.in(n.Args[0]), jen.Id("m").Dot(g.scratch[n]), jen.Id("n"), jen.Lit(s[1].Size), jen.Lit(s[2].Size),
 			jen.Lit(n.Attrs.Heads), jen.Lit(n.Attrs.Causal))
 	}
 	kernels[ir.AttentionGrad] = func(g *gen, n *ir.Node) jen.Code {

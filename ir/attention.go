@@ -21,6 +21,8 @@ func init() {
 			return fmt.Sprintf("attention(%s, %d heads%s)", arg(0), n.Attrs.Heads, mask)
 		},
 		Saved: func(n *Node) int { return n.Shape[0].Size * n.Attrs.Heads * n.Shape[1].Size * n.Shape[1].Size },
+		// One head's queries, keys, values and outputs (runtime.AttentionScratchSize).
+		Scratch: func(n *Node) int { return 4 * n.Shape[1].Size * n.Shape[2].Size / n.Attrs.Heads },
 		// q·kᵀ and p·v: 2·T·T·C multiply-adds per row.
 		Flops: func(n *Node) int { s := n.Shape; return 4 * s[0].Size * s[1].Size * s[1].Size * s[2].Size },
 		Grad: func(b *Builder, n, dy *Node) []*Node {
@@ -28,7 +30,12 @@ func init() {
 			return []*Node{b.Op(AttentionGrad, Attrs{Heads: n.Attrs.Heads, Causal: n.Attrs.Causal}, dy, n.Args[0], n)}
 		}})
 	define(AttentionGrad, &OpDef{Arity: 3, NoGrad: backwardOnly, Accumulates: true,
-		Scratch: func(n *Node) int { return n.Args[1].Shape[1].Size },
+		// runtime.AttentionGradScratchSize: five of a head's (T, C/heads)
+		// blocks and its (T, T) score gradients.
+		Scratch: func(n *Node) int {
+			T, C := n.Args[0].Shape[1].Size, n.Args[0].Shape[2].Size
+			return 5*T*C/n.Attrs.Heads + T*T
+		},
 		Flops:   func(n *Node) int { s := n.Args[0].Shape; return 8 * s[0].Size * s[1].Size * s[1].Size * s[2].Size },
 		Shape: func(n *Node) (Shape, error) {
 			if n.Args[2].Op != Attention {

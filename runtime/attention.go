@@ -12,34 +12,38 @@ import (
 // the values side by side; att (n, heads, steps, steps) records the
 // attention probabilities softmax(q·kᵀ/√(C/heads)) for the gradient. With
 // causal, a position attends to itself and the ones before it only (its
-// probabilities for later positions are 0).
-func Attention[T Float](out, att, qkv []T, n, steps, C, heads int, causal bool) {
-	hs := checkAttention("Attention", len(out), len(att), len(qkv), n, steps, C, heads)
+// probabilities for later positions are 0). scratch holds
+// AttentionScratchSize(steps, C, heads) elements.
+//
+// Each head of each row is three GEMMs on contiguous copies of its
+// queries, keys and values: scores = q·kᵀ (written into att), the softmax
+// in place, then p·v.
+func Attention[T Float](out, att, qkv, scratch []T, n, steps, C, heads int, causal bool) {
+	hs := checkAttention("Attention", len(out), len(att), len(qkv), len(scratch), n, steps, C, heads)
 	scale := 1 / math.Sqrt(float64(hs))
+	tn := steps * hs
+	q, k, v, o := scratch[:tn], scratch[tn:2*tn], scratch[2*tn:3*tn], scratch[3*tn:4*tn]
 	for b := range n {
 		for h := range heads {
+			gatherHead(q, qkv, b, h, 0, steps, 3*C, hs)
+			gatherHead(k, qkv, b, h, C, steps, 3*C, hs)
+			gatherHead(v, qkv, b, h, 2*C, steps, 3*C, hs)
+			p := att[(b*heads+h)*steps*steps:][:steps*steps]
+			Gemm(false, true, steps, steps, hs, q, k, p, false)
 			for t := range steps {
-				q := qkv[(b*steps+t)*3*C+h*hs:][:hs]
-				row := att[((b*heads+h)*steps+t)*steps:][:steps]
+				row := p[t*steps : (t+1)*steps]
 				last := steps
 				if causal {
 					last = t + 1
 				}
+				live := row[:last]
 				peak := math.Inf(-1)
-				for t2 := range last {
-					k := qkv[(b*steps+t2)*3*C+C+h*hs:][:hs]
-					var dot float64
-					for i, qi := range q {
-						dot += float64(qi) * float64(k[i])
-					}
-					dot *= scale
-					row[t2] = T(dot)
-					peak = max(peak, dot)
+				for _, s := range live {
+					peak = max(peak, float64(s)*scale)
 				}
 				var sum float64
-				live := row[:last]
 				for t2, s := range live {
-					e := math.Exp(float64(s) - peak)
+					e := math.Exp(float64(s)*scale - peak)
 					live[t2] = T(e)
 					sum += e
 				}
@@ -48,60 +52,81 @@ func Attention[T Float](out, att, qkv []T, n, steps, C, heads int, causal bool) 
 					live[t2] = T(float64(s) * inv)
 				}
 				clear(row[last:])
-				o := out[(b*steps+t)*C+h*hs:][:hs]
-				clear(o)
-				for t2 := range last {
-					v := qkv[(b*steps+t2)*3*C+2*C+h*hs:][:hs]
-					Axpy(o, v, row[t2])
-				}
 			}
+			Gemm(false, false, steps, hs, steps, p, v, o, false)
+			scatterHead(out, o, b, h, 0, steps, C, hs, false)
 		}
 	}
 }
 
 // AttentionGrad computes the gradient of Attention's qkv from dout and the
 // probabilities att that Attention recorded, into dqkv (after clearing it
-// unless acc). scratch holds steps elements. Through the softmax, row by
-// row: dp = dout·vᵀ, dscore = p ⊙ (dp − Σ p·dp), then dq = dscore·k/√hs,
-// dk += dscoreᵀ·q/√hs, dv += pᵀ·dout.
+// unless acc). scratch holds AttentionGradScratchSize(steps, C, heads)
+// elements. Per head, with GEMMs: dp = dout·vᵀ, dv = pᵀ·dout, through the
+// softmax ds = p ⊙ (dp − Σ p⊙dp)/√hs row by row, dq = ds·k, dk = dsᵀ·q.
 func AttentionGrad[T Float](dqkv, dout, qkv, att, scratch []T, n, steps, C, heads int, causal, acc bool) {
-	hs := checkAttention("AttentionGrad", len(dout), len(att), len(qkv), n, steps, C, heads)
-	if len(dqkv) < n*steps*3*C || len(scratch) < steps {
-		panic(fmt.Sprintf("runtime.AttentionGrad: dqkv of %d and scratch of %d for %d positions of 3×%d and %d steps: a generator bug", len(dqkv), len(scratch), n*steps, C, steps))
+	hs := checkAttention("AttentionGrad", len(dout), len(att), len(qkv), len(scratch)-AttentionGradScratchSize(steps, C, heads)+AttentionScratchSize(steps, C, heads), n, steps, C, heads)
+	if len(dqkv) < n*steps*3*C {
+		panic(fmt.Sprintf("runtime.AttentionGrad: dqkv of %d for %d positions of 3×%d: a generator bug", len(dqkv), n*steps, C))
 	}
-	if !acc {
-		clear(dqkv[:n*steps*3*C])
-	}
-	scale := T(1 / math.Sqrt(float64(hs)))
-	dp := scratch[:steps]
+	scale := 1 / math.Sqrt(float64(hs))
+	tn := steps * hs
+	q, k, v, do := scratch[:tn], scratch[tn:2*tn], scratch[2*tn:3*tn], scratch[3*tn:4*tn]
+	d := scratch[4*tn : 5*tn] // dq, dk, dv in turn
+	ds := scratch[5*tn:][:steps*steps]
 	for b := range n {
 		for h := range heads {
+			gatherHead(q, qkv, b, h, 0, steps, 3*C, hs)
+			gatherHead(k, qkv, b, h, C, steps, 3*C, hs)
+			gatherHead(v, qkv, b, h, 2*C, steps, 3*C, hs)
+			gatherHead(do, dout, b, h, 0, steps, C, hs)
+			p := att[(b*heads+h)*steps*steps:][:steps*steps]
+			Gemm(true, false, steps, hs, steps, p, do, d, false) // dv = pᵀ·dout
+			scatterHead(dqkv, d, b, h, 2*C, steps, 3*C, hs, acc)
+			Gemm(false, true, steps, steps, hs, do, v, ds, false) // dp = dout·vᵀ
 			for t := range steps {
-				row := att[((b*heads+h)*steps+t)*steps:][:steps]
-				do := dout[(b*steps+t)*C+h*hs:][:hs]
+				row := p[t*steps : (t+1)*steps]
+				dr := ds[t*steps : (t+1)*steps]
 				last := steps
 				if causal {
 					last = t + 1
 				}
+				pl, dl := row[:last], dr[:last]
+				dl = dl[:len(pl)]
 				var mean float64
-				for t2 := range last {
-					v := qkv[(b*steps+t2)*3*C+2*C+h*hs:][:hs]
-					var dot float64
-					for i, d := range do {
-						dot += float64(d) * float64(v[i])
-					}
-					dp[t2] = T(dot)
-					mean += float64(row[t2]) * dot
-					Axpy(dqkv[(b*steps+t2)*3*C+2*C+h*hs:][:hs], do, row[t2]) // dv
+				for t2, pv := range pl {
+					mean += float64(pv) * float64(dl[t2])
 				}
-				q := qkv[(b*steps+t)*3*C+h*hs:][:hs]
-				dq := dqkv[(b*steps+t)*3*C+h*hs:][:hs]
-				for t2 := range last {
-					ds := T(float64(row[t2])*(float64(dp[t2])-mean)) * scale
-					Axpy(dq, qkv[(b*steps+t2)*3*C+C+h*hs:][:hs], ds) // dq += ds·k
-					Axpy(dqkv[(b*steps+t2)*3*C+C+h*hs:][:hs], q, ds) // dk += ds·q
+				for t2, pv := range pl {
+					dl[t2] = T(float64(pv) * (float64(dl[t2]) - mean) * scale)
 				}
+				clear(dr[last:])
 			}
+			Gemm(false, false, steps, hs, steps, ds, k, d, false) // dq = ds·k
+			scatterHead(dqkv, d, b, h, 0, steps, 3*C, hs, acc)
+			Gemm(true, false, steps, hs, steps, ds, q, d, false) // dk = dsᵀ·q
+			scatterHead(dqkv, d, b, h, C, steps, 3*C, hs, acc)
+		}
+	}
+}
+
+// gatherHead copies head h (hs columns at off + h·hs) of the steps rows of
+// sequence b of src, rows of width elements, into dst (steps, hs).
+func gatherHead[T Float](dst, src []T, b, h, off, steps, width, hs int) {
+	for t := range steps {
+		copy(dst[t*hs:(t+1)*hs], src[(b*steps+t)*width+off+h*hs:][:hs])
+	}
+}
+
+// scatterHead writes (or, with add, adds) src (steps, hs) into head h's
+// columns at off + h·hs of the steps rows of sequence b of dst.
+func scatterHead[T Float](dst, src []T, b, h, off, steps, width, hs int, add bool) {
+	for t := range steps {
+		d := dst[(b*steps+t)*width+off+h*hs:][:hs]
+		if add {
+			Axpy(d, src[t*hs:(t+1)*hs], 1)
+		} else {
+			copy(d, src[t*hs:(t+1)*hs])
 		}
 	}
 }
@@ -109,9 +134,22 @@ func AttentionGrad[T Float](dqkv, dout, qkv, att, scratch []T, n, steps, C, head
 // AttentionSavedSize is the size of Attention's att: n·heads·steps².
 func AttentionSavedSize(n, steps, heads int) int { return n * heads * steps * steps }
 
-func checkAttention(kernel string, outLen, attLen, qkvLen, n, steps, C, heads int) int {
-	if heads < 1 || C%heads != 0 || n < 0 || steps < 1 || outLen < n*steps*C || attLen < AttentionSavedSize(n, steps, heads) || qkvLen < n*steps*3*C {
-		panic(fmt.Sprintf("runtime.%s: %d rows of %d steps, %d channels in %d heads, buffers of %d, %d and %d: a generator bug", kernel, n, steps, C, heads, outLen, attLen, qkvLen))
+// AttentionScratchSize is the work space of Attention: one head's
+// queries, keys, values and outputs.
+func AttentionScratchSize(steps, C, heads int) int { return 4 * steps * (C / heads) }
+
+// AttentionGradScratchSize is the work space of AttentionGrad: one head's
+// queries, keys, values, output gradient and a gradient being made, and
+// its score gradients (steps, steps).
+func AttentionGradScratchSize(steps, C, heads int) int {
+	return 5*steps*(C/heads) + steps*steps
+}
+
+func checkAttention(kernel string, outLen, attLen, qkvLen, scratchLen, n, steps, C, heads int) int {
+	if heads < 1 || C%heads != 0 || n < 0 || steps < 1 || outLen < n*steps*C || attLen < AttentionSavedSize(n, steps, heads) ||
+		qkvLen < n*steps*3*C || scratchLen < AttentionScratchSize(steps, C, heads) {
+		panic(fmt.Sprintf("runtime.%s: %d rows of %d steps, %d channels in %d heads, buffers of %d, %d, %d and scratch %d: a generator bug",
+			kernel, n, steps, C, heads, outLen, attLen, qkvLen, scratchLen))
 	}
 	return C / heads
 }

@@ -25,7 +25,7 @@ func TestAttentionGrad(t *testing.T) {
 	loss := func(x []float64, causal bool) float64 {
 		a := make([]float64, len(att))
 		o := make([]float64, len(out))
-		Attention(o, a, x, n, steps, C, heads, causal)
+		Attention(o, a, x, make([]float64, AttentionScratchSize(steps, C, heads)), n, steps, C, heads, causal)
 		var s float64
 		for i, v := range o {
 			s += v * w[i]
@@ -33,7 +33,7 @@ func TestAttentionGrad(t *testing.T) {
 		return s
 	}
 	for _, causal := range []bool{true, false} {
-		Attention(out, att, qkv, n, steps, C, heads, causal)
+		Attention(out, att, qkv, make([]float64, AttentionScratchSize(steps, C, heads)), n, steps, C, heads, causal)
 		for row := range n * heads * steps {
 			p := att[row*steps : (row+1)*steps]
 			var sum float64
@@ -48,7 +48,7 @@ func TestAttentionGrad(t *testing.T) {
 			}
 		}
 		dq := make([]float64, len(qkv))
-		AttentionGrad(dq, w, qkv, att, make([]float64, steps), n, steps, C, heads, causal, false)
+		AttentionGrad(dq, w, qkv, att, make([]float64, AttentionGradScratchSize(steps, C, heads)), n, steps, C, heads, causal, false)
 		x := append([]float64(nil), qkv...)
 		for i := range x {
 			const h = 1e-5
@@ -62,7 +62,7 @@ func TestAttentionGrad(t *testing.T) {
 			}
 		}
 		again := append([]float64(nil), dq...)
-		AttentionGrad(again, w, qkv, att, make([]float64, steps), n, steps, C, heads, causal, true)
+		AttentionGrad(again, w, qkv, att, make([]float64, AttentionGradScratchSize(steps, C, heads)), n, steps, C, heads, causal, true)
 		for i := range again {
 			if math.Abs(again[i]-2*dq[i]) > 1e-12*(1+math.Abs(dq[i])) {
 				t.Fatalf("acc: %v, want %v", again[i], 2*dq[i])

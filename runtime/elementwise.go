@@ -94,9 +94,7 @@ func unaryLoop[T Float](op UnaryOp, out, x []T) {
 	case Linear:
 		copy(out, x)
 	case Gelu:
-		for i, v := range x {
-			out[i] = T(geluTanh(float64(v)))
-		}
+		geluTanhLoop(out, x)
 	case GeluErf:
 		for i, v := range x {
 			out[i] = T(geluErf(float64(v)))
@@ -157,9 +155,7 @@ func unaryGradLoop[T Float](op UnaryOp, dx, y, dy []T) {
 	case Linear:
 		copy(dx, dy)
 	case Gelu: // y is x
-		for i, v := range y {
-			dx[i] = T(float64(dy[i]) * geluTanhGrad(float64(v)))
-		}
+		geluTanhGradLoop(dx, y, dy)
 	case GeluErf: // y is x
 		for i, v := range y {
 			dx[i] = T(float64(dy[i]) * geluErfGrad(float64(v)))
@@ -171,6 +167,49 @@ func unaryGradLoop[T Float](op UnaryOp, dx, y, dy []T) {
 
 // geluC is √(2/π), the tanh approximation's scale.
 const geluC = 0.7978845608028654
+
+// geluChunk is the number of elements the GELU loops take at a time: their
+// tanh runs as Unary's vectorized Tanh over a chunk on the stack.
+const geluChunk = 256
+
+// geluTanhLoop computes out = geluTanh(x) in T's arithmetic, a chunk at a
+// time: u = √(2/π)(v + 0.044715v³), tanh(u) by Unary (the vector kernel for
+// float32 where the CPU has one), then v/2·(1 + tanh(u)). out may alias x.
+func geluTanhLoop[T Float](out, x []T) {
+	var u [geluChunk]T
+	for lo := 0; lo < len(out); lo += geluChunk {
+		o := out[lo:min(lo+geluChunk, len(out))]
+		v := x[lo:][:len(o)]
+		t := u[:len(o)]
+		for i, xi := range v {
+			t[i] = geluC * (xi + 0.044715*xi*xi*xi)
+		}
+		Unary(Tanh, t, t)
+		for i, xi := range v {
+			o[i] = 0.5 * xi * (1 + t[i])
+		}
+	}
+}
+
+// geluTanhGradLoop computes dx = dy·geluTanh'(x) the same way; dx may
+// alias x or dy.
+func geluTanhGradLoop[T Float](dx, x, dy []T) {
+	var u [geluChunk]T
+	for lo := 0; lo < len(dx); lo += geluChunk {
+		d := dx[lo:min(lo+geluChunk, len(dx))]
+		v := x[lo:][:len(d)]
+		g := dy[lo:][:len(d)]
+		t := u[:len(d)]
+		for i, xi := range v {
+			t[i] = geluC * (xi + 0.044715*xi*xi*xi)
+		}
+		Unary(Tanh, t, t)
+		for i, xi := range v {
+			ti := t[i]
+			d[i] = g[i] * (0.5*(1+ti) + 0.5*xi*(1-ti*ti)*geluC*(1+3*0.044715*xi*xi))
+		}
+	}
+}
 
 // geluTanh is GELU's tanh approximation, v/2·(1 + tanh(u)) with u =
 // √(2/π)(v + 0.044715v³); tanh saturates to ±1 for large |u|, so the

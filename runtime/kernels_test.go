@@ -961,7 +961,7 @@ func TestShortSlicesPanic(t *testing.T) {
 
 // TestGelu: both GELUs at known values (PyTorch's nn.GELU() and
 // approximate="tanh" at 1 and -2), their gradients against central finite
-// differences in float64, float32 against float64, and no NaN at the
+// differences in float64, float32 close to float64, and no NaN at the
 // extremes.
 func TestGelu(t *testing.T) {
 	for _, tc := range []struct {
@@ -1015,7 +1015,10 @@ func TestGelu(t *testing.T) {
 			yw, dw := make([]float64, 1), make([]float64, 1)
 			Unary(op, yw, []float64{float64(x32[i])})
 			UnaryGrad(op, dw, []float64{float64(x32[i])}, []float64{1})
-			if y32[i] != float32(yw[0]) || d32[i] != float32(dw[0]) {
+			// float32 runs its tanh on the vector kernel (≤ 1 ulp) and the
+			// rest in float32: a few ulp of the float64 result, and of
+			// 1 for the gradient (1 - tanh² cancels).
+			if math.Abs(float64(y32[i])-yw[0]) > 1e-6*(1+math.Abs(yw[0])) || math.Abs(float64(d32[i])-dw[0]) > 4e-6 {
 				t.Errorf("float32 %v at %v: %v, %v; float64 %v, %v", op, x32[i], y32[i], d32[i], yw[0], dw[0])
 			}
 		}

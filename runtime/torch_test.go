@@ -141,10 +141,10 @@ func TestMatchesPyTorch(t *testing.T) {
 	at := ref.Attention
 	ya := make([]float64, at.N*at.T*at.C)
 	probs := make([]float64, AttentionSavedSize(at.N, at.T, at.Heads))
-	Attention(ya, probs, at.QKV, at.N, at.T, at.C, at.Heads, true)
+	Attention(ya, probs, at.QKV, make([]float64, AttentionScratchSize(at.T, at.C, at.Heads)), at.N, at.T, at.C, at.Heads, true)
 	closeTo(t, "attention y", ya, at.Y, tol)
 	dqkv := make([]float64, len(at.QKV))
-	AttentionGrad(dqkv, at.W, at.QKV, probs, make([]float64, at.T), at.N, at.T, at.C, at.Heads, true, false)
+	AttentionGrad(dqkv, at.W, at.QKV, probs, make([]float64, AttentionGradScratchSize(at.T, at.C, at.Heads)), at.N, at.T, at.C, at.Heads, true, false)
 	closeTo(t, "attention dqkv", dqkv, at.DQKV, 1e-11)
 
 	em := ref.Embedding
