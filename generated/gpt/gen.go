@@ -1,0 +1,3 @@
+package gpt
+
+//go:generate go tool backpropgen gpt.bpg
