@@ -36,7 +36,7 @@ func init() {
 			T, C := n.Args[0].Shape[1].Size, n.Args[0].Shape[2].Size
 			return 5*T*C/n.Attrs.Heads + T*T
 		},
-		Flops:   func(n *Node) int { s := n.Args[0].Shape; return 8 * s[0].Size * s[1].Size * s[1].Size * s[2].Size },
+		Flops: func(n *Node) int { s := n.Args[0].Shape; return 8 * s[0].Size * s[1].Size * s[1].Size * s[2].Size },
 		Shape: func(n *Node) (Shape, error) {
 			if n.Args[2].Op != Attention {
 				return nil, fmt.Errorf("attention_grad reads the probabilities of an attention, got %s", n.Args[2].Op.Name)
