@@ -37,12 +37,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
-	"path/filepath"
-	goruntime "runtime"
-	"strings"
 	"syscall"
+
+	"github.com/backpropgen/backpropgen/examples/internal/gospec"
 )
 
 func main() {
@@ -90,11 +88,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	path := *textPath
 	if path == "" {
-		root, err := goroot()
-		if err != nil {
+		var err error
+		if path, err = gospec.Path(); err != nil {
 			return err
 		}
-		path = filepath.Join(root, "doc", "go_spec.html")
 	}
 	text, err := os.ReadFile(path)
 	if err != nil {
@@ -110,21 +107,4 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}()
 	_, err = Train(ctx, cfg, path, text, stdout, stderr)
 	return err
-}
-
-// goroot locates the Go installation: `go env GOROOT`, else the root this
-// program was built with.
-func goroot() (string, error) {
-	out, err := exec.Command("go", "env", "GOROOT").Output()
-	root := strings.TrimSpace(string(out))
-	if err == nil && root != "" {
-		return root, nil
-	}
-	if err == nil {
-		err = errors.New("printed nothing")
-	}
-	if root = goruntime.GOROOT(); root != "" { //nolint:staticcheck // only a fallback when the go command is missing
-		return root, nil
-	}
-	return "", fmt.Errorf("cannot locate GOROOT (go env GOROOT: %v): name the text with -text", err)
 }
