@@ -43,10 +43,11 @@ var targets = map[string]float64{
 	"cnn":     0.5,
 	"rnn":     0.5,
 	"lstm":    0.5,
+	"gpt":     0.35,
 }
 
 // torchModels are the models torch_bench.py knows.
-var torchModels = []string{"mlp", "mlpb128", "widemlp", "cnn", "rnn", "lstm"}
+var torchModels = []string{"mlp", "mlpb128", "widemlp", "cnn", "rnn", "lstm", "gpt"}
 
 // installHint says how to get PyTorch for the comparison.
 const installHint = "`make bench-compare` installs it (apt-get install python3-torch libopenblas0-pthread), " +
@@ -54,7 +55,7 @@ const installHint = "`make bench-compare` installs it (apt-get install python3-t
 
 func main() {
 	var (
-		models     = flag.String("models", "mlp,mlpb128,widemlp,cnn,rnn,lstm", "comma-separated generated models to time")
+		models     = flag.String("models", "mlp,mlpb128,widemlp,cnn,rnn,lstm,gpt", "comma-separated generated models to time")
 		count      = flag.Int("count", 5, "rounds of one Go run and one PyTorch run")
 		benchtime  = flag.String("benchtime", "2s", "time per run (go test -benchtime; seconds for torch_bench.py)")
 		python     = flag.String("python", "", "Python interpreter with torch (default: the first of python3, /usr/bin/python3 that imports torch)")
@@ -440,10 +441,10 @@ func writeTable(w io.Writer, rows []row, withTorch bool) {
 					if q <= r.Target {
 						verdict = "met"
 					}
-					target = fmt.Sprintf("<= %.1fx %s", r.Target, verdict)
+					target = fmt.Sprintf("<= %gx %s", r.Target, verdict)
 				}
 			} else if r.Target > 0 {
-				target = fmt.Sprintf("<= %.1fx n/a", r.Target)
+				target = fmt.Sprintf("<= %gx n/a", r.Target)
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t", torch, ratio, target)
 		}

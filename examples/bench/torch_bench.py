@@ -23,6 +23,7 @@ import argparse
 import os
 import platform
 import statistics
+import math
 import sys
 import time
 
@@ -106,7 +107,41 @@ class Recurrent(nn.Module):
         return self.out(h[:, -1, :])
 
 
-# name -> (batch, input shape without the batch, constructor)
+class GPT(nn.Module):
+    """generated/gpt: byte tokens (N, 64) -> token and position embeddings ->
+    4 pre-layer-norm blocks (causal self-attention in 4 heads, MLP of 512
+    with tanh GELU, residuals) -> layer norm -> logits tied to the token
+    table, as llm.c's train_gpt2.c computes them."""
+
+    def __init__(self, vocab=256, T=64, C=128, layers=4, heads=4):
+        super().__init__()
+        self.T, self.C, self.heads = T, C, heads
+        self.wte = nn.Embedding(vocab, C)
+        self.wpe = nn.Parameter(torch.zeros(T, C))
+        self.blocks = nn.ModuleList()
+        for _ in range(layers):
+            self.blocks.append(nn.ModuleDict({
+                "ln1": nn.LayerNorm(C), "attn": nn.Linear(C, 3 * C), "proj": nn.Linear(C, C),
+                "ln2": nn.LayerNorm(C), "fc": nn.Linear(C, 4 * C), "out": nn.Linear(4 * C, C),
+            }))
+        self.lnf = nn.LayerNorm(C)
+        self.register_buffer("mask", torch.triu(torch.ones(T, T, dtype=torch.bool), 1))
+
+    def forward(self, t):
+        n, T, C, H = t.shape[0], self.T, self.C, self.heads
+        x = self.wte(t) + self.wpe
+        for b in self.blocks:
+            q, k, v = b["attn"](b["ln1"](x)).split(C, dim=2)
+            split = lambda a: a.reshape(n, T, H, C // H).transpose(1, 2)
+            s = split(q) @ split(k).transpose(-2, -1) / math.sqrt(C // H)
+            a = s.masked_fill(self.mask, float("-inf")).softmax(-1) @ split(v)
+            x = x + b["proj"](a.transpose(1, 2).reshape(n, T, C))
+            x = x + b["out"](nn.functional.gelu(b["fc"](b["ln2"](x)), approximate="tanh"))
+        return (self.lnf(x) @ self.wte.weight.t()).reshape(n * T, -1)
+
+
+# name -> (batch, input shape without the batch, constructor); a shape of
+# ("tokens", T, V) is T token ids below V per row, with a label per token.
 MODELS = {
     "mlp": (32, (784,), lambda: MLP([784, 128, 64, 10])),
     "mlpb128": (128, (784,), lambda: MLP([784, 128, 64, 10])),
@@ -114,6 +149,7 @@ MODELS = {
     "cnn": (32, (3, 32, 32), CNN),
     "rnn": (32, (100, 1), lambda: Recurrent(lambda i, h, **kw: nn.RNN(i, h, nonlinearity="tanh", **kw))),
     "lstm": (32, (100, 1), lambda: Recurrent(nn.LSTM)),
+    "gpt": (8, ("tokens", 64, 256), GPT),
 }
 
 
@@ -121,8 +157,13 @@ def make_step(name):
     batch, shape, ctor = MODELS[name]
     g = torch.Generator().manual_seed(1)
     model = ctor().float()
-    x = torch.rand((batch,) + shape, generator=g, dtype=torch.float32)
-    y = torch.randint(0, 10, (batch,), generator=g)
+    if shape[0] == "tokens":
+        _, T, V = shape
+        x = torch.randint(0, V, (batch, T), generator=g)
+        y = torch.randint(0, V, (batch * T,), generator=g)
+    else:
+        x = torch.rand((batch,) + shape, generator=g, dtype=torch.float32)
+        y = torch.randint(0, 10, (batch,), generator=g)
     loss_fn = nn.CrossEntropyLoss()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
@@ -146,7 +187,17 @@ def blas_library():
     except OSError:
         return "?"
     paths = sorted(os.path.realpath(p) for p in paths if p.startswith("/"))
-    return ", ".join(paths) or "built in"
+    core = ""
+    for p in paths:
+        if "openblas" in p:
+            try:
+                import ctypes
+                get = ctypes.CDLL(p).openblas_get_corename
+                get.restype = ctypes.c_char_p
+                core = " (OpenBLAS core %s, OPENBLAS_CORETYPE=%s)" % (get().decode(), os.environ.get("OPENBLAS_CORETYPE", "unset"))
+            except (OSError, AttributeError):
+                pass
+    return (", ".join(paths) or "built in") + core
 
 
 def run_n(step, n):
