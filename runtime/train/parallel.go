@@ -112,6 +112,10 @@ const (
 	stepOptimizer             // the optimizer's update, block by block
 )
 
+// lateWake, set by a test, delays run between starting a phase and waking
+// the sleeping workers, as a preempted caller would.
+var lateWake func()
+
 // poolSpin is how long a worker polls for the next phase before parking.
 const poolSpin = 200 * time.Microsecond
 
@@ -263,27 +267,34 @@ func (p *Parallel[T]) worker(w int) {
 }
 
 // await returns the phase after seen, spinning for poolSpin, then parking.
+// A wake-up can come late, for a phase this worker already ran (run sends
+// one to every worker it finds asleep, and a fast worker may have finished
+// the phase and gone to sleep before run got to it): it waits again then.
 func (p *Parallel[T]) await(w int, seen uint64) uint64 {
-	start := time.Now()
 	for {
-		for range 256 {
-			if ph := p.phase.Load(); ph != seen {
-				return ph
+		start := time.Now()
+		for {
+			for range 256 {
+				if ph := p.phase.Load(); ph != seen {
+					return ph
+				}
+			}
+			if time.Since(start) > poolSpin {
+				break
 			}
 		}
-		if time.Since(start) > poolSpin {
-			break
+		p.sleeping[w].Store(true)
+		if ph := p.phase.Load(); ph != seen { // started while we went to sleep
+			if !p.sleeping[w].CompareAndSwap(true, false) {
+				<-p.wake[w] // run already took the flag and sends
+			}
+			return ph
+		}
+		<-p.wake[w]
+		if ph := p.phase.Load(); ph != seen {
+			return ph
 		}
 	}
-	p.sleeping[w].Store(true)
-	if ph := p.phase.Load(); ph != seen { // started while we went to sleep
-		if !p.sleeping[w].CompareAndSwap(true, false) {
-			<-p.wake[w] // run already took the flag and sends
-		}
-		return ph
-	}
-	<-p.wake[w]
-	return p.phase.Load()
 }
 
 // IO describes the step's buffers: the rows of the whole batch, which the
@@ -551,6 +562,9 @@ func (p *Parallel[T]) run(t task) {
 	p.task = t
 	p.pending.Store(int64(p.workers - 1))
 	p.phase.Add(1)
+	if lateWake != nil {
+		lateWake()
+	}
 	for w := 1; w < p.workers; w++ {
 		if p.sleeping[w].CompareAndSwap(true, false) {
 			p.wake[w] <- struct{}{}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/backpropgen/backpropgen/generated/lstm"
 	"github.com/backpropgen/backpropgen/generated/mlp"
@@ -227,5 +228,23 @@ func TestParallelErrors(t *testing.T) {
 	}
 	if _, err := NewParallel(Model[float32](m), func() Model[float32] { return mlp.New() }, ParallelConfig{Shards: 2}); err == nil || !strings.Contains(err.Error(), "does not share the model's parameters") {
 		t.Errorf("a replica of its own: %v", err)
+	}
+}
+
+// TestParallelLateWake: when the caller is delayed between starting a
+// phase and waking the sleeping workers (longer than a worker spins), the
+// workers that already ran the phase and went to sleep get a late wake-up;
+// they must wait for the next phase, not run this one again (which once
+// ended a phase early: wrong sums, and a race).
+func TestParallelLateWake(t *testing.T) {
+	lateWake = func() { time.Sleep(2 * poolSpin) }
+	defer func() { lateWake = nil }()
+	mc := replicated[0]
+	m, _ := mc.new()
+	b := m.IO().Batch
+	want := fitParallel(t, mc.new, ParallelConfig{Shards: 4, Workers: 1}, 3*b)
+	got := fitParallel(t, mc.new, ParallelConfig{Shards: 4, Workers: 4}, 3*b)
+	if i := equalBits(got, want); i >= 0 {
+		t.Errorf("element %d differs between 4 workers and 1", i)
 	}
 }
