@@ -19,7 +19,7 @@ import (
 // queries, keys and values: scores = q·kᵀ (written into att), the softmax
 // in place, then p·v.
 func Attention[T Float](out, att, qkv, scratch []T, n, steps, C, heads int, causal bool) {
-	hs := checkAttention("Attention", len(out), len(att), len(qkv), len(scratch), n, steps, C, heads)
+	hs := checkAttention("Attention", len(out), len(att), len(qkv), len(scratch), AttentionScratchSize(steps, C, heads), n, steps, C, heads)
 	scale := 1 / math.Sqrt(float64(hs))
 	tn := steps * hs
 	q, k, v, o := scratch[:tn], scratch[tn:2*tn], scratch[2*tn:3*tn], scratch[3*tn:4*tn]
@@ -65,7 +65,7 @@ func Attention[T Float](out, att, qkv, scratch []T, n, steps, C, heads int, caus
 // elements. Per head, with GEMMs: dp = dout·vᵀ, dv = pᵀ·dout, through the
 // softmax ds = p ⊙ (dp − Σ p⊙dp)/√hs row by row, dq = ds·k, dk = dsᵀ·q.
 func AttentionGrad[T Float](dqkv, dout, qkv, att, scratch []T, n, steps, C, heads int, causal, acc bool) {
-	hs := checkAttention("AttentionGrad", len(dout), len(att), len(qkv), len(scratch)-AttentionGradScratchSize(steps, C, heads)+AttentionScratchSize(steps, C, heads), n, steps, C, heads)
+	hs := checkAttention("AttentionGrad", len(dout), len(att), len(qkv), len(scratch), AttentionGradScratchSize(steps, C, heads), n, steps, C, heads)
 	if len(dqkv) < n*steps*3*C {
 		panic(fmt.Sprintf("runtime.AttentionGrad: dqkv of %d for %d positions of 3×%d: a generator bug", len(dqkv), n*steps, C))
 	}
@@ -145,9 +145,11 @@ func AttentionGradScratchSize(steps, C, heads int) int {
 	return 5*steps*(C/heads) + steps*steps
 }
 
-func checkAttention(kernel string, outLen, attLen, qkvLen, scratchLen, n, steps, C, heads int) int {
+// checkAttention panics on buffers that do not fit the geometry (a
+// generator bug) and returns the head size.
+func checkAttention(kernel string, outLen, attLen, qkvLen, scratchLen, scratchNeed, n, steps, C, heads int) int {
 	if heads < 1 || C%heads != 0 || n < 0 || steps < 1 || outLen < n*steps*C || attLen < AttentionSavedSize(n, steps, heads) ||
-		qkvLen < n*steps*3*C || scratchLen < AttentionScratchSize(steps, C, heads) {
+		qkvLen < n*steps*3*C || scratchLen < scratchNeed {
 		panic(fmt.Sprintf("runtime.%s: %d rows of %d steps, %d channels in %d heads, buffers of %d, %d, %d and scratch %d: a generator bug",
 			kernel, n, steps, C, heads, outLen, attLen, qkvLen, scratchLen))
 	}

@@ -172,27 +172,36 @@ const geluC = 0.7978845608028654
 // tanh runs as Unary's vectorized Tanh over a chunk on the stack.
 const geluChunk = 256
 
-// geluTanhLoop computes out = geluTanh(x) in T's arithmetic, a chunk at a
-// time: u = √(2/π)(v + 0.044715v³), tanh(u) by Unary (the vector kernel for
-// float32 where the CPU has one), then v/2·(1 + tanh(u)). out may alias x.
+// geluTanhOf writes tanh(u) into t for each v of x, u = √(2/π)(v +
+// 0.044715v³) (GELU's tanh approximation, v/2·(1 + tanh(u))), with Unary's
+// Tanh (the vector kernel for float32 where the CPU has one); tanh
+// saturates to ±1 for large |u|, so GELU is v or -0 there.
+func geluTanhOf[T Float](t, x []T) {
+	x = x[:len(t)]
+	for i, xi := range x {
+		t[i] = geluC * (xi + 0.044715*xi*xi*xi)
+	}
+	Unary(Tanh, t, t)
+}
+
+// geluTanhLoop computes out = GELU(x) (the tanh approximation) in T's
+// arithmetic, a chunk at a time. out may alias x.
 func geluTanhLoop[T Float](out, x []T) {
 	var u [geluChunk]T
 	for lo := 0; lo < len(out); lo += geluChunk {
 		o := out[lo:min(lo+geluChunk, len(out))]
 		v := x[lo:][:len(o)]
 		t := u[:len(o)]
-		for i, xi := range v {
-			t[i] = geluC * (xi + 0.044715*xi*xi*xi)
-		}
-		Unary(Tanh, t, t)
+		geluTanhOf(t, v)
 		for i, xi := range v {
 			o[i] = 0.5 * xi * (1 + t[i])
 		}
 	}
 }
 
-// geluTanhGradLoop computes dx = dy·geluTanh'(x) the same way; dx may
-// alias x or dy.
+// geluTanhGradLoop computes dx = dy·GELU'(x) = dy·((1 + t)/2 + v/2·(1 -
+// t²)·√(2/π)(1 + 3·0.044715v²)), t = tanh(u), the same way; dx may alias x
+// or dy.
 func geluTanhGradLoop[T Float](dx, x, dy []T) {
 	var u [geluChunk]T
 	for lo := 0; lo < len(dx); lo += geluChunk {
@@ -200,29 +209,12 @@ func geluTanhGradLoop[T Float](dx, x, dy []T) {
 		v := x[lo:][:len(d)]
 		g := dy[lo:][:len(d)]
 		t := u[:len(d)]
-		for i, xi := range v {
-			t[i] = geluC * (xi + 0.044715*xi*xi*xi)
-		}
-		Unary(Tanh, t, t)
+		geluTanhOf(t, v)
 		for i, xi := range v {
 			ti := t[i]
 			d[i] = g[i] * (0.5*(1+ti) + 0.5*xi*(1-ti*ti)*geluC*(1+3*0.044715*xi*xi))
 		}
 	}
-}
-
-// geluTanh is GELU's tanh approximation, v/2·(1 + tanh(u)) with u =
-// √(2/π)(v + 0.044715v³); tanh saturates to ±1 for large |u|, so the
-// result is v or -0 there, without overflow.
-func geluTanh(v float64) float64 {
-	return 0.5 * v * (1 + math.Tanh(geluC*(v+0.044715*v*v*v)))
-}
-
-// geluTanhGrad is geluTanh's derivative: (1 + t)/2 + v/2·(1 - t²)·u'
-// with t = tanh(u), u' = √(2/π)(1 + 3·0.044715v²).
-func geluTanhGrad(v float64) float64 {
-	t := math.Tanh(geluC * (v + 0.044715*v*v*v))
-	return 0.5*(1+t) + 0.5*v*(1-t*t)*geluC*(1+3*0.044715*v*v)
 }
 
 // geluErf is the exact GELU, v·Φ(v) = v/2·(1 + erf(v/√2)).

@@ -86,16 +86,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	path := *textPath
-	if path == "" {
-		var err error
-		if path, err = gospec.Path(); err != nil {
-			return err
-		}
-	}
-	text, err := os.ReadFile(path)
+	text, path, err := gospec.Read(*textPath)
 	if err != nil {
-		return fmt.Errorf("reading the text: %w (name another file with -text)", err)
+		return err
 	}
 	// SIGINT and SIGTERM finish the step, write the checkpoint and exit.
 	// A second signal kills the process as usual.

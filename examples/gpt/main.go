@@ -98,16 +98,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	case (cfg.Resume || cfg.Epochs == 0) && cfg.Checkpoint == "":
 		return errors.New("-resume and -epochs 0 need a -checkpoint file")
 	}
-	path := *textPath
-	if path == "" {
-		var err error
-		if path, err = gospec.Path(); err != nil {
-			return err
-		}
-	}
-	text, err := os.ReadFile(path)
+	text, _, err := gospec.Read(*textPath)
 	if err != nil {
-		return fmt.Errorf("reading the text: %w (name another file with -text)", err)
+		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -280,7 +280,7 @@ func (l *lowerer) declare(p *parser, kw token) *Error {
 		if c.text != "class" {
 			return errorf(c.pos, "labels are declared as class(C), with C the number of classes")
 		}
-		classes, err := l.count(p, "class", "a whole number of classes")
+		classes, err := l.count(p, "class", "C", "a whole number of classes", "class count")
 		if err != nil {
 			return err
 		}
@@ -306,7 +306,7 @@ func (l *lowerer) declare(p *parser, kw token) *Error {
 				// input t: [T] tokens(V): one int32 token id per position,
 				// checked against the vocabulary at run time like labels.
 				p.next()
-				vocab, err := l.count(p, "tokens", "a vocabulary size")
+				vocab, err := l.count(p, "tokens", "V", "a vocabulary size", "vocabulary size")
 				if err != nil {
 					return err
 				}
@@ -374,16 +374,18 @@ func (l *lowerer) declare(p *parser, kw token) *Error {
 	return p.end()
 }
 
-// count reads the (C) after class or tokens: a whole number from 2 to 2^24.
-func (l *lowerer) count(p *parser, kw, what string) (int, *Error) {
+// count reads the (C) after class, or the (V) after tokens: a whole number
+// from 2 to 2^24. need and noun name it in messages ("a vocabulary size",
+// "vocabulary size").
+func (l *lowerer) count(p *parser, kw, letter, need, noun string) (int, *Error) {
 	if _, err := p.expect("(", fmt.Sprintf("after %s (as in %s(10))", kw, kw)); err != nil {
 		return 0, err
 	}
 	t := p.next()
 	if t.kind != tNumber || t.num != math.Trunc(t.num) || t.num < 2 || t.num > 1<<24 {
-		return 0, errorf(t.pos, "%s(%s) needs %s from 2 to %d, found %v", kw, map[string]string{"class": "C", "tokens": "V"}[kw], what, 1<<24, t)
+		return 0, errorf(t.pos, "%s(%s) needs %s from 2 to %d, found %v", kw, letter, need, 1<<24, t)
 	}
-	if _, err := p.expect(")", "after the "+map[string]string{"class": "class count", "tokens": "vocabulary size"}[kw]); err != nil {
+	if _, err := p.expect(")", "after the "+noun); err != nil {
 		return 0, err
 	}
 	return int(t.num), nil

@@ -5,11 +5,28 @@ package gospec
 import (
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
 	"strings"
 )
+
+// Read reads the text at path, or the Go spec when path is "", and returns
+// it with the path it read.
+func Read(path string) ([]byte, string, error) {
+	if path == "" {
+		var err error
+		if path, err = Path(); err != nil {
+			return nil, "", err
+		}
+	}
+	text, err := os.ReadFile(path)
+	if err != nil {
+		return nil, path, fmt.Errorf("reading the text: %w (name another file with -text)", err)
+	}
+	return text, path, nil
+}
 
 // Path is $(go env GOROOT)/doc/go_spec.html.
 func Path() (string, error) {
