@@ -8,6 +8,7 @@ package emit
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -97,7 +98,7 @@ func newGen(p *derive.Program, opt Options, float64, variant bool) *gen {
 			g.field[n] = names.get(goIdent(label(n), false))
 		}
 		if s.ScratchSize > 0 {
-			g.scratch[n] = names.get(goIdent(label(n), false) + "Col")
+			g.scratch[n] = names.get(goIdent(label(n), false) + cmp.Or(n.Op.ScratchName, "Work"))
 		}
 		if s.AuxSize > 0 {
 			g.aux[n] = names.get(goIdent(label(n), false) + "Argmax")

@@ -1,6 +1,7 @@
 package emit
 
 import (
+	"cmp"
 	"fmt"
 	"go/token"
 	"strings"
@@ -194,7 +195,7 @@ func (g *gen) modelType(f *jen.File) {
 				s.Id(name).Index().Add(T).Comment(fmt.Sprintf("%s %v", label(n), n.Shape))
 			}
 			if name, ok := g.scratch[n]; ok {
-				s.Id(name).Index().Add(T).Comment(fmt.Sprintf("im2col work buffer of %s, %d elements", label(n), g.p.Plan.Slot(n).ScratchSize))
+				s.Id(name).Index().Add(T).Comment(fmt.Sprintf("%s of %s, %d elements", cmp.Or(n.Op.ScratchDoc, "work buffer"), label(n), g.p.Plan.Slot(n).ScratchSize))
 			}
 		}
 		if g.p.Plan.SavedSize > 0 {

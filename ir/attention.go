@@ -22,7 +22,8 @@ func init() {
 		},
 		Saved: func(n *Node) int { return n.Shape[0].Size * n.Attrs.Heads * n.Shape[1].Size * n.Shape[1].Size },
 		// One head's queries, keys, values and outputs (runtime.AttentionScratchSize).
-		Scratch: func(n *Node) int { return 4 * n.Shape[1].Size * n.Shape[2].Size / n.Attrs.Heads },
+		Scratch:    func(n *Node) int { return 4 * n.Shape[1].Size * n.Shape[2].Size / n.Attrs.Heads },
+		ScratchDoc: "one head's queries, keys, values and outputs",
 		// q·kᵀ and p·v: 2·T·T·C multiply-adds per row.
 		Flops: func(n *Node) int { s := n.Shape; return 4 * s[0].Size * s[1].Size * s[1].Size * s[2].Size },
 		Grad: func(b *Builder, n, dy *Node) []*Node {
@@ -32,6 +33,7 @@ func init() {
 	define(AttentionGrad, &OpDef{Arity: 3, NoGrad: backwardOnly, Accumulates: true,
 		// runtime.AttentionGradScratchSize: five of a head's (T, C/heads)
 		// blocks and its (T, T) score gradients.
+		ScratchDoc: "one head's queries, keys, values, output gradient, a gradient being made and score gradients",
 		Scratch: func(n *Node) int {
 			T, C := n.Args[0].Shape[1].Size, n.Args[0].Shape[2].Size
 			return 5*T*C/n.Attrs.Heads + T*T

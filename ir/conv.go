@@ -23,7 +23,7 @@ func gradInputWindow(n *Node) (x, y Shape)  { return n.Attrs.To, n.Args[0].Shape
 func gradFilterWindow(n *Node) (x, y Shape) { return n.Args[0].Shape, n.Args[1].Shape }
 
 func init() {
-	define(Conv2D, &OpDef{Arity: 2, Shape: convShape, Scratch: colSize, Flops: convFlops, FileAxes: kernelFileAxes, Window: forwardWindow, ScalesColumns: true,
+	define(Conv2D, &OpDef{Arity: 2, Shape: convShape, Scratch: colSize, ScratchName: "Col", ScratchDoc: im2colDoc, Flops: convFlops, FileAxes: kernelFileAxes, Window: forwardWindow, ScalesColumns: true,
 		BiasAct: func(n *Node) *OpDef { return Conv2DBiasAct },
 		Grad: func(b *Builder, n, dy *Node) []*Node {
 			x, w := n.Args[0], n.Args[1]
@@ -37,7 +37,7 @@ func init() {
 	// conv2d_bias_act is act(conv2d(x, w) + b), the convolution with the
 	// bias add and the activation as the epilogue of its product, fused by
 	// derive like matmul_bias_act.
-	define(Conv2DBiasAct, &OpDef{Arity: 3, NoGrad: "fused after derivation; never differentiated", Scratch: colSize, Flops: convFlops, FileAxes: kernelFileAxes, Window: forwardWindow,
+	define(Conv2DBiasAct, &OpDef{Arity: 3, NoGrad: "fused after derivation; never differentiated", Scratch: colSize, ScratchName: "Col", ScratchDoc: im2colDoc, Flops: convFlops, FileAxes: kernelFileAxes, Window: forwardWindow,
 		Formula: func(n *Node, arg func(int) string) string {
 			return fmt.Sprintf("%s(conv2d(%s, %s) + %s)", n.Attrs.Act.Name, arg(0), arg(1), arg(2))
 		},
@@ -51,9 +51,9 @@ func init() {
 			}
 			return y, nil
 		}})
-	define(Conv2DGradInput, &OpDef{Arity: 2, NoGrad: backwardOnly, Accumulates: true, Window: gradInputWindow, Scratch: gradColSize(gradInputWindow),
+	define(Conv2DGradInput, &OpDef{Arity: 2, NoGrad: backwardOnly, Accumulates: true, Window: gradInputWindow, Scratch: gradColSize(gradInputWindow), ScratchName: "Col", ScratchDoc: im2colDoc,
 		Shape: func(n *Node) (Shape, error) { return checkGradShape(n, n.Args[0]) }})
-	define(Conv2DGradFilter, &OpDef{Arity: 2, NoGrad: backwardOnly, Accumulates: true, Window: gradFilterWindow, Scratch: gradColSize(gradFilterWindow),
+	define(Conv2DGradFilter, &OpDef{Arity: 2, NoGrad: backwardOnly, Accumulates: true, Window: gradFilterWindow, Scratch: gradColSize(gradFilterWindow), ScratchName: "Col", ScratchDoc: im2colDoc,
 		Shape: func(n *Node) (Shape, error) { return checkGradShape(n, n.Args[1]) },
 		// Each tap of the filter sums x·dy over every output pixel of
 		// every row; padding contributes zeros.
@@ -84,6 +84,9 @@ func init() {
 	define(AvgPool2DGrad, &OpDef{Arity: 1, NoGrad: backwardOnly, Accumulates: true, Window: gradInputWindow,
 		Shape: func(n *Node) (Shape, error) { return checkGradShape(n, n.Args[0]) }})
 }
+
+// im2colDoc names the convolutions' scratch: the input's windows as rows.
+const im2colDoc = "im2col work buffer"
 
 // nhwc checks x is (N, H, W, C) with static H, W, C.
 func nhwc(x Shape) error {

@@ -42,7 +42,11 @@ type OpDef struct {
 
 	// Scratch, when set, is the number of work elements the op's kernel
 	// needs while it runs (im2col buffers); the memory plan provides them.
-	Scratch func(n *Node) int
+	// ScratchName is the buffer's Go field suffix and ScratchDoc what its
+	// comment calls it (default "Work" and "work buffer").
+	Scratch     func(n *Node) int
+	ScratchName string
+	ScratchDoc  string
 
 	// Aux, when set, is the number of int32 elements the op records in the
 	// forward pass for its gradient to read (max pooling's argmax).

@@ -97,15 +97,15 @@ type Model struct {
 
 	// arena holds every intermediate value; buffers whose lifetimes do not
 	// overlap share memory (derive's static plan). Views at maximum batch:
-	arena     []float32
-	h         []float32 // h (N, 20, 256)
-	logitsXW  []float32 // logits.xW (N, 20, 97)
-	logits    []float32 // logits (N, 20, 97)
-	loss      []float32 // loss ()
-	dlogits   []float32 // dlogits (N, 20, 97)
-	dh        []float32 // dh (N, 20, 256)
-	dhBptt    []float32 // dh.bptt (441984)
-	dhBpttCol []float32 // im2col work buffer of dh.bptt, 1639936 elements
+	arena      []float32
+	h          []float32 // h (N, 20, 256)
+	logitsXW   []float32 // logits.xW (N, 20, 97)
+	logits     []float32 // logits (N, 20, 97)
+	loss       []float32 // loss ()
+	dlogits    []float32 // dlogits (N, 20, 97)
+	dh         []float32 // dh (N, 20, 256)
+	dhBptt     []float32 // dh.bptt (441984)
+	dhBpttWork []float32 // work buffer of dh.bptt, 1639936 elements
 
 	// saved holds what layers record for their backward passes (a recurrent layer's
 	// gates, a normalization's statistics).
@@ -166,7 +166,7 @@ func allocModel(params []float32) *Model {
 	m.dlogits = m.arena[288000:350080:350080]
 	m.dh = m.arena[350080:513920:513920]
 	m.dhBptt = m.arena[513920:955904:955904]
-	m.dhBpttCol = m.arena[955904:2595840:2595840]
+	m.dhBpttWork = m.arena[955904:2595840:2595840]
 	return m
 }
 
@@ -488,7 +488,7 @@ func (m *Model) backwardLogits(n int, acc bool) {
 // backwardH propagates the gradient back through h = lstm(x, 256, return_sequences=true, initial=[h0, c0]) (charlm.bpg:10).
 func (m *Model) backwardH(n int) {
 	// backpropagation through time of h from dh  (441984) (charlm.bpg:10)
-	runtime.RNNBackward(hGeom, n, nil, nil, nil, m.DHW, m.DHU, m.DHB, m.DHBh, m.dh[:n*5120], nil, nil, m.X[:n*1940], m.H0[:n*256], m.C0[:n*256], m.HW, m.HU, m.h[:n*5120], m.hSaved, m.dhBpttCol)
+	runtime.RNNBackward(hGeom, n, nil, nil, nil, m.DHW, m.DHU, m.DHB, m.DHBh, m.dh[:n*5120], nil, nil, m.X[:n*1940], m.H0[:n*256], m.C0[:n*256], m.HW, m.HU, m.h[:n*5120], m.hSaved, m.dhBpttWork)
 }
 
 // IO describes the model's buffers to a training loop (runtime/train): the batch,

@@ -62,15 +62,15 @@ type model64 struct {
 
 	// arena holds every intermediate value; buffers whose lifetimes do not
 	// overlap share memory (derive's static plan). Views at maximum batch:
-	arena     []float64
-	h         []float64 // h (N, 20, 256)
-	logitsXW  []float64 // logits.xW (N, 20, 97)
-	logits    []float64 // logits (N, 20, 97)
-	loss      []float64 // loss ()
-	dlogits   []float64 // dlogits (N, 20, 97)
-	dh        []float64 // dh (N, 20, 256)
-	dhBptt    []float64 // dh.bptt (441984)
-	dhBpttCol []float64 // im2col work buffer of dh.bptt, 1639936 elements
+	arena      []float64
+	h          []float64 // h (N, 20, 256)
+	logitsXW   []float64 // logits.xW (N, 20, 97)
+	logits     []float64 // logits (N, 20, 97)
+	loss       []float64 // loss ()
+	dlogits    []float64 // dlogits (N, 20, 97)
+	dh         []float64 // dh (N, 20, 256)
+	dhBptt     []float64 // dh.bptt (441984)
+	dhBpttWork []float64 // work buffer of dh.bptt, 1639936 elements
 
 	// saved holds what layers record for their backward passes (a recurrent layer's
 	// gates, a normalization's statistics).
@@ -122,7 +122,7 @@ func allocModel64(params []float64) *model64 {
 	m.dlogits = m.arena[288000:350080:350080]
 	m.dh = m.arena[350080:513920:513920]
 	m.dhBptt = m.arena[513920:955904:955904]
-	m.dhBpttCol = m.arena[955904:2595840:2595840]
+	m.dhBpttWork = m.arena[955904:2595840:2595840]
 	return m
 }
 
@@ -430,7 +430,7 @@ func (m *model64) backwardLogits(n int, acc bool) {
 // backwardH propagates the gradient back through h = lstm(x, 256, return_sequences=true, initial=[h0, c0]) (charlm.bpg:10).
 func (m *model64) backwardH(n int) {
 	// backpropagation through time of h from dh  (441984) (charlm.bpg:10)
-	runtime.RNNBackward(hGeom, n, nil, nil, nil, m.DHW, m.DHU, m.DHB, m.DHBh, m.dh[:n*5120], nil, nil, m.X[:n*1940], m.H0[:n*256], m.C0[:n*256], m.HW, m.HU, m.h[:n*5120], m.hSaved, m.dhBpttCol)
+	runtime.RNNBackward(hGeom, n, nil, nil, nil, m.DHW, m.DHU, m.DHB, m.DHBh, m.dh[:n*5120], nil, nil, m.X[:n*1940], m.H0[:n*256], m.C0[:n*256], m.HW, m.HU, m.h[:n*5120], m.hSaved, m.dhBpttWork)
 }
 
 // IO describes the model's buffers to a training loop (runtime/train): the batch,

@@ -97,15 +97,15 @@ type Model struct {
 
 	// arena holds every intermediate value; buffers whose lifetimes do not
 	// overlap share memory (derive's static plan). Views at maximum batch:
-	arena     []float32
-	h         []float32 // h (N, 1, 256)
-	logitsXW  []float32 // logits.xW (N, 1, 97)
-	logits    []float32 // logits (N, 1, 97)
-	loss      []float32 // loss ()
-	dlogits   []float32 // dlogits (N, 1, 97)
-	dh        []float32 // dh (N, 1, 256)
-	dhBptt    []float32 // dh.bptt (364129)
-	dhBpttCol []float32 // im2col work buffer of dh.bptt, 364385 elements
+	arena      []float32
+	h          []float32 // h (N, 1, 256)
+	logitsXW   []float32 // logits.xW (N, 1, 97)
+	logits     []float32 // logits (N, 1, 97)
+	loss       []float32 // loss ()
+	dlogits    []float32 // dlogits (N, 1, 97)
+	dh         []float32 // dh (N, 1, 256)
+	dhBptt     []float32 // dh.bptt (364129)
+	dhBpttWork []float32 // work buffer of dh.bptt, 364385 elements
 
 	// saved holds what layers record for their backward passes (a recurrent layer's
 	// gates, a normalization's statistics).
@@ -166,7 +166,7 @@ func allocModel(params []float32) *Model {
 	m.dlogits = m.arena[480:577:577]
 	m.dh = m.arena[592:848:848]
 	m.dhBptt = m.arena[848:364977:364977]
-	m.dhBpttCol = m.arena[364992:729377:729377]
+	m.dhBpttWork = m.arena[364992:729377:729377]
 	return m
 }
 
@@ -488,7 +488,7 @@ func (m *Model) backwardLogits(n int, acc bool) {
 // backwardH propagates the gradient back through h = lstm(x, 256, return_sequences=true, initial=[h0, c0]) (charlmstep.bpg:9).
 func (m *Model) backwardH(n int) {
 	// backpropagation through time of h from dh  (364129) (charlmstep.bpg:9)
-	runtime.RNNBackward(hGeom, n, nil, nil, nil, m.DHW, m.DHU, m.DHB, m.DHBh, m.dh[:n*256], nil, nil, m.X[:n*97], m.H0[:n*256], m.C0[:n*256], m.HW, m.HU, m.h[:n*256], m.hSaved, m.dhBpttCol)
+	runtime.RNNBackward(hGeom, n, nil, nil, nil, m.DHW, m.DHU, m.DHB, m.DHBh, m.dh[:n*256], nil, nil, m.X[:n*97], m.H0[:n*256], m.C0[:n*256], m.HW, m.HU, m.h[:n*256], m.hSaved, m.dhBpttWork)
 }
 
 // IO describes the model's buffers to a training loop (runtime/train): the batch,

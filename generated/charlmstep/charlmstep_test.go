@@ -62,15 +62,15 @@ type model64 struct {
 
 	// arena holds every intermediate value; buffers whose lifetimes do not
 	// overlap share memory (derive's static plan). Views at maximum batch:
-	arena     []float64
-	h         []float64 // h (N, 1, 256)
-	logitsXW  []float64 // logits.xW (N, 1, 97)
-	logits    []float64 // logits (N, 1, 97)
-	loss      []float64 // loss ()
-	dlogits   []float64 // dlogits (N, 1, 97)
-	dh        []float64 // dh (N, 1, 256)
-	dhBptt    []float64 // dh.bptt (364129)
-	dhBpttCol []float64 // im2col work buffer of dh.bptt, 364385 elements
+	arena      []float64
+	h          []float64 // h (N, 1, 256)
+	logitsXW   []float64 // logits.xW (N, 1, 97)
+	logits     []float64 // logits (N, 1, 97)
+	loss       []float64 // loss ()
+	dlogits    []float64 // dlogits (N, 1, 97)
+	dh         []float64 // dh (N, 1, 256)
+	dhBptt     []float64 // dh.bptt (364129)
+	dhBpttWork []float64 // work buffer of dh.bptt, 364385 elements
 
 	// saved holds what layers record for their backward passes (a recurrent layer's
 	// gates, a normalization's statistics).
@@ -122,7 +122,7 @@ func allocModel64(params []float64) *model64 {
 	m.dlogits = m.arena[480:577:577]
 	m.dh = m.arena[592:848:848]
 	m.dhBptt = m.arena[848:364977:364977]
-	m.dhBpttCol = m.arena[364992:729377:729377]
+	m.dhBpttWork = m.arena[364992:729377:729377]
 	return m
 }
 
@@ -430,7 +430,7 @@ func (m *model64) backwardLogits(n int, acc bool) {
 // backwardH propagates the gradient back through h = lstm(x, 256, return_sequences=true, initial=[h0, c0]) (charlmstep.bpg:9).
 func (m *model64) backwardH(n int) {
 	// backpropagation through time of h from dh  (364129) (charlmstep.bpg:9)
-	runtime.RNNBackward(hGeom, n, nil, nil, nil, m.DHW, m.DHU, m.DHB, m.DHBh, m.dh[:n*256], nil, nil, m.X[:n*97], m.H0[:n*256], m.C0[:n*256], m.HW, m.HU, m.h[:n*256], m.hSaved, m.dhBpttCol)
+	runtime.RNNBackward(hGeom, n, nil, nil, nil, m.DHW, m.DHU, m.DHB, m.DHBh, m.dh[:n*256], nil, nil, m.X[:n*97], m.H0[:n*256], m.C0[:n*256], m.HW, m.HU, m.h[:n*256], m.hSaved, m.dhBpttWork)
 }
 
 // IO describes the model's buffers to a training loop (runtime/train): the batch,

@@ -212,7 +212,7 @@ type Model struct {
 	qkv1XW      []float32 // qkv1.xW (N, 64, 384)
 	qkv1        []float32 // qkv1 (N, 64, 384)
 	att1        []float32 // att1 (N, 64, 128)
-	att1Col     []float32 // im2col work buffer of att1, 8192 elements
+	att1Work    []float32 // one head's queries, keys, values and outputs of att1, 8192 elements
 	r1XW        []float32 // r1.xW (N, 64, 128)
 	r1Z         []float32 // r1.z (N, 64, 128)
 	r1          []float32 // r1 (N, 64, 128)
@@ -227,7 +227,7 @@ type Model struct {
 	qkv2XW      []float32 // qkv2.xW (N, 64, 384)
 	qkv2        []float32 // qkv2 (N, 64, 384)
 	att2        []float32 // att2 (N, 64, 128)
-	att2Col     []float32 // im2col work buffer of att2, 8192 elements
+	att2Work    []float32 // one head's queries, keys, values and outputs of att2, 8192 elements
 	r2XW        []float32 // r2.xW (N, 64, 128)
 	r2Z         []float32 // r2.z (N, 64, 128)
 	r2          []float32 // r2 (N, 64, 128)
@@ -242,7 +242,7 @@ type Model struct {
 	qkv3XW      []float32 // qkv3.xW (N, 64, 384)
 	qkv3        []float32 // qkv3 (N, 64, 384)
 	att3        []float32 // att3 (N, 64, 128)
-	att3Col     []float32 // im2col work buffer of att3, 8192 elements
+	att3Work    []float32 // one head's queries, keys, values and outputs of att3, 8192 elements
 	r3XW        []float32 // r3.xW (N, 64, 128)
 	r3Z         []float32 // r3.z (N, 64, 128)
 	r3          []float32 // r3 (N, 64, 128)
@@ -257,7 +257,7 @@ type Model struct {
 	qkv4XW      []float32 // qkv4.xW (N, 64, 384)
 	qkv4        []float32 // qkv4 (N, 64, 384)
 	att4        []float32 // att4 (N, 64, 128)
-	att4Col     []float32 // im2col work buffer of att4, 8192 elements
+	att4Work    []float32 // one head's queries, keys, values and outputs of att4, 8192 elements
 	r4XW        []float32 // r4.xW (N, 64, 128)
 	r4Z         []float32 // r4.z (N, 64, 128)
 	r4          []float32 // r4 (N, 64, 128)
@@ -281,7 +281,7 @@ type Model struct {
 	dr4         []float32 // dr4 (N, 64, 128)
 	datt4       []float32 // datt4 (N, 64, 128)
 	dqkv4       []float32 // dqkv4 (N, 64, 384)
-	dqkv4Col    []float32 // im2col work buffer of dqkv4, 14336 elements
+	dqkv4Work   []float32 // one head's queries, keys, values, output gradient, a gradient being made and score gradients of dqkv4, 14336 elements
 	dln4a       []float32 // dln4a (N, 64, 128)
 	dln4aAll    []float32 // dln4a.all (65792)
 	dx3         []float32 // dx3 (N, 64, 128)
@@ -292,7 +292,7 @@ type Model struct {
 	dr3         []float32 // dr3 (N, 64, 128)
 	datt3       []float32 // datt3 (N, 64, 128)
 	dqkv3       []float32 // dqkv3 (N, 64, 384)
-	dqkv3Col    []float32 // im2col work buffer of dqkv3, 14336 elements
+	dqkv3Work   []float32 // one head's queries, keys, values, output gradient, a gradient being made and score gradients of dqkv3, 14336 elements
 	dln3a       []float32 // dln3a (N, 64, 128)
 	dln3aAll    []float32 // dln3a.all (65792)
 	dx2         []float32 // dx2 (N, 64, 128)
@@ -303,7 +303,7 @@ type Model struct {
 	dr2         []float32 // dr2 (N, 64, 128)
 	datt2       []float32 // datt2 (N, 64, 128)
 	dqkv2       []float32 // dqkv2 (N, 64, 384)
-	dqkv2Col    []float32 // im2col work buffer of dqkv2, 14336 elements
+	dqkv2Work   []float32 // one head's queries, keys, values, output gradient, a gradient being made and score gradients of dqkv2, 14336 elements
 	dln2a       []float32 // dln2a (N, 64, 128)
 	dln2aAll    []float32 // dln2a.all (65792)
 	dx1         []float32 // dx1 (N, 64, 128)
@@ -314,7 +314,7 @@ type Model struct {
 	dr1         []float32 // dr1 (N, 64, 128)
 	datt1       []float32 // datt1 (N, 64, 128)
 	dqkv1       []float32 // dqkv1 (N, 64, 384)
-	dqkv1Col    []float32 // im2col work buffer of dqkv1, 14336 elements
+	dqkv1Work   []float32 // one head's queries, keys, values, output gradient, a gradient being made and score gradients of dqkv1, 14336 elements
 	dln1a       []float32 // dln1a (N, 64, 128)
 	dln1aAll    []float32 // dln1a.all (65792)
 	dx0         []float32 // dx0 (N, 64, 128)
@@ -473,7 +473,7 @@ func allocModel(params []float32) *Model {
 	m.qkv1XW = m.arena[131072:327680:327680]
 	m.qkv1 = m.arena[327680:524288:524288]
 	m.att1 = m.arena[131072:196608:196608]
-	m.att1Col = m.arena[196608:204800:204800]
+	m.att1Work = m.arena[196608:204800:204800]
 	m.att1Saved = m.saved[1024:132096:132096]
 	m.r1XW = m.arena[196608:262144:262144]
 	m.r1Z = m.arena[262144:327680:327680]
@@ -491,7 +491,7 @@ func allocModel(params []float32) *Model {
 	m.qkv2XW = m.arena[1179648:1376256:1376256]
 	m.qkv2 = m.arena[1376256:1572864:1572864]
 	m.att2 = m.arena[1179648:1245184:1245184]
-	m.att2Col = m.arena[1245184:1253376:1253376]
+	m.att2Work = m.arena[1245184:1253376:1253376]
 	m.att2Saved = m.saved[134144:265216:265216]
 	m.r2XW = m.arena[1245184:1310720:1310720]
 	m.r2Z = m.arena[1310720:1376256:1376256]
@@ -509,7 +509,7 @@ func allocModel(params []float32) *Model {
 	m.qkv3XW = m.arena[2228224:2424832:2424832]
 	m.qkv3 = m.arena[2424832:2621440:2621440]
 	m.att3 = m.arena[2228224:2293760:2293760]
-	m.att3Col = m.arena[2293760:2301952:2301952]
+	m.att3Work = m.arena[2293760:2301952:2301952]
 	m.att3Saved = m.saved[267264:398336:398336]
 	m.r3XW = m.arena[2293760:2359296:2359296]
 	m.r3Z = m.arena[2359296:2424832:2424832]
@@ -527,7 +527,7 @@ func allocModel(params []float32) *Model {
 	m.qkv4XW = m.arena[3276800:3473408:3473408]
 	m.qkv4 = m.arena[3473408:3670016:3670016]
 	m.att4 = m.arena[3276800:3342336:3342336]
-	m.att4Col = m.arena[3342336:3350528:3350528]
+	m.att4Work = m.arena[3342336:3350528:3350528]
 	m.att4Saved = m.saved[400384:531456:531456]
 	m.r4XW = m.arena[3342336:3407872:3407872]
 	m.r4Z = m.arena[3407872:3473408:3473408]
@@ -554,7 +554,7 @@ func allocModel(params []float32) *Model {
 	m.dr4 = m.arena[3342336:3407872:3407872]
 	m.datt4 = m.arena[3407872:3473408:3473408]
 	m.dqkv4 = m.arena[3670016:3866624:3866624]
-	m.dqkv4Col = m.arena[3866624:3880960:3880960]
+	m.dqkv4Work = m.arena[3866624:3880960:3880960]
 	m.dln4a = m.arena[3276800:3342336:3342336]
 	m.dln4aAll = m.arena[3407872:3473664:3473664]
 	m.dx3 = m.arena[3145728:3211264:3211264]
@@ -565,7 +565,7 @@ func allocModel(params []float32) *Model {
 	m.dr3 = m.arena[2293760:2359296:2359296]
 	m.datt3 = m.arena[2359296:2424832:2424832]
 	m.dqkv3 = m.arena[2621440:2818048:2818048]
-	m.dqkv3Col = m.arena[2818048:2832384:2832384]
+	m.dqkv3Work = m.arena[2818048:2832384:2832384]
 	m.dln3a = m.arena[2228224:2293760:2293760]
 	m.dln3aAll = m.arena[2359296:2425088:2425088]
 	m.dx2 = m.arena[2097152:2162688:2162688]
@@ -576,7 +576,7 @@ func allocModel(params []float32) *Model {
 	m.dr2 = m.arena[1245184:1310720:1310720]
 	m.datt2 = m.arena[1310720:1376256:1376256]
 	m.dqkv2 = m.arena[1572864:1769472:1769472]
-	m.dqkv2Col = m.arena[1769472:1783808:1783808]
+	m.dqkv2Work = m.arena[1769472:1783808:1783808]
 	m.dln2a = m.arena[1179648:1245184:1245184]
 	m.dln2aAll = m.arena[1310720:1376512:1376512]
 	m.dx1 = m.arena[1048576:1114112:1114112]
@@ -587,7 +587,7 @@ func allocModel(params []float32) *Model {
 	m.dr1 = m.arena[196608:262144:262144]
 	m.datt1 = m.arena[262144:327680:327680]
 	m.dqkv1 = m.arena[524288:720896:720896]
-	m.dqkv1Col = m.arena[720896:735232:735232]
+	m.dqkv1Work = m.arena[720896:735232:735232]
 	m.dln1a = m.arena[131072:196608:196608]
 	m.dln1aAll = m.arena[262144:327936:327936]
 	m.dx0 = m.arena[0:65536:65536]
@@ -1834,7 +1834,7 @@ func (m *Model) forwardQkv1(n int) {
 // forwardAtt1 computes att1 = attention(qkv1, 4) (gpt.bpg:15).
 func (m *Model) forwardAtt1(n int) {
 	// att1 = attention(qkv1, 4 heads, causal)  (N, 64, 128) (gpt.bpg:15)
-	runtime.Attention(m.att1[:n*8192], m.att1Saved, m.qkv1[:n*24576], m.att1Col, n, 64, 128, 4, true)
+	runtime.Attention(m.att1[:n*8192], m.att1Saved, m.qkv1[:n*24576], m.att1Work, n, 64, 128, 4, true)
 }
 
 // forwardR1 computes r1 = x0 + dense(att1, 128) (gpt.bpg:16).
@@ -1890,7 +1890,7 @@ func (m *Model) forwardQkv2(n int) {
 // forwardAtt2 computes att2 = attention(qkv2, 4) (gpt.bpg:23).
 func (m *Model) forwardAtt2(n int) {
 	// att2 = attention(qkv2, 4 heads, causal)  (N, 64, 128) (gpt.bpg:23)
-	runtime.Attention(m.att2[:n*8192], m.att2Saved, m.qkv2[:n*24576], m.att2Col, n, 64, 128, 4, true)
+	runtime.Attention(m.att2[:n*8192], m.att2Saved, m.qkv2[:n*24576], m.att2Work, n, 64, 128, 4, true)
 }
 
 // forwardR2 computes r2 = x1 + dense(att2, 128) (gpt.bpg:24).
@@ -1946,7 +1946,7 @@ func (m *Model) forwardQkv3(n int) {
 // forwardAtt3 computes att3 = attention(qkv3, 4) (gpt.bpg:31).
 func (m *Model) forwardAtt3(n int) {
 	// att3 = attention(qkv3, 4 heads, causal)  (N, 64, 128) (gpt.bpg:31)
-	runtime.Attention(m.att3[:n*8192], m.att3Saved, m.qkv3[:n*24576], m.att3Col, n, 64, 128, 4, true)
+	runtime.Attention(m.att3[:n*8192], m.att3Saved, m.qkv3[:n*24576], m.att3Work, n, 64, 128, 4, true)
 }
 
 // forwardR3 computes r3 = x2 + dense(att3, 128) (gpt.bpg:32).
@@ -2002,7 +2002,7 @@ func (m *Model) forwardQkv4(n int) {
 // forwardAtt4 computes att4 = attention(qkv4, 4) (gpt.bpg:39).
 func (m *Model) forwardAtt4(n int) {
 	// att4 = attention(qkv4, 4 heads, causal)  (N, 64, 128) (gpt.bpg:39)
-	runtime.Attention(m.att4[:n*8192], m.att4Saved, m.qkv4[:n*24576], m.att4Col, n, 64, 128, 4, true)
+	runtime.Attention(m.att4[:n*8192], m.att4Saved, m.qkv4[:n*24576], m.att4Work, n, 64, 128, 4, true)
 }
 
 // forwardR4 computes r4 = x3 + dense(att4, 128) (gpt.bpg:40).
@@ -2148,7 +2148,7 @@ func (m *Model) backwardR4(n int, acc bool) {
 // backwardAtt4 propagates the gradient back through att4 = attention(qkv4, 4) (gpt.bpg:39).
 func (m *Model) backwardAtt4(n int) {
 	// dqkv4 = attention's adjoint: dv = pᵀ·dy, through the softmax ds = p ⊙ (dy·vᵀ − Σ p ⊙ dy·vᵀ), dq = ds·k/√d, dk = dsᵀ·q/√d  (N, 64, 384) (gpt.bpg:39)
-	runtime.AttentionGrad(m.dqkv4[:n*24576], m.datt4[:n*8192], m.qkv4[:n*24576], m.att4Saved, m.dqkv4Col, n, 64, 128, 4, true, false)
+	runtime.AttentionGrad(m.dqkv4[:n*24576], m.datt4[:n*8192], m.qkv4[:n*24576], m.att4Saved, m.dqkv4Work, n, 64, 128, 4, true, false)
 }
 
 // backwardQkv4 propagates the gradient back through qkv4 = dense(ln4a, 384) (gpt.bpg:38).
@@ -2240,7 +2240,7 @@ func (m *Model) backwardR3(n int, acc bool) {
 // backwardAtt3 propagates the gradient back through att3 = attention(qkv3, 4) (gpt.bpg:31).
 func (m *Model) backwardAtt3(n int) {
 	// dqkv3 = attention's adjoint: dv = pᵀ·dy, through the softmax ds = p ⊙ (dy·vᵀ − Σ p ⊙ dy·vᵀ), dq = ds·k/√d, dk = dsᵀ·q/√d  (N, 64, 384) (gpt.bpg:31)
-	runtime.AttentionGrad(m.dqkv3[:n*24576], m.datt3[:n*8192], m.qkv3[:n*24576], m.att3Saved, m.dqkv3Col, n, 64, 128, 4, true, false)
+	runtime.AttentionGrad(m.dqkv3[:n*24576], m.datt3[:n*8192], m.qkv3[:n*24576], m.att3Saved, m.dqkv3Work, n, 64, 128, 4, true, false)
 }
 
 // backwardQkv3 propagates the gradient back through qkv3 = dense(ln3a, 384) (gpt.bpg:30).
@@ -2332,7 +2332,7 @@ func (m *Model) backwardR2(n int, acc bool) {
 // backwardAtt2 propagates the gradient back through att2 = attention(qkv2, 4) (gpt.bpg:23).
 func (m *Model) backwardAtt2(n int) {
 	// dqkv2 = attention's adjoint: dv = pᵀ·dy, through the softmax ds = p ⊙ (dy·vᵀ − Σ p ⊙ dy·vᵀ), dq = ds·k/√d, dk = dsᵀ·q/√d  (N, 64, 384) (gpt.bpg:23)
-	runtime.AttentionGrad(m.dqkv2[:n*24576], m.datt2[:n*8192], m.qkv2[:n*24576], m.att2Saved, m.dqkv2Col, n, 64, 128, 4, true, false)
+	runtime.AttentionGrad(m.dqkv2[:n*24576], m.datt2[:n*8192], m.qkv2[:n*24576], m.att2Saved, m.dqkv2Work, n, 64, 128, 4, true, false)
 }
 
 // backwardQkv2 propagates the gradient back through qkv2 = dense(ln2a, 384) (gpt.bpg:22).
@@ -2424,7 +2424,7 @@ func (m *Model) backwardR1(n int, acc bool) {
 // backwardAtt1 propagates the gradient back through att1 = attention(qkv1, 4) (gpt.bpg:15).
 func (m *Model) backwardAtt1(n int) {
 	// dqkv1 = attention's adjoint: dv = pᵀ·dy, through the softmax ds = p ⊙ (dy·vᵀ − Σ p ⊙ dy·vᵀ), dq = ds·k/√d, dk = dsᵀ·q/√d  (N, 64, 384) (gpt.bpg:15)
-	runtime.AttentionGrad(m.dqkv1[:n*24576], m.datt1[:n*8192], m.qkv1[:n*24576], m.att1Saved, m.dqkv1Col, n, 64, 128, 4, true, false)
+	runtime.AttentionGrad(m.dqkv1[:n*24576], m.datt1[:n*8192], m.qkv1[:n*24576], m.att1Saved, m.dqkv1Work, n, 64, 128, 4, true, false)
 }
 
 // backwardQkv1 propagates the gradient back through qkv1 = dense(ln1a, 384) (gpt.bpg:14).

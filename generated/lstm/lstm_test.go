@@ -66,20 +66,20 @@ type model64 struct {
 
 	// arena holds every intermediate value; buffers whose lifetimes do not
 	// overlap share memory (derive's static plan). Views at maximum batch:
-	arena         []float64
-	r1            []float64 // r1 (N, 100, 128)
-	r2Seq         []float64 // r2.seq (N, 100, 64)
-	r2            []float64 // r2 (N, 64)
-	logitsXW      []float64 // logits.xW (N, 10)
-	logits        []float64 // logits (N, 10)
-	loss          []float64 // loss ()
-	dlogits       []float64 // dlogits (N, 10)
-	dr2           []float64 // dr2 (N, 64)
-	dr2Seq        []float64 // dr2.seq (N, 100, 64)
-	dr2SeqBptt    []float64 // dr2.seq.bptt (459264)
-	dr2SeqBpttCol []float64 // im2col work buffer of dr2.seq.bptt, 585728 elements
-	dr1Bptt       []float64 // dr1.bptt (70272)
-	dr1BpttCol    []float64 // im2col work buffer of dr1.bptt, 1008640 elements
+	arena          []float64
+	r1             []float64 // r1 (N, 100, 128)
+	r2Seq          []float64 // r2.seq (N, 100, 64)
+	r2             []float64 // r2 (N, 64)
+	logitsXW       []float64 // logits.xW (N, 10)
+	logits         []float64 // logits (N, 10)
+	loss           []float64 // loss ()
+	dlogits        []float64 // dlogits (N, 10)
+	dr2            []float64 // dr2 (N, 64)
+	dr2Seq         []float64 // dr2.seq (N, 100, 64)
+	dr2SeqBptt     []float64 // dr2.seq.bptt (459264)
+	dr2SeqBpttWork []float64 // work buffer of dr2.seq.bptt, 585728 elements
+	dr1Bptt        []float64 // dr1.bptt (70272)
+	dr1BpttWork    []float64 // work buffer of dr1.bptt, 1008640 elements
 
 	// saved holds what layers record for their backward passes (a recurrent layer's
 	// gates, a normalization's statistics).
@@ -146,9 +146,9 @@ func allocModel64(params []float64) *model64 {
 	m.dr2 = m.arena[617408:619456:619456]
 	m.dr2Seq = m.arena[619456:824256:824256]
 	m.dr2SeqBptt = m.arena[824256:1283520:1283520]
-	m.dr2SeqBpttCol = m.arena[1283520:1869248:1869248]
+	m.dr2SeqBpttWork = m.arena[1283520:1869248:1869248]
 	m.dr1Bptt = m.arena[409600:479872:479872]
-	m.dr1BpttCol = m.arena[1283520:2292160:2292160]
+	m.dr1BpttWork = m.arena[1283520:2292160:2292160]
 	return m
 }
 
@@ -507,13 +507,13 @@ func (m *model64) backwardR2(n int) {
 	// dr2.seq = dr2 at the last step, 0 before  (N, 100, 64) (lstm.bpg:8)
 	runtime.TimeLastGrad(m.dr2Seq[:n*6400], m.dr2[:n*64], n, 100, 64, false)
 	// backpropagation through time of r2.seq from dr2.seq  (459264) (lstm.bpg:8)
-	runtime.RNNBackward(r2SeqGeom, n, m.dr2SeqBptt[49664:459264], nil, nil, m.DR2W, m.DR2U, m.DR2B, m.DR2Bh, m.dr2Seq[:n*6400], nil, nil, m.r1[:n*12800], nil, nil, m.R2W, m.R2U, m.r2Seq[:n*6400], m.r2SeqSaved, m.dr2SeqBpttCol)
+	runtime.RNNBackward(r2SeqGeom, n, m.dr2SeqBptt[49664:459264], nil, nil, m.DR2W, m.DR2U, m.DR2B, m.DR2Bh, m.dr2Seq[:n*6400], nil, nil, m.r1[:n*12800], nil, nil, m.R2W, m.R2U, m.r2Seq[:n*6400], m.r2SeqSaved, m.dr2SeqBpttWork)
 }
 
 // backwardR1 propagates the gradient back through r1 = lstm(x, 128, return_sequences=true) (lstm.bpg:7).
 func (m *model64) backwardR1(n int) {
 	// backpropagation through time of r1 from dr1  (70272) (lstm.bpg:7)
-	runtime.RNNBackward(r1Geom, n, nil, nil, nil, m.DR1W, m.DR1U, m.DR1B, m.DR1Bh, m.dr2SeqBptt[49664:459264][:n*12800], nil, nil, m.X[:n*100], nil, nil, m.R1W, m.R1U, m.r1[:n*12800], m.r1Saved, m.dr1BpttCol)
+	runtime.RNNBackward(r1Geom, n, nil, nil, nil, m.DR1W, m.DR1U, m.DR1B, m.DR1Bh, m.dr2SeqBptt[49664:459264][:n*12800], nil, nil, m.X[:n*100], nil, nil, m.R1W, m.R1U, m.r1[:n*12800], m.r1Saved, m.dr1BpttWork)
 }
 
 // IO describes the model's buffers to a training loop (runtime/train): the batch,

@@ -93,17 +93,17 @@ type Model struct {
 
 	// arena holds every intermediate value; buffers whose lifetimes do not
 	// overlap share memory (derive's static plan). Views at maximum batch:
-	arena        []float32
-	hSeq         []float32 // h.seq (N, 28, 128)
-	h            []float32 // h (N, 128)
-	logitsXW     []float32 // logits.xW (N, 10)
-	logits       []float32 // logits (N, 10)
-	loss         []float32 // loss ()
-	dlogits      []float32 // dlogits (N, 10)
-	dh           []float32 // dh (N, 128)
-	dhSeq        []float32 // dh.seq (N, 28, 128)
-	dhSeqBptt    []float32 // dh.seq.bptt (105984)
-	dhSeqBpttCol []float32 // im2col work buffer of dh.seq.bptt, 741376 elements
+	arena         []float32
+	hSeq          []float32 // h.seq (N, 28, 128)
+	h             []float32 // h (N, 128)
+	logitsXW      []float32 // logits.xW (N, 10)
+	logits        []float32 // logits (N, 10)
+	loss          []float32 // loss ()
+	dlogits       []float32 // dlogits (N, 10)
+	dh            []float32 // dh (N, 128)
+	dhSeq         []float32 // dh.seq (N, 28, 128)
+	dhSeqBptt     []float32 // dh.seq.bptt (105984)
+	dhSeqBpttWork []float32 // work buffer of dh.seq.bptt, 741376 elements
 
 	// saved holds what layers record for their backward passes (a recurrent layer's
 	// gates, a normalization's statistics).
@@ -164,7 +164,7 @@ func allocModel(params []float32) *Model {
 	m.dh = m.arena[119744:123840:123840]
 	m.dhSeq = m.arena[123840:238528:238528]
 	m.dhSeqBptt = m.arena[238528:344512:344512]
-	m.dhSeqBpttCol = m.arena[344512:1085888:1085888]
+	m.dhSeqBpttWork = m.arena[344512:1085888:1085888]
 	return m
 }
 
@@ -500,7 +500,7 @@ func (m *Model) backwardH(n int) {
 	// dh.seq = dh at the last step, 0 before  (N, 28, 128) (seqmnist.bpg:7)
 	runtime.TimeLastGrad(m.dhSeq[:n*3584], m.dh[:n*128], n, 28, 128, false)
 	// backpropagation through time of h.seq from dh.seq  (105984) (seqmnist.bpg:7)
-	runtime.RNNBackward(hSeqGeom, n, nil, nil, nil, m.DHW, m.DHU, m.DHB, m.DHBh, m.dhSeq[:n*3584], nil, nil, m.X[:n*784], nil, nil, m.HW, m.HU, m.hSeq[:n*3584], m.hSeqSaved, m.dhSeqBpttCol)
+	runtime.RNNBackward(hSeqGeom, n, nil, nil, nil, m.DHW, m.DHU, m.DHB, m.DHBh, m.dhSeq[:n*3584], nil, nil, m.X[:n*784], nil, nil, m.HW, m.HU, m.hSeq[:n*3584], m.hSeqSaved, m.dhSeqBpttWork)
 }
 
 // IO describes the model's buffers to a training loop (runtime/train): the batch,
