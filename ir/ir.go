@@ -177,6 +177,8 @@ type Attrs struct {
 	Key      int        // dropout: the layer's index among the description's dropouts, part of its masks' key
 	Heads    int        // attention: the number of heads
 	Causal   bool       // attention: each position attends to itself and earlier ones only
+	Parts    int        // split, split_grad: the number of equal parts of the last axis
+	Index    int        // split, split_grad: which part
 }
 
 // Recurrent describes a recurrent layer: the cell, and which initial states

@@ -3,6 +3,7 @@ package ir
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 
@@ -113,6 +114,11 @@ type OpDef struct {
 	// runtime's operator that computes it (Unary, UnaryGrad, BiasAct and
 	// the fused kernels take it).
 	Unary *spec.UnaryOp
+
+	// Fold, on an element-wise unary op, computes it on one number, so
+	// that the op of a scalar constant (sqrt(64) in a description) folds
+	// to a constant.
+	Fold func(v float64) float64
 
 	// Binary, on an element-wise binary op, is the runtime's operator.
 	Binary *spec.BinaryOp
@@ -323,6 +329,8 @@ func init() {
 		b.Note("d%s = -%s", n.Args[0].Label(), dy.Label())
 		return []*Node{b.Neg(dy)}
 	}).Bound = func(n *Node) (float64, []int, int) { return 1, []int{0}, 1 }
+	Neg.Fold = func(v float64) float64 { return -v }
+	Sqrt.Fold, Exp.Fold, Log.Fold = math.Sqrt, math.Exp, math.Log
 	// identity copies its argument: the inference form of dropout, and the
 	// epilogue of a product that has a bias but no activation.
 	define(Identity, &OpDef{Arity: 1, Shape: sameAsArg, Unary: unaryKernel(spec.Linear), NoGrad: "made in inference mode only"})
@@ -403,24 +411,7 @@ func init() {
 			return float64(k), []int{0, 1}, k
 		},
 		Grad: func(b *Builder, n, dy *Node) []*Node {
-			a, w := n.Args[0], n.Args[1]
-			tA, tB := n.Attrs.TransA, n.Attrs.TransB
-			var da, dw *Node
-			if !tA {
-				b.Note("d%s = %s·%s%s", a.Label(), dy.Label(), w.Label(), tick(!tB))
-				da = b.MatMul(dy, w, false, !tB)
-			} else {
-				b.Note("d%s = %s%s·%sᵀ", a.Label(), w.Label(), tick(tB), dy.Label())
-				da = b.MatMul(w, dy, tB, true)
-			}
-			if !tB {
-				b.Note("d%s = %s%s·%s", w.Label(), a.Label(), tick(!tA), dy.Label())
-				dw = b.MatMul(a, dy, !tA, false)
-			} else {
-				b.Note("d%s = %sᵀ·%s%s", w.Label(), dy.Label(), a.Label(), tick(tA))
-				dw = b.MatMul(dy, a, true, tA)
-			}
-			return []*Node{da, dw}
+			return productGrad(b, n, dy, b.MatMul)
 		}})
 	define(Transpose, &OpDef{Arity: 1, Formula: func(n *Node, arg func(int) string) string { return arg(0) + "ᵀ" },
 		Shape: func(n *Node) (Shape, error) {
@@ -802,8 +793,10 @@ func foldUnary(b *Builder, n *Node) *Node {
 	if n.Op == Neg && x.Op == Neg {
 		return x.Args[0]
 	}
-	if x.Op == Const && n.Op == Neg {
-		return b.Op(Const, Attrs{Value: -x.Attrs.Value, To: x.Attrs.To})
+	if x.Op == Const && n.Op.Fold != nil {
+		if v := n.Op.Fold(x.Attrs.Value); !math.IsNaN(v) && !math.IsInf(v, 0) {
+			return b.Op(Const, Attrs{Value: v, To: x.Attrs.To})
+		}
 	}
 	return nil
 }

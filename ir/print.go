@@ -50,7 +50,7 @@ func formatAttrs(n *Node) string {
 	var parts []string
 	add := func(format string, args ...any) { parts = append(parts, fmt.Sprintf(format, args...)) }
 	a := n.Attrs
-	if n.Op == Const || a.Value != 0 {
+	if n.Op == Const || n.Op == CausalMask || a.Value != 0 {
 		add("value=%g", a.Value)
 	}
 	if a.TransA {
@@ -103,6 +103,9 @@ func formatAttrs(n *Node) string {
 	}
 	if a.Causal {
 		add("causal")
+	}
+	if a.Parts != 0 {
+		add("part=%d/%d", a.Index, a.Parts)
 	}
 	return strings.Join(parts, " ")
 }

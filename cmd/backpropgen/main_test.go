@@ -311,6 +311,51 @@ a = attention(qkv, 2)
 b = attention(qkv, 1, causal=false)
 logits = dense(a + b, 3)
 loss = softmax_cross_entropy(logits, y)`,
+	// Products of stacks of matrices (rank 4 with the batch, rank 3
+	// without), with every transpose folded in.
+	"batch_matmul": `input x: [2, 5, 3]
+input z: [2, 4, 3]
+param A: [2, 3, 4]
+param B: [2, 4, 5]
+param P: [2, 5, 3]
+a = x @ transpose(z)
+b = transpose(x) @ (x * P)
+c = transpose(a) @ (x * P)
+e = transpose(b) @ transpose(z)
+d = A @ B
+f = transpose(B) @ transpose(A)
+loss = mean(a * a) + mean(b * b) + mean(c * c) + mean(e * e) + mean(d * d) + mean(f * f * f)
+output a`,
+	// Weighted by parameters of the permuted shapes, so a wrong order
+	// gives wrong gradients.
+	"permute": `input x: [2, 3, 4]
+param W: [2, 3, 4]
+param Pa: [4, 2, 3]
+param Pb: [4, 2, 3]
+param Pc: [3, 4, 2]
+a = permute(x, [0, 3, 1, 2])
+b = permute(W, [2, 0, -2])
+c = permute(permute(x * W, [0, 2, 1, 3]), [0, 1, 3, 2])
+loss = mean(a * Pa) + mean(b * b * Pb) + mean(c * Pc)
+output a`,
+	// Scores of a sequence against itself, masked, then a softmax.
+	"causal_mask": `input x: [3, 4]
+param W: [4, 3]
+param P: [3, 3]
+s = x @ W
+h = softmax(causal_mask(s))
+g = softmax(causal_mask(x @ transpose(x)))
+loss = mean(h * h * P) + mean(g * P)
+output h`,
+	// Parts of an input (their gradients add straight into dx) and of an
+	// intermediate (summed).
+	"split": `input x: [4, 6]
+param P: [4, 2]
+a = split(x, 3, 0)
+b = split(x, 3, 2)
+c = split(x * x, 2, 1)
+loss = mean(a * P) + mean(b * b * P) + mean(c * c * c)
+output a`,
 	"residual": `input x: [6]
 label y: class(3)
 h1 = dense(x, 6, tanh)
@@ -355,7 +400,8 @@ output h`)
 // inputGradCases are generated with -input-grads, so their gradient check
 // also covers the inputs: through time to the sequence and initial states.
 var inputGradCases = map[string]bool{"simple_rnn": true, "lstm": true, "gru": true, "conv2d": true, "sequence_dense": true, "sequence_dense_act": true,
-	"batch_norm": true, "layer_norm": true, "dropout": true, "attention": true}
+	"batch_norm": true, "layer_norm": true, "dropout": true, "attention": true,
+	"batch_matmul": true, "permute": true, "causal_mask": true, "split": true}
 
 // TestOpGradients generates one package per case, then runs all of their
 // generated tests in one go test call.
@@ -498,4 +544,126 @@ func TestFold(t *testing.T) {
 	os.MkdirAll(filepath.Join(dir, "fold"), 0o755)
 	os.WriteFile(filepath.Join(dir, "fold", "fold_test.go"), []byte(test), 0o644)
 	goCmd(t, dir, "test", "-count=1", "./fold")
+}
+
+// attentionByHand is the fused attention written with primitives: the
+// queries, keys and values split off qkv, heads split by a reshape and a
+// permute, scaled scores, the causal mask, the softmax, the weighted sum,
+// and the heads merged back. CAUSAL is replaced by the mask or nothing.
+const attentionByHand = `qkv = dense(x, 12)
+q = permute(reshape(split(qkv, 3, 0), [batch, 5, 2, 2]), [0, 2, 1, 3])
+k = permute(reshape(split(qkv, 3, 1), [batch, 5, 2, 2]), [0, 2, 1, 3])
+v = permute(reshape(split(qkv, 3, 2), [batch, 5, 2, 2]), [0, 2, 1, 3])
+s = q @ transpose(k) / sqrt(2)
+p = softmax(CAUSAL)
+a = reshape(permute(p @ v, [0, 2, -3, -1]), [batch, 5, 4])`
+
+// TestAttentionPrimitives generates the fused attention op and the same
+// attention written with primitives (causal and not) as float64 packages
+// with input gradients, gives both the same parameters and batch, and
+// requires the same loss and the same gradients of every parameter and of
+// the input, to 1e-12.
+func TestAttentionPrimitives(t *testing.T) {
+	dir := module(t)
+	head := "model m\nbatch 5\ninput x: [5, 4]\nlabel y: [5] class(3)\n"
+	tail := "\nlogits = dense(a, 3)\nloss = softmax_cross_entropy(logits, y)\n"
+	srcs := map[string]string{
+		"fused":      head + "qkv = dense(x, 12)\na = attention(qkv, 2)" + tail,
+		"byhand":     head + strings.ReplaceAll(attentionByHand, "CAUSAL", "causal_mask(s)") + tail,
+		"fusedfull":  head + "qkv = dense(x, 12)\na = attention(qkv, 2, causal=false)" + tail,
+		"byhandfull": head + strings.ReplaceAll(attentionByHand, "CAUSAL", "s") + tail,
+	}
+	for pkg, src := range srcs {
+		os.MkdirAll(filepath.Join(dir, pkg), 0o755)
+		path := filepath.Join(dir, pkg, "m.bpg")
+		os.WriteFile(path, []byte(src), 0o644)
+		if code, _, e := runCLI("-pkg", pkg, "-float64", "-input-grads", "-tests=false", path); code != 0 {
+			t.Fatalf("%s: exit %d: %s\n%s", pkg, code, e, src)
+		}
+	}
+	// The primitives go through split, permute, the product of stacks and
+	// the mask, not the fused op.
+	if _, out, _ := runCLI("-ir", filepath.Join(dir, "byhand", "m.bpg")); strings.Contains(out, "attention") ||
+		!strings.Contains(out, "batch_matmul") || !strings.Contains(out, "causal_mask") || !strings.Contains(out, "[transB]") {
+		t.Fatalf("the primitives' IR is not made of split, permute, batch_matmul (with k's transpose folded in) and causal_mask:\n%s", out)
+	}
+	test := `package same
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"example.com/user/byhand"
+	"example.com/user/byhandfull"
+	"example.com/user/fused"
+	"example.com/user/fusedfull"
+)
+
+type model interface {
+	Init(seed uint64)
+	Param(name string) []float64
+	Grad(name string) []float64
+	Gradients(n int) (float64, error)
+}
+
+func compare(t *testing.T, f, h model, fx, hx, fdx, hdx []float64, fy, hy []int32) {
+	f.Init(1)
+	h.Init(2)
+	names := []string{"qkv.W", "qkv.b", "logits.W", "logits.b"}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, name := range names {
+		p := f.Param(name)
+		for i := range p {
+			p[i] = rng.NormFloat64() // the biases too, so they are not 0
+		}
+		copy(h.Param(name), p)
+	}
+	for i := range fx {
+		fx[i] = rng.NormFloat64()
+	}
+	copy(hx, fx)
+	for i := range fy {
+		fy[i] = int32(rng.IntN(3))
+	}
+	copy(hy, fy)
+	for _, n := range []int{5, 3} {
+		lf, err := f.Gradients(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lh, err := h.Gradients(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		close := func(what string, a, b []float64) {
+			t.Helper()
+			for i := range a {
+				if math.Abs(a[i]-b[i]) > 1e-12*(1+math.Abs(a[i])) {
+					t.Fatalf("n=%d %s[%d]: fused %v, by hand %v", n, what, i, a[i], b[i])
+				}
+			}
+		}
+		close("loss", []float64{lf}, []float64{lh})
+		for _, name := range names {
+			close("d"+name, f.Grad(name), h.Grad(name))
+		}
+		close("dx", fdx[:n*20], hdx[:n*20])
+	}
+}
+
+func TestSame(t *testing.T) {
+	t.Run("causal", func(t *testing.T) {
+		f, h := fused.New(), byhand.New()
+		compare(t, f, h, f.X, h.X, f.DX, h.DX, f.Y, h.Y)
+	})
+	t.Run("full", func(t *testing.T) {
+		f, h := fusedfull.New(), byhandfull.New()
+		compare(t, f, h, f.X, h.X, f.DX, h.DX, f.Y, h.Y)
+	})
+}
+`
+	os.MkdirAll(filepath.Join(dir, "same"), 0o755)
+	os.WriteFile(filepath.Join(dir, "same", "same_test.go"), []byte(test), 0o644)
+	goCmd(t, dir, "test", "-count=1", "./same")
 }

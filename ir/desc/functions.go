@@ -51,13 +51,20 @@ func init() {
 		"gelu": unary(ir.Gelu), "gelu_erf": unary(ir.GeluErf),
 		"exp": unary(ir.Exp), "log": unary(ir.Log), "sqrt": unary(ir.Sqrt),
 		"softmax": unary(ir.Softmax), "log_softmax": unary(ir.LogSoftmax),
-		"transpose": unary(ir.Transpose),
+		"transpose": {1, 1, nil, "transpose(x): a matrix transposed, or each matrix of a stack (the last two axes swapped)", func(l *lowerer, c *callExpr) (*ir.Node, *Error) {
+			x, err := l.tensorArg(c, 0)
+			if err != nil {
+				return nil, err
+			}
+			n := l.b.SwapLast(x)
+			return n, l.check(c.pos, fmt.Sprintf("transpose of %v", x.Shape))
+		}},
 		"matmul": {2, 2, nil, "matmul(a, b), the same as a @ b", func(l *lowerer, c *callExpr) (*ir.Node, *Error) {
 			a, b, err := l.twoTensors(c)
 			if err != nil {
 				return nil, err
 			}
-			n := l.b.MatMul(a, b, false, false)
+			n := l.b.Product(a, b)
 			return n, l.check(c.pos, fmt.Sprintf("shape mismatch in matmul(%v, %v)", a.Shape, b.Shape))
 		}},
 		"sum":  reduction(ir.Sum),

@@ -543,7 +543,7 @@ func (l *lowerer) lower(e expr) (*ir.Node, *Error) {
 		case "/":
 			n = l.b.Div(x, y)
 		case "@":
-			n = l.b.MatMul(x, y, false, false)
+			n = l.b.Product(x, y)
 		}
 		if err := l.check(e.pos, fmt.Sprintf("shape mismatch in %s %s %s", x.Shape, e.op, y.Shape)); err != nil {
 			return nil, err
