@@ -16,11 +16,13 @@
 //
 // Output: one Go benchmark line per run, for benchstat, e.g.
 //
-//	BenchmarkTrainStep/model=gpt/impl=llmc 	      20	 111000000 ns/op	  24.50 GFLOP/s
+//	BenchmarkTrainStep/model=gpt/impl=llmc 	      20	 111000000 ns/op	  24.50 GFLOP/s	 110000000 cpu-ns/op
 //
-// preceded by comment lines (#) with the configuration, the loss of the
-// first step (about ln 256 = 5.545 for random bytes), the thread count and
-// the CPU time over wall time of the timed steps (1.00 for one thread).
+// (wall time per step, GFLOP/s from it, and the process's CPU time per
+// step), preceded by comment lines (#) with the configuration, the loss of
+// the first step (about ln 256 = 5.545 for random bytes), the thread count
+// and the CPU time over wall time of the timed steps: 1.00 for one thread
+// that had its core to itself, below 1 when other jobs took the core.
 //
 //	llmc_bench [-model gpt|gptlarge] [-warmup 2] [-steps 0] [-benchtime 2] [-count 1]
 //
@@ -200,8 +202,8 @@ int main(int argc, char** argv) {
         warm_s = wall / n;
         printf("# omp_get_max_threads %d, OS threads %d, CPU time / wall time %.2f, loss after %d steps %.4f\n",
                omp_threads, os_threads(), cpu / wall, t, model.mean_loss);
-        printf("BenchmarkTrainStep/model=%s/impl=llmc \t%8d\t%10.0f ns/op\t%8.2f GFLOP/s\n",
-               name, n, ns, flops / (ns * 1e-9) / 1e9);
+        printf("BenchmarkTrainStep/model=%s/impl=llmc \t%8d\t%10.0f ns/op\t%8.2f GFLOP/s\t%10.0f cpu-ns/op\n",
+               name, n, ns, flops / (ns * 1e-9) / 1e9, cpu / n * 1e9);
         fflush(stdout);
     }
     gpt2_free(&model);

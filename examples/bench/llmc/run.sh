@@ -75,17 +75,16 @@ if grep '^# omp_get_max_threads' "$RAW.tmp" | grep -v 'omp_get_max_threads 1, OS
 fi
 rm -f "$RAW.tmp"
 
-# per model: the median and the range of ms/step over the runs
+# per model: the median and the range over the runs of the wall time per
+# step, and the median GFLOP/s and CPU time per step (CPU below wall: other
+# jobs took the core)
+median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) printf "%.1f %.1f %.1f\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2, v[1], v[NR] }'; }
 echo
-echo "# model      runs  median ms/step  range ms/step    median GFLOP/s"
+echo "# model      runs  median ms/step  range ms/step      GFLOP/s  CPU ms/step"
 for m in $MODELS; do
-	grep "^BenchmarkTrainStep/model=$m/" "$RAW" | awk '{print $3/1e6, $5}' | sort -n | awk -v m="$m" '
-		{ ms[NR] = $1; gf[NR] = $2 }
-		END {
-			if (NR == 0) exit
-			med = (NR % 2) ? ms[(NR + 1) / 2] : (ms[NR / 2] + ms[NR / 2 + 1]) / 2
-			g = (NR % 2) ? gf[(NR + 1) / 2] : (gf[NR / 2] + gf[NR / 2 + 1]) / 2
-			printf "# %-10s %4d  %14.1f  %6.1f – %-7.1f %8.1f\n", m, NR, med, ms[1], ms[NR], g
-		}'
+	grep "^BenchmarkTrainStep/model=$m/" "$RAW" >"$RAW.m" || continue
+	set -- $(awk '{ print $3 / 1e6 }' "$RAW.m" | median) $(awk '{ print $5 }' "$RAW.m" | median) $(awk '{ print $7 / 1e6 }' "$RAW.m" | median)
+	printf "# %-10s %4d  %14.1f  %6.1f – %-9.1f %7.1f  %11.1f\n" "$m" "$(wc -l <"$RAW.m")" "$1" "$2" "$3" "$4" "$7"
 done
+rm -f "$RAW.m"
 echo "# benchmark lines: $RAW (benchstat $RAW)"
