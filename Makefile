@@ -1,7 +1,7 @@
 # backpropgen: the commands a developer and CI run.
 GO ?= go
 
-.PHONY: all test check generate demo bench bench-compare bench-baselines fuzz clean
+.PHONY: all test check generate demo bench bench-compare bench-baselines bench-llmc fuzz clean
 
 all: check test
 
@@ -55,6 +55,14 @@ bench-compare:
 # naive steps.
 bench-baselines:
 	$(GO) test -run '^$$' -bench TrainStep -benchtime 2s -count 5 -cpu 1 ./generated/mlp/ ./examples/baselines/
+
+# bench-llmc times llm.c's hand-written train_gpt2.c (one thread) at the
+# generated GPT's two sizes, built with llm.c's Makefile flags; LLMC is a
+# clone of https://github.com/karpathy/llm.c (not vendored here, and not
+# needed by any other target). COUNT=N sets the rounds (default 3).
+bench-llmc:
+	@test -n "$(LLMC)" || (echo "make bench-llmc LLMC=<dir of a clone of https://github.com/karpathy/llm.c>" && exit 2)
+	sh examples/bench/llmc/run.sh "$(LLMC)"
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 60s ./ir/desc/
