@@ -3,6 +3,7 @@ package emit
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/dave/jennifer/jen"
 
@@ -101,21 +102,31 @@ func (g *gen) testFuncs(f *jen.File) {
 		),
 	)
 
-	smallDirs, smallCoords, _ := g.checkBudget(small)
+	smallDirs, smallCoords, smallPerTensor := g.checkBudget(small)
 	fullDirs, fullCoords, perTensor := g.checkBudget(g.g.Batch)
-	f.Comment("TestGradients checks the gradient of every parameter (and input, when")
-	f.Comment("generated with -input-grads), in float64, against central finite differences")
-	f.Comment("of the loss (runtime/gradcheck, built on gonum's diff/fd): random directions")
-	f.Comment("and single coordinates, relative error ≤ 1e-6, tensor by tensor at a partial")
-	f.Comment(fmt.Sprintf("batch (%d directions and %d coordinates each), and at the full batch", smallDirs, smallCoords))
-	if perTensor {
-		f.Comment(fmt.Sprintf("tensor by tensor too (%d and %d), as the model's cost allows.", fullDirs, fullCoords))
-	} else {
-		f.Comment(fmt.Sprintf("over all the parameters at once (%d and %d), as the model's cost allows.", fullDirs, fullCoords))
+	how := func(per bool, dirs, coords int) string {
+		plural := func(k int, what string) string {
+			if k == 1 {
+				return fmt.Sprintf("%d %s", k, what)
+			}
+			return fmt.Sprintf("%d %ss", k, what)
+		}
+		counts := plural(dirs, "direction") + " and " + plural(coords, "coordinate")
+		if per {
+			return "tensor by tensor (" + counts + " each)"
+		}
+		return "over all the parameters at once (" + counts + ")"
+	}
+	for _, line := range wrapText("TestGradients checks the gradient of every parameter (and input, when "+
+		"generated with -input-grads), in float64, against central finite differences "+
+		"of the loss (runtime/gradcheck, built on gonum's diff/fd): random directions "+
+		"and single coordinates, relative error ≤ 1e-6, at a partial batch "+how(smallPerTensor, smallDirs, smallCoords)+
+		", and at the full batch "+how(perTensor, fullDirs, fullCoords)+", as the model's cost allows.", 80) {
+		f.Comment(line)
 	}
 	f.Comment("With -short only the partial batch is checked.")
 	f.Func().Id("TestGradients").Params(t()).Block(
-		jen.Id("gradientsAt").Call(jen.Id("t"), jen.Lit(small), jen.True(), jen.Lit(smallDirs), jen.Lit(smallCoords)),
+		jen.Id("gradientsAt").Call(jen.Id("t"), jen.Lit(small), jen.Lit(smallPerTensor), jen.Lit(smallDirs), jen.Lit(smallCoords)),
 		jen.If(jen.Op("!").Qual("testing", "Short").Call()).Block(
 			jen.Id("gradientsAt").Call(jen.Id("t"), jen.Id("Batch"), jen.Lit(perTensor), jen.Lit(fullDirs), jen.Lit(fullCoords)),
 		),
@@ -408,7 +419,12 @@ func (g *gen) checkBudget(rows int) (dirs, coords int, perTensor bool) {
 	if evals >= 2*(dirs+coords) {
 		return dirs, coords, true
 	}
-	if rows < g.g.Batch || evals >= 6 {
+	// Tensor by tensor at the partial batch, however thin the budget
+	// (at least a direction and two coordinates each), unless even that
+	// costs more than a hundred budgets (a model the size of GPT-2's
+	// smallest blocks: minutes of float64 products).
+	const minPerTensor = 6 // evaluations: a direction and two coordinates, two sides each
+	if evals >= 6 || rows < g.g.Batch && float64(minPerTensor*max(flops, 1)*len(g.p.Sinks)) <= 100*budget {
 		return max(1, min(3, evals/6)), max(2, evals/2-dirs), true
 	}
 	// Every parameter at once: the budget buys a few evaluations of the
@@ -745,4 +761,21 @@ func (g *gen) runningStatsTest(f *jen.File) {
 		),
 		jen.Return(jen.Id("d").Op("/").Max(jen.Id("s"), jen.Lit(1e-300))),
 	)
+}
+
+// wrapText breaks text into lines of at most width bytes at spaces.
+func wrapText(text string, width int) []string {
+	var lines []string
+	line := ""
+	for _, w := range strings.Fields(text) {
+		if line != "" && len(line)+1+len(w) > width {
+			lines = append(lines, line)
+			line = ""
+		}
+		if line != "" {
+			line += " "
+		}
+		line += w
+	}
+	return append(lines, line)
 }

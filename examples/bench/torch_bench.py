@@ -150,6 +150,7 @@ MODELS = {
     "rnn": (32, (100, 1), lambda: Recurrent(lambda i, h, **kw: nn.RNN(i, h, nonlinearity="tanh", **kw))),
     "lstm": (32, (100, 1), lambda: Recurrent(nn.LSTM)),
     "gpt": (8, ("tokens", 64, 256), GPT),
+    "gptlarge": (8, ("tokens", 128, 256), lambda: GPT(T=128, C=256, layers=6, heads=8)),
 }
 
 

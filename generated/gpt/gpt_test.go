@@ -2832,12 +2832,12 @@ func TestFirstTrainStepAllocs(t *testing.T) {
 	}
 }
 
-// TestGradients checks the gradient of every parameter (and input, when
-// generated with -input-grads), in float64, against central finite differences
-// of the loss (runtime/gradcheck, built on gonum's diff/fd): random directions
-// and single coordinates, relative error ≤ 1e-6, tensor by tensor at a partial
-// batch (1 directions and 2 coordinates each), and at the full batch
-// over all the parameters at once (1 and 2), as the model's cost allows.
+// TestGradients checks the gradient of every parameter (and input, when generated
+// with -input-grads), in float64, against central finite differences of the loss
+// (runtime/gradcheck, built on gonum's diff/fd): random directions and single
+// coordinates, relative error ≤ 1e-6, at a partial batch tensor by tensor (1
+// direction and 2 coordinates each), and at the full batch over all the parameters
+// at once (1 direction and 2 coordinates), as the model's cost allows.
 // With -short only the partial batch is checked.
 func TestGradients(t *testing.T) {
 	gradientsAt(t, 3, true, 1, 2)

@@ -614,12 +614,12 @@ func TestFirstTrainStepAllocs(t *testing.T) {
 	}
 }
 
-// TestGradients checks the gradient of every parameter (and input, when
-// generated with -input-grads), in float64, against central finite differences
-// of the loss (runtime/gradcheck, built on gonum's diff/fd): random directions
-// and single coordinates, relative error ≤ 1e-6, tensor by tensor at a partial
-// batch (3 directions and 8 coordinates each), and at the full batch
-// over all the parameters at once (3 and 8), as the model's cost allows.
+// TestGradients checks the gradient of every parameter (and input, when generated
+// with -input-grads), in float64, against central finite differences of the loss
+// (runtime/gradcheck, built on gonum's diff/fd): random directions and single
+// coordinates, relative error ≤ 1e-6, at a partial batch tensor by tensor (3
+// directions and 8 coordinates each), and at the full batch over all the
+// parameters at once (3 directions and 8 coordinates), as the model's cost allows.
 // With -short only the partial batch is checked.
 func TestGradients(t *testing.T) {
 	gradientsAt(t, 3, true, 3, 8)

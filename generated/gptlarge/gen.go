@@ -1,0 +1,3 @@
+package gptlarge
+
+//go:generate go tool backpropgen gptlarge.bpg
