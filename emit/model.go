@@ -740,7 +740,11 @@ func (g *gen) ioMethod(f *jen.File) {
 			}),
 			jen.Id("Labels"): jen.Index().Add(rt("LabelFeed")).ValuesFunc(func(gr *jen.Group) {
 				for _, y := range g.g.Labels {
-					gr.Values(jen.Dict{jen.Id("Name"): jen.Lit(y.Name), jen.Id("Data"): jen.Id("m").Dot(g.field[y]), jen.Id("Row"): jen.Lit(y.Shape.Elems() / y.Shape[0].Size), jen.Id("Classes"): jen.Lit(y.Attrs.Classes)})
+					feed := jen.Dict{jen.Id("Name"): jen.Lit(y.Name), jen.Id("Data"): jen.Id("m").Dot(g.field[y]), jen.Id("Row"): jen.Lit(y.Shape.Elems() / y.Shape[0].Size), jen.Id("Classes"): jen.Lit(y.Attrs.Classes)}
+					if y.Attrs.Tokens {
+						feed[jen.Id("Tokens")] = jen.True()
+					}
+					gr.Values(feed)
 				}
 			}),
 			jen.Id("Params"):    jen.Id("m").Dot("Params"),

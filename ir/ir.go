@@ -165,7 +165,8 @@ type Attrs struct {
 	To       Shape      // reshape, broadcast_to, const: result shape
 	Mean     bool       // broadcast_to: scale by 1/(broadcast count), the mean's adjoint
 	Init     spec.Init  // param: initializer
-	Classes  int        // label: number of classes
+	Classes  int        // label: number of classes (the vocabulary, for token ids)
+	Tokens   bool       // label: token ids the model reads (tokens(V)), not class labels it predicts
 	Param    *Node      // acc_grad: the parameter whose gradient accumulates
 	Window   *Window    // conv2d, pooling and their gradients
 	RNN      *Recurrent // rnn and rnn_grad

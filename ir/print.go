@@ -77,6 +77,9 @@ func formatAttrs(n *Node) string {
 	if a.Classes != 0 {
 		add("classes=%d", a.Classes)
 	}
+	if a.Tokens {
+		add("tokens")
+	}
 	if a.Param != nil {
 		add("into=d%s", a.Param.Name)
 	}

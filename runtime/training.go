@@ -266,10 +266,13 @@ type Feed[T Float] struct {
 }
 
 // LabelFeed is an input of class labels: Batch rows of Row labels in
-// [0, Classes).
+// [0, Classes). Tokens marks token ids the model reads (an input declared
+// tokens(V), Classes its vocabulary) rather than labels its output
+// predicts.
 type LabelFeed struct {
 	Name    string
 	Data    []int32
 	Row     int
 	Classes int
+	Tokens  bool
 }

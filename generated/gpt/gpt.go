@@ -2478,6 +2478,7 @@ func (m *Model) IO() runtime.IO[float32] {
 			Data:    m.T,
 			Name:    "t",
 			Row:     64,
+			Tokens:  true,
 		}, {
 			Classes: 256,
 			Data:    m.Y,

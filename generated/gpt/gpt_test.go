@@ -2269,6 +2269,7 @@ func (m *model64) IO() runtime.IO[float64] {
 			Data:    m.T,
 			Name:    "t",
 			Row:     64,
+			Tokens:  true,
 		}, {
 			Classes: 256,
 			Data:    m.Y,

@@ -3476,6 +3476,7 @@ func (m *Model) IO() runtime.IO[float32] {
 			Data:    m.T,
 			Name:    "t",
 			Row:     128,
+			Tokens:  true,
 		}, {
 			Classes: 256,
 			Data:    m.Y,

@@ -3189,6 +3189,7 @@ func (m *model64) IO() runtime.IO[float64] {
 			Data:    m.T,
 			Name:    "t",
 			Row:     128,
+			Tokens:  true,
 		}, {
 			Classes: 256,
 			Data:    m.Y,

@@ -263,7 +263,7 @@ func (l *lowerer) tensorArg(c *callExpr, i int) (*ir.Node, *Error) {
 	}
 	if n.DType == ir.Int {
 		what := "class labels"
-		if l.tokens[n] {
+		if n.Attrs.Tokens {
 			what = "token ids (look them up with embedding first)"
 		}
 		return nil, errorf(c.args[i].at(), "%s needs a float tensor, but %s is %s", c.fn, n.Name, what)

@@ -110,7 +110,6 @@ type lowerer struct {
 	g        *ir.Graph
 	b        *ir.Builder
 	names    map[string]*ir.Node
-	tokens   map[*ir.Node]bool // the Label leaves declared as token inputs
 	defined  map[string]ir.Pos
 	errs     ErrorList
 	output   *token
@@ -313,16 +312,12 @@ func (l *lowerer) declare(p *parser, kw token) *Error {
 				if err := l.claim(name); err != nil {
 					return err
 				}
-				n = l.b.Leaf(ir.Label, name.text, shape, ir.Attrs{Classes: vocab})
+				n = l.b.Leaf(ir.Label, name.text, shape, ir.Attrs{Classes: vocab, Tokens: true})
 				if err := l.check(name.pos, "token input"); err != nil {
 					delete(l.defined, name.text)
 					return err
 				}
 				l.g.Labels = append(l.g.Labels, n)
-				if l.tokens == nil {
-					l.tokens = map[*ir.Node]bool{}
-				}
-				l.tokens[n] = true
 				break
 			}
 			if t := p.peek(); t.kind == tIdent {

@@ -28,7 +28,7 @@ type Metric[T runtime.Float] interface {
 
 // accuracy counts correct class predictions when the model's output is
 // one row of scores per label (OutputRow = Row · Classes of its only label
-// input).
+// input that is not token ids: a language model's next tokens).
 type accuracy[T runtime.Float] struct {
 	labels  runtime.LabelFeed
 	per     int     // labels per row
@@ -37,10 +37,16 @@ type accuracy[T runtime.Float] struct {
 }
 
 func newAccuracy[T runtime.Float](io runtime.IO[T]) *accuracy[T] {
-	if len(io.Labels) != 1 {
+	var predicted []runtime.LabelFeed // the labels, not token inputs
+	for _, l := range io.Labels {
+		if !l.Tokens {
+			predicted = append(predicted, l)
+		}
+	}
+	if len(predicted) != 1 {
 		return nil
 	}
-	l := io.Labels[0]
+	l := predicted[0]
 	if l.Classes < 2 || io.OutputRow != l.Row*l.Classes {
 		return nil
 	}

@@ -556,3 +556,26 @@ func TestStepAllocs(t *testing.T) {
 		t.Errorf("%v allocations per step, want 0", allocs)
 	}
 }
+
+// TestAccuracyTokens: a language model's token inputs are not what its
+// output predicts; the accuracy counts its one label input (the next
+// tokens), and none is kept for a model with two label inputs.
+func TestAccuracyTokens(t *testing.T) {
+	tokens := runtime.LabelFeed{Name: "t", Data: []int32{2, 2, 2, 2}, Row: 2, Classes: 3, Tokens: true}
+	next := runtime.LabelFeed{Name: "y", Data: []int32{0, 1, 2, 0}, Row: 2, Classes: 3}
+	io := runtime.IO[float32]{Batch: 2, Labels: []runtime.LabelFeed{tokens, next}, OutputRow: 6}
+	a := newAccuracy(io)
+	if a == nil {
+		t.Fatal("no accuracy for a model with token inputs and one label")
+	}
+	// Scores of four positions: argmax 0, 1, 0, 0: three match y, one
+	// matches t.
+	out := []float32{5, 1, 0, 0, 5, 1, 9, 0, 0, 3, 2, 1}
+	if got := a.count(out, 2); got != 3 {
+		t.Errorf("count = %d, want 3 (matching y, not t)", got)
+	}
+	io.Labels = []runtime.LabelFeed{next, next}
+	if newAccuracy(io) != nil {
+		t.Error("an accuracy for a model with two label inputs: which one the output predicts is unknown")
+	}
+}
