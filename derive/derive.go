@@ -263,6 +263,26 @@ func (p *Program) fuse() {
 		n.Attrs.Act = act
 		dead[x] = true
 	}
+	// A bias add with no activation after it that the backward pass can
+	// skip (x + b, then a GELU, whose adjoint reads the sum, or nothing):
+	// the sum itself becomes the product with the bias as its epilogue.
+	for _, a := range p.Forward {
+		if dead[a] || !isBiasAdd(a) {
+			continue
+		}
+		x, b := a.Args[0], a.Args[1]
+		if dead[x] || len(users[x]) != 1 || x == p.Graph.Output || x == p.Graph.Loss || x.Op.BiasAct == nil {
+			continue
+		}
+		fused := x.Op.BiasAct(x)
+		if fused == nil {
+			continue
+		}
+		a.Op, a.Args = fused, append(slices.Clip(x.Args), b)
+		a.Attrs = x.Attrs
+		a.Attrs.Act = ir.Identity
+		dead[x] = true
+	}
 	p.Forward = slices.DeleteFunc(p.Forward, func(n *ir.Node) bool { return dead[n] })
 }
 

@@ -135,8 +135,16 @@ func (p *Program) foldBatchNorms(b *ir.Builder, infer []*ir.Node) []*ir.Node {
 		if isBiasAdd(a) && users[a] == 1 && a.Args[1].Op == ir.Param && a != p.Graph.Output {
 			x, bias = a.Args[0], a.Args[1]
 		}
-		if !x.Op.ScalesColumns || x.Op.BiasAct == nil || x.Op.BiasAct(x) == nil || users[x] != 1 ||
-			len(x.Args) != 2 || x.Args[1].Op != ir.Param || x == p.Graph.Output {
+		var fused *ir.OpDef // the product with the bias as epilogue
+		switch {
+		case !x.Op.ScalesColumns || users[x] != 1 || x == p.Graph.Output || x.Args[1].Op != ir.Param:
+		case len(x.Args) == 2 && x.Op.BiasAct != nil:
+			fused = x.Op.BiasAct(x)
+		case len(x.Args) == 3 && bias == nil && x.Attrs.Act == ir.Identity && x.Args[2].Op == ir.Param:
+			// Already fused with its bias (derive's fuse).
+			fused, bias = x.Op, x.Args[2]
+		}
+		if fused == nil {
 			out = append(out, n)
 			continue
 		}
@@ -158,7 +166,7 @@ func (p *Program) foldBatchNorms(b *ir.Builder, infer []*ir.Node) []*ir.Node {
 		C := w.Shape[len(w.Shape)-1]
 		bf := b.Op(ir.Slice, ir.Attrs{Offset: w.Shape.Elems(), To: ir.Shape{C}}, fold)
 		bf.Name = n.Name + ".b"
-		prod := b.Op(x.Op.BiasAct(x), x.Attrs, x.Args[0], wf, bf)
+		prod := b.Op(fused, x.Attrs, x.Args[0], wf, bf)
 		prod.Attrs.Act = ir.Identity
 		prod.Name = n.Name
 		if b.Err != nil {

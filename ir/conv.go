@@ -37,7 +37,7 @@ func init() {
 	// conv2d_bias_act is act(conv2d(x, w) + b), the convolution with the
 	// bias add and the activation as the epilogue of its product, fused by
 	// derive like matmul_bias_act.
-	define(Conv2DBiasAct, &OpDef{Arity: 3, NoGrad: "fused after derivation; never differentiated", Scratch: colSize, ScratchName: "Col", ScratchDoc: im2colDoc, Flops: convFlops, FileAxes: kernelFileAxes, Window: forwardWindow,
+	define(Conv2DBiasAct, &OpDef{Arity: 3, NoGrad: "fused after derivation; never differentiated", ScalesColumns: true, Scratch: colSize, ScratchName: "Col", ScratchDoc: im2colDoc, Flops: convFlops, FileAxes: kernelFileAxes, Window: forwardWindow,
 		Formula: func(n *Node, arg func(int) string) string {
 			return fmt.Sprintf("%s(conv2d(%s, %s) + %s)", n.Attrs.Act.Name, arg(0), arg(1), arg(2))
 		},

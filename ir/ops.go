@@ -161,7 +161,9 @@ type OpDef struct {
 	// whose result's last axis is the weight's last axis, so that scaling
 	// column c of the weight scales channel c of the result: an
 	// inference-mode batch norm after such a product folds into its
-	// weight and bias (derive's foldBatchNorms).
+	// weight and bias (derive's foldBatchNorms). On a fused product
+	// (weight, then bias as argument 2) it holds when its activation is
+	// the identity.
 	ScalesColumns bool
 
 	// MinCount, when set, is a count per row of the batch that the op
@@ -562,7 +564,7 @@ func init() {
 	// leading axes of x flatten into rows) with the bias add and the
 	// activation as its epilogue: derive fuses it from a bias_act whose
 	// sum operand is a product read by nothing else.
-	define(MatMulBiasAct, &OpDef{Arity: 3, NoGrad: "fused after derivation; never differentiated",
+	define(MatMulBiasAct, &OpDef{Arity: 3, NoGrad: "fused after derivation; never differentiated", ScalesColumns: true,
 		Formula: func(n *Node, arg func(int) string) string {
 			return fmt.Sprintf("%s(%s·%s + %s)", n.Attrs.Act.Name, arg(0), arg(1), arg(2))
 		},

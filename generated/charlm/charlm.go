@@ -33,7 +33,7 @@ const (
 	// NumParams is the number of trainable parameters.
 	NumParams = 388449
 	// ArenaSize is the number of elements in the activation arena.
-	ArenaSize = 2595840
+	ArenaSize = 2533776
 )
 
 // hGeom is the recurrent layer h: lstm, 20 steps of 97 features, 256 units.
@@ -99,7 +99,6 @@ type Model struct {
 	// overlap share memory (derive's static plan). Views at maximum batch:
 	arena      []float32
 	h          []float32 // h (N, 20, 256)
-	logitsXW   []float32 // logits.xW (N, 20, 97)
 	logits     []float32 // logits (N, 20, 97)
 	loss       []float32 // loss ()
 	dlogits    []float32 // dlogits (N, 20, 97)
@@ -160,13 +159,12 @@ func allocModel(params []float32) *Model {
 	runtime.Reserve(1) // the GEMM's work buffers, so that no step allocates, the first included
 	m.h = m.arena[0:163840:163840]
 	m.hSaved = m.saved[0:1258112:1258112]
-	m.logitsXW = m.arena[163840:225920:225920]
-	m.logits = m.arena[225920:288000:288000]
-	m.loss = m.arena[163840:163841:163841]
-	m.dlogits = m.arena[288000:350080:350080]
-	m.dh = m.arena[350080:513920:513920]
-	m.dhBptt = m.arena[513920:955904:955904]
-	m.dhBpttWork = m.arena[955904:2595840:2595840]
+	m.logits = m.arena[163840:225920:225920]
+	m.loss = m.arena[225920:225921:225921]
+	m.dlogits = m.arena[225936:288016:288016]
+	m.dh = m.arena[288016:451856:451856]
+	m.dhBptt = m.arena[451856:893840:893840]
+	m.dhBpttWork = m.arena[893840:2533776:2533776]
 	return m
 }
 
@@ -378,8 +376,7 @@ func (m *Model) gradError(name string, i int, v float64) error {
 // chain-rule step, the shape of its result and its description line.
 var anomalyOps = []string{
 	"h = rnn(x, h.W, h.U, h.b, h.bh, h0, c0)  (N, 20, 256) (charlm.bpg:10)",
-	"logits.xW = h·logits.W  (N, 20, 97) (charlm.bpg:11)",
-	"logits = logits.xW + logits.b  (N, 20, 97) (charlm.bpg:11)",
+	"logits = identity(h·logits.W + logits.b)  (N, 20, 97) (charlm.bpg:11)",
 	"loss = softmax_cross_entropy(logits, y)  () (charlm.bpg:12)",
 	"dlogits = (softmax(logits) - onehot(y))·dloss/n  (N, 20, 97) (charlm.bpg:12)",
 	"dlogits.b += dlogits  (1, 1, 97) (charlm.bpg:11)",
@@ -399,15 +396,12 @@ func (m *Model) forwardChecked(n int) error {
 		return m.anomaly(0, "h", i, float64(m.h[i]))
 	}
 	m.forwardLogits(n)
-	if i := runtime.FirstNonFinite(m.logitsXW[:n*1940]); i >= 0 {
-		return m.anomaly(1, "logits.xW", i, float64(m.logitsXW[i]))
-	}
 	if i := runtime.FirstNonFinite(m.logits[:n*1940]); i >= 0 {
-		return m.anomaly(2, "logits", i, float64(m.logits[i]))
+		return m.anomaly(1, "logits", i, float64(m.logits[i]))
 	}
 	m.forwardLoss(n)
 	if i := runtime.FirstNonFinite(m.loss[:1]); i >= 0 {
-		return m.anomaly(3, "loss", i, float64(m.loss[i]))
+		return m.anomaly(2, "loss", i, float64(m.loss[i]))
 	}
 	return nil
 }
@@ -417,21 +411,21 @@ func (m *Model) forwardChecked(n int) error {
 func (m *Model) backwardChecked(n int, acc bool) error {
 	m.backwardLoss(n)
 	if i := runtime.FirstNonFinite(m.dlogits[:n*1940]); i >= 0 {
-		return m.anomaly(4, "dlogits", i, float64(m.dlogits[i]))
+		return m.anomaly(3, "dlogits", i, float64(m.dlogits[i]))
 	}
 	m.backwardLogits(n, acc)
 	if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
-		return m.anomaly(5, "dlogits.b", i, float64(m.DLogitsB[i]))
+		return m.anomaly(4, "dlogits.b", i, float64(m.DLogitsB[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dh[:n*5120]); i >= 0 {
-		return m.anomaly(6, "dh", i, float64(m.dh[i]))
+		return m.anomaly(5, "dh", i, float64(m.dh[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
-		return m.anomaly(7, "dlogits.W", i, float64(m.DLogitsW[i]))
+		return m.anomaly(6, "dlogits.W", i, float64(m.DLogitsW[i]))
 	}
 	m.backwardH(n)
 	if i := runtime.FirstNonFinite(m.dhBptt[:441984]); i >= 0 {
-		return m.anomaly(8, "dh.bptt", i, float64(m.dhBptt[i]))
+		return m.anomaly(7, "dh.bptt", i, float64(m.dhBptt[i]))
 	}
 	return nil
 }
@@ -450,10 +444,8 @@ func (m *Model) forwardH(n int) {
 
 // forwardLogits computes logits = dense(h, 97) (charlm.bpg:11).
 func (m *Model) forwardLogits(n int) {
-	// logits.xW = h·logits.W  (N, 20, 97) (charlm.bpg:11)
-	runtime.Gemm(false, false, n*20, 97, 256, m.h[:n*5120], m.LogitsW, m.logitsXW[:n*1940], false)
-	// logits = logits.xW + logits.b  (N, 20, 97) (charlm.bpg:11)
-	runtime.BinaryRows(runtime.Add, m.logits[:n*1940], m.logitsXW[:n*1940], m.LogitsB, n*20, 97, false)
+	// logits = identity(h·logits.W + logits.b)  (N, 20, 97) (charlm.bpg:11)
+	runtime.GemmBiasAct(runtime.Linear, m.logits[:n*1940], m.h[:n*5120], m.LogitsW, m.LogitsB, n*20, 97, 256)
 }
 
 // forwardLoss computes loss = softmax_cross_entropy(logits, y) (charlm.bpg:12).

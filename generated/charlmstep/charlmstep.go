@@ -33,7 +33,7 @@ const (
 	// NumParams is the number of trainable parameters.
 	NumParams = 388449
 	// ArenaSize is the number of elements in the activation arena.
-	ArenaSize = 729392
+	ArenaSize = 729296
 )
 
 // hGeom is the recurrent layer h: lstm, 1 steps of 97 features, 256 units.
@@ -99,7 +99,6 @@ type Model struct {
 	// overlap share memory (derive's static plan). Views at maximum batch:
 	arena      []float32
 	h          []float32 // h (N, 1, 256)
-	logitsXW   []float32 // logits.xW (N, 1, 97)
 	logits     []float32 // logits (N, 1, 97)
 	loss       []float32 // loss ()
 	dlogits    []float32 // dlogits (N, 1, 97)
@@ -160,13 +159,12 @@ func allocModel(params []float32) *Model {
 	runtime.Reserve(1) // the GEMM's work buffers, so that no step allocates, the first included
 	m.h = m.arena[0:256:256]
 	m.hSaved = m.saved[0:3425:3425]
-	m.logitsXW = m.arena[256:353:353]
-	m.logits = m.arena[368:465:465]
-	m.loss = m.arena[256:257:257]
-	m.dlogits = m.arena[480:577:577]
-	m.dh = m.arena[592:848:848]
-	m.dhBptt = m.arena[848:364977:364977]
-	m.dhBpttWork = m.arena[364992:729377:729377]
+	m.logits = m.arena[256:353:353]
+	m.loss = m.arena[368:369:369]
+	m.dlogits = m.arena[384:481:481]
+	m.dh = m.arena[496:752:752]
+	m.dhBptt = m.arena[752:364881:364881]
+	m.dhBpttWork = m.arena[364896:729281:729281]
 	return m
 }
 
@@ -378,8 +376,7 @@ func (m *Model) gradError(name string, i int, v float64) error {
 // chain-rule step, the shape of its result and its description line.
 var anomalyOps = []string{
 	"h = rnn(x, h.W, h.U, h.b, h.bh, h0, c0)  (N, 1, 256) (charlmstep.bpg:9)",
-	"logits.xW = h·logits.W  (N, 1, 97) (charlmstep.bpg:10)",
-	"logits = logits.xW + logits.b  (N, 1, 97) (charlmstep.bpg:10)",
+	"logits = identity(h·logits.W + logits.b)  (N, 1, 97) (charlmstep.bpg:10)",
 	"loss = softmax_cross_entropy(logits, y)  () (charlmstep.bpg:11)",
 	"dlogits = (softmax(logits) - onehot(y))·dloss/n  (N, 1, 97) (charlmstep.bpg:11)",
 	"dlogits.b += dlogits  (1, 1, 97) (charlmstep.bpg:10)",
@@ -399,15 +396,12 @@ func (m *Model) forwardChecked(n int) error {
 		return m.anomaly(0, "h", i, float64(m.h[i]))
 	}
 	m.forwardLogits(n)
-	if i := runtime.FirstNonFinite(m.logitsXW[:n*97]); i >= 0 {
-		return m.anomaly(1, "logits.xW", i, float64(m.logitsXW[i]))
-	}
 	if i := runtime.FirstNonFinite(m.logits[:n*97]); i >= 0 {
-		return m.anomaly(2, "logits", i, float64(m.logits[i]))
+		return m.anomaly(1, "logits", i, float64(m.logits[i]))
 	}
 	m.forwardLoss(n)
 	if i := runtime.FirstNonFinite(m.loss[:1]); i >= 0 {
-		return m.anomaly(3, "loss", i, float64(m.loss[i]))
+		return m.anomaly(2, "loss", i, float64(m.loss[i]))
 	}
 	return nil
 }
@@ -417,21 +411,21 @@ func (m *Model) forwardChecked(n int) error {
 func (m *Model) backwardChecked(n int, acc bool) error {
 	m.backwardLoss(n)
 	if i := runtime.FirstNonFinite(m.dlogits[:n*97]); i >= 0 {
-		return m.anomaly(4, "dlogits", i, float64(m.dlogits[i]))
+		return m.anomaly(3, "dlogits", i, float64(m.dlogits[i]))
 	}
 	m.backwardLogits(n, acc)
 	if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
-		return m.anomaly(5, "dlogits.b", i, float64(m.DLogitsB[i]))
+		return m.anomaly(4, "dlogits.b", i, float64(m.DLogitsB[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dh[:n*256]); i >= 0 {
-		return m.anomaly(6, "dh", i, float64(m.dh[i]))
+		return m.anomaly(5, "dh", i, float64(m.dh[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
-		return m.anomaly(7, "dlogits.W", i, float64(m.DLogitsW[i]))
+		return m.anomaly(6, "dlogits.W", i, float64(m.DLogitsW[i]))
 	}
 	m.backwardH(n)
 	if i := runtime.FirstNonFinite(m.dhBptt[:364129]); i >= 0 {
-		return m.anomaly(8, "dh.bptt", i, float64(m.dhBptt[i]))
+		return m.anomaly(7, "dh.bptt", i, float64(m.dhBptt[i]))
 	}
 	return nil
 }
@@ -450,10 +444,8 @@ func (m *Model) forwardH(n int) {
 
 // forwardLogits computes logits = dense(h, 97) (charlmstep.bpg:10).
 func (m *Model) forwardLogits(n int) {
-	// logits.xW = h·logits.W  (N, 1, 97) (charlmstep.bpg:10)
-	runtime.Gemm(false, false, n, 97, 256, m.h[:n*256], m.LogitsW, m.logitsXW[:n*97], false)
-	// logits = logits.xW + logits.b  (N, 1, 97) (charlmstep.bpg:10)
-	runtime.BinaryRows(runtime.Add, m.logits[:n*97], m.logitsXW[:n*97], m.LogitsB, n, 97, false)
+	// logits = identity(h·logits.W + logits.b)  (N, 1, 97) (charlmstep.bpg:10)
+	runtime.GemmBiasAct(runtime.Linear, m.logits[:n*97], m.h[:n*256], m.LogitsW, m.LogitsB, n, 97, 256)
 }
 
 // forwardLoss computes loss = softmax_cross_entropy(logits, y) (charlmstep.bpg:11).

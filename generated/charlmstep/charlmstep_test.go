@@ -64,7 +64,6 @@ type model64 struct {
 	// overlap share memory (derive's static plan). Views at maximum batch:
 	arena      []float64
 	h          []float64 // h (N, 1, 256)
-	logitsXW   []float64 // logits.xW (N, 1, 97)
 	logits     []float64 // logits (N, 1, 97)
 	loss       []float64 // loss ()
 	dlogits    []float64 // dlogits (N, 1, 97)
@@ -116,13 +115,12 @@ func allocModel64(params []float64) *model64 {
 	runtime.Reserve(1) // the GEMM's work buffers, so that no step allocates, the first included
 	m.h = m.arena[0:256:256]
 	m.hSaved = m.saved[0:3425:3425]
-	m.logitsXW = m.arena[256:353:353]
-	m.logits = m.arena[368:465:465]
-	m.loss = m.arena[256:257:257]
-	m.dlogits = m.arena[480:577:577]
-	m.dh = m.arena[592:848:848]
-	m.dhBptt = m.arena[848:364977:364977]
-	m.dhBpttWork = m.arena[364992:729377:729377]
+	m.logits = m.arena[256:353:353]
+	m.loss = m.arena[368:369:369]
+	m.dlogits = m.arena[384:481:481]
+	m.dh = m.arena[496:752:752]
+	m.dhBptt = m.arena[752:364881:364881]
+	m.dhBpttWork = m.arena[364896:729281:729281]
 	return m
 }
 
@@ -341,15 +339,12 @@ func (m *model64) forwardChecked(n int) error {
 		return m.anomaly(0, "h", i, float64(m.h[i]))
 	}
 	m.forwardLogits(n)
-	if i := runtime.FirstNonFinite(m.logitsXW[:n*97]); i >= 0 {
-		return m.anomaly(1, "logits.xW", i, float64(m.logitsXW[i]))
-	}
 	if i := runtime.FirstNonFinite(m.logits[:n*97]); i >= 0 {
-		return m.anomaly(2, "logits", i, float64(m.logits[i]))
+		return m.anomaly(1, "logits", i, float64(m.logits[i]))
 	}
 	m.forwardLoss(n)
 	if i := runtime.FirstNonFinite(m.loss[:1]); i >= 0 {
-		return m.anomaly(3, "loss", i, float64(m.loss[i]))
+		return m.anomaly(2, "loss", i, float64(m.loss[i]))
 	}
 	return nil
 }
@@ -359,21 +354,21 @@ func (m *model64) forwardChecked(n int) error {
 func (m *model64) backwardChecked(n int, acc bool) error {
 	m.backwardLoss(n)
 	if i := runtime.FirstNonFinite(m.dlogits[:n*97]); i >= 0 {
-		return m.anomaly(4, "dlogits", i, float64(m.dlogits[i]))
+		return m.anomaly(3, "dlogits", i, float64(m.dlogits[i]))
 	}
 	m.backwardLogits(n, acc)
 	if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
-		return m.anomaly(5, "dlogits.b", i, float64(m.DLogitsB[i]))
+		return m.anomaly(4, "dlogits.b", i, float64(m.DLogitsB[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dh[:n*256]); i >= 0 {
-		return m.anomaly(6, "dh", i, float64(m.dh[i]))
+		return m.anomaly(5, "dh", i, float64(m.dh[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
-		return m.anomaly(7, "dlogits.W", i, float64(m.DLogitsW[i]))
+		return m.anomaly(6, "dlogits.W", i, float64(m.DLogitsW[i]))
 	}
 	m.backwardH(n)
 	if i := runtime.FirstNonFinite(m.dhBptt[:364129]); i >= 0 {
-		return m.anomaly(8, "dh.bptt", i, float64(m.dhBptt[i]))
+		return m.anomaly(7, "dh.bptt", i, float64(m.dhBptt[i]))
 	}
 	return nil
 }
@@ -392,10 +387,8 @@ func (m *model64) forwardH(n int) {
 
 // forwardLogits computes logits = dense(h, 97) (charlmstep.bpg:10).
 func (m *model64) forwardLogits(n int) {
-	// logits.xW = h·logits.W  (N, 1, 97) (charlmstep.bpg:10)
-	runtime.Gemm(false, false, n, 97, 256, m.h[:n*256], m.LogitsW, m.logitsXW[:n*97], false)
-	// logits = logits.xW + logits.b  (N, 1, 97) (charlmstep.bpg:10)
-	runtime.BinaryRows(runtime.Add, m.logits[:n*97], m.logitsXW[:n*97], m.LogitsB, n, 97, false)
+	// logits = identity(h·logits.W + logits.b)  (N, 1, 97) (charlmstep.bpg:10)
+	runtime.GemmBiasAct(runtime.Linear, m.logits[:n*97], m.h[:n*256], m.LogitsW, m.LogitsB, n, 97, 256)
 }
 
 // forwardLoss computes loss = softmax_cross_entropy(logits, y) (charlmstep.bpg:11).

@@ -72,7 +72,6 @@ type model64 struct {
 	p2Max     []float64 // p2.max (N, 6, 6, 64)
 	p2        []float64 // p2 (N, 6, 6, 64)
 	h         []float64 // h (N, 64)
-	logitsXW  []float64 // logits.xW (N, 10)
 	logits    []float64 // logits (N, 10)
 	loss      []float64 // loss ()
 	dlogits   []float64 // dlogits (N, 10)
@@ -137,21 +136,20 @@ func allocModel64(params []float64) *model64 {
 	m.p2MaxArgmax = m.aux[230400:304128:304128]
 	m.p2 = m.arena[230400:304128:304128]
 	m.h = m.arena[304128:306176:306176]
-	m.logitsXW = m.arena[306176:306496:306496]
-	m.logits = m.arena[306496:306816:306816]
-	m.loss = m.arena[306176:306177:306177]
-	m.dlogits = m.arena[306816:307136:307136]
-	m.dh = m.arena[307136:309184:309184]
-	m.dhZ = m.arena[309184:311232:311232]
-	m.df = m.arena[311232:384960:384960]
-	m.dp2Z = m.arena[384960:458688:458688]
+	m.logits = m.arena[306176:306496:306496]
+	m.loss = m.arena[306496:306497:306497]
+	m.dlogits = m.arena[306512:306832:306832]
+	m.dh = m.arena[306832:308880:308880]
+	m.dhZ = m.arena[308880:310928:310928]
+	m.df = m.arena[310928:384656:384656]
+	m.dp2Z = m.arena[384656:458384:458384]
 	m.dc2Conv = m.arena[1152000:1498112:1498112]
-	m.dp1 = m.arena[306816:537216:537216]
+	m.dp1 = m.arena[306512:536912:536912]
 	m.dp1Col = m.arena[1498112:3055616:3055616]
 	m.dc2WCol = m.arena[1498112:3055616:3055616]
-	m.dp1Z = m.arena[537216:767616:767616]
+	m.dp1Z = m.arena[536912:767312:767312]
 	m.dc1Conv = m.arena[1152000:2073600:2073600]
-	m.dc1WCol = m.arena[306816:1084416:1084416]
+	m.dc1WCol = m.arena[306512:1084112:1084112]
 	return m
 }
 
@@ -425,15 +423,12 @@ func (m *model64) forwardChecked(n int) error {
 		return m.anomaly(6, "h", i, float64(m.h[i]))
 	}
 	m.forwardLogits(n)
-	if i := runtime.FirstNonFinite(m.logitsXW[:n*10]); i >= 0 {
-		return m.anomaly(7, "logits.xW", i, float64(m.logitsXW[i]))
-	}
 	if i := runtime.FirstNonFinite(m.logits[:n*10]); i >= 0 {
-		return m.anomaly(8, "logits", i, float64(m.logits[i]))
+		return m.anomaly(7, "logits", i, float64(m.logits[i]))
 	}
 	m.forwardLoss(n)
 	if i := runtime.FirstNonFinite(m.loss[:1]); i >= 0 {
-		return m.anomaly(9, "loss", i, float64(m.loss[i]))
+		return m.anomaly(8, "loss", i, float64(m.loss[i]))
 	}
 	return nil
 }
@@ -443,61 +438,61 @@ func (m *model64) forwardChecked(n int) error {
 func (m *model64) backwardChecked(n int, acc bool) error {
 	m.backwardLoss(n)
 	if i := runtime.FirstNonFinite(m.dlogits[:n*10]); i >= 0 {
-		return m.anomaly(10, "dlogits", i, float64(m.dlogits[i]))
+		return m.anomaly(9, "dlogits", i, float64(m.dlogits[i]))
 	}
 	m.backwardLogits(n, acc)
 	if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
-		return m.anomaly(11, "dlogits.b", i, float64(m.DLogitsB[i]))
+		return m.anomaly(10, "dlogits.b", i, float64(m.DLogitsB[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dh[:n*64]); i >= 0 {
-		return m.anomaly(12, "dh", i, float64(m.dh[i]))
+		return m.anomaly(11, "dh", i, float64(m.dh[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
-		return m.anomaly(13, "dlogits.W", i, float64(m.DLogitsW[i]))
+		return m.anomaly(12, "dlogits.W", i, float64(m.DLogitsW[i]))
 	}
 	m.backwardH(n, acc)
 	if i := runtime.FirstNonFinite(m.dhZ[:n*64]); i >= 0 {
-		return m.anomaly(14, "dh.z", i, float64(m.dhZ[i]))
+		return m.anomaly(13, "dh.z", i, float64(m.dhZ[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DHB); i >= 0 {
-		return m.anomaly(14, "dh.b", i, float64(m.DHB[i]))
+		return m.anomaly(13, "dh.b", i, float64(m.DHB[i]))
 	}
 	if i := runtime.FirstNonFinite(m.df[:n*2304]); i >= 0 {
-		return m.anomaly(15, "df", i, float64(m.df[i]))
+		return m.anomaly(14, "df", i, float64(m.df[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DHW); i >= 0 {
-		return m.anomaly(16, "dh.W", i, float64(m.DHW[i]))
+		return m.anomaly(15, "dh.W", i, float64(m.DHW[i]))
 	}
 	m.backwardP2(n, acc)
 	if i := runtime.FirstNonFinite(m.dp2Z[:n*2304]); i >= 0 {
-		return m.anomaly(17, "dp2.z", i, float64(m.dp2Z[i]))
+		return m.anomaly(16, "dp2.z", i, float64(m.dp2Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DC2B); i >= 0 {
-		return m.anomaly(17, "dc2.b", i, float64(m.DC2B[i]))
+		return m.anomaly(16, "dc2.b", i, float64(m.DC2B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dc2Conv[:n*10816]); i >= 0 {
-		return m.anomaly(18, "dc2.conv", i, float64(m.dc2Conv[i]))
+		return m.anomaly(17, "dc2.conv", i, float64(m.dc2Conv[i]))
 	}
 	m.backwardC2(n, acc)
 	if i := runtime.FirstNonFinite(m.dp1[:n*7200]); i >= 0 {
-		return m.anomaly(19, "dp1", i, float64(m.dp1[i]))
+		return m.anomaly(18, "dp1", i, float64(m.dp1[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DC2W); i >= 0 {
-		return m.anomaly(20, "dc2.W", i, float64(m.DC2W[i]))
+		return m.anomaly(19, "dc2.W", i, float64(m.DC2W[i]))
 	}
 	m.backwardP1(n, acc)
 	if i := runtime.FirstNonFinite(m.dp1Z[:n*7200]); i >= 0 {
-		return m.anomaly(21, "dp1.z", i, float64(m.dp1Z[i]))
+		return m.anomaly(20, "dp1.z", i, float64(m.dp1Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DC1B); i >= 0 {
-		return m.anomaly(21, "dc1.b", i, float64(m.DC1B[i]))
+		return m.anomaly(20, "dc1.b", i, float64(m.DC1B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dc1Conv[:n*28800]); i >= 0 {
-		return m.anomaly(22, "dc1.conv", i, float64(m.dc1Conv[i]))
+		return m.anomaly(21, "dc1.conv", i, float64(m.dc1Conv[i]))
 	}
 	m.backwardC1(n, acc)
 	if i := runtime.FirstNonFinite(m.DC1W); i >= 0 {
-		return m.anomaly(23, "dc1.W", i, float64(m.DC1W[i]))
+		return m.anomaly(22, "dc1.W", i, float64(m.DC1W[i]))
 	}
 	return nil
 }
@@ -543,10 +538,8 @@ func (m *model64) forwardH(n int) {
 
 // forwardLogits computes logits = dense(h, 10) (cnn.bpg:12).
 func (m *model64) forwardLogits(n int) {
-	// logits.xW = h·logits.W  (N, 10) (cnn.bpg:12)
-	runtime.Gemm(false, false, n, 10, 64, m.h[:n*64], m.LogitsW, m.logitsXW[:n*10], false)
-	// logits = logits.xW + logits.b  (N, 10) (cnn.bpg:12)
-	runtime.BinaryRows(runtime.Add, m.logits[:n*10], m.logitsXW[:n*10], m.LogitsB, n, 10, false)
+	// logits = identity(h·logits.W + logits.b)  (N, 10) (cnn.bpg:12)
+	runtime.GemmBiasAct(runtime.Linear, m.logits[:n*10], m.h[:n*64], m.LogitsW, m.LogitsB, n, 10, 64)
 }
 
 // forwardLoss computes loss = softmax_cross_entropy(logits, y) (cnn.bpg:13).

@@ -201,93 +201,69 @@ type model64 struct {
 	x0Embedding []float64 // x0.embedding (N, 128, 256)
 	x0          []float64 // x0 (N, 128, 256)
 	ln1a        []float64 // ln1a (N, 128, 256)
-	qkv1XW      []float64 // qkv1.xW (N, 128, 768)
 	qkv1        []float64 // qkv1 (N, 128, 768)
 	att1        []float64 // att1 (N, 128, 256)
 	att1Work    []float64 // one head's queries, keys, values and outputs of att1, 16384 elements
-	r1XW        []float64 // r1.xW (N, 128, 256)
 	r1Z         []float64 // r1.z (N, 128, 256)
 	r1          []float64 // r1 (N, 128, 256)
 	ln1b        []float64 // ln1b (N, 128, 256)
-	fc1XW       []float64 // fc1.xW (N, 128, 1024)
 	fc1Z        []float64 // fc1.z (N, 128, 1024)
 	fc1         []float64 // fc1 (N, 128, 1024)
-	x1XW        []float64 // x1.xW (N, 128, 256)
 	x1Z         []float64 // x1.z (N, 128, 256)
 	x1          []float64 // x1 (N, 128, 256)
 	ln2a        []float64 // ln2a (N, 128, 256)
-	qkv2XW      []float64 // qkv2.xW (N, 128, 768)
 	qkv2        []float64 // qkv2 (N, 128, 768)
 	att2        []float64 // att2 (N, 128, 256)
 	att2Work    []float64 // one head's queries, keys, values and outputs of att2, 16384 elements
-	r2XW        []float64 // r2.xW (N, 128, 256)
 	r2Z         []float64 // r2.z (N, 128, 256)
 	r2          []float64 // r2 (N, 128, 256)
 	ln2b        []float64 // ln2b (N, 128, 256)
-	fc2XW       []float64 // fc2.xW (N, 128, 1024)
 	fc2Z        []float64 // fc2.z (N, 128, 1024)
 	fc2         []float64 // fc2 (N, 128, 1024)
-	x2XW        []float64 // x2.xW (N, 128, 256)
 	x2Z         []float64 // x2.z (N, 128, 256)
 	x2          []float64 // x2 (N, 128, 256)
 	ln3a        []float64 // ln3a (N, 128, 256)
-	qkv3XW      []float64 // qkv3.xW (N, 128, 768)
 	qkv3        []float64 // qkv3 (N, 128, 768)
 	att3        []float64 // att3 (N, 128, 256)
 	att3Work    []float64 // one head's queries, keys, values and outputs of att3, 16384 elements
-	r3XW        []float64 // r3.xW (N, 128, 256)
 	r3Z         []float64 // r3.z (N, 128, 256)
 	r3          []float64 // r3 (N, 128, 256)
 	ln3b        []float64 // ln3b (N, 128, 256)
-	fc3XW       []float64 // fc3.xW (N, 128, 1024)
 	fc3Z        []float64 // fc3.z (N, 128, 1024)
 	fc3         []float64 // fc3 (N, 128, 1024)
-	x3XW        []float64 // x3.xW (N, 128, 256)
 	x3Z         []float64 // x3.z (N, 128, 256)
 	x3          []float64 // x3 (N, 128, 256)
 	ln4a        []float64 // ln4a (N, 128, 256)
-	qkv4XW      []float64 // qkv4.xW (N, 128, 768)
 	qkv4        []float64 // qkv4 (N, 128, 768)
 	att4        []float64 // att4 (N, 128, 256)
 	att4Work    []float64 // one head's queries, keys, values and outputs of att4, 16384 elements
-	r4XW        []float64 // r4.xW (N, 128, 256)
 	r4Z         []float64 // r4.z (N, 128, 256)
 	r4          []float64 // r4 (N, 128, 256)
 	ln4b        []float64 // ln4b (N, 128, 256)
-	fc4XW       []float64 // fc4.xW (N, 128, 1024)
 	fc4Z        []float64 // fc4.z (N, 128, 1024)
 	fc4         []float64 // fc4 (N, 128, 1024)
-	x4XW        []float64 // x4.xW (N, 128, 256)
 	x4Z         []float64 // x4.z (N, 128, 256)
 	x4          []float64 // x4 (N, 128, 256)
 	ln5a        []float64 // ln5a (N, 128, 256)
-	qkv5XW      []float64 // qkv5.xW (N, 128, 768)
 	qkv5        []float64 // qkv5 (N, 128, 768)
 	att5        []float64 // att5 (N, 128, 256)
 	att5Work    []float64 // one head's queries, keys, values and outputs of att5, 16384 elements
-	r5XW        []float64 // r5.xW (N, 128, 256)
 	r5Z         []float64 // r5.z (N, 128, 256)
 	r5          []float64 // r5 (N, 128, 256)
 	ln5b        []float64 // ln5b (N, 128, 256)
-	fc5XW       []float64 // fc5.xW (N, 128, 1024)
 	fc5Z        []float64 // fc5.z (N, 128, 1024)
 	fc5         []float64 // fc5 (N, 128, 1024)
-	x5XW        []float64 // x5.xW (N, 128, 256)
 	x5Z         []float64 // x5.z (N, 128, 256)
 	x5          []float64 // x5 (N, 128, 256)
 	ln6a        []float64 // ln6a (N, 128, 256)
-	qkv6XW      []float64 // qkv6.xW (N, 128, 768)
 	qkv6        []float64 // qkv6 (N, 128, 768)
 	att6        []float64 // att6 (N, 128, 256)
 	att6Work    []float64 // one head's queries, keys, values and outputs of att6, 16384 elements
-	r6XW        []float64 // r6.xW (N, 128, 256)
 	r6Z         []float64 // r6.z (N, 128, 256)
 	r6          []float64 // r6 (N, 128, 256)
 	ln6b        []float64 // ln6b (N, 128, 256)
-	fc6XW       []float64 // fc6.xW (N, 128, 1024)
 	fc6Z        []float64 // fc6.z (N, 128, 1024)
 	fc6         []float64 // fc6 (N, 128, 1024)
-	x6XW        []float64 // x6.xW (N, 128, 256)
 	x6Z         []float64 // x6.z (N, 128, 256)
 	x6          []float64 // x6 (N, 128, 256)
 	lnf         []float64 // lnf (N, 128, 256)
@@ -559,113 +535,89 @@ func allocModel64(params []float64) *model64 {
 	m.x0 = m.arena[262144:524288:524288]
 	m.ln1a = m.arena[0:262144:262144]
 	m.ln1aSaved = m.saved[0:2048:2048]
-	m.qkv1XW = m.arena[524288:1310720:1310720]
-	m.qkv1 = m.arena[1310720:2097152:2097152]
-	m.att1 = m.arena[524288:786432:786432]
-	m.att1Work = m.arena[786432:802816:802816]
+	m.qkv1 = m.arena[524288:1310720:1310720]
+	m.att1 = m.arena[1310720:1572864:1572864]
+	m.att1Work = m.arena[1572864:1589248:1589248]
 	m.att1Saved = m.saved[2048:1050624:1050624]
-	m.r1XW = m.arena[786432:1048576:1048576]
-	m.r1Z = m.arena[1048576:1310720:1310720]
-	m.r1 = m.arena[786432:1048576:1048576]
-	m.ln1b = m.arena[1048576:1310720:1310720]
+	m.r1Z = m.arena[1572864:1835008:1835008]
+	m.r1 = m.arena[1835008:2097152:2097152]
+	m.ln1b = m.arena[1572864:1835008:1835008]
 	m.ln1bSaved = m.saved[1050624:1052672:1052672]
-	m.fc1XW = m.arena[2097152:3145728:3145728]
-	m.fc1Z = m.arena[3145728:4194304:4194304]
-	m.fc1 = m.arena[2097152:3145728:3145728]
-	m.x1XW = m.arena[4194304:4456448:4456448]
-	m.x1Z = m.arena[4456448:4718592:4718592]
-	m.x1 = m.arena[4194304:4456448:4456448]
-	m.ln2a = m.arena[4456448:4718592:4718592]
+	m.fc1Z = m.arena[2097152:3145728:3145728]
+	m.fc1 = m.arena[3145728:4194304:4194304]
+	m.x1Z = m.arena[4194304:4456448:4456448]
+	m.x1 = m.arena[4456448:4718592:4718592]
+	m.ln2a = m.arena[4194304:4456448:4456448]
 	m.ln2aSaved = m.saved[1052672:1054720:1054720]
-	m.qkv2XW = m.arena[4718592:5505024:5505024]
-	m.qkv2 = m.arena[5505024:6291456:6291456]
-	m.att2 = m.arena[4718592:4980736:4980736]
-	m.att2Work = m.arena[4980736:4997120:4997120]
+	m.qkv2 = m.arena[4718592:5505024:5505024]
+	m.att2 = m.arena[5505024:5767168:5767168]
+	m.att2Work = m.arena[5767168:5783552:5783552]
 	m.att2Saved = m.saved[1054720:2103296:2103296]
-	m.r2XW = m.arena[4980736:5242880:5242880]
-	m.r2Z = m.arena[5242880:5505024:5505024]
-	m.r2 = m.arena[4980736:5242880:5242880]
-	m.ln2b = m.arena[5242880:5505024:5505024]
+	m.r2Z = m.arena[5767168:6029312:6029312]
+	m.r2 = m.arena[6029312:6291456:6291456]
+	m.ln2b = m.arena[5767168:6029312:6029312]
 	m.ln2bSaved = m.saved[2103296:2105344:2105344]
-	m.fc2XW = m.arena[6291456:7340032:7340032]
-	m.fc2Z = m.arena[7340032:8388608:8388608]
-	m.fc2 = m.arena[6291456:7340032:7340032]
-	m.x2XW = m.arena[8388608:8650752:8650752]
-	m.x2Z = m.arena[8650752:8912896:8912896]
-	m.x2 = m.arena[8388608:8650752:8650752]
-	m.ln3a = m.arena[8650752:8912896:8912896]
+	m.fc2Z = m.arena[6291456:7340032:7340032]
+	m.fc2 = m.arena[7340032:8388608:8388608]
+	m.x2Z = m.arena[8388608:8650752:8650752]
+	m.x2 = m.arena[8650752:8912896:8912896]
+	m.ln3a = m.arena[8388608:8650752:8650752]
 	m.ln3aSaved = m.saved[2105344:2107392:2107392]
-	m.qkv3XW = m.arena[8912896:9699328:9699328]
-	m.qkv3 = m.arena[9699328:10485760:10485760]
-	m.att3 = m.arena[8912896:9175040:9175040]
-	m.att3Work = m.arena[9175040:9191424:9191424]
+	m.qkv3 = m.arena[8912896:9699328:9699328]
+	m.att3 = m.arena[9699328:9961472:9961472]
+	m.att3Work = m.arena[9961472:9977856:9977856]
 	m.att3Saved = m.saved[2107392:3155968:3155968]
-	m.r3XW = m.arena[9175040:9437184:9437184]
-	m.r3Z = m.arena[9437184:9699328:9699328]
-	m.r3 = m.arena[9175040:9437184:9437184]
-	m.ln3b = m.arena[9437184:9699328:9699328]
+	m.r3Z = m.arena[9961472:10223616:10223616]
+	m.r3 = m.arena[10223616:10485760:10485760]
+	m.ln3b = m.arena[9961472:10223616:10223616]
 	m.ln3bSaved = m.saved[3155968:3158016:3158016]
-	m.fc3XW = m.arena[10485760:11534336:11534336]
-	m.fc3Z = m.arena[11534336:12582912:12582912]
-	m.fc3 = m.arena[10485760:11534336:11534336]
-	m.x3XW = m.arena[12582912:12845056:12845056]
-	m.x3Z = m.arena[12845056:13107200:13107200]
-	m.x3 = m.arena[12582912:12845056:12845056]
-	m.ln4a = m.arena[12845056:13107200:13107200]
+	m.fc3Z = m.arena[10485760:11534336:11534336]
+	m.fc3 = m.arena[11534336:12582912:12582912]
+	m.x3Z = m.arena[12582912:12845056:12845056]
+	m.x3 = m.arena[12845056:13107200:13107200]
+	m.ln4a = m.arena[12582912:12845056:12845056]
 	m.ln4aSaved = m.saved[3158016:3160064:3160064]
-	m.qkv4XW = m.arena[13107200:13893632:13893632]
-	m.qkv4 = m.arena[13893632:14680064:14680064]
-	m.att4 = m.arena[13107200:13369344:13369344]
-	m.att4Work = m.arena[13369344:13385728:13385728]
+	m.qkv4 = m.arena[13107200:13893632:13893632]
+	m.att4 = m.arena[13893632:14155776:14155776]
+	m.att4Work = m.arena[14155776:14172160:14172160]
 	m.att4Saved = m.saved[3160064:4208640:4208640]
-	m.r4XW = m.arena[13369344:13631488:13631488]
-	m.r4Z = m.arena[13631488:13893632:13893632]
-	m.r4 = m.arena[13369344:13631488:13631488]
-	m.ln4b = m.arena[13631488:13893632:13893632]
+	m.r4Z = m.arena[14155776:14417920:14417920]
+	m.r4 = m.arena[14417920:14680064:14680064]
+	m.ln4b = m.arena[14155776:14417920:14417920]
 	m.ln4bSaved = m.saved[4208640:4210688:4210688]
-	m.fc4XW = m.arena[14680064:15728640:15728640]
-	m.fc4Z = m.arena[15728640:16777216:16777216]
-	m.fc4 = m.arena[14680064:15728640:15728640]
-	m.x4XW = m.arena[16777216:17039360:17039360]
-	m.x4Z = m.arena[17039360:17301504:17301504]
-	m.x4 = m.arena[16777216:17039360:17039360]
-	m.ln5a = m.arena[17039360:17301504:17301504]
+	m.fc4Z = m.arena[14680064:15728640:15728640]
+	m.fc4 = m.arena[15728640:16777216:16777216]
+	m.x4Z = m.arena[16777216:17039360:17039360]
+	m.x4 = m.arena[17039360:17301504:17301504]
+	m.ln5a = m.arena[16777216:17039360:17039360]
 	m.ln5aSaved = m.saved[4210688:4212736:4212736]
-	m.qkv5XW = m.arena[17301504:18087936:18087936]
-	m.qkv5 = m.arena[18087936:18874368:18874368]
-	m.att5 = m.arena[17301504:17563648:17563648]
-	m.att5Work = m.arena[17563648:17580032:17580032]
+	m.qkv5 = m.arena[17301504:18087936:18087936]
+	m.att5 = m.arena[18087936:18350080:18350080]
+	m.att5Work = m.arena[18350080:18366464:18366464]
 	m.att5Saved = m.saved[4212736:5261312:5261312]
-	m.r5XW = m.arena[17563648:17825792:17825792]
-	m.r5Z = m.arena[17825792:18087936:18087936]
-	m.r5 = m.arena[17563648:17825792:17825792]
-	m.ln5b = m.arena[17825792:18087936:18087936]
+	m.r5Z = m.arena[18350080:18612224:18612224]
+	m.r5 = m.arena[18612224:18874368:18874368]
+	m.ln5b = m.arena[18350080:18612224:18612224]
 	m.ln5bSaved = m.saved[5261312:5263360:5263360]
-	m.fc5XW = m.arena[18874368:19922944:19922944]
-	m.fc5Z = m.arena[19922944:20971520:20971520]
-	m.fc5 = m.arena[18874368:19922944:19922944]
-	m.x5XW = m.arena[20971520:21233664:21233664]
-	m.x5Z = m.arena[21233664:21495808:21495808]
-	m.x5 = m.arena[20971520:21233664:21233664]
-	m.ln6a = m.arena[21233664:21495808:21495808]
+	m.fc5Z = m.arena[18874368:19922944:19922944]
+	m.fc5 = m.arena[19922944:20971520:20971520]
+	m.x5Z = m.arena[20971520:21233664:21233664]
+	m.x5 = m.arena[21233664:21495808:21495808]
+	m.ln6a = m.arena[20971520:21233664:21233664]
 	m.ln6aSaved = m.saved[5263360:5265408:5265408]
-	m.qkv6XW = m.arena[21495808:22282240:22282240]
-	m.qkv6 = m.arena[22282240:23068672:23068672]
-	m.att6 = m.arena[21495808:21757952:21757952]
-	m.att6Work = m.arena[21757952:21774336:21774336]
+	m.qkv6 = m.arena[21495808:22282240:22282240]
+	m.att6 = m.arena[22282240:22544384:22544384]
+	m.att6Work = m.arena[22544384:22560768:22560768]
 	m.att6Saved = m.saved[5265408:6313984:6313984]
-	m.r6XW = m.arena[21757952:22020096:22020096]
-	m.r6Z = m.arena[22020096:22282240:22282240]
-	m.r6 = m.arena[21757952:22020096:22020096]
-	m.ln6b = m.arena[22020096:22282240:22282240]
+	m.r6Z = m.arena[22544384:22806528:22806528]
+	m.r6 = m.arena[22806528:23068672:23068672]
+	m.ln6b = m.arena[22544384:22806528:22806528]
 	m.ln6bSaved = m.saved[6313984:6316032:6316032]
-	m.fc6XW = m.arena[23068672:24117248:24117248]
-	m.fc6Z = m.arena[24117248:25165824:25165824]
-	m.fc6 = m.arena[23068672:24117248:24117248]
-	m.x6XW = m.arena[25165824:25427968:25427968]
-	m.x6Z = m.arena[25427968:25690112:25690112]
-	m.x6 = m.arena[25165824:25427968:25427968]
-	m.lnf = m.arena[25427968:25690112:25690112]
+	m.fc6Z = m.arena[23068672:24117248:24117248]
+	m.fc6 = m.arena[24117248:25165824:25165824]
+	m.x6Z = m.arena[25165824:25427968:25427968]
+	m.x6 = m.arena[25427968:25690112:25690112]
+	m.lnf = m.arena[25165824:25427968:25427968]
 	m.lnfSaved = m.saved[6316032:6318080:6318080]
 	m.logits = m.arena[25690112:25952256:25952256]
 	m.loss = m.arena[25952256:25952257:25952257]
@@ -673,70 +625,70 @@ func allocModel64(params []float64) *model64 {
 	m.dlnf = m.arena[26214416:26476560:26476560]
 	m.dlnfAll = m.arena[26476560:26739216:26739216]
 	m.dfc6 = m.arena[26739216:27787792:27787792]
-	m.dfc6Z = m.arena[23068672:24117248:24117248]
-	m.dln6b = m.arena[24117248:24379392:24379392]
-	m.dln6bAll = m.arena[23068672:23331328:23331328]
-	m.dr6 = m.arena[21757952:22020096:22020096]
-	m.datt6 = m.arena[22020096:22282240:22282240]
+	m.dfc6Z = m.arena[24117248:25165824:25165824]
+	m.dln6b = m.arena[23068672:23330816:23330816]
+	m.dln6bAll = m.arena[23330816:23593472:23593472]
+	m.dr6 = m.arena[22544384:22806528:22806528]
+	m.datt6 = m.arena[22806528:23068672:23068672]
 	m.dqkv6 = m.arena[23068672:23855104:23855104]
 	m.dqkv6Work = m.arena[23855104:23891968:23891968]
 	m.dln6a = m.arena[21495808:21757952:21757952]
-	m.dln6aAll = m.arena[22020096:22282752:22282752]
+	m.dln6aAll = m.arena[21757952:22020608:22020608]
 	m.dx5 = m.arena[20971520:21233664:21233664]
 	m.dfc5 = m.arena[21233664:22282240:22282240]
-	m.dfc5Z = m.arena[18874368:19922944:19922944]
-	m.dln5b = m.arena[19922944:20185088:20185088]
-	m.dln5bAll = m.arena[18874368:19137024:19137024]
-	m.dr5 = m.arena[17563648:17825792:17825792]
-	m.datt5 = m.arena[17825792:18087936:18087936]
+	m.dfc5Z = m.arena[19922944:20971520:20971520]
+	m.dln5b = m.arena[18874368:19136512:19136512]
+	m.dln5bAll = m.arena[19136512:19399168:19399168]
+	m.dr5 = m.arena[18350080:18612224:18612224]
+	m.datt5 = m.arena[18612224:18874368:18874368]
 	m.dqkv5 = m.arena[18874368:19660800:19660800]
 	m.dqkv5Work = m.arena[19660800:19697664:19697664]
 	m.dln5a = m.arena[17301504:17563648:17563648]
-	m.dln5aAll = m.arena[17825792:18088448:18088448]
+	m.dln5aAll = m.arena[17563648:17826304:17826304]
 	m.dx4 = m.arena[16777216:17039360:17039360]
 	m.dfc4 = m.arena[17039360:18087936:18087936]
-	m.dfc4Z = m.arena[14680064:15728640:15728640]
-	m.dln4b = m.arena[15728640:15990784:15990784]
-	m.dln4bAll = m.arena[14680064:14942720:14942720]
-	m.dr4 = m.arena[13369344:13631488:13631488]
-	m.datt4 = m.arena[13631488:13893632:13893632]
+	m.dfc4Z = m.arena[15728640:16777216:16777216]
+	m.dln4b = m.arena[14680064:14942208:14942208]
+	m.dln4bAll = m.arena[14942208:15204864:15204864]
+	m.dr4 = m.arena[14155776:14417920:14417920]
+	m.datt4 = m.arena[14417920:14680064:14680064]
 	m.dqkv4 = m.arena[14680064:15466496:15466496]
 	m.dqkv4Work = m.arena[15466496:15503360:15503360]
 	m.dln4a = m.arena[13107200:13369344:13369344]
-	m.dln4aAll = m.arena[13631488:13894144:13894144]
+	m.dln4aAll = m.arena[13369344:13632000:13632000]
 	m.dx3 = m.arena[12582912:12845056:12845056]
 	m.dfc3 = m.arena[12845056:13893632:13893632]
-	m.dfc3Z = m.arena[10485760:11534336:11534336]
-	m.dln3b = m.arena[11534336:11796480:11796480]
-	m.dln3bAll = m.arena[10485760:10748416:10748416]
-	m.dr3 = m.arena[9175040:9437184:9437184]
-	m.datt3 = m.arena[9437184:9699328:9699328]
+	m.dfc3Z = m.arena[11534336:12582912:12582912]
+	m.dln3b = m.arena[10485760:10747904:10747904]
+	m.dln3bAll = m.arena[10747904:11010560:11010560]
+	m.dr3 = m.arena[9961472:10223616:10223616]
+	m.datt3 = m.arena[10223616:10485760:10485760]
 	m.dqkv3 = m.arena[10485760:11272192:11272192]
 	m.dqkv3Work = m.arena[11272192:11309056:11309056]
 	m.dln3a = m.arena[8912896:9175040:9175040]
-	m.dln3aAll = m.arena[9437184:9699840:9699840]
+	m.dln3aAll = m.arena[9175040:9437696:9437696]
 	m.dx2 = m.arena[8388608:8650752:8650752]
 	m.dfc2 = m.arena[8650752:9699328:9699328]
-	m.dfc2Z = m.arena[6291456:7340032:7340032]
-	m.dln2b = m.arena[7340032:7602176:7602176]
-	m.dln2bAll = m.arena[6291456:6554112:6554112]
-	m.dr2 = m.arena[4980736:5242880:5242880]
-	m.datt2 = m.arena[5242880:5505024:5505024]
+	m.dfc2Z = m.arena[7340032:8388608:8388608]
+	m.dln2b = m.arena[6291456:6553600:6553600]
+	m.dln2bAll = m.arena[6553600:6816256:6816256]
+	m.dr2 = m.arena[5767168:6029312:6029312]
+	m.datt2 = m.arena[6029312:6291456:6291456]
 	m.dqkv2 = m.arena[6291456:7077888:7077888]
 	m.dqkv2Work = m.arena[7077888:7114752:7114752]
 	m.dln2a = m.arena[4718592:4980736:4980736]
-	m.dln2aAll = m.arena[5242880:5505536:5505536]
+	m.dln2aAll = m.arena[4980736:5243392:5243392]
 	m.dx1 = m.arena[4194304:4456448:4456448]
 	m.dfc1 = m.arena[4456448:5505024:5505024]
-	m.dfc1Z = m.arena[2097152:3145728:3145728]
-	m.dln1b = m.arena[3145728:3407872:3407872]
-	m.dln1bAll = m.arena[2097152:2359808:2359808]
-	m.dr1 = m.arena[786432:1048576:1048576]
-	m.datt1 = m.arena[1048576:1310720:1310720]
+	m.dfc1Z = m.arena[3145728:4194304:4194304]
+	m.dln1b = m.arena[2097152:2359296:2359296]
+	m.dln1bAll = m.arena[2359296:2621952:2621952]
+	m.dr1 = m.arena[1572864:1835008:1835008]
+	m.datt1 = m.arena[1835008:2097152:2097152]
 	m.dqkv1 = m.arena[2097152:2883584:2883584]
 	m.dqkv1Work = m.arena[2883584:2920448:2920448]
 	m.dln1a = m.arena[524288:786432:786432]
-	m.dln1aAll = m.arena[1048576:1311232:1311232]
+	m.dln1aAll = m.arena[786432:1049088:1049088]
 	m.dx0 = m.arena[0:262144:262144]
 	return m
 }
@@ -1521,306 +1473,234 @@ func (m *model64) forwardChecked(n int) error {
 		return m.anomaly(2, "ln1a", i, float64(m.ln1a[i]))
 	}
 	m.forwardQkv1(n)
-	if i := runtime.FirstNonFinite(m.qkv1XW[:n*98304]); i >= 0 {
-		return m.anomaly(3, "qkv1.xW", i, float64(m.qkv1XW[i]))
-	}
 	if i := runtime.FirstNonFinite(m.qkv1[:n*98304]); i >= 0 {
-		return m.anomaly(4, "qkv1", i, float64(m.qkv1[i]))
+		return m.anomaly(3, "qkv1", i, float64(m.qkv1[i]))
 	}
 	m.forwardAtt1(n)
 	if i := runtime.FirstNonFinite(m.att1[:n*32768]); i >= 0 {
-		return m.anomaly(5, "att1", i, float64(m.att1[i]))
+		return m.anomaly(4, "att1", i, float64(m.att1[i]))
 	}
 	m.forwardR1(n)
-	if i := runtime.FirstNonFinite(m.r1XW[:n*32768]); i >= 0 {
-		return m.anomaly(6, "r1.xW", i, float64(m.r1XW[i]))
-	}
 	if i := runtime.FirstNonFinite(m.r1Z[:n*32768]); i >= 0 {
-		return m.anomaly(7, "r1.z", i, float64(m.r1Z[i]))
+		return m.anomaly(5, "r1.z", i, float64(m.r1Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.r1[:n*32768]); i >= 0 {
-		return m.anomaly(8, "r1", i, float64(m.r1[i]))
+		return m.anomaly(6, "r1", i, float64(m.r1[i]))
 	}
 	m.forwardLn1b(n)
 	if i := runtime.FirstNonFinite(m.ln1b[:n*32768]); i >= 0 {
-		return m.anomaly(9, "ln1b", i, float64(m.ln1b[i]))
+		return m.anomaly(7, "ln1b", i, float64(m.ln1b[i]))
 	}
 	m.forwardFc1(n)
-	if i := runtime.FirstNonFinite(m.fc1XW[:n*131072]); i >= 0 {
-		return m.anomaly(10, "fc1.xW", i, float64(m.fc1XW[i]))
-	}
 	if i := runtime.FirstNonFinite(m.fc1Z[:n*131072]); i >= 0 {
-		return m.anomaly(11, "fc1.z", i, float64(m.fc1Z[i]))
+		return m.anomaly(8, "fc1.z", i, float64(m.fc1Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.fc1[:n*131072]); i >= 0 {
-		return m.anomaly(12, "fc1", i, float64(m.fc1[i]))
+		return m.anomaly(9, "fc1", i, float64(m.fc1[i]))
 	}
 	m.forwardX1(n)
-	if i := runtime.FirstNonFinite(m.x1XW[:n*32768]); i >= 0 {
-		return m.anomaly(13, "x1.xW", i, float64(m.x1XW[i]))
-	}
 	if i := runtime.FirstNonFinite(m.x1Z[:n*32768]); i >= 0 {
-		return m.anomaly(14, "x1.z", i, float64(m.x1Z[i]))
+		return m.anomaly(10, "x1.z", i, float64(m.x1Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.x1[:n*32768]); i >= 0 {
-		return m.anomaly(15, "x1", i, float64(m.x1[i]))
+		return m.anomaly(11, "x1", i, float64(m.x1[i]))
 	}
 	m.forwardLn2a(n)
 	if i := runtime.FirstNonFinite(m.ln2a[:n*32768]); i >= 0 {
-		return m.anomaly(16, "ln2a", i, float64(m.ln2a[i]))
+		return m.anomaly(12, "ln2a", i, float64(m.ln2a[i]))
 	}
 	m.forwardQkv2(n)
-	if i := runtime.FirstNonFinite(m.qkv2XW[:n*98304]); i >= 0 {
-		return m.anomaly(17, "qkv2.xW", i, float64(m.qkv2XW[i]))
-	}
 	if i := runtime.FirstNonFinite(m.qkv2[:n*98304]); i >= 0 {
-		return m.anomaly(18, "qkv2", i, float64(m.qkv2[i]))
+		return m.anomaly(13, "qkv2", i, float64(m.qkv2[i]))
 	}
 	m.forwardAtt2(n)
 	if i := runtime.FirstNonFinite(m.att2[:n*32768]); i >= 0 {
-		return m.anomaly(19, "att2", i, float64(m.att2[i]))
+		return m.anomaly(14, "att2", i, float64(m.att2[i]))
 	}
 	m.forwardR2(n)
-	if i := runtime.FirstNonFinite(m.r2XW[:n*32768]); i >= 0 {
-		return m.anomaly(20, "r2.xW", i, float64(m.r2XW[i]))
-	}
 	if i := runtime.FirstNonFinite(m.r2Z[:n*32768]); i >= 0 {
-		return m.anomaly(21, "r2.z", i, float64(m.r2Z[i]))
+		return m.anomaly(15, "r2.z", i, float64(m.r2Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.r2[:n*32768]); i >= 0 {
-		return m.anomaly(22, "r2", i, float64(m.r2[i]))
+		return m.anomaly(16, "r2", i, float64(m.r2[i]))
 	}
 	m.forwardLn2b(n)
 	if i := runtime.FirstNonFinite(m.ln2b[:n*32768]); i >= 0 {
-		return m.anomaly(23, "ln2b", i, float64(m.ln2b[i]))
+		return m.anomaly(17, "ln2b", i, float64(m.ln2b[i]))
 	}
 	m.forwardFc2(n)
-	if i := runtime.FirstNonFinite(m.fc2XW[:n*131072]); i >= 0 {
-		return m.anomaly(24, "fc2.xW", i, float64(m.fc2XW[i]))
-	}
 	if i := runtime.FirstNonFinite(m.fc2Z[:n*131072]); i >= 0 {
-		return m.anomaly(25, "fc2.z", i, float64(m.fc2Z[i]))
+		return m.anomaly(18, "fc2.z", i, float64(m.fc2Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.fc2[:n*131072]); i >= 0 {
-		return m.anomaly(26, "fc2", i, float64(m.fc2[i]))
+		return m.anomaly(19, "fc2", i, float64(m.fc2[i]))
 	}
 	m.forwardX2(n)
-	if i := runtime.FirstNonFinite(m.x2XW[:n*32768]); i >= 0 {
-		return m.anomaly(27, "x2.xW", i, float64(m.x2XW[i]))
-	}
 	if i := runtime.FirstNonFinite(m.x2Z[:n*32768]); i >= 0 {
-		return m.anomaly(28, "x2.z", i, float64(m.x2Z[i]))
+		return m.anomaly(20, "x2.z", i, float64(m.x2Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.x2[:n*32768]); i >= 0 {
-		return m.anomaly(29, "x2", i, float64(m.x2[i]))
+		return m.anomaly(21, "x2", i, float64(m.x2[i]))
 	}
 	m.forwardLn3a(n)
 	if i := runtime.FirstNonFinite(m.ln3a[:n*32768]); i >= 0 {
-		return m.anomaly(30, "ln3a", i, float64(m.ln3a[i]))
+		return m.anomaly(22, "ln3a", i, float64(m.ln3a[i]))
 	}
 	m.forwardQkv3(n)
-	if i := runtime.FirstNonFinite(m.qkv3XW[:n*98304]); i >= 0 {
-		return m.anomaly(31, "qkv3.xW", i, float64(m.qkv3XW[i]))
-	}
 	if i := runtime.FirstNonFinite(m.qkv3[:n*98304]); i >= 0 {
-		return m.anomaly(32, "qkv3", i, float64(m.qkv3[i]))
+		return m.anomaly(23, "qkv3", i, float64(m.qkv3[i]))
 	}
 	m.forwardAtt3(n)
 	if i := runtime.FirstNonFinite(m.att3[:n*32768]); i >= 0 {
-		return m.anomaly(33, "att3", i, float64(m.att3[i]))
+		return m.anomaly(24, "att3", i, float64(m.att3[i]))
 	}
 	m.forwardR3(n)
-	if i := runtime.FirstNonFinite(m.r3XW[:n*32768]); i >= 0 {
-		return m.anomaly(34, "r3.xW", i, float64(m.r3XW[i]))
-	}
 	if i := runtime.FirstNonFinite(m.r3Z[:n*32768]); i >= 0 {
-		return m.anomaly(35, "r3.z", i, float64(m.r3Z[i]))
+		return m.anomaly(25, "r3.z", i, float64(m.r3Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.r3[:n*32768]); i >= 0 {
-		return m.anomaly(36, "r3", i, float64(m.r3[i]))
+		return m.anomaly(26, "r3", i, float64(m.r3[i]))
 	}
 	m.forwardLn3b(n)
 	if i := runtime.FirstNonFinite(m.ln3b[:n*32768]); i >= 0 {
-		return m.anomaly(37, "ln3b", i, float64(m.ln3b[i]))
+		return m.anomaly(27, "ln3b", i, float64(m.ln3b[i]))
 	}
 	m.forwardFc3(n)
-	if i := runtime.FirstNonFinite(m.fc3XW[:n*131072]); i >= 0 {
-		return m.anomaly(38, "fc3.xW", i, float64(m.fc3XW[i]))
-	}
 	if i := runtime.FirstNonFinite(m.fc3Z[:n*131072]); i >= 0 {
-		return m.anomaly(39, "fc3.z", i, float64(m.fc3Z[i]))
+		return m.anomaly(28, "fc3.z", i, float64(m.fc3Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.fc3[:n*131072]); i >= 0 {
-		return m.anomaly(40, "fc3", i, float64(m.fc3[i]))
+		return m.anomaly(29, "fc3", i, float64(m.fc3[i]))
 	}
 	m.forwardX3(n)
-	if i := runtime.FirstNonFinite(m.x3XW[:n*32768]); i >= 0 {
-		return m.anomaly(41, "x3.xW", i, float64(m.x3XW[i]))
-	}
 	if i := runtime.FirstNonFinite(m.x3Z[:n*32768]); i >= 0 {
-		return m.anomaly(42, "x3.z", i, float64(m.x3Z[i]))
+		return m.anomaly(30, "x3.z", i, float64(m.x3Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.x3[:n*32768]); i >= 0 {
-		return m.anomaly(43, "x3", i, float64(m.x3[i]))
+		return m.anomaly(31, "x3", i, float64(m.x3[i]))
 	}
 	m.forwardLn4a(n)
 	if i := runtime.FirstNonFinite(m.ln4a[:n*32768]); i >= 0 {
-		return m.anomaly(44, "ln4a", i, float64(m.ln4a[i]))
+		return m.anomaly(32, "ln4a", i, float64(m.ln4a[i]))
 	}
 	m.forwardQkv4(n)
-	if i := runtime.FirstNonFinite(m.qkv4XW[:n*98304]); i >= 0 {
-		return m.anomaly(45, "qkv4.xW", i, float64(m.qkv4XW[i]))
-	}
 	if i := runtime.FirstNonFinite(m.qkv4[:n*98304]); i >= 0 {
-		return m.anomaly(46, "qkv4", i, float64(m.qkv4[i]))
+		return m.anomaly(33, "qkv4", i, float64(m.qkv4[i]))
 	}
 	m.forwardAtt4(n)
 	if i := runtime.FirstNonFinite(m.att4[:n*32768]); i >= 0 {
-		return m.anomaly(47, "att4", i, float64(m.att4[i]))
+		return m.anomaly(34, "att4", i, float64(m.att4[i]))
 	}
 	m.forwardR4(n)
-	if i := runtime.FirstNonFinite(m.r4XW[:n*32768]); i >= 0 {
-		return m.anomaly(48, "r4.xW", i, float64(m.r4XW[i]))
-	}
 	if i := runtime.FirstNonFinite(m.r4Z[:n*32768]); i >= 0 {
-		return m.anomaly(49, "r4.z", i, float64(m.r4Z[i]))
+		return m.anomaly(35, "r4.z", i, float64(m.r4Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.r4[:n*32768]); i >= 0 {
-		return m.anomaly(50, "r4", i, float64(m.r4[i]))
+		return m.anomaly(36, "r4", i, float64(m.r4[i]))
 	}
 	m.forwardLn4b(n)
 	if i := runtime.FirstNonFinite(m.ln4b[:n*32768]); i >= 0 {
-		return m.anomaly(51, "ln4b", i, float64(m.ln4b[i]))
+		return m.anomaly(37, "ln4b", i, float64(m.ln4b[i]))
 	}
 	m.forwardFc4(n)
-	if i := runtime.FirstNonFinite(m.fc4XW[:n*131072]); i >= 0 {
-		return m.anomaly(52, "fc4.xW", i, float64(m.fc4XW[i]))
-	}
 	if i := runtime.FirstNonFinite(m.fc4Z[:n*131072]); i >= 0 {
-		return m.anomaly(53, "fc4.z", i, float64(m.fc4Z[i]))
+		return m.anomaly(38, "fc4.z", i, float64(m.fc4Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.fc4[:n*131072]); i >= 0 {
-		return m.anomaly(54, "fc4", i, float64(m.fc4[i]))
+		return m.anomaly(39, "fc4", i, float64(m.fc4[i]))
 	}
 	m.forwardX4(n)
-	if i := runtime.FirstNonFinite(m.x4XW[:n*32768]); i >= 0 {
-		return m.anomaly(55, "x4.xW", i, float64(m.x4XW[i]))
-	}
 	if i := runtime.FirstNonFinite(m.x4Z[:n*32768]); i >= 0 {
-		return m.anomaly(56, "x4.z", i, float64(m.x4Z[i]))
+		return m.anomaly(40, "x4.z", i, float64(m.x4Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.x4[:n*32768]); i >= 0 {
-		return m.anomaly(57, "x4", i, float64(m.x4[i]))
+		return m.anomaly(41, "x4", i, float64(m.x4[i]))
 	}
 	m.forwardLn5a(n)
 	if i := runtime.FirstNonFinite(m.ln5a[:n*32768]); i >= 0 {
-		return m.anomaly(58, "ln5a", i, float64(m.ln5a[i]))
+		return m.anomaly(42, "ln5a", i, float64(m.ln5a[i]))
 	}
 	m.forwardQkv5(n)
-	if i := runtime.FirstNonFinite(m.qkv5XW[:n*98304]); i >= 0 {
-		return m.anomaly(59, "qkv5.xW", i, float64(m.qkv5XW[i]))
-	}
 	if i := runtime.FirstNonFinite(m.qkv5[:n*98304]); i >= 0 {
-		return m.anomaly(60, "qkv5", i, float64(m.qkv5[i]))
+		return m.anomaly(43, "qkv5", i, float64(m.qkv5[i]))
 	}
 	m.forwardAtt5(n)
 	if i := runtime.FirstNonFinite(m.att5[:n*32768]); i >= 0 {
-		return m.anomaly(61, "att5", i, float64(m.att5[i]))
+		return m.anomaly(44, "att5", i, float64(m.att5[i]))
 	}
 	m.forwardR5(n)
-	if i := runtime.FirstNonFinite(m.r5XW[:n*32768]); i >= 0 {
-		return m.anomaly(62, "r5.xW", i, float64(m.r5XW[i]))
-	}
 	if i := runtime.FirstNonFinite(m.r5Z[:n*32768]); i >= 0 {
-		return m.anomaly(63, "r5.z", i, float64(m.r5Z[i]))
+		return m.anomaly(45, "r5.z", i, float64(m.r5Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.r5[:n*32768]); i >= 0 {
-		return m.anomaly(64, "r5", i, float64(m.r5[i]))
+		return m.anomaly(46, "r5", i, float64(m.r5[i]))
 	}
 	m.forwardLn5b(n)
 	if i := runtime.FirstNonFinite(m.ln5b[:n*32768]); i >= 0 {
-		return m.anomaly(65, "ln5b", i, float64(m.ln5b[i]))
+		return m.anomaly(47, "ln5b", i, float64(m.ln5b[i]))
 	}
 	m.forwardFc5(n)
-	if i := runtime.FirstNonFinite(m.fc5XW[:n*131072]); i >= 0 {
-		return m.anomaly(66, "fc5.xW", i, float64(m.fc5XW[i]))
-	}
 	if i := runtime.FirstNonFinite(m.fc5Z[:n*131072]); i >= 0 {
-		return m.anomaly(67, "fc5.z", i, float64(m.fc5Z[i]))
+		return m.anomaly(48, "fc5.z", i, float64(m.fc5Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.fc5[:n*131072]); i >= 0 {
-		return m.anomaly(68, "fc5", i, float64(m.fc5[i]))
+		return m.anomaly(49, "fc5", i, float64(m.fc5[i]))
 	}
 	m.forwardX5(n)
-	if i := runtime.FirstNonFinite(m.x5XW[:n*32768]); i >= 0 {
-		return m.anomaly(69, "x5.xW", i, float64(m.x5XW[i]))
-	}
 	if i := runtime.FirstNonFinite(m.x5Z[:n*32768]); i >= 0 {
-		return m.anomaly(70, "x5.z", i, float64(m.x5Z[i]))
+		return m.anomaly(50, "x5.z", i, float64(m.x5Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.x5[:n*32768]); i >= 0 {
-		return m.anomaly(71, "x5", i, float64(m.x5[i]))
+		return m.anomaly(51, "x5", i, float64(m.x5[i]))
 	}
 	m.forwardLn6a(n)
 	if i := runtime.FirstNonFinite(m.ln6a[:n*32768]); i >= 0 {
-		return m.anomaly(72, "ln6a", i, float64(m.ln6a[i]))
+		return m.anomaly(52, "ln6a", i, float64(m.ln6a[i]))
 	}
 	m.forwardQkv6(n)
-	if i := runtime.FirstNonFinite(m.qkv6XW[:n*98304]); i >= 0 {
-		return m.anomaly(73, "qkv6.xW", i, float64(m.qkv6XW[i]))
-	}
 	if i := runtime.FirstNonFinite(m.qkv6[:n*98304]); i >= 0 {
-		return m.anomaly(74, "qkv6", i, float64(m.qkv6[i]))
+		return m.anomaly(53, "qkv6", i, float64(m.qkv6[i]))
 	}
 	m.forwardAtt6(n)
 	if i := runtime.FirstNonFinite(m.att6[:n*32768]); i >= 0 {
-		return m.anomaly(75, "att6", i, float64(m.att6[i]))
+		return m.anomaly(54, "att6", i, float64(m.att6[i]))
 	}
 	m.forwardR6(n)
-	if i := runtime.FirstNonFinite(m.r6XW[:n*32768]); i >= 0 {
-		return m.anomaly(76, "r6.xW", i, float64(m.r6XW[i]))
-	}
 	if i := runtime.FirstNonFinite(m.r6Z[:n*32768]); i >= 0 {
-		return m.anomaly(77, "r6.z", i, float64(m.r6Z[i]))
+		return m.anomaly(55, "r6.z", i, float64(m.r6Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.r6[:n*32768]); i >= 0 {
-		return m.anomaly(78, "r6", i, float64(m.r6[i]))
+		return m.anomaly(56, "r6", i, float64(m.r6[i]))
 	}
 	m.forwardLn6b(n)
 	if i := runtime.FirstNonFinite(m.ln6b[:n*32768]); i >= 0 {
-		return m.anomaly(79, "ln6b", i, float64(m.ln6b[i]))
+		return m.anomaly(57, "ln6b", i, float64(m.ln6b[i]))
 	}
 	m.forwardFc6(n)
-	if i := runtime.FirstNonFinite(m.fc6XW[:n*131072]); i >= 0 {
-		return m.anomaly(80, "fc6.xW", i, float64(m.fc6XW[i]))
-	}
 	if i := runtime.FirstNonFinite(m.fc6Z[:n*131072]); i >= 0 {
-		return m.anomaly(81, "fc6.z", i, float64(m.fc6Z[i]))
+		return m.anomaly(58, "fc6.z", i, float64(m.fc6Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.fc6[:n*131072]); i >= 0 {
-		return m.anomaly(82, "fc6", i, float64(m.fc6[i]))
+		return m.anomaly(59, "fc6", i, float64(m.fc6[i]))
 	}
 	m.forwardX6(n)
-	if i := runtime.FirstNonFinite(m.x6XW[:n*32768]); i >= 0 {
-		return m.anomaly(83, "x6.xW", i, float64(m.x6XW[i]))
-	}
 	if i := runtime.FirstNonFinite(m.x6Z[:n*32768]); i >= 0 {
-		return m.anomaly(84, "x6.z", i, float64(m.x6Z[i]))
+		return m.anomaly(60, "x6.z", i, float64(m.x6Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.x6[:n*32768]); i >= 0 {
-		return m.anomaly(85, "x6", i, float64(m.x6[i]))
+		return m.anomaly(61, "x6", i, float64(m.x6[i]))
 	}
 	m.forwardLnf(n)
 	if i := runtime.FirstNonFinite(m.lnf[:n*32768]); i >= 0 {
-		return m.anomaly(86, "lnf", i, float64(m.lnf[i]))
+		return m.anomaly(62, "lnf", i, float64(m.lnf[i]))
 	}
 	m.forwardLogits(n)
 	if i := runtime.FirstNonFinite(m.logits[:n*32768]); i >= 0 {
-		return m.anomaly(87, "logits", i, float64(m.logits[i]))
+		return m.anomaly(63, "logits", i, float64(m.logits[i]))
 	}
 	m.forwardLoss(n)
 	if i := runtime.FirstNonFinite(m.loss[:1]); i >= 0 {
-		return m.anomaly(88, "loss", i, float64(m.loss[i]))
+		return m.anomaly(64, "loss", i, float64(m.loss[i]))
 	}
 	return nil
 }
@@ -1830,391 +1710,391 @@ func (m *model64) forwardChecked(n int) error {
 func (m *model64) backwardChecked(n int, acc bool) error {
 	m.backwardLoss(n)
 	if i := runtime.FirstNonFinite(m.dlogits[:n*32768]); i >= 0 {
-		return m.anomaly(89, "dlogits", i, float64(m.dlogits[i]))
+		return m.anomaly(65, "dlogits", i, float64(m.dlogits[i]))
 	}
 	m.backwardLogits(n, acc)
 	if i := runtime.FirstNonFinite(m.dlnf[:n*32768]); i >= 0 {
-		return m.anomaly(90, "dlnf", i, float64(m.dlnf[i]))
+		return m.anomaly(66, "dlnf", i, float64(m.dlnf[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX0W); i >= 0 {
-		return m.anomaly(91, "dx0.W", i, float64(m.DX0W[i]))
+		return m.anomaly(67, "dx0.W", i, float64(m.DX0W[i]))
 	}
 	m.backwardLnf(n)
 	if i := runtime.FirstNonFinite(m.dlnfAll[:262656]); i >= 0 {
-		return m.anomaly(92, "dlnf.all", i, float64(m.dlnfAll[i]))
+		return m.anomaly(68, "dlnf.all", i, float64(m.dlnfAll[i]))
 	}
 	m.backwardX6(n, acc)
 	if i := runtime.FirstNonFinite(m.DX6B); i >= 0 {
-		return m.anomaly(93, "dx6.b", i, float64(m.DX6B[i]))
+		return m.anomaly(69, "dx6.b", i, float64(m.DX6B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dfc6[:n*131072]); i >= 0 {
-		return m.anomaly(94, "dfc6", i, float64(m.dfc6[i]))
+		return m.anomaly(70, "dfc6", i, float64(m.dfc6[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX6W); i >= 0 {
-		return m.anomaly(95, "dx6.W", i, float64(m.DX6W[i]))
+		return m.anomaly(71, "dx6.W", i, float64(m.DX6W[i]))
 	}
 	m.backwardFc6(n, acc)
 	if i := runtime.FirstNonFinite(m.dfc6Z[:n*131072]); i >= 0 {
-		return m.anomaly(96, "dfc6.z", i, float64(m.dfc6Z[i]))
+		return m.anomaly(72, "dfc6.z", i, float64(m.dfc6Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc6B); i >= 0 {
-		return m.anomaly(97, "dfc6.b", i, float64(m.DFc6B[i]))
+		return m.anomaly(73, "dfc6.b", i, float64(m.DFc6B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln6b[:n*32768]); i >= 0 {
-		return m.anomaly(98, "dln6b", i, float64(m.dln6b[i]))
+		return m.anomaly(74, "dln6b", i, float64(m.dln6b[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc6W); i >= 0 {
-		return m.anomaly(99, "dfc6.W", i, float64(m.DFc6W[i]))
+		return m.anomaly(75, "dfc6.W", i, float64(m.DFc6W[i]))
 	}
 	m.backwardLn6b(n)
 	if i := runtime.FirstNonFinite(m.dln6bAll[:262656]); i >= 0 {
-		return m.anomaly(100, "dln6b.all", i, float64(m.dln6bAll[i]))
+		return m.anomaly(76, "dln6b.all", i, float64(m.dln6bAll[i]))
 	}
 	m.backwardR6(n, acc)
 	if i := runtime.FirstNonFinite(m.dr6[:n*32768]); i >= 0 {
-		return m.anomaly(101, "dr6", i, float64(m.dr6[i]))
+		return m.anomaly(77, "dr6", i, float64(m.dr6[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR6B); i >= 0 {
-		return m.anomaly(102, "dr6.b", i, float64(m.DR6B[i]))
+		return m.anomaly(78, "dr6.b", i, float64(m.DR6B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.datt6[:n*32768]); i >= 0 {
-		return m.anomaly(103, "datt6", i, float64(m.datt6[i]))
+		return m.anomaly(79, "datt6", i, float64(m.datt6[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR6W); i >= 0 {
-		return m.anomaly(104, "dr6.W", i, float64(m.DR6W[i]))
+		return m.anomaly(80, "dr6.W", i, float64(m.DR6W[i]))
 	}
 	m.backwardAtt6(n)
 	if i := runtime.FirstNonFinite(m.dqkv6[:n*98304]); i >= 0 {
-		return m.anomaly(105, "dqkv6", i, float64(m.dqkv6[i]))
+		return m.anomaly(81, "dqkv6", i, float64(m.dqkv6[i]))
 	}
 	m.backwardQkv6(n, acc)
 	if i := runtime.FirstNonFinite(m.DQkv6B); i >= 0 {
-		return m.anomaly(106, "dqkv6.b", i, float64(m.DQkv6B[i]))
+		return m.anomaly(82, "dqkv6.b", i, float64(m.DQkv6B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln6a[:n*32768]); i >= 0 {
-		return m.anomaly(107, "dln6a", i, float64(m.dln6a[i]))
+		return m.anomaly(83, "dln6a", i, float64(m.dln6a[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DQkv6W); i >= 0 {
-		return m.anomaly(108, "dqkv6.W", i, float64(m.DQkv6W[i]))
+		return m.anomaly(84, "dqkv6.W", i, float64(m.DQkv6W[i]))
 	}
 	m.backwardLn6a(n)
 	if i := runtime.FirstNonFinite(m.dln6aAll[:262656]); i >= 0 {
-		return m.anomaly(109, "dln6a.all", i, float64(m.dln6aAll[i]))
+		return m.anomaly(85, "dln6a.all", i, float64(m.dln6aAll[i]))
 	}
 	m.backwardX5(n, acc)
 	if i := runtime.FirstNonFinite(m.dx5[:n*32768]); i >= 0 {
-		return m.anomaly(110, "dx5", i, float64(m.dx5[i]))
+		return m.anomaly(86, "dx5", i, float64(m.dx5[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX5B); i >= 0 {
-		return m.anomaly(111, "dx5.b", i, float64(m.DX5B[i]))
+		return m.anomaly(87, "dx5.b", i, float64(m.DX5B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dfc5[:n*131072]); i >= 0 {
-		return m.anomaly(112, "dfc5", i, float64(m.dfc5[i]))
+		return m.anomaly(88, "dfc5", i, float64(m.dfc5[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX5W); i >= 0 {
-		return m.anomaly(113, "dx5.W", i, float64(m.DX5W[i]))
+		return m.anomaly(89, "dx5.W", i, float64(m.DX5W[i]))
 	}
 	m.backwardFc5(n, acc)
 	if i := runtime.FirstNonFinite(m.dfc5Z[:n*131072]); i >= 0 {
-		return m.anomaly(114, "dfc5.z", i, float64(m.dfc5Z[i]))
+		return m.anomaly(90, "dfc5.z", i, float64(m.dfc5Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc5B); i >= 0 {
-		return m.anomaly(115, "dfc5.b", i, float64(m.DFc5B[i]))
+		return m.anomaly(91, "dfc5.b", i, float64(m.DFc5B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln5b[:n*32768]); i >= 0 {
-		return m.anomaly(116, "dln5b", i, float64(m.dln5b[i]))
+		return m.anomaly(92, "dln5b", i, float64(m.dln5b[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc5W); i >= 0 {
-		return m.anomaly(117, "dfc5.W", i, float64(m.DFc5W[i]))
+		return m.anomaly(93, "dfc5.W", i, float64(m.DFc5W[i]))
 	}
 	m.backwardLn5b(n)
 	if i := runtime.FirstNonFinite(m.dln5bAll[:262656]); i >= 0 {
-		return m.anomaly(118, "dln5b.all", i, float64(m.dln5bAll[i]))
+		return m.anomaly(94, "dln5b.all", i, float64(m.dln5bAll[i]))
 	}
 	m.backwardR5(n, acc)
 	if i := runtime.FirstNonFinite(m.dr5[:n*32768]); i >= 0 {
-		return m.anomaly(119, "dr5", i, float64(m.dr5[i]))
+		return m.anomaly(95, "dr5", i, float64(m.dr5[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR5B); i >= 0 {
-		return m.anomaly(120, "dr5.b", i, float64(m.DR5B[i]))
+		return m.anomaly(96, "dr5.b", i, float64(m.DR5B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.datt5[:n*32768]); i >= 0 {
-		return m.anomaly(121, "datt5", i, float64(m.datt5[i]))
+		return m.anomaly(97, "datt5", i, float64(m.datt5[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR5W); i >= 0 {
-		return m.anomaly(122, "dr5.W", i, float64(m.DR5W[i]))
+		return m.anomaly(98, "dr5.W", i, float64(m.DR5W[i]))
 	}
 	m.backwardAtt5(n)
 	if i := runtime.FirstNonFinite(m.dqkv5[:n*98304]); i >= 0 {
-		return m.anomaly(123, "dqkv5", i, float64(m.dqkv5[i]))
+		return m.anomaly(99, "dqkv5", i, float64(m.dqkv5[i]))
 	}
 	m.backwardQkv5(n, acc)
 	if i := runtime.FirstNonFinite(m.DQkv5B); i >= 0 {
-		return m.anomaly(124, "dqkv5.b", i, float64(m.DQkv5B[i]))
+		return m.anomaly(100, "dqkv5.b", i, float64(m.DQkv5B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln5a[:n*32768]); i >= 0 {
-		return m.anomaly(125, "dln5a", i, float64(m.dln5a[i]))
+		return m.anomaly(101, "dln5a", i, float64(m.dln5a[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DQkv5W); i >= 0 {
-		return m.anomaly(126, "dqkv5.W", i, float64(m.DQkv5W[i]))
+		return m.anomaly(102, "dqkv5.W", i, float64(m.DQkv5W[i]))
 	}
 	m.backwardLn5a(n)
 	if i := runtime.FirstNonFinite(m.dln5aAll[:262656]); i >= 0 {
-		return m.anomaly(127, "dln5a.all", i, float64(m.dln5aAll[i]))
+		return m.anomaly(103, "dln5a.all", i, float64(m.dln5aAll[i]))
 	}
 	m.backwardX4(n, acc)
 	if i := runtime.FirstNonFinite(m.dx4[:n*32768]); i >= 0 {
-		return m.anomaly(128, "dx4", i, float64(m.dx4[i]))
+		return m.anomaly(104, "dx4", i, float64(m.dx4[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX4B); i >= 0 {
-		return m.anomaly(129, "dx4.b", i, float64(m.DX4B[i]))
+		return m.anomaly(105, "dx4.b", i, float64(m.DX4B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dfc4[:n*131072]); i >= 0 {
-		return m.anomaly(130, "dfc4", i, float64(m.dfc4[i]))
+		return m.anomaly(106, "dfc4", i, float64(m.dfc4[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX4W); i >= 0 {
-		return m.anomaly(131, "dx4.W", i, float64(m.DX4W[i]))
+		return m.anomaly(107, "dx4.W", i, float64(m.DX4W[i]))
 	}
 	m.backwardFc4(n, acc)
 	if i := runtime.FirstNonFinite(m.dfc4Z[:n*131072]); i >= 0 {
-		return m.anomaly(132, "dfc4.z", i, float64(m.dfc4Z[i]))
+		return m.anomaly(108, "dfc4.z", i, float64(m.dfc4Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc4B); i >= 0 {
-		return m.anomaly(133, "dfc4.b", i, float64(m.DFc4B[i]))
+		return m.anomaly(109, "dfc4.b", i, float64(m.DFc4B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln4b[:n*32768]); i >= 0 {
-		return m.anomaly(134, "dln4b", i, float64(m.dln4b[i]))
+		return m.anomaly(110, "dln4b", i, float64(m.dln4b[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc4W); i >= 0 {
-		return m.anomaly(135, "dfc4.W", i, float64(m.DFc4W[i]))
+		return m.anomaly(111, "dfc4.W", i, float64(m.DFc4W[i]))
 	}
 	m.backwardLn4b(n)
 	if i := runtime.FirstNonFinite(m.dln4bAll[:262656]); i >= 0 {
-		return m.anomaly(136, "dln4b.all", i, float64(m.dln4bAll[i]))
+		return m.anomaly(112, "dln4b.all", i, float64(m.dln4bAll[i]))
 	}
 	m.backwardR4(n, acc)
 	if i := runtime.FirstNonFinite(m.dr4[:n*32768]); i >= 0 {
-		return m.anomaly(137, "dr4", i, float64(m.dr4[i]))
+		return m.anomaly(113, "dr4", i, float64(m.dr4[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR4B); i >= 0 {
-		return m.anomaly(138, "dr4.b", i, float64(m.DR4B[i]))
+		return m.anomaly(114, "dr4.b", i, float64(m.DR4B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.datt4[:n*32768]); i >= 0 {
-		return m.anomaly(139, "datt4", i, float64(m.datt4[i]))
+		return m.anomaly(115, "datt4", i, float64(m.datt4[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR4W); i >= 0 {
-		return m.anomaly(140, "dr4.W", i, float64(m.DR4W[i]))
+		return m.anomaly(116, "dr4.W", i, float64(m.DR4W[i]))
 	}
 	m.backwardAtt4(n)
 	if i := runtime.FirstNonFinite(m.dqkv4[:n*98304]); i >= 0 {
-		return m.anomaly(141, "dqkv4", i, float64(m.dqkv4[i]))
+		return m.anomaly(117, "dqkv4", i, float64(m.dqkv4[i]))
 	}
 	m.backwardQkv4(n, acc)
 	if i := runtime.FirstNonFinite(m.DQkv4B); i >= 0 {
-		return m.anomaly(142, "dqkv4.b", i, float64(m.DQkv4B[i]))
+		return m.anomaly(118, "dqkv4.b", i, float64(m.DQkv4B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln4a[:n*32768]); i >= 0 {
-		return m.anomaly(143, "dln4a", i, float64(m.dln4a[i]))
+		return m.anomaly(119, "dln4a", i, float64(m.dln4a[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DQkv4W); i >= 0 {
-		return m.anomaly(144, "dqkv4.W", i, float64(m.DQkv4W[i]))
+		return m.anomaly(120, "dqkv4.W", i, float64(m.DQkv4W[i]))
 	}
 	m.backwardLn4a(n)
 	if i := runtime.FirstNonFinite(m.dln4aAll[:262656]); i >= 0 {
-		return m.anomaly(145, "dln4a.all", i, float64(m.dln4aAll[i]))
+		return m.anomaly(121, "dln4a.all", i, float64(m.dln4aAll[i]))
 	}
 	m.backwardX3(n, acc)
 	if i := runtime.FirstNonFinite(m.dx3[:n*32768]); i >= 0 {
-		return m.anomaly(146, "dx3", i, float64(m.dx3[i]))
+		return m.anomaly(122, "dx3", i, float64(m.dx3[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX3B); i >= 0 {
-		return m.anomaly(147, "dx3.b", i, float64(m.DX3B[i]))
+		return m.anomaly(123, "dx3.b", i, float64(m.DX3B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dfc3[:n*131072]); i >= 0 {
-		return m.anomaly(148, "dfc3", i, float64(m.dfc3[i]))
+		return m.anomaly(124, "dfc3", i, float64(m.dfc3[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX3W); i >= 0 {
-		return m.anomaly(149, "dx3.W", i, float64(m.DX3W[i]))
+		return m.anomaly(125, "dx3.W", i, float64(m.DX3W[i]))
 	}
 	m.backwardFc3(n, acc)
 	if i := runtime.FirstNonFinite(m.dfc3Z[:n*131072]); i >= 0 {
-		return m.anomaly(150, "dfc3.z", i, float64(m.dfc3Z[i]))
+		return m.anomaly(126, "dfc3.z", i, float64(m.dfc3Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc3B); i >= 0 {
-		return m.anomaly(151, "dfc3.b", i, float64(m.DFc3B[i]))
+		return m.anomaly(127, "dfc3.b", i, float64(m.DFc3B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln3b[:n*32768]); i >= 0 {
-		return m.anomaly(152, "dln3b", i, float64(m.dln3b[i]))
+		return m.anomaly(128, "dln3b", i, float64(m.dln3b[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc3W); i >= 0 {
-		return m.anomaly(153, "dfc3.W", i, float64(m.DFc3W[i]))
+		return m.anomaly(129, "dfc3.W", i, float64(m.DFc3W[i]))
 	}
 	m.backwardLn3b(n)
 	if i := runtime.FirstNonFinite(m.dln3bAll[:262656]); i >= 0 {
-		return m.anomaly(154, "dln3b.all", i, float64(m.dln3bAll[i]))
+		return m.anomaly(130, "dln3b.all", i, float64(m.dln3bAll[i]))
 	}
 	m.backwardR3(n, acc)
 	if i := runtime.FirstNonFinite(m.dr3[:n*32768]); i >= 0 {
-		return m.anomaly(155, "dr3", i, float64(m.dr3[i]))
+		return m.anomaly(131, "dr3", i, float64(m.dr3[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR3B); i >= 0 {
-		return m.anomaly(156, "dr3.b", i, float64(m.DR3B[i]))
+		return m.anomaly(132, "dr3.b", i, float64(m.DR3B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.datt3[:n*32768]); i >= 0 {
-		return m.anomaly(157, "datt3", i, float64(m.datt3[i]))
+		return m.anomaly(133, "datt3", i, float64(m.datt3[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR3W); i >= 0 {
-		return m.anomaly(158, "dr3.W", i, float64(m.DR3W[i]))
+		return m.anomaly(134, "dr3.W", i, float64(m.DR3W[i]))
 	}
 	m.backwardAtt3(n)
 	if i := runtime.FirstNonFinite(m.dqkv3[:n*98304]); i >= 0 {
-		return m.anomaly(159, "dqkv3", i, float64(m.dqkv3[i]))
+		return m.anomaly(135, "dqkv3", i, float64(m.dqkv3[i]))
 	}
 	m.backwardQkv3(n, acc)
 	if i := runtime.FirstNonFinite(m.DQkv3B); i >= 0 {
-		return m.anomaly(160, "dqkv3.b", i, float64(m.DQkv3B[i]))
+		return m.anomaly(136, "dqkv3.b", i, float64(m.DQkv3B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln3a[:n*32768]); i >= 0 {
-		return m.anomaly(161, "dln3a", i, float64(m.dln3a[i]))
+		return m.anomaly(137, "dln3a", i, float64(m.dln3a[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DQkv3W); i >= 0 {
-		return m.anomaly(162, "dqkv3.W", i, float64(m.DQkv3W[i]))
+		return m.anomaly(138, "dqkv3.W", i, float64(m.DQkv3W[i]))
 	}
 	m.backwardLn3a(n)
 	if i := runtime.FirstNonFinite(m.dln3aAll[:262656]); i >= 0 {
-		return m.anomaly(163, "dln3a.all", i, float64(m.dln3aAll[i]))
+		return m.anomaly(139, "dln3a.all", i, float64(m.dln3aAll[i]))
 	}
 	m.backwardX2(n, acc)
 	if i := runtime.FirstNonFinite(m.dx2[:n*32768]); i >= 0 {
-		return m.anomaly(164, "dx2", i, float64(m.dx2[i]))
+		return m.anomaly(140, "dx2", i, float64(m.dx2[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX2B); i >= 0 {
-		return m.anomaly(165, "dx2.b", i, float64(m.DX2B[i]))
+		return m.anomaly(141, "dx2.b", i, float64(m.DX2B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dfc2[:n*131072]); i >= 0 {
-		return m.anomaly(166, "dfc2", i, float64(m.dfc2[i]))
+		return m.anomaly(142, "dfc2", i, float64(m.dfc2[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX2W); i >= 0 {
-		return m.anomaly(167, "dx2.W", i, float64(m.DX2W[i]))
+		return m.anomaly(143, "dx2.W", i, float64(m.DX2W[i]))
 	}
 	m.backwardFc2(n, acc)
 	if i := runtime.FirstNonFinite(m.dfc2Z[:n*131072]); i >= 0 {
-		return m.anomaly(168, "dfc2.z", i, float64(m.dfc2Z[i]))
+		return m.anomaly(144, "dfc2.z", i, float64(m.dfc2Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc2B); i >= 0 {
-		return m.anomaly(169, "dfc2.b", i, float64(m.DFc2B[i]))
+		return m.anomaly(145, "dfc2.b", i, float64(m.DFc2B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln2b[:n*32768]); i >= 0 {
-		return m.anomaly(170, "dln2b", i, float64(m.dln2b[i]))
+		return m.anomaly(146, "dln2b", i, float64(m.dln2b[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc2W); i >= 0 {
-		return m.anomaly(171, "dfc2.W", i, float64(m.DFc2W[i]))
+		return m.anomaly(147, "dfc2.W", i, float64(m.DFc2W[i]))
 	}
 	m.backwardLn2b(n)
 	if i := runtime.FirstNonFinite(m.dln2bAll[:262656]); i >= 0 {
-		return m.anomaly(172, "dln2b.all", i, float64(m.dln2bAll[i]))
+		return m.anomaly(148, "dln2b.all", i, float64(m.dln2bAll[i]))
 	}
 	m.backwardR2(n, acc)
 	if i := runtime.FirstNonFinite(m.dr2[:n*32768]); i >= 0 {
-		return m.anomaly(173, "dr2", i, float64(m.dr2[i]))
+		return m.anomaly(149, "dr2", i, float64(m.dr2[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR2B); i >= 0 {
-		return m.anomaly(174, "dr2.b", i, float64(m.DR2B[i]))
+		return m.anomaly(150, "dr2.b", i, float64(m.DR2B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.datt2[:n*32768]); i >= 0 {
-		return m.anomaly(175, "datt2", i, float64(m.datt2[i]))
+		return m.anomaly(151, "datt2", i, float64(m.datt2[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR2W); i >= 0 {
-		return m.anomaly(176, "dr2.W", i, float64(m.DR2W[i]))
+		return m.anomaly(152, "dr2.W", i, float64(m.DR2W[i]))
 	}
 	m.backwardAtt2(n)
 	if i := runtime.FirstNonFinite(m.dqkv2[:n*98304]); i >= 0 {
-		return m.anomaly(177, "dqkv2", i, float64(m.dqkv2[i]))
+		return m.anomaly(153, "dqkv2", i, float64(m.dqkv2[i]))
 	}
 	m.backwardQkv2(n, acc)
 	if i := runtime.FirstNonFinite(m.DQkv2B); i >= 0 {
-		return m.anomaly(178, "dqkv2.b", i, float64(m.DQkv2B[i]))
+		return m.anomaly(154, "dqkv2.b", i, float64(m.DQkv2B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln2a[:n*32768]); i >= 0 {
-		return m.anomaly(179, "dln2a", i, float64(m.dln2a[i]))
+		return m.anomaly(155, "dln2a", i, float64(m.dln2a[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DQkv2W); i >= 0 {
-		return m.anomaly(180, "dqkv2.W", i, float64(m.DQkv2W[i]))
+		return m.anomaly(156, "dqkv2.W", i, float64(m.DQkv2W[i]))
 	}
 	m.backwardLn2a(n)
 	if i := runtime.FirstNonFinite(m.dln2aAll[:262656]); i >= 0 {
-		return m.anomaly(181, "dln2a.all", i, float64(m.dln2aAll[i]))
+		return m.anomaly(157, "dln2a.all", i, float64(m.dln2aAll[i]))
 	}
 	m.backwardX1(n, acc)
 	if i := runtime.FirstNonFinite(m.dx1[:n*32768]); i >= 0 {
-		return m.anomaly(182, "dx1", i, float64(m.dx1[i]))
+		return m.anomaly(158, "dx1", i, float64(m.dx1[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX1B); i >= 0 {
-		return m.anomaly(183, "dx1.b", i, float64(m.DX1B[i]))
+		return m.anomaly(159, "dx1.b", i, float64(m.DX1B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dfc1[:n*131072]); i >= 0 {
-		return m.anomaly(184, "dfc1", i, float64(m.dfc1[i]))
+		return m.anomaly(160, "dfc1", i, float64(m.dfc1[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX1W); i >= 0 {
-		return m.anomaly(185, "dx1.W", i, float64(m.DX1W[i]))
+		return m.anomaly(161, "dx1.W", i, float64(m.DX1W[i]))
 	}
 	m.backwardFc1(n, acc)
 	if i := runtime.FirstNonFinite(m.dfc1Z[:n*131072]); i >= 0 {
-		return m.anomaly(186, "dfc1.z", i, float64(m.dfc1Z[i]))
+		return m.anomaly(162, "dfc1.z", i, float64(m.dfc1Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc1B); i >= 0 {
-		return m.anomaly(187, "dfc1.b", i, float64(m.DFc1B[i]))
+		return m.anomaly(163, "dfc1.b", i, float64(m.DFc1B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln1b[:n*32768]); i >= 0 {
-		return m.anomaly(188, "dln1b", i, float64(m.dln1b[i]))
+		return m.anomaly(164, "dln1b", i, float64(m.dln1b[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc1W); i >= 0 {
-		return m.anomaly(189, "dfc1.W", i, float64(m.DFc1W[i]))
+		return m.anomaly(165, "dfc1.W", i, float64(m.DFc1W[i]))
 	}
 	m.backwardLn1b(n)
 	if i := runtime.FirstNonFinite(m.dln1bAll[:262656]); i >= 0 {
-		return m.anomaly(190, "dln1b.all", i, float64(m.dln1bAll[i]))
+		return m.anomaly(166, "dln1b.all", i, float64(m.dln1bAll[i]))
 	}
 	m.backwardR1(n, acc)
 	if i := runtime.FirstNonFinite(m.dr1[:n*32768]); i >= 0 {
-		return m.anomaly(191, "dr1", i, float64(m.dr1[i]))
+		return m.anomaly(167, "dr1", i, float64(m.dr1[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR1B); i >= 0 {
-		return m.anomaly(192, "dr1.b", i, float64(m.DR1B[i]))
+		return m.anomaly(168, "dr1.b", i, float64(m.DR1B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.datt1[:n*32768]); i >= 0 {
-		return m.anomaly(193, "datt1", i, float64(m.datt1[i]))
+		return m.anomaly(169, "datt1", i, float64(m.datt1[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR1W); i >= 0 {
-		return m.anomaly(194, "dr1.W", i, float64(m.DR1W[i]))
+		return m.anomaly(170, "dr1.W", i, float64(m.DR1W[i]))
 	}
 	m.backwardAtt1(n)
 	if i := runtime.FirstNonFinite(m.dqkv1[:n*98304]); i >= 0 {
-		return m.anomaly(195, "dqkv1", i, float64(m.dqkv1[i]))
+		return m.anomaly(171, "dqkv1", i, float64(m.dqkv1[i]))
 	}
 	m.backwardQkv1(n, acc)
 	if i := runtime.FirstNonFinite(m.DQkv1B); i >= 0 {
-		return m.anomaly(196, "dqkv1.b", i, float64(m.DQkv1B[i]))
+		return m.anomaly(172, "dqkv1.b", i, float64(m.DQkv1B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln1a[:n*32768]); i >= 0 {
-		return m.anomaly(197, "dln1a", i, float64(m.dln1a[i]))
+		return m.anomaly(173, "dln1a", i, float64(m.dln1a[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DQkv1W); i >= 0 {
-		return m.anomaly(198, "dqkv1.W", i, float64(m.DQkv1W[i]))
+		return m.anomaly(174, "dqkv1.W", i, float64(m.DQkv1W[i]))
 	}
 	m.backwardLn1a(n)
 	if i := runtime.FirstNonFinite(m.dln1aAll[:262656]); i >= 0 {
-		return m.anomaly(199, "dln1a.all", i, float64(m.dln1aAll[i]))
+		return m.anomaly(175, "dln1a.all", i, float64(m.dln1aAll[i]))
 	}
 	m.backwardX0(n, acc)
 	if i := runtime.FirstNonFinite(m.dx0[:n*32768]); i >= 0 {
-		return m.anomaly(200, "dx0", i, float64(m.dx0[i]))
+		return m.anomaly(176, "dx0", i, float64(m.dx0[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DWpe); i >= 0 {
-		return m.anomaly(201, "dwpe", i, float64(m.DWpe[i]))
+		return m.anomaly(177, "dwpe", i, float64(m.DWpe[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX0W); i >= 0 {
-		return m.anomaly(202, "dx0.W", i, float64(m.DX0W[i]))
+		return m.anomaly(178, "dx0.W", i, float64(m.DX0W[i]))
 	}
 	return nil
 }
@@ -2240,10 +2120,8 @@ func (m *model64) forwardLn1a(n int) {
 
 // forwardQkv1 computes qkv1 = dense(ln1a, 768) (gptlarge.bpg:14).
 func (m *model64) forwardQkv1(n int) {
-	// qkv1.xW = ln1a·qkv1.W  (N, 128, 768) (gptlarge.bpg:14)
-	runtime.Gemm(false, false, n*128, 768, 256, m.ln1a[:n*32768], m.Qkv1W, m.qkv1XW[:n*98304], false)
-	// qkv1 = qkv1.xW + qkv1.b  (N, 128, 768) (gptlarge.bpg:14)
-	runtime.BinaryRows(runtime.Add, m.qkv1[:n*98304], m.qkv1XW[:n*98304], m.Qkv1B, n*128, 768, false)
+	// qkv1 = identity(ln1a·qkv1.W + qkv1.b)  (N, 128, 768) (gptlarge.bpg:14)
+	runtime.GemmBiasAct(runtime.Linear, m.qkv1[:n*98304], m.ln1a[:n*32768], m.Qkv1W, m.Qkv1B, n*128, 768, 256)
 }
 
 // forwardAtt1 computes att1 = attention(qkv1, 8) (gptlarge.bpg:15).
@@ -2254,10 +2132,8 @@ func (m *model64) forwardAtt1(n int) {
 
 // forwardR1 computes r1 = x0 + dense(att1, 256) (gptlarge.bpg:16).
 func (m *model64) forwardR1(n int) {
-	// r1.xW = att1·r1.W  (N, 128, 256) (gptlarge.bpg:16)
-	runtime.Gemm(false, false, n*128, 256, 256, m.att1[:n*32768], m.R1W, m.r1XW[:n*32768], false)
-	// r1.z = r1.xW + r1.b  (N, 128, 256) (gptlarge.bpg:16)
-	runtime.BinaryRows(runtime.Add, m.r1Z[:n*32768], m.r1XW[:n*32768], m.R1B, n*128, 256, false)
+	// r1.z = identity(att1·r1.W + r1.b)  (N, 128, 256) (gptlarge.bpg:16)
+	runtime.GemmBiasAct(runtime.Linear, m.r1Z[:n*32768], m.att1[:n*32768], m.R1W, m.R1B, n*128, 256, 256)
 	// r1 = x0 + r1.z  (N, 128, 256) (gptlarge.bpg:16)
 	runtime.Binary(runtime.Add, m.r1[:n*32768], m.x0[:n*32768], m.r1Z[:n*32768])
 }
@@ -2270,20 +2146,16 @@ func (m *model64) forwardLn1b(n int) {
 
 // forwardFc1 computes fc1 = dense(ln1b, 1024, gelu) (gptlarge.bpg:18).
 func (m *model64) forwardFc1(n int) {
-	// fc1.xW = ln1b·fc1.W  (N, 128, 1024) (gptlarge.bpg:18)
-	runtime.Gemm(false, false, n*128, 1024, 256, m.ln1b[:n*32768], m.Fc1W, m.fc1XW[:n*131072], false)
-	// fc1.z = fc1.xW + fc1.b  (N, 128, 1024) (gptlarge.bpg:18)
-	runtime.BinaryRows(runtime.Add, m.fc1Z[:n*131072], m.fc1XW[:n*131072], m.Fc1B, n*128, 1024, false)
+	// fc1.z = identity(ln1b·fc1.W + fc1.b)  (N, 128, 1024) (gptlarge.bpg:18)
+	runtime.GemmBiasAct(runtime.Linear, m.fc1Z[:n*131072], m.ln1b[:n*32768], m.Fc1W, m.Fc1B, n*128, 1024, 256)
 	// fc1 = gelu(fc1.z)  (N, 128, 1024) (gptlarge.bpg:18)
 	runtime.Unary(runtime.Gelu, m.fc1[:n*131072], m.fc1Z[:n*131072])
 }
 
 // forwardX1 computes x1 = r1 + dense(fc1, 256) (gptlarge.bpg:19).
 func (m *model64) forwardX1(n int) {
-	// x1.xW = fc1·x1.W  (N, 128, 256) (gptlarge.bpg:19)
-	runtime.Gemm(false, false, n*128, 256, 1024, m.fc1[:n*131072], m.X1W, m.x1XW[:n*32768], false)
-	// x1.z = x1.xW + x1.b  (N, 128, 256) (gptlarge.bpg:19)
-	runtime.BinaryRows(runtime.Add, m.x1Z[:n*32768], m.x1XW[:n*32768], m.X1B, n*128, 256, false)
+	// x1.z = identity(fc1·x1.W + x1.b)  (N, 128, 256) (gptlarge.bpg:19)
+	runtime.GemmBiasAct(runtime.Linear, m.x1Z[:n*32768], m.fc1[:n*131072], m.X1W, m.X1B, n*128, 256, 1024)
 	// x1 = r1 + x1.z  (N, 128, 256) (gptlarge.bpg:19)
 	runtime.Binary(runtime.Add, m.x1[:n*32768], m.r1[:n*32768], m.x1Z[:n*32768])
 }
@@ -2296,10 +2168,8 @@ func (m *model64) forwardLn2a(n int) {
 
 // forwardQkv2 computes qkv2 = dense(ln2a, 768) (gptlarge.bpg:22).
 func (m *model64) forwardQkv2(n int) {
-	// qkv2.xW = ln2a·qkv2.W  (N, 128, 768) (gptlarge.bpg:22)
-	runtime.Gemm(false, false, n*128, 768, 256, m.ln2a[:n*32768], m.Qkv2W, m.qkv2XW[:n*98304], false)
-	// qkv2 = qkv2.xW + qkv2.b  (N, 128, 768) (gptlarge.bpg:22)
-	runtime.BinaryRows(runtime.Add, m.qkv2[:n*98304], m.qkv2XW[:n*98304], m.Qkv2B, n*128, 768, false)
+	// qkv2 = identity(ln2a·qkv2.W + qkv2.b)  (N, 128, 768) (gptlarge.bpg:22)
+	runtime.GemmBiasAct(runtime.Linear, m.qkv2[:n*98304], m.ln2a[:n*32768], m.Qkv2W, m.Qkv2B, n*128, 768, 256)
 }
 
 // forwardAtt2 computes att2 = attention(qkv2, 8) (gptlarge.bpg:23).
@@ -2310,10 +2180,8 @@ func (m *model64) forwardAtt2(n int) {
 
 // forwardR2 computes r2 = x1 + dense(att2, 256) (gptlarge.bpg:24).
 func (m *model64) forwardR2(n int) {
-	// r2.xW = att2·r2.W  (N, 128, 256) (gptlarge.bpg:24)
-	runtime.Gemm(false, false, n*128, 256, 256, m.att2[:n*32768], m.R2W, m.r2XW[:n*32768], false)
-	// r2.z = r2.xW + r2.b  (N, 128, 256) (gptlarge.bpg:24)
-	runtime.BinaryRows(runtime.Add, m.r2Z[:n*32768], m.r2XW[:n*32768], m.R2B, n*128, 256, false)
+	// r2.z = identity(att2·r2.W + r2.b)  (N, 128, 256) (gptlarge.bpg:24)
+	runtime.GemmBiasAct(runtime.Linear, m.r2Z[:n*32768], m.att2[:n*32768], m.R2W, m.R2B, n*128, 256, 256)
 	// r2 = x1 + r2.z  (N, 128, 256) (gptlarge.bpg:24)
 	runtime.Binary(runtime.Add, m.r2[:n*32768], m.x1[:n*32768], m.r2Z[:n*32768])
 }
@@ -2326,20 +2194,16 @@ func (m *model64) forwardLn2b(n int) {
 
 // forwardFc2 computes fc2 = dense(ln2b, 1024, gelu) (gptlarge.bpg:26).
 func (m *model64) forwardFc2(n int) {
-	// fc2.xW = ln2b·fc2.W  (N, 128, 1024) (gptlarge.bpg:26)
-	runtime.Gemm(false, false, n*128, 1024, 256, m.ln2b[:n*32768], m.Fc2W, m.fc2XW[:n*131072], false)
-	// fc2.z = fc2.xW + fc2.b  (N, 128, 1024) (gptlarge.bpg:26)
-	runtime.BinaryRows(runtime.Add, m.fc2Z[:n*131072], m.fc2XW[:n*131072], m.Fc2B, n*128, 1024, false)
+	// fc2.z = identity(ln2b·fc2.W + fc2.b)  (N, 128, 1024) (gptlarge.bpg:26)
+	runtime.GemmBiasAct(runtime.Linear, m.fc2Z[:n*131072], m.ln2b[:n*32768], m.Fc2W, m.Fc2B, n*128, 1024, 256)
 	// fc2 = gelu(fc2.z)  (N, 128, 1024) (gptlarge.bpg:26)
 	runtime.Unary(runtime.Gelu, m.fc2[:n*131072], m.fc2Z[:n*131072])
 }
 
 // forwardX2 computes x2 = r2 + dense(fc2, 256) (gptlarge.bpg:27).
 func (m *model64) forwardX2(n int) {
-	// x2.xW = fc2·x2.W  (N, 128, 256) (gptlarge.bpg:27)
-	runtime.Gemm(false, false, n*128, 256, 1024, m.fc2[:n*131072], m.X2W, m.x2XW[:n*32768], false)
-	// x2.z = x2.xW + x2.b  (N, 128, 256) (gptlarge.bpg:27)
-	runtime.BinaryRows(runtime.Add, m.x2Z[:n*32768], m.x2XW[:n*32768], m.X2B, n*128, 256, false)
+	// x2.z = identity(fc2·x2.W + x2.b)  (N, 128, 256) (gptlarge.bpg:27)
+	runtime.GemmBiasAct(runtime.Linear, m.x2Z[:n*32768], m.fc2[:n*131072], m.X2W, m.X2B, n*128, 256, 1024)
 	// x2 = r2 + x2.z  (N, 128, 256) (gptlarge.bpg:27)
 	runtime.Binary(runtime.Add, m.x2[:n*32768], m.r2[:n*32768], m.x2Z[:n*32768])
 }
@@ -2352,10 +2216,8 @@ func (m *model64) forwardLn3a(n int) {
 
 // forwardQkv3 computes qkv3 = dense(ln3a, 768) (gptlarge.bpg:30).
 func (m *model64) forwardQkv3(n int) {
-	// qkv3.xW = ln3a·qkv3.W  (N, 128, 768) (gptlarge.bpg:30)
-	runtime.Gemm(false, false, n*128, 768, 256, m.ln3a[:n*32768], m.Qkv3W, m.qkv3XW[:n*98304], false)
-	// qkv3 = qkv3.xW + qkv3.b  (N, 128, 768) (gptlarge.bpg:30)
-	runtime.BinaryRows(runtime.Add, m.qkv3[:n*98304], m.qkv3XW[:n*98304], m.Qkv3B, n*128, 768, false)
+	// qkv3 = identity(ln3a·qkv3.W + qkv3.b)  (N, 128, 768) (gptlarge.bpg:30)
+	runtime.GemmBiasAct(runtime.Linear, m.qkv3[:n*98304], m.ln3a[:n*32768], m.Qkv3W, m.Qkv3B, n*128, 768, 256)
 }
 
 // forwardAtt3 computes att3 = attention(qkv3, 8) (gptlarge.bpg:31).
@@ -2366,10 +2228,8 @@ func (m *model64) forwardAtt3(n int) {
 
 // forwardR3 computes r3 = x2 + dense(att3, 256) (gptlarge.bpg:32).
 func (m *model64) forwardR3(n int) {
-	// r3.xW = att3·r3.W  (N, 128, 256) (gptlarge.bpg:32)
-	runtime.Gemm(false, false, n*128, 256, 256, m.att3[:n*32768], m.R3W, m.r3XW[:n*32768], false)
-	// r3.z = r3.xW + r3.b  (N, 128, 256) (gptlarge.bpg:32)
-	runtime.BinaryRows(runtime.Add, m.r3Z[:n*32768], m.r3XW[:n*32768], m.R3B, n*128, 256, false)
+	// r3.z = identity(att3·r3.W + r3.b)  (N, 128, 256) (gptlarge.bpg:32)
+	runtime.GemmBiasAct(runtime.Linear, m.r3Z[:n*32768], m.att3[:n*32768], m.R3W, m.R3B, n*128, 256, 256)
 	// r3 = x2 + r3.z  (N, 128, 256) (gptlarge.bpg:32)
 	runtime.Binary(runtime.Add, m.r3[:n*32768], m.x2[:n*32768], m.r3Z[:n*32768])
 }
@@ -2382,20 +2242,16 @@ func (m *model64) forwardLn3b(n int) {
 
 // forwardFc3 computes fc3 = dense(ln3b, 1024, gelu) (gptlarge.bpg:34).
 func (m *model64) forwardFc3(n int) {
-	// fc3.xW = ln3b·fc3.W  (N, 128, 1024) (gptlarge.bpg:34)
-	runtime.Gemm(false, false, n*128, 1024, 256, m.ln3b[:n*32768], m.Fc3W, m.fc3XW[:n*131072], false)
-	// fc3.z = fc3.xW + fc3.b  (N, 128, 1024) (gptlarge.bpg:34)
-	runtime.BinaryRows(runtime.Add, m.fc3Z[:n*131072], m.fc3XW[:n*131072], m.Fc3B, n*128, 1024, false)
+	// fc3.z = identity(ln3b·fc3.W + fc3.b)  (N, 128, 1024) (gptlarge.bpg:34)
+	runtime.GemmBiasAct(runtime.Linear, m.fc3Z[:n*131072], m.ln3b[:n*32768], m.Fc3W, m.Fc3B, n*128, 1024, 256)
 	// fc3 = gelu(fc3.z)  (N, 128, 1024) (gptlarge.bpg:34)
 	runtime.Unary(runtime.Gelu, m.fc3[:n*131072], m.fc3Z[:n*131072])
 }
 
 // forwardX3 computes x3 = r3 + dense(fc3, 256) (gptlarge.bpg:35).
 func (m *model64) forwardX3(n int) {
-	// x3.xW = fc3·x3.W  (N, 128, 256) (gptlarge.bpg:35)
-	runtime.Gemm(false, false, n*128, 256, 1024, m.fc3[:n*131072], m.X3W, m.x3XW[:n*32768], false)
-	// x3.z = x3.xW + x3.b  (N, 128, 256) (gptlarge.bpg:35)
-	runtime.BinaryRows(runtime.Add, m.x3Z[:n*32768], m.x3XW[:n*32768], m.X3B, n*128, 256, false)
+	// x3.z = identity(fc3·x3.W + x3.b)  (N, 128, 256) (gptlarge.bpg:35)
+	runtime.GemmBiasAct(runtime.Linear, m.x3Z[:n*32768], m.fc3[:n*131072], m.X3W, m.X3B, n*128, 256, 1024)
 	// x3 = r3 + x3.z  (N, 128, 256) (gptlarge.bpg:35)
 	runtime.Binary(runtime.Add, m.x3[:n*32768], m.r3[:n*32768], m.x3Z[:n*32768])
 }
@@ -2408,10 +2264,8 @@ func (m *model64) forwardLn4a(n int) {
 
 // forwardQkv4 computes qkv4 = dense(ln4a, 768) (gptlarge.bpg:38).
 func (m *model64) forwardQkv4(n int) {
-	// qkv4.xW = ln4a·qkv4.W  (N, 128, 768) (gptlarge.bpg:38)
-	runtime.Gemm(false, false, n*128, 768, 256, m.ln4a[:n*32768], m.Qkv4W, m.qkv4XW[:n*98304], false)
-	// qkv4 = qkv4.xW + qkv4.b  (N, 128, 768) (gptlarge.bpg:38)
-	runtime.BinaryRows(runtime.Add, m.qkv4[:n*98304], m.qkv4XW[:n*98304], m.Qkv4B, n*128, 768, false)
+	// qkv4 = identity(ln4a·qkv4.W + qkv4.b)  (N, 128, 768) (gptlarge.bpg:38)
+	runtime.GemmBiasAct(runtime.Linear, m.qkv4[:n*98304], m.ln4a[:n*32768], m.Qkv4W, m.Qkv4B, n*128, 768, 256)
 }
 
 // forwardAtt4 computes att4 = attention(qkv4, 8) (gptlarge.bpg:39).
@@ -2422,10 +2276,8 @@ func (m *model64) forwardAtt4(n int) {
 
 // forwardR4 computes r4 = x3 + dense(att4, 256) (gptlarge.bpg:40).
 func (m *model64) forwardR4(n int) {
-	// r4.xW = att4·r4.W  (N, 128, 256) (gptlarge.bpg:40)
-	runtime.Gemm(false, false, n*128, 256, 256, m.att4[:n*32768], m.R4W, m.r4XW[:n*32768], false)
-	// r4.z = r4.xW + r4.b  (N, 128, 256) (gptlarge.bpg:40)
-	runtime.BinaryRows(runtime.Add, m.r4Z[:n*32768], m.r4XW[:n*32768], m.R4B, n*128, 256, false)
+	// r4.z = identity(att4·r4.W + r4.b)  (N, 128, 256) (gptlarge.bpg:40)
+	runtime.GemmBiasAct(runtime.Linear, m.r4Z[:n*32768], m.att4[:n*32768], m.R4W, m.R4B, n*128, 256, 256)
 	// r4 = x3 + r4.z  (N, 128, 256) (gptlarge.bpg:40)
 	runtime.Binary(runtime.Add, m.r4[:n*32768], m.x3[:n*32768], m.r4Z[:n*32768])
 }
@@ -2438,20 +2290,16 @@ func (m *model64) forwardLn4b(n int) {
 
 // forwardFc4 computes fc4 = dense(ln4b, 1024, gelu) (gptlarge.bpg:42).
 func (m *model64) forwardFc4(n int) {
-	// fc4.xW = ln4b·fc4.W  (N, 128, 1024) (gptlarge.bpg:42)
-	runtime.Gemm(false, false, n*128, 1024, 256, m.ln4b[:n*32768], m.Fc4W, m.fc4XW[:n*131072], false)
-	// fc4.z = fc4.xW + fc4.b  (N, 128, 1024) (gptlarge.bpg:42)
-	runtime.BinaryRows(runtime.Add, m.fc4Z[:n*131072], m.fc4XW[:n*131072], m.Fc4B, n*128, 1024, false)
+	// fc4.z = identity(ln4b·fc4.W + fc4.b)  (N, 128, 1024) (gptlarge.bpg:42)
+	runtime.GemmBiasAct(runtime.Linear, m.fc4Z[:n*131072], m.ln4b[:n*32768], m.Fc4W, m.Fc4B, n*128, 1024, 256)
 	// fc4 = gelu(fc4.z)  (N, 128, 1024) (gptlarge.bpg:42)
 	runtime.Unary(runtime.Gelu, m.fc4[:n*131072], m.fc4Z[:n*131072])
 }
 
 // forwardX4 computes x4 = r4 + dense(fc4, 256) (gptlarge.bpg:43).
 func (m *model64) forwardX4(n int) {
-	// x4.xW = fc4·x4.W  (N, 128, 256) (gptlarge.bpg:43)
-	runtime.Gemm(false, false, n*128, 256, 1024, m.fc4[:n*131072], m.X4W, m.x4XW[:n*32768], false)
-	// x4.z = x4.xW + x4.b  (N, 128, 256) (gptlarge.bpg:43)
-	runtime.BinaryRows(runtime.Add, m.x4Z[:n*32768], m.x4XW[:n*32768], m.X4B, n*128, 256, false)
+	// x4.z = identity(fc4·x4.W + x4.b)  (N, 128, 256) (gptlarge.bpg:43)
+	runtime.GemmBiasAct(runtime.Linear, m.x4Z[:n*32768], m.fc4[:n*131072], m.X4W, m.X4B, n*128, 256, 1024)
 	// x4 = r4 + x4.z  (N, 128, 256) (gptlarge.bpg:43)
 	runtime.Binary(runtime.Add, m.x4[:n*32768], m.r4[:n*32768], m.x4Z[:n*32768])
 }
@@ -2464,10 +2312,8 @@ func (m *model64) forwardLn5a(n int) {
 
 // forwardQkv5 computes qkv5 = dense(ln5a, 768) (gptlarge.bpg:46).
 func (m *model64) forwardQkv5(n int) {
-	// qkv5.xW = ln5a·qkv5.W  (N, 128, 768) (gptlarge.bpg:46)
-	runtime.Gemm(false, false, n*128, 768, 256, m.ln5a[:n*32768], m.Qkv5W, m.qkv5XW[:n*98304], false)
-	// qkv5 = qkv5.xW + qkv5.b  (N, 128, 768) (gptlarge.bpg:46)
-	runtime.BinaryRows(runtime.Add, m.qkv5[:n*98304], m.qkv5XW[:n*98304], m.Qkv5B, n*128, 768, false)
+	// qkv5 = identity(ln5a·qkv5.W + qkv5.b)  (N, 128, 768) (gptlarge.bpg:46)
+	runtime.GemmBiasAct(runtime.Linear, m.qkv5[:n*98304], m.ln5a[:n*32768], m.Qkv5W, m.Qkv5B, n*128, 768, 256)
 }
 
 // forwardAtt5 computes att5 = attention(qkv5, 8) (gptlarge.bpg:47).
@@ -2478,10 +2324,8 @@ func (m *model64) forwardAtt5(n int) {
 
 // forwardR5 computes r5 = x4 + dense(att5, 256) (gptlarge.bpg:48).
 func (m *model64) forwardR5(n int) {
-	// r5.xW = att5·r5.W  (N, 128, 256) (gptlarge.bpg:48)
-	runtime.Gemm(false, false, n*128, 256, 256, m.att5[:n*32768], m.R5W, m.r5XW[:n*32768], false)
-	// r5.z = r5.xW + r5.b  (N, 128, 256) (gptlarge.bpg:48)
-	runtime.BinaryRows(runtime.Add, m.r5Z[:n*32768], m.r5XW[:n*32768], m.R5B, n*128, 256, false)
+	// r5.z = identity(att5·r5.W + r5.b)  (N, 128, 256) (gptlarge.bpg:48)
+	runtime.GemmBiasAct(runtime.Linear, m.r5Z[:n*32768], m.att5[:n*32768], m.R5W, m.R5B, n*128, 256, 256)
 	// r5 = x4 + r5.z  (N, 128, 256) (gptlarge.bpg:48)
 	runtime.Binary(runtime.Add, m.r5[:n*32768], m.x4[:n*32768], m.r5Z[:n*32768])
 }
@@ -2494,20 +2338,16 @@ func (m *model64) forwardLn5b(n int) {
 
 // forwardFc5 computes fc5 = dense(ln5b, 1024, gelu) (gptlarge.bpg:50).
 func (m *model64) forwardFc5(n int) {
-	// fc5.xW = ln5b·fc5.W  (N, 128, 1024) (gptlarge.bpg:50)
-	runtime.Gemm(false, false, n*128, 1024, 256, m.ln5b[:n*32768], m.Fc5W, m.fc5XW[:n*131072], false)
-	// fc5.z = fc5.xW + fc5.b  (N, 128, 1024) (gptlarge.bpg:50)
-	runtime.BinaryRows(runtime.Add, m.fc5Z[:n*131072], m.fc5XW[:n*131072], m.Fc5B, n*128, 1024, false)
+	// fc5.z = identity(ln5b·fc5.W + fc5.b)  (N, 128, 1024) (gptlarge.bpg:50)
+	runtime.GemmBiasAct(runtime.Linear, m.fc5Z[:n*131072], m.ln5b[:n*32768], m.Fc5W, m.Fc5B, n*128, 1024, 256)
 	// fc5 = gelu(fc5.z)  (N, 128, 1024) (gptlarge.bpg:50)
 	runtime.Unary(runtime.Gelu, m.fc5[:n*131072], m.fc5Z[:n*131072])
 }
 
 // forwardX5 computes x5 = r5 + dense(fc5, 256) (gptlarge.bpg:51).
 func (m *model64) forwardX5(n int) {
-	// x5.xW = fc5·x5.W  (N, 128, 256) (gptlarge.bpg:51)
-	runtime.Gemm(false, false, n*128, 256, 1024, m.fc5[:n*131072], m.X5W, m.x5XW[:n*32768], false)
-	// x5.z = x5.xW + x5.b  (N, 128, 256) (gptlarge.bpg:51)
-	runtime.BinaryRows(runtime.Add, m.x5Z[:n*32768], m.x5XW[:n*32768], m.X5B, n*128, 256, false)
+	// x5.z = identity(fc5·x5.W + x5.b)  (N, 128, 256) (gptlarge.bpg:51)
+	runtime.GemmBiasAct(runtime.Linear, m.x5Z[:n*32768], m.fc5[:n*131072], m.X5W, m.X5B, n*128, 256, 1024)
 	// x5 = r5 + x5.z  (N, 128, 256) (gptlarge.bpg:51)
 	runtime.Binary(runtime.Add, m.x5[:n*32768], m.r5[:n*32768], m.x5Z[:n*32768])
 }
@@ -2520,10 +2360,8 @@ func (m *model64) forwardLn6a(n int) {
 
 // forwardQkv6 computes qkv6 = dense(ln6a, 768) (gptlarge.bpg:54).
 func (m *model64) forwardQkv6(n int) {
-	// qkv6.xW = ln6a·qkv6.W  (N, 128, 768) (gptlarge.bpg:54)
-	runtime.Gemm(false, false, n*128, 768, 256, m.ln6a[:n*32768], m.Qkv6W, m.qkv6XW[:n*98304], false)
-	// qkv6 = qkv6.xW + qkv6.b  (N, 128, 768) (gptlarge.bpg:54)
-	runtime.BinaryRows(runtime.Add, m.qkv6[:n*98304], m.qkv6XW[:n*98304], m.Qkv6B, n*128, 768, false)
+	// qkv6 = identity(ln6a·qkv6.W + qkv6.b)  (N, 128, 768) (gptlarge.bpg:54)
+	runtime.GemmBiasAct(runtime.Linear, m.qkv6[:n*98304], m.ln6a[:n*32768], m.Qkv6W, m.Qkv6B, n*128, 768, 256)
 }
 
 // forwardAtt6 computes att6 = attention(qkv6, 8) (gptlarge.bpg:55).
@@ -2534,10 +2372,8 @@ func (m *model64) forwardAtt6(n int) {
 
 // forwardR6 computes r6 = x5 + dense(att6, 256) (gptlarge.bpg:56).
 func (m *model64) forwardR6(n int) {
-	// r6.xW = att6·r6.W  (N, 128, 256) (gptlarge.bpg:56)
-	runtime.Gemm(false, false, n*128, 256, 256, m.att6[:n*32768], m.R6W, m.r6XW[:n*32768], false)
-	// r6.z = r6.xW + r6.b  (N, 128, 256) (gptlarge.bpg:56)
-	runtime.BinaryRows(runtime.Add, m.r6Z[:n*32768], m.r6XW[:n*32768], m.R6B, n*128, 256, false)
+	// r6.z = identity(att6·r6.W + r6.b)  (N, 128, 256) (gptlarge.bpg:56)
+	runtime.GemmBiasAct(runtime.Linear, m.r6Z[:n*32768], m.att6[:n*32768], m.R6W, m.R6B, n*128, 256, 256)
 	// r6 = x5 + r6.z  (N, 128, 256) (gptlarge.bpg:56)
 	runtime.Binary(runtime.Add, m.r6[:n*32768], m.x5[:n*32768], m.r6Z[:n*32768])
 }
@@ -2550,20 +2386,16 @@ func (m *model64) forwardLn6b(n int) {
 
 // forwardFc6 computes fc6 = dense(ln6b, 1024, gelu) (gptlarge.bpg:58).
 func (m *model64) forwardFc6(n int) {
-	// fc6.xW = ln6b·fc6.W  (N, 128, 1024) (gptlarge.bpg:58)
-	runtime.Gemm(false, false, n*128, 1024, 256, m.ln6b[:n*32768], m.Fc6W, m.fc6XW[:n*131072], false)
-	// fc6.z = fc6.xW + fc6.b  (N, 128, 1024) (gptlarge.bpg:58)
-	runtime.BinaryRows(runtime.Add, m.fc6Z[:n*131072], m.fc6XW[:n*131072], m.Fc6B, n*128, 1024, false)
+	// fc6.z = identity(ln6b·fc6.W + fc6.b)  (N, 128, 1024) (gptlarge.bpg:58)
+	runtime.GemmBiasAct(runtime.Linear, m.fc6Z[:n*131072], m.ln6b[:n*32768], m.Fc6W, m.Fc6B, n*128, 1024, 256)
 	// fc6 = gelu(fc6.z)  (N, 128, 1024) (gptlarge.bpg:58)
 	runtime.Unary(runtime.Gelu, m.fc6[:n*131072], m.fc6Z[:n*131072])
 }
 
 // forwardX6 computes x6 = r6 + dense(fc6, 256) (gptlarge.bpg:59).
 func (m *model64) forwardX6(n int) {
-	// x6.xW = fc6·x6.W  (N, 128, 256) (gptlarge.bpg:59)
-	runtime.Gemm(false, false, n*128, 256, 1024, m.fc6[:n*131072], m.X6W, m.x6XW[:n*32768], false)
-	// x6.z = x6.xW + x6.b  (N, 128, 256) (gptlarge.bpg:59)
-	runtime.BinaryRows(runtime.Add, m.x6Z[:n*32768], m.x6XW[:n*32768], m.X6B, n*128, 256, false)
+	// x6.z = identity(fc6·x6.W + x6.b)  (N, 128, 256) (gptlarge.bpg:59)
+	runtime.GemmBiasAct(runtime.Linear, m.x6Z[:n*32768], m.fc6[:n*131072], m.X6W, m.X6B, n*128, 256, 1024)
 	// x6 = r6 + x6.z  (N, 128, 256) (gptlarge.bpg:59)
 	runtime.Binary(runtime.Add, m.x6[:n*32768], m.r6[:n*32768], m.x6Z[:n*32768])
 }

@@ -182,7 +182,6 @@ type Model struct {
 	s4        []float32 // s4 (N, 5, 5, 16)
 	c5        []float32 // c5 (N, 120)
 	f6        []float32 // f6 (N, 84)
-	logitsXW  []float32 // logits.xW (N, 10)
 	logits    []float32 // logits (N, 10)
 	loss      []float32 // loss ()
 	dlogits   []float32 // dlogits (N, 10)
@@ -263,21 +262,20 @@ func allocModel(params []float32) *Model {
 	m.s4 = m.arena[37632:50432:50432]
 	m.c5 = m.arena[50432:54272:54272]
 	m.f6 = m.arena[54272:56960:56960]
-	m.logitsXW = m.arena[56960:57280:57280]
-	m.logits = m.arena[57280:57600:57600]
-	m.loss = m.arena[56960:56961:56961]
-	m.dlogits = m.arena[57600:57920:57920]
-	m.df6 = m.arena[57920:60608:60608]
-	m.df6Z = m.arena[60608:63296:63296]
-	m.dc5 = m.arena[63296:67136:67136]
-	m.dc5Z = m.arena[57600:61440:61440]
-	m.df = m.arena[61440:74240:74240]
-	m.ds4Z = m.arena[74240:87040:87040]
+	m.logits = m.arena[56960:57280:57280]
+	m.loss = m.arena[57280:57281:57281]
+	m.dlogits = m.arena[57296:57616:57616]
+	m.df6 = m.arena[57616:60304:60304]
+	m.df6Z = m.arena[60304:62992:62992]
+	m.dc5 = m.arena[62992:66832:66832]
+	m.dc5Z = m.arena[57296:61136:61136]
+	m.df = m.arena[61136:73936:73936]
+	m.ds4Z = m.arena[73936:86736:86736]
 	m.dc3Conv = m.arena[188160:239360:239360]
-	m.ds2 = m.arena[57600:95232:95232]
+	m.ds2 = m.arena[57296:94928:94928]
 	m.ds2Col = m.arena[239360:719360:719360]
 	m.dc3WCol = m.arena[239360:719360:719360]
-	m.ds2Z = m.arena[95232:132864:132864]
+	m.ds2Z = m.arena[94928:132560:132560]
 	m.dc1Conv = m.arena[188160:338688:338688]
 	m.dc1WCol = m.arena[338688:965888:965888]
 	return m
@@ -547,8 +545,7 @@ var anomalyOps = []string{
 	"s4 = relu(s4.max + c3.b): c3's bias and relu after the pool (they commute with max)  (N, 5, 5, 16) (lenet5.bpg:12)",
 	"c5 = relu(f·c5.W + c5.b)  (N, 120) (lenet5.bpg:14)",
 	"f6 = relu(c5·f6.W + f6.b)  (N, 84) (lenet5.bpg:15)",
-	"logits.xW = f6·logits.W  (N, 10) (lenet5.bpg:16)",
-	"logits = logits.xW + logits.b  (N, 10) (lenet5.bpg:16)",
+	"logits = identity(f6·logits.W + logits.b)  (N, 10) (lenet5.bpg:16)",
 	"loss = softmax_cross_entropy(logits, y)  () (lenet5.bpg:17)",
 	"dlogits = (softmax(logits) - onehot(y))·dloss/n  (N, 10) (lenet5.bpg:17)",
 	"dlogits.b += dlogits  (1, 10) (lenet5.bpg:16)",
@@ -606,15 +603,12 @@ func (m *Model) forwardChecked(n int) error {
 		return m.anomaly(7, "f6", i, float64(m.f6[i]))
 	}
 	m.forwardLogits(n)
-	if i := runtime.FirstNonFinite(m.logitsXW[:n*10]); i >= 0 {
-		return m.anomaly(8, "logits.xW", i, float64(m.logitsXW[i]))
-	}
 	if i := runtime.FirstNonFinite(m.logits[:n*10]); i >= 0 {
-		return m.anomaly(9, "logits", i, float64(m.logits[i]))
+		return m.anomaly(8, "logits", i, float64(m.logits[i]))
 	}
 	m.forwardLoss(n)
 	if i := runtime.FirstNonFinite(m.loss[:1]); i >= 0 {
-		return m.anomaly(10, "loss", i, float64(m.loss[i]))
+		return m.anomaly(9, "loss", i, float64(m.loss[i]))
 	}
 	return nil
 }
@@ -624,74 +618,74 @@ func (m *Model) forwardChecked(n int) error {
 func (m *Model) backwardChecked(n int, acc bool) error {
 	m.backwardLoss(n)
 	if i := runtime.FirstNonFinite(m.dlogits[:n*10]); i >= 0 {
-		return m.anomaly(11, "dlogits", i, float64(m.dlogits[i]))
+		return m.anomaly(10, "dlogits", i, float64(m.dlogits[i]))
 	}
 	m.backwardLogits(n, acc)
 	if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
-		return m.anomaly(12, "dlogits.b", i, float64(m.DLogitsB[i]))
+		return m.anomaly(11, "dlogits.b", i, float64(m.DLogitsB[i]))
 	}
 	if i := runtime.FirstNonFinite(m.df6[:n*84]); i >= 0 {
-		return m.anomaly(13, "df6", i, float64(m.df6[i]))
+		return m.anomaly(12, "df6", i, float64(m.df6[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
-		return m.anomaly(14, "dlogits.W", i, float64(m.DLogitsW[i]))
+		return m.anomaly(13, "dlogits.W", i, float64(m.DLogitsW[i]))
 	}
 	m.backwardF6(n, acc)
 	if i := runtime.FirstNonFinite(m.df6Z[:n*84]); i >= 0 {
-		return m.anomaly(15, "df6.z", i, float64(m.df6Z[i]))
+		return m.anomaly(14, "df6.z", i, float64(m.df6Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DF6B); i >= 0 {
-		return m.anomaly(15, "df6.b", i, float64(m.DF6B[i]))
+		return m.anomaly(14, "df6.b", i, float64(m.DF6B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dc5[:n*120]); i >= 0 {
-		return m.anomaly(16, "dc5", i, float64(m.dc5[i]))
+		return m.anomaly(15, "dc5", i, float64(m.dc5[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DF6W); i >= 0 {
-		return m.anomaly(17, "df6.W", i, float64(m.DF6W[i]))
+		return m.anomaly(16, "df6.W", i, float64(m.DF6W[i]))
 	}
 	m.backwardC5(n, acc)
 	if i := runtime.FirstNonFinite(m.dc5Z[:n*120]); i >= 0 {
-		return m.anomaly(18, "dc5.z", i, float64(m.dc5Z[i]))
+		return m.anomaly(17, "dc5.z", i, float64(m.dc5Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DC5B); i >= 0 {
-		return m.anomaly(18, "dc5.b", i, float64(m.DC5B[i]))
+		return m.anomaly(17, "dc5.b", i, float64(m.DC5B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.df[:n*400]); i >= 0 {
-		return m.anomaly(19, "df", i, float64(m.df[i]))
+		return m.anomaly(18, "df", i, float64(m.df[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DC5W); i >= 0 {
-		return m.anomaly(20, "dc5.W", i, float64(m.DC5W[i]))
+		return m.anomaly(19, "dc5.W", i, float64(m.DC5W[i]))
 	}
 	m.backwardS4(n, acc)
 	if i := runtime.FirstNonFinite(m.ds4Z[:n*400]); i >= 0 {
-		return m.anomaly(21, "ds4.z", i, float64(m.ds4Z[i]))
+		return m.anomaly(20, "ds4.z", i, float64(m.ds4Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DC3B); i >= 0 {
-		return m.anomaly(21, "dc3.b", i, float64(m.DC3B[i]))
+		return m.anomaly(20, "dc3.b", i, float64(m.DC3B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dc3Conv[:n*1600]); i >= 0 {
-		return m.anomaly(22, "dc3.conv", i, float64(m.dc3Conv[i]))
+		return m.anomaly(21, "dc3.conv", i, float64(m.dc3Conv[i]))
 	}
 	m.backwardC3(n, acc)
 	if i := runtime.FirstNonFinite(m.ds2[:n*1176]); i >= 0 {
-		return m.anomaly(23, "ds2", i, float64(m.ds2[i]))
+		return m.anomaly(22, "ds2", i, float64(m.ds2[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DC3W); i >= 0 {
-		return m.anomaly(24, "dc3.W", i, float64(m.DC3W[i]))
+		return m.anomaly(23, "dc3.W", i, float64(m.DC3W[i]))
 	}
 	m.backwardS2(n, acc)
 	if i := runtime.FirstNonFinite(m.ds2Z[:n*1176]); i >= 0 {
-		return m.anomaly(25, "ds2.z", i, float64(m.ds2Z[i]))
+		return m.anomaly(24, "ds2.z", i, float64(m.ds2Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DC1B); i >= 0 {
-		return m.anomaly(25, "dc1.b", i, float64(m.DC1B[i]))
+		return m.anomaly(24, "dc1.b", i, float64(m.DC1B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dc1Conv[:n*4704]); i >= 0 {
-		return m.anomaly(26, "dc1.conv", i, float64(m.dc1Conv[i]))
+		return m.anomaly(25, "dc1.conv", i, float64(m.dc1Conv[i]))
 	}
 	m.backwardC1(n, acc)
 	if i := runtime.FirstNonFinite(m.DC1W); i >= 0 {
-		return m.anomaly(27, "dc1.W", i, float64(m.DC1W[i]))
+		return m.anomaly(26, "dc1.W", i, float64(m.DC1W[i]))
 	}
 	return nil
 }
@@ -743,10 +737,8 @@ func (m *Model) forwardF6(n int) {
 
 // forwardLogits computes logits = dense(f6, 10) (lenet5.bpg:16).
 func (m *Model) forwardLogits(n int) {
-	// logits.xW = f6·logits.W  (N, 10) (lenet5.bpg:16)
-	runtime.Gemm(false, false, n, 10, 84, m.f6[:n*84], m.LogitsW, m.logitsXW[:n*10], false)
-	// logits = logits.xW + logits.b  (N, 10) (lenet5.bpg:16)
-	runtime.BinaryRows(runtime.Add, m.logits[:n*10], m.logitsXW[:n*10], m.LogitsB, n, 10, false)
+	// logits = identity(f6·logits.W + logits.b)  (N, 10) (lenet5.bpg:16)
+	runtime.GemmBiasAct(runtime.Linear, m.logits[:n*10], m.f6[:n*84], m.LogitsW, m.LogitsB, n, 10, 84)
 }
 
 // forwardLoss computes loss = softmax_cross_entropy(logits, y) (lenet5.bpg:17).

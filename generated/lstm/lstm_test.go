@@ -70,7 +70,6 @@ type model64 struct {
 	r1             []float64 // r1 (N, 100, 128)
 	r2Seq          []float64 // r2.seq (N, 100, 64)
 	r2             []float64 // r2 (N, 64)
-	logitsXW       []float64 // logits.xW (N, 10)
 	logits         []float64 // logits (N, 10)
 	loss           []float64 // loss ()
 	dlogits        []float64 // dlogits (N, 10)
@@ -139,16 +138,15 @@ func allocModel64(params []float64) *model64 {
 	m.r2Seq = m.arena[409600:614400:614400]
 	m.r2SeqSaved = m.saved[2894976:4750464:4750464]
 	m.r2 = m.arena[614400:616448:616448]
-	m.logitsXW = m.arena[616448:616768:616768]
-	m.logits = m.arena[616768:617088:617088]
-	m.loss = m.arena[616448:616449:616449]
-	m.dlogits = m.arena[617088:617408:617408]
-	m.dr2 = m.arena[617408:619456:619456]
-	m.dr2Seq = m.arena[619456:824256:824256]
-	m.dr2SeqBptt = m.arena[824256:1283520:1283520]
-	m.dr2SeqBpttWork = m.arena[1283520:1869248:1869248]
+	m.logits = m.arena[616448:616768:616768]
+	m.loss = m.arena[616768:616769:616769]
+	m.dlogits = m.arena[616784:617104:617104]
+	m.dr2 = m.arena[617104:619152:619152]
+	m.dr2Seq = m.arena[619152:823952:823952]
+	m.dr2SeqBptt = m.arena[823952:1283216:1283216]
+	m.dr2SeqBpttWork = m.arena[1283216:1868944:1868944]
 	m.dr1Bptt = m.arena[409600:479872:479872]
-	m.dr1BpttWork = m.arena[1283520:2292160:2292160]
+	m.dr1BpttWork = m.arena[1283216:2291856:2291856]
 	return m
 }
 
@@ -400,15 +398,12 @@ func (m *model64) forwardChecked(n int) error {
 		return m.anomaly(2, "r2", i, float64(m.r2[i]))
 	}
 	m.forwardLogits(n)
-	if i := runtime.FirstNonFinite(m.logitsXW[:n*10]); i >= 0 {
-		return m.anomaly(3, "logits.xW", i, float64(m.logitsXW[i]))
-	}
 	if i := runtime.FirstNonFinite(m.logits[:n*10]); i >= 0 {
-		return m.anomaly(4, "logits", i, float64(m.logits[i]))
+		return m.anomaly(3, "logits", i, float64(m.logits[i]))
 	}
 	m.forwardLoss(n)
 	if i := runtime.FirstNonFinite(m.loss[:1]); i >= 0 {
-		return m.anomaly(5, "loss", i, float64(m.loss[i]))
+		return m.anomaly(4, "loss", i, float64(m.loss[i]))
 	}
 	return nil
 }
@@ -418,28 +413,28 @@ func (m *model64) forwardChecked(n int) error {
 func (m *model64) backwardChecked(n int, acc bool) error {
 	m.backwardLoss(n)
 	if i := runtime.FirstNonFinite(m.dlogits[:n*10]); i >= 0 {
-		return m.anomaly(6, "dlogits", i, float64(m.dlogits[i]))
+		return m.anomaly(5, "dlogits", i, float64(m.dlogits[i]))
 	}
 	m.backwardLogits(n, acc)
 	if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
-		return m.anomaly(7, "dlogits.b", i, float64(m.DLogitsB[i]))
+		return m.anomaly(6, "dlogits.b", i, float64(m.DLogitsB[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dr2[:n*64]); i >= 0 {
-		return m.anomaly(8, "dr2", i, float64(m.dr2[i]))
+		return m.anomaly(7, "dr2", i, float64(m.dr2[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
-		return m.anomaly(9, "dlogits.W", i, float64(m.DLogitsW[i]))
+		return m.anomaly(8, "dlogits.W", i, float64(m.DLogitsW[i]))
 	}
 	m.backwardR2(n)
 	if i := runtime.FirstNonFinite(m.dr2Seq[:n*6400]); i >= 0 {
-		return m.anomaly(10, "dr2.seq", i, float64(m.dr2Seq[i]))
+		return m.anomaly(9, "dr2.seq", i, float64(m.dr2Seq[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dr2SeqBptt[:459264]); i >= 0 {
-		return m.anomaly(11, "dr2.seq.bptt", i, float64(m.dr2SeqBptt[i]))
+		return m.anomaly(10, "dr2.seq.bptt", i, float64(m.dr2SeqBptt[i]))
 	}
 	m.backwardR1(n)
 	if i := runtime.FirstNonFinite(m.dr1Bptt[:70272]); i >= 0 {
-		return m.anomaly(12, "dr1.bptt", i, float64(m.dr1Bptt[i]))
+		return m.anomaly(11, "dr1.bptt", i, float64(m.dr1Bptt[i]))
 	}
 	return nil
 }
@@ -467,10 +462,8 @@ func (m *model64) forwardR2(n int) {
 
 // forwardLogits computes logits = dense(r2, 10) (lstm.bpg:9).
 func (m *model64) forwardLogits(n int) {
-	// logits.xW = r2·logits.W  (N, 10) (lstm.bpg:9)
-	runtime.Gemm(false, false, n, 10, 64, m.r2[:n*64], m.LogitsW, m.logitsXW[:n*10], false)
-	// logits = logits.xW + logits.b  (N, 10) (lstm.bpg:9)
-	runtime.BinaryRows(runtime.Add, m.logits[:n*10], m.logitsXW[:n*10], m.LogitsB, n, 10, false)
+	// logits = identity(r2·logits.W + logits.b)  (N, 10) (lstm.bpg:9)
+	runtime.GemmBiasAct(runtime.Linear, m.logits[:n*10], m.r2[:n*64], m.LogitsW, m.LogitsB, n, 10, 64)
 }
 
 // forwardLoss computes loss = softmax_cross_entropy(logits, y) (lstm.bpg:10).

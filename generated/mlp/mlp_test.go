@@ -58,17 +58,16 @@ type model64 struct {
 
 	// arena holds every intermediate value; buffers whose lifetimes do not
 	// overlap share memory (derive's static plan). Views at maximum batch:
-	arena    []float64
-	h1       []float64 // h1 (N, 128)
-	h2       []float64 // h2 (N, 64)
-	logitsXW []float64 // logits.xW (N, 10)
-	logits   []float64 // logits (N, 10)
-	loss     []float64 // loss ()
-	dlogits  []float64 // dlogits (N, 10)
-	dh2      []float64 // dh2 (N, 64)
-	dh2Z     []float64 // dh2.z (N, 64)
-	dh1      []float64 // dh1 (N, 128)
-	dh1Z     []float64 // dh1.z (N, 128)
+	arena   []float64
+	h1      []float64 // h1 (N, 128)
+	h2      []float64 // h2 (N, 64)
+	logits  []float64 // logits (N, 10)
+	loss    []float64 // loss ()
+	dlogits []float64 // dlogits (N, 10)
+	dh2     []float64 // dh2 (N, 64)
+	dh2Z    []float64 // dh2.z (N, 64)
+	dh1     []float64 // dh1 (N, 128)
+	dh1Z    []float64 // dh1.z (N, 128)
 }
 
 // newModel64 returns a model with zero parameters; call Init or load a checkpoint.
@@ -100,14 +99,13 @@ func allocModel64(params []float64) *model64 {
 	runtime.Reserve(1) // the GEMM's work buffers, so that no step allocates, the first included
 	m.h1 = m.arena[0:4096:4096]
 	m.h2 = m.arena[4096:6144:6144]
-	m.logitsXW = m.arena[6144:6464:6464]
-	m.logits = m.arena[6464:6784:6784]
-	m.loss = m.arena[6144:6145:6145]
-	m.dlogits = m.arena[6784:7104:7104]
-	m.dh2 = m.arena[7104:9152:9152]
-	m.dh2Z = m.arena[9152:11200:11200]
-	m.dh1 = m.arena[11200:15296:15296]
-	m.dh1Z = m.arena[6784:10880:10880]
+	m.logits = m.arena[6144:6464:6464]
+	m.loss = m.arena[6464:6465:6465]
+	m.dlogits = m.arena[6480:6800:6800]
+	m.dh2 = m.arena[6800:8848:8848]
+	m.dh2Z = m.arena[8848:10896:10896]
+	m.dh1 = m.arena[10896:14992:14992]
+	m.dh1Z = m.arena[6480:10576:10576]
 	return m
 }
 
@@ -339,15 +337,12 @@ func (m *model64) forwardChecked(n int) error {
 		return m.anomaly(1, "h2", i, float64(m.h2[i]))
 	}
 	m.forwardLogits(n)
-	if i := runtime.FirstNonFinite(m.logitsXW[:n*10]); i >= 0 {
-		return m.anomaly(2, "logits.xW", i, float64(m.logitsXW[i]))
-	}
 	if i := runtime.FirstNonFinite(m.logits[:n*10]); i >= 0 {
-		return m.anomaly(3, "logits", i, float64(m.logits[i]))
+		return m.anomaly(2, "logits", i, float64(m.logits[i]))
 	}
 	m.forwardLoss(n)
 	if i := runtime.FirstNonFinite(m.loss[:1]); i >= 0 {
-		return m.anomaly(4, "loss", i, float64(m.loss[i]))
+		return m.anomaly(3, "loss", i, float64(m.loss[i]))
 	}
 	return nil
 }
@@ -357,40 +352,40 @@ func (m *model64) forwardChecked(n int) error {
 func (m *model64) backwardChecked(n int, acc bool) error {
 	m.backwardLoss(n)
 	if i := runtime.FirstNonFinite(m.dlogits[:n*10]); i >= 0 {
-		return m.anomaly(5, "dlogits", i, float64(m.dlogits[i]))
+		return m.anomaly(4, "dlogits", i, float64(m.dlogits[i]))
 	}
 	m.backwardLogits(n, acc)
 	if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
-		return m.anomaly(6, "dlogits.b", i, float64(m.DLogitsB[i]))
+		return m.anomaly(5, "dlogits.b", i, float64(m.DLogitsB[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dh2[:n*64]); i >= 0 {
-		return m.anomaly(7, "dh2", i, float64(m.dh2[i]))
+		return m.anomaly(6, "dh2", i, float64(m.dh2[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
-		return m.anomaly(8, "dlogits.W", i, float64(m.DLogitsW[i]))
+		return m.anomaly(7, "dlogits.W", i, float64(m.DLogitsW[i]))
 	}
 	m.backwardH2(n, acc)
 	if i := runtime.FirstNonFinite(m.dh2Z[:n*64]); i >= 0 {
-		return m.anomaly(9, "dh2.z", i, float64(m.dh2Z[i]))
+		return m.anomaly(8, "dh2.z", i, float64(m.dh2Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DH2B); i >= 0 {
-		return m.anomaly(9, "dh2.b", i, float64(m.DH2B[i]))
+		return m.anomaly(8, "dh2.b", i, float64(m.DH2B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dh1[:n*128]); i >= 0 {
-		return m.anomaly(10, "dh1", i, float64(m.dh1[i]))
+		return m.anomaly(9, "dh1", i, float64(m.dh1[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DH2W); i >= 0 {
-		return m.anomaly(11, "dh2.W", i, float64(m.DH2W[i]))
+		return m.anomaly(10, "dh2.W", i, float64(m.DH2W[i]))
 	}
 	m.backwardH1(n, acc)
 	if i := runtime.FirstNonFinite(m.dh1Z[:n*128]); i >= 0 {
-		return m.anomaly(12, "dh1.z", i, float64(m.dh1Z[i]))
+		return m.anomaly(11, "dh1.z", i, float64(m.dh1Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DH1B); i >= 0 {
-		return m.anomaly(12, "dh1.b", i, float64(m.DH1B[i]))
+		return m.anomaly(11, "dh1.b", i, float64(m.DH1B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DH1W); i >= 0 {
-		return m.anomaly(13, "dh1.W", i, float64(m.DH1W[i]))
+		return m.anomaly(12, "dh1.W", i, float64(m.DH1W[i]))
 	}
 	return nil
 }
@@ -414,10 +409,8 @@ func (m *model64) forwardH2(n int) {
 
 // forwardLogits computes logits = dense(h2, 10) (mlp.bpg:8).
 func (m *model64) forwardLogits(n int) {
-	// logits.xW = h2·logits.W  (N, 10) (mlp.bpg:8)
-	runtime.Gemm(false, false, n, 10, 64, m.h2[:n*64], m.LogitsW, m.logitsXW[:n*10], false)
-	// logits = logits.xW + logits.b  (N, 10) (mlp.bpg:8)
-	runtime.BinaryRows(runtime.Add, m.logits[:n*10], m.logitsXW[:n*10], m.LogitsB, n, 10, false)
+	// logits = identity(h2·logits.W + logits.b)  (N, 10) (mlp.bpg:8)
+	runtime.GemmBiasAct(runtime.Linear, m.logits[:n*10], m.h2[:n*64], m.LogitsW, m.LogitsB, n, 10, 64)
 }
 
 // forwardLoss computes loss = softmax_cross_entropy(logits, y) (mlp.bpg:9).

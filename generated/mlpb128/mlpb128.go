@@ -34,7 +34,7 @@ const (
 	// NumParams is the number of trainable parameters.
 	NumParams = 109386
 	// ArenaSize is the number of elements in the activation arena.
-	ArenaSize = 61184
+	ArenaSize = 59920
 )
 
 // ParamNames lists the parameters by their description names, in layout order.
@@ -86,17 +86,16 @@ type Model struct {
 
 	// arena holds every intermediate value; buffers whose lifetimes do not
 	// overlap share memory (derive's static plan). Views at maximum batch:
-	arena    []float32
-	h1       []float32 // h1 (N, 128)
-	h2       []float32 // h2 (N, 64)
-	logitsXW []float32 // logits.xW (N, 10)
-	logits   []float32 // logits (N, 10)
-	loss     []float32 // loss ()
-	dlogits  []float32 // dlogits (N, 10)
-	dh2      []float32 // dh2 (N, 64)
-	dh2Z     []float32 // dh2.z (N, 64)
-	dh1      []float32 // dh1 (N, 128)
-	dh1Z     []float32 // dh1.z (N, 128)
+	arena   []float32
+	h1      []float32 // h1 (N, 128)
+	h2      []float32 // h2 (N, 64)
+	logits  []float32 // logits (N, 10)
+	loss    []float32 // loss ()
+	dlogits []float32 // dlogits (N, 10)
+	dh2     []float32 // dh2 (N, 64)
+	dh2Z    []float32 // dh2.z (N, 64)
+	dh1     []float32 // dh1 (N, 128)
+	dh1Z    []float32 // dh1.z (N, 128)
 }
 
 // New returns a model with zero parameters; call Init or load a checkpoint.
@@ -137,14 +136,13 @@ func allocModel(params []float32) *Model {
 	runtime.Reserve(1) // the GEMM's work buffers, so that no step allocates, the first included
 	m.h1 = m.arena[0:16384:16384]
 	m.h2 = m.arena[16384:24576:24576]
-	m.logitsXW = m.arena[24576:25856:25856]
-	m.logits = m.arena[25856:27136:27136]
-	m.loss = m.arena[24576:24577:24577]
-	m.dlogits = m.arena[27136:28416:28416]
-	m.dh2 = m.arena[28416:36608:36608]
-	m.dh2Z = m.arena[36608:44800:44800]
-	m.dh1 = m.arena[44800:61184:61184]
-	m.dh1Z = m.arena[27136:43520:43520]
+	m.logits = m.arena[24576:25856:25856]
+	m.loss = m.arena[25856:25857:25857]
+	m.dlogits = m.arena[25872:27152:27152]
+	m.dh2 = m.arena[27152:35344:35344]
+	m.dh2Z = m.arena[35344:43536:43536]
+	m.dh1 = m.arena[43536:59920:59920]
+	m.dh1Z = m.arena[25872:42256:42256]
 	return m
 }
 
@@ -366,8 +364,7 @@ func (m *Model) gradError(name string, i int, v float64) error {
 var anomalyOps = []string{
 	"h1 = relu(x·h1.W + h1.b)  (N, 128) (mlpb128.bpg:7)",
 	"h2 = relu(h1·h2.W + h2.b)  (N, 64) (mlpb128.bpg:8)",
-	"logits.xW = h2·logits.W  (N, 10) (mlpb128.bpg:9)",
-	"logits = logits.xW + logits.b  (N, 10) (mlpb128.bpg:9)",
+	"logits = identity(h2·logits.W + logits.b)  (N, 10) (mlpb128.bpg:9)",
 	"loss = softmax_cross_entropy(logits, y)  () (mlpb128.bpg:10)",
 	"dlogits = (softmax(logits) - onehot(y))·dloss/n  (N, 10) (mlpb128.bpg:10)",
 	"dlogits.b += dlogits  (1, 10) (mlpb128.bpg:9)",
@@ -395,15 +392,12 @@ func (m *Model) forwardChecked(n int) error {
 		return m.anomaly(1, "h2", i, float64(m.h2[i]))
 	}
 	m.forwardLogits(n)
-	if i := runtime.FirstNonFinite(m.logitsXW[:n*10]); i >= 0 {
-		return m.anomaly(2, "logits.xW", i, float64(m.logitsXW[i]))
-	}
 	if i := runtime.FirstNonFinite(m.logits[:n*10]); i >= 0 {
-		return m.anomaly(3, "logits", i, float64(m.logits[i]))
+		return m.anomaly(2, "logits", i, float64(m.logits[i]))
 	}
 	m.forwardLoss(n)
 	if i := runtime.FirstNonFinite(m.loss[:1]); i >= 0 {
-		return m.anomaly(4, "loss", i, float64(m.loss[i]))
+		return m.anomaly(3, "loss", i, float64(m.loss[i]))
 	}
 	return nil
 }
@@ -413,40 +407,40 @@ func (m *Model) forwardChecked(n int) error {
 func (m *Model) backwardChecked(n int, acc bool) error {
 	m.backwardLoss(n)
 	if i := runtime.FirstNonFinite(m.dlogits[:n*10]); i >= 0 {
-		return m.anomaly(5, "dlogits", i, float64(m.dlogits[i]))
+		return m.anomaly(4, "dlogits", i, float64(m.dlogits[i]))
 	}
 	m.backwardLogits(n, acc)
 	if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
-		return m.anomaly(6, "dlogits.b", i, float64(m.DLogitsB[i]))
+		return m.anomaly(5, "dlogits.b", i, float64(m.DLogitsB[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dh2[:n*64]); i >= 0 {
-		return m.anomaly(7, "dh2", i, float64(m.dh2[i]))
+		return m.anomaly(6, "dh2", i, float64(m.dh2[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
-		return m.anomaly(8, "dlogits.W", i, float64(m.DLogitsW[i]))
+		return m.anomaly(7, "dlogits.W", i, float64(m.DLogitsW[i]))
 	}
 	m.backwardH2(n, acc)
 	if i := runtime.FirstNonFinite(m.dh2Z[:n*64]); i >= 0 {
-		return m.anomaly(9, "dh2.z", i, float64(m.dh2Z[i]))
+		return m.anomaly(8, "dh2.z", i, float64(m.dh2Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DH2B); i >= 0 {
-		return m.anomaly(9, "dh2.b", i, float64(m.DH2B[i]))
+		return m.anomaly(8, "dh2.b", i, float64(m.DH2B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dh1[:n*128]); i >= 0 {
-		return m.anomaly(10, "dh1", i, float64(m.dh1[i]))
+		return m.anomaly(9, "dh1", i, float64(m.dh1[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DH2W); i >= 0 {
-		return m.anomaly(11, "dh2.W", i, float64(m.DH2W[i]))
+		return m.anomaly(10, "dh2.W", i, float64(m.DH2W[i]))
 	}
 	m.backwardH1(n, acc)
 	if i := runtime.FirstNonFinite(m.dh1Z[:n*128]); i >= 0 {
-		return m.anomaly(12, "dh1.z", i, float64(m.dh1Z[i]))
+		return m.anomaly(11, "dh1.z", i, float64(m.dh1Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DH1B); i >= 0 {
-		return m.anomaly(12, "dh1.b", i, float64(m.DH1B[i]))
+		return m.anomaly(11, "dh1.b", i, float64(m.DH1B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DH1W); i >= 0 {
-		return m.anomaly(13, "dh1.W", i, float64(m.DH1W[i]))
+		return m.anomaly(12, "dh1.W", i, float64(m.DH1W[i]))
 	}
 	return nil
 }
@@ -470,10 +464,8 @@ func (m *Model) forwardH2(n int) {
 
 // forwardLogits computes logits = dense(h2, 10) (mlpb128.bpg:9).
 func (m *Model) forwardLogits(n int) {
-	// logits.xW = h2·logits.W  (N, 10) (mlpb128.bpg:9)
-	runtime.Gemm(false, false, n, 10, 64, m.h2[:n*64], m.LogitsW, m.logitsXW[:n*10], false)
-	// logits = logits.xW + logits.b  (N, 10) (mlpb128.bpg:9)
-	runtime.BinaryRows(runtime.Add, m.logits[:n*10], m.logitsXW[:n*10], m.LogitsB, n, 10, false)
+	// logits = identity(h2·logits.W + logits.b)  (N, 10) (mlpb128.bpg:9)
+	runtime.GemmBiasAct(runtime.Linear, m.logits[:n*10], m.h2[:n*64], m.LogitsW, m.LogitsB, n, 10, 64)
 }
 
 // forwardLoss computes loss = softmax_cross_entropy(logits, y) (mlpb128.bpg:10).

@@ -38,7 +38,7 @@ const (
 	// NumParams is the number of trainable parameters.
 	NumParams = 235530
 	// ArenaSize is the number of elements in the activation arena.
-	ArenaSize = 216832
+	ArenaSize = 215568
 )
 
 // ParamNames lists the parameters by their description names, in layout order.
@@ -110,27 +110,26 @@ type Model struct {
 
 	// arena holds every intermediate value; buffers whose lifetimes do not
 	// overlap share memory (derive's static plan). Views at maximum batch:
-	arena    []float32
-	h1       []float32 // h1 (N, 256)
-	n1       []float32 // n1 (N, 256)
-	a1Relu   []float32 // a1.relu (N, 256)
-	a1       []float32 // a1 (N, 256)
-	h2       []float32 // h2 (N, 128)
-	n2       []float32 // n2 (N, 128)
-	a2Relu   []float32 // a2.relu (N, 128)
-	a2       []float32 // a2 (N, 128)
-	logitsXW []float32 // logits.xW (N, 10)
-	logits   []float32 // logits (N, 10)
-	loss     []float32 // loss ()
-	dlogits  []float32 // dlogits (N, 10)
-	da2      []float32 // da2 (N, 128)
-	da2Relu  []float32 // da2.relu (N, 128)
-	dn2      []float32 // dn2 (N, 128)
-	dn2All   []float32 // dn2.all (16640)
-	da1      []float32 // da1 (N, 256)
-	da1Relu  []float32 // da1.relu (N, 256)
-	dn1      []float32 // dn1 (N, 256)
-	dn1All   []float32 // dn1.all (33280)
+	arena   []float32
+	h1      []float32 // h1 (N, 256)
+	n1      []float32 // n1 (N, 256)
+	a1Relu  []float32 // a1.relu (N, 256)
+	a1      []float32 // a1 (N, 256)
+	h2      []float32 // h2 (N, 128)
+	n2      []float32 // n2 (N, 128)
+	a2Relu  []float32 // a2.relu (N, 128)
+	a2      []float32 // a2 (N, 128)
+	logits  []float32 // logits (N, 10)
+	loss    []float32 // loss ()
+	dlogits []float32 // dlogits (N, 10)
+	da2     []float32 // da2 (N, 128)
+	da2Relu []float32 // da2.relu (N, 128)
+	dn2     []float32 // dn2 (N, 128)
+	dn2All  []float32 // dn2.all (16640)
+	da1     []float32 // da1 (N, 256)
+	da1Relu []float32 // da1.relu (N, 256)
+	dn1     []float32 // dn1 (N, 256)
+	dn1All  []float32 // dn1.all (33280)
 
 	// saved holds what layers record for their backward passes (a recurrent layer's
 	// gates, a normalization's statistics).
@@ -207,13 +206,12 @@ func allocModel(params []float32) *Model {
 	m.n2Saved = m.saved[768:1152:1152]
 	m.a2Relu = m.arena[163840:180224:180224]
 	m.a2 = m.arena[180224:196608:196608]
-	m.logitsXW = m.arena[196608:197888:197888]
-	m.logits = m.arena[197888:199168:199168]
-	m.loss = m.arena[196608:196609:196609]
-	m.dlogits = m.arena[199168:200448:200448]
-	m.da2 = m.arena[200448:216832:216832]
+	m.logits = m.arena[196608:197888:197888]
+	m.loss = m.arena[197888:197889:197889]
+	m.dlogits = m.arena[197904:199184:199184]
+	m.da2 = m.arena[199184:215568:215568]
 	m.da2Relu = m.arena[180224:196608:196608]
-	m.dn2 = m.arena[199168:215552:215552]
+	m.dn2 = m.arena[197904:214288:214288]
 	m.dn2All = m.arena[163840:180480:180480]
 	m.da1 = m.arena[131072:163840:163840]
 	m.da1Relu = m.arena[98304:131072:131072]
@@ -483,8 +481,7 @@ var anomalyOps = []string{
 	"n2 = (h2 - mean)/√(var + 1e-05)·n2.gamma + n2.beta, the batch's statistics per channel  (N, 128) (mlpbn.bpg:12)",
 	"a2.relu = relu(n2)  (N, 128) (mlpbn.bpg:13)",
 	"a2 = a2.relu ⊙ mask/(1-0.2), each element dropped with probability 0.2  (N, 128) (mlpbn.bpg:13)",
-	"logits.xW = a2·logits.W  (N, 10) (mlpbn.bpg:14)",
-	"logits = logits.xW + logits.b  (N, 10) (mlpbn.bpg:14)",
+	"logits = identity(a2·logits.W + logits.b)  (N, 10) (mlpbn.bpg:14)",
 	"loss = softmax_cross_entropy(logits, y)  () (mlpbn.bpg:15)",
 	"dlogits = (softmax(logits) - onehot(y))·dloss/n  (N, 10) (mlpbn.bpg:15)",
 	"dlogits.b += dlogits  (1, 10) (mlpbn.bpg:14)",
@@ -538,15 +535,12 @@ func (m *Model) forwardChecked(n int) error {
 		return m.anomaly(7, "a2", i, float64(m.a2[i]))
 	}
 	m.forwardLogits(n)
-	if i := runtime.FirstNonFinite(m.logitsXW[:n*10]); i >= 0 {
-		return m.anomaly(8, "logits.xW", i, float64(m.logitsXW[i]))
-	}
 	if i := runtime.FirstNonFinite(m.logits[:n*10]); i >= 0 {
-		return m.anomaly(9, "logits", i, float64(m.logits[i]))
+		return m.anomaly(8, "logits", i, float64(m.logits[i]))
 	}
 	m.forwardLoss(n)
 	if i := runtime.FirstNonFinite(m.loss[:1]); i >= 0 {
-		return m.anomaly(10, "loss", i, float64(m.loss[i]))
+		return m.anomaly(9, "loss", i, float64(m.loss[i]))
 	}
 	return nil
 }
@@ -556,50 +550,50 @@ func (m *Model) forwardChecked(n int) error {
 func (m *Model) backwardChecked(n int, acc bool) error {
 	m.backwardLoss(n)
 	if i := runtime.FirstNonFinite(m.dlogits[:n*10]); i >= 0 {
-		return m.anomaly(11, "dlogits", i, float64(m.dlogits[i]))
+		return m.anomaly(10, "dlogits", i, float64(m.dlogits[i]))
 	}
 	m.backwardLogits(n, acc)
 	if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
-		return m.anomaly(12, "dlogits.b", i, float64(m.DLogitsB[i]))
+		return m.anomaly(11, "dlogits.b", i, float64(m.DLogitsB[i]))
 	}
 	if i := runtime.FirstNonFinite(m.da2[:n*128]); i >= 0 {
-		return m.anomaly(13, "da2", i, float64(m.da2[i]))
+		return m.anomaly(12, "da2", i, float64(m.da2[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
-		return m.anomaly(14, "dlogits.W", i, float64(m.DLogitsW[i]))
+		return m.anomaly(13, "dlogits.W", i, float64(m.DLogitsW[i]))
 	}
 	m.backwardA2(n)
 	if i := runtime.FirstNonFinite(m.da2Relu[:n*128]); i >= 0 {
-		return m.anomaly(15, "da2.relu", i, float64(m.da2Relu[i]))
+		return m.anomaly(14, "da2.relu", i, float64(m.da2Relu[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dn2[:n*128]); i >= 0 {
-		return m.anomaly(16, "dn2", i, float64(m.dn2[i]))
+		return m.anomaly(15, "dn2", i, float64(m.dn2[i]))
 	}
 	m.backwardN2(n)
 	if i := runtime.FirstNonFinite(m.dn2All[:16640]); i >= 0 {
-		return m.anomaly(17, "dn2.all", i, float64(m.dn2All[i]))
+		return m.anomaly(16, "dn2.all", i, float64(m.dn2All[i]))
 	}
 	m.backwardH2(n, acc)
 	if i := runtime.FirstNonFinite(m.da1[:n*256]); i >= 0 {
-		return m.anomaly(18, "da1", i, float64(m.da1[i]))
+		return m.anomaly(17, "da1", i, float64(m.da1[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DH2W); i >= 0 {
-		return m.anomaly(19, "dh2.W", i, float64(m.DH2W[i]))
+		return m.anomaly(18, "dh2.W", i, float64(m.DH2W[i]))
 	}
 	m.backwardA1(n)
 	if i := runtime.FirstNonFinite(m.da1Relu[:n*256]); i >= 0 {
-		return m.anomaly(20, "da1.relu", i, float64(m.da1Relu[i]))
+		return m.anomaly(19, "da1.relu", i, float64(m.da1Relu[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dn1[:n*256]); i >= 0 {
-		return m.anomaly(21, "dn1", i, float64(m.dn1[i]))
+		return m.anomaly(20, "dn1", i, float64(m.dn1[i]))
 	}
 	m.backwardN1(n)
 	if i := runtime.FirstNonFinite(m.dn1All[:33280]); i >= 0 {
-		return m.anomaly(22, "dn1.all", i, float64(m.dn1All[i]))
+		return m.anomaly(21, "dn1.all", i, float64(m.dn1All[i]))
 	}
 	m.backwardH1(n, acc)
 	if i := runtime.FirstNonFinite(m.DH1W); i >= 0 {
-		return m.anomaly(23, "dh1.W", i, float64(m.DH1W[i]))
+		return m.anomaly(22, "dh1.W", i, float64(m.DH1W[i]))
 	}
 	return nil
 }
@@ -655,10 +649,8 @@ func (m *Model) forwardA2(n int) {
 
 // forwardLogits computes logits = dense(a2, 10) (mlpbn.bpg:14).
 func (m *Model) forwardLogits(n int) {
-	// logits.xW = a2·logits.W  (N, 10) (mlpbn.bpg:14)
-	runtime.Gemm(false, false, n, 10, 128, m.a2[:n*128], m.LogitsW, m.logitsXW[:n*10], false)
-	// logits = logits.xW + logits.b  (N, 10) (mlpbn.bpg:14)
-	runtime.BinaryRows(runtime.Add, m.logits[:n*10], m.logitsXW[:n*10], m.LogitsB, n, 10, false)
+	// logits = identity(a2·logits.W + logits.b)  (N, 10) (mlpbn.bpg:14)
+	runtime.GemmBiasAct(runtime.Linear, m.logits[:n*10], m.a2[:n*128], m.LogitsW, m.LogitsB, n, 10, 128)
 }
 
 // forwardLoss computes loss = softmax_cross_entropy(logits, y) (mlpbn.bpg:15).

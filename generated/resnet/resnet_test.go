@@ -183,7 +183,6 @@ type model64 struct {
 	s3Add      []float64 // s3.add (N, 7, 7, 64)
 	s3         []float64 // s3 (N, 7, 7, 64)
 	pooled     []float64 // pooled (N, 64)
-	logitsXW   []float64 // logits.xW (N, 10)
 	logits     []float64 // logits (N, 10)
 	loss       []float64 // loss ()
 	dlogits    []float64 // dlogits (N, 10)
@@ -406,26 +405,25 @@ func allocModel64(params []float64) *model64 {
 	m.s3Add = m.arena[11841536:12042240:12042240]
 	m.s3 = m.arena[12042240:12242944:12242944]
 	m.pooled = m.arena[11841536:11845632:11845632]
-	m.logitsXW = m.arena[11845632:11846272:11846272]
-	m.logits = m.arena[11846272:11846912:11846912]
-	m.loss = m.arena[11845632:11845633:11845633]
-	m.dlogits = m.arena[11846912:11847552:11847552]
-	m.dpooled = m.arena[11847552:11851648:11851648]
+	m.logits = m.arena[11845632:11846272:11846272]
+	m.loss = m.arena[11846272:11846273:11846273]
+	m.dlogits = m.arena[11846288:11846928:11846928]
+	m.dpooled = m.arena[11846928:11851024:11851024]
 	m.ds3 = m.arena[12242944:12443648:12443648]
 	m.ds3Add = m.arena[12443648:12644352:12644352]
-	m.dskip2nAll = m.arena[11846912:12047744:12047744]
+	m.dskip2nAll = m.arena[11846288:12047120:12047120]
 	m.ds21 = m.arena[11440128:11841536:11841536]
-	m.ds21Col = m.arena[12047744:12148096:12148096]
-	m.dskip2WCol = m.arena[12047744:12148096:12148096]
-	m.dn6All = m.arena[11846912:12047744:12047744]
+	m.ds21Col = m.arena[12047120:12147472:12147472]
+	m.dskip2WCol = m.arena[12047120:12147472:12147472]
+	m.dn6All = m.arena[11846288:12047120:12047120]
 	m.da5 = m.arena[11038720:11239424:11239424]
-	m.da5Col = m.arena[12047744:13854080:13854080]
-	m.dc6WCol = m.arena[12047744:13854080:13854080]
+	m.da5Col = m.arena[12047120:13853456:13853456]
+	m.dc6WCol = m.arena[12047120:13853456:13853456]
 	m.dn5 = m.arena[11239424:11440128:11440128]
 	m.dn5All = m.arena[10838016:11038848:11038848]
 	m.ds22 = m.arena[10035200:10436608:10436608]
-	m.ds22Col = m.arena[11846912:12750080:12750080]
-	m.dc5WCol = m.arena[11846912:12750080:12750080]
+	m.ds22Col = m.arena[11846288:12749456:12749456]
+	m.dc5WCol = m.arena[11846288:12749456:12749456]
 	m.ds2 = m.arena[10838016:11239424:11239424]
 	m.ds2Add = m.arena[10035200:10436608:10436608]
 	m.dskipNAll = m.arena[10436608:10838080:10838080]
@@ -434,8 +432,8 @@ func allocModel64(params []float64) *model64 {
 	m.dskipWCol = m.arena[10838080:11038784:11038784]
 	m.dn4All = m.arena[10436608:10838080:10838080]
 	m.da3 = m.arena[8429568:8830976:8830976]
-	m.da3Col = m.arena[11846912:15459584:15459584]
-	m.dc4WCol = m.arena[11846912:15459584:15459584]
+	m.da3Col = m.arena[11846288:15458960:15458960]
+	m.dc4WCol = m.arena[11846288:15458960:15458960]
 	m.dn3 = m.arena[8830976:9232384:9232384]
 	m.dn3All = m.arena[8028160:8429632:8429632]
 	m.ds12 = m.arena[6422528:7225344:7225344]
@@ -445,13 +443,13 @@ func allocModel64(params []float64) *model64 {
 	m.ds1Add = m.arena[6422528:7225344:7225344]
 	m.dn2All = m.arena[7225344:8028192:8028192]
 	m.da1 = m.arena[4816896:5619712:5619712]
-	m.da1Col = m.arena[11846912:19072256:19072256]
-	m.dc2WCol = m.arena[11846912:19072256:19072256]
+	m.da1Col = m.arena[11846288:19071632:19071632]
+	m.dc2WCol = m.arena[11846288:19071632:19071632]
 	m.dn1 = m.arena[5619712:6422528:6422528]
 	m.dn1All = m.arena[4014080:4816928:4816928]
 	m.da02 = m.arena[2408448:3211264:3211264]
-	m.da02Col = m.arena[11846912:19072256:19072256]
-	m.dc1WCol = m.arena[11846912:19072256:19072256]
+	m.da02Col = m.arena[11846288:19071632:19071632]
+	m.dc1WCol = m.arena[11846288:19071632:19071632]
 	m.da0 = m.arena[3211264:4014080:4014080]
 	m.dstemN = m.arena[2408448:3211264:3211264]
 	m.dstemNAll = m.arena[3211264:4014112:4014112]
@@ -1009,15 +1007,12 @@ func (m *model64) forwardChecked(n int) error {
 		return m.anomaly(28, "pooled", i, float64(m.pooled[i]))
 	}
 	m.forwardLogits(n)
-	if i := runtime.FirstNonFinite(m.logitsXW[:n*10]); i >= 0 {
-		return m.anomaly(29, "logits.xW", i, float64(m.logitsXW[i]))
-	}
 	if i := runtime.FirstNonFinite(m.logits[:n*10]); i >= 0 {
-		return m.anomaly(30, "logits", i, float64(m.logits[i]))
+		return m.anomaly(29, "logits", i, float64(m.logits[i]))
 	}
 	m.forwardLoss(n)
 	if i := runtime.FirstNonFinite(m.loss[:1]); i >= 0 {
-		return m.anomaly(31, "loss", i, float64(m.loss[i]))
+		return m.anomaly(30, "loss", i, float64(m.loss[i]))
 	}
 	return nil
 }
@@ -1027,154 +1022,154 @@ func (m *model64) forwardChecked(n int) error {
 func (m *model64) backwardChecked(n int, acc bool) error {
 	m.backwardLoss(n)
 	if i := runtime.FirstNonFinite(m.dlogits[:n*10]); i >= 0 {
-		return m.anomaly(32, "dlogits", i, float64(m.dlogits[i]))
+		return m.anomaly(31, "dlogits", i, float64(m.dlogits[i]))
 	}
 	m.backwardLogits(n, acc)
 	if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
-		return m.anomaly(33, "dlogits.b", i, float64(m.DLogitsB[i]))
+		return m.anomaly(32, "dlogits.b", i, float64(m.DLogitsB[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dpooled[:n*64]); i >= 0 {
-		return m.anomaly(34, "dpooled", i, float64(m.dpooled[i]))
+		return m.anomaly(33, "dpooled", i, float64(m.dpooled[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
-		return m.anomaly(35, "dlogits.W", i, float64(m.DLogitsW[i]))
+		return m.anomaly(34, "dlogits.W", i, float64(m.DLogitsW[i]))
 	}
 	m.backwardPooled(n)
 	if i := runtime.FirstNonFinite(m.ds3[:n*3136]); i >= 0 {
-		return m.anomaly(36, "ds3", i, float64(m.ds3[i]))
+		return m.anomaly(35, "ds3", i, float64(m.ds3[i]))
 	}
 	m.backwardS3(n)
 	if i := runtime.FirstNonFinite(m.ds3Add[:n*3136]); i >= 0 {
-		return m.anomaly(37, "ds3.add", i, float64(m.ds3Add[i]))
+		return m.anomaly(36, "ds3.add", i, float64(m.ds3Add[i]))
 	}
 	m.backwardSkip2n(n)
 	if i := runtime.FirstNonFinite(m.dskip2nAll[:200832]); i >= 0 {
-		return m.anomaly(38, "dskip2n.all", i, float64(m.dskip2nAll[i]))
+		return m.anomaly(37, "dskip2n.all", i, float64(m.dskip2nAll[i]))
 	}
 	m.backwardSkip2(n, acc)
 	if i := runtime.FirstNonFinite(m.ds21[:n*6272]); i >= 0 {
-		return m.anomaly(39, "ds2.1", i, float64(m.ds21[i]))
+		return m.anomaly(38, "ds2.1", i, float64(m.ds21[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DSkip2W); i >= 0 {
-		return m.anomaly(40, "dskip2.W", i, float64(m.DSkip2W[i]))
+		return m.anomaly(39, "dskip2.W", i, float64(m.DSkip2W[i]))
 	}
 	m.backwardN6(n)
 	if i := runtime.FirstNonFinite(m.dn6All[:200832]); i >= 0 {
-		return m.anomaly(41, "dn6.all", i, float64(m.dn6All[i]))
+		return m.anomaly(40, "dn6.all", i, float64(m.dn6All[i]))
 	}
 	m.backwardC6(n, acc)
 	if i := runtime.FirstNonFinite(m.da5[:n*3136]); i >= 0 {
-		return m.anomaly(42, "da5", i, float64(m.da5[i]))
+		return m.anomaly(41, "da5", i, float64(m.da5[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DC6W); i >= 0 {
-		return m.anomaly(43, "dc6.W", i, float64(m.DC6W[i]))
+		return m.anomaly(42, "dc6.W", i, float64(m.DC6W[i]))
 	}
 	m.backwardA5(n)
 	if i := runtime.FirstNonFinite(m.dn5[:n*3136]); i >= 0 {
-		return m.anomaly(44, "dn5", i, float64(m.dn5[i]))
+		return m.anomaly(43, "dn5", i, float64(m.dn5[i]))
 	}
 	m.backwardN5(n)
 	if i := runtime.FirstNonFinite(m.dn5All[:200832]); i >= 0 {
-		return m.anomaly(45, "dn5.all", i, float64(m.dn5All[i]))
+		return m.anomaly(44, "dn5.all", i, float64(m.dn5All[i]))
 	}
 	m.backwardC5(n, acc)
 	if i := runtime.FirstNonFinite(m.ds22[:n*6272]); i >= 0 {
-		return m.anomaly(46, "ds2.2", i, float64(m.ds22[i]))
+		return m.anomaly(45, "ds2.2", i, float64(m.ds22[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DC5W); i >= 0 {
-		return m.anomaly(47, "dc5.W", i, float64(m.DC5W[i]))
+		return m.anomaly(46, "dc5.W", i, float64(m.DC5W[i]))
 	}
 	m.backwardS2(n)
 	if i := runtime.FirstNonFinite(m.ds2[:n*6272]); i >= 0 {
-		return m.anomaly(48, "ds2", i, float64(m.ds2[i]))
+		return m.anomaly(47, "ds2", i, float64(m.ds2[i]))
 	}
 	if i := runtime.FirstNonFinite(m.ds2Add[:n*6272]); i >= 0 {
-		return m.anomaly(49, "ds2.add", i, float64(m.ds2Add[i]))
+		return m.anomaly(48, "ds2.add", i, float64(m.ds2Add[i]))
 	}
 	m.backwardSkipN(n)
 	if i := runtime.FirstNonFinite(m.dskipNAll[:401472]); i >= 0 {
-		return m.anomaly(50, "dskip_n.all", i, float64(m.dskipNAll[i]))
+		return m.anomaly(49, "dskip_n.all", i, float64(m.dskipNAll[i]))
 	}
 	m.backwardSkip(n, acc)
 	if i := runtime.FirstNonFinite(m.ds11[:n*12544]); i >= 0 {
-		return m.anomaly(51, "ds1.1", i, float64(m.ds11[i]))
+		return m.anomaly(50, "ds1.1", i, float64(m.ds11[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DSkipW); i >= 0 {
-		return m.anomaly(52, "dskip.W", i, float64(m.DSkipW[i]))
+		return m.anomaly(51, "dskip.W", i, float64(m.DSkipW[i]))
 	}
 	m.backwardN4(n)
 	if i := runtime.FirstNonFinite(m.dn4All[:401472]); i >= 0 {
-		return m.anomaly(53, "dn4.all", i, float64(m.dn4All[i]))
+		return m.anomaly(52, "dn4.all", i, float64(m.dn4All[i]))
 	}
 	m.backwardC4(n, acc)
 	if i := runtime.FirstNonFinite(m.da3[:n*6272]); i >= 0 {
-		return m.anomaly(54, "da3", i, float64(m.da3[i]))
+		return m.anomaly(53, "da3", i, float64(m.da3[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DC4W); i >= 0 {
-		return m.anomaly(55, "dc4.W", i, float64(m.DC4W[i]))
+		return m.anomaly(54, "dc4.W", i, float64(m.DC4W[i]))
 	}
 	m.backwardA3(n)
 	if i := runtime.FirstNonFinite(m.dn3[:n*6272]); i >= 0 {
-		return m.anomaly(56, "dn3", i, float64(m.dn3[i]))
+		return m.anomaly(55, "dn3", i, float64(m.dn3[i]))
 	}
 	m.backwardN3(n)
 	if i := runtime.FirstNonFinite(m.dn3All[:401472]); i >= 0 {
-		return m.anomaly(57, "dn3.all", i, float64(m.dn3All[i]))
+		return m.anomaly(56, "dn3.all", i, float64(m.dn3All[i]))
 	}
 	m.backwardC3(n, acc)
 	if i := runtime.FirstNonFinite(m.ds12[:n*12544]); i >= 0 {
-		return m.anomaly(58, "ds1.2", i, float64(m.ds12[i]))
+		return m.anomaly(57, "ds1.2", i, float64(m.ds12[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DC3W); i >= 0 {
-		return m.anomaly(59, "dc3.W", i, float64(m.DC3W[i]))
+		return m.anomaly(58, "dc3.W", i, float64(m.DC3W[i]))
 	}
 	m.backwardS1(n)
 	if i := runtime.FirstNonFinite(m.ds1[:n*12544]); i >= 0 {
-		return m.anomaly(60, "ds1", i, float64(m.ds1[i]))
+		return m.anomaly(59, "ds1", i, float64(m.ds1[i]))
 	}
 	if i := runtime.FirstNonFinite(m.ds1Add[:n*12544]); i >= 0 {
-		return m.anomaly(61, "ds1.add", i, float64(m.ds1Add[i]))
+		return m.anomaly(60, "ds1.add", i, float64(m.ds1Add[i]))
 	}
 	m.backwardN2(n)
 	if i := runtime.FirstNonFinite(m.dn2All[:802848]); i >= 0 {
-		return m.anomaly(62, "dn2.all", i, float64(m.dn2All[i]))
+		return m.anomaly(61, "dn2.all", i, float64(m.dn2All[i]))
 	}
 	m.backwardC2(n, acc)
 	if i := runtime.FirstNonFinite(m.da1[:n*12544]); i >= 0 {
-		return m.anomaly(63, "da1", i, float64(m.da1[i]))
+		return m.anomaly(62, "da1", i, float64(m.da1[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DC2W); i >= 0 {
-		return m.anomaly(64, "dc2.W", i, float64(m.DC2W[i]))
+		return m.anomaly(63, "dc2.W", i, float64(m.DC2W[i]))
 	}
 	m.backwardA1(n)
 	if i := runtime.FirstNonFinite(m.dn1[:n*12544]); i >= 0 {
-		return m.anomaly(65, "dn1", i, float64(m.dn1[i]))
+		return m.anomaly(64, "dn1", i, float64(m.dn1[i]))
 	}
 	m.backwardN1(n)
 	if i := runtime.FirstNonFinite(m.dn1All[:802848]); i >= 0 {
-		return m.anomaly(66, "dn1.all", i, float64(m.dn1All[i]))
+		return m.anomaly(65, "dn1.all", i, float64(m.dn1All[i]))
 	}
 	m.backwardC1(n, acc)
 	if i := runtime.FirstNonFinite(m.da02[:n*12544]); i >= 0 {
-		return m.anomaly(67, "da0.2", i, float64(m.da02[i]))
+		return m.anomaly(66, "da0.2", i, float64(m.da02[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DC1W); i >= 0 {
-		return m.anomaly(68, "dc1.W", i, float64(m.DC1W[i]))
+		return m.anomaly(67, "dc1.W", i, float64(m.DC1W[i]))
 	}
 	m.backwardA0(n)
 	if i := runtime.FirstNonFinite(m.da0[:n*12544]); i >= 0 {
-		return m.anomaly(69, "da0", i, float64(m.da0[i]))
+		return m.anomaly(68, "da0", i, float64(m.da0[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dstemN[:n*12544]); i >= 0 {
-		return m.anomaly(70, "dstem_n", i, float64(m.dstemN[i]))
+		return m.anomaly(69, "dstem_n", i, float64(m.dstemN[i]))
 	}
 	m.backwardStemN(n)
 	if i := runtime.FirstNonFinite(m.dstemNAll[:802848]); i >= 0 {
-		return m.anomaly(71, "dstem_n.all", i, float64(m.dstemNAll[i]))
+		return m.anomaly(70, "dstem_n.all", i, float64(m.dstemNAll[i]))
 	}
 	m.backwardStem(n, acc)
 	if i := runtime.FirstNonFinite(m.DStemW); i >= 0 {
-		return m.anomaly(72, "dstem.W", i, float64(m.DStemW[i]))
+		return m.anomaly(71, "dstem.W", i, float64(m.DStemW[i]))
 	}
 	return nil
 }
@@ -1366,10 +1361,8 @@ func (m *model64) forwardPooled(n int) {
 
 // forwardLogits computes logits = dense(pooled, 10) (resnet.bpg:37).
 func (m *model64) forwardLogits(n int) {
-	// logits.xW = pooled·logits.W  (N, 10) (resnet.bpg:37)
-	runtime.Gemm(false, false, n, 10, 64, m.pooled[:n*64], m.LogitsW, m.logitsXW[:n*10], false)
-	// logits = logits.xW + logits.b  (N, 10) (resnet.bpg:37)
-	runtime.BinaryRows(runtime.Add, m.logits[:n*10], m.logitsXW[:n*10], m.LogitsB, n, 10, false)
+	// logits = identity(pooled·logits.W + logits.b)  (N, 10) (resnet.bpg:37)
+	runtime.GemmBiasAct(runtime.Linear, m.logits[:n*10], m.pooled[:n*64], m.LogitsW, m.LogitsB, n, 10, 64)
 }
 
 // forwardLoss computes loss = softmax_cross_entropy(logits, y) (resnet.bpg:38).

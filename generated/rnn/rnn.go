@@ -34,7 +34,7 @@ const (
 	// NumParams is the number of trainable parameters.
 	NumParams = 29834
 	// ArenaSize is the number of elements in the activation arena.
-	ArenaSize = 1808064
+	ArenaSize = 1807760
 )
 
 // r1Geom is the recurrent layer r1: simple_rnn, 100 steps of 1 features, 128 units.
@@ -114,7 +114,6 @@ type Model struct {
 	r1             []float32 // r1 (N, 100, 128)
 	r2Seq          []float32 // r2.seq (N, 100, 64)
 	r2             []float32 // r2 (N, 64)
-	logitsXW       []float32 // logits.xW (N, 10)
 	logits         []float32 // logits (N, 10)
 	loss           []float32 // loss ()
 	dlogits        []float32 // dlogits (N, 10)
@@ -188,16 +187,15 @@ func allocModel(params []float32) *Model {
 	m.r2Seq = m.arena[409600:614400:614400]
 	m.r2SeqSaved = m.saved[482432:1131648:1131648]
 	m.r2 = m.arena[614400:616448:616448]
-	m.logitsXW = m.arena[616448:616768:616768]
-	m.logits = m.arena[616768:617088:617088]
-	m.loss = m.arena[616448:616449:616449]
-	m.dlogits = m.arena[617088:617408:617408]
-	m.dr2 = m.arena[617408:619456:619456]
-	m.dr2Seq = m.arena[619456:824256:824256]
-	m.dr2SeqBptt = m.arena[824256:1246272:1246272]
-	m.dr2SeqBpttWork = m.arena[1246272:1596480:1596480]
+	m.logits = m.arena[616448:616768:616768]
+	m.loss = m.arena[616768:616769:616769]
+	m.dlogits = m.arena[616784:617104:617104]
+	m.dr2 = m.arena[617104:619152:619152]
+	m.dr2Seq = m.arena[619152:823952:823952]
+	m.dr2SeqBptt = m.arena[823952:1245968:1245968]
+	m.dr2SeqBpttWork = m.arena[1245968:1596176:1596176]
 	m.dr1Bptt = m.arena[409600:429568:429568]
-	m.dr1BpttWork = m.arena[1246272:1808064:1808064]
+	m.dr1BpttWork = m.arena[1245968:1807760:1807760]
 	return m
 }
 
@@ -437,8 +435,7 @@ var anomalyOps = []string{
 	"r1 = rnn(x, r1.W, r1.U, r1.b, r1.bh)  (N, 100, 128) (rnn.bpg:7)",
 	"r2.seq = rnn(r1, r2.W, r2.U, r2.b, r2.bh)  (N, 100, 64) (rnn.bpg:8)",
 	"r2 = time_last(r2.seq)  (N, 64) (rnn.bpg:8)",
-	"logits.xW = r2·logits.W  (N, 10) (rnn.bpg:9)",
-	"logits = logits.xW + logits.b  (N, 10) (rnn.bpg:9)",
+	"logits = identity(r2·logits.W + logits.b)  (N, 10) (rnn.bpg:9)",
 	"loss = softmax_cross_entropy(logits, y)  () (rnn.bpg:10)",
 	"dlogits = (softmax(logits) - onehot(y))·dloss/n  (N, 10) (rnn.bpg:10)",
 	"dlogits.b += dlogits  (1, 10) (rnn.bpg:9)",
@@ -467,15 +464,12 @@ func (m *Model) forwardChecked(n int) error {
 		return m.anomaly(2, "r2", i, float64(m.r2[i]))
 	}
 	m.forwardLogits(n)
-	if i := runtime.FirstNonFinite(m.logitsXW[:n*10]); i >= 0 {
-		return m.anomaly(3, "logits.xW", i, float64(m.logitsXW[i]))
-	}
 	if i := runtime.FirstNonFinite(m.logits[:n*10]); i >= 0 {
-		return m.anomaly(4, "logits", i, float64(m.logits[i]))
+		return m.anomaly(3, "logits", i, float64(m.logits[i]))
 	}
 	m.forwardLoss(n)
 	if i := runtime.FirstNonFinite(m.loss[:1]); i >= 0 {
-		return m.anomaly(5, "loss", i, float64(m.loss[i]))
+		return m.anomaly(4, "loss", i, float64(m.loss[i]))
 	}
 	return nil
 }
@@ -485,28 +479,28 @@ func (m *Model) forwardChecked(n int) error {
 func (m *Model) backwardChecked(n int, acc bool) error {
 	m.backwardLoss(n)
 	if i := runtime.FirstNonFinite(m.dlogits[:n*10]); i >= 0 {
-		return m.anomaly(6, "dlogits", i, float64(m.dlogits[i]))
+		return m.anomaly(5, "dlogits", i, float64(m.dlogits[i]))
 	}
 	m.backwardLogits(n, acc)
 	if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
-		return m.anomaly(7, "dlogits.b", i, float64(m.DLogitsB[i]))
+		return m.anomaly(6, "dlogits.b", i, float64(m.DLogitsB[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dr2[:n*64]); i >= 0 {
-		return m.anomaly(8, "dr2", i, float64(m.dr2[i]))
+		return m.anomaly(7, "dr2", i, float64(m.dr2[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
-		return m.anomaly(9, "dlogits.W", i, float64(m.DLogitsW[i]))
+		return m.anomaly(8, "dlogits.W", i, float64(m.DLogitsW[i]))
 	}
 	m.backwardR2(n)
 	if i := runtime.FirstNonFinite(m.dr2Seq[:n*6400]); i >= 0 {
-		return m.anomaly(10, "dr2.seq", i, float64(m.dr2Seq[i]))
+		return m.anomaly(9, "dr2.seq", i, float64(m.dr2Seq[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dr2SeqBptt[:422016]); i >= 0 {
-		return m.anomaly(11, "dr2.seq.bptt", i, float64(m.dr2SeqBptt[i]))
+		return m.anomaly(10, "dr2.seq.bptt", i, float64(m.dr2SeqBptt[i]))
 	}
 	m.backwardR1(n)
 	if i := runtime.FirstNonFinite(m.dr1Bptt[:19968]); i >= 0 {
-		return m.anomaly(12, "dr1.bptt", i, float64(m.dr1Bptt[i]))
+		return m.anomaly(11, "dr1.bptt", i, float64(m.dr1Bptt[i]))
 	}
 	return nil
 }
@@ -534,10 +528,8 @@ func (m *Model) forwardR2(n int) {
 
 // forwardLogits computes logits = dense(r2, 10) (rnn.bpg:9).
 func (m *Model) forwardLogits(n int) {
-	// logits.xW = r2·logits.W  (N, 10) (rnn.bpg:9)
-	runtime.Gemm(false, false, n, 10, 64, m.r2[:n*64], m.LogitsW, m.logitsXW[:n*10], false)
-	// logits = logits.xW + logits.b  (N, 10) (rnn.bpg:9)
-	runtime.BinaryRows(runtime.Add, m.logits[:n*10], m.logitsXW[:n*10], m.LogitsB, n, 10, false)
+	// logits = identity(r2·logits.W + logits.b)  (N, 10) (rnn.bpg:9)
+	runtime.GemmBiasAct(runtime.Linear, m.logits[:n*10], m.r2[:n*64], m.LogitsW, m.LogitsB, n, 10, 64)
 }
 
 // forwardLoss computes loss = softmax_cross_entropy(logits, y) (rnn.bpg:10).

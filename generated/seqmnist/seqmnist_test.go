@@ -61,7 +61,6 @@ type model64 struct {
 	arena         []float64
 	hSeq          []float64 // h.seq (N, 28, 128)
 	h             []float64 // h (N, 128)
-	logitsXW      []float64 // logits.xW (N, 10)
 	logits        []float64 // logits (N, 10)
 	loss          []float64 // loss ()
 	dlogits       []float64 // dlogits (N, 10)
@@ -113,14 +112,13 @@ func allocModel64(params []float64) *model64 {
 	m.hSeq = m.arena[0:114688:114688]
 	m.hSeqSaved = m.saved[0:852480:852480]
 	m.h = m.arena[114688:118784:118784]
-	m.logitsXW = m.arena[118784:119104:119104]
-	m.logits = m.arena[119104:119424:119424]
-	m.loss = m.arena[118784:118785:118785]
-	m.dlogits = m.arena[119424:119744:119744]
-	m.dh = m.arena[119744:123840:123840]
-	m.dhSeq = m.arena[123840:238528:238528]
-	m.dhSeqBptt = m.arena[238528:344512:344512]
-	m.dhSeqBpttWork = m.arena[344512:1085888:1085888]
+	m.logits = m.arena[118784:119104:119104]
+	m.loss = m.arena[119104:119105:119105]
+	m.dlogits = m.arena[119120:119440:119440]
+	m.dh = m.arena[119440:123536:123536]
+	m.dhSeq = m.arena[123536:238224:238224]
+	m.dhSeqBptt = m.arena[238224:344208:344208]
+	m.dhSeqBpttWork = m.arena[344208:1085584:1085584]
 	return m
 }
 
@@ -344,15 +342,12 @@ func (m *model64) forwardChecked(n int) error {
 		return m.anomaly(1, "h", i, float64(m.h[i]))
 	}
 	m.forwardLogits(n)
-	if i := runtime.FirstNonFinite(m.logitsXW[:n*10]); i >= 0 {
-		return m.anomaly(2, "logits.xW", i, float64(m.logitsXW[i]))
-	}
 	if i := runtime.FirstNonFinite(m.logits[:n*10]); i >= 0 {
-		return m.anomaly(3, "logits", i, float64(m.logits[i]))
+		return m.anomaly(2, "logits", i, float64(m.logits[i]))
 	}
 	m.forwardLoss(n)
 	if i := runtime.FirstNonFinite(m.loss[:1]); i >= 0 {
-		return m.anomaly(4, "loss", i, float64(m.loss[i]))
+		return m.anomaly(3, "loss", i, float64(m.loss[i]))
 	}
 	return nil
 }
@@ -362,24 +357,24 @@ func (m *model64) forwardChecked(n int) error {
 func (m *model64) backwardChecked(n int, acc bool) error {
 	m.backwardLoss(n)
 	if i := runtime.FirstNonFinite(m.dlogits[:n*10]); i >= 0 {
-		return m.anomaly(5, "dlogits", i, float64(m.dlogits[i]))
+		return m.anomaly(4, "dlogits", i, float64(m.dlogits[i]))
 	}
 	m.backwardLogits(n, acc)
 	if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
-		return m.anomaly(6, "dlogits.b", i, float64(m.DLogitsB[i]))
+		return m.anomaly(5, "dlogits.b", i, float64(m.DLogitsB[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dh[:n*128]); i >= 0 {
-		return m.anomaly(7, "dh", i, float64(m.dh[i]))
+		return m.anomaly(6, "dh", i, float64(m.dh[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
-		return m.anomaly(8, "dlogits.W", i, float64(m.DLogitsW[i]))
+		return m.anomaly(7, "dlogits.W", i, float64(m.DLogitsW[i]))
 	}
 	m.backwardH(n)
 	if i := runtime.FirstNonFinite(m.dhSeq[:n*3584]); i >= 0 {
-		return m.anomaly(9, "dh.seq", i, float64(m.dhSeq[i]))
+		return m.anomaly(8, "dh.seq", i, float64(m.dhSeq[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dhSeqBptt[:105984]); i >= 0 {
-		return m.anomaly(10, "dh.seq.bptt", i, float64(m.dhSeqBptt[i]))
+		return m.anomaly(9, "dh.seq.bptt", i, float64(m.dhSeqBptt[i]))
 	}
 	return nil
 }
@@ -400,10 +395,8 @@ func (m *model64) forwardH(n int) {
 
 // forwardLogits computes logits = dense(h, 10) (seqmnist.bpg:8).
 func (m *model64) forwardLogits(n int) {
-	// logits.xW = h·logits.W  (N, 10) (seqmnist.bpg:8)
-	runtime.Gemm(false, false, n, 10, 128, m.h[:n*128], m.LogitsW, m.logitsXW[:n*10], false)
-	// logits = logits.xW + logits.b  (N, 10) (seqmnist.bpg:8)
-	runtime.BinaryRows(runtime.Add, m.logits[:n*10], m.logitsXW[:n*10], m.LogitsB, n, 10, false)
+	// logits = identity(h·logits.W + logits.b)  (N, 10) (seqmnist.bpg:8)
+	runtime.GemmBiasAct(runtime.Linear, m.logits[:n*10], m.h[:n*128], m.LogitsW, m.LogitsB, n, 10, 128)
 }
 
 // forwardLoss computes loss = softmax_cross_entropy(logits, y) (seqmnist.bpg:9).
