@@ -247,10 +247,31 @@ func drawPlot(path, title string, runs []*curves) error {
 			p.Legend.Add(c.name+" training (epoch mean)", dashed)
 		}
 	}
+	p.X.Max *= 1.03 // the last marks whole, off the frame
+	p.Y.Tick.Marker = lossTicks{}
 	if err := p.Save(vg.Points(520), vg.Points(360), path); err != nil {
 		return fmt.Errorf("plot: %w", err)
 	}
 	return nil
+}
+
+// lossTicks labels round values, at most about ten of them: gonum's
+// default labels too few across the one or two nats a loss falls.
+type lossTicks struct{}
+
+func (lossTicks) Ticks(lo, hi float64) []plot.Tick {
+	step := 0.1
+	for _, s := range []float64{0.1, 0.2, 0.25, 0.5, 1, 2, 5, 10} {
+		step = s
+		if (hi-lo)/s <= 10 {
+			break
+		}
+	}
+	var ticks []plot.Tick
+	for v := math.Ceil(lo/step) * step; v <= hi; v += step {
+		ticks = append(ticks, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'g', 4, 64)})
+	}
+	return ticks
 }
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
