@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/backpropgen/backpropgen/examples/internal/gospec"
 	"github.com/backpropgen/backpropgen/generated/charlm"
 	"github.com/backpropgen/backpropgen/runtime"
 	"github.com/backpropgen/backpropgen/runtime/train"
@@ -111,7 +113,7 @@ func TestCarryState(t *testing.T) {
 // an uninterrupted run, bit for bit.
 func TestResumeCarried(t *testing.T) {
 	text := synthetic(6)
-	cfg := Config{Epochs: 2, Steps: 5, LR: 2e-3, Clip: 5, Seed: 3, Quiet: true}
+	cfg := Config{Epochs: 2, Steps: 5, HoldOut: 0.1, LR: 2e-3, Clip: 5, Seed: 3, Quiet: true}
 	ref, err := Train(context.Background(), cfg, "synthetic", text, &bytes.Buffer{}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
@@ -139,6 +141,155 @@ func TestResumeCarried(t *testing.T) {
 	}
 	if !slices.Equal(res.Model.Params, ref.Model.Params) {
 		t.Error("resumed run's parameters differ from the uninterrupted run's")
+	}
+	for e, want := range ref.Fit.Epochs {
+		if got := res.Fit.Epochs[e].Values["val_loss"]; got != want.Values["val_loss"] || got == 0 {
+			t.Errorf("epoch %d: val_loss %v after resuming, %v uninterrupted", e+1, got, want.Values["val_loss"])
+		}
+	}
+}
+
+// TestHeldOutLoss checks the validation loss against two direct
+// computations: charlmstep fed each stream one character at a time from a
+// zero state, with streams whose last window is partial; and, when the
+// streams fill whole windows, the mean of charlm's own loss (Evaluate)
+// over the windows, the state carried between them.
+func TestHeldOutLoss(t *testing.T) {
+	m := charlm.New()
+	m.Init(5)
+	rng := runtime.NewRNG(9)
+	random := func(n int) []int32 {
+		data := make([]int32, n)
+		for i := range data {
+			data[i] = int32(rng.IntN(numClasses))
+		}
+		return data
+	}
+
+	data := random(rows*45 + 8 + 1) // 8 streams of 46, 24 of 45: three windows, the last partial
+	h, err := newHeldOut(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := h.loss(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := newSampler(m, 1, runtime.NewRNG(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	predicted := 0
+	for r := range rows {
+		clear(s.m.H0)
+		clear(s.m.C0)
+		for at := h.from[r]; at < h.from[r+1]; at++ {
+			if err := s.feed(data[at]); err != nil {
+				t.Fatal(err)
+			}
+			sum += crossEntropy(s.m.Output(1), data[at+1])
+			predicted++
+		}
+	}
+	want := sum / float64(predicted)
+	t.Logf("held-out loss %.6f, one character at a time %.6f (%d characters)", got, want, predicted)
+	if predicted != len(data)-1 || h.windows() != 3 {
+		t.Fatalf("the streams predict %d characters over %d windows, want %d over 3", predicted, h.windows(), len(data)-1)
+	}
+	if math.Abs(got-want) > 1e-5*want {
+		t.Errorf("held-out loss %v, charlmstep one character at a time %v", got, want)
+	}
+
+	data = random(rows*2*window + 1)
+	if h, err = newHeldOut(data); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = h.loss(m); err != nil {
+		t.Fatal(err)
+	}
+	clear(m.H0)
+	clear(m.C0)
+	var evaluated float64
+	for k := range 2 {
+		clear(m.X)
+		for r := range rows {
+			for i := range window {
+				at := h.from[r] + k*window + i
+				m.X[(r*window+i)*numClasses+int(data[at])] = 1
+				m.Y[r*window+i] = data[at+1]
+			}
+		}
+		loss, err := m.Evaluate(rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.CarryState()
+		evaluated += float64(loss) / 2
+	}
+	if math.Abs(got-evaluated) > 1e-5*evaluated {
+		t.Errorf("held-out loss %v over whole windows, Evaluate's mean %v", got, evaluated)
+	}
+	if _, err := newHeldOut(data[:rows]); err == nil {
+		t.Errorf("newHeldOut of %d characters: no error, want one (a stream needs an input and a label)", rows)
+	}
+}
+
+// TestHoldOut checks that training reads none of the held-out bytes (the
+// digits, which the rest of the text lacks), that val_loss is the
+// held-out loss of the trained model over gospec.HeldOut's bytes, and that
+// it reaches the output.
+func TestHoldOut(t *testing.T) {
+	text := synthetic(12)
+	start, end := gospec.HeldOut(len(text), 0.1)
+	for i := start + 1; i < end; i++ {
+		text[i] = '0' + byte(i%10)
+	}
+	isDigit := func(c int32) bool { return c >= encode('0') && c <= encode('9') }
+	cfg := Config{Epochs: 2, HoldOut: 0.1, LR: 2e-3, Clip: 5, Seed: 3, Quiet: true}
+	steps := 0
+	cfg.callbacks = func(m *charlm.Model) []train.Callback {
+		return []train.Callback{{AfterGradients: func(s *train.Step) error {
+			steps++
+			if slices.ContainsFunc(m.Y, isDigit) {
+				t.Errorf("step %d: a label is a held-out digit", s.Global)
+			}
+			for i, v := range m.X {
+				if v != 0 && isDigit(int32(i%numClasses)) {
+					t.Fatalf("step %d: an input is a held-out digit", s.Global)
+				}
+			}
+			return nil
+		}}}
+	}
+	var out bytes.Buffer
+	res, err := Train(context.Background(), cfg, "synthetic", text, &out, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 2 * ((start/rows - 1) / window); steps != want {
+		t.Errorf("%d steps over %d training bytes, want %d", steps, start, want)
+	}
+	h, err := newHeldOut(encodeText2(text[start:end]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := h.loss(res.Model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Fit.Epochs[1].Values["val_loss"]; got != want {
+		t.Errorf("val_loss %v after the last epoch, want the held-out loss of the trained model, %v", got, want)
+	}
+	if !strings.Contains(out.String(), "epoch 2/2  loss ") || !strings.Contains(out.String(), "val_loss ") ||
+		!strings.Contains(out.String(), fmt.Sprintf("%d predicted (0 of them outside the alphabet", end-start-1)) {
+		t.Errorf("output:\n%s", out.String())
+	}
+	for _, fraction := range []float64{-0.1, 1, math.NaN()} {
+		cfg := Config{Epochs: 1, HoldOut: fraction, LR: 1e-3, Seed: 1}
+		if _, err := Train(context.Background(), cfg, "synthetic", text, &bytes.Buffer{}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "-holdout") {
+			t.Errorf("-holdout %v: err = %v", fraction, err)
+		}
 	}
 }
 

@@ -7,7 +7,10 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"slices"
+	"time"
 
+	"github.com/backpropgen/backpropgen/examples/internal/gospec"
 	"github.com/backpropgen/backpropgen/generated/charlm"
 	"github.com/backpropgen/backpropgen/runtime"
 	"github.com/backpropgen/backpropgen/runtime/train"
@@ -16,6 +19,7 @@ import (
 // Config holds the training settings (the command-line flags).
 type Config struct {
 	Epochs     int     // passes over the text
+	HoldOut    float64 // fraction of the text held out for validation (gospec.HeldOut); 0: none
 	Steps      int     // windows per epoch; 0: every window of the text
 	LR         float64 // Adam's initial learning rate, decayed to LR·minLRFactor
 	Clip       float64 // maximum global gradient norm; 0: no clipping
@@ -39,6 +43,9 @@ const minLRFactor = 0.1
 func (c Config) validate() error {
 	if c.Epochs < 1 {
 		return fmt.Errorf("-epochs %d: want at least 1", c.Epochs)
+	}
+	if !(c.HoldOut >= 0 && c.HoldOut < 1) {
+		return fmt.Errorf("-holdout %v: want a fraction of the text in [0, 1)", c.HoldOut)
 	}
 	if c.Steps < 0 {
 		return fmt.Errorf("-steps %d: want a number of windows per epoch, or 0 for the whole text", c.Steps)
@@ -94,10 +101,27 @@ func Train(ctx context.Context, cfg Config, name string, text []byte, stdout, st
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	classes, outside := encodeText(text)
+	// The held-out part is examples/gpt's (gospec.HeldOut), so that both
+	// models are validated on the same bytes; training reads the text
+	// before it. Bytes are characters here (encode maps each to a class).
+	trainText, heldText := text, []byte(nil)
+	if cfg.HoldOut > 0 {
+		start, end := gospec.HeldOut(len(text), cfg.HoldOut)
+		trainText, heldText = text[:start], text[start:end]
+	}
+	classes, outside := encodeText(trainText)
 	data, err := newStreams(classes)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	var held *heldOut
+	heldOutside := 0
+	if cfg.HoldOut > 0 {
+		classes, _ := encodeText(heldText)
+		if held, err = newHeldOut(classes); err != nil {
+			return nil, fmt.Errorf("%s, -holdout %g: %w", name, cfg.HoldOut, err)
+		}
+		_, heldOutside = encodeText(heldText[1:]) // the predicted bytes
 	}
 	m := charlm.New()
 	if len(m.X) != rows*window*numClasses || len(m.Y) != rows*window {
@@ -108,8 +132,12 @@ func Train(ctx context.Context, cfg Config, name string, text []byte, stdout, st
 	if cfg.Steps > 0 {
 		steps = min(steps, cfg.Steps)
 	}
-	fmt.Fprintf(stdout, "%s: %d bytes (%d outside the alphabet, read as ' '): %d streams of %d characters, %d windows of %d each\n",
-		name, len(text), outside, rows, data.length, data.windows(), window)
+	fmt.Fprintf(stdout, "%s: %d bytes; training on %d (%d outside the alphabet, read as ' '): %d streams of %d characters, %d windows of %d each\n",
+		name, len(text), len(trainText), outside, rows, data.length, data.windows(), window)
+	if held != nil {
+		fmt.Fprintf(stdout, "held out for val_loss: bytes %d to %d (the last %g of the 64-byte windows; examples/gpt holds out 0.1), %d predicted (%d of them outside the alphabet, read as ' '), %d streams from a zero state\n",
+			len(trainText), len(trainText)+len(heldText)-1, cfg.HoldOut, held.predicted(), heldOutside, rows)
+	}
 	fmt.Fprintf(stdout, "charlm: LSTM(256), %d parameters; %d epochs of %d steps, Adam lr %g (cosine to %g), clip %g\n",
 		charlm.NumParams, cfg.Epochs, steps, cfg.LR, cfg.LR*minLRFactor, cfg.Clip)
 
@@ -129,6 +157,23 @@ func Train(ctx context.Context, cfg Config, name string, text []byte, stdout, st
 		},
 		EpochEnd: func(e *train.Epoch) error {
 			e.Values["bits_per_char"] = e.Values["loss"] / math.Ln2
+			if held != nil {
+				// The validation runs here rather than as Fit's Validation:
+				// it carries the state across windows and counts only the
+				// positions within the streams. Its time is added to the
+				// epoch's, as Fit adds its own validation's (examples/gpt's).
+				t0 := time.Now()
+				h0, c0 := slices.Clone(m.H0), slices.Clone(m.C0)
+				loss, err := held.loss(m)
+				if err != nil {
+					return err
+				}
+				copy(m.H0, h0) // the checkpoint carries the training's state
+				copy(m.C0, c0)
+				e.Values["val_loss"] = loss
+				e.Values["val_bits_per_char"] = loss / math.Ln2
+				e.Seconds += time.Since(t0).Seconds()
+			}
 			if cfg.SampleLen == 0 {
 				res.Samples = append(res.Samples, "")
 				return nil

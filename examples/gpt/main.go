@@ -143,13 +143,27 @@ func (w windows) Fill(io runtime.IO[float32], rows []int, rng *rand.Rand) {
 	}
 }
 
+// split cuts text into the training and the validation windows: the last
+// tenth of the windows is held out, as gospec.HeldOut says (examples/charlm
+// validates on the same bytes).
+func split(text []byte) (training, validation windows, err error) {
+	start, end := gospec.HeldOut(len(text), 0.1)
+	all, held := (end-1)/ctxLen, (end-1-start)/ctxLen
+	if all-held < 1 || held < 1 {
+		return windows{}, windows{}, fmt.Errorf("the text has %d bytes: want at least %d (ten windows of %d and one byte)", len(text), 10*ctxLen+1, ctxLen)
+	}
+	// text[:start+1]: a shifted training window ends at byte start at the
+	// latest, the held-out part's first byte, which is read there but
+	// never predicted.
+	return windows{text: text[:start+1], n: all - held, shift: true}, windows{text: text, first: all - held, n: held}, nil
+}
+
 // Train trains a new model (or continues the checkpoint's run) and returns
 // it; with Epochs 0 it loads the checkpoint only. nil, nil: interrupted.
 func Train(ctx context.Context, cfg Config, text []byte, stdout, stderr io.Writer) (*gpt.Model, error) {
-	all := (len(text) - 1) / ctxLen
-	held := all / 10
-	if all-held < 1 || held < 1 {
-		return nil, fmt.Errorf("the text has %d bytes: want at least %d (ten windows of %d and one byte)", len(text), 10*ctxLen+1, ctxLen)
+	training, validation, err := split(text)
+	if err != nil {
+		return nil, err
 	}
 	m := gpt.New()
 	opt := runtime.NewAdamW[float32](gpt.NumParams, float32(cfg.LR))
@@ -164,14 +178,14 @@ func Train(ctx context.Context, cfg Config, text []byte, stdout, stderr io.Write
 		Epochs: cfg.Epochs, EpochSteps: cfg.Steps, Optimizer: opt,
 		Schedule: train.WarmupCosine{LR: cfg.LR, Warmup: 100},
 		Clip:     cfg.Clip, Seed: cfg.Seed,
-		Validation: windows{text: text, first: all - held, n: held},
+		Validation: validation,
 		Checkpoint: cfg.Checkpoint, Resume: cfg.Resume,
 		Log: stdout, MetricsFile: cfg.Metrics, Plot: cfg.Plot,
 	}
 	if !cfg.Quiet {
 		fc.Progress = stderr
 	}
-	res, err := train.Fit(ctx, train.Model[float32](m), windows{text: text, n: all - held, shift: true}, fc)
+	res, err := train.Fit(ctx, train.Model[float32](m), training, fc)
 	if err != nil || res.Interrupted {
 		return nil, err
 	}

@@ -5,9 +5,11 @@ import (
 	"context"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/backpropgen/backpropgen/examples/internal/gospec"
 	"github.com/backpropgen/backpropgen/generated/gpt"
 )
 
@@ -90,5 +92,50 @@ func TestFlagErrors(t *testing.T) {
 	}
 	if _, err := Train(context.Background(), Config{Epochs: 1, LR: 1e-3}, []byte("short"), &bytes.Buffer{}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "want at least") {
 		t.Errorf("a short text: %v", err)
+	}
+}
+
+// TestSplit checks that no training window, shifted as far as it goes,
+// reads a byte the validation predicts, and that the validation windows
+// predict exactly the bytes gospec.HeldOut holds out.
+func TestSplit(t *testing.T) {
+	text := bytes.Repeat([]byte("a"), 64*37+23)
+	start, end := gospec.HeldOut(len(text), 0.1)
+	for i := start + 1; i < len(text); i++ {
+		text[i] = 'z' - byte(i%7) // bytes the training text does not have
+	}
+	training, validation, err := split(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := gpt.New()
+	io := m.IO()
+	tokens, labels := io.Labels[0].Data, io.Labels[1].Data
+	rows := make([]int, training.n)
+	for i := range rows {
+		rows[i] = i
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 200 {
+		for lo := 0; lo < len(rows); lo += gpt.Batch {
+			batch := rows[lo:min(lo+gpt.Batch, len(rows))]
+			training.Fill(io, batch, rng)
+			if i := slices.IndexFunc(labels[:len(batch)*ctxLen], func(b int32) bool { return b != 'a' }); i >= 0 {
+				t.Fatalf("training row %d reads a held-out byte (%q) as a label", batch[i/ctxLen], rune(labels[i]))
+			}
+			if i := slices.IndexFunc(tokens[:len(batch)*ctxLen], func(b int32) bool { return b != 'a' }); i >= 0 {
+				t.Fatalf("training row %d reads a held-out byte (%q) as a token", batch[i/ctxLen], rune(tokens[i]))
+			}
+		}
+	}
+	var predicted []byte
+	for r := range validation.n {
+		validation.Fill(io, []int{r}, nil)
+		for _, b := range labels[:ctxLen] {
+			predicted = append(predicted, byte(b))
+		}
+	}
+	if !bytes.Equal(predicted, text[start+1:end]) {
+		t.Errorf("the validation windows predict %d bytes, not the %d of text[%d:%d]", len(predicted), end-start-1, start+1, end)
 	}
 }
