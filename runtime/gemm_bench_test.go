@@ -78,6 +78,16 @@ func BenchmarkGemm(b *testing.B) {
 		{"conv2_5408x64x288", false, false, false, 5408, 64, 288},
 		{"conv2dX_5408x288x64T", false, true, false, 5408, 288, 64},
 		{"conv2dW_T288x5408x64", true, false, true, 288, 64, 5408},
+		// generated/gpt's products at batch 8 (512 rows of 128 channels):
+		// the MLP's up and down projections forward, the tied logits
+		// (the token table transposed), a weight gradient, and one head's
+		// attention scores and weighted sum.
+		{"gptFc_512x512x128", false, false, false, 512, 512, 128},
+		{"gptOut_512x128x512", false, false, false, 512, 128, 512},
+		{"gptLogits_512x256x128T", false, true, false, 512, 256, 128},
+		{"gptDW_T128x512x384", true, false, true, 128, 384, 512},
+		{"gptScores_64x64x32T", false, true, false, 64, 64, 32},
+		{"gptMix_64x32x64", false, false, false, 64, 32, 64},
 	}
 	r := rand.New(rand.NewPCG(1, 1))
 	for _, s := range shapes {
