@@ -17,7 +17,9 @@ import (
 //
 // Unary Exp, Sigmoid and Tanh are the exception to what follows: their
 // kernels (AVX2 and FMA, see haveF32FMA) agree with the Go loops to a few
-// ulp only. All other loops perform the same float32 operations in the
+// ulp only. So, through their tanh, do float32 Gelu and its gradient
+// (f32Gelu, f32GeluGrad), which are bit-identical to the chunked Go loops
+// that call f32Tanh, not to the noasm build. All other loops perform the same float32 operations in the
 // same order as the Go loops (no FMA, correctly rounded VSQRTPS and
 // VDIVPS), so with the default GOAMD64=v1, under which the Go compiler
 // fuses nothing, the results are bit-identical to the pure-Go build
@@ -72,7 +74,7 @@ func unaryAsm[T Float](op UnaryOp, out, x []T) int {
 		f32Neg(k, f32p(out), f32p(x))
 	case Sqrt:
 		f32Sqrt(k, f32p(out), f32p(x))
-	case Sigmoid, Tanh, Exp:
+	case Sigmoid, Tanh, Exp, Gelu:
 		if !haveF32FMA {
 			return 0
 		}
@@ -81,6 +83,8 @@ func unaryAsm[T Float](op UnaryOp, out, x []T) int {
 			f32Sigmoid(k, f32p(out), f32p(x))
 		case Tanh:
 			f32Tanh(k, f32p(out), f32p(x))
+		case Gelu:
+			f32Gelu(k, f32p(out), f32p(x))
 		default:
 			f32Exp(k, f32p(out), f32p(x))
 		}
@@ -106,6 +110,11 @@ func unaryGradAsm[T Float](op UnaryOp, dx, y, dy []T) int {
 		f32Mul(k, f32p(dx), f32p(dy), f32p(y))
 	case Sqrt:
 		f32SqrtGrad(k, f32p(dx), f32p(y), f32p(dy))
+	case Gelu: // y is x
+		if !haveF32FMA {
+			return 0
+		}
+		f32GeluGrad(k, f32p(dx), f32p(y), f32p(dy))
 	default:
 		return 0
 	}

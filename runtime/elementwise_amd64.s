@@ -203,7 +203,39 @@ DATA f32VecTab<>+752(SB)/4, $0xbeaaaa99
 DATA f32VecTab<>+756(SB)/4, $0xbeaaaa99
 DATA f32VecTab<>+760(SB)/4, $0xbeaaaa99
 DATA f32VecTab<>+764(SB)/4, $0xbeaaaa99
-GLOBL f32VecTab<>(SB), RODATA|NOPTR, $768
+DATA f32VecTab<>+768(SB)/4, $0x3f000000
+DATA f32VecTab<>+772(SB)/4, $0x3f000000
+DATA f32VecTab<>+776(SB)/4, $0x3f000000
+DATA f32VecTab<>+780(SB)/4, $0x3f000000
+DATA f32VecTab<>+784(SB)/4, $0x3f000000
+DATA f32VecTab<>+788(SB)/4, $0x3f000000
+DATA f32VecTab<>+792(SB)/4, $0x3f000000
+DATA f32VecTab<>+796(SB)/4, $0x3f000000
+DATA f32VecTab<>+800(SB)/4, $0x3f4c422a
+DATA f32VecTab<>+804(SB)/4, $0x3f4c422a
+DATA f32VecTab<>+808(SB)/4, $0x3f4c422a
+DATA f32VecTab<>+812(SB)/4, $0x3f4c422a
+DATA f32VecTab<>+816(SB)/4, $0x3f4c422a
+DATA f32VecTab<>+820(SB)/4, $0x3f4c422a
+DATA f32VecTab<>+824(SB)/4, $0x3f4c422a
+DATA f32VecTab<>+828(SB)/4, $0x3f4c422a
+DATA f32VecTab<>+832(SB)/4, $0x3d372713
+DATA f32VecTab<>+836(SB)/4, $0x3d372713
+DATA f32VecTab<>+840(SB)/4, $0x3d372713
+DATA f32VecTab<>+844(SB)/4, $0x3d372713
+DATA f32VecTab<>+848(SB)/4, $0x3d372713
+DATA f32VecTab<>+852(SB)/4, $0x3d372713
+DATA f32VecTab<>+856(SB)/4, $0x3d372713
+DATA f32VecTab<>+860(SB)/4, $0x3d372713
+DATA f32VecTab<>+864(SB)/4, $0x3e095d4f
+DATA f32VecTab<>+868(SB)/4, $0x3e095d4f
+DATA f32VecTab<>+872(SB)/4, $0x3e095d4f
+DATA f32VecTab<>+876(SB)/4, $0x3e095d4f
+DATA f32VecTab<>+880(SB)/4, $0x3e095d4f
+DATA f32VecTab<>+884(SB)/4, $0x3e095d4f
+DATA f32VecTab<>+888(SB)/4, $0x3e095d4f
+DATA f32VecTab<>+892(SB)/4, $0x3e095d4f
+GLOBL f32VecTab<>(SB), RODATA|NOPTR, $896
 
 // func f32Adam(n int, p *float32, grad *float32, m *float32, v *float32, b1 float32, c1 float32, b2 float32, c2 float32, invSqrtBC2 float32, eps float32, step float32, decay float32)
 // Requires: AVX
@@ -1785,6 +1817,418 @@ vecloop:
 	VMOVUPS      Y3, (CX)(BX*4)
 	ADDQ         $0x00000008, BX
 	CMPQ         BX, AX
+	JL           vecloop
+
+done:
+	VZEROUPPER
+	RET
+
+// func f32Gelu(n int, out *float32, x *float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·f32Gelu(SB), NOSPLIT, $0-24
+	MOVQ n+0(FP), AX
+	MOVQ out+8(FP), CX
+	MOVQ x+16(FP), DX
+	XORQ BX, BX
+	MOVQ AX, SI
+	ANDQ $-16, SI
+	JLE  vec
+
+loop:
+	VMOVUPS      (DX)(BX*4), Y0
+	VMULPS       f32VecTab<>+832(SB), Y0, Y1
+	VMULPS       Y0, Y1, Y1
+	VMULPS       Y0, Y1, Y1
+	VADDPS       Y0, Y1, Y1
+	VMULPS       f32VecTab<>+800(SB), Y1, Y1
+	VANDPS       f32VecTab<>+160(SB), Y1, Y2
+	VADDPS       Y2, Y2, Y3
+	VMOVUPS      f32VecTab<>+256(SB), Y4
+	VMINPS       Y3, Y4, Y4
+	VMULPS       f32VecTab<>+288(SB), Y4, Y3
+	VROUNDPS     $0x00, Y3, Y3
+	VFNMADD231PS f32VecTab<>+320(SB), Y3, Y4
+	VFNMADD231PS f32VecTab<>+352(SB), Y3, Y4
+	VMOVUPS      f32VecTab<>+384(SB), Y5
+	VFMADD213PS  f32VecTab<>+416(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+448(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+480(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+512(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+544(SB), Y4, Y5
+	VMULPS       Y4, Y4, Y6
+	VFMADD213PS  Y4, Y6, Y5
+	VADDPS       f32VecTab<>+64(SB), Y5, Y5
+	VCVTPS2DQ    Y3, Y3
+	VPSRAD       $0x01, Y3, Y4
+	VPSUBD       Y4, Y3, Y3
+	VPADDD       f32VecTab<>+192(SB), Y4, Y4
+	VPADDD       f32VecTab<>+192(SB), Y3, Y3
+	VPSLLD       $0x17, Y4, Y4
+	VPSLLD       $0x17, Y3, Y3
+	VMULPS       Y4, Y5, Y5
+	VMULPS       Y3, Y5, Y5
+	VADDPS       f32VecTab<>+64(SB), Y5, Y5
+	VMOVUPS      f32VecTab<>+96(SB), Y3
+	VDIVPS       Y5, Y3, Y3
+	VMOVUPS      f32VecTab<>+64(SB), Y4
+	VSUBPS       Y3, Y4, Y4
+	VMULPS       Y2, Y2, Y3
+	VMOVUPS      f32VecTab<>+608(SB), Y5
+	VFMADD213PS  f32VecTab<>+640(SB), Y3, Y5
+	VFMADD213PS  f32VecTab<>+672(SB), Y3, Y5
+	VFMADD213PS  f32VecTab<>+704(SB), Y3, Y5
+	VFMADD213PS  f32VecTab<>+736(SB), Y3, Y5
+	VMULPS       Y2, Y3, Y3
+	VFMADD213PS  Y2, Y3, Y5
+	VCMPPS       $0x11, f32VecTab<>+576(SB), Y2, Y2
+	VBLENDVPS    Y2, Y5, Y4, Y4
+	VANDPS       f32VecTab<>+128(SB), Y1, Y2
+	VORPS        Y2, Y4, Y4
+	VADDPS       f32VecTab<>+64(SB), Y4, Y4
+	VMULPS       f32VecTab<>+768(SB), Y0, Y0
+	VMULPS       Y4, Y0, Y0
+	VMOVUPS      Y0, (CX)(BX*4)
+	VMOVUPS      32(DX)(BX*4), Y0
+	VMULPS       f32VecTab<>+832(SB), Y0, Y1
+	VMULPS       Y0, Y1, Y1
+	VMULPS       Y0, Y1, Y1
+	VADDPS       Y0, Y1, Y1
+	VMULPS       f32VecTab<>+800(SB), Y1, Y1
+	VANDPS       f32VecTab<>+160(SB), Y1, Y2
+	VADDPS       Y2, Y2, Y3
+	VMOVUPS      f32VecTab<>+256(SB), Y4
+	VMINPS       Y3, Y4, Y4
+	VMULPS       f32VecTab<>+288(SB), Y4, Y3
+	VROUNDPS     $0x00, Y3, Y3
+	VFNMADD231PS f32VecTab<>+320(SB), Y3, Y4
+	VFNMADD231PS f32VecTab<>+352(SB), Y3, Y4
+	VMOVUPS      f32VecTab<>+384(SB), Y5
+	VFMADD213PS  f32VecTab<>+416(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+448(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+480(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+512(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+544(SB), Y4, Y5
+	VMULPS       Y4, Y4, Y6
+	VFMADD213PS  Y4, Y6, Y5
+	VADDPS       f32VecTab<>+64(SB), Y5, Y5
+	VCVTPS2DQ    Y3, Y3
+	VPSRAD       $0x01, Y3, Y4
+	VPSUBD       Y4, Y3, Y3
+	VPADDD       f32VecTab<>+192(SB), Y4, Y4
+	VPADDD       f32VecTab<>+192(SB), Y3, Y3
+	VPSLLD       $0x17, Y4, Y4
+	VPSLLD       $0x17, Y3, Y3
+	VMULPS       Y4, Y5, Y5
+	VMULPS       Y3, Y5, Y5
+	VADDPS       f32VecTab<>+64(SB), Y5, Y5
+	VMOVUPS      f32VecTab<>+96(SB), Y3
+	VDIVPS       Y5, Y3, Y3
+	VMOVUPS      f32VecTab<>+64(SB), Y4
+	VSUBPS       Y3, Y4, Y4
+	VMULPS       Y2, Y2, Y3
+	VMOVUPS      f32VecTab<>+608(SB), Y5
+	VFMADD213PS  f32VecTab<>+640(SB), Y3, Y5
+	VFMADD213PS  f32VecTab<>+672(SB), Y3, Y5
+	VFMADD213PS  f32VecTab<>+704(SB), Y3, Y5
+	VFMADD213PS  f32VecTab<>+736(SB), Y3, Y5
+	VMULPS       Y2, Y3, Y3
+	VFMADD213PS  Y2, Y3, Y5
+	VCMPPS       $0x11, f32VecTab<>+576(SB), Y2, Y2
+	VBLENDVPS    Y2, Y5, Y4, Y4
+	VANDPS       f32VecTab<>+128(SB), Y1, Y2
+	VORPS        Y2, Y4, Y4
+	VADDPS       f32VecTab<>+64(SB), Y4, Y4
+	VMULPS       f32VecTab<>+768(SB), Y0, Y0
+	VMULPS       Y4, Y0, Y0
+	VMOVUPS      Y0, 32(CX)(BX*4)
+	ADDQ         $0x00000010, BX
+	CMPQ         BX, SI
+	JL           loop
+
+vec:
+	ANDQ $-8, AX
+	CMPQ BX, AX
+	JGE  done
+
+vecloop:
+	VMOVUPS      (DX)(BX*4), Y0
+	VMULPS       f32VecTab<>+832(SB), Y0, Y1
+	VMULPS       Y0, Y1, Y1
+	VMULPS       Y0, Y1, Y1
+	VADDPS       Y0, Y1, Y1
+	VMULPS       f32VecTab<>+800(SB), Y1, Y1
+	VANDPS       f32VecTab<>+160(SB), Y1, Y2
+	VADDPS       Y2, Y2, Y3
+	VMOVUPS      f32VecTab<>+256(SB), Y4
+	VMINPS       Y3, Y4, Y4
+	VMULPS       f32VecTab<>+288(SB), Y4, Y3
+	VROUNDPS     $0x00, Y3, Y3
+	VFNMADD231PS f32VecTab<>+320(SB), Y3, Y4
+	VFNMADD231PS f32VecTab<>+352(SB), Y3, Y4
+	VMOVUPS      f32VecTab<>+384(SB), Y5
+	VFMADD213PS  f32VecTab<>+416(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+448(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+480(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+512(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+544(SB), Y4, Y5
+	VMULPS       Y4, Y4, Y6
+	VFMADD213PS  Y4, Y6, Y5
+	VADDPS       f32VecTab<>+64(SB), Y5, Y5
+	VCVTPS2DQ    Y3, Y3
+	VPSRAD       $0x01, Y3, Y4
+	VPSUBD       Y4, Y3, Y3
+	VPADDD       f32VecTab<>+192(SB), Y4, Y4
+	VPADDD       f32VecTab<>+192(SB), Y3, Y3
+	VPSLLD       $0x17, Y4, Y4
+	VPSLLD       $0x17, Y3, Y3
+	VMULPS       Y4, Y5, Y5
+	VMULPS       Y3, Y5, Y5
+	VADDPS       f32VecTab<>+64(SB), Y5, Y5
+	VMOVUPS      f32VecTab<>+96(SB), Y3
+	VDIVPS       Y5, Y3, Y3
+	VMOVUPS      f32VecTab<>+64(SB), Y4
+	VSUBPS       Y3, Y4, Y4
+	VMULPS       Y2, Y2, Y3
+	VMOVUPS      f32VecTab<>+608(SB), Y5
+	VFMADD213PS  f32VecTab<>+640(SB), Y3, Y5
+	VFMADD213PS  f32VecTab<>+672(SB), Y3, Y5
+	VFMADD213PS  f32VecTab<>+704(SB), Y3, Y5
+	VFMADD213PS  f32VecTab<>+736(SB), Y3, Y5
+	VMULPS       Y2, Y3, Y3
+	VFMADD213PS  Y2, Y3, Y5
+	VCMPPS       $0x11, f32VecTab<>+576(SB), Y2, Y2
+	VBLENDVPS    Y2, Y5, Y4, Y4
+	VANDPS       f32VecTab<>+128(SB), Y1, Y2
+	VORPS        Y2, Y4, Y4
+	VADDPS       f32VecTab<>+64(SB), Y4, Y4
+	VMULPS       f32VecTab<>+768(SB), Y0, Y0
+	VMULPS       Y4, Y0, Y0
+	VMOVUPS      Y0, (CX)(BX*4)
+	ADDQ         $0x00000008, BX
+	CMPQ         BX, AX
+	JL           vecloop
+
+done:
+	VZEROUPPER
+	RET
+
+// func f32GeluGrad(n int, dx *float32, x *float32, dy *float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·f32GeluGrad(SB), NOSPLIT, $0-32
+	MOVQ n+0(FP), AX
+	MOVQ dx+8(FP), CX
+	MOVQ x+16(FP), DX
+	MOVQ dy+24(FP), BX
+	XORQ SI, SI
+	MOVQ AX, DI
+	ANDQ $-16, DI
+	JLE  vec
+
+loop:
+	VMOVUPS      (DX)(SI*4), Y0
+	VMULPS       f32VecTab<>+832(SB), Y0, Y1
+	VMULPS       Y0, Y1, Y1
+	VMULPS       Y0, Y1, Y1
+	VADDPS       Y0, Y1, Y1
+	VMULPS       f32VecTab<>+800(SB), Y1, Y1
+	VANDPS       f32VecTab<>+160(SB), Y1, Y2
+	VADDPS       Y2, Y2, Y3
+	VMOVUPS      f32VecTab<>+256(SB), Y4
+	VMINPS       Y3, Y4, Y4
+	VMULPS       f32VecTab<>+288(SB), Y4, Y3
+	VROUNDPS     $0x00, Y3, Y3
+	VFNMADD231PS f32VecTab<>+320(SB), Y3, Y4
+	VFNMADD231PS f32VecTab<>+352(SB), Y3, Y4
+	VMOVUPS      f32VecTab<>+384(SB), Y5
+	VFMADD213PS  f32VecTab<>+416(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+448(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+480(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+512(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+544(SB), Y4, Y5
+	VMULPS       Y4, Y4, Y6
+	VFMADD213PS  Y4, Y6, Y5
+	VADDPS       f32VecTab<>+64(SB), Y5, Y5
+	VCVTPS2DQ    Y3, Y3
+	VPSRAD       $0x01, Y3, Y4
+	VPSUBD       Y4, Y3, Y3
+	VPADDD       f32VecTab<>+192(SB), Y4, Y4
+	VPADDD       f32VecTab<>+192(SB), Y3, Y3
+	VPSLLD       $0x17, Y4, Y4
+	VPSLLD       $0x17, Y3, Y3
+	VMULPS       Y4, Y5, Y5
+	VMULPS       Y3, Y5, Y5
+	VADDPS       f32VecTab<>+64(SB), Y5, Y5
+	VMOVUPS      f32VecTab<>+96(SB), Y3
+	VDIVPS       Y5, Y3, Y3
+	VMOVUPS      f32VecTab<>+64(SB), Y4
+	VSUBPS       Y3, Y4, Y4
+	VMULPS       Y2, Y2, Y3
+	VMOVUPS      f32VecTab<>+608(SB), Y5
+	VFMADD213PS  f32VecTab<>+640(SB), Y3, Y5
+	VFMADD213PS  f32VecTab<>+672(SB), Y3, Y5
+	VFMADD213PS  f32VecTab<>+704(SB), Y3, Y5
+	VFMADD213PS  f32VecTab<>+736(SB), Y3, Y5
+	VMULPS       Y2, Y3, Y3
+	VFMADD213PS  Y2, Y3, Y5
+	VCMPPS       $0x11, f32VecTab<>+576(SB), Y2, Y2
+	VBLENDVPS    Y2, Y5, Y4, Y4
+	VANDPS       f32VecTab<>+128(SB), Y1, Y2
+	VORPS        Y2, Y4, Y4
+	VMOVUPS      f32VecTab<>+64(SB), Y1
+	VMULPS       Y4, Y4, Y3
+	VSUBPS       Y3, Y1, Y3
+	VMULPS       f32VecTab<>+768(SB), Y0, Y2
+	VMULPS       Y3, Y2, Y2
+	VMULPS       f32VecTab<>+800(SB), Y2, Y2
+	VMULPS       f32VecTab<>+864(SB), Y0, Y3
+	VMULPS       Y0, Y3, Y3
+	VADDPS       Y1, Y3, Y3
+	VMULPS       Y3, Y2, Y2
+	VADDPS       Y1, Y4, Y4
+	VMULPS       f32VecTab<>+768(SB), Y4, Y4
+	VADDPS       Y2, Y4, Y4
+	VMULPS       (BX)(SI*4), Y4, Y4
+	VMOVUPS      Y4, (CX)(SI*4)
+	VMOVUPS      32(DX)(SI*4), Y0
+	VMULPS       f32VecTab<>+832(SB), Y0, Y1
+	VMULPS       Y0, Y1, Y1
+	VMULPS       Y0, Y1, Y1
+	VADDPS       Y0, Y1, Y1
+	VMULPS       f32VecTab<>+800(SB), Y1, Y1
+	VANDPS       f32VecTab<>+160(SB), Y1, Y2
+	VADDPS       Y2, Y2, Y3
+	VMOVUPS      f32VecTab<>+256(SB), Y4
+	VMINPS       Y3, Y4, Y4
+	VMULPS       f32VecTab<>+288(SB), Y4, Y3
+	VROUNDPS     $0x00, Y3, Y3
+	VFNMADD231PS f32VecTab<>+320(SB), Y3, Y4
+	VFNMADD231PS f32VecTab<>+352(SB), Y3, Y4
+	VMOVUPS      f32VecTab<>+384(SB), Y5
+	VFMADD213PS  f32VecTab<>+416(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+448(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+480(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+512(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+544(SB), Y4, Y5
+	VMULPS       Y4, Y4, Y6
+	VFMADD213PS  Y4, Y6, Y5
+	VADDPS       f32VecTab<>+64(SB), Y5, Y5
+	VCVTPS2DQ    Y3, Y3
+	VPSRAD       $0x01, Y3, Y4
+	VPSUBD       Y4, Y3, Y3
+	VPADDD       f32VecTab<>+192(SB), Y4, Y4
+	VPADDD       f32VecTab<>+192(SB), Y3, Y3
+	VPSLLD       $0x17, Y4, Y4
+	VPSLLD       $0x17, Y3, Y3
+	VMULPS       Y4, Y5, Y5
+	VMULPS       Y3, Y5, Y5
+	VADDPS       f32VecTab<>+64(SB), Y5, Y5
+	VMOVUPS      f32VecTab<>+96(SB), Y3
+	VDIVPS       Y5, Y3, Y3
+	VMOVUPS      f32VecTab<>+64(SB), Y4
+	VSUBPS       Y3, Y4, Y4
+	VMULPS       Y2, Y2, Y3
+	VMOVUPS      f32VecTab<>+608(SB), Y5
+	VFMADD213PS  f32VecTab<>+640(SB), Y3, Y5
+	VFMADD213PS  f32VecTab<>+672(SB), Y3, Y5
+	VFMADD213PS  f32VecTab<>+704(SB), Y3, Y5
+	VFMADD213PS  f32VecTab<>+736(SB), Y3, Y5
+	VMULPS       Y2, Y3, Y3
+	VFMADD213PS  Y2, Y3, Y5
+	VCMPPS       $0x11, f32VecTab<>+576(SB), Y2, Y2
+	VBLENDVPS    Y2, Y5, Y4, Y4
+	VANDPS       f32VecTab<>+128(SB), Y1, Y2
+	VORPS        Y2, Y4, Y4
+	VMOVUPS      f32VecTab<>+64(SB), Y1
+	VMULPS       Y4, Y4, Y3
+	VSUBPS       Y3, Y1, Y3
+	VMULPS       f32VecTab<>+768(SB), Y0, Y2
+	VMULPS       Y3, Y2, Y2
+	VMULPS       f32VecTab<>+800(SB), Y2, Y2
+	VMULPS       f32VecTab<>+864(SB), Y0, Y3
+	VMULPS       Y0, Y3, Y3
+	VADDPS       Y1, Y3, Y3
+	VMULPS       Y3, Y2, Y2
+	VADDPS       Y1, Y4, Y4
+	VMULPS       f32VecTab<>+768(SB), Y4, Y4
+	VADDPS       Y2, Y4, Y4
+	VMULPS       32(BX)(SI*4), Y4, Y4
+	VMOVUPS      Y4, 32(CX)(SI*4)
+	ADDQ         $0x00000010, SI
+	CMPQ         SI, DI
+	JL           loop
+
+vec:
+	ANDQ $-8, AX
+	CMPQ SI, AX
+	JGE  done
+
+vecloop:
+	VMOVUPS      (DX)(SI*4), Y0
+	VMULPS       f32VecTab<>+832(SB), Y0, Y1
+	VMULPS       Y0, Y1, Y1
+	VMULPS       Y0, Y1, Y1
+	VADDPS       Y0, Y1, Y1
+	VMULPS       f32VecTab<>+800(SB), Y1, Y1
+	VANDPS       f32VecTab<>+160(SB), Y1, Y2
+	VADDPS       Y2, Y2, Y3
+	VMOVUPS      f32VecTab<>+256(SB), Y4
+	VMINPS       Y3, Y4, Y4
+	VMULPS       f32VecTab<>+288(SB), Y4, Y3
+	VROUNDPS     $0x00, Y3, Y3
+	VFNMADD231PS f32VecTab<>+320(SB), Y3, Y4
+	VFNMADD231PS f32VecTab<>+352(SB), Y3, Y4
+	VMOVUPS      f32VecTab<>+384(SB), Y5
+	VFMADD213PS  f32VecTab<>+416(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+448(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+480(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+512(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+544(SB), Y4, Y5
+	VMULPS       Y4, Y4, Y6
+	VFMADD213PS  Y4, Y6, Y5
+	VADDPS       f32VecTab<>+64(SB), Y5, Y5
+	VCVTPS2DQ    Y3, Y3
+	VPSRAD       $0x01, Y3, Y4
+	VPSUBD       Y4, Y3, Y3
+	VPADDD       f32VecTab<>+192(SB), Y4, Y4
+	VPADDD       f32VecTab<>+192(SB), Y3, Y3
+	VPSLLD       $0x17, Y4, Y4
+	VPSLLD       $0x17, Y3, Y3
+	VMULPS       Y4, Y5, Y5
+	VMULPS       Y3, Y5, Y5
+	VADDPS       f32VecTab<>+64(SB), Y5, Y5
+	VMOVUPS      f32VecTab<>+96(SB), Y3
+	VDIVPS       Y5, Y3, Y3
+	VMOVUPS      f32VecTab<>+64(SB), Y4
+	VSUBPS       Y3, Y4, Y4
+	VMULPS       Y2, Y2, Y3
+	VMOVUPS      f32VecTab<>+608(SB), Y5
+	VFMADD213PS  f32VecTab<>+640(SB), Y3, Y5
+	VFMADD213PS  f32VecTab<>+672(SB), Y3, Y5
+	VFMADD213PS  f32VecTab<>+704(SB), Y3, Y5
+	VFMADD213PS  f32VecTab<>+736(SB), Y3, Y5
+	VMULPS       Y2, Y3, Y3
+	VFMADD213PS  Y2, Y3, Y5
+	VCMPPS       $0x11, f32VecTab<>+576(SB), Y2, Y2
+	VBLENDVPS    Y2, Y5, Y4, Y4
+	VANDPS       f32VecTab<>+128(SB), Y1, Y2
+	VORPS        Y2, Y4, Y4
+	VMOVUPS      f32VecTab<>+64(SB), Y1
+	VMULPS       Y4, Y4, Y3
+	VSUBPS       Y3, Y1, Y3
+	VMULPS       f32VecTab<>+768(SB), Y0, Y2
+	VMULPS       Y3, Y2, Y2
+	VMULPS       f32VecTab<>+800(SB), Y2, Y2
+	VMULPS       f32VecTab<>+864(SB), Y0, Y3
+	VMULPS       Y0, Y3, Y3
+	VADDPS       Y1, Y3, Y3
+	VMULPS       Y3, Y2, Y2
+	VADDPS       Y1, Y4, Y4
+	VMULPS       f32VecTab<>+768(SB), Y4, Y4
+	VADDPS       Y2, Y4, Y4
+	VMULPS       (BX)(SI*4), Y4, Y4
+	VMOVUPS      Y4, (CX)(SI*4)
+	ADDQ         $0x00000008, SI
+	CMPQ         SI, AX
 	JL           vecloop
 
 done:

@@ -50,6 +50,8 @@ func TestF32KernelsFenced(t *testing.T) {
 				"UnaryTanh":    func(a [][]float32) { Unary(Tanh, a[0], a[1]) },
 				"UnaryExp":     func(a [][]float32) { Unary(Exp, a[0], a[1]) },
 				"UnaryGrad":    func(a [][]float32) { UnaryGrad(Tanh, a[0], a[1], a[2]) },
+				"UnaryGelu":    func(a [][]float32) { Unary(Gelu, a[0], a[1]) },
+				"GeluGrad":     func(a [][]float32) { UnaryGrad(Gelu, a[0], a[1], a[2]) },
 				"Binary":       func(a [][]float32) { Binary(Sub, a[0], a[1], a[2]) },
 				"BinaryScalar": func(a [][]float32) { BinaryScalar(Div, a[0], a[1], 3, true) },
 				"Axpy":         func(a [][]float32) { Axpy(a[0], a[1], 0.5) },

@@ -1,8 +1,9 @@
 package main
 
 // The AVX2/FMA float32 transcendental kernels (in elementwise_amd64.s):
-// e^x, the logistic sigmoid and tanh as stream kernels for Unary, and the
-// fused per-row cell kernels of the recurrent layers.
+// e^x, the logistic sigmoid and tanh as stream kernels for Unary, GELU
+// (tanh form) and its gradient in one pass each, and the fused per-row
+// cell kernels of the recurrent layers.
 //
 // Unlike the other element-wise kernels these are not bit-identical to
 // the Go loops (which compute in float64 through math or a table-based
@@ -77,6 +78,13 @@ var vecConsts = []struct {
 	{"tanh2", f32bits(-5.37397155531e-2)},
 	{"tanh3", f32bits(1.33314422036e-1)},
 	{"tanh4", f32bits(-3.33332819422e-1)},
+	// GELU's tanh form (runtime.geluC and the cubic's coefficient, and 3
+	// times it for the derivative), rounded to float32 as the Go loops
+	// round them.
+	{"half", f32bits(0.5)},
+	{"geluC", f32bits(0.7978845608028654)},
+	{"geluA", f32bits(0.044715)},
+	{"gelu3A", f32bits(3 * 0.044715)},
 }
 
 // vectorConstants emits f32VecTab.
@@ -203,8 +211,21 @@ func emitTanh(x VecVirtual) VecVirtual {
 	return big
 }
 
-// activationStreams returns the stream kernels of Unary Exp, Sigmoid and
-// Tanh and the SimpleRNN row kernels.
+// emitGeluTanh returns new registers holding u = √(2/π)·(x + 0.044715·x³)
+// (each product rounded in turn, no FMA, as the Go loop computes it) and
+// tanh u, for the register x.
+func emitGeluTanh(x VecVirtual) (u, t VecVirtual) {
+	u = YMM()
+	VMULPS(vc("geluA"), x, u)
+	VMULPS(x, u, u)
+	VMULPS(x, u, u)
+	VADDPS(x, u, u)
+	VMULPS(vc("geluC"), u, u)
+	return u, emitTanh(u)
+}
+
+// activationStreams returns the stream kernels of Unary Exp, Sigmoid,
+// Tanh and Gelu, UnaryGrad Gelu, and the SimpleRNN row kernels.
 func activationStreams() []stream {
 	act := func(name, doc string, f func(x Mem) VecVirtual) stream {
 		return stream{
@@ -222,6 +243,54 @@ func activationStreams() []stream {
 			func(x Mem) VecVirtual { return emitSigmoid(load(x)) }),
 		act("f32Tanh", "out[i] = tanh(x[i])  // a few ulp; AVX2, FMA",
 			func(x Mem) VecVirtual { return emitTanh(load(x)) }),
+		{
+			// The Go loop's float32 operations in its order around
+			// f32Tanh's tanh, so the result is bit-identical to the chunked
+			// loop (geluTanhLoop) on the same CPU.
+			name: "f32Gelu", arrays: []string{"out", "x"}, unroll: 2,
+			doc: []string{
+				"u := 0.7978846 * (x[i] + 0.044715*x[i]*x[i]*x[i])",
+				"out[i] = 0.5 * x[i] * (1 + tanh(u))  // tanh as f32Tanh; AVX2, FMA",
+			},
+			body: func(at func(int) Mem, k []VecVirtual) {
+				x := load(at(1))
+				_, t := emitGeluTanh(x)
+				VADDPS(vc("one"), t, t)
+				h := YMM()
+				VMULPS(vc("half"), x, h)
+				VMULPS(t, h, h)
+				VMOVUPS(h, at(0))
+			},
+		},
+		{
+			name: "f32GeluGrad", arrays: []string{"dx", "x", "dy"}, unroll: 2,
+			doc: []string{
+				"t := tanh(0.7978846 * (x[i] + 0.044715*x[i]*x[i]*x[i]))  // as f32Gelu",
+				"dx[i] = dy[i] * (0.5*(1+t) + 0.5*x[i]*(1-t*t)*0.7978846*(1+0.134145*x[i]*x[i]))",
+			},
+			body: func(at func(int) Mem, k []VecVirtual) {
+				x := load(at(1))
+				_, t := emitGeluTanh(x)
+				// b = 0.5·x·(1 - t²)·√(2/π)·(1 + 3·0.044715·x²), left to right.
+				one := vload("one")
+				b, s := YMM(), YMM()
+				VMULPS(t, t, s)
+				VSUBPS(s, one, s)
+				VMULPS(vc("half"), x, b)
+				VMULPS(s, b, b)
+				VMULPS(vc("geluC"), b, b)
+				VMULPS(vc("gelu3A"), x, s)
+				VMULPS(x, s, s)
+				VADDPS(one, s, s)
+				VMULPS(s, b, b)
+				// a = 0.5·(1 + t) + b, times dy.
+				VADDPS(one, t, t)
+				VMULPS(vc("half"), t, t)
+				VADDPS(b, t, t)
+				VMULPS(at(2), t, t)
+				VMOVUPS(t, at(0))
+			},
+		},
 		{
 			name: "f32RNNFwd", arrays: []string{"a", "h", "b", "bh"}, unroll: 1,
 			doc: []string{
