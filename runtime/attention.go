@@ -37,20 +37,9 @@ func Attention[T Float](out, att, qkv, scratch []T, n, steps, C, heads int, caus
 					last = t + 1
 				}
 				live := row[:last]
-				peak := math.Inf(-1)
-				for _, s := range live {
-					peak = max(peak, float64(s)*scale)
-				}
-				var sum float64
-				for t2, s := range live {
-					e := math.Exp(float64(s)*scale - peak)
-					live[t2] = T(e)
-					sum += e
-				}
-				inv := 1 / sum
-				for t2, s := range live {
-					live[t2] = T(float64(s) * inv)
-				}
+				// scale > 0, so the largest score scales to the peak.
+				sum := expShift(live, live, scale, float64(rowMax(live))*scale)
+				Scale(live, live, T(1/sum))
 				clear(row[last:])
 			}
 			Gemm(false, false, steps, hs, steps, p, v, o, false)

@@ -121,6 +121,26 @@ func unaryGradAsm[T Float](op UnaryOp, dx, y, dy []T) int {
 	return k
 }
 
+// expSumAsm does the whole vectors of expShift (out[i] = e^(x[i]·scale −
+// shift), returning their sum) for float32 on f32ExpSum: x·scale − shift
+// rounded once to float32, e^ to f32Exp's 1 ulp, the sum in float64.
+func expSumAsm[T Float](out, x []T, scale, shift float64) (int, float64) {
+	k := f32FMAVecs[T](len(out))
+	if k == 0 {
+		return 0, 0
+	}
+	return k, f32ExpSum(k, f32p(out), f32p(x), float32(scale), float32(shift))
+}
+
+// sumExpAsm is expSumAsm without the stores (f32SumExp).
+func sumExpAsm[T Float](x []T, scale, shift float64) (int, float64) {
+	k := f32FMAVecs[T](len(x))
+	if k == 0 {
+		return 0, 0
+	}
+	return k, f32SumExp(k, f32p(x), float32(scale), float32(shift))
+}
+
 func binaryAsm[T Float](op BinaryOp, out, a, b []T) int {
 	k := f32Vecs[T](len(out))
 	if k == 0 {

@@ -2664,6 +2664,130 @@ done:
 	VZEROUPPER
 	RET
 
+// func f32ExpSum(n int, out *float32, x *float32, scale float32, shift float32) float64
+// Requires: AVX, AVX2, FMA3, SSE2
+TEXT ·f32ExpSum(SB), NOSPLIT, $0-40
+	MOVQ         n+0(FP), AX
+	MOVQ         out+8(FP), CX
+	MOVQ         x+16(FP), DX
+	VBROADCASTSS scale+24(FP), Y0
+	VBROADCASTSS shift+28(FP), Y1
+	VXORPD       Y2, Y2, Y2
+	VXORPD       Y3, Y3, Y3
+	XORQ         BX, BX
+	ANDQ         $-8, AX
+	JZ           sum
+
+loop:
+	VMOVUPS      (DX)(BX*4), Y4
+	VFMSUB213PS  Y1, Y0, Y4
+	VMOVUPS      f32VecTab<>+224(SB), Y5
+	VMAXPS       Y4, Y5, Y5
+	VMOVUPS      f32VecTab<>+256(SB), Y4
+	VMINPS       Y5, Y4, Y5
+	VMULPS       f32VecTab<>+288(SB), Y5, Y4
+	VROUNDPS     $0x00, Y4, Y4
+	VFNMADD231PS f32VecTab<>+320(SB), Y4, Y5
+	VFNMADD231PS f32VecTab<>+352(SB), Y4, Y5
+	VMOVUPS      f32VecTab<>+384(SB), Y6
+	VFMADD213PS  f32VecTab<>+416(SB), Y5, Y6
+	VFMADD213PS  f32VecTab<>+448(SB), Y5, Y6
+	VFMADD213PS  f32VecTab<>+480(SB), Y5, Y6
+	VFMADD213PS  f32VecTab<>+512(SB), Y5, Y6
+	VFMADD213PS  f32VecTab<>+544(SB), Y5, Y6
+	VMULPS       Y5, Y5, Y7
+	VFMADD213PS  Y5, Y7, Y6
+	VADDPS       f32VecTab<>+64(SB), Y6, Y6
+	VCVTPS2DQ    Y4, Y4
+	VPSRAD       $0x01, Y4, Y5
+	VPSUBD       Y5, Y4, Y4
+	VPADDD       f32VecTab<>+192(SB), Y5, Y5
+	VPADDD       f32VecTab<>+192(SB), Y4, Y4
+	VPSLLD       $0x17, Y5, Y5
+	VPSLLD       $0x17, Y4, Y4
+	VMULPS       Y5, Y6, Y6
+	VMULPS       Y4, Y6, Y6
+	VMOVUPS      Y6, (CX)(BX*4)
+	VCVTPS2PD    X6, Y4
+	VEXTRACTF128 $0x01, Y6, X5
+	VCVTPS2PD    X5, Y5
+	VADDPD       Y4, Y2, Y2
+	VADDPD       Y5, Y3, Y3
+	ADDQ         $0x00000008, BX
+	CMPQ         BX, AX
+	JL           loop
+
+sum:
+	VADDPD       Y3, Y2, Y2
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPD       X0, X2, X1
+	VPERMILPD    $0x01, X1, X0
+	VADDSD       X0, X1, X1
+	MOVSD        X1, ret+32(FP)
+	VZEROUPPER
+	RET
+
+// func f32SumExp(n int, x *float32, scale float32, shift float32) float64
+// Requires: AVX, AVX2, FMA3, SSE2
+TEXT ·f32SumExp(SB), NOSPLIT, $0-32
+	MOVQ         n+0(FP), AX
+	MOVQ         x+8(FP), CX
+	VBROADCASTSS scale+16(FP), Y0
+	VBROADCASTSS shift+20(FP), Y1
+	VXORPD       Y2, Y2, Y2
+	VXORPD       Y3, Y3, Y3
+	XORQ         DX, DX
+	ANDQ         $-8, AX
+	JZ           sum
+
+loop:
+	VMOVUPS      (CX)(DX*4), Y4
+	VFMSUB213PS  Y1, Y0, Y4
+	VMOVUPS      f32VecTab<>+224(SB), Y5
+	VMAXPS       Y4, Y5, Y5
+	VMOVUPS      f32VecTab<>+256(SB), Y4
+	VMINPS       Y5, Y4, Y5
+	VMULPS       f32VecTab<>+288(SB), Y5, Y4
+	VROUNDPS     $0x00, Y4, Y4
+	VFNMADD231PS f32VecTab<>+320(SB), Y4, Y5
+	VFNMADD231PS f32VecTab<>+352(SB), Y4, Y5
+	VMOVUPS      f32VecTab<>+384(SB), Y6
+	VFMADD213PS  f32VecTab<>+416(SB), Y5, Y6
+	VFMADD213PS  f32VecTab<>+448(SB), Y5, Y6
+	VFMADD213PS  f32VecTab<>+480(SB), Y5, Y6
+	VFMADD213PS  f32VecTab<>+512(SB), Y5, Y6
+	VFMADD213PS  f32VecTab<>+544(SB), Y5, Y6
+	VMULPS       Y5, Y5, Y7
+	VFMADD213PS  Y5, Y7, Y6
+	VADDPS       f32VecTab<>+64(SB), Y6, Y6
+	VCVTPS2DQ    Y4, Y4
+	VPSRAD       $0x01, Y4, Y5
+	VPSUBD       Y5, Y4, Y4
+	VPADDD       f32VecTab<>+192(SB), Y5, Y5
+	VPADDD       f32VecTab<>+192(SB), Y4, Y4
+	VPSLLD       $0x17, Y5, Y5
+	VPSLLD       $0x17, Y4, Y4
+	VMULPS       Y5, Y6, Y6
+	VMULPS       Y4, Y6, Y6
+	VCVTPS2PD    X6, Y4
+	VEXTRACTF128 $0x01, Y6, X5
+	VCVTPS2PD    X5, Y5
+	VADDPD       Y4, Y2, Y2
+	VADDPD       Y5, Y3, Y3
+	ADDQ         $0x00000008, DX
+	CMPQ         DX, AX
+	JL           loop
+
+sum:
+	VADDPD       Y3, Y2, Y2
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPD       X0, X2, X1
+	VPERMILPD    $0x01, X1, X0
+	VADDSD       X0, X1, X1
+	MOVSD        X1, ret+24(FP)
+	VZEROUPPER
+	RET
+
 // func f32CopyRuns(runs int, n int, dst *float32, ds int, src *float32, ss int)
 // Requires: AVX
 TEXT ·f32CopyRuns(SB), NOSPLIT, $0-48

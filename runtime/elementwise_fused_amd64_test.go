@@ -9,8 +9,10 @@ import (
 	"testing"
 )
 
-// Tests of the fused AVX2/FMA kernels of GELU (f32Gelu, f32GeluGrad):
-// agreement with the Go loops and guard bands.
+// Tests of the fused AVX2/FMA kernels of GELU (f32Gelu, f32GeluGrad) and
+// of the softmax rows' exponentials (f32ExpSum, f32SumExp): their own
+// accuracy and guard bands. TestExpShift (expshift_test.go) checks the
+// entry points in both builds.
 
 // TestF32GeluKernels: f32Gelu and f32GeluGrad give, bit for bit, what the
 // chunked Go loops give on the same CPU (their float32 operations in the
@@ -70,5 +72,88 @@ func geluCheck(t *testing.T, name string, got, want []float32) {
 		if !ewSame(v, want[i]) {
 			t.Fatalf("%s: [%d] = %v (%#x), Go loop %v (%#x)", name, i, v, math.Float32bits(v), want[i], math.Float32bits(want[i]))
 		}
+	}
+}
+
+// TestF32ExpSumKernels: f32ExpSum's exponentials within expShiftErr of
+// e^(x·scale − shift), f32SumExp's sum equal to f32ExpSum's and both
+// within float64 rounding of the sum of the stored exponentials; with
+// scale 1 and shift 0 the exponentials are f32Exp's bit for bit; the
+// tail and the guard bands untouched; -1e30 and -Inf give 0, NaN NaN.
+func TestF32ExpSumKernels(t *testing.T) {
+	skipNoF32FMA(t)
+	r := rand.New(rand.NewPCG(63, 64))
+	for _, n := range ewLens {
+		k := n &^ 7
+		for _, c := range []struct{ span, scale, shift float64 }{
+			{1, 1, 0}, {30, 1, 0}, {120, 1, 0}, {20, 0.17677669529663687, 3.5}, {200, 0.5, -7}, {5, 3.3, 16},
+		} {
+			x := ewRand(r, n, c.span, false)
+			sc, sh := float32(c.scale), float32(c.shift)
+			full, out := ktBuf[float32](n)
+			xf, xm := ewGuarded(x)
+			sum := f32ExpSum(n, ewP(out), ewP(xm[0]), sc, sh)
+			name := fmt.Sprintf("f32ExpSum(n=%d, span %v, scale %v, shift %v)", n, c.span, sc, sh)
+			ktGuardsOK(t, name, full)
+			ktGuardsOK(t, name+" x", xf[0])
+			var want float64
+			for i, v := range out {
+				if i >= k {
+					if v != -12345 {
+						t.Fatalf("%s: tail [%d] = %v written", name, i, v)
+					}
+					continue
+				}
+				want += float64(v)
+				u := float64(x[i])*float64(sc) - float64(sh)
+				if e := math.Exp(u); e > math.MaxFloat32 {
+					if !math.IsInf(float64(v), 1) {
+						t.Fatalf("%s: [%d] = %v, e^%v overflows", name, i, v, u)
+					}
+				} else if !(math.Abs(float64(v)-e) <= expShiftErr(u, e)) {
+					t.Fatalf("%s: [%d] = %v, e^%v = %v", name, i, v, u, e)
+				}
+			}
+			if !(math.Abs(sum-want) <= float64(n)*0x1p-53*want) && sum != want {
+				t.Fatalf("%s: sum %v, sum of the exponentials %v", name, sum, want)
+			}
+			if s := f32SumExp(n, ewP(x), sc, sh); s != sum {
+				t.Fatalf("%s: f32SumExp %v, f32ExpSum %v", name, s, sum)
+			}
+			if c.scale == 1 && c.shift == 0 {
+				e := make([]float32, n)
+				f32Exp(n, ewP(e), ewP(x))
+				for i := range k {
+					if out[i] != e[i] {
+						t.Fatalf("%s: [%d] = %v, f32Exp %v", name, i, out[i], e[i])
+					}
+				}
+			}
+		}
+	}
+	nan := float32(math.NaN())
+	inf := float32(math.Inf(1))
+	x := []float32{-1e30, float32(math.Inf(-1)), -math.MaxFloat32, -104, 0, -0, nan, 1e-30}
+	out := make([]float32, len(x))
+	sum := f32ExpSum(len(x), ewP(out), ewP(x), 1, 0)
+	for i, want := range []float32{0, 0, 0, 0, 1, 1, nan, 1} {
+		if !ewSame(out[i], want) {
+			t.Errorf("f32ExpSum: e^%v = %v, want %v", x[i], out[i], want)
+		}
+	}
+	if sum == sum {
+		t.Errorf("f32ExpSum with a NaN: sum %v, want NaN", sum)
+	}
+	// A huge shift: every exponent very negative but 1e30's (0) and
+	// +Inf's, no NaN.
+	x = []float32{0, 1, 2, 3, -3, 1e30, -1e30, inf}
+	sum = f32ExpSum(len(x), ewP(out), ewP(x), 1, 1e30)
+	for i, want := range []float32{0, 0, 0, 0, 0, 1, 0, inf} {
+		if out[i] != want {
+			t.Errorf("f32ExpSum: e^(%v - 1e30) = %v, want %v", x[i], out[i], want)
+		}
+	}
+	if !math.IsInf(sum, 1) {
+		t.Errorf("f32ExpSum shifted by 1e30: sum %v, want +Inf", sum)
 	}
 }

@@ -17,6 +17,8 @@ func sumRowsAsm[T Float](out, in []T, rows, cols int, scale T) int          { re
 func adamAsm[T Float](p, g, m, v []T, c *adamCoef[T]) int                   { return 0 }
 func sgdAsm[T Float](p, g []T, lr, wd T) int                                { return 0 }
 func sgdMomentumAsm[T Float](p, g, b []T, lr, wd, mu T, n bool) int         { return 0 }
+func expSumAsm[T Float](out, x []T, scale, shift float64) (int, float64)    { return 0, 0 }
+func sumExpAsm[T Float](x []T, scale, shift float64) (int, float64)         { return 0, 0 }
 
 // elementwiseAsmUsed reports whether float32 element-wise kernels run on
 // assembly.

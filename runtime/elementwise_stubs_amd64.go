@@ -320,6 +320,25 @@ func f32LSTMFwd(H int, a *float32, hu *float32, b *float32, bh *float32, cp *flo
 //go:noescape
 func f32LSTMBwd(H int, dh *float32, dc *float32, a *float32, cp *float32, tc *float32, gh *float32, gx *float32)
 
+// f32ExpSum computes, for the whole vectors of 8 elements (n ≥ 0; the
+// caller does the last n%8 elements), and returns sum:
+//
+//	for i < n&^7:
+//		out[i] = e^(x[i]*scale - shift)  // e^ as f32Exp; one rounding before it (FMA); AVX2
+//		sum += float64(out[i])
+//
+//go:noescape
+func f32ExpSum(n int, out *float32, x *float32, scale float32, shift float32) float64
+
+// f32SumExp returns, for the whole vectors of 8 elements (n ≥ 0; the
+// caller does the last n%8 elements):
+//
+//	for i < n&^7:
+//		sum += float64(e^(x[i]*scale - shift))  // e^ as f32Exp; one rounding before it (FMA); AVX2
+//
+//go:noescape
+func f32SumExp(n int, x *float32, scale float32, shift float32) float64
+
 // f32CopyRuns copies runs rows of n 4-byte elements (runs, n ≥ 0; AVX):
 //
 //	for r < runs, i < n:

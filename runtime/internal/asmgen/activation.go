@@ -2,7 +2,8 @@ package main
 
 // The AVX2/FMA float32 transcendental kernels (in elementwise_amd64.s):
 // e^x, the logistic sigmoid and tanh as stream kernels for Unary, GELU
-// (tanh form) and its gradient in one pass each, and the fused per-row
+// (tanh form) and its gradient in one pass each, the softmax rows'
+// e^(x·scale − shift) with their sum in float64, and the fused per-row
 // cell kernels of the recurrent layers.
 //
 // Unlike the other element-wise kernels these are not bit-identical to
@@ -497,4 +498,83 @@ func lstmKernels() {
 		VMULPS(g, c, c)
 		store(c, 2)
 	})
+}
+
+// expSumKernels generates the softmax rows' exponentials: e^(x·scale −
+// shift) for the whole vectors of 8 elements, with the reduction by FMA
+// (one rounding) and e^ as f32Exp, summed in float64 (each vector widened
+// to two of 4 doubles) so that the sums are as accurate as the Go loops'.
+// f32ExpSum also stores the exponentials; f32SumExp only sums them
+// (log-sum-exp). The argument is clamped as f32Exp's is, so x·scale −
+// shift = -1e30 or -Inf gives 0, not NaN.
+func expSumKernels() {
+	for _, store := range []bool{true, false} {
+		name, sig := "f32SumExp", "func(n int, x *float32, scale, shift float32) float64"
+		doc := []string{
+			"f32SumExp returns, for the whole vectors of 8 elements (n ≥ 0; the",
+			"caller does the last n%8 elements):",
+			"",
+			"	for i < n&^7:",
+			"		sum += float64(e^(x[i]*scale - shift))  // e^ as f32Exp; one rounding before it (FMA); AVX2",
+		}
+		if store {
+			name, sig = "f32ExpSum", "func(n int, out *float32, x *float32, scale, shift float32) float64"
+			doc = []string{
+				"f32ExpSum computes, for the whole vectors of 8 elements (n ≥ 0; the",
+				"caller does the last n%8 elements), and returns sum:",
+				"",
+				"	for i < n&^7:",
+				"		out[i] = e^(x[i]*scale - shift)  // e^ as f32Exp; one rounding before it (FMA); AVX2",
+				"		sum += float64(out[i])",
+			}
+		}
+		TEXT(name, NOSPLIT, sig)
+		Doc(doc...)
+		Pragma("noescape")
+		n := Load(Param("n"), GP64())
+		var po Register
+		if store {
+			po = Load(Param("out"), GP64())
+		}
+		px := Load(Param("x"), GP64())
+		sc, sh := YMM(), YMM()
+		VBROADCASTSS(paramAddr("scale"), sc)
+		VBROADCASTSS(paramAddr("shift"), sh)
+		acc0, acc1 := YMM(), YMM()
+		VXORPD(acc0, acc0, acc0)
+		VXORPD(acc1, acc1, acc1)
+		i := GP64()
+		XORQ(i, i)
+		ANDQ(I32(-8), n)
+		JZ(LabelRef("sum"))
+		Label("loop")
+		u := YMM()
+		VMOVUPS(Mem{Base: px, Index: i, Scale: 4}, u)
+		VFMSUB213PS(sh, sc, u) // u = u·scale − shift
+		e := emitExp(u, true, true)
+		if store {
+			VMOVUPS(e, Mem{Base: po, Index: i, Scale: 4})
+		}
+		lo, hi := YMM(), YMM()
+		hx := XMM()
+		VCVTPS2PD(e.AsX(), lo)
+		VEXTRACTF128(U8(1), e, hx)
+		VCVTPS2PD(hx, hi)
+		VADDPD(lo, acc0, acc0)
+		VADDPD(hi, acc1, acc1)
+		ADDQ(U32(8), i)
+		CMPQ(i, n)
+		JL(LabelRef("loop"))
+		Label("sum")
+		VADDPD(acc1, acc0, acc0)
+		h := XMM()
+		VEXTRACTF128(U8(1), acc0, h)
+		s := XMM()
+		VADDPD(h, acc0.AsX(), s)
+		VPERMILPD(U8(1), s, h)
+		VADDSD(h, s, s)
+		Store(s, ReturnIndex(0))
+		VZEROUPPER()
+		RET()
+	}
 }

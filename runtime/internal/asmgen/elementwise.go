@@ -70,6 +70,7 @@ func elementwiseKernels() {
 		s.gen()
 	}
 	lstmKernels()
+	expSumKernels()
 	convKernels()
 	for _, op := range binOps {
 		rowsKernel(op, false)
