@@ -141,6 +141,68 @@ func sumExpAsm[T Float](x []T, scale, shift float64) (int, float64) {
 	return k, f32SumExp(k, f32p(x), float32(scale), float32(shift))
 }
 
+// rowMaxAsm does the whole vectors of rowMax's scan from m (f32MaxFrom,
+// which takes an element only when it is greater, as the Go loop does).
+func rowMaxAsm[T Float](x []T, m T) (int, T) {
+	k := f32Vecs[T](len(x))
+	if k == 0 {
+		return 0, m
+	}
+	return k, T(f32MaxFrom(k, f32p(x), float32(m)))
+}
+
+// sum64Asm and sumSqDev64Asm do the whole vectors of LayerNorm's float64
+// row sums Σ x and Σ (x − mu)² (f32Sum64, f32SumSqDev64).
+func sum64Asm[T Float](x []T) (int, float64) {
+	k := f32FMAVecs[T](len(x))
+	if k == 0 {
+		return 0, 0
+	}
+	return k, f32Sum64(k, f32p(x))
+}
+
+func sumSqDev64Asm[T Float](x []T, mu float64) (int, float64) {
+	k := f32FMAVecs[T](len(x))
+	if k == 0 {
+		return 0, 0
+	}
+	return k, f32SumSqDev64(k, f32p(x), mu)
+}
+
+// layerNormRowAsm does the whole vectors of LayerNorm's row update
+// (f32LayerNormRow: bit-identical).
+func layerNormRowAsm[T Float](out, x, gamma, beta []T, m, rt T) int {
+	k := f32Vecs[T](len(out))
+	if k == 0 {
+		return 0
+	}
+	f32LayerNormRow(k, f32p(out), f32p(x), f32p(gamma), f32p(beta), float32(m), float32(rt))
+	return k
+}
+
+// layerNormGradSumsAsm does the whole vectors of LayerNormGrad's float64
+// row sums (f32LayerNormGradSums).
+func layerNormGradSumsAsm[T Float](dy, gamma, x []T, m, rs T) (int, float64, float64) {
+	k := f32FMAVecs[T](len(x))
+	if k == 0 {
+		return 0, 0, 0
+	}
+	a, b := f32LayerNormGradSums(k, f32p(dy), f32p(gamma), f32p(x), float32(m), float32(rs))
+	return k, a, b
+}
+
+// layerNormGradRowAsm does the whole vectors of LayerNormGrad's row
+// update (f32LayerNormGradRow: bit-identical).
+func layerNormGradRowAsm[T Float](dx, dgamma, dbeta, dy, x, gamma []T, m, rs, ma, mb T) int {
+	k := f32Vecs[T](len(dx))
+	if k == 0 {
+		return 0
+	}
+	f32LayerNormGradRow(k, f32p(dx), f32p(dgamma), f32p(dbeta), f32p(dy), f32p(x), f32p(gamma),
+		float32(m), float32(rs), float32(ma), float32(mb))
+	return k
+}
+
 func binaryAsm[T Float](op BinaryOp, out, a, b []T) int {
 	k := f32Vecs[T](len(out))
 	if k == 0 {

@@ -2788,6 +2788,409 @@ sum:
 	VZEROUPPER
 	RET
 
+// func f32LayerNormRow(n int, out *float32, x *float32, gamma *float32, beta *float32, m float32, rt float32)
+// Requires: AVX
+TEXT ·f32LayerNormRow(SB), NOSPLIT, $0-48
+	MOVQ         n+0(FP), AX
+	MOVQ         out+8(FP), CX
+	MOVQ         x+16(FP), DX
+	MOVQ         gamma+24(FP), BX
+	MOVQ         beta+32(FP), SI
+	VBROADCASTSS m+40(FP), Y0
+	VBROADCASTSS rt+44(FP), Y1
+	XORQ         DI, DI
+	MOVQ         AX, R8
+	ANDQ         $-16, R8
+	JLE          vec
+
+loop:
+	VMOVUPS (DX)(DI*4), Y2
+	VSUBPS  Y0, Y2, Y2
+	VMULPS  Y1, Y2, Y2
+	VMULPS  (BX)(DI*4), Y2, Y2
+	VADDPS  (SI)(DI*4), Y2, Y2
+	VMOVUPS Y2, (CX)(DI*4)
+	VMOVUPS 32(DX)(DI*4), Y2
+	VSUBPS  Y0, Y2, Y2
+	VMULPS  Y1, Y2, Y2
+	VMULPS  32(BX)(DI*4), Y2, Y2
+	VADDPS  32(SI)(DI*4), Y2, Y2
+	VMOVUPS Y2, 32(CX)(DI*4)
+	ADDQ    $0x00000010, DI
+	CMPQ    DI, R8
+	JL      loop
+
+vec:
+	ANDQ $-8, AX
+	CMPQ DI, AX
+	JGE  done
+
+vecloop:
+	VMOVUPS (DX)(DI*4), Y2
+	VSUBPS  Y0, Y2, Y2
+	VMULPS  Y1, Y2, Y2
+	VMULPS  (BX)(DI*4), Y2, Y2
+	VADDPS  (SI)(DI*4), Y2, Y2
+	VMOVUPS Y2, (CX)(DI*4)
+	ADDQ    $0x00000008, DI
+	CMPQ    DI, AX
+	JL      vecloop
+
+done:
+	VZEROUPPER
+	RET
+
+// func f32LayerNormGradRow(n int, dx *float32, dgamma *float32, dbeta *float32, dy *float32, x *float32, gamma *float32, m float32, rs float32, ma float32, mb float32)
+// Requires: AVX
+TEXT ·f32LayerNormGradRow(SB), NOSPLIT, $0-72
+	MOVQ         n+0(FP), AX
+	MOVQ         dx+8(FP), CX
+	MOVQ         dgamma+16(FP), DX
+	MOVQ         dbeta+24(FP), BX
+	MOVQ         dy+32(FP), SI
+	MOVQ         x+40(FP), DI
+	MOVQ         gamma+48(FP), R8
+	VBROADCASTSS m+56(FP), Y0
+	VBROADCASTSS rs+60(FP), Y1
+	VBROADCASTSS ma+64(FP), Y2
+	VBROADCASTSS mb+68(FP), Y3
+	XORQ         R9, R9
+	MOVQ         AX, R10
+	ANDQ         $-16, R10
+	JLE          vec
+
+loop:
+	VMOVUPS (DI)(R9*4), Y4
+	VSUBPS  Y0, Y4, Y4
+	VMULPS  Y1, Y4, Y4
+	VMOVUPS (SI)(R9*4), Y5
+	VMULPS  Y4, Y5, Y6
+	VMOVUPS (DX)(R9*4), Y7
+	VADDPS  Y6, Y7, Y7
+	VMOVUPS Y7, (DX)(R9*4)
+	VMOVUPS (BX)(R9*4), Y7
+	VADDPS  Y5, Y7, Y7
+	VMOVUPS Y7, (BX)(R9*4)
+	VMULPS  (R8)(R9*4), Y5, Y5
+	VSUBPS  Y2, Y5, Y5
+	VMULPS  Y3, Y4, Y4
+	VSUBPS  Y4, Y5, Y5
+	VMULPS  Y1, Y5, Y5
+	VMOVUPS Y5, (CX)(R9*4)
+	VMOVUPS 32(DI)(R9*4), Y4
+	VSUBPS  Y0, Y4, Y4
+	VMULPS  Y1, Y4, Y4
+	VMOVUPS 32(SI)(R9*4), Y5
+	VMULPS  Y4, Y5, Y6
+	VMOVUPS 32(DX)(R9*4), Y7
+	VADDPS  Y6, Y7, Y7
+	VMOVUPS Y7, 32(DX)(R9*4)
+	VMOVUPS 32(BX)(R9*4), Y7
+	VADDPS  Y5, Y7, Y7
+	VMOVUPS Y7, 32(BX)(R9*4)
+	VMULPS  32(R8)(R9*4), Y5, Y5
+	VSUBPS  Y2, Y5, Y5
+	VMULPS  Y3, Y4, Y4
+	VSUBPS  Y4, Y5, Y5
+	VMULPS  Y1, Y5, Y5
+	VMOVUPS Y5, 32(CX)(R9*4)
+	ADDQ    $0x00000010, R9
+	CMPQ    R9, R10
+	JL      loop
+
+vec:
+	ANDQ $-8, AX
+	CMPQ R9, AX
+	JGE  done
+
+vecloop:
+	VMOVUPS (DI)(R9*4), Y4
+	VSUBPS  Y0, Y4, Y4
+	VMULPS  Y1, Y4, Y4
+	VMOVUPS (SI)(R9*4), Y5
+	VMULPS  Y4, Y5, Y6
+	VMOVUPS (DX)(R9*4), Y7
+	VADDPS  Y6, Y7, Y7
+	VMOVUPS Y7, (DX)(R9*4)
+	VMOVUPS (BX)(R9*4), Y7
+	VADDPS  Y5, Y7, Y7
+	VMOVUPS Y7, (BX)(R9*4)
+	VMULPS  (R8)(R9*4), Y5, Y5
+	VSUBPS  Y2, Y5, Y5
+	VMULPS  Y3, Y4, Y4
+	VSUBPS  Y4, Y5, Y5
+	VMULPS  Y1, Y5, Y5
+	VMOVUPS Y5, (CX)(R9*4)
+	ADDQ    $0x00000008, R9
+	CMPQ    R9, AX
+	JL      vecloop
+
+done:
+	VZEROUPPER
+	RET
+
+// func f32MaxFrom(n int, x *float32, m float32) float32
+// Requires: AVX, SSE
+TEXT ·f32MaxFrom(SB), NOSPLIT, $0-28
+	MOVQ         n+0(FP), AX
+	MOVQ         x+8(FP), CX
+	VBROADCASTSS m+16(FP), Y0
+	VBROADCASTSS m+16(FP), Y1
+	VBROADCASTSS m+16(FP), Y2
+	VBROADCASTSS m+16(FP), Y3
+	XORQ         DX, DX
+	ANDQ         $-8, AX
+	MOVQ         AX, BX
+	ANDQ         $-32, BX
+	JZ           vec
+
+loop:
+	VMOVUPS (CX)(DX*4), Y4
+	VMAXPS  Y0, Y4, Y0
+	VMOVUPS 32(CX)(DX*4), Y4
+	VMAXPS  Y1, Y4, Y1
+	VMOVUPS 64(CX)(DX*4), Y4
+	VMAXPS  Y2, Y4, Y2
+	VMOVUPS 96(CX)(DX*4), Y4
+	VMAXPS  Y3, Y4, Y3
+	ADDQ    $0x00000020, DX
+	CMPQ    DX, BX
+	JL      loop
+
+vec:
+	CMPQ    DX, AX
+	JGE     reduce
+	VMOVUPS (CX)(DX*4), Y4
+	VMAXPS  Y0, Y4, Y0
+	ADDQ    $0x00000008, DX
+	JMP     vec
+
+reduce:
+	VMAXPS       Y0, Y1, Y0
+	VMAXPS       Y2, Y3, Y2
+	VMAXPS       Y0, Y2, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VMAXPS       X0, X1, X1
+	VPERMILPS    $0x4e, X1, X0
+	VMAXPS       X1, X0, X1
+	VPERMILPS    $0xb1, X1, X0
+	VMAXPS       X1, X0, X1
+	MOVSS        X1, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func f32Sum64(n int, x *float32) float64
+// Requires: AVX, SSE2
+TEXT ·f32Sum64(SB), NOSPLIT, $0-24
+	MOVQ   n+0(FP), AX
+	MOVQ   x+8(FP), CX
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VXORPD Y2, Y2, Y2
+	VXORPD Y3, Y3, Y3
+	XORQ   DX, DX
+	ANDQ   $-8, AX
+	MOVQ   AX, BX
+	ANDQ   $-16, BX
+	JZ     vec
+
+loop:
+	VCVTPS2PD (CX)(DX*4), Y4
+	VADDPD    Y4, Y0, Y0
+	VCVTPS2PD 16(CX)(DX*4), Y4
+	VADDPD    Y4, Y1, Y1
+	VCVTPS2PD 32(CX)(DX*4), Y4
+	VADDPD    Y4, Y2, Y2
+	VCVTPS2PD 48(CX)(DX*4), Y4
+	VADDPD    Y4, Y3, Y3
+	ADDQ      $0x00000010, DX
+	CMPQ      DX, BX
+	JL        loop
+
+vec:
+	CMPQ      DX, AX
+	JGE       reduce
+	VCVTPS2PD (CX)(DX*4), Y4
+	VADDPD    Y4, Y0, Y0
+	VCVTPS2PD 16(CX)(DX*4), Y4
+	VADDPD    Y4, Y1, Y1
+	ADDQ      $0x00000008, DX
+
+reduce:
+	VADDPD       Y1, Y0, Y0
+	VADDPD       Y3, Y2, Y2
+	VADDPD       Y2, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPD       X1, X0, X1
+	VPERMILPD    $0x01, X1, X0
+	VADDSD       X0, X1, X1
+	MOVSD        X1, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func f32SumSqDev64(n int, x *float32, mu float64) float64
+// Requires: AVX, FMA3, SSE2
+TEXT ·f32SumSqDev64(SB), NOSPLIT, $0-32
+	MOVQ         n+0(FP), AX
+	MOVQ         x+8(FP), CX
+	VBROADCASTSD mu+16(FP), Y0
+	VXORPD       Y1, Y1, Y1
+	VXORPD       Y2, Y2, Y2
+	VXORPD       Y3, Y3, Y3
+	VXORPD       Y4, Y4, Y4
+	XORQ         DX, DX
+	ANDQ         $-8, AX
+	MOVQ         AX, BX
+	ANDQ         $-16, BX
+	JZ           vec
+
+loop:
+	VCVTPS2PD   (CX)(DX*4), Y5
+	VSUBPD      Y0, Y5, Y5
+	VFMADD231PD Y5, Y5, Y1
+	VCVTPS2PD   16(CX)(DX*4), Y5
+	VSUBPD      Y0, Y5, Y5
+	VFMADD231PD Y5, Y5, Y2
+	VCVTPS2PD   32(CX)(DX*4), Y5
+	VSUBPD      Y0, Y5, Y5
+	VFMADD231PD Y5, Y5, Y3
+	VCVTPS2PD   48(CX)(DX*4), Y5
+	VSUBPD      Y0, Y5, Y5
+	VFMADD231PD Y5, Y5, Y4
+	ADDQ        $0x00000010, DX
+	CMPQ        DX, BX
+	JL          loop
+
+vec:
+	CMPQ        DX, AX
+	JGE         reduce
+	VCVTPS2PD   (CX)(DX*4), Y5
+	VSUBPD      Y0, Y5, Y5
+	VFMADD231PD Y5, Y5, Y1
+	VCVTPS2PD   16(CX)(DX*4), Y5
+	VSUBPD      Y0, Y5, Y5
+	VFMADD231PD Y5, Y5, Y2
+	ADDQ        $0x00000008, DX
+
+reduce:
+	VADDPD       Y2, Y1, Y1
+	VADDPD       Y4, Y3, Y3
+	VADDPD       Y3, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPD       X0, X1, X0
+	VPERMILPD    $0x01, X0, X1
+	VADDSD       X1, X0, X0
+	MOVSD        X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func f32LayerNormGradSums(n int, dy *float32, gamma *float32, x *float32, m float32, rs float32) (a float64, b float64)
+// Requires: AVX, FMA3, SSE2
+TEXT ·f32LayerNormGradSums(SB), NOSPLIT, $0-56
+	MOVQ         n+0(FP), AX
+	MOVQ         dy+8(FP), CX
+	MOVQ         gamma+16(FP), DX
+	MOVQ         x+24(FP), BX
+	VBROADCASTSS m+32(FP), X0
+	VBROADCASTSS rs+36(FP), X1
+	VXORPD       Y2, Y2, Y2
+	VXORPD       Y3, Y3, Y3
+	VXORPD       Y4, Y4, Y4
+	VXORPD       Y5, Y5, Y5
+	VXORPD       Y6, Y6, Y6
+	VXORPD       Y7, Y7, Y7
+	VXORPD       Y8, Y8, Y8
+	VXORPD       Y9, Y9, Y9
+	XORQ         SI, SI
+	ANDQ         $-8, AX
+	MOVQ         AX, DI
+	ANDQ         $-16, DI
+	JZ           vec
+
+loop:
+	VMOVUPS     (CX)(SI*4), X10
+	VMULPS      (DX)(SI*4), X10, X10
+	VMOVUPS     (BX)(SI*4), X11
+	VSUBPS      X0, X11, X11
+	VMULPS      X1, X11, X11
+	VCVTPS2PD   X10, Y10
+	VCVTPS2PD   X11, Y11
+	VADDPD      Y10, Y2, Y2
+	VFMADD231PD Y11, Y10, Y3
+	VMOVUPS     16(CX)(SI*4), X10
+	VMULPS      16(DX)(SI*4), X10, X10
+	VMOVUPS     16(BX)(SI*4), X11
+	VSUBPS      X0, X11, X11
+	VMULPS      X1, X11, X11
+	VCVTPS2PD   X10, Y10
+	VCVTPS2PD   X11, Y11
+	VADDPD      Y10, Y4, Y4
+	VFMADD231PD Y11, Y10, Y5
+	VMOVUPS     32(CX)(SI*4), X10
+	VMULPS      32(DX)(SI*4), X10, X10
+	VMOVUPS     32(BX)(SI*4), X11
+	VSUBPS      X0, X11, X11
+	VMULPS      X1, X11, X11
+	VCVTPS2PD   X10, Y10
+	VCVTPS2PD   X11, Y11
+	VADDPD      Y10, Y6, Y6
+	VFMADD231PD Y11, Y10, Y7
+	VMOVUPS     48(CX)(SI*4), X10
+	VMULPS      48(DX)(SI*4), X10, X10
+	VMOVUPS     48(BX)(SI*4), X11
+	VSUBPS      X0, X11, X11
+	VMULPS      X1, X11, X11
+	VCVTPS2PD   X10, Y10
+	VCVTPS2PD   X11, Y11
+	VADDPD      Y10, Y8, Y8
+	VFMADD231PD Y11, Y10, Y9
+	ADDQ        $0x00000010, SI
+	CMPQ        SI, DI
+	JL          loop
+
+vec:
+	CMPQ        SI, AX
+	JGE         reduce
+	VMOVUPS     (CX)(SI*4), X10
+	VMULPS      (DX)(SI*4), X10, X10
+	VMOVUPS     (BX)(SI*4), X11
+	VSUBPS      X0, X11, X11
+	VMULPS      X1, X11, X11
+	VCVTPS2PD   X10, Y10
+	VCVTPS2PD   X11, Y11
+	VADDPD      Y10, Y2, Y2
+	VFMADD231PD Y11, Y10, Y3
+	VMOVUPS     16(CX)(SI*4), X10
+	VMULPS      16(DX)(SI*4), X10, X10
+	VMOVUPS     16(BX)(SI*4), X11
+	VSUBPS      X0, X11, X11
+	VMULPS      X1, X11, X11
+	VCVTPS2PD   X10, Y0
+	VCVTPS2PD   X11, Y1
+	VADDPD      Y0, Y4, Y4
+	VFMADD231PD Y1, Y0, Y5
+	ADDQ        $0x00000008, SI
+
+reduce:
+	VADDPD       Y4, Y2, Y2
+	VADDPD       Y8, Y6, Y6
+	VADDPD       Y6, Y2, Y2
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPD       X0, X2, X0
+	VPERMILPD    $0x01, X0, X1
+	VADDSD       X1, X0, X0
+	MOVSD        X0, a+40(FP)
+	VADDPD       Y5, Y3, Y3
+	VADDPD       Y9, Y7, Y7
+	VADDPD       Y7, Y3, Y3
+	VEXTRACTF128 $0x01, Y3, X0
+	VADDPD       X0, X3, X0
+	VPERMILPD    $0x01, X0, X1
+	VADDSD       X1, X0, X0
+	MOVSD        X0, b+48(FP)
+	VZEROUPPER
+	RET
+
 // func f32CopyRuns(runs int, n int, dst *float32, ds int, src *float32, ss int)
 // Requires: AVX
 TEXT ·f32CopyRuns(SB), NOSPLIT, $0-48

@@ -59,6 +59,14 @@ func TestF32KernelsFenced(t *testing.T) {
 				"SoftmaxCrossEntropyGrad": func(a [][]float32) {
 					SoftmaxCrossEntropyGrad(a[0], a[1], []int32{0}, 1, n, 0.5)
 				},
+				"LayerNorm": func(a [][]float32) {
+					LayerNorm(a[0], make([]float32, 2), a[1], a[2], a[3], 1, n, 1e-5)
+				},
+				"LayerNormGrad": func(a [][]float32) {
+					saved := make([]float32, 2)
+					LayerNorm(make([]float32, n), saved, a[1], a[2], a[2], 1, n, 1e-5)
+					LayerNormGrad(a[0], a[3], make([]float32, n), a[1], a[1], a[2], saved, 1, n, false)
+				},
 				"Binary":       func(a [][]float32) { Binary(Sub, a[0], a[1], a[2]) },
 				"BinaryScalar": func(a [][]float32) { BinaryScalar(Div, a[0], a[1], 3, true) },
 				"Axpy":         func(a [][]float32) { Axpy(a[0], a[1], 0.5) },

@@ -29,3 +29,12 @@ func colSumSqDevAsm[T Float](acc, mean, x []T, rows, w, ld int) int             
 func colDotDevAsm[T Float](sdy, sdyx, mean, dy, x []T, rows, w, ld int) int       { return 0 }
 func colScaleShiftDevAsm[T Float](out, x, mean, k, beta []T, rows, w, ld int) int { return 0 }
 func colNormGradAsm[T Float](dx, dy, x, mean, a, b, c []T, rows, w, ld int) int   { return 0 }
+
+func rowMaxAsm[T Float](x []T, m T) (int, T)                        { return 0, m }
+func sum64Asm[T Float](x []T) (int, float64)                        { return 0, 0 }
+func sumSqDev64Asm[T Float](x []T, mu float64) (int, float64)       { return 0, 0 }
+func layerNormRowAsm[T Float](out, x, gamma, beta []T, m, rt T) int { return 0 }
+func layerNormGradSumsAsm[T Float](dy, g, x []T, m, rs T) (int, float64, float64) {
+	return 0, 0, 0
+}
+func layerNormGradRowAsm[T Float](dx, dg, db, dy, x, g []T, m, rs, ma, mb T) int { return 0 }

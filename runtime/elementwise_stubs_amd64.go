@@ -339,6 +339,61 @@ func f32ExpSum(n int, out *float32, x *float32, scale float32, shift float32) fl
 //go:noescape
 func f32SumExp(n int, x *float32, scale float32, shift float32) float64
 
+// f32LayerNormRow computes, for the whole vectors of 8 elements (n ≥ 0; the
+// caller does the last n%8 elements):
+//
+//	for i < n&^7:
+//		out[i] = (x[i]-m)*rt*gamma[i] + beta[i]  // AVX
+//
+//go:noescape
+func f32LayerNormRow(n int, out *float32, x *float32, gamma *float32, beta *float32, m float32, rt float32)
+
+// f32LayerNormGradRow computes, for the whole vectors of 8 elements (n ≥ 0; the
+// caller does the last n%8 elements):
+//
+//	for i < n&^7:
+//		xh, g := (x[i]-m)*rs, dy[i]
+//		dgamma[i] += g * xh
+//		dbeta[i] += g
+//		dx[i] = rs * (g*gamma[i] - ma - xh*mb)  // AVX
+//
+//go:noescape
+func f32LayerNormGradRow(n int, dx *float32, dgamma *float32, dbeta *float32, dy *float32, x *float32, gamma *float32, m float32, rs float32, ma float32, mb float32)
+
+// f32MaxFrom returns, for the whole vectors of 8 elements (n ≥ 0; the
+// caller does the last n%8 elements; AVX):
+//
+//	for i < n&^7: if x[i] > m { m = x[i] }
+//
+//go:noescape
+func f32MaxFrom(n int, x *float32, m float32) float32
+
+// f32Sum64 returns, for the whole vectors of 8 elements (n ≥ 0; the
+// caller does the last n%8 elements):
+//
+//	for i < n&^7: s += float64(x[i])  // in float64, in another order; AVX2
+//
+//go:noescape
+func f32Sum64(n int, x *float32) float64
+
+// f32SumSqDev64 returns, for the whole vectors of 8 elements (n ≥ 0; the
+// caller does the last n%8 elements):
+//
+//	for i < n&^7: d := float64(x[i]) - mu; s += d*d  // in float64, fused, in another order; AVX2, FMA
+//
+//go:noescape
+func f32SumSqDev64(n int, x *float32, mu float64) float64
+
+// f32LayerNormGradSums returns, for the whole vectors of 8 elements (n ≥ 0;
+// the caller does the last n%8 elements):
+//
+//	for i < n&^7:
+//		g := dy[i] * gamma[i]  // float32
+//		a += float64(g); b += float64(g) * float64((x[i]-m)*rs)  // in float64, in another order; AVX2, FMA
+//
+//go:noescape
+func f32LayerNormGradSums(n int, dy *float32, gamma *float32, x *float32, m float32, rs float32) (a float64, b float64)
+
 // f32CopyRuns copies runs rows of n 4-byte elements (runs, n ≥ 0; AVX):
 //
 //	for r < runs, i < n:

@@ -71,6 +71,7 @@ func elementwiseKernels() {
 	}
 	lstmKernels()
 	expSumKernels()
+	rowKernels()
 	convKernels()
 	for _, op := range binOps {
 		rowsKernel(op, false)
