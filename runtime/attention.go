@@ -38,8 +38,16 @@ func Attention[T Float](out, att, qkv, scratch []T, n, steps, C, heads int, caus
 				}
 				live := row[:last]
 				// scale > 0, so the largest score scales to the peak.
-				sum := expShift(live, live, scale, float64(rowMax(live))*scale)
-				Scale(live, live, T(1/sum))
+				peak := float64(rowMax(live)) * scale
+				// Pad a causal row with -Inf to whole vectors for the
+				// kernels: e^-Inf = 0 adds nothing to the sum, and the
+				// padding is cleared with the rest.
+				padded := row[:min(steps, (last+7)&^7)]
+				for i := last; i < len(padded); i++ {
+					padded[i] = T(math.Inf(-1))
+				}
+				sum := expShift(padded, padded, scale, peak)
+				Scale(padded, padded, T(1/sum))
 				clear(row[last:])
 			}
 			Gemm(false, false, steps, hs, steps, p, v, o, false)

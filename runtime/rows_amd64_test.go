@@ -12,8 +12,8 @@ import (
 // Tests of the row kernels of the softmax and layer-norm rows
 // (f32MaxFrom, f32Sum64, f32SumSqDev64, f32LayerNormGradSums,
 // f32LayerNormRow, f32LayerNormGradRow) against Go references, between
-// guard bands. TestLayerNormFloat32 checks the entry points in both
-// builds.
+// guard bands. TestLayerNormFloat32 and TestRowMax check the entry points
+// in both builds.
 
 // TestF32MaxFrom: the Go loop's result bit for bit, NaNs skipped unless m
 // is NaN, signed zeros kept in the order met; the tail not read past n&^7

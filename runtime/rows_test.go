@@ -7,6 +7,36 @@ import (
 	"testing"
 )
 
+// TestRowMax: rowMax (vector kernel for float32 on amd64) is the first
+// largest element, NaNs skipped unless first, over rows of every length to
+// 70 and some longer.
+func TestRowMax(t *testing.T) {
+	r := rand.New(rand.NewPCG(87, 88))
+	nan := float32(math.NaN())
+	for n := 1; n <= 300; n += 1 + n/16 {
+		x := ewRand(r, n, 10, true)
+		for _, first := range []float32{x[0], nan, float32(math.Inf(-1)), float32(math.Inf(1))} {
+			x[0] = first
+			want := x[0]
+			for _, v := range x[1:] {
+				if v > want {
+					want = v
+				}
+			}
+			if got := rowMax(x); !ewSame(got, want) {
+				t.Fatalf("rowMax(n=%d, first %v) = %v, want %v", n, first, got, want)
+			}
+			x64 := make([]float64, n)
+			for i, v := range x {
+				x64[i] = float64(v)
+			}
+			if got := rowMax(x64); float32(got) != want && !(got != got && want != want) {
+				t.Fatalf("float64 rowMax(n=%d, first %v) = %v, want %v", n, first, got, want)
+			}
+		}
+	}
+}
+
 // TestLayerNormFloat32: float32 LayerNorm and LayerNormGrad (vector
 // kernels on amd64, Go loops otherwise) against the same computation in
 // float64 from the same float32 inputs, for row widths around the vector

@@ -50,8 +50,8 @@ func roundLike[T Float](v float64) float64 { return float64(T(v)) }
 
 // rowMax returns the largest element of a non-empty row.
 func rowMax[T Float](x []T) T {
-	m := x[0]
-	for _, v := range x[1:] {
+	k, m := rowMaxAsm(x, x[0])
+	for _, v := range x[k:] {
 		if v > m {
 			m = v
 		}
