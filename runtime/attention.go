@@ -90,12 +90,17 @@ func AttentionGrad[T Float](dqkv, dout, qkv, att, scratch []T, n, steps, C, head
 				}
 				pl, dl := row[:last], dr[:last]
 				dl = dl[:len(pl)]
-				var mean float64
-				for t2, pv := range pl {
-					mean += float64(pv) * float64(dl[t2])
+				// float32 on the kernels: the sum in another order, the
+				// update bit-identical.
+				k, mean := dot64Asm(pl, dl)
+				pt, dt := pl[k:], dl[k:][:len(pl)-k]
+				for t2, pv := range pt {
+					mean += float64(pv) * float64(dt[t2])
 				}
-				for t2, pv := range pl {
-					dl[t2] = T(float64(pv) * (float64(dl[t2]) - mean) * scale)
+				k = softmaxGradRowAsm(dl, pl, mean, scale)
+				pt, dt = pl[k:], dl[k:][:len(pl)-k]
+				for t2, pv := range pt {
+					dt[t2] = T(float64(pv) * (float64(dt[t2]) - mean) * scale)
 				}
 				clear(dr[last:])
 			}

@@ -151,6 +151,27 @@ func rowMaxAsm[T Float](x []T, m T) (int, T) {
 	return k, T(f32MaxFrom(k, f32p(x), float32(m)))
 }
 
+// dot64Asm does the whole vectors of AttentionGrad's float64 row dot
+// product Σ a·b (f32Dot64).
+func dot64Asm[T Float](a, b []T) (int, float64) {
+	k := f32FMAVecs[T](len(a))
+	if k == 0 {
+		return 0, 0
+	}
+	return k, f32Dot64(k, f32p(a), f32p(b))
+}
+
+// softmaxGradRowAsm does the whole vectors of AttentionGrad's step
+// through the softmax (f32SoftmaxGradRow: bit-identical).
+func softmaxGradRowAsm[T Float](ds, p []T, mean, scale float64) int {
+	k := f32Vecs[T](len(ds))
+	if k == 0 {
+		return 0
+	}
+	f32SoftmaxGradRow(k, f32p(ds), f32p(p), mean, scale)
+	return k
+}
+
 // sum64Asm and sumSqDev64Asm do the whole vectors of LayerNorm's float64
 // row sums Σ x and Σ (x − mu)² (f32Sum64, f32SumSqDev64).
 func sum64Asm[T Float](x []T) (int, float64) {

@@ -2979,6 +2979,97 @@ reduce:
 	VZEROUPPER
 	RET
 
+// func f32SoftmaxGradRow(n int, ds *float32, p *float32, mean float64, scale float64)
+// Requires: AVX
+TEXT ·f32SoftmaxGradRow(SB), NOSPLIT, $0-40
+	MOVQ         n+0(FP), AX
+	MOVQ         ds+8(FP), CX
+	MOVQ         p+16(FP), DX
+	VBROADCASTSD mean+24(FP), Y0
+	VBROADCASTSD scale+32(FP), Y1
+	XORQ         BX, BX
+	ANDQ         $-8, AX
+	JZ           done
+
+loop:
+	VCVTPS2PD  (CX)(BX*4), Y2
+	VSUBPD     Y0, Y2, Y2
+	VCVTPS2PD  (DX)(BX*4), Y3
+	VMULPD     Y2, Y3, Y3
+	VMULPD     Y1, Y3, Y3
+	VCVTPD2PSY Y3, X2
+	VMOVUPS    X2, (CX)(BX*4)
+	VCVTPS2PD  16(CX)(BX*4), Y2
+	VSUBPD     Y0, Y2, Y2
+	VCVTPS2PD  16(DX)(BX*4), Y3
+	VMULPD     Y2, Y3, Y3
+	VMULPD     Y1, Y3, Y3
+	VCVTPD2PSY Y3, X2
+	VMOVUPS    X2, 16(CX)(BX*4)
+	ADDQ       $0x00000008, BX
+	CMPQ       BX, AX
+	JL         loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func f32Dot64(n int, a *float32, b *float32) float64
+// Requires: AVX, FMA3, SSE2
+TEXT ·f32Dot64(SB), NOSPLIT, $0-32
+	MOVQ   n+0(FP), AX
+	MOVQ   a+8(FP), CX
+	MOVQ   b+16(FP), DX
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VXORPD Y2, Y2, Y2
+	VXORPD Y3, Y3, Y3
+	XORQ   BX, BX
+	ANDQ   $-8, AX
+	MOVQ   AX, SI
+	ANDQ   $-16, SI
+	JZ     vec
+
+loop:
+	VCVTPS2PD   (CX)(BX*4), Y4
+	VCVTPS2PD   (DX)(BX*4), Y5
+	VFMADD231PD Y5, Y4, Y0
+	VCVTPS2PD   16(CX)(BX*4), Y4
+	VCVTPS2PD   16(DX)(BX*4), Y5
+	VFMADD231PD Y5, Y4, Y1
+	VCVTPS2PD   32(CX)(BX*4), Y4
+	VCVTPS2PD   32(DX)(BX*4), Y5
+	VFMADD231PD Y5, Y4, Y2
+	VCVTPS2PD   48(CX)(BX*4), Y4
+	VCVTPS2PD   48(DX)(BX*4), Y5
+	VFMADD231PD Y5, Y4, Y3
+	ADDQ        $0x00000010, BX
+	CMPQ        BX, SI
+	JL          loop
+
+vec:
+	CMPQ        BX, AX
+	JGE         reduce
+	VCVTPS2PD   (CX)(BX*4), Y4
+	VCVTPS2PD   (DX)(BX*4), Y5
+	VFMADD231PD Y5, Y4, Y0
+	VCVTPS2PD   16(CX)(BX*4), Y4
+	VCVTPS2PD   16(DX)(BX*4), Y5
+	VFMADD231PD Y5, Y4, Y1
+	ADDQ        $0x00000008, BX
+
+reduce:
+	VADDPD       Y1, Y0, Y0
+	VADDPD       Y3, Y2, Y2
+	VADDPD       Y2, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPD       X1, X0, X1
+	VPERMILPD    $0x01, X1, X0
+	VADDSD       X0, X1, X1
+	MOVSD        X1, ret+24(FP)
+	VZEROUPPER
+	RET
+
 // func f32Sum64(n int, x *float32) float64
 // Requires: AVX, SSE2
 TEXT ·f32Sum64(SB), NOSPLIT, $0-24

@@ -38,3 +38,5 @@ func layerNormGradSumsAsm[T Float](dy, g, x []T, m, rs T) (int, float64, float64
 	return 0, 0, 0
 }
 func layerNormGradRowAsm[T Float](dx, dg, db, dy, x, g []T, m, rs, ma, mb T) int { return 0 }
+func dot64Asm[T Float](a, b []T) (int, float64)                                  { return 0, 0 }
+func softmaxGradRowAsm[T Float](ds, p []T, mean, scale float64) int              { return 0 }

@@ -368,6 +368,23 @@ func f32LayerNormGradRow(n int, dx *float32, dgamma *float32, dbeta *float32, dy
 //go:noescape
 func f32MaxFrom(n int, x *float32, m float32) float32
 
+// f32SoftmaxGradRow computes, for the whole vectors of 8 elements (n ≥ 0;
+// the caller does the last n%8 elements; AVX):
+//
+//	for i < n&^7:
+//		ds[i] = float32(float64(p[i]) * (float64(ds[i]) - mean) * scale)
+//
+//go:noescape
+func f32SoftmaxGradRow(n int, ds *float32, p *float32, mean float64, scale float64)
+
+// f32Dot64 returns, for the whole vectors of 8 elements (n ≥ 0; the
+// caller does the last n%8 elements):
+//
+//	for i < n&^7: s += float64(a[i]) * float64(b[i])  // in float64, in another order; AVX2, FMA
+//
+//go:noescape
+func f32Dot64(n int, a *float32, b *float32) float64
+
 // f32Sum64 returns, for the whole vectors of 8 elements (n ≥ 0; the
 // caller does the last n%8 elements):
 //

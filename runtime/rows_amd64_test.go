@@ -10,10 +10,10 @@ import (
 )
 
 // Tests of the row kernels of the softmax and layer-norm rows
-// (f32MaxFrom, f32Sum64, f32SumSqDev64, f32LayerNormGradSums,
-// f32LayerNormRow, f32LayerNormGradRow) against Go references, between
-// guard bands. TestLayerNormFloat32 and TestRowMax check the entry points
-// in both builds.
+// (f32MaxFrom, f32Sum64, f32SumSqDev64, f32LayerNormGradSums, f32Dot64,
+// f32SoftmaxGradRow, f32LayerNormRow, f32LayerNormGradRow) against Go
+// references, between guard bands. TestLayerNormFloat32, TestRowMax and
+// TestFloat32Softmaxes check the entry points in both builds.
 
 // TestF32MaxFrom: the Go loop's result bit for bit, NaNs skipped unless m
 // is NaN, signed zeros kept in the order met; the tail not read past n&^7
@@ -162,6 +162,50 @@ func TestF32LayerNormRows(t *testing.T) {
 			for j, f := range full {
 				ktGuardsOK(t, fmt.Sprintf("f32LayerNormGradRow%s array %d", name, j), f)
 			}
+		}
+	}
+}
+
+// TestF32SoftmaxGradKernels: f32Dot64 within float64 rounding of the Go
+// loop's sum, f32SoftmaxGradRow bit-identical to the Go loop, both reading
+// and writing only the whole vectors.
+func TestF32SoftmaxGradKernels(t *testing.T) {
+	skipNoF32FMA(t)
+	r := rand.New(rand.NewPCG(91, 92))
+	for _, n := range ewLens {
+		k := n &^ 7
+		p, ds := ewRand(r, n, 1, false), ewRand(r, n, 3, true)
+		full, m := ewGuarded(p, ds)
+		if k < n {
+			m[0][k], m[1][k] = float32(math.NaN()), float32(math.NaN()) // never read
+		}
+		var want, mag float64
+		for i := range k {
+			want += float64(p[i]) * float64(ds[i])
+			mag += math.Abs(float64(p[i]) * float64(ds[i]))
+		}
+		name := fmt.Sprintf("(n=%d)", n)
+		if got := f32Dot64(n, ewP(m[0]), ewP(m[1])); got != want && !(math.Abs(got-want) <= float64(k+1)*0x1p-52*mag) && !(got != got && want != want) {
+			t.Fatalf("f32Dot64%s = %v, Go loop %v", name, got, want)
+		}
+		const mean, scale = 0.37, 0.17677669529663687
+		f32SoftmaxGradRow(n, ewP(m[1]), ewP(m[0]), mean, scale)
+		for i := range n {
+			w := float32(-12345)
+			switch {
+			case i < k:
+				w = float32(float64(p[i]) * (float64(ds[i]) - mean) * scale)
+			case i == k:
+				w = m[1][i] // the NaN put there
+			default:
+				w = ds[i]
+			}
+			if !ewSame(m[1][i], w) {
+				t.Fatalf("f32SoftmaxGradRow%s: [%d] = %v, Go loop %v", name, i, m[1][i], w)
+			}
+		}
+		for j, f := range full {
+			ktGuardsOK(t, fmt.Sprintf("softmax grad kernels%s array %d", name, j), f)
 		}
 	}
 }

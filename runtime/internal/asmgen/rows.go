@@ -1,7 +1,8 @@
 package main
 
 // Row kernels of the softmax and layer-norm rows (runtime/softmax.go,
-// attention.go, norm.go): a row's maximum, and float64 sums of float32
+// attention.go, norm.go): a row's maximum, the attention gradient's step
+// through the softmax (in float64, as its Go loop), and float64 sums of float32
 // rows (each vector of 4 elements widened to 4 doubles, so the sums are
 // as accurate as the Go loops', which sum in float64 too, if in another
 // order), plus the layer norm's per-element row updates as stream kernels
@@ -61,6 +62,23 @@ func rowKernels() {
 	}
 	layerNormGradRow.gen()
 	rowMaxKernel()
+	softmaxGradRow()
+	sum64Kernel{
+		name: "f32Dot64", sig: "func(n int, a, b *float32) float64",
+		doc: []string{
+			"f32Dot64 returns, for the whole vectors of 8 elements (n ≥ 0; the",
+			"caller does the last n%8 elements):",
+			"",
+			"	for i < n&^7: s += float64(a[i]) * float64(b[i])  // in float64, in another order; AVX2, FMA",
+		},
+		arrays: []string{"a", "b"}, outs: 1,
+		body: func(at func(int) Mem, s32, s64, acc []VecVirtual) {
+			x, y := YMM(), YMM()
+			VCVTPS2PD(at(0), x)
+			VCVTPS2PD(at(1), y)
+			VFMADD231PD(y, x, acc[0]) // exact product of two float32s
+		},
+	}.gen()
 	sum64Kernel{
 		name: "f32Sum64", sig: "func(n int, x *float32) float64",
 		doc: []string{
@@ -262,6 +280,50 @@ func (k sum64Kernel) gen() {
 		VADDSD(s, h, h)
 		Store(h, ReturnIndex(o))
 	}
+	VZEROUPPER()
+	RET()
+}
+
+// softmaxGradRow generates f32SoftmaxGradRow, AttentionGrad's step
+// through the softmax, in float64 as the Go loop computes it (the same
+// operations in the same order, no FMA), so bit-identical to it.
+func softmaxGradRow() {
+	TEXT("f32SoftmaxGradRow", NOSPLIT, "func(n int, ds, p *float32, mean, scale float64)")
+	Doc(
+		"f32SoftmaxGradRow computes, for the whole vectors of 8 elements (n ≥ 0;",
+		"the caller does the last n%8 elements; AVX):",
+		"",
+		"	for i < n&^7:",
+		"		ds[i] = float32(float64(p[i]) * (float64(ds[i]) - mean) * scale)",
+	)
+	Pragma("noescape")
+	n := Load(Param("n"), GP64())
+	pd := Load(Param("ds"), GP64())
+	pp := Load(Param("p"), GP64())
+	mean, scale := YMM(), YMM()
+	VBROADCASTSD(paramAddr("mean"), mean)
+	VBROADCASTSD(paramAddr("scale"), scale)
+	i := GP64()
+	XORQ(i, i)
+	ANDQ(I32(-8), n)
+	JZ(LabelRef("done"))
+	Label("loop")
+	for h := range 2 {
+		at := func(b Register) Mem { return Mem{Base: b, Index: i, Scale: 4, Disp: 16 * h} }
+		d, q := YMM(), YMM()
+		VCVTPS2PD(at(pd), d)
+		VSUBPD(mean, d, d)
+		VCVTPS2PD(at(pp), q)
+		VMULPD(d, q, q)
+		VMULPD(scale, q, q)
+		r := XMM()
+		VCVTPD2PSY(q, r)
+		VMOVUPS(r, at(pd))
+	}
+	ADDQ(U32(8), i)
+	CMPQ(i, n)
+	JL(LabelRef("loop"))
+	Label("done")
 	VZEROUPPER()
 	RET()
 }
