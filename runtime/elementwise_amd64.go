@@ -33,6 +33,12 @@ import (
 // haveF32Asm reports whether the CPU runs the element-wise kernels.
 var haveF32Asm = cpu.X86.HasAVX
 
+// haveGeluZ selects the AVX-512 GELU kernels (f32GeluZ, f32GeluGradZ:
+// bit-identical to the AVX2 ones, 16 lanes) for the whole vectors of 16
+// elements. A variable so that the tests run both; BACKPROPGEN_NOAVX512
+// turns it off as it does the other AVX-512 kernels.
+var haveGeluZ = haveF32FMA && cpu.X86.HasAVX512F && os.Getenv("BACKPROPGEN_NOAVX512") == ""
+
 // haveF32FMA reports whether the CPU runs the transcendental kernels
 // (f32Exp, f32Sigmoid, f32Tanh and the fused recurrent-cell kernels of
 // rnn_amd64.go), which need AVX2 and FMA. Unlike the others they are not
@@ -84,7 +90,14 @@ func unaryAsm[T Float](op UnaryOp, out, x []T) int {
 		case Tanh:
 			f32Tanh(k, f32p(out), f32p(x))
 		case Gelu:
-			f32Gelu(k, f32p(out), f32p(x))
+			kz := 0
+			if haveGeluZ {
+				kz = k &^ 15
+				f32GeluZ(kz, f32p(out), f32p(x))
+			}
+			if kz < k {
+				f32Gelu(k-kz, f32p(out[kz:]), f32p(x[kz:]))
+			}
 		default:
 			f32Exp(k, f32p(out), f32p(x))
 		}
@@ -114,7 +127,14 @@ func unaryGradAsm[T Float](op UnaryOp, dx, y, dy []T) int {
 		if !haveF32FMA {
 			return 0
 		}
-		f32GeluGrad(k, f32p(dx), f32p(y), f32p(dy))
+		kz := 0
+		if haveGeluZ {
+			kz = k &^ 15
+			f32GeluGradZ(kz, f32p(dx), f32p(y), f32p(dy))
+		}
+		if kz < k {
+			f32GeluGrad(k-kz, f32p(dx[kz:]), f32p(y[kz:]), f32p(dy[kz:]))
+		}
 	default:
 		return 0
 	}

@@ -3282,6 +3282,162 @@ reduce:
 	VZEROUPPER
 	RET
 
+// func f32GeluZ(n int, out *float32, x *float32)
+// Requires: AVX, AVX512F
+TEXT ·f32GeluZ(SB), NOSPLIT, $0-24
+	MOVQ n+0(FP), AX
+	MOVQ out+8(FP), CX
+	MOVQ x+16(FP), DX
+	XORQ BX, BX
+	ANDQ $-16, AX
+	JZ   done
+
+loop:
+	VMOVUPS           (DX)(BX*4), Z0
+	VMULPS.BCST       f32VecTab<>+832(SB), Z0, Z1
+	VMULPS            Z0, Z1, Z1
+	VMULPS            Z0, Z1, Z1
+	VADDPS            Z0, Z1, Z1
+	VMULPS.BCST       f32VecTab<>+800(SB), Z1, Z1
+	VPANDD.BCST       f32VecTab<>+160(SB), Z1, Z2
+	VADDPS            Z2, Z2, Z3
+	VBROADCASTSS      f32VecTab<>+256(SB), Z4
+	VMINPS            Z3, Z4, Z4
+	VMULPS.BCST       f32VecTab<>+288(SB), Z4, Z3
+	VRNDSCALEPS       $0x00, Z3, Z3
+	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z3, Z4
+	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z3, Z4
+	VBROADCASTSS      f32VecTab<>+384(SB), Z5
+	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z4, Z5
+	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z4, Z5
+	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z4, Z5
+	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z4, Z5
+	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z4, Z5
+	VMULPS            Z4, Z4, Z6
+	VFMADD213PS       Z4, Z6, Z5
+	VADDPS.BCST       f32VecTab<>+64(SB), Z5, Z5
+	VCVTPS2DQ         Z3, Z3
+	VPSRAD            $0x01, Z3, Z4
+	VPSUBD            Z4, Z3, Z3
+	VPADDD.BCST       f32VecTab<>+192(SB), Z4, Z4
+	VPADDD.BCST       f32VecTab<>+192(SB), Z3, Z3
+	VPSLLD            $0x17, Z4, Z4
+	VPSLLD            $0x17, Z3, Z3
+	VMULPS            Z4, Z5, Z5
+	VMULPS            Z3, Z5, Z5
+	VADDPS.BCST       f32VecTab<>+64(SB), Z5, Z5
+	VBROADCASTSS      f32VecTab<>+96(SB), Z3
+	VDIVPS            Z5, Z3, Z3
+	VBROADCASTSS      f32VecTab<>+64(SB), Z4
+	VSUBPS            Z3, Z4, Z4
+	VMULPS            Z2, Z2, Z3
+	VBROADCASTSS      f32VecTab<>+608(SB), Z5
+	VFMADD213PS.BCST  f32VecTab<>+640(SB), Z3, Z5
+	VFMADD213PS.BCST  f32VecTab<>+672(SB), Z3, Z5
+	VFMADD213PS.BCST  f32VecTab<>+704(SB), Z3, Z5
+	VFMADD213PS.BCST  f32VecTab<>+736(SB), Z3, Z5
+	VMULPS            Z2, Z3, Z3
+	VFMADD213PS       Z2, Z3, Z5
+	VCMPPS.BCST       $0x11, f32VecTab<>+576(SB), Z2, K1
+	VMOVAPS           Z5, K1, Z4
+	VPANDD.BCST       f32VecTab<>+128(SB), Z1, Z2
+	VPORD             Z2, Z4, Z4
+	VADDPS.BCST       f32VecTab<>+64(SB), Z4, Z4
+	VMULPS.BCST       f32VecTab<>+768(SB), Z0, Z0
+	VMULPS            Z4, Z0, Z0
+	VMOVUPS           Z0, (CX)(BX*4)
+	ADDQ              $0x00000010, BX
+	CMPQ              BX, AX
+	JL                loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func f32GeluGradZ(n int, dx *float32, x *float32, dy *float32)
+// Requires: AVX, AVX512F
+TEXT ·f32GeluGradZ(SB), NOSPLIT, $0-32
+	MOVQ n+0(FP), AX
+	MOVQ dx+8(FP), CX
+	MOVQ x+16(FP), DX
+	MOVQ dy+24(FP), BX
+	XORQ SI, SI
+	ANDQ $-16, AX
+	JZ   done
+
+loop:
+	VMOVUPS           (DX)(SI*4), Z0
+	VMULPS.BCST       f32VecTab<>+832(SB), Z0, Z1
+	VMULPS            Z0, Z1, Z1
+	VMULPS            Z0, Z1, Z1
+	VADDPS            Z0, Z1, Z1
+	VMULPS.BCST       f32VecTab<>+800(SB), Z1, Z1
+	VPANDD.BCST       f32VecTab<>+160(SB), Z1, Z2
+	VADDPS            Z2, Z2, Z3
+	VBROADCASTSS      f32VecTab<>+256(SB), Z4
+	VMINPS            Z3, Z4, Z4
+	VMULPS.BCST       f32VecTab<>+288(SB), Z4, Z3
+	VRNDSCALEPS       $0x00, Z3, Z3
+	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z3, Z4
+	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z3, Z4
+	VBROADCASTSS      f32VecTab<>+384(SB), Z5
+	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z4, Z5
+	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z4, Z5
+	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z4, Z5
+	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z4, Z5
+	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z4, Z5
+	VMULPS            Z4, Z4, Z6
+	VFMADD213PS       Z4, Z6, Z5
+	VADDPS.BCST       f32VecTab<>+64(SB), Z5, Z5
+	VCVTPS2DQ         Z3, Z3
+	VPSRAD            $0x01, Z3, Z4
+	VPSUBD            Z4, Z3, Z3
+	VPADDD.BCST       f32VecTab<>+192(SB), Z4, Z4
+	VPADDD.BCST       f32VecTab<>+192(SB), Z3, Z3
+	VPSLLD            $0x17, Z4, Z4
+	VPSLLD            $0x17, Z3, Z3
+	VMULPS            Z4, Z5, Z5
+	VMULPS            Z3, Z5, Z5
+	VADDPS.BCST       f32VecTab<>+64(SB), Z5, Z5
+	VBROADCASTSS      f32VecTab<>+96(SB), Z3
+	VDIVPS            Z5, Z3, Z3
+	VBROADCASTSS      f32VecTab<>+64(SB), Z4
+	VSUBPS            Z3, Z4, Z4
+	VMULPS            Z2, Z2, Z3
+	VBROADCASTSS      f32VecTab<>+608(SB), Z5
+	VFMADD213PS.BCST  f32VecTab<>+640(SB), Z3, Z5
+	VFMADD213PS.BCST  f32VecTab<>+672(SB), Z3, Z5
+	VFMADD213PS.BCST  f32VecTab<>+704(SB), Z3, Z5
+	VFMADD213PS.BCST  f32VecTab<>+736(SB), Z3, Z5
+	VMULPS            Z2, Z3, Z3
+	VFMADD213PS       Z2, Z3, Z5
+	VCMPPS.BCST       $0x11, f32VecTab<>+576(SB), Z2, K1
+	VMOVAPS           Z5, K1, Z4
+	VPANDD.BCST       f32VecTab<>+128(SB), Z1, Z2
+	VPORD             Z2, Z4, Z4
+	VBROADCASTSS      f32VecTab<>+64(SB), Z1
+	VMULPS            Z4, Z4, Z3
+	VSUBPS            Z3, Z1, Z3
+	VMULPS.BCST       f32VecTab<>+768(SB), Z0, Z2
+	VMULPS            Z3, Z2, Z2
+	VMULPS.BCST       f32VecTab<>+800(SB), Z2, Z2
+	VMULPS.BCST       f32VecTab<>+864(SB), Z0, Z3
+	VMULPS            Z0, Z3, Z3
+	VADDPS            Z1, Z3, Z3
+	VMULPS            Z3, Z2, Z2
+	VADDPS            Z1, Z4, Z4
+	VMULPS.BCST       f32VecTab<>+768(SB), Z4, Z4
+	VADDPS            Z2, Z4, Z4
+	VMULPS            (BX)(SI*4), Z4, Z4
+	VMOVUPS           Z4, (CX)(SI*4)
+	ADDQ              $0x00000010, SI
+	CMPQ              SI, AX
+	JL                loop
+
+done:
+	VZEROUPPER
+	RET
+
 // func f32CopyRuns(runs int, n int, dst *float32, ds int, src *float32, ss int)
 // Requires: AVX
 TEXT ·f32CopyRuns(SB), NOSPLIT, $0-48

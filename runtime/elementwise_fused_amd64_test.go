@@ -7,9 +7,12 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"golang.org/x/sys/cpu"
 )
 
-// Tests of the fused AVX2/FMA kernels of GELU (f32Gelu, f32GeluGrad) and
+// Tests of the fused AVX2/FMA and AVX-512 kernels of GELU (f32Gelu,
+// f32GeluGrad, f32GeluZ, f32GeluGradZ) and
 // of the softmax rows' exponentials (f32ExpSum, f32SumExp): their own
 // accuracy and guard bands. TestExpShift (expshift_test.go) checks the
 // entry points in both builds.
@@ -47,6 +50,22 @@ func TestF32GeluKernels(t *testing.T) {
 			ktGuardsOK(t, fmt.Sprintf("%s input %d", name, j), f)
 		}
 		geluCheck(t, name, out, wantD)
+
+		if cpu.X86.HasAVX512F {
+			// The AVX-512 kernels on the whole vectors of 16: the same bits.
+			kz := n &^ 15
+			full, out := ktBuf[float32](n)
+			f32GeluZ(n, ewP(out), ewP(xm[0]))
+			ktGuardsOK(t, fmt.Sprintf("f32GeluZ(n=%d)", n), full)
+			geluCheck(t, fmt.Sprintf("f32GeluZ(n=%d)", n), out, wantY[:kz])
+			full, out = ktBuf[float32](n)
+			f32GeluGradZ(n, ewP(out), ewP(xm[0]), ewP(xm[1]))
+			ktGuardsOK(t, fmt.Sprintf("f32GeluGradZ(n=%d)", n), full)
+			geluCheck(t, fmt.Sprintf("f32GeluGradZ(n=%d)", n), out, wantD[:kz])
+			for j, f := range xf {
+				ktGuardsOK(t, fmt.Sprintf("f32GeluZ kernels(n=%d) input %d", n, j), f)
+			}
+		}
 
 		// In place: out = x for the forward, dx = dy for the gradient.
 		in := append([]float32(nil), x...)
@@ -155,5 +174,28 @@ func TestF32ExpSumKernels(t *testing.T) {
 	}
 	if !math.IsInf(sum, 1) {
 		t.Errorf("f32ExpSum shifted by 1e30: sum %v, want +Inf", sum)
+	}
+}
+
+// TestGeluDispatchZ: float32 Unary and UnaryGrad Gelu give the same bits
+// with and without the AVX-512 kernels (haveGeluZ), at every length.
+func TestGeluDispatchZ(t *testing.T) {
+	skipNoF32FMA(t)
+	if !cpu.X86.HasAVX512F {
+		t.Skip("CPU lacks AVX-512F")
+	}
+	defer func(v bool) { haveGeluZ = v }(haveGeluZ)
+	r := rand.New(rand.NewPCG(65, 66))
+	for _, n := range ewLens {
+		x, dy := ewRand(r, n, 8, true), ewRand(r, n, 2, true)
+		var y, d [2][]float32
+		for i, z := range []bool{false, true} {
+			haveGeluZ = z
+			y[i], d[i] = make([]float32, n), make([]float32, n)
+			Unary(Gelu, y[i], x)
+			UnaryGrad(Gelu, d[i], x, dy)
+		}
+		geluCheck(t, fmt.Sprintf("Unary Gelu (n=%d) with AVX-512", n), y[1], y[0])
+		geluCheck(t, fmt.Sprintf("UnaryGrad Gelu (n=%d) with AVX-512", n), d[1], d[0])
 	}
 }

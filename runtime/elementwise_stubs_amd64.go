@@ -411,6 +411,18 @@ func f32SumSqDev64(n int, x *float32, mu float64) float64
 //go:noescape
 func f32LayerNormGradSums(n int, dy *float32, gamma *float32, x *float32, m float32, rs float32) (a float64, b float64)
 
+// f32GeluZ is f32Gelu on AVX-512F for the whole vectors of 16 elements
+// (i < n&^15), bit-identical to it.
+//
+//go:noescape
+func f32GeluZ(n int, out *float32, x *float32)
+
+// f32GeluGradZ is f32GeluGrad on AVX-512F for the whole vectors of 16
+// elements (i < n&^15), bit-identical to it.
+//
+//go:noescape
+func f32GeluGradZ(n int, dx *float32, x *float32, dy *float32)
+
 // f32CopyRuns copies runs rows of n 4-byte elements (runs, n ≥ 0; AVX):
 //
 //	for r < runs, i < n:

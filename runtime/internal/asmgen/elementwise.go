@@ -72,6 +72,7 @@ func elementwiseKernels() {
 	lstmKernels()
 	expSumKernels()
 	rowKernels()
+	geluZKernels()
 	convKernels()
 	for _, op := range binOps {
 		rowsKernel(op, false)
