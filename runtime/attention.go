@@ -37,20 +37,17 @@ func Attention[T Float](out, att, qkv, scratch []T, n, steps, C, heads int, caus
 					last = t + 1
 				}
 				live := row[:last]
-				peak := math.Inf(-1)
-				for _, s := range live {
-					peak = max(peak, float64(s)*scale)
+				// scale > 0, so the largest score scales to the peak.
+				peak := float64(rowMax(live)) * scale
+				// Pad a causal row with -Inf to whole vectors for the
+				// kernels: e^-Inf = 0 adds nothing to the sum, and the
+				// padding is cleared with the rest.
+				padded := row[:min(steps, (last+7)&^7)]
+				for i := last; i < len(padded); i++ {
+					padded[i] = T(math.Inf(-1))
 				}
-				var sum float64
-				for t2, s := range live {
-					e := math.Exp(float64(s)*scale - peak)
-					live[t2] = T(e)
-					sum += e
-				}
-				inv := 1 / sum
-				for t2, s := range live {
-					live[t2] = T(float64(s) * inv)
-				}
+				sum := expShift(padded, padded, scale, peak)
+				Scale(padded, padded, T(1/sum))
 				clear(row[last:])
 			}
 			Gemm(false, false, steps, hs, steps, p, v, o, false)
@@ -93,12 +90,17 @@ func AttentionGrad[T Float](dqkv, dout, qkv, att, scratch []T, n, steps, C, head
 				}
 				pl, dl := row[:last], dr[:last]
 				dl = dl[:len(pl)]
-				var mean float64
-				for t2, pv := range pl {
-					mean += float64(pv) * float64(dl[t2])
+				// float32 on the kernels: the sum in another order, the
+				// update bit-identical.
+				k, mean := dot64Asm(pl, dl)
+				pt, dt := pl[k:], dl[k:][:len(pl)-k]
+				for t2, pv := range pt {
+					mean += float64(pv) * float64(dt[t2])
 				}
-				for t2, pv := range pl {
-					dl[t2] = T(float64(pv) * (float64(dl[t2]) - mean) * scale)
+				k = softmaxGradRowAsm(dl, pl, mean, scale)
+				pt, dt = pl[k:], dl[k:][:len(pl)-k]
+				for t2, pv := range pt {
+					dt[t2] = T(float64(pv) * (float64(dt[t2]) - mean) * scale)
 				}
 				clear(dr[last:])
 			}
@@ -111,23 +113,22 @@ func AttentionGrad[T Float](dqkv, dout, qkv, att, scratch []T, n, steps, C, head
 }
 
 // gatherHead copies head h (hs columns at off + h·hs) of the steps rows of
-// sequence b of src, rows of width elements, into dst (steps, hs).
+// sequence b of src, rows of width elements, into dst (steps, hs). The
+// rows are short (a head's 32 columns in the GPT), so they go in one
+// strided copy (on amd64 one assembly call) rather than a copy call each.
 func gatherHead[T Float](dst, src []T, b, h, off, steps, width, hs int) {
-	for t := range steps {
-		copy(dst[t*hs:(t+1)*hs], src[(b*steps+t)*width+off+h*hs:][:hs])
-	}
+	convCopyRuns(dst, hs, src[b*steps*width+off+h*hs:], width, steps, hs)
 }
 
 // scatterHead writes (or, with add, adds) src (steps, hs) into head h's
 // columns at off + h·hs of the steps rows of sequence b of dst.
 func scatterHead[T Float](dst, src []T, b, h, off, steps, width, hs int, add bool) {
+	if !add {
+		convCopyRuns(dst[b*steps*width+off+h*hs:], width, src, hs, steps, hs)
+		return
+	}
 	for t := range steps {
-		d := dst[(b*steps+t)*width+off+h*hs:][:hs]
-		if add {
-			Axpy(d, src[t*hs:(t+1)*hs], 1)
-		} else {
-			copy(d, src[t*hs:(t+1)*hs])
-		}
+		Axpy(dst[(b*steps+t)*width+off+h*hs:][:hs], src[t*hs:(t+1)*hs], 1)
 	}
 }
 

@@ -18,7 +18,9 @@ import (
 // with bit-identical results; the Go loops below do the rest. So do
 // float32 Exp, Sigmoid and Tanh where the CPU has AVX2 and FMA, on
 // vectorized functions accurate to 1, 2 and 1 ulp of the float64 ones
-// (internal/asmgen/activation.go), instead of going through float64.
+// (internal/asmgen/activation.go), instead of going through float64, and
+// float32 Gelu and its gradient, on fused kernels that compute what the
+// chunked Go loops compute on the same CPU, bit for bit, in one pass.
 
 // UnaryOp names an element-wise function of one tensor.
 type UnaryOp = spec.UnaryOp
@@ -169,7 +171,10 @@ func unaryGradLoop[T Float](op UnaryOp, dx, y, dy []T) {
 const geluC = 0.7978845608028654
 
 // geluChunk is the number of elements the GELU loops take at a time: their
-// tanh runs as Unary's vectorized Tanh over a chunk on the stack.
+// tanh runs as Unary's vectorized Tanh over a chunk on the stack. (On
+// amd64 with AVX2 and FMA, float32 GELU runs on f32Gelu and f32GeluGrad
+// instead, which compute the same thing in one pass; these loops do the
+// last len%8 elements there.)
 const geluChunk = 256
 
 // geluTanhOf writes tanh(u) into t for each v of x, u = √(2/π)(v +

@@ -17,7 +17,9 @@ import (
 //
 // Unary Exp, Sigmoid and Tanh are the exception to what follows: their
 // kernels (AVX2 and FMA, see haveF32FMA) agree with the Go loops to a few
-// ulp only. All other loops perform the same float32 operations in the
+// ulp only. So, through their tanh, do float32 Gelu and its gradient
+// (f32Gelu, f32GeluGrad), which are bit-identical to the chunked Go loops
+// that call f32Tanh, not to the noasm build. All other loops perform the same float32 operations in the
 // same order as the Go loops (no FMA, correctly rounded VSQRTPS and
 // VDIVPS), so with the default GOAMD64=v1, under which the Go compiler
 // fuses nothing, the results are bit-identical to the pure-Go build
@@ -30,6 +32,12 @@ import (
 
 // haveF32Asm reports whether the CPU runs the element-wise kernels.
 var haveF32Asm = cpu.X86.HasAVX
+
+// haveGeluZ selects the AVX-512 GELU kernels (f32GeluZ, f32GeluGradZ:
+// bit-identical to the AVX2 ones, 16 lanes) for the whole vectors of 16
+// elements. A variable so that the tests run both; BACKPROPGEN_NOAVX512
+// turns it off as it does the other AVX-512 kernels.
+var haveGeluZ = haveF32FMA && cpu.X86.HasAVX512F && os.Getenv("BACKPROPGEN_NOAVX512") == ""
 
 // haveF32FMA reports whether the CPU runs the transcendental kernels
 // (f32Exp, f32Sigmoid, f32Tanh and the fused recurrent-cell kernels of
@@ -72,7 +80,7 @@ func unaryAsm[T Float](op UnaryOp, out, x []T) int {
 		f32Neg(k, f32p(out), f32p(x))
 	case Sqrt:
 		f32Sqrt(k, f32p(out), f32p(x))
-	case Sigmoid, Tanh, Exp:
+	case Sigmoid, Tanh, Exp, Gelu:
 		if !haveF32FMA {
 			return 0
 		}
@@ -81,6 +89,15 @@ func unaryAsm[T Float](op UnaryOp, out, x []T) int {
 			f32Sigmoid(k, f32p(out), f32p(x))
 		case Tanh:
 			f32Tanh(k, f32p(out), f32p(x))
+		case Gelu:
+			kz := 0
+			if haveGeluZ {
+				kz = k &^ 15
+				f32GeluZ(kz, f32p(out), f32p(x))
+			}
+			if kz < k {
+				f32Gelu(k-kz, f32p(out[kz:]), f32p(x[kz:]))
+			}
 		default:
 			f32Exp(k, f32p(out), f32p(x))
 		}
@@ -106,9 +123,124 @@ func unaryGradAsm[T Float](op UnaryOp, dx, y, dy []T) int {
 		f32Mul(k, f32p(dx), f32p(dy), f32p(y))
 	case Sqrt:
 		f32SqrtGrad(k, f32p(dx), f32p(y), f32p(dy))
+	case Gelu: // y is x
+		if !haveF32FMA {
+			return 0
+		}
+		kz := 0
+		if haveGeluZ {
+			kz = k &^ 15
+			f32GeluGradZ(kz, f32p(dx), f32p(y), f32p(dy))
+		}
+		if kz < k {
+			f32GeluGrad(k-kz, f32p(dx[kz:]), f32p(y[kz:]), f32p(dy[kz:]))
+		}
 	default:
 		return 0
 	}
+	return k
+}
+
+// expSumAsm does the whole vectors of expShift (out[i] = e^(x[i]·scale −
+// shift), returning their sum) for float32 on f32ExpSum: x·scale − shift
+// rounded once to float32, e^ to f32Exp's 1 ulp, the sum in float64.
+func expSumAsm[T Float](out, x []T, scale, shift float64) (int, float64) {
+	k := f32FMAVecs[T](len(out))
+	if k == 0 {
+		return 0, 0
+	}
+	return k, f32ExpSum(k, f32p(out), f32p(x), float32(scale), float32(shift))
+}
+
+// sumExpAsm is expSumAsm without the stores (f32SumExp).
+func sumExpAsm[T Float](x []T, scale, shift float64) (int, float64) {
+	k := f32FMAVecs[T](len(x))
+	if k == 0 {
+		return 0, 0
+	}
+	return k, f32SumExp(k, f32p(x), float32(scale), float32(shift))
+}
+
+// rowMaxAsm does the whole vectors of rowMax's scan from m (f32MaxFrom,
+// which takes an element only when it is greater, as the Go loop does).
+func rowMaxAsm[T Float](x []T, m T) (int, T) {
+	k := f32Vecs[T](len(x))
+	if k == 0 {
+		return 0, m
+	}
+	return k, T(f32MaxFrom(k, f32p(x), float32(m)))
+}
+
+// dot64Asm does the whole vectors of AttentionGrad's float64 row dot
+// product Σ a·b (f32Dot64).
+func dot64Asm[T Float](a, b []T) (int, float64) {
+	k := f32FMAVecs[T](len(a))
+	if k == 0 {
+		return 0, 0
+	}
+	return k, f32Dot64(k, f32p(a), f32p(b))
+}
+
+// softmaxGradRowAsm does the whole vectors of AttentionGrad's step
+// through the softmax (f32SoftmaxGradRow: bit-identical).
+func softmaxGradRowAsm[T Float](ds, p []T, mean, scale float64) int {
+	k := f32Vecs[T](len(ds))
+	if k == 0 {
+		return 0
+	}
+	f32SoftmaxGradRow(k, f32p(ds), f32p(p), mean, scale)
+	return k
+}
+
+// sum64Asm and sumSqDev64Asm do the whole vectors of LayerNorm's float64
+// row sums Σ x and Σ (x − mu)² (f32Sum64, f32SumSqDev64).
+func sum64Asm[T Float](x []T) (int, float64) {
+	k := f32FMAVecs[T](len(x))
+	if k == 0 {
+		return 0, 0
+	}
+	return k, f32Sum64(k, f32p(x))
+}
+
+func sumSqDev64Asm[T Float](x []T, mu float64) (int, float64) {
+	k := f32FMAVecs[T](len(x))
+	if k == 0 {
+		return 0, 0
+	}
+	return k, f32SumSqDev64(k, f32p(x), mu)
+}
+
+// layerNormRowAsm does the whole vectors of LayerNorm's row update
+// (f32LayerNormRow: bit-identical).
+func layerNormRowAsm[T Float](out, x, gamma, beta []T, m, rt T) int {
+	k := f32Vecs[T](len(out))
+	if k == 0 {
+		return 0
+	}
+	f32LayerNormRow(k, f32p(out), f32p(x), f32p(gamma), f32p(beta), float32(m), float32(rt))
+	return k
+}
+
+// layerNormGradSumsAsm does the whole vectors of LayerNormGrad's float64
+// row sums (f32LayerNormGradSums).
+func layerNormGradSumsAsm[T Float](dy, gamma, x []T, m, rs T) (int, float64, float64) {
+	k := f32FMAVecs[T](len(x))
+	if k == 0 {
+		return 0, 0, 0
+	}
+	a, b := f32LayerNormGradSums(k, f32p(dy), f32p(gamma), f32p(x), float32(m), float32(rs))
+	return k, a, b
+}
+
+// layerNormGradRowAsm does the whole vectors of LayerNormGrad's row
+// update (f32LayerNormGradRow: bit-identical).
+func layerNormGradRowAsm[T Float](dx, dgamma, dbeta, dy, x, gamma []T, m, rs, ma, mb T) int {
+	k := f32Vecs[T](len(dx))
+	if k == 0 {
+		return 0
+	}
+	f32LayerNormGradRow(k, f32p(dx), f32p(dgamma), f32p(dbeta), f32p(dy), f32p(x), f32p(gamma),
+		float32(m), float32(rs), float32(ma), float32(mb))
 	return k
 }
 

@@ -203,7 +203,39 @@ DATA f32VecTab<>+752(SB)/4, $0xbeaaaa99
 DATA f32VecTab<>+756(SB)/4, $0xbeaaaa99
 DATA f32VecTab<>+760(SB)/4, $0xbeaaaa99
 DATA f32VecTab<>+764(SB)/4, $0xbeaaaa99
-GLOBL f32VecTab<>(SB), RODATA|NOPTR, $768
+DATA f32VecTab<>+768(SB)/4, $0x3f000000
+DATA f32VecTab<>+772(SB)/4, $0x3f000000
+DATA f32VecTab<>+776(SB)/4, $0x3f000000
+DATA f32VecTab<>+780(SB)/4, $0x3f000000
+DATA f32VecTab<>+784(SB)/4, $0x3f000000
+DATA f32VecTab<>+788(SB)/4, $0x3f000000
+DATA f32VecTab<>+792(SB)/4, $0x3f000000
+DATA f32VecTab<>+796(SB)/4, $0x3f000000
+DATA f32VecTab<>+800(SB)/4, $0x3f4c422a
+DATA f32VecTab<>+804(SB)/4, $0x3f4c422a
+DATA f32VecTab<>+808(SB)/4, $0x3f4c422a
+DATA f32VecTab<>+812(SB)/4, $0x3f4c422a
+DATA f32VecTab<>+816(SB)/4, $0x3f4c422a
+DATA f32VecTab<>+820(SB)/4, $0x3f4c422a
+DATA f32VecTab<>+824(SB)/4, $0x3f4c422a
+DATA f32VecTab<>+828(SB)/4, $0x3f4c422a
+DATA f32VecTab<>+832(SB)/4, $0x3d372713
+DATA f32VecTab<>+836(SB)/4, $0x3d372713
+DATA f32VecTab<>+840(SB)/4, $0x3d372713
+DATA f32VecTab<>+844(SB)/4, $0x3d372713
+DATA f32VecTab<>+848(SB)/4, $0x3d372713
+DATA f32VecTab<>+852(SB)/4, $0x3d372713
+DATA f32VecTab<>+856(SB)/4, $0x3d372713
+DATA f32VecTab<>+860(SB)/4, $0x3d372713
+DATA f32VecTab<>+864(SB)/4, $0x3e095d4f
+DATA f32VecTab<>+868(SB)/4, $0x3e095d4f
+DATA f32VecTab<>+872(SB)/4, $0x3e095d4f
+DATA f32VecTab<>+876(SB)/4, $0x3e095d4f
+DATA f32VecTab<>+880(SB)/4, $0x3e095d4f
+DATA f32VecTab<>+884(SB)/4, $0x3e095d4f
+DATA f32VecTab<>+888(SB)/4, $0x3e095d4f
+DATA f32VecTab<>+892(SB)/4, $0x3e095d4f
+GLOBL f32VecTab<>(SB), RODATA|NOPTR, $896
 
 // func f32Adam(n int, p *float32, grad *float32, m *float32, v *float32, b1 float32, c1 float32, b2 float32, c2 float32, invSqrtBC2 float32, eps float32, step float32, decay float32)
 // Requires: AVX
@@ -1791,6 +1823,418 @@ done:
 	VZEROUPPER
 	RET
 
+// func f32Gelu(n int, out *float32, x *float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·f32Gelu(SB), NOSPLIT, $0-24
+	MOVQ n+0(FP), AX
+	MOVQ out+8(FP), CX
+	MOVQ x+16(FP), DX
+	XORQ BX, BX
+	MOVQ AX, SI
+	ANDQ $-16, SI
+	JLE  vec
+
+loop:
+	VMOVUPS      (DX)(BX*4), Y0
+	VMULPS       f32VecTab<>+832(SB), Y0, Y1
+	VMULPS       Y0, Y1, Y1
+	VMULPS       Y0, Y1, Y1
+	VADDPS       Y0, Y1, Y1
+	VMULPS       f32VecTab<>+800(SB), Y1, Y1
+	VANDPS       f32VecTab<>+160(SB), Y1, Y2
+	VADDPS       Y2, Y2, Y3
+	VMOVUPS      f32VecTab<>+256(SB), Y4
+	VMINPS       Y3, Y4, Y4
+	VMULPS       f32VecTab<>+288(SB), Y4, Y3
+	VROUNDPS     $0x00, Y3, Y3
+	VFNMADD231PS f32VecTab<>+320(SB), Y3, Y4
+	VFNMADD231PS f32VecTab<>+352(SB), Y3, Y4
+	VMOVUPS      f32VecTab<>+384(SB), Y5
+	VFMADD213PS  f32VecTab<>+416(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+448(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+480(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+512(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+544(SB), Y4, Y5
+	VMULPS       Y4, Y4, Y6
+	VFMADD213PS  Y4, Y6, Y5
+	VADDPS       f32VecTab<>+64(SB), Y5, Y5
+	VCVTPS2DQ    Y3, Y3
+	VPSRAD       $0x01, Y3, Y4
+	VPSUBD       Y4, Y3, Y3
+	VPADDD       f32VecTab<>+192(SB), Y4, Y4
+	VPADDD       f32VecTab<>+192(SB), Y3, Y3
+	VPSLLD       $0x17, Y4, Y4
+	VPSLLD       $0x17, Y3, Y3
+	VMULPS       Y4, Y5, Y5
+	VMULPS       Y3, Y5, Y5
+	VADDPS       f32VecTab<>+64(SB), Y5, Y5
+	VMOVUPS      f32VecTab<>+96(SB), Y3
+	VDIVPS       Y5, Y3, Y3
+	VMOVUPS      f32VecTab<>+64(SB), Y4
+	VSUBPS       Y3, Y4, Y4
+	VMULPS       Y2, Y2, Y3
+	VMOVUPS      f32VecTab<>+608(SB), Y5
+	VFMADD213PS  f32VecTab<>+640(SB), Y3, Y5
+	VFMADD213PS  f32VecTab<>+672(SB), Y3, Y5
+	VFMADD213PS  f32VecTab<>+704(SB), Y3, Y5
+	VFMADD213PS  f32VecTab<>+736(SB), Y3, Y5
+	VMULPS       Y2, Y3, Y3
+	VFMADD213PS  Y2, Y3, Y5
+	VCMPPS       $0x11, f32VecTab<>+576(SB), Y2, Y2
+	VBLENDVPS    Y2, Y5, Y4, Y4
+	VANDPS       f32VecTab<>+128(SB), Y1, Y2
+	VORPS        Y2, Y4, Y4
+	VADDPS       f32VecTab<>+64(SB), Y4, Y4
+	VMULPS       f32VecTab<>+768(SB), Y0, Y0
+	VMULPS       Y4, Y0, Y0
+	VMOVUPS      Y0, (CX)(BX*4)
+	VMOVUPS      32(DX)(BX*4), Y0
+	VMULPS       f32VecTab<>+832(SB), Y0, Y1
+	VMULPS       Y0, Y1, Y1
+	VMULPS       Y0, Y1, Y1
+	VADDPS       Y0, Y1, Y1
+	VMULPS       f32VecTab<>+800(SB), Y1, Y1
+	VANDPS       f32VecTab<>+160(SB), Y1, Y2
+	VADDPS       Y2, Y2, Y3
+	VMOVUPS      f32VecTab<>+256(SB), Y4
+	VMINPS       Y3, Y4, Y4
+	VMULPS       f32VecTab<>+288(SB), Y4, Y3
+	VROUNDPS     $0x00, Y3, Y3
+	VFNMADD231PS f32VecTab<>+320(SB), Y3, Y4
+	VFNMADD231PS f32VecTab<>+352(SB), Y3, Y4
+	VMOVUPS      f32VecTab<>+384(SB), Y5
+	VFMADD213PS  f32VecTab<>+416(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+448(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+480(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+512(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+544(SB), Y4, Y5
+	VMULPS       Y4, Y4, Y6
+	VFMADD213PS  Y4, Y6, Y5
+	VADDPS       f32VecTab<>+64(SB), Y5, Y5
+	VCVTPS2DQ    Y3, Y3
+	VPSRAD       $0x01, Y3, Y4
+	VPSUBD       Y4, Y3, Y3
+	VPADDD       f32VecTab<>+192(SB), Y4, Y4
+	VPADDD       f32VecTab<>+192(SB), Y3, Y3
+	VPSLLD       $0x17, Y4, Y4
+	VPSLLD       $0x17, Y3, Y3
+	VMULPS       Y4, Y5, Y5
+	VMULPS       Y3, Y5, Y5
+	VADDPS       f32VecTab<>+64(SB), Y5, Y5
+	VMOVUPS      f32VecTab<>+96(SB), Y3
+	VDIVPS       Y5, Y3, Y3
+	VMOVUPS      f32VecTab<>+64(SB), Y4
+	VSUBPS       Y3, Y4, Y4
+	VMULPS       Y2, Y2, Y3
+	VMOVUPS      f32VecTab<>+608(SB), Y5
+	VFMADD213PS  f32VecTab<>+640(SB), Y3, Y5
+	VFMADD213PS  f32VecTab<>+672(SB), Y3, Y5
+	VFMADD213PS  f32VecTab<>+704(SB), Y3, Y5
+	VFMADD213PS  f32VecTab<>+736(SB), Y3, Y5
+	VMULPS       Y2, Y3, Y3
+	VFMADD213PS  Y2, Y3, Y5
+	VCMPPS       $0x11, f32VecTab<>+576(SB), Y2, Y2
+	VBLENDVPS    Y2, Y5, Y4, Y4
+	VANDPS       f32VecTab<>+128(SB), Y1, Y2
+	VORPS        Y2, Y4, Y4
+	VADDPS       f32VecTab<>+64(SB), Y4, Y4
+	VMULPS       f32VecTab<>+768(SB), Y0, Y0
+	VMULPS       Y4, Y0, Y0
+	VMOVUPS      Y0, 32(CX)(BX*4)
+	ADDQ         $0x00000010, BX
+	CMPQ         BX, SI
+	JL           loop
+
+vec:
+	ANDQ $-8, AX
+	CMPQ BX, AX
+	JGE  done
+
+vecloop:
+	VMOVUPS      (DX)(BX*4), Y0
+	VMULPS       f32VecTab<>+832(SB), Y0, Y1
+	VMULPS       Y0, Y1, Y1
+	VMULPS       Y0, Y1, Y1
+	VADDPS       Y0, Y1, Y1
+	VMULPS       f32VecTab<>+800(SB), Y1, Y1
+	VANDPS       f32VecTab<>+160(SB), Y1, Y2
+	VADDPS       Y2, Y2, Y3
+	VMOVUPS      f32VecTab<>+256(SB), Y4
+	VMINPS       Y3, Y4, Y4
+	VMULPS       f32VecTab<>+288(SB), Y4, Y3
+	VROUNDPS     $0x00, Y3, Y3
+	VFNMADD231PS f32VecTab<>+320(SB), Y3, Y4
+	VFNMADD231PS f32VecTab<>+352(SB), Y3, Y4
+	VMOVUPS      f32VecTab<>+384(SB), Y5
+	VFMADD213PS  f32VecTab<>+416(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+448(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+480(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+512(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+544(SB), Y4, Y5
+	VMULPS       Y4, Y4, Y6
+	VFMADD213PS  Y4, Y6, Y5
+	VADDPS       f32VecTab<>+64(SB), Y5, Y5
+	VCVTPS2DQ    Y3, Y3
+	VPSRAD       $0x01, Y3, Y4
+	VPSUBD       Y4, Y3, Y3
+	VPADDD       f32VecTab<>+192(SB), Y4, Y4
+	VPADDD       f32VecTab<>+192(SB), Y3, Y3
+	VPSLLD       $0x17, Y4, Y4
+	VPSLLD       $0x17, Y3, Y3
+	VMULPS       Y4, Y5, Y5
+	VMULPS       Y3, Y5, Y5
+	VADDPS       f32VecTab<>+64(SB), Y5, Y5
+	VMOVUPS      f32VecTab<>+96(SB), Y3
+	VDIVPS       Y5, Y3, Y3
+	VMOVUPS      f32VecTab<>+64(SB), Y4
+	VSUBPS       Y3, Y4, Y4
+	VMULPS       Y2, Y2, Y3
+	VMOVUPS      f32VecTab<>+608(SB), Y5
+	VFMADD213PS  f32VecTab<>+640(SB), Y3, Y5
+	VFMADD213PS  f32VecTab<>+672(SB), Y3, Y5
+	VFMADD213PS  f32VecTab<>+704(SB), Y3, Y5
+	VFMADD213PS  f32VecTab<>+736(SB), Y3, Y5
+	VMULPS       Y2, Y3, Y3
+	VFMADD213PS  Y2, Y3, Y5
+	VCMPPS       $0x11, f32VecTab<>+576(SB), Y2, Y2
+	VBLENDVPS    Y2, Y5, Y4, Y4
+	VANDPS       f32VecTab<>+128(SB), Y1, Y2
+	VORPS        Y2, Y4, Y4
+	VADDPS       f32VecTab<>+64(SB), Y4, Y4
+	VMULPS       f32VecTab<>+768(SB), Y0, Y0
+	VMULPS       Y4, Y0, Y0
+	VMOVUPS      Y0, (CX)(BX*4)
+	ADDQ         $0x00000008, BX
+	CMPQ         BX, AX
+	JL           vecloop
+
+done:
+	VZEROUPPER
+	RET
+
+// func f32GeluGrad(n int, dx *float32, x *float32, dy *float32)
+// Requires: AVX, AVX2, FMA3
+TEXT ·f32GeluGrad(SB), NOSPLIT, $0-32
+	MOVQ n+0(FP), AX
+	MOVQ dx+8(FP), CX
+	MOVQ x+16(FP), DX
+	MOVQ dy+24(FP), BX
+	XORQ SI, SI
+	MOVQ AX, DI
+	ANDQ $-16, DI
+	JLE  vec
+
+loop:
+	VMOVUPS      (DX)(SI*4), Y0
+	VMULPS       f32VecTab<>+832(SB), Y0, Y1
+	VMULPS       Y0, Y1, Y1
+	VMULPS       Y0, Y1, Y1
+	VADDPS       Y0, Y1, Y1
+	VMULPS       f32VecTab<>+800(SB), Y1, Y1
+	VANDPS       f32VecTab<>+160(SB), Y1, Y2
+	VADDPS       Y2, Y2, Y3
+	VMOVUPS      f32VecTab<>+256(SB), Y4
+	VMINPS       Y3, Y4, Y4
+	VMULPS       f32VecTab<>+288(SB), Y4, Y3
+	VROUNDPS     $0x00, Y3, Y3
+	VFNMADD231PS f32VecTab<>+320(SB), Y3, Y4
+	VFNMADD231PS f32VecTab<>+352(SB), Y3, Y4
+	VMOVUPS      f32VecTab<>+384(SB), Y5
+	VFMADD213PS  f32VecTab<>+416(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+448(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+480(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+512(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+544(SB), Y4, Y5
+	VMULPS       Y4, Y4, Y6
+	VFMADD213PS  Y4, Y6, Y5
+	VADDPS       f32VecTab<>+64(SB), Y5, Y5
+	VCVTPS2DQ    Y3, Y3
+	VPSRAD       $0x01, Y3, Y4
+	VPSUBD       Y4, Y3, Y3
+	VPADDD       f32VecTab<>+192(SB), Y4, Y4
+	VPADDD       f32VecTab<>+192(SB), Y3, Y3
+	VPSLLD       $0x17, Y4, Y4
+	VPSLLD       $0x17, Y3, Y3
+	VMULPS       Y4, Y5, Y5
+	VMULPS       Y3, Y5, Y5
+	VADDPS       f32VecTab<>+64(SB), Y5, Y5
+	VMOVUPS      f32VecTab<>+96(SB), Y3
+	VDIVPS       Y5, Y3, Y3
+	VMOVUPS      f32VecTab<>+64(SB), Y4
+	VSUBPS       Y3, Y4, Y4
+	VMULPS       Y2, Y2, Y3
+	VMOVUPS      f32VecTab<>+608(SB), Y5
+	VFMADD213PS  f32VecTab<>+640(SB), Y3, Y5
+	VFMADD213PS  f32VecTab<>+672(SB), Y3, Y5
+	VFMADD213PS  f32VecTab<>+704(SB), Y3, Y5
+	VFMADD213PS  f32VecTab<>+736(SB), Y3, Y5
+	VMULPS       Y2, Y3, Y3
+	VFMADD213PS  Y2, Y3, Y5
+	VCMPPS       $0x11, f32VecTab<>+576(SB), Y2, Y2
+	VBLENDVPS    Y2, Y5, Y4, Y4
+	VANDPS       f32VecTab<>+128(SB), Y1, Y2
+	VORPS        Y2, Y4, Y4
+	VMOVUPS      f32VecTab<>+64(SB), Y1
+	VMULPS       Y4, Y4, Y3
+	VSUBPS       Y3, Y1, Y3
+	VMULPS       f32VecTab<>+768(SB), Y0, Y2
+	VMULPS       Y3, Y2, Y2
+	VMULPS       f32VecTab<>+800(SB), Y2, Y2
+	VMULPS       f32VecTab<>+864(SB), Y0, Y3
+	VMULPS       Y0, Y3, Y3
+	VADDPS       Y1, Y3, Y3
+	VMULPS       Y3, Y2, Y2
+	VADDPS       Y1, Y4, Y4
+	VMULPS       f32VecTab<>+768(SB), Y4, Y4
+	VADDPS       Y2, Y4, Y4
+	VMULPS       (BX)(SI*4), Y4, Y4
+	VMOVUPS      Y4, (CX)(SI*4)
+	VMOVUPS      32(DX)(SI*4), Y0
+	VMULPS       f32VecTab<>+832(SB), Y0, Y1
+	VMULPS       Y0, Y1, Y1
+	VMULPS       Y0, Y1, Y1
+	VADDPS       Y0, Y1, Y1
+	VMULPS       f32VecTab<>+800(SB), Y1, Y1
+	VANDPS       f32VecTab<>+160(SB), Y1, Y2
+	VADDPS       Y2, Y2, Y3
+	VMOVUPS      f32VecTab<>+256(SB), Y4
+	VMINPS       Y3, Y4, Y4
+	VMULPS       f32VecTab<>+288(SB), Y4, Y3
+	VROUNDPS     $0x00, Y3, Y3
+	VFNMADD231PS f32VecTab<>+320(SB), Y3, Y4
+	VFNMADD231PS f32VecTab<>+352(SB), Y3, Y4
+	VMOVUPS      f32VecTab<>+384(SB), Y5
+	VFMADD213PS  f32VecTab<>+416(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+448(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+480(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+512(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+544(SB), Y4, Y5
+	VMULPS       Y4, Y4, Y6
+	VFMADD213PS  Y4, Y6, Y5
+	VADDPS       f32VecTab<>+64(SB), Y5, Y5
+	VCVTPS2DQ    Y3, Y3
+	VPSRAD       $0x01, Y3, Y4
+	VPSUBD       Y4, Y3, Y3
+	VPADDD       f32VecTab<>+192(SB), Y4, Y4
+	VPADDD       f32VecTab<>+192(SB), Y3, Y3
+	VPSLLD       $0x17, Y4, Y4
+	VPSLLD       $0x17, Y3, Y3
+	VMULPS       Y4, Y5, Y5
+	VMULPS       Y3, Y5, Y5
+	VADDPS       f32VecTab<>+64(SB), Y5, Y5
+	VMOVUPS      f32VecTab<>+96(SB), Y3
+	VDIVPS       Y5, Y3, Y3
+	VMOVUPS      f32VecTab<>+64(SB), Y4
+	VSUBPS       Y3, Y4, Y4
+	VMULPS       Y2, Y2, Y3
+	VMOVUPS      f32VecTab<>+608(SB), Y5
+	VFMADD213PS  f32VecTab<>+640(SB), Y3, Y5
+	VFMADD213PS  f32VecTab<>+672(SB), Y3, Y5
+	VFMADD213PS  f32VecTab<>+704(SB), Y3, Y5
+	VFMADD213PS  f32VecTab<>+736(SB), Y3, Y5
+	VMULPS       Y2, Y3, Y3
+	VFMADD213PS  Y2, Y3, Y5
+	VCMPPS       $0x11, f32VecTab<>+576(SB), Y2, Y2
+	VBLENDVPS    Y2, Y5, Y4, Y4
+	VANDPS       f32VecTab<>+128(SB), Y1, Y2
+	VORPS        Y2, Y4, Y4
+	VMOVUPS      f32VecTab<>+64(SB), Y1
+	VMULPS       Y4, Y4, Y3
+	VSUBPS       Y3, Y1, Y3
+	VMULPS       f32VecTab<>+768(SB), Y0, Y2
+	VMULPS       Y3, Y2, Y2
+	VMULPS       f32VecTab<>+800(SB), Y2, Y2
+	VMULPS       f32VecTab<>+864(SB), Y0, Y3
+	VMULPS       Y0, Y3, Y3
+	VADDPS       Y1, Y3, Y3
+	VMULPS       Y3, Y2, Y2
+	VADDPS       Y1, Y4, Y4
+	VMULPS       f32VecTab<>+768(SB), Y4, Y4
+	VADDPS       Y2, Y4, Y4
+	VMULPS       32(BX)(SI*4), Y4, Y4
+	VMOVUPS      Y4, 32(CX)(SI*4)
+	ADDQ         $0x00000010, SI
+	CMPQ         SI, DI
+	JL           loop
+
+vec:
+	ANDQ $-8, AX
+	CMPQ SI, AX
+	JGE  done
+
+vecloop:
+	VMOVUPS      (DX)(SI*4), Y0
+	VMULPS       f32VecTab<>+832(SB), Y0, Y1
+	VMULPS       Y0, Y1, Y1
+	VMULPS       Y0, Y1, Y1
+	VADDPS       Y0, Y1, Y1
+	VMULPS       f32VecTab<>+800(SB), Y1, Y1
+	VANDPS       f32VecTab<>+160(SB), Y1, Y2
+	VADDPS       Y2, Y2, Y3
+	VMOVUPS      f32VecTab<>+256(SB), Y4
+	VMINPS       Y3, Y4, Y4
+	VMULPS       f32VecTab<>+288(SB), Y4, Y3
+	VROUNDPS     $0x00, Y3, Y3
+	VFNMADD231PS f32VecTab<>+320(SB), Y3, Y4
+	VFNMADD231PS f32VecTab<>+352(SB), Y3, Y4
+	VMOVUPS      f32VecTab<>+384(SB), Y5
+	VFMADD213PS  f32VecTab<>+416(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+448(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+480(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+512(SB), Y4, Y5
+	VFMADD213PS  f32VecTab<>+544(SB), Y4, Y5
+	VMULPS       Y4, Y4, Y6
+	VFMADD213PS  Y4, Y6, Y5
+	VADDPS       f32VecTab<>+64(SB), Y5, Y5
+	VCVTPS2DQ    Y3, Y3
+	VPSRAD       $0x01, Y3, Y4
+	VPSUBD       Y4, Y3, Y3
+	VPADDD       f32VecTab<>+192(SB), Y4, Y4
+	VPADDD       f32VecTab<>+192(SB), Y3, Y3
+	VPSLLD       $0x17, Y4, Y4
+	VPSLLD       $0x17, Y3, Y3
+	VMULPS       Y4, Y5, Y5
+	VMULPS       Y3, Y5, Y5
+	VADDPS       f32VecTab<>+64(SB), Y5, Y5
+	VMOVUPS      f32VecTab<>+96(SB), Y3
+	VDIVPS       Y5, Y3, Y3
+	VMOVUPS      f32VecTab<>+64(SB), Y4
+	VSUBPS       Y3, Y4, Y4
+	VMULPS       Y2, Y2, Y3
+	VMOVUPS      f32VecTab<>+608(SB), Y5
+	VFMADD213PS  f32VecTab<>+640(SB), Y3, Y5
+	VFMADD213PS  f32VecTab<>+672(SB), Y3, Y5
+	VFMADD213PS  f32VecTab<>+704(SB), Y3, Y5
+	VFMADD213PS  f32VecTab<>+736(SB), Y3, Y5
+	VMULPS       Y2, Y3, Y3
+	VFMADD213PS  Y2, Y3, Y5
+	VCMPPS       $0x11, f32VecTab<>+576(SB), Y2, Y2
+	VBLENDVPS    Y2, Y5, Y4, Y4
+	VANDPS       f32VecTab<>+128(SB), Y1, Y2
+	VORPS        Y2, Y4, Y4
+	VMOVUPS      f32VecTab<>+64(SB), Y1
+	VMULPS       Y4, Y4, Y3
+	VSUBPS       Y3, Y1, Y3
+	VMULPS       f32VecTab<>+768(SB), Y0, Y2
+	VMULPS       Y3, Y2, Y2
+	VMULPS       f32VecTab<>+800(SB), Y2, Y2
+	VMULPS       f32VecTab<>+864(SB), Y0, Y3
+	VMULPS       Y0, Y3, Y3
+	VADDPS       Y1, Y3, Y3
+	VMULPS       Y3, Y2, Y2
+	VADDPS       Y1, Y4, Y4
+	VMULPS       f32VecTab<>+768(SB), Y4, Y4
+	VADDPS       Y2, Y4, Y4
+	VMULPS       (BX)(SI*4), Y4, Y4
+	VMOVUPS      Y4, (CX)(SI*4)
+	ADDQ         $0x00000008, SI
+	CMPQ         SI, AX
+	JL           vecloop
+
+done:
+	VZEROUPPER
+	RET
+
 // func f32RNNFwd(n int, a *float32, h *float32, b *float32, bh *float32)
 // Requires: AVX, AVX2, FMA3
 TEXT ·f32RNNFwd(SB), NOSPLIT, $0-40
@@ -2215,6 +2659,780 @@ loop:
 	ADDQ    $0x00000020, R9
 	DECQ    AX
 	JNZ     loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func f32ExpSum(n int, out *float32, x *float32, scale float32, shift float32) float64
+// Requires: AVX, AVX2, FMA3, SSE2
+TEXT ·f32ExpSum(SB), NOSPLIT, $0-40
+	MOVQ         n+0(FP), AX
+	MOVQ         out+8(FP), CX
+	MOVQ         x+16(FP), DX
+	VBROADCASTSS scale+24(FP), Y0
+	VBROADCASTSS shift+28(FP), Y1
+	VXORPD       Y2, Y2, Y2
+	VXORPD       Y3, Y3, Y3
+	XORQ         BX, BX
+	ANDQ         $-8, AX
+	JZ           sum
+
+loop:
+	VMOVUPS      (DX)(BX*4), Y4
+	VFMSUB213PS  Y1, Y0, Y4
+	VMOVUPS      f32VecTab<>+224(SB), Y5
+	VMAXPS       Y4, Y5, Y5
+	VMOVUPS      f32VecTab<>+256(SB), Y4
+	VMINPS       Y5, Y4, Y5
+	VMULPS       f32VecTab<>+288(SB), Y5, Y4
+	VROUNDPS     $0x00, Y4, Y4
+	VFNMADD231PS f32VecTab<>+320(SB), Y4, Y5
+	VFNMADD231PS f32VecTab<>+352(SB), Y4, Y5
+	VMOVUPS      f32VecTab<>+384(SB), Y6
+	VFMADD213PS  f32VecTab<>+416(SB), Y5, Y6
+	VFMADD213PS  f32VecTab<>+448(SB), Y5, Y6
+	VFMADD213PS  f32VecTab<>+480(SB), Y5, Y6
+	VFMADD213PS  f32VecTab<>+512(SB), Y5, Y6
+	VFMADD213PS  f32VecTab<>+544(SB), Y5, Y6
+	VMULPS       Y5, Y5, Y7
+	VFMADD213PS  Y5, Y7, Y6
+	VADDPS       f32VecTab<>+64(SB), Y6, Y6
+	VCVTPS2DQ    Y4, Y4
+	VPSRAD       $0x01, Y4, Y5
+	VPSUBD       Y5, Y4, Y4
+	VPADDD       f32VecTab<>+192(SB), Y5, Y5
+	VPADDD       f32VecTab<>+192(SB), Y4, Y4
+	VPSLLD       $0x17, Y5, Y5
+	VPSLLD       $0x17, Y4, Y4
+	VMULPS       Y5, Y6, Y6
+	VMULPS       Y4, Y6, Y6
+	VMOVUPS      Y6, (CX)(BX*4)
+	VCVTPS2PD    X6, Y4
+	VEXTRACTF128 $0x01, Y6, X5
+	VCVTPS2PD    X5, Y5
+	VADDPD       Y4, Y2, Y2
+	VADDPD       Y5, Y3, Y3
+	ADDQ         $0x00000008, BX
+	CMPQ         BX, AX
+	JL           loop
+
+sum:
+	VADDPD       Y3, Y2, Y2
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPD       X0, X2, X1
+	VPERMILPD    $0x01, X1, X0
+	VADDSD       X0, X1, X1
+	MOVSD        X1, ret+32(FP)
+	VZEROUPPER
+	RET
+
+// func f32SumExp(n int, x *float32, scale float32, shift float32) float64
+// Requires: AVX, AVX2, FMA3, SSE2
+TEXT ·f32SumExp(SB), NOSPLIT, $0-32
+	MOVQ         n+0(FP), AX
+	MOVQ         x+8(FP), CX
+	VBROADCASTSS scale+16(FP), Y0
+	VBROADCASTSS shift+20(FP), Y1
+	VXORPD       Y2, Y2, Y2
+	VXORPD       Y3, Y3, Y3
+	XORQ         DX, DX
+	ANDQ         $-8, AX
+	JZ           sum
+
+loop:
+	VMOVUPS      (CX)(DX*4), Y4
+	VFMSUB213PS  Y1, Y0, Y4
+	VMOVUPS      f32VecTab<>+224(SB), Y5
+	VMAXPS       Y4, Y5, Y5
+	VMOVUPS      f32VecTab<>+256(SB), Y4
+	VMINPS       Y5, Y4, Y5
+	VMULPS       f32VecTab<>+288(SB), Y5, Y4
+	VROUNDPS     $0x00, Y4, Y4
+	VFNMADD231PS f32VecTab<>+320(SB), Y4, Y5
+	VFNMADD231PS f32VecTab<>+352(SB), Y4, Y5
+	VMOVUPS      f32VecTab<>+384(SB), Y6
+	VFMADD213PS  f32VecTab<>+416(SB), Y5, Y6
+	VFMADD213PS  f32VecTab<>+448(SB), Y5, Y6
+	VFMADD213PS  f32VecTab<>+480(SB), Y5, Y6
+	VFMADD213PS  f32VecTab<>+512(SB), Y5, Y6
+	VFMADD213PS  f32VecTab<>+544(SB), Y5, Y6
+	VMULPS       Y5, Y5, Y7
+	VFMADD213PS  Y5, Y7, Y6
+	VADDPS       f32VecTab<>+64(SB), Y6, Y6
+	VCVTPS2DQ    Y4, Y4
+	VPSRAD       $0x01, Y4, Y5
+	VPSUBD       Y5, Y4, Y4
+	VPADDD       f32VecTab<>+192(SB), Y5, Y5
+	VPADDD       f32VecTab<>+192(SB), Y4, Y4
+	VPSLLD       $0x17, Y5, Y5
+	VPSLLD       $0x17, Y4, Y4
+	VMULPS       Y5, Y6, Y6
+	VMULPS       Y4, Y6, Y6
+	VCVTPS2PD    X6, Y4
+	VEXTRACTF128 $0x01, Y6, X5
+	VCVTPS2PD    X5, Y5
+	VADDPD       Y4, Y2, Y2
+	VADDPD       Y5, Y3, Y3
+	ADDQ         $0x00000008, DX
+	CMPQ         DX, AX
+	JL           loop
+
+sum:
+	VADDPD       Y3, Y2, Y2
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPD       X0, X2, X1
+	VPERMILPD    $0x01, X1, X0
+	VADDSD       X0, X1, X1
+	MOVSD        X1, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func f32LayerNormRow(n int, out *float32, x *float32, gamma *float32, beta *float32, m float32, rt float32)
+// Requires: AVX
+TEXT ·f32LayerNormRow(SB), NOSPLIT, $0-48
+	MOVQ         n+0(FP), AX
+	MOVQ         out+8(FP), CX
+	MOVQ         x+16(FP), DX
+	MOVQ         gamma+24(FP), BX
+	MOVQ         beta+32(FP), SI
+	VBROADCASTSS m+40(FP), Y0
+	VBROADCASTSS rt+44(FP), Y1
+	XORQ         DI, DI
+	MOVQ         AX, R8
+	ANDQ         $-16, R8
+	JLE          vec
+
+loop:
+	VMOVUPS (DX)(DI*4), Y2
+	VSUBPS  Y0, Y2, Y2
+	VMULPS  Y1, Y2, Y2
+	VMULPS  (BX)(DI*4), Y2, Y2
+	VADDPS  (SI)(DI*4), Y2, Y2
+	VMOVUPS Y2, (CX)(DI*4)
+	VMOVUPS 32(DX)(DI*4), Y2
+	VSUBPS  Y0, Y2, Y2
+	VMULPS  Y1, Y2, Y2
+	VMULPS  32(BX)(DI*4), Y2, Y2
+	VADDPS  32(SI)(DI*4), Y2, Y2
+	VMOVUPS Y2, 32(CX)(DI*4)
+	ADDQ    $0x00000010, DI
+	CMPQ    DI, R8
+	JL      loop
+
+vec:
+	ANDQ $-8, AX
+	CMPQ DI, AX
+	JGE  done
+
+vecloop:
+	VMOVUPS (DX)(DI*4), Y2
+	VSUBPS  Y0, Y2, Y2
+	VMULPS  Y1, Y2, Y2
+	VMULPS  (BX)(DI*4), Y2, Y2
+	VADDPS  (SI)(DI*4), Y2, Y2
+	VMOVUPS Y2, (CX)(DI*4)
+	ADDQ    $0x00000008, DI
+	CMPQ    DI, AX
+	JL      vecloop
+
+done:
+	VZEROUPPER
+	RET
+
+// func f32LayerNormGradRow(n int, dx *float32, dgamma *float32, dbeta *float32, dy *float32, x *float32, gamma *float32, m float32, rs float32, ma float32, mb float32)
+// Requires: AVX
+TEXT ·f32LayerNormGradRow(SB), NOSPLIT, $0-72
+	MOVQ         n+0(FP), AX
+	MOVQ         dx+8(FP), CX
+	MOVQ         dgamma+16(FP), DX
+	MOVQ         dbeta+24(FP), BX
+	MOVQ         dy+32(FP), SI
+	MOVQ         x+40(FP), DI
+	MOVQ         gamma+48(FP), R8
+	VBROADCASTSS m+56(FP), Y0
+	VBROADCASTSS rs+60(FP), Y1
+	VBROADCASTSS ma+64(FP), Y2
+	VBROADCASTSS mb+68(FP), Y3
+	XORQ         R9, R9
+	MOVQ         AX, R10
+	ANDQ         $-16, R10
+	JLE          vec
+
+loop:
+	VMOVUPS (DI)(R9*4), Y4
+	VSUBPS  Y0, Y4, Y4
+	VMULPS  Y1, Y4, Y4
+	VMOVUPS (SI)(R9*4), Y5
+	VMULPS  Y4, Y5, Y6
+	VMOVUPS (DX)(R9*4), Y7
+	VADDPS  Y6, Y7, Y7
+	VMOVUPS Y7, (DX)(R9*4)
+	VMOVUPS (BX)(R9*4), Y7
+	VADDPS  Y5, Y7, Y7
+	VMOVUPS Y7, (BX)(R9*4)
+	VMULPS  (R8)(R9*4), Y5, Y5
+	VSUBPS  Y2, Y5, Y5
+	VMULPS  Y3, Y4, Y4
+	VSUBPS  Y4, Y5, Y5
+	VMULPS  Y1, Y5, Y5
+	VMOVUPS Y5, (CX)(R9*4)
+	VMOVUPS 32(DI)(R9*4), Y4
+	VSUBPS  Y0, Y4, Y4
+	VMULPS  Y1, Y4, Y4
+	VMOVUPS 32(SI)(R9*4), Y5
+	VMULPS  Y4, Y5, Y6
+	VMOVUPS 32(DX)(R9*4), Y7
+	VADDPS  Y6, Y7, Y7
+	VMOVUPS Y7, 32(DX)(R9*4)
+	VMOVUPS 32(BX)(R9*4), Y7
+	VADDPS  Y5, Y7, Y7
+	VMOVUPS Y7, 32(BX)(R9*4)
+	VMULPS  32(R8)(R9*4), Y5, Y5
+	VSUBPS  Y2, Y5, Y5
+	VMULPS  Y3, Y4, Y4
+	VSUBPS  Y4, Y5, Y5
+	VMULPS  Y1, Y5, Y5
+	VMOVUPS Y5, 32(CX)(R9*4)
+	ADDQ    $0x00000010, R9
+	CMPQ    R9, R10
+	JL      loop
+
+vec:
+	ANDQ $-8, AX
+	CMPQ R9, AX
+	JGE  done
+
+vecloop:
+	VMOVUPS (DI)(R9*4), Y4
+	VSUBPS  Y0, Y4, Y4
+	VMULPS  Y1, Y4, Y4
+	VMOVUPS (SI)(R9*4), Y5
+	VMULPS  Y4, Y5, Y6
+	VMOVUPS (DX)(R9*4), Y7
+	VADDPS  Y6, Y7, Y7
+	VMOVUPS Y7, (DX)(R9*4)
+	VMOVUPS (BX)(R9*4), Y7
+	VADDPS  Y5, Y7, Y7
+	VMOVUPS Y7, (BX)(R9*4)
+	VMULPS  (R8)(R9*4), Y5, Y5
+	VSUBPS  Y2, Y5, Y5
+	VMULPS  Y3, Y4, Y4
+	VSUBPS  Y4, Y5, Y5
+	VMULPS  Y1, Y5, Y5
+	VMOVUPS Y5, (CX)(R9*4)
+	ADDQ    $0x00000008, R9
+	CMPQ    R9, AX
+	JL      vecloop
+
+done:
+	VZEROUPPER
+	RET
+
+// func f32MaxFrom(n int, x *float32, m float32) float32
+// Requires: AVX, SSE
+TEXT ·f32MaxFrom(SB), NOSPLIT, $0-28
+	MOVQ         n+0(FP), AX
+	MOVQ         x+8(FP), CX
+	VBROADCASTSS m+16(FP), Y0
+	VBROADCASTSS m+16(FP), Y1
+	VBROADCASTSS m+16(FP), Y2
+	VBROADCASTSS m+16(FP), Y3
+	XORQ         DX, DX
+	ANDQ         $-8, AX
+	MOVQ         AX, BX
+	ANDQ         $-32, BX
+	JZ           vec
+
+loop:
+	VMOVUPS (CX)(DX*4), Y4
+	VMAXPS  Y0, Y4, Y0
+	VMOVUPS 32(CX)(DX*4), Y4
+	VMAXPS  Y1, Y4, Y1
+	VMOVUPS 64(CX)(DX*4), Y4
+	VMAXPS  Y2, Y4, Y2
+	VMOVUPS 96(CX)(DX*4), Y4
+	VMAXPS  Y3, Y4, Y3
+	ADDQ    $0x00000020, DX
+	CMPQ    DX, BX
+	JL      loop
+
+vec:
+	CMPQ    DX, AX
+	JGE     reduce
+	VMOVUPS (CX)(DX*4), Y4
+	VMAXPS  Y0, Y4, Y0
+	ADDQ    $0x00000008, DX
+	JMP     vec
+
+reduce:
+	VMAXPS       Y0, Y1, Y0
+	VMAXPS       Y2, Y3, Y2
+	VMAXPS       Y0, Y2, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VMAXPS       X0, X1, X1
+	VPERMILPS    $0x4e, X1, X0
+	VMAXPS       X1, X0, X1
+	VPERMILPS    $0xb1, X1, X0
+	VMAXPS       X1, X0, X1
+	MOVSS        X1, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func f32SoftmaxGradRow(n int, ds *float32, p *float32, mean float64, scale float64)
+// Requires: AVX
+TEXT ·f32SoftmaxGradRow(SB), NOSPLIT, $0-40
+	MOVQ         n+0(FP), AX
+	MOVQ         ds+8(FP), CX
+	MOVQ         p+16(FP), DX
+	VBROADCASTSD mean+24(FP), Y0
+	VBROADCASTSD scale+32(FP), Y1
+	XORQ         BX, BX
+	ANDQ         $-8, AX
+	JZ           done
+
+loop:
+	VCVTPS2PD  (CX)(BX*4), Y2
+	VSUBPD     Y0, Y2, Y2
+	VCVTPS2PD  (DX)(BX*4), Y3
+	VMULPD     Y2, Y3, Y3
+	VMULPD     Y1, Y3, Y3
+	VCVTPD2PSY Y3, X2
+	VMOVUPS    X2, (CX)(BX*4)
+	VCVTPS2PD  16(CX)(BX*4), Y2
+	VSUBPD     Y0, Y2, Y2
+	VCVTPS2PD  16(DX)(BX*4), Y3
+	VMULPD     Y2, Y3, Y3
+	VMULPD     Y1, Y3, Y3
+	VCVTPD2PSY Y3, X2
+	VMOVUPS    X2, 16(CX)(BX*4)
+	ADDQ       $0x00000008, BX
+	CMPQ       BX, AX
+	JL         loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func f32Dot64(n int, a *float32, b *float32) float64
+// Requires: AVX, FMA3, SSE2
+TEXT ·f32Dot64(SB), NOSPLIT, $0-32
+	MOVQ   n+0(FP), AX
+	MOVQ   a+8(FP), CX
+	MOVQ   b+16(FP), DX
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VXORPD Y2, Y2, Y2
+	VXORPD Y3, Y3, Y3
+	XORQ   BX, BX
+	ANDQ   $-8, AX
+	MOVQ   AX, SI
+	ANDQ   $-16, SI
+	JZ     vec
+
+loop:
+	VCVTPS2PD   (CX)(BX*4), Y4
+	VCVTPS2PD   (DX)(BX*4), Y5
+	VFMADD231PD Y5, Y4, Y0
+	VCVTPS2PD   16(CX)(BX*4), Y4
+	VCVTPS2PD   16(DX)(BX*4), Y5
+	VFMADD231PD Y5, Y4, Y1
+	VCVTPS2PD   32(CX)(BX*4), Y4
+	VCVTPS2PD   32(DX)(BX*4), Y5
+	VFMADD231PD Y5, Y4, Y2
+	VCVTPS2PD   48(CX)(BX*4), Y4
+	VCVTPS2PD   48(DX)(BX*4), Y5
+	VFMADD231PD Y5, Y4, Y3
+	ADDQ        $0x00000010, BX
+	CMPQ        BX, SI
+	JL          loop
+
+vec:
+	CMPQ        BX, AX
+	JGE         reduce
+	VCVTPS2PD   (CX)(BX*4), Y4
+	VCVTPS2PD   (DX)(BX*4), Y5
+	VFMADD231PD Y5, Y4, Y0
+	VCVTPS2PD   16(CX)(BX*4), Y4
+	VCVTPS2PD   16(DX)(BX*4), Y5
+	VFMADD231PD Y5, Y4, Y1
+	ADDQ        $0x00000008, BX
+
+reduce:
+	VADDPD       Y1, Y0, Y0
+	VADDPD       Y3, Y2, Y2
+	VADDPD       Y2, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPD       X1, X0, X1
+	VPERMILPD    $0x01, X1, X0
+	VADDSD       X0, X1, X1
+	MOVSD        X1, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func f32Sum64(n int, x *float32) float64
+// Requires: AVX, SSE2
+TEXT ·f32Sum64(SB), NOSPLIT, $0-24
+	MOVQ   n+0(FP), AX
+	MOVQ   x+8(FP), CX
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VXORPD Y2, Y2, Y2
+	VXORPD Y3, Y3, Y3
+	XORQ   DX, DX
+	ANDQ   $-8, AX
+	MOVQ   AX, BX
+	ANDQ   $-16, BX
+	JZ     vec
+
+loop:
+	VCVTPS2PD (CX)(DX*4), Y4
+	VADDPD    Y4, Y0, Y0
+	VCVTPS2PD 16(CX)(DX*4), Y4
+	VADDPD    Y4, Y1, Y1
+	VCVTPS2PD 32(CX)(DX*4), Y4
+	VADDPD    Y4, Y2, Y2
+	VCVTPS2PD 48(CX)(DX*4), Y4
+	VADDPD    Y4, Y3, Y3
+	ADDQ      $0x00000010, DX
+	CMPQ      DX, BX
+	JL        loop
+
+vec:
+	CMPQ      DX, AX
+	JGE       reduce
+	VCVTPS2PD (CX)(DX*4), Y4
+	VADDPD    Y4, Y0, Y0
+	VCVTPS2PD 16(CX)(DX*4), Y4
+	VADDPD    Y4, Y1, Y1
+	ADDQ      $0x00000008, DX
+
+reduce:
+	VADDPD       Y1, Y0, Y0
+	VADDPD       Y3, Y2, Y2
+	VADDPD       Y2, Y0, Y0
+	VEXTRACTF128 $0x01, Y0, X1
+	VADDPD       X1, X0, X1
+	VPERMILPD    $0x01, X1, X0
+	VADDSD       X0, X1, X1
+	MOVSD        X1, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func f32SumSqDev64(n int, x *float32, mu float64) float64
+// Requires: AVX, FMA3, SSE2
+TEXT ·f32SumSqDev64(SB), NOSPLIT, $0-32
+	MOVQ         n+0(FP), AX
+	MOVQ         x+8(FP), CX
+	VBROADCASTSD mu+16(FP), Y0
+	VXORPD       Y1, Y1, Y1
+	VXORPD       Y2, Y2, Y2
+	VXORPD       Y3, Y3, Y3
+	VXORPD       Y4, Y4, Y4
+	XORQ         DX, DX
+	ANDQ         $-8, AX
+	MOVQ         AX, BX
+	ANDQ         $-16, BX
+	JZ           vec
+
+loop:
+	VCVTPS2PD   (CX)(DX*4), Y5
+	VSUBPD      Y0, Y5, Y5
+	VFMADD231PD Y5, Y5, Y1
+	VCVTPS2PD   16(CX)(DX*4), Y5
+	VSUBPD      Y0, Y5, Y5
+	VFMADD231PD Y5, Y5, Y2
+	VCVTPS2PD   32(CX)(DX*4), Y5
+	VSUBPD      Y0, Y5, Y5
+	VFMADD231PD Y5, Y5, Y3
+	VCVTPS2PD   48(CX)(DX*4), Y5
+	VSUBPD      Y0, Y5, Y5
+	VFMADD231PD Y5, Y5, Y4
+	ADDQ        $0x00000010, DX
+	CMPQ        DX, BX
+	JL          loop
+
+vec:
+	CMPQ        DX, AX
+	JGE         reduce
+	VCVTPS2PD   (CX)(DX*4), Y5
+	VSUBPD      Y0, Y5, Y5
+	VFMADD231PD Y5, Y5, Y1
+	VCVTPS2PD   16(CX)(DX*4), Y5
+	VSUBPD      Y0, Y5, Y5
+	VFMADD231PD Y5, Y5, Y2
+	ADDQ        $0x00000008, DX
+
+reduce:
+	VADDPD       Y2, Y1, Y1
+	VADDPD       Y4, Y3, Y3
+	VADDPD       Y3, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X0
+	VADDPD       X0, X1, X0
+	VPERMILPD    $0x01, X0, X1
+	VADDSD       X1, X0, X0
+	MOVSD        X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func f32LayerNormGradSums(n int, dy *float32, gamma *float32, x *float32, m float32, rs float32) (a float64, b float64)
+// Requires: AVX, FMA3, SSE2
+TEXT ·f32LayerNormGradSums(SB), NOSPLIT, $0-56
+	MOVQ         n+0(FP), AX
+	MOVQ         dy+8(FP), CX
+	MOVQ         gamma+16(FP), DX
+	MOVQ         x+24(FP), BX
+	VBROADCASTSS m+32(FP), X0
+	VBROADCASTSS rs+36(FP), X1
+	VXORPD       Y2, Y2, Y2
+	VXORPD       Y3, Y3, Y3
+	VXORPD       Y4, Y4, Y4
+	VXORPD       Y5, Y5, Y5
+	VXORPD       Y6, Y6, Y6
+	VXORPD       Y7, Y7, Y7
+	VXORPD       Y8, Y8, Y8
+	VXORPD       Y9, Y9, Y9
+	XORQ         SI, SI
+	ANDQ         $-8, AX
+	MOVQ         AX, DI
+	ANDQ         $-16, DI
+	JZ           vec
+
+loop:
+	VMOVUPS     (CX)(SI*4), X10
+	VMULPS      (DX)(SI*4), X10, X10
+	VMOVUPS     (BX)(SI*4), X11
+	VSUBPS      X0, X11, X11
+	VMULPS      X1, X11, X11
+	VCVTPS2PD   X10, Y10
+	VCVTPS2PD   X11, Y11
+	VADDPD      Y10, Y2, Y2
+	VFMADD231PD Y11, Y10, Y3
+	VMOVUPS     16(CX)(SI*4), X10
+	VMULPS      16(DX)(SI*4), X10, X10
+	VMOVUPS     16(BX)(SI*4), X11
+	VSUBPS      X0, X11, X11
+	VMULPS      X1, X11, X11
+	VCVTPS2PD   X10, Y10
+	VCVTPS2PD   X11, Y11
+	VADDPD      Y10, Y4, Y4
+	VFMADD231PD Y11, Y10, Y5
+	VMOVUPS     32(CX)(SI*4), X10
+	VMULPS      32(DX)(SI*4), X10, X10
+	VMOVUPS     32(BX)(SI*4), X11
+	VSUBPS      X0, X11, X11
+	VMULPS      X1, X11, X11
+	VCVTPS2PD   X10, Y10
+	VCVTPS2PD   X11, Y11
+	VADDPD      Y10, Y6, Y6
+	VFMADD231PD Y11, Y10, Y7
+	VMOVUPS     48(CX)(SI*4), X10
+	VMULPS      48(DX)(SI*4), X10, X10
+	VMOVUPS     48(BX)(SI*4), X11
+	VSUBPS      X0, X11, X11
+	VMULPS      X1, X11, X11
+	VCVTPS2PD   X10, Y10
+	VCVTPS2PD   X11, Y11
+	VADDPD      Y10, Y8, Y8
+	VFMADD231PD Y11, Y10, Y9
+	ADDQ        $0x00000010, SI
+	CMPQ        SI, DI
+	JL          loop
+
+vec:
+	CMPQ        SI, AX
+	JGE         reduce
+	VMOVUPS     (CX)(SI*4), X10
+	VMULPS      (DX)(SI*4), X10, X10
+	VMOVUPS     (BX)(SI*4), X11
+	VSUBPS      X0, X11, X11
+	VMULPS      X1, X11, X11
+	VCVTPS2PD   X10, Y10
+	VCVTPS2PD   X11, Y11
+	VADDPD      Y10, Y2, Y2
+	VFMADD231PD Y11, Y10, Y3
+	VMOVUPS     16(CX)(SI*4), X10
+	VMULPS      16(DX)(SI*4), X10, X10
+	VMOVUPS     16(BX)(SI*4), X11
+	VSUBPS      X0, X11, X11
+	VMULPS      X1, X11, X11
+	VCVTPS2PD   X10, Y0
+	VCVTPS2PD   X11, Y1
+	VADDPD      Y0, Y4, Y4
+	VFMADD231PD Y1, Y0, Y5
+	ADDQ        $0x00000008, SI
+
+reduce:
+	VADDPD       Y4, Y2, Y2
+	VADDPD       Y8, Y6, Y6
+	VADDPD       Y6, Y2, Y2
+	VEXTRACTF128 $0x01, Y2, X0
+	VADDPD       X0, X2, X0
+	VPERMILPD    $0x01, X0, X1
+	VADDSD       X1, X0, X0
+	MOVSD        X0, a+40(FP)
+	VADDPD       Y5, Y3, Y3
+	VADDPD       Y9, Y7, Y7
+	VADDPD       Y7, Y3, Y3
+	VEXTRACTF128 $0x01, Y3, X0
+	VADDPD       X0, X3, X0
+	VPERMILPD    $0x01, X0, X1
+	VADDSD       X1, X0, X0
+	MOVSD        X0, b+48(FP)
+	VZEROUPPER
+	RET
+
+// func f32GeluZ(n int, out *float32, x *float32)
+// Requires: AVX, AVX512F
+TEXT ·f32GeluZ(SB), NOSPLIT, $0-24
+	MOVQ n+0(FP), AX
+	MOVQ out+8(FP), CX
+	MOVQ x+16(FP), DX
+	XORQ BX, BX
+	ANDQ $-16, AX
+	JZ   done
+
+loop:
+	VMOVUPS           (DX)(BX*4), Z0
+	VMULPS.BCST       f32VecTab<>+832(SB), Z0, Z1
+	VMULPS            Z0, Z1, Z1
+	VMULPS            Z0, Z1, Z1
+	VADDPS            Z0, Z1, Z1
+	VMULPS.BCST       f32VecTab<>+800(SB), Z1, Z1
+	VPANDD.BCST       f32VecTab<>+160(SB), Z1, Z2
+	VADDPS            Z2, Z2, Z3
+	VBROADCASTSS      f32VecTab<>+256(SB), Z4
+	VMINPS            Z3, Z4, Z4
+	VMULPS.BCST       f32VecTab<>+288(SB), Z4, Z3
+	VRNDSCALEPS       $0x00, Z3, Z3
+	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z3, Z4
+	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z3, Z4
+	VBROADCASTSS      f32VecTab<>+384(SB), Z5
+	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z4, Z5
+	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z4, Z5
+	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z4, Z5
+	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z4, Z5
+	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z4, Z5
+	VMULPS            Z4, Z4, Z6
+	VFMADD213PS       Z4, Z6, Z5
+	VADDPS.BCST       f32VecTab<>+64(SB), Z5, Z5
+	VCVTPS2DQ         Z3, Z3
+	VPSRAD            $0x01, Z3, Z4
+	VPSUBD            Z4, Z3, Z3
+	VPADDD.BCST       f32VecTab<>+192(SB), Z4, Z4
+	VPADDD.BCST       f32VecTab<>+192(SB), Z3, Z3
+	VPSLLD            $0x17, Z4, Z4
+	VPSLLD            $0x17, Z3, Z3
+	VMULPS            Z4, Z5, Z5
+	VMULPS            Z3, Z5, Z5
+	VADDPS.BCST       f32VecTab<>+64(SB), Z5, Z5
+	VBROADCASTSS      f32VecTab<>+96(SB), Z3
+	VDIVPS            Z5, Z3, Z3
+	VBROADCASTSS      f32VecTab<>+64(SB), Z4
+	VSUBPS            Z3, Z4, Z4
+	VMULPS            Z2, Z2, Z3
+	VBROADCASTSS      f32VecTab<>+608(SB), Z5
+	VFMADD213PS.BCST  f32VecTab<>+640(SB), Z3, Z5
+	VFMADD213PS.BCST  f32VecTab<>+672(SB), Z3, Z5
+	VFMADD213PS.BCST  f32VecTab<>+704(SB), Z3, Z5
+	VFMADD213PS.BCST  f32VecTab<>+736(SB), Z3, Z5
+	VMULPS            Z2, Z3, Z3
+	VFMADD213PS       Z2, Z3, Z5
+	VCMPPS.BCST       $0x11, f32VecTab<>+576(SB), Z2, K1
+	VMOVAPS           Z5, K1, Z4
+	VPANDD.BCST       f32VecTab<>+128(SB), Z1, Z2
+	VPORD             Z2, Z4, Z4
+	VADDPS.BCST       f32VecTab<>+64(SB), Z4, Z4
+	VMULPS.BCST       f32VecTab<>+768(SB), Z0, Z0
+	VMULPS            Z4, Z0, Z0
+	VMOVUPS           Z0, (CX)(BX*4)
+	ADDQ              $0x00000010, BX
+	CMPQ              BX, AX
+	JL                loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func f32GeluGradZ(n int, dx *float32, x *float32, dy *float32)
+// Requires: AVX, AVX512F
+TEXT ·f32GeluGradZ(SB), NOSPLIT, $0-32
+	MOVQ n+0(FP), AX
+	MOVQ dx+8(FP), CX
+	MOVQ x+16(FP), DX
+	MOVQ dy+24(FP), BX
+	XORQ SI, SI
+	ANDQ $-16, AX
+	JZ   done
+
+loop:
+	VMOVUPS           (DX)(SI*4), Z0
+	VMULPS.BCST       f32VecTab<>+832(SB), Z0, Z1
+	VMULPS            Z0, Z1, Z1
+	VMULPS            Z0, Z1, Z1
+	VADDPS            Z0, Z1, Z1
+	VMULPS.BCST       f32VecTab<>+800(SB), Z1, Z1
+	VPANDD.BCST       f32VecTab<>+160(SB), Z1, Z2
+	VADDPS            Z2, Z2, Z3
+	VBROADCASTSS      f32VecTab<>+256(SB), Z4
+	VMINPS            Z3, Z4, Z4
+	VMULPS.BCST       f32VecTab<>+288(SB), Z4, Z3
+	VRNDSCALEPS       $0x00, Z3, Z3
+	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z3, Z4
+	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z3, Z4
+	VBROADCASTSS      f32VecTab<>+384(SB), Z5
+	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z4, Z5
+	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z4, Z5
+	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z4, Z5
+	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z4, Z5
+	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z4, Z5
+	VMULPS            Z4, Z4, Z6
+	VFMADD213PS       Z4, Z6, Z5
+	VADDPS.BCST       f32VecTab<>+64(SB), Z5, Z5
+	VCVTPS2DQ         Z3, Z3
+	VPSRAD            $0x01, Z3, Z4
+	VPSUBD            Z4, Z3, Z3
+	VPADDD.BCST       f32VecTab<>+192(SB), Z4, Z4
+	VPADDD.BCST       f32VecTab<>+192(SB), Z3, Z3
+	VPSLLD            $0x17, Z4, Z4
+	VPSLLD            $0x17, Z3, Z3
+	VMULPS            Z4, Z5, Z5
+	VMULPS            Z3, Z5, Z5
+	VADDPS.BCST       f32VecTab<>+64(SB), Z5, Z5
+	VBROADCASTSS      f32VecTab<>+96(SB), Z3
+	VDIVPS            Z5, Z3, Z3
+	VBROADCASTSS      f32VecTab<>+64(SB), Z4
+	VSUBPS            Z3, Z4, Z4
+	VMULPS            Z2, Z2, Z3
+	VBROADCASTSS      f32VecTab<>+608(SB), Z5
+	VFMADD213PS.BCST  f32VecTab<>+640(SB), Z3, Z5
+	VFMADD213PS.BCST  f32VecTab<>+672(SB), Z3, Z5
+	VFMADD213PS.BCST  f32VecTab<>+704(SB), Z3, Z5
+	VFMADD213PS.BCST  f32VecTab<>+736(SB), Z3, Z5
+	VMULPS            Z2, Z3, Z3
+	VFMADD213PS       Z2, Z3, Z5
+	VCMPPS.BCST       $0x11, f32VecTab<>+576(SB), Z2, K1
+	VMOVAPS           Z5, K1, Z4
+	VPANDD.BCST       f32VecTab<>+128(SB), Z1, Z2
+	VPORD             Z2, Z4, Z4
+	VBROADCASTSS      f32VecTab<>+64(SB), Z1
+	VMULPS            Z4, Z4, Z3
+	VSUBPS            Z3, Z1, Z3
+	VMULPS.BCST       f32VecTab<>+768(SB), Z0, Z2
+	VMULPS            Z3, Z2, Z2
+	VMULPS.BCST       f32VecTab<>+800(SB), Z2, Z2
+	VMULPS.BCST       f32VecTab<>+864(SB), Z0, Z3
+	VMULPS            Z0, Z3, Z3
+	VADDPS            Z1, Z3, Z3
+	VMULPS            Z3, Z2, Z2
+	VADDPS            Z1, Z4, Z4
+	VMULPS.BCST       f32VecTab<>+768(SB), Z4, Z4
+	VADDPS            Z2, Z4, Z4
+	VMULPS            (BX)(SI*4), Z4, Z4
+	VMOVUPS           Z4, (CX)(SI*4)
+	ADDQ              $0x00000010, SI
+	CMPQ              SI, AX
+	JL                loop
 
 done:
 	VZEROUPPER

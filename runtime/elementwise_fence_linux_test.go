@@ -50,6 +50,23 @@ func TestF32KernelsFenced(t *testing.T) {
 				"UnaryTanh":    func(a [][]float32) { Unary(Tanh, a[0], a[1]) },
 				"UnaryExp":     func(a [][]float32) { Unary(Exp, a[0], a[1]) },
 				"UnaryGrad":    func(a [][]float32) { UnaryGrad(Tanh, a[0], a[1], a[2]) },
+				"UnaryGelu":    func(a [][]float32) { Unary(Gelu, a[0], a[1]) },
+				"GeluGrad":     func(a [][]float32) { UnaryGrad(Gelu, a[0], a[1], a[2]) },
+				"Softmax":      func(a [][]float32) { Softmax(a[0], a[1], 1, n) },
+				"SoftmaxCrossEntropy": func(a [][]float32) {
+					a[0][0] = SoftmaxCrossEntropy(a[1], []int32{int32(n - 1)}, 1, n)
+				},
+				"SoftmaxCrossEntropyGrad": func(a [][]float32) {
+					SoftmaxCrossEntropyGrad(a[0], a[1], []int32{0}, 1, n, 0.5)
+				},
+				"LayerNorm": func(a [][]float32) {
+					LayerNorm(a[0], make([]float32, 2), a[1], a[2], a[3], 1, n, 1e-5)
+				},
+				"LayerNormGrad": func(a [][]float32) {
+					saved := make([]float32, 2)
+					LayerNorm(make([]float32, n), saved, a[1], a[2], a[2], 1, n, 1e-5)
+					LayerNormGrad(a[0], a[3], make([]float32, n), a[1], a[1], a[2], saved, 1, n, false)
+				},
 				"Binary":       func(a [][]float32) { Binary(Sub, a[0], a[1], a[2]) },
 				"BinaryScalar": func(a [][]float32) { BinaryScalar(Div, a[0], a[1], 3, true) },
 				"Axpy":         func(a [][]float32) { Axpy(a[0], a[1], 0.5) },

@@ -17,6 +17,8 @@ func sumRowsAsm[T Float](out, in []T, rows, cols int, scale T) int          { re
 func adamAsm[T Float](p, g, m, v []T, c *adamCoef[T]) int                   { return 0 }
 func sgdAsm[T Float](p, g []T, lr, wd T) int                                { return 0 }
 func sgdMomentumAsm[T Float](p, g, b []T, lr, wd, mu T, n bool) int         { return 0 }
+func expSumAsm[T Float](out, x []T, scale, shift float64) (int, float64)    { return 0, 0 }
+func sumExpAsm[T Float](x []T, scale, shift float64) (int, float64)         { return 0, 0 }
 
 // elementwiseAsmUsed reports whether float32 element-wise kernels run on
 // assembly.
@@ -27,3 +29,14 @@ func colSumSqDevAsm[T Float](acc, mean, x []T, rows, w, ld int) int             
 func colDotDevAsm[T Float](sdy, sdyx, mean, dy, x []T, rows, w, ld int) int       { return 0 }
 func colScaleShiftDevAsm[T Float](out, x, mean, k, beta []T, rows, w, ld int) int { return 0 }
 func colNormGradAsm[T Float](dx, dy, x, mean, a, b, c []T, rows, w, ld int) int   { return 0 }
+
+func rowMaxAsm[T Float](x []T, m T) (int, T)                        { return 0, m }
+func sum64Asm[T Float](x []T) (int, float64)                        { return 0, 0 }
+func sumSqDev64Asm[T Float](x []T, mu float64) (int, float64)       { return 0, 0 }
+func layerNormRowAsm[T Float](out, x, gamma, beta []T, m, rt T) int { return 0 }
+func layerNormGradSumsAsm[T Float](dy, g, x []T, m, rs T) (int, float64, float64) {
+	return 0, 0, 0
+}
+func layerNormGradRowAsm[T Float](dx, dg, db, dy, x, g []T, m, rs, ma, mb T) int { return 0 }
+func dot64Asm[T Float](a, b []T) (int, float64)                                  { return 0, 0 }
+func softmaxGradRowAsm[T Float](ds, p []T, mean, scale float64) int              { return 0 }

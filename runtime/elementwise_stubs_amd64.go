@@ -246,6 +246,26 @@ func f32Sigmoid(n int, out *float32, x *float32)
 //go:noescape
 func f32Tanh(n int, out *float32, x *float32)
 
+// f32Gelu computes, for the whole vectors of 8 elements (n ≥ 0; the
+// caller does the last n%8 elements):
+//
+//	for i < n&^7:
+//		u := 0.7978846 * (x[i] + 0.044715*x[i]*x[i]*x[i])
+//		out[i] = 0.5 * x[i] * (1 + tanh(u))  // tanh as f32Tanh; AVX2, FMA
+//
+//go:noescape
+func f32Gelu(n int, out *float32, x *float32)
+
+// f32GeluGrad computes, for the whole vectors of 8 elements (n ≥ 0; the
+// caller does the last n%8 elements):
+//
+//	for i < n&^7:
+//		t := tanh(0.7978846 * (x[i] + 0.044715*x[i]*x[i]*x[i]))  // as f32Gelu
+//		dx[i] = dy[i] * (0.5*(1+t) + 0.5*x[i]*(1-t*t)*0.7978846*(1+0.134145*x[i]*x[i]))
+//
+//go:noescape
+func f32GeluGrad(n int, dx *float32, x *float32, dy *float32)
+
 // f32RNNFwd computes, for the whole vectors of 8 elements (n ≥ 0; the
 // caller does the last n%8 elements):
 //
@@ -299,6 +319,109 @@ func f32LSTMFwd(H int, a *float32, hu *float32, b *float32, bh *float32, cp *flo
 //
 //go:noescape
 func f32LSTMBwd(H int, dh *float32, dc *float32, a *float32, cp *float32, tc *float32, gh *float32, gx *float32)
+
+// f32ExpSum computes, for the whole vectors of 8 elements (n ≥ 0; the
+// caller does the last n%8 elements), and returns sum:
+//
+//	for i < n&^7:
+//		out[i] = e^(x[i]*scale - shift)  // e^ as f32Exp; one rounding before it (FMA); AVX2
+//		sum += float64(out[i])
+//
+//go:noescape
+func f32ExpSum(n int, out *float32, x *float32, scale float32, shift float32) float64
+
+// f32SumExp returns, for the whole vectors of 8 elements (n ≥ 0; the
+// caller does the last n%8 elements):
+//
+//	for i < n&^7:
+//		sum += float64(e^(x[i]*scale - shift))  // e^ as f32Exp; one rounding before it (FMA); AVX2
+//
+//go:noescape
+func f32SumExp(n int, x *float32, scale float32, shift float32) float64
+
+// f32LayerNormRow computes, for the whole vectors of 8 elements (n ≥ 0; the
+// caller does the last n%8 elements):
+//
+//	for i < n&^7:
+//		out[i] = (x[i]-m)*rt*gamma[i] + beta[i]  // AVX
+//
+//go:noescape
+func f32LayerNormRow(n int, out *float32, x *float32, gamma *float32, beta *float32, m float32, rt float32)
+
+// f32LayerNormGradRow computes, for the whole vectors of 8 elements (n ≥ 0; the
+// caller does the last n%8 elements):
+//
+//	for i < n&^7:
+//		xh, g := (x[i]-m)*rs, dy[i]
+//		dgamma[i] += g * xh
+//		dbeta[i] += g
+//		dx[i] = rs * (g*gamma[i] - ma - xh*mb)  // AVX
+//
+//go:noescape
+func f32LayerNormGradRow(n int, dx *float32, dgamma *float32, dbeta *float32, dy *float32, x *float32, gamma *float32, m float32, rs float32, ma float32, mb float32)
+
+// f32MaxFrom returns, for the whole vectors of 8 elements (n ≥ 0; the
+// caller does the last n%8 elements; AVX):
+//
+//	for i < n&^7: if x[i] > m { m = x[i] }
+//
+//go:noescape
+func f32MaxFrom(n int, x *float32, m float32) float32
+
+// f32SoftmaxGradRow computes, for the whole vectors of 8 elements (n ≥ 0;
+// the caller does the last n%8 elements; AVX):
+//
+//	for i < n&^7:
+//		ds[i] = float32(float64(p[i]) * (float64(ds[i]) - mean) * scale)
+//
+//go:noescape
+func f32SoftmaxGradRow(n int, ds *float32, p *float32, mean float64, scale float64)
+
+// f32Dot64 returns, for the whole vectors of 8 elements (n ≥ 0; the
+// caller does the last n%8 elements):
+//
+//	for i < n&^7: s += float64(a[i]) * float64(b[i])  // in float64, in another order; AVX2, FMA
+//
+//go:noescape
+func f32Dot64(n int, a *float32, b *float32) float64
+
+// f32Sum64 returns, for the whole vectors of 8 elements (n ≥ 0; the
+// caller does the last n%8 elements):
+//
+//	for i < n&^7: s += float64(x[i])  // in float64, in another order; AVX2
+//
+//go:noescape
+func f32Sum64(n int, x *float32) float64
+
+// f32SumSqDev64 returns, for the whole vectors of 8 elements (n ≥ 0; the
+// caller does the last n%8 elements):
+//
+//	for i < n&^7: d := float64(x[i]) - mu; s += d*d  // in float64, fused, in another order; AVX2, FMA
+//
+//go:noescape
+func f32SumSqDev64(n int, x *float32, mu float64) float64
+
+// f32LayerNormGradSums returns, for the whole vectors of 8 elements (n ≥ 0;
+// the caller does the last n%8 elements):
+//
+//	for i < n&^7:
+//		g := dy[i] * gamma[i]  // float32
+//		a += float64(g); b += float64(g) * float64((x[i]-m)*rs)  // in float64, in another order; AVX2, FMA
+//
+//go:noescape
+func f32LayerNormGradSums(n int, dy *float32, gamma *float32, x *float32, m float32, rs float32) (a float64, b float64)
+
+// f32GeluZ is f32Gelu on AVX-512F for the whole vectors of 16 elements
+// (i < n&^15), bit-identical to it.
+//
+//go:noescape
+func f32GeluZ(n int, out *float32, x *float32)
+
+// f32GeluGradZ is f32GeluGrad on AVX-512F for the whole vectors of 16
+// elements (i < n&^15), bit-identical to it.
+//
+//go:noescape
+func f32GeluGradZ(n int, dx *float32, x *float32, dy *float32)
 
 // f32CopyRuns copies runs rows of n 4-byte elements (runs, n ≥ 0; AVX):
 //

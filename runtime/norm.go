@@ -311,7 +311,10 @@ func LayerNormSavedSize(rows int) int { return 2 * rows }
 //	out[r,c] = (x[r,c]-μ_r) / √(σ²_r+eps) · gamma[c] + beta[c]
 //
 // and writes μ_r and rstd_r to saved (len ≥ 2·rows: the means, then the
-// rstds) for LayerNormGrad. out may alias x.
+// rstds) for LayerNormGrad. out may alias x. On amd64 float32 rows run
+// on vector kernels (internal/asmgen/rows.go): the statistics summed in
+// float64 as here but in another order, the updates bit-identical, as in
+// LayerNormGrad.
 func LayerNorm[T Float](out, saved, x, gamma, beta []T, rows, C int, eps T) {
 	if rows < 0 || C < 1 || len(out) < rows*C || len(x) < rows*C || len(gamma) < C || len(beta) < C || len(saved) < 2*rows {
 		panic(fmt.Sprintf("runtime.LayerNorm: rows=%d C=%d with len(out)=%d len(x)=%d len(gamma)=%d len(beta)=%d len(saved)=%d",
@@ -321,21 +324,25 @@ func LayerNorm[T Float](out, saved, x, gamma, beta []T, rows, C int, eps T) {
 	for r := range rows {
 		xr, or := x[r*C:r*C+C], out[r*C:r*C+C]
 		xr, or = xr[:len(gamma)], or[:len(gamma)]
-		var s float64
-		for _, v := range xr {
+		// The float32 kernels sum in float64 too, in another order.
+		k, s := sum64Asm(xr)
+		for _, v := range xr[k:] {
 			s += float64(v)
 		}
 		mu := s / float64(C)
-		var q float64
-		for _, v := range xr {
+		k, q := sumSqDev64Asm(xr, mu)
+		for _, v := range xr[k:] {
 			d := float64(v) - mu
 			q += d * d
 		}
 		rs := 1 / math.Sqrt(q/float64(C)+float64(eps))
 		m, rt := T(mu), T(rs)
 		saved[r], saved[rows+r] = m, rt
-		for j, v := range xr {
-			or[j] = (v-m)*rt*gamma[j] + beta[j]
+		k = layerNormRowAsm(or, xr, gamma, beta, m, rt)
+		xt := xr[k:]
+		ot, gt, bt := or[k:][:len(xt)], gamma[k:][:len(xt)], beta[k:][:len(xt)]
+		for j, v := range xt {
+			ot[j] = (v-m)*rt*gt[j] + bt[j]
 		}
 	}
 }
@@ -363,21 +370,27 @@ func LayerNormGrad[T Float](dx, dgamma, dbeta, dy, x, gamma, saved []T, rows, C 
 		xr, gr, or := x[r*C:r*C+C], dy[r*C:r*C+C], dx[r*C:r*C+C]
 		xr, gr, or = xr[:len(gamma)], gr[:len(gamma)], or[:len(gamma)]
 		m, rs := saved[r], saved[rows+r]
-		var a, b float64
-		for j, v := range xr {
-			g := float64(gr[j] * gamma[j])
+		k, a, b := layerNormGradSumsAsm(gr, gamma, xr, m, rs)
+		xt := xr[k:]
+		grt, gat := gr[k:][:len(xt)], gamma[k:][:len(xt)]
+		for j, v := range xt {
+			g := float64(grt[j] * gat[j])
 			a += g
 			b += g * float64((v-m)*rs)
 		}
 		a /= float64(C)
 		b /= float64(C)
 		ma, mb := T(a), T(b)
-		for j, v := range xr {
+		k = layerNormGradRowAsm(or, dgamma, dbeta, gr, xr, gamma, m, rs, ma, mb)
+		xt = xr[k:]
+		grt, gat = gr[k:][:len(xt)], gamma[k:][:len(xt)]
+		ot, dgt, dbt := or[k:][:len(xt)], dgamma[k:][:len(xt)], dbeta[k:][:len(xt)]
+		for j, v := range xt {
 			xh := (v - m) * rs
-			g := gr[j]
-			dgamma[j] += g * xh
-			dbeta[j] += g
-			or[j] = rs * (g*gamma[j] - ma - xh*mb)
+			g := grt[j]
+			dgt[j] += g * xh
+			dbt[j] += g
+			ot[j] = rs * (g*gat[j] - ma - xh*mb)
 		}
 	}
 }

@@ -4,13 +4,54 @@ import "math"
 
 // Row-wise softmax family. Every row is shifted by its maximum before
 // exponentiating, so no exponent exceeds 0 and nothing overflows; sums of
-// exponentials are accumulated in float64, which costs nothing next to
-// math.Exp and keeps float32 rows accurate.
+// exponentials are accumulated in float64, which costs little next to
+// e^x and keeps float32 rows accurate.
+//
+// The exponentials of float32 rows run on the amd64 vector kernels
+// (f32ExpSum, f32SumExp: x·scale − shift rounded once to float32, then
+// e^ to 1 ulp, so within 2^-24·(2 + |x·scale − shift|) relative of the
+// exact value, see expShiftErr and TestExpShift); float64 rows, and float32 ones without
+// the kernels, call math.Exp in float64, so the float64 results that the
+// gradient checks and the PyTorch comparisons rely on are unchanged.
+
+// expShift computes
+//
+//	for i := range out: out[i] = e^(x[i]·scale − shift)
+//
+// and returns Σ out[i], summed in float64. For float32 rows scale and
+// shift are rounded to float32 first, as the kernels take them, so that
+// every element of a row sees the same ones. len(x) ≥ len(out); out may
+// alias x.
+func expShift[T Float](out, x []T, scale, shift float64) float64 {
+	x = fit(x, len(out), "expShift", "x")
+	scale, shift = roundLike[T](scale), roundLike[T](shift)
+	k, sum := expSumAsm(out, x, scale, shift)
+	o := out[k:]
+	for i, v := range x[k:] {
+		o[i] = T(math.Exp(float64(v)*scale - shift))
+		sum += float64(o[i])
+	}
+	return sum
+}
+
+// sumExpShift returns Σ e^(x[i]·scale − shift) as expShift computes it,
+// without storing the exponentials.
+func sumExpShift[T Float](x []T, scale, shift float64) float64 {
+	scale, shift = roundLike[T](scale), roundLike[T](shift)
+	k, sum := sumExpAsm(x, scale, shift)
+	for _, v := range x[k:] {
+		sum += float64(T(math.Exp(float64(v)*scale - shift)))
+	}
+	return sum
+}
+
+// roundLike returns v rounded to T's precision.
+func roundLike[T Float](v float64) float64 { return float64(T(v)) }
 
 // rowMax returns the largest element of a non-empty row.
 func rowMax[T Float](x []T) T {
-	m := x[0]
-	for _, v := range x[1:] {
+	k, m := rowMaxAsm(x, x[0])
+	for _, v := range x[k:] {
 		if v > m {
 			m = v
 		}
@@ -32,17 +73,8 @@ func Softmax[T Float](out, x []T, rows, cols int) {
 	for r := 0; r < rows; r++ {
 		xr := x[r*cols : r*cols+cols]
 		or := out[r*cols : r*cols+cols][:len(xr)]
-		m := float64(rowMax(xr))
-		var s float64
-		for c, v := range xr {
-			e := math.Exp(float64(v) - m)
-			s += e
-			or[c] = T(e)
-		}
-		inv := T(1 / s)
-		for c := range or {
-			or[c] *= inv
-		}
+		s := expShift(or, xr, 1, float64(rowMax(xr)))
+		Scale(or, or, T(1/s))
 	}
 }
 
@@ -104,11 +136,7 @@ func logSumExp[T Float](x []T) float64 {
 		// Inf-Inf; the true value is m itself.
 		return m
 	}
-	var s float64
-	for _, v := range x {
-		s += math.Exp(float64(v) - m)
-	}
-	return m + math.Log(s)
+	return m + math.Log(sumExpShift(x, 1, m))
 }
 
 // LogSoftmaxGrad is the backward pass of LogSoftmax given its output y:
@@ -179,19 +207,10 @@ func SoftmaxCrossEntropyGrad[T Float](dlogits, logits []T, labels []int32, rows,
 	for r, l := range labels {
 		xr := logits[r*cols : r*cols+cols]
 		gr := dlogits[r*cols : r*cols+cols][:len(xr)]
-		m := float64(rowMax(xr))
 		// Stash the exponentials in gr; each logit is read before its
 		// slot is overwritten, so aliasing is safe.
-		var s float64
-		for c, v := range xr {
-			e := math.Exp(float64(v) - m)
-			s += e
-			gr[c] = T(e)
-		}
-		k := T(float64(scale) / s)
-		for c := range gr {
-			gr[c] *= k
-		}
+		s := expShift(gr, xr, 1, float64(rowMax(xr)))
+		Scale(gr, gr, T(float64(scale)/s))
 		gr[l] -= scale
 	}
 }

@@ -1,8 +1,10 @@
 package main
 
 // The AVX2/FMA float32 transcendental kernels (in elementwise_amd64.s):
-// e^x, the logistic sigmoid and tanh as stream kernels for Unary, and the
-// fused per-row cell kernels of the recurrent layers.
+// e^x, the logistic sigmoid and tanh as stream kernels for Unary, GELU
+// (tanh form) and its gradient in one pass each, the softmax rows'
+// e^(x·scale − shift) with their sum in float64, and the fused per-row
+// cell kernels of the recurrent layers.
 //
 // Unlike the other element-wise kernels these are not bit-identical to
 // the Go loops (which compute in float64 through math or a table-based
@@ -77,6 +79,13 @@ var vecConsts = []struct {
 	{"tanh2", f32bits(-5.37397155531e-2)},
 	{"tanh3", f32bits(1.33314422036e-1)},
 	{"tanh4", f32bits(-3.33332819422e-1)},
+	// GELU's tanh form (runtime.geluC and the cubic's coefficient, and 3
+	// times it for the derivative), rounded to float32 as the Go loops
+	// round them.
+	{"half", f32bits(0.5)},
+	{"geluC", f32bits(0.7978845608028654)},
+	{"geluA", f32bits(0.044715)},
+	{"gelu3A", f32bits(3 * 0.044715)},
 }
 
 // vectorConstants emits f32VecTab.
@@ -203,8 +212,21 @@ func emitTanh(x VecVirtual) VecVirtual {
 	return big
 }
 
-// activationStreams returns the stream kernels of Unary Exp, Sigmoid and
-// Tanh and the SimpleRNN row kernels.
+// emitGeluTanh returns new registers holding u = √(2/π)·(x + 0.044715·x³)
+// (each product rounded in turn, no FMA, as the Go loop computes it) and
+// tanh u, for the register x.
+func emitGeluTanh(x VecVirtual) (u, t VecVirtual) {
+	u = YMM()
+	VMULPS(vc("geluA"), x, u)
+	VMULPS(x, u, u)
+	VMULPS(x, u, u)
+	VADDPS(x, u, u)
+	VMULPS(vc("geluC"), u, u)
+	return u, emitTanh(u)
+}
+
+// activationStreams returns the stream kernels of Unary Exp, Sigmoid,
+// Tanh and Gelu, UnaryGrad Gelu, and the SimpleRNN row kernels.
 func activationStreams() []stream {
 	act := func(name, doc string, f func(x Mem) VecVirtual) stream {
 		return stream{
@@ -222,6 +244,54 @@ func activationStreams() []stream {
 			func(x Mem) VecVirtual { return emitSigmoid(load(x)) }),
 		act("f32Tanh", "out[i] = tanh(x[i])  // a few ulp; AVX2, FMA",
 			func(x Mem) VecVirtual { return emitTanh(load(x)) }),
+		{
+			// The Go loop's float32 operations in its order around
+			// f32Tanh's tanh, so the result is bit-identical to the chunked
+			// loop (geluTanhLoop) on the same CPU.
+			name: "f32Gelu", arrays: []string{"out", "x"}, unroll: 2,
+			doc: []string{
+				"u := 0.7978846 * (x[i] + 0.044715*x[i]*x[i]*x[i])",
+				"out[i] = 0.5 * x[i] * (1 + tanh(u))  // tanh as f32Tanh; AVX2, FMA",
+			},
+			body: func(at func(int) Mem, k []VecVirtual) {
+				x := load(at(1))
+				_, t := emitGeluTanh(x)
+				VADDPS(vc("one"), t, t)
+				h := YMM()
+				VMULPS(vc("half"), x, h)
+				VMULPS(t, h, h)
+				VMOVUPS(h, at(0))
+			},
+		},
+		{
+			name: "f32GeluGrad", arrays: []string{"dx", "x", "dy"}, unroll: 2,
+			doc: []string{
+				"t := tanh(0.7978846 * (x[i] + 0.044715*x[i]*x[i]*x[i]))  // as f32Gelu",
+				"dx[i] = dy[i] * (0.5*(1+t) + 0.5*x[i]*(1-t*t)*0.7978846*(1+0.134145*x[i]*x[i]))",
+			},
+			body: func(at func(int) Mem, k []VecVirtual) {
+				x := load(at(1))
+				_, t := emitGeluTanh(x)
+				// b = 0.5·x·(1 - t²)·√(2/π)·(1 + 3·0.044715·x²), left to right.
+				one := vload("one")
+				b, s := YMM(), YMM()
+				VMULPS(t, t, s)
+				VSUBPS(s, one, s)
+				VMULPS(vc("half"), x, b)
+				VMULPS(s, b, b)
+				VMULPS(vc("geluC"), b, b)
+				VMULPS(vc("gelu3A"), x, s)
+				VMULPS(x, s, s)
+				VADDPS(one, s, s)
+				VMULPS(s, b, b)
+				// a = 0.5·(1 + t) + b, times dy.
+				VADDPS(one, t, t)
+				VMULPS(vc("half"), t, t)
+				VADDPS(b, t, t)
+				VMULPS(at(2), t, t)
+				VMOVUPS(t, at(0))
+			},
+		},
 		{
 			name: "f32RNNFwd", arrays: []string{"a", "h", "b", "bh"}, unroll: 1,
 			doc: []string{
@@ -428,4 +498,83 @@ func lstmKernels() {
 		VMULPS(g, c, c)
 		store(c, 2)
 	})
+}
+
+// expSumKernels generates the softmax rows' exponentials: e^(x·scale −
+// shift) for the whole vectors of 8 elements, with the reduction by FMA
+// (one rounding) and e^ as f32Exp, summed in float64 (each vector widened
+// to two of 4 doubles) so that the sums are as accurate as the Go loops'.
+// f32ExpSum also stores the exponentials; f32SumExp only sums them
+// (log-sum-exp). The argument is clamped as f32Exp's is, so x·scale −
+// shift = -1e30 or -Inf gives 0, not NaN.
+func expSumKernels() {
+	for _, store := range []bool{true, false} {
+		name, sig := "f32SumExp", "func(n int, x *float32, scale, shift float32) float64"
+		doc := []string{
+			"f32SumExp returns, for the whole vectors of 8 elements (n ≥ 0; the",
+			"caller does the last n%8 elements):",
+			"",
+			"	for i < n&^7:",
+			"		sum += float64(e^(x[i]*scale - shift))  // e^ as f32Exp; one rounding before it (FMA); AVX2",
+		}
+		if store {
+			name, sig = "f32ExpSum", "func(n int, out *float32, x *float32, scale, shift float32) float64"
+			doc = []string{
+				"f32ExpSum computes, for the whole vectors of 8 elements (n ≥ 0; the",
+				"caller does the last n%8 elements), and returns sum:",
+				"",
+				"	for i < n&^7:",
+				"		out[i] = e^(x[i]*scale - shift)  // e^ as f32Exp; one rounding before it (FMA); AVX2",
+				"		sum += float64(out[i])",
+			}
+		}
+		TEXT(name, NOSPLIT, sig)
+		Doc(doc...)
+		Pragma("noescape")
+		n := Load(Param("n"), GP64())
+		var po Register
+		if store {
+			po = Load(Param("out"), GP64())
+		}
+		px := Load(Param("x"), GP64())
+		sc, sh := YMM(), YMM()
+		VBROADCASTSS(paramAddr("scale"), sc)
+		VBROADCASTSS(paramAddr("shift"), sh)
+		acc0, acc1 := YMM(), YMM()
+		VXORPD(acc0, acc0, acc0)
+		VXORPD(acc1, acc1, acc1)
+		i := GP64()
+		XORQ(i, i)
+		ANDQ(I32(-8), n)
+		JZ(LabelRef("sum"))
+		Label("loop")
+		u := YMM()
+		VMOVUPS(Mem{Base: px, Index: i, Scale: 4}, u)
+		VFMSUB213PS(sh, sc, u) // u = u·scale − shift
+		e := emitExp(u, true, true)
+		if store {
+			VMOVUPS(e, Mem{Base: po, Index: i, Scale: 4})
+		}
+		lo, hi := YMM(), YMM()
+		hx := XMM()
+		VCVTPS2PD(e.AsX(), lo)
+		VEXTRACTF128(U8(1), e, hx)
+		VCVTPS2PD(hx, hi)
+		VADDPD(lo, acc0, acc0)
+		VADDPD(hi, acc1, acc1)
+		ADDQ(U32(8), i)
+		CMPQ(i, n)
+		JL(LabelRef("loop"))
+		Label("sum")
+		VADDPD(acc1, acc0, acc0)
+		h := XMM()
+		VEXTRACTF128(U8(1), acc0, h)
+		s := XMM()
+		VADDPD(h, acc0.AsX(), s)
+		VPERMILPD(U8(1), s, h)
+		VADDSD(h, s, s)
+		Store(s, ReturnIndex(0))
+		VZEROUPPER()
+		RET()
+	}
 }

@@ -70,6 +70,9 @@ func elementwiseKernels() {
 		s.gen()
 	}
 	lstmKernels()
+	expSumKernels()
+	rowKernels()
+	geluZKernels()
 	convKernels()
 	for _, op := range binOps {
 		rowsKernel(op, false)
