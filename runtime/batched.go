@@ -43,6 +43,7 @@ func Permute[T Float](out, x []T, dims, perm [4]int, acc bool) {
 			for i2 := range od[2] {
 				base := i0*os[0] + i1*os[1] + i2*os[2]
 				row := out[o : o+od[3]]
+				_ = x[base+(od[3]-1)*os[3]] // a bad stride panics here, not mid-row
 				if acc {
 					for j := range row {
 						row[j] += x[base+j*os[3]]

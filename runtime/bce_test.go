@@ -28,6 +28,7 @@ var bceAllowed = map[string]string{
 	"Transpose":        "strided destination",
 	"rtrlDirect":       "strided destination (a column of the sensitivity matrix)",
 	"transposeStrided": "strided writes (packing a transposed block)",
+	"Permute":          "strided source (an axis permutation: heads split and merged by a description's permute)",
 
 	"GemmNaive":      "the reference product the GEMM tests compare against",
 	"collapseDims":   "shape bookkeeping before a strided loop, once per call",
