@@ -17,7 +17,8 @@ import (
 )
 
 // bceAllowed lists the functions whose per-element loops may keep bounds
-// checks, with the reason: none of them runs in a training step.
+// checks, with the reason: most never run in a training step; the strided
+// ones (transposed views, permutes) only where a description asks for them.
 var bceAllowed = map[string]string{
 	// Strided gathers and scatters: the stride is known only at run time,
 	// so the compiler cannot prove the indices in range; each checks its
