@@ -237,6 +237,22 @@ func (p *Program) Users() map[*ir.Node][]*ir.Node {
 func (p *Program) fuse() {
 	users := p.Users()
 	dead := map[*ir.Node]bool{}
+	// intoProduct rewrites n into x's product kernel with bias b and
+	// activation act as its epilogue (its arguments and attributes, then
+	// the bias), when x is a plain product read by nothing else.
+	intoProduct := func(n, x, b *ir.Node, act *ir.OpDef) {
+		if dead[x] || len(users[x]) != 1 || x == p.Graph.Output || x == p.Graph.Loss || x.Op.BiasAct == nil {
+			return
+		}
+		fused := x.Op.BiasAct(x)
+		if fused == nil {
+			return
+		}
+		n.Op, n.Args = fused, append(slices.Clip(x.Args), b)
+		n.Attrs = x.Attrs
+		n.Attrs.Act = act
+		dead[x] = true
+	}
 	for _, n := range p.Forward {
 		if !n.Op.FusesBias {
 			continue
@@ -249,39 +265,15 @@ func (p *Program) fuse() {
 		act := n.Op
 		n.Op, n.Args, n.Attrs = ir.BiasAct, []*ir.Node{x, b}, ir.Attrs{Act: act}
 		dead[a] = true
-		if len(users[x]) != 1 || x == p.Graph.Output || x == p.Graph.Loss || x.Op.BiasAct == nil {
-			continue
-		}
-		fused := x.Op.BiasAct(x)
-		if fused == nil {
-			continue
-		}
-		// The product's kernel with the bias and activation as epilogue:
-		// its arguments and attributes, then the bias.
-		n.Op, n.Args = fused, append(slices.Clip(x.Args), b)
-		n.Attrs = x.Attrs
-		n.Attrs.Act = act
-		dead[x] = true
+		intoProduct(n, x, b, act)
 	}
 	// A bias add with no activation after it that the backward pass can
 	// skip (x + b, then a GELU, whose adjoint reads the sum, or nothing):
 	// the sum itself becomes the product with the bias as its epilogue.
 	for _, a := range p.Forward {
-		if dead[a] || !isBiasAdd(a) {
-			continue
+		if !dead[a] && isBiasAdd(a) {
+			intoProduct(a, a.Args[0], a.Args[1], ir.Identity)
 		}
-		x, b := a.Args[0], a.Args[1]
-		if dead[x] || len(users[x]) != 1 || x == p.Graph.Output || x == p.Graph.Loss || x.Op.BiasAct == nil {
-			continue
-		}
-		fused := x.Op.BiasAct(x)
-		if fused == nil {
-			continue
-		}
-		a.Op, a.Args = fused, append(slices.Clip(x.Args), b)
-		a.Attrs = x.Attrs
-		a.Attrs.Act = ir.Identity
-		dead[x] = true
 	}
 	p.Forward = slices.DeleteFunc(p.Forward, func(n *ir.Node) bool { return dead[n] })
 }
