@@ -230,7 +230,14 @@ func unswapped(b *Builder, x *Node) (*Node, bool) {
 		return nil, false
 	}
 	p[r-2], p[r-1] = p[r-1], p[r-2]
-	return b.Permute(x.Args[0], p), true
+	v := x.Args[0]
+	// The permute already built (k, before its transpose), or a new one.
+	for _, n := range b.Nodes {
+		if n.Op == Permute && n.Args[0] == v && slices.Equal(n.Attrs.Axes, p) {
+			return n, true
+		}
+	}
+	return b.Permute(v, p), true
 }
 
 func permuteShape(n *Node) (Shape, error) {
