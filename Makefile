@@ -47,9 +47,17 @@ bench:
 
 # bench-compare runs the same models in PyTorch (one thread), side by side,
 # and prints each ratio. It installs Debian's PyTorch and OpenBLAS if missing.
+# With LLMC=<clone of github.com/karpathy/llm.c> it also times llm.c's
+# train_gpt2.c step for gpt and gptlarge in the same rounds.
 bench-compare:
 	@/usr/bin/python3 -c 'import torch' 2>/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch libopenblas0-pthread)
-	$(GO) run ./examples/bench
+	@if [ -n "$(LLMC)" ]; then \
+		COUNT=0 BUILD="$${TMPDIR:-/tmp}/backpropgen-llmc" sh examples/bench/llmc/run.sh "$(LLMC)" && \
+		echo "$(GO) run ./examples/bench -llmc $${TMPDIR:-/tmp}/backpropgen-llmc/llmc_bench" && \
+		$(GO) run ./examples/bench -llmc "$${TMPDIR:-/tmp}/backpropgen-llmc/llmc_bench"; \
+	else \
+		echo "$(GO) run ./examples/bench"; $(GO) run ./examples/bench; \
+	fi
 
 # bench-baselines compares the generated MLP step with hand-written gonum and
 # naive steps.

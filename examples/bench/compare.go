@@ -47,6 +47,10 @@ var targets = map[string]float64{
 	"gpt":     0.35,
 }
 
+// llmcModels are the models examples/bench/llmc/llmc_bench.c builds in
+// llm.c's train_gpt2.c.
+var llmcModels = []string{"gpt", "gptlarge"}
+
 // torchModels are the models torch_bench.py knows.
 var torchModels = []string{"mlp", "mlpb128", "widemlp", "cnn", "rnn", "lstm", "gpt", "gptlarge"}
 
@@ -63,6 +67,7 @@ func main() {
 		gomaxprocs = flag.Int("gomaxprocs", 1, "threads on both sides: GOMAXPROCS, -cpu and "+runtime.ThreadsEnv+" for the Go benchmarks, PyTorch's intra-op threads")
 		raw        = flag.String("raw", filepath.Join(os.TempDir(), "backpropgen-bench.txt"), "file for the raw benchmark lines (benchstat input); empty for none")
 		goOnly     = flag.Bool("go-only", false, "run only the Go benchmarks")
+		llmc       = flag.String("llmc", "", "llm.c's step as a third column for gpt and gptlarge: the llmc_bench binary examples/bench/llmc/run.sh builds ($TMPDIR/backpropgen-llmc/llmc_bench); empty: not run")
 	)
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./examples/bench [flags]\n\n"+
@@ -70,13 +75,13 @@ func main() {
 		flag.PrintDefaults()
 	}
 	flag.Parse()
-	if err := run(*models, *count, *benchtime, *python, *gomaxprocs, *raw, *goOnly); err != nil {
+	if err := run(*models, *count, *benchtime, *python, *gomaxprocs, *raw, *goOnly, *llmc); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(modelList string, count int, benchtime, python string, procs int, rawPath string, goOnly bool) error {
+func run(modelList string, count int, benchtime, python string, procs int, rawPath string, goOnly bool, llmc string) error {
 	if count < 1 || procs < 1 {
 		return errors.New("-count and -gomaxprocs must be at least 1")
 	}
@@ -124,6 +129,7 @@ func run(modelList string, count int, benchtime, python string, procs int, rawPa
 	for _, m := range names {
 		r := row{Model: m, Batch: batchOf(root, m), Target: targets[m]}
 		r.TorchRun = withTorch && slices.Contains(torchModels, m)
+		r.LLMCRun = llmc != "" && !goOnly && slices.Contains(llmcModels, m)
 		bin, err := buildGo(root, m, binDir)
 		if err != nil {
 			failed = append(failed, m+" (go)")
@@ -144,21 +150,24 @@ func run(modelList string, count int, benchtime, python string, procs int, rawPa
 			}
 			return err == nil
 		}
-		goOK, torchOK := true, r.TorchRun
+		goOK, torchOK, llmcOK := true, r.TorchRun, r.LLMCRun
 		for round := 0; round < count && goOK; round++ {
 			lines, header, err := runGo(root, bin, m, benchtime, procs)
 			if rawBuf.Len() == 0 {
 				rawBuf.WriteString(header)
 			}
 			goOK = record(lines, &r.Go, err, "go")
-			if !torchOK {
-				continue
+			if torchOK {
+				lines, comment, err := runTorch(root, python, m, 1, torchSeconds, procs)
+				if comment != "" && round == 0 {
+					rawBuf.WriteString(comment + "\n")
+				}
+				torchOK = record(lines, &r.Torch, err, "torch")
 			}
-			lines, comment, err := runTorch(root, python, m, 1, torchSeconds, procs)
-			if comment != "" && round == 0 {
-				rawBuf.WriteString(comment + "\n")
+			if llmcOK {
+				lines, err := runLLMC(llmc, m, torchSeconds, procs)
+				llmcOK = record(lines, &r.LLMC, err, "llm.c")
 			}
-			torchOK = record(lines, &r.Torch, err, "torch")
 		}
 		rows = append(rows, r)
 	}
@@ -167,6 +176,9 @@ func run(modelList string, count int, benchtime, python string, procs int, rawPa
 	writeTable(os.Stdout, rows, withTorch)
 	fmt.Printf("\nMedians of %d rounds of one Go run and one PyTorch run of %s each; ± is half the range of the runs\nover the median; Go/PyTorch is the median of the %d per-round ratios.\n", count, benchtime, count)
 	fmt.Printf("Go: go test -c, then per round <model>.test -test.run '^$' -test.bench TrainStep -test.benchtime %s -test.cpu %d, GOMAXPROCS=%d %s=%d.\n", benchtime, procs, procs, runtime.ThreadsEnv, procs)
+	if llmc != "" && !goOnly {
+		fmt.Printf("llm.c: per round OMP_NUM_THREADS=%d %s -model <model> -benchtime %g (train_gpt2.c's step; examples/bench/llmc).\n", procs, llmc, torchSeconds)
+	}
 	if withTorch {
 		fmt.Printf("PyTorch: per round %s examples/bench/torch_bench.py --models <model> --count 1 --benchtime %g --threads %d --each (interop threads 1); CNN is NCHW there, NHWC in Go.\n",
 			python, torchSeconds, procs)
@@ -311,6 +323,21 @@ func runTorch(root, python, model string, count int, seconds float64, threads in
 	return lines, comment, err
 }
 
+// runLLMC runs llm.c's step for model (examples/bench/llmc/llmc_bench.c)
+// for about seconds, on threads OpenMP threads.
+func runLLMC(bin, model string, seconds float64, threads int) ([]benchLine, error) {
+	args := []string{"-model", model, "-benchtime", strconv.FormatFloat(seconds, 'g', -1, 64)}
+	fmt.Fprintf(os.Stderr, "bench: OMP_NUM_THREADS=%d %s %s\n", threads, bin, strings.Join(args, " "))
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "OMP_NUM_THREADS="+strconv.Itoa(threads))
+	out, err := runTee(cmd)
+	lines := parseBench(strings.NewReader(out))
+	if err == nil && len(lines) == 0 {
+		err = errors.New("no benchmark lines in the output")
+	}
+	return lines, err
+}
+
 // runTee runs cmd, copying its output to stderr as it comes, and returns the
 // standard output.
 func runTee(cmd *exec.Cmd) (string, error) {
@@ -409,22 +436,28 @@ type row struct {
 	Torch    []float64 // ns/op of each PyTorch run
 	TorchRun bool      // whether PyTorch was run for this model
 	Target   float64   // target Go/PyTorch ratio; 0 for none
+	LLMC     []float64 // ns/op of each llm.c run
+	LLMCRun  bool      // whether llm.c was run for this model
 }
 
 // writeTable prints the rows as an aligned table; without torch it has only
-// the Go columns.
+// the Go columns, and llm.c's two columns where a row ran it.
 func writeTable(w io.Writer, rows []row, withTorch bool) {
+	withLLMC := slices.ContainsFunc(rows, func(r row) bool { return r.LLMCRun })
 	// Numbers align right; the model names are padded to align left.
 	width := len("model")
 	for _, r := range rows {
 		width = max(width, len(r.Model))
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "%-*s\tbatch\tGo ns/step\t", width, "model")
 	if withTorch {
-		fmt.Fprintf(tw, "%-*s\tbatch\tGo ns/step\tPyTorch ns/step\tGo/PyTorch\ttarget\t\n", width, "model")
-	} else {
-		fmt.Fprintf(tw, "%-*s\tbatch\tGo ns/step\t\n", width, "model")
+		fmt.Fprintf(tw, "PyTorch ns/step\tGo/PyTorch\ttarget\t")
 	}
+	if withLLMC {
+		fmt.Fprintf(tw, "llm.c ns/step\tGo/llm.c\t")
+	}
+	fmt.Fprintln(tw)
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%-*s\t%d\t%s\t", width, r.Model, r.Batch, formatNs(r.Go))
 		if withTorch {
@@ -448,6 +481,18 @@ func writeTable(w io.Writer, rows []row, withTorch bool) {
 				target = fmt.Sprintf("<= %gx n/a", r.Target)
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t", torch, ratio, target)
+		}
+		if withLLMC {
+			llmc, ratio := "not run", "n/a"
+			if len(r.LLMC) > 0 {
+				llmc = formatNs(r.LLMC)
+				if len(r.Go) > 0 {
+					ratio = fmt.Sprintf("%.3fx", pairedRatio(r.Go, r.LLMC))
+				}
+			} else if r.LLMCRun {
+				llmc = "n/a"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t", llmc, ratio)
 		}
 		fmt.Fprintln(tw)
 	}

@@ -90,6 +90,24 @@ func TestWriteTable(t *testing.T) {
 	}
 }
 
+// TestWriteTableLLMC: llm.c's columns appear when a row ran it; rows that
+// did not say so.
+func TestWriteTableLLMC(t *testing.T) {
+	rows := []row{
+		{Model: "gpt", Batch: 8, Go: []float64{20, 25}, Torch: []float64{50, 50}, TorchRun: true, Target: 0.35, LLMC: []float64{100, 100}, LLMCRun: true},
+		{Model: "mlp", Batch: 32, Go: []float64{7}, Torch: []float64{70}, TorchRun: true},
+	}
+	var b strings.Builder
+	writeTable(&b, rows, true)
+	want := `  model  batch  Go ns/step  PyTorch ns/step  Go/PyTorch            target  llm.c ns/step  Go/llm.c
+  gpt        8     22 ±11%           50 ±0%      0.450x  <= 0.35x not met        100 ±0%    0.225x
+  mlp       32           7               70      0.100x                 -        not run       n/a
+`
+	if got := b.String(); got != want {
+		t.Errorf("table with llm.c:\n%s\nwant:\n%s", got, want)
+	}
+}
+
 func TestPairedRatio(t *testing.T) {
 	// Per-round ratios 0.5, 0.25, 1: their median is 0.5, while the ratio
 	// of the medians is 2/8 = 0.25.

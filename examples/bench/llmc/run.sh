@@ -15,7 +15,7 @@
 # train_gpt2 on Linux (CFLAGS, -march=native, OpenMP with -DOMP, -lm -lgomp);
 # llm.c's Makefile defaults CC to clang, this script to gcc (CC= overrides).
 #
-# Environment: CC (gcc), COUNT (rounds, 3), MODELS ("gpt gptlarge"),
+# Environment: CC (gcc), COUNT (rounds, 3; 0 builds only), MODELS ("gpt gptlarge"),
 # BENCHTIME (seconds per run, 2), WARMUP (steps, 2), BUILD (the build
 # directory, $TMPDIR/backpropgen-llmc), RAW (every benchmark line, for
 # benchstat; $TMPDIR/backpropgen-llmc-bench.txt).
@@ -57,6 +57,9 @@ echo "# $CC $CFLAGS -I$BUILD/src $HERE/llmc_bench.c -lm -lgomp -o $BUILD/llmc_be
 # shellcheck disable=SC2086
 $CC $CFLAGS -I"$BUILD/src" "$HERE/llmc_bench.c" -lm -lgomp -o "$BUILD/llmc_bench"
 echo "# $($CC --version | head -n 1)"
+if [ "$COUNT" = 0 ]; then # build only (make bench-compare LLMC=... runs it)
+	exit 0
+fi
 
 # one thread (llmc_bench prints OpenMP's and the OS's thread counts)
 export OMP_NUM_THREADS=1
