@@ -61,8 +61,7 @@ func init() {
 		Formula: func(n *Node, arg func(int) string) string {
 			return fmt.Sprintf("causal_mask(%s, fill=%g)", arg(0), n.Attrs.Value)
 		},
-		// The gradient form (fill 0) copies or zeroes.
-		Bound: func(n *Node) (float64, []int, int) { return 1, []int{0}, 1 },
+		// No Bound: the forward form writes MaskFill, far above its input.
 		Grad: func(b *Builder, n, dy *Node) []*Node {
 			b.Note("d%s = %s with the masked positions zeroed (they do not depend on %s)", n.Args[0].Label(), dy.Label(), n.Args[0].Label())
 			return []*Node{b.Op(CausalMask, Attrs{Value: 0}, dy)}
@@ -171,7 +170,11 @@ func batchMatMulShape(n *Node) (Shape, error) {
 		return nil, fmt.Errorf("a product of stacks of matrices needs operands of rank 3 or 4, got %v and %v", a, b)
 	}
 	if len(a) != len(b) {
-		return nil, fmt.Errorf("the stacks %v and %v differ: both operands need the same leading dimensions (a parameter has no batch axis; a weight shared by every row is 2-D)", a[:len(a)-2], b[:len(b)-2])
+		hint := ""
+		if a.HasBatch() != b.HasBatch() {
+			hint = " (a parameter has no batch axis; a weight shared by every row is 2-D)"
+		}
+		return nil, fmt.Errorf("the stacks %v and %v differ: both operands need the same leading dimensions%s", a[:len(a)-2], b[:len(b)-2], hint)
 	}
 	r := len(a)
 	for _, s := range []Shape{a, b} {
@@ -305,7 +308,10 @@ func causalMaskShape(n *Node) (Shape, error) {
 
 func splitShape(n *Node) (Shape, error) {
 	x, p, i := n.Args[0].Shape, n.Attrs.Parts, n.Attrs.Index
-	if len(x) == 0 || x[len(x)-1].Batch {
+	if len(x) == 0 {
+		return nil, fmt.Errorf("split needs a tensor with a last axis to cut, got a scalar")
+	}
+	if x[len(x)-1].Batch {
 		return nil, fmt.Errorf("split needs a last axis of static size, got %v", x)
 	}
 	last := x[len(x)-1].Size

@@ -796,7 +796,10 @@ func foldUnary(b *Builder, n *Node) *Node {
 		return x.Args[0]
 	}
 	if x.Op == Const && n.Op.Fold != nil {
-		if v := n.Op.Fold(x.Attrs.Value); !math.IsNaN(v) && !math.IsInf(v, 0) {
+		// Only to a value every element type holds (the kernel would
+		// give a float32 model +Inf for exp(100), which the finite checks
+		// report; a folded 2.7e43 would not compile).
+		if v := n.Op.Fold(x.Attrs.Value); !math.IsNaN(v) && math.Abs(v) <= math.MaxFloat32 {
 			return b.Op(Const, Attrs{Value: v, To: x.Attrs.To})
 		}
 	}

@@ -14,7 +14,7 @@ func init() {
 	functions["permute"] = function{2, 2, nil,
 		"permute(x, [0, 2, 1, 3]): axis i of the result is the listed axis of x (negative counts from the end); the batch axis stays", lowerPermute}
 	functions["causal_mask"] = function{1, 1, nil,
-		"causal_mask(scores) with scores (..., T, T): query i keeps keys 0..i, the rest become the most negative float32, so a softmax after it gives them 0", lowerCausalMask}
+		"causal_mask(scores) with scores (..., T, T): query i keeps keys 0..i, the rest become the most negative float32, so a softmax after it gives them 0; apply it last, just before the softmax (scaling the masked scores up would overflow)", lowerCausalMask}
 	functions["split"] = function{3, 3, nil,
 		"split(x, parts, i): part i (from 0) of the last axis cut into equal parts, e.g. split(qkv, 3, 1) for the keys", lowerSplit}
 }
@@ -29,6 +29,9 @@ func lowerPermute(l *lowerer, c *callExpr) (*ir.Node, *Error) {
 		return nil, errorf(c.args[1].at(), "permute's second argument is the new order of the axes as a list, e.g. [0, 2, 1, 3]")
 	}
 	r := len(x.Shape)
+	if r < 2 {
+		return nil, errorf(c.args[0].at(), "permute needs a tensor of two axes or more, got shape %v", x.Shape)
+	}
 	axes := []int{}
 	for _, e := range list.elems {
 		v, err := wholeNumber(e, "an axis", -r)
