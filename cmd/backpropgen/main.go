@@ -48,12 +48,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/backpropgen/backpropgen/derive"
 	"github.com/backpropgen/backpropgen/emit"
+	"github.com/backpropgen/backpropgen/ir"
 	"github.com/backpropgen/backpropgen/ir/desc"
 	"github.com/backpropgen/backpropgen/runtime/spec"
 )
@@ -157,6 +159,11 @@ func generate(args []string, stdout, stderr io.Writer) (err error) {
 	}
 	if err := c.checkMemory(prog); err != nil {
 		return err
+	}
+	if !c.float64 {
+		if err := checkFloat32Constants(prog); err != nil {
+			return err
+		}
 	}
 	for _, p := range prog.Unused {
 		fmt.Fprintf(stderr, "%v: warning: the loss does not depend on parameter %s; its gradient stays zero\n", p.Pos, p.Name)
@@ -307,4 +314,17 @@ func (c config) command(path string) string {
 		parts = append(parts, "-tests=false")
 	}
 	return strings.Join(append(parts, filepath.Base(path)), " ")
+}
+
+// checkFloat32Constants refuses a constant a float32 model cannot hold
+// (x * 1e50): its Go literal would not compile.
+func checkFloat32Constants(p *derive.Program) error {
+	for _, list := range [][]*ir.Node{p.Forward, p.Backward, p.Infer} {
+		for _, n := range list {
+			if n.Op == ir.Const && math.Abs(n.Attrs.Value) > math.MaxFloat32 {
+				return fmt.Errorf("%v: the constant %g is beyond float32's range (±3.4e38), so the generated float32 code cannot hold it; use a smaller constant, or generate float64 code with -float64", n.Pos, n.Attrs.Value)
+			}
+		}
+	}
+	return nil
 }
