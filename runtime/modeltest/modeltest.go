@@ -1,5 +1,6 @@
 // Package modeltest holds what the tests that backpropgen generates for
-// each model need beyond the standard library and gradcheck.
+// each model need beyond the standard library and gradcheck, and what the
+// runtime's own tests over generated models share (random feeds).
 package modeltest
 
 import (

@@ -11,6 +11,7 @@ import (
 	"github.com/backpropgen/backpropgen/generated/mlp"
 	"github.com/backpropgen/backpropgen/generated/mlpbn"
 	"github.com/backpropgen/backpropgen/runtime"
+	"github.com/backpropgen/backpropgen/runtime/modeltest"
 )
 
 // replicated are the models with their replica constructors.
@@ -34,23 +35,7 @@ var replicated = []struct {
 
 // random fills a dataset of n examples for io's inputs and labels.
 func randomData(t testing.TB, io runtime.IO[float32], n int, seed uint64) *Slices[float32] {
-	rng := runtime.NewRNG(seed)
-	var inputs [][]float32
-	var labels [][]int32
-	for _, f := range io.Inputs {
-		x := make([]float32, n*f.Row)
-		for i := range x {
-			x[i] = float32(rng.NormFloat64())
-		}
-		inputs = append(inputs, x)
-	}
-	for _, f := range io.Labels {
-		y := make([]int32, n*f.Row)
-		for i := range y {
-			y[i] = int32(rng.IntN(f.Classes))
-		}
-		labels = append(labels, y)
-	}
+	inputs, labels := modeltest.RandomFeeds(io, n, seed)
 	ds, err := NewSlices(io, n, inputs, labels)
 	if err != nil {
 		t.Fatal(err)
