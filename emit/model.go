@@ -284,24 +284,43 @@ func (g *gen) allocFunc(f *jen.File, alloc string) {
 			jen.Id("Grads"):  jen.Make(jen.Index().Add(T), jen.Id("NumParams")),
 			jen.Id("arena"):  jen.Make(jen.Index().Add(T), jen.Id("ArenaSize")),
 		})
-		off := 0
+		// Each tensor takes the next elements of its slice by its own size,
+		// so that resizing one layer changes only the lines of the tensors
+		// it resizes, not the offsets of every tensor after it.
+		if len(g.g.Params)+len(g.g.States) > 0 {
+			b.Comment("take returns the next n elements of s at *at, and moves *at past them.")
+			b.Id("take").Op(":=").Func().Params(jen.Id("s").Index().Add(T), jen.Id("at").Op("*").Int(), jen.Id("n").Int()).Index().Add(T).Block(
+				jen.Id("lo").Op(":=").Op("*").Id("at"),
+				jen.Op("*").Id("at").Op("+=").Id("n"),
+				jen.Return(jen.Id("s").Index(jen.Id("lo").Op(":").Op("*").Id("at").Op(":").Op("*").Id("at"))),
+			)
+		}
+		size := func(s ir.Shape) *jen.Statement {
+			if len(s) == 0 {
+				return jen.Lit(1)
+			}
+			e := jen.Lit(s[0].Size)
+			for _, d := range s[1:] {
+				e = e.Op("*").Lit(d.Size)
+			}
+			return e
+		}
+		if len(g.g.Params) > 0 {
+			b.Var().List(jen.Id("p"), jen.Id("g")).Int()
+		}
 		for _, p := range g.g.Params {
-			end := off + p.Shape.Elems()
-			b.Id("m").Dot(g.field[p]).Op("=").Id("m").Dot("Params").Index(jen.Lit(off).Op(":").Lit(end).Op(":").Lit(end))
-			b.Id("m").Dot(g.grad[p]).Op("=").Id("m").Dot("Grads").Index(jen.Lit(off).Op(":").Lit(end).Op(":").Lit(end))
-			off = end
+			b.Id("m").Dot(g.field[p]).Op("=").Id("take").Call(jen.Id("m").Dot("Params"), jen.Op("&").Id("p"), size(p.Shape))
+			b.Id("m").Dot(g.grad[p]).Op("=").Id("take").Call(jen.Id("m").Dot("Grads"), jen.Op("&").Id("g"), size(p.Shape))
 		}
 		if len(g.g.States) > 0 {
-			size := 0
+			total := 0
 			for _, st := range g.g.States {
-				size += st.Shape.Elems()
+				total += st.Shape.Elems()
 			}
-			b.Id("m").Dot("State").Op("=").Make(jen.Index().Add(T), jen.Lit(size))
-			off = 0
+			b.Id("m").Dot("State").Op("=").Make(jen.Index().Add(T), jen.Lit(total))
+			b.Id("s").Op(":=").Lit(0)
 			for _, st := range g.g.States {
-				end := off + st.Shape.Elems()
-				b.Id("m").Dot(g.field[st]).Op("=").Id("m").Dot("State").Index(jen.Lit(off).Op(":").Lit(end).Op(":").Lit(end))
-				off = end
+				b.Id("m").Dot(g.field[st]).Op("=").Id("take").Call(jen.Id("m").Dot("State"), jen.Op("&").Id("s"), size(st.Shape))
 			}
 		}
 		for _, x := range g.g.Inputs {

@@ -137,18 +137,25 @@ func allocModel(params []float32) *Model {
 		Params: params,
 		arena:  make([]float32, ArenaSize),
 	}
-	m.HW = m.Params[0:99328:99328]
-	m.DHW = m.Grads[0:99328:99328]
-	m.HU = m.Params[99328:361472:361472]
-	m.DHU = m.Grads[99328:361472:361472]
-	m.HB = m.Params[361472:362496:362496]
-	m.DHB = m.Grads[361472:362496:362496]
-	m.HBh = m.Params[362496:363520:363520]
-	m.DHBh = m.Grads[362496:363520:363520]
-	m.LogitsW = m.Params[363520:388352:388352]
-	m.DLogitsW = m.Grads[363520:388352:388352]
-	m.LogitsB = m.Params[388352:388449:388449]
-	m.DLogitsB = m.Grads[388352:388449:388449]
+	// take returns the next n elements of s at *at, and moves *at past them.
+	take := func(s []float32, at *int, n int) []float32 {
+		lo := *at
+		*at += n
+		return s[lo:*at:*at]
+	}
+	var p, g int
+	m.HW = take(m.Params, &p, 97*1024)
+	m.DHW = take(m.Grads, &g, 97*1024)
+	m.HU = take(m.Params, &p, 256*1024)
+	m.DHU = take(m.Grads, &g, 256*1024)
+	m.HB = take(m.Params, &p, 1024)
+	m.DHB = take(m.Grads, &g, 1024)
+	m.HBh = take(m.Params, &p, 1024)
+	m.DHBh = take(m.Grads, &g, 1024)
+	m.LogitsW = take(m.Params, &p, 256*97)
+	m.DLogitsW = take(m.Grads, &g, 256*97)
+	m.LogitsB = take(m.Params, &p, 97)
+	m.DLogitsB = take(m.Grads, &g, 97)
 	m.X = make([]float32, 97)
 	m.H0 = make([]float32, 256)
 	m.C0 = make([]float32, 256)

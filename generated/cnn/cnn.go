@@ -218,22 +218,29 @@ func allocModel(params []float32) *Model {
 		Params: params,
 		arena:  make([]float32, ArenaSize),
 	}
-	m.C1W = m.Params[0:864:864]
-	m.DC1W = m.Grads[0:864:864]
-	m.C1B = m.Params[864:896:896]
-	m.DC1B = m.Grads[864:896:896]
-	m.C2W = m.Params[896:19328:19328]
-	m.DC2W = m.Grads[896:19328:19328]
-	m.C2B = m.Params[19328:19392:19392]
-	m.DC2B = m.Grads[19328:19392:19392]
-	m.HW = m.Params[19392:166848:166848]
-	m.DHW = m.Grads[19392:166848:166848]
-	m.HB = m.Params[166848:166912:166912]
-	m.DHB = m.Grads[166848:166912:166912]
-	m.LogitsW = m.Params[166912:167552:167552]
-	m.DLogitsW = m.Grads[166912:167552:167552]
-	m.LogitsB = m.Params[167552:167562:167562]
-	m.DLogitsB = m.Grads[167552:167562:167562]
+	// take returns the next n elements of s at *at, and moves *at past them.
+	take := func(s []float32, at *int, n int) []float32 {
+		lo := *at
+		*at += n
+		return s[lo:*at:*at]
+	}
+	var p, g int
+	m.C1W = take(m.Params, &p, 3*3*3*32)
+	m.DC1W = take(m.Grads, &g, 3*3*3*32)
+	m.C1B = take(m.Params, &p, 32)
+	m.DC1B = take(m.Grads, &g, 32)
+	m.C2W = take(m.Params, &p, 3*3*32*64)
+	m.DC2W = take(m.Grads, &g, 3*3*32*64)
+	m.C2B = take(m.Params, &p, 64)
+	m.DC2B = take(m.Grads, &g, 64)
+	m.HW = take(m.Params, &p, 2304*64)
+	m.DHW = take(m.Grads, &g, 2304*64)
+	m.HB = take(m.Params, &p, 64)
+	m.DHB = take(m.Grads, &g, 64)
+	m.LogitsW = take(m.Params, &p, 64*10)
+	m.DLogitsW = take(m.Grads, &g, 64*10)
+	m.LogitsB = take(m.Params, &p, 10)
+	m.DLogitsB = take(m.Grads, &g, 10)
 	m.X = make([]float32, 98304)
 	m.Y = make([]int32, 32)
 	m.aux = make([]int32, 304128)

@@ -112,26 +112,33 @@ func allocModel64(params []float64) *model64 {
 		Params: params,
 		arena:  make([]float64, ArenaSize),
 	}
-	m.C1W = m.Params[0:150:150]
-	m.DC1W = m.Grads[0:150:150]
-	m.C1B = m.Params[150:156:156]
-	m.DC1B = m.Grads[150:156:156]
-	m.C3W = m.Params[156:2556:2556]
-	m.DC3W = m.Grads[156:2556:2556]
-	m.C3B = m.Params[2556:2572:2572]
-	m.DC3B = m.Grads[2556:2572:2572]
-	m.C5W = m.Params[2572:50572:50572]
-	m.DC5W = m.Grads[2572:50572:50572]
-	m.C5B = m.Params[50572:50692:50692]
-	m.DC5B = m.Grads[50572:50692:50692]
-	m.F6W = m.Params[50692:60772:60772]
-	m.DF6W = m.Grads[50692:60772:60772]
-	m.F6B = m.Params[60772:60856:60856]
-	m.DF6B = m.Grads[60772:60856:60856]
-	m.LogitsW = m.Params[60856:61696:61696]
-	m.DLogitsW = m.Grads[60856:61696:61696]
-	m.LogitsB = m.Params[61696:61706:61706]
-	m.DLogitsB = m.Grads[61696:61706:61706]
+	// take returns the next n elements of s at *at, and moves *at past them.
+	take := func(s []float64, at *int, n int) []float64 {
+		lo := *at
+		*at += n
+		return s[lo:*at:*at]
+	}
+	var p, g int
+	m.C1W = take(m.Params, &p, 5*5*1*6)
+	m.DC1W = take(m.Grads, &g, 5*5*1*6)
+	m.C1B = take(m.Params, &p, 6)
+	m.DC1B = take(m.Grads, &g, 6)
+	m.C3W = take(m.Params, &p, 5*5*6*16)
+	m.DC3W = take(m.Grads, &g, 5*5*6*16)
+	m.C3B = take(m.Params, &p, 16)
+	m.DC3B = take(m.Grads, &g, 16)
+	m.C5W = take(m.Params, &p, 400*120)
+	m.DC5W = take(m.Grads, &g, 400*120)
+	m.C5B = take(m.Params, &p, 120)
+	m.DC5B = take(m.Grads, &g, 120)
+	m.F6W = take(m.Params, &p, 120*84)
+	m.DF6W = take(m.Grads, &g, 120*84)
+	m.F6B = take(m.Params, &p, 84)
+	m.DF6B = take(m.Grads, &g, 84)
+	m.LogitsW = take(m.Params, &p, 84*10)
+	m.DLogitsW = take(m.Grads, &g, 84*10)
+	m.LogitsB = take(m.Params, &p, 10)
+	m.DLogitsB = take(m.Grads, &g, 10)
 	m.X = make([]float64, 25088)
 	m.Y = make([]int32, 32)
 	m.aux = make([]int32, 50432)

@@ -105,26 +105,33 @@ func allocModel64(params []float64) *model64 {
 		Params: params,
 		arena:  make([]float64, ArenaSize),
 	}
-	m.R1W = m.Params[0:512:512]
-	m.DR1W = m.Grads[0:512:512]
-	m.R1U = m.Params[512:66048:66048]
-	m.DR1U = m.Grads[512:66048:66048]
-	m.R1B = m.Params[66048:66560:66560]
-	m.DR1B = m.Grads[66048:66560:66560]
-	m.R1Bh = m.Params[66560:67072:67072]
-	m.DR1Bh = m.Grads[66560:67072:67072]
-	m.R2W = m.Params[67072:99840:99840]
-	m.DR2W = m.Grads[67072:99840:99840]
-	m.R2U = m.Params[99840:116224:116224]
-	m.DR2U = m.Grads[99840:116224:116224]
-	m.R2B = m.Params[116224:116480:116480]
-	m.DR2B = m.Grads[116224:116480:116480]
-	m.R2Bh = m.Params[116480:116736:116736]
-	m.DR2Bh = m.Grads[116480:116736:116736]
-	m.LogitsW = m.Params[116736:117376:117376]
-	m.DLogitsW = m.Grads[116736:117376:117376]
-	m.LogitsB = m.Params[117376:117386:117386]
-	m.DLogitsB = m.Grads[117376:117386:117386]
+	// take returns the next n elements of s at *at, and moves *at past them.
+	take := func(s []float64, at *int, n int) []float64 {
+		lo := *at
+		*at += n
+		return s[lo:*at:*at]
+	}
+	var p, g int
+	m.R1W = take(m.Params, &p, 1*512)
+	m.DR1W = take(m.Grads, &g, 1*512)
+	m.R1U = take(m.Params, &p, 128*512)
+	m.DR1U = take(m.Grads, &g, 128*512)
+	m.R1B = take(m.Params, &p, 512)
+	m.DR1B = take(m.Grads, &g, 512)
+	m.R1Bh = take(m.Params, &p, 512)
+	m.DR1Bh = take(m.Grads, &g, 512)
+	m.R2W = take(m.Params, &p, 128*256)
+	m.DR2W = take(m.Grads, &g, 128*256)
+	m.R2U = take(m.Params, &p, 64*256)
+	m.DR2U = take(m.Grads, &g, 64*256)
+	m.R2B = take(m.Params, &p, 256)
+	m.DR2B = take(m.Grads, &g, 256)
+	m.R2Bh = take(m.Params, &p, 256)
+	m.DR2Bh = take(m.Grads, &g, 256)
+	m.LogitsW = take(m.Params, &p, 64*10)
+	m.DLogitsW = take(m.Grads, &g, 64*10)
+	m.LogitsB = take(m.Params, &p, 10)
+	m.DLogitsB = take(m.Grads, &g, 10)
 	m.X = make([]float64, 3200)
 	m.Y = make([]int32, 32)
 	m.saved = make([]float64, 4750464)

@@ -119,18 +119,25 @@ func allocModel(params []float32) *Model {
 		Params: params,
 		arena:  make([]float32, ArenaSize),
 	}
-	m.H1W = m.Params[0:100352:100352]
-	m.DH1W = m.Grads[0:100352:100352]
-	m.H1B = m.Params[100352:100480:100480]
-	m.DH1B = m.Grads[100352:100480:100480]
-	m.H2W = m.Params[100480:108672:108672]
-	m.DH2W = m.Grads[100480:108672:108672]
-	m.H2B = m.Params[108672:108736:108736]
-	m.DH2B = m.Grads[108672:108736:108736]
-	m.LogitsW = m.Params[108736:109376:109376]
-	m.DLogitsW = m.Grads[108736:109376:109376]
-	m.LogitsB = m.Params[109376:109386:109386]
-	m.DLogitsB = m.Grads[109376:109386:109386]
+	// take returns the next n elements of s at *at, and moves *at past them.
+	take := func(s []float32, at *int, n int) []float32 {
+		lo := *at
+		*at += n
+		return s[lo:*at:*at]
+	}
+	var p, g int
+	m.H1W = take(m.Params, &p, 784*128)
+	m.DH1W = take(m.Grads, &g, 784*128)
+	m.H1B = take(m.Params, &p, 128)
+	m.DH1B = take(m.Grads, &g, 128)
+	m.H2W = take(m.Params, &p, 128*64)
+	m.DH2W = take(m.Grads, &g, 128*64)
+	m.H2B = take(m.Params, &p, 64)
+	m.DH2B = take(m.Grads, &g, 64)
+	m.LogitsW = take(m.Params, &p, 64*10)
+	m.DLogitsW = take(m.Grads, &g, 64*10)
+	m.LogitsB = take(m.Params, &p, 10)
+	m.DLogitsB = take(m.Grads, &g, 10)
 	m.X = make([]float32, 100352)
 	m.Y = make([]int32, 128)
 	runtime.Reserve(1) // the GEMM's work buffers, so that no step allocates, the first included

@@ -114,27 +114,35 @@ func allocModel64(params []float64) *model64 {
 		Params: params,
 		arena:  make([]float64, ArenaSize),
 	}
-	m.H1W = m.Params[0:200704:200704]
-	m.DH1W = m.Grads[0:200704:200704]
-	m.N1Gamma = m.Params[200704:200960:200960]
-	m.DN1Gamma = m.Grads[200704:200960:200960]
-	m.N1Beta = m.Params[200960:201216:201216]
-	m.DN1Beta = m.Grads[200960:201216:201216]
-	m.H2W = m.Params[201216:233984:233984]
-	m.DH2W = m.Grads[201216:233984:233984]
-	m.N2Gamma = m.Params[233984:234112:234112]
-	m.DN2Gamma = m.Grads[233984:234112:234112]
-	m.N2Beta = m.Params[234112:234240:234240]
-	m.DN2Beta = m.Grads[234112:234240:234240]
-	m.LogitsW = m.Params[234240:235520:235520]
-	m.DLogitsW = m.Grads[234240:235520:235520]
-	m.LogitsB = m.Params[235520:235530:235530]
-	m.DLogitsB = m.Grads[235520:235530:235530]
+	// take returns the next n elements of s at *at, and moves *at past them.
+	take := func(s []float64, at *int, n int) []float64 {
+		lo := *at
+		*at += n
+		return s[lo:*at:*at]
+	}
+	var p, g int
+	m.H1W = take(m.Params, &p, 784*256)
+	m.DH1W = take(m.Grads, &g, 784*256)
+	m.N1Gamma = take(m.Params, &p, 256)
+	m.DN1Gamma = take(m.Grads, &g, 256)
+	m.N1Beta = take(m.Params, &p, 256)
+	m.DN1Beta = take(m.Grads, &g, 256)
+	m.H2W = take(m.Params, &p, 256*128)
+	m.DH2W = take(m.Grads, &g, 256*128)
+	m.N2Gamma = take(m.Params, &p, 128)
+	m.DN2Gamma = take(m.Grads, &g, 128)
+	m.N2Beta = take(m.Params, &p, 128)
+	m.DN2Beta = take(m.Grads, &g, 128)
+	m.LogitsW = take(m.Params, &p, 128*10)
+	m.DLogitsW = take(m.Grads, &g, 128*10)
+	m.LogitsB = take(m.Params, &p, 10)
+	m.DLogitsB = take(m.Grads, &g, 10)
 	m.State = make([]float64, 768)
-	m.N1RunningMean = m.State[0:256:256]
-	m.N1RunningVar = m.State[256:512:512]
-	m.N2RunningMean = m.State[512:640:640]
-	m.N2RunningVar = m.State[640:768:768]
+	s := 0
+	m.N1RunningMean = take(m.State, &s, 256)
+	m.N1RunningVar = take(m.State, &s, 256)
+	m.N2RunningMean = take(m.State, &s, 128)
+	m.N2RunningVar = take(m.State, &s, 128)
 	m.X = make([]float64, 100352)
 	m.Y = make([]int32, 128)
 	m.saved = make([]float64, 1152)

@@ -103,26 +103,33 @@ func allocModel64(params []float64) *model64 {
 		Params: params,
 		arena:  make([]float64, ArenaSize),
 	}
-	m.R1W = m.Params[0:128:128]
-	m.DR1W = m.Grads[0:128:128]
-	m.R1U = m.Params[128:16512:16512]
-	m.DR1U = m.Grads[128:16512:16512]
-	m.R1B = m.Params[16512:16640:16640]
-	m.DR1B = m.Grads[16512:16640:16640]
-	m.R1Bh = m.Params[16640:16768:16768]
-	m.DR1Bh = m.Grads[16640:16768:16768]
-	m.R2W = m.Params[16768:24960:24960]
-	m.DR2W = m.Grads[16768:24960:24960]
-	m.R2U = m.Params[24960:29056:29056]
-	m.DR2U = m.Grads[24960:29056:29056]
-	m.R2B = m.Params[29056:29120:29120]
-	m.DR2B = m.Grads[29056:29120:29120]
-	m.R2Bh = m.Params[29120:29184:29184]
-	m.DR2Bh = m.Grads[29120:29184:29184]
-	m.LogitsW = m.Params[29184:29824:29824]
-	m.DLogitsW = m.Grads[29184:29824:29824]
-	m.LogitsB = m.Params[29824:29834:29834]
-	m.DLogitsB = m.Grads[29824:29834:29834]
+	// take returns the next n elements of s at *at, and moves *at past them.
+	take := func(s []float64, at *int, n int) []float64 {
+		lo := *at
+		*at += n
+		return s[lo:*at:*at]
+	}
+	var p, g int
+	m.R1W = take(m.Params, &p, 1*128)
+	m.DR1W = take(m.Grads, &g, 1*128)
+	m.R1U = take(m.Params, &p, 128*128)
+	m.DR1U = take(m.Grads, &g, 128*128)
+	m.R1B = take(m.Params, &p, 128)
+	m.DR1B = take(m.Grads, &g, 128)
+	m.R1Bh = take(m.Params, &p, 128)
+	m.DR1Bh = take(m.Grads, &g, 128)
+	m.R2W = take(m.Params, &p, 128*64)
+	m.DR2W = take(m.Grads, &g, 128*64)
+	m.R2U = take(m.Params, &p, 64*64)
+	m.DR2U = take(m.Grads, &g, 64*64)
+	m.R2B = take(m.Params, &p, 64)
+	m.DR2B = take(m.Grads, &g, 64)
+	m.R2Bh = take(m.Params, &p, 64)
+	m.DR2Bh = take(m.Grads, &g, 64)
+	m.LogitsW = take(m.Params, &p, 64*10)
+	m.DLogitsW = take(m.Grads, &g, 64*10)
+	m.LogitsB = take(m.Params, &p, 10)
+	m.DLogitsB = take(m.Grads, &g, 10)
 	m.X = make([]float64, 3200)
 	m.Y = make([]int32, 32)
 	m.saved = make([]float64, 1131648)

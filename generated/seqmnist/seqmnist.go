@@ -135,18 +135,25 @@ func allocModel(params []float32) *Model {
 		Params: params,
 		arena:  make([]float32, ArenaSize),
 	}
-	m.HW = m.Params[0:14336:14336]
-	m.DHW = m.Grads[0:14336:14336]
-	m.HU = m.Params[14336:79872:79872]
-	m.DHU = m.Grads[14336:79872:79872]
-	m.HB = m.Params[79872:80384:80384]
-	m.DHB = m.Grads[79872:80384:80384]
-	m.HBh = m.Params[80384:80896:80896]
-	m.DHBh = m.Grads[80384:80896:80896]
-	m.LogitsW = m.Params[80896:82176:82176]
-	m.DLogitsW = m.Grads[80896:82176:82176]
-	m.LogitsB = m.Params[82176:82186:82186]
-	m.DLogitsB = m.Grads[82176:82186:82186]
+	// take returns the next n elements of s at *at, and moves *at past them.
+	take := func(s []float32, at *int, n int) []float32 {
+		lo := *at
+		*at += n
+		return s[lo:*at:*at]
+	}
+	var p, g int
+	m.HW = take(m.Params, &p, 28*512)
+	m.DHW = take(m.Grads, &g, 28*512)
+	m.HU = take(m.Params, &p, 128*512)
+	m.DHU = take(m.Grads, &g, 128*512)
+	m.HB = take(m.Params, &p, 512)
+	m.DHB = take(m.Grads, &g, 512)
+	m.HBh = take(m.Params, &p, 512)
+	m.DHBh = take(m.Grads, &g, 512)
+	m.LogitsW = take(m.Params, &p, 128*10)
+	m.DLogitsW = take(m.Grads, &g, 128*10)
+	m.LogitsB = take(m.Params, &p, 10)
+	m.DLogitsB = take(m.Grads, &g, 10)
 	m.X = make([]float32, 25088)
 	m.Y = make([]int32, 32)
 	m.saved = make([]float32, 852480)

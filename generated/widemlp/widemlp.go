@@ -119,18 +119,25 @@ func allocModel(params []float32) *Model {
 		Params: params,
 		arena:  make([]float32, ArenaSize),
 	}
-	m.H1W = m.Params[0:1048576:1048576]
-	m.DH1W = m.Grads[0:1048576:1048576]
-	m.H1B = m.Params[1048576:1049600:1049600]
-	m.DH1B = m.Grads[1048576:1049600:1049600]
-	m.H2W = m.Params[1049600:2098176:2098176]
-	m.DH2W = m.Grads[1049600:2098176:2098176]
-	m.H2B = m.Params[2098176:2099200:2099200]
-	m.DH2B = m.Grads[2098176:2099200:2099200]
-	m.LogitsW = m.Params[2099200:2109440:2109440]
-	m.DLogitsW = m.Grads[2099200:2109440:2109440]
-	m.LogitsB = m.Params[2109440:2109450:2109450]
-	m.DLogitsB = m.Grads[2109440:2109450:2109450]
+	// take returns the next n elements of s at *at, and moves *at past them.
+	take := func(s []float32, at *int, n int) []float32 {
+		lo := *at
+		*at += n
+		return s[lo:*at:*at]
+	}
+	var p, g int
+	m.H1W = take(m.Params, &p, 1024*1024)
+	m.DH1W = take(m.Grads, &g, 1024*1024)
+	m.H1B = take(m.Params, &p, 1024)
+	m.DH1B = take(m.Grads, &g, 1024)
+	m.H2W = take(m.Params, &p, 1024*1024)
+	m.DH2W = take(m.Grads, &g, 1024*1024)
+	m.H2B = take(m.Params, &p, 1024)
+	m.DH2B = take(m.Grads, &g, 1024)
+	m.LogitsW = take(m.Params, &p, 1024*10)
+	m.DLogitsW = take(m.Grads, &g, 1024*10)
+	m.LogitsB = take(m.Params, &p, 10)
+	m.DLogitsB = take(m.Grads, &g, 10)
 	m.X = make([]float32, 262144)
 	m.Y = make([]int32, 256)
 	runtime.Reserve(1) // the GEMM's work buffers, so that no step allocates, the first included
