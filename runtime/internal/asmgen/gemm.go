@@ -161,14 +161,14 @@ func bcast(isa bcastISA, mr, nv int, masked bool) {
 		return func(r, v int) Mem { return rowAddr(r, bases, ldc).Offset(4 * l * v) }
 	}
 	// Registers: accumulators acc[r][v] = regs[r*nv+v]; then the row of B,
-	// then the broadcast elements (two, alternating, with 32 registers);
-	// the AVX2 mask in the last ymm register.
+	// then the broadcast elements (six in turn with 32 registers, one with
+	// 16); the AVX2 mask in the last ymm register.
 	acc := func(r, v int) VecPhysical { return isa.regs[r*nv+v] }
 	nacc := 2 * isa.maxMR
 	bv := isa.regs[nacc : nacc+2]
 	bc := isa.regs[nacc+2 : nacc+3]
 	if len(isa.regs) > nacc+4 {
-		bc = isa.regs[nacc+2 : nacc+4]
+		bc = isa.regs[nacc+2 : min(len(isa.regs), nacc+8)]
 	}
 	var ymask VecPhysical
 	if masked {
@@ -233,9 +233,13 @@ func bcast(isa bcastISA, mr, nv int, masked bool) {
 		load(Mem{Base: pb, Disp: 4 * l * v}, bv[v], v)
 	}
 	for r := 0; r < mr; r++ {
-		if l == 16 {
+		if l == 16 && nv == 1 {
 			// One FMA per element of A: broadcast it from memory inside
-			// the FMA.
+			// the FMA. With two vectors a row, the element is broadcast
+			// into a register once instead: broadcasting it inside both
+			// FMAs loads it twice, and a 12×32 tile with its operands in
+			// L1 ran at 87% of the FMA peak that way and at 96% with
+			// VBROADCASTSS (BenchmarkGemm's kernel rows, Zen 5).
 			for v := 0; v < nv; v++ {
 				VFMADD231PS_BCST(rowAddr(r, aBases, rs), bv[v], acc(r, v))
 			}
