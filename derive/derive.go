@@ -23,6 +23,12 @@ type Options struct {
 	// instead of folding them into the products before them (for
 	// comparison and debugging; the results agree to rounding).
 	NoFold bool
+
+	// AllBounds proves every gradient a bound rule covers from its bounds
+	// (GradCheck), even where measuring the operands reads more than
+	// scanning the gradient would, so that a generated TestCheckGrads
+	// checks every op's bound rule (the op tests).
+	AllBounds bool
 }
 
 // Program is a forward graph with its backward pass and memory plan.
@@ -46,6 +52,8 @@ type Program struct {
 	Replaced  map[*ir.Node]*ir.Node // inference-only node → the training node whose storage it writes
 
 	Plan Plan
+
+	Options Options // what Derive was asked for
 }
 
 // Derive differentiates g's loss with respect to its parameters.
@@ -54,7 +62,7 @@ func Derive(g *ir.Graph, opt Options) (*Program, error) {
 		return nil, err
 	}
 	commutePools(g)
-	p := &Program{Graph: g}
+	p := &Program{Graph: g, Options: opt}
 	p.Sinks = append(p.Sinks, g.Params...)
 	if opt.InputGrads {
 		p.Sinks = append(p.Sinks, g.Inputs...)

@@ -9,15 +9,18 @@ import (
 // infinity never reaches the parameters or the optimizer's state.
 //
 // Reading every gradient costs a pass over as many floats as the model has
-// parameters, about 2% of a small model's step. Most gradients need none:
+// parameters, about 2% of a small model's step. Many gradients need none:
 // a gradient written by a kernel whose op has a bound rule (OpDef.Bound:
 // dW = xᵀ·dz has |dW| ≤ k·max|x|·max|dz|) is finite when that bound is,
-// and the bound needs only the magnitudes of the kernel's operands, which
-// are activations and upstream gradients, far smaller than the weights.
-// The backward pass measures them right after the kernel (runtime.MaxAbs,
-// which also finds any NaN or infinity among them) and keeps the bound;
-// the check before the optimizer reads the gradient only when a bound is
-// not finite, to report the element.
+// and the bound needs only the magnitudes of the kernel's operands,
+// activations and upstream gradients, which in a small batch are far
+// smaller than the weights. The backward pass measures them right after
+// the kernel (runtime.MaxAbs, which also finds any NaN or infinity among
+// them) and keeps the bound; the check before the optimizer reads the
+// gradient only when a bound is not finite, to report the element. A
+// gradient whose bounds would read more elements than the gradient holds
+// (a large batch: generated/gpt's 512 rows of 512 activations for a
+// 128×512 weight) is scanned instead.
 type GradCheck struct {
 	Sink *ir.Node
 
@@ -37,6 +40,10 @@ const maxTerms = 1 << 22
 
 func gradChecks(p *Program, pl *Plan, writes map[*ir.Node][]write) []GradCheck {
 	out := make([]GradCheck, len(p.Graph.Params))
+	// measured holds the operands earlier bounds measure: a kernel's
+	// operand measured for one gradient (dz for dW) costs nothing more
+	// for the next (db).
+	measured := map[*ir.Node]bool{}
 	for i, s := range p.Graph.Params {
 		c := GradCheck{Sink: s, Proved: true}
 		for _, w := range writes[s] {
@@ -45,6 +52,30 @@ func gradChecks(p *Program, pl *Plan, writes map[*ir.Node][]write) []GradCheck {
 				break
 			}
 			c.Bounds = append(c.Bounds, w.node)
+		}
+		if c.Proved && len(c.Bounds) > 0 {
+			var cost int
+			var reads []*ir.Node
+			for _, w := range c.Bounds {
+				_, args, _ := w.Op.Bound(w)
+				for _, a := range args {
+					x := w.Args[a]
+					// Inputs are measured by the input check anyway,
+					// literals are known.
+					if x.Op == ir.Input || pl.Slots[x.ID].Kind == Literal || measured[x] {
+						continue
+					}
+					measured[x] = true // within this gradient's bounds too
+					reads = append(reads, x)
+					cost += x.Shape.Elems()
+				}
+			}
+			if cost >= s.Shape.Elems() && !p.Options.AllBounds {
+				c.Proved, c.Bounds = false, nil
+				for _, x := range reads {
+					delete(measured, x)
+				}
+			}
 		}
 		out[i] = c
 	}

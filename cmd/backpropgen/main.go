@@ -84,7 +84,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 type config struct {
 	out, pkg                    string
 	float64, inputGrads, tests  bool
-	noFold                      bool
+	noFold, allBounds           bool
 	check, printIR, showVersion bool
 	maxMemory                   byteSize
 }
@@ -105,6 +105,7 @@ func generate(args []string, stdout, stderr io.Writer) (err error) {
 	fs.BoolVar(&c.float64, "float64", false, "use float64 elements instead of float32")
 	fs.BoolVar(&c.inputGrads, "input-grads", false, "also compute gradients with respect to the inputs")
 	fs.BoolVar(&c.noFold, "no-fold", false, "keep inference-mode batch norms as a pass of their own instead of folding them into the products before them")
+	fs.BoolVar(&c.allBounds, "all-bounds", false, "prove every gradient a bound rule covers finite from its kernel's operands, even where scanning it would read less (the generated TestCheckGrads then checks every op's bound)")
 	fs.BoolVar(&c.tests, "tests", true, "also write <model>_test.go with gradient checks and benchmarks")
 	fs.BoolVar(&c.check, "check", false, "write nothing; exit 1 if a generated file is missing or stale")
 	fs.BoolVar(&c.printIR, "ir", false, "print the forward and backward IR and exit")
@@ -153,7 +154,7 @@ func generate(args []string, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	prog, err := derive.Derive(g, derive.Options{InputGrads: c.inputGrads, NoFold: c.noFold})
+	prog, err := derive.Derive(g, derive.Options{InputGrads: c.inputGrads, NoFold: c.noFold, AllBounds: c.allBounds})
 	if err != nil {
 		return err
 	}
@@ -309,6 +310,9 @@ func (c config) command(path string) string {
 	}
 	if c.noFold {
 		parts = append(parts, "-no-fold")
+	}
+	if c.allBounds {
+		parts = append(parts, "-all-bounds")
 	}
 	if !c.tests {
 		parts = append(parts, "-tests=false")

@@ -431,7 +431,9 @@ func TestOpGradients(t *testing.T) {
 		src := "model m\nbatch 5\n" + opCases[name] + "\n"
 		path := filepath.Join(pkg, "m.bpg")
 		os.WriteFile(path, []byte(src), 0o644)
-		args := []string{"-pkg", "op" + strings.ReplaceAll(name, "_", "")}
+		// -all-bounds: each generated TestCheckGrads also checks the
+		// op's bound rule wherever one applies.
+		args := []string{"-all-bounds", "-pkg", "op" + strings.ReplaceAll(name, "_", "")}
 		if inputGradCases[name] {
 			args = append(args, "-input-grads") // also check d(loss)/d(x, h0, c0)
 		}

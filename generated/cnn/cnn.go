@@ -160,7 +160,7 @@ type Model struct {
 
 	// gradBound holds, for the kernels that write parameter gradients, the bounds
 	// of their results that the backward pass measured, for checkGrads.
-	gradBound [8]float64
+	gradBound [2]float64
 	// The inputs' largest magnitudes in this step (check), for gradBound.
 	xAbs float64
 
@@ -462,45 +462,33 @@ func (m *Model) nonFinite(loss float32) error {
 // in gradBound by the backward pass) are finite is finite and is not read; the
 // others are scanned.
 func (m *Model) checkGrads() error {
+	if i := runtime.FirstNonFinite(m.DC1W); i >= 0 {
+		return m.gradError("c1.W", i, float64(m.DC1W[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DC1B); i >= 0 {
+		return m.gradError("c1.b", i, float64(m.DC1B[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DC2W); i >= 0 {
+		return m.gradError("c2.W", i, float64(m.DC2W[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DC2B); i >= 0 {
+		return m.gradError("c2.b", i, float64(m.DC2B[i]))
+	}
 	if !runtime.BoundFinite[float32](m.gradBound[0]) {
-		if i := runtime.FirstNonFinite(m.DC1W); i >= 0 {
-			return m.gradError("c1.W", i, float64(m.DC1W[i]))
-		}
-	}
-	if !runtime.BoundFinite[float32](m.gradBound[1]) {
-		if i := runtime.FirstNonFinite(m.DC1B); i >= 0 {
-			return m.gradError("c1.b", i, float64(m.DC1B[i]))
-		}
-	}
-	if !runtime.BoundFinite[float32](m.gradBound[2]) {
-		if i := runtime.FirstNonFinite(m.DC2W); i >= 0 {
-			return m.gradError("c2.W", i, float64(m.DC2W[i]))
-		}
-	}
-	if !runtime.BoundFinite[float32](m.gradBound[3]) {
-		if i := runtime.FirstNonFinite(m.DC2B); i >= 0 {
-			return m.gradError("c2.b", i, float64(m.DC2B[i]))
-		}
-	}
-	if !runtime.BoundFinite[float32](m.gradBound[4]) {
 		if i := runtime.FirstNonFinite(m.DHW); i >= 0 {
 			return m.gradError("h.W", i, float64(m.DHW[i]))
 		}
 	}
-	if !runtime.BoundFinite[float32](m.gradBound[5]) {
+	if !runtime.BoundFinite[float32](m.gradBound[1]) {
 		if i := runtime.FirstNonFinite(m.DHB); i >= 0 {
 			return m.gradError("h.b", i, float64(m.DHB[i]))
 		}
 	}
-	if !runtime.BoundFinite[float32](m.gradBound[6]) {
-		if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
-			return m.gradError("logits.W", i, float64(m.DLogitsW[i]))
-		}
+	if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
+		return m.gradError("logits.W", i, float64(m.DLogitsW[i]))
 	}
-	if !runtime.BoundFinite[float32](m.gradBound[7]) {
-		if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
-			return m.gradError("logits.b", i, float64(m.DLogitsB[i]))
-		}
+	if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
+		return m.gradError("logits.b", i, float64(m.DLogitsB[i]))
 	}
 	return nil
 }
@@ -707,16 +695,10 @@ func (m *Model) backwardLoss(n int) {
 func (m *Model) backwardLogits(n int, acc bool) {
 	// dlogits.b += dlogits  (1, 10) (cnn.bpg:12)
 	runtime.SumRows(m.DLogitsB, m.dlogits[:n*10], n, 10, 1.0, acc)
-	dlogitsAbs := runtime.MaxAbs(m.dlogits[:n*10])
-	// |dlogits.b| ≤ 32·max|dlogits|: proves it finite for checkGrads without reading it
-	m.gradBound[7] = 32.0 * dlogitsAbs
 	// dh = dlogits·logits.Wᵀ  (N, 64) (cnn.bpg:12)
 	runtime.Gemm(false, true, n, 64, 10, m.dlogits[:n*10], m.LogitsW, m.dh[:n*64], false)
 	// dlogits.W += hᵀ·dlogits  (64, 10) (cnn.bpg:12)
 	runtime.Gemm(true, false, 64, 10, n, m.h[:n*64], m.dlogits[:n*10], m.DLogitsW, acc)
-	hAbs := runtime.MaxAbs(m.h[:n*64])
-	// |dlogits.W| ≤ 32·max|h|·max|dlogits|: proves it finite for checkGrads without reading it
-	m.gradBound[6] = 32.0 * hAbs * dlogitsAbs
 }
 
 // backwardH propagates the gradient back through h = dense(f, 64, relu, init=he_uniform) (cnn.bpg:11).
@@ -726,14 +708,14 @@ func (m *Model) backwardH(n int, acc bool) {
 	runtime.UnaryGradSumRows(runtime.Relu, m.dhZ[:n*64], m.h[:n*64], m.dh[:n*64], m.DHB, n, 64, acc)
 	dhZAbs := runtime.MaxAbs(m.dhZ[:n*64])
 	// |dh.b| ≤ 32·max|dh.z|: proves it finite for checkGrads without reading it
-	m.gradBound[5] = 32.0 * dhZAbs
+	m.gradBound[1] = 32.0 * dhZAbs
 	// df = dh.z·h.Wᵀ  (N, 2304) (cnn.bpg:11)
 	runtime.Gemm(false, true, n, 2304, 64, m.dhZ[:n*64], m.HW, m.df[:n*2304], false)
 	// dh.W += fᵀ·dh.z  (2304, 64) (cnn.bpg:11)
 	runtime.Gemm(true, false, 2304, 64, n, m.p2[:n*2304], m.dhZ[:n*64], m.DHW, acc)
 	fAbs := runtime.MaxAbs(m.p2[:n*2304])
 	// |dh.W| ≤ 32·max|f|·max|dh.z|: proves it finite for checkGrads without reading it
-	m.gradBound[4] = 32.0 * fAbs * dhZAbs
+	m.gradBound[0] = 32.0 * fAbs * dhZAbs
 }
 
 // backwardP2 propagates the gradient back through p2 = maxpool2d(c2, 2) (cnn.bpg:9).
@@ -741,9 +723,6 @@ func (m *Model) backwardH(n int, acc bool) {
 func (m *Model) backwardP2(n int, acc bool) {
 	// dp2.z = dp2 ⊙ [p2 > 0]  (N, 6, 6, 64); dc2.b += Σrows dp2.z  (64) (cnn.bpg:9)
 	runtime.UnaryGradSumRows(runtime.Relu, m.dp2Z[:n*2304], m.p2[:n*2304], m.df[:n*2304], m.DC2B, n*36, 64, acc)
-	dp2ZAbs := runtime.MaxAbs(m.dp2Z[:n*2304])
-	// |dc2.b| ≤ 1152·max|dp2.z|: proves it finite for checkGrads without reading it
-	m.gradBound[3] = 1152.0 * dp2ZAbs
 	// dc2.conv = dp2.z routed to each window's argmax  (N, 13, 13, 64) (cnn.bpg:9)
 	runtime.MaxPool2DGrad(m.dc2Conv[:n*10816], m.dp2Z[:n*2304], m.p2MaxArgmax, n, p2MaxGeom, false)
 }
@@ -755,10 +734,6 @@ func (m *Model) backwardC2(n int, acc bool) {
 	runtime.Conv2DGradInput(m.dp1[:n*7200], m.dc2Conv[:n*10816], m.C2W, m.dp1Col, n, c2ConvGeom, false)
 	// dc2.W += im2col(p1)ᵀ·dc2.conv  (3, 3, 32, 64) (cnn.bpg:8)
 	runtime.Conv2DGradFilter(m.DC2W, m.p1[:n*7200], m.dc2Conv[:n*10816], m.dc2WCol, n, c2ConvGeom, acc)
-	p1Abs := runtime.MaxAbs(m.p1[:n*7200])
-	dc2ConvAbs := runtime.MaxAbs(m.dc2Conv[:n*10816])
-	// |dc2.W| ≤ 5408·max|p1|·max|dc2.conv|: proves it finite for checkGrads without reading it
-	m.gradBound[2] = 5408.0 * p1Abs * dc2ConvAbs
 }
 
 // backwardP1 propagates the gradient back through p1 = maxpool2d(c1, 2) (cnn.bpg:7).
@@ -766,9 +741,6 @@ func (m *Model) backwardC2(n int, acc bool) {
 func (m *Model) backwardP1(n int, acc bool) {
 	// dp1.z = dp1 ⊙ [p1 > 0]  (N, 15, 15, 32); dc1.b += Σrows dp1.z  (32) (cnn.bpg:7)
 	runtime.UnaryGradSumRows(runtime.Relu, m.dp1Z[:n*7200], m.p1[:n*7200], m.dp1[:n*7200], m.DC1B, n*225, 32, acc)
-	dp1ZAbs := runtime.MaxAbs(m.dp1Z[:n*7200])
-	// |dc1.b| ≤ 7200·max|dp1.z|: proves it finite for checkGrads without reading it
-	m.gradBound[1] = 7200.0 * dp1ZAbs
 	// dc1.conv = dp1.z routed to each window's argmax  (N, 30, 30, 32) (cnn.bpg:7)
 	runtime.MaxPool2DGrad(m.dc1Conv[:n*28800], m.dp1Z[:n*7200], m.p1MaxArgmax, n, p1MaxGeom, false)
 }
@@ -778,9 +750,6 @@ func (m *Model) backwardP1(n int, acc bool) {
 func (m *Model) backwardC1(n int, acc bool) {
 	// dc1.W += im2col(x)ᵀ·dc1.conv  (3, 3, 3, 32) (cnn.bpg:6)
 	runtime.Conv2DGradFilter(m.DC1W, m.X[:n*3072], m.dc1Conv[:n*28800], m.dc1WCol, n, c1ConvGeom, acc)
-	dc1ConvAbs := runtime.MaxAbs(m.dc1Conv[:n*28800])
-	// |dc1.W| ≤ 28800·max|x|·max|dc1.conv|: proves it finite for checkGrads without reading it
-	m.gradBound[0] = 28800.0 * m.xAbs * dc1ConvAbs
 }
 
 // IO describes the model's buffers to a training loop (runtime/train): the batch,

@@ -165,7 +165,7 @@ type Model struct {
 
 	// gradBound holds, for the kernels that write parameter gradients, the bounds
 	// of their results that the backward pass measured, for checkGrads.
-	gradBound [10]float64
+	gradBound [4]float64
 	// The inputs' largest magnitudes in this step (check), for gradBound.
 	xAbs float64
 
@@ -483,55 +483,43 @@ func (m *Model) nonFinite(loss float32) error {
 // in gradBound by the backward pass) are finite is finite and is not read; the
 // others are scanned.
 func (m *Model) checkGrads() error {
+	if i := runtime.FirstNonFinite(m.DC1W); i >= 0 {
+		return m.gradError("c1.W", i, float64(m.DC1W[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DC1B); i >= 0 {
+		return m.gradError("c1.b", i, float64(m.DC1B[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DC3W); i >= 0 {
+		return m.gradError("c3.W", i, float64(m.DC3W[i]))
+	}
+	if i := runtime.FirstNonFinite(m.DC3B); i >= 0 {
+		return m.gradError("c3.b", i, float64(m.DC3B[i]))
+	}
 	if !runtime.BoundFinite[float32](m.gradBound[0]) {
-		if i := runtime.FirstNonFinite(m.DC1W); i >= 0 {
-			return m.gradError("c1.W", i, float64(m.DC1W[i]))
-		}
-	}
-	if !runtime.BoundFinite[float32](m.gradBound[1]) {
-		if i := runtime.FirstNonFinite(m.DC1B); i >= 0 {
-			return m.gradError("c1.b", i, float64(m.DC1B[i]))
-		}
-	}
-	if !runtime.BoundFinite[float32](m.gradBound[2]) {
-		if i := runtime.FirstNonFinite(m.DC3W); i >= 0 {
-			return m.gradError("c3.W", i, float64(m.DC3W[i]))
-		}
-	}
-	if !runtime.BoundFinite[float32](m.gradBound[3]) {
-		if i := runtime.FirstNonFinite(m.DC3B); i >= 0 {
-			return m.gradError("c3.b", i, float64(m.DC3B[i]))
-		}
-	}
-	if !runtime.BoundFinite[float32](m.gradBound[4]) {
 		if i := runtime.FirstNonFinite(m.DC5W); i >= 0 {
 			return m.gradError("c5.W", i, float64(m.DC5W[i]))
 		}
 	}
-	if !runtime.BoundFinite[float32](m.gradBound[5]) {
+	if !runtime.BoundFinite[float32](m.gradBound[1]) {
 		if i := runtime.FirstNonFinite(m.DC5B); i >= 0 {
 			return m.gradError("c5.b", i, float64(m.DC5B[i]))
 		}
 	}
-	if !runtime.BoundFinite[float32](m.gradBound[6]) {
+	if !runtime.BoundFinite[float32](m.gradBound[2]) {
 		if i := runtime.FirstNonFinite(m.DF6W); i >= 0 {
 			return m.gradError("f6.W", i, float64(m.DF6W[i]))
 		}
 	}
-	if !runtime.BoundFinite[float32](m.gradBound[7]) {
+	if !runtime.BoundFinite[float32](m.gradBound[3]) {
 		if i := runtime.FirstNonFinite(m.DF6B); i >= 0 {
 			return m.gradError("f6.b", i, float64(m.DF6B[i]))
 		}
 	}
-	if !runtime.BoundFinite[float32](m.gradBound[8]) {
-		if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
-			return m.gradError("logits.W", i, float64(m.DLogitsW[i]))
-		}
+	if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
+		return m.gradError("logits.W", i, float64(m.DLogitsW[i]))
 	}
-	if !runtime.BoundFinite[float32](m.gradBound[9]) {
-		if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
-			return m.gradError("logits.b", i, float64(m.DLogitsB[i]))
-		}
+	if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
+		return m.gradError("logits.b", i, float64(m.DLogitsB[i]))
 	}
 	return nil
 }
@@ -765,16 +753,10 @@ func (m *Model) backwardLoss(n int) {
 func (m *Model) backwardLogits(n int, acc bool) {
 	// dlogits.b += dlogits  (1, 10) (lenet5.bpg:16)
 	runtime.SumRows(m.DLogitsB, m.dlogits[:n*10], n, 10, 1.0, acc)
-	dlogitsAbs := runtime.MaxAbs(m.dlogits[:n*10])
-	// |dlogits.b| ≤ 32·max|dlogits|: proves it finite for checkGrads without reading it
-	m.gradBound[9] = 32.0 * dlogitsAbs
 	// df6 = dlogits·logits.Wᵀ  (N, 84) (lenet5.bpg:16)
 	runtime.Gemm(false, true, n, 84, 10, m.dlogits[:n*10], m.LogitsW, m.df6[:n*84], false)
 	// dlogits.W += f6ᵀ·dlogits  (84, 10) (lenet5.bpg:16)
 	runtime.Gemm(true, false, 84, 10, n, m.f6[:n*84], m.dlogits[:n*10], m.DLogitsW, acc)
-	f6Abs := runtime.MaxAbs(m.f6[:n*84])
-	// |dlogits.W| ≤ 32·max|f6|·max|dlogits|: proves it finite for checkGrads without reading it
-	m.gradBound[8] = 32.0 * f6Abs * dlogitsAbs
 }
 
 // backwardF6 propagates the gradient back through f6 = dense(c5, 84, relu, init=he_uniform) (lenet5.bpg:15).
@@ -784,14 +766,14 @@ func (m *Model) backwardF6(n int, acc bool) {
 	runtime.UnaryGradSumRows(runtime.Relu, m.df6Z[:n*84], m.f6[:n*84], m.df6[:n*84], m.DF6B, n, 84, acc)
 	df6ZAbs := runtime.MaxAbs(m.df6Z[:n*84])
 	// |df6.b| ≤ 32·max|df6.z|: proves it finite for checkGrads without reading it
-	m.gradBound[7] = 32.0 * df6ZAbs
+	m.gradBound[3] = 32.0 * df6ZAbs
 	// dc5 = df6.z·f6.Wᵀ  (N, 120) (lenet5.bpg:15)
 	runtime.Gemm(false, true, n, 120, 84, m.df6Z[:n*84], m.F6W, m.dc5[:n*120], false)
 	// df6.W += c5ᵀ·df6.z  (120, 84) (lenet5.bpg:15)
 	runtime.Gemm(true, false, 120, 84, n, m.c5[:n*120], m.df6Z[:n*84], m.DF6W, acc)
 	c5Abs := runtime.MaxAbs(m.c5[:n*120])
 	// |df6.W| ≤ 32·max|c5|·max|df6.z|: proves it finite for checkGrads without reading it
-	m.gradBound[6] = 32.0 * c5Abs * df6ZAbs
+	m.gradBound[2] = 32.0 * c5Abs * df6ZAbs
 }
 
 // backwardC5 propagates the gradient back through c5 = dense(f, 120, relu, init=he_uniform) (lenet5.bpg:14).
@@ -801,14 +783,14 @@ func (m *Model) backwardC5(n int, acc bool) {
 	runtime.UnaryGradSumRows(runtime.Relu, m.dc5Z[:n*120], m.c5[:n*120], m.dc5[:n*120], m.DC5B, n, 120, acc)
 	dc5ZAbs := runtime.MaxAbs(m.dc5Z[:n*120])
 	// |dc5.b| ≤ 32·max|dc5.z|: proves it finite for checkGrads without reading it
-	m.gradBound[5] = 32.0 * dc5ZAbs
+	m.gradBound[1] = 32.0 * dc5ZAbs
 	// df = dc5.z·c5.Wᵀ  (N, 400) (lenet5.bpg:14)
 	runtime.Gemm(false, true, n, 400, 120, m.dc5Z[:n*120], m.C5W, m.df[:n*400], false)
 	// dc5.W += fᵀ·dc5.z  (400, 120) (lenet5.bpg:14)
 	runtime.Gemm(true, false, 400, 120, n, m.s4[:n*400], m.dc5Z[:n*120], m.DC5W, acc)
 	fAbs := runtime.MaxAbs(m.s4[:n*400])
 	// |dc5.W| ≤ 32·max|f|·max|dc5.z|: proves it finite for checkGrads without reading it
-	m.gradBound[4] = 32.0 * fAbs * dc5ZAbs
+	m.gradBound[0] = 32.0 * fAbs * dc5ZAbs
 }
 
 // backwardS4 propagates the gradient back through s4 = maxpool2d(c3, 2) (lenet5.bpg:12).
@@ -816,9 +798,6 @@ func (m *Model) backwardC5(n int, acc bool) {
 func (m *Model) backwardS4(n int, acc bool) {
 	// ds4.z = ds4 ⊙ [s4 > 0]  (N, 5, 5, 16); dc3.b += Σrows ds4.z  (16) (lenet5.bpg:12)
 	runtime.UnaryGradSumRows(runtime.Relu, m.ds4Z[:n*400], m.s4[:n*400], m.df[:n*400], m.DC3B, n*25, 16, acc)
-	ds4ZAbs := runtime.MaxAbs(m.ds4Z[:n*400])
-	// |dc3.b| ≤ 800·max|ds4.z|: proves it finite for checkGrads without reading it
-	m.gradBound[3] = 800.0 * ds4ZAbs
 	// dc3.conv = ds4.z routed to each window's argmax  (N, 10, 10, 16) (lenet5.bpg:12)
 	runtime.MaxPool2DGrad(m.dc3Conv[:n*1600], m.ds4Z[:n*400], m.s4MaxArgmax, n, s4MaxGeom, false)
 }
@@ -830,10 +809,6 @@ func (m *Model) backwardC3(n int, acc bool) {
 	runtime.Conv2DGradInput(m.ds2[:n*1176], m.dc3Conv[:n*1600], m.C3W, m.ds2Col, n, c3ConvGeom, false)
 	// dc3.W += im2col(s2)ᵀ·dc3.conv  (5, 5, 6, 16) (lenet5.bpg:11)
 	runtime.Conv2DGradFilter(m.DC3W, m.s2[:n*1176], m.dc3Conv[:n*1600], m.dc3WCol, n, c3ConvGeom, acc)
-	s2Abs := runtime.MaxAbs(m.s2[:n*1176])
-	dc3ConvAbs := runtime.MaxAbs(m.dc3Conv[:n*1600])
-	// |dc3.W| ≤ 3200·max|s2|·max|dc3.conv|: proves it finite for checkGrads without reading it
-	m.gradBound[2] = 3200.0 * s2Abs * dc3ConvAbs
 }
 
 // backwardS2 propagates the gradient back through s2 = maxpool2d(c1, 2) (lenet5.bpg:10).
@@ -841,9 +816,6 @@ func (m *Model) backwardC3(n int, acc bool) {
 func (m *Model) backwardS2(n int, acc bool) {
 	// ds2.z = ds2 ⊙ [s2 > 0]  (N, 14, 14, 6); dc1.b += Σrows ds2.z  (6) (lenet5.bpg:10)
 	runtime.UnaryGradSumRows(runtime.Relu, m.ds2Z[:n*1176], m.s2[:n*1176], m.ds2[:n*1176], m.DC1B, n*196, 6, acc)
-	ds2ZAbs := runtime.MaxAbs(m.ds2Z[:n*1176])
-	// |dc1.b| ≤ 6272·max|ds2.z|: proves it finite for checkGrads without reading it
-	m.gradBound[1] = 6272.0 * ds2ZAbs
 	// dc1.conv = ds2.z routed to each window's argmax  (N, 28, 28, 6) (lenet5.bpg:10)
 	runtime.MaxPool2DGrad(m.dc1Conv[:n*4704], m.ds2Z[:n*1176], m.s2MaxArgmax, n, s2MaxGeom, false)
 }
@@ -853,9 +825,6 @@ func (m *Model) backwardS2(n int, acc bool) {
 func (m *Model) backwardC1(n int, acc bool) {
 	// dc1.W += im2col(x)ᵀ·dc1.conv  (5, 5, 1, 6) (lenet5.bpg:9)
 	runtime.Conv2DGradFilter(m.DC1W, m.X[:n*784], m.dc1Conv[:n*4704], m.dc1WCol, n, c1ConvGeom, acc)
-	dc1ConvAbs := runtime.MaxAbs(m.dc1Conv[:n*4704])
-	// |dc1.W| ≤ 25088·max|x|·max|dc1.conv|: proves it finite for checkGrads without reading it
-	m.gradBound[0] = 25088.0 * m.xAbs * dc1ConvAbs
 }
 
 // IO describes the model's buffers to a training loop (runtime/train): the batch,

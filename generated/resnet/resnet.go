@@ -318,9 +318,6 @@ type Model struct {
 	// result; unset, it costs nothing.
 	Anomaly bool
 
-	// gradBound holds, for the kernels that write parameter gradients, the bounds
-	// of their results that the backward pass measured, for checkGrads.
-	gradBound [11]float64
 	// The inputs' largest magnitudes in this step (check), for gradBound.
 	xAbs float64
 
@@ -988,10 +985,8 @@ func (m *Model) nonFinite(loss float32) error {
 // in gradBound by the backward pass) are finite is finite and is not read; the
 // others are scanned.
 func (m *Model) checkGrads() error {
-	if !runtime.BoundFinite[float32](m.gradBound[0]) {
-		if i := runtime.FirstNonFinite(m.DStemW); i >= 0 {
-			return m.gradError("stem.W", i, float64(m.DStemW[i]))
-		}
+	if i := runtime.FirstNonFinite(m.DStemW); i >= 0 {
+		return m.gradError("stem.W", i, float64(m.DStemW[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DStemNGamma); i >= 0 {
 		return m.gradError("stem_n.gamma", i, float64(m.DStemNGamma[i]))
@@ -999,10 +994,8 @@ func (m *Model) checkGrads() error {
 	if i := runtime.FirstNonFinite(m.DStemNBeta); i >= 0 {
 		return m.gradError("stem_n.beta", i, float64(m.DStemNBeta[i]))
 	}
-	if !runtime.BoundFinite[float32](m.gradBound[1]) {
-		if i := runtime.FirstNonFinite(m.DC1W); i >= 0 {
-			return m.gradError("c1.W", i, float64(m.DC1W[i]))
-		}
+	if i := runtime.FirstNonFinite(m.DC1W); i >= 0 {
+		return m.gradError("c1.W", i, float64(m.DC1W[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DN1Gamma); i >= 0 {
 		return m.gradError("n1.gamma", i, float64(m.DN1Gamma[i]))
@@ -1010,10 +1003,8 @@ func (m *Model) checkGrads() error {
 	if i := runtime.FirstNonFinite(m.DN1Beta); i >= 0 {
 		return m.gradError("n1.beta", i, float64(m.DN1Beta[i]))
 	}
-	if !runtime.BoundFinite[float32](m.gradBound[2]) {
-		if i := runtime.FirstNonFinite(m.DC2W); i >= 0 {
-			return m.gradError("c2.W", i, float64(m.DC2W[i]))
-		}
+	if i := runtime.FirstNonFinite(m.DC2W); i >= 0 {
+		return m.gradError("c2.W", i, float64(m.DC2W[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DN2Gamma); i >= 0 {
 		return m.gradError("n2.gamma", i, float64(m.DN2Gamma[i]))
@@ -1021,10 +1012,8 @@ func (m *Model) checkGrads() error {
 	if i := runtime.FirstNonFinite(m.DN2Beta); i >= 0 {
 		return m.gradError("n2.beta", i, float64(m.DN2Beta[i]))
 	}
-	if !runtime.BoundFinite[float32](m.gradBound[3]) {
-		if i := runtime.FirstNonFinite(m.DC3W); i >= 0 {
-			return m.gradError("c3.W", i, float64(m.DC3W[i]))
-		}
+	if i := runtime.FirstNonFinite(m.DC3W); i >= 0 {
+		return m.gradError("c3.W", i, float64(m.DC3W[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DN3Gamma); i >= 0 {
 		return m.gradError("n3.gamma", i, float64(m.DN3Gamma[i]))
@@ -1032,10 +1021,8 @@ func (m *Model) checkGrads() error {
 	if i := runtime.FirstNonFinite(m.DN3Beta); i >= 0 {
 		return m.gradError("n3.beta", i, float64(m.DN3Beta[i]))
 	}
-	if !runtime.BoundFinite[float32](m.gradBound[4]) {
-		if i := runtime.FirstNonFinite(m.DC4W); i >= 0 {
-			return m.gradError("c4.W", i, float64(m.DC4W[i]))
-		}
+	if i := runtime.FirstNonFinite(m.DC4W); i >= 0 {
+		return m.gradError("c4.W", i, float64(m.DC4W[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DN4Gamma); i >= 0 {
 		return m.gradError("n4.gamma", i, float64(m.DN4Gamma[i]))
@@ -1043,10 +1030,8 @@ func (m *Model) checkGrads() error {
 	if i := runtime.FirstNonFinite(m.DN4Beta); i >= 0 {
 		return m.gradError("n4.beta", i, float64(m.DN4Beta[i]))
 	}
-	if !runtime.BoundFinite[float32](m.gradBound[5]) {
-		if i := runtime.FirstNonFinite(m.DSkipW); i >= 0 {
-			return m.gradError("skip.W", i, float64(m.DSkipW[i]))
-		}
+	if i := runtime.FirstNonFinite(m.DSkipW); i >= 0 {
+		return m.gradError("skip.W", i, float64(m.DSkipW[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DSkipNGamma); i >= 0 {
 		return m.gradError("skip_n.gamma", i, float64(m.DSkipNGamma[i]))
@@ -1054,10 +1039,8 @@ func (m *Model) checkGrads() error {
 	if i := runtime.FirstNonFinite(m.DSkipNBeta); i >= 0 {
 		return m.gradError("skip_n.beta", i, float64(m.DSkipNBeta[i]))
 	}
-	if !runtime.BoundFinite[float32](m.gradBound[6]) {
-		if i := runtime.FirstNonFinite(m.DC5W); i >= 0 {
-			return m.gradError("c5.W", i, float64(m.DC5W[i]))
-		}
+	if i := runtime.FirstNonFinite(m.DC5W); i >= 0 {
+		return m.gradError("c5.W", i, float64(m.DC5W[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DN5Gamma); i >= 0 {
 		return m.gradError("n5.gamma", i, float64(m.DN5Gamma[i]))
@@ -1065,10 +1048,8 @@ func (m *Model) checkGrads() error {
 	if i := runtime.FirstNonFinite(m.DN5Beta); i >= 0 {
 		return m.gradError("n5.beta", i, float64(m.DN5Beta[i]))
 	}
-	if !runtime.BoundFinite[float32](m.gradBound[7]) {
-		if i := runtime.FirstNonFinite(m.DC6W); i >= 0 {
-			return m.gradError("c6.W", i, float64(m.DC6W[i]))
-		}
+	if i := runtime.FirstNonFinite(m.DC6W); i >= 0 {
+		return m.gradError("c6.W", i, float64(m.DC6W[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DN6Gamma); i >= 0 {
 		return m.gradError("n6.gamma", i, float64(m.DN6Gamma[i]))
@@ -1076,10 +1057,8 @@ func (m *Model) checkGrads() error {
 	if i := runtime.FirstNonFinite(m.DN6Beta); i >= 0 {
 		return m.gradError("n6.beta", i, float64(m.DN6Beta[i]))
 	}
-	if !runtime.BoundFinite[float32](m.gradBound[8]) {
-		if i := runtime.FirstNonFinite(m.DSkip2W); i >= 0 {
-			return m.gradError("skip2.W", i, float64(m.DSkip2W[i]))
-		}
+	if i := runtime.FirstNonFinite(m.DSkip2W); i >= 0 {
+		return m.gradError("skip2.W", i, float64(m.DSkip2W[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DSkip2nGamma); i >= 0 {
 		return m.gradError("skip2n.gamma", i, float64(m.DSkip2nGamma[i]))
@@ -1087,15 +1066,11 @@ func (m *Model) checkGrads() error {
 	if i := runtime.FirstNonFinite(m.DSkip2nBeta); i >= 0 {
 		return m.gradError("skip2n.beta", i, float64(m.DSkip2nBeta[i]))
 	}
-	if !runtime.BoundFinite[float32](m.gradBound[9]) {
-		if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
-			return m.gradError("logits.W", i, float64(m.DLogitsW[i]))
-		}
+	if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
+		return m.gradError("logits.W", i, float64(m.DLogitsW[i]))
 	}
-	if !runtime.BoundFinite[float32](m.gradBound[10]) {
-		if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
-			return m.gradError("logits.b", i, float64(m.DLogitsB[i]))
-		}
+	if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
+		return m.gradError("logits.b", i, float64(m.DLogitsB[i]))
 	}
 	return nil
 }
@@ -1749,16 +1724,10 @@ func (m *Model) backwardLoss(n int) {
 func (m *Model) backwardLogits(n int, acc bool) {
 	// dlogits.b += dlogits  (1, 10) (resnet.bpg:37)
 	runtime.SumRows(m.DLogitsB, m.dlogits[:n*10], n, 10, 1.0, acc)
-	dlogitsAbs := runtime.MaxAbs(m.dlogits[:n*10])
-	// |dlogits.b| ≤ 64·max|dlogits|: proves it finite for checkGrads without reading it
-	m.gradBound[10] = 64.0 * dlogitsAbs
 	// dpooled = dlogits·logits.Wᵀ  (N, 64) (resnet.bpg:37)
 	runtime.Gemm(false, true, n, 64, 10, m.dlogits[:n*10], m.LogitsW, m.dpooled[:n*64], false)
 	// dlogits.W += pooledᵀ·dlogits  (64, 10) (resnet.bpg:37)
 	runtime.Gemm(true, false, 64, 10, n, m.pooled[:n*64], m.dlogits[:n*10], m.DLogitsW, acc)
-	pooledAbs := runtime.MaxAbs(m.pooled[:n*64])
-	// |dlogits.W| ≤ 64·max|pooled|·max|dlogits|: proves it finite for checkGrads without reading it
-	m.gradBound[9] = 64.0 * pooledAbs * dlogitsAbs
 }
 
 // backwardPooled propagates the gradient back through pooled = global_avg_pool(s3) (resnet.bpg:36).
@@ -1786,10 +1755,6 @@ func (m *Model) backwardSkip2(n int, acc bool) {
 	runtime.Conv2DGradInput(m.ds21[:n*6272], m.dskip2nAll[128:200832][:n*3136], m.Skip2W, m.ds21Col, n, skip2Geom, false)
 	// dskip2.W += im2col(s2)ᵀ·dskip2  (1, 1, 32, 64) (resnet.bpg:33)
 	runtime.Conv2DGradFilter(m.DSkip2W, m.s2[:n*6272], m.dskip2nAll[128:200832][:n*3136], m.dskip2WCol, n, skip2Geom, acc)
-	s2Abs := runtime.MaxAbs(m.s2[:n*6272])
-	dskip2Abs := runtime.MaxAbs(m.dskip2nAll[128:200832][:n*3136])
-	// |dskip2.W| ≤ 3136·max|s2|·max|dskip2|: proves it finite for checkGrads without reading it
-	m.gradBound[8] = 3136.0 * s2Abs * dskip2Abs
 }
 
 // backwardN6 propagates the gradient back through n6 = batch_norm(c6) (resnet.bpg:32).
@@ -1805,10 +1770,6 @@ func (m *Model) backwardC6(n int, acc bool) {
 	runtime.Conv2DGradInput(m.da5[:n*3136], m.dn6All[128:200832][:n*3136], m.C6W, m.da5Col, n, c6Geom, false)
 	// dc6.W += im2col(a5)ᵀ·dc6  (3, 3, 64, 64) (resnet.bpg:31)
 	runtime.Conv2DGradFilter(m.DC6W, m.a5[:n*3136], m.dn6All[128:200832][:n*3136], m.dc6WCol, n, c6Geom, acc)
-	a5Abs := runtime.MaxAbs(m.a5[:n*3136])
-	dc6Abs := runtime.MaxAbs(m.dn6All[128:200832][:n*3136])
-	// |dc6.W| ≤ 3136·max|a5|·max|dc6|: proves it finite for checkGrads without reading it
-	m.gradBound[7] = 3136.0 * a5Abs * dc6Abs
 }
 
 // backwardA5 propagates the gradient back through a5 = relu(n5) (resnet.bpg:30).
@@ -1830,10 +1791,6 @@ func (m *Model) backwardC5(n int, acc bool) {
 	runtime.Conv2DGradInput(m.ds22[:n*6272], m.dn5All[128:200832][:n*3136], m.C5W, m.ds22Col, n, c5Geom, false)
 	// dc5.W += im2col(s2)ᵀ·dc5  (3, 3, 32, 64) (resnet.bpg:28)
 	runtime.Conv2DGradFilter(m.DC5W, m.s2[:n*6272], m.dn5All[128:200832][:n*3136], m.dc5WCol, n, c5Geom, acc)
-	s2Abs := runtime.MaxAbs(m.s2[:n*6272])
-	dc5Abs := runtime.MaxAbs(m.dn5All[128:200832][:n*3136])
-	// |dc5.W| ≤ 3136·max|s2|·max|dc5|: proves it finite for checkGrads without reading it
-	m.gradBound[6] = 3136.0 * s2Abs * dc5Abs
 }
 
 // backwardS2 propagates the gradient back through s2 = relu(n4 + skip_n) (resnet.bpg:27).
@@ -1857,10 +1814,6 @@ func (m *Model) backwardSkip(n int, acc bool) {
 	runtime.Conv2DGradInput(m.ds11[:n*12544], m.dskipNAll[64:401472][:n*6272], m.SkipW, m.ds11Col, n, skipGeom, false)
 	// dskip.W += im2col(s1)ᵀ·dskip  (1, 1, 16, 32) (resnet.bpg:25)
 	runtime.Conv2DGradFilter(m.DSkipW, m.s1[:n*12544], m.dskipNAll[64:401472][:n*6272], m.dskipWCol, n, skipGeom, acc)
-	s1Abs := runtime.MaxAbs(m.s1[:n*12544])
-	dskipAbs := runtime.MaxAbs(m.dskipNAll[64:401472][:n*6272])
-	// |dskip.W| ≤ 12544·max|s1|·max|dskip|: proves it finite for checkGrads without reading it
-	m.gradBound[5] = 12544.0 * s1Abs * dskipAbs
 }
 
 // backwardN4 propagates the gradient back through n4 = batch_norm(c4) (resnet.bpg:24).
@@ -1876,10 +1829,6 @@ func (m *Model) backwardC4(n int, acc bool) {
 	runtime.Conv2DGradInput(m.da3[:n*6272], m.dn4All[64:401472][:n*6272], m.C4W, m.da3Col, n, c4Geom, false)
 	// dc4.W += im2col(a3)ᵀ·dc4  (3, 3, 32, 32) (resnet.bpg:23)
 	runtime.Conv2DGradFilter(m.DC4W, m.a3[:n*6272], m.dn4All[64:401472][:n*6272], m.dc4WCol, n, c4Geom, acc)
-	a3Abs := runtime.MaxAbs(m.a3[:n*6272])
-	dc4Abs := runtime.MaxAbs(m.dn4All[64:401472][:n*6272])
-	// |dc4.W| ≤ 12544·max|a3|·max|dc4|: proves it finite for checkGrads without reading it
-	m.gradBound[4] = 12544.0 * a3Abs * dc4Abs
 }
 
 // backwardA3 propagates the gradient back through a3 = relu(n3) (resnet.bpg:22).
@@ -1901,10 +1850,6 @@ func (m *Model) backwardC3(n int, acc bool) {
 	runtime.Conv2DGradInput(m.ds12[:n*12544], m.dn3All[64:401472][:n*6272], m.C3W, m.ds12Col, n, c3Geom, false)
 	// dc3.W += im2col(s1)ᵀ·dc3  (3, 3, 16, 32) (resnet.bpg:20)
 	runtime.Conv2DGradFilter(m.DC3W, m.s1[:n*12544], m.dn3All[64:401472][:n*6272], m.dc3WCol, n, c3Geom, acc)
-	s1Abs := runtime.MaxAbs(m.s1[:n*12544])
-	dc3Abs := runtime.MaxAbs(m.dn3All[64:401472][:n*6272])
-	// |dc3.W| ≤ 12544·max|s1|·max|dc3|: proves it finite for checkGrads without reading it
-	m.gradBound[3] = 12544.0 * s1Abs * dc3Abs
 }
 
 // backwardS1 propagates the gradient back through s1 = relu(n2 + a0) (resnet.bpg:19).
@@ -1928,10 +1873,6 @@ func (m *Model) backwardC2(n int, acc bool) {
 	runtime.Conv2DGradInput(m.da1[:n*12544], m.dn2All[32:802848][:n*12544], m.C2W, m.da1Col, n, c1Geom, false)
 	// dc2.W += im2col(a1)ᵀ·dc2  (3, 3, 16, 16) (resnet.bpg:17)
 	runtime.Conv2DGradFilter(m.DC2W, m.a1[:n*12544], m.dn2All[32:802848][:n*12544], m.dc2WCol, n, c1Geom, acc)
-	a1Abs := runtime.MaxAbs(m.a1[:n*12544])
-	dc2Abs := runtime.MaxAbs(m.dn2All[32:802848][:n*12544])
-	// |dc2.W| ≤ 50176·max|a1|·max|dc2|: proves it finite for checkGrads without reading it
-	m.gradBound[2] = 50176.0 * a1Abs * dc2Abs
 }
 
 // backwardA1 propagates the gradient back through a1 = relu(n1) (resnet.bpg:16).
@@ -1953,10 +1894,6 @@ func (m *Model) backwardC1(n int, acc bool) {
 	runtime.Conv2DGradInput(m.da02[:n*12544], m.dn1All[32:802848][:n*12544], m.C1W, m.da02Col, n, c1Geom, false)
 	// dc1.W += im2col(a0)ᵀ·dc1  (3, 3, 16, 16) (resnet.bpg:14)
 	runtime.Conv2DGradFilter(m.DC1W, m.a0[:n*12544], m.dn1All[32:802848][:n*12544], m.dc1WCol, n, c1Geom, acc)
-	a0Abs := runtime.MaxAbs(m.a0[:n*12544])
-	dc1Abs := runtime.MaxAbs(m.dn1All[32:802848][:n*12544])
-	// |dc1.W| ≤ 50176·max|a0|·max|dc1|: proves it finite for checkGrads without reading it
-	m.gradBound[1] = 50176.0 * a0Abs * dc1Abs
 }
 
 // backwardA0 propagates the gradient back through a0 = relu(stem_n) (resnet.bpg:13).
@@ -1978,9 +1915,6 @@ func (m *Model) backwardStemN(n int) {
 func (m *Model) backwardStem(n int, acc bool) {
 	// dstem.W += im2col(x)ᵀ·dstem  (3, 3, 1, 16) (resnet.bpg:11)
 	runtime.Conv2DGradFilter(m.DStemW, m.X[:n*784], m.dstemNAll[32:802848][:n*12544], m.dstemWCol, n, stemGeom, acc)
-	dstemAbs := runtime.MaxAbs(m.dstemNAll[32:802848][:n*12544])
-	// |dstem.W| ≤ 50176·max|x|·max|dstem|: proves it finite for checkGrads without reading it
-	m.gradBound[0] = 50176.0 * m.xAbs * dstemAbs
 }
 
 // IO describes the model's buffers to a training loop (runtime/train): the batch,
