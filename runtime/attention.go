@@ -15,12 +15,20 @@ import (
 // probabilities for later positions are 0). scratch holds
 // AttentionScratchSize(steps, C, heads) elements.
 //
-// Each head of each row is three GEMMs on contiguous copies of its
-// queries, keys and values: scores = q·kᵀ (written into att), the softmax
-// in place, then p·v.
+// Each head of each row is three GEMMs: scores = q·kᵀ (written into att),
+// the softmax in place, then p·v; on contiguous copies of its queries,
+// keys and values, or, for float32 on amd64, read in place
+// (attention_amd64.go).
 func Attention[T Float](out, att, qkv, scratch []T, n, steps, C, heads int, causal bool) {
 	hs := checkAttention("Attention", len(out), len(att), len(qkv), len(scratch), AttentionScratchSize(steps, C, heads), n, steps, C, heads)
 	scale := 1 / math.Sqrt(float64(hs))
+	if !attentionAsm(out, att, qkv, scratch, n, steps, C, heads, hs, scale, causal) {
+		attentionCopied(out, att, qkv, scratch, n, steps, C, heads, hs, scale, causal)
+	}
+}
+
+// attentionCopied is Attention on contiguous copies of the heads.
+func attentionCopied[T Float](out, att, qkv, scratch []T, n, steps, C, heads, hs int, scale float64, causal bool) {
 	tn := steps * hs
 	q, k, v, o := scratch[:tn], scratch[tn:2*tn], scratch[2*tn:3*tn], scratch[3*tn:4*tn]
 	for b := range n {
@@ -30,29 +38,37 @@ func Attention[T Float](out, att, qkv, scratch []T, n, steps, C, heads int, caus
 			gatherHead(v, qkv, b, h, 2*C, steps, 3*C, hs)
 			p := att[(b*heads+h)*steps*steps:][:steps*steps]
 			Gemm(false, true, steps, steps, hs, q, k, p, false)
-			for t := range steps {
-				row := p[t*steps : (t+1)*steps]
-				last := steps
-				if causal {
-					last = t + 1
-				}
-				live := row[:last]
-				// scale > 0, so the largest score scales to the peak.
-				peak := float64(rowMax(live)) * scale
-				// Pad a causal row with -Inf to whole vectors for the
-				// kernels: e^-Inf = 0 adds nothing to the sum, and the
-				// padding is cleared with the rest.
-				padded := row[:min(steps, (last+7)&^7)]
-				for i := last; i < len(padded); i++ {
-					padded[i] = T(math.Inf(-1))
-				}
-				sum := expShift(padded, padded, scale, peak)
-				Scale(padded, padded, T(1/sum))
-				clear(row[last:])
-			}
+			attentionSoftmax(p, steps, scale, causal)
 			Gemm(false, false, steps, hs, steps, p, v, o, false)
 			scatterHead(out, o, b, h, 0, steps, C, hs, false)
 		}
+	}
+}
+
+// attentionSoftmax turns one head's scores p (steps × steps) into
+// probabilities in place: p = softmax(p·scale) row by row, over the
+// positions up to the row's own with causal (the later ones set to 0, and
+// not read: they may hold anything).
+func attentionSoftmax[T Float](p []T, steps int, scale float64, causal bool) {
+	for t := range steps {
+		row := p[t*steps : (t+1)*steps]
+		last := steps
+		if causal {
+			last = t + 1
+		}
+		live := row[:last]
+		// scale > 0, so the largest score scales to the peak.
+		peak := float64(rowMax(live)) * scale
+		// Pad a causal row with -Inf to whole vectors for the
+		// kernels: e^-Inf = 0 adds nothing to the sum, and the
+		// padding is cleared with the rest.
+		padded := row[:min(steps, (last+7)&^7)]
+		for i := last; i < len(padded); i++ {
+			padded[i] = T(math.Inf(-1))
+		}
+		sum := expShift(padded, padded, scale, peak)
+		Scale(padded, padded, T(1/sum))
+		clear(row[last:])
 	}
 }
 
@@ -67,6 +83,13 @@ func AttentionGrad[T Float](dqkv, dout, qkv, att, scratch []T, n, steps, C, head
 		panic(fmt.Sprintf("runtime.AttentionGrad: dqkv of %d for %d positions of 3×%d: a generator bug", len(dqkv), n*steps, C))
 	}
 	scale := 1 / math.Sqrt(float64(hs))
+	if !attentionGradAsm(dqkv, dout, qkv, att, scratch, n, steps, C, heads, hs, scale, causal, acc) {
+		attentionGradCopied(dqkv, dout, qkv, att, scratch, n, steps, C, heads, hs, scale, causal, acc)
+	}
+}
+
+// attentionGradCopied is AttentionGrad on contiguous copies of the heads.
+func attentionGradCopied[T Float](dqkv, dout, qkv, att, scratch []T, n, steps, C, heads, hs int, scale float64, causal, acc bool) {
 	tn := steps * hs
 	q, k, v, do := scratch[:tn], scratch[tn:2*tn], scratch[2*tn:3*tn], scratch[3*tn:4*tn]
 	d := scratch[4*tn : 5*tn] // dq, dk, dv in turn
@@ -81,34 +104,42 @@ func AttentionGrad[T Float](dqkv, dout, qkv, att, scratch []T, n, steps, C, head
 			Gemm(true, false, steps, hs, steps, p, do, d, false) // dv = pᵀ·dout
 			scatterHead(dqkv, d, b, h, 2*C, steps, 3*C, hs, acc)
 			Gemm(false, true, steps, steps, hs, do, v, ds, false) // dp = dout·vᵀ
-			for t := range steps {
-				row := p[t*steps : (t+1)*steps]
-				dr := ds[t*steps : (t+1)*steps]
-				last := steps
-				if causal {
-					last = t + 1
-				}
-				pl, dl := row[:last], dr[:last]
-				dl = dl[:len(pl)]
-				// float32 on the kernels: the sum in another order, the
-				// update bit-identical.
-				k, mean := dot64Asm(pl, dl)
-				pt, dt := pl[k:], dl[k:][:len(pl)-k]
-				for t2, pv := range pt {
-					mean += float64(pv) * float64(dt[t2])
-				}
-				k = softmaxGradRowAsm(dl, pl, mean, scale)
-				pt, dt = pl[k:], dl[k:][:len(pl)-k]
-				for t2, pv := range pt {
-					dt[t2] = T(float64(pv) * (float64(dt[t2]) - mean) * scale)
-				}
-				clear(dr[last:])
-			}
+			attentionSoftmaxGrad(ds, p, steps, scale, causal)
 			Gemm(false, false, steps, hs, steps, ds, k, d, false) // dq = ds·k
 			scatterHead(dqkv, d, b, h, 0, steps, 3*C, hs, acc)
 			Gemm(true, false, steps, hs, steps, ds, q, d, false) // dk = dsᵀ·q
 			scatterHead(dqkv, d, b, h, C, steps, 3*C, hs, acc)
 		}
+	}
+}
+
+// attentionSoftmaxGrad turns one head's probability gradients ds (steps ×
+// steps) into score gradients in place, ds = p ⊙ (ds − Σ p⊙ds)·scale row
+// by row, over the positions up to the row's own with causal (the later
+// ones set to 0, and not read).
+func attentionSoftmaxGrad[T Float](ds, p []T, steps int, scale float64, causal bool) {
+	for t := range steps {
+		row := p[t*steps : (t+1)*steps]
+		dr := ds[t*steps : (t+1)*steps]
+		last := steps
+		if causal {
+			last = t + 1
+		}
+		pl, dl := row[:last], dr[:last]
+		dl = dl[:len(pl)]
+		// float32 on the kernels: the sum in another order, the
+		// update bit-identical.
+		k, mean := dot64Asm(pl, dl)
+		pt, dt := pl[k:], dl[k:][:len(pl)-k]
+		for t2, pv := range pt {
+			mean += float64(pv) * float64(dt[t2])
+		}
+		k = softmaxGradRowAsm(dl, pl, mean, scale)
+		pt, dt = pl[k:], dl[k:][:len(pl)-k]
+		for t2, pv := range pt {
+			dt[t2] = T(float64(pv) * (float64(dt[t2]) - mean) * scale)
+		}
+		clear(dr[last:])
 	}
 }
 

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -66,6 +67,91 @@ func TestAttentionGrad(t *testing.T) {
 		for i := range again {
 			if math.Abs(again[i]-2*dq[i]) > 1e-12*(1+math.Abs(dq[i])) {
 				t.Fatalf("acc: %v, want %v", again[i], 2*dq[i])
+			}
+		}
+	}
+}
+
+// TestAttentionFloat32: float32 Attention and AttentionGrad, at head
+// sizes below, at and above a kernel tile's width and sequence lengths
+// around the tiles' heights, causal and not, with and without acc: the
+// heads read in place (float32 on amd64) give bit for bit the results of
+// the heads copied (the products skip only exact zeros), with both kernel
+// families; the results are close to float64's; acc adds; nothing outside
+// the buffers is written.
+func TestAttentionFloat32(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for _, g := range []struct{ n, steps, C, heads int }{
+		{1, 1, 4, 1}, {2, 5, 6, 2}, {1, 13, 64, 2}, {2, 33, 96, 3}, {1, 64, 128, 4}, {1, 70, 80, 2}, {2, 40, 48, 1}, {1, 25, 200, 5},
+	} {
+		n, steps, C, heads := g.n, g.steps, g.C, g.heads
+		q64 := make([]float64, n*steps*3*C)
+		for i := range q64 {
+			q64[i] = float64(float32(r.NormFloat64() * 1.5))
+		}
+		w64 := make([]float64, n*steps*C)
+		for i := range w64 {
+			w64[i] = float64(float32(r.NormFloat64()))
+		}
+		q32, w32 := to32(q64), to32(w64)
+		for _, causal := range []bool{true, false} {
+			name := fmt.Sprintf("n=%d steps=%d C=%d heads=%d causal=%v", n, steps, C, heads, causal)
+			hs := C / heads
+			scale := 1 / math.Sqrt(float64(hs))
+			o64, a64 := make([]float64, len(w64)), make([]float64, AttentionSavedSize(n, steps, heads))
+			Attention(o64, a64, q64, make([]float64, AttentionScratchSize(steps, C, heads)), n, steps, C, heads, causal)
+			d64 := make([]float64, len(q64))
+			AttentionGrad(d64, w64, q64, a64, make([]float64, AttentionGradScratchSize(steps, C, heads)), n, steps, C, heads, causal, false)
+
+			// The copied heads, the reference for bit-identity.
+			oc, ac := make([]float32, len(w64)), make([]float32, len(a64))
+			attentionCopied(oc, ac, q32, make([]float32, AttentionScratchSize(steps, C, heads)), n, steps, C, heads, hs, scale, causal)
+			dc := make([]float32, len(q64))
+			attentionGradCopied(dc, w32, q32, ac, make([]float32, AttentionGradScratchSize(steps, C, heads)), n, steps, C, heads, hs, scale, causal, false)
+			forEachSgemmFamily(t, func(t *testing.T) {
+				fo, o := ktBuf[float32](len(w64))
+				fa, a := ktBuf[float32](len(a64))
+				fs, s := ktBuf[float32](AttentionScratchSize(steps, C, heads))
+				Attention(o, a, q32, s, n, steps, C, heads, causal)
+				fd, d := ktBuf[float32](len(q64))
+				fg, sg := ktBuf[float32](AttentionGradScratchSize(steps, C, heads))
+				AttentionGrad(d, w32, q32, a, sg, n, steps, C, heads, causal, false)
+				acc := append([]float32(nil), d...)
+				AttentionGrad(acc, w32, q32, a, sg, n, steps, C, heads, causal, true)
+				for _, f := range []struct {
+					what string
+					full []float32
+				}{{"out", fo}, {"att", fa}, {"scratch", fs}, {"dqkv", fd}, {"grad scratch", fg}} {
+					ktGuardsOK(t, name+" "+f.what, f.full)
+				}
+				for _, c := range []struct {
+					what      string
+					got, want []float32
+				}{{"out", o, oc}, {"att", a, ac}, {"dqkv", d, dc}} {
+					for i := range c.want {
+						if c.got[i] != c.want[i] {
+							t.Fatalf("%s: %s[%d] = %v, heads copied %v", name, c.what, i, c.got[i], c.want[i])
+						}
+					}
+				}
+				// acc adds to dqkv: in place, inside the products' sums.
+				for i := range d {
+					if math.Abs(float64(acc[i])-2*float64(d[i])) > 1e-5*(1+math.Abs(float64(d[i]))) {
+						t.Fatalf("%s: acc: dqkv[%d] = %v, want %v", name, i, acc[i], d[i]+d[i])
+					}
+				}
+			})
+			for _, c := range []struct {
+				what string
+				got  []float32
+				want []float64
+				tol  float64
+			}{{"att", ac, a64, 2e-6}, {"out", oc, o64, 1e-5}, {"dqkv", dc, d64, 1e-5}} {
+				for i, v := range c.want {
+					if math.Abs(float64(c.got[i])-v) > c.tol*(1+math.Abs(v)) {
+						t.Fatalf("%s: float32 %s[%d] = %v, float64 %v", name, c.what, i, c.got[i], v)
+					}
+				}
 			}
 		}
 	}

@@ -394,22 +394,29 @@ func sgemmPackB(transB bool, n, k int, b []float32, k0, kl, j0, jn, nr int, pack
 		}
 		return
 	}
+	sgemmPackBT(b[k0:], k, kl, j0, jn, nr, pack)
+}
+
+// sgemmPackBT packs columns [j0, j0+jn) of the first kl rows of op(B) =
+// Bᵀ, B's rows ldb elements apart (opB(p, j) = b[j*ldb+p]), into pack in
+// panels of nr columns as sgemmPackB does.
+func sgemmPackBT(b []float32, ldb, kl, j0, jn, nr int, pack []float32) {
 	for q := 0; q*nr < jn; q++ {
 		w := min(nr, jn-q*nr)
 		pp := pack[q*kl*nr : (q+1)*kl*nr]
 		jq := j0 + q*nr
-		// opB(k0+p, jq+t) = b[(jq+t)*k+k0+p]: eight rows of B at a time,
+		// opB(p, jq+t) = b[(jq+t)*ldb+p]: eight rows of B at a time,
 		// side by side, in 8×8 blocks transposed in registers
 		// (sgemmPackT8; AVX-512 gathers, one packed row each, measured
 		// no faster than a scalar copy); then the last w%8 rows.
 		t0 := 0
 		for ; t0+8 <= w; t0 += 8 {
-			r := b[(jq+t0)*k+k0:]
-			_, _ = r[7*k+kl-1], pp[(kl-1)*nr+t0+7] // the last reads and writes
-			sgemmPackT8(kl/8, kl%8, &r[0], k, &pp[t0], nr)
+			r := b[(jq+t0)*ldb:]
+			_, _ = r[7*ldb+kl-1], pp[(kl-1)*nr+t0+7] // the last reads and writes
+			sgemmPackT8(kl/8, kl%8, &r[0], ldb, &pp[t0], nr)
 		}
 		if t0 < w {
-			transposeStrided(pp[t0:], nr, b[(jq+t0)*k+k0:], k, w-t0, kl)
+			transposeStrided(pp[t0:], nr, b[(jq+t0)*ldb:], ldb, w-t0, kl)
 		}
 	}
 }
