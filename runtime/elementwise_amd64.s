@@ -3290,9 +3290,230 @@ TEXT ·f32GeluZ(SB), NOSPLIT, $0-24
 	MOVQ x+16(FP), DX
 	XORQ BX, BX
 	ANDQ $-16, AX
-	JZ   done
+	MOVQ AX, SI
+	ANDQ $-64, SI
+	JZ   one
 
 loop:
+	VMOVUPS           (DX)(BX*4), Z0
+	VMOVUPS           64(DX)(BX*4), Z1
+	VMOVUPS           128(DX)(BX*4), Z2
+	VMOVUPS           192(DX)(BX*4), Z3
+	VMULPS.BCST       f32VecTab<>+832(SB), Z0, Z4
+	VMULPS            Z0, Z4, Z4
+	VMULPS            Z0, Z4, Z4
+	VADDPS            Z0, Z4, Z4
+	VMULPS.BCST       f32VecTab<>+800(SB), Z4, Z4
+	VMULPS.BCST       f32VecTab<>+832(SB), Z1, Z5
+	VMULPS            Z1, Z5, Z5
+	VMULPS            Z1, Z5, Z5
+	VADDPS            Z1, Z5, Z5
+	VMULPS.BCST       f32VecTab<>+800(SB), Z5, Z5
+	VMULPS.BCST       f32VecTab<>+832(SB), Z2, Z6
+	VMULPS            Z2, Z6, Z6
+	VMULPS            Z2, Z6, Z6
+	VADDPS            Z2, Z6, Z6
+	VMULPS.BCST       f32VecTab<>+800(SB), Z6, Z6
+	VMULPS.BCST       f32VecTab<>+832(SB), Z3, Z7
+	VMULPS            Z3, Z7, Z7
+	VMULPS            Z3, Z7, Z7
+	VADDPS            Z3, Z7, Z7
+	VMULPS.BCST       f32VecTab<>+800(SB), Z7, Z7
+	VPANDD.BCST       f32VecTab<>+160(SB), Z4, Z8
+	VADDPS            Z8, Z8, Z12
+	VPANDD.BCST       f32VecTab<>+160(SB), Z5, Z9
+	VADDPS            Z9, Z9, Z13
+	VPANDD.BCST       f32VecTab<>+160(SB), Z6, Z10
+	VADDPS            Z10, Z10, Z14
+	VPANDD.BCST       f32VecTab<>+160(SB), Z7, Z11
+	VADDPS            Z11, Z11, Z15
+	VBROADCASTSS      f32VecTab<>+256(SB), Z16
+	VBROADCASTSS      f32VecTab<>+256(SB), Z17
+	VBROADCASTSS      f32VecTab<>+256(SB), Z18
+	VBROADCASTSS      f32VecTab<>+256(SB), Z19
+	VMINPS            Z12, Z16, Z16
+	VMINPS            Z13, Z17, Z17
+	VMINPS            Z14, Z18, Z18
+	VMINPS            Z15, Z19, Z19
+	VMULPS.BCST       f32VecTab<>+288(SB), Z16, Z12
+	VMULPS.BCST       f32VecTab<>+288(SB), Z17, Z13
+	VMULPS.BCST       f32VecTab<>+288(SB), Z18, Z14
+	VMULPS.BCST       f32VecTab<>+288(SB), Z19, Z15
+	VRNDSCALEPS       $0x00, Z12, Z12
+	VRNDSCALEPS       $0x00, Z13, Z13
+	VRNDSCALEPS       $0x00, Z14, Z14
+	VRNDSCALEPS       $0x00, Z15, Z15
+	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z12, Z16
+	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z13, Z17
+	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z14, Z18
+	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z15, Z19
+	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z12, Z16
+	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z13, Z17
+	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z14, Z18
+	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z15, Z19
+	VBROADCASTSS      f32VecTab<>+384(SB), Z20
+	VBROADCASTSS      f32VecTab<>+384(SB), Z21
+	VBROADCASTSS      f32VecTab<>+384(SB), Z22
+	VBROADCASTSS      f32VecTab<>+384(SB), Z23
+	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z16, Z20
+	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z17, Z21
+	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z18, Z22
+	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z19, Z23
+	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z16, Z20
+	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z17, Z21
+	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z18, Z22
+	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z19, Z23
+	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z16, Z20
+	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z17, Z21
+	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z18, Z22
+	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z19, Z23
+	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z16, Z20
+	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z17, Z21
+	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z18, Z22
+	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z19, Z23
+	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z16, Z20
+	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z17, Z21
+	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z18, Z22
+	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z19, Z23
+	VMULPS            Z16, Z16, Z24
+	VFMADD213PS       Z16, Z24, Z20
+	VADDPS.BCST       f32VecTab<>+64(SB), Z20, Z20
+	VMULPS            Z17, Z17, Z16
+	VFMADD213PS       Z17, Z16, Z21
+	VADDPS.BCST       f32VecTab<>+64(SB), Z21, Z21
+	VMULPS            Z18, Z18, Z16
+	VFMADD213PS       Z18, Z16, Z22
+	VADDPS.BCST       f32VecTab<>+64(SB), Z22, Z22
+	VMULPS            Z19, Z19, Z16
+	VFMADD213PS       Z19, Z16, Z23
+	VADDPS.BCST       f32VecTab<>+64(SB), Z23, Z23
+	VCVTPS2DQ         Z12, Z12
+	VPSRAD            $0x01, Z12, Z16
+	VPSUBD            Z16, Z12, Z12
+	VPADDD.BCST       f32VecTab<>+192(SB), Z16, Z16
+	VPADDD.BCST       f32VecTab<>+192(SB), Z12, Z12
+	VPSLLD            $0x17, Z16, Z16
+	VPSLLD            $0x17, Z12, Z12
+	VMULPS            Z16, Z20, Z20
+	VMULPS            Z12, Z20, Z20
+	VCVTPS2DQ         Z13, Z13
+	VPSRAD            $0x01, Z13, Z12
+	VPSUBD            Z12, Z13, Z13
+	VPADDD.BCST       f32VecTab<>+192(SB), Z12, Z12
+	VPADDD.BCST       f32VecTab<>+192(SB), Z13, Z13
+	VPSLLD            $0x17, Z12, Z12
+	VPSLLD            $0x17, Z13, Z13
+	VMULPS            Z12, Z21, Z21
+	VMULPS            Z13, Z21, Z21
+	VCVTPS2DQ         Z14, Z14
+	VPSRAD            $0x01, Z14, Z12
+	VPSUBD            Z12, Z14, Z14
+	VPADDD.BCST       f32VecTab<>+192(SB), Z12, Z12
+	VPADDD.BCST       f32VecTab<>+192(SB), Z14, Z14
+	VPSLLD            $0x17, Z12, Z12
+	VPSLLD            $0x17, Z14, Z14
+	VMULPS            Z12, Z22, Z22
+	VMULPS            Z14, Z22, Z22
+	VCVTPS2DQ         Z15, Z15
+	VPSRAD            $0x01, Z15, Z12
+	VPSUBD            Z12, Z15, Z15
+	VPADDD.BCST       f32VecTab<>+192(SB), Z12, Z12
+	VPADDD.BCST       f32VecTab<>+192(SB), Z15, Z15
+	VPSLLD            $0x17, Z12, Z12
+	VPSLLD            $0x17, Z15, Z15
+	VMULPS            Z12, Z23, Z23
+	VMULPS            Z15, Z23, Z23
+	VBROADCASTSS      f32VecTab<>+96(SB), Z12
+	VBROADCASTSS      f32VecTab<>+96(SB), Z13
+	VBROADCASTSS      f32VecTab<>+96(SB), Z14
+	VBROADCASTSS      f32VecTab<>+96(SB), Z15
+	VBROADCASTSS      f32VecTab<>+64(SB), Z16
+	VBROADCASTSS      f32VecTab<>+64(SB), Z17
+	VBROADCASTSS      f32VecTab<>+64(SB), Z18
+	VBROADCASTSS      f32VecTab<>+64(SB), Z19
+	VADDPS.BCST       f32VecTab<>+64(SB), Z20, Z20
+	VDIVPS            Z20, Z12, Z12
+	VSUBPS            Z12, Z16, Z16
+	VADDPS.BCST       f32VecTab<>+64(SB), Z21, Z21
+	VDIVPS            Z21, Z13, Z13
+	VSUBPS            Z13, Z17, Z17
+	VADDPS.BCST       f32VecTab<>+64(SB), Z22, Z22
+	VDIVPS            Z22, Z14, Z14
+	VSUBPS            Z14, Z18, Z18
+	VADDPS.BCST       f32VecTab<>+64(SB), Z23, Z23
+	VDIVPS            Z23, Z15, Z15
+	VSUBPS            Z15, Z19, Z19
+	VMULPS            Z8, Z8, Z12
+	VMULPS            Z9, Z9, Z13
+	VMULPS            Z10, Z10, Z14
+	VMULPS            Z11, Z11, Z15
+	VBROADCASTSS      f32VecTab<>+608(SB), Z20
+	VBROADCASTSS      f32VecTab<>+608(SB), Z21
+	VBROADCASTSS      f32VecTab<>+608(SB), Z22
+	VBROADCASTSS      f32VecTab<>+608(SB), Z23
+	VFMADD213PS.BCST  f32VecTab<>+640(SB), Z12, Z20
+	VFMADD213PS.BCST  f32VecTab<>+640(SB), Z13, Z21
+	VFMADD213PS.BCST  f32VecTab<>+640(SB), Z14, Z22
+	VFMADD213PS.BCST  f32VecTab<>+640(SB), Z15, Z23
+	VFMADD213PS.BCST  f32VecTab<>+672(SB), Z12, Z20
+	VFMADD213PS.BCST  f32VecTab<>+672(SB), Z13, Z21
+	VFMADD213PS.BCST  f32VecTab<>+672(SB), Z14, Z22
+	VFMADD213PS.BCST  f32VecTab<>+672(SB), Z15, Z23
+	VFMADD213PS.BCST  f32VecTab<>+704(SB), Z12, Z20
+	VFMADD213PS.BCST  f32VecTab<>+704(SB), Z13, Z21
+	VFMADD213PS.BCST  f32VecTab<>+704(SB), Z14, Z22
+	VFMADD213PS.BCST  f32VecTab<>+704(SB), Z15, Z23
+	VFMADD213PS.BCST  f32VecTab<>+736(SB), Z12, Z20
+	VFMADD213PS.BCST  f32VecTab<>+736(SB), Z13, Z21
+	VFMADD213PS.BCST  f32VecTab<>+736(SB), Z14, Z22
+	VFMADD213PS.BCST  f32VecTab<>+736(SB), Z15, Z23
+	VMULPS            Z8, Z12, Z12
+	VFMADD213PS       Z8, Z12, Z20
+	VCMPPS.BCST       $0x11, f32VecTab<>+576(SB), Z8, K1
+	VMOVAPS           Z20, K1, Z16
+	VPANDD.BCST       f32VecTab<>+128(SB), Z4, Z8
+	VPORD             Z8, Z16, Z16
+	VMULPS            Z9, Z13, Z13
+	VFMADD213PS       Z9, Z13, Z21
+	VCMPPS.BCST       $0x11, f32VecTab<>+576(SB), Z9, K1
+	VMOVAPS           Z21, K1, Z17
+	VPANDD.BCST       f32VecTab<>+128(SB), Z5, Z9
+	VPORD             Z9, Z17, Z17
+	VMULPS            Z10, Z14, Z14
+	VFMADD213PS       Z10, Z14, Z22
+	VCMPPS.BCST       $0x11, f32VecTab<>+576(SB), Z10, K1
+	VMOVAPS           Z22, K1, Z18
+	VPANDD.BCST       f32VecTab<>+128(SB), Z6, Z10
+	VPORD             Z10, Z18, Z18
+	VMULPS            Z11, Z15, Z15
+	VFMADD213PS       Z11, Z15, Z23
+	VCMPPS.BCST       $0x11, f32VecTab<>+576(SB), Z11, K1
+	VMOVAPS           Z23, K1, Z19
+	VPANDD.BCST       f32VecTab<>+128(SB), Z7, Z11
+	VPORD             Z11, Z19, Z19
+	VADDPS.BCST       f32VecTab<>+64(SB), Z16, Z16
+	VMULPS.BCST       f32VecTab<>+768(SB), Z0, Z0
+	VMULPS            Z16, Z0, Z0
+	VMOVUPS           Z0, (CX)(BX*4)
+	VADDPS.BCST       f32VecTab<>+64(SB), Z17, Z17
+	VMULPS.BCST       f32VecTab<>+768(SB), Z1, Z0
+	VMULPS            Z17, Z0, Z0
+	VMOVUPS           Z0, 64(CX)(BX*4)
+	VADDPS.BCST       f32VecTab<>+64(SB), Z18, Z18
+	VMULPS.BCST       f32VecTab<>+768(SB), Z2, Z0
+	VMULPS            Z18, Z0, Z0
+	VMOVUPS           Z0, 128(CX)(BX*4)
+	VADDPS.BCST       f32VecTab<>+64(SB), Z19, Z19
+	VMULPS.BCST       f32VecTab<>+768(SB), Z3, Z0
+	VMULPS            Z19, Z0, Z0
+	VMOVUPS           Z0, 192(CX)(BX*4)
+	ADDQ              $0x00000040, BX
+	CMPQ              BX, SI
+	JL                loop
+
+one:
+	CMPQ              BX, AX
+	JGE               done
 	VMOVUPS           (DX)(BX*4), Z0
 	VMULPS.BCST       f32VecTab<>+832(SB), Z0, Z1
 	VMULPS            Z0, Z1, Z1
@@ -3325,10 +3546,10 @@ loop:
 	VPSLLD            $0x17, Z3, Z3
 	VMULPS            Z4, Z5, Z5
 	VMULPS            Z3, Z5, Z5
-	VADDPS.BCST       f32VecTab<>+64(SB), Z5, Z5
 	VBROADCASTSS      f32VecTab<>+96(SB), Z3
-	VDIVPS            Z5, Z3, Z3
 	VBROADCASTSS      f32VecTab<>+64(SB), Z4
+	VADDPS.BCST       f32VecTab<>+64(SB), Z5, Z5
+	VDIVPS            Z5, Z3, Z3
 	VSUBPS            Z3, Z4, Z4
 	VMULPS            Z2, Z2, Z3
 	VBROADCASTSS      f32VecTab<>+608(SB), Z5
@@ -3347,8 +3568,7 @@ loop:
 	VMULPS            Z4, Z0, Z0
 	VMOVUPS           Z0, (CX)(BX*4)
 	ADDQ              $0x00000010, BX
-	CMPQ              BX, AX
-	JL                loop
+	JMP               one
 
 done:
 	VZEROUPPER
@@ -3363,9 +3583,274 @@ TEXT ·f32GeluGradZ(SB), NOSPLIT, $0-32
 	MOVQ dy+24(FP), BX
 	XORQ SI, SI
 	ANDQ $-16, AX
-	JZ   done
+	MOVQ AX, DI
+	ANDQ $-64, DI
+	JZ   one
 
 loop:
+	VMOVUPS           (DX)(SI*4), Z0
+	VMOVUPS           64(DX)(SI*4), Z1
+	VMOVUPS           128(DX)(SI*4), Z2
+	VMOVUPS           192(DX)(SI*4), Z3
+	VMULPS.BCST       f32VecTab<>+832(SB), Z0, Z4
+	VMULPS            Z0, Z4, Z4
+	VMULPS            Z0, Z4, Z4
+	VADDPS            Z0, Z4, Z4
+	VMULPS.BCST       f32VecTab<>+800(SB), Z4, Z4
+	VMULPS.BCST       f32VecTab<>+832(SB), Z1, Z5
+	VMULPS            Z1, Z5, Z5
+	VMULPS            Z1, Z5, Z5
+	VADDPS            Z1, Z5, Z5
+	VMULPS.BCST       f32VecTab<>+800(SB), Z5, Z5
+	VMULPS.BCST       f32VecTab<>+832(SB), Z2, Z6
+	VMULPS            Z2, Z6, Z6
+	VMULPS            Z2, Z6, Z6
+	VADDPS            Z2, Z6, Z6
+	VMULPS.BCST       f32VecTab<>+800(SB), Z6, Z6
+	VMULPS.BCST       f32VecTab<>+832(SB), Z3, Z7
+	VMULPS            Z3, Z7, Z7
+	VMULPS            Z3, Z7, Z7
+	VADDPS            Z3, Z7, Z7
+	VMULPS.BCST       f32VecTab<>+800(SB), Z7, Z7
+	VPANDD.BCST       f32VecTab<>+160(SB), Z4, Z8
+	VADDPS            Z8, Z8, Z12
+	VPANDD.BCST       f32VecTab<>+160(SB), Z5, Z9
+	VADDPS            Z9, Z9, Z13
+	VPANDD.BCST       f32VecTab<>+160(SB), Z6, Z10
+	VADDPS            Z10, Z10, Z14
+	VPANDD.BCST       f32VecTab<>+160(SB), Z7, Z11
+	VADDPS            Z11, Z11, Z15
+	VBROADCASTSS      f32VecTab<>+256(SB), Z16
+	VBROADCASTSS      f32VecTab<>+256(SB), Z17
+	VBROADCASTSS      f32VecTab<>+256(SB), Z18
+	VBROADCASTSS      f32VecTab<>+256(SB), Z19
+	VMINPS            Z12, Z16, Z16
+	VMINPS            Z13, Z17, Z17
+	VMINPS            Z14, Z18, Z18
+	VMINPS            Z15, Z19, Z19
+	VMULPS.BCST       f32VecTab<>+288(SB), Z16, Z12
+	VMULPS.BCST       f32VecTab<>+288(SB), Z17, Z13
+	VMULPS.BCST       f32VecTab<>+288(SB), Z18, Z14
+	VMULPS.BCST       f32VecTab<>+288(SB), Z19, Z15
+	VRNDSCALEPS       $0x00, Z12, Z12
+	VRNDSCALEPS       $0x00, Z13, Z13
+	VRNDSCALEPS       $0x00, Z14, Z14
+	VRNDSCALEPS       $0x00, Z15, Z15
+	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z12, Z16
+	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z13, Z17
+	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z14, Z18
+	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z15, Z19
+	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z12, Z16
+	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z13, Z17
+	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z14, Z18
+	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z15, Z19
+	VBROADCASTSS      f32VecTab<>+384(SB), Z20
+	VBROADCASTSS      f32VecTab<>+384(SB), Z21
+	VBROADCASTSS      f32VecTab<>+384(SB), Z22
+	VBROADCASTSS      f32VecTab<>+384(SB), Z23
+	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z16, Z20
+	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z17, Z21
+	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z18, Z22
+	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z19, Z23
+	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z16, Z20
+	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z17, Z21
+	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z18, Z22
+	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z19, Z23
+	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z16, Z20
+	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z17, Z21
+	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z18, Z22
+	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z19, Z23
+	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z16, Z20
+	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z17, Z21
+	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z18, Z22
+	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z19, Z23
+	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z16, Z20
+	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z17, Z21
+	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z18, Z22
+	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z19, Z23
+	VMULPS            Z16, Z16, Z24
+	VFMADD213PS       Z16, Z24, Z20
+	VADDPS.BCST       f32VecTab<>+64(SB), Z20, Z20
+	VMULPS            Z17, Z17, Z16
+	VFMADD213PS       Z17, Z16, Z21
+	VADDPS.BCST       f32VecTab<>+64(SB), Z21, Z21
+	VMULPS            Z18, Z18, Z16
+	VFMADD213PS       Z18, Z16, Z22
+	VADDPS.BCST       f32VecTab<>+64(SB), Z22, Z22
+	VMULPS            Z19, Z19, Z16
+	VFMADD213PS       Z19, Z16, Z23
+	VADDPS.BCST       f32VecTab<>+64(SB), Z23, Z23
+	VCVTPS2DQ         Z12, Z12
+	VPSRAD            $0x01, Z12, Z16
+	VPSUBD            Z16, Z12, Z12
+	VPADDD.BCST       f32VecTab<>+192(SB), Z16, Z16
+	VPADDD.BCST       f32VecTab<>+192(SB), Z12, Z12
+	VPSLLD            $0x17, Z16, Z16
+	VPSLLD            $0x17, Z12, Z12
+	VMULPS            Z16, Z20, Z20
+	VMULPS            Z12, Z20, Z20
+	VCVTPS2DQ         Z13, Z13
+	VPSRAD            $0x01, Z13, Z12
+	VPSUBD            Z12, Z13, Z13
+	VPADDD.BCST       f32VecTab<>+192(SB), Z12, Z12
+	VPADDD.BCST       f32VecTab<>+192(SB), Z13, Z13
+	VPSLLD            $0x17, Z12, Z12
+	VPSLLD            $0x17, Z13, Z13
+	VMULPS            Z12, Z21, Z21
+	VMULPS            Z13, Z21, Z21
+	VCVTPS2DQ         Z14, Z14
+	VPSRAD            $0x01, Z14, Z12
+	VPSUBD            Z12, Z14, Z14
+	VPADDD.BCST       f32VecTab<>+192(SB), Z12, Z12
+	VPADDD.BCST       f32VecTab<>+192(SB), Z14, Z14
+	VPSLLD            $0x17, Z12, Z12
+	VPSLLD            $0x17, Z14, Z14
+	VMULPS            Z12, Z22, Z22
+	VMULPS            Z14, Z22, Z22
+	VCVTPS2DQ         Z15, Z15
+	VPSRAD            $0x01, Z15, Z12
+	VPSUBD            Z12, Z15, Z15
+	VPADDD.BCST       f32VecTab<>+192(SB), Z12, Z12
+	VPADDD.BCST       f32VecTab<>+192(SB), Z15, Z15
+	VPSLLD            $0x17, Z12, Z12
+	VPSLLD            $0x17, Z15, Z15
+	VMULPS            Z12, Z23, Z23
+	VMULPS            Z15, Z23, Z23
+	VBROADCASTSS      f32VecTab<>+96(SB), Z12
+	VBROADCASTSS      f32VecTab<>+96(SB), Z13
+	VBROADCASTSS      f32VecTab<>+96(SB), Z14
+	VBROADCASTSS      f32VecTab<>+96(SB), Z15
+	VBROADCASTSS      f32VecTab<>+64(SB), Z16
+	VBROADCASTSS      f32VecTab<>+64(SB), Z17
+	VBROADCASTSS      f32VecTab<>+64(SB), Z18
+	VBROADCASTSS      f32VecTab<>+64(SB), Z19
+	VADDPS.BCST       f32VecTab<>+64(SB), Z20, Z20
+	VDIVPS            Z20, Z12, Z12
+	VSUBPS            Z12, Z16, Z16
+	VADDPS.BCST       f32VecTab<>+64(SB), Z21, Z21
+	VDIVPS            Z21, Z13, Z13
+	VSUBPS            Z13, Z17, Z17
+	VADDPS.BCST       f32VecTab<>+64(SB), Z22, Z22
+	VDIVPS            Z22, Z14, Z14
+	VSUBPS            Z14, Z18, Z18
+	VADDPS.BCST       f32VecTab<>+64(SB), Z23, Z23
+	VDIVPS            Z23, Z15, Z15
+	VSUBPS            Z15, Z19, Z19
+	VMULPS            Z8, Z8, Z12
+	VMULPS            Z9, Z9, Z13
+	VMULPS            Z10, Z10, Z14
+	VMULPS            Z11, Z11, Z15
+	VBROADCASTSS      f32VecTab<>+608(SB), Z20
+	VBROADCASTSS      f32VecTab<>+608(SB), Z21
+	VBROADCASTSS      f32VecTab<>+608(SB), Z22
+	VBROADCASTSS      f32VecTab<>+608(SB), Z23
+	VFMADD213PS.BCST  f32VecTab<>+640(SB), Z12, Z20
+	VFMADD213PS.BCST  f32VecTab<>+640(SB), Z13, Z21
+	VFMADD213PS.BCST  f32VecTab<>+640(SB), Z14, Z22
+	VFMADD213PS.BCST  f32VecTab<>+640(SB), Z15, Z23
+	VFMADD213PS.BCST  f32VecTab<>+672(SB), Z12, Z20
+	VFMADD213PS.BCST  f32VecTab<>+672(SB), Z13, Z21
+	VFMADD213PS.BCST  f32VecTab<>+672(SB), Z14, Z22
+	VFMADD213PS.BCST  f32VecTab<>+672(SB), Z15, Z23
+	VFMADD213PS.BCST  f32VecTab<>+704(SB), Z12, Z20
+	VFMADD213PS.BCST  f32VecTab<>+704(SB), Z13, Z21
+	VFMADD213PS.BCST  f32VecTab<>+704(SB), Z14, Z22
+	VFMADD213PS.BCST  f32VecTab<>+704(SB), Z15, Z23
+	VFMADD213PS.BCST  f32VecTab<>+736(SB), Z12, Z20
+	VFMADD213PS.BCST  f32VecTab<>+736(SB), Z13, Z21
+	VFMADD213PS.BCST  f32VecTab<>+736(SB), Z14, Z22
+	VFMADD213PS.BCST  f32VecTab<>+736(SB), Z15, Z23
+	VMULPS            Z8, Z12, Z12
+	VFMADD213PS       Z8, Z12, Z20
+	VCMPPS.BCST       $0x11, f32VecTab<>+576(SB), Z8, K1
+	VMOVAPS           Z20, K1, Z16
+	VPANDD.BCST       f32VecTab<>+128(SB), Z4, Z8
+	VPORD             Z8, Z16, Z16
+	VMULPS            Z9, Z13, Z13
+	VFMADD213PS       Z9, Z13, Z21
+	VCMPPS.BCST       $0x11, f32VecTab<>+576(SB), Z9, K1
+	VMOVAPS           Z21, K1, Z17
+	VPANDD.BCST       f32VecTab<>+128(SB), Z5, Z9
+	VPORD             Z9, Z17, Z17
+	VMULPS            Z10, Z14, Z14
+	VFMADD213PS       Z10, Z14, Z22
+	VCMPPS.BCST       $0x11, f32VecTab<>+576(SB), Z10, K1
+	VMOVAPS           Z22, K1, Z18
+	VPANDD.BCST       f32VecTab<>+128(SB), Z6, Z10
+	VPORD             Z10, Z18, Z18
+	VMULPS            Z11, Z15, Z15
+	VFMADD213PS       Z11, Z15, Z23
+	VCMPPS.BCST       $0x11, f32VecTab<>+576(SB), Z11, K1
+	VMOVAPS           Z23, K1, Z19
+	VPANDD.BCST       f32VecTab<>+128(SB), Z7, Z11
+	VPORD             Z11, Z19, Z19
+	VBROADCASTSS      f32VecTab<>+64(SB), Z4
+	VMULPS            Z16, Z16, Z6
+	VSUBPS            Z6, Z4, Z6
+	VMULPS.BCST       f32VecTab<>+768(SB), Z0, Z5
+	VMULPS            Z6, Z5, Z5
+	VMULPS.BCST       f32VecTab<>+800(SB), Z5, Z5
+	VMULPS.BCST       f32VecTab<>+864(SB), Z0, Z6
+	VMULPS            Z0, Z6, Z6
+	VADDPS            Z4, Z6, Z6
+	VMULPS            Z6, Z5, Z5
+	VADDPS            Z4, Z16, Z16
+	VMULPS.BCST       f32VecTab<>+768(SB), Z16, Z16
+	VADDPS            Z5, Z16, Z16
+	VMULPS            (BX)(SI*4), Z16, Z16
+	VMOVUPS           Z16, (CX)(SI*4)
+	VBROADCASTSS      f32VecTab<>+64(SB), Z0
+	VMULPS            Z17, Z17, Z5
+	VSUBPS            Z5, Z0, Z5
+	VMULPS.BCST       f32VecTab<>+768(SB), Z1, Z4
+	VMULPS            Z5, Z4, Z4
+	VMULPS.BCST       f32VecTab<>+800(SB), Z4, Z4
+	VMULPS.BCST       f32VecTab<>+864(SB), Z1, Z5
+	VMULPS            Z1, Z5, Z5
+	VADDPS            Z0, Z5, Z5
+	VMULPS            Z5, Z4, Z4
+	VADDPS            Z0, Z17, Z17
+	VMULPS.BCST       f32VecTab<>+768(SB), Z17, Z17
+	VADDPS            Z4, Z17, Z17
+	VMULPS            64(BX)(SI*4), Z17, Z17
+	VMOVUPS           Z17, 64(CX)(SI*4)
+	VBROADCASTSS      f32VecTab<>+64(SB), Z0
+	VMULPS            Z18, Z18, Z4
+	VSUBPS            Z4, Z0, Z4
+	VMULPS.BCST       f32VecTab<>+768(SB), Z2, Z1
+	VMULPS            Z4, Z1, Z1
+	VMULPS.BCST       f32VecTab<>+800(SB), Z1, Z1
+	VMULPS.BCST       f32VecTab<>+864(SB), Z2, Z4
+	VMULPS            Z2, Z4, Z4
+	VADDPS            Z0, Z4, Z4
+	VMULPS            Z4, Z1, Z1
+	VADDPS            Z0, Z18, Z18
+	VMULPS.BCST       f32VecTab<>+768(SB), Z18, Z18
+	VADDPS            Z1, Z18, Z18
+	VMULPS            128(BX)(SI*4), Z18, Z18
+	VMOVUPS           Z18, 128(CX)(SI*4)
+	VBROADCASTSS      f32VecTab<>+64(SB), Z0
+	VMULPS            Z19, Z19, Z2
+	VSUBPS            Z2, Z0, Z2
+	VMULPS.BCST       f32VecTab<>+768(SB), Z3, Z1
+	VMULPS            Z2, Z1, Z1
+	VMULPS.BCST       f32VecTab<>+800(SB), Z1, Z1
+	VMULPS.BCST       f32VecTab<>+864(SB), Z3, Z2
+	VMULPS            Z3, Z2, Z2
+	VADDPS            Z0, Z2, Z2
+	VMULPS            Z2, Z1, Z1
+	VADDPS            Z0, Z19, Z19
+	VMULPS.BCST       f32VecTab<>+768(SB), Z19, Z19
+	VADDPS            Z1, Z19, Z19
+	VMULPS            192(BX)(SI*4), Z19, Z19
+	VMOVUPS           Z19, 192(CX)(SI*4)
+	ADDQ              $0x00000040, SI
+	CMPQ              SI, DI
+	JL                loop
+
+one:
+	CMPQ              SI, AX
+	JGE               done
 	VMOVUPS           (DX)(SI*4), Z0
 	VMULPS.BCST       f32VecTab<>+832(SB), Z0, Z1
 	VMULPS            Z0, Z1, Z1
@@ -3398,10 +3883,10 @@ loop:
 	VPSLLD            $0x17, Z3, Z3
 	VMULPS            Z4, Z5, Z5
 	VMULPS            Z3, Z5, Z5
-	VADDPS.BCST       f32VecTab<>+64(SB), Z5, Z5
 	VBROADCASTSS      f32VecTab<>+96(SB), Z3
-	VDIVPS            Z5, Z3, Z3
 	VBROADCASTSS      f32VecTab<>+64(SB), Z4
+	VADDPS.BCST       f32VecTab<>+64(SB), Z5, Z5
+	VDIVPS            Z5, Z3, Z3
 	VSUBPS            Z3, Z4, Z4
 	VMULPS            Z2, Z2, Z3
 	VBROADCASTSS      f32VecTab<>+608(SB), Z5
@@ -3431,8 +3916,7 @@ loop:
 	VMULPS            (BX)(SI*4), Z4, Z4
 	VMOVUPS           Z4, (CX)(SI*4)
 	ADDQ              $0x00000010, SI
-	CMPQ              SI, AX
-	JL                loop
+	JMP               one
 
 done:
 	VZEROUPPER

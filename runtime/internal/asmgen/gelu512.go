@@ -28,72 +28,124 @@ func zbcast(name string) VecVirtual {
 	return z
 }
 
-// emitExpHiZ is emitExp(x, false, true) for a zmm register x.
-func emitExpHiZ(x VecVirtual) VecVirtual {
-	t := zbcast("expHi")
-	VMINPS(x, t, t) // x as the second source: NaN propagates
-	k := ZMM()
-	VMULPS_BCST(c32("log2e"), t, k)
-	VRNDSCALEPS(U8(0), k, k) // to nearest even
-	VFNMADD231PS_BCST(c32("ln2hi"), k, t)
-	VFNMADD231PS_BCST(c32("ln2lo"), k, t)
-	p := zbcast("exp0")
-	for _, c := range []string{"exp1", "exp2", "exp3", "exp4", "exp5"} {
-		VFMADD213PS_BCST(c32(c), t, p)
+// The emitters below take several registers and emit each step for all
+// of them before the next step: the vectors' chains interleaved, so that
+// the core overlaps them without holding many iterations in flight (one
+// GELU vector is a chain of some forty dependent operations).
+
+// zregs returns k new zmm registers.
+func zregs(k int) []VecVirtual {
+	r := make([]VecVirtual, k)
+	for i := range r {
+		r[i] = ZMM()
 	}
-	r2 := ZMM()
-	VMULPS(t, t, r2)
-	VFMADD213PS(t, r2, p)
-	VADDPS_BCST(c32("one"), p, p)
-	k1 := ZMM()
-	VCVTPS2DQ(k, k)
-	VPSRAD(U8(1), k, k1)
-	VPSUBD(k1, k, k)
-	VPADDD_BCST(c32("exp127"), k1, k1)
-	VPADDD_BCST(c32("exp127"), k, k)
-	VPSLLD(U8(23), k1, k1)
-	VPSLLD(U8(23), k, k)
-	VMULPS(k1, p, p)
-	VMULPS(k, p, p)
+	return r
+}
+
+// zbcasts returns k new zmm registers holding constant name in every lane.
+func zbcasts(name string, k int) []VecVirtual {
+	r := make([]VecVirtual, k)
+	for i := range r {
+		r[i] = zbcast(name)
+	}
+	return r
+}
+
+// emitExpHiZ is emitExp(x, false, true) for zmm registers xs.
+func emitExpHiZ(xs []VecVirtual) []VecVirtual {
+	n := len(xs)
+	t := zbcasts("expHi", n)
+	for i := range n {
+		VMINPS(xs[i], t[i], t[i]) // x as the second source: NaN propagates
+	}
+	k := zregs(n)
+	for i := range n {
+		VMULPS_BCST(c32("log2e"), t[i], k[i])
+	}
+	for i := range n {
+		VRNDSCALEPS(U8(0), k[i], k[i]) // to nearest even
+	}
+	for i := range n {
+		VFNMADD231PS_BCST(c32("ln2hi"), k[i], t[i])
+	}
+	for i := range n {
+		VFNMADD231PS_BCST(c32("ln2lo"), k[i], t[i])
+	}
+	p := zbcasts("exp0", n)
+	for _, c := range []string{"exp1", "exp2", "exp3", "exp4", "exp5"} {
+		for i := range n {
+			VFMADD213PS_BCST(c32(c), t[i], p[i])
+		}
+	}
+	r2 := zregs(n)
+	for i := range n {
+		VMULPS(t[i], t[i], r2[i])
+		VFMADD213PS(t[i], r2[i], p[i])
+		VADDPS_BCST(c32("one"), p[i], p[i])
+	}
+	k1 := zregs(n)
+	for i := range n {
+		VCVTPS2DQ(k[i], k[i])
+		VPSRAD(U8(1), k[i], k1[i])
+		VPSUBD(k1[i], k[i], k[i])
+		VPADDD_BCST(c32("exp127"), k1[i], k1[i])
+		VPADDD_BCST(c32("exp127"), k[i], k[i])
+		VPSLLD(U8(23), k1[i], k1[i])
+		VPSLLD(U8(23), k[i], k[i])
+		VMULPS(k1[i], p[i], p[i])
+		VMULPS(k[i], p[i], p[i])
+	}
 	return p
 }
 
-// emitTanhZ is emitTanh for a zmm register x.
-func emitTanhZ(x VecVirtual) VecVirtual {
-	a := ZMM()
-	VPANDD_BCST(c32("abs"), x, a)
-	a2 := ZMM()
-	VADDPS(a, a, a2)
-	e := emitExpHiZ(a2)
-	VADDPS_BCST(c32("one"), e, e)
-	q := zbcast("two")
-	VDIVPS(e, q, q)
-	big := zbcast("one")
-	VSUBPS(q, big, big)
-	z := ZMM()
-	VMULPS(a, a, z)
-	p := zbcast("tanh0")
-	for _, c := range []string{"tanh1", "tanh2", "tanh3", "tanh4"} {
-		VFMADD213PS_BCST(c32(c), z, p)
+// emitTanhZ is emitTanh for zmm registers xs.
+func emitTanhZ(xs []VecVirtual) []VecVirtual {
+	n := len(xs)
+	a, a2 := zregs(n), zregs(n)
+	for i := range n {
+		VPANDD_BCST(c32("abs"), xs[i], a[i])
+		VADDPS(a[i], a[i], a2[i])
 	}
-	VMULPS(a, z, z)
-	VFMADD213PS(a, z, p)
-	m := K()
-	VCMPPS_BCST(U8(0x11), c32("tanhMax"), a, m) // |x| < 0.625, false for NaN
-	VMOVAPS(p, m, big)
-	VPANDD_BCST(c32("sign"), x, a)
-	VPORD(a, big, big)
+	e := emitExpHiZ(a2)
+	q := zbcasts("two", n)
+	big := zbcasts("one", n)
+	for i := range n {
+		VADDPS_BCST(c32("one"), e[i], e[i])
+		VDIVPS(e[i], q[i], q[i])
+		VSUBPS(q[i], big[i], big[i])
+	}
+	z := zregs(n)
+	for i := range n {
+		VMULPS(a[i], a[i], z[i])
+	}
+	p := zbcasts("tanh0", n)
+	for _, c := range []string{"tanh1", "tanh2", "tanh3", "tanh4"} {
+		for i := range n {
+			VFMADD213PS_BCST(c32(c), z[i], p[i])
+		}
+	}
+	for i := range n {
+		VMULPS(a[i], z[i], z[i])
+		VFMADD213PS(a[i], z[i], p[i])
+		m := K()
+		VCMPPS_BCST(U8(0x11), c32("tanhMax"), a[i], m) // |x| < 0.625, false for NaN
+		VMOVAPS(p[i], m, big[i])
+		VPANDD_BCST(c32("sign"), xs[i], a[i])
+		VPORD(a[i], big[i], big[i])
+	}
 	return big
 }
 
-// emitGeluTanhZ is emitGeluTanh for a zmm register x.
-func emitGeluTanhZ(x VecVirtual) VecVirtual {
-	u := ZMM()
-	VMULPS_BCST(c32("geluA"), x, u)
-	VMULPS(x, u, u)
-	VMULPS(x, u, u)
-	VADDPS(x, u, u)
-	VMULPS_BCST(c32("geluC"), u, u)
+// emitGeluTanhZ is emitGeluTanh's tanh u for zmm registers xs.
+func emitGeluTanhZ(xs []VecVirtual) []VecVirtual {
+	u := zregs(len(xs))
+	for i, x := range xs {
+		VMULPS_BCST(c32("geluA"), x, u[i])
+		VMULPS(x, u[i], u[i])
+		VMULPS(x, u[i], u[i])
+		VADDPS(x, u[i], u[i])
+		VMULPS_BCST(c32("geluC"), u[i], u[i])
+	}
 	return emitTanhZ(u)
 }
 
@@ -101,8 +153,10 @@ func emitGeluTanhZ(x VecVirtual) VecVirtual {
 //
 //	func name(n int, arrays... *float32)
 //
-// with body run on every vector, at(a) its 64 bytes in array a.
-func zStream(name string, arrays []string, doc []string, body func(at func(int) Mem)) {
+// with body run on every vector, at(a, v) the 64 bytes of vector v of the
+// iteration in array a: on zUnroll vectors at a time, then on the ones
+// left one at a time.
+func zStream(name string, arrays []string, doc []string, body func(vecs int, at func(a, v int) Mem)) {
 	params := "n int"
 	for _, a := range arrays {
 		params += ", " + a + " *float32"
@@ -115,56 +169,76 @@ func zStream(name string, arrays []string, doc []string, body func(at func(int) 
 	for i, a := range arrays {
 		ptr[i] = Load(Param(a), GP64())
 	}
-	i := GP64()
+	i, end := GP64(), GP64()
 	XORQ(i, i)
 	ANDQ(I32(-16), n)
-	JZ(LabelRef("done"))
+	MOVQ(n, end)
+	ANDQ(I32(-16*zUnroll), end)
+	at := func(a, v int) Mem { return Mem{Base: ptr[a], Index: i, Scale: 4, Disp: 64 * v} }
+	JZ(LabelRef("one"))
 	Label("loop")
-	body(func(a int) Mem { return Mem{Base: ptr[a], Index: i, Scale: 4} })
-	ADDQ(U32(16), i)
-	CMPQ(i, n)
+	body(zUnroll, at)
+	ADDQ(U32(16*zUnroll), i)
+	CMPQ(i, end)
 	JL(LabelRef("loop"))
+	Label("one")
+	CMPQ(i, n)
+	JGE(LabelRef("done"))
+	body(1, at)
+	ADDQ(U32(16), i)
+	JMP(LabelRef("one"))
 	Label("done")
 	VZEROUPPER()
 	RET()
 }
 
+// zUnroll is the number of vectors zStream's loop takes at a time.
+const zUnroll = 4
+
 func geluZKernels() {
 	zStream("f32GeluZ", []string{"out", "x"}, []string{
 		"f32GeluZ is f32Gelu on AVX-512F for the whole vectors of 16 elements",
 		"(i < n&^15), bit-identical to it.",
-	}, func(at func(int) Mem) {
-		x := ZMM()
-		VMOVUPS(at(1), x)
+	}, func(vecs int, at func(a, v int) Mem) {
+		x := zregs(vecs)
+		for v := range vecs {
+			VMOVUPS(at(1, v), x[v])
+		}
 		t := emitGeluTanhZ(x)
-		VADDPS_BCST(c32("one"), t, t)
-		h := ZMM()
-		VMULPS_BCST(c32("half"), x, h)
-		VMULPS(t, h, h)
-		VMOVUPS(h, at(0))
+		for v := range vecs {
+			VADDPS_BCST(c32("one"), t[v], t[v])
+			h := ZMM()
+			VMULPS_BCST(c32("half"), x[v], h)
+			VMULPS(t[v], h, h)
+			VMOVUPS(h, at(0, v))
+		}
 	})
 	zStream("f32GeluGradZ", []string{"dx", "x", "dy"}, []string{
 		"f32GeluGradZ is f32GeluGrad on AVX-512F for the whole vectors of 16",
 		"elements (i < n&^15), bit-identical to it.",
-	}, func(at func(int) Mem) {
-		x := ZMM()
-		VMOVUPS(at(1), x)
+	}, func(vecs int, at func(a, v int) Mem) {
+		x := zregs(vecs)
+		for v := range vecs {
+			VMOVUPS(at(1, v), x[v])
+		}
 		t := emitGeluTanhZ(x)
-		one := zbcast("one")
-		b, s := ZMM(), ZMM()
-		VMULPS(t, t, s)
-		VSUBPS(s, one, s)
-		VMULPS_BCST(c32("half"), x, b)
-		VMULPS(s, b, b)
-		VMULPS_BCST(c32("geluC"), b, b)
-		VMULPS_BCST(c32("gelu3A"), x, s)
-		VMULPS(x, s, s)
-		VADDPS(one, s, s)
-		VMULPS(s, b, b)
-		VADDPS(one, t, t)
-		VMULPS_BCST(c32("half"), t, t)
-		VADDPS(b, t, t)
-		VMULPS(at(2), t, t)
-		VMOVUPS(t, at(0))
+		for v := range vecs {
+			one := zbcast("one")
+			b, s := ZMM(), ZMM()
+			VMULPS(t[v], t[v], s)
+			VSUBPS(s, one, s)
+			VMULPS_BCST(c32("half"), x[v], b)
+			VMULPS(s, b, b)
+			VMULPS_BCST(c32("geluC"), b, b)
+			VMULPS_BCST(c32("gelu3A"), x[v], s)
+			VMULPS(x[v], s, s)
+			VADDPS(one, s, s)
+			VMULPS(s, b, b)
+			VADDPS(one, t[v], t[v])
+			VMULPS_BCST(c32("half"), t[v], t[v])
+			VADDPS(b, t[v], t[v])
+			VMULPS(at(2, v), t[v], t[v])
+			VMOVUPS(t[v], at(0, v))
+		}
 	})
 }
