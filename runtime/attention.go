@@ -60,9 +60,13 @@ func attentionSoftmax[T Float](p []T, steps int, scale float64, causal bool) {
 		// scale > 0, so the largest score scales to the peak.
 		peak := float64(rowMax(live)) * scale
 		// Pad a causal row with -Inf to whole vectors for the
-		// kernels: e^-Inf = 0 adds nothing to the sum, and the
-		// padding is cleared with the rest.
-		padded := row[:min(steps, (last+7)&^7)]
+		// kernels that take whole vectors only: e^-Inf = 0 adds
+		// nothing to the sum, and the padding is cleared with the
+		// rest.
+		padded := live
+		if !expSumAll[T]() {
+			padded = row[:min(steps, (last+7)&^7)]
+		}
 		for i := last; i < len(padded); i++ {
 			padded[i] = T(math.Inf(-1))
 		}

@@ -141,10 +141,26 @@ func unaryGradAsm[T Float](op UnaryOp, dx, y, dy []T) int {
 	return k
 }
 
+// haveExpZ selects the AVX-512 softmax exponentials (f32ExpSumZ,
+// f32SumExpZ: the same exponentials as the AVX2 kernels, all the elements,
+// the sums in another order). A variable so that the tests run both.
+var haveExpZ = haveGeluZ
+
+// expSumAll reports whether expSumAsm and sumExpAsm do all the elements
+// (no tail left to the Go loop), so a causal row needs no padding.
+func expSumAll[T Float]() bool {
+	var z T
+	return haveExpZ && unsafe.Sizeof(z) == 4
+}
+
 // expSumAsm does the whole vectors of expShift (out[i] = e^(x[i]·scale −
-// shift), returning their sum) for float32 on f32ExpSum: x·scale − shift
-// rounded once to float32, e^ to f32Exp's 1 ulp, the sum in float64.
+// shift), returning their sum) for float32 on f32ExpSum, or all of it on
+// f32ExpSumZ: x·scale − shift rounded once to float32, e^ to f32Exp's 1
+// ulp, the sum in float64.
 func expSumAsm[T Float](out, x []T, scale, shift float64) (int, float64) {
+	if expSumAll[T]() && len(out) > 0 {
+		return len(out), f32ExpSumZ(len(out), f32p(out), f32p(x), float32(scale), float32(shift))
+	}
 	k := f32FMAVecs[T](len(out))
 	if k == 0 {
 		return 0, 0
@@ -154,6 +170,9 @@ func expSumAsm[T Float](out, x []T, scale, shift float64) (int, float64) {
 
 // sumExpAsm is expSumAsm without the stores (f32SumExp).
 func sumExpAsm[T Float](x []T, scale, shift float64) (int, float64) {
+	if expSumAll[T]() && len(x) > 0 {
+		return len(x), f32SumExpZ(len(x), f32p(x), float32(scale), float32(shift))
+	}
 	k := f32FMAVecs[T](len(x))
 	if k == 0 {
 		return 0, 0

@@ -3922,6 +3922,510 @@ done:
 	VZEROUPPER
 	RET
 
+DATA expKmask<>+0(SB)/2, $0x0000
+DATA expKmask<>+2(SB)/2, $0x0001
+DATA expKmask<>+4(SB)/2, $0x0003
+DATA expKmask<>+6(SB)/2, $0x0007
+DATA expKmask<>+8(SB)/2, $0x000f
+DATA expKmask<>+10(SB)/2, $0x001f
+DATA expKmask<>+12(SB)/2, $0x003f
+DATA expKmask<>+14(SB)/2, $0x007f
+DATA expKmask<>+16(SB)/2, $0x00ff
+DATA expKmask<>+18(SB)/2, $0x01ff
+DATA expKmask<>+20(SB)/2, $0x03ff
+DATA expKmask<>+22(SB)/2, $0x07ff
+DATA expKmask<>+24(SB)/2, $0x0fff
+DATA expKmask<>+26(SB)/2, $0x1fff
+DATA expKmask<>+28(SB)/2, $0x3fff
+DATA expKmask<>+30(SB)/2, $0x7fff
+DATA expKmask<>+32(SB)/2, $0xffff
+GLOBL expKmask<>(SB), RODATA|NOPTR, $34
+
+// func f32ExpSumZ(n int, out *float32, x *float32, scale float32, shift float32) float64
+// Requires: AVX, AVX512F, SSE2
+TEXT ·f32ExpSumZ(SB), NOSPLIT, $0-40
+	MOVQ         n+0(FP), AX
+	MOVQ         out+8(FP), CX
+	MOVQ         x+16(FP), DX
+	VBROADCASTSS scale+24(FP), Z0
+	VBROADCASTSS shift+28(FP), Z1
+	VPXORQ       Z2, Z2, Z2
+	VPXORQ       Z3, Z3, Z3
+	XORQ         BX, BX
+	MOVQ         AX, SI
+	ANDQ         $-64, SI
+	CMPQ         SI, $+0
+	JE           one
+
+loop:
+	VMOVUPS           (DX)(BX*4), Z4
+	VFMSUB213PS       Z1, Z0, Z4
+	VMOVUPS           64(DX)(BX*4), Z5
+	VFMSUB213PS       Z1, Z0, Z5
+	VMOVUPS           128(DX)(BX*4), Z6
+	VFMSUB213PS       Z1, Z0, Z6
+	VMOVUPS           192(DX)(BX*4), Z7
+	VFMSUB213PS       Z1, Z0, Z7
+	VBROADCASTSS      f32VecTab<>+224(SB), Z8
+	VBROADCASTSS      f32VecTab<>+224(SB), Z9
+	VBROADCASTSS      f32VecTab<>+224(SB), Z10
+	VBROADCASTSS      f32VecTab<>+224(SB), Z11
+	VMAXPS            Z4, Z8, Z8
+	VMAXPS            Z5, Z9, Z9
+	VMAXPS            Z6, Z10, Z10
+	VMAXPS            Z7, Z11, Z11
+	VMINPS.BCST       f32VecTab<>+256(SB), Z8, Z8
+	VMINPS.BCST       f32VecTab<>+256(SB), Z9, Z9
+	VMINPS.BCST       f32VecTab<>+256(SB), Z10, Z10
+	VMINPS.BCST       f32VecTab<>+256(SB), Z11, Z11
+	VMULPS.BCST       f32VecTab<>+288(SB), Z8, Z4
+	VMULPS.BCST       f32VecTab<>+288(SB), Z9, Z5
+	VMULPS.BCST       f32VecTab<>+288(SB), Z10, Z6
+	VMULPS.BCST       f32VecTab<>+288(SB), Z11, Z7
+	VRNDSCALEPS       $0x00, Z4, Z4
+	VRNDSCALEPS       $0x00, Z5, Z5
+	VRNDSCALEPS       $0x00, Z6, Z6
+	VRNDSCALEPS       $0x00, Z7, Z7
+	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z4, Z8
+	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z5, Z9
+	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z6, Z10
+	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z7, Z11
+	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z4, Z8
+	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z5, Z9
+	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z6, Z10
+	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z7, Z11
+	VBROADCASTSS      f32VecTab<>+384(SB), Z12
+	VBROADCASTSS      f32VecTab<>+384(SB), Z13
+	VBROADCASTSS      f32VecTab<>+384(SB), Z14
+	VBROADCASTSS      f32VecTab<>+384(SB), Z15
+	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z8, Z12
+	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z9, Z13
+	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z10, Z14
+	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z11, Z15
+	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z8, Z12
+	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z9, Z13
+	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z10, Z14
+	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z11, Z15
+	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z8, Z12
+	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z9, Z13
+	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z10, Z14
+	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z11, Z15
+	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z8, Z12
+	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z9, Z13
+	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z10, Z14
+	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z11, Z15
+	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z8, Z12
+	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z9, Z13
+	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z10, Z14
+	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z11, Z15
+	VMULPS            Z8, Z8, Z16
+	VFMADD213PS       Z8, Z16, Z12
+	VADDPS.BCST       f32VecTab<>+64(SB), Z12, Z12
+	VMULPS            Z9, Z9, Z8
+	VFMADD213PS       Z9, Z8, Z13
+	VADDPS.BCST       f32VecTab<>+64(SB), Z13, Z13
+	VMULPS            Z10, Z10, Z8
+	VFMADD213PS       Z10, Z8, Z14
+	VADDPS.BCST       f32VecTab<>+64(SB), Z14, Z14
+	VMULPS            Z11, Z11, Z8
+	VFMADD213PS       Z11, Z8, Z15
+	VADDPS.BCST       f32VecTab<>+64(SB), Z15, Z15
+	VCVTPS2DQ         Z4, Z4
+	VPSRAD            $0x01, Z4, Z8
+	VPSUBD            Z8, Z4, Z4
+	VPADDD.BCST       f32VecTab<>+192(SB), Z8, Z8
+	VPADDD.BCST       f32VecTab<>+192(SB), Z4, Z4
+	VPSLLD            $0x17, Z8, Z8
+	VPSLLD            $0x17, Z4, Z4
+	VMULPS            Z8, Z12, Z12
+	VMULPS            Z4, Z12, Z12
+	VCVTPS2DQ         Z5, Z5
+	VPSRAD            $0x01, Z5, Z4
+	VPSUBD            Z4, Z5, Z5
+	VPADDD.BCST       f32VecTab<>+192(SB), Z4, Z4
+	VPADDD.BCST       f32VecTab<>+192(SB), Z5, Z5
+	VPSLLD            $0x17, Z4, Z4
+	VPSLLD            $0x17, Z5, Z5
+	VMULPS            Z4, Z13, Z13
+	VMULPS            Z5, Z13, Z13
+	VCVTPS2DQ         Z6, Z6
+	VPSRAD            $0x01, Z6, Z4
+	VPSUBD            Z4, Z6, Z6
+	VPADDD.BCST       f32VecTab<>+192(SB), Z4, Z4
+	VPADDD.BCST       f32VecTab<>+192(SB), Z6, Z6
+	VPSLLD            $0x17, Z4, Z4
+	VPSLLD            $0x17, Z6, Z6
+	VMULPS            Z4, Z14, Z14
+	VMULPS            Z6, Z14, Z14
+	VCVTPS2DQ         Z7, Z7
+	VPSRAD            $0x01, Z7, Z4
+	VPSUBD            Z4, Z7, Z7
+	VPADDD.BCST       f32VecTab<>+192(SB), Z4, Z4
+	VPADDD.BCST       f32VecTab<>+192(SB), Z7, Z7
+	VPSLLD            $0x17, Z4, Z4
+	VPSLLD            $0x17, Z7, Z7
+	VMULPS            Z4, Z15, Z15
+	VMULPS            Z7, Z15, Z15
+	VMOVUPS           Z12, (CX)(BX*4)
+	VCVTPS2PD         Y12, Z4
+	VEXTRACTF64X4     $0x01, Z12, Y5
+	VCVTPS2PD         Y5, Z5
+	VADDPD            Z4, Z2, Z2
+	VADDPD            Z5, Z3, Z3
+	VMOVUPS           Z13, 64(CX)(BX*4)
+	VCVTPS2PD         Y13, Z4
+	VEXTRACTF64X4     $0x01, Z13, Y5
+	VCVTPS2PD         Y5, Z5
+	VADDPD            Z4, Z2, Z2
+	VADDPD            Z5, Z3, Z3
+	VMOVUPS           Z14, 128(CX)(BX*4)
+	VCVTPS2PD         Y14, Z4
+	VEXTRACTF64X4     $0x01, Z14, Y5
+	VCVTPS2PD         Y5, Z5
+	VADDPD            Z4, Z2, Z2
+	VADDPD            Z5, Z3, Z3
+	VMOVUPS           Z15, 192(CX)(BX*4)
+	VCVTPS2PD         Y15, Z4
+	VEXTRACTF64X4     $0x01, Z15, Y5
+	VCVTPS2PD         Y5, Z5
+	VADDPD            Z4, Z2, Z2
+	VADDPD            Z5, Z3, Z3
+	ADDQ              $0x00000040, BX
+	CMPQ              BX, SI
+	JL                loop
+
+one:
+	MOVQ              AX, SI
+	SUBQ              BX, SI
+	CMPQ              SI, $+16
+	JL                tail
+	VMOVUPS           (DX)(BX*4), Z4
+	VFMSUB213PS       Z1, Z0, Z4
+	VBROADCASTSS      f32VecTab<>+224(SB), Z5
+	VMAXPS            Z4, Z5, Z5
+	VMINPS.BCST       f32VecTab<>+256(SB), Z5, Z5
+	VMULPS.BCST       f32VecTab<>+288(SB), Z5, Z4
+	VRNDSCALEPS       $0x00, Z4, Z4
+	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z4, Z5
+	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z4, Z5
+	VBROADCASTSS      f32VecTab<>+384(SB), Z6
+	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z5, Z6
+	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z5, Z6
+	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z5, Z6
+	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z5, Z6
+	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z5, Z6
+	VMULPS            Z5, Z5, Z7
+	VFMADD213PS       Z5, Z7, Z6
+	VADDPS.BCST       f32VecTab<>+64(SB), Z6, Z6
+	VCVTPS2DQ         Z4, Z4
+	VPSRAD            $0x01, Z4, Z5
+	VPSUBD            Z5, Z4, Z4
+	VPADDD.BCST       f32VecTab<>+192(SB), Z5, Z5
+	VPADDD.BCST       f32VecTab<>+192(SB), Z4, Z4
+	VPSLLD            $0x17, Z5, Z5
+	VPSLLD            $0x17, Z4, Z4
+	VMULPS            Z5, Z6, Z6
+	VMULPS            Z4, Z6, Z6
+	VMOVUPS           Z6, (CX)(BX*4)
+	VCVTPS2PD         Y6, Z4
+	VEXTRACTF64X4     $0x01, Z6, Y5
+	VCVTPS2PD         Y5, Z5
+	VADDPD            Z4, Z2, Z2
+	VADDPD            Z5, Z3, Z3
+	ADDQ              $0x00000010, BX
+	JMP               one
+
+tail:
+	TESTQ             SI, SI
+	JZ                sum
+	LEAQ              expKmask<>+0(SB), AX
+	KMOVW             (AX)(SI*2), K1
+	VMOVUPS.Z         (DX)(BX*4), K1, Z4
+	VFMSUB213PS       Z1, Z0, Z4
+	VBROADCASTSS      f32VecTab<>+224(SB), Z0
+	VMAXPS            Z4, Z0, Z0
+	VMINPS.BCST       f32VecTab<>+256(SB), Z0, Z0
+	VMULPS.BCST       f32VecTab<>+288(SB), Z0, Z1
+	VRNDSCALEPS       $0x00, Z1, Z1
+	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z1, Z0
+	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z1, Z0
+	VBROADCASTSS      f32VecTab<>+384(SB), Z4
+	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z0, Z4
+	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z0, Z4
+	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z0, Z4
+	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z0, Z4
+	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z0, Z4
+	VMULPS            Z0, Z0, Z5
+	VFMADD213PS       Z0, Z5, Z4
+	VADDPS.BCST       f32VecTab<>+64(SB), Z4, Z4
+	VCVTPS2DQ         Z1, Z1
+	VPSRAD            $0x01, Z1, Z0
+	VPSUBD            Z0, Z1, Z1
+	VPADDD.BCST       f32VecTab<>+192(SB), Z0, Z0
+	VPADDD.BCST       f32VecTab<>+192(SB), Z1, Z1
+	VPSLLD            $0x17, Z0, Z0
+	VPSLLD            $0x17, Z1, Z1
+	VMULPS            Z0, Z4, Z4
+	VMULPS            Z1, Z4, Z4
+	VMOVAPS.Z         Z4, K1, Z4
+	VMOVUPS           Z4, K1, (CX)(BX*4)
+	VCVTPS2PD         Y4, Z0
+	VEXTRACTF64X4     $0x01, Z4, Y1
+	VCVTPS2PD         Y1, Z1
+	VADDPD            Z0, Z2, Z2
+	VADDPD            Z1, Z3, Z3
+
+sum:
+	VADDPD        Z3, Z2, Z2
+	VEXTRACTF64X4 $0x01, Z2, Y0
+	VADDPD        Y0, Y2, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VADDPD        X1, X0, X0
+	VPERMILPD     $0x01, X0, X1
+	VADDSD        X1, X0, X0
+	MOVSD         X0, ret+32(FP)
+	VZEROUPPER
+	RET
+
+// func f32SumExpZ(n int, x *float32, scale float32, shift float32) float64
+// Requires: AVX, AVX512F, SSE2
+TEXT ·f32SumExpZ(SB), NOSPLIT, $0-32
+	MOVQ         n+0(FP), AX
+	MOVQ         x+8(FP), CX
+	VBROADCASTSS scale+16(FP), Z0
+	VBROADCASTSS shift+20(FP), Z1
+	VPXORQ       Z2, Z2, Z2
+	VPXORQ       Z3, Z3, Z3
+	XORQ         DX, DX
+	MOVQ         AX, BX
+	ANDQ         $-64, BX
+	CMPQ         BX, $+0
+	JE           one
+
+loop:
+	VMOVUPS           (CX)(DX*4), Z4
+	VFMSUB213PS       Z1, Z0, Z4
+	VMOVUPS           64(CX)(DX*4), Z5
+	VFMSUB213PS       Z1, Z0, Z5
+	VMOVUPS           128(CX)(DX*4), Z6
+	VFMSUB213PS       Z1, Z0, Z6
+	VMOVUPS           192(CX)(DX*4), Z7
+	VFMSUB213PS       Z1, Z0, Z7
+	VBROADCASTSS      f32VecTab<>+224(SB), Z8
+	VBROADCASTSS      f32VecTab<>+224(SB), Z9
+	VBROADCASTSS      f32VecTab<>+224(SB), Z10
+	VBROADCASTSS      f32VecTab<>+224(SB), Z11
+	VMAXPS            Z4, Z8, Z8
+	VMAXPS            Z5, Z9, Z9
+	VMAXPS            Z6, Z10, Z10
+	VMAXPS            Z7, Z11, Z11
+	VMINPS.BCST       f32VecTab<>+256(SB), Z8, Z8
+	VMINPS.BCST       f32VecTab<>+256(SB), Z9, Z9
+	VMINPS.BCST       f32VecTab<>+256(SB), Z10, Z10
+	VMINPS.BCST       f32VecTab<>+256(SB), Z11, Z11
+	VMULPS.BCST       f32VecTab<>+288(SB), Z8, Z4
+	VMULPS.BCST       f32VecTab<>+288(SB), Z9, Z5
+	VMULPS.BCST       f32VecTab<>+288(SB), Z10, Z6
+	VMULPS.BCST       f32VecTab<>+288(SB), Z11, Z7
+	VRNDSCALEPS       $0x00, Z4, Z4
+	VRNDSCALEPS       $0x00, Z5, Z5
+	VRNDSCALEPS       $0x00, Z6, Z6
+	VRNDSCALEPS       $0x00, Z7, Z7
+	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z4, Z8
+	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z5, Z9
+	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z6, Z10
+	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z7, Z11
+	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z4, Z8
+	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z5, Z9
+	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z6, Z10
+	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z7, Z11
+	VBROADCASTSS      f32VecTab<>+384(SB), Z12
+	VBROADCASTSS      f32VecTab<>+384(SB), Z13
+	VBROADCASTSS      f32VecTab<>+384(SB), Z14
+	VBROADCASTSS      f32VecTab<>+384(SB), Z15
+	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z8, Z12
+	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z9, Z13
+	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z10, Z14
+	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z11, Z15
+	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z8, Z12
+	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z9, Z13
+	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z10, Z14
+	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z11, Z15
+	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z8, Z12
+	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z9, Z13
+	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z10, Z14
+	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z11, Z15
+	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z8, Z12
+	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z9, Z13
+	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z10, Z14
+	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z11, Z15
+	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z8, Z12
+	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z9, Z13
+	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z10, Z14
+	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z11, Z15
+	VMULPS            Z8, Z8, Z16
+	VFMADD213PS       Z8, Z16, Z12
+	VADDPS.BCST       f32VecTab<>+64(SB), Z12, Z12
+	VMULPS            Z9, Z9, Z8
+	VFMADD213PS       Z9, Z8, Z13
+	VADDPS.BCST       f32VecTab<>+64(SB), Z13, Z13
+	VMULPS            Z10, Z10, Z8
+	VFMADD213PS       Z10, Z8, Z14
+	VADDPS.BCST       f32VecTab<>+64(SB), Z14, Z14
+	VMULPS            Z11, Z11, Z8
+	VFMADD213PS       Z11, Z8, Z15
+	VADDPS.BCST       f32VecTab<>+64(SB), Z15, Z15
+	VCVTPS2DQ         Z4, Z4
+	VPSRAD            $0x01, Z4, Z8
+	VPSUBD            Z8, Z4, Z4
+	VPADDD.BCST       f32VecTab<>+192(SB), Z8, Z8
+	VPADDD.BCST       f32VecTab<>+192(SB), Z4, Z4
+	VPSLLD            $0x17, Z8, Z8
+	VPSLLD            $0x17, Z4, Z4
+	VMULPS            Z8, Z12, Z12
+	VMULPS            Z4, Z12, Z12
+	VCVTPS2DQ         Z5, Z5
+	VPSRAD            $0x01, Z5, Z4
+	VPSUBD            Z4, Z5, Z5
+	VPADDD.BCST       f32VecTab<>+192(SB), Z4, Z4
+	VPADDD.BCST       f32VecTab<>+192(SB), Z5, Z5
+	VPSLLD            $0x17, Z4, Z4
+	VPSLLD            $0x17, Z5, Z5
+	VMULPS            Z4, Z13, Z13
+	VMULPS            Z5, Z13, Z13
+	VCVTPS2DQ         Z6, Z6
+	VPSRAD            $0x01, Z6, Z4
+	VPSUBD            Z4, Z6, Z6
+	VPADDD.BCST       f32VecTab<>+192(SB), Z4, Z4
+	VPADDD.BCST       f32VecTab<>+192(SB), Z6, Z6
+	VPSLLD            $0x17, Z4, Z4
+	VPSLLD            $0x17, Z6, Z6
+	VMULPS            Z4, Z14, Z14
+	VMULPS            Z6, Z14, Z14
+	VCVTPS2DQ         Z7, Z7
+	VPSRAD            $0x01, Z7, Z4
+	VPSUBD            Z4, Z7, Z7
+	VPADDD.BCST       f32VecTab<>+192(SB), Z4, Z4
+	VPADDD.BCST       f32VecTab<>+192(SB), Z7, Z7
+	VPSLLD            $0x17, Z4, Z4
+	VPSLLD            $0x17, Z7, Z7
+	VMULPS            Z4, Z15, Z15
+	VMULPS            Z7, Z15, Z15
+	VCVTPS2PD         Y12, Z4
+	VEXTRACTF64X4     $0x01, Z12, Y5
+	VCVTPS2PD         Y5, Z5
+	VADDPD            Z4, Z2, Z2
+	VADDPD            Z5, Z3, Z3
+	VCVTPS2PD         Y13, Z4
+	VEXTRACTF64X4     $0x01, Z13, Y5
+	VCVTPS2PD         Y5, Z5
+	VADDPD            Z4, Z2, Z2
+	VADDPD            Z5, Z3, Z3
+	VCVTPS2PD         Y14, Z4
+	VEXTRACTF64X4     $0x01, Z14, Y5
+	VCVTPS2PD         Y5, Z5
+	VADDPD            Z4, Z2, Z2
+	VADDPD            Z5, Z3, Z3
+	VCVTPS2PD         Y15, Z4
+	VEXTRACTF64X4     $0x01, Z15, Y5
+	VCVTPS2PD         Y5, Z5
+	VADDPD            Z4, Z2, Z2
+	VADDPD            Z5, Z3, Z3
+	ADDQ              $0x00000040, DX
+	CMPQ              DX, BX
+	JL                loop
+
+one:
+	MOVQ              AX, BX
+	SUBQ              DX, BX
+	CMPQ              BX, $+16
+	JL                tail
+	VMOVUPS           (CX)(DX*4), Z4
+	VFMSUB213PS       Z1, Z0, Z4
+	VBROADCASTSS      f32VecTab<>+224(SB), Z5
+	VMAXPS            Z4, Z5, Z5
+	VMINPS.BCST       f32VecTab<>+256(SB), Z5, Z5
+	VMULPS.BCST       f32VecTab<>+288(SB), Z5, Z4
+	VRNDSCALEPS       $0x00, Z4, Z4
+	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z4, Z5
+	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z4, Z5
+	VBROADCASTSS      f32VecTab<>+384(SB), Z6
+	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z5, Z6
+	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z5, Z6
+	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z5, Z6
+	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z5, Z6
+	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z5, Z6
+	VMULPS            Z5, Z5, Z7
+	VFMADD213PS       Z5, Z7, Z6
+	VADDPS.BCST       f32VecTab<>+64(SB), Z6, Z6
+	VCVTPS2DQ         Z4, Z4
+	VPSRAD            $0x01, Z4, Z5
+	VPSUBD            Z5, Z4, Z4
+	VPADDD.BCST       f32VecTab<>+192(SB), Z5, Z5
+	VPADDD.BCST       f32VecTab<>+192(SB), Z4, Z4
+	VPSLLD            $0x17, Z5, Z5
+	VPSLLD            $0x17, Z4, Z4
+	VMULPS            Z5, Z6, Z6
+	VMULPS            Z4, Z6, Z6
+	VCVTPS2PD         Y6, Z4
+	VEXTRACTF64X4     $0x01, Z6, Y5
+	VCVTPS2PD         Y5, Z5
+	VADDPD            Z4, Z2, Z2
+	VADDPD            Z5, Z3, Z3
+	ADDQ              $0x00000010, DX
+	JMP               one
+
+tail:
+	TESTQ             BX, BX
+	JZ                sum
+	LEAQ              expKmask<>+0(SB), AX
+	KMOVW             (AX)(BX*2), K1
+	VMOVUPS.Z         (CX)(DX*4), K1, Z4
+	VFMSUB213PS       Z1, Z0, Z4
+	VBROADCASTSS      f32VecTab<>+224(SB), Z0
+	VMAXPS            Z4, Z0, Z0
+	VMINPS.BCST       f32VecTab<>+256(SB), Z0, Z0
+	VMULPS.BCST       f32VecTab<>+288(SB), Z0, Z1
+	VRNDSCALEPS       $0x00, Z1, Z1
+	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z1, Z0
+	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z1, Z0
+	VBROADCASTSS      f32VecTab<>+384(SB), Z4
+	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z0, Z4
+	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z0, Z4
+	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z0, Z4
+	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z0, Z4
+	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z0, Z4
+	VMULPS            Z0, Z0, Z5
+	VFMADD213PS       Z0, Z5, Z4
+	VADDPS.BCST       f32VecTab<>+64(SB), Z4, Z4
+	VCVTPS2DQ         Z1, Z1
+	VPSRAD            $0x01, Z1, Z0
+	VPSUBD            Z0, Z1, Z1
+	VPADDD.BCST       f32VecTab<>+192(SB), Z0, Z0
+	VPADDD.BCST       f32VecTab<>+192(SB), Z1, Z1
+	VPSLLD            $0x17, Z0, Z0
+	VPSLLD            $0x17, Z1, Z1
+	VMULPS            Z0, Z4, Z4
+	VMULPS            Z1, Z4, Z4
+	VMOVAPS.Z         Z4, K1, Z4
+	VCVTPS2PD         Y4, Z0
+	VEXTRACTF64X4     $0x01, Z4, Y1
+	VCVTPS2PD         Y1, Z1
+	VADDPD            Z0, Z2, Z2
+	VADDPD            Z1, Z3, Z3
+
+sum:
+	VADDPD        Z3, Z2, Z2
+	VEXTRACTF64X4 $0x01, Z2, Y0
+	VADDPD        Y0, Y2, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VADDPD        X1, X0, X0
+	VPERMILPD     $0x01, X0, X1
+	VADDSD        X1, X0, X0
+	MOVSD         X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
 // func f32CopyRuns(runs int, n int, dst *float32, ds int, src *float32, ss int)
 // Requires: AVX
 TEXT ·f32CopyRuns(SB), NOSPLIT, $0-48

@@ -19,6 +19,7 @@ func sgdAsm[T Float](p, g []T, lr, wd T) int                                { re
 func sgdMomentumAsm[T Float](p, g, b []T, lr, wd, mu T, n bool) int         { return 0 }
 func expSumAsm[T Float](out, x []T, scale, shift float64) (int, float64)    { return 0, 0 }
 func sumExpAsm[T Float](x []T, scale, shift float64) (int, float64)         { return 0, 0 }
+func expSumAll[T Float]() bool                                              { return false }
 
 // elementwiseAsmUsed reports whether float32 element-wise kernels run on
 // assembly.

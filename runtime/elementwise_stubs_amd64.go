@@ -423,6 +423,18 @@ func f32GeluZ(n int, out *float32, x *float32)
 //go:noescape
 func f32GeluGradZ(n int, dx *float32, x *float32, dy *float32)
 
+// f32ExpSumZ is f32ExpSum on AVX-512F for all n ≥ 0 elements: the same
+// exponentials, the sum in another order.
+//
+//go:noescape
+func f32ExpSumZ(n int, out *float32, x *float32, scale float32, shift float32) float64
+
+// f32SumExpZ is f32SumExp on AVX-512F for all n ≥ 0 elements, the sum
+// in another order.
+//
+//go:noescape
+func f32SumExpZ(n int, x *float32, scale float32, shift float32) float64
+
 // f32CopyRuns copies runs rows of n 4-byte elements (runs, n ≥ 0; AVX):
 //
 //	for r < runs, i < n:

@@ -27,7 +27,9 @@ func expShiftErr(u, e float64) float64 {
 // expShiftErr of the float64 results, float64 exactly math.Exp's, sums in
 // float64 within rounding of the sum of the exponentials, -1e30 and -Inf
 // exponents 0 (not NaN).
-func TestExpShift(t *testing.T) {
+func TestExpShift(t *testing.T) { forEachExpFamily(t, testExpShift) }
+
+func testExpShift(t *testing.T) {
 	r := rand.New(rand.NewPCG(71, 72))
 	lens := []int{}
 	for n := 1; n <= 70; n++ {
@@ -99,7 +101,9 @@ func TestExpShift(t *testing.T) {
 // SoftmaxCrossEntropy and its gradient, causal and full Attention with
 // AttentionGrad) close to the float64 results on the same inputs, on rows
 // long enough for the vector kernels and with a ragged tail.
-func TestFloat32Softmaxes(t *testing.T) {
+func TestFloat32Softmaxes(t *testing.T) { forEachExpFamily(t, testFloat32Softmaxes) }
+
+func testFloat32Softmaxes(t *testing.T) {
 	r := rand.New(rand.NewPCG(73, 74))
 	const rows, cols = 9, 37
 	x64 := make([]float64, rows*cols)

@@ -82,6 +82,20 @@ func forEachSgemmFamily(t *testing.T, f func(t *testing.T)) {
 	}
 }
 
+// forEachExpFamily runs f as a subtest with the AVX2 softmax exponentials
+// (whole vectors of 8, the tail in Go) and, where the CPU has AVX-512,
+// with the AVX-512 ones (all the elements).
+func forEachExpFamily(t *testing.T, f func(t *testing.T)) {
+	defer func(v bool) { haveExpZ = v }(haveExpZ)
+	for _, z := range []bool{false, true} {
+		if z && !haveGeluZ {
+			continue
+		}
+		haveExpZ = z
+		t.Run(map[bool]string{false: "avx2", true: "avx512"}[z], f)
+	}
+}
+
 // TestSgemmBcastKernels tests every broadcast kernel of both families,
 // through the generated tile dispatch, on every tile shape.
 func TestSgemmBcastKernels(t *testing.T) {

@@ -6,3 +6,6 @@ import "testing"
 
 // forEachSgemmFamily runs f once: this build has no assembly kernels.
 func forEachSgemmFamily(t *testing.T, f func(t *testing.T)) { f(t) }
+
+// forEachExpFamily runs f once: this build has no assembly kernels.
+func forEachExpFamily(t *testing.T, f func(t *testing.T)) { f(t) }

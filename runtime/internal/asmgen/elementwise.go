@@ -73,6 +73,7 @@ func elementwiseKernels() {
 	expSumKernels()
 	rowKernels()
 	geluZKernels()
+	expSumZKernels()
 	convKernels()
 	for _, op := range binOps {
 		rowsKernel(op, false)

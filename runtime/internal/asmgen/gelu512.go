@@ -52,11 +52,25 @@ func zbcasts(name string, k int) []VecVirtual {
 }
 
 // emitExpHiZ is emitExp(x, false, true) for zmm registers xs.
-func emitExpHiZ(xs []VecVirtual) []VecVirtual {
+func emitExpHiZ(xs []VecVirtual) []VecVirtual { return emitExpZ(xs, false) }
+
+// emitExpZ is emitExp(x, lo, true) for zmm registers xs.
+func emitExpZ(xs []VecVirtual, lo bool) []VecVirtual {
 	n := len(xs)
-	t := zbcasts("expHi", n)
-	for i := range n {
-		VMINPS(xs[i], t[i], t[i]) // x as the second source: NaN propagates
+	var t []VecVirtual
+	if lo {
+		t = zbcasts("expLo", n)
+		for i := range n {
+			VMAXPS(xs[i], t[i], t[i]) // x as the second source: NaN propagates
+		}
+		for i := range n {
+			VMINPS_BCST(c32("expHi"), t[i], t[i])
+		}
+	} else {
+		t = zbcasts("expHi", n)
+		for i := range n {
+			VMINPS(xs[i], t[i], t[i]) // x as the second source: NaN propagates
+		}
 	}
 	k := zregs(n)
 	for i := range n {
@@ -241,4 +255,115 @@ func geluZKernels() {
 			VMOVUPS(t[v], at(0, v))
 		}
 	})
+}
+
+// expSumZKernels generates f32ExpSumZ and f32SumExpZ, expSumKernels' on
+// AVX-512F: all n elements, the last vector under an opmask (so a causal
+// attention row needs no padding), four vectors an iteration interleaved,
+// e^ as f32Exp's per lane, summed in float64.
+func expSumZKernels() {
+	mask := kmaskTable("expKmask")
+	for _, store := range []bool{true, false} {
+		name, sig := "f32SumExpZ", "func(n int, x *float32, scale, shift float32) float64"
+		doc := []string{
+			"f32SumExpZ is f32SumExp on AVX-512F for all n ≥ 0 elements, the sum",
+			"in another order.",
+		}
+		if store {
+			name, sig = "f32ExpSumZ", "func(n int, out *float32, x *float32, scale, shift float32) float64"
+			doc = []string{
+				"f32ExpSumZ is f32ExpSum on AVX-512F for all n ≥ 0 elements: the same",
+				"exponentials, the sum in another order.",
+			}
+		}
+		TEXT(name, NOSPLIT, sig)
+		Doc(doc...)
+		Pragma("noescape")
+		n := Load(Param("n"), GP64())
+		var po Register
+		if store {
+			po = Load(Param("out"), GP64())
+		}
+		px := Load(Param("x"), GP64())
+		sc, sh := ZMM(), ZMM()
+		VBROADCASTSS(paramAddr("scale"), sc)
+		VBROADCASTSS(paramAddr("shift"), sh)
+		acc0, acc1 := ZMM(), ZMM()
+		VPXORQ(acc0, acc0, acc0)
+		VPXORQ(acc1, acc1, acc1)
+		i, end := GP64(), GP64()
+		XORQ(i, i)
+		MOVQ(n, end)
+		ANDQ(I32(-16*zUnroll), end)
+		at := func(b Register, v int) Mem { return Mem{Base: b, Index: i, Scale: 4, Disp: 64 * v} }
+		// body computes vecs vectors from i, the last under K1 with masked.
+		body := func(vecs int, masked bool) {
+			u := zregs(vecs)
+			for v := range vecs {
+				if masked {
+					VMOVUPS_Z(at(px, v), K1, u[v])
+				} else {
+					VMOVUPS(at(px, v), u[v])
+				}
+				VFMSUB213PS(sh, sc, u[v]) // u = u·scale − shift
+			}
+			e := emitExpZ(u, true)
+			for v := range vecs {
+				if masked {
+					VMOVAPS_Z(e[v], K1, e[v]) // the lanes past n add 0
+				}
+				if store {
+					if masked {
+						VMOVUPS(e[v], K1, at(po, v))
+					} else {
+						VMOVUPS(e[v], at(po, v))
+					}
+				}
+				lo, hi := ZMM(), ZMM()
+				hy := YMM()
+				VCVTPS2PD(e[v].AsY(), lo)
+				VEXTRACTF64X4(U8(1), e[v], hy)
+				VCVTPS2PD(hy, hi)
+				VADDPD(lo, acc0, acc0)
+				VADDPD(hi, acc1, acc1)
+			}
+		}
+		CMPQ(end, I8(0))
+		JE(LabelRef("one"))
+		Label("loop")
+		body(zUnroll, false)
+		ADDQ(U32(16*zUnroll), i)
+		CMPQ(i, end)
+		JL(LabelRef("loop"))
+		Label("one")
+		left := GP64()
+		MOVQ(n, left)
+		SUBQ(i, left)
+		CMPQ(left, I8(16))
+		JL(LabelRef("tail"))
+		body(1, false)
+		ADDQ(U32(16), i)
+		JMP(LabelRef("one"))
+		Label("tail")
+		TESTQ(left, left)
+		JZ(LabelRef("sum"))
+		t := GP64()
+		LEAQ(mask, t)
+		KMOVW(Mem{Base: t, Index: left, Scale: 2}, K1)
+		body(1, true)
+		Label("sum")
+		VADDPD(acc1, acc0, acc0)
+		y := YMM()
+		VEXTRACTF64X4(U8(1), acc0, y)
+		VADDPD(y, acc0.AsY(), y)
+		h := XMM()
+		VEXTRACTF128(U8(1), y, h)
+		x2 := XMM()
+		VADDPD(h, y.AsX(), x2)
+		VPERMILPD(U8(1), x2, h)
+		VADDSD(h, x2, x2)
+		Store(x2, ReturnIndex(0))
+		VZEROUPPER()
+		RET()
+	}
 }
