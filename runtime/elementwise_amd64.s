@@ -3387,42 +3387,10 @@ loop:
 	VMULPS            Z19, Z19, Z16
 	VFMADD213PS       Z19, Z16, Z23
 	VADDPS.BCST       f32VecTab<>+64(SB), Z23, Z23
-	VCVTPS2DQ         Z12, Z12
-	VPSRAD            $0x01, Z12, Z16
-	VPSUBD            Z16, Z12, Z12
-	VPADDD.BCST       f32VecTab<>+192(SB), Z16, Z16
-	VPADDD.BCST       f32VecTab<>+192(SB), Z12, Z12
-	VPSLLD            $0x17, Z16, Z16
-	VPSLLD            $0x17, Z12, Z12
-	VMULPS            Z16, Z20, Z20
-	VMULPS            Z12, Z20, Z20
-	VCVTPS2DQ         Z13, Z13
-	VPSRAD            $0x01, Z13, Z12
-	VPSUBD            Z12, Z13, Z13
-	VPADDD.BCST       f32VecTab<>+192(SB), Z12, Z12
-	VPADDD.BCST       f32VecTab<>+192(SB), Z13, Z13
-	VPSLLD            $0x17, Z12, Z12
-	VPSLLD            $0x17, Z13, Z13
-	VMULPS            Z12, Z21, Z21
-	VMULPS            Z13, Z21, Z21
-	VCVTPS2DQ         Z14, Z14
-	VPSRAD            $0x01, Z14, Z12
-	VPSUBD            Z12, Z14, Z14
-	VPADDD.BCST       f32VecTab<>+192(SB), Z12, Z12
-	VPADDD.BCST       f32VecTab<>+192(SB), Z14, Z14
-	VPSLLD            $0x17, Z12, Z12
-	VPSLLD            $0x17, Z14, Z14
-	VMULPS            Z12, Z22, Z22
-	VMULPS            Z14, Z22, Z22
-	VCVTPS2DQ         Z15, Z15
-	VPSRAD            $0x01, Z15, Z12
-	VPSUBD            Z12, Z15, Z15
-	VPADDD.BCST       f32VecTab<>+192(SB), Z12, Z12
-	VPADDD.BCST       f32VecTab<>+192(SB), Z15, Z15
-	VPSLLD            $0x17, Z12, Z12
-	VPSLLD            $0x17, Z15, Z15
-	VMULPS            Z12, Z23, Z23
-	VMULPS            Z15, Z23, Z23
+	VSCALEFPS         Z12, Z20, Z20
+	VSCALEFPS         Z13, Z21, Z21
+	VSCALEFPS         Z14, Z22, Z22
+	VSCALEFPS         Z15, Z23, Z23
 	VBROADCASTSS      f32VecTab<>+96(SB), Z12
 	VBROADCASTSS      f32VecTab<>+96(SB), Z13
 	VBROADCASTSS      f32VecTab<>+96(SB), Z14
@@ -3537,15 +3505,7 @@ one:
 	VMULPS            Z4, Z4, Z6
 	VFMADD213PS       Z4, Z6, Z5
 	VADDPS.BCST       f32VecTab<>+64(SB), Z5, Z5
-	VCVTPS2DQ         Z3, Z3
-	VPSRAD            $0x01, Z3, Z4
-	VPSUBD            Z4, Z3, Z3
-	VPADDD.BCST       f32VecTab<>+192(SB), Z4, Z4
-	VPADDD.BCST       f32VecTab<>+192(SB), Z3, Z3
-	VPSLLD            $0x17, Z4, Z4
-	VPSLLD            $0x17, Z3, Z3
-	VMULPS            Z4, Z5, Z5
-	VMULPS            Z3, Z5, Z5
+	VSCALEFPS         Z3, Z5, Z5
 	VBROADCASTSS      f32VecTab<>+96(SB), Z3
 	VBROADCASTSS      f32VecTab<>+64(SB), Z4
 	VADDPS.BCST       f32VecTab<>+64(SB), Z5, Z5
@@ -3680,42 +3640,10 @@ loop:
 	VMULPS            Z19, Z19, Z16
 	VFMADD213PS       Z19, Z16, Z23
 	VADDPS.BCST       f32VecTab<>+64(SB), Z23, Z23
-	VCVTPS2DQ         Z12, Z12
-	VPSRAD            $0x01, Z12, Z16
-	VPSUBD            Z16, Z12, Z12
-	VPADDD.BCST       f32VecTab<>+192(SB), Z16, Z16
-	VPADDD.BCST       f32VecTab<>+192(SB), Z12, Z12
-	VPSLLD            $0x17, Z16, Z16
-	VPSLLD            $0x17, Z12, Z12
-	VMULPS            Z16, Z20, Z20
-	VMULPS            Z12, Z20, Z20
-	VCVTPS2DQ         Z13, Z13
-	VPSRAD            $0x01, Z13, Z12
-	VPSUBD            Z12, Z13, Z13
-	VPADDD.BCST       f32VecTab<>+192(SB), Z12, Z12
-	VPADDD.BCST       f32VecTab<>+192(SB), Z13, Z13
-	VPSLLD            $0x17, Z12, Z12
-	VPSLLD            $0x17, Z13, Z13
-	VMULPS            Z12, Z21, Z21
-	VMULPS            Z13, Z21, Z21
-	VCVTPS2DQ         Z14, Z14
-	VPSRAD            $0x01, Z14, Z12
-	VPSUBD            Z12, Z14, Z14
-	VPADDD.BCST       f32VecTab<>+192(SB), Z12, Z12
-	VPADDD.BCST       f32VecTab<>+192(SB), Z14, Z14
-	VPSLLD            $0x17, Z12, Z12
-	VPSLLD            $0x17, Z14, Z14
-	VMULPS            Z12, Z22, Z22
-	VMULPS            Z14, Z22, Z22
-	VCVTPS2DQ         Z15, Z15
-	VPSRAD            $0x01, Z15, Z12
-	VPSUBD            Z12, Z15, Z15
-	VPADDD.BCST       f32VecTab<>+192(SB), Z12, Z12
-	VPADDD.BCST       f32VecTab<>+192(SB), Z15, Z15
-	VPSLLD            $0x17, Z12, Z12
-	VPSLLD            $0x17, Z15, Z15
-	VMULPS            Z12, Z23, Z23
-	VMULPS            Z15, Z23, Z23
+	VSCALEFPS         Z12, Z20, Z20
+	VSCALEFPS         Z13, Z21, Z21
+	VSCALEFPS         Z14, Z22, Z22
+	VSCALEFPS         Z15, Z23, Z23
 	VBROADCASTSS      f32VecTab<>+96(SB), Z12
 	VBROADCASTSS      f32VecTab<>+96(SB), Z13
 	VBROADCASTSS      f32VecTab<>+96(SB), Z14
@@ -3874,15 +3802,7 @@ one:
 	VMULPS            Z4, Z4, Z6
 	VFMADD213PS       Z4, Z6, Z5
 	VADDPS.BCST       f32VecTab<>+64(SB), Z5, Z5
-	VCVTPS2DQ         Z3, Z3
-	VPSRAD            $0x01, Z3, Z4
-	VPSUBD            Z4, Z3, Z3
-	VPADDD.BCST       f32VecTab<>+192(SB), Z4, Z4
-	VPADDD.BCST       f32VecTab<>+192(SB), Z3, Z3
-	VPSLLD            $0x17, Z4, Z4
-	VPSLLD            $0x17, Z3, Z3
-	VMULPS            Z4, Z5, Z5
-	VMULPS            Z3, Z5, Z5
+	VSCALEFPS         Z3, Z5, Z5
 	VBROADCASTSS      f32VecTab<>+96(SB), Z3
 	VBROADCASTSS      f32VecTab<>+64(SB), Z4
 	VADDPS.BCST       f32VecTab<>+64(SB), Z5, Z5

@@ -97,6 +97,16 @@ func emitExpZ(xs []VecVirtual, lo bool) []VecVirtual {
 		VFMADD213PS(t[i], r2[i], p[i])
 		VADDPS_BCST(c32("one"), p[i], p[i])
 	}
+	if !lo {
+		// p·2^k with one VSCALEFPS: e^x ≥ 1 here (x ≥ 0 in the GELU
+		// kernels) or overflows, so the two exact scalings by 2^k1 and
+		// 2^k2 below give the same result (they differ only where the
+		// result is subnormal).
+		for i := range n {
+			VSCALEFPS(k[i], p[i], p[i])
+		}
+		return p
+	}
 	k1 := zregs(n)
 	for i := range n {
 		VCVTPS2DQ(k[i], k[i])
