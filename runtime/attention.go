@@ -57,6 +57,10 @@ func attentionSoftmax[T Float](p []T, steps int, scale float64, causal bool) {
 			last = t + 1
 		}
 		live := row[:last]
+		if softmaxRowAsm(live, scale) { // the same operations in one call
+			clear(row[last:])
+			continue
+		}
 		// scale > 0, so the largest score scales to the peak.
 		peak := float64(rowMax(live)) * scale
 		// Pad a causal row with -Inf to whole vectors for the

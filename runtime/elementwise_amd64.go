@@ -153,6 +153,17 @@ func expSumAll[T Float]() bool {
 	return haveExpZ && unsafe.Sizeof(z) == 4
 }
 
+// softmaxRowAsm computes attentionSoftmax's row x (len ≥ 1) in place in
+// one call, f32SoftmaxRowZ, and returns true, or returns false when it
+// does not apply (float64, a CPU without AVX-512).
+func softmaxRowAsm[T Float](x []T, scale float64) bool {
+	if !expSumAll[T]() || len(x) == 0 {
+		return false
+	}
+	f32SoftmaxRowZ(len(x), f32p(x), scale)
+	return true
+}
+
 // expSumAsm does the whole vectors of expShift (out[i] = e^(x[i]·scale −
 // shift), returning their sum) for float32 on f32ExpSum, or all of it on
 // f32ExpSumZ: x·scale − shift rounded once to float32, e^ to f32Exp's 1

@@ -3875,9 +3875,9 @@ TEXT ·f32ExpSumZ(SB), NOSPLIT, $0-40
 	MOVQ         AX, SI
 	ANDQ         $-64, SI
 	CMPQ         SI, $+0
-	JE           one
+	JE           expone
 
-loop:
+exploop:
 	VMOVUPS           (DX)(BX*4), Z4
 	VFMSUB213PS       Z1, Z0, Z4
 	VMOVUPS           64(DX)(BX*4), Z5
@@ -4012,13 +4012,13 @@ loop:
 	VADDPD            Z5, Z3, Z3
 	ADDQ              $0x00000040, BX
 	CMPQ              BX, SI
-	JL                loop
+	JL                exploop
 
-one:
+expone:
 	MOVQ              AX, SI
 	SUBQ              BX, SI
 	CMPQ              SI, $+16
-	JL                tail
+	JL                exptail
 	VMOVUPS           (DX)(BX*4), Z4
 	VFMSUB213PS       Z1, Z0, Z4
 	VBROADCASTSS      f32VecTab<>+224(SB), Z5
@@ -4053,11 +4053,11 @@ one:
 	VADDPD            Z4, Z2, Z2
 	VADDPD            Z5, Z3, Z3
 	ADDQ              $0x00000010, BX
-	JMP               one
+	JMP               expone
 
-tail:
+exptail:
 	TESTQ             SI, SI
-	JZ                sum
+	JZ                expdone
 	LEAQ              expKmask<>+0(SB), AX
 	KMOVW             (AX)(SI*2), K1
 	VMOVUPS.Z         (DX)(BX*4), K1, Z4
@@ -4095,7 +4095,7 @@ tail:
 	VADDPD            Z0, Z2, Z2
 	VADDPD            Z1, Z3, Z3
 
-sum:
+expdone:
 	VADDPD        Z3, Z2, Z2
 	VEXTRACTF64X4 $0x01, Z2, Y0
 	VADDPD        Y0, Y2, Y0
@@ -4120,9 +4120,9 @@ TEXT ·f32SumExpZ(SB), NOSPLIT, $0-32
 	MOVQ         AX, BX
 	ANDQ         $-64, BX
 	CMPQ         BX, $+0
-	JE           one
+	JE           expone
 
-loop:
+exploop:
 	VMOVUPS           (CX)(DX*4), Z4
 	VFMSUB213PS       Z1, Z0, Z4
 	VMOVUPS           64(CX)(DX*4), Z5
@@ -4253,13 +4253,13 @@ loop:
 	VADDPD            Z5, Z3, Z3
 	ADDQ              $0x00000040, DX
 	CMPQ              DX, BX
-	JL                loop
+	JL                exploop
 
-one:
+expone:
 	MOVQ              AX, BX
 	SUBQ              DX, BX
 	CMPQ              BX, $+16
-	JL                tail
+	JL                exptail
 	VMOVUPS           (CX)(DX*4), Z4
 	VFMSUB213PS       Z1, Z0, Z4
 	VBROADCASTSS      f32VecTab<>+224(SB), Z5
@@ -4293,11 +4293,11 @@ one:
 	VADDPD            Z4, Z2, Z2
 	VADDPD            Z5, Z3, Z3
 	ADDQ              $0x00000010, DX
-	JMP               one
+	JMP               expone
 
-tail:
+exptail:
 	TESTQ             BX, BX
-	JZ                sum
+	JZ                expdone
 	LEAQ              expKmask<>+0(SB), AX
 	KMOVW             (AX)(BX*2), K1
 	VMOVUPS.Z         (CX)(DX*4), K1, Z4
@@ -4334,7 +4334,7 @@ tail:
 	VADDPD            Z0, Z2, Z2
 	VADDPD            Z1, Z3, Z3
 
-sum:
+expdone:
 	VADDPD        Z3, Z2, Z2
 	VEXTRACTF64X4 $0x01, Z2, Y0
 	VADDPD        Y0, Y2, Y0
@@ -4343,6 +4343,346 @@ sum:
 	VPERMILPD     $0x01, X0, X1
 	VADDSD        X1, X0, X0
 	MOVSD         X0, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func f32SoftmaxRowZ(n int, x *float32, scale float64)
+// Requires: AVX, AVX512F
+TEXT ·f32SoftmaxRowZ(SB), NOSPLIT, $0-24
+	MOVQ         n+0(FP), AX
+	MOVQ         x+8(FP), CX
+	VBROADCASTSS (CX), Z0
+	XORQ         DX, DX
+	MOVQ         AX, BX
+	ANDQ         $-64, BX
+	CMPQ         BX, $+0
+	JE           maxone
+
+maxloop:
+	VMOVUPS (CX)(DX*4), Z1
+	VMAXPS  Z0, Z1, Z0
+	VMOVUPS 64(CX)(DX*4), Z1
+	VMAXPS  Z0, Z1, Z0
+	VMOVUPS 128(CX)(DX*4), Z1
+	VMAXPS  Z0, Z1, Z0
+	VMOVUPS 192(CX)(DX*4), Z1
+	VMAXPS  Z0, Z1, Z0
+	ADDQ    $0x00000040, DX
+	CMPQ    DX, BX
+	JL      maxloop
+
+maxone:
+	MOVQ    AX, BX
+	SUBQ    DX, BX
+	CMPQ    BX, $+16
+	JL      maxtail
+	VMOVUPS (CX)(DX*4), Z1
+	VMAXPS  Z0, Z1, Z0
+	ADDQ    $0x00000010, DX
+	JMP     maxone
+
+maxtail:
+	TESTQ   BX, BX
+	JZ      maxdone
+	LEAQ    expKmask<>+0(SB), SI
+	KMOVW   (SI)(BX*2), K1
+	VMOVAPS Z0, Z1
+	VMOVUPS (CX)(DX*4), K1, Z1
+	VMAXPS  Z0, Z1, Z0
+
+maxdone:
+	VEXTRACTF64X4 $0x01, Z0, Y1
+	VMAXPS        Y0, Y1, Y1
+	VEXTRACTF128  $0x01, Y1, X0
+	VMAXPS        X1, X0, X0
+	VPERMILPS     $0x4e, X0, X1
+	VMAXPS        X0, X1, X1
+	VPERMILPS     $0xb1, X1, X0
+	VMAXPS        X1, X0, X0
+	VCVTSS2SD     X0, X2, X2
+	VMULSD        scale+16(FP), X2, X2
+	VCVTSD2SS     X2, X2, X2
+	VBROADCASTSS  X2, Z0
+	VMOVSD        scale+16(FP), X1
+	VCVTSD2SS     X1, X1, X1
+	VBROADCASTSS  X1, Z1
+	VPXORQ        Z3, Z3, Z3
+	VPXORQ        Z4, Z4, Z4
+	XORQ          DX, DX
+	MOVQ          AX, BX
+	ANDQ          $-64, BX
+	CMPQ          BX, $+0
+	JE            expone
+
+exploop:
+	VMOVUPS           (CX)(DX*4), Z2
+	VFMSUB213PS       Z0, Z1, Z2
+	VMOVUPS           64(CX)(DX*4), Z6
+	VFMSUB213PS       Z0, Z1, Z6
+	VMOVUPS           128(CX)(DX*4), Z7
+	VFMSUB213PS       Z0, Z1, Z7
+	VMOVUPS           192(CX)(DX*4), Z8
+	VFMSUB213PS       Z0, Z1, Z8
+	VBROADCASTSS      f32VecTab<>+224(SB), Z9
+	VBROADCASTSS      f32VecTab<>+224(SB), Z10
+	VBROADCASTSS      f32VecTab<>+224(SB), Z11
+	VBROADCASTSS      f32VecTab<>+224(SB), Z12
+	VMAXPS            Z2, Z9, Z9
+	VMAXPS            Z6, Z10, Z10
+	VMAXPS            Z7, Z11, Z11
+	VMAXPS            Z8, Z12, Z12
+	VMINPS.BCST       f32VecTab<>+256(SB), Z9, Z9
+	VMINPS.BCST       f32VecTab<>+256(SB), Z10, Z10
+	VMINPS.BCST       f32VecTab<>+256(SB), Z11, Z11
+	VMINPS.BCST       f32VecTab<>+256(SB), Z12, Z12
+	VMULPS.BCST       f32VecTab<>+288(SB), Z9, Z2
+	VMULPS.BCST       f32VecTab<>+288(SB), Z10, Z6
+	VMULPS.BCST       f32VecTab<>+288(SB), Z11, Z7
+	VMULPS.BCST       f32VecTab<>+288(SB), Z12, Z8
+	VRNDSCALEPS       $0x00, Z2, Z2
+	VRNDSCALEPS       $0x00, Z6, Z6
+	VRNDSCALEPS       $0x00, Z7, Z7
+	VRNDSCALEPS       $0x00, Z8, Z8
+	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z2, Z9
+	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z6, Z10
+	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z7, Z11
+	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z8, Z12
+	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z2, Z9
+	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z6, Z10
+	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z7, Z11
+	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z8, Z12
+	VBROADCASTSS      f32VecTab<>+384(SB), Z13
+	VBROADCASTSS      f32VecTab<>+384(SB), Z14
+	VBROADCASTSS      f32VecTab<>+384(SB), Z15
+	VBROADCASTSS      f32VecTab<>+384(SB), Z16
+	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z9, Z13
+	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z10, Z14
+	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z11, Z15
+	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z12, Z16
+	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z9, Z13
+	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z10, Z14
+	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z11, Z15
+	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z12, Z16
+	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z9, Z13
+	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z10, Z14
+	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z11, Z15
+	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z12, Z16
+	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z9, Z13
+	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z10, Z14
+	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z11, Z15
+	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z12, Z16
+	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z9, Z13
+	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z10, Z14
+	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z11, Z15
+	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z12, Z16
+	VMULPS            Z9, Z9, Z17
+	VFMADD213PS       Z9, Z17, Z13
+	VADDPS.BCST       f32VecTab<>+64(SB), Z13, Z13
+	VMULPS            Z10, Z10, Z9
+	VFMADD213PS       Z10, Z9, Z14
+	VADDPS.BCST       f32VecTab<>+64(SB), Z14, Z14
+	VMULPS            Z11, Z11, Z9
+	VFMADD213PS       Z11, Z9, Z15
+	VADDPS.BCST       f32VecTab<>+64(SB), Z15, Z15
+	VMULPS            Z12, Z12, Z9
+	VFMADD213PS       Z12, Z9, Z16
+	VADDPS.BCST       f32VecTab<>+64(SB), Z16, Z16
+	VCVTPS2DQ         Z2, Z2
+	VPSRAD            $0x01, Z2, Z9
+	VPSUBD            Z9, Z2, Z2
+	VPADDD.BCST       f32VecTab<>+192(SB), Z9, Z9
+	VPADDD.BCST       f32VecTab<>+192(SB), Z2, Z2
+	VPSLLD            $0x17, Z9, Z9
+	VPSLLD            $0x17, Z2, Z2
+	VMULPS            Z9, Z13, Z13
+	VMULPS            Z2, Z13, Z13
+	VCVTPS2DQ         Z6, Z6
+	VPSRAD            $0x01, Z6, Z2
+	VPSUBD            Z2, Z6, Z6
+	VPADDD.BCST       f32VecTab<>+192(SB), Z2, Z2
+	VPADDD.BCST       f32VecTab<>+192(SB), Z6, Z6
+	VPSLLD            $0x17, Z2, Z2
+	VPSLLD            $0x17, Z6, Z6
+	VMULPS            Z2, Z14, Z14
+	VMULPS            Z6, Z14, Z14
+	VCVTPS2DQ         Z7, Z7
+	VPSRAD            $0x01, Z7, Z2
+	VPSUBD            Z2, Z7, Z7
+	VPADDD.BCST       f32VecTab<>+192(SB), Z2, Z2
+	VPADDD.BCST       f32VecTab<>+192(SB), Z7, Z7
+	VPSLLD            $0x17, Z2, Z2
+	VPSLLD            $0x17, Z7, Z7
+	VMULPS            Z2, Z15, Z15
+	VMULPS            Z7, Z15, Z15
+	VCVTPS2DQ         Z8, Z8
+	VPSRAD            $0x01, Z8, Z2
+	VPSUBD            Z2, Z8, Z8
+	VPADDD.BCST       f32VecTab<>+192(SB), Z2, Z2
+	VPADDD.BCST       f32VecTab<>+192(SB), Z8, Z8
+	VPSLLD            $0x17, Z2, Z2
+	VPSLLD            $0x17, Z8, Z8
+	VMULPS            Z2, Z16, Z16
+	VMULPS            Z8, Z16, Z16
+	VMOVUPS           Z13, (CX)(DX*4)
+	VCVTPS2PD         Y13, Z2
+	VEXTRACTF64X4     $0x01, Z13, Y6
+	VCVTPS2PD         Y6, Z6
+	VADDPD            Z2, Z3, Z3
+	VADDPD            Z6, Z4, Z4
+	VMOVUPS           Z14, 64(CX)(DX*4)
+	VCVTPS2PD         Y14, Z2
+	VEXTRACTF64X4     $0x01, Z14, Y6
+	VCVTPS2PD         Y6, Z6
+	VADDPD            Z2, Z3, Z3
+	VADDPD            Z6, Z4, Z4
+	VMOVUPS           Z15, 128(CX)(DX*4)
+	VCVTPS2PD         Y15, Z2
+	VEXTRACTF64X4     $0x01, Z15, Y6
+	VCVTPS2PD         Y6, Z6
+	VADDPD            Z2, Z3, Z3
+	VADDPD            Z6, Z4, Z4
+	VMOVUPS           Z16, 192(CX)(DX*4)
+	VCVTPS2PD         Y16, Z2
+	VEXTRACTF64X4     $0x01, Z16, Y6
+	VCVTPS2PD         Y6, Z6
+	VADDPD            Z2, Z3, Z3
+	VADDPD            Z6, Z4, Z4
+	ADDQ              $0x00000040, DX
+	CMPQ              DX, BX
+	JL                exploop
+
+expone:
+	MOVQ              AX, BX
+	SUBQ              DX, BX
+	CMPQ              BX, $+16
+	JL                exptail
+	VMOVUPS           (CX)(DX*4), Z2
+	VFMSUB213PS       Z0, Z1, Z2
+	VBROADCASTSS      f32VecTab<>+224(SB), Z6
+	VMAXPS            Z2, Z6, Z6
+	VMINPS.BCST       f32VecTab<>+256(SB), Z6, Z6
+	VMULPS.BCST       f32VecTab<>+288(SB), Z6, Z2
+	VRNDSCALEPS       $0x00, Z2, Z2
+	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z2, Z6
+	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z2, Z6
+	VBROADCASTSS      f32VecTab<>+384(SB), Z7
+	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z6, Z7
+	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z6, Z7
+	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z6, Z7
+	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z6, Z7
+	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z6, Z7
+	VMULPS            Z6, Z6, Z8
+	VFMADD213PS       Z6, Z8, Z7
+	VADDPS.BCST       f32VecTab<>+64(SB), Z7, Z7
+	VCVTPS2DQ         Z2, Z2
+	VPSRAD            $0x01, Z2, Z6
+	VPSUBD            Z6, Z2, Z2
+	VPADDD.BCST       f32VecTab<>+192(SB), Z6, Z6
+	VPADDD.BCST       f32VecTab<>+192(SB), Z2, Z2
+	VPSLLD            $0x17, Z6, Z6
+	VPSLLD            $0x17, Z2, Z2
+	VMULPS            Z6, Z7, Z7
+	VMULPS            Z2, Z7, Z7
+	VMOVUPS           Z7, (CX)(DX*4)
+	VCVTPS2PD         Y7, Z2
+	VEXTRACTF64X4     $0x01, Z7, Y6
+	VCVTPS2PD         Y6, Z6
+	VADDPD            Z2, Z3, Z3
+	VADDPD            Z6, Z4, Z4
+	ADDQ              $0x00000010, DX
+	JMP               expone
+
+exptail:
+	TESTQ             BX, BX
+	JZ                expdone
+	LEAQ              expKmask<>+0(SB), SI
+	KMOVW             (SI)(BX*2), K1
+	VMOVUPS.Z         (CX)(DX*4), K1, Z2
+	VFMSUB213PS       Z0, Z1, Z2
+	VBROADCASTSS      f32VecTab<>+224(SB), Z0
+	VMAXPS            Z2, Z0, Z0
+	VMINPS.BCST       f32VecTab<>+256(SB), Z0, Z0
+	VMULPS.BCST       f32VecTab<>+288(SB), Z0, Z1
+	VRNDSCALEPS       $0x00, Z1, Z1
+	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z1, Z0
+	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z1, Z0
+	VBROADCASTSS      f32VecTab<>+384(SB), Z2
+	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z0, Z2
+	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z0, Z2
+	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z0, Z2
+	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z0, Z2
+	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z0, Z2
+	VMULPS            Z0, Z0, Z6
+	VFMADD213PS       Z0, Z6, Z2
+	VADDPS.BCST       f32VecTab<>+64(SB), Z2, Z2
+	VCVTPS2DQ         Z1, Z1
+	VPSRAD            $0x01, Z1, Z0
+	VPSUBD            Z0, Z1, Z1
+	VPADDD.BCST       f32VecTab<>+192(SB), Z0, Z0
+	VPADDD.BCST       f32VecTab<>+192(SB), Z1, Z1
+	VPSLLD            $0x17, Z0, Z0
+	VPSLLD            $0x17, Z1, Z1
+	VMULPS            Z0, Z2, Z2
+	VMULPS            Z1, Z2, Z2
+	VMOVAPS.Z         Z2, K1, Z2
+	VMOVUPS           Z2, K1, (CX)(DX*4)
+	VCVTPS2PD         Y2, Z0
+	VEXTRACTF64X4     $0x01, Z2, Y1
+	VCVTPS2PD         Y1, Z1
+	VADDPD            Z0, Z3, Z3
+	VADDPD            Z1, Z4, Z4
+
+expdone:
+	VADDPD        Z4, Z3, Z3
+	VEXTRACTF64X4 $0x01, Z3, Y0
+	VADDPD        Y0, Y3, Y0
+	VEXTRACTF128  $0x01, Y0, X1
+	VADDPD        X1, X0, X0
+	VPERMILPD     $0x01, X0, X1
+	VADDSD        X1, X0, X0
+	VCVTSS2SD     f32VecTab<>+64(SB), X5, X5
+	VDIVSD        X0, X5, X5
+	VCVTSD2SS     X5, X5, X5
+	VBROADCASTSS  X5, Z0
+	XORQ          DX, DX
+	MOVQ          AX, BX
+	ANDQ          $-64, BX
+	CMPQ          BX, $+0
+	JE            scaleone
+
+scaleloop:
+	VMULPS  (CX)(DX*4), Z0, Z1
+	VMOVUPS Z1, (CX)(DX*4)
+	VMULPS  64(CX)(DX*4), Z0, Z1
+	VMOVUPS Z1, 64(CX)(DX*4)
+	VMULPS  128(CX)(DX*4), Z0, Z1
+	VMOVUPS Z1, 128(CX)(DX*4)
+	VMULPS  192(CX)(DX*4), Z0, Z1
+	VMOVUPS Z1, 192(CX)(DX*4)
+	ADDQ    $0x00000040, DX
+	CMPQ    DX, BX
+	JL      scaleloop
+
+scaleone:
+	MOVQ    AX, BX
+	SUBQ    DX, BX
+	CMPQ    BX, $+16
+	JL      scaletail
+	VMULPS  (CX)(DX*4), Z0, Z1
+	VMOVUPS Z1, (CX)(DX*4)
+	ADDQ    $0x00000010, DX
+	JMP     scaleone
+
+scaletail:
+	TESTQ     BX, BX
+	JZ        scaledone
+	LEAQ      expKmask<>+0(SB), AX
+	KMOVW     (AX)(BX*2), K1
+	VMOVUPS.Z (CX)(DX*4), K1, Z1
+	VMULPS    Z0, Z1, Z1
+	VMOVUPS   Z1, K1, (CX)(DX*4)
+
+scaledone:
 	VZEROUPPER
 	RET
 

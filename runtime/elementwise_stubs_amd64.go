@@ -435,6 +435,17 @@ func f32ExpSumZ(n int, out *float32, x *float32, scale float32, shift float32) f
 //go:noescape
 func f32SumExpZ(n int, x *float32, scale float32, shift float32) float64
 
+// f32SoftmaxRowZ computes in place, for n ≥ 1 elements (AVX-512F), as
+// attentionSoftmax's row loop does with rowMax, expShift and Scale:
+//
+//	m := max(x[:n]) (an element replaces m only when it is greater)
+//	shift := float32(float64(m) * scale)
+//	x[i] = e^(x[i]*float32(scale) - shift)  // f32ExpSumZ
+//	x[i] *= float32(1 / Σ x[i])             // the sum in float64
+//
+//go:noescape
+func f32SoftmaxRowZ(n int, x *float32, scale float64)
+
 // f32CopyRuns copies runs rows of n 4-byte elements (runs, n ≥ 0; AVX):
 //
 //	for r < runs, i < n:

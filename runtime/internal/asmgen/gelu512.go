@@ -290,7 +290,7 @@ func expSumZKernels() {
 		Doc(doc...)
 		Pragma("noescape")
 		n := Load(Param("n"), GP64())
-		var po Register
+		po := Register(nil)
 		if store {
 			po = Load(Param("out"), GP64())
 		}
@@ -298,82 +298,175 @@ func expSumZKernels() {
 		sc, sh := ZMM(), ZMM()
 		VBROADCASTSS(paramAddr("scale"), sc)
 		VBROADCASTSS(paramAddr("shift"), sh)
-		acc0, acc1 := ZMM(), ZMM()
-		VPXORQ(acc0, acc0, acc0)
-		VPXORQ(acc1, acc1, acc1)
-		i, end := GP64(), GP64()
-		XORQ(i, i)
-		MOVQ(n, end)
-		ANDQ(I32(-16*zUnroll), end)
-		at := func(b Register, v int) Mem { return Mem{Base: b, Index: i, Scale: 4, Disp: 64 * v} }
-		// body computes vecs vectors from i, the last under K1 with masked.
-		body := func(vecs int, masked bool) {
-			u := zregs(vecs)
-			for v := range vecs {
-				if masked {
-					VMOVUPS_Z(at(px, v), K1, u[v])
-				} else {
-					VMOVUPS(at(px, v), u[v])
-				}
-				VFMSUB213PS(sh, sc, u[v]) // u = u·scale − shift
-			}
-			e := emitExpZ(u, true)
-			for v := range vecs {
-				if masked {
-					VMOVAPS_Z(e[v], K1, e[v]) // the lanes past n add 0
-				}
-				if store {
-					if masked {
-						VMOVUPS(e[v], K1, at(po, v))
-					} else {
-						VMOVUPS(e[v], at(po, v))
-					}
-				}
-				lo, hi := ZMM(), ZMM()
-				hy := YMM()
-				VCVTPS2PD(e[v].AsY(), lo)
-				VEXTRACTF64X4(U8(1), e[v], hy)
-				VCVTPS2PD(hy, hi)
-				VADDPD(lo, acc0, acc0)
-				VADDPD(hi, acc1, acc1)
-			}
-		}
-		CMPQ(end, I8(0))
-		JE(LabelRef("one"))
-		Label("loop")
-		body(zUnroll, false)
-		ADDQ(U32(16*zUnroll), i)
-		CMPQ(i, end)
-		JL(LabelRef("loop"))
-		Label("one")
-		left := GP64()
-		MOVQ(n, left)
-		SUBQ(i, left)
-		CMPQ(left, I8(16))
-		JL(LabelRef("tail"))
-		body(1, false)
-		ADDQ(U32(16), i)
-		JMP(LabelRef("one"))
-		Label("tail")
-		TESTQ(left, left)
-		JZ(LabelRef("sum"))
-		t := GP64()
-		LEAQ(mask, t)
-		KMOVW(Mem{Base: t, Index: left, Scale: 2}, K1)
-		body(1, true)
-		Label("sum")
-		VADDPD(acc1, acc0, acc0)
-		y := YMM()
-		VEXTRACTF64X4(U8(1), acc0, y)
-		VADDPD(y, acc0.AsY(), y)
-		h := XMM()
-		VEXTRACTF128(U8(1), y, h)
-		x2 := XMM()
-		VADDPD(h, y.AsX(), x2)
-		VPERMILPD(U8(1), x2, h)
-		VADDSD(h, x2, x2)
-		Store(x2, ReturnIndex(0))
+		sum := emitExpSumZ(n, po, px, sc, sh, mask, "")
+		Store(sum, ReturnIndex(0))
 		VZEROUPPER()
 		RET()
 	}
+	softmaxRowZ(mask)
+}
+
+// zVecs emits a loop over the n elements at index register i (cleared
+// first): body on zUnroll vectors at a time, then on the whole vectors
+// left one at a time, then on the last n%16 elements as one vector under
+// the opmask K1 (masked true). Labels are prefixed with name.
+func zVecs(n Register, mask Mem, name string, body func(i Register, vecs int, masked bool)) {
+	i, end := GP64(), GP64()
+	XORQ(i, i)
+	MOVQ(n, end)
+	ANDQ(I32(-16*zUnroll), end)
+	CMPQ(end, I8(0))
+	JE(LabelRef(name + "one"))
+	Label(name + "loop")
+	body(i, zUnroll, false)
+	ADDQ(U32(16*zUnroll), i)
+	CMPQ(i, end)
+	JL(LabelRef(name + "loop"))
+	Label(name + "one")
+	left := GP64()
+	MOVQ(n, left)
+	SUBQ(i, left)
+	CMPQ(left, I8(16))
+	JL(LabelRef(name + "tail"))
+	body(i, 1, false)
+	ADDQ(U32(16), i)
+	JMP(LabelRef(name + "one"))
+	Label(name + "tail")
+	TESTQ(left, left)
+	JZ(LabelRef(name + "done"))
+	t := GP64()
+	LEAQ(mask, t)
+	KMOVW(Mem{Base: t, Index: left, Scale: 2}, K1)
+	body(i, 1, true)
+	Label(name + "done")
+}
+
+// zAt is vector v of an iteration at index i of the array at b.
+func zAt(b, i Register, v int) Mem { return Mem{Base: b, Index: i, Scale: 4, Disp: 64 * v} }
+
+// emitExpSumZ emits out[i] = e^(x[i]·scale − shift) for i < n (no stores
+// with po nil) and returns a new register holding Σ out[i] in float64.
+func emitExpSumZ(n, po, px Register, sc, sh VecVirtual, mask Mem, name string) VecVirtual {
+	acc0, acc1 := ZMM(), ZMM()
+	VPXORQ(acc0, acc0, acc0)
+	VPXORQ(acc1, acc1, acc1)
+	zVecs(n, mask, name+"exp", func(i Register, vecs int, masked bool) {
+		u := zregs(vecs)
+		for v := range vecs {
+			if masked {
+				VMOVUPS_Z(zAt(px, i, v), K1, u[v])
+			} else {
+				VMOVUPS(zAt(px, i, v), u[v])
+			}
+			VFMSUB213PS(sh, sc, u[v]) // u = u·scale − shift
+		}
+		e := emitExpZ(u, true)
+		for v := range vecs {
+			if masked {
+				VMOVAPS_Z(e[v], K1, e[v]) // the lanes past n add 0
+			}
+			if po != nil {
+				if masked {
+					VMOVUPS(e[v], K1, zAt(po, i, v))
+				} else {
+					VMOVUPS(e[v], zAt(po, i, v))
+				}
+			}
+			lo, hi := ZMM(), ZMM()
+			hy := YMM()
+			VCVTPS2PD(e[v].AsY(), lo)
+			VEXTRACTF64X4(U8(1), e[v], hy)
+			VCVTPS2PD(hy, hi)
+			VADDPD(lo, acc0, acc0)
+			VADDPD(hi, acc1, acc1)
+		}
+	})
+	VADDPD(acc1, acc0, acc0)
+	y := YMM()
+	VEXTRACTF64X4(U8(1), acc0, y)
+	VADDPD(y, acc0.AsY(), y)
+	h := XMM()
+	VEXTRACTF128(U8(1), y, h)
+	x2 := XMM()
+	VADDPD(h, y.AsX(), x2)
+	VPERMILPD(U8(1), x2, h)
+	VADDSD(h, x2, x2)
+	return x2
+}
+
+// softmaxRowZ generates f32SoftmaxRowZ, attention's softmax of one row in
+// one call: the operations of rowMax, expShift and Scale on it.
+func softmaxRowZ(mask Mem) {
+	TEXT("f32SoftmaxRowZ", NOSPLIT, "func(n int, x *float32, scale float64)")
+	Doc(
+		"f32SoftmaxRowZ computes in place, for n ≥ 1 elements (AVX-512F), as",
+		"attentionSoftmax's row loop does with rowMax, expShift and Scale:",
+		"",
+		"	m := max(x[:n]) (an element replaces m only when it is greater)",
+		"	shift := float32(float64(m) * scale)",
+		"	x[i] = e^(x[i]*float32(scale) - shift)  // f32ExpSumZ",
+		"	x[i] *= float32(1 / Σ x[i])             // the sum in float64",
+	)
+	Pragma("noescape")
+	n := Load(Param("n"), GP64())
+	px := Load(Param("x"), GP64())
+	m := ZMM()
+	VBROADCASTSS(Mem{Base: px}, m)
+	zVecs(n, mask, "max", func(i Register, vecs int, masked bool) {
+		for v := range vecs {
+			x := ZMM()
+			if masked {
+				VMOVAPS(m, x) // the lanes past n hold m
+				VMOVUPS(zAt(px, i, v), K1, x)
+			} else {
+				VMOVUPS(zAt(px, i, v), x)
+			}
+			VMAXPS(m, x, m) // m = x > m ? x : m
+		}
+	})
+	y := YMM()
+	VEXTRACTF64X4(U8(1), m, y)
+	VMAXPS(m.AsY(), y, y)
+	h := XMM()
+	VEXTRACTF128(U8(1), y, h)
+	VMAXPS(y.AsX(), h, h)
+	t := XMM()
+	VPERMILPS(U8(0x4e), h, t)
+	VMAXPS(h, t, t)
+	VPERMILPS(U8(0xb1), t, h)
+	VMAXPS(t, h, h)
+	// shift = float32(float64(m)·scale), scale32 = float32(scale)
+	sd := XMM()
+	VCVTSS2SD(h, sd, sd)
+	VMULSD(paramAddr("scale"), sd, sd)
+	VCVTSD2SS(sd, sd, sd)
+	sh, sc := ZMM(), ZMM()
+	VBROADCASTSS(sd, sh)
+	s32 := XMM()
+	VMOVSD(paramAddr("scale"), s32)
+	VCVTSD2SS(s32, s32, s32)
+	VBROADCASTSS(s32, sc)
+	sum := emitExpSumZ(n, px, px, sc, sh, mask, "")
+	// inv = float32(1/sum)
+	one := XMM()
+	VCVTSS2SD(c32("one"), one, one)
+	VDIVSD(sum, one, one)
+	VCVTSD2SS(one, one, one)
+	inv := ZMM()
+	VBROADCASTSS(one, inv)
+	zVecs(n, mask, "scale", func(i Register, vecs int, masked bool) {
+		for v := range vecs {
+			x := ZMM()
+			if masked {
+				VMOVUPS_Z(zAt(px, i, v), K1, x)
+				VMULPS(inv, x, x)
+				VMOVUPS(x, K1, zAt(px, i, v))
+			} else {
+				VMULPS(zAt(px, i, v), inv, x)
+				VMOVUPS(x, zAt(px, i, v))
+			}
+		}
+	})
+	VZEROUPPER()
+	RET()
 }
