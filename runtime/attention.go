@@ -135,6 +135,10 @@ func attentionSoftmaxGrad[T Float](ds, p []T, steps int, scale float64, causal b
 		}
 		pl, dl := row[:last], dr[:last]
 		dl = dl[:len(pl)]
+		if softmaxGradRowAllAsm(dl, pl, scale) { // one call
+			clear(dr[last:])
+			continue
+		}
 		// float32 on the kernels: the sum in another order, the
 		// update bit-identical.
 		k, mean := dot64Asm(pl, dl)

@@ -164,6 +164,20 @@ func softmaxRowAsm[T Float](x []T, scale float64) bool {
 	return true
 }
 
+// softmaxGradRowAllAsm computes attentionSoftmaxGrad's row ds from p in
+// one call, f32SoftmaxGradRowZ, and returns true, or returns false when it
+// does not apply.
+func softmaxGradRowAllAsm[T Float](ds, p []T, scale float64) bool {
+	if !expSumAll[T]() {
+		return false
+	}
+	p = p[:len(ds)]
+	if len(ds) > 0 {
+		f32SoftmaxGradRowZ(len(ds), f32p(ds), f32p(p), scale)
+	}
+	return true
+}
+
 // expSumAsm does the whole vectors of expShift (out[i] = e^(x[i]·scale −
 // shift), returning their sum) for float32 on f32ExpSum, or all of it on
 // f32ExpSumZ: x·scale − shift rounded once to float32, e^ to f32Exp's 1

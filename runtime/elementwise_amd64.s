@@ -4686,6 +4686,246 @@ scaledone:
 	VZEROUPPER
 	RET
 
+// func f32SoftmaxGradRowZ(n int, ds *float32, p *float32, scale float64)
+// Requires: AVX, AVX512F
+TEXT ·f32SoftmaxGradRowZ(SB), NOSPLIT, $0-32
+	MOVQ   n+0(FP), AX
+	MOVQ   ds+8(FP), CX
+	MOVQ   p+16(FP), DX
+	VPXORQ Z0, Z0, Z0
+	VPXORQ Z1, Z1, Z1
+	XORQ   BX, BX
+	MOVQ   AX, SI
+	ANDQ   $-64, SI
+	CMPQ   SI, $+0
+	JE     dotone
+
+dotloop:
+	VMOVUPS       (CX)(BX*4), Z2
+	VCVTPS2PD     Y2, Z3
+	VEXTRACTF64X4 $0x01, Z2, Y2
+	VCVTPS2PD     Y2, Z2
+	VMOVUPS       (DX)(BX*4), Z5
+	VCVTPS2PD     Y5, Z6
+	VEXTRACTF64X4 $0x01, Z5, Y4
+	VCVTPS2PD     Y4, Z5
+	VFMADD231PD   Z6, Z3, Z0
+	VFMADD231PD   Z5, Z2, Z1
+	VMOVUPS       64(CX)(BX*4), Z2
+	VCVTPS2PD     Y2, Z3
+	VEXTRACTF64X4 $0x01, Z2, Y2
+	VCVTPS2PD     Y2, Z2
+	VMOVUPS       64(DX)(BX*4), Z5
+	VCVTPS2PD     Y5, Z6
+	VEXTRACTF64X4 $0x01, Z5, Y4
+	VCVTPS2PD     Y4, Z5
+	VFMADD231PD   Z6, Z3, Z0
+	VFMADD231PD   Z5, Z2, Z1
+	VMOVUPS       128(CX)(BX*4), Z2
+	VCVTPS2PD     Y2, Z3
+	VEXTRACTF64X4 $0x01, Z2, Y2
+	VCVTPS2PD     Y2, Z2
+	VMOVUPS       128(DX)(BX*4), Z5
+	VCVTPS2PD     Y5, Z6
+	VEXTRACTF64X4 $0x01, Z5, Y4
+	VCVTPS2PD     Y4, Z5
+	VFMADD231PD   Z6, Z3, Z0
+	VFMADD231PD   Z5, Z2, Z1
+	VMOVUPS       192(CX)(BX*4), Z2
+	VCVTPS2PD     Y2, Z3
+	VEXTRACTF64X4 $0x01, Z2, Y2
+	VCVTPS2PD     Y2, Z2
+	VMOVUPS       192(DX)(BX*4), Z5
+	VCVTPS2PD     Y5, Z6
+	VEXTRACTF64X4 $0x01, Z5, Y4
+	VCVTPS2PD     Y4, Z5
+	VFMADD231PD   Z6, Z3, Z0
+	VFMADD231PD   Z5, Z2, Z1
+	ADDQ          $0x00000040, BX
+	CMPQ          BX, SI
+	JL            dotloop
+
+dotone:
+	MOVQ          AX, SI
+	SUBQ          BX, SI
+	CMPQ          SI, $+16
+	JL            dottail
+	VMOVUPS       (CX)(BX*4), Z2
+	VCVTPS2PD     Y2, Z3
+	VEXTRACTF64X4 $0x01, Z2, Y2
+	VCVTPS2PD     Y2, Z2
+	VMOVUPS       (DX)(BX*4), Z5
+	VCVTPS2PD     Y5, Z6
+	VEXTRACTF64X4 $0x01, Z5, Y4
+	VCVTPS2PD     Y4, Z5
+	VFMADD231PD   Z6, Z3, Z0
+	VFMADD231PD   Z5, Z2, Z1
+	ADDQ          $0x00000010, BX
+	JMP           dotone
+
+dottail:
+	TESTQ         SI, SI
+	JZ            dotdone
+	LEAQ          expKmask<>+0(SB), DI
+	KMOVW         (DI)(SI*2), K1
+	VMOVUPS.Z     (CX)(BX*4), K1, Z2
+	VCVTPS2PD     Y2, Z3
+	VEXTRACTF64X4 $0x01, Z2, Y2
+	VCVTPS2PD     Y2, Z2
+	VMOVUPS.Z     (DX)(BX*4), K1, Z5
+	VCVTPS2PD     Y5, Z6
+	VEXTRACTF64X4 $0x01, Z5, Y4
+	VCVTPS2PD     Y4, Z5
+	VFMADD231PD   Z6, Z3, Z0
+	VFMADD231PD   Z5, Z2, Z1
+
+dotdone:
+	VADDPD        Z1, Z0, Z0
+	VEXTRACTF64X4 $0x01, Z0, Y1
+	VADDPD        Y1, Y0, Y1
+	VEXTRACTF128  $0x01, Y1, X0
+	VADDPD        X0, X1, X1
+	VPERMILPD     $0x01, X1, X0
+	VADDSD        X0, X1, X1
+	VBROADCASTSD  X1, Z0
+	VBROADCASTSD  scale+24(FP), Z1
+	XORQ          BX, BX
+	MOVQ          AX, SI
+	ANDQ          $-64, SI
+	CMPQ          SI, $+0
+	JE            updone
+
+updloop:
+	VMOVUPS       (CX)(BX*4), Z2
+	VCVTPS2PD     Y2, Z3
+	VEXTRACTF64X4 $0x01, Z2, Y2
+	VCVTPS2PD     Y2, Z2
+	VMOVUPS       (DX)(BX*4), Z5
+	VCVTPS2PD     Y5, Z6
+	VEXTRACTF64X4 $0x01, Z5, Y4
+	VCVTPS2PD     Y4, Z5
+	VSUBPD        Z0, Z3, Z3
+	VMULPD        Z3, Z6, Z6
+	VMULPD        Z1, Z6, Z6
+	VCVTPD2PS     Z6, Y4
+	VSUBPD        Z0, Z2, Z2
+	VMULPD        Z2, Z5, Z5
+	VMULPD        Z1, Z5, Z5
+	VCVTPD2PS     Z5, Y2
+	VINSERTF64X4  $0x01, Y2, Z4, Z2
+	VMOVUPS       Z2, (CX)(BX*4)
+	VMOVUPS       64(CX)(BX*4), Z2
+	VCVTPS2PD     Y2, Z3
+	VEXTRACTF64X4 $0x01, Z2, Y2
+	VCVTPS2PD     Y2, Z2
+	VMOVUPS       64(DX)(BX*4), Z5
+	VCVTPS2PD     Y5, Z6
+	VEXTRACTF64X4 $0x01, Z5, Y4
+	VCVTPS2PD     Y4, Z5
+	VSUBPD        Z0, Z3, Z3
+	VMULPD        Z3, Z6, Z6
+	VMULPD        Z1, Z6, Z6
+	VCVTPD2PS     Z6, Y4
+	VSUBPD        Z0, Z2, Z2
+	VMULPD        Z2, Z5, Z5
+	VMULPD        Z1, Z5, Z5
+	VCVTPD2PS     Z5, Y2
+	VINSERTF64X4  $0x01, Y2, Z4, Z2
+	VMOVUPS       Z2, 64(CX)(BX*4)
+	VMOVUPS       128(CX)(BX*4), Z2
+	VCVTPS2PD     Y2, Z3
+	VEXTRACTF64X4 $0x01, Z2, Y2
+	VCVTPS2PD     Y2, Z2
+	VMOVUPS       128(DX)(BX*4), Z5
+	VCVTPS2PD     Y5, Z6
+	VEXTRACTF64X4 $0x01, Z5, Y4
+	VCVTPS2PD     Y4, Z5
+	VSUBPD        Z0, Z3, Z3
+	VMULPD        Z3, Z6, Z6
+	VMULPD        Z1, Z6, Z6
+	VCVTPD2PS     Z6, Y4
+	VSUBPD        Z0, Z2, Z2
+	VMULPD        Z2, Z5, Z5
+	VMULPD        Z1, Z5, Z5
+	VCVTPD2PS     Z5, Y2
+	VINSERTF64X4  $0x01, Y2, Z4, Z2
+	VMOVUPS       Z2, 128(CX)(BX*4)
+	VMOVUPS       192(CX)(BX*4), Z2
+	VCVTPS2PD     Y2, Z3
+	VEXTRACTF64X4 $0x01, Z2, Y2
+	VCVTPS2PD     Y2, Z2
+	VMOVUPS       192(DX)(BX*4), Z5
+	VCVTPS2PD     Y5, Z6
+	VEXTRACTF64X4 $0x01, Z5, Y4
+	VCVTPS2PD     Y4, Z5
+	VSUBPD        Z0, Z3, Z3
+	VMULPD        Z3, Z6, Z6
+	VMULPD        Z1, Z6, Z6
+	VCVTPD2PS     Z6, Y4
+	VSUBPD        Z0, Z2, Z2
+	VMULPD        Z2, Z5, Z5
+	VMULPD        Z1, Z5, Z5
+	VCVTPD2PS     Z5, Y2
+	VINSERTF64X4  $0x01, Y2, Z4, Z2
+	VMOVUPS       Z2, 192(CX)(BX*4)
+	ADDQ          $0x00000040, BX
+	CMPQ          BX, SI
+	JL            updloop
+
+updone:
+	MOVQ          AX, SI
+	SUBQ          BX, SI
+	CMPQ          SI, $+16
+	JL            updtail
+	VMOVUPS       (CX)(BX*4), Z2
+	VCVTPS2PD     Y2, Z3
+	VEXTRACTF64X4 $0x01, Z2, Y2
+	VCVTPS2PD     Y2, Z2
+	VMOVUPS       (DX)(BX*4), Z5
+	VCVTPS2PD     Y5, Z6
+	VEXTRACTF64X4 $0x01, Z5, Y4
+	VCVTPS2PD     Y4, Z5
+	VSUBPD        Z0, Z3, Z3
+	VMULPD        Z3, Z6, Z6
+	VMULPD        Z1, Z6, Z6
+	VCVTPD2PS     Z6, Y4
+	VSUBPD        Z0, Z2, Z2
+	VMULPD        Z2, Z5, Z5
+	VMULPD        Z1, Z5, Z5
+	VCVTPD2PS     Z5, Y2
+	VINSERTF64X4  $0x01, Y2, Z4, Z2
+	VMOVUPS       Z2, (CX)(BX*4)
+	ADDQ          $0x00000010, BX
+	JMP           updone
+
+updtail:
+	TESTQ         SI, SI
+	JZ            upddone
+	LEAQ          expKmask<>+0(SB), AX
+	KMOVW         (AX)(SI*2), K1
+	VMOVUPS.Z     (CX)(BX*4), K1, Z2
+	VCVTPS2PD     Y2, Z3
+	VEXTRACTF64X4 $0x01, Z2, Y2
+	VCVTPS2PD     Y2, Z2
+	VMOVUPS.Z     (DX)(BX*4), K1, Z5
+	VCVTPS2PD     Y5, Z6
+	VEXTRACTF64X4 $0x01, Z5, Y4
+	VCVTPS2PD     Y4, Z5
+	VSUBPD        Z0, Z3, Z3
+	VMULPD        Z3, Z6, Z6
+	VMULPD        Z1, Z6, Z6
+	VCVTPD2PS     Z6, Y4
+	VSUBPD        Z0, Z2, Z2
+	VMULPD        Z2, Z5, Z5
+	VMULPD        Z1, Z5, Z5
+	VCVTPD2PS     Z5, Y0
+	VINSERTF64X4  $0x01, Y0, Z4, Z0
+	VMOVUPS       Z0, K1, (CX)(BX*4)
+
+upddone:
+	VZEROUPPER
+	RET
+
 // func f32CopyRuns(runs int, n int, dst *float32, ds int, src *float32, ss int)
 // Requires: AVX
 TEXT ·f32CopyRuns(SB), NOSPLIT, $0-48

@@ -21,6 +21,7 @@ func expSumAsm[T Float](out, x []T, scale, shift float64) (int, float64)    { re
 func sumExpAsm[T Float](x []T, scale, shift float64) (int, float64)         { return 0, 0 }
 func expSumAll[T Float]() bool                                              { return false }
 func softmaxRowAsm[T Float](x []T, scale float64) bool                      { return false }
+func softmaxGradRowAllAsm[T Float](ds, p []T, scale float64) bool           { return false }
 
 // elementwiseAsmUsed reports whether float32 element-wise kernels run on
 // assembly.

@@ -446,6 +446,14 @@ func f32SumExpZ(n int, x *float32, scale float32, shift float32) float64
 //go:noescape
 func f32SoftmaxRowZ(n int, x *float32, scale float64)
 
+// f32SoftmaxGradRowZ computes in place, for n ≥ 0 elements (AVX-512F):
+//
+//	mean := Σ float64(p[i]) * float64(ds[i])  // in float64, in another order
+//	ds[i] = float32(float64(p[i]) * (float64(ds[i]) - mean) * scale)
+//
+//go:noescape
+func f32SoftmaxGradRowZ(n int, ds *float32, p *float32, scale float64)
+
 // f32CopyRuns copies runs rows of n 4-byte elements (runs, n ≥ 0; AVX):
 //
 //	for r < runs, i < n:

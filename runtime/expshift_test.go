@@ -205,3 +205,37 @@ func ewLensSoftmax() []int {
 	}
 	return l
 }
+
+// TestSoftmaxGradRowAsm: the one-call step through an attention row's
+// softmax, where the CPU has it, against the same arithmetic with the
+// mean summed exactly: within one rounding of the result plus the
+// mean's rounding; between guard bands.
+func TestSoftmaxGradRowAsm(t *testing.T) {
+	r := rand.New(rand.NewPCG(77, 78))
+	for _, n := range append(ewLensSoftmax(), 255, 256, 1001) {
+		p, d := make([]float32, n), make([]float32, n)
+		for i := range p {
+			p[i] = float32(r.Float64())
+			d[i] = float32(r.NormFloat64() * 3)
+		}
+		const scale = 0.17677669529663687
+		var mean, mag float64
+		for i := range p {
+			mean += float64(p[i]) * float64(d[i])
+			mag += math.Abs(float64(p[i]) * float64(d[i]))
+		}
+		full, got := ktBuf[float32](n)
+		copy(got, d)
+		if !softmaxGradRowAllAsm(got, p, scale) {
+			t.Skip("no one-call softmax gradient row kernel on this CPU or build")
+		}
+		ktGuardsOK(t, fmt.Sprintf("n=%d", n), full)
+		for i := range p {
+			want := float64(p[i]) * (float64(d[i]) - mean) * scale
+			tol := 0x1p-24*math.Abs(want) + float64(n)*0x1p-52*mag*float64(p[i])*scale
+			if math.Abs(float64(got[i])-want) > tol {
+				t.Fatalf("n=%d: [%d] = %v, want %v (tolerance %v)", n, i, got[i], want, tol)
+			}
+		}
+	}
+}

@@ -304,6 +304,7 @@ func expSumZKernels() {
 		RET()
 	}
 	softmaxRowZ(mask)
+	softmaxGradRowZ(mask)
 }
 
 // zVecs emits a loop over the n elements at index register i (cleared
@@ -464,6 +465,92 @@ func softmaxRowZ(mask Mem) {
 			} else {
 				VMULPS(zAt(px, i, v), inv, x)
 				VMOVUPS(x, zAt(px, i, v))
+			}
+		}
+	})
+	VZEROUPPER()
+	RET()
+}
+
+// softmaxGradRowZ generates f32SoftmaxGradRowZ, AttentionGrad's step
+// through the softmax for one row in one call (AVX-512F): the mean as
+// f32Dot64 takes it (float64, another order, the last vector masked),
+// then the update as f32SoftmaxGradRow computes it (bit-identical given
+// the mean).
+func softmaxGradRowZ(mask Mem) {
+	TEXT("f32SoftmaxGradRowZ", NOSPLIT, "func(n int, ds, p *float32, scale float64)")
+	Doc(
+		"f32SoftmaxGradRowZ computes in place, for n ≥ 0 elements (AVX-512F):",
+		"",
+		"	mean := Σ float64(p[i]) * float64(ds[i])  // in float64, in another order",
+		"	ds[i] = float32(float64(p[i]) * (float64(ds[i]) - mean) * scale)",
+	)
+	Pragma("noescape")
+	n := Load(Param("n"), GP64())
+	pd := Load(Param("ds"), GP64())
+	pp := Load(Param("p"), GP64())
+	acc0, acc1 := ZMM(), ZMM()
+	VPXORQ(acc0, acc0, acc0)
+	VPXORQ(acc1, acc1, acc1)
+	// halves widens the 16 floats of x into two registers of 8 doubles.
+	halves := func(x VecVirtual) (lo, hi VecVirtual) {
+		lo, hi = ZMM(), ZMM()
+		hy := YMM()
+		VCVTPS2PD(x.AsY(), lo)
+		VEXTRACTF64X4(U8(1), x, hy)
+		VCVTPS2PD(hy, hi)
+		return lo, hi
+	}
+	load := func(m Mem, masked bool) VecVirtual {
+		x := ZMM()
+		if masked {
+			VMOVUPS_Z(m, K1, x) // the lanes past n add 0
+		} else {
+			VMOVUPS(m, x)
+		}
+		return x
+	}
+	zVecs(n, mask, "dot", func(i Register, vecs int, masked bool) {
+		for v := range vecs {
+			d0, d1 := halves(load(zAt(pd, i, v), masked))
+			p0, p1 := halves(load(zAt(pp, i, v), masked))
+			VFMADD231PD(p0, d0, acc0) // exact product of two float32s
+			VFMADD231PD(p1, d1, acc1)
+		}
+	})
+	VADDPD(acc1, acc0, acc0)
+	y := YMM()
+	VEXTRACTF64X4(U8(1), acc0, y)
+	VADDPD(y, acc0.AsY(), y)
+	h := XMM()
+	VEXTRACTF128(U8(1), y, h)
+	x2 := XMM()
+	VADDPD(h, y.AsX(), x2)
+	VPERMILPD(U8(1), x2, h)
+	VADDSD(h, x2, x2)
+	mean, scale := ZMM(), ZMM()
+	VBROADCASTSD(x2, mean)
+	VBROADCASTSD(paramAddr("scale"), scale)
+	zVecs(n, mask, "upd", func(i Register, vecs int, masked bool) {
+		for v := range vecs {
+			d0, d1 := halves(load(zAt(pd, i, v), masked))
+			p0, p1 := halves(load(zAt(pp, i, v), masked))
+			r0, r1 := YMM(), YMM()
+			for _, q := range []struct {
+				d, p VecVirtual
+				r    VecVirtual
+			}{{d0, p0, r0}, {d1, p1, r1}} {
+				VSUBPD(mean, q.d, q.d)
+				VMULPD(q.d, q.p, q.p)
+				VMULPD(scale, q.p, q.p)
+				VCVTPD2PS(q.p, q.r)
+			}
+			out := ZMM()
+			VINSERTF64X4(U8(1), r1, r0.AsZ(), out)
+			if masked {
+				VMOVUPS(out, K1, zAt(pd, i, v))
+			} else {
+				VMOVUPS(out, zAt(pd, i, v))
 			}
 		}
 	})
