@@ -241,7 +241,8 @@ func (p *Program) Users() map[*ir.Node][]*ir.Node {
 // become the epilogue of its kernel (matmul_bias_act, conv2d_bias_act):
 // applied to blocks of rows while they are in cache, and x needs no
 // buffer. The activation node is rewritten in place, so the backward
-// nodes that read it are unchanged.
+// nodes that read it are unchanged. A residual add of such a product
+// becomes its epilogue too (matmul_bias_add).
 func (p *Program) fuse() {
 	users := p.Users()
 	dead := map[*ir.Node]bool{}
@@ -281,6 +282,26 @@ func (p *Program) fuse() {
 	for _, a := range p.Forward {
 		if !dead[a] && isBiasAdd(a) {
 			intoProduct(a, a.Args[0], a.Args[1], ir.Identity)
+		}
+	}
+	// A residual connection around such a product (r + (x·W + b), r of
+	// the sum's shape, the product read by nothing else): the add becomes
+	// the product with the bias and r added in its epilogue, in the same
+	// order as the two passes (bit-identical), one pass and one buffer
+	// fewer. The adjoint of an add reads neither operand.
+	for _, a := range p.Forward {
+		if dead[a] || a.Op != ir.Add {
+			continue
+		}
+		for side := range 2 {
+			m, r := a.Args[side], a.Args[1-side]
+			if m.Op != ir.MatMulBiasAct || m.Attrs.Act != ir.Identity || dead[m] || len(users[m]) != 1 ||
+				m == p.Graph.Output || m == p.Graph.Loss || !m.Shape.Equal(a.Shape) || !r.Shape.Equal(a.Shape) {
+				continue
+			}
+			a.Op, a.Args, a.Attrs = ir.MatMulBiasAdd, append(slices.Clip(m.Args), r), m.Attrs
+			dead[m] = true
+			break
 		}
 	}
 	p.Forward = slices.DeleteFunc(p.Forward, func(n *ir.Node) bool { return dead[n] })

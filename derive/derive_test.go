@@ -201,6 +201,20 @@ func TestFusedEpilogues(t *testing.T) {
 			map[string]int{"conv2d_bias_act": 1, "matmul_bias_act": 1, "bias_act": 0, "conv2d": 0, "matmul": 0}},
 		{"product read twice", "f = flatten(x)\nparam W: [72, 3]\nparam b: [3]\nz = f @ W\nlogits = relu(z + b) + z\nloss = softmax_cross_entropy(logits, y)\n",
 			map[string]int{"bias_act": 1, "matmul": 1, "matmul_bias_act": 0}},
+		// A residual connection around a dense layer: the add is the
+		// product's epilogue.
+		{"residual", "f = flatten(x)\nh = dense(f, 72) + f\nlogits = dense(h, 3)\nloss = softmax_cross_entropy(logits, y)\n",
+			map[string]int{"matmul_bias_add": 1, "matmul_bias_act": 1, "add": 0, "matmul": 0}},
+		{"residual first", "f = flatten(x)\nh = f + dense(f, 72)\nlogits = dense(h, 3)\nloss = softmax_cross_entropy(logits, y)\n",
+			map[string]int{"matmul_bias_add": 1, "add": 0}},
+		// The sum read again, or a residual that broadcasts, or an
+		// activation in between: not fused.
+		{"residual sum read twice", "f = flatten(x)\nparam W: [72, 72]\nparam b: [72]\nz = f @ W + b\nh = z + f\nlogits = dense(h * z, 3)\nloss = softmax_cross_entropy(logits, y)\n",
+			map[string]int{"matmul_bias_add": 0, "add": 1}},
+		{"residual broadcast", "f = flatten(x)\nparam r: [72]\nh = dense(f, 72) + r\nlogits = dense(h, 3)\nloss = softmax_cross_entropy(logits, y)\n",
+			map[string]int{"matmul_bias_add": 0}},
+		{"residual after activation", "f = flatten(x)\nh = dense(f, 72, tanh) + f\nlogits = dense(h, 3)\nloss = softmax_cross_entropy(logits, y)\n",
+			map[string]int{"matmul_bias_add": 0, "matmul_bias_act": 2}},
 	}
 	for _, c := range cases {
 		got := count(head + c.body)

@@ -82,6 +82,11 @@ func init() {
 		return rt("GemmBiasAct").Call(unary(n.Attrs.Act), g.out(n), g.in(x), g.in(w), g.in(n.Args[2]),
 			count(x.Shape[:len(x.Shape)-1]), dim(w.Shape[1]), dim(w.Shape[0]))
 	}
+	kernels[ir.MatMulBiasAdd] = func(g *gen, n *ir.Node) jen.Code {
+		x, w := n.Args[0], n.Args[1]
+		return rt("GemmBiasAdd").Call(g.out(n), g.in(x), g.in(w), g.in(n.Args[2]), g.in(n.Args[3]),
+			count(x.Shape[:len(x.Shape)-1]), dim(w.Shape[1]), dim(w.Shape[0]))
+	}
 	kernels[ir.BiasAct] = func(g *gen, n *ir.Node) jen.Code {
 		x := n.Args[0]
 		return rt("BiasAct").Call(unary(n.Attrs.Act), g.out(n), g.in(x), g.in(n.Args[1]), rows(n.Shape), dim(n.Shape[len(n.Shape)-1]))

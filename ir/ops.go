@@ -234,6 +234,7 @@ var (
 	// Fused after derivation.
 	BiasAct       = newOp("bias_act")
 	MatMulBiasAct = newOp("matmul_bias_act")
+	MatMulBiasAdd = newOp("matmul_bias_add")
 
 	// The end of every backward chain.
 	AccGrad = newOp("acc_grad")
@@ -578,6 +579,32 @@ func init() {
 				return nil, fmt.Errorf("bias %v does not fit the last axis of %v", b, w)
 			}
 			return append(append(Shape{}, x[:len(x)-1]...), w[1]), nil
+		}})
+
+	// matmul_bias_add is x·W + b + r, a residual connection around a dense
+	// layer: derive fuses it from an add of a tensor r of the sum's shape
+	// and a matmul_bias_act without activation read by nothing else (the
+	// adjoint of an add reads neither operand), so the residual is added in
+	// the product's epilogue instead of a pass of its own. Not
+	// ScalesColumns: scaling the product's columns would scale r too.
+	define(MatMulBiasAdd, &OpDef{Arity: 4, NoGrad: "fused after derivation; never differentiated",
+		Formula: func(n *Node, arg func(int) string) string {
+			return fmt.Sprintf("%s + (%s·%s + %s)", arg(3), arg(0), arg(1), arg(2))
+		},
+		Flops: func(n *Node) int { return 2 * n.Shape.Elems() * n.Args[1].Shape[0].Size },
+		Shape: func(n *Node) (Shape, error) {
+			x, w, b, r := n.Args[0].Shape, n.Args[1].Shape, n.Args[2].Shape, n.Args[3].Shape
+			if len(x) < 2 || len(w) != 2 || x[len(x)-1] != w[0] {
+				return nil, fmt.Errorf("cannot multiply %v by %v", x, w)
+			}
+			if len(b) != 1 || b[0] != w[1] {
+				return nil, fmt.Errorf("bias %v does not fit the last axis of %v", b, w)
+			}
+			out := append(append(Shape{}, x[:len(x)-1]...), w[1])
+			if !r.Equal(out) {
+				return nil, fmt.Errorf("residual %v does not match the product %v", r, out)
+			}
+			return out, nil
 		}})
 
 	// acc_grad adds a contribution into a parameter's (or input's)

@@ -58,6 +58,33 @@ func GemmBiasAct[T Float](act UnaryOp, out, a, w, b []T, m, n, k int) {
 	if m == 0 || n == 0 {
 		return
 	}
+	for r0, rn := range gemmEpilogueBlocks(m, n, k) {
+		o := out[r0*n : (r0+rn)*n]
+		Gemm(false, false, rn, n, k, a[r0*k:(r0+rn)*k], w[:k*n], o, false)
+		BiasAct(act, o, o, b, rn, n)
+	}
+}
+
+// GemmBiasAdd computes out = r + (a·w + b), a residual connection around
+// a dense layer, for an m×k a, a k×n w, b of n and an m×n r: GemmBiasAct
+// with the identity, then r added to each block of rows while it is in
+// cache. The results are bit-identical to GemmBiasAct then Binary(Add,
+// out, r, out).
+func GemmBiasAdd[T Float](out, a, w, b, r []T, m, n, k int) {
+	if m < 0 || n < 0 || k < 0 || len(out) < m*n || len(a) < m*k || len(w) < k*n || len(b) < n || len(r) < m*n {
+		panic(fmt.Sprintf("runtime.GemmBiasAdd: m=%d n=%d k=%d with len(out)=%d, len(a)=%d, len(w)=%d, len(b)=%d, len(r)=%d", m, n, k, len(out), len(a), len(w), len(b), len(r)))
+	}
+	for r0, rn := range gemmEpilogueBlocks(m, n, k) {
+		o := out[r0*n : (r0+rn)*n]
+		Gemm(false, false, rn, n, k, a[r0*k:(r0+rn)*k], w[:k*n], o, false)
+		BiasAct(Linear, o, o, b, rn, n)
+		Binary(Add, o, r[r0*n:(r0+rn)*n], o)
+	}
+}
+
+// gemmEpilogueBlocks yields the blocks of rows GemmBiasAct and GemmBiasAdd
+// apply their epilogues to.
+func gemmEpilogueBlocks(m, n, k int) iter.Seq2[int, int] {
 	// Blocks of whole tiles of 12 rows (and 6). A large w is one product:
 	// each block would read all of it again, and the kernels pack it for
 	// many rows only.
@@ -65,11 +92,7 @@ func GemmBiasAct[T Float](act UnaryOp, out, a, w, b []T, m, n, k int) {
 	if k*n <= gemmEpilogueMaxW {
 		rb = max(12, gemmEpilogueBlock/n/12*12)
 	}
-	for r0, rn := range rowBlocks(m, rb) {
-		o := out[r0*n : (r0+rn)*n]
-		Gemm(false, false, rn, n, k, a[r0*k:(r0+rn)*k], w[:k*n], o, false)
-		BiasAct(act, o, o, b, rn, n)
-	}
+	return rowBlocks(m, rb)
 }
 
 // gemmEpilogueBlock is GemmBiasAct's block size in elements of out (64 KiB

@@ -88,6 +88,42 @@ func testGemmBiasAct(t *testing.T) {
 	}
 }
 
+// TestGemmBiasAdd: the residual epilogue equals GemmBiasAct (identity)
+// then Binary(Add, out, r, out) bit for bit, in and out of the row
+// blocking, without allocating; float64 by hand.
+func TestGemmBiasAdd(t *testing.T) { forEachSgemmFamily(t, testGemmBiasAdd) }
+
+func testGemmBiasAdd(t *testing.T) {
+	r := rand.New(rand.NewPCG(25, 26))
+	for _, s := range [][3]int{{1, 1, 1}, {512, 128, 128}, {512, 128, 512}, {37, 13, 27}, {5, 3000, 7}} {
+		m, n, k := s[0], s[1], s[2]
+		a := ktRand[float32](r, m*k, 1)
+		w := ktRand[float32](r, k*n, 1)
+		b := ktRand[float32](r, n, 1)
+		res := ktRand[float32](r, m*n, 3)
+		want := make([]float32, m*n)
+		GemmBiasAct(Linear, want, a, w, b, m, n, k)
+		Binary(Add, want, res, want)
+		full, got := ktBuf[float32](m * n)
+		GemmBiasAdd(got, a, w, b, res, m, n, k)
+		ktGuardsOK(t, fmt.Sprintf("GemmBiasAdd %v", s), full)
+		for i := range want {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("%v: element %d = %v, want %v (GemmBiasAct then Add)", s, i, got[i], want[i])
+			}
+		}
+		if a := testing.AllocsPerRun(3, func() { GemmBiasAdd(got, a, w, b, res, m, n, k) }); a != 0 {
+			t.Fatalf("GemmBiasAdd allocates %v times", a)
+		}
+	}
+	a, w, b, res := []float64{1, 2, 3, 4}, []float64{1, -1, 2, 0.5}, []float64{0.5, -10}, []float64{1, 2, 3, 4}
+	got := make([]float64, 4)
+	GemmBiasAdd(got, a, w, b, res, 2, 2, 2)
+	if want := []float64{6.5, -8, 14.5, -7}; !slices.Equal(got, want) {
+		t.Errorf("GemmBiasAdd float64 = %v, want %v", got, want)
+	}
+}
+
 // TestConv2DBiasAct: the fused convolution equals Conv2D then BiasAct bit
 // for bit, for a strided padded geometry and a pointwise one.
 func TestConv2DBiasAct(t *testing.T) {

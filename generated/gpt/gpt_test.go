@@ -153,45 +153,37 @@ type model64 struct {
 	qkv1        []float64 // qkv1 (N, 64, 384)
 	att1        []float64 // att1 (N, 64, 128)
 	att1Work    []float64 // one head's queries, keys, values and outputs of att1, 8192 elements
-	r1Z         []float64 // r1.z (N, 64, 128)
 	r1          []float64 // r1 (N, 64, 128)
 	ln1b        []float64 // ln1b (N, 64, 128)
 	fc1Z        []float64 // fc1.z (N, 64, 512)
 	fc1         []float64 // fc1 (N, 64, 512)
-	x1Z         []float64 // x1.z (N, 64, 128)
 	x1          []float64 // x1 (N, 64, 128)
 	ln2a        []float64 // ln2a (N, 64, 128)
 	qkv2        []float64 // qkv2 (N, 64, 384)
 	att2        []float64 // att2 (N, 64, 128)
 	att2Work    []float64 // one head's queries, keys, values and outputs of att2, 8192 elements
-	r2Z         []float64 // r2.z (N, 64, 128)
 	r2          []float64 // r2 (N, 64, 128)
 	ln2b        []float64 // ln2b (N, 64, 128)
 	fc2Z        []float64 // fc2.z (N, 64, 512)
 	fc2         []float64 // fc2 (N, 64, 512)
-	x2Z         []float64 // x2.z (N, 64, 128)
 	x2          []float64 // x2 (N, 64, 128)
 	ln3a        []float64 // ln3a (N, 64, 128)
 	qkv3        []float64 // qkv3 (N, 64, 384)
 	att3        []float64 // att3 (N, 64, 128)
 	att3Work    []float64 // one head's queries, keys, values and outputs of att3, 8192 elements
-	r3Z         []float64 // r3.z (N, 64, 128)
 	r3          []float64 // r3 (N, 64, 128)
 	ln3b        []float64 // ln3b (N, 64, 128)
 	fc3Z        []float64 // fc3.z (N, 64, 512)
 	fc3         []float64 // fc3 (N, 64, 512)
-	x3Z         []float64 // x3.z (N, 64, 128)
 	x3          []float64 // x3 (N, 64, 128)
 	ln4a        []float64 // ln4a (N, 64, 128)
 	qkv4        []float64 // qkv4 (N, 64, 384)
 	att4        []float64 // att4 (N, 64, 128)
 	att4Work    []float64 // one head's queries, keys, values and outputs of att4, 8192 elements
-	r4Z         []float64 // r4.z (N, 64, 128)
 	r4          []float64 // r4 (N, 64, 128)
 	ln4b        []float64 // ln4b (N, 64, 128)
 	fc4Z        []float64 // fc4.z (N, 64, 512)
 	fc4         []float64 // fc4 (N, 64, 512)
-	x4Z         []float64 // x4.z (N, 64, 128)
 	x4          []float64 // x4 (N, 64, 128)
 	lnf         []float64 // lnf (N, 64, 128)
 	logits      []float64 // logits (N, 64, 256)
@@ -397,57 +389,49 @@ func allocModel64(params []float64) *model64 {
 	m.att1 = m.arena[327680:393216:393216]
 	m.att1Work = m.arena[393216:401408:401408]
 	m.att1Saved = m.saved[1024:132096:132096]
-	m.r1Z = m.arena[393216:458752:458752]
-	m.r1 = m.arena[458752:524288:524288]
-	m.ln1b = m.arena[393216:458752:458752]
+	m.r1 = m.arena[393216:458752:458752]
+	m.ln1b = m.arena[458752:524288:524288]
 	m.ln1bSaved = m.saved[132096:133120:133120]
 	m.fc1Z = m.arena[524288:786432:786432]
 	m.fc1 = m.arena[786432:1048576:1048576]
-	m.x1Z = m.arena[1048576:1114112:1114112]
-	m.x1 = m.arena[1114112:1179648:1179648]
-	m.ln2a = m.arena[1048576:1114112:1114112]
+	m.x1 = m.arena[1048576:1114112:1114112]
+	m.ln2a = m.arena[1114112:1179648:1179648]
 	m.ln2aSaved = m.saved[133120:134144:134144]
 	m.qkv2 = m.arena[1179648:1376256:1376256]
 	m.att2 = m.arena[1376256:1441792:1441792]
 	m.att2Work = m.arena[1441792:1449984:1449984]
 	m.att2Saved = m.saved[134144:265216:265216]
-	m.r2Z = m.arena[1441792:1507328:1507328]
-	m.r2 = m.arena[1507328:1572864:1572864]
-	m.ln2b = m.arena[1441792:1507328:1507328]
+	m.r2 = m.arena[1441792:1507328:1507328]
+	m.ln2b = m.arena[1507328:1572864:1572864]
 	m.ln2bSaved = m.saved[265216:266240:266240]
 	m.fc2Z = m.arena[1572864:1835008:1835008]
 	m.fc2 = m.arena[1835008:2097152:2097152]
-	m.x2Z = m.arena[2097152:2162688:2162688]
-	m.x2 = m.arena[2162688:2228224:2228224]
-	m.ln3a = m.arena[2097152:2162688:2162688]
+	m.x2 = m.arena[2097152:2162688:2162688]
+	m.ln3a = m.arena[2162688:2228224:2228224]
 	m.ln3aSaved = m.saved[266240:267264:267264]
 	m.qkv3 = m.arena[2228224:2424832:2424832]
 	m.att3 = m.arena[2424832:2490368:2490368]
 	m.att3Work = m.arena[2490368:2498560:2498560]
 	m.att3Saved = m.saved[267264:398336:398336]
-	m.r3Z = m.arena[2490368:2555904:2555904]
-	m.r3 = m.arena[2555904:2621440:2621440]
-	m.ln3b = m.arena[2490368:2555904:2555904]
+	m.r3 = m.arena[2490368:2555904:2555904]
+	m.ln3b = m.arena[2555904:2621440:2621440]
 	m.ln3bSaved = m.saved[398336:399360:399360]
 	m.fc3Z = m.arena[2621440:2883584:2883584]
 	m.fc3 = m.arena[2883584:3145728:3145728]
-	m.x3Z = m.arena[3145728:3211264:3211264]
-	m.x3 = m.arena[3211264:3276800:3276800]
-	m.ln4a = m.arena[3145728:3211264:3211264]
+	m.x3 = m.arena[3145728:3211264:3211264]
+	m.ln4a = m.arena[3211264:3276800:3276800]
 	m.ln4aSaved = m.saved[399360:400384:400384]
 	m.qkv4 = m.arena[3276800:3473408:3473408]
 	m.att4 = m.arena[3473408:3538944:3538944]
 	m.att4Work = m.arena[3538944:3547136:3547136]
 	m.att4Saved = m.saved[400384:531456:531456]
-	m.r4Z = m.arena[3538944:3604480:3604480]
-	m.r4 = m.arena[3604480:3670016:3670016]
-	m.ln4b = m.arena[3538944:3604480:3604480]
+	m.r4 = m.arena[3538944:3604480:3604480]
+	m.ln4b = m.arena[3604480:3670016:3670016]
 	m.ln4bSaved = m.saved[531456:532480:532480]
 	m.fc4Z = m.arena[3670016:3932160:3932160]
 	m.fc4 = m.arena[3932160:4194304:4194304]
-	m.x4Z = m.arena[4194304:4259840:4259840]
-	m.x4 = m.arena[4259840:4325376:4325376]
-	m.lnf = m.arena[4194304:4259840:4259840]
+	m.x4 = m.arena[4194304:4259840:4259840]
+	m.lnf = m.arena[4259840:4325376:4325376]
 	m.lnfSaved = m.saved[532480:533504:533504]
 	m.logits = m.arena[4325376:4456448:4456448]
 	m.loss = m.arena[4456448:4456449:4456449]
@@ -1029,152 +1013,128 @@ func (m *model64) forwardChecked(n int) error {
 		return m.anomaly(4, "att1", i, float64(m.att1[i]))
 	}
 	m.forwardR1(n)
-	if i := runtime.FirstNonFinite(m.r1Z[:n*8192]); i >= 0 {
-		return m.anomaly(5, "r1.z", i, float64(m.r1Z[i]))
-	}
 	if i := runtime.FirstNonFinite(m.r1[:n*8192]); i >= 0 {
-		return m.anomaly(6, "r1", i, float64(m.r1[i]))
+		return m.anomaly(5, "r1", i, float64(m.r1[i]))
 	}
 	m.forwardLn1b(n)
 	if i := runtime.FirstNonFinite(m.ln1b[:n*8192]); i >= 0 {
-		return m.anomaly(7, "ln1b", i, float64(m.ln1b[i]))
+		return m.anomaly(6, "ln1b", i, float64(m.ln1b[i]))
 	}
 	m.forwardFc1(n)
 	if i := runtime.FirstNonFinite(m.fc1Z[:n*32768]); i >= 0 {
-		return m.anomaly(8, "fc1.z", i, float64(m.fc1Z[i]))
+		return m.anomaly(7, "fc1.z", i, float64(m.fc1Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.fc1[:n*32768]); i >= 0 {
-		return m.anomaly(9, "fc1", i, float64(m.fc1[i]))
+		return m.anomaly(8, "fc1", i, float64(m.fc1[i]))
 	}
 	m.forwardX1(n)
-	if i := runtime.FirstNonFinite(m.x1Z[:n*8192]); i >= 0 {
-		return m.anomaly(10, "x1.z", i, float64(m.x1Z[i]))
-	}
 	if i := runtime.FirstNonFinite(m.x1[:n*8192]); i >= 0 {
-		return m.anomaly(11, "x1", i, float64(m.x1[i]))
+		return m.anomaly(9, "x1", i, float64(m.x1[i]))
 	}
 	m.forwardLn2a(n)
 	if i := runtime.FirstNonFinite(m.ln2a[:n*8192]); i >= 0 {
-		return m.anomaly(12, "ln2a", i, float64(m.ln2a[i]))
+		return m.anomaly(10, "ln2a", i, float64(m.ln2a[i]))
 	}
 	m.forwardQkv2(n)
 	if i := runtime.FirstNonFinite(m.qkv2[:n*24576]); i >= 0 {
-		return m.anomaly(13, "qkv2", i, float64(m.qkv2[i]))
+		return m.anomaly(11, "qkv2", i, float64(m.qkv2[i]))
 	}
 	m.forwardAtt2(n)
 	if i := runtime.FirstNonFinite(m.att2[:n*8192]); i >= 0 {
-		return m.anomaly(14, "att2", i, float64(m.att2[i]))
+		return m.anomaly(12, "att2", i, float64(m.att2[i]))
 	}
 	m.forwardR2(n)
-	if i := runtime.FirstNonFinite(m.r2Z[:n*8192]); i >= 0 {
-		return m.anomaly(15, "r2.z", i, float64(m.r2Z[i]))
-	}
 	if i := runtime.FirstNonFinite(m.r2[:n*8192]); i >= 0 {
-		return m.anomaly(16, "r2", i, float64(m.r2[i]))
+		return m.anomaly(13, "r2", i, float64(m.r2[i]))
 	}
 	m.forwardLn2b(n)
 	if i := runtime.FirstNonFinite(m.ln2b[:n*8192]); i >= 0 {
-		return m.anomaly(17, "ln2b", i, float64(m.ln2b[i]))
+		return m.anomaly(14, "ln2b", i, float64(m.ln2b[i]))
 	}
 	m.forwardFc2(n)
 	if i := runtime.FirstNonFinite(m.fc2Z[:n*32768]); i >= 0 {
-		return m.anomaly(18, "fc2.z", i, float64(m.fc2Z[i]))
+		return m.anomaly(15, "fc2.z", i, float64(m.fc2Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.fc2[:n*32768]); i >= 0 {
-		return m.anomaly(19, "fc2", i, float64(m.fc2[i]))
+		return m.anomaly(16, "fc2", i, float64(m.fc2[i]))
 	}
 	m.forwardX2(n)
-	if i := runtime.FirstNonFinite(m.x2Z[:n*8192]); i >= 0 {
-		return m.anomaly(20, "x2.z", i, float64(m.x2Z[i]))
-	}
 	if i := runtime.FirstNonFinite(m.x2[:n*8192]); i >= 0 {
-		return m.anomaly(21, "x2", i, float64(m.x2[i]))
+		return m.anomaly(17, "x2", i, float64(m.x2[i]))
 	}
 	m.forwardLn3a(n)
 	if i := runtime.FirstNonFinite(m.ln3a[:n*8192]); i >= 0 {
-		return m.anomaly(22, "ln3a", i, float64(m.ln3a[i]))
+		return m.anomaly(18, "ln3a", i, float64(m.ln3a[i]))
 	}
 	m.forwardQkv3(n)
 	if i := runtime.FirstNonFinite(m.qkv3[:n*24576]); i >= 0 {
-		return m.anomaly(23, "qkv3", i, float64(m.qkv3[i]))
+		return m.anomaly(19, "qkv3", i, float64(m.qkv3[i]))
 	}
 	m.forwardAtt3(n)
 	if i := runtime.FirstNonFinite(m.att3[:n*8192]); i >= 0 {
-		return m.anomaly(24, "att3", i, float64(m.att3[i]))
+		return m.anomaly(20, "att3", i, float64(m.att3[i]))
 	}
 	m.forwardR3(n)
-	if i := runtime.FirstNonFinite(m.r3Z[:n*8192]); i >= 0 {
-		return m.anomaly(25, "r3.z", i, float64(m.r3Z[i]))
-	}
 	if i := runtime.FirstNonFinite(m.r3[:n*8192]); i >= 0 {
-		return m.anomaly(26, "r3", i, float64(m.r3[i]))
+		return m.anomaly(21, "r3", i, float64(m.r3[i]))
 	}
 	m.forwardLn3b(n)
 	if i := runtime.FirstNonFinite(m.ln3b[:n*8192]); i >= 0 {
-		return m.anomaly(27, "ln3b", i, float64(m.ln3b[i]))
+		return m.anomaly(22, "ln3b", i, float64(m.ln3b[i]))
 	}
 	m.forwardFc3(n)
 	if i := runtime.FirstNonFinite(m.fc3Z[:n*32768]); i >= 0 {
-		return m.anomaly(28, "fc3.z", i, float64(m.fc3Z[i]))
+		return m.anomaly(23, "fc3.z", i, float64(m.fc3Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.fc3[:n*32768]); i >= 0 {
-		return m.anomaly(29, "fc3", i, float64(m.fc3[i]))
+		return m.anomaly(24, "fc3", i, float64(m.fc3[i]))
 	}
 	m.forwardX3(n)
-	if i := runtime.FirstNonFinite(m.x3Z[:n*8192]); i >= 0 {
-		return m.anomaly(30, "x3.z", i, float64(m.x3Z[i]))
-	}
 	if i := runtime.FirstNonFinite(m.x3[:n*8192]); i >= 0 {
-		return m.anomaly(31, "x3", i, float64(m.x3[i]))
+		return m.anomaly(25, "x3", i, float64(m.x3[i]))
 	}
 	m.forwardLn4a(n)
 	if i := runtime.FirstNonFinite(m.ln4a[:n*8192]); i >= 0 {
-		return m.anomaly(32, "ln4a", i, float64(m.ln4a[i]))
+		return m.anomaly(26, "ln4a", i, float64(m.ln4a[i]))
 	}
 	m.forwardQkv4(n)
 	if i := runtime.FirstNonFinite(m.qkv4[:n*24576]); i >= 0 {
-		return m.anomaly(33, "qkv4", i, float64(m.qkv4[i]))
+		return m.anomaly(27, "qkv4", i, float64(m.qkv4[i]))
 	}
 	m.forwardAtt4(n)
 	if i := runtime.FirstNonFinite(m.att4[:n*8192]); i >= 0 {
-		return m.anomaly(34, "att4", i, float64(m.att4[i]))
+		return m.anomaly(28, "att4", i, float64(m.att4[i]))
 	}
 	m.forwardR4(n)
-	if i := runtime.FirstNonFinite(m.r4Z[:n*8192]); i >= 0 {
-		return m.anomaly(35, "r4.z", i, float64(m.r4Z[i]))
-	}
 	if i := runtime.FirstNonFinite(m.r4[:n*8192]); i >= 0 {
-		return m.anomaly(36, "r4", i, float64(m.r4[i]))
+		return m.anomaly(29, "r4", i, float64(m.r4[i]))
 	}
 	m.forwardLn4b(n)
 	if i := runtime.FirstNonFinite(m.ln4b[:n*8192]); i >= 0 {
-		return m.anomaly(37, "ln4b", i, float64(m.ln4b[i]))
+		return m.anomaly(30, "ln4b", i, float64(m.ln4b[i]))
 	}
 	m.forwardFc4(n)
 	if i := runtime.FirstNonFinite(m.fc4Z[:n*32768]); i >= 0 {
-		return m.anomaly(38, "fc4.z", i, float64(m.fc4Z[i]))
+		return m.anomaly(31, "fc4.z", i, float64(m.fc4Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.fc4[:n*32768]); i >= 0 {
-		return m.anomaly(39, "fc4", i, float64(m.fc4[i]))
+		return m.anomaly(32, "fc4", i, float64(m.fc4[i]))
 	}
 	m.forwardX4(n)
-	if i := runtime.FirstNonFinite(m.x4Z[:n*8192]); i >= 0 {
-		return m.anomaly(40, "x4.z", i, float64(m.x4Z[i]))
-	}
 	if i := runtime.FirstNonFinite(m.x4[:n*8192]); i >= 0 {
-		return m.anomaly(41, "x4", i, float64(m.x4[i]))
+		return m.anomaly(33, "x4", i, float64(m.x4[i]))
 	}
 	m.forwardLnf(n)
 	if i := runtime.FirstNonFinite(m.lnf[:n*8192]); i >= 0 {
-		return m.anomaly(42, "lnf", i, float64(m.lnf[i]))
+		return m.anomaly(34, "lnf", i, float64(m.lnf[i]))
 	}
 	m.forwardLogits(n)
 	if i := runtime.FirstNonFinite(m.logits[:n*16384]); i >= 0 {
-		return m.anomaly(43, "logits", i, float64(m.logits[i]))
+		return m.anomaly(35, "logits", i, float64(m.logits[i]))
 	}
 	m.forwardLoss(n)
 	if i := runtime.FirstNonFinite(m.loss[:1]); i >= 0 {
-		return m.anomaly(44, "loss", i, float64(m.loss[i]))
+		return m.anomaly(36, "loss", i, float64(m.loss[i]))
 	}
 	return nil
 }
@@ -1184,269 +1144,269 @@ func (m *model64) forwardChecked(n int) error {
 func (m *model64) backwardChecked(n int, acc bool) error {
 	m.backwardLoss(n)
 	if i := runtime.FirstNonFinite(m.dlogits[:n*16384]); i >= 0 {
-		return m.anomaly(45, "dlogits", i, float64(m.dlogits[i]))
+		return m.anomaly(37, "dlogits", i, float64(m.dlogits[i]))
 	}
 	m.backwardLogits(n, acc)
 	if i := runtime.FirstNonFinite(m.dlnf[:n*8192]); i >= 0 {
-		return m.anomaly(46, "dlnf", i, float64(m.dlnf[i]))
+		return m.anomaly(38, "dlnf", i, float64(m.dlnf[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX0W); i >= 0 {
-		return m.anomaly(47, "dx0.W", i, float64(m.DX0W[i]))
+		return m.anomaly(39, "dx0.W", i, float64(m.DX0W[i]))
 	}
 	m.backwardLnf(n)
 	if i := runtime.FirstNonFinite(m.dlnfAll[:65792]); i >= 0 {
-		return m.anomaly(48, "dlnf.all", i, float64(m.dlnfAll[i]))
+		return m.anomaly(40, "dlnf.all", i, float64(m.dlnfAll[i]))
 	}
 	m.backwardX4(n, acc)
 	if i := runtime.FirstNonFinite(m.DX4B); i >= 0 {
-		return m.anomaly(49, "dx4.b", i, float64(m.DX4B[i]))
+		return m.anomaly(41, "dx4.b", i, float64(m.DX4B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dfc4[:n*32768]); i >= 0 {
-		return m.anomaly(50, "dfc4", i, float64(m.dfc4[i]))
+		return m.anomaly(42, "dfc4", i, float64(m.dfc4[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX4W); i >= 0 {
-		return m.anomaly(51, "dx4.W", i, float64(m.DX4W[i]))
+		return m.anomaly(43, "dx4.W", i, float64(m.DX4W[i]))
 	}
 	m.backwardFc4(n, acc)
 	if i := runtime.FirstNonFinite(m.dfc4Z[:n*32768]); i >= 0 {
-		return m.anomaly(52, "dfc4.z", i, float64(m.dfc4Z[i]))
+		return m.anomaly(44, "dfc4.z", i, float64(m.dfc4Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc4B); i >= 0 {
-		return m.anomaly(53, "dfc4.b", i, float64(m.DFc4B[i]))
+		return m.anomaly(45, "dfc4.b", i, float64(m.DFc4B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln4b[:n*8192]); i >= 0 {
-		return m.anomaly(54, "dln4b", i, float64(m.dln4b[i]))
+		return m.anomaly(46, "dln4b", i, float64(m.dln4b[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc4W); i >= 0 {
-		return m.anomaly(55, "dfc4.W", i, float64(m.DFc4W[i]))
+		return m.anomaly(47, "dfc4.W", i, float64(m.DFc4W[i]))
 	}
 	m.backwardLn4b(n)
 	if i := runtime.FirstNonFinite(m.dln4bAll[:65792]); i >= 0 {
-		return m.anomaly(56, "dln4b.all", i, float64(m.dln4bAll[i]))
+		return m.anomaly(48, "dln4b.all", i, float64(m.dln4bAll[i]))
 	}
 	m.backwardR4(n, acc)
 	if i := runtime.FirstNonFinite(m.dr4[:n*8192]); i >= 0 {
-		return m.anomaly(57, "dr4", i, float64(m.dr4[i]))
+		return m.anomaly(49, "dr4", i, float64(m.dr4[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR4B); i >= 0 {
-		return m.anomaly(58, "dr4.b", i, float64(m.DR4B[i]))
+		return m.anomaly(50, "dr4.b", i, float64(m.DR4B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.datt4[:n*8192]); i >= 0 {
-		return m.anomaly(59, "datt4", i, float64(m.datt4[i]))
+		return m.anomaly(51, "datt4", i, float64(m.datt4[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR4W); i >= 0 {
-		return m.anomaly(60, "dr4.W", i, float64(m.DR4W[i]))
+		return m.anomaly(52, "dr4.W", i, float64(m.DR4W[i]))
 	}
 	m.backwardAtt4(n)
 	if i := runtime.FirstNonFinite(m.dqkv4[:n*24576]); i >= 0 {
-		return m.anomaly(61, "dqkv4", i, float64(m.dqkv4[i]))
+		return m.anomaly(53, "dqkv4", i, float64(m.dqkv4[i]))
 	}
 	m.backwardQkv4(n, acc)
 	if i := runtime.FirstNonFinite(m.DQkv4B); i >= 0 {
-		return m.anomaly(62, "dqkv4.b", i, float64(m.DQkv4B[i]))
+		return m.anomaly(54, "dqkv4.b", i, float64(m.DQkv4B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln4a[:n*8192]); i >= 0 {
-		return m.anomaly(63, "dln4a", i, float64(m.dln4a[i]))
+		return m.anomaly(55, "dln4a", i, float64(m.dln4a[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DQkv4W); i >= 0 {
-		return m.anomaly(64, "dqkv4.W", i, float64(m.DQkv4W[i]))
+		return m.anomaly(56, "dqkv4.W", i, float64(m.DQkv4W[i]))
 	}
 	m.backwardLn4a(n)
 	if i := runtime.FirstNonFinite(m.dln4aAll[:65792]); i >= 0 {
-		return m.anomaly(65, "dln4a.all", i, float64(m.dln4aAll[i]))
+		return m.anomaly(57, "dln4a.all", i, float64(m.dln4aAll[i]))
 	}
 	m.backwardX3(n, acc)
 	if i := runtime.FirstNonFinite(m.dx3[:n*8192]); i >= 0 {
-		return m.anomaly(66, "dx3", i, float64(m.dx3[i]))
+		return m.anomaly(58, "dx3", i, float64(m.dx3[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX3B); i >= 0 {
-		return m.anomaly(67, "dx3.b", i, float64(m.DX3B[i]))
+		return m.anomaly(59, "dx3.b", i, float64(m.DX3B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dfc3[:n*32768]); i >= 0 {
-		return m.anomaly(68, "dfc3", i, float64(m.dfc3[i]))
+		return m.anomaly(60, "dfc3", i, float64(m.dfc3[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX3W); i >= 0 {
-		return m.anomaly(69, "dx3.W", i, float64(m.DX3W[i]))
+		return m.anomaly(61, "dx3.W", i, float64(m.DX3W[i]))
 	}
 	m.backwardFc3(n, acc)
 	if i := runtime.FirstNonFinite(m.dfc3Z[:n*32768]); i >= 0 {
-		return m.anomaly(70, "dfc3.z", i, float64(m.dfc3Z[i]))
+		return m.anomaly(62, "dfc3.z", i, float64(m.dfc3Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc3B); i >= 0 {
-		return m.anomaly(71, "dfc3.b", i, float64(m.DFc3B[i]))
+		return m.anomaly(63, "dfc3.b", i, float64(m.DFc3B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln3b[:n*8192]); i >= 0 {
-		return m.anomaly(72, "dln3b", i, float64(m.dln3b[i]))
+		return m.anomaly(64, "dln3b", i, float64(m.dln3b[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc3W); i >= 0 {
-		return m.anomaly(73, "dfc3.W", i, float64(m.DFc3W[i]))
+		return m.anomaly(65, "dfc3.W", i, float64(m.DFc3W[i]))
 	}
 	m.backwardLn3b(n)
 	if i := runtime.FirstNonFinite(m.dln3bAll[:65792]); i >= 0 {
-		return m.anomaly(74, "dln3b.all", i, float64(m.dln3bAll[i]))
+		return m.anomaly(66, "dln3b.all", i, float64(m.dln3bAll[i]))
 	}
 	m.backwardR3(n, acc)
 	if i := runtime.FirstNonFinite(m.dr3[:n*8192]); i >= 0 {
-		return m.anomaly(75, "dr3", i, float64(m.dr3[i]))
+		return m.anomaly(67, "dr3", i, float64(m.dr3[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR3B); i >= 0 {
-		return m.anomaly(76, "dr3.b", i, float64(m.DR3B[i]))
+		return m.anomaly(68, "dr3.b", i, float64(m.DR3B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.datt3[:n*8192]); i >= 0 {
-		return m.anomaly(77, "datt3", i, float64(m.datt3[i]))
+		return m.anomaly(69, "datt3", i, float64(m.datt3[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR3W); i >= 0 {
-		return m.anomaly(78, "dr3.W", i, float64(m.DR3W[i]))
+		return m.anomaly(70, "dr3.W", i, float64(m.DR3W[i]))
 	}
 	m.backwardAtt3(n)
 	if i := runtime.FirstNonFinite(m.dqkv3[:n*24576]); i >= 0 {
-		return m.anomaly(79, "dqkv3", i, float64(m.dqkv3[i]))
+		return m.anomaly(71, "dqkv3", i, float64(m.dqkv3[i]))
 	}
 	m.backwardQkv3(n, acc)
 	if i := runtime.FirstNonFinite(m.DQkv3B); i >= 0 {
-		return m.anomaly(80, "dqkv3.b", i, float64(m.DQkv3B[i]))
+		return m.anomaly(72, "dqkv3.b", i, float64(m.DQkv3B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln3a[:n*8192]); i >= 0 {
-		return m.anomaly(81, "dln3a", i, float64(m.dln3a[i]))
+		return m.anomaly(73, "dln3a", i, float64(m.dln3a[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DQkv3W); i >= 0 {
-		return m.anomaly(82, "dqkv3.W", i, float64(m.DQkv3W[i]))
+		return m.anomaly(74, "dqkv3.W", i, float64(m.DQkv3W[i]))
 	}
 	m.backwardLn3a(n)
 	if i := runtime.FirstNonFinite(m.dln3aAll[:65792]); i >= 0 {
-		return m.anomaly(83, "dln3a.all", i, float64(m.dln3aAll[i]))
+		return m.anomaly(75, "dln3a.all", i, float64(m.dln3aAll[i]))
 	}
 	m.backwardX2(n, acc)
 	if i := runtime.FirstNonFinite(m.dx2[:n*8192]); i >= 0 {
-		return m.anomaly(84, "dx2", i, float64(m.dx2[i]))
+		return m.anomaly(76, "dx2", i, float64(m.dx2[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX2B); i >= 0 {
-		return m.anomaly(85, "dx2.b", i, float64(m.DX2B[i]))
+		return m.anomaly(77, "dx2.b", i, float64(m.DX2B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dfc2[:n*32768]); i >= 0 {
-		return m.anomaly(86, "dfc2", i, float64(m.dfc2[i]))
+		return m.anomaly(78, "dfc2", i, float64(m.dfc2[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX2W); i >= 0 {
-		return m.anomaly(87, "dx2.W", i, float64(m.DX2W[i]))
+		return m.anomaly(79, "dx2.W", i, float64(m.DX2W[i]))
 	}
 	m.backwardFc2(n, acc)
 	if i := runtime.FirstNonFinite(m.dfc2Z[:n*32768]); i >= 0 {
-		return m.anomaly(88, "dfc2.z", i, float64(m.dfc2Z[i]))
+		return m.anomaly(80, "dfc2.z", i, float64(m.dfc2Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc2B); i >= 0 {
-		return m.anomaly(89, "dfc2.b", i, float64(m.DFc2B[i]))
+		return m.anomaly(81, "dfc2.b", i, float64(m.DFc2B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln2b[:n*8192]); i >= 0 {
-		return m.anomaly(90, "dln2b", i, float64(m.dln2b[i]))
+		return m.anomaly(82, "dln2b", i, float64(m.dln2b[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc2W); i >= 0 {
-		return m.anomaly(91, "dfc2.W", i, float64(m.DFc2W[i]))
+		return m.anomaly(83, "dfc2.W", i, float64(m.DFc2W[i]))
 	}
 	m.backwardLn2b(n)
 	if i := runtime.FirstNonFinite(m.dln2bAll[:65792]); i >= 0 {
-		return m.anomaly(92, "dln2b.all", i, float64(m.dln2bAll[i]))
+		return m.anomaly(84, "dln2b.all", i, float64(m.dln2bAll[i]))
 	}
 	m.backwardR2(n, acc)
 	if i := runtime.FirstNonFinite(m.dr2[:n*8192]); i >= 0 {
-		return m.anomaly(93, "dr2", i, float64(m.dr2[i]))
+		return m.anomaly(85, "dr2", i, float64(m.dr2[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR2B); i >= 0 {
-		return m.anomaly(94, "dr2.b", i, float64(m.DR2B[i]))
+		return m.anomaly(86, "dr2.b", i, float64(m.DR2B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.datt2[:n*8192]); i >= 0 {
-		return m.anomaly(95, "datt2", i, float64(m.datt2[i]))
+		return m.anomaly(87, "datt2", i, float64(m.datt2[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR2W); i >= 0 {
-		return m.anomaly(96, "dr2.W", i, float64(m.DR2W[i]))
+		return m.anomaly(88, "dr2.W", i, float64(m.DR2W[i]))
 	}
 	m.backwardAtt2(n)
 	if i := runtime.FirstNonFinite(m.dqkv2[:n*24576]); i >= 0 {
-		return m.anomaly(97, "dqkv2", i, float64(m.dqkv2[i]))
+		return m.anomaly(89, "dqkv2", i, float64(m.dqkv2[i]))
 	}
 	m.backwardQkv2(n, acc)
 	if i := runtime.FirstNonFinite(m.DQkv2B); i >= 0 {
-		return m.anomaly(98, "dqkv2.b", i, float64(m.DQkv2B[i]))
+		return m.anomaly(90, "dqkv2.b", i, float64(m.DQkv2B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln2a[:n*8192]); i >= 0 {
-		return m.anomaly(99, "dln2a", i, float64(m.dln2a[i]))
+		return m.anomaly(91, "dln2a", i, float64(m.dln2a[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DQkv2W); i >= 0 {
-		return m.anomaly(100, "dqkv2.W", i, float64(m.DQkv2W[i]))
+		return m.anomaly(92, "dqkv2.W", i, float64(m.DQkv2W[i]))
 	}
 	m.backwardLn2a(n)
 	if i := runtime.FirstNonFinite(m.dln2aAll[:65792]); i >= 0 {
-		return m.anomaly(101, "dln2a.all", i, float64(m.dln2aAll[i]))
+		return m.anomaly(93, "dln2a.all", i, float64(m.dln2aAll[i]))
 	}
 	m.backwardX1(n, acc)
 	if i := runtime.FirstNonFinite(m.dx1[:n*8192]); i >= 0 {
-		return m.anomaly(102, "dx1", i, float64(m.dx1[i]))
+		return m.anomaly(94, "dx1", i, float64(m.dx1[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX1B); i >= 0 {
-		return m.anomaly(103, "dx1.b", i, float64(m.DX1B[i]))
+		return m.anomaly(95, "dx1.b", i, float64(m.DX1B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dfc1[:n*32768]); i >= 0 {
-		return m.anomaly(104, "dfc1", i, float64(m.dfc1[i]))
+		return m.anomaly(96, "dfc1", i, float64(m.dfc1[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX1W); i >= 0 {
-		return m.anomaly(105, "dx1.W", i, float64(m.DX1W[i]))
+		return m.anomaly(97, "dx1.W", i, float64(m.DX1W[i]))
 	}
 	m.backwardFc1(n, acc)
 	if i := runtime.FirstNonFinite(m.dfc1Z[:n*32768]); i >= 0 {
-		return m.anomaly(106, "dfc1.z", i, float64(m.dfc1Z[i]))
+		return m.anomaly(98, "dfc1.z", i, float64(m.dfc1Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc1B); i >= 0 {
-		return m.anomaly(107, "dfc1.b", i, float64(m.DFc1B[i]))
+		return m.anomaly(99, "dfc1.b", i, float64(m.DFc1B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln1b[:n*8192]); i >= 0 {
-		return m.anomaly(108, "dln1b", i, float64(m.dln1b[i]))
+		return m.anomaly(100, "dln1b", i, float64(m.dln1b[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc1W); i >= 0 {
-		return m.anomaly(109, "dfc1.W", i, float64(m.DFc1W[i]))
+		return m.anomaly(101, "dfc1.W", i, float64(m.DFc1W[i]))
 	}
 	m.backwardLn1b(n)
 	if i := runtime.FirstNonFinite(m.dln1bAll[:65792]); i >= 0 {
-		return m.anomaly(110, "dln1b.all", i, float64(m.dln1bAll[i]))
+		return m.anomaly(102, "dln1b.all", i, float64(m.dln1bAll[i]))
 	}
 	m.backwardR1(n, acc)
 	if i := runtime.FirstNonFinite(m.dr1[:n*8192]); i >= 0 {
-		return m.anomaly(111, "dr1", i, float64(m.dr1[i]))
+		return m.anomaly(103, "dr1", i, float64(m.dr1[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR1B); i >= 0 {
-		return m.anomaly(112, "dr1.b", i, float64(m.DR1B[i]))
+		return m.anomaly(104, "dr1.b", i, float64(m.DR1B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.datt1[:n*8192]); i >= 0 {
-		return m.anomaly(113, "datt1", i, float64(m.datt1[i]))
+		return m.anomaly(105, "datt1", i, float64(m.datt1[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR1W); i >= 0 {
-		return m.anomaly(114, "dr1.W", i, float64(m.DR1W[i]))
+		return m.anomaly(106, "dr1.W", i, float64(m.DR1W[i]))
 	}
 	m.backwardAtt1(n)
 	if i := runtime.FirstNonFinite(m.dqkv1[:n*24576]); i >= 0 {
-		return m.anomaly(115, "dqkv1", i, float64(m.dqkv1[i]))
+		return m.anomaly(107, "dqkv1", i, float64(m.dqkv1[i]))
 	}
 	m.backwardQkv1(n, acc)
 	if i := runtime.FirstNonFinite(m.DQkv1B); i >= 0 {
-		return m.anomaly(116, "dqkv1.b", i, float64(m.DQkv1B[i]))
+		return m.anomaly(108, "dqkv1.b", i, float64(m.DQkv1B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln1a[:n*8192]); i >= 0 {
-		return m.anomaly(117, "dln1a", i, float64(m.dln1a[i]))
+		return m.anomaly(109, "dln1a", i, float64(m.dln1a[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DQkv1W); i >= 0 {
-		return m.anomaly(118, "dqkv1.W", i, float64(m.DQkv1W[i]))
+		return m.anomaly(110, "dqkv1.W", i, float64(m.DQkv1W[i]))
 	}
 	m.backwardLn1a(n)
 	if i := runtime.FirstNonFinite(m.dln1aAll[:65792]); i >= 0 {
-		return m.anomaly(119, "dln1a.all", i, float64(m.dln1aAll[i]))
+		return m.anomaly(111, "dln1a.all", i, float64(m.dln1aAll[i]))
 	}
 	m.backwardX0(n, acc)
 	if i := runtime.FirstNonFinite(m.dx0[:n*8192]); i >= 0 {
-		return m.anomaly(120, "dx0", i, float64(m.dx0[i]))
+		return m.anomaly(112, "dx0", i, float64(m.dx0[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DWpe); i >= 0 {
-		return m.anomaly(121, "dwpe", i, float64(m.DWpe[i]))
+		return m.anomaly(113, "dwpe", i, float64(m.DWpe[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX0W); i >= 0 {
-		return m.anomaly(122, "dx0.W", i, float64(m.DX0W[i]))
+		return m.anomaly(114, "dx0.W", i, float64(m.DX0W[i]))
 	}
 	return nil
 }
@@ -1484,10 +1444,8 @@ func (m *model64) forwardAtt1(n int) {
 
 // forwardR1 computes r1 = x0 + dense(att1, 128) (gpt.bpg:16).
 func (m *model64) forwardR1(n int) {
-	// r1.z = identity(att1·r1.W + r1.b)  (N, 64, 128) (gpt.bpg:16)
-	runtime.GemmBiasAct(runtime.Linear, m.r1Z[:n*8192], m.att1[:n*8192], m.R1W, m.R1B, n*64, 128, 128)
-	// r1 = x0 + r1.z  (N, 64, 128) (gpt.bpg:16)
-	runtime.Binary(runtime.Add, m.r1[:n*8192], m.x0[:n*8192], m.r1Z[:n*8192])
+	// r1 = x0 + (att1·r1.W + r1.b)  (N, 64, 128) (gpt.bpg:16)
+	runtime.GemmBiasAdd(m.r1[:n*8192], m.att1[:n*8192], m.R1W, m.R1B, m.x0[:n*8192], n*64, 128, 128)
 }
 
 // forwardLn1b computes ln1b = layer_norm(r1) (gpt.bpg:17).
@@ -1506,10 +1464,8 @@ func (m *model64) forwardFc1(n int) {
 
 // forwardX1 computes x1 = r1 + dense(fc1, 128) (gpt.bpg:19).
 func (m *model64) forwardX1(n int) {
-	// x1.z = identity(fc1·x1.W + x1.b)  (N, 64, 128) (gpt.bpg:19)
-	runtime.GemmBiasAct(runtime.Linear, m.x1Z[:n*8192], m.fc1[:n*32768], m.X1W, m.X1B, n*64, 128, 512)
-	// x1 = r1 + x1.z  (N, 64, 128) (gpt.bpg:19)
-	runtime.Binary(runtime.Add, m.x1[:n*8192], m.r1[:n*8192], m.x1Z[:n*8192])
+	// x1 = r1 + (fc1·x1.W + x1.b)  (N, 64, 128) (gpt.bpg:19)
+	runtime.GemmBiasAdd(m.x1[:n*8192], m.fc1[:n*32768], m.X1W, m.X1B, m.r1[:n*8192], n*64, 128, 512)
 }
 
 // forwardLn2a computes ln2a = layer_norm(x1) (gpt.bpg:21).
@@ -1532,10 +1488,8 @@ func (m *model64) forwardAtt2(n int) {
 
 // forwardR2 computes r2 = x1 + dense(att2, 128) (gpt.bpg:24).
 func (m *model64) forwardR2(n int) {
-	// r2.z = identity(att2·r2.W + r2.b)  (N, 64, 128) (gpt.bpg:24)
-	runtime.GemmBiasAct(runtime.Linear, m.r2Z[:n*8192], m.att2[:n*8192], m.R2W, m.R2B, n*64, 128, 128)
-	// r2 = x1 + r2.z  (N, 64, 128) (gpt.bpg:24)
-	runtime.Binary(runtime.Add, m.r2[:n*8192], m.x1[:n*8192], m.r2Z[:n*8192])
+	// r2 = x1 + (att2·r2.W + r2.b)  (N, 64, 128) (gpt.bpg:24)
+	runtime.GemmBiasAdd(m.r2[:n*8192], m.att2[:n*8192], m.R2W, m.R2B, m.x1[:n*8192], n*64, 128, 128)
 }
 
 // forwardLn2b computes ln2b = layer_norm(r2) (gpt.bpg:25).
@@ -1554,10 +1508,8 @@ func (m *model64) forwardFc2(n int) {
 
 // forwardX2 computes x2 = r2 + dense(fc2, 128) (gpt.bpg:27).
 func (m *model64) forwardX2(n int) {
-	// x2.z = identity(fc2·x2.W + x2.b)  (N, 64, 128) (gpt.bpg:27)
-	runtime.GemmBiasAct(runtime.Linear, m.x2Z[:n*8192], m.fc2[:n*32768], m.X2W, m.X2B, n*64, 128, 512)
-	// x2 = r2 + x2.z  (N, 64, 128) (gpt.bpg:27)
-	runtime.Binary(runtime.Add, m.x2[:n*8192], m.r2[:n*8192], m.x2Z[:n*8192])
+	// x2 = r2 + (fc2·x2.W + x2.b)  (N, 64, 128) (gpt.bpg:27)
+	runtime.GemmBiasAdd(m.x2[:n*8192], m.fc2[:n*32768], m.X2W, m.X2B, m.r2[:n*8192], n*64, 128, 512)
 }
 
 // forwardLn3a computes ln3a = layer_norm(x2) (gpt.bpg:29).
@@ -1580,10 +1532,8 @@ func (m *model64) forwardAtt3(n int) {
 
 // forwardR3 computes r3 = x2 + dense(att3, 128) (gpt.bpg:32).
 func (m *model64) forwardR3(n int) {
-	// r3.z = identity(att3·r3.W + r3.b)  (N, 64, 128) (gpt.bpg:32)
-	runtime.GemmBiasAct(runtime.Linear, m.r3Z[:n*8192], m.att3[:n*8192], m.R3W, m.R3B, n*64, 128, 128)
-	// r3 = x2 + r3.z  (N, 64, 128) (gpt.bpg:32)
-	runtime.Binary(runtime.Add, m.r3[:n*8192], m.x2[:n*8192], m.r3Z[:n*8192])
+	// r3 = x2 + (att3·r3.W + r3.b)  (N, 64, 128) (gpt.bpg:32)
+	runtime.GemmBiasAdd(m.r3[:n*8192], m.att3[:n*8192], m.R3W, m.R3B, m.x2[:n*8192], n*64, 128, 128)
 }
 
 // forwardLn3b computes ln3b = layer_norm(r3) (gpt.bpg:33).
@@ -1602,10 +1552,8 @@ func (m *model64) forwardFc3(n int) {
 
 // forwardX3 computes x3 = r3 + dense(fc3, 128) (gpt.bpg:35).
 func (m *model64) forwardX3(n int) {
-	// x3.z = identity(fc3·x3.W + x3.b)  (N, 64, 128) (gpt.bpg:35)
-	runtime.GemmBiasAct(runtime.Linear, m.x3Z[:n*8192], m.fc3[:n*32768], m.X3W, m.X3B, n*64, 128, 512)
-	// x3 = r3 + x3.z  (N, 64, 128) (gpt.bpg:35)
-	runtime.Binary(runtime.Add, m.x3[:n*8192], m.r3[:n*8192], m.x3Z[:n*8192])
+	// x3 = r3 + (fc3·x3.W + x3.b)  (N, 64, 128) (gpt.bpg:35)
+	runtime.GemmBiasAdd(m.x3[:n*8192], m.fc3[:n*32768], m.X3W, m.X3B, m.r3[:n*8192], n*64, 128, 512)
 }
 
 // forwardLn4a computes ln4a = layer_norm(x3) (gpt.bpg:37).
@@ -1628,10 +1576,8 @@ func (m *model64) forwardAtt4(n int) {
 
 // forwardR4 computes r4 = x3 + dense(att4, 128) (gpt.bpg:40).
 func (m *model64) forwardR4(n int) {
-	// r4.z = identity(att4·r4.W + r4.b)  (N, 64, 128) (gpt.bpg:40)
-	runtime.GemmBiasAct(runtime.Linear, m.r4Z[:n*8192], m.att4[:n*8192], m.R4W, m.R4B, n*64, 128, 128)
-	// r4 = x3 + r4.z  (N, 64, 128) (gpt.bpg:40)
-	runtime.Binary(runtime.Add, m.r4[:n*8192], m.x3[:n*8192], m.r4Z[:n*8192])
+	// r4 = x3 + (att4·r4.W + r4.b)  (N, 64, 128) (gpt.bpg:40)
+	runtime.GemmBiasAdd(m.r4[:n*8192], m.att4[:n*8192], m.R4W, m.R4B, m.x3[:n*8192], n*64, 128, 128)
 }
 
 // forwardLn4b computes ln4b = layer_norm(r4) (gpt.bpg:41).
@@ -1650,10 +1596,8 @@ func (m *model64) forwardFc4(n int) {
 
 // forwardX4 computes x4 = r4 + dense(fc4, 128) (gpt.bpg:43).
 func (m *model64) forwardX4(n int) {
-	// x4.z = identity(fc4·x4.W + x4.b)  (N, 64, 128) (gpt.bpg:43)
-	runtime.GemmBiasAct(runtime.Linear, m.x4Z[:n*8192], m.fc4[:n*32768], m.X4W, m.X4B, n*64, 128, 512)
-	// x4 = r4 + x4.z  (N, 64, 128) (gpt.bpg:43)
-	runtime.Binary(runtime.Add, m.x4[:n*8192], m.r4[:n*8192], m.x4Z[:n*8192])
+	// x4 = r4 + (fc4·x4.W + x4.b)  (N, 64, 128) (gpt.bpg:43)
+	runtime.GemmBiasAdd(m.x4[:n*8192], m.fc4[:n*32768], m.X4W, m.X4B, m.r4[:n*8192], n*64, 128, 512)
 }
 
 // forwardLnf computes lnf = layer_norm(x4) (gpt.bpg:44).

@@ -201,67 +201,55 @@ type model64 struct {
 	qkv1        []float64 // qkv1 (N, 128, 768)
 	att1        []float64 // att1 (N, 128, 256)
 	att1Work    []float64 // one head's queries, keys, values and outputs of att1, 16384 elements
-	r1Z         []float64 // r1.z (N, 128, 256)
 	r1          []float64 // r1 (N, 128, 256)
 	ln1b        []float64 // ln1b (N, 128, 256)
 	fc1Z        []float64 // fc1.z (N, 128, 1024)
 	fc1         []float64 // fc1 (N, 128, 1024)
-	x1Z         []float64 // x1.z (N, 128, 256)
 	x1          []float64 // x1 (N, 128, 256)
 	ln2a        []float64 // ln2a (N, 128, 256)
 	qkv2        []float64 // qkv2 (N, 128, 768)
 	att2        []float64 // att2 (N, 128, 256)
 	att2Work    []float64 // one head's queries, keys, values and outputs of att2, 16384 elements
-	r2Z         []float64 // r2.z (N, 128, 256)
 	r2          []float64 // r2 (N, 128, 256)
 	ln2b        []float64 // ln2b (N, 128, 256)
 	fc2Z        []float64 // fc2.z (N, 128, 1024)
 	fc2         []float64 // fc2 (N, 128, 1024)
-	x2Z         []float64 // x2.z (N, 128, 256)
 	x2          []float64 // x2 (N, 128, 256)
 	ln3a        []float64 // ln3a (N, 128, 256)
 	qkv3        []float64 // qkv3 (N, 128, 768)
 	att3        []float64 // att3 (N, 128, 256)
 	att3Work    []float64 // one head's queries, keys, values and outputs of att3, 16384 elements
-	r3Z         []float64 // r3.z (N, 128, 256)
 	r3          []float64 // r3 (N, 128, 256)
 	ln3b        []float64 // ln3b (N, 128, 256)
 	fc3Z        []float64 // fc3.z (N, 128, 1024)
 	fc3         []float64 // fc3 (N, 128, 1024)
-	x3Z         []float64 // x3.z (N, 128, 256)
 	x3          []float64 // x3 (N, 128, 256)
 	ln4a        []float64 // ln4a (N, 128, 256)
 	qkv4        []float64 // qkv4 (N, 128, 768)
 	att4        []float64 // att4 (N, 128, 256)
 	att4Work    []float64 // one head's queries, keys, values and outputs of att4, 16384 elements
-	r4Z         []float64 // r4.z (N, 128, 256)
 	r4          []float64 // r4 (N, 128, 256)
 	ln4b        []float64 // ln4b (N, 128, 256)
 	fc4Z        []float64 // fc4.z (N, 128, 1024)
 	fc4         []float64 // fc4 (N, 128, 1024)
-	x4Z         []float64 // x4.z (N, 128, 256)
 	x4          []float64 // x4 (N, 128, 256)
 	ln5a        []float64 // ln5a (N, 128, 256)
 	qkv5        []float64 // qkv5 (N, 128, 768)
 	att5        []float64 // att5 (N, 128, 256)
 	att5Work    []float64 // one head's queries, keys, values and outputs of att5, 16384 elements
-	r5Z         []float64 // r5.z (N, 128, 256)
 	r5          []float64 // r5 (N, 128, 256)
 	ln5b        []float64 // ln5b (N, 128, 256)
 	fc5Z        []float64 // fc5.z (N, 128, 1024)
 	fc5         []float64 // fc5 (N, 128, 1024)
-	x5Z         []float64 // x5.z (N, 128, 256)
 	x5          []float64 // x5 (N, 128, 256)
 	ln6a        []float64 // ln6a (N, 128, 256)
 	qkv6        []float64 // qkv6 (N, 128, 768)
 	att6        []float64 // att6 (N, 128, 256)
 	att6Work    []float64 // one head's queries, keys, values and outputs of att6, 16384 elements
-	r6Z         []float64 // r6.z (N, 128, 256)
 	r6          []float64 // r6 (N, 128, 256)
 	ln6b        []float64 // ln6b (N, 128, 256)
 	fc6Z        []float64 // fc6.z (N, 128, 1024)
 	fc6         []float64 // fc6 (N, 128, 1024)
-	x6Z         []float64 // x6.z (N, 128, 256)
 	x6          []float64 // x6 (N, 128, 256)
 	lnf         []float64 // lnf (N, 128, 256)
 	logits      []float64 // logits (N, 128, 256)
@@ -543,85 +531,73 @@ func allocModel64(params []float64) *model64 {
 	m.att1 = m.arena[1310720:1572864:1572864]
 	m.att1Work = m.arena[1572864:1589248:1589248]
 	m.att1Saved = m.saved[2048:1050624:1050624]
-	m.r1Z = m.arena[1572864:1835008:1835008]
-	m.r1 = m.arena[1835008:2097152:2097152]
-	m.ln1b = m.arena[1572864:1835008:1835008]
+	m.r1 = m.arena[1572864:1835008:1835008]
+	m.ln1b = m.arena[1835008:2097152:2097152]
 	m.ln1bSaved = m.saved[1050624:1052672:1052672]
 	m.fc1Z = m.arena[2097152:3145728:3145728]
 	m.fc1 = m.arena[3145728:4194304:4194304]
-	m.x1Z = m.arena[4194304:4456448:4456448]
-	m.x1 = m.arena[4456448:4718592:4718592]
-	m.ln2a = m.arena[4194304:4456448:4456448]
+	m.x1 = m.arena[4194304:4456448:4456448]
+	m.ln2a = m.arena[4456448:4718592:4718592]
 	m.ln2aSaved = m.saved[1052672:1054720:1054720]
 	m.qkv2 = m.arena[4718592:5505024:5505024]
 	m.att2 = m.arena[5505024:5767168:5767168]
 	m.att2Work = m.arena[5767168:5783552:5783552]
 	m.att2Saved = m.saved[1054720:2103296:2103296]
-	m.r2Z = m.arena[5767168:6029312:6029312]
-	m.r2 = m.arena[6029312:6291456:6291456]
-	m.ln2b = m.arena[5767168:6029312:6029312]
+	m.r2 = m.arena[5767168:6029312:6029312]
+	m.ln2b = m.arena[6029312:6291456:6291456]
 	m.ln2bSaved = m.saved[2103296:2105344:2105344]
 	m.fc2Z = m.arena[6291456:7340032:7340032]
 	m.fc2 = m.arena[7340032:8388608:8388608]
-	m.x2Z = m.arena[8388608:8650752:8650752]
-	m.x2 = m.arena[8650752:8912896:8912896]
-	m.ln3a = m.arena[8388608:8650752:8650752]
+	m.x2 = m.arena[8388608:8650752:8650752]
+	m.ln3a = m.arena[8650752:8912896:8912896]
 	m.ln3aSaved = m.saved[2105344:2107392:2107392]
 	m.qkv3 = m.arena[8912896:9699328:9699328]
 	m.att3 = m.arena[9699328:9961472:9961472]
 	m.att3Work = m.arena[9961472:9977856:9977856]
 	m.att3Saved = m.saved[2107392:3155968:3155968]
-	m.r3Z = m.arena[9961472:10223616:10223616]
-	m.r3 = m.arena[10223616:10485760:10485760]
-	m.ln3b = m.arena[9961472:10223616:10223616]
+	m.r3 = m.arena[9961472:10223616:10223616]
+	m.ln3b = m.arena[10223616:10485760:10485760]
 	m.ln3bSaved = m.saved[3155968:3158016:3158016]
 	m.fc3Z = m.arena[10485760:11534336:11534336]
 	m.fc3 = m.arena[11534336:12582912:12582912]
-	m.x3Z = m.arena[12582912:12845056:12845056]
-	m.x3 = m.arena[12845056:13107200:13107200]
-	m.ln4a = m.arena[12582912:12845056:12845056]
+	m.x3 = m.arena[12582912:12845056:12845056]
+	m.ln4a = m.arena[12845056:13107200:13107200]
 	m.ln4aSaved = m.saved[3158016:3160064:3160064]
 	m.qkv4 = m.arena[13107200:13893632:13893632]
 	m.att4 = m.arena[13893632:14155776:14155776]
 	m.att4Work = m.arena[14155776:14172160:14172160]
 	m.att4Saved = m.saved[3160064:4208640:4208640]
-	m.r4Z = m.arena[14155776:14417920:14417920]
-	m.r4 = m.arena[14417920:14680064:14680064]
-	m.ln4b = m.arena[14155776:14417920:14417920]
+	m.r4 = m.arena[14155776:14417920:14417920]
+	m.ln4b = m.arena[14417920:14680064:14680064]
 	m.ln4bSaved = m.saved[4208640:4210688:4210688]
 	m.fc4Z = m.arena[14680064:15728640:15728640]
 	m.fc4 = m.arena[15728640:16777216:16777216]
-	m.x4Z = m.arena[16777216:17039360:17039360]
-	m.x4 = m.arena[17039360:17301504:17301504]
-	m.ln5a = m.arena[16777216:17039360:17039360]
+	m.x4 = m.arena[16777216:17039360:17039360]
+	m.ln5a = m.arena[17039360:17301504:17301504]
 	m.ln5aSaved = m.saved[4210688:4212736:4212736]
 	m.qkv5 = m.arena[17301504:18087936:18087936]
 	m.att5 = m.arena[18087936:18350080:18350080]
 	m.att5Work = m.arena[18350080:18366464:18366464]
 	m.att5Saved = m.saved[4212736:5261312:5261312]
-	m.r5Z = m.arena[18350080:18612224:18612224]
-	m.r5 = m.arena[18612224:18874368:18874368]
-	m.ln5b = m.arena[18350080:18612224:18612224]
+	m.r5 = m.arena[18350080:18612224:18612224]
+	m.ln5b = m.arena[18612224:18874368:18874368]
 	m.ln5bSaved = m.saved[5261312:5263360:5263360]
 	m.fc5Z = m.arena[18874368:19922944:19922944]
 	m.fc5 = m.arena[19922944:20971520:20971520]
-	m.x5Z = m.arena[20971520:21233664:21233664]
-	m.x5 = m.arena[21233664:21495808:21495808]
-	m.ln6a = m.arena[20971520:21233664:21233664]
+	m.x5 = m.arena[20971520:21233664:21233664]
+	m.ln6a = m.arena[21233664:21495808:21495808]
 	m.ln6aSaved = m.saved[5263360:5265408:5265408]
 	m.qkv6 = m.arena[21495808:22282240:22282240]
 	m.att6 = m.arena[22282240:22544384:22544384]
 	m.att6Work = m.arena[22544384:22560768:22560768]
 	m.att6Saved = m.saved[5265408:6313984:6313984]
-	m.r6Z = m.arena[22544384:22806528:22806528]
-	m.r6 = m.arena[22806528:23068672:23068672]
-	m.ln6b = m.arena[22544384:22806528:22806528]
+	m.r6 = m.arena[22544384:22806528:22806528]
+	m.ln6b = m.arena[22806528:23068672:23068672]
 	m.ln6bSaved = m.saved[6313984:6316032:6316032]
 	m.fc6Z = m.arena[23068672:24117248:24117248]
 	m.fc6 = m.arena[24117248:25165824:25165824]
-	m.x6Z = m.arena[25165824:25427968:25427968]
-	m.x6 = m.arena[25427968:25690112:25690112]
-	m.lnf = m.arena[25165824:25427968:25427968]
+	m.x6 = m.arena[25165824:25427968:25427968]
+	m.lnf = m.arena[25427968:25690112:25690112]
 	m.lnfSaved = m.saved[6316032:6318080:6318080]
 	m.logits = m.arena[25690112:25952256:25952256]
 	m.loss = m.arena[25952256:25952257:25952257]
@@ -1385,226 +1361,190 @@ func (m *model64) forwardChecked(n int) error {
 		return m.anomaly(4, "att1", i, float64(m.att1[i]))
 	}
 	m.forwardR1(n)
-	if i := runtime.FirstNonFinite(m.r1Z[:n*32768]); i >= 0 {
-		return m.anomaly(5, "r1.z", i, float64(m.r1Z[i]))
-	}
 	if i := runtime.FirstNonFinite(m.r1[:n*32768]); i >= 0 {
-		return m.anomaly(6, "r1", i, float64(m.r1[i]))
+		return m.anomaly(5, "r1", i, float64(m.r1[i]))
 	}
 	m.forwardLn1b(n)
 	if i := runtime.FirstNonFinite(m.ln1b[:n*32768]); i >= 0 {
-		return m.anomaly(7, "ln1b", i, float64(m.ln1b[i]))
+		return m.anomaly(6, "ln1b", i, float64(m.ln1b[i]))
 	}
 	m.forwardFc1(n)
 	if i := runtime.FirstNonFinite(m.fc1Z[:n*131072]); i >= 0 {
-		return m.anomaly(8, "fc1.z", i, float64(m.fc1Z[i]))
+		return m.anomaly(7, "fc1.z", i, float64(m.fc1Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.fc1[:n*131072]); i >= 0 {
-		return m.anomaly(9, "fc1", i, float64(m.fc1[i]))
+		return m.anomaly(8, "fc1", i, float64(m.fc1[i]))
 	}
 	m.forwardX1(n)
-	if i := runtime.FirstNonFinite(m.x1Z[:n*32768]); i >= 0 {
-		return m.anomaly(10, "x1.z", i, float64(m.x1Z[i]))
-	}
 	if i := runtime.FirstNonFinite(m.x1[:n*32768]); i >= 0 {
-		return m.anomaly(11, "x1", i, float64(m.x1[i]))
+		return m.anomaly(9, "x1", i, float64(m.x1[i]))
 	}
 	m.forwardLn2a(n)
 	if i := runtime.FirstNonFinite(m.ln2a[:n*32768]); i >= 0 {
-		return m.anomaly(12, "ln2a", i, float64(m.ln2a[i]))
+		return m.anomaly(10, "ln2a", i, float64(m.ln2a[i]))
 	}
 	m.forwardQkv2(n)
 	if i := runtime.FirstNonFinite(m.qkv2[:n*98304]); i >= 0 {
-		return m.anomaly(13, "qkv2", i, float64(m.qkv2[i]))
+		return m.anomaly(11, "qkv2", i, float64(m.qkv2[i]))
 	}
 	m.forwardAtt2(n)
 	if i := runtime.FirstNonFinite(m.att2[:n*32768]); i >= 0 {
-		return m.anomaly(14, "att2", i, float64(m.att2[i]))
+		return m.anomaly(12, "att2", i, float64(m.att2[i]))
 	}
 	m.forwardR2(n)
-	if i := runtime.FirstNonFinite(m.r2Z[:n*32768]); i >= 0 {
-		return m.anomaly(15, "r2.z", i, float64(m.r2Z[i]))
-	}
 	if i := runtime.FirstNonFinite(m.r2[:n*32768]); i >= 0 {
-		return m.anomaly(16, "r2", i, float64(m.r2[i]))
+		return m.anomaly(13, "r2", i, float64(m.r2[i]))
 	}
 	m.forwardLn2b(n)
 	if i := runtime.FirstNonFinite(m.ln2b[:n*32768]); i >= 0 {
-		return m.anomaly(17, "ln2b", i, float64(m.ln2b[i]))
+		return m.anomaly(14, "ln2b", i, float64(m.ln2b[i]))
 	}
 	m.forwardFc2(n)
 	if i := runtime.FirstNonFinite(m.fc2Z[:n*131072]); i >= 0 {
-		return m.anomaly(18, "fc2.z", i, float64(m.fc2Z[i]))
+		return m.anomaly(15, "fc2.z", i, float64(m.fc2Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.fc2[:n*131072]); i >= 0 {
-		return m.anomaly(19, "fc2", i, float64(m.fc2[i]))
+		return m.anomaly(16, "fc2", i, float64(m.fc2[i]))
 	}
 	m.forwardX2(n)
-	if i := runtime.FirstNonFinite(m.x2Z[:n*32768]); i >= 0 {
-		return m.anomaly(20, "x2.z", i, float64(m.x2Z[i]))
-	}
 	if i := runtime.FirstNonFinite(m.x2[:n*32768]); i >= 0 {
-		return m.anomaly(21, "x2", i, float64(m.x2[i]))
+		return m.anomaly(17, "x2", i, float64(m.x2[i]))
 	}
 	m.forwardLn3a(n)
 	if i := runtime.FirstNonFinite(m.ln3a[:n*32768]); i >= 0 {
-		return m.anomaly(22, "ln3a", i, float64(m.ln3a[i]))
+		return m.anomaly(18, "ln3a", i, float64(m.ln3a[i]))
 	}
 	m.forwardQkv3(n)
 	if i := runtime.FirstNonFinite(m.qkv3[:n*98304]); i >= 0 {
-		return m.anomaly(23, "qkv3", i, float64(m.qkv3[i]))
+		return m.anomaly(19, "qkv3", i, float64(m.qkv3[i]))
 	}
 	m.forwardAtt3(n)
 	if i := runtime.FirstNonFinite(m.att3[:n*32768]); i >= 0 {
-		return m.anomaly(24, "att3", i, float64(m.att3[i]))
+		return m.anomaly(20, "att3", i, float64(m.att3[i]))
 	}
 	m.forwardR3(n)
-	if i := runtime.FirstNonFinite(m.r3Z[:n*32768]); i >= 0 {
-		return m.anomaly(25, "r3.z", i, float64(m.r3Z[i]))
-	}
 	if i := runtime.FirstNonFinite(m.r3[:n*32768]); i >= 0 {
-		return m.anomaly(26, "r3", i, float64(m.r3[i]))
+		return m.anomaly(21, "r3", i, float64(m.r3[i]))
 	}
 	m.forwardLn3b(n)
 	if i := runtime.FirstNonFinite(m.ln3b[:n*32768]); i >= 0 {
-		return m.anomaly(27, "ln3b", i, float64(m.ln3b[i]))
+		return m.anomaly(22, "ln3b", i, float64(m.ln3b[i]))
 	}
 	m.forwardFc3(n)
 	if i := runtime.FirstNonFinite(m.fc3Z[:n*131072]); i >= 0 {
-		return m.anomaly(28, "fc3.z", i, float64(m.fc3Z[i]))
+		return m.anomaly(23, "fc3.z", i, float64(m.fc3Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.fc3[:n*131072]); i >= 0 {
-		return m.anomaly(29, "fc3", i, float64(m.fc3[i]))
+		return m.anomaly(24, "fc3", i, float64(m.fc3[i]))
 	}
 	m.forwardX3(n)
-	if i := runtime.FirstNonFinite(m.x3Z[:n*32768]); i >= 0 {
-		return m.anomaly(30, "x3.z", i, float64(m.x3Z[i]))
-	}
 	if i := runtime.FirstNonFinite(m.x3[:n*32768]); i >= 0 {
-		return m.anomaly(31, "x3", i, float64(m.x3[i]))
+		return m.anomaly(25, "x3", i, float64(m.x3[i]))
 	}
 	m.forwardLn4a(n)
 	if i := runtime.FirstNonFinite(m.ln4a[:n*32768]); i >= 0 {
-		return m.anomaly(32, "ln4a", i, float64(m.ln4a[i]))
+		return m.anomaly(26, "ln4a", i, float64(m.ln4a[i]))
 	}
 	m.forwardQkv4(n)
 	if i := runtime.FirstNonFinite(m.qkv4[:n*98304]); i >= 0 {
-		return m.anomaly(33, "qkv4", i, float64(m.qkv4[i]))
+		return m.anomaly(27, "qkv4", i, float64(m.qkv4[i]))
 	}
 	m.forwardAtt4(n)
 	if i := runtime.FirstNonFinite(m.att4[:n*32768]); i >= 0 {
-		return m.anomaly(34, "att4", i, float64(m.att4[i]))
+		return m.anomaly(28, "att4", i, float64(m.att4[i]))
 	}
 	m.forwardR4(n)
-	if i := runtime.FirstNonFinite(m.r4Z[:n*32768]); i >= 0 {
-		return m.anomaly(35, "r4.z", i, float64(m.r4Z[i]))
-	}
 	if i := runtime.FirstNonFinite(m.r4[:n*32768]); i >= 0 {
-		return m.anomaly(36, "r4", i, float64(m.r4[i]))
+		return m.anomaly(29, "r4", i, float64(m.r4[i]))
 	}
 	m.forwardLn4b(n)
 	if i := runtime.FirstNonFinite(m.ln4b[:n*32768]); i >= 0 {
-		return m.anomaly(37, "ln4b", i, float64(m.ln4b[i]))
+		return m.anomaly(30, "ln4b", i, float64(m.ln4b[i]))
 	}
 	m.forwardFc4(n)
 	if i := runtime.FirstNonFinite(m.fc4Z[:n*131072]); i >= 0 {
-		return m.anomaly(38, "fc4.z", i, float64(m.fc4Z[i]))
+		return m.anomaly(31, "fc4.z", i, float64(m.fc4Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.fc4[:n*131072]); i >= 0 {
-		return m.anomaly(39, "fc4", i, float64(m.fc4[i]))
+		return m.anomaly(32, "fc4", i, float64(m.fc4[i]))
 	}
 	m.forwardX4(n)
-	if i := runtime.FirstNonFinite(m.x4Z[:n*32768]); i >= 0 {
-		return m.anomaly(40, "x4.z", i, float64(m.x4Z[i]))
-	}
 	if i := runtime.FirstNonFinite(m.x4[:n*32768]); i >= 0 {
-		return m.anomaly(41, "x4", i, float64(m.x4[i]))
+		return m.anomaly(33, "x4", i, float64(m.x4[i]))
 	}
 	m.forwardLn5a(n)
 	if i := runtime.FirstNonFinite(m.ln5a[:n*32768]); i >= 0 {
-		return m.anomaly(42, "ln5a", i, float64(m.ln5a[i]))
+		return m.anomaly(34, "ln5a", i, float64(m.ln5a[i]))
 	}
 	m.forwardQkv5(n)
 	if i := runtime.FirstNonFinite(m.qkv5[:n*98304]); i >= 0 {
-		return m.anomaly(43, "qkv5", i, float64(m.qkv5[i]))
+		return m.anomaly(35, "qkv5", i, float64(m.qkv5[i]))
 	}
 	m.forwardAtt5(n)
 	if i := runtime.FirstNonFinite(m.att5[:n*32768]); i >= 0 {
-		return m.anomaly(44, "att5", i, float64(m.att5[i]))
+		return m.anomaly(36, "att5", i, float64(m.att5[i]))
 	}
 	m.forwardR5(n)
-	if i := runtime.FirstNonFinite(m.r5Z[:n*32768]); i >= 0 {
-		return m.anomaly(45, "r5.z", i, float64(m.r5Z[i]))
-	}
 	if i := runtime.FirstNonFinite(m.r5[:n*32768]); i >= 0 {
-		return m.anomaly(46, "r5", i, float64(m.r5[i]))
+		return m.anomaly(37, "r5", i, float64(m.r5[i]))
 	}
 	m.forwardLn5b(n)
 	if i := runtime.FirstNonFinite(m.ln5b[:n*32768]); i >= 0 {
-		return m.anomaly(47, "ln5b", i, float64(m.ln5b[i]))
+		return m.anomaly(38, "ln5b", i, float64(m.ln5b[i]))
 	}
 	m.forwardFc5(n)
 	if i := runtime.FirstNonFinite(m.fc5Z[:n*131072]); i >= 0 {
-		return m.anomaly(48, "fc5.z", i, float64(m.fc5Z[i]))
+		return m.anomaly(39, "fc5.z", i, float64(m.fc5Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.fc5[:n*131072]); i >= 0 {
-		return m.anomaly(49, "fc5", i, float64(m.fc5[i]))
+		return m.anomaly(40, "fc5", i, float64(m.fc5[i]))
 	}
 	m.forwardX5(n)
-	if i := runtime.FirstNonFinite(m.x5Z[:n*32768]); i >= 0 {
-		return m.anomaly(50, "x5.z", i, float64(m.x5Z[i]))
-	}
 	if i := runtime.FirstNonFinite(m.x5[:n*32768]); i >= 0 {
-		return m.anomaly(51, "x5", i, float64(m.x5[i]))
+		return m.anomaly(41, "x5", i, float64(m.x5[i]))
 	}
 	m.forwardLn6a(n)
 	if i := runtime.FirstNonFinite(m.ln6a[:n*32768]); i >= 0 {
-		return m.anomaly(52, "ln6a", i, float64(m.ln6a[i]))
+		return m.anomaly(42, "ln6a", i, float64(m.ln6a[i]))
 	}
 	m.forwardQkv6(n)
 	if i := runtime.FirstNonFinite(m.qkv6[:n*98304]); i >= 0 {
-		return m.anomaly(53, "qkv6", i, float64(m.qkv6[i]))
+		return m.anomaly(43, "qkv6", i, float64(m.qkv6[i]))
 	}
 	m.forwardAtt6(n)
 	if i := runtime.FirstNonFinite(m.att6[:n*32768]); i >= 0 {
-		return m.anomaly(54, "att6", i, float64(m.att6[i]))
+		return m.anomaly(44, "att6", i, float64(m.att6[i]))
 	}
 	m.forwardR6(n)
-	if i := runtime.FirstNonFinite(m.r6Z[:n*32768]); i >= 0 {
-		return m.anomaly(55, "r6.z", i, float64(m.r6Z[i]))
-	}
 	if i := runtime.FirstNonFinite(m.r6[:n*32768]); i >= 0 {
-		return m.anomaly(56, "r6", i, float64(m.r6[i]))
+		return m.anomaly(45, "r6", i, float64(m.r6[i]))
 	}
 	m.forwardLn6b(n)
 	if i := runtime.FirstNonFinite(m.ln6b[:n*32768]); i >= 0 {
-		return m.anomaly(57, "ln6b", i, float64(m.ln6b[i]))
+		return m.anomaly(46, "ln6b", i, float64(m.ln6b[i]))
 	}
 	m.forwardFc6(n)
 	if i := runtime.FirstNonFinite(m.fc6Z[:n*131072]); i >= 0 {
-		return m.anomaly(58, "fc6.z", i, float64(m.fc6Z[i]))
+		return m.anomaly(47, "fc6.z", i, float64(m.fc6Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.fc6[:n*131072]); i >= 0 {
-		return m.anomaly(59, "fc6", i, float64(m.fc6[i]))
+		return m.anomaly(48, "fc6", i, float64(m.fc6[i]))
 	}
 	m.forwardX6(n)
-	if i := runtime.FirstNonFinite(m.x6Z[:n*32768]); i >= 0 {
-		return m.anomaly(60, "x6.z", i, float64(m.x6Z[i]))
-	}
 	if i := runtime.FirstNonFinite(m.x6[:n*32768]); i >= 0 {
-		return m.anomaly(61, "x6", i, float64(m.x6[i]))
+		return m.anomaly(49, "x6", i, float64(m.x6[i]))
 	}
 	m.forwardLnf(n)
 	if i := runtime.FirstNonFinite(m.lnf[:n*32768]); i >= 0 {
-		return m.anomaly(62, "lnf", i, float64(m.lnf[i]))
+		return m.anomaly(50, "lnf", i, float64(m.lnf[i]))
 	}
 	m.forwardLogits(n)
 	if i := runtime.FirstNonFinite(m.logits[:n*32768]); i >= 0 {
-		return m.anomaly(63, "logits", i, float64(m.logits[i]))
+		return m.anomaly(51, "logits", i, float64(m.logits[i]))
 	}
 	m.forwardLoss(n)
 	if i := runtime.FirstNonFinite(m.loss[:1]); i >= 0 {
-		return m.anomaly(64, "loss", i, float64(m.loss[i]))
+		return m.anomaly(52, "loss", i, float64(m.loss[i]))
 	}
 	return nil
 }
@@ -1614,391 +1554,391 @@ func (m *model64) forwardChecked(n int) error {
 func (m *model64) backwardChecked(n int, acc bool) error {
 	m.backwardLoss(n)
 	if i := runtime.FirstNonFinite(m.dlogits[:n*32768]); i >= 0 {
-		return m.anomaly(65, "dlogits", i, float64(m.dlogits[i]))
+		return m.anomaly(53, "dlogits", i, float64(m.dlogits[i]))
 	}
 	m.backwardLogits(n, acc)
 	if i := runtime.FirstNonFinite(m.dlnf[:n*32768]); i >= 0 {
-		return m.anomaly(66, "dlnf", i, float64(m.dlnf[i]))
+		return m.anomaly(54, "dlnf", i, float64(m.dlnf[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX0W); i >= 0 {
-		return m.anomaly(67, "dx0.W", i, float64(m.DX0W[i]))
+		return m.anomaly(55, "dx0.W", i, float64(m.DX0W[i]))
 	}
 	m.backwardLnf(n)
 	if i := runtime.FirstNonFinite(m.dlnfAll[:262656]); i >= 0 {
-		return m.anomaly(68, "dlnf.all", i, float64(m.dlnfAll[i]))
+		return m.anomaly(56, "dlnf.all", i, float64(m.dlnfAll[i]))
 	}
 	m.backwardX6(n, acc)
 	if i := runtime.FirstNonFinite(m.DX6B); i >= 0 {
-		return m.anomaly(69, "dx6.b", i, float64(m.DX6B[i]))
+		return m.anomaly(57, "dx6.b", i, float64(m.DX6B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dfc6[:n*131072]); i >= 0 {
-		return m.anomaly(70, "dfc6", i, float64(m.dfc6[i]))
+		return m.anomaly(58, "dfc6", i, float64(m.dfc6[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX6W); i >= 0 {
-		return m.anomaly(71, "dx6.W", i, float64(m.DX6W[i]))
+		return m.anomaly(59, "dx6.W", i, float64(m.DX6W[i]))
 	}
 	m.backwardFc6(n, acc)
 	if i := runtime.FirstNonFinite(m.dfc6Z[:n*131072]); i >= 0 {
-		return m.anomaly(72, "dfc6.z", i, float64(m.dfc6Z[i]))
+		return m.anomaly(60, "dfc6.z", i, float64(m.dfc6Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc6B); i >= 0 {
-		return m.anomaly(73, "dfc6.b", i, float64(m.DFc6B[i]))
+		return m.anomaly(61, "dfc6.b", i, float64(m.DFc6B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln6b[:n*32768]); i >= 0 {
-		return m.anomaly(74, "dln6b", i, float64(m.dln6b[i]))
+		return m.anomaly(62, "dln6b", i, float64(m.dln6b[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc6W); i >= 0 {
-		return m.anomaly(75, "dfc6.W", i, float64(m.DFc6W[i]))
+		return m.anomaly(63, "dfc6.W", i, float64(m.DFc6W[i]))
 	}
 	m.backwardLn6b(n)
 	if i := runtime.FirstNonFinite(m.dln6bAll[:262656]); i >= 0 {
-		return m.anomaly(76, "dln6b.all", i, float64(m.dln6bAll[i]))
+		return m.anomaly(64, "dln6b.all", i, float64(m.dln6bAll[i]))
 	}
 	m.backwardR6(n, acc)
 	if i := runtime.FirstNonFinite(m.dr6[:n*32768]); i >= 0 {
-		return m.anomaly(77, "dr6", i, float64(m.dr6[i]))
+		return m.anomaly(65, "dr6", i, float64(m.dr6[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR6B); i >= 0 {
-		return m.anomaly(78, "dr6.b", i, float64(m.DR6B[i]))
+		return m.anomaly(66, "dr6.b", i, float64(m.DR6B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.datt6[:n*32768]); i >= 0 {
-		return m.anomaly(79, "datt6", i, float64(m.datt6[i]))
+		return m.anomaly(67, "datt6", i, float64(m.datt6[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR6W); i >= 0 {
-		return m.anomaly(80, "dr6.W", i, float64(m.DR6W[i]))
+		return m.anomaly(68, "dr6.W", i, float64(m.DR6W[i]))
 	}
 	m.backwardAtt6(n)
 	if i := runtime.FirstNonFinite(m.dqkv6[:n*98304]); i >= 0 {
-		return m.anomaly(81, "dqkv6", i, float64(m.dqkv6[i]))
+		return m.anomaly(69, "dqkv6", i, float64(m.dqkv6[i]))
 	}
 	m.backwardQkv6(n, acc)
 	if i := runtime.FirstNonFinite(m.DQkv6B); i >= 0 {
-		return m.anomaly(82, "dqkv6.b", i, float64(m.DQkv6B[i]))
+		return m.anomaly(70, "dqkv6.b", i, float64(m.DQkv6B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln6a[:n*32768]); i >= 0 {
-		return m.anomaly(83, "dln6a", i, float64(m.dln6a[i]))
+		return m.anomaly(71, "dln6a", i, float64(m.dln6a[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DQkv6W); i >= 0 {
-		return m.anomaly(84, "dqkv6.W", i, float64(m.DQkv6W[i]))
+		return m.anomaly(72, "dqkv6.W", i, float64(m.DQkv6W[i]))
 	}
 	m.backwardLn6a(n)
 	if i := runtime.FirstNonFinite(m.dln6aAll[:262656]); i >= 0 {
-		return m.anomaly(85, "dln6a.all", i, float64(m.dln6aAll[i]))
+		return m.anomaly(73, "dln6a.all", i, float64(m.dln6aAll[i]))
 	}
 	m.backwardX5(n, acc)
 	if i := runtime.FirstNonFinite(m.dx5[:n*32768]); i >= 0 {
-		return m.anomaly(86, "dx5", i, float64(m.dx5[i]))
+		return m.anomaly(74, "dx5", i, float64(m.dx5[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX5B); i >= 0 {
-		return m.anomaly(87, "dx5.b", i, float64(m.DX5B[i]))
+		return m.anomaly(75, "dx5.b", i, float64(m.DX5B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dfc5[:n*131072]); i >= 0 {
-		return m.anomaly(88, "dfc5", i, float64(m.dfc5[i]))
+		return m.anomaly(76, "dfc5", i, float64(m.dfc5[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX5W); i >= 0 {
-		return m.anomaly(89, "dx5.W", i, float64(m.DX5W[i]))
+		return m.anomaly(77, "dx5.W", i, float64(m.DX5W[i]))
 	}
 	m.backwardFc5(n, acc)
 	if i := runtime.FirstNonFinite(m.dfc5Z[:n*131072]); i >= 0 {
-		return m.anomaly(90, "dfc5.z", i, float64(m.dfc5Z[i]))
+		return m.anomaly(78, "dfc5.z", i, float64(m.dfc5Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc5B); i >= 0 {
-		return m.anomaly(91, "dfc5.b", i, float64(m.DFc5B[i]))
+		return m.anomaly(79, "dfc5.b", i, float64(m.DFc5B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln5b[:n*32768]); i >= 0 {
-		return m.anomaly(92, "dln5b", i, float64(m.dln5b[i]))
+		return m.anomaly(80, "dln5b", i, float64(m.dln5b[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc5W); i >= 0 {
-		return m.anomaly(93, "dfc5.W", i, float64(m.DFc5W[i]))
+		return m.anomaly(81, "dfc5.W", i, float64(m.DFc5W[i]))
 	}
 	m.backwardLn5b(n)
 	if i := runtime.FirstNonFinite(m.dln5bAll[:262656]); i >= 0 {
-		return m.anomaly(94, "dln5b.all", i, float64(m.dln5bAll[i]))
+		return m.anomaly(82, "dln5b.all", i, float64(m.dln5bAll[i]))
 	}
 	m.backwardR5(n, acc)
 	if i := runtime.FirstNonFinite(m.dr5[:n*32768]); i >= 0 {
-		return m.anomaly(95, "dr5", i, float64(m.dr5[i]))
+		return m.anomaly(83, "dr5", i, float64(m.dr5[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR5B); i >= 0 {
-		return m.anomaly(96, "dr5.b", i, float64(m.DR5B[i]))
+		return m.anomaly(84, "dr5.b", i, float64(m.DR5B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.datt5[:n*32768]); i >= 0 {
-		return m.anomaly(97, "datt5", i, float64(m.datt5[i]))
+		return m.anomaly(85, "datt5", i, float64(m.datt5[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR5W); i >= 0 {
-		return m.anomaly(98, "dr5.W", i, float64(m.DR5W[i]))
+		return m.anomaly(86, "dr5.W", i, float64(m.DR5W[i]))
 	}
 	m.backwardAtt5(n)
 	if i := runtime.FirstNonFinite(m.dqkv5[:n*98304]); i >= 0 {
-		return m.anomaly(99, "dqkv5", i, float64(m.dqkv5[i]))
+		return m.anomaly(87, "dqkv5", i, float64(m.dqkv5[i]))
 	}
 	m.backwardQkv5(n, acc)
 	if i := runtime.FirstNonFinite(m.DQkv5B); i >= 0 {
-		return m.anomaly(100, "dqkv5.b", i, float64(m.DQkv5B[i]))
+		return m.anomaly(88, "dqkv5.b", i, float64(m.DQkv5B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln5a[:n*32768]); i >= 0 {
-		return m.anomaly(101, "dln5a", i, float64(m.dln5a[i]))
+		return m.anomaly(89, "dln5a", i, float64(m.dln5a[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DQkv5W); i >= 0 {
-		return m.anomaly(102, "dqkv5.W", i, float64(m.DQkv5W[i]))
+		return m.anomaly(90, "dqkv5.W", i, float64(m.DQkv5W[i]))
 	}
 	m.backwardLn5a(n)
 	if i := runtime.FirstNonFinite(m.dln5aAll[:262656]); i >= 0 {
-		return m.anomaly(103, "dln5a.all", i, float64(m.dln5aAll[i]))
+		return m.anomaly(91, "dln5a.all", i, float64(m.dln5aAll[i]))
 	}
 	m.backwardX4(n, acc)
 	if i := runtime.FirstNonFinite(m.dx4[:n*32768]); i >= 0 {
-		return m.anomaly(104, "dx4", i, float64(m.dx4[i]))
+		return m.anomaly(92, "dx4", i, float64(m.dx4[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX4B); i >= 0 {
-		return m.anomaly(105, "dx4.b", i, float64(m.DX4B[i]))
+		return m.anomaly(93, "dx4.b", i, float64(m.DX4B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dfc4[:n*131072]); i >= 0 {
-		return m.anomaly(106, "dfc4", i, float64(m.dfc4[i]))
+		return m.anomaly(94, "dfc4", i, float64(m.dfc4[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX4W); i >= 0 {
-		return m.anomaly(107, "dx4.W", i, float64(m.DX4W[i]))
+		return m.anomaly(95, "dx4.W", i, float64(m.DX4W[i]))
 	}
 	m.backwardFc4(n, acc)
 	if i := runtime.FirstNonFinite(m.dfc4Z[:n*131072]); i >= 0 {
-		return m.anomaly(108, "dfc4.z", i, float64(m.dfc4Z[i]))
+		return m.anomaly(96, "dfc4.z", i, float64(m.dfc4Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc4B); i >= 0 {
-		return m.anomaly(109, "dfc4.b", i, float64(m.DFc4B[i]))
+		return m.anomaly(97, "dfc4.b", i, float64(m.DFc4B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln4b[:n*32768]); i >= 0 {
-		return m.anomaly(110, "dln4b", i, float64(m.dln4b[i]))
+		return m.anomaly(98, "dln4b", i, float64(m.dln4b[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc4W); i >= 0 {
-		return m.anomaly(111, "dfc4.W", i, float64(m.DFc4W[i]))
+		return m.anomaly(99, "dfc4.W", i, float64(m.DFc4W[i]))
 	}
 	m.backwardLn4b(n)
 	if i := runtime.FirstNonFinite(m.dln4bAll[:262656]); i >= 0 {
-		return m.anomaly(112, "dln4b.all", i, float64(m.dln4bAll[i]))
+		return m.anomaly(100, "dln4b.all", i, float64(m.dln4bAll[i]))
 	}
 	m.backwardR4(n, acc)
 	if i := runtime.FirstNonFinite(m.dr4[:n*32768]); i >= 0 {
-		return m.anomaly(113, "dr4", i, float64(m.dr4[i]))
+		return m.anomaly(101, "dr4", i, float64(m.dr4[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR4B); i >= 0 {
-		return m.anomaly(114, "dr4.b", i, float64(m.DR4B[i]))
+		return m.anomaly(102, "dr4.b", i, float64(m.DR4B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.datt4[:n*32768]); i >= 0 {
-		return m.anomaly(115, "datt4", i, float64(m.datt4[i]))
+		return m.anomaly(103, "datt4", i, float64(m.datt4[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR4W); i >= 0 {
-		return m.anomaly(116, "dr4.W", i, float64(m.DR4W[i]))
+		return m.anomaly(104, "dr4.W", i, float64(m.DR4W[i]))
 	}
 	m.backwardAtt4(n)
 	if i := runtime.FirstNonFinite(m.dqkv4[:n*98304]); i >= 0 {
-		return m.anomaly(117, "dqkv4", i, float64(m.dqkv4[i]))
+		return m.anomaly(105, "dqkv4", i, float64(m.dqkv4[i]))
 	}
 	m.backwardQkv4(n, acc)
 	if i := runtime.FirstNonFinite(m.DQkv4B); i >= 0 {
-		return m.anomaly(118, "dqkv4.b", i, float64(m.DQkv4B[i]))
+		return m.anomaly(106, "dqkv4.b", i, float64(m.DQkv4B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln4a[:n*32768]); i >= 0 {
-		return m.anomaly(119, "dln4a", i, float64(m.dln4a[i]))
+		return m.anomaly(107, "dln4a", i, float64(m.dln4a[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DQkv4W); i >= 0 {
-		return m.anomaly(120, "dqkv4.W", i, float64(m.DQkv4W[i]))
+		return m.anomaly(108, "dqkv4.W", i, float64(m.DQkv4W[i]))
 	}
 	m.backwardLn4a(n)
 	if i := runtime.FirstNonFinite(m.dln4aAll[:262656]); i >= 0 {
-		return m.anomaly(121, "dln4a.all", i, float64(m.dln4aAll[i]))
+		return m.anomaly(109, "dln4a.all", i, float64(m.dln4aAll[i]))
 	}
 	m.backwardX3(n, acc)
 	if i := runtime.FirstNonFinite(m.dx3[:n*32768]); i >= 0 {
-		return m.anomaly(122, "dx3", i, float64(m.dx3[i]))
+		return m.anomaly(110, "dx3", i, float64(m.dx3[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX3B); i >= 0 {
-		return m.anomaly(123, "dx3.b", i, float64(m.DX3B[i]))
+		return m.anomaly(111, "dx3.b", i, float64(m.DX3B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dfc3[:n*131072]); i >= 0 {
-		return m.anomaly(124, "dfc3", i, float64(m.dfc3[i]))
+		return m.anomaly(112, "dfc3", i, float64(m.dfc3[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX3W); i >= 0 {
-		return m.anomaly(125, "dx3.W", i, float64(m.DX3W[i]))
+		return m.anomaly(113, "dx3.W", i, float64(m.DX3W[i]))
 	}
 	m.backwardFc3(n, acc)
 	if i := runtime.FirstNonFinite(m.dfc3Z[:n*131072]); i >= 0 {
-		return m.anomaly(126, "dfc3.z", i, float64(m.dfc3Z[i]))
+		return m.anomaly(114, "dfc3.z", i, float64(m.dfc3Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc3B); i >= 0 {
-		return m.anomaly(127, "dfc3.b", i, float64(m.DFc3B[i]))
+		return m.anomaly(115, "dfc3.b", i, float64(m.DFc3B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln3b[:n*32768]); i >= 0 {
-		return m.anomaly(128, "dln3b", i, float64(m.dln3b[i]))
+		return m.anomaly(116, "dln3b", i, float64(m.dln3b[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc3W); i >= 0 {
-		return m.anomaly(129, "dfc3.W", i, float64(m.DFc3W[i]))
+		return m.anomaly(117, "dfc3.W", i, float64(m.DFc3W[i]))
 	}
 	m.backwardLn3b(n)
 	if i := runtime.FirstNonFinite(m.dln3bAll[:262656]); i >= 0 {
-		return m.anomaly(130, "dln3b.all", i, float64(m.dln3bAll[i]))
+		return m.anomaly(118, "dln3b.all", i, float64(m.dln3bAll[i]))
 	}
 	m.backwardR3(n, acc)
 	if i := runtime.FirstNonFinite(m.dr3[:n*32768]); i >= 0 {
-		return m.anomaly(131, "dr3", i, float64(m.dr3[i]))
+		return m.anomaly(119, "dr3", i, float64(m.dr3[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR3B); i >= 0 {
-		return m.anomaly(132, "dr3.b", i, float64(m.DR3B[i]))
+		return m.anomaly(120, "dr3.b", i, float64(m.DR3B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.datt3[:n*32768]); i >= 0 {
-		return m.anomaly(133, "datt3", i, float64(m.datt3[i]))
+		return m.anomaly(121, "datt3", i, float64(m.datt3[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR3W); i >= 0 {
-		return m.anomaly(134, "dr3.W", i, float64(m.DR3W[i]))
+		return m.anomaly(122, "dr3.W", i, float64(m.DR3W[i]))
 	}
 	m.backwardAtt3(n)
 	if i := runtime.FirstNonFinite(m.dqkv3[:n*98304]); i >= 0 {
-		return m.anomaly(135, "dqkv3", i, float64(m.dqkv3[i]))
+		return m.anomaly(123, "dqkv3", i, float64(m.dqkv3[i]))
 	}
 	m.backwardQkv3(n, acc)
 	if i := runtime.FirstNonFinite(m.DQkv3B); i >= 0 {
-		return m.anomaly(136, "dqkv3.b", i, float64(m.DQkv3B[i]))
+		return m.anomaly(124, "dqkv3.b", i, float64(m.DQkv3B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln3a[:n*32768]); i >= 0 {
-		return m.anomaly(137, "dln3a", i, float64(m.dln3a[i]))
+		return m.anomaly(125, "dln3a", i, float64(m.dln3a[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DQkv3W); i >= 0 {
-		return m.anomaly(138, "dqkv3.W", i, float64(m.DQkv3W[i]))
+		return m.anomaly(126, "dqkv3.W", i, float64(m.DQkv3W[i]))
 	}
 	m.backwardLn3a(n)
 	if i := runtime.FirstNonFinite(m.dln3aAll[:262656]); i >= 0 {
-		return m.anomaly(139, "dln3a.all", i, float64(m.dln3aAll[i]))
+		return m.anomaly(127, "dln3a.all", i, float64(m.dln3aAll[i]))
 	}
 	m.backwardX2(n, acc)
 	if i := runtime.FirstNonFinite(m.dx2[:n*32768]); i >= 0 {
-		return m.anomaly(140, "dx2", i, float64(m.dx2[i]))
+		return m.anomaly(128, "dx2", i, float64(m.dx2[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX2B); i >= 0 {
-		return m.anomaly(141, "dx2.b", i, float64(m.DX2B[i]))
+		return m.anomaly(129, "dx2.b", i, float64(m.DX2B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dfc2[:n*131072]); i >= 0 {
-		return m.anomaly(142, "dfc2", i, float64(m.dfc2[i]))
+		return m.anomaly(130, "dfc2", i, float64(m.dfc2[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX2W); i >= 0 {
-		return m.anomaly(143, "dx2.W", i, float64(m.DX2W[i]))
+		return m.anomaly(131, "dx2.W", i, float64(m.DX2W[i]))
 	}
 	m.backwardFc2(n, acc)
 	if i := runtime.FirstNonFinite(m.dfc2Z[:n*131072]); i >= 0 {
-		return m.anomaly(144, "dfc2.z", i, float64(m.dfc2Z[i]))
+		return m.anomaly(132, "dfc2.z", i, float64(m.dfc2Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc2B); i >= 0 {
-		return m.anomaly(145, "dfc2.b", i, float64(m.DFc2B[i]))
+		return m.anomaly(133, "dfc2.b", i, float64(m.DFc2B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln2b[:n*32768]); i >= 0 {
-		return m.anomaly(146, "dln2b", i, float64(m.dln2b[i]))
+		return m.anomaly(134, "dln2b", i, float64(m.dln2b[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc2W); i >= 0 {
-		return m.anomaly(147, "dfc2.W", i, float64(m.DFc2W[i]))
+		return m.anomaly(135, "dfc2.W", i, float64(m.DFc2W[i]))
 	}
 	m.backwardLn2b(n)
 	if i := runtime.FirstNonFinite(m.dln2bAll[:262656]); i >= 0 {
-		return m.anomaly(148, "dln2b.all", i, float64(m.dln2bAll[i]))
+		return m.anomaly(136, "dln2b.all", i, float64(m.dln2bAll[i]))
 	}
 	m.backwardR2(n, acc)
 	if i := runtime.FirstNonFinite(m.dr2[:n*32768]); i >= 0 {
-		return m.anomaly(149, "dr2", i, float64(m.dr2[i]))
+		return m.anomaly(137, "dr2", i, float64(m.dr2[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR2B); i >= 0 {
-		return m.anomaly(150, "dr2.b", i, float64(m.DR2B[i]))
+		return m.anomaly(138, "dr2.b", i, float64(m.DR2B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.datt2[:n*32768]); i >= 0 {
-		return m.anomaly(151, "datt2", i, float64(m.datt2[i]))
+		return m.anomaly(139, "datt2", i, float64(m.datt2[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR2W); i >= 0 {
-		return m.anomaly(152, "dr2.W", i, float64(m.DR2W[i]))
+		return m.anomaly(140, "dr2.W", i, float64(m.DR2W[i]))
 	}
 	m.backwardAtt2(n)
 	if i := runtime.FirstNonFinite(m.dqkv2[:n*98304]); i >= 0 {
-		return m.anomaly(153, "dqkv2", i, float64(m.dqkv2[i]))
+		return m.anomaly(141, "dqkv2", i, float64(m.dqkv2[i]))
 	}
 	m.backwardQkv2(n, acc)
 	if i := runtime.FirstNonFinite(m.DQkv2B); i >= 0 {
-		return m.anomaly(154, "dqkv2.b", i, float64(m.DQkv2B[i]))
+		return m.anomaly(142, "dqkv2.b", i, float64(m.DQkv2B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln2a[:n*32768]); i >= 0 {
-		return m.anomaly(155, "dln2a", i, float64(m.dln2a[i]))
+		return m.anomaly(143, "dln2a", i, float64(m.dln2a[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DQkv2W); i >= 0 {
-		return m.anomaly(156, "dqkv2.W", i, float64(m.DQkv2W[i]))
+		return m.anomaly(144, "dqkv2.W", i, float64(m.DQkv2W[i]))
 	}
 	m.backwardLn2a(n)
 	if i := runtime.FirstNonFinite(m.dln2aAll[:262656]); i >= 0 {
-		return m.anomaly(157, "dln2a.all", i, float64(m.dln2aAll[i]))
+		return m.anomaly(145, "dln2a.all", i, float64(m.dln2aAll[i]))
 	}
 	m.backwardX1(n, acc)
 	if i := runtime.FirstNonFinite(m.dx1[:n*32768]); i >= 0 {
-		return m.anomaly(158, "dx1", i, float64(m.dx1[i]))
+		return m.anomaly(146, "dx1", i, float64(m.dx1[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX1B); i >= 0 {
-		return m.anomaly(159, "dx1.b", i, float64(m.DX1B[i]))
+		return m.anomaly(147, "dx1.b", i, float64(m.DX1B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dfc1[:n*131072]); i >= 0 {
-		return m.anomaly(160, "dfc1", i, float64(m.dfc1[i]))
+		return m.anomaly(148, "dfc1", i, float64(m.dfc1[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX1W); i >= 0 {
-		return m.anomaly(161, "dx1.W", i, float64(m.DX1W[i]))
+		return m.anomaly(149, "dx1.W", i, float64(m.DX1W[i]))
 	}
 	m.backwardFc1(n, acc)
 	if i := runtime.FirstNonFinite(m.dfc1Z[:n*131072]); i >= 0 {
-		return m.anomaly(162, "dfc1.z", i, float64(m.dfc1Z[i]))
+		return m.anomaly(150, "dfc1.z", i, float64(m.dfc1Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc1B); i >= 0 {
-		return m.anomaly(163, "dfc1.b", i, float64(m.DFc1B[i]))
+		return m.anomaly(151, "dfc1.b", i, float64(m.DFc1B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln1b[:n*32768]); i >= 0 {
-		return m.anomaly(164, "dln1b", i, float64(m.dln1b[i]))
+		return m.anomaly(152, "dln1b", i, float64(m.dln1b[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc1W); i >= 0 {
-		return m.anomaly(165, "dfc1.W", i, float64(m.DFc1W[i]))
+		return m.anomaly(153, "dfc1.W", i, float64(m.DFc1W[i]))
 	}
 	m.backwardLn1b(n)
 	if i := runtime.FirstNonFinite(m.dln1bAll[:262656]); i >= 0 {
-		return m.anomaly(166, "dln1b.all", i, float64(m.dln1bAll[i]))
+		return m.anomaly(154, "dln1b.all", i, float64(m.dln1bAll[i]))
 	}
 	m.backwardR1(n, acc)
 	if i := runtime.FirstNonFinite(m.dr1[:n*32768]); i >= 0 {
-		return m.anomaly(167, "dr1", i, float64(m.dr1[i]))
+		return m.anomaly(155, "dr1", i, float64(m.dr1[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR1B); i >= 0 {
-		return m.anomaly(168, "dr1.b", i, float64(m.DR1B[i]))
+		return m.anomaly(156, "dr1.b", i, float64(m.DR1B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.datt1[:n*32768]); i >= 0 {
-		return m.anomaly(169, "datt1", i, float64(m.datt1[i]))
+		return m.anomaly(157, "datt1", i, float64(m.datt1[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR1W); i >= 0 {
-		return m.anomaly(170, "dr1.W", i, float64(m.DR1W[i]))
+		return m.anomaly(158, "dr1.W", i, float64(m.DR1W[i]))
 	}
 	m.backwardAtt1(n)
 	if i := runtime.FirstNonFinite(m.dqkv1[:n*98304]); i >= 0 {
-		return m.anomaly(171, "dqkv1", i, float64(m.dqkv1[i]))
+		return m.anomaly(159, "dqkv1", i, float64(m.dqkv1[i]))
 	}
 	m.backwardQkv1(n, acc)
 	if i := runtime.FirstNonFinite(m.DQkv1B); i >= 0 {
-		return m.anomaly(172, "dqkv1.b", i, float64(m.DQkv1B[i]))
+		return m.anomaly(160, "dqkv1.b", i, float64(m.DQkv1B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln1a[:n*32768]); i >= 0 {
-		return m.anomaly(173, "dln1a", i, float64(m.dln1a[i]))
+		return m.anomaly(161, "dln1a", i, float64(m.dln1a[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DQkv1W); i >= 0 {
-		return m.anomaly(174, "dqkv1.W", i, float64(m.DQkv1W[i]))
+		return m.anomaly(162, "dqkv1.W", i, float64(m.DQkv1W[i]))
 	}
 	m.backwardLn1a(n)
 	if i := runtime.FirstNonFinite(m.dln1aAll[:262656]); i >= 0 {
-		return m.anomaly(175, "dln1a.all", i, float64(m.dln1aAll[i]))
+		return m.anomaly(163, "dln1a.all", i, float64(m.dln1aAll[i]))
 	}
 	m.backwardX0(n, acc)
 	if i := runtime.FirstNonFinite(m.dx0[:n*32768]); i >= 0 {
-		return m.anomaly(176, "dx0", i, float64(m.dx0[i]))
+		return m.anomaly(164, "dx0", i, float64(m.dx0[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DWpe); i >= 0 {
-		return m.anomaly(177, "dwpe", i, float64(m.DWpe[i]))
+		return m.anomaly(165, "dwpe", i, float64(m.DWpe[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX0W); i >= 0 {
-		return m.anomaly(178, "dx0.W", i, float64(m.DX0W[i]))
+		return m.anomaly(166, "dx0.W", i, float64(m.DX0W[i]))
 	}
 	return nil
 }
@@ -2036,10 +1976,8 @@ func (m *model64) forwardAtt1(n int) {
 
 // forwardR1 computes r1 = x0 + dense(att1, 256) (gptlarge.bpg:16).
 func (m *model64) forwardR1(n int) {
-	// r1.z = identity(att1·r1.W + r1.b)  (N, 128, 256) (gptlarge.bpg:16)
-	runtime.GemmBiasAct(runtime.Linear, m.r1Z[:n*32768], m.att1[:n*32768], m.R1W, m.R1B, n*128, 256, 256)
-	// r1 = x0 + r1.z  (N, 128, 256) (gptlarge.bpg:16)
-	runtime.Binary(runtime.Add, m.r1[:n*32768], m.x0[:n*32768], m.r1Z[:n*32768])
+	// r1 = x0 + (att1·r1.W + r1.b)  (N, 128, 256) (gptlarge.bpg:16)
+	runtime.GemmBiasAdd(m.r1[:n*32768], m.att1[:n*32768], m.R1W, m.R1B, m.x0[:n*32768], n*128, 256, 256)
 }
 
 // forwardLn1b computes ln1b = layer_norm(r1) (gptlarge.bpg:17).
@@ -2058,10 +1996,8 @@ func (m *model64) forwardFc1(n int) {
 
 // forwardX1 computes x1 = r1 + dense(fc1, 256) (gptlarge.bpg:19).
 func (m *model64) forwardX1(n int) {
-	// x1.z = identity(fc1·x1.W + x1.b)  (N, 128, 256) (gptlarge.bpg:19)
-	runtime.GemmBiasAct(runtime.Linear, m.x1Z[:n*32768], m.fc1[:n*131072], m.X1W, m.X1B, n*128, 256, 1024)
-	// x1 = r1 + x1.z  (N, 128, 256) (gptlarge.bpg:19)
-	runtime.Binary(runtime.Add, m.x1[:n*32768], m.r1[:n*32768], m.x1Z[:n*32768])
+	// x1 = r1 + (fc1·x1.W + x1.b)  (N, 128, 256) (gptlarge.bpg:19)
+	runtime.GemmBiasAdd(m.x1[:n*32768], m.fc1[:n*131072], m.X1W, m.X1B, m.r1[:n*32768], n*128, 256, 1024)
 }
 
 // forwardLn2a computes ln2a = layer_norm(x1) (gptlarge.bpg:21).
@@ -2084,10 +2020,8 @@ func (m *model64) forwardAtt2(n int) {
 
 // forwardR2 computes r2 = x1 + dense(att2, 256) (gptlarge.bpg:24).
 func (m *model64) forwardR2(n int) {
-	// r2.z = identity(att2·r2.W + r2.b)  (N, 128, 256) (gptlarge.bpg:24)
-	runtime.GemmBiasAct(runtime.Linear, m.r2Z[:n*32768], m.att2[:n*32768], m.R2W, m.R2B, n*128, 256, 256)
-	// r2 = x1 + r2.z  (N, 128, 256) (gptlarge.bpg:24)
-	runtime.Binary(runtime.Add, m.r2[:n*32768], m.x1[:n*32768], m.r2Z[:n*32768])
+	// r2 = x1 + (att2·r2.W + r2.b)  (N, 128, 256) (gptlarge.bpg:24)
+	runtime.GemmBiasAdd(m.r2[:n*32768], m.att2[:n*32768], m.R2W, m.R2B, m.x1[:n*32768], n*128, 256, 256)
 }
 
 // forwardLn2b computes ln2b = layer_norm(r2) (gptlarge.bpg:25).
@@ -2106,10 +2040,8 @@ func (m *model64) forwardFc2(n int) {
 
 // forwardX2 computes x2 = r2 + dense(fc2, 256) (gptlarge.bpg:27).
 func (m *model64) forwardX2(n int) {
-	// x2.z = identity(fc2·x2.W + x2.b)  (N, 128, 256) (gptlarge.bpg:27)
-	runtime.GemmBiasAct(runtime.Linear, m.x2Z[:n*32768], m.fc2[:n*131072], m.X2W, m.X2B, n*128, 256, 1024)
-	// x2 = r2 + x2.z  (N, 128, 256) (gptlarge.bpg:27)
-	runtime.Binary(runtime.Add, m.x2[:n*32768], m.r2[:n*32768], m.x2Z[:n*32768])
+	// x2 = r2 + (fc2·x2.W + x2.b)  (N, 128, 256) (gptlarge.bpg:27)
+	runtime.GemmBiasAdd(m.x2[:n*32768], m.fc2[:n*131072], m.X2W, m.X2B, m.r2[:n*32768], n*128, 256, 1024)
 }
 
 // forwardLn3a computes ln3a = layer_norm(x2) (gptlarge.bpg:29).
@@ -2132,10 +2064,8 @@ func (m *model64) forwardAtt3(n int) {
 
 // forwardR3 computes r3 = x2 + dense(att3, 256) (gptlarge.bpg:32).
 func (m *model64) forwardR3(n int) {
-	// r3.z = identity(att3·r3.W + r3.b)  (N, 128, 256) (gptlarge.bpg:32)
-	runtime.GemmBiasAct(runtime.Linear, m.r3Z[:n*32768], m.att3[:n*32768], m.R3W, m.R3B, n*128, 256, 256)
-	// r3 = x2 + r3.z  (N, 128, 256) (gptlarge.bpg:32)
-	runtime.Binary(runtime.Add, m.r3[:n*32768], m.x2[:n*32768], m.r3Z[:n*32768])
+	// r3 = x2 + (att3·r3.W + r3.b)  (N, 128, 256) (gptlarge.bpg:32)
+	runtime.GemmBiasAdd(m.r3[:n*32768], m.att3[:n*32768], m.R3W, m.R3B, m.x2[:n*32768], n*128, 256, 256)
 }
 
 // forwardLn3b computes ln3b = layer_norm(r3) (gptlarge.bpg:33).
@@ -2154,10 +2084,8 @@ func (m *model64) forwardFc3(n int) {
 
 // forwardX3 computes x3 = r3 + dense(fc3, 256) (gptlarge.bpg:35).
 func (m *model64) forwardX3(n int) {
-	// x3.z = identity(fc3·x3.W + x3.b)  (N, 128, 256) (gptlarge.bpg:35)
-	runtime.GemmBiasAct(runtime.Linear, m.x3Z[:n*32768], m.fc3[:n*131072], m.X3W, m.X3B, n*128, 256, 1024)
-	// x3 = r3 + x3.z  (N, 128, 256) (gptlarge.bpg:35)
-	runtime.Binary(runtime.Add, m.x3[:n*32768], m.r3[:n*32768], m.x3Z[:n*32768])
+	// x3 = r3 + (fc3·x3.W + x3.b)  (N, 128, 256) (gptlarge.bpg:35)
+	runtime.GemmBiasAdd(m.x3[:n*32768], m.fc3[:n*131072], m.X3W, m.X3B, m.r3[:n*32768], n*128, 256, 1024)
 }
 
 // forwardLn4a computes ln4a = layer_norm(x3) (gptlarge.bpg:37).
@@ -2180,10 +2108,8 @@ func (m *model64) forwardAtt4(n int) {
 
 // forwardR4 computes r4 = x3 + dense(att4, 256) (gptlarge.bpg:40).
 func (m *model64) forwardR4(n int) {
-	// r4.z = identity(att4·r4.W + r4.b)  (N, 128, 256) (gptlarge.bpg:40)
-	runtime.GemmBiasAct(runtime.Linear, m.r4Z[:n*32768], m.att4[:n*32768], m.R4W, m.R4B, n*128, 256, 256)
-	// r4 = x3 + r4.z  (N, 128, 256) (gptlarge.bpg:40)
-	runtime.Binary(runtime.Add, m.r4[:n*32768], m.x3[:n*32768], m.r4Z[:n*32768])
+	// r4 = x3 + (att4·r4.W + r4.b)  (N, 128, 256) (gptlarge.bpg:40)
+	runtime.GemmBiasAdd(m.r4[:n*32768], m.att4[:n*32768], m.R4W, m.R4B, m.x3[:n*32768], n*128, 256, 256)
 }
 
 // forwardLn4b computes ln4b = layer_norm(r4) (gptlarge.bpg:41).
@@ -2202,10 +2128,8 @@ func (m *model64) forwardFc4(n int) {
 
 // forwardX4 computes x4 = r4 + dense(fc4, 256) (gptlarge.bpg:43).
 func (m *model64) forwardX4(n int) {
-	// x4.z = identity(fc4·x4.W + x4.b)  (N, 128, 256) (gptlarge.bpg:43)
-	runtime.GemmBiasAct(runtime.Linear, m.x4Z[:n*32768], m.fc4[:n*131072], m.X4W, m.X4B, n*128, 256, 1024)
-	// x4 = r4 + x4.z  (N, 128, 256) (gptlarge.bpg:43)
-	runtime.Binary(runtime.Add, m.x4[:n*32768], m.r4[:n*32768], m.x4Z[:n*32768])
+	// x4 = r4 + (fc4·x4.W + x4.b)  (N, 128, 256) (gptlarge.bpg:43)
+	runtime.GemmBiasAdd(m.x4[:n*32768], m.fc4[:n*131072], m.X4W, m.X4B, m.r4[:n*32768], n*128, 256, 1024)
 }
 
 // forwardLn5a computes ln5a = layer_norm(x4) (gptlarge.bpg:45).
@@ -2228,10 +2152,8 @@ func (m *model64) forwardAtt5(n int) {
 
 // forwardR5 computes r5 = x4 + dense(att5, 256) (gptlarge.bpg:48).
 func (m *model64) forwardR5(n int) {
-	// r5.z = identity(att5·r5.W + r5.b)  (N, 128, 256) (gptlarge.bpg:48)
-	runtime.GemmBiasAct(runtime.Linear, m.r5Z[:n*32768], m.att5[:n*32768], m.R5W, m.R5B, n*128, 256, 256)
-	// r5 = x4 + r5.z  (N, 128, 256) (gptlarge.bpg:48)
-	runtime.Binary(runtime.Add, m.r5[:n*32768], m.x4[:n*32768], m.r5Z[:n*32768])
+	// r5 = x4 + (att5·r5.W + r5.b)  (N, 128, 256) (gptlarge.bpg:48)
+	runtime.GemmBiasAdd(m.r5[:n*32768], m.att5[:n*32768], m.R5W, m.R5B, m.x4[:n*32768], n*128, 256, 256)
 }
 
 // forwardLn5b computes ln5b = layer_norm(r5) (gptlarge.bpg:49).
@@ -2250,10 +2172,8 @@ func (m *model64) forwardFc5(n int) {
 
 // forwardX5 computes x5 = r5 + dense(fc5, 256) (gptlarge.bpg:51).
 func (m *model64) forwardX5(n int) {
-	// x5.z = identity(fc5·x5.W + x5.b)  (N, 128, 256) (gptlarge.bpg:51)
-	runtime.GemmBiasAct(runtime.Linear, m.x5Z[:n*32768], m.fc5[:n*131072], m.X5W, m.X5B, n*128, 256, 1024)
-	// x5 = r5 + x5.z  (N, 128, 256) (gptlarge.bpg:51)
-	runtime.Binary(runtime.Add, m.x5[:n*32768], m.r5[:n*32768], m.x5Z[:n*32768])
+	// x5 = r5 + (fc5·x5.W + x5.b)  (N, 128, 256) (gptlarge.bpg:51)
+	runtime.GemmBiasAdd(m.x5[:n*32768], m.fc5[:n*131072], m.X5W, m.X5B, m.r5[:n*32768], n*128, 256, 1024)
 }
 
 // forwardLn6a computes ln6a = layer_norm(x5) (gptlarge.bpg:53).
@@ -2276,10 +2196,8 @@ func (m *model64) forwardAtt6(n int) {
 
 // forwardR6 computes r6 = x5 + dense(att6, 256) (gptlarge.bpg:56).
 func (m *model64) forwardR6(n int) {
-	// r6.z = identity(att6·r6.W + r6.b)  (N, 128, 256) (gptlarge.bpg:56)
-	runtime.GemmBiasAct(runtime.Linear, m.r6Z[:n*32768], m.att6[:n*32768], m.R6W, m.R6B, n*128, 256, 256)
-	// r6 = x5 + r6.z  (N, 128, 256) (gptlarge.bpg:56)
-	runtime.Binary(runtime.Add, m.r6[:n*32768], m.x5[:n*32768], m.r6Z[:n*32768])
+	// r6 = x5 + (att6·r6.W + r6.b)  (N, 128, 256) (gptlarge.bpg:56)
+	runtime.GemmBiasAdd(m.r6[:n*32768], m.att6[:n*32768], m.R6W, m.R6B, m.x5[:n*32768], n*128, 256, 256)
 }
 
 // forwardLn6b computes ln6b = layer_norm(r6) (gptlarge.bpg:57).
@@ -2298,10 +2216,8 @@ func (m *model64) forwardFc6(n int) {
 
 // forwardX6 computes x6 = r6 + dense(fc6, 256) (gptlarge.bpg:59).
 func (m *model64) forwardX6(n int) {
-	// x6.z = identity(fc6·x6.W + x6.b)  (N, 128, 256) (gptlarge.bpg:59)
-	runtime.GemmBiasAct(runtime.Linear, m.x6Z[:n*32768], m.fc6[:n*131072], m.X6W, m.X6B, n*128, 256, 1024)
-	// x6 = r6 + x6.z  (N, 128, 256) (gptlarge.bpg:59)
-	runtime.Binary(runtime.Add, m.x6[:n*32768], m.r6[:n*32768], m.x6Z[:n*32768])
+	// x6 = r6 + (fc6·x6.W + x6.b)  (N, 128, 256) (gptlarge.bpg:59)
+	runtime.GemmBiasAdd(m.x6[:n*32768], m.fc6[:n*131072], m.X6W, m.X6B, m.r6[:n*32768], n*128, 256, 1024)
 }
 
 // forwardLnf computes lnf = layer_norm(x6) (gptlarge.bpg:60).
