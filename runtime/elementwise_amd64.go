@@ -178,6 +178,22 @@ func softmaxGradRowAllAsm[T Float](ds, p []T, scale float64) bool {
 	return true
 }
 
+// haveLayerNormZ selects f32LayerNormZ for float32 LayerNorm; a variable
+// so that the tests run both ways.
+var haveLayerNormZ = haveGeluZ
+
+// layerNormAsm runs LayerNorm's rows in one call (f32LayerNormZ) and
+// returns true, or returns false when it does not apply. The callers have
+// checked the lengths.
+func layerNormAsm[T Float](out, saved, x, gamma, beta []T, rows, C int, eps T) bool {
+	var z T
+	if !haveLayerNormZ || unsafe.Sizeof(z) != 4 || rows < 1 {
+		return false
+	}
+	f32LayerNormZ(rows, C, f32p(out), f32p(saved), f32p(x), f32p(gamma), f32p(beta), float64(eps))
+	return true
+}
+
 // expSumAsm does the whole vectors of expShift (out[i] = e^(x[i]·scale −
 // shift), returning their sum) for float32 on f32ExpSum, or all of it on
 // f32ExpSumZ: x·scale − shift rounded once to float32, e^ to f32Exp's 1

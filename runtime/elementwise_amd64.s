@@ -4926,6 +4926,265 @@ upddone:
 	VZEROUPPER
 	RET
 
+// func f32LayerNormZ(rows int, C int, out *float32, saved *float32, x *float32, gamma *float32, beta *float32, eps float64)
+// Requires: AVX, AVX512F
+TEXT ·f32LayerNormZ(SB), NOSPLIT, $0-64
+	MOVQ       rows+0(FP), AX
+	MOVQ       C+8(FP), CX
+	MOVQ       out+16(FP), DX
+	MOVQ       saved+24(FP), BX
+	MOVQ       x+32(FP), SI
+	MOVQ       gamma+40(FP), DI
+	MOVQ       beta+48(FP), R8
+	LEAQ       (BX)(AX*4), R9
+	VCVTSI2SDQ CX, X0, X0
+	MOVQ       CX, R10
+	SHLQ       $0x02, R10
+
+row:
+	VPXORQ Z1, Z1, Z1
+	VPXORQ Z2, Z2, Z2
+	XORQ   R11, R11
+	MOVQ   CX, R12
+	ANDQ   $-64, R12
+	CMPQ   R12, $+0
+	JE     sumone
+
+sumloop:
+	VMOVUPS       (SI)(R11*4), Z3
+	VCVTPS2PD     Y3, Z4
+	VEXTRACTF64X4 $0x01, Z3, Y3
+	VCVTPS2PD     Y3, Z3
+	VADDPD        Z4, Z1, Z1
+	VADDPD        Z3, Z2, Z2
+	VMOVUPS       64(SI)(R11*4), Z3
+	VCVTPS2PD     Y3, Z4
+	VEXTRACTF64X4 $0x01, Z3, Y3
+	VCVTPS2PD     Y3, Z3
+	VADDPD        Z4, Z1, Z1
+	VADDPD        Z3, Z2, Z2
+	VMOVUPS       128(SI)(R11*4), Z3
+	VCVTPS2PD     Y3, Z4
+	VEXTRACTF64X4 $0x01, Z3, Y3
+	VCVTPS2PD     Y3, Z3
+	VADDPD        Z4, Z1, Z1
+	VADDPD        Z3, Z2, Z2
+	VMOVUPS       192(SI)(R11*4), Z3
+	VCVTPS2PD     Y3, Z4
+	VEXTRACTF64X4 $0x01, Z3, Y3
+	VCVTPS2PD     Y3, Z3
+	VADDPD        Z4, Z1, Z1
+	VADDPD        Z3, Z2, Z2
+	ADDQ          $0x00000040, R11
+	CMPQ          R11, R12
+	JL            sumloop
+
+sumone:
+	MOVQ          CX, R12
+	SUBQ          R11, R12
+	CMPQ          R12, $+16
+	JL            sumtail
+	VMOVUPS       (SI)(R11*4), Z3
+	VCVTPS2PD     Y3, Z4
+	VEXTRACTF64X4 $0x01, Z3, Y3
+	VCVTPS2PD     Y3, Z3
+	VADDPD        Z4, Z1, Z1
+	VADDPD        Z3, Z2, Z2
+	ADDQ          $0x00000010, R11
+	JMP           sumone
+
+sumtail:
+	TESTQ         R12, R12
+	JZ            sumdone
+	LEAQ          expKmask<>+0(SB), R13
+	KMOVW         (R13)(R12*2), K1
+	VMOVUPS.Z     (SI)(R11*4), K1, Z3
+	VCVTPS2PD     Y3, Z4
+	VEXTRACTF64X4 $0x01, Z3, Y3
+	VCVTPS2PD     Y3, Z3
+	VADDPD        Z4, Z1, Z1
+	VADDPD        Z3, Z2, Z2
+
+sumdone:
+	VADDPD        Z2, Z1, Z1
+	VEXTRACTF64X4 $0x01, Z1, Y3
+	VADDPD        Y3, Y1, Y3
+	VEXTRACTF128  $0x01, Y3, X4
+	VADDPD        X4, X3, X3
+	VPERMILPD     $0x01, X3, X4
+	VADDSD        X4, X3, X3
+	VDIVSD        X0, X3, X3
+	VBROADCASTSD  X3, Z4
+	VPXORQ        Z5, Z5, Z5
+	VPXORQ        Z6, Z6, Z6
+	XORQ          R11, R11
+	MOVQ          CX, R12
+	ANDQ          $-64, R12
+	CMPQ          R12, $+0
+	JE            devone
+
+devloop:
+	VMOVUPS       (SI)(R11*4), Z10
+	VCVTPS2PD     Y10, Z11
+	VEXTRACTF64X4 $0x01, Z10, Y10
+	VCVTPS2PD     Y10, Z10
+	VSUBPD        Z4, Z11, Z11
+	VSUBPD        Z4, Z10, Z10
+	VFMADD231PD   Z11, Z11, Z5
+	VFMADD231PD   Z10, Z10, Z6
+	VMOVUPS       64(SI)(R11*4), Z10
+	VCVTPS2PD     Y10, Z11
+	VEXTRACTF64X4 $0x01, Z10, Y10
+	VCVTPS2PD     Y10, Z10
+	VSUBPD        Z4, Z11, Z11
+	VSUBPD        Z4, Z10, Z10
+	VFMADD231PD   Z11, Z11, Z5
+	VFMADD231PD   Z10, Z10, Z6
+	VMOVUPS       128(SI)(R11*4), Z10
+	VCVTPS2PD     Y10, Z11
+	VEXTRACTF64X4 $0x01, Z10, Y10
+	VCVTPS2PD     Y10, Z10
+	VSUBPD        Z4, Z11, Z11
+	VSUBPD        Z4, Z10, Z10
+	VFMADD231PD   Z11, Z11, Z5
+	VFMADD231PD   Z10, Z10, Z6
+	VMOVUPS       192(SI)(R11*4), Z10
+	VCVTPS2PD     Y10, Z11
+	VEXTRACTF64X4 $0x01, Z10, Y10
+	VCVTPS2PD     Y10, Z10
+	VSUBPD        Z4, Z11, Z11
+	VSUBPD        Z4, Z10, Z10
+	VFMADD231PD   Z11, Z11, Z5
+	VFMADD231PD   Z10, Z10, Z6
+	ADDQ          $0x00000040, R11
+	CMPQ          R11, R12
+	JL            devloop
+
+devone:
+	MOVQ          CX, R12
+	SUBQ          R11, R12
+	CMPQ          R12, $+16
+	JL            devtail
+	VMOVUPS       (SI)(R11*4), Z10
+	VCVTPS2PD     Y10, Z11
+	VEXTRACTF64X4 $0x01, Z10, Y10
+	VCVTPS2PD     Y10, Z10
+	VSUBPD        Z4, Z11, Z11
+	VSUBPD        Z4, Z10, Z10
+	VFMADD231PD   Z11, Z11, Z5
+	VFMADD231PD   Z10, Z10, Z6
+	ADDQ          $0x00000010, R11
+	JMP           devone
+
+devtail:
+	TESTQ         R12, R12
+	JZ            devdone
+	LEAQ          expKmask<>+0(SB), R13
+	KMOVW         (R13)(R12*2), K1
+	VMOVUPS.Z     (SI)(R11*4), K1, Z10
+	VCVTPS2PD     Y10, Z11
+	VEXTRACTF64X4 $0x01, Z10, Y10
+	VCVTPS2PD     Y10, Z10
+	VSUBPD        Z4, Z11, Z11
+	VSUBPD        Z4, Z10, Z10
+	KSHIFTRW      $0x08, K1, K2
+	VMOVAPD.Z     Z11, K1, Z11
+	VMOVAPD.Z     Z10, K2, Z10
+	VFMADD231PD   Z11, Z11, Z5
+	VFMADD231PD   Z10, Z10, Z6
+
+devdone:
+	VADDPD        Z6, Z5, Z5
+	VEXTRACTF64X4 $0x01, Z5, Y4
+	VADDPD        Y4, Y5, Y4
+	VEXTRACTF128  $0x01, Y4, X10
+	VADDPD        X10, X4, X4
+	VPERMILPD     $0x01, X4, X10
+	VADDSD        X10, X4, X4
+	VDIVSD        X0, X4, X4
+	VADDSD        eps+56(FP), X4, X4
+	VSQRTSD       X4, X4, X4
+	VCVTSS2SD     f32VecTab<>+64(SB), X7, X7
+	VDIVSD        X4, X7, X7
+	VCVTSD2SS     X3, X8, X8
+	VCVTSD2SS     X7, X9, X9
+	VMOVSS        X8, (BX)
+	VMOVSS        X9, (R9)
+	VBROADCASTSS  X8, Z3
+	VBROADCASTSS  X9, Z4
+	XORQ          R11, R11
+	MOVQ          CX, R12
+	ANDQ          $-64, R12
+	CMPQ          R12, $+0
+	JE            outone
+
+outloop:
+	VMOVUPS (SI)(R11*4), Z10
+	VSUBPS  Z3, Z10, Z10
+	VMULPS  Z4, Z10, Z10
+	VMULPS  (DI)(R11*4), Z10, Z10
+	VADDPS  (R8)(R11*4), Z10, Z10
+	VMOVUPS Z10, (DX)(R11*4)
+	VMOVUPS 64(SI)(R11*4), Z10
+	VSUBPS  Z3, Z10, Z10
+	VMULPS  Z4, Z10, Z10
+	VMULPS  64(DI)(R11*4), Z10, Z10
+	VADDPS  64(R8)(R11*4), Z10, Z10
+	VMOVUPS Z10, 64(DX)(R11*4)
+	VMOVUPS 128(SI)(R11*4), Z10
+	VSUBPS  Z3, Z10, Z10
+	VMULPS  Z4, Z10, Z10
+	VMULPS  128(DI)(R11*4), Z10, Z10
+	VADDPS  128(R8)(R11*4), Z10, Z10
+	VMOVUPS Z10, 128(DX)(R11*4)
+	VMOVUPS 192(SI)(R11*4), Z10
+	VSUBPS  Z3, Z10, Z10
+	VMULPS  Z4, Z10, Z10
+	VMULPS  192(DI)(R11*4), Z10, Z10
+	VADDPS  192(R8)(R11*4), Z10, Z10
+	VMOVUPS Z10, 192(DX)(R11*4)
+	ADDQ    $0x00000040, R11
+	CMPQ    R11, R12
+	JL      outloop
+
+outone:
+	MOVQ    CX, R12
+	SUBQ    R11, R12
+	CMPQ    R12, $+16
+	JL      outtail
+	VMOVUPS (SI)(R11*4), Z10
+	VSUBPS  Z3, Z10, Z10
+	VMULPS  Z4, Z10, Z10
+	VMULPS  (DI)(R11*4), Z10, Z10
+	VADDPS  (R8)(R11*4), Z10, Z10
+	VMOVUPS Z10, (DX)(R11*4)
+	ADDQ    $0x00000010, R11
+	JMP     outone
+
+outtail:
+	TESTQ     R12, R12
+	JZ        outdone
+	LEAQ      expKmask<>+0(SB), R13
+	KMOVW     (R13)(R12*2), K1
+	VMOVUPS.Z (SI)(R11*4), K1, Z10
+	VSUBPS    Z3, Z10, Z10
+	VMULPS    Z4, Z10, Z10
+	VMOVUPS.Z (DI)(R11*4), K1, Z3
+	VMOVUPS.Z (R8)(R11*4), K1, Z4
+	VMULPS    Z3, Z10, Z10
+	VADDPS    Z4, Z10, Z10
+	VMOVUPS   Z10, K1, (DX)(R11*4)
+
+outdone:
+	ADDQ R10, SI
+	ADDQ R10, DX
+	ADDQ $0x04, BX
+	ADDQ $0x04, R9
+	DECQ AX
+	JNZ  row
+	VZEROUPPER
+	RET
+
 // func f32CopyRuns(runs int, n int, dst *float32, ds int, src *float32, ss int)
 // Requires: AVX
 TEXT ·f32CopyRuns(SB), NOSPLIT, $0-48

@@ -22,6 +22,9 @@ func sumExpAsm[T Float](x []T, scale, shift float64) (int, float64)         { re
 func expSumAll[T Float]() bool                                              { return false }
 func softmaxRowAsm[T Float](x []T, scale float64) bool                      { return false }
 func softmaxGradRowAllAsm[T Float](ds, p []T, scale float64) bool           { return false }
+func layerNormAsm[T Float](out, saved, x, gamma, beta []T, rows, C int, eps T) bool {
+	return false
+}
 
 // elementwiseAsmUsed reports whether float32 element-wise kernels run on
 // assembly.

@@ -454,6 +454,17 @@ func f32SoftmaxRowZ(n int, x *float32, scale float64)
 //go:noescape
 func f32SoftmaxGradRowZ(n int, ds *float32, p *float32, scale float64)
 
+// f32LayerNormZ computes, for rows ≥ 1 rows of C ≥ 1 elements (AVX-512F):
+//
+//	mu := Σ float64(x[j]) / C                      // in float64
+//	rs := 1 / sqrt(Σ (float64(x[j]) - mu)² / C + eps)  // in float64
+//	m, rt := float32(mu), float32(rs)
+//	saved[r], saved[rows+r] = m, rt
+//	out[j] = (x[j]-m)*rt*gamma[j] + beta[j]
+//
+//go:noescape
+func f32LayerNormZ(rows int, C int, out *float32, saved *float32, x *float32, gamma *float32, beta *float32, eps float64)
+
 // f32CopyRuns copies runs rows of n 4-byte elements (runs, n ≥ 0; AVX):
 //
 //	for r < runs, i < n:

@@ -27,7 +27,7 @@ func expShiftErr(u, e float64) float64 {
 // expShiftErr of the float64 results, float64 exactly math.Exp's, sums in
 // float64 within rounding of the sum of the exponentials, -1e30 and -Inf
 // exponents 0 (not NaN).
-func TestExpShift(t *testing.T) { forEachExpFamily(t, testExpShift) }
+func TestExpShift(t *testing.T) { forEachRowFamily(t, testExpShift) }
 
 func testExpShift(t *testing.T) {
 	r := rand.New(rand.NewPCG(71, 72))
@@ -101,7 +101,7 @@ func testExpShift(t *testing.T) {
 // SoftmaxCrossEntropy and its gradient, causal and full Attention with
 // AttentionGrad) close to the float64 results on the same inputs, on rows
 // long enough for the vector kernels and with a ragged tail.
-func TestFloat32Softmaxes(t *testing.T) { forEachExpFamily(t, testFloat32Softmaxes) }
+func TestFloat32Softmaxes(t *testing.T) { forEachRowFamily(t, testFloat32Softmaxes) }
 
 func testFloat32Softmaxes(t *testing.T) {
 	r := rand.New(rand.NewPCG(73, 74))

@@ -82,16 +82,17 @@ func forEachSgemmFamily(t *testing.T, f func(t *testing.T)) {
 	}
 }
 
-// forEachExpFamily runs f as a subtest with the AVX2 softmax exponentials
-// (whole vectors of 8, the tail in Go) and, where the CPU has AVX-512,
-// with the AVX-512 ones (all the elements).
-func forEachExpFamily(t *testing.T, f func(t *testing.T)) {
-	defer func(v bool) { haveExpZ = v }(haveExpZ)
+// forEachRowFamily runs f as a subtest with the AVX2 row kernels (softmax
+// exponentials and layer norm rows on whole vectors of 8, the tail in Go)
+// and, where the CPU has AVX-512, with the AVX-512 ones (all the
+// elements, a layer norm's rows in one call).
+func forEachRowFamily(t *testing.T, f func(t *testing.T)) {
+	defer func(v, w bool) { haveExpZ, haveLayerNormZ = v, w }(haveExpZ, haveLayerNormZ)
 	for _, z := range []bool{false, true} {
 		if z && !haveGeluZ {
 			continue
 		}
-		haveExpZ = z
+		haveExpZ, haveLayerNormZ = z, z
 		t.Run(map[bool]string{false: "avx2", true: "avx512"}[z], f)
 	}
 }

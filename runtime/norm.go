@@ -321,6 +321,9 @@ func LayerNorm[T Float](out, saved, x, gamma, beta []T, rows, C int, eps T) {
 			rows, C, len(out), len(x), len(gamma), len(beta), len(saved)))
 	}
 	gamma, beta = gamma[:C], beta[:C]
+	if layerNormAsm(out, saved, x, gamma, beta, rows, C, eps) { // the same, all rows in one call
+		return
+	}
 	for r := range rows {
 		xr, or := x[r*C:r*C+C], out[r*C:r*C+C]
 		xr, or = xr[:len(gamma)], or[:len(gamma)]

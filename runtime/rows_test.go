@@ -40,10 +40,13 @@ func TestRowMax(t *testing.T) {
 // TestLayerNormFloat32: float32 LayerNorm and LayerNormGrad (vector
 // kernels on amd64, Go loops otherwise) against the same computation in
 // float64 from the same float32 inputs, for row widths around the vector
-// width and the GPT's 128, outputs between guard bands; acc adds.
-func TestLayerNormFloat32(t *testing.T) {
+// widths and the GPT's 128, outputs between guard bands, with both row
+// kernel families; acc adds; out may be x.
+func TestLayerNormFloat32(t *testing.T) { forEachRowFamily(t, testLayerNormFloat32) }
+
+func testLayerNormFloat32(t *testing.T) {
 	r := rand.New(rand.NewPCG(89, 90))
-	for _, C := range []int{1, 5, 8, 13, 16, 31, 64, 128, 131} {
+	for _, C := range []int{1, 5, 8, 13, 16, 17, 31, 32, 33, 47, 64, 70, 128, 131, 256} {
 		const rows = 7
 		x := ewRand(r, rows*C, 4, false)
 		for i := range x {
@@ -68,6 +71,13 @@ func TestLayerNormFloat32(t *testing.T) {
 		ktGuardsOK(t, name+" saved", fs)
 		close32(t, name+" out", y, y64, 2e-6)
 		close32(t, name+" saved", saved, s64, 2e-6)
+		in := append([]float32(nil), x...)
+		LayerNorm(in, make([]float32, len(saved)), in, gamma, beta, rows, C, 1e-5)
+		for i := range in {
+			if in[i] != y[i] {
+				t.Fatalf("%s in place: [%d] = %v, want %v", name, i, in[i], y[i])
+			}
+		}
 
 		dx64, dg64, db64 := make([]float64, rows*C), make([]float64, C), make([]float64, C)
 		LayerNormGrad(dx64, dg64, db64, f64(dy), f64(x), f64(gamma), s64, rows, C, false)

@@ -305,6 +305,7 @@ func expSumZKernels() {
 	}
 	softmaxRowZ(mask)
 	softmaxGradRowZ(mask)
+	layerNormZ(mask)
 }
 
 // zVecs emits a loop over the n elements at index register i (cleared
@@ -554,6 +555,142 @@ func softmaxGradRowZ(mask Mem) {
 			}
 		}
 	})
+	VZEROUPPER()
+	RET()
+}
+
+// layerNormZ generates f32LayerNormZ, LayerNorm's rows in one call
+// (AVX-512F): per row the float64 mean and squared deviations (the last
+// vector masked, the sums in another order than f32Sum64's), the
+// reciprocal deviation in float64 as the Go loop computes it, and the row
+// as f32LayerNormRow computes it.
+func layerNormZ(mask Mem) {
+	TEXT("f32LayerNormZ", NOSPLIT, "func(rows, C int, out, saved, x, gamma, beta *float32, eps float64)")
+	Doc(
+		"f32LayerNormZ computes, for rows ≥ 1 rows of C ≥ 1 elements (AVX-512F):",
+		"",
+		"	mu := Σ float64(x[j]) / C                      // in float64",
+		"	rs := 1 / sqrt(Σ (float64(x[j]) - mu)² / C + eps)  // in float64",
+		"	m, rt := float32(mu), float32(rs)",
+		"	saved[r], saved[rows+r] = m, rt",
+		"	out[j] = (x[j]-m)*rt*gamma[j] + beta[j]",
+	)
+	Pragma("noescape")
+	rows := Load(Param("rows"), GP64())
+	n := Load(Param("C"), GP64())
+	po := Load(Param("out"), GP64())
+	ps := Load(Param("saved"), GP64())
+	px := Load(Param("x"), GP64())
+	pg := Load(Param("gamma"), GP64())
+	pb := Load(Param("beta"), GP64())
+	pr := GP64() // saved[rows+r]
+	LEAQ(Mem{Base: ps, Index: rows, Scale: 4}, pr)
+	cd := XMM()
+	VCVTSI2SDQ(n, cd, cd)
+	rowBytes := GP64()
+	MOVQ(n, rowBytes)
+	SHLQ(U8(2), rowBytes)
+	halves := func(x VecVirtual) (lo, hi VecVirtual) {
+		lo, hi = ZMM(), ZMM()
+		hy := YMM()
+		VCVTPS2PD(x.AsY(), lo)
+		VEXTRACTF64X4(U8(1), x, hy)
+		VCVTPS2PD(hy, hi)
+		return lo, hi
+	}
+	load := func(m Mem, masked bool) VecVirtual {
+		x := ZMM()
+		if masked {
+			VMOVUPS_Z(m, K1, x) // the lanes past C add 0
+		} else {
+			VMOVUPS(m, x)
+		}
+		return x
+	}
+	reduce := func(acc0, acc1 VecVirtual) VecVirtual {
+		VADDPD(acc1, acc0, acc0)
+		y := YMM()
+		VEXTRACTF64X4(U8(1), acc0, y)
+		VADDPD(y, acc0.AsY(), y)
+		h := XMM()
+		VEXTRACTF128(U8(1), y, h)
+		x2 := XMM()
+		VADDPD(h, y.AsX(), x2)
+		VPERMILPD(U8(1), x2, h)
+		VADDSD(h, x2, x2)
+		return x2
+	}
+	Label("row")
+	s0, s1 := ZMM(), ZMM()
+	VPXORQ(s0, s0, s0)
+	VPXORQ(s1, s1, s1)
+	zVecs(n, mask, "sum", func(i Register, vecs int, masked bool) {
+		for v := range vecs {
+			lo, hi := halves(load(zAt(px, i, v), masked))
+			VADDPD(lo, s0, s0)
+			VADDPD(hi, s1, s1)
+		}
+	})
+	mu := reduce(s0, s1)
+	VDIVSD(cd, mu, mu)
+	mz := ZMM()
+	VBROADCASTSD(mu, mz)
+	q0, q1 := ZMM(), ZMM()
+	VPXORQ(q0, q0, q0)
+	VPXORQ(q1, q1, q1)
+	zVecs(n, mask, "dev", func(i Register, vecs int, masked bool) {
+		for v := range vecs {
+			lo, hi := halves(load(zAt(px, i, v), masked))
+			VSUBPD(mz, lo, lo)
+			VSUBPD(mz, hi, hi)
+			if masked {
+				// The lanes past C are 0 - mu: drop them.
+				KSHIFTRW(U8(8), K1, K2)
+				VMOVAPD_Z(lo, K1, lo)
+				VMOVAPD_Z(hi, K2, hi)
+			}
+			VFMADD231PD(lo, lo, q0)
+			VFMADD231PD(hi, hi, q1)
+		}
+	})
+	q := reduce(q0, q1)
+	VDIVSD(cd, q, q)
+	VADDSD(paramAddr("eps"), q, q)
+	VSQRTSD(q, q, q)
+	one := XMM()
+	VCVTSS2SD(c32("one"), one, one)
+	VDIVSD(q, one, one) // rs
+	m32, rt32 := XMM(), XMM()
+	VCVTSD2SS(mu, m32, m32)
+	VCVTSD2SS(one, rt32, rt32)
+	VMOVSS(m32, Mem{Base: ps})
+	VMOVSS(rt32, Mem{Base: pr})
+	m, rt := ZMM(), ZMM()
+	VBROADCASTSS(m32, m)
+	VBROADCASTSS(rt32, rt)
+	zVecs(n, mask, "out", func(i Register, vecs int, masked bool) {
+		for v := range vecs {
+			t := load(zAt(px, i, v), masked)
+			VSUBPS(m, t, t)
+			VMULPS(rt, t, t)
+			if masked {
+				g, b := load(zAt(pg, i, v), true), load(zAt(pb, i, v), true)
+				VMULPS(g, t, t)
+				VADDPS(b, t, t)
+				VMOVUPS(t, K1, zAt(po, i, v))
+			} else {
+				VMULPS(zAt(pg, i, v), t, t)
+				VADDPS(zAt(pb, i, v), t, t)
+				VMOVUPS(t, zAt(po, i, v))
+			}
+		}
+	})
+	ADDQ(rowBytes, px)
+	ADDQ(rowBytes, po)
+	ADDQ(U8(4), ps)
+	ADDQ(U8(4), pr)
+	DECQ(rows)
+	JNZ(LabelRef("row"))
 	VZEROUPPER()
 	RET()
 }
