@@ -194,6 +194,18 @@ func layerNormAsm[T Float](out, saved, x, gamma, beta []T, rows, C int, eps T) b
 	return true
 }
 
+// layerNormGradAsm runs LayerNormGrad's rows in one call
+// (f32LayerNormGradZ), after dgamma and dbeta are cleared or not, and
+// returns true, or returns false when it does not apply.
+func layerNormGradAsm[T Float](dx, dgamma, dbeta, dy, x, gamma, saved []T, rows, C int) bool {
+	var z T
+	if !haveLayerNormZ || unsafe.Sizeof(z) != 4 || rows < 1 {
+		return false
+	}
+	f32LayerNormGradZ(rows, C, f32p(dx), f32p(dgamma), f32p(dbeta), f32p(dy), f32p(x), f32p(gamma), f32p(saved))
+	return true
+}
+
 // expSumAsm does the whole vectors of expShift (out[i] = e^(x[i]·scale −
 // shift), returning their sum) for float32 on f32ExpSum, or all of it on
 // f32ExpSumZ: x·scale − shift rounded once to float32, e^ to f32Exp's 1

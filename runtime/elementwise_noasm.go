@@ -25,6 +25,9 @@ func softmaxGradRowAllAsm[T Float](ds, p []T, scale float64) bool           { re
 func layerNormAsm[T Float](out, saved, x, gamma, beta []T, rows, C int, eps T) bool {
 	return false
 }
+func layerNormGradAsm[T Float](dx, dgamma, dbeta, dy, x, gamma, saved []T, rows, C int) bool {
+	return false
+}
 
 // elementwiseAsmUsed reports whether float32 element-wise kernels run on
 // assembly.

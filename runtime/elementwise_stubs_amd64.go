@@ -465,6 +465,19 @@ func f32SoftmaxGradRowZ(n int, ds *float32, p *float32, scale float64)
 //go:noescape
 func f32LayerNormZ(rows int, C int, out *float32, saved *float32, x *float32, gamma *float32, beta *float32, eps float64)
 
+// f32LayerNormGradZ computes, for rows ≥ 1 rows of C ≥ 1 elements (AVX-512F):
+//
+//	m, rs := saved[r], saved[rows+r]
+//	a := Σ float64(dy[j]*gamma[j]) / C                      // in float64
+//	b := Σ float64(dy[j]*gamma[j]) * float64((x[j]-m)*rs) / C
+//	ma, mb := float32(a), float32(b)
+//	xh, g := (x[j]-m)*rs, dy[j]
+//	dgamma[j] += g * xh; dbeta[j] += g
+//	dx[j] = rs * (g*gamma[j] - ma - xh*mb)
+//
+//go:noescape
+func f32LayerNormGradZ(rows int, C int, dx *float32, dgamma *float32, dbeta *float32, dy *float32, x *float32, gamma *float32, saved *float32)
+
 // f32CopyRuns copies runs rows of n 4-byte elements (runs, n ≥ 0; AVX):
 //
 //	for r < runs, i < n:

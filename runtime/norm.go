@@ -369,6 +369,9 @@ func LayerNormGrad[T Float](dx, dgamma, dbeta, dy, x, gamma, saved []T, rows, C 
 		clear(dgamma)
 		clear(dbeta)
 	}
+	if layerNormGradAsm(dx, dgamma, dbeta, dy, x, gamma, saved, rows, C) { // the same, all rows in one call
+		return
+	}
 	for r := range rows {
 		xr, gr, or := x[r*C:r*C+C], dy[r*C:r*C+C], dx[r*C:r*C+C]
 		xr, gr, or = xr[:len(gamma)], gr[:len(gamma)], or[:len(gamma)]

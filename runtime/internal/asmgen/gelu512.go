@@ -306,6 +306,7 @@ func expSumZKernels() {
 	softmaxRowZ(mask)
 	softmaxGradRowZ(mask)
 	layerNormZ(mask)
+	layerNormGradZ(mask)
 }
 
 // zVecs emits a loop over the n elements at index register i (cleared
@@ -688,6 +689,150 @@ func layerNormZ(mask Mem) {
 	ADDQ(rowBytes, px)
 	ADDQ(rowBytes, po)
 	ADDQ(U8(4), ps)
+	ADDQ(U8(4), pr)
+	DECQ(rows)
+	JNZ(LabelRef("row"))
+	VZEROUPPER()
+	RET()
+}
+
+// layerNormGradZ generates f32LayerNormGradZ, LayerNormGrad's rows in one
+// call (AVX-512F): per row f32LayerNormGradSums' sums (the last vector
+// masked, in another order), their means rounded to float32, then the row
+// as f32LayerNormGradRow computes it.
+func layerNormGradZ(mask Mem) {
+	TEXT("f32LayerNormGradZ", NOSPLIT, "func(rows, C int, dx, dgamma, dbeta, dy, x, gamma, saved *float32)")
+	Doc(
+		"f32LayerNormGradZ computes, for rows ≥ 1 rows of C ≥ 1 elements (AVX-512F):",
+		"",
+		"	m, rs := saved[r], saved[rows+r]",
+		"	a := Σ float64(dy[j]*gamma[j]) / C                      // in float64",
+		"	b := Σ float64(dy[j]*gamma[j]) * float64((x[j]-m)*rs) / C",
+		"	ma, mb := float32(a), float32(b)",
+		"	xh, g := (x[j]-m)*rs, dy[j]",
+		"	dgamma[j] += g * xh; dbeta[j] += g",
+		"	dx[j] = rs * (g*gamma[j] - ma - xh*mb)",
+	)
+	Pragma("noescape")
+	rows := Load(Param("rows"), GP64())
+	n := Load(Param("C"), GP64())
+	pdx := Load(Param("dx"), GP64())
+	pdg := Load(Param("dgamma"), GP64())
+	pdb := Load(Param("dbeta"), GP64())
+	pdy := Load(Param("dy"), GP64())
+	px := Load(Param("x"), GP64())
+	pg := Load(Param("gamma"), GP64())
+	pm := Load(Param("saved"), GP64())
+	pr := GP64() // saved[rows+r]
+	LEAQ(Mem{Base: pm, Index: rows, Scale: 4}, pr)
+	cd := XMM()
+	VCVTSI2SDQ(n, cd, cd)
+	rowBytes := GP64()
+	MOVQ(n, rowBytes)
+	SHLQ(U8(2), rowBytes)
+	load := func(m Mem, masked bool) VecVirtual {
+		x := ZMM()
+		if masked {
+			VMOVUPS_Z(m, K1, x) // the lanes past C are 0
+		} else {
+			VMOVUPS(m, x)
+		}
+		return x
+	}
+	store := func(x VecVirtual, m Mem, masked bool) {
+		if masked {
+			VMOVUPS(x, K1, m)
+		} else {
+			VMOVUPS(x, m)
+		}
+	}
+	halves := func(x VecVirtual) (lo, hi VecVirtual) {
+		lo, hi = ZMM(), ZMM()
+		hy := YMM()
+		VCVTPS2PD(x.AsY(), lo)
+		VEXTRACTF64X4(U8(1), x, hy)
+		VCVTPS2PD(hy, hi)
+		return lo, hi
+	}
+	reduce := func(acc0, acc1 VecVirtual) VecVirtual {
+		VADDPD(acc1, acc0, acc0)
+		y := YMM()
+		VEXTRACTF64X4(U8(1), acc0, y)
+		VADDPD(y, acc0.AsY(), y)
+		h := XMM()
+		VEXTRACTF128(U8(1), y, h)
+		x2 := XMM()
+		VADDPD(h, y.AsX(), x2)
+		VPERMILPD(U8(1), x2, h)
+		VADDSD(h, x2, x2)
+		return x2
+	}
+	Label("row")
+	m, rs := ZMM(), ZMM()
+	VBROADCASTSS(Mem{Base: pm}, m)
+	VBROADCASTSS(Mem{Base: pr}, rs)
+	a0, a1, b0, b1 := ZMM(), ZMM(), ZMM(), ZMM()
+	for _, z := range []VecVirtual{a0, a1, b0, b1} {
+		VPXORQ(z, z, z)
+	}
+	zVecs(n, mask, "sums", func(i Register, vecs int, masked bool) {
+		for v := range vecs {
+			g := load(zAt(pdy, i, v), masked)
+			if masked {
+				VMULPS(load(zAt(pg, i, v), true), g, g)
+			} else {
+				VMULPS(zAt(pg, i, v), g, g)
+			}
+			xh := load(zAt(px, i, v), masked)
+			VSUBPS(m, xh, xh)
+			VMULPS(rs, xh, xh)
+			g0, g1 := halves(g)
+			x0, x1 := halves(xh)
+			VADDPD(g0, a0, a0)
+			VADDPD(g1, a1, a1)
+			VFMADD231PD(x0, g0, b0) // exact product of two float32s
+			VFMADD231PD(x1, g1, b1)
+		}
+	})
+	a := reduce(a0, a1)
+	b := reduce(b0, b1)
+	VDIVSD(cd, a, a)
+	VDIVSD(cd, b, b)
+	VCVTSD2SS(a, a, a)
+	VCVTSD2SS(b, b, b)
+	ma, mb := ZMM(), ZMM()
+	VBROADCASTSS(a, ma)
+	VBROADCASTSS(b, mb)
+	zVecs(n, mask, "row", func(i Register, vecs int, masked bool) {
+		for v := range vecs {
+			xh := load(zAt(px, i, v), masked)
+			VSUBPS(m, xh, xh)
+			VMULPS(rs, xh, xh)
+			g := load(zAt(pdy, i, v), masked)
+			t := ZMM()
+			VMULPS(xh, g, t)
+			u := load(zAt(pdg, i, v), masked)
+			VADDPS(t, u, u)
+			store(u, zAt(pdg, i, v), masked)
+			u2 := load(zAt(pdb, i, v), masked)
+			VADDPS(g, u2, u2)
+			store(u2, zAt(pdb, i, v), masked)
+			if masked {
+				VMULPS(load(zAt(pg, i, v), true), g, g)
+			} else {
+				VMULPS(zAt(pg, i, v), g, g)
+			}
+			VSUBPS(ma, g, g)
+			VMULPS(mb, xh, xh)
+			VSUBPS(xh, g, g)
+			VMULPS(rs, g, g)
+			store(g, zAt(pdx, i, v), masked)
+		}
+	})
+	ADDQ(rowBytes, px)
+	ADDQ(rowBytes, pdy)
+	ADDQ(rowBytes, pdx)
+	ADDQ(U8(4), pm)
 	ADDQ(U8(4), pr)
 	DECQ(rows)
 	JNZ(LabelRef("row"))
