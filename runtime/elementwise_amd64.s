@@ -3894,10 +3894,11 @@ exploop:
 	VMAXPS            Z5, Z9, Z9
 	VMAXPS            Z6, Z10, Z10
 	VMAXPS            Z7, Z11, Z11
-	VMINPS.BCST       f32VecTab<>+256(SB), Z8, Z8
-	VMINPS.BCST       f32VecTab<>+256(SB), Z9, Z9
-	VMINPS.BCST       f32VecTab<>+256(SB), Z10, Z10
-	VMINPS.BCST       f32VecTab<>+256(SB), Z11, Z11
+	VBROADCASTSS      f32VecTab<>+256(SB), Z4
+	VMINPS            Z8, Z4, Z8
+	VMINPS            Z9, Z4, Z9
+	VMINPS            Z10, Z4, Z10
+	VMINPS            Z11, Z4, Z11
 	VMULPS.BCST       f32VecTab<>+288(SB), Z8, Z4
 	VMULPS.BCST       f32VecTab<>+288(SB), Z9, Z5
 	VMULPS.BCST       f32VecTab<>+288(SB), Z10, Z6
@@ -4023,7 +4024,8 @@ expone:
 	VFMSUB213PS       Z1, Z0, Z4
 	VBROADCASTSS      f32VecTab<>+224(SB), Z5
 	VMAXPS            Z4, Z5, Z5
-	VMINPS.BCST       f32VecTab<>+256(SB), Z5, Z5
+	VBROADCASTSS      f32VecTab<>+256(SB), Z4
+	VMINPS            Z5, Z4, Z5
 	VMULPS.BCST       f32VecTab<>+288(SB), Z5, Z4
 	VRNDSCALEPS       $0x00, Z4, Z4
 	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z4, Z5
@@ -4064,7 +4066,8 @@ exptail:
 	VFMSUB213PS       Z1, Z0, Z4
 	VBROADCASTSS      f32VecTab<>+224(SB), Z0
 	VMAXPS            Z4, Z0, Z0
-	VMINPS.BCST       f32VecTab<>+256(SB), Z0, Z0
+	VBROADCASTSS      f32VecTab<>+256(SB), Z1
+	VMINPS            Z0, Z1, Z0
 	VMULPS.BCST       f32VecTab<>+288(SB), Z0, Z1
 	VRNDSCALEPS       $0x00, Z1, Z1
 	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z1, Z0
@@ -4139,10 +4142,11 @@ exploop:
 	VMAXPS            Z5, Z9, Z9
 	VMAXPS            Z6, Z10, Z10
 	VMAXPS            Z7, Z11, Z11
-	VMINPS.BCST       f32VecTab<>+256(SB), Z8, Z8
-	VMINPS.BCST       f32VecTab<>+256(SB), Z9, Z9
-	VMINPS.BCST       f32VecTab<>+256(SB), Z10, Z10
-	VMINPS.BCST       f32VecTab<>+256(SB), Z11, Z11
+	VBROADCASTSS      f32VecTab<>+256(SB), Z4
+	VMINPS            Z8, Z4, Z8
+	VMINPS            Z9, Z4, Z9
+	VMINPS            Z10, Z4, Z10
+	VMINPS            Z11, Z4, Z11
 	VMULPS.BCST       f32VecTab<>+288(SB), Z8, Z4
 	VMULPS.BCST       f32VecTab<>+288(SB), Z9, Z5
 	VMULPS.BCST       f32VecTab<>+288(SB), Z10, Z6
@@ -4264,7 +4268,8 @@ expone:
 	VFMSUB213PS       Z1, Z0, Z4
 	VBROADCASTSS      f32VecTab<>+224(SB), Z5
 	VMAXPS            Z4, Z5, Z5
-	VMINPS.BCST       f32VecTab<>+256(SB), Z5, Z5
+	VBROADCASTSS      f32VecTab<>+256(SB), Z4
+	VMINPS            Z5, Z4, Z5
 	VMULPS.BCST       f32VecTab<>+288(SB), Z5, Z4
 	VRNDSCALEPS       $0x00, Z4, Z4
 	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z4, Z5
@@ -4304,7 +4309,8 @@ exptail:
 	VFMSUB213PS       Z1, Z0, Z4
 	VBROADCASTSS      f32VecTab<>+224(SB), Z0
 	VMAXPS            Z4, Z0, Z0
-	VMINPS.BCST       f32VecTab<>+256(SB), Z0, Z0
+	VBROADCASTSS      f32VecTab<>+256(SB), Z1
+	VMINPS            Z0, Z1, Z0
 	VMULPS.BCST       f32VecTab<>+288(SB), Z0, Z1
 	VRNDSCALEPS       $0x00, Z1, Z1
 	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z1, Z0
@@ -4431,10 +4437,11 @@ exploop:
 	VMAXPS            Z6, Z10, Z10
 	VMAXPS            Z7, Z11, Z11
 	VMAXPS            Z8, Z12, Z12
-	VMINPS.BCST       f32VecTab<>+256(SB), Z9, Z9
-	VMINPS.BCST       f32VecTab<>+256(SB), Z10, Z10
-	VMINPS.BCST       f32VecTab<>+256(SB), Z11, Z11
-	VMINPS.BCST       f32VecTab<>+256(SB), Z12, Z12
+	VBROADCASTSS      f32VecTab<>+256(SB), Z2
+	VMINPS            Z9, Z2, Z9
+	VMINPS            Z10, Z2, Z10
+	VMINPS            Z11, Z2, Z11
+	VMINPS            Z12, Z2, Z12
 	VMULPS.BCST       f32VecTab<>+288(SB), Z9, Z2
 	VMULPS.BCST       f32VecTab<>+288(SB), Z10, Z6
 	VMULPS.BCST       f32VecTab<>+288(SB), Z11, Z7
@@ -4560,7 +4567,8 @@ expone:
 	VFMSUB213PS       Z0, Z1, Z2
 	VBROADCASTSS      f32VecTab<>+224(SB), Z6
 	VMAXPS            Z2, Z6, Z6
-	VMINPS.BCST       f32VecTab<>+256(SB), Z6, Z6
+	VBROADCASTSS      f32VecTab<>+256(SB), Z2
+	VMINPS            Z6, Z2, Z6
 	VMULPS.BCST       f32VecTab<>+288(SB), Z6, Z2
 	VRNDSCALEPS       $0x00, Z2, Z2
 	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z2, Z6
@@ -4601,7 +4609,8 @@ exptail:
 	VFMSUB213PS       Z0, Z1, Z2
 	VBROADCASTSS      f32VecTab<>+224(SB), Z0
 	VMAXPS            Z2, Z0, Z0
-	VMINPS.BCST       f32VecTab<>+256(SB), Z0, Z0
+	VBROADCASTSS      f32VecTab<>+256(SB), Z1
+	VMINPS            Z0, Z1, Z0
 	VMULPS.BCST       f32VecTab<>+288(SB), Z0, Z1
 	VRNDSCALEPS       $0x00, Z1, Z1
 	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z1, Z0

@@ -63,8 +63,9 @@ func emitExpZ(xs []VecVirtual, lo bool) []VecVirtual {
 		for i := range n {
 			VMAXPS(xs[i], t[i], t[i]) // x as the second source: NaN propagates
 		}
+		h := zbcast("expHi")
 		for i := range n {
-			VMINPS_BCST(c32("expHi"), t[i], t[i])
+			VMINPS(t[i], h, t[i]) // t as the second source: NaN propagates
 		}
 	} else {
 		t = zbcasts("expHi", n)
