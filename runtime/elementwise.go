@@ -45,7 +45,8 @@ const (
 //
 // with Relu(v) = max(v, 0) (NaN stays NaN), Sigmoid(v) = 1/(1+e^-v),
 // Tanh, Exp, Log, Neg(v) = -v, Sqrt, Gelu(v) = v/2·(1 + tanh(√(2/π)(v +
-// 0.044715v³))) (GPT-2's and PyTorch's approximate="tanh") and GeluErf(v)
+// 0.044715v³))) (GPT-2's and PyTorch's approximate="tanh", computed as
+// v·σ(2√(2/π)(v + 0.044715v³))) and GeluErf(v)
 // = v/2·(1 + erf(v/√2)) (PyTorch's nn.GELU()). len(x) must be at least len(out);
 // out may alias x. Sigmoid saturates to exactly 0 or 1 for large |v|
 // instead of producing NaN. float64 and, without the amd64 kernels,
@@ -167,57 +168,61 @@ func unaryGradLoop[T Float](op UnaryOp, dx, y, dy []T) {
 	}
 }
 
-// geluC is √(2/π), the tanh approximation's scale.
-const geluC = 0.7978845608028654
+// geluC is √(2/π), the tanh approximation's scale, and gelu2C twice it.
+const (
+	geluC  = 0.7978845608028654
+	gelu2C = 2 * geluC
+)
 
 // geluChunk is the number of elements the GELU loops take at a time: their
-// tanh runs as Unary's vectorized Tanh over a chunk on the stack. (On
+// sigmoid runs as Unary's vectorized Sigmoid over a chunk on the stack. (On
 // amd64 with AVX2 and FMA, float32 GELU runs on f32Gelu and f32GeluGrad
 // instead, which compute the same thing in one pass; these loops do the
 // last len%8 elements there.)
 const geluChunk = 256
 
-// geluTanhOf writes tanh(u) into t for each v of x, u = √(2/π)(v +
-// 0.044715v³) (GELU's tanh approximation, v/2·(1 + tanh(u))), with Unary's
-// Tanh (the vector kernel for float32 where the CPU has one); tanh
-// saturates to ±1 for large |u|, so GELU is v or -0 there.
-func geluTanhOf[T Float](t, x []T) {
-	x = x[:len(t)]
+// geluSigmoidOf writes s = σ(2u) into s for each v of x, u = √(2/π)(v +
+// 0.044715v³), with Unary's Sigmoid (the vector kernel for float32 where
+// the CPU has one). GELU's tanh approximation v/2·(1 + tanh u) is v·σ(2u)
+// (1 + tanh u = 2σ(2u)): one exponential and one division, where tanh
+// needed both and a polynomial for small |u|, and no cancellation near
+// u = 0. σ saturates to 0 or 1 for large |u|, so GELU is -0 or v there.
+func geluSigmoidOf[T Float](s, x []T) {
+	x = x[:len(s)]
 	for i, xi := range x {
-		t[i] = geluC * (xi + 0.044715*xi*xi*xi)
+		s[i] = gelu2C * (xi + 0.044715*xi*xi*xi)
 	}
-	Unary(Tanh, t, t)
+	Unary(Sigmoid, s, s)
 }
 
-// geluTanhLoop computes out = GELU(x) (the tanh approximation) in T's
-// arithmetic, a chunk at a time. out may alias x.
+// geluTanhLoop computes out = GELU(x) (the tanh approximation) = x·σ(2u)
+// in T's arithmetic, a chunk at a time. out may alias x.
 func geluTanhLoop[T Float](out, x []T) {
 	var u [geluChunk]T
 	for lo := 0; lo < len(out); lo += geluChunk {
 		o := out[lo:min(lo+geluChunk, len(out))]
 		v := x[lo:][:len(o)]
-		t := u[:len(o)]
-		geluTanhOf(t, v)
+		sg := u[:len(o)]
+		geluSigmoidOf(sg, v)
 		for i, xi := range v {
-			o[i] = 0.5 * xi * (1 + t[i])
+			o[i] = xi * sg[i]
 		}
 	}
 }
 
-// geluTanhGradLoop computes dx = dy·GELU'(x) = dy·((1 + t)/2 + v/2·(1 -
-// t²)·√(2/π)(1 + 3·0.044715v²)), t = tanh(u), the same way; dx may alias x
-// or dy.
+// geluTanhGradLoop computes dx = dy·GELU'(x) = dy·(s + x·s(1 - s)·2√(2/π)(1 +
+// 3·0.044715v²)), s = σ(2u), the same way; dx may alias x or dy.
 func geluTanhGradLoop[T Float](dx, x, dy []T) {
 	var u [geluChunk]T
 	for lo := 0; lo < len(dx); lo += geluChunk {
 		d := dx[lo:min(lo+geluChunk, len(dx))]
 		v := x[lo:][:len(d)]
 		g := dy[lo:][:len(d)]
-		t := u[:len(d)]
-		geluTanhOf(t, v)
+		sg := u[:len(d)]
+		geluSigmoidOf(sg, v)
 		for i, xi := range v {
-			ti := t[i]
-			d[i] = g[i] * (0.5*(1+ti) + 0.5*xi*(1-ti*ti)*geluC*(1+3*0.044715*xi*xi))
+			si := sg[i]
+			d[i] = g[i] * (si + xi*si*(1-si)*gelu2C*(1+3*0.044715*xi*xi))
 		}
 	}
 }

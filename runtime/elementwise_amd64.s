@@ -219,23 +219,31 @@ DATA f32VecTab<>+816(SB)/4, $0x3f4c422a
 DATA f32VecTab<>+820(SB)/4, $0x3f4c422a
 DATA f32VecTab<>+824(SB)/4, $0x3f4c422a
 DATA f32VecTab<>+828(SB)/4, $0x3f4c422a
-DATA f32VecTab<>+832(SB)/4, $0x3d372713
-DATA f32VecTab<>+836(SB)/4, $0x3d372713
-DATA f32VecTab<>+840(SB)/4, $0x3d372713
-DATA f32VecTab<>+844(SB)/4, $0x3d372713
-DATA f32VecTab<>+848(SB)/4, $0x3d372713
-DATA f32VecTab<>+852(SB)/4, $0x3d372713
-DATA f32VecTab<>+856(SB)/4, $0x3d372713
-DATA f32VecTab<>+860(SB)/4, $0x3d372713
-DATA f32VecTab<>+864(SB)/4, $0x3e095d4f
-DATA f32VecTab<>+868(SB)/4, $0x3e095d4f
-DATA f32VecTab<>+872(SB)/4, $0x3e095d4f
-DATA f32VecTab<>+876(SB)/4, $0x3e095d4f
-DATA f32VecTab<>+880(SB)/4, $0x3e095d4f
-DATA f32VecTab<>+884(SB)/4, $0x3e095d4f
-DATA f32VecTab<>+888(SB)/4, $0x3e095d4f
-DATA f32VecTab<>+892(SB)/4, $0x3e095d4f
-GLOBL f32VecTab<>(SB), RODATA|NOPTR, $896
+DATA f32VecTab<>+832(SB)/4, $0x3fcc422a
+DATA f32VecTab<>+836(SB)/4, $0x3fcc422a
+DATA f32VecTab<>+840(SB)/4, $0x3fcc422a
+DATA f32VecTab<>+844(SB)/4, $0x3fcc422a
+DATA f32VecTab<>+848(SB)/4, $0x3fcc422a
+DATA f32VecTab<>+852(SB)/4, $0x3fcc422a
+DATA f32VecTab<>+856(SB)/4, $0x3fcc422a
+DATA f32VecTab<>+860(SB)/4, $0x3fcc422a
+DATA f32VecTab<>+864(SB)/4, $0x3d372713
+DATA f32VecTab<>+868(SB)/4, $0x3d372713
+DATA f32VecTab<>+872(SB)/4, $0x3d372713
+DATA f32VecTab<>+876(SB)/4, $0x3d372713
+DATA f32VecTab<>+880(SB)/4, $0x3d372713
+DATA f32VecTab<>+884(SB)/4, $0x3d372713
+DATA f32VecTab<>+888(SB)/4, $0x3d372713
+DATA f32VecTab<>+892(SB)/4, $0x3d372713
+DATA f32VecTab<>+896(SB)/4, $0x3e095d4f
+DATA f32VecTab<>+900(SB)/4, $0x3e095d4f
+DATA f32VecTab<>+904(SB)/4, $0x3e095d4f
+DATA f32VecTab<>+908(SB)/4, $0x3e095d4f
+DATA f32VecTab<>+912(SB)/4, $0x3e095d4f
+DATA f32VecTab<>+916(SB)/4, $0x3e095d4f
+DATA f32VecTab<>+920(SB)/4, $0x3e095d4f
+DATA f32VecTab<>+924(SB)/4, $0x3e095d4f
+GLOBL f32VecTab<>(SB), RODATA|NOPTR, $928
 
 // func f32Adam(n int, p *float32, grad *float32, m *float32, v *float32, b1 float32, c1 float32, b2 float32, c2 float32, invSqrtBC2 float32, eps float32, step float32, decay float32)
 // Requires: AVX
@@ -1836,111 +1844,79 @@ TEXT ·f32Gelu(SB), NOSPLIT, $0-24
 
 loop:
 	VMOVUPS      (DX)(BX*4), Y0
-	VMULPS       f32VecTab<>+832(SB), Y0, Y1
+	VMULPS       f32VecTab<>+864(SB), Y0, Y1
 	VMULPS       Y0, Y1, Y1
 	VMULPS       Y0, Y1, Y1
 	VADDPS       Y0, Y1, Y1
-	VMULPS       f32VecTab<>+800(SB), Y1, Y1
-	VANDPS       f32VecTab<>+160(SB), Y1, Y2
-	VADDPS       Y2, Y2, Y3
-	VMOVUPS      f32VecTab<>+256(SB), Y4
-	VMINPS       Y3, Y4, Y4
-	VMULPS       f32VecTab<>+288(SB), Y4, Y3
-	VROUNDPS     $0x00, Y3, Y3
-	VFNMADD231PS f32VecTab<>+320(SB), Y3, Y4
-	VFNMADD231PS f32VecTab<>+352(SB), Y3, Y4
-	VMOVUPS      f32VecTab<>+384(SB), Y5
-	VFMADD213PS  f32VecTab<>+416(SB), Y4, Y5
-	VFMADD213PS  f32VecTab<>+448(SB), Y4, Y5
-	VFMADD213PS  f32VecTab<>+480(SB), Y4, Y5
-	VFMADD213PS  f32VecTab<>+512(SB), Y4, Y5
-	VFMADD213PS  f32VecTab<>+544(SB), Y4, Y5
-	VMULPS       Y4, Y4, Y6
-	VFMADD213PS  Y4, Y6, Y5
-	VADDPS       f32VecTab<>+64(SB), Y5, Y5
-	VCVTPS2DQ    Y3, Y3
-	VPSRAD       $0x01, Y3, Y4
-	VPSUBD       Y4, Y3, Y3
-	VPADDD       f32VecTab<>+192(SB), Y4, Y4
-	VPADDD       f32VecTab<>+192(SB), Y3, Y3
-	VPSLLD       $0x17, Y4, Y4
-	VPSLLD       $0x17, Y3, Y3
-	VMULPS       Y4, Y5, Y5
-	VMULPS       Y3, Y5, Y5
-	VADDPS       f32VecTab<>+64(SB), Y5, Y5
-	VMOVUPS      f32VecTab<>+96(SB), Y3
-	VDIVPS       Y5, Y3, Y3
-	VMOVUPS      f32VecTab<>+64(SB), Y4
-	VSUBPS       Y3, Y4, Y4
-	VMULPS       Y2, Y2, Y3
-	VMOVUPS      f32VecTab<>+608(SB), Y5
-	VFMADD213PS  f32VecTab<>+640(SB), Y3, Y5
-	VFMADD213PS  f32VecTab<>+672(SB), Y3, Y5
-	VFMADD213PS  f32VecTab<>+704(SB), Y3, Y5
-	VFMADD213PS  f32VecTab<>+736(SB), Y3, Y5
-	VMULPS       Y2, Y3, Y3
-	VFMADD213PS  Y2, Y3, Y5
-	VCMPPS       $0x11, f32VecTab<>+576(SB), Y2, Y2
-	VBLENDVPS    Y2, Y5, Y4, Y4
-	VANDPS       f32VecTab<>+128(SB), Y1, Y2
-	VORPS        Y2, Y4, Y4
+	VMULPS       f32VecTab<>+832(SB), Y1, Y1
+	VORPS        f32VecTab<>+128(SB), Y1, Y2
+	VMOVUPS      f32VecTab<>+224(SB), Y3
+	VMAXPS       Y2, Y3, Y3
+	VMULPS       f32VecTab<>+288(SB), Y3, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VFNMADD231PS f32VecTab<>+320(SB), Y2, Y3
+	VFNMADD231PS f32VecTab<>+352(SB), Y2, Y3
+	VMOVUPS      f32VecTab<>+384(SB), Y4
+	VFMADD213PS  f32VecTab<>+416(SB), Y3, Y4
+	VFMADD213PS  f32VecTab<>+448(SB), Y3, Y4
+	VFMADD213PS  f32VecTab<>+480(SB), Y3, Y4
+	VFMADD213PS  f32VecTab<>+512(SB), Y3, Y4
+	VFMADD213PS  f32VecTab<>+544(SB), Y3, Y4
+	VMULPS       Y3, Y3, Y5
+	VFMADD213PS  Y3, Y5, Y4
 	VADDPS       f32VecTab<>+64(SB), Y4, Y4
-	VMULPS       f32VecTab<>+768(SB), Y0, Y0
-	VMULPS       Y4, Y0, Y0
-	VMOVUPS      Y0, (CX)(BX*4)
+	VCVTPS2DQ    Y2, Y2
+	VPSRAD       $0x01, Y2, Y3
+	VPSUBD       Y3, Y2, Y2
+	VPADDD       f32VecTab<>+192(SB), Y3, Y3
+	VPADDD       f32VecTab<>+192(SB), Y2, Y2
+	VPSLLD       $0x17, Y3, Y3
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y3, Y4, Y4
+	VMULPS       Y2, Y4, Y4
+	VADDPS       f32VecTab<>+64(SB), Y4, Y2
+	VMOVUPS      f32VecTab<>+64(SB), Y3
+	VBLENDVPS    Y1, Y4, Y3, Y3
+	VDIVPS       Y2, Y3, Y3
+	VMULPS       Y0, Y3, Y3
+	VMOVUPS      Y3, (CX)(BX*4)
 	VMOVUPS      32(DX)(BX*4), Y0
-	VMULPS       f32VecTab<>+832(SB), Y0, Y1
+	VMULPS       f32VecTab<>+864(SB), Y0, Y1
 	VMULPS       Y0, Y1, Y1
 	VMULPS       Y0, Y1, Y1
 	VADDPS       Y0, Y1, Y1
-	VMULPS       f32VecTab<>+800(SB), Y1, Y1
-	VANDPS       f32VecTab<>+160(SB), Y1, Y2
-	VADDPS       Y2, Y2, Y3
-	VMOVUPS      f32VecTab<>+256(SB), Y4
-	VMINPS       Y3, Y4, Y4
-	VMULPS       f32VecTab<>+288(SB), Y4, Y3
-	VROUNDPS     $0x00, Y3, Y3
-	VFNMADD231PS f32VecTab<>+320(SB), Y3, Y4
-	VFNMADD231PS f32VecTab<>+352(SB), Y3, Y4
-	VMOVUPS      f32VecTab<>+384(SB), Y5
-	VFMADD213PS  f32VecTab<>+416(SB), Y4, Y5
-	VFMADD213PS  f32VecTab<>+448(SB), Y4, Y5
-	VFMADD213PS  f32VecTab<>+480(SB), Y4, Y5
-	VFMADD213PS  f32VecTab<>+512(SB), Y4, Y5
-	VFMADD213PS  f32VecTab<>+544(SB), Y4, Y5
-	VMULPS       Y4, Y4, Y6
-	VFMADD213PS  Y4, Y6, Y5
-	VADDPS       f32VecTab<>+64(SB), Y5, Y5
-	VCVTPS2DQ    Y3, Y3
-	VPSRAD       $0x01, Y3, Y4
-	VPSUBD       Y4, Y3, Y3
-	VPADDD       f32VecTab<>+192(SB), Y4, Y4
-	VPADDD       f32VecTab<>+192(SB), Y3, Y3
-	VPSLLD       $0x17, Y4, Y4
-	VPSLLD       $0x17, Y3, Y3
-	VMULPS       Y4, Y5, Y5
-	VMULPS       Y3, Y5, Y5
-	VADDPS       f32VecTab<>+64(SB), Y5, Y5
-	VMOVUPS      f32VecTab<>+96(SB), Y3
-	VDIVPS       Y5, Y3, Y3
-	VMOVUPS      f32VecTab<>+64(SB), Y4
-	VSUBPS       Y3, Y4, Y4
-	VMULPS       Y2, Y2, Y3
-	VMOVUPS      f32VecTab<>+608(SB), Y5
-	VFMADD213PS  f32VecTab<>+640(SB), Y3, Y5
-	VFMADD213PS  f32VecTab<>+672(SB), Y3, Y5
-	VFMADD213PS  f32VecTab<>+704(SB), Y3, Y5
-	VFMADD213PS  f32VecTab<>+736(SB), Y3, Y5
-	VMULPS       Y2, Y3, Y3
-	VFMADD213PS  Y2, Y3, Y5
-	VCMPPS       $0x11, f32VecTab<>+576(SB), Y2, Y2
-	VBLENDVPS    Y2, Y5, Y4, Y4
-	VANDPS       f32VecTab<>+128(SB), Y1, Y2
-	VORPS        Y2, Y4, Y4
+	VMULPS       f32VecTab<>+832(SB), Y1, Y1
+	VORPS        f32VecTab<>+128(SB), Y1, Y2
+	VMOVUPS      f32VecTab<>+224(SB), Y3
+	VMAXPS       Y2, Y3, Y3
+	VMULPS       f32VecTab<>+288(SB), Y3, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VFNMADD231PS f32VecTab<>+320(SB), Y2, Y3
+	VFNMADD231PS f32VecTab<>+352(SB), Y2, Y3
+	VMOVUPS      f32VecTab<>+384(SB), Y4
+	VFMADD213PS  f32VecTab<>+416(SB), Y3, Y4
+	VFMADD213PS  f32VecTab<>+448(SB), Y3, Y4
+	VFMADD213PS  f32VecTab<>+480(SB), Y3, Y4
+	VFMADD213PS  f32VecTab<>+512(SB), Y3, Y4
+	VFMADD213PS  f32VecTab<>+544(SB), Y3, Y4
+	VMULPS       Y3, Y3, Y5
+	VFMADD213PS  Y3, Y5, Y4
 	VADDPS       f32VecTab<>+64(SB), Y4, Y4
-	VMULPS       f32VecTab<>+768(SB), Y0, Y0
-	VMULPS       Y4, Y0, Y0
-	VMOVUPS      Y0, 32(CX)(BX*4)
+	VCVTPS2DQ    Y2, Y2
+	VPSRAD       $0x01, Y2, Y3
+	VPSUBD       Y3, Y2, Y2
+	VPADDD       f32VecTab<>+192(SB), Y3, Y3
+	VPADDD       f32VecTab<>+192(SB), Y2, Y2
+	VPSLLD       $0x17, Y3, Y3
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y3, Y4, Y4
+	VMULPS       Y2, Y4, Y4
+	VADDPS       f32VecTab<>+64(SB), Y4, Y2
+	VMOVUPS      f32VecTab<>+64(SB), Y3
+	VBLENDVPS    Y1, Y4, Y3, Y3
+	VDIVPS       Y2, Y3, Y3
+	VMULPS       Y0, Y3, Y3
+	VMOVUPS      Y3, 32(CX)(BX*4)
 	ADDQ         $0x00000010, BX
 	CMPQ         BX, SI
 	JL           loop
@@ -1952,58 +1928,42 @@ vec:
 
 vecloop:
 	VMOVUPS      (DX)(BX*4), Y0
-	VMULPS       f32VecTab<>+832(SB), Y0, Y1
+	VMULPS       f32VecTab<>+864(SB), Y0, Y1
 	VMULPS       Y0, Y1, Y1
 	VMULPS       Y0, Y1, Y1
 	VADDPS       Y0, Y1, Y1
-	VMULPS       f32VecTab<>+800(SB), Y1, Y1
-	VANDPS       f32VecTab<>+160(SB), Y1, Y2
-	VADDPS       Y2, Y2, Y3
-	VMOVUPS      f32VecTab<>+256(SB), Y4
-	VMINPS       Y3, Y4, Y4
-	VMULPS       f32VecTab<>+288(SB), Y4, Y3
-	VROUNDPS     $0x00, Y3, Y3
-	VFNMADD231PS f32VecTab<>+320(SB), Y3, Y4
-	VFNMADD231PS f32VecTab<>+352(SB), Y3, Y4
-	VMOVUPS      f32VecTab<>+384(SB), Y5
-	VFMADD213PS  f32VecTab<>+416(SB), Y4, Y5
-	VFMADD213PS  f32VecTab<>+448(SB), Y4, Y5
-	VFMADD213PS  f32VecTab<>+480(SB), Y4, Y5
-	VFMADD213PS  f32VecTab<>+512(SB), Y4, Y5
-	VFMADD213PS  f32VecTab<>+544(SB), Y4, Y5
-	VMULPS       Y4, Y4, Y6
-	VFMADD213PS  Y4, Y6, Y5
-	VADDPS       f32VecTab<>+64(SB), Y5, Y5
-	VCVTPS2DQ    Y3, Y3
-	VPSRAD       $0x01, Y3, Y4
-	VPSUBD       Y4, Y3, Y3
-	VPADDD       f32VecTab<>+192(SB), Y4, Y4
-	VPADDD       f32VecTab<>+192(SB), Y3, Y3
-	VPSLLD       $0x17, Y4, Y4
-	VPSLLD       $0x17, Y3, Y3
-	VMULPS       Y4, Y5, Y5
-	VMULPS       Y3, Y5, Y5
-	VADDPS       f32VecTab<>+64(SB), Y5, Y5
-	VMOVUPS      f32VecTab<>+96(SB), Y3
-	VDIVPS       Y5, Y3, Y3
-	VMOVUPS      f32VecTab<>+64(SB), Y4
-	VSUBPS       Y3, Y4, Y4
-	VMULPS       Y2, Y2, Y3
-	VMOVUPS      f32VecTab<>+608(SB), Y5
-	VFMADD213PS  f32VecTab<>+640(SB), Y3, Y5
-	VFMADD213PS  f32VecTab<>+672(SB), Y3, Y5
-	VFMADD213PS  f32VecTab<>+704(SB), Y3, Y5
-	VFMADD213PS  f32VecTab<>+736(SB), Y3, Y5
-	VMULPS       Y2, Y3, Y3
-	VFMADD213PS  Y2, Y3, Y5
-	VCMPPS       $0x11, f32VecTab<>+576(SB), Y2, Y2
-	VBLENDVPS    Y2, Y5, Y4, Y4
-	VANDPS       f32VecTab<>+128(SB), Y1, Y2
-	VORPS        Y2, Y4, Y4
+	VMULPS       f32VecTab<>+832(SB), Y1, Y1
+	VORPS        f32VecTab<>+128(SB), Y1, Y2
+	VMOVUPS      f32VecTab<>+224(SB), Y3
+	VMAXPS       Y2, Y3, Y3
+	VMULPS       f32VecTab<>+288(SB), Y3, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VFNMADD231PS f32VecTab<>+320(SB), Y2, Y3
+	VFNMADD231PS f32VecTab<>+352(SB), Y2, Y3
+	VMOVUPS      f32VecTab<>+384(SB), Y4
+	VFMADD213PS  f32VecTab<>+416(SB), Y3, Y4
+	VFMADD213PS  f32VecTab<>+448(SB), Y3, Y4
+	VFMADD213PS  f32VecTab<>+480(SB), Y3, Y4
+	VFMADD213PS  f32VecTab<>+512(SB), Y3, Y4
+	VFMADD213PS  f32VecTab<>+544(SB), Y3, Y4
+	VMULPS       Y3, Y3, Y5
+	VFMADD213PS  Y3, Y5, Y4
 	VADDPS       f32VecTab<>+64(SB), Y4, Y4
-	VMULPS       f32VecTab<>+768(SB), Y0, Y0
-	VMULPS       Y4, Y0, Y0
-	VMOVUPS      Y0, (CX)(BX*4)
+	VCVTPS2DQ    Y2, Y2
+	VPSRAD       $0x01, Y2, Y3
+	VPSUBD       Y3, Y2, Y2
+	VPADDD       f32VecTab<>+192(SB), Y3, Y3
+	VPADDD       f32VecTab<>+192(SB), Y2, Y2
+	VPSLLD       $0x17, Y3, Y3
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y3, Y4, Y4
+	VMULPS       Y2, Y4, Y4
+	VADDPS       f32VecTab<>+64(SB), Y4, Y2
+	VMOVUPS      f32VecTab<>+64(SB), Y3
+	VBLENDVPS    Y1, Y4, Y3, Y3
+	VDIVPS       Y2, Y3, Y3
+	VMULPS       Y0, Y3, Y3
+	VMOVUPS      Y3, (CX)(BX*4)
 	ADDQ         $0x00000008, BX
 	CMPQ         BX, AX
 	JL           vecloop
@@ -2026,133 +1986,99 @@ TEXT ·f32GeluGrad(SB), NOSPLIT, $0-32
 
 loop:
 	VMOVUPS      (DX)(SI*4), Y0
-	VMULPS       f32VecTab<>+832(SB), Y0, Y1
+	VMULPS       f32VecTab<>+864(SB), Y0, Y1
 	VMULPS       Y0, Y1, Y1
 	VMULPS       Y0, Y1, Y1
 	VADDPS       Y0, Y1, Y1
-	VMULPS       f32VecTab<>+800(SB), Y1, Y1
-	VANDPS       f32VecTab<>+160(SB), Y1, Y2
-	VADDPS       Y2, Y2, Y3
-	VMOVUPS      f32VecTab<>+256(SB), Y4
-	VMINPS       Y3, Y4, Y4
-	VMULPS       f32VecTab<>+288(SB), Y4, Y3
-	VROUNDPS     $0x00, Y3, Y3
-	VFNMADD231PS f32VecTab<>+320(SB), Y3, Y4
-	VFNMADD231PS f32VecTab<>+352(SB), Y3, Y4
-	VMOVUPS      f32VecTab<>+384(SB), Y5
-	VFMADD213PS  f32VecTab<>+416(SB), Y4, Y5
-	VFMADD213PS  f32VecTab<>+448(SB), Y4, Y5
-	VFMADD213PS  f32VecTab<>+480(SB), Y4, Y5
-	VFMADD213PS  f32VecTab<>+512(SB), Y4, Y5
-	VFMADD213PS  f32VecTab<>+544(SB), Y4, Y5
-	VMULPS       Y4, Y4, Y6
-	VFMADD213PS  Y4, Y6, Y5
-	VADDPS       f32VecTab<>+64(SB), Y5, Y5
-	VCVTPS2DQ    Y3, Y3
-	VPSRAD       $0x01, Y3, Y4
-	VPSUBD       Y4, Y3, Y3
-	VPADDD       f32VecTab<>+192(SB), Y4, Y4
+	VMULPS       f32VecTab<>+832(SB), Y1, Y1
+	VORPS        f32VecTab<>+128(SB), Y1, Y2
+	VMOVUPS      f32VecTab<>+224(SB), Y3
+	VMAXPS       Y2, Y3, Y3
+	VMULPS       f32VecTab<>+288(SB), Y3, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VFNMADD231PS f32VecTab<>+320(SB), Y2, Y3
+	VFNMADD231PS f32VecTab<>+352(SB), Y2, Y3
+	VMOVUPS      f32VecTab<>+384(SB), Y4
+	VFMADD213PS  f32VecTab<>+416(SB), Y3, Y4
+	VFMADD213PS  f32VecTab<>+448(SB), Y3, Y4
+	VFMADD213PS  f32VecTab<>+480(SB), Y3, Y4
+	VFMADD213PS  f32VecTab<>+512(SB), Y3, Y4
+	VFMADD213PS  f32VecTab<>+544(SB), Y3, Y4
+	VMULPS       Y3, Y3, Y5
+	VFMADD213PS  Y3, Y5, Y4
+	VADDPS       f32VecTab<>+64(SB), Y4, Y4
+	VCVTPS2DQ    Y2, Y2
+	VPSRAD       $0x01, Y2, Y3
+	VPSUBD       Y3, Y2, Y2
 	VPADDD       f32VecTab<>+192(SB), Y3, Y3
-	VPSLLD       $0x17, Y4, Y4
+	VPADDD       f32VecTab<>+192(SB), Y2, Y2
 	VPSLLD       $0x17, Y3, Y3
-	VMULPS       Y4, Y5, Y5
-	VMULPS       Y3, Y5, Y5
-	VADDPS       f32VecTab<>+64(SB), Y5, Y5
-	VMOVUPS      f32VecTab<>+96(SB), Y3
-	VDIVPS       Y5, Y3, Y3
-	VMOVUPS      f32VecTab<>+64(SB), Y4
-	VSUBPS       Y3, Y4, Y4
-	VMULPS       Y2, Y2, Y3
-	VMOVUPS      f32VecTab<>+608(SB), Y5
-	VFMADD213PS  f32VecTab<>+640(SB), Y3, Y5
-	VFMADD213PS  f32VecTab<>+672(SB), Y3, Y5
-	VFMADD213PS  f32VecTab<>+704(SB), Y3, Y5
-	VFMADD213PS  f32VecTab<>+736(SB), Y3, Y5
-	VMULPS       Y2, Y3, Y3
-	VFMADD213PS  Y2, Y3, Y5
-	VCMPPS       $0x11, f32VecTab<>+576(SB), Y2, Y2
-	VBLENDVPS    Y2, Y5, Y4, Y4
-	VANDPS       f32VecTab<>+128(SB), Y1, Y2
-	VORPS        Y2, Y4, Y4
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y3, Y4, Y4
+	VMULPS       Y2, Y4, Y4
+	VADDPS       f32VecTab<>+64(SB), Y4, Y2
+	VMOVUPS      f32VecTab<>+64(SB), Y3
+	VBLENDVPS    Y1, Y4, Y3, Y3
+	VDIVPS       Y2, Y3, Y3
 	VMOVUPS      f32VecTab<>+64(SB), Y1
-	VMULPS       Y4, Y4, Y3
-	VSUBPS       Y3, Y1, Y3
-	VMULPS       f32VecTab<>+768(SB), Y0, Y2
-	VMULPS       Y3, Y2, Y2
-	VMULPS       f32VecTab<>+800(SB), Y2, Y2
-	VMULPS       f32VecTab<>+864(SB), Y0, Y3
-	VMULPS       Y0, Y3, Y3
-	VADDPS       Y1, Y3, Y3
-	VMULPS       Y3, Y2, Y2
+	VMULPS       Y3, Y0, Y2
+	VSUBPS       Y3, Y1, Y4
+	VMULPS       Y4, Y2, Y2
+	VMULPS       f32VecTab<>+832(SB), Y2, Y2
+	VMULPS       f32VecTab<>+896(SB), Y0, Y4
+	VMULPS       Y0, Y4, Y4
 	VADDPS       Y1, Y4, Y4
-	VMULPS       f32VecTab<>+768(SB), Y4, Y4
-	VADDPS       Y2, Y4, Y4
-	VMULPS       (BX)(SI*4), Y4, Y4
-	VMOVUPS      Y4, (CX)(SI*4)
+	VMULPS       Y4, Y2, Y2
+	VADDPS       Y2, Y3, Y3
+	VMULPS       (BX)(SI*4), Y3, Y3
+	VMOVUPS      Y3, (CX)(SI*4)
 	VMOVUPS      32(DX)(SI*4), Y0
-	VMULPS       f32VecTab<>+832(SB), Y0, Y1
+	VMULPS       f32VecTab<>+864(SB), Y0, Y1
 	VMULPS       Y0, Y1, Y1
 	VMULPS       Y0, Y1, Y1
 	VADDPS       Y0, Y1, Y1
-	VMULPS       f32VecTab<>+800(SB), Y1, Y1
-	VANDPS       f32VecTab<>+160(SB), Y1, Y2
-	VADDPS       Y2, Y2, Y3
-	VMOVUPS      f32VecTab<>+256(SB), Y4
-	VMINPS       Y3, Y4, Y4
-	VMULPS       f32VecTab<>+288(SB), Y4, Y3
-	VROUNDPS     $0x00, Y3, Y3
-	VFNMADD231PS f32VecTab<>+320(SB), Y3, Y4
-	VFNMADD231PS f32VecTab<>+352(SB), Y3, Y4
-	VMOVUPS      f32VecTab<>+384(SB), Y5
-	VFMADD213PS  f32VecTab<>+416(SB), Y4, Y5
-	VFMADD213PS  f32VecTab<>+448(SB), Y4, Y5
-	VFMADD213PS  f32VecTab<>+480(SB), Y4, Y5
-	VFMADD213PS  f32VecTab<>+512(SB), Y4, Y5
-	VFMADD213PS  f32VecTab<>+544(SB), Y4, Y5
-	VMULPS       Y4, Y4, Y6
-	VFMADD213PS  Y4, Y6, Y5
-	VADDPS       f32VecTab<>+64(SB), Y5, Y5
-	VCVTPS2DQ    Y3, Y3
-	VPSRAD       $0x01, Y3, Y4
-	VPSUBD       Y4, Y3, Y3
-	VPADDD       f32VecTab<>+192(SB), Y4, Y4
+	VMULPS       f32VecTab<>+832(SB), Y1, Y1
+	VORPS        f32VecTab<>+128(SB), Y1, Y2
+	VMOVUPS      f32VecTab<>+224(SB), Y3
+	VMAXPS       Y2, Y3, Y3
+	VMULPS       f32VecTab<>+288(SB), Y3, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VFNMADD231PS f32VecTab<>+320(SB), Y2, Y3
+	VFNMADD231PS f32VecTab<>+352(SB), Y2, Y3
+	VMOVUPS      f32VecTab<>+384(SB), Y4
+	VFMADD213PS  f32VecTab<>+416(SB), Y3, Y4
+	VFMADD213PS  f32VecTab<>+448(SB), Y3, Y4
+	VFMADD213PS  f32VecTab<>+480(SB), Y3, Y4
+	VFMADD213PS  f32VecTab<>+512(SB), Y3, Y4
+	VFMADD213PS  f32VecTab<>+544(SB), Y3, Y4
+	VMULPS       Y3, Y3, Y5
+	VFMADD213PS  Y3, Y5, Y4
+	VADDPS       f32VecTab<>+64(SB), Y4, Y4
+	VCVTPS2DQ    Y2, Y2
+	VPSRAD       $0x01, Y2, Y3
+	VPSUBD       Y3, Y2, Y2
 	VPADDD       f32VecTab<>+192(SB), Y3, Y3
-	VPSLLD       $0x17, Y4, Y4
+	VPADDD       f32VecTab<>+192(SB), Y2, Y2
 	VPSLLD       $0x17, Y3, Y3
-	VMULPS       Y4, Y5, Y5
-	VMULPS       Y3, Y5, Y5
-	VADDPS       f32VecTab<>+64(SB), Y5, Y5
-	VMOVUPS      f32VecTab<>+96(SB), Y3
-	VDIVPS       Y5, Y3, Y3
-	VMOVUPS      f32VecTab<>+64(SB), Y4
-	VSUBPS       Y3, Y4, Y4
-	VMULPS       Y2, Y2, Y3
-	VMOVUPS      f32VecTab<>+608(SB), Y5
-	VFMADD213PS  f32VecTab<>+640(SB), Y3, Y5
-	VFMADD213PS  f32VecTab<>+672(SB), Y3, Y5
-	VFMADD213PS  f32VecTab<>+704(SB), Y3, Y5
-	VFMADD213PS  f32VecTab<>+736(SB), Y3, Y5
-	VMULPS       Y2, Y3, Y3
-	VFMADD213PS  Y2, Y3, Y5
-	VCMPPS       $0x11, f32VecTab<>+576(SB), Y2, Y2
-	VBLENDVPS    Y2, Y5, Y4, Y4
-	VANDPS       f32VecTab<>+128(SB), Y1, Y2
-	VORPS        Y2, Y4, Y4
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y3, Y4, Y4
+	VMULPS       Y2, Y4, Y4
+	VADDPS       f32VecTab<>+64(SB), Y4, Y2
+	VMOVUPS      f32VecTab<>+64(SB), Y3
+	VBLENDVPS    Y1, Y4, Y3, Y3
+	VDIVPS       Y2, Y3, Y3
 	VMOVUPS      f32VecTab<>+64(SB), Y1
-	VMULPS       Y4, Y4, Y3
-	VSUBPS       Y3, Y1, Y3
-	VMULPS       f32VecTab<>+768(SB), Y0, Y2
-	VMULPS       Y3, Y2, Y2
-	VMULPS       f32VecTab<>+800(SB), Y2, Y2
-	VMULPS       f32VecTab<>+864(SB), Y0, Y3
-	VMULPS       Y0, Y3, Y3
-	VADDPS       Y1, Y3, Y3
-	VMULPS       Y3, Y2, Y2
+	VMULPS       Y3, Y0, Y2
+	VSUBPS       Y3, Y1, Y4
+	VMULPS       Y4, Y2, Y2
+	VMULPS       f32VecTab<>+832(SB), Y2, Y2
+	VMULPS       f32VecTab<>+896(SB), Y0, Y4
+	VMULPS       Y0, Y4, Y4
 	VADDPS       Y1, Y4, Y4
-	VMULPS       f32VecTab<>+768(SB), Y4, Y4
-	VADDPS       Y2, Y4, Y4
-	VMULPS       32(BX)(SI*4), Y4, Y4
-	VMOVUPS      Y4, 32(CX)(SI*4)
+	VMULPS       Y4, Y2, Y2
+	VADDPS       Y2, Y3, Y3
+	VMULPS       32(BX)(SI*4), Y3, Y3
+	VMOVUPS      Y3, 32(CX)(SI*4)
 	ADDQ         $0x00000010, SI
 	CMPQ         SI, DI
 	JL           loop
@@ -2164,69 +2090,52 @@ vec:
 
 vecloop:
 	VMOVUPS      (DX)(SI*4), Y0
-	VMULPS       f32VecTab<>+832(SB), Y0, Y1
+	VMULPS       f32VecTab<>+864(SB), Y0, Y1
 	VMULPS       Y0, Y1, Y1
 	VMULPS       Y0, Y1, Y1
 	VADDPS       Y0, Y1, Y1
-	VMULPS       f32VecTab<>+800(SB), Y1, Y1
-	VANDPS       f32VecTab<>+160(SB), Y1, Y2
-	VADDPS       Y2, Y2, Y3
-	VMOVUPS      f32VecTab<>+256(SB), Y4
-	VMINPS       Y3, Y4, Y4
-	VMULPS       f32VecTab<>+288(SB), Y4, Y3
-	VROUNDPS     $0x00, Y3, Y3
-	VFNMADD231PS f32VecTab<>+320(SB), Y3, Y4
-	VFNMADD231PS f32VecTab<>+352(SB), Y3, Y4
-	VMOVUPS      f32VecTab<>+384(SB), Y5
-	VFMADD213PS  f32VecTab<>+416(SB), Y4, Y5
-	VFMADD213PS  f32VecTab<>+448(SB), Y4, Y5
-	VFMADD213PS  f32VecTab<>+480(SB), Y4, Y5
-	VFMADD213PS  f32VecTab<>+512(SB), Y4, Y5
-	VFMADD213PS  f32VecTab<>+544(SB), Y4, Y5
-	VMULPS       Y4, Y4, Y6
-	VFMADD213PS  Y4, Y6, Y5
-	VADDPS       f32VecTab<>+64(SB), Y5, Y5
-	VCVTPS2DQ    Y3, Y3
-	VPSRAD       $0x01, Y3, Y4
-	VPSUBD       Y4, Y3, Y3
-	VPADDD       f32VecTab<>+192(SB), Y4, Y4
+	VMULPS       f32VecTab<>+832(SB), Y1, Y1
+	VORPS        f32VecTab<>+128(SB), Y1, Y2
+	VMOVUPS      f32VecTab<>+224(SB), Y3
+	VMAXPS       Y2, Y3, Y3
+	VMULPS       f32VecTab<>+288(SB), Y3, Y2
+	VROUNDPS     $0x00, Y2, Y2
+	VFNMADD231PS f32VecTab<>+320(SB), Y2, Y3
+	VFNMADD231PS f32VecTab<>+352(SB), Y2, Y3
+	VMOVUPS      f32VecTab<>+384(SB), Y4
+	VFMADD213PS  f32VecTab<>+416(SB), Y3, Y4
+	VFMADD213PS  f32VecTab<>+448(SB), Y3, Y4
+	VFMADD213PS  f32VecTab<>+480(SB), Y3, Y4
+	VFMADD213PS  f32VecTab<>+512(SB), Y3, Y4
+	VFMADD213PS  f32VecTab<>+544(SB), Y3, Y4
+	VMULPS       Y3, Y3, Y5
+	VFMADD213PS  Y3, Y5, Y4
+	VADDPS       f32VecTab<>+64(SB), Y4, Y4
+	VCVTPS2DQ    Y2, Y2
+	VPSRAD       $0x01, Y2, Y3
+	VPSUBD       Y3, Y2, Y2
 	VPADDD       f32VecTab<>+192(SB), Y3, Y3
-	VPSLLD       $0x17, Y4, Y4
+	VPADDD       f32VecTab<>+192(SB), Y2, Y2
 	VPSLLD       $0x17, Y3, Y3
-	VMULPS       Y4, Y5, Y5
-	VMULPS       Y3, Y5, Y5
-	VADDPS       f32VecTab<>+64(SB), Y5, Y5
-	VMOVUPS      f32VecTab<>+96(SB), Y3
-	VDIVPS       Y5, Y3, Y3
-	VMOVUPS      f32VecTab<>+64(SB), Y4
-	VSUBPS       Y3, Y4, Y4
-	VMULPS       Y2, Y2, Y3
-	VMOVUPS      f32VecTab<>+608(SB), Y5
-	VFMADD213PS  f32VecTab<>+640(SB), Y3, Y5
-	VFMADD213PS  f32VecTab<>+672(SB), Y3, Y5
-	VFMADD213PS  f32VecTab<>+704(SB), Y3, Y5
-	VFMADD213PS  f32VecTab<>+736(SB), Y3, Y5
-	VMULPS       Y2, Y3, Y3
-	VFMADD213PS  Y2, Y3, Y5
-	VCMPPS       $0x11, f32VecTab<>+576(SB), Y2, Y2
-	VBLENDVPS    Y2, Y5, Y4, Y4
-	VANDPS       f32VecTab<>+128(SB), Y1, Y2
-	VORPS        Y2, Y4, Y4
+	VPSLLD       $0x17, Y2, Y2
+	VMULPS       Y3, Y4, Y4
+	VMULPS       Y2, Y4, Y4
+	VADDPS       f32VecTab<>+64(SB), Y4, Y2
+	VMOVUPS      f32VecTab<>+64(SB), Y3
+	VBLENDVPS    Y1, Y4, Y3, Y3
+	VDIVPS       Y2, Y3, Y3
 	VMOVUPS      f32VecTab<>+64(SB), Y1
-	VMULPS       Y4, Y4, Y3
-	VSUBPS       Y3, Y1, Y3
-	VMULPS       f32VecTab<>+768(SB), Y0, Y2
-	VMULPS       Y3, Y2, Y2
-	VMULPS       f32VecTab<>+800(SB), Y2, Y2
-	VMULPS       f32VecTab<>+864(SB), Y0, Y3
-	VMULPS       Y0, Y3, Y3
-	VADDPS       Y1, Y3, Y3
-	VMULPS       Y3, Y2, Y2
+	VMULPS       Y3, Y0, Y2
+	VSUBPS       Y3, Y1, Y4
+	VMULPS       Y4, Y2, Y2
+	VMULPS       f32VecTab<>+832(SB), Y2, Y2
+	VMULPS       f32VecTab<>+896(SB), Y0, Y4
+	VMULPS       Y0, Y4, Y4
 	VADDPS       Y1, Y4, Y4
-	VMULPS       f32VecTab<>+768(SB), Y4, Y4
-	VADDPS       Y2, Y4, Y4
-	VMULPS       (BX)(SI*4), Y4, Y4
-	VMOVUPS      Y4, (CX)(SI*4)
+	VMULPS       Y4, Y2, Y2
+	VADDPS       Y2, Y3, Y3
+	VMULPS       (BX)(SI*4), Y3, Y3
+	VMOVUPS      Y3, (CX)(SI*4)
 	ADDQ         $0x00000008, SI
 	CMPQ         SI, AX
 	JL           vecloop
@@ -3299,182 +3208,159 @@ loop:
 	VMOVUPS           64(DX)(BX*4), Z1
 	VMOVUPS           128(DX)(BX*4), Z2
 	VMOVUPS           192(DX)(BX*4), Z3
-	VMULPS.BCST       f32VecTab<>+832(SB), Z0, Z4
+	VMULPS.BCST       f32VecTab<>+864(SB), Z0, Z4
 	VMULPS            Z0, Z4, Z4
 	VMULPS            Z0, Z4, Z4
 	VADDPS            Z0, Z4, Z4
-	VMULPS.BCST       f32VecTab<>+800(SB), Z4, Z4
-	VMULPS.BCST       f32VecTab<>+832(SB), Z1, Z5
+	VMULPS.BCST       f32VecTab<>+832(SB), Z4, Z4
+	VMULPS.BCST       f32VecTab<>+864(SB), Z1, Z5
 	VMULPS            Z1, Z5, Z5
 	VMULPS            Z1, Z5, Z5
 	VADDPS            Z1, Z5, Z5
-	VMULPS.BCST       f32VecTab<>+800(SB), Z5, Z5
-	VMULPS.BCST       f32VecTab<>+832(SB), Z2, Z6
+	VMULPS.BCST       f32VecTab<>+832(SB), Z5, Z5
+	VMULPS.BCST       f32VecTab<>+864(SB), Z2, Z6
 	VMULPS            Z2, Z6, Z6
 	VMULPS            Z2, Z6, Z6
 	VADDPS            Z2, Z6, Z6
-	VMULPS.BCST       f32VecTab<>+800(SB), Z6, Z6
-	VMULPS.BCST       f32VecTab<>+832(SB), Z3, Z7
+	VMULPS.BCST       f32VecTab<>+832(SB), Z6, Z6
+	VMULPS.BCST       f32VecTab<>+864(SB), Z3, Z7
 	VMULPS            Z3, Z7, Z7
 	VMULPS            Z3, Z7, Z7
 	VADDPS            Z3, Z7, Z7
-	VMULPS.BCST       f32VecTab<>+800(SB), Z7, Z7
-	VPANDD.BCST       f32VecTab<>+160(SB), Z4, Z8
-	VADDPS            Z8, Z8, Z12
-	VPANDD.BCST       f32VecTab<>+160(SB), Z5, Z9
-	VADDPS            Z9, Z9, Z13
-	VPANDD.BCST       f32VecTab<>+160(SB), Z6, Z10
-	VADDPS            Z10, Z10, Z14
-	VPANDD.BCST       f32VecTab<>+160(SB), Z7, Z11
-	VADDPS            Z11, Z11, Z15
-	VBROADCASTSS      f32VecTab<>+256(SB), Z16
-	VBROADCASTSS      f32VecTab<>+256(SB), Z17
-	VBROADCASTSS      f32VecTab<>+256(SB), Z18
-	VBROADCASTSS      f32VecTab<>+256(SB), Z19
-	VMINPS            Z12, Z16, Z16
-	VMINPS            Z13, Z17, Z17
-	VMINPS            Z14, Z18, Z18
-	VMINPS            Z15, Z19, Z19
-	VMULPS.BCST       f32VecTab<>+288(SB), Z16, Z12
-	VMULPS.BCST       f32VecTab<>+288(SB), Z17, Z13
-	VMULPS.BCST       f32VecTab<>+288(SB), Z18, Z14
-	VMULPS.BCST       f32VecTab<>+288(SB), Z19, Z15
-	VRNDSCALEPS       $0x00, Z12, Z12
-	VRNDSCALEPS       $0x00, Z13, Z13
-	VRNDSCALEPS       $0x00, Z14, Z14
-	VRNDSCALEPS       $0x00, Z15, Z15
-	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z12, Z16
-	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z13, Z17
-	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z14, Z18
-	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z15, Z19
-	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z12, Z16
-	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z13, Z17
-	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z14, Z18
-	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z15, Z19
-	VBROADCASTSS      f32VecTab<>+384(SB), Z20
-	VBROADCASTSS      f32VecTab<>+384(SB), Z21
-	VBROADCASTSS      f32VecTab<>+384(SB), Z22
-	VBROADCASTSS      f32VecTab<>+384(SB), Z23
-	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z16, Z20
-	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z17, Z21
-	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z18, Z22
-	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z19, Z23
-	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z16, Z20
-	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z17, Z21
-	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z18, Z22
-	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z19, Z23
-	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z16, Z20
-	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z17, Z21
-	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z18, Z22
-	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z19, Z23
-	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z16, Z20
-	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z17, Z21
-	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z18, Z22
-	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z19, Z23
-	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z16, Z20
-	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z17, Z21
-	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z18, Z22
-	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z19, Z23
-	VMULPS            Z16, Z16, Z24
-	VFMADD213PS       Z16, Z24, Z20
-	VADDPS.BCST       f32VecTab<>+64(SB), Z20, Z20
-	VMULPS            Z17, Z17, Z16
-	VFMADD213PS       Z17, Z16, Z21
-	VADDPS.BCST       f32VecTab<>+64(SB), Z21, Z21
-	VMULPS            Z18, Z18, Z16
-	VFMADD213PS       Z18, Z16, Z22
-	VADDPS.BCST       f32VecTab<>+64(SB), Z22, Z22
-	VMULPS            Z19, Z19, Z16
-	VFMADD213PS       Z19, Z16, Z23
-	VADDPS.BCST       f32VecTab<>+64(SB), Z23, Z23
-	VSCALEFPS         Z12, Z20, Z20
-	VSCALEFPS         Z13, Z21, Z21
-	VSCALEFPS         Z14, Z22, Z22
-	VSCALEFPS         Z15, Z23, Z23
-	VBROADCASTSS      f32VecTab<>+96(SB), Z12
-	VBROADCASTSS      f32VecTab<>+96(SB), Z13
-	VBROADCASTSS      f32VecTab<>+96(SB), Z14
-	VBROADCASTSS      f32VecTab<>+96(SB), Z15
-	VBROADCASTSS      f32VecTab<>+64(SB), Z16
-	VBROADCASTSS      f32VecTab<>+64(SB), Z17
-	VBROADCASTSS      f32VecTab<>+64(SB), Z18
-	VBROADCASTSS      f32VecTab<>+64(SB), Z19
-	VADDPS.BCST       f32VecTab<>+64(SB), Z20, Z20
-	VDIVPS            Z20, Z12, Z12
-	VSUBPS            Z12, Z16, Z16
-	VADDPS.BCST       f32VecTab<>+64(SB), Z21, Z21
-	VDIVPS            Z21, Z13, Z13
-	VSUBPS            Z13, Z17, Z17
-	VADDPS.BCST       f32VecTab<>+64(SB), Z22, Z22
-	VDIVPS            Z22, Z14, Z14
-	VSUBPS            Z14, Z18, Z18
-	VADDPS.BCST       f32VecTab<>+64(SB), Z23, Z23
-	VDIVPS            Z23, Z15, Z15
-	VSUBPS            Z15, Z19, Z19
-	VMULPS            Z8, Z8, Z12
-	VMULPS            Z9, Z9, Z13
-	VMULPS            Z10, Z10, Z14
-	VMULPS            Z11, Z11, Z15
-	VBROADCASTSS      f32VecTab<>+608(SB), Z20
-	VBROADCASTSS      f32VecTab<>+608(SB), Z21
-	VBROADCASTSS      f32VecTab<>+608(SB), Z22
-	VBROADCASTSS      f32VecTab<>+608(SB), Z23
-	VFMADD213PS.BCST  f32VecTab<>+640(SB), Z12, Z20
-	VFMADD213PS.BCST  f32VecTab<>+640(SB), Z13, Z21
-	VFMADD213PS.BCST  f32VecTab<>+640(SB), Z14, Z22
-	VFMADD213PS.BCST  f32VecTab<>+640(SB), Z15, Z23
-	VFMADD213PS.BCST  f32VecTab<>+672(SB), Z12, Z20
-	VFMADD213PS.BCST  f32VecTab<>+672(SB), Z13, Z21
-	VFMADD213PS.BCST  f32VecTab<>+672(SB), Z14, Z22
-	VFMADD213PS.BCST  f32VecTab<>+672(SB), Z15, Z23
-	VFMADD213PS.BCST  f32VecTab<>+704(SB), Z12, Z20
-	VFMADD213PS.BCST  f32VecTab<>+704(SB), Z13, Z21
-	VFMADD213PS.BCST  f32VecTab<>+704(SB), Z14, Z22
-	VFMADD213PS.BCST  f32VecTab<>+704(SB), Z15, Z23
-	VFMADD213PS.BCST  f32VecTab<>+736(SB), Z12, Z20
-	VFMADD213PS.BCST  f32VecTab<>+736(SB), Z13, Z21
-	VFMADD213PS.BCST  f32VecTab<>+736(SB), Z14, Z22
-	VFMADD213PS.BCST  f32VecTab<>+736(SB), Z15, Z23
-	VMULPS            Z8, Z12, Z12
-	VFMADD213PS       Z8, Z12, Z20
-	VCMPPS.BCST       $0x11, f32VecTab<>+576(SB), Z8, K1
-	VMOVAPS           Z20, K1, Z16
-	VPANDD.BCST       f32VecTab<>+128(SB), Z4, Z8
-	VPORD             Z8, Z16, Z16
-	VMULPS            Z9, Z13, Z13
-	VFMADD213PS       Z9, Z13, Z21
-	VCMPPS.BCST       $0x11, f32VecTab<>+576(SB), Z9, K1
-	VMOVAPS           Z21, K1, Z17
-	VPANDD.BCST       f32VecTab<>+128(SB), Z5, Z9
-	VPORD             Z9, Z17, Z17
-	VMULPS            Z10, Z14, Z14
-	VFMADD213PS       Z10, Z14, Z22
-	VCMPPS.BCST       $0x11, f32VecTab<>+576(SB), Z10, K1
-	VMOVAPS           Z22, K1, Z18
-	VPANDD.BCST       f32VecTab<>+128(SB), Z6, Z10
-	VPORD             Z10, Z18, Z18
-	VMULPS            Z11, Z15, Z15
-	VFMADD213PS       Z11, Z15, Z23
-	VCMPPS.BCST       $0x11, f32VecTab<>+576(SB), Z11, K1
-	VMOVAPS           Z23, K1, Z19
-	VPANDD.BCST       f32VecTab<>+128(SB), Z7, Z11
-	VPORD             Z11, Z19, Z19
+	VMULPS.BCST       f32VecTab<>+832(SB), Z7, Z7
+	VPORD.BCST        f32VecTab<>+128(SB), Z4, Z8
+	VPORD.BCST        f32VecTab<>+128(SB), Z5, Z9
+	VPORD.BCST        f32VecTab<>+128(SB), Z6, Z10
+	VPORD.BCST        f32VecTab<>+128(SB), Z7, Z11
+	VBROADCASTSS      f32VecTab<>+224(SB), Z12
+	VBROADCASTSS      f32VecTab<>+224(SB), Z13
+	VBROADCASTSS      f32VecTab<>+224(SB), Z14
+	VBROADCASTSS      f32VecTab<>+224(SB), Z15
+	VMAXPS            Z8, Z12, Z12
+	VMAXPS            Z9, Z13, Z13
+	VMAXPS            Z10, Z14, Z14
+	VMAXPS            Z11, Z15, Z15
+	VBROADCASTSS      f32VecTab<>+256(SB), Z8
+	VMINPS            Z12, Z8, Z12
+	VMINPS            Z13, Z8, Z13
+	VMINPS            Z14, Z8, Z14
+	VMINPS            Z15, Z8, Z15
+	VMULPS.BCST       f32VecTab<>+288(SB), Z12, Z8
+	VMULPS.BCST       f32VecTab<>+288(SB), Z13, Z9
+	VMULPS.BCST       f32VecTab<>+288(SB), Z14, Z10
+	VMULPS.BCST       f32VecTab<>+288(SB), Z15, Z11
+	VRNDSCALEPS       $0x00, Z8, Z8
+	VRNDSCALEPS       $0x00, Z9, Z9
+	VRNDSCALEPS       $0x00, Z10, Z10
+	VRNDSCALEPS       $0x00, Z11, Z11
+	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z8, Z12
+	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z9, Z13
+	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z10, Z14
+	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z11, Z15
+	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z8, Z12
+	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z9, Z13
+	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z10, Z14
+	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z11, Z15
+	VBROADCASTSS      f32VecTab<>+384(SB), Z16
+	VBROADCASTSS      f32VecTab<>+384(SB), Z17
+	VBROADCASTSS      f32VecTab<>+384(SB), Z18
+	VBROADCASTSS      f32VecTab<>+384(SB), Z19
+	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z12, Z16
+	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z13, Z17
+	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z14, Z18
+	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z15, Z19
+	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z12, Z16
+	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z13, Z17
+	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z14, Z18
+	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z15, Z19
+	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z12, Z16
+	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z13, Z17
+	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z14, Z18
+	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z15, Z19
+	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z12, Z16
+	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z13, Z17
+	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z14, Z18
+	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z15, Z19
+	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z12, Z16
+	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z13, Z17
+	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z14, Z18
+	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z15, Z19
+	VMULPS            Z12, Z12, Z20
+	VFMADD213PS       Z12, Z20, Z16
 	VADDPS.BCST       f32VecTab<>+64(SB), Z16, Z16
-	VMULPS.BCST       f32VecTab<>+768(SB), Z0, Z0
-	VMULPS            Z16, Z0, Z0
-	VMOVUPS           Z0, (CX)(BX*4)
+	VMULPS            Z13, Z13, Z12
+	VFMADD213PS       Z13, Z12, Z17
 	VADDPS.BCST       f32VecTab<>+64(SB), Z17, Z17
-	VMULPS.BCST       f32VecTab<>+768(SB), Z1, Z0
-	VMULPS            Z17, Z0, Z0
-	VMOVUPS           Z0, 64(CX)(BX*4)
+	VMULPS            Z14, Z14, Z12
+	VFMADD213PS       Z14, Z12, Z18
 	VADDPS.BCST       f32VecTab<>+64(SB), Z18, Z18
-	VMULPS.BCST       f32VecTab<>+768(SB), Z2, Z0
-	VMULPS            Z18, Z0, Z0
-	VMOVUPS           Z0, 128(CX)(BX*4)
+	VMULPS            Z15, Z15, Z12
+	VFMADD213PS       Z15, Z12, Z19
 	VADDPS.BCST       f32VecTab<>+64(SB), Z19, Z19
-	VMULPS.BCST       f32VecTab<>+768(SB), Z3, Z0
-	VMULPS            Z19, Z0, Z0
-	VMOVUPS           Z0, 192(CX)(BX*4)
+	VCVTPS2DQ         Z8, Z8
+	VPSRAD            $0x01, Z8, Z12
+	VPSUBD            Z12, Z8, Z8
+	VPADDD.BCST       f32VecTab<>+192(SB), Z12, Z12
+	VPADDD.BCST       f32VecTab<>+192(SB), Z8, Z8
+	VPSLLD            $0x17, Z12, Z12
+	VPSLLD            $0x17, Z8, Z8
+	VMULPS            Z12, Z16, Z16
+	VMULPS            Z8, Z16, Z16
+	VCVTPS2DQ         Z9, Z9
+	VPSRAD            $0x01, Z9, Z8
+	VPSUBD            Z8, Z9, Z9
+	VPADDD.BCST       f32VecTab<>+192(SB), Z8, Z8
+	VPADDD.BCST       f32VecTab<>+192(SB), Z9, Z9
+	VPSLLD            $0x17, Z8, Z8
+	VPSLLD            $0x17, Z9, Z9
+	VMULPS            Z8, Z17, Z17
+	VMULPS            Z9, Z17, Z17
+	VCVTPS2DQ         Z10, Z10
+	VPSRAD            $0x01, Z10, Z8
+	VPSUBD            Z8, Z10, Z10
+	VPADDD.BCST       f32VecTab<>+192(SB), Z8, Z8
+	VPADDD.BCST       f32VecTab<>+192(SB), Z10, Z10
+	VPSLLD            $0x17, Z8, Z8
+	VPSLLD            $0x17, Z10, Z10
+	VMULPS            Z8, Z18, Z18
+	VMULPS            Z10, Z18, Z18
+	VCVTPS2DQ         Z11, Z11
+	VPSRAD            $0x01, Z11, Z8
+	VPSUBD            Z8, Z11, Z11
+	VPADDD.BCST       f32VecTab<>+192(SB), Z8, Z8
+	VPADDD.BCST       f32VecTab<>+192(SB), Z11, Z11
+	VPSLLD            $0x17, Z8, Z8
+	VPSLLD            $0x17, Z11, Z11
+	VMULPS            Z8, Z19, Z19
+	VMULPS            Z11, Z19, Z19
+	VBROADCASTSS      f32VecTab<>+64(SB), Z9
+	VBROADCASTSS      f32VecTab<>+64(SB), Z10
+	VBROADCASTSS      f32VecTab<>+64(SB), Z11
+	VBROADCASTSS      f32VecTab<>+64(SB), Z12
+	VADDPS.BCST       f32VecTab<>+64(SB), Z16, Z8
+	VPTESTMD.BCST     f32VecTab<>+128(SB), Z4, K1
+	VMOVAPS           Z16, K1, Z9
+	VDIVPS            Z8, Z9, Z9
+	VADDPS.BCST       f32VecTab<>+64(SB), Z17, Z4
+	VPTESTMD.BCST     f32VecTab<>+128(SB), Z5, K1
+	VMOVAPS           Z17, K1, Z10
+	VDIVPS            Z4, Z10, Z10
+	VADDPS.BCST       f32VecTab<>+64(SB), Z18, Z4
+	VPTESTMD.BCST     f32VecTab<>+128(SB), Z6, K1
+	VMOVAPS           Z18, K1, Z11
+	VDIVPS            Z4, Z11, Z11
+	VADDPS.BCST       f32VecTab<>+64(SB), Z19, Z4
+	VPTESTMD.BCST     f32VecTab<>+128(SB), Z7, K1
+	VMOVAPS           Z19, K1, Z12
+	VDIVPS            Z4, Z12, Z12
+	VMULPS            Z0, Z9, Z9
+	VMOVUPS           Z9, (CX)(BX*4)
+	VMULPS            Z1, Z10, Z10
+	VMOVUPS           Z10, 64(CX)(BX*4)
+	VMULPS            Z2, Z11, Z11
+	VMOVUPS           Z11, 128(CX)(BX*4)
+	VMULPS            Z3, Z12, Z12
+	VMOVUPS           Z12, 192(CX)(BX*4)
 	ADDQ              $0x00000040, BX
 	CMPQ              BX, SI
 	JL                loop
@@ -3483,50 +3369,45 @@ one:
 	CMPQ              BX, AX
 	JGE               done
 	VMOVUPS           (DX)(BX*4), Z0
-	VMULPS.BCST       f32VecTab<>+832(SB), Z0, Z1
+	VMULPS.BCST       f32VecTab<>+864(SB), Z0, Z1
 	VMULPS            Z0, Z1, Z1
 	VMULPS            Z0, Z1, Z1
 	VADDPS            Z0, Z1, Z1
-	VMULPS.BCST       f32VecTab<>+800(SB), Z1, Z1
-	VPANDD.BCST       f32VecTab<>+160(SB), Z1, Z2
-	VADDPS            Z2, Z2, Z3
-	VBROADCASTSS      f32VecTab<>+256(SB), Z4
-	VMINPS            Z3, Z4, Z4
-	VMULPS.BCST       f32VecTab<>+288(SB), Z4, Z3
-	VRNDSCALEPS       $0x00, Z3, Z3
-	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z3, Z4
-	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z3, Z4
-	VBROADCASTSS      f32VecTab<>+384(SB), Z5
-	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z4, Z5
-	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z4, Z5
-	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z4, Z5
-	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z4, Z5
-	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z4, Z5
-	VMULPS            Z4, Z4, Z6
-	VFMADD213PS       Z4, Z6, Z5
-	VADDPS.BCST       f32VecTab<>+64(SB), Z5, Z5
-	VSCALEFPS         Z3, Z5, Z5
-	VBROADCASTSS      f32VecTab<>+96(SB), Z3
-	VBROADCASTSS      f32VecTab<>+64(SB), Z4
-	VADDPS.BCST       f32VecTab<>+64(SB), Z5, Z5
-	VDIVPS            Z5, Z3, Z3
-	VSUBPS            Z3, Z4, Z4
-	VMULPS            Z2, Z2, Z3
-	VBROADCASTSS      f32VecTab<>+608(SB), Z5
-	VFMADD213PS.BCST  f32VecTab<>+640(SB), Z3, Z5
-	VFMADD213PS.BCST  f32VecTab<>+672(SB), Z3, Z5
-	VFMADD213PS.BCST  f32VecTab<>+704(SB), Z3, Z5
-	VFMADD213PS.BCST  f32VecTab<>+736(SB), Z3, Z5
-	VMULPS            Z2, Z3, Z3
-	VFMADD213PS       Z2, Z3, Z5
-	VCMPPS.BCST       $0x11, f32VecTab<>+576(SB), Z2, K1
-	VMOVAPS           Z5, K1, Z4
-	VPANDD.BCST       f32VecTab<>+128(SB), Z1, Z2
-	VPORD             Z2, Z4, Z4
+	VMULPS.BCST       f32VecTab<>+832(SB), Z1, Z1
+	VPORD.BCST        f32VecTab<>+128(SB), Z1, Z2
+	VBROADCASTSS      f32VecTab<>+224(SB), Z3
+	VMAXPS            Z2, Z3, Z3
+	VBROADCASTSS      f32VecTab<>+256(SB), Z2
+	VMINPS            Z3, Z2, Z3
+	VMULPS.BCST       f32VecTab<>+288(SB), Z3, Z2
+	VRNDSCALEPS       $0x00, Z2, Z2
+	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z2, Z3
+	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z2, Z3
+	VBROADCASTSS      f32VecTab<>+384(SB), Z4
+	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z3, Z4
+	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z3, Z4
+	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z3, Z4
+	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z3, Z4
+	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z3, Z4
+	VMULPS            Z3, Z3, Z5
+	VFMADD213PS       Z3, Z5, Z4
 	VADDPS.BCST       f32VecTab<>+64(SB), Z4, Z4
-	VMULPS.BCST       f32VecTab<>+768(SB), Z0, Z0
-	VMULPS            Z4, Z0, Z0
-	VMOVUPS           Z0, (CX)(BX*4)
+	VCVTPS2DQ         Z2, Z2
+	VPSRAD            $0x01, Z2, Z3
+	VPSUBD            Z3, Z2, Z2
+	VPADDD.BCST       f32VecTab<>+192(SB), Z3, Z3
+	VPADDD.BCST       f32VecTab<>+192(SB), Z2, Z2
+	VPSLLD            $0x17, Z3, Z3
+	VPSLLD            $0x17, Z2, Z2
+	VMULPS            Z3, Z4, Z4
+	VMULPS            Z2, Z4, Z4
+	VBROADCASTSS      f32VecTab<>+64(SB), Z3
+	VADDPS.BCST       f32VecTab<>+64(SB), Z4, Z2
+	VPTESTMD.BCST     f32VecTab<>+128(SB), Z1, K1
+	VMOVAPS           Z4, K1, Z3
+	VDIVPS            Z2, Z3, Z3
+	VMULPS            Z0, Z3, Z3
+	VMOVUPS           Z3, (CX)(BX*4)
 	ADDQ              $0x00000010, BX
 	JMP               one
 
@@ -3552,226 +3433,199 @@ loop:
 	VMOVUPS           64(DX)(SI*4), Z1
 	VMOVUPS           128(DX)(SI*4), Z2
 	VMOVUPS           192(DX)(SI*4), Z3
-	VMULPS.BCST       f32VecTab<>+832(SB), Z0, Z4
+	VMULPS.BCST       f32VecTab<>+864(SB), Z0, Z4
 	VMULPS            Z0, Z4, Z4
 	VMULPS            Z0, Z4, Z4
 	VADDPS            Z0, Z4, Z4
-	VMULPS.BCST       f32VecTab<>+800(SB), Z4, Z4
-	VMULPS.BCST       f32VecTab<>+832(SB), Z1, Z5
+	VMULPS.BCST       f32VecTab<>+832(SB), Z4, Z4
+	VMULPS.BCST       f32VecTab<>+864(SB), Z1, Z5
 	VMULPS            Z1, Z5, Z5
 	VMULPS            Z1, Z5, Z5
 	VADDPS            Z1, Z5, Z5
-	VMULPS.BCST       f32VecTab<>+800(SB), Z5, Z5
-	VMULPS.BCST       f32VecTab<>+832(SB), Z2, Z6
+	VMULPS.BCST       f32VecTab<>+832(SB), Z5, Z5
+	VMULPS.BCST       f32VecTab<>+864(SB), Z2, Z6
 	VMULPS            Z2, Z6, Z6
 	VMULPS            Z2, Z6, Z6
 	VADDPS            Z2, Z6, Z6
-	VMULPS.BCST       f32VecTab<>+800(SB), Z6, Z6
-	VMULPS.BCST       f32VecTab<>+832(SB), Z3, Z7
+	VMULPS.BCST       f32VecTab<>+832(SB), Z6, Z6
+	VMULPS.BCST       f32VecTab<>+864(SB), Z3, Z7
 	VMULPS            Z3, Z7, Z7
 	VMULPS            Z3, Z7, Z7
 	VADDPS            Z3, Z7, Z7
-	VMULPS.BCST       f32VecTab<>+800(SB), Z7, Z7
-	VPANDD.BCST       f32VecTab<>+160(SB), Z4, Z8
-	VADDPS            Z8, Z8, Z12
-	VPANDD.BCST       f32VecTab<>+160(SB), Z5, Z9
-	VADDPS            Z9, Z9, Z13
-	VPANDD.BCST       f32VecTab<>+160(SB), Z6, Z10
-	VADDPS            Z10, Z10, Z14
-	VPANDD.BCST       f32VecTab<>+160(SB), Z7, Z11
-	VADDPS            Z11, Z11, Z15
-	VBROADCASTSS      f32VecTab<>+256(SB), Z16
-	VBROADCASTSS      f32VecTab<>+256(SB), Z17
-	VBROADCASTSS      f32VecTab<>+256(SB), Z18
-	VBROADCASTSS      f32VecTab<>+256(SB), Z19
-	VMINPS            Z12, Z16, Z16
-	VMINPS            Z13, Z17, Z17
-	VMINPS            Z14, Z18, Z18
-	VMINPS            Z15, Z19, Z19
-	VMULPS.BCST       f32VecTab<>+288(SB), Z16, Z12
-	VMULPS.BCST       f32VecTab<>+288(SB), Z17, Z13
-	VMULPS.BCST       f32VecTab<>+288(SB), Z18, Z14
-	VMULPS.BCST       f32VecTab<>+288(SB), Z19, Z15
-	VRNDSCALEPS       $0x00, Z12, Z12
-	VRNDSCALEPS       $0x00, Z13, Z13
-	VRNDSCALEPS       $0x00, Z14, Z14
-	VRNDSCALEPS       $0x00, Z15, Z15
-	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z12, Z16
-	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z13, Z17
-	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z14, Z18
-	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z15, Z19
-	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z12, Z16
-	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z13, Z17
-	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z14, Z18
-	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z15, Z19
-	VBROADCASTSS      f32VecTab<>+384(SB), Z20
-	VBROADCASTSS      f32VecTab<>+384(SB), Z21
-	VBROADCASTSS      f32VecTab<>+384(SB), Z22
-	VBROADCASTSS      f32VecTab<>+384(SB), Z23
-	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z16, Z20
-	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z17, Z21
-	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z18, Z22
-	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z19, Z23
-	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z16, Z20
-	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z17, Z21
-	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z18, Z22
-	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z19, Z23
-	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z16, Z20
-	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z17, Z21
-	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z18, Z22
-	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z19, Z23
-	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z16, Z20
-	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z17, Z21
-	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z18, Z22
-	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z19, Z23
-	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z16, Z20
-	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z17, Z21
-	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z18, Z22
-	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z19, Z23
-	VMULPS            Z16, Z16, Z24
-	VFMADD213PS       Z16, Z24, Z20
-	VADDPS.BCST       f32VecTab<>+64(SB), Z20, Z20
-	VMULPS            Z17, Z17, Z16
-	VFMADD213PS       Z17, Z16, Z21
-	VADDPS.BCST       f32VecTab<>+64(SB), Z21, Z21
-	VMULPS            Z18, Z18, Z16
-	VFMADD213PS       Z18, Z16, Z22
-	VADDPS.BCST       f32VecTab<>+64(SB), Z22, Z22
-	VMULPS            Z19, Z19, Z16
-	VFMADD213PS       Z19, Z16, Z23
-	VADDPS.BCST       f32VecTab<>+64(SB), Z23, Z23
-	VSCALEFPS         Z12, Z20, Z20
-	VSCALEFPS         Z13, Z21, Z21
-	VSCALEFPS         Z14, Z22, Z22
-	VSCALEFPS         Z15, Z23, Z23
-	VBROADCASTSS      f32VecTab<>+96(SB), Z12
-	VBROADCASTSS      f32VecTab<>+96(SB), Z13
-	VBROADCASTSS      f32VecTab<>+96(SB), Z14
-	VBROADCASTSS      f32VecTab<>+96(SB), Z15
-	VBROADCASTSS      f32VecTab<>+64(SB), Z16
-	VBROADCASTSS      f32VecTab<>+64(SB), Z17
-	VBROADCASTSS      f32VecTab<>+64(SB), Z18
-	VBROADCASTSS      f32VecTab<>+64(SB), Z19
-	VADDPS.BCST       f32VecTab<>+64(SB), Z20, Z20
-	VDIVPS            Z20, Z12, Z12
-	VSUBPS            Z12, Z16, Z16
-	VADDPS.BCST       f32VecTab<>+64(SB), Z21, Z21
-	VDIVPS            Z21, Z13, Z13
-	VSUBPS            Z13, Z17, Z17
-	VADDPS.BCST       f32VecTab<>+64(SB), Z22, Z22
-	VDIVPS            Z22, Z14, Z14
-	VSUBPS            Z14, Z18, Z18
-	VADDPS.BCST       f32VecTab<>+64(SB), Z23, Z23
-	VDIVPS            Z23, Z15, Z15
-	VSUBPS            Z15, Z19, Z19
-	VMULPS            Z8, Z8, Z12
-	VMULPS            Z9, Z9, Z13
-	VMULPS            Z10, Z10, Z14
-	VMULPS            Z11, Z11, Z15
-	VBROADCASTSS      f32VecTab<>+608(SB), Z20
-	VBROADCASTSS      f32VecTab<>+608(SB), Z21
-	VBROADCASTSS      f32VecTab<>+608(SB), Z22
-	VBROADCASTSS      f32VecTab<>+608(SB), Z23
-	VFMADD213PS.BCST  f32VecTab<>+640(SB), Z12, Z20
-	VFMADD213PS.BCST  f32VecTab<>+640(SB), Z13, Z21
-	VFMADD213PS.BCST  f32VecTab<>+640(SB), Z14, Z22
-	VFMADD213PS.BCST  f32VecTab<>+640(SB), Z15, Z23
-	VFMADD213PS.BCST  f32VecTab<>+672(SB), Z12, Z20
-	VFMADD213PS.BCST  f32VecTab<>+672(SB), Z13, Z21
-	VFMADD213PS.BCST  f32VecTab<>+672(SB), Z14, Z22
-	VFMADD213PS.BCST  f32VecTab<>+672(SB), Z15, Z23
-	VFMADD213PS.BCST  f32VecTab<>+704(SB), Z12, Z20
-	VFMADD213PS.BCST  f32VecTab<>+704(SB), Z13, Z21
-	VFMADD213PS.BCST  f32VecTab<>+704(SB), Z14, Z22
-	VFMADD213PS.BCST  f32VecTab<>+704(SB), Z15, Z23
-	VFMADD213PS.BCST  f32VecTab<>+736(SB), Z12, Z20
-	VFMADD213PS.BCST  f32VecTab<>+736(SB), Z13, Z21
-	VFMADD213PS.BCST  f32VecTab<>+736(SB), Z14, Z22
-	VFMADD213PS.BCST  f32VecTab<>+736(SB), Z15, Z23
-	VMULPS            Z8, Z12, Z12
-	VFMADD213PS       Z8, Z12, Z20
-	VCMPPS.BCST       $0x11, f32VecTab<>+576(SB), Z8, K1
-	VMOVAPS           Z20, K1, Z16
-	VPANDD.BCST       f32VecTab<>+128(SB), Z4, Z8
-	VPORD             Z8, Z16, Z16
-	VMULPS            Z9, Z13, Z13
-	VFMADD213PS       Z9, Z13, Z21
-	VCMPPS.BCST       $0x11, f32VecTab<>+576(SB), Z9, K1
-	VMOVAPS           Z21, K1, Z17
-	VPANDD.BCST       f32VecTab<>+128(SB), Z5, Z9
-	VPORD             Z9, Z17, Z17
-	VMULPS            Z10, Z14, Z14
-	VFMADD213PS       Z10, Z14, Z22
-	VCMPPS.BCST       $0x11, f32VecTab<>+576(SB), Z10, K1
-	VMOVAPS           Z22, K1, Z18
-	VPANDD.BCST       f32VecTab<>+128(SB), Z6, Z10
-	VPORD             Z10, Z18, Z18
-	VMULPS            Z11, Z15, Z15
-	VFMADD213PS       Z11, Z15, Z23
-	VCMPPS.BCST       $0x11, f32VecTab<>+576(SB), Z11, K1
-	VMOVAPS           Z23, K1, Z19
-	VPANDD.BCST       f32VecTab<>+128(SB), Z7, Z11
-	VPORD             Z11, Z19, Z19
+	VMULPS.BCST       f32VecTab<>+832(SB), Z7, Z7
+	VPORD.BCST        f32VecTab<>+128(SB), Z4, Z8
+	VPORD.BCST        f32VecTab<>+128(SB), Z5, Z9
+	VPORD.BCST        f32VecTab<>+128(SB), Z6, Z10
+	VPORD.BCST        f32VecTab<>+128(SB), Z7, Z11
+	VBROADCASTSS      f32VecTab<>+224(SB), Z12
+	VBROADCASTSS      f32VecTab<>+224(SB), Z13
+	VBROADCASTSS      f32VecTab<>+224(SB), Z14
+	VBROADCASTSS      f32VecTab<>+224(SB), Z15
+	VMAXPS            Z8, Z12, Z12
+	VMAXPS            Z9, Z13, Z13
+	VMAXPS            Z10, Z14, Z14
+	VMAXPS            Z11, Z15, Z15
+	VBROADCASTSS      f32VecTab<>+256(SB), Z8
+	VMINPS            Z12, Z8, Z12
+	VMINPS            Z13, Z8, Z13
+	VMINPS            Z14, Z8, Z14
+	VMINPS            Z15, Z8, Z15
+	VMULPS.BCST       f32VecTab<>+288(SB), Z12, Z8
+	VMULPS.BCST       f32VecTab<>+288(SB), Z13, Z9
+	VMULPS.BCST       f32VecTab<>+288(SB), Z14, Z10
+	VMULPS.BCST       f32VecTab<>+288(SB), Z15, Z11
+	VRNDSCALEPS       $0x00, Z8, Z8
+	VRNDSCALEPS       $0x00, Z9, Z9
+	VRNDSCALEPS       $0x00, Z10, Z10
+	VRNDSCALEPS       $0x00, Z11, Z11
+	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z8, Z12
+	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z9, Z13
+	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z10, Z14
+	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z11, Z15
+	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z8, Z12
+	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z9, Z13
+	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z10, Z14
+	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z11, Z15
+	VBROADCASTSS      f32VecTab<>+384(SB), Z16
+	VBROADCASTSS      f32VecTab<>+384(SB), Z17
+	VBROADCASTSS      f32VecTab<>+384(SB), Z18
+	VBROADCASTSS      f32VecTab<>+384(SB), Z19
+	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z12, Z16
+	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z13, Z17
+	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z14, Z18
+	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z15, Z19
+	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z12, Z16
+	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z13, Z17
+	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z14, Z18
+	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z15, Z19
+	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z12, Z16
+	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z13, Z17
+	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z14, Z18
+	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z15, Z19
+	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z12, Z16
+	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z13, Z17
+	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z14, Z18
+	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z15, Z19
+	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z12, Z16
+	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z13, Z17
+	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z14, Z18
+	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z15, Z19
+	VMULPS            Z12, Z12, Z20
+	VFMADD213PS       Z12, Z20, Z16
+	VADDPS.BCST       f32VecTab<>+64(SB), Z16, Z16
+	VMULPS            Z13, Z13, Z12
+	VFMADD213PS       Z13, Z12, Z17
+	VADDPS.BCST       f32VecTab<>+64(SB), Z17, Z17
+	VMULPS            Z14, Z14, Z12
+	VFMADD213PS       Z14, Z12, Z18
+	VADDPS.BCST       f32VecTab<>+64(SB), Z18, Z18
+	VMULPS            Z15, Z15, Z12
+	VFMADD213PS       Z15, Z12, Z19
+	VADDPS.BCST       f32VecTab<>+64(SB), Z19, Z19
+	VCVTPS2DQ         Z8, Z8
+	VPSRAD            $0x01, Z8, Z12
+	VPSUBD            Z12, Z8, Z8
+	VPADDD.BCST       f32VecTab<>+192(SB), Z12, Z12
+	VPADDD.BCST       f32VecTab<>+192(SB), Z8, Z8
+	VPSLLD            $0x17, Z12, Z12
+	VPSLLD            $0x17, Z8, Z8
+	VMULPS            Z12, Z16, Z16
+	VMULPS            Z8, Z16, Z16
+	VCVTPS2DQ         Z9, Z9
+	VPSRAD            $0x01, Z9, Z8
+	VPSUBD            Z8, Z9, Z9
+	VPADDD.BCST       f32VecTab<>+192(SB), Z8, Z8
+	VPADDD.BCST       f32VecTab<>+192(SB), Z9, Z9
+	VPSLLD            $0x17, Z8, Z8
+	VPSLLD            $0x17, Z9, Z9
+	VMULPS            Z8, Z17, Z17
+	VMULPS            Z9, Z17, Z17
+	VCVTPS2DQ         Z10, Z10
+	VPSRAD            $0x01, Z10, Z8
+	VPSUBD            Z8, Z10, Z10
+	VPADDD.BCST       f32VecTab<>+192(SB), Z8, Z8
+	VPADDD.BCST       f32VecTab<>+192(SB), Z10, Z10
+	VPSLLD            $0x17, Z8, Z8
+	VPSLLD            $0x17, Z10, Z10
+	VMULPS            Z8, Z18, Z18
+	VMULPS            Z10, Z18, Z18
+	VCVTPS2DQ         Z11, Z11
+	VPSRAD            $0x01, Z11, Z8
+	VPSUBD            Z8, Z11, Z11
+	VPADDD.BCST       f32VecTab<>+192(SB), Z8, Z8
+	VPADDD.BCST       f32VecTab<>+192(SB), Z11, Z11
+	VPSLLD            $0x17, Z8, Z8
+	VPSLLD            $0x17, Z11, Z11
+	VMULPS            Z8, Z19, Z19
+	VMULPS            Z11, Z19, Z19
+	VBROADCASTSS      f32VecTab<>+64(SB), Z9
+	VBROADCASTSS      f32VecTab<>+64(SB), Z10
+	VBROADCASTSS      f32VecTab<>+64(SB), Z11
+	VBROADCASTSS      f32VecTab<>+64(SB), Z12
+	VADDPS.BCST       f32VecTab<>+64(SB), Z16, Z8
+	VPTESTMD.BCST     f32VecTab<>+128(SB), Z4, K1
+	VMOVAPS           Z16, K1, Z9
+	VDIVPS            Z8, Z9, Z9
+	VADDPS.BCST       f32VecTab<>+64(SB), Z17, Z4
+	VPTESTMD.BCST     f32VecTab<>+128(SB), Z5, K1
+	VMOVAPS           Z17, K1, Z10
+	VDIVPS            Z4, Z10, Z10
+	VADDPS.BCST       f32VecTab<>+64(SB), Z18, Z4
+	VPTESTMD.BCST     f32VecTab<>+128(SB), Z6, K1
+	VMOVAPS           Z18, K1, Z11
+	VDIVPS            Z4, Z11, Z11
+	VADDPS.BCST       f32VecTab<>+64(SB), Z19, Z4
+	VPTESTMD.BCST     f32VecTab<>+128(SB), Z7, K1
+	VMOVAPS           Z19, K1, Z12
+	VDIVPS            Z4, Z12, Z12
 	VBROADCASTSS      f32VecTab<>+64(SB), Z4
-	VMULPS            Z16, Z16, Z6
-	VSUBPS            Z6, Z4, Z6
-	VMULPS.BCST       f32VecTab<>+768(SB), Z0, Z5
+	VMULPS            Z9, Z0, Z5
+	VSUBPS            Z9, Z4, Z6
 	VMULPS            Z6, Z5, Z5
-	VMULPS.BCST       f32VecTab<>+800(SB), Z5, Z5
-	VMULPS.BCST       f32VecTab<>+864(SB), Z0, Z6
+	VMULPS.BCST       f32VecTab<>+832(SB), Z5, Z5
+	VMULPS.BCST       f32VecTab<>+896(SB), Z0, Z6
 	VMULPS            Z0, Z6, Z6
 	VADDPS            Z4, Z6, Z6
 	VMULPS            Z6, Z5, Z5
-	VADDPS            Z4, Z16, Z16
-	VMULPS.BCST       f32VecTab<>+768(SB), Z16, Z16
-	VADDPS            Z5, Z16, Z16
-	VMULPS            (BX)(SI*4), Z16, Z16
-	VMOVUPS           Z16, (CX)(SI*4)
+	VADDPS            Z5, Z9, Z9
+	VMULPS            (BX)(SI*4), Z9, Z9
+	VMOVUPS           Z9, (CX)(SI*4)
 	VBROADCASTSS      f32VecTab<>+64(SB), Z0
-	VMULPS            Z17, Z17, Z5
-	VSUBPS            Z5, Z0, Z5
-	VMULPS.BCST       f32VecTab<>+768(SB), Z1, Z4
+	VMULPS            Z10, Z1, Z4
+	VSUBPS            Z10, Z0, Z5
 	VMULPS            Z5, Z4, Z4
-	VMULPS.BCST       f32VecTab<>+800(SB), Z4, Z4
-	VMULPS.BCST       f32VecTab<>+864(SB), Z1, Z5
+	VMULPS.BCST       f32VecTab<>+832(SB), Z4, Z4
+	VMULPS.BCST       f32VecTab<>+896(SB), Z1, Z5
 	VMULPS            Z1, Z5, Z5
 	VADDPS            Z0, Z5, Z5
 	VMULPS            Z5, Z4, Z4
-	VADDPS            Z0, Z17, Z17
-	VMULPS.BCST       f32VecTab<>+768(SB), Z17, Z17
-	VADDPS            Z4, Z17, Z17
-	VMULPS            64(BX)(SI*4), Z17, Z17
-	VMOVUPS           Z17, 64(CX)(SI*4)
+	VADDPS            Z4, Z10, Z10
+	VMULPS            64(BX)(SI*4), Z10, Z10
+	VMOVUPS           Z10, 64(CX)(SI*4)
 	VBROADCASTSS      f32VecTab<>+64(SB), Z0
-	VMULPS            Z18, Z18, Z4
-	VSUBPS            Z4, Z0, Z4
-	VMULPS.BCST       f32VecTab<>+768(SB), Z2, Z1
+	VMULPS            Z11, Z2, Z1
+	VSUBPS            Z11, Z0, Z4
 	VMULPS            Z4, Z1, Z1
-	VMULPS.BCST       f32VecTab<>+800(SB), Z1, Z1
-	VMULPS.BCST       f32VecTab<>+864(SB), Z2, Z4
+	VMULPS.BCST       f32VecTab<>+832(SB), Z1, Z1
+	VMULPS.BCST       f32VecTab<>+896(SB), Z2, Z4
 	VMULPS            Z2, Z4, Z4
 	VADDPS            Z0, Z4, Z4
 	VMULPS            Z4, Z1, Z1
-	VADDPS            Z0, Z18, Z18
-	VMULPS.BCST       f32VecTab<>+768(SB), Z18, Z18
-	VADDPS            Z1, Z18, Z18
-	VMULPS            128(BX)(SI*4), Z18, Z18
-	VMOVUPS           Z18, 128(CX)(SI*4)
+	VADDPS            Z1, Z11, Z11
+	VMULPS            128(BX)(SI*4), Z11, Z11
+	VMOVUPS           Z11, 128(CX)(SI*4)
 	VBROADCASTSS      f32VecTab<>+64(SB), Z0
-	VMULPS            Z19, Z19, Z2
-	VSUBPS            Z2, Z0, Z2
-	VMULPS.BCST       f32VecTab<>+768(SB), Z3, Z1
+	VMULPS            Z12, Z3, Z1
+	VSUBPS            Z12, Z0, Z2
 	VMULPS            Z2, Z1, Z1
-	VMULPS.BCST       f32VecTab<>+800(SB), Z1, Z1
-	VMULPS.BCST       f32VecTab<>+864(SB), Z3, Z2
+	VMULPS.BCST       f32VecTab<>+832(SB), Z1, Z1
+	VMULPS.BCST       f32VecTab<>+896(SB), Z3, Z2
 	VMULPS            Z3, Z2, Z2
 	VADDPS            Z0, Z2, Z2
 	VMULPS            Z2, Z1, Z1
-	VADDPS            Z0, Z19, Z19
-	VMULPS.BCST       f32VecTab<>+768(SB), Z19, Z19
-	VADDPS            Z1, Z19, Z19
-	VMULPS            192(BX)(SI*4), Z19, Z19
-	VMOVUPS           Z19, 192(CX)(SI*4)
+	VADDPS            Z1, Z12, Z12
+	VMULPS            192(BX)(SI*4), Z12, Z12
+	VMOVUPS           Z12, 192(CX)(SI*4)
 	ADDQ              $0x00000040, SI
 	CMPQ              SI, DI
 	JL                loop
@@ -3780,61 +3634,55 @@ one:
 	CMPQ              SI, AX
 	JGE               done
 	VMOVUPS           (DX)(SI*4), Z0
-	VMULPS.BCST       f32VecTab<>+832(SB), Z0, Z1
+	VMULPS.BCST       f32VecTab<>+864(SB), Z0, Z1
 	VMULPS            Z0, Z1, Z1
 	VMULPS            Z0, Z1, Z1
 	VADDPS            Z0, Z1, Z1
-	VMULPS.BCST       f32VecTab<>+800(SB), Z1, Z1
-	VPANDD.BCST       f32VecTab<>+160(SB), Z1, Z2
-	VADDPS            Z2, Z2, Z3
-	VBROADCASTSS      f32VecTab<>+256(SB), Z4
-	VMINPS            Z3, Z4, Z4
-	VMULPS.BCST       f32VecTab<>+288(SB), Z4, Z3
-	VRNDSCALEPS       $0x00, Z3, Z3
-	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z3, Z4
-	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z3, Z4
-	VBROADCASTSS      f32VecTab<>+384(SB), Z5
-	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z4, Z5
-	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z4, Z5
-	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z4, Z5
-	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z4, Z5
-	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z4, Z5
-	VMULPS            Z4, Z4, Z6
-	VFMADD213PS       Z4, Z6, Z5
-	VADDPS.BCST       f32VecTab<>+64(SB), Z5, Z5
-	VSCALEFPS         Z3, Z5, Z5
-	VBROADCASTSS      f32VecTab<>+96(SB), Z3
-	VBROADCASTSS      f32VecTab<>+64(SB), Z4
-	VADDPS.BCST       f32VecTab<>+64(SB), Z5, Z5
-	VDIVPS            Z5, Z3, Z3
-	VSUBPS            Z3, Z4, Z4
-	VMULPS            Z2, Z2, Z3
-	VBROADCASTSS      f32VecTab<>+608(SB), Z5
-	VFMADD213PS.BCST  f32VecTab<>+640(SB), Z3, Z5
-	VFMADD213PS.BCST  f32VecTab<>+672(SB), Z3, Z5
-	VFMADD213PS.BCST  f32VecTab<>+704(SB), Z3, Z5
-	VFMADD213PS.BCST  f32VecTab<>+736(SB), Z3, Z5
-	VMULPS            Z2, Z3, Z3
-	VFMADD213PS       Z2, Z3, Z5
-	VCMPPS.BCST       $0x11, f32VecTab<>+576(SB), Z2, K1
-	VMOVAPS           Z5, K1, Z4
-	VPANDD.BCST       f32VecTab<>+128(SB), Z1, Z2
-	VPORD             Z2, Z4, Z4
+	VMULPS.BCST       f32VecTab<>+832(SB), Z1, Z1
+	VPORD.BCST        f32VecTab<>+128(SB), Z1, Z2
+	VBROADCASTSS      f32VecTab<>+224(SB), Z3
+	VMAXPS            Z2, Z3, Z3
+	VBROADCASTSS      f32VecTab<>+256(SB), Z2
+	VMINPS            Z3, Z2, Z3
+	VMULPS.BCST       f32VecTab<>+288(SB), Z3, Z2
+	VRNDSCALEPS       $0x00, Z2, Z2
+	VFNMADD231PS.BCST f32VecTab<>+320(SB), Z2, Z3
+	VFNMADD231PS.BCST f32VecTab<>+352(SB), Z2, Z3
+	VBROADCASTSS      f32VecTab<>+384(SB), Z4
+	VFMADD213PS.BCST  f32VecTab<>+416(SB), Z3, Z4
+	VFMADD213PS.BCST  f32VecTab<>+448(SB), Z3, Z4
+	VFMADD213PS.BCST  f32VecTab<>+480(SB), Z3, Z4
+	VFMADD213PS.BCST  f32VecTab<>+512(SB), Z3, Z4
+	VFMADD213PS.BCST  f32VecTab<>+544(SB), Z3, Z4
+	VMULPS            Z3, Z3, Z5
+	VFMADD213PS       Z3, Z5, Z4
+	VADDPS.BCST       f32VecTab<>+64(SB), Z4, Z4
+	VCVTPS2DQ         Z2, Z2
+	VPSRAD            $0x01, Z2, Z3
+	VPSUBD            Z3, Z2, Z2
+	VPADDD.BCST       f32VecTab<>+192(SB), Z3, Z3
+	VPADDD.BCST       f32VecTab<>+192(SB), Z2, Z2
+	VPSLLD            $0x17, Z3, Z3
+	VPSLLD            $0x17, Z2, Z2
+	VMULPS            Z3, Z4, Z4
+	VMULPS            Z2, Z4, Z4
+	VBROADCASTSS      f32VecTab<>+64(SB), Z3
+	VADDPS.BCST       f32VecTab<>+64(SB), Z4, Z2
+	VPTESTMD.BCST     f32VecTab<>+128(SB), Z1, K1
+	VMOVAPS           Z4, K1, Z3
+	VDIVPS            Z2, Z3, Z3
 	VBROADCASTSS      f32VecTab<>+64(SB), Z1
-	VMULPS            Z4, Z4, Z3
-	VSUBPS            Z3, Z1, Z3
-	VMULPS.BCST       f32VecTab<>+768(SB), Z0, Z2
-	VMULPS            Z3, Z2, Z2
-	VMULPS.BCST       f32VecTab<>+800(SB), Z2, Z2
-	VMULPS.BCST       f32VecTab<>+864(SB), Z0, Z3
-	VMULPS            Z0, Z3, Z3
-	VADDPS            Z1, Z3, Z3
-	VMULPS            Z3, Z2, Z2
+	VMULPS            Z3, Z0, Z2
+	VSUBPS            Z3, Z1, Z4
+	VMULPS            Z4, Z2, Z2
+	VMULPS.BCST       f32VecTab<>+832(SB), Z2, Z2
+	VMULPS.BCST       f32VecTab<>+896(SB), Z0, Z4
+	VMULPS            Z0, Z4, Z4
 	VADDPS            Z1, Z4, Z4
-	VMULPS.BCST       f32VecTab<>+768(SB), Z4, Z4
-	VADDPS            Z2, Z4, Z4
-	VMULPS            (BX)(SI*4), Z4, Z4
-	VMOVUPS           Z4, (CX)(SI*4)
+	VMULPS            Z4, Z2, Z2
+	VADDPS            Z2, Z3, Z3
+	VMULPS            (BX)(SI*4), Z3, Z3
+	VMOVUPS           Z3, (CX)(SI*4)
 	ADDQ              $0x00000010, SI
 	JMP               one
 

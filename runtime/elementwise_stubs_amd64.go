@@ -250,8 +250,8 @@ func f32Tanh(n int, out *float32, x *float32)
 // caller does the last n%8 elements):
 //
 //	for i < n&^7:
-//		u := 0.7978846 * (x[i] + 0.044715*x[i]*x[i]*x[i])
-//		out[i] = 0.5 * x[i] * (1 + tanh(u))  // tanh as f32Tanh; AVX2, FMA
+//		s := σ(1.5957692 * (x[i] + 0.044715*x[i]*x[i]*x[i]))  // σ as f32Sigmoid
+//		out[i] = x[i] * s  // = 0.5*x[i]*(1 + tanh(u)); AVX2, FMA
 //
 //go:noescape
 func f32Gelu(n int, out *float32, x *float32)
@@ -260,8 +260,8 @@ func f32Gelu(n int, out *float32, x *float32)
 // caller does the last n%8 elements):
 //
 //	for i < n&^7:
-//		t := tanh(0.7978846 * (x[i] + 0.044715*x[i]*x[i]*x[i]))  // as f32Gelu
-//		dx[i] = dy[i] * (0.5*(1+t) + 0.5*x[i]*(1-t*t)*0.7978846*(1+0.134145*x[i]*x[i]))
+//		s := σ(1.5957692 * (x[i] + 0.044715*x[i]*x[i]*x[i]))  // as f32Gelu
+//		dx[i] = dy[i] * (s + x[i]*s*(1-s)*1.5957692*(1+0.134145*x[i]*x[i]))
 //
 //go:noescape
 func f32GeluGrad(n int, dx *float32, x *float32, dy *float32)

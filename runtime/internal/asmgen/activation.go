@@ -84,6 +84,7 @@ var vecConsts = []struct {
 	// round them.
 	{"half", f32bits(0.5)},
 	{"geluC", f32bits(0.7978845608028654)},
+	{"gelu2C", f32bits(2 * 0.7978845608028654)},
 	{"geluA", f32bits(0.044715)},
 	{"gelu3A", f32bits(3 * 0.044715)},
 }
@@ -212,17 +213,18 @@ func emitTanh(x VecVirtual) VecVirtual {
 	return big
 }
 
-// emitGeluTanh returns new registers holding u = √(2/π)·(x + 0.044715·x³)
-// (each product rounded in turn, no FMA, as the Go loop computes it) and
-// tanh u, for the register x.
-func emitGeluTanh(x VecVirtual) (u, t VecVirtual) {
-	u = YMM()
+// emitGeluSigmoid returns a new register holding σ(2u), u = √(2/π)·(x +
+// 0.044715·x³) (each product rounded in turn, no FMA, as the Go loop
+// computes it, with 2√(2/π) for the last factor), for the register x:
+// GELU's tanh approximation is x·σ(2u).
+func emitGeluSigmoid(x VecVirtual) VecVirtual {
+	u := YMM()
 	VMULPS(vc("geluA"), x, u)
 	VMULPS(x, u, u)
 	VMULPS(x, u, u)
 	VADDPS(x, u, u)
-	VMULPS(vc("geluC"), u, u)
-	return u, emitTanh(u)
+	VMULPS(vc("gelu2C"), u, u)
+	return emitSigmoid(u)
 }
 
 // activationStreams returns the stream kernels of Unary Exp, Sigmoid,
@@ -246,50 +248,44 @@ func activationStreams() []stream {
 			func(x Mem) VecVirtual { return emitTanh(load(x)) }),
 		{
 			// The Go loop's float32 operations in its order around
-			// f32Tanh's tanh, so the result is bit-identical to the chunked
-			// loop (geluTanhLoop) on the same CPU.
+			// f32Sigmoid's sigmoid, so the result is bit-identical to the
+			// chunked loop (geluTanhLoop) on the same CPU.
 			name: "f32Gelu", arrays: []string{"out", "x"}, unroll: 2,
 			doc: []string{
-				"u := 0.7978846 * (x[i] + 0.044715*x[i]*x[i]*x[i])",
-				"out[i] = 0.5 * x[i] * (1 + tanh(u))  // tanh as f32Tanh; AVX2, FMA",
+				"s := σ(1.5957692 * (x[i] + 0.044715*x[i]*x[i]*x[i]))  // σ as f32Sigmoid",
+				"out[i] = x[i] * s  // = 0.5*x[i]*(1 + tanh(u)); AVX2, FMA",
 			},
 			body: func(at func(int) Mem, k []VecVirtual) {
 				x := load(at(1))
-				_, t := emitGeluTanh(x)
-				VADDPS(vc("one"), t, t)
-				h := YMM()
-				VMULPS(vc("half"), x, h)
-				VMULPS(t, h, h)
-				VMOVUPS(h, at(0))
+				sg := emitGeluSigmoid(x)
+				VMULPS(x, sg, sg)
+				VMOVUPS(sg, at(0))
 			},
 		},
 		{
 			name: "f32GeluGrad", arrays: []string{"dx", "x", "dy"}, unroll: 2,
 			doc: []string{
-				"t := tanh(0.7978846 * (x[i] + 0.044715*x[i]*x[i]*x[i]))  // as f32Gelu",
-				"dx[i] = dy[i] * (0.5*(1+t) + 0.5*x[i]*(1-t*t)*0.7978846*(1+0.134145*x[i]*x[i]))",
+				"s := σ(1.5957692 * (x[i] + 0.044715*x[i]*x[i]*x[i]))  // as f32Gelu",
+				"dx[i] = dy[i] * (s + x[i]*s*(1-s)*1.5957692*(1+0.134145*x[i]*x[i]))",
 			},
 			body: func(at func(int) Mem, k []VecVirtual) {
 				x := load(at(1))
-				_, t := emitGeluTanh(x)
-				// b = 0.5·x·(1 - t²)·√(2/π)·(1 + 3·0.044715·x²), left to right.
+				sg := emitGeluSigmoid(x)
+				// b = x·s·(1 - s)·2√(2/π)·(1 + 3·0.044715·x²), left to right.
 				one := vload("one")
-				b, s := YMM(), YMM()
-				VMULPS(t, t, s)
-				VSUBPS(s, one, s)
-				VMULPS(vc("half"), x, b)
-				VMULPS(s, b, b)
-				VMULPS(vc("geluC"), b, b)
-				VMULPS(vc("gelu3A"), x, s)
-				VMULPS(x, s, s)
-				VADDPS(one, s, s)
-				VMULPS(s, b, b)
-				// a = 0.5·(1 + t) + b, times dy.
+				b, t := YMM(), YMM()
+				VMULPS(sg, x, b)
+				VSUBPS(sg, one, t)
+				VMULPS(t, b, b)
+				VMULPS(vc("gelu2C"), b, b)
+				VMULPS(vc("gelu3A"), x, t)
+				VMULPS(x, t, t)
 				VADDPS(one, t, t)
-				VMULPS(vc("half"), t, t)
-				VADDPS(b, t, t)
-				VMULPS(at(2), t, t)
-				VMOVUPS(t, at(0))
+				VMULPS(t, b, b)
+				// (s + b)·dy
+				VADDPS(b, sg, sg)
+				VMULPS(at(2), sg, sg)
+				VMOVUPS(sg, at(0))
 			},
 		},
 		{

@@ -51,27 +51,16 @@ func zbcasts(name string, k int) []VecVirtual {
 	return r
 }
 
-// emitExpHiZ is emitExp(x, false, true) for zmm registers xs.
-func emitExpHiZ(xs []VecVirtual) []VecVirtual { return emitExpZ(xs, false) }
-
-// emitExpZ is emitExp(x, lo, true) for zmm registers xs.
-func emitExpZ(xs []VecVirtual, lo bool) []VecVirtual {
+// emitExpZ is emitExp(x, true, true) for zmm registers xs.
+func emitExpZ(xs []VecVirtual) []VecVirtual {
 	n := len(xs)
-	var t []VecVirtual
-	if lo {
-		t = zbcasts("expLo", n)
-		for i := range n {
-			VMAXPS(xs[i], t[i], t[i]) // x as the second source: NaN propagates
-		}
-		h := zbcast("expHi")
-		for i := range n {
-			VMINPS(t[i], h, t[i]) // t as the second source: NaN propagates
-		}
-	} else {
-		t = zbcasts("expHi", n)
-		for i := range n {
-			VMINPS(xs[i], t[i], t[i]) // x as the second source: NaN propagates
-		}
+	t := zbcasts("expLo", n)
+	for i := range n {
+		VMAXPS(xs[i], t[i], t[i]) // x as the second source: NaN propagates
+	}
+	h := zbcast("expHi")
+	for i := range n {
+		VMINPS(t[i], h, t[i]) // t as the second source: NaN propagates
 	}
 	k := zregs(n)
 	for i := range n {
@@ -98,16 +87,6 @@ func emitExpZ(xs []VecVirtual, lo bool) []VecVirtual {
 		VFMADD213PS(t[i], r2[i], p[i])
 		VADDPS_BCST(c32("one"), p[i], p[i])
 	}
-	if !lo {
-		// p·2^k with one VSCALEFPS: e^x ≥ 1 here (x ≥ 0 in the GELU
-		// kernels) or overflows, so the two exact scalings by 2^k1 and
-		// 2^k2 below give the same result (they differ only where the
-		// result is subnormal).
-		for i := range n {
-			VSCALEFPS(k[i], p[i], p[i])
-		}
-		return p
-	}
 	k1 := zregs(n)
 	for i := range n {
 		VCVTPS2DQ(k[i], k[i])
@@ -123,55 +102,39 @@ func emitExpZ(xs []VecVirtual, lo bool) []VecVirtual {
 	return p
 }
 
-// emitTanhZ is emitTanh for zmm registers xs.
-func emitTanhZ(xs []VecVirtual) []VecVirtual {
+// emitSigmoidZ is emitSigmoid for zmm registers xs: σ(x) = e/(1 + e) with
+// e = e^-|x| where x's sign bit is set, else 1/(1 + e); the blend on the
+// sign bit is an opmask from VPTESTMD.
+func emitSigmoidZ(xs []VecVirtual) []VecVirtual {
 	n := len(xs)
-	a, a2 := zregs(n), zregs(n)
+	nx := zregs(n)
 	for i := range n {
-		VPANDD_BCST(c32("abs"), xs[i], a[i])
-		VADDPS(a[i], a[i], a2[i])
+		VPORD_BCST(c32("sign"), xs[i], nx[i]) // -|x|
 	}
-	e := emitExpHiZ(a2)
-	q := zbcasts("two", n)
-	big := zbcasts("one", n)
+	e := emitExpZ(nx)
+	d := zregs(n)
+	num := zbcasts("one", n)
 	for i := range n {
-		VADDPS_BCST(c32("one"), e[i], e[i])
-		VDIVPS(e[i], q[i], q[i])
-		VSUBPS(q[i], big[i], big[i])
-	}
-	z := zregs(n)
-	for i := range n {
-		VMULPS(a[i], a[i], z[i])
-	}
-	p := zbcasts("tanh0", n)
-	for _, c := range []string{"tanh1", "tanh2", "tanh3", "tanh4"} {
-		for i := range n {
-			VFMADD213PS_BCST(c32(c), z[i], p[i])
-		}
-	}
-	for i := range n {
-		VMULPS(a[i], z[i], z[i])
-		VFMADD213PS(a[i], z[i], p[i])
+		VADDPS_BCST(c32("one"), e[i], d[i])
 		m := K()
-		VCMPPS_BCST(U8(0x11), c32("tanhMax"), a[i], m) // |x| < 0.625, false for NaN
-		VMOVAPS(p[i], m, big[i])
-		VPANDD_BCST(c32("sign"), xs[i], a[i])
-		VPORD(a[i], big[i], big[i])
+		VPTESTMD_BCST(c32("sign"), xs[i], m)
+		VMOVAPS(e[i], m, num[i]) // e where x's sign bit is set, else 1
+		VDIVPS(d[i], num[i], num[i])
 	}
-	return big
+	return num
 }
 
-// emitGeluTanhZ is emitGeluTanh's tanh u for zmm registers xs.
-func emitGeluTanhZ(xs []VecVirtual) []VecVirtual {
+// emitGeluSigmoidZ is emitGeluSigmoid for zmm registers xs.
+func emitGeluSigmoidZ(xs []VecVirtual) []VecVirtual {
 	u := zregs(len(xs))
 	for i, x := range xs {
 		VMULPS_BCST(c32("geluA"), x, u[i])
 		VMULPS(x, u[i], u[i])
 		VMULPS(x, u[i], u[i])
 		VADDPS(x, u[i], u[i])
-		VMULPS_BCST(c32("geluC"), u[i], u[i])
+		VMULPS_BCST(c32("gelu2C"), u[i], u[i])
 	}
-	return emitTanhZ(u)
+	return emitSigmoidZ(u)
 }
 
 // zStream generates a kernel over the whole vectors of 16 elements:
@@ -229,13 +192,10 @@ func geluZKernels() {
 		for v := range vecs {
 			VMOVUPS(at(1, v), x[v])
 		}
-		t := emitGeluTanhZ(x)
+		sg := emitGeluSigmoidZ(x)
 		for v := range vecs {
-			VADDPS_BCST(c32("one"), t[v], t[v])
-			h := ZMM()
-			VMULPS_BCST(c32("half"), x[v], h)
-			VMULPS(t[v], h, h)
-			VMOVUPS(h, at(0, v))
+			VMULPS(x[v], sg[v], sg[v])
+			VMOVUPS(sg[v], at(0, v))
 		}
 	})
 	zStream("f32GeluGradZ", []string{"dx", "x", "dy"}, []string{
@@ -246,24 +206,21 @@ func geluZKernels() {
 		for v := range vecs {
 			VMOVUPS(at(1, v), x[v])
 		}
-		t := emitGeluTanhZ(x)
+		sg := emitGeluSigmoidZ(x)
 		for v := range vecs {
 			one := zbcast("one")
-			b, s := ZMM(), ZMM()
-			VMULPS(t[v], t[v], s)
-			VSUBPS(s, one, s)
-			VMULPS_BCST(c32("half"), x[v], b)
-			VMULPS(s, b, b)
-			VMULPS_BCST(c32("geluC"), b, b)
-			VMULPS_BCST(c32("gelu3A"), x[v], s)
-			VMULPS(x[v], s, s)
-			VADDPS(one, s, s)
-			VMULPS(s, b, b)
-			VADDPS(one, t[v], t[v])
-			VMULPS_BCST(c32("half"), t[v], t[v])
-			VADDPS(b, t[v], t[v])
-			VMULPS(at(2, v), t[v], t[v])
-			VMOVUPS(t[v], at(0, v))
+			b, t := ZMM(), ZMM()
+			VMULPS(sg[v], x[v], b)
+			VSUBPS(sg[v], one, t)
+			VMULPS(t, b, b)
+			VMULPS_BCST(c32("gelu2C"), b, b)
+			VMULPS_BCST(c32("gelu3A"), x[v], t)
+			VMULPS(x[v], t, t)
+			VADDPS(one, t, t)
+			VMULPS(t, b, b)
+			VADDPS(b, sg[v], sg[v])
+			VMULPS(at(2, v), sg[v], sg[v])
+			VMOVUPS(sg[v], at(0, v))
 		}
 	})
 }
@@ -364,7 +321,7 @@ func emitExpSumZ(n, po, px Register, sc, sh VecVirtual, mask Mem, name string) V
 			}
 			VFMSUB213PS(sh, sc, u[v]) // u = u·scale − shift
 		}
-		e := emitExpZ(u, true)
+		e := emitExpZ(u)
 		for v := range vecs {
 			if masked {
 				VMOVAPS_Z(e[v], K1, e[v]) // the lanes past n add 0
