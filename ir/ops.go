@@ -68,8 +68,9 @@ type OpDef struct {
 	FusesBias bool
 
 	// FusesBiasGrad marks the gradients of those activations (dy ⊙ act'(y),
-	// one elementwise pass): the memory plan lets their kernel also take
-	// the column sums that make a bias gradient.
+	// one elementwise pass) and of GELU (dy ⊙ gelu'(x)): the memory plan
+	// lets their kernel also take the column sums that make a bias
+	// gradient.
 	FusesBiasGrad bool
 
 	// CommutesWithMax marks the activations that are non-decreasing in
@@ -346,7 +347,9 @@ func init() {
 			b.Note("d%s = %s ⊙ %s'(%s)  (%s)", n.Args[0].Label(), dy.Label(), d.Name, n.Args[0].Label(), form)
 			return []*Node{b.Op(dgrad, Attrs{}, n.Args[0], dy)}
 		})
-		define(dgrad, &OpDef{Arity: 2, Shape: sameShapes, NoGrad: backwardOnly, Unary: unaryKernel(u)})
+		// One elementwise pass like the activations' gradients, so it
+		// takes the bias gradient's column sums on the way too.
+		define(dgrad, &OpDef{Arity: 2, Shape: sameShapes, NoGrad: backwardOnly, FusesBiasGrad: true, Unary: unaryKernel(u)})
 	}
 	gelu(Gelu, GeluGrad, spec.Gelu, "tanh approximation")
 	gelu(GeluErf, GeluErfGrad, spec.GeluErf, "x·Φ(x)")

@@ -1172,241 +1172,241 @@ func (m *model64) backwardChecked(n int, acc bool) error {
 		return m.anomaly(44, "dfc4.z", i, float64(m.dfc4Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc4B); i >= 0 {
-		return m.anomaly(45, "dfc4.b", i, float64(m.DFc4B[i]))
+		return m.anomaly(44, "dfc4.b", i, float64(m.DFc4B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln4b[:n*8192]); i >= 0 {
-		return m.anomaly(46, "dln4b", i, float64(m.dln4b[i]))
+		return m.anomaly(45, "dln4b", i, float64(m.dln4b[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc4W); i >= 0 {
-		return m.anomaly(47, "dfc4.W", i, float64(m.DFc4W[i]))
+		return m.anomaly(46, "dfc4.W", i, float64(m.DFc4W[i]))
 	}
 	m.backwardLn4b(n)
 	if i := runtime.FirstNonFinite(m.dln4bAll[:65792]); i >= 0 {
-		return m.anomaly(48, "dln4b.all", i, float64(m.dln4bAll[i]))
+		return m.anomaly(47, "dln4b.all", i, float64(m.dln4bAll[i]))
 	}
 	m.backwardR4(n, acc)
 	if i := runtime.FirstNonFinite(m.dr4[:n*8192]); i >= 0 {
-		return m.anomaly(49, "dr4", i, float64(m.dr4[i]))
+		return m.anomaly(48, "dr4", i, float64(m.dr4[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR4B); i >= 0 {
-		return m.anomaly(50, "dr4.b", i, float64(m.DR4B[i]))
+		return m.anomaly(49, "dr4.b", i, float64(m.DR4B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.datt4[:n*8192]); i >= 0 {
-		return m.anomaly(51, "datt4", i, float64(m.datt4[i]))
+		return m.anomaly(50, "datt4", i, float64(m.datt4[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR4W); i >= 0 {
-		return m.anomaly(52, "dr4.W", i, float64(m.DR4W[i]))
+		return m.anomaly(51, "dr4.W", i, float64(m.DR4W[i]))
 	}
 	m.backwardAtt4(n)
 	if i := runtime.FirstNonFinite(m.dqkv4[:n*24576]); i >= 0 {
-		return m.anomaly(53, "dqkv4", i, float64(m.dqkv4[i]))
+		return m.anomaly(52, "dqkv4", i, float64(m.dqkv4[i]))
 	}
 	m.backwardQkv4(n, acc)
 	if i := runtime.FirstNonFinite(m.DQkv4B); i >= 0 {
-		return m.anomaly(54, "dqkv4.b", i, float64(m.DQkv4B[i]))
+		return m.anomaly(53, "dqkv4.b", i, float64(m.DQkv4B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln4a[:n*8192]); i >= 0 {
-		return m.anomaly(55, "dln4a", i, float64(m.dln4a[i]))
+		return m.anomaly(54, "dln4a", i, float64(m.dln4a[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DQkv4W); i >= 0 {
-		return m.anomaly(56, "dqkv4.W", i, float64(m.DQkv4W[i]))
+		return m.anomaly(55, "dqkv4.W", i, float64(m.DQkv4W[i]))
 	}
 	m.backwardLn4a(n)
 	if i := runtime.FirstNonFinite(m.dln4aAll[:65792]); i >= 0 {
-		return m.anomaly(57, "dln4a.all", i, float64(m.dln4aAll[i]))
+		return m.anomaly(56, "dln4a.all", i, float64(m.dln4aAll[i]))
 	}
 	m.backwardX3(n, acc)
 	if i := runtime.FirstNonFinite(m.dx3[:n*8192]); i >= 0 {
-		return m.anomaly(58, "dx3", i, float64(m.dx3[i]))
+		return m.anomaly(57, "dx3", i, float64(m.dx3[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX3B); i >= 0 {
-		return m.anomaly(59, "dx3.b", i, float64(m.DX3B[i]))
+		return m.anomaly(58, "dx3.b", i, float64(m.DX3B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dfc3[:n*32768]); i >= 0 {
-		return m.anomaly(60, "dfc3", i, float64(m.dfc3[i]))
+		return m.anomaly(59, "dfc3", i, float64(m.dfc3[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX3W); i >= 0 {
-		return m.anomaly(61, "dx3.W", i, float64(m.DX3W[i]))
+		return m.anomaly(60, "dx3.W", i, float64(m.DX3W[i]))
 	}
 	m.backwardFc3(n, acc)
 	if i := runtime.FirstNonFinite(m.dfc3Z[:n*32768]); i >= 0 {
-		return m.anomaly(62, "dfc3.z", i, float64(m.dfc3Z[i]))
+		return m.anomaly(61, "dfc3.z", i, float64(m.dfc3Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc3B); i >= 0 {
-		return m.anomaly(63, "dfc3.b", i, float64(m.DFc3B[i]))
+		return m.anomaly(61, "dfc3.b", i, float64(m.DFc3B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln3b[:n*8192]); i >= 0 {
-		return m.anomaly(64, "dln3b", i, float64(m.dln3b[i]))
+		return m.anomaly(62, "dln3b", i, float64(m.dln3b[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc3W); i >= 0 {
-		return m.anomaly(65, "dfc3.W", i, float64(m.DFc3W[i]))
+		return m.anomaly(63, "dfc3.W", i, float64(m.DFc3W[i]))
 	}
 	m.backwardLn3b(n)
 	if i := runtime.FirstNonFinite(m.dln3bAll[:65792]); i >= 0 {
-		return m.anomaly(66, "dln3b.all", i, float64(m.dln3bAll[i]))
+		return m.anomaly(64, "dln3b.all", i, float64(m.dln3bAll[i]))
 	}
 	m.backwardR3(n, acc)
 	if i := runtime.FirstNonFinite(m.dr3[:n*8192]); i >= 0 {
-		return m.anomaly(67, "dr3", i, float64(m.dr3[i]))
+		return m.anomaly(65, "dr3", i, float64(m.dr3[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR3B); i >= 0 {
-		return m.anomaly(68, "dr3.b", i, float64(m.DR3B[i]))
+		return m.anomaly(66, "dr3.b", i, float64(m.DR3B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.datt3[:n*8192]); i >= 0 {
-		return m.anomaly(69, "datt3", i, float64(m.datt3[i]))
+		return m.anomaly(67, "datt3", i, float64(m.datt3[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR3W); i >= 0 {
-		return m.anomaly(70, "dr3.W", i, float64(m.DR3W[i]))
+		return m.anomaly(68, "dr3.W", i, float64(m.DR3W[i]))
 	}
 	m.backwardAtt3(n)
 	if i := runtime.FirstNonFinite(m.dqkv3[:n*24576]); i >= 0 {
-		return m.anomaly(71, "dqkv3", i, float64(m.dqkv3[i]))
+		return m.anomaly(69, "dqkv3", i, float64(m.dqkv3[i]))
 	}
 	m.backwardQkv3(n, acc)
 	if i := runtime.FirstNonFinite(m.DQkv3B); i >= 0 {
-		return m.anomaly(72, "dqkv3.b", i, float64(m.DQkv3B[i]))
+		return m.anomaly(70, "dqkv3.b", i, float64(m.DQkv3B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln3a[:n*8192]); i >= 0 {
-		return m.anomaly(73, "dln3a", i, float64(m.dln3a[i]))
+		return m.anomaly(71, "dln3a", i, float64(m.dln3a[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DQkv3W); i >= 0 {
-		return m.anomaly(74, "dqkv3.W", i, float64(m.DQkv3W[i]))
+		return m.anomaly(72, "dqkv3.W", i, float64(m.DQkv3W[i]))
 	}
 	m.backwardLn3a(n)
 	if i := runtime.FirstNonFinite(m.dln3aAll[:65792]); i >= 0 {
-		return m.anomaly(75, "dln3a.all", i, float64(m.dln3aAll[i]))
+		return m.anomaly(73, "dln3a.all", i, float64(m.dln3aAll[i]))
 	}
 	m.backwardX2(n, acc)
 	if i := runtime.FirstNonFinite(m.dx2[:n*8192]); i >= 0 {
-		return m.anomaly(76, "dx2", i, float64(m.dx2[i]))
+		return m.anomaly(74, "dx2", i, float64(m.dx2[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX2B); i >= 0 {
-		return m.anomaly(77, "dx2.b", i, float64(m.DX2B[i]))
+		return m.anomaly(75, "dx2.b", i, float64(m.DX2B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dfc2[:n*32768]); i >= 0 {
-		return m.anomaly(78, "dfc2", i, float64(m.dfc2[i]))
+		return m.anomaly(76, "dfc2", i, float64(m.dfc2[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX2W); i >= 0 {
-		return m.anomaly(79, "dx2.W", i, float64(m.DX2W[i]))
+		return m.anomaly(77, "dx2.W", i, float64(m.DX2W[i]))
 	}
 	m.backwardFc2(n, acc)
 	if i := runtime.FirstNonFinite(m.dfc2Z[:n*32768]); i >= 0 {
-		return m.anomaly(80, "dfc2.z", i, float64(m.dfc2Z[i]))
+		return m.anomaly(78, "dfc2.z", i, float64(m.dfc2Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc2B); i >= 0 {
-		return m.anomaly(81, "dfc2.b", i, float64(m.DFc2B[i]))
+		return m.anomaly(78, "dfc2.b", i, float64(m.DFc2B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln2b[:n*8192]); i >= 0 {
-		return m.anomaly(82, "dln2b", i, float64(m.dln2b[i]))
+		return m.anomaly(79, "dln2b", i, float64(m.dln2b[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc2W); i >= 0 {
-		return m.anomaly(83, "dfc2.W", i, float64(m.DFc2W[i]))
+		return m.anomaly(80, "dfc2.W", i, float64(m.DFc2W[i]))
 	}
 	m.backwardLn2b(n)
 	if i := runtime.FirstNonFinite(m.dln2bAll[:65792]); i >= 0 {
-		return m.anomaly(84, "dln2b.all", i, float64(m.dln2bAll[i]))
+		return m.anomaly(81, "dln2b.all", i, float64(m.dln2bAll[i]))
 	}
 	m.backwardR2(n, acc)
 	if i := runtime.FirstNonFinite(m.dr2[:n*8192]); i >= 0 {
-		return m.anomaly(85, "dr2", i, float64(m.dr2[i]))
+		return m.anomaly(82, "dr2", i, float64(m.dr2[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR2B); i >= 0 {
-		return m.anomaly(86, "dr2.b", i, float64(m.DR2B[i]))
+		return m.anomaly(83, "dr2.b", i, float64(m.DR2B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.datt2[:n*8192]); i >= 0 {
-		return m.anomaly(87, "datt2", i, float64(m.datt2[i]))
+		return m.anomaly(84, "datt2", i, float64(m.datt2[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR2W); i >= 0 {
-		return m.anomaly(88, "dr2.W", i, float64(m.DR2W[i]))
+		return m.anomaly(85, "dr2.W", i, float64(m.DR2W[i]))
 	}
 	m.backwardAtt2(n)
 	if i := runtime.FirstNonFinite(m.dqkv2[:n*24576]); i >= 0 {
-		return m.anomaly(89, "dqkv2", i, float64(m.dqkv2[i]))
+		return m.anomaly(86, "dqkv2", i, float64(m.dqkv2[i]))
 	}
 	m.backwardQkv2(n, acc)
 	if i := runtime.FirstNonFinite(m.DQkv2B); i >= 0 {
-		return m.anomaly(90, "dqkv2.b", i, float64(m.DQkv2B[i]))
+		return m.anomaly(87, "dqkv2.b", i, float64(m.DQkv2B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln2a[:n*8192]); i >= 0 {
-		return m.anomaly(91, "dln2a", i, float64(m.dln2a[i]))
+		return m.anomaly(88, "dln2a", i, float64(m.dln2a[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DQkv2W); i >= 0 {
-		return m.anomaly(92, "dqkv2.W", i, float64(m.DQkv2W[i]))
+		return m.anomaly(89, "dqkv2.W", i, float64(m.DQkv2W[i]))
 	}
 	m.backwardLn2a(n)
 	if i := runtime.FirstNonFinite(m.dln2aAll[:65792]); i >= 0 {
-		return m.anomaly(93, "dln2a.all", i, float64(m.dln2aAll[i]))
+		return m.anomaly(90, "dln2a.all", i, float64(m.dln2aAll[i]))
 	}
 	m.backwardX1(n, acc)
 	if i := runtime.FirstNonFinite(m.dx1[:n*8192]); i >= 0 {
-		return m.anomaly(94, "dx1", i, float64(m.dx1[i]))
+		return m.anomaly(91, "dx1", i, float64(m.dx1[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX1B); i >= 0 {
-		return m.anomaly(95, "dx1.b", i, float64(m.DX1B[i]))
+		return m.anomaly(92, "dx1.b", i, float64(m.DX1B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dfc1[:n*32768]); i >= 0 {
-		return m.anomaly(96, "dfc1", i, float64(m.dfc1[i]))
+		return m.anomaly(93, "dfc1", i, float64(m.dfc1[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX1W); i >= 0 {
-		return m.anomaly(97, "dx1.W", i, float64(m.DX1W[i]))
+		return m.anomaly(94, "dx1.W", i, float64(m.DX1W[i]))
 	}
 	m.backwardFc1(n, acc)
 	if i := runtime.FirstNonFinite(m.dfc1Z[:n*32768]); i >= 0 {
-		return m.anomaly(98, "dfc1.z", i, float64(m.dfc1Z[i]))
+		return m.anomaly(95, "dfc1.z", i, float64(m.dfc1Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc1B); i >= 0 {
-		return m.anomaly(99, "dfc1.b", i, float64(m.DFc1B[i]))
+		return m.anomaly(95, "dfc1.b", i, float64(m.DFc1B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln1b[:n*8192]); i >= 0 {
-		return m.anomaly(100, "dln1b", i, float64(m.dln1b[i]))
+		return m.anomaly(96, "dln1b", i, float64(m.dln1b[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc1W); i >= 0 {
-		return m.anomaly(101, "dfc1.W", i, float64(m.DFc1W[i]))
+		return m.anomaly(97, "dfc1.W", i, float64(m.DFc1W[i]))
 	}
 	m.backwardLn1b(n)
 	if i := runtime.FirstNonFinite(m.dln1bAll[:65792]); i >= 0 {
-		return m.anomaly(102, "dln1b.all", i, float64(m.dln1bAll[i]))
+		return m.anomaly(98, "dln1b.all", i, float64(m.dln1bAll[i]))
 	}
 	m.backwardR1(n, acc)
 	if i := runtime.FirstNonFinite(m.dr1[:n*8192]); i >= 0 {
-		return m.anomaly(103, "dr1", i, float64(m.dr1[i]))
+		return m.anomaly(99, "dr1", i, float64(m.dr1[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR1B); i >= 0 {
-		return m.anomaly(104, "dr1.b", i, float64(m.DR1B[i]))
+		return m.anomaly(100, "dr1.b", i, float64(m.DR1B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.datt1[:n*8192]); i >= 0 {
-		return m.anomaly(105, "datt1", i, float64(m.datt1[i]))
+		return m.anomaly(101, "datt1", i, float64(m.datt1[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR1W); i >= 0 {
-		return m.anomaly(106, "dr1.W", i, float64(m.DR1W[i]))
+		return m.anomaly(102, "dr1.W", i, float64(m.DR1W[i]))
 	}
 	m.backwardAtt1(n)
 	if i := runtime.FirstNonFinite(m.dqkv1[:n*24576]); i >= 0 {
-		return m.anomaly(107, "dqkv1", i, float64(m.dqkv1[i]))
+		return m.anomaly(103, "dqkv1", i, float64(m.dqkv1[i]))
 	}
 	m.backwardQkv1(n, acc)
 	if i := runtime.FirstNonFinite(m.DQkv1B); i >= 0 {
-		return m.anomaly(108, "dqkv1.b", i, float64(m.DQkv1B[i]))
+		return m.anomaly(104, "dqkv1.b", i, float64(m.DQkv1B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln1a[:n*8192]); i >= 0 {
-		return m.anomaly(109, "dln1a", i, float64(m.dln1a[i]))
+		return m.anomaly(105, "dln1a", i, float64(m.dln1a[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DQkv1W); i >= 0 {
-		return m.anomaly(110, "dqkv1.W", i, float64(m.DQkv1W[i]))
+		return m.anomaly(106, "dqkv1.W", i, float64(m.DQkv1W[i]))
 	}
 	m.backwardLn1a(n)
 	if i := runtime.FirstNonFinite(m.dln1aAll[:65792]); i >= 0 {
-		return m.anomaly(111, "dln1a.all", i, float64(m.dln1aAll[i]))
+		return m.anomaly(107, "dln1a.all", i, float64(m.dln1aAll[i]))
 	}
 	m.backwardX0(n, acc)
 	if i := runtime.FirstNonFinite(m.dx0[:n*8192]); i >= 0 {
-		return m.anomaly(112, "dx0", i, float64(m.dx0[i]))
+		return m.anomaly(108, "dx0", i, float64(m.dx0[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DWpe); i >= 0 {
-		return m.anomaly(113, "dwpe", i, float64(m.DWpe[i]))
+		return m.anomaly(109, "dwpe", i, float64(m.DWpe[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX0W); i >= 0 {
-		return m.anomaly(114, "dx0.W", i, float64(m.DX0W[i]))
+		return m.anomaly(110, "dx0.W", i, float64(m.DX0W[i]))
 	}
 	return nil
 }
@@ -1653,10 +1653,8 @@ func (m *model64) backwardX4(n int, acc bool) {
 // backwardFc4 propagates the gradient back through fc4 = dense(ln4b, 512, gelu) (gpt.bpg:42).
 // acc false overwrites the parameter gradients it writes first (see backward).
 func (m *model64) backwardFc4(n int, acc bool) {
-	// dfc4.z = dfc4 ⊙ gelu'(fc4.z)  (tanh approximation)  (N, 64, 512) (gpt.bpg:42)
-	runtime.UnaryGrad(runtime.Gelu, m.dfc4Z[:n*32768], m.fc4Z[:n*32768], m.dfc4[:n*32768])
-	// dfc4.b += dfc4.z  (1, 1, 512) (gpt.bpg:42)
-	runtime.SumRows(m.DFc4B, m.dfc4Z[:n*32768], n*64, 512, 1.0, acc)
+	// dfc4.z = dfc4 ⊙ gelu'(fc4.z)  (tanh approximation)  (N, 64, 512); dfc4.b += Σrows dfc4.z  (512) (gpt.bpg:42)
+	runtime.UnaryGradSumRows(runtime.Gelu, m.dfc4Z[:n*32768], m.fc4Z[:n*32768], m.dfc4[:n*32768], m.DFc4B, n*64, 512, acc)
 	// dln4b = dfc4.z·fc4.Wᵀ  (N, 64, 128) (gpt.bpg:42)
 	runtime.Gemm(false, true, n*64, 128, 512, m.dfc4Z[:n*32768], m.Fc4W, m.dln4b[:n*8192], false)
 	// dfc4.W += ln4bᵀ·dfc4.z  (128, 512) (gpt.bpg:42)
@@ -1721,10 +1719,8 @@ func (m *model64) backwardX3(n int, acc bool) {
 // backwardFc3 propagates the gradient back through fc3 = dense(ln3b, 512, gelu) (gpt.bpg:34).
 // acc false overwrites the parameter gradients it writes first (see backward).
 func (m *model64) backwardFc3(n int, acc bool) {
-	// dfc3.z = dfc3 ⊙ gelu'(fc3.z)  (tanh approximation)  (N, 64, 512) (gpt.bpg:34)
-	runtime.UnaryGrad(runtime.Gelu, m.dfc3Z[:n*32768], m.fc3Z[:n*32768], m.dfc3[:n*32768])
-	// dfc3.b += dfc3.z  (1, 1, 512) (gpt.bpg:34)
-	runtime.SumRows(m.DFc3B, m.dfc3Z[:n*32768], n*64, 512, 1.0, acc)
+	// dfc3.z = dfc3 ⊙ gelu'(fc3.z)  (tanh approximation)  (N, 64, 512); dfc3.b += Σrows dfc3.z  (512) (gpt.bpg:34)
+	runtime.UnaryGradSumRows(runtime.Gelu, m.dfc3Z[:n*32768], m.fc3Z[:n*32768], m.dfc3[:n*32768], m.DFc3B, n*64, 512, acc)
 	// dln3b = dfc3.z·fc3.Wᵀ  (N, 64, 128) (gpt.bpg:34)
 	runtime.Gemm(false, true, n*64, 128, 512, m.dfc3Z[:n*32768], m.Fc3W, m.dln3b[:n*8192], false)
 	// dfc3.W += ln3bᵀ·dfc3.z  (128, 512) (gpt.bpg:34)
@@ -1789,10 +1785,8 @@ func (m *model64) backwardX2(n int, acc bool) {
 // backwardFc2 propagates the gradient back through fc2 = dense(ln2b, 512, gelu) (gpt.bpg:26).
 // acc false overwrites the parameter gradients it writes first (see backward).
 func (m *model64) backwardFc2(n int, acc bool) {
-	// dfc2.z = dfc2 ⊙ gelu'(fc2.z)  (tanh approximation)  (N, 64, 512) (gpt.bpg:26)
-	runtime.UnaryGrad(runtime.Gelu, m.dfc2Z[:n*32768], m.fc2Z[:n*32768], m.dfc2[:n*32768])
-	// dfc2.b += dfc2.z  (1, 1, 512) (gpt.bpg:26)
-	runtime.SumRows(m.DFc2B, m.dfc2Z[:n*32768], n*64, 512, 1.0, acc)
+	// dfc2.z = dfc2 ⊙ gelu'(fc2.z)  (tanh approximation)  (N, 64, 512); dfc2.b += Σrows dfc2.z  (512) (gpt.bpg:26)
+	runtime.UnaryGradSumRows(runtime.Gelu, m.dfc2Z[:n*32768], m.fc2Z[:n*32768], m.dfc2[:n*32768], m.DFc2B, n*64, 512, acc)
 	// dln2b = dfc2.z·fc2.Wᵀ  (N, 64, 128) (gpt.bpg:26)
 	runtime.Gemm(false, true, n*64, 128, 512, m.dfc2Z[:n*32768], m.Fc2W, m.dln2b[:n*8192], false)
 	// dfc2.W += ln2bᵀ·dfc2.z  (128, 512) (gpt.bpg:26)
@@ -1857,10 +1851,8 @@ func (m *model64) backwardX1(n int, acc bool) {
 // backwardFc1 propagates the gradient back through fc1 = dense(ln1b, 512, gelu) (gpt.bpg:18).
 // acc false overwrites the parameter gradients it writes first (see backward).
 func (m *model64) backwardFc1(n int, acc bool) {
-	// dfc1.z = dfc1 ⊙ gelu'(fc1.z)  (tanh approximation)  (N, 64, 512) (gpt.bpg:18)
-	runtime.UnaryGrad(runtime.Gelu, m.dfc1Z[:n*32768], m.fc1Z[:n*32768], m.dfc1[:n*32768])
-	// dfc1.b += dfc1.z  (1, 1, 512) (gpt.bpg:18)
-	runtime.SumRows(m.DFc1B, m.dfc1Z[:n*32768], n*64, 512, 1.0, acc)
+	// dfc1.z = dfc1 ⊙ gelu'(fc1.z)  (tanh approximation)  (N, 64, 512); dfc1.b += Σrows dfc1.z  (512) (gpt.bpg:18)
+	runtime.UnaryGradSumRows(runtime.Gelu, m.dfc1Z[:n*32768], m.fc1Z[:n*32768], m.dfc1[:n*32768], m.DFc1B, n*64, 512, acc)
 	// dln1b = dfc1.z·fc1.Wᵀ  (N, 64, 128) (gpt.bpg:18)
 	runtime.Gemm(false, true, n*64, 128, 512, m.dfc1Z[:n*32768], m.Fc1W, m.dln1b[:n*8192], false)
 	// dfc1.W += ln1bᵀ·dfc1.z  (128, 512) (gpt.bpg:18)

@@ -1582,363 +1582,363 @@ func (m *model64) backwardChecked(n int, acc bool) error {
 		return m.anomaly(60, "dfc6.z", i, float64(m.dfc6Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc6B); i >= 0 {
-		return m.anomaly(61, "dfc6.b", i, float64(m.DFc6B[i]))
+		return m.anomaly(60, "dfc6.b", i, float64(m.DFc6B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln6b[:n*32768]); i >= 0 {
-		return m.anomaly(62, "dln6b", i, float64(m.dln6b[i]))
+		return m.anomaly(61, "dln6b", i, float64(m.dln6b[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc6W); i >= 0 {
-		return m.anomaly(63, "dfc6.W", i, float64(m.DFc6W[i]))
+		return m.anomaly(62, "dfc6.W", i, float64(m.DFc6W[i]))
 	}
 	m.backwardLn6b(n)
 	if i := runtime.FirstNonFinite(m.dln6bAll[:262656]); i >= 0 {
-		return m.anomaly(64, "dln6b.all", i, float64(m.dln6bAll[i]))
+		return m.anomaly(63, "dln6b.all", i, float64(m.dln6bAll[i]))
 	}
 	m.backwardR6(n, acc)
 	if i := runtime.FirstNonFinite(m.dr6[:n*32768]); i >= 0 {
-		return m.anomaly(65, "dr6", i, float64(m.dr6[i]))
+		return m.anomaly(64, "dr6", i, float64(m.dr6[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR6B); i >= 0 {
-		return m.anomaly(66, "dr6.b", i, float64(m.DR6B[i]))
+		return m.anomaly(65, "dr6.b", i, float64(m.DR6B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.datt6[:n*32768]); i >= 0 {
-		return m.anomaly(67, "datt6", i, float64(m.datt6[i]))
+		return m.anomaly(66, "datt6", i, float64(m.datt6[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR6W); i >= 0 {
-		return m.anomaly(68, "dr6.W", i, float64(m.DR6W[i]))
+		return m.anomaly(67, "dr6.W", i, float64(m.DR6W[i]))
 	}
 	m.backwardAtt6(n)
 	if i := runtime.FirstNonFinite(m.dqkv6[:n*98304]); i >= 0 {
-		return m.anomaly(69, "dqkv6", i, float64(m.dqkv6[i]))
+		return m.anomaly(68, "dqkv6", i, float64(m.dqkv6[i]))
 	}
 	m.backwardQkv6(n, acc)
 	if i := runtime.FirstNonFinite(m.DQkv6B); i >= 0 {
-		return m.anomaly(70, "dqkv6.b", i, float64(m.DQkv6B[i]))
+		return m.anomaly(69, "dqkv6.b", i, float64(m.DQkv6B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln6a[:n*32768]); i >= 0 {
-		return m.anomaly(71, "dln6a", i, float64(m.dln6a[i]))
+		return m.anomaly(70, "dln6a", i, float64(m.dln6a[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DQkv6W); i >= 0 {
-		return m.anomaly(72, "dqkv6.W", i, float64(m.DQkv6W[i]))
+		return m.anomaly(71, "dqkv6.W", i, float64(m.DQkv6W[i]))
 	}
 	m.backwardLn6a(n)
 	if i := runtime.FirstNonFinite(m.dln6aAll[:262656]); i >= 0 {
-		return m.anomaly(73, "dln6a.all", i, float64(m.dln6aAll[i]))
+		return m.anomaly(72, "dln6a.all", i, float64(m.dln6aAll[i]))
 	}
 	m.backwardX5(n, acc)
 	if i := runtime.FirstNonFinite(m.dx5[:n*32768]); i >= 0 {
-		return m.anomaly(74, "dx5", i, float64(m.dx5[i]))
+		return m.anomaly(73, "dx5", i, float64(m.dx5[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX5B); i >= 0 {
-		return m.anomaly(75, "dx5.b", i, float64(m.DX5B[i]))
+		return m.anomaly(74, "dx5.b", i, float64(m.DX5B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dfc5[:n*131072]); i >= 0 {
-		return m.anomaly(76, "dfc5", i, float64(m.dfc5[i]))
+		return m.anomaly(75, "dfc5", i, float64(m.dfc5[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX5W); i >= 0 {
-		return m.anomaly(77, "dx5.W", i, float64(m.DX5W[i]))
+		return m.anomaly(76, "dx5.W", i, float64(m.DX5W[i]))
 	}
 	m.backwardFc5(n, acc)
 	if i := runtime.FirstNonFinite(m.dfc5Z[:n*131072]); i >= 0 {
-		return m.anomaly(78, "dfc5.z", i, float64(m.dfc5Z[i]))
+		return m.anomaly(77, "dfc5.z", i, float64(m.dfc5Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc5B); i >= 0 {
-		return m.anomaly(79, "dfc5.b", i, float64(m.DFc5B[i]))
+		return m.anomaly(77, "dfc5.b", i, float64(m.DFc5B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln5b[:n*32768]); i >= 0 {
-		return m.anomaly(80, "dln5b", i, float64(m.dln5b[i]))
+		return m.anomaly(78, "dln5b", i, float64(m.dln5b[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc5W); i >= 0 {
-		return m.anomaly(81, "dfc5.W", i, float64(m.DFc5W[i]))
+		return m.anomaly(79, "dfc5.W", i, float64(m.DFc5W[i]))
 	}
 	m.backwardLn5b(n)
 	if i := runtime.FirstNonFinite(m.dln5bAll[:262656]); i >= 0 {
-		return m.anomaly(82, "dln5b.all", i, float64(m.dln5bAll[i]))
+		return m.anomaly(80, "dln5b.all", i, float64(m.dln5bAll[i]))
 	}
 	m.backwardR5(n, acc)
 	if i := runtime.FirstNonFinite(m.dr5[:n*32768]); i >= 0 {
-		return m.anomaly(83, "dr5", i, float64(m.dr5[i]))
+		return m.anomaly(81, "dr5", i, float64(m.dr5[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR5B); i >= 0 {
-		return m.anomaly(84, "dr5.b", i, float64(m.DR5B[i]))
+		return m.anomaly(82, "dr5.b", i, float64(m.DR5B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.datt5[:n*32768]); i >= 0 {
-		return m.anomaly(85, "datt5", i, float64(m.datt5[i]))
+		return m.anomaly(83, "datt5", i, float64(m.datt5[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR5W); i >= 0 {
-		return m.anomaly(86, "dr5.W", i, float64(m.DR5W[i]))
+		return m.anomaly(84, "dr5.W", i, float64(m.DR5W[i]))
 	}
 	m.backwardAtt5(n)
 	if i := runtime.FirstNonFinite(m.dqkv5[:n*98304]); i >= 0 {
-		return m.anomaly(87, "dqkv5", i, float64(m.dqkv5[i]))
+		return m.anomaly(85, "dqkv5", i, float64(m.dqkv5[i]))
 	}
 	m.backwardQkv5(n, acc)
 	if i := runtime.FirstNonFinite(m.DQkv5B); i >= 0 {
-		return m.anomaly(88, "dqkv5.b", i, float64(m.DQkv5B[i]))
+		return m.anomaly(86, "dqkv5.b", i, float64(m.DQkv5B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln5a[:n*32768]); i >= 0 {
-		return m.anomaly(89, "dln5a", i, float64(m.dln5a[i]))
+		return m.anomaly(87, "dln5a", i, float64(m.dln5a[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DQkv5W); i >= 0 {
-		return m.anomaly(90, "dqkv5.W", i, float64(m.DQkv5W[i]))
+		return m.anomaly(88, "dqkv5.W", i, float64(m.DQkv5W[i]))
 	}
 	m.backwardLn5a(n)
 	if i := runtime.FirstNonFinite(m.dln5aAll[:262656]); i >= 0 {
-		return m.anomaly(91, "dln5a.all", i, float64(m.dln5aAll[i]))
+		return m.anomaly(89, "dln5a.all", i, float64(m.dln5aAll[i]))
 	}
 	m.backwardX4(n, acc)
 	if i := runtime.FirstNonFinite(m.dx4[:n*32768]); i >= 0 {
-		return m.anomaly(92, "dx4", i, float64(m.dx4[i]))
+		return m.anomaly(90, "dx4", i, float64(m.dx4[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX4B); i >= 0 {
-		return m.anomaly(93, "dx4.b", i, float64(m.DX4B[i]))
+		return m.anomaly(91, "dx4.b", i, float64(m.DX4B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dfc4[:n*131072]); i >= 0 {
-		return m.anomaly(94, "dfc4", i, float64(m.dfc4[i]))
+		return m.anomaly(92, "dfc4", i, float64(m.dfc4[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX4W); i >= 0 {
-		return m.anomaly(95, "dx4.W", i, float64(m.DX4W[i]))
+		return m.anomaly(93, "dx4.W", i, float64(m.DX4W[i]))
 	}
 	m.backwardFc4(n, acc)
 	if i := runtime.FirstNonFinite(m.dfc4Z[:n*131072]); i >= 0 {
-		return m.anomaly(96, "dfc4.z", i, float64(m.dfc4Z[i]))
+		return m.anomaly(94, "dfc4.z", i, float64(m.dfc4Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc4B); i >= 0 {
-		return m.anomaly(97, "dfc4.b", i, float64(m.DFc4B[i]))
+		return m.anomaly(94, "dfc4.b", i, float64(m.DFc4B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln4b[:n*32768]); i >= 0 {
-		return m.anomaly(98, "dln4b", i, float64(m.dln4b[i]))
+		return m.anomaly(95, "dln4b", i, float64(m.dln4b[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc4W); i >= 0 {
-		return m.anomaly(99, "dfc4.W", i, float64(m.DFc4W[i]))
+		return m.anomaly(96, "dfc4.W", i, float64(m.DFc4W[i]))
 	}
 	m.backwardLn4b(n)
 	if i := runtime.FirstNonFinite(m.dln4bAll[:262656]); i >= 0 {
-		return m.anomaly(100, "dln4b.all", i, float64(m.dln4bAll[i]))
+		return m.anomaly(97, "dln4b.all", i, float64(m.dln4bAll[i]))
 	}
 	m.backwardR4(n, acc)
 	if i := runtime.FirstNonFinite(m.dr4[:n*32768]); i >= 0 {
-		return m.anomaly(101, "dr4", i, float64(m.dr4[i]))
+		return m.anomaly(98, "dr4", i, float64(m.dr4[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR4B); i >= 0 {
-		return m.anomaly(102, "dr4.b", i, float64(m.DR4B[i]))
+		return m.anomaly(99, "dr4.b", i, float64(m.DR4B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.datt4[:n*32768]); i >= 0 {
-		return m.anomaly(103, "datt4", i, float64(m.datt4[i]))
+		return m.anomaly(100, "datt4", i, float64(m.datt4[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR4W); i >= 0 {
-		return m.anomaly(104, "dr4.W", i, float64(m.DR4W[i]))
+		return m.anomaly(101, "dr4.W", i, float64(m.DR4W[i]))
 	}
 	m.backwardAtt4(n)
 	if i := runtime.FirstNonFinite(m.dqkv4[:n*98304]); i >= 0 {
-		return m.anomaly(105, "dqkv4", i, float64(m.dqkv4[i]))
+		return m.anomaly(102, "dqkv4", i, float64(m.dqkv4[i]))
 	}
 	m.backwardQkv4(n, acc)
 	if i := runtime.FirstNonFinite(m.DQkv4B); i >= 0 {
-		return m.anomaly(106, "dqkv4.b", i, float64(m.DQkv4B[i]))
+		return m.anomaly(103, "dqkv4.b", i, float64(m.DQkv4B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln4a[:n*32768]); i >= 0 {
-		return m.anomaly(107, "dln4a", i, float64(m.dln4a[i]))
+		return m.anomaly(104, "dln4a", i, float64(m.dln4a[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DQkv4W); i >= 0 {
-		return m.anomaly(108, "dqkv4.W", i, float64(m.DQkv4W[i]))
+		return m.anomaly(105, "dqkv4.W", i, float64(m.DQkv4W[i]))
 	}
 	m.backwardLn4a(n)
 	if i := runtime.FirstNonFinite(m.dln4aAll[:262656]); i >= 0 {
-		return m.anomaly(109, "dln4a.all", i, float64(m.dln4aAll[i]))
+		return m.anomaly(106, "dln4a.all", i, float64(m.dln4aAll[i]))
 	}
 	m.backwardX3(n, acc)
 	if i := runtime.FirstNonFinite(m.dx3[:n*32768]); i >= 0 {
-		return m.anomaly(110, "dx3", i, float64(m.dx3[i]))
+		return m.anomaly(107, "dx3", i, float64(m.dx3[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX3B); i >= 0 {
-		return m.anomaly(111, "dx3.b", i, float64(m.DX3B[i]))
+		return m.anomaly(108, "dx3.b", i, float64(m.DX3B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dfc3[:n*131072]); i >= 0 {
-		return m.anomaly(112, "dfc3", i, float64(m.dfc3[i]))
+		return m.anomaly(109, "dfc3", i, float64(m.dfc3[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX3W); i >= 0 {
-		return m.anomaly(113, "dx3.W", i, float64(m.DX3W[i]))
+		return m.anomaly(110, "dx3.W", i, float64(m.DX3W[i]))
 	}
 	m.backwardFc3(n, acc)
 	if i := runtime.FirstNonFinite(m.dfc3Z[:n*131072]); i >= 0 {
-		return m.anomaly(114, "dfc3.z", i, float64(m.dfc3Z[i]))
+		return m.anomaly(111, "dfc3.z", i, float64(m.dfc3Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc3B); i >= 0 {
-		return m.anomaly(115, "dfc3.b", i, float64(m.DFc3B[i]))
+		return m.anomaly(111, "dfc3.b", i, float64(m.DFc3B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln3b[:n*32768]); i >= 0 {
-		return m.anomaly(116, "dln3b", i, float64(m.dln3b[i]))
+		return m.anomaly(112, "dln3b", i, float64(m.dln3b[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc3W); i >= 0 {
-		return m.anomaly(117, "dfc3.W", i, float64(m.DFc3W[i]))
+		return m.anomaly(113, "dfc3.W", i, float64(m.DFc3W[i]))
 	}
 	m.backwardLn3b(n)
 	if i := runtime.FirstNonFinite(m.dln3bAll[:262656]); i >= 0 {
-		return m.anomaly(118, "dln3b.all", i, float64(m.dln3bAll[i]))
+		return m.anomaly(114, "dln3b.all", i, float64(m.dln3bAll[i]))
 	}
 	m.backwardR3(n, acc)
 	if i := runtime.FirstNonFinite(m.dr3[:n*32768]); i >= 0 {
-		return m.anomaly(119, "dr3", i, float64(m.dr3[i]))
+		return m.anomaly(115, "dr3", i, float64(m.dr3[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR3B); i >= 0 {
-		return m.anomaly(120, "dr3.b", i, float64(m.DR3B[i]))
+		return m.anomaly(116, "dr3.b", i, float64(m.DR3B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.datt3[:n*32768]); i >= 0 {
-		return m.anomaly(121, "datt3", i, float64(m.datt3[i]))
+		return m.anomaly(117, "datt3", i, float64(m.datt3[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR3W); i >= 0 {
-		return m.anomaly(122, "dr3.W", i, float64(m.DR3W[i]))
+		return m.anomaly(118, "dr3.W", i, float64(m.DR3W[i]))
 	}
 	m.backwardAtt3(n)
 	if i := runtime.FirstNonFinite(m.dqkv3[:n*98304]); i >= 0 {
-		return m.anomaly(123, "dqkv3", i, float64(m.dqkv3[i]))
+		return m.anomaly(119, "dqkv3", i, float64(m.dqkv3[i]))
 	}
 	m.backwardQkv3(n, acc)
 	if i := runtime.FirstNonFinite(m.DQkv3B); i >= 0 {
-		return m.anomaly(124, "dqkv3.b", i, float64(m.DQkv3B[i]))
+		return m.anomaly(120, "dqkv3.b", i, float64(m.DQkv3B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln3a[:n*32768]); i >= 0 {
-		return m.anomaly(125, "dln3a", i, float64(m.dln3a[i]))
+		return m.anomaly(121, "dln3a", i, float64(m.dln3a[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DQkv3W); i >= 0 {
-		return m.anomaly(126, "dqkv3.W", i, float64(m.DQkv3W[i]))
+		return m.anomaly(122, "dqkv3.W", i, float64(m.DQkv3W[i]))
 	}
 	m.backwardLn3a(n)
 	if i := runtime.FirstNonFinite(m.dln3aAll[:262656]); i >= 0 {
-		return m.anomaly(127, "dln3a.all", i, float64(m.dln3aAll[i]))
+		return m.anomaly(123, "dln3a.all", i, float64(m.dln3aAll[i]))
 	}
 	m.backwardX2(n, acc)
 	if i := runtime.FirstNonFinite(m.dx2[:n*32768]); i >= 0 {
-		return m.anomaly(128, "dx2", i, float64(m.dx2[i]))
+		return m.anomaly(124, "dx2", i, float64(m.dx2[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX2B); i >= 0 {
-		return m.anomaly(129, "dx2.b", i, float64(m.DX2B[i]))
+		return m.anomaly(125, "dx2.b", i, float64(m.DX2B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dfc2[:n*131072]); i >= 0 {
-		return m.anomaly(130, "dfc2", i, float64(m.dfc2[i]))
+		return m.anomaly(126, "dfc2", i, float64(m.dfc2[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX2W); i >= 0 {
-		return m.anomaly(131, "dx2.W", i, float64(m.DX2W[i]))
+		return m.anomaly(127, "dx2.W", i, float64(m.DX2W[i]))
 	}
 	m.backwardFc2(n, acc)
 	if i := runtime.FirstNonFinite(m.dfc2Z[:n*131072]); i >= 0 {
-		return m.anomaly(132, "dfc2.z", i, float64(m.dfc2Z[i]))
+		return m.anomaly(128, "dfc2.z", i, float64(m.dfc2Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc2B); i >= 0 {
-		return m.anomaly(133, "dfc2.b", i, float64(m.DFc2B[i]))
+		return m.anomaly(128, "dfc2.b", i, float64(m.DFc2B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln2b[:n*32768]); i >= 0 {
-		return m.anomaly(134, "dln2b", i, float64(m.dln2b[i]))
+		return m.anomaly(129, "dln2b", i, float64(m.dln2b[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc2W); i >= 0 {
-		return m.anomaly(135, "dfc2.W", i, float64(m.DFc2W[i]))
+		return m.anomaly(130, "dfc2.W", i, float64(m.DFc2W[i]))
 	}
 	m.backwardLn2b(n)
 	if i := runtime.FirstNonFinite(m.dln2bAll[:262656]); i >= 0 {
-		return m.anomaly(136, "dln2b.all", i, float64(m.dln2bAll[i]))
+		return m.anomaly(131, "dln2b.all", i, float64(m.dln2bAll[i]))
 	}
 	m.backwardR2(n, acc)
 	if i := runtime.FirstNonFinite(m.dr2[:n*32768]); i >= 0 {
-		return m.anomaly(137, "dr2", i, float64(m.dr2[i]))
+		return m.anomaly(132, "dr2", i, float64(m.dr2[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR2B); i >= 0 {
-		return m.anomaly(138, "dr2.b", i, float64(m.DR2B[i]))
+		return m.anomaly(133, "dr2.b", i, float64(m.DR2B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.datt2[:n*32768]); i >= 0 {
-		return m.anomaly(139, "datt2", i, float64(m.datt2[i]))
+		return m.anomaly(134, "datt2", i, float64(m.datt2[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR2W); i >= 0 {
-		return m.anomaly(140, "dr2.W", i, float64(m.DR2W[i]))
+		return m.anomaly(135, "dr2.W", i, float64(m.DR2W[i]))
 	}
 	m.backwardAtt2(n)
 	if i := runtime.FirstNonFinite(m.dqkv2[:n*98304]); i >= 0 {
-		return m.anomaly(141, "dqkv2", i, float64(m.dqkv2[i]))
+		return m.anomaly(136, "dqkv2", i, float64(m.dqkv2[i]))
 	}
 	m.backwardQkv2(n, acc)
 	if i := runtime.FirstNonFinite(m.DQkv2B); i >= 0 {
-		return m.anomaly(142, "dqkv2.b", i, float64(m.DQkv2B[i]))
+		return m.anomaly(137, "dqkv2.b", i, float64(m.DQkv2B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln2a[:n*32768]); i >= 0 {
-		return m.anomaly(143, "dln2a", i, float64(m.dln2a[i]))
+		return m.anomaly(138, "dln2a", i, float64(m.dln2a[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DQkv2W); i >= 0 {
-		return m.anomaly(144, "dqkv2.W", i, float64(m.DQkv2W[i]))
+		return m.anomaly(139, "dqkv2.W", i, float64(m.DQkv2W[i]))
 	}
 	m.backwardLn2a(n)
 	if i := runtime.FirstNonFinite(m.dln2aAll[:262656]); i >= 0 {
-		return m.anomaly(145, "dln2a.all", i, float64(m.dln2aAll[i]))
+		return m.anomaly(140, "dln2a.all", i, float64(m.dln2aAll[i]))
 	}
 	m.backwardX1(n, acc)
 	if i := runtime.FirstNonFinite(m.dx1[:n*32768]); i >= 0 {
-		return m.anomaly(146, "dx1", i, float64(m.dx1[i]))
+		return m.anomaly(141, "dx1", i, float64(m.dx1[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX1B); i >= 0 {
-		return m.anomaly(147, "dx1.b", i, float64(m.DX1B[i]))
+		return m.anomaly(142, "dx1.b", i, float64(m.DX1B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dfc1[:n*131072]); i >= 0 {
-		return m.anomaly(148, "dfc1", i, float64(m.dfc1[i]))
+		return m.anomaly(143, "dfc1", i, float64(m.dfc1[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX1W); i >= 0 {
-		return m.anomaly(149, "dx1.W", i, float64(m.DX1W[i]))
+		return m.anomaly(144, "dx1.W", i, float64(m.DX1W[i]))
 	}
 	m.backwardFc1(n, acc)
 	if i := runtime.FirstNonFinite(m.dfc1Z[:n*131072]); i >= 0 {
-		return m.anomaly(150, "dfc1.z", i, float64(m.dfc1Z[i]))
+		return m.anomaly(145, "dfc1.z", i, float64(m.dfc1Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc1B); i >= 0 {
-		return m.anomaly(151, "dfc1.b", i, float64(m.DFc1B[i]))
+		return m.anomaly(145, "dfc1.b", i, float64(m.DFc1B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln1b[:n*32768]); i >= 0 {
-		return m.anomaly(152, "dln1b", i, float64(m.dln1b[i]))
+		return m.anomaly(146, "dln1b", i, float64(m.dln1b[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc1W); i >= 0 {
-		return m.anomaly(153, "dfc1.W", i, float64(m.DFc1W[i]))
+		return m.anomaly(147, "dfc1.W", i, float64(m.DFc1W[i]))
 	}
 	m.backwardLn1b(n)
 	if i := runtime.FirstNonFinite(m.dln1bAll[:262656]); i >= 0 {
-		return m.anomaly(154, "dln1b.all", i, float64(m.dln1bAll[i]))
+		return m.anomaly(148, "dln1b.all", i, float64(m.dln1bAll[i]))
 	}
 	m.backwardR1(n, acc)
 	if i := runtime.FirstNonFinite(m.dr1[:n*32768]); i >= 0 {
-		return m.anomaly(155, "dr1", i, float64(m.dr1[i]))
+		return m.anomaly(149, "dr1", i, float64(m.dr1[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR1B); i >= 0 {
-		return m.anomaly(156, "dr1.b", i, float64(m.DR1B[i]))
+		return m.anomaly(150, "dr1.b", i, float64(m.DR1B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.datt1[:n*32768]); i >= 0 {
-		return m.anomaly(157, "datt1", i, float64(m.datt1[i]))
+		return m.anomaly(151, "datt1", i, float64(m.datt1[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR1W); i >= 0 {
-		return m.anomaly(158, "dr1.W", i, float64(m.DR1W[i]))
+		return m.anomaly(152, "dr1.W", i, float64(m.DR1W[i]))
 	}
 	m.backwardAtt1(n)
 	if i := runtime.FirstNonFinite(m.dqkv1[:n*98304]); i >= 0 {
-		return m.anomaly(159, "dqkv1", i, float64(m.dqkv1[i]))
+		return m.anomaly(153, "dqkv1", i, float64(m.dqkv1[i]))
 	}
 	m.backwardQkv1(n, acc)
 	if i := runtime.FirstNonFinite(m.DQkv1B); i >= 0 {
-		return m.anomaly(160, "dqkv1.b", i, float64(m.DQkv1B[i]))
+		return m.anomaly(154, "dqkv1.b", i, float64(m.DQkv1B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln1a[:n*32768]); i >= 0 {
-		return m.anomaly(161, "dln1a", i, float64(m.dln1a[i]))
+		return m.anomaly(155, "dln1a", i, float64(m.dln1a[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DQkv1W); i >= 0 {
-		return m.anomaly(162, "dqkv1.W", i, float64(m.DQkv1W[i]))
+		return m.anomaly(156, "dqkv1.W", i, float64(m.DQkv1W[i]))
 	}
 	m.backwardLn1a(n)
 	if i := runtime.FirstNonFinite(m.dln1aAll[:262656]); i >= 0 {
-		return m.anomaly(163, "dln1a.all", i, float64(m.dln1aAll[i]))
+		return m.anomaly(157, "dln1a.all", i, float64(m.dln1aAll[i]))
 	}
 	m.backwardX0(n, acc)
 	if i := runtime.FirstNonFinite(m.dx0[:n*32768]); i >= 0 {
-		return m.anomaly(164, "dx0", i, float64(m.dx0[i]))
+		return m.anomaly(158, "dx0", i, float64(m.dx0[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DWpe); i >= 0 {
-		return m.anomaly(165, "dwpe", i, float64(m.DWpe[i]))
+		return m.anomaly(159, "dwpe", i, float64(m.DWpe[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX0W); i >= 0 {
-		return m.anomaly(166, "dx0.W", i, float64(m.DX0W[i]))
+		return m.anomaly(160, "dx0.W", i, float64(m.DX0W[i]))
 	}
 	return nil
 }
@@ -2273,10 +2273,8 @@ func (m *model64) backwardX6(n int, acc bool) {
 // backwardFc6 propagates the gradient back through fc6 = dense(ln6b, 1024, gelu) (gptlarge.bpg:58).
 // acc false overwrites the parameter gradients it writes first (see backward).
 func (m *model64) backwardFc6(n int, acc bool) {
-	// dfc6.z = dfc6 ⊙ gelu'(fc6.z)  (tanh approximation)  (N, 128, 1024) (gptlarge.bpg:58)
-	runtime.UnaryGrad(runtime.Gelu, m.dfc6Z[:n*131072], m.fc6Z[:n*131072], m.dfc6[:n*131072])
-	// dfc6.b += dfc6.z  (1, 1, 1024) (gptlarge.bpg:58)
-	runtime.SumRows(m.DFc6B, m.dfc6Z[:n*131072], n*128, 1024, 1.0, acc)
+	// dfc6.z = dfc6 ⊙ gelu'(fc6.z)  (tanh approximation)  (N, 128, 1024); dfc6.b += Σrows dfc6.z  (1024) (gptlarge.bpg:58)
+	runtime.UnaryGradSumRows(runtime.Gelu, m.dfc6Z[:n*131072], m.fc6Z[:n*131072], m.dfc6[:n*131072], m.DFc6B, n*128, 1024, acc)
 	// dln6b = dfc6.z·fc6.Wᵀ  (N, 128, 256) (gptlarge.bpg:58)
 	runtime.Gemm(false, true, n*128, 256, 1024, m.dfc6Z[:n*131072], m.Fc6W, m.dln6b[:n*32768], false)
 	// dfc6.W += ln6bᵀ·dfc6.z  (256, 1024) (gptlarge.bpg:58)
@@ -2341,10 +2339,8 @@ func (m *model64) backwardX5(n int, acc bool) {
 // backwardFc5 propagates the gradient back through fc5 = dense(ln5b, 1024, gelu) (gptlarge.bpg:50).
 // acc false overwrites the parameter gradients it writes first (see backward).
 func (m *model64) backwardFc5(n int, acc bool) {
-	// dfc5.z = dfc5 ⊙ gelu'(fc5.z)  (tanh approximation)  (N, 128, 1024) (gptlarge.bpg:50)
-	runtime.UnaryGrad(runtime.Gelu, m.dfc5Z[:n*131072], m.fc5Z[:n*131072], m.dfc5[:n*131072])
-	// dfc5.b += dfc5.z  (1, 1, 1024) (gptlarge.bpg:50)
-	runtime.SumRows(m.DFc5B, m.dfc5Z[:n*131072], n*128, 1024, 1.0, acc)
+	// dfc5.z = dfc5 ⊙ gelu'(fc5.z)  (tanh approximation)  (N, 128, 1024); dfc5.b += Σrows dfc5.z  (1024) (gptlarge.bpg:50)
+	runtime.UnaryGradSumRows(runtime.Gelu, m.dfc5Z[:n*131072], m.fc5Z[:n*131072], m.dfc5[:n*131072], m.DFc5B, n*128, 1024, acc)
 	// dln5b = dfc5.z·fc5.Wᵀ  (N, 128, 256) (gptlarge.bpg:50)
 	runtime.Gemm(false, true, n*128, 256, 1024, m.dfc5Z[:n*131072], m.Fc5W, m.dln5b[:n*32768], false)
 	// dfc5.W += ln5bᵀ·dfc5.z  (256, 1024) (gptlarge.bpg:50)
@@ -2409,10 +2405,8 @@ func (m *model64) backwardX4(n int, acc bool) {
 // backwardFc4 propagates the gradient back through fc4 = dense(ln4b, 1024, gelu) (gptlarge.bpg:42).
 // acc false overwrites the parameter gradients it writes first (see backward).
 func (m *model64) backwardFc4(n int, acc bool) {
-	// dfc4.z = dfc4 ⊙ gelu'(fc4.z)  (tanh approximation)  (N, 128, 1024) (gptlarge.bpg:42)
-	runtime.UnaryGrad(runtime.Gelu, m.dfc4Z[:n*131072], m.fc4Z[:n*131072], m.dfc4[:n*131072])
-	// dfc4.b += dfc4.z  (1, 1, 1024) (gptlarge.bpg:42)
-	runtime.SumRows(m.DFc4B, m.dfc4Z[:n*131072], n*128, 1024, 1.0, acc)
+	// dfc4.z = dfc4 ⊙ gelu'(fc4.z)  (tanh approximation)  (N, 128, 1024); dfc4.b += Σrows dfc4.z  (1024) (gptlarge.bpg:42)
+	runtime.UnaryGradSumRows(runtime.Gelu, m.dfc4Z[:n*131072], m.fc4Z[:n*131072], m.dfc4[:n*131072], m.DFc4B, n*128, 1024, acc)
 	// dln4b = dfc4.z·fc4.Wᵀ  (N, 128, 256) (gptlarge.bpg:42)
 	runtime.Gemm(false, true, n*128, 256, 1024, m.dfc4Z[:n*131072], m.Fc4W, m.dln4b[:n*32768], false)
 	// dfc4.W += ln4bᵀ·dfc4.z  (256, 1024) (gptlarge.bpg:42)
@@ -2477,10 +2471,8 @@ func (m *model64) backwardX3(n int, acc bool) {
 // backwardFc3 propagates the gradient back through fc3 = dense(ln3b, 1024, gelu) (gptlarge.bpg:34).
 // acc false overwrites the parameter gradients it writes first (see backward).
 func (m *model64) backwardFc3(n int, acc bool) {
-	// dfc3.z = dfc3 ⊙ gelu'(fc3.z)  (tanh approximation)  (N, 128, 1024) (gptlarge.bpg:34)
-	runtime.UnaryGrad(runtime.Gelu, m.dfc3Z[:n*131072], m.fc3Z[:n*131072], m.dfc3[:n*131072])
-	// dfc3.b += dfc3.z  (1, 1, 1024) (gptlarge.bpg:34)
-	runtime.SumRows(m.DFc3B, m.dfc3Z[:n*131072], n*128, 1024, 1.0, acc)
+	// dfc3.z = dfc3 ⊙ gelu'(fc3.z)  (tanh approximation)  (N, 128, 1024); dfc3.b += Σrows dfc3.z  (1024) (gptlarge.bpg:34)
+	runtime.UnaryGradSumRows(runtime.Gelu, m.dfc3Z[:n*131072], m.fc3Z[:n*131072], m.dfc3[:n*131072], m.DFc3B, n*128, 1024, acc)
 	// dln3b = dfc3.z·fc3.Wᵀ  (N, 128, 256) (gptlarge.bpg:34)
 	runtime.Gemm(false, true, n*128, 256, 1024, m.dfc3Z[:n*131072], m.Fc3W, m.dln3b[:n*32768], false)
 	// dfc3.W += ln3bᵀ·dfc3.z  (256, 1024) (gptlarge.bpg:34)
@@ -2545,10 +2537,8 @@ func (m *model64) backwardX2(n int, acc bool) {
 // backwardFc2 propagates the gradient back through fc2 = dense(ln2b, 1024, gelu) (gptlarge.bpg:26).
 // acc false overwrites the parameter gradients it writes first (see backward).
 func (m *model64) backwardFc2(n int, acc bool) {
-	// dfc2.z = dfc2 ⊙ gelu'(fc2.z)  (tanh approximation)  (N, 128, 1024) (gptlarge.bpg:26)
-	runtime.UnaryGrad(runtime.Gelu, m.dfc2Z[:n*131072], m.fc2Z[:n*131072], m.dfc2[:n*131072])
-	// dfc2.b += dfc2.z  (1, 1, 1024) (gptlarge.bpg:26)
-	runtime.SumRows(m.DFc2B, m.dfc2Z[:n*131072], n*128, 1024, 1.0, acc)
+	// dfc2.z = dfc2 ⊙ gelu'(fc2.z)  (tanh approximation)  (N, 128, 1024); dfc2.b += Σrows dfc2.z  (1024) (gptlarge.bpg:26)
+	runtime.UnaryGradSumRows(runtime.Gelu, m.dfc2Z[:n*131072], m.fc2Z[:n*131072], m.dfc2[:n*131072], m.DFc2B, n*128, 1024, acc)
 	// dln2b = dfc2.z·fc2.Wᵀ  (N, 128, 256) (gptlarge.bpg:26)
 	runtime.Gemm(false, true, n*128, 256, 1024, m.dfc2Z[:n*131072], m.Fc2W, m.dln2b[:n*32768], false)
 	// dfc2.W += ln2bᵀ·dfc2.z  (256, 1024) (gptlarge.bpg:26)
@@ -2613,10 +2603,8 @@ func (m *model64) backwardX1(n int, acc bool) {
 // backwardFc1 propagates the gradient back through fc1 = dense(ln1b, 1024, gelu) (gptlarge.bpg:18).
 // acc false overwrites the parameter gradients it writes first (see backward).
 func (m *model64) backwardFc1(n int, acc bool) {
-	// dfc1.z = dfc1 ⊙ gelu'(fc1.z)  (tanh approximation)  (N, 128, 1024) (gptlarge.bpg:18)
-	runtime.UnaryGrad(runtime.Gelu, m.dfc1Z[:n*131072], m.fc1Z[:n*131072], m.dfc1[:n*131072])
-	// dfc1.b += dfc1.z  (1, 1, 1024) (gptlarge.bpg:18)
-	runtime.SumRows(m.DFc1B, m.dfc1Z[:n*131072], n*128, 1024, 1.0, acc)
+	// dfc1.z = dfc1 ⊙ gelu'(fc1.z)  (tanh approximation)  (N, 128, 1024); dfc1.b += Σrows dfc1.z  (1024) (gptlarge.bpg:18)
+	runtime.UnaryGradSumRows(runtime.Gelu, m.dfc1Z[:n*131072], m.fc1Z[:n*131072], m.dfc1[:n*131072], m.DFc1B, n*128, 1024, acc)
 	// dln1b = dfc1.z·fc1.Wᵀ  (N, 128, 256) (gptlarge.bpg:18)
 	runtime.Gemm(false, true, n*128, 256, 1024, m.dfc1Z[:n*131072], m.Fc1W, m.dln1b[:n*32768], false)
 	// dfc1.W += ln1bᵀ·dfc1.z  (256, 1024) (gptlarge.bpg:18)
