@@ -434,13 +434,31 @@ func sumRowsAsm[T Float](out, in []T, rows, cols int, scale T) int {
 
 func adamAsm[T Float](p, g, m, v []T, c *adamCoef[T]) int {
 	k := f32Vecs[T](len(p))
-	if k > 0 {
-		f32Adam(k, f32p(p), f32p(g), f32p(m), f32p(v),
+	if k == 0 {
+		return 0
+	}
+	kz := 0
+	if haveAdamZ {
+		// The whole vectors of 16 on f32AdamZ (bit-identical), a last
+		// vector of 8 on f32Adam.
+		kz = k &^ 15
+		if kz > 0 {
+			f32AdamZ(kz, f32p(p), f32p(g), f32p(m), f32p(v),
+				float32(c.b1), float32(c.c1), float32(c.b2), float32(c.c2),
+				float32(c.invSqrtBC2), float32(c.eps), float32(c.step), float32(c.decay))
+		}
+	}
+	if k > kz {
+		f32Adam(k-kz, f32p(p[kz:]), f32p(g[kz:]), f32p(m[kz:]), f32p(v[kz:]),
 			float32(c.b1), float32(c.c1), float32(c.b2), float32(c.c2),
 			float32(c.invSqrtBC2), float32(c.eps), float32(c.step), float32(c.decay))
 	}
 	return k
 }
+
+// haveAdamZ selects f32AdamZ (AVX-512, bit-identical to f32Adam) for
+// float32 Adam; a variable so that the tests run both.
+var haveAdamZ = haveGeluZ
 
 func sgdAsm[T Float](p, g []T, lr, wd T) int {
 	k := f32Vecs[T](len(p))

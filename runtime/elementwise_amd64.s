@@ -5342,6 +5342,117 @@ rowdone:
 	VZEROUPPER
 	RET
 
+// func f32AdamZ(n int, p *float32, grad *float32, m *float32, v *float32, b1 float32, c1 float32, b2 float32, c2 float32, invSqrtBC2 float32, eps float32, step float32, decay float32)
+// Requires: AVX, AVX512F
+TEXT ·f32AdamZ(SB), NOSPLIT, $0-72
+	MOVQ         n+0(FP), AX
+	MOVQ         p+8(FP), CX
+	MOVQ         grad+16(FP), DX
+	MOVQ         m+24(FP), BX
+	MOVQ         v+32(FP), SI
+	VBROADCASTSS b1+40(FP), Z0
+	VBROADCASTSS c1+44(FP), Z1
+	VBROADCASTSS b2+48(FP), Z2
+	VBROADCASTSS c2+52(FP), Z3
+	VBROADCASTSS invSqrtBC2+56(FP), Z4
+	VBROADCASTSS eps+60(FP), Z5
+	VBROADCASTSS step+64(FP), Z6
+	VBROADCASTSS decay+68(FP), Z7
+	VBROADCASTSS f32VecTab<>+160(SB), Z8
+	VBROADCASTSS f32ConstTab<>+16(SB), Z9
+	XORQ         DI, DI
+	ANDQ         $-16, AX
+	JZ           done
+	MOVQ         AX, R8
+	ANDQ         $-32, R8
+	CMPQ         R8, $+0
+	JE           one
+
+loop:
+	VMOVUPS   (DX)(DI*4), Z10
+	VMULPS    (BX)(DI*4), Z0, Z12
+	VMULPS    Z10, Z1, Z14
+	VADDPS    Z14, Z12, Z12
+	VMOVUPS   64(DX)(DI*4), Z11
+	VMULPS    64(BX)(DI*4), Z0, Z13
+	VMULPS    Z11, Z1, Z14
+	VADDPS    Z14, Z13, Z13
+	VPANDD    Z12, Z8, Z14
+	VCMPPS    $0x15, Z9, Z14, K1
+	VMOVAPS.Z Z12, K1, Z12
+	VMOVUPS   Z12, (BX)(DI*4)
+	VMULPS    Z10, Z3, Z14
+	VMULPS    Z10, Z14, Z14
+	VMULPS    (SI)(DI*4), Z2, Z10
+	VADDPS    Z14, Z10, Z10
+	VPANDD    Z13, Z8, Z14
+	VCMPPS    $0x15, Z9, Z14, K1
+	VMOVAPS.Z Z13, K1, Z13
+	VMOVUPS   Z13, 64(BX)(DI*4)
+	VMULPS    Z11, Z3, Z14
+	VMULPS    Z11, Z14, Z14
+	VMULPS    64(SI)(DI*4), Z2, Z11
+	VADDPS    Z14, Z11, Z11
+	VPANDD    Z10, Z8, Z14
+	VCMPPS    $0x15, Z9, Z14, K1
+	VMOVAPS.Z Z10, K1, Z10
+	VMOVUPS   Z10, (SI)(DI*4)
+	VSQRTPS   Z10, Z10
+	VMULPS    Z4, Z10, Z10
+	VADDPS    Z5, Z10, Z10
+	VPANDD    Z11, Z8, Z14
+	VCMPPS    $0x15, Z9, Z14, K1
+	VMOVAPS.Z Z11, K1, Z11
+	VMOVUPS   Z11, 64(SI)(DI*4)
+	VSQRTPS   Z11, Z11
+	VMULPS    Z4, Z11, Z11
+	VADDPS    Z5, Z11, Z11
+	VDIVPS    Z10, Z12, Z12
+	VMULPS    Z6, Z12, Z12
+	VMULPS    (CX)(DI*4), Z7, Z10
+	VSUBPS    Z12, Z10, Z10
+	VMOVUPS   Z10, (CX)(DI*4)
+	VDIVPS    Z11, Z13, Z13
+	VMULPS    Z6, Z13, Z13
+	VMULPS    64(CX)(DI*4), Z7, Z11
+	VSUBPS    Z13, Z11, Z11
+	VMOVUPS   Z11, 64(CX)(DI*4)
+	ADDQ      $0x00000020, DI
+	CMPQ      DI, R8
+	JL        loop
+
+one:
+	CMPQ      DI, AX
+	JGE       done
+	VMOVUPS   (DX)(DI*4), Z10
+	VMULPS    (BX)(DI*4), Z0, Z0
+	VMULPS    Z10, Z1, Z1
+	VADDPS    Z1, Z0, Z0
+	VPANDD    Z0, Z8, Z1
+	VCMPPS    $0x15, Z9, Z1, K1
+	VMOVAPS.Z Z0, K1, Z0
+	VMOVUPS   Z0, (BX)(DI*4)
+	VMULPS    Z10, Z3, Z1
+	VMULPS    Z10, Z1, Z1
+	VMULPS    (SI)(DI*4), Z2, Z2
+	VADDPS    Z1, Z2, Z2
+	VPANDD    Z2, Z8, Z1
+	VCMPPS    $0x15, Z9, Z1, K1
+	VMOVAPS.Z Z2, K1, Z2
+	VMOVUPS   Z2, (SI)(DI*4)
+	VSQRTPS   Z2, Z2
+	VMULPS    Z4, Z2, Z2
+	VADDPS    Z5, Z2, Z2
+	VDIVPS    Z2, Z0, Z0
+	VMULPS    Z6, Z0, Z0
+	VMULPS    (CX)(DI*4), Z7, Z10
+	VSUBPS    Z0, Z10, Z10
+	VMOVUPS   Z10, (CX)(DI*4)
+
+done:
+	VZEROUPPER
+	RET
+
 // func f32CopyRuns(runs int, n int, dst *float32, ds int, src *float32, ss int)
 // Requires: AVX
 TEXT ·f32CopyRuns(SB), NOSPLIT, $0-48

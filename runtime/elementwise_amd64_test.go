@@ -63,6 +63,10 @@ type ewKernel struct {
 	init func(r *rand.Rand, n int) [][]float32
 	run  func(n int, a [][]float32)
 	ref  func(a [][]float32, i int)
+	// runZ, when set, is the kernel's AVX-512 twin, which runs on the
+	// whole vectors of 16 only.
+	runZ func(n int, a [][]float32)
+	vec  int // elements per vector when not 8
 }
 
 func ewKernels(r *rand.Rand) []ewKernel {
@@ -193,6 +197,12 @@ func ewKernels(r *rand.Rand) []ewKernel {
 					f32Adam(n, ewP(a[0]), ewP(a[1]), ewP(a[2]), ewP(a[3]),
 						c.b1, c.c1, c.b2, c.c2, c.invSqrtBC2, c.eps, c.step, c.decay)
 				},
+				// The AVX-512 kernel, on the whole vectors of 16 (the
+				// reference runs on the same elements).
+				runZ: func(n int, a [][]float32) {
+					f32AdamZ(n, ewP(a[0]), ewP(a[1]), ewP(a[2]), ewP(a[3]),
+						c.b1, c.c1, c.b2, c.c2, c.invSqrtBC2, c.eps, c.step, c.decay)
+				},
 				ref: func(a [][]float32, i int) {
 					g := a[1][i]
 					m := flushRef(float32(c.b1*a[2][i]) + float32(c.c1*g))
@@ -210,7 +220,14 @@ func ewKernels(r *rand.Rand) []ewKernel {
 func TestF32StreamKernels(t *testing.T) {
 	skipNoF32Asm(t)
 	r := rand.New(rand.NewPCG(21, 22))
+	var ks []ewKernel
 	for _, k := range ewKernels(r) {
+		ks = append(ks, k)
+		if k.runZ != nil && haveSgemmAVX512 {
+			ks = append(ks, ewKernel{name: k.name + "Z", init: k.init, run: k.runZ, ref: k.ref, vec: 16})
+		}
+	}
+	for _, k := range ks {
 		for _, n := range ewLens {
 			init := k.init(r, n)
 			bufs := make([][]float32, len(init))
@@ -222,7 +239,8 @@ func TestF32StreamKernels(t *testing.T) {
 				want[j] = append([]float32(nil), s...)
 			}
 			k.run(n, mids)
-			for i := 0; i < n&^7; i++ {
+			vec := max(k.vec, 8)
+			for i := 0; i < n/vec*vec; i++ {
 				k.ref(want, i)
 			}
 			name := fmt.Sprintf("f32%s(n=%d)", k.name, n)

@@ -478,6 +478,12 @@ func f32LayerNormZ(rows int, C int, out *float32, saved *float32, x *float32, ga
 //go:noescape
 func f32LayerNormGradZ(rows int, C int, dx *float32, dgamma *float32, dbeta *float32, dy *float32, x *float32, gamma *float32, saved *float32)
 
+// f32AdamZ is f32Adam on AVX-512F for the whole vectors of 16 elements
+// (i < n&^15), bit-identical to it.
+//
+//go:noescape
+func f32AdamZ(n int, p *float32, grad *float32, m *float32, v *float32, b1 float32, c1 float32, b2 float32, c2 float32, invSqrtBC2 float32, eps float32, step float32, decay float32)
+
 // f32CopyRuns copies runs rows of n 4-byte elements (runs, n ≥ 0; AVX):
 //
 //	for r < runs, i < n:

@@ -265,6 +265,7 @@ func expSumZKernels() {
 	softmaxGradRowZ(mask)
 	layerNormZ(mask)
 	layerNormGradZ(mask)
+	adamZ()
 }
 
 // zVecs emits a loop over the n elements at index register i (cleared
@@ -794,6 +795,91 @@ func layerNormGradZ(mask Mem) {
 	ADDQ(U8(4), pr)
 	DECQ(rows)
 	JNZ(LabelRef("row"))
+	VZEROUPPER()
+	RET()
+}
+
+// adamZ generates f32AdamZ, f32Adam on AVX-512F: the same float32
+// operations per lane (the flush of tiny moments as an opmask from the
+// same comparison), two vectors of 16 an iteration interleaved.
+func adamZ() {
+	TEXT("f32AdamZ", NOSPLIT, "func(n int, p, grad, m, v *float32, b1, c1, b2, c2, invSqrtBC2, eps, step, decay float32)")
+	Doc(
+		"f32AdamZ is f32Adam on AVX-512F for the whole vectors of 16 elements",
+		"(i < n&^15), bit-identical to it.",
+	)
+	Pragma("noescape")
+	n := Load(Param("n"), GP64())
+	pp := Load(Param("p"), GP64())
+	pg := Load(Param("grad"), GP64())
+	pm := Load(Param("m"), GP64())
+	pv := Load(Param("v"), GP64())
+	k := map[string]VecVirtual{}
+	for _, name := range []string{"b1", "c1", "b2", "c2", "invSqrtBC2", "eps", "step", "decay"} {
+		k[name] = ZMM()
+		VBROADCASTSS(paramAddr(name), k[name])
+	}
+	abs, tiny := zbcast("abs"), ZMM()
+	VBROADCASTSS(constTab.Offset(cFlush), tiny)
+	flush := func(x VecVirtual) {
+		t := ZMM()
+		VPANDD(x, abs, t)
+		f := K()
+		VCMPPS(U8(0x15), tiny, t, f) // !(|x| < tiny), unordered true: as flushTiny
+		VMOVAPS_Z(x, f, x)
+	}
+	i := GP64()
+	XORQ(i, i)
+	ANDQ(I32(-16), n)
+	JZ(LabelRef("done"))
+	const u = 2
+	end := GP64()
+	MOVQ(n, end)
+	ANDQ(I32(-16*u), end)
+	body := func(vecs int) {
+		at := func(b Register, v int) Mem { return Mem{Base: b, Index: i, Scale: 4, Disp: 64 * v} }
+		g, m, v, t := zregs(vecs), zregs(vecs), zregs(vecs), zregs(vecs)
+		for j := range vecs {
+			VMOVUPS(at(pg, j), g[j])
+			VMULPS(at(pm, j), k["b1"], m[j])
+			VMULPS(g[j], k["c1"], t[j])
+			VADDPS(t[j], m[j], m[j])
+		}
+		for j := range vecs {
+			flush(m[j])
+			VMOVUPS(m[j], at(pm, j))
+			VMULPS(g[j], k["c2"], t[j])
+			VMULPS(g[j], t[j], t[j])
+			VMULPS(at(pv, j), k["b2"], v[j])
+			VADDPS(t[j], v[j], v[j])
+		}
+		for j := range vecs {
+			flush(v[j])
+			VMOVUPS(v[j], at(pv, j))
+			VSQRTPS(v[j], v[j])
+			VMULPS(k["invSqrtBC2"], v[j], v[j])
+			VADDPS(k["eps"], v[j], v[j])
+		}
+		for j := range vecs {
+			VDIVPS(v[j], m[j], m[j])
+			VMULPS(k["step"], m[j], m[j])
+			VMULPS(at(pp, j), k["decay"], g[j])
+			VSUBPS(m[j], g[j], g[j])
+			VMOVUPS(g[j], at(pp, j))
+		}
+	}
+	CMPQ(end, I8(0))
+	JE(LabelRef("one"))
+	Label("loop")
+	body(u)
+	ADDQ(U32(16*u), i)
+	CMPQ(i, end)
+	JL(LabelRef("loop"))
+	Label("one")
+	CMPQ(i, n)
+	JGE(LabelRef("done"))
+	body(1)
+	Label("done")
 	VZEROUPPER()
 	RET()
 }
