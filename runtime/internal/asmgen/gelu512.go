@@ -334,26 +334,12 @@ func emitExpSumZ(n, po, px Register, sc, sh VecVirtual, mask Mem, name string) V
 					VMOVUPS(e[v], zAt(po, i, v))
 				}
 			}
-			lo, hi := ZMM(), ZMM()
-			hy := YMM()
-			VCVTPS2PD(e[v].AsY(), lo)
-			VEXTRACTF64X4(U8(1), e[v], hy)
-			VCVTPS2PD(hy, hi)
+			lo, hi := zHalves(e[v])
 			VADDPD(lo, acc0, acc0)
 			VADDPD(hi, acc1, acc1)
 		}
 	})
-	VADDPD(acc1, acc0, acc0)
-	y := YMM()
-	VEXTRACTF64X4(U8(1), acc0, y)
-	VADDPD(y, acc0.AsY(), y)
-	h := XMM()
-	VEXTRACTF128(U8(1), y, h)
-	x2 := XMM()
-	VADDPD(h, y.AsX(), x2)
-	VPERMILPD(U8(1), x2, h)
-	VADDSD(h, x2, x2)
-	return x2
+	return zSum64(acc0, acc1)
 }
 
 // softmaxRowZ generates f32SoftmaxRowZ, attention's softmax of one row in
@@ -454,48 +440,22 @@ func softmaxGradRowZ(mask Mem) {
 	VPXORQ(acc0, acc0, acc0)
 	VPXORQ(acc1, acc1, acc1)
 	// halves widens the 16 floats of x into two registers of 8 doubles.
-	halves := func(x VecVirtual) (lo, hi VecVirtual) {
-		lo, hi = ZMM(), ZMM()
-		hy := YMM()
-		VCVTPS2PD(x.AsY(), lo)
-		VEXTRACTF64X4(U8(1), x, hy)
-		VCVTPS2PD(hy, hi)
-		return lo, hi
-	}
-	load := func(m Mem, masked bool) VecVirtual {
-		x := ZMM()
-		if masked {
-			VMOVUPS_Z(m, K1, x) // the lanes past n add 0
-		} else {
-			VMOVUPS(m, x)
-		}
-		return x
-	}
 	zVecs(n, mask, "dot", func(i Register, vecs int, masked bool) {
 		for v := range vecs {
-			d0, d1 := halves(load(zAt(pd, i, v), masked))
-			p0, p1 := halves(load(zAt(pp, i, v), masked))
+			d0, d1 := zHalves(zLoad(zAt(pd, i, v), masked))
+			p0, p1 := zHalves(zLoad(zAt(pp, i, v), masked))
 			VFMADD231PD(p0, d0, acc0) // exact product of two float32s
 			VFMADD231PD(p1, d1, acc1)
 		}
 	})
-	VADDPD(acc1, acc0, acc0)
-	y := YMM()
-	VEXTRACTF64X4(U8(1), acc0, y)
-	VADDPD(y, acc0.AsY(), y)
-	h := XMM()
-	VEXTRACTF128(U8(1), y, h)
-	x2 := XMM()
-	VADDPD(h, y.AsX(), x2)
-	VPERMILPD(U8(1), x2, h)
-	VADDSD(h, x2, x2)
+	x2 := zSum64(acc0, acc1)
 	mean, scale := ZMM(), ZMM()
 	VBROADCASTSD(x2, mean)
 	VBROADCASTSD(paramAddr("scale"), scale)
 	zVecs(n, mask, "upd", func(i Register, vecs int, masked bool) {
 		for v := range vecs {
-			d0, d1 := halves(load(zAt(pd, i, v), masked))
-			p0, p1 := halves(load(zAt(pp, i, v), masked))
+			d0, d1 := zHalves(zLoad(zAt(pd, i, v), masked))
+			p0, p1 := zHalves(zLoad(zAt(pp, i, v), masked))
 			r0, r1 := YMM(), YMM()
 			for _, q := range []struct {
 				d, p VecVirtual
@@ -508,11 +468,7 @@ func softmaxGradRowZ(mask Mem) {
 			}
 			out := ZMM()
 			VINSERTF64X4(U8(1), r1, r0.AsZ(), out)
-			if masked {
-				VMOVUPS(out, K1, zAt(pd, i, v))
-			} else {
-				VMOVUPS(out, zAt(pd, i, v))
-			}
+			zStore(out, zAt(pd, i, v), masked)
 		}
 	})
 	VZEROUPPER()
@@ -550,48 +506,18 @@ func layerNormZ(mask Mem) {
 	rowBytes := GP64()
 	MOVQ(n, rowBytes)
 	SHLQ(U8(2), rowBytes)
-	halves := func(x VecVirtual) (lo, hi VecVirtual) {
-		lo, hi = ZMM(), ZMM()
-		hy := YMM()
-		VCVTPS2PD(x.AsY(), lo)
-		VEXTRACTF64X4(U8(1), x, hy)
-		VCVTPS2PD(hy, hi)
-		return lo, hi
-	}
-	load := func(m Mem, masked bool) VecVirtual {
-		x := ZMM()
-		if masked {
-			VMOVUPS_Z(m, K1, x) // the lanes past C add 0
-		} else {
-			VMOVUPS(m, x)
-		}
-		return x
-	}
-	reduce := func(acc0, acc1 VecVirtual) VecVirtual {
-		VADDPD(acc1, acc0, acc0)
-		y := YMM()
-		VEXTRACTF64X4(U8(1), acc0, y)
-		VADDPD(y, acc0.AsY(), y)
-		h := XMM()
-		VEXTRACTF128(U8(1), y, h)
-		x2 := XMM()
-		VADDPD(h, y.AsX(), x2)
-		VPERMILPD(U8(1), x2, h)
-		VADDSD(h, x2, x2)
-		return x2
-	}
 	Label("row")
 	s0, s1 := ZMM(), ZMM()
 	VPXORQ(s0, s0, s0)
 	VPXORQ(s1, s1, s1)
 	zVecs(n, mask, "sum", func(i Register, vecs int, masked bool) {
 		for v := range vecs {
-			lo, hi := halves(load(zAt(px, i, v), masked))
+			lo, hi := zHalves(zLoad(zAt(px, i, v), masked))
 			VADDPD(lo, s0, s0)
 			VADDPD(hi, s1, s1)
 		}
 	})
-	mu := reduce(s0, s1)
+	mu := zSum64(s0, s1)
 	VDIVSD(cd, mu, mu)
 	mz := ZMM()
 	VBROADCASTSD(mu, mz)
@@ -600,7 +526,7 @@ func layerNormZ(mask Mem) {
 	VPXORQ(q1, q1, q1)
 	zVecs(n, mask, "dev", func(i Register, vecs int, masked bool) {
 		for v := range vecs {
-			lo, hi := halves(load(zAt(px, i, v), masked))
+			lo, hi := zHalves(zLoad(zAt(px, i, v), masked))
 			VSUBPD(mz, lo, lo)
 			VSUBPD(mz, hi, hi)
 			if masked {
@@ -613,7 +539,7 @@ func layerNormZ(mask Mem) {
 			VFMADD231PD(hi, hi, q1)
 		}
 	})
-	q := reduce(q0, q1)
+	q := zSum64(q0, q1)
 	VDIVSD(cd, q, q)
 	VADDSD(paramAddr("eps"), q, q)
 	VSQRTSD(q, q, q)
@@ -630,11 +556,11 @@ func layerNormZ(mask Mem) {
 	VBROADCASTSS(rt32, rt)
 	zVecs(n, mask, "out", func(i Register, vecs int, masked bool) {
 		for v := range vecs {
-			t := load(zAt(px, i, v), masked)
+			t := zLoad(zAt(px, i, v), masked)
 			VSUBPS(m, t, t)
 			VMULPS(rt, t, t)
 			if masked {
-				g, b := load(zAt(pg, i, v), true), load(zAt(pb, i, v), true)
+				g, b := zLoad(zAt(pg, i, v), true), zLoad(zAt(pb, i, v), true)
 				VMULPS(g, t, t)
 				VADDPS(b, t, t)
 				VMOVUPS(t, K1, zAt(po, i, v))
@@ -689,43 +615,6 @@ func layerNormGradZ(mask Mem) {
 	rowBytes := GP64()
 	MOVQ(n, rowBytes)
 	SHLQ(U8(2), rowBytes)
-	load := func(m Mem, masked bool) VecVirtual {
-		x := ZMM()
-		if masked {
-			VMOVUPS_Z(m, K1, x) // the lanes past C are 0
-		} else {
-			VMOVUPS(m, x)
-		}
-		return x
-	}
-	store := func(x VecVirtual, m Mem, masked bool) {
-		if masked {
-			VMOVUPS(x, K1, m)
-		} else {
-			VMOVUPS(x, m)
-		}
-	}
-	halves := func(x VecVirtual) (lo, hi VecVirtual) {
-		lo, hi = ZMM(), ZMM()
-		hy := YMM()
-		VCVTPS2PD(x.AsY(), lo)
-		VEXTRACTF64X4(U8(1), x, hy)
-		VCVTPS2PD(hy, hi)
-		return lo, hi
-	}
-	reduce := func(acc0, acc1 VecVirtual) VecVirtual {
-		VADDPD(acc1, acc0, acc0)
-		y := YMM()
-		VEXTRACTF64X4(U8(1), acc0, y)
-		VADDPD(y, acc0.AsY(), y)
-		h := XMM()
-		VEXTRACTF128(U8(1), y, h)
-		x2 := XMM()
-		VADDPD(h, y.AsX(), x2)
-		VPERMILPD(U8(1), x2, h)
-		VADDSD(h, x2, x2)
-		return x2
-	}
 	Label("row")
 	m, rs := ZMM(), ZMM()
 	VBROADCASTSS(Mem{Base: pm}, m)
@@ -736,25 +625,25 @@ func layerNormGradZ(mask Mem) {
 	}
 	zVecs(n, mask, "sums", func(i Register, vecs int, masked bool) {
 		for v := range vecs {
-			g := load(zAt(pdy, i, v), masked)
+			g := zLoad(zAt(pdy, i, v), masked)
 			if masked {
-				VMULPS(load(zAt(pg, i, v), true), g, g)
+				VMULPS(zLoad(zAt(pg, i, v), true), g, g)
 			} else {
 				VMULPS(zAt(pg, i, v), g, g)
 			}
-			xh := load(zAt(px, i, v), masked)
+			xh := zLoad(zAt(px, i, v), masked)
 			VSUBPS(m, xh, xh)
 			VMULPS(rs, xh, xh)
-			g0, g1 := halves(g)
-			x0, x1 := halves(xh)
+			g0, g1 := zHalves(g)
+			x0, x1 := zHalves(xh)
 			VADDPD(g0, a0, a0)
 			VADDPD(g1, a1, a1)
 			VFMADD231PD(x0, g0, b0) // exact product of two float32s
 			VFMADD231PD(x1, g1, b1)
 		}
 	})
-	a := reduce(a0, a1)
-	b := reduce(b0, b1)
+	a := zSum64(a0, a1)
+	b := zSum64(b0, b1)
 	VDIVSD(cd, a, a)
 	VDIVSD(cd, b, b)
 	VCVTSD2SS(a, a, a)
@@ -764,20 +653,20 @@ func layerNormGradZ(mask Mem) {
 	VBROADCASTSS(b, mb)
 	zVecs(n, mask, "row", func(i Register, vecs int, masked bool) {
 		for v := range vecs {
-			xh := load(zAt(px, i, v), masked)
+			xh := zLoad(zAt(px, i, v), masked)
 			VSUBPS(m, xh, xh)
 			VMULPS(rs, xh, xh)
-			g := load(zAt(pdy, i, v), masked)
+			g := zLoad(zAt(pdy, i, v), masked)
 			t := ZMM()
 			VMULPS(xh, g, t)
-			u := load(zAt(pdg, i, v), masked)
+			u := zLoad(zAt(pdg, i, v), masked)
 			VADDPS(t, u, u)
-			store(u, zAt(pdg, i, v), masked)
-			u2 := load(zAt(pdb, i, v), masked)
+			zStore(u, zAt(pdg, i, v), masked)
+			u2 := zLoad(zAt(pdb, i, v), masked)
 			VADDPS(g, u2, u2)
-			store(u2, zAt(pdb, i, v), masked)
+			zStore(u2, zAt(pdb, i, v), masked)
 			if masked {
-				VMULPS(load(zAt(pg, i, v), true), g, g)
+				VMULPS(zLoad(zAt(pg, i, v), true), g, g)
 			} else {
 				VMULPS(zAt(pg, i, v), g, g)
 			}
@@ -785,7 +674,7 @@ func layerNormGradZ(mask Mem) {
 			VMULPS(mb, xh, xh)
 			VSUBPS(xh, g, g)
 			VMULPS(rs, g, g)
-			store(g, zAt(pdx, i, v), masked)
+			zStore(g, zAt(pdx, i, v), masked)
 		}
 	})
 	ADDQ(rowBytes, px)
@@ -882,4 +771,51 @@ func adamZ() {
 	Label("done")
 	VZEROUPPER()
 	RET()
+}
+
+// zHalves widens the 16 floats of x into two new registers of 8 doubles.
+func zHalves(x VecVirtual) (lo, hi VecVirtual) {
+	lo, hi = ZMM(), ZMM()
+	hy := YMM()
+	VCVTPS2PD(x.AsY(), lo)
+	VEXTRACTF64X4(U8(1), x, hy)
+	VCVTPS2PD(hy, hi)
+	return lo, hi
+}
+
+// zLoad loads the 16 floats at m into a new register, with masked only
+// the lanes of K1 (the others 0).
+func zLoad(m Mem, masked bool) VecVirtual {
+	x := ZMM()
+	if masked {
+		VMOVUPS_Z(m, K1, x)
+	} else {
+		VMOVUPS(m, x)
+	}
+	return x
+}
+
+// zStore stores x at m, with masked only the lanes of K1.
+func zStore(x VecVirtual, m Mem, masked bool) {
+	if masked {
+		VMOVUPS(x, K1, m)
+	} else {
+		VMOVUPS(x, m)
+	}
+}
+
+// zSum64 returns a new register holding the sum of the 16 doubles of acc0
+// and acc1 (acc0 is overwritten).
+func zSum64(acc0, acc1 VecVirtual) VecVirtual {
+	VADDPD(acc1, acc0, acc0)
+	y := YMM()
+	VEXTRACTF64X4(U8(1), acc0, y)
+	VADDPD(y, acc0.AsY(), y)
+	h := XMM()
+	VEXTRACTF128(U8(1), y, h)
+	x2 := XMM()
+	VADDPD(h, y.AsX(), x2)
+	VPERMILPD(U8(1), x2, h)
+	VADDSD(h, x2, x2)
+	return x2
 }
