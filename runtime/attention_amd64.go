@@ -27,9 +27,8 @@ func attentionAsm[T Float](out, att, qkv, scratch []T, n, steps, C, heads, hs in
 	if unsafe.Sizeof(z) != 4 || !haveSgemmAsm || np*nr*hs > len(scratch) {
 		return false
 	}
-	f32 := func(s []T) []float32 { return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(s))), len(s)) }
-	o, qkv32, pack := f32(out), f32(qkv), f32(scratch)[:np*nr*hs]
-	att32 := f32(att)
+	o, qkv32, pack := f32s(out), f32s(qkv), f32s(scratch)[:np*nr*hs]
+	att32 := f32s(att)
 	w3 := 3 * C
 	for b := range n {
 		for h := range heads {
@@ -66,9 +65,8 @@ func attentionGradAsm[T Float](dqkv, dout, qkv, att, scratch []T, n, steps, C, h
 	if unsafe.Sizeof(z) != 4 || !haveSgemmAsm || np*nr*hs > 5*tn {
 		return false
 	}
-	f32 := func(s []T) []float32 { return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(s))), len(s)) }
-	dq, do, qkv32, att32 := f32(dqkv), f32(dout), f32(qkv), f32(att)
-	sc := f32(scratch)
+	dq, do, qkv32, att32 := f32s(dqkv), f32s(dout), f32s(qkv), f32s(att)
+	sc := f32s(scratch)
 	pack, ds := sc[:np*nr*hs], sc[5*tn:][:steps*steps]
 	w3 := 3 * C
 	for b := range n {

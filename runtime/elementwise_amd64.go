@@ -33,11 +33,18 @@ import (
 // haveF32Asm reports whether the CPU runs the element-wise kernels.
 var haveF32Asm = cpu.X86.HasAVX
 
-// haveGeluZ selects the AVX-512 GELU kernels (f32GeluZ, f32GeluGradZ:
-// bit-identical to the AVX2 ones, 16 lanes) for the whole vectors of 16
-// elements. A variable so that the tests run both; BACKPROPGEN_NOAVX512
-// turns it off as it does the other AVX-512 kernels.
-var haveGeluZ = haveF32FMA && cpu.X86.HasAVX512F && os.Getenv("BACKPROPGEN_NOAVX512") == ""
+// cpuF32Z reports whether the CPU runs the AVX-512 element-wise and row
+// kernels (internal/asmgen/zmm.go), and haveF32Z whether they are used:
+// GELU and its gradient, Adam (both bit-identical to the AVX2 ones), the
+// softmax exponentials, an attention row's softmax and its gradient, layer
+// norm's rows and their gradient (all the elements, the last vector
+// masked; float64 sums in another order). A variable so that the tests
+// run both ways; BACKPROPGEN_NOAVX512 turns it off as it does the other
+// AVX-512 kernels.
+var (
+	cpuF32Z  = haveF32FMA && cpu.X86.HasAVX512F
+	haveF32Z = cpuF32Z && os.Getenv("BACKPROPGEN_NOAVX512") == ""
+)
 
 // haveF32FMA reports whether the CPU runs the transcendental kernels
 // (f32Exp, f32Sigmoid, f32Tanh and the fused recurrent-cell kernels of
@@ -68,6 +75,10 @@ func f32Vecs[T Float](n int) int {
 // not empty).
 func f32p[T Float](s []T) *float32 { return (*float32)(unsafe.Pointer(unsafe.SliceData(s))) }
 
+// f32s is s as a []float32, for a T that is float32 or a type defined on
+// it (the callers check the size).
+func f32s[T Float](s []T) []float32 { return unsafe.Slice(f32p(s), len(s)) }
+
 func unaryAsm[T Float](op UnaryOp, out, x []T) int {
 	k := f32Vecs[T](len(out))
 	if k == 0 {
@@ -91,7 +102,7 @@ func unaryAsm[T Float](op UnaryOp, out, x []T) int {
 			f32Tanh(k, f32p(out), f32p(x))
 		case Gelu:
 			kz := 0
-			if haveGeluZ {
+			if haveF32Z {
 				kz = k &^ 15
 				f32GeluZ(kz, f32p(out), f32p(x))
 			}
@@ -128,7 +139,7 @@ func unaryGradAsm[T Float](op UnaryOp, dx, y, dy []T) int {
 			return 0
 		}
 		kz := 0
-		if haveGeluZ {
+		if haveF32Z {
 			kz = k &^ 15
 			f32GeluGradZ(kz, f32p(dx), f32p(y), f32p(dy))
 		}
@@ -141,16 +152,11 @@ func unaryGradAsm[T Float](op UnaryOp, dx, y, dy []T) int {
 	return k
 }
 
-// haveExpZ selects the AVX-512 softmax exponentials (f32ExpSumZ,
-// f32SumExpZ: the same exponentials as the AVX2 kernels, all the elements,
-// the sums in another order). A variable so that the tests run both.
-var haveExpZ = haveGeluZ
-
 // expSumAll reports whether expSumAsm and sumExpAsm do all the elements
 // (no tail left to the Go loop), so a causal row needs no padding.
 func expSumAll[T Float]() bool {
 	var z T
-	return haveExpZ && unsafe.Sizeof(z) == 4
+	return haveF32Z && unsafe.Sizeof(z) == 4
 }
 
 // softmaxRowAsm computes attentionSoftmax's row x (len ≥ 1) in place in
@@ -178,16 +184,12 @@ func softmaxGradRowAllAsm[T Float](ds, p []T, scale float64) bool {
 	return true
 }
 
-// haveLayerNormZ selects f32LayerNormZ for float32 LayerNorm; a variable
-// so that the tests run both ways.
-var haveLayerNormZ = haveGeluZ
-
 // layerNormAsm runs LayerNorm's rows in one call (f32LayerNormZ) and
 // returns true, or returns false when it does not apply. The callers have
 // checked the lengths.
 func layerNormAsm[T Float](out, saved, x, gamma, beta []T, rows, C int, eps T) bool {
 	var z T
-	if !haveLayerNormZ || unsafe.Sizeof(z) != 4 || rows < 1 {
+	if !haveF32Z || unsafe.Sizeof(z) != 4 || rows < 1 {
 		return false
 	}
 	f32LayerNormZ(rows, C, f32p(out), f32p(saved), f32p(x), f32p(gamma), f32p(beta), float64(eps))
@@ -199,7 +201,7 @@ func layerNormAsm[T Float](out, saved, x, gamma, beta []T, rows, C int, eps T) b
 // returns true, or returns false when it does not apply.
 func layerNormGradAsm[T Float](dx, dgamma, dbeta, dy, x, gamma, saved []T, rows, C int) bool {
 	var z T
-	if !haveLayerNormZ || unsafe.Sizeof(z) != 4 || rows < 1 {
+	if !haveF32Z || unsafe.Sizeof(z) != 4 || rows < 1 {
 		return false
 	}
 	f32LayerNormGradZ(rows, C, f32p(dx), f32p(dgamma), f32p(dbeta), f32p(dy), f32p(x), f32p(gamma), f32p(saved))
@@ -438,7 +440,7 @@ func adamAsm[T Float](p, g, m, v []T, c *adamCoef[T]) int {
 		return 0
 	}
 	kz := 0
-	if haveAdamZ {
+	if haveF32Z {
 		// The whole vectors of 16 on f32AdamZ (bit-identical), a last
 		// vector of 8 on f32Adam.
 		kz = k &^ 15
@@ -455,10 +457,6 @@ func adamAsm[T Float](p, g, m, v []T, c *adamCoef[T]) int {
 	}
 	return k
 }
-
-// haveAdamZ selects f32AdamZ (AVX-512, bit-identical to f32Adam) for
-// float32 Adam; a variable so that the tests run both.
-var haveAdamZ = haveGeluZ
 
 func sgdAsm[T Float](p, g []T, lr, wd T) int {
 	k := f32Vecs[T](len(p))

@@ -12,15 +12,23 @@ const mlpParams = 784*128 + 128 + 128*64 + 64 + 64*10 + 10
 // BenchmarkAdam times one float32 optimizer step over the parameters of the
 // 784-128-64-10 MLP (109386). Compare with -tags noasm for the pure-Go
 // loops.
+//
+// Sub-benchmark gpt is one AdamW step over generated/gpt's 834,304
+// parameters (arrays of 13 MB together, beyond L2); run it with
+// BACKPROPGEN_NOAVX512=1 too to compare the AVX2 and AVX-512 kernels.
 func BenchmarkAdam(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 2))
-	p := ewRand(r, mlpParams, 1, false)
-	g := ewRand(r, mlpParams, 1e-2, false)
-	for _, wd := range []float32{0, 0.01} {
-		b.Run(fmt.Sprintf("wd=%v", wd), func(b *testing.B) {
-			a := NewAdam[float32](mlpParams, 1e-3)
-			a.WeightDecay = wd
-			b.SetBytes(mlpParams * 4)
+	for _, c := range []struct {
+		name string
+		n    int
+		wd   float32
+	}{{"wd=0", mlpParams, 0}, {"wd=0.01", mlpParams, 0.01}, {"gpt", 834304, 0.01}} {
+		p := ewRand(r, c.n, 1, false)
+		g := ewRand(r, c.n, 1e-2, false)
+		b.Run(c.name, func(b *testing.B) {
+			a := NewAdam[float32](c.n, 1e-3)
+			a.WeightDecay = c.wd
+			b.SetBytes(int64(c.n) * 4)
 			for b.Loop() {
 				a.Step(p, g)
 			}

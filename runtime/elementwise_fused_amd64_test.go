@@ -178,19 +178,19 @@ func TestF32ExpSumKernels(t *testing.T) {
 }
 
 // TestGeluDispatchZ: float32 Unary and UnaryGrad Gelu give the same bits
-// with and without the AVX-512 kernels (haveGeluZ), at every length.
+// with and without the AVX-512 kernels (haveF32Z), at every length.
 func TestGeluDispatchZ(t *testing.T) {
 	skipNoF32FMA(t)
 	if !cpu.X86.HasAVX512F {
 		t.Skip("CPU lacks AVX-512F")
 	}
-	defer func(v bool) { haveGeluZ = v }(haveGeluZ)
+	defer func(v bool) { haveF32Z = v }(haveF32Z)
 	r := rand.New(rand.NewPCG(65, 66))
 	for _, n := range ewLens {
 		x, dy := ewRand(r, n, 8, true), ewRand(r, n, 2, true)
 		var y, d [2][]float32
 		for i, z := range []bool{false, true} {
-			haveGeluZ = z
+			haveF32Z = z
 			y[i], d[i] = make([]float32, n), make([]float32, n)
 			Unary(Gelu, y[i], x)
 			UnaryGrad(Gelu, d[i], x, dy)

@@ -87,8 +87,7 @@ func gemmAsm[T Float](transA, transB bool, m, n, k int, a, b, c []T, acc bool, i
 		return false
 	}
 	// T is float32 or a type defined on it.
-	f32 := func(s []T) []float32 { return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(s))), len(s)) }
-	sgemmBcast(transA, transB, m, n, k, f32(a), f32(b), f32(c), acc, ilo, ihi, jlo, jhi)
+	sgemmBcast(transA, transB, m, n, k, f32s(a), f32s(b), f32s(c), acc, ilo, ihi, jlo, jhi)
 	return true
 }
 

@@ -15,7 +15,7 @@ import (
 // wrong mask, width or row stride, is caught) and with row strides wider
 // than the tile.
 
-func skipNoSgemmAsm(t *testing.T) {
+func skipNoSgemmAsm(t testing.TB) {
 	if !haveSgemmAsm {
 		t.Skip("CPU lacks AVX2 or FMA: the assembly kernels are not used")
 	}
@@ -87,12 +87,12 @@ func forEachSgemmFamily(t *testing.T, f func(t *testing.T)) {
 // and, where the CPU has AVX-512, with the AVX-512 ones (all the
 // elements, a layer norm's rows in one call).
 func forEachRowFamily(t *testing.T, f func(t *testing.T)) {
-	defer func(v, w bool) { haveExpZ, haveLayerNormZ = v, w }(haveExpZ, haveLayerNormZ)
+	defer func(v bool) { haveF32Z = v }(haveF32Z)
 	for _, z := range []bool{false, true} {
-		if z && !haveGeluZ {
+		if z && !cpuF32Z {
 			continue
 		}
-		haveExpZ, haveLayerNormZ = z, z
+		haveF32Z = z
 		t.Run(map[bool]string{false: "avx2", true: "avx512"}[z], f)
 	}
 }
@@ -313,6 +313,41 @@ func TestSgemmPackN(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// BenchmarkSgemmTileL1 runs the largest broadcast tile of each family
+// (12×32 on AVX-512, 6×16 on AVX2) over a k of 256 with A, B and C in
+// L1, A packed and read in place: the kernels' own ceiling, as a share
+// of the FMA peak measured in the same run.
+func BenchmarkSgemmTileL1(b *testing.B) {
+	skipNoSgemmAsm(b)
+	peak := benchFMAPeak()
+	r := rand.New(rand.NewPCG(3, 4))
+	const k = 256
+	for _, z := range sgemmFamilies() {
+		for _, packed := range []bool{false, true} {
+			name := map[bool]string{false: "avx2", true: "avx512"}[z] + map[bool]string{false: "/inplaceA", true: "/packedA"}[packed]
+			b.Run(name, func(b *testing.B) {
+				defer func(v bool) { sgemmAVX512 = v }(sgemmAVX512)
+				sgemmAVX512 = z
+				mr, nr := sgemmTile()
+				a := ktRand[float32](r, mr*k, 1)
+				bm := ktRand[float32](r, k*nr, 1)
+				c := make([]float32, mr*nr)
+				rs, ks := k, 1
+				if packed {
+					rs, ks = 1, mr
+				}
+				for b.Loop() {
+					sgemmTileKernel(mr, nr, k, &a[0], rs, ks, bm, nr, c, nr, true)
+				}
+				if peak > 0 {
+					flops := 2 * float64(mr*nr*k) * float64(b.N)
+					b.ReportMetric(100*flops/b.Elapsed().Seconds()/1e9/peak, "%peak")
+				}
+			})
 		}
 	}
 }

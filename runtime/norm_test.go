@@ -60,7 +60,7 @@ func TestBatchNormForward(t *testing.T) {
 			}
 		}
 		// float32 agrees with float64 to its precision.
-		x32, g32, b32 := f32s(x), f32s(gamma), f32s(beta)
+		x32, g32, b32 := to32(x), to32(gamma), to32(beta)
 		out32, saved32 := make([]float32, rows*C), make([]float32, 3*C)
 		BatchNorm(out32, saved32, x32, g32, b32, rows, C, 1e-5)
 		for i := range out32 {
@@ -69,14 +69,6 @@ func TestBatchNormForward(t *testing.T) {
 			}
 		}
 	}
-}
-
-func f32s(x []float64) []float32 {
-	out := make([]float32, len(x))
-	for i, v := range x {
-		out[i] = float32(v)
-	}
-	return out
 }
 
 // normLoss is Σ out·w, a loss whose gradient with respect to out is w.
@@ -127,9 +119,9 @@ func TestBatchNormGrad(t *testing.T) {
 		checkFD(t, "dbeta", beta, db, loss)
 		// float32 (the AVX kernels on amd64) agrees to its precision.
 		out32, saved32 := make([]float32, rows*C), make([]float32, 3*C)
-		BatchNorm(out32, saved32, f32s(x), f32s(gamma), f32s(beta), rows, C, 1e-5)
+		BatchNorm(out32, saved32, to32(x), to32(gamma), to32(beta), rows, C, 1e-5)
 		dx32, dg32, db32 := make([]float32, rows*C), make([]float32, C), make([]float32, C)
-		BatchNormGrad(dx32, dg32, db32, f32s(w), f32s(x), f32s(gamma), saved32, rows, C, false)
+		BatchNormGrad(dx32, dg32, db32, to32(w), to32(x), to32(gamma), saved32, rows, C, false)
 		for i := range dx {
 			if math.Abs(float64(dx32[i])-dx[i]) > 1e-4*(1+math.Abs(dx[i])) {
 				t.Fatalf("float32 rows=%d C=%d: dx[%d] = %v, want %v", rows, C, i, dx32[i], dx[i])

@@ -1,14 +1,24 @@
 package main
 
-// AVX-512 versions of the GELU kernels (f32GeluZ, f32GeluGradZ): the
-// same float32 operations per lane as f32Gelu and f32GeluGrad, in zmm
-// registers (16 lanes), so their results are bit-identical to those and
-// to the chunked Go loops. The constants are the first lanes of
-// f32VecTab's vectors, broadcast from memory (EVEX embedded broadcast)
-// wherever the memory operand is the one that cannot be NaN-sensitive:
-// the clamp of e^x keeps x as the second source of VMINPS, so a NaN
-// propagates, as in emitExp. VROUNDPS becomes VRNDSCALEPS $0 (round to
-// nearest even), VBLENDVPS a compare into an opmask and a masked move,
+// The AVX-512 element-wise and row kernels, on zmm registers (16 lanes):
+//
+//   - f32GeluZ, f32GeluGradZ and f32AdamZ: the same float32 operations per
+//     lane as f32Gelu, f32GeluGrad and f32Adam on the whole vectors of 16,
+//     so their results are bit-identical to those and to the Go loops;
+//     several vectors an iteration, each step emitted for all of them
+//     before the next (a GELU vector is a chain of some thirty dependent
+//     operations).
+//   - f32ExpSumZ, f32SumExpZ, f32SoftmaxRowZ, f32SoftmaxGradRowZ,
+//     f32LayerNormZ, f32LayerNormGradZ: all the elements, the last vector
+//     under the opmask K1 (zVecs), the same per-element operations as the
+//     AVX2 kernels, their float64 sums in another order.
+//
+// The constants are the first lanes of f32VecTab's vectors, broadcast from
+// memory (EVEX embedded broadcast) wherever the memory operand is the one
+// that cannot be NaN-sensitive: the clamps of e^x keep x as the second
+// source of VMAXPS and VMINPS, so a NaN propagates, as in emitExp.
+// VROUNDPS becomes VRNDSCALEPS $0 (round to nearest even), VBLENDVPS a
+// compare (or VPTESTMD on the sign bit) into an opmask and a masked move,
 // VANDPS/VORPS the integer VPANDD/VPORD (AVX-512F, no DQ needed).
 
 import (
