@@ -86,6 +86,17 @@ func BenchmarkGemm(b *testing.B) {
 		{"gptOut_512x128x512", false, false, false, 512, 128, 512},
 		{"gptLogits_512x256x128T", false, true, false, 512, 256, 128},
 		{"gptDW_T128x512x384", true, false, true, 128, 384, 512},
+		// The rest of gpt's step: the attention's qkv and output
+		// projections, the data gradients (·Wᵀ), the tied table's
+		// gradient path, and the largest-m weight gradient (fc2's input,
+		// rows 2 KiB apart).
+		{"gptQkv_512x384x128", false, false, false, 512, 384, 128},
+		{"gptProj_512x128x128", false, false, false, 512, 128, 128},
+		{"gptDXqkv_512x128x384T", false, true, false, 512, 128, 384},
+		{"gptDXfc1_512x128x512T", false, true, false, 512, 128, 512},
+		{"gptDXfc2_512x512x128T", false, true, false, 512, 512, 128},
+		{"gptDh_512x128x256", false, false, false, 512, 128, 256},
+		{"gptDWfc2_T512x128x512", true, false, true, 512, 128, 512},
 		{"gptScores_64x64x32T", false, true, false, 64, 64, 32},
 		{"gptMix_64x32x64", false, false, false, 64, 32, 64},
 	}

@@ -509,13 +509,7 @@ func layerNormZ(mask Mem) {
 	px := Load(Param("x"), GP64())
 	pg := Load(Param("gamma"), GP64())
 	pb := Load(Param("beta"), GP64())
-	pr := GP64() // saved[rows+r]
-	LEAQ(Mem{Base: ps, Index: rows, Scale: 4}, pr)
-	cd := XMM()
-	VCVTSI2SDQ(n, cd, cd)
-	rowBytes := GP64()
-	MOVQ(n, rowBytes)
-	SHLQ(U8(2), rowBytes)
+	pr, cd, rowBytes := zNormRows(rows, n, ps)
 	Label("row")
 	s0, s1 := ZMM(), ZMM()
 	VPXORQ(s0, s0, s0)
@@ -618,13 +612,7 @@ func layerNormGradZ(mask Mem) {
 	px := Load(Param("x"), GP64())
 	pg := Load(Param("gamma"), GP64())
 	pm := Load(Param("saved"), GP64())
-	pr := GP64() // saved[rows+r]
-	LEAQ(Mem{Base: pm, Index: rows, Scale: 4}, pr)
-	cd := XMM()
-	VCVTSI2SDQ(n, cd, cd)
-	rowBytes := GP64()
-	MOVQ(n, rowBytes)
-	SHLQ(U8(2), rowBytes)
+	pr, cd, rowBytes := zNormRows(rows, n, pm)
 	Label("row")
 	m, rs := ZMM(), ZMM()
 	VBROADCASTSS(Mem{Base: pm}, m)
@@ -828,4 +816,18 @@ func zSum64(acc0, acc1 VecVirtual) VecVirtual {
 	VPERMILPD(U8(1), x2, h)
 	VADDSD(h, x2, x2)
 	return x2
+}
+
+// zNormRows sets up the row loop that the layer-norm kernels share: a
+// pointer to saved[rows] (each row's 1/σ, after the means), C as a float64
+// (the divisor of the means), and the length of a row in bytes.
+func zNormRows(rows, n, saved Register) (pr Register, cd VecVirtual, rowBytes Register) {
+	pr = GP64()
+	LEAQ(Mem{Base: saved, Index: rows, Scale: 4}, pr)
+	cd = XMM()
+	VCVTSI2SDQ(n, cd, cd)
+	rowBytes = GP64()
+	MOVQ(n, rowBytes)
+	SHLQ(U8(2), rowBytes)
+	return pr, cd, rowBytes
 }
