@@ -72,20 +72,31 @@ func sgemmTileKernel(mr, w, k int, a *float32, rs, ks int, b []float32, ldb int,
 }
 
 const (
-	sgemmKC = 256 // k block of the broadcast kernels in Goto's loop order (sgemmBcastPackLarge)
-	// sgemmKCTile is the k block of sgemmBcastPacked, whose tiles read
-	// op(A) in place and op(B) in place or from one packed chunk: twice
-	// sgemmKC, so that a k of 512 (the batch of 512 rows of gpt's weight
-	// gradients, its MLP's output product) runs in one block, each tile
-	// of C loaded and stored once instead of twice (gpt's 128×384 and
-	// 512×128 weight gradients over 512 rows 2.0% and 2.6% faster,
-	// BenchmarkGemm side by side); the panel of op(B) then outgrows L1
-	// (64 KiB), which costs nothing measurable: in place, for gpt's
-	// widths its rows alias in a few L1 sets and come from L2 anyway.
-	sgemmKCTile = 2 * sgemmKC
-	sgemmMC     = 96 // rows of C per block of A (a multiple of 6 and 12)
-	sgemmNRMax  = 32 // columns of the widest broadcast tile
+	sgemmKC    = 256 // k block of the broadcast kernels in Goto's loop order (sgemmBcastPackLarge)
+	sgemmMC    = 96  // rows of C per block of A (a multiple of 6 and 12)
+	sgemmNRMax = 32  // columns of the widest broadcast tile
 )
+
+// sgemmKCTile returns the k block of sgemmBcastPacked, whose tiles read
+// op(A) in place and op(B) in place or from one packed chunk.
+//
+// Twice sgemmKC, so that a k of 512 (gpt's 512 rows in its weight
+// gradients, its MLP's output product) runs in one block, each tile of C
+// loaded and stored once instead of twice: on a Zen 5 core (48 KiB L1)
+// gpt's 128×384 and 512×128 weight gradients over 512 rows ran 2.0% and
+// 2.6% faster with the AVX-512 kernels (BenchmarkGemm side by side).
+//
+// Except Aᵀ (TN) on the AVX2 family: a TN tile reads one cache line of
+// op(A) per p, so a k block of 512 lines plus its panel of op(B) outgrows
+// a 32 KiB L1 (the AVX2 cores', Zen 3's), and sgemmKC keeps them in it:
+// on a Zen 3 core the same two products at 83% and 77% of the peak
+// instead of 81% and 70% (BenchmarkGemm, 6 alternating rounds).
+func sgemmKCTile(transA bool) int {
+	if transA && !sgemmAVX512 {
+		return sgemmKC
+	}
+	return 2 * sgemmKC
+}
 
 // gemmAsm computes rows [ilo, ihi) and columns [jlo, jhi) of Gemm's C
 // with the assembly kernels and returns true, or returns false when they
@@ -141,8 +152,18 @@ func sgemmTiles(i0, m, mr int) iter.Seq2[int, int] {
 
 // sgemmBcast computes rows [ilo, ihi) and columns [jlo, jhi) of C, in all
 // four forms, with the broadcast kernels. Rows of op(B) are read in place
-// when they are rows of B and the block of B is small; otherwise op(B) is
-// packed into panels of tile width in a reused buffer. Packing changes no
+// when they are rows of B and the block of B is small (with the AVX-512
+// kernels, or with the AVX2 ones for blocks of fewer than sgemmMC rows);
+// otherwise op(B) is packed into panels of tile width in a reused buffer.
+//
+// The AVX2 family packs B for sgemmMC rows and more because its cores
+// have a 32 KiB L1 where rows of B a multiple of 512 bytes apart (gpt's
+// 128 to 512 columns) fall into a few of its sets: the panel of a k
+// block then comes from L2 for every tile. Packed, it stays in L1 for the
+// block's tiles. On a Zen 3 core, gpt's training step 11% faster
+// (BenchmarkTrainStep, 5 alternating rounds, with sgemmKCTile's TN
+// block), the other models unchanged within noise; under sgemmMC rows
+// (the MLP's batch of 32) the copy costs more than it saves. Packing changes no
 // arithmetic: every element of C is the same chain of FMAs either way, so
 // the choice may depend on the block. (Dot-product kernels for A·Bᵀ with
 // few rows, with horizontal sums, were 1.05-1.3× slower than packing Bᵀ
@@ -153,7 +174,7 @@ func sgemmBcast(transA, transB bool, m, n, k int, a, b, c []float32, acc bool, i
 	switch {
 	case sgemmPackLarge(k, ihi-ilo, jhi-jlo):
 		sgemmBcastPackLarge(transA, transB, m, n, k, a, b, c, acc, ilo, ihi, jlo, jhi)
-	case transB:
+	case transB || (!sgemmAVX512 && ihi-ilo >= sgemmMC):
 		sgemmBcastPackSmall(transA, transB, m, n, k, a, b, c, acc, ilo, ihi, jlo, jhi)
 	default:
 		sgemmBcastPacked(transA, transB, m, n, k, a, b, c, acc, ilo, ihi, jlo, jhi, nil)
@@ -316,15 +337,16 @@ func sgemmPackA(transA bool, m, k int, a []float32, k0, kl, i0, ml, tmr int, pac
 	}
 }
 
-// sgemmBcastPackSmall runs sgemmBcastPacked with one panel of a k block of
-// op(B) per chunk, for Bᵀ on small products.
+// sgemmBcastPackSmall runs sgemmBcastPacked with op(B) packed in chunks
+// of a 64 KiB buffer, for Bᵀ on small products and, with the AVX2
+// kernels, B on blocks of sgemmMC rows and more.
 //
 // The panel comes from sgemmLargeBufs rather than a stack array, which Go
 // would zero on every call (32 KiB: a fifth of the time of the MLP's
 // 32×10·(64×10)ᵀ product).
 func sgemmBcastPackSmall(transA, transB bool, m, n, k int, a, b, c []float32, acc bool, ilo, ihi, jlo, jhi int) {
 	buf := sgemmLargeBufs.get()
-	sgemmBcastPacked(transA, transB, m, n, k, a, b, c, acc, ilo, ihi, jlo, jhi, buf[:sgemmKCTile*sgemmNRMax])
+	sgemmBcastPacked(transA, transB, m, n, k, a, b, c, acc, ilo, ihi, jlo, jhi, buf[:2*sgemmKC*sgemmNRMax])
 	sgemmLargeBufs.put(buf)
 }
 
@@ -335,7 +357,8 @@ func sgemmBcastPackSmall(transA, transB bool, m, n, k int, a, b, c []float32, ac
 // row of the block; or, with pack nil, with the rows of B read in place
 // (not transB).
 func sgemmBcastPacked(transA, transB bool, m, n, k int, a, b, c []float32, acc bool, ilo, ihi, jlo, jhi int, pack []float32) {
-	nkb := (k + sgemmKCTile - 1) / sgemmKCTile
+	kct := sgemmKCTile(transA)
+	nkb := (k + kct - 1) / kct
 	kc := (k + nkb - 1) / nkb
 	// opA(i, p) is a[i*rs+p*ks].
 	rs, ks := k, 1
