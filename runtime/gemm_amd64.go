@@ -95,8 +95,11 @@ func sgemmKCTile(transA bool) int {
 	if transA && !sgemmAVX512 {
 		return sgemmKC
 	}
-	return 2 * sgemmKC
+	return sgemmKCTileMax
 }
+
+// sgemmKCTileMax is sgemmKCTile's largest k block.
+const sgemmKCTileMax = 2 * sgemmKC
 
 // gemmAsm computes rows [ilo, ihi) and columns [jlo, jhi) of Gemm's C
 // with the assembly kernels and returns true, or returns false when they
@@ -337,16 +340,21 @@ func sgemmPackA(transA bool, m, k int, a []float32, k0, kl, i0, ml, tmr int, pac
 	}
 }
 
+// sgemmPackSmallB is the size of sgemmBcastPackSmall's chunk of op(B), in
+// elements: at least one panel of the widest tile at the largest k block
+// (64 KiB), which sgemmBcastPacked needs to make progress.
+const sgemmPackSmallB = sgemmKCTileMax * sgemmNRMax
+
 // sgemmBcastPackSmall runs sgemmBcastPacked with op(B) packed in chunks
-// of a 64 KiB buffer, for Bᵀ on small products and, with the AVX2
-// kernels, B on blocks of sgemmMC rows and more.
+// of sgemmPackSmallB elements, for Bᵀ on small products and, with the
+// AVX2 kernels, B on blocks of sgemmMC rows and more.
 //
-// The panel comes from sgemmLargeBufs rather than a stack array, which Go
-// would zero on every call (32 KiB: a fifth of the time of the MLP's
+// The chunk comes from sgemmLargeBufs rather than a stack array, which Go
+// would zero on every call (then 32 KiB: a fifth of the time of the MLP's
 // 32×10·(64×10)ᵀ product).
 func sgemmBcastPackSmall(transA, transB bool, m, n, k int, a, b, c []float32, acc bool, ilo, ihi, jlo, jhi int) {
 	buf := sgemmLargeBufs.get()
-	sgemmBcastPacked(transA, transB, m, n, k, a, b, c, acc, ilo, ihi, jlo, jhi, buf[:2*sgemmKC*sgemmNRMax])
+	sgemmBcastPacked(transA, transB, m, n, k, a, b, c, acc, ilo, ihi, jlo, jhi, buf[:sgemmPackSmallB])
 	sgemmLargeBufs.put(buf)
 }
 
