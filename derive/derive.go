@@ -53,6 +53,12 @@ type Program struct {
 
 	Plan Plan
 
+	// Decode is Infer one position at a time (a generated Decoder with a
+	// key/value cache), or nil with NoDecode saying why the model cannot
+	// run that way.
+	Decode   *Decode
+	NoDecode string
+
 	Options Options // what Derive was asked for
 }
 
@@ -167,6 +173,7 @@ func Derive(g *ir.Graph, opt Options) (*Program, error) {
 		return nil, err
 	}
 	p.Plan = plan(p)
+	p.Decode, p.NoDecode = p.decode()
 	return p, nil
 }
 

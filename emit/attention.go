@@ -14,6 +14,11 @@ func init() {
 		return rt("Attention").Call(g.out(n), jen.Id("m").Dot(g.saved[n]), g.in(n.Args[0]), jen.Id("m").Dot(g.scratch[n]), jen.Id("n"), jen.Lit(s[1].Size), jen.Lit(s[2].Size),
 			jen.Lit(n.Attrs.Heads), jen.Lit(n.Attrs.Causal))
 	}
+	stepKernels[ir.Attention] = func(g *gen, n *ir.Node) jen.Code {
+		s := g.p.Decode.Orig[n].Shape
+		return rt("AttentionStep").Call(g.out(n), jen.Id("d").Dot(g.caches[n]), g.in(n.Args[0]), jen.Id("m").Dot(g.scratch[n]), jen.Id("n"), jen.Id("pos"),
+			jen.Lit(s[1].Size), jen.Lit(s[2].Size), jen.Lit(n.Attrs.Heads))
+	}
 	kernels[ir.AttentionGrad] = func(g *gen, n *ir.Node) jen.Code {
 		dy, qkv, fwd := n.Args[0], n.Args[1], n.Args[2]
 		s := fwd.Shape

@@ -49,11 +49,13 @@ type gen struct {
 	bounds   map[*ir.Node]int       // kernels whose bounds prove gradients finite → gradBound index
 	inputAbs map[*ir.Node]string    // input → field with its largest magnitude this step (check)
 	users    map[*ir.Node][]*ir.Node
-	src      string  // description file base name, for provenance
-	groups   []group // forward statements
-	bgroups  []group // backward statements
-	igroups  []group // inference statements: a forward one, or one of its own (inferX) where the modes differ
-	egroups  []group // Evaluate's statements: Infer's, and those to the loss
+	src      string              // description file base name, for provenance
+	groups   []group             // forward statements
+	bgroups  []group             // backward statements
+	igroups  []group             // inference statements: a forward one, or one of its own (inferX) where the modes differ
+	egroups  []group             // Evaluate's statements: Infer's, and those to the loss
+	dgroups  []group             // a Decoder's statements, one position at a time (derive's Decode)
+	caches   map[*ir.Node]string // Decoder fields: the caches of the StepCached ops
 }
 
 // group is the run of nodes that implements one description statement.
@@ -72,7 +74,7 @@ func newGen(p *derive.Program, opt Options, float64, variant bool) *gen {
 	if variant {
 		g.typeName, g.ctor = "model64", "newModel64"
 	}
-	names := newNamer("Params", "Grads", "State", "Loss", "arena", "Batch", "Anomaly", "seed", "step")
+	names := newNamer("Params", "Grads", "State", "Loss", "arena", "Batch", "Anomaly", "seed", "step", "NewDecoder")
 	for _, n := range g.g.Params {
 		g.field[n] = names.get(goIdent(n.Name, true))
 	}
@@ -117,6 +119,7 @@ func newGen(p *derive.Program, opt Options, float64, variant bool) *gen {
 	g.bgroups = g.group(p.Backward, "backward")
 	g.igroups = g.inferGroups()
 	g.egroups = g.evalGroups()
+	g.decodeNodes()
 	return g
 }
 
@@ -242,6 +245,9 @@ func dim(d ir.Dim) *jen.Statement {
 
 // ref is the Go expression for n's storage.
 func (g *gen) ref(n *ir.Node) *jen.Statement {
+	if r := g.perPosition(n); r != nil {
+		return r
+	}
 	s := g.p.Plan.Slot(n)
 	switch s.Kind {
 	case derive.View:

@@ -82,6 +82,7 @@ func (g *gen) file(f *jen.File) {
 	g.anomalyFuncs(f)
 	g.statementFuncs(f)
 	g.access(f)
+	g.decoder(f)
 }
 
 // statementFuncs writes the function of every statement: forward, then

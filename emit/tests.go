@@ -377,6 +377,8 @@ func (g *gen) testFuncs(f *jen.File) {
 		}
 	})
 
+	g.decoderTest(f)
+
 	f.Comment("BenchmarkInfer times inference on a full batch.")
 	f.Func().Id("BenchmarkInfer").Params(jen.Id("b").Op("*").Qual("testing", "B")).Block(
 		jen.Id("m").Op(":=").Id("New").Call(),

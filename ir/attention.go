@@ -21,6 +21,15 @@ func init() {
 			return fmt.Sprintf("attention(%s, %d heads%s)", arg(0), n.Attrs.Heads, mask)
 		},
 		Saved: func(n *Node) int { return n.Shape[0].Size * n.Attrs.Heads * n.Shape[1].Size * n.Shape[1].Size },
+		// A causal step's query reads the keys and values of the earlier
+		// positions, which the Decoder keeps; without the mask it would
+		// read later ones, which a step has not seen.
+		Step: func(n *Node) StepKind {
+			if !n.Attrs.Causal {
+				return StepNone
+			}
+			return StepCached
+		},
 		// One head's queries, keys, values and outputs (runtime.AttentionScratchSize).
 		Scratch:    func(n *Node) int { return 4 * n.Shape[1].Size * n.Shape[2].Size / n.Attrs.Heads },
 		ScratchDoc: "one head's queries, keys, values and outputs",

@@ -10,7 +10,7 @@ var (
 )
 
 func init() {
-	define(Embedding, &OpDef{Arity: 2, Shape: embeddingShape,
+	define(Embedding, &OpDef{Arity: 2, Shape: embeddingShape, Step: stepRows,
 		Flops: func(n *Node) int { return n.Shape.Elems() }, // a copy per element
 		Grad: func(b *Builder, n, dy *Node) []*Node {
 			b.Note("d%s[%s] += %s: each position's gradient row added to its token's row", n.Args[0].Label(), n.Args[1].Label(), dy.Label())

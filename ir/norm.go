@@ -146,7 +146,7 @@ func init() {
 			return fmt.Sprintf("%s·s, (%s - %s)·s + %s with s = %s/√(%s + %g)", arg(0), b, arg(3), arg(2), arg(1), arg(4), n.Attrs.Eps)
 		}})
 
-	define(LayerNorm, &OpDef{Arity: 3,
+	define(LayerNorm, &OpDef{Arity: 3, Step: stepRows, // over each position's channels
 		Shape: func(n *Node) (Shape, error) { return normShape(n, 2) },
 		Saved: func(n *Node) int { return 2 * n.Shape.Elems() / normChannels(n) },
 		Flops: func(n *Node) int { return 8 * n.Shape.Elems() },

@@ -171,6 +171,10 @@ type OpDef struct {
 	// needs at least 2 of in training mode (batch norm: the values of a
 	// channel, H·W per image); Forward refuses a batch with fewer.
 	MinCount func(n *Node) int
+
+	// Step says how the op runs one position of a sequence at a time (a
+	// generated Decoder, derive's Decode); nil is StepNone.
+	Step func(n *Node) StepKind
 }
 
 var opTable = map[string]*OpDef{}
@@ -295,13 +299,13 @@ func init() {
 	// Elementwise unary ops. The rules that use the output y let the
 	// input's buffer die after the forward pass.
 	unary := func(d *OpDef, u spec.UnaryOp, grad func(b *Builder, n, dy *Node) []*Node) *OpDef {
-		define(d, &OpDef{Arity: 1, Shape: sameAsArg, Grad: grad, Simplify: foldUnary, Unary: unaryKernel(u)})
+		define(d, &OpDef{Arity: 1, Shape: sameAsArg, Grad: grad, Simplify: foldUnary, Unary: unaryKernel(u), Step: stepRows})
 		return d
 	}
 	// Activations whose adjoint reads only their output, and whose
 	// gradient op (name_grad) is one elementwise pass.
 	activation := func(d, dgrad *OpDef, u spec.UnaryOp, grad func(b *Builder, n, dy *Node) []*Node) *OpDef {
-		define(d, &OpDef{Arity: 1, Shape: sameAsArg, Grad: grad, Simplify: foldUnary, FusesBias: true, Unary: unaryKernel(u)})
+		define(d, &OpDef{Arity: 1, Shape: sameAsArg, Grad: grad, Simplify: foldUnary, FusesBias: true, Unary: unaryKernel(u), Step: stepRows})
 		define(dgrad, &OpDef{Arity: 2, Shape: sameShapes, NoGrad: backwardOnly, FusesBiasGrad: true, Unary: unaryKernel(u)})
 		return d
 	}
@@ -337,7 +341,7 @@ func init() {
 	Sqrt.Fold, Exp.Fold, Log.Fold = math.Sqrt, math.Exp, math.Log
 	// identity copies its argument: the inference form of dropout, and the
 	// epilogue of a product that has a bias but no activation.
-	define(Identity, &OpDef{Arity: 1, Shape: sameAsArg, Unary: unaryKernel(spec.Linear), NoGrad: "made in inference mode only"})
+	define(Identity, &OpDef{Arity: 1, Shape: sameAsArg, Unary: unaryKernel(spec.Linear), NoGrad: "made in inference mode only", Step: stepRows})
 	define(SqrtGrad, &OpDef{Arity: 2, Shape: sameShapes, NoGrad: backwardOnly, Unary: unaryKernel(spec.Sqrt)})
 	// GELU (GPT-2's tanh approximation, and the exact x·Φ(x)): the
 	// derivative is not a function of the output, so the gradient op reads
@@ -360,7 +364,7 @@ func init() {
 	// Elementwise binary ops with numpy broadcasting; the adjoint of the
 	// broadcast is a sum back to the operand's shape.
 	binary := func(d *OpDef, k spec.BinaryOp, sym string, grad func(b *Builder, n, dy *Node) []*Node) *OpDef {
-		define(d, &OpDef{Arity: 2, Shape: broadcastArgs, Grad: grad, Simplify: simplifyBinary, ScalarOperands: true, Binary: binaryKernel(k),
+		define(d, &OpDef{Arity: 2, Shape: broadcastArgs, Grad: grad, Simplify: simplifyBinary, ScalarOperands: true, Binary: binaryKernel(k), Step: stepBroadcast,
 			Formula: func(n *Node, arg func(int) string) string { return arg(0) + " " + sym + " " + arg(1) }})
 		return d
 	}
@@ -400,6 +404,13 @@ func init() {
 	// matmul: y = op(A)·op(B) for 2-D operands. The adjoints are matmuls
 	// whose transpose flags absorb every transpose, so none is materialized.
 	define(MatMul, &OpDef{Arity: 2, Shape: matmulShape, Simplify: absorbTransposes, Accumulates: true, ScalesColumns: true,
+		// Rows of A times a whole weight: each position on its own.
+		Step: func(n *Node) StepKind {
+			if n.Attrs.TransA || len(n.Args[1].Shape) != 2 || n.Args[1].Shape.HasBatch() {
+				return StepNone
+			}
+			return StepRows
+		},
 		Formula: func(n *Node, arg func(int) string) string {
 			return arg(0) + tick(n.Attrs.TransA) + "·" + arg(1) + tick(n.Attrs.TransB)
 		},
@@ -518,12 +529,12 @@ func init() {
 		}})
 
 	// Row-wise softmax family over the last axis.
-	define(Softmax, &OpDef{Arity: 1, Shape: lastAxisStatic,
+	define(Softmax, &OpDef{Arity: 1, Shape: lastAxisStatic, Step: stepRows,
 		Grad: func(b *Builder, n, dy *Node) []*Node {
 			b.Note("d%s = %s ⊙ (%s - Σ %s⊙%s)", n.Args[0].Label(), n.Label(), dy.Label(), dy.Label(), n.Label())
 			return []*Node{b.Op(SoftmaxGrad, Attrs{}, n, dy)}
 		}})
-	define(LogSoftmax, &OpDef{Arity: 1, Shape: lastAxisStatic,
+	define(LogSoftmax, &OpDef{Arity: 1, Shape: lastAxisStatic, Step: stepRows,
 		Grad: func(b *Builder, n, dy *Node) []*Node {
 			b.Note("d%s = %s - exp(%s) ⊙ Σ %s", n.Args[0].Label(), dy.Label(), n.Label(), dy.Label())
 			return []*Node{b.Op(LogSoftmaxGrad, Attrs{}, n, dy)}
@@ -552,7 +563,7 @@ func init() {
 	// bias_act is act(x + b) with b broadcast along the last axis, in one
 	// pass. derive fuses it after differentiation (the adjoints read the
 	// activation's output, never the sum), so it needs no rule of its own.
-	define(BiasAct, &OpDef{Arity: 2, NoGrad: "fused after derivation; never differentiated",
+	define(BiasAct, &OpDef{Arity: 2, NoGrad: "fused after derivation; never differentiated", Step: stepRows,
 		Formula: func(n *Node, arg func(int) string) string {
 			return fmt.Sprintf("%s(%s + %s)", n.Attrs.Act.Name, arg(0), arg(1))
 		},
@@ -568,7 +579,7 @@ func init() {
 	// leading axes of x flatten into rows) with the bias add and the
 	// activation as its epilogue: derive fuses it from a bias_act whose
 	// sum operand is a product read by nothing else.
-	define(MatMulBiasAct, &OpDef{Arity: 3, NoGrad: "fused after derivation; never differentiated", ScalesColumns: true,
+	define(MatMulBiasAct, &OpDef{Arity: 3, NoGrad: "fused after derivation; never differentiated", ScalesColumns: true, Step: stepRows,
 		Formula: func(n *Node, arg func(int) string) string {
 			return fmt.Sprintf("%s(%s·%s + %s)", n.Attrs.Act.Name, arg(0), arg(1), arg(2))
 		},
@@ -590,7 +601,7 @@ func init() {
 	// adjoint of an add reads neither operand), so the residual is added in
 	// the product's epilogue instead of a pass of its own. Not
 	// ScalesColumns: scaling the product's columns would scale r too.
-	define(MatMulBiasAdd, &OpDef{Arity: 4, NoGrad: "fused after derivation; never differentiated",
+	define(MatMulBiasAdd, &OpDef{Arity: 4, NoGrad: "fused after derivation; never differentiated", Step: stepRows,
 		Formula: func(n *Node, arg func(int) string) string {
 			return fmt.Sprintf("%s + (%s·%s + %s)", arg(3), arg(0), arg(1), arg(2))
 		},

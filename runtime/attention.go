@@ -175,6 +175,72 @@ func scatterHead[T Float](dst, src []T, b, h, off, steps, width, hs int, add boo
 	}
 }
 
+// AttentionCacheSize is what AttentionStep keeps per sequence: the keys
+// and values of every position, (steps, 2·C).
+func AttentionCacheSize(steps, C int) int { return steps * 2 * C }
+
+// AttentionStep is causal Attention at one position pos of n sequences,
+// for decoding a position at a time: qkv (n, 3·C) holds each sequence's
+// query, key and value at pos, and cache (n, steps, 2·C) the keys and
+// values of its positions before pos, to which the step adds pos's. out
+// (n, C) gets what Attention writes at row pos of the same sequences: the
+// query's scaled scores against positions 0..pos, their softmax, and the
+// values weighted by it. scratch holds at least steps elements (one head's
+// scores). The cost is one position's: 4·(pos+1)·C multiply-adds a row.
+func AttentionStep[T Float](out, cache, qkv, scratch []T, n, pos, steps, C, heads int) {
+	if heads < 1 || C%heads != 0 || n < 0 || pos < 0 || pos >= steps || len(out) < n*C || len(qkv) < n*3*C ||
+		len(cache) < n*AttentionCacheSize(steps, C) || len(scratch) < steps {
+		panic(fmt.Sprintf("runtime.AttentionStep: %d rows at position %d of %d, %d channels in %d heads, buffers of %d, %d, %d and scratch %d: a generator bug",
+			n, pos, steps, C, heads, len(out), len(cache), len(qkv), len(scratch)))
+	}
+	hs := C / heads
+	scale := 1 / math.Sqrt(float64(hs))
+	for b := range n {
+		row := qkv[b*3*C:][:3*C]
+		seq := cache[b*steps*2*C:][:steps*2*C]
+		copy(seq[pos*2*C:][:2*C], row[C:]) // this position's key and value
+		for h := range heads {
+			q, p := row[h*hs:][:hs], scratch[:pos+1]
+			peak := math.Inf(-1)
+			for t := range p {
+				s := dotStep(q, seq[t*2*C+h*hs:][:hs])
+				p[t] = s
+				peak = max(peak, float64(s)*scale)
+			}
+			var sum float64
+			for t, s := range p {
+				e := math.Exp(float64(s)*scale - peak)
+				p[t] = T(e)
+				sum += e
+			}
+			o := out[b*C+h*hs:][:hs]
+			clear(o)
+			inv := T(1 / sum)
+			for t, w := range p {
+				Axpy(o, seq[t*2*C+C+h*hs:][:hs], w*inv)
+			}
+		}
+	}
+}
+
+// dotStep is Σ q[i]·k[i] in four partial sums (len(k) ≥ len(q)), which
+// a single sum's chain of dependent additions would make four times slower.
+func dotStep[T Float](q, k []T) T {
+	k = k[:len(q)]
+	var s0, s1, s2, s3 T
+	i := 0
+	for ; i+4 <= len(q); i += 4 {
+		s0 += q[i] * k[i]
+		s1 += q[i+1] * k[i+1]
+		s2 += q[i+2] * k[i+2]
+		s3 += q[i+3] * k[i+3]
+	}
+	for ; i < len(q); i++ {
+		s0 += q[i] * k[i]
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
 // AttentionSavedSize is the size of Attention's att: n·heads·steps².
 func AttentionSavedSize(n, steps, heads int) int { return n * heads * steps * steps }
 

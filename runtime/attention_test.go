@@ -156,3 +156,47 @@ func TestAttentionFloat32(t *testing.T) {
 		}
 	}
 }
+
+// TestAttentionStep feeds sequences to AttentionStep one position at a
+// time and compares each step's rows with causal Attention over the whole
+// sequences, in float64 (the same sums in another order) and float32.
+func TestAttentionStep(t *testing.T) {
+	testAttentionStep[float64](t, 1e-12)
+	testAttentionStep[float32](t, 2e-5)
+}
+
+func testAttentionStep[T Float](t *testing.T, rtol float64) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, g := range []struct{ n, steps, C, heads int }{{1, 1, 4, 1}, {2, 5, 8, 2}, {3, 9, 12, 3}, {2, 16, 32, 4}} {
+		qkv := ktRand[T](r, g.n*g.steps*3*g.C, 2)
+		want := make([]T, g.n*g.steps*g.C)
+		Attention(want, make([]T, AttentionSavedSize(g.n, g.steps, g.heads)), qkv, make([]T, AttentionScratchSize(g.steps, g.C, g.heads)), g.n, g.steps, g.C, g.heads, true)
+		// A guard band past each buffer catches writes beyond its size.
+		const guard = 8
+		cache := make([]T, g.n*AttentionCacheSize(g.steps, g.C)+guard)
+		scratch := make([]T, g.steps+guard)
+		out := make([]T, g.n*g.C+guard)
+		row := make([]T, g.n*3*g.C)
+		for pos := range g.steps {
+			for b := range g.n {
+				copy(row[b*3*g.C:][:3*g.C], qkv[(b*g.steps+pos)*3*g.C:])
+			}
+			for i := range out {
+				out[i] = T(math.NaN()) // every row of out is written
+			}
+			out[g.n*g.C] = 7
+			cache[len(cache)-guard], scratch[len(scratch)-guard] = 7, 7
+			AttentionStep(out[:g.n*g.C], cache[:len(cache)-guard], row, scratch[:g.steps], g.n, pos, g.steps, g.C, g.heads)
+			if out[g.n*g.C] != 7 || cache[len(cache)-guard] != 7 || scratch[len(scratch)-guard] != 7 {
+				t.Fatalf("%+v position %d: a guard band was written", g, pos)
+			}
+			w := make([]float64, g.n*g.C)
+			for b := range g.n {
+				for i := range g.C {
+					w[b*g.C+i] = float64(want[(b*g.steps+pos)*g.C+i])
+				}
+			}
+			ktClose(t, fmt.Sprintf("%T %+v position %d", T(0), g, pos), out[:g.n*g.C], w, rtol)
+		}
+	}
+}

@@ -2617,3 +2617,323 @@ func (m *Model) SaveCheckpoint(path string, opt runtime.Optimizer[float32], meta
 func (m *Model) LoadCheckpoint(path string, opt runtime.Optimizer[float32]) (map[string]string, error) {
 	return runtime.LoadTraining(path, "gpt", m.Tensors(), opt)
 }
+
+// Decoder runs gpt one position at a time, for up to Batch sequences side by side,
+// keeping what each causal attention computed at the earlier positions (their keys
+// and values: a key/value cache). Step's output at a position is Infer's logits at
+// that position for the same tokens before it, at the cost of one position's products
+// instead of the whole context's. A sequence holds at most 64 positions.
+//
+// A Decoder has activations of its own (a replica's, as large as the model's: the
+// parameters are shared and read as they are at each step), so the model may train
+// or infer between steps.
+type Decoder struct {
+	m         *Model    // a replica of the model: its buffers hold one position's rows
+	pos       int       // positions fed since the last Reset
+	rows      int       // sequences, fixed by the first Step after a Reset
+	att1Cache []float32 // att1's keys and values (Batch, 64, 2·128)
+	att2Cache []float32 // att2's keys and values (Batch, 64, 2·128)
+	att3Cache []float32 // att3's keys and values (Batch, 64, 2·128)
+	att4Cache []float32 // att4's keys and values (Batch, 64, 2·128)
+}
+
+// NewDecoder returns a Decoder at position 0 that reads m's parameters.
+func (m *Model) NewDecoder() *Decoder {
+	return &Decoder{
+		att1Cache: make([]float32, Batch*runtime.AttentionCacheSize(64, 128)),
+		att2Cache: make([]float32, Batch*runtime.AttentionCacheSize(64, 128)),
+		att3Cache: make([]float32, Batch*runtime.AttentionCacheSize(64, 128)),
+		att4Cache: make([]float32, Batch*runtime.AttentionCacheSize(64, 128)),
+		m:         m.NewReplica(),
+	}
+}
+
+// Reset starts new sequences at position 0.
+func (d *Decoder) Reset() {
+	d.pos, d.rows = 0, 0
+}
+
+// Pos is the number of positions fed since the last Reset: the position the next Step feeds.
+func (d *Decoder) Pos() int {
+	return d.pos
+}
+
+// Step feeds tokens[b] to sequence b at position Pos() and returns that position's logits
+// (len(tokens), 256), valid until the next Step. Every Step after a Reset feeds the
+// same number of sequences, 1 to Batch.
+func (d *Decoder) Step(tokens []int32) ([]float32, error) {
+	n := len(tokens)
+	switch {
+	case n < 1 || n > Batch:
+		return nil, fmt.Errorf("gpt: Decoder.Step: %d tokens: want one per sequence, 1 to %d", n, Batch)
+	case d.pos > 0 && n != d.rows:
+		return nil, fmt.Errorf("gpt: Decoder.Step: %d tokens at position %d: the sequences since the last Reset are %d", n, d.pos, d.rows)
+	case d.pos >= 64:
+		return nil, fmt.Errorf("gpt: Decoder.Step: the sequences hold all 64 positions: Reset, and feed the last tokens again to go on")
+	}
+	if r := runtime.CheckLabels(tokens, 256); r >= 0 {
+		return nil, fmt.Errorf("gpt: Decoder.Step: token %d is %d: want one in [0, 256)", r, tokens[r])
+	}
+	m := d.m
+	copy(m.T[:n], tokens)
+	d.stepX0(n, d.pos)
+	d.stepLn1a(n)
+	d.stepQkv1(n)
+	d.stepAtt1(n, d.pos)
+	d.stepR1(n)
+	d.stepLn1b(n)
+	d.stepFc1(n)
+	d.stepX1(n)
+	d.stepLn2a(n)
+	d.stepQkv2(n)
+	d.stepAtt2(n, d.pos)
+	d.stepR2(n)
+	d.stepLn2b(n)
+	d.stepFc2(n)
+	d.stepX2(n)
+	d.stepLn3a(n)
+	d.stepQkv3(n)
+	d.stepAtt3(n, d.pos)
+	d.stepR3(n)
+	d.stepLn3b(n)
+	d.stepFc3(n)
+	d.stepX3(n)
+	d.stepLn4a(n)
+	d.stepQkv4(n)
+	d.stepAtt4(n, d.pos)
+	d.stepR4(n)
+	d.stepLn4b(n)
+	d.stepFc4(n)
+	d.stepX4(n)
+	d.stepLnf(n)
+	d.stepLogits(n)
+	d.pos, d.rows = d.pos+1, n
+	return m.logits[:n*256], nil
+}
+
+// stepX0 computes x0 = embedding(t, 128) + wpe (gpt.bpg:11) at position pos.
+func (d *Decoder) stepX0(n, pos int) {
+	m := d.m
+	// x0.embedding = embedding(x0.W, t)  (N, 1, 128) (gpt.bpg:11)
+	runtime.Embedding(m.x0Embedding[:n*128], m.X0W, m.T[:n], n, 128)
+	// x0 = x0.embedding + wpe  (N, 1, 128) (gpt.bpg:11)
+	runtime.BinaryRows(runtime.Add, m.x0[:n*128], m.x0Embedding[:n*128], m.Wpe[pos*128:(pos+1)*128], n, 128, false)
+}
+
+// stepLn1a computes ln1a = layer_norm(x0) (gpt.bpg:13) at one position.
+func (d *Decoder) stepLn1a(n int) {
+	m := d.m
+	// ln1a = (x0 - mean)/√(var + 1e-05)·ln1a.gamma + ln1a.beta over each row  (N, 1, 128) (gpt.bpg:13)
+	runtime.LayerNorm(m.ln1a[:n*128], m.ln1aSaved, m.x0[:n*128], m.Ln1aGamma, m.Ln1aBeta, n, 128, 1e-05)
+}
+
+// stepQkv1 computes qkv1 = dense(ln1a, 384) (gpt.bpg:14) at one position.
+func (d *Decoder) stepQkv1(n int) {
+	m := d.m
+	// qkv1 = identity(ln1a·qkv1.W + qkv1.b)  (N, 1, 384) (gpt.bpg:14)
+	runtime.GemmBiasAct(runtime.Linear, m.qkv1[:n*384], m.ln1a[:n*128], m.Qkv1W, m.Qkv1B, n, 384, 128)
+}
+
+// stepAtt1 computes att1 = attention(qkv1, 4) (gpt.bpg:15) at position pos.
+func (d *Decoder) stepAtt1(n, pos int) {
+	m := d.m
+	// att1 = attention(qkv1, 4 heads, causal)  (N, 1, 128) (gpt.bpg:15)
+	runtime.AttentionStep(m.att1[:n*128], d.att1Cache, m.qkv1[:n*384], m.att1Work, n, pos, 64, 128, 4)
+}
+
+// stepR1 computes r1 = x0 + dense(att1, 128) (gpt.bpg:16) at one position.
+func (d *Decoder) stepR1(n int) {
+	m := d.m
+	// r1 = x0 + (att1·r1.W + r1.b)  (N, 1, 128) (gpt.bpg:16)
+	runtime.GemmBiasAdd(m.r1[:n*128], m.att1[:n*128], m.R1W, m.R1B, m.x0[:n*128], n, 128, 128)
+}
+
+// stepLn1b computes ln1b = layer_norm(r1) (gpt.bpg:17) at one position.
+func (d *Decoder) stepLn1b(n int) {
+	m := d.m
+	// ln1b = (r1 - mean)/√(var + 1e-05)·ln1b.gamma + ln1b.beta over each row  (N, 1, 128) (gpt.bpg:17)
+	runtime.LayerNorm(m.ln1b[:n*128], m.ln1bSaved, m.r1[:n*128], m.Ln1bGamma, m.Ln1bBeta, n, 128, 1e-05)
+}
+
+// stepFc1 computes fc1 = dense(ln1b, 512, gelu) (gpt.bpg:18) at one position.
+func (d *Decoder) stepFc1(n int) {
+	m := d.m
+	// fc1.z = identity(ln1b·fc1.W + fc1.b)  (N, 1, 512) (gpt.bpg:18)
+	runtime.GemmBiasAct(runtime.Linear, m.fc1Z[:n*512], m.ln1b[:n*128], m.Fc1W, m.Fc1B, n, 512, 128)
+	// fc1 = gelu(fc1.z)  (N, 1, 512) (gpt.bpg:18)
+	runtime.Unary(runtime.Gelu, m.fc1[:n*512], m.fc1Z[:n*512])
+}
+
+// stepX1 computes x1 = r1 + dense(fc1, 128) (gpt.bpg:19) at one position.
+func (d *Decoder) stepX1(n int) {
+	m := d.m
+	// x1 = r1 + (fc1·x1.W + x1.b)  (N, 1, 128) (gpt.bpg:19)
+	runtime.GemmBiasAdd(m.x1[:n*128], m.fc1[:n*512], m.X1W, m.X1B, m.r1[:n*128], n, 128, 512)
+}
+
+// stepLn2a computes ln2a = layer_norm(x1) (gpt.bpg:21) at one position.
+func (d *Decoder) stepLn2a(n int) {
+	m := d.m
+	// ln2a = (x1 - mean)/√(var + 1e-05)·ln2a.gamma + ln2a.beta over each row  (N, 1, 128) (gpt.bpg:21)
+	runtime.LayerNorm(m.ln2a[:n*128], m.ln2aSaved, m.x1[:n*128], m.Ln2aGamma, m.Ln2aBeta, n, 128, 1e-05)
+}
+
+// stepQkv2 computes qkv2 = dense(ln2a, 384) (gpt.bpg:22) at one position.
+func (d *Decoder) stepQkv2(n int) {
+	m := d.m
+	// qkv2 = identity(ln2a·qkv2.W + qkv2.b)  (N, 1, 384) (gpt.bpg:22)
+	runtime.GemmBiasAct(runtime.Linear, m.qkv2[:n*384], m.ln2a[:n*128], m.Qkv2W, m.Qkv2B, n, 384, 128)
+}
+
+// stepAtt2 computes att2 = attention(qkv2, 4) (gpt.bpg:23) at position pos.
+func (d *Decoder) stepAtt2(n, pos int) {
+	m := d.m
+	// att2 = attention(qkv2, 4 heads, causal)  (N, 1, 128) (gpt.bpg:23)
+	runtime.AttentionStep(m.att2[:n*128], d.att2Cache, m.qkv2[:n*384], m.att2Work, n, pos, 64, 128, 4)
+}
+
+// stepR2 computes r2 = x1 + dense(att2, 128) (gpt.bpg:24) at one position.
+func (d *Decoder) stepR2(n int) {
+	m := d.m
+	// r2 = x1 + (att2·r2.W + r2.b)  (N, 1, 128) (gpt.bpg:24)
+	runtime.GemmBiasAdd(m.r2[:n*128], m.att2[:n*128], m.R2W, m.R2B, m.x1[:n*128], n, 128, 128)
+}
+
+// stepLn2b computes ln2b = layer_norm(r2) (gpt.bpg:25) at one position.
+func (d *Decoder) stepLn2b(n int) {
+	m := d.m
+	// ln2b = (r2 - mean)/√(var + 1e-05)·ln2b.gamma + ln2b.beta over each row  (N, 1, 128) (gpt.bpg:25)
+	runtime.LayerNorm(m.ln2b[:n*128], m.ln2bSaved, m.r2[:n*128], m.Ln2bGamma, m.Ln2bBeta, n, 128, 1e-05)
+}
+
+// stepFc2 computes fc2 = dense(ln2b, 512, gelu) (gpt.bpg:26) at one position.
+func (d *Decoder) stepFc2(n int) {
+	m := d.m
+	// fc2.z = identity(ln2b·fc2.W + fc2.b)  (N, 1, 512) (gpt.bpg:26)
+	runtime.GemmBiasAct(runtime.Linear, m.fc2Z[:n*512], m.ln2b[:n*128], m.Fc2W, m.Fc2B, n, 512, 128)
+	// fc2 = gelu(fc2.z)  (N, 1, 512) (gpt.bpg:26)
+	runtime.Unary(runtime.Gelu, m.fc2[:n*512], m.fc2Z[:n*512])
+}
+
+// stepX2 computes x2 = r2 + dense(fc2, 128) (gpt.bpg:27) at one position.
+func (d *Decoder) stepX2(n int) {
+	m := d.m
+	// x2 = r2 + (fc2·x2.W + x2.b)  (N, 1, 128) (gpt.bpg:27)
+	runtime.GemmBiasAdd(m.x2[:n*128], m.fc2[:n*512], m.X2W, m.X2B, m.r2[:n*128], n, 128, 512)
+}
+
+// stepLn3a computes ln3a = layer_norm(x2) (gpt.bpg:29) at one position.
+func (d *Decoder) stepLn3a(n int) {
+	m := d.m
+	// ln3a = (x2 - mean)/√(var + 1e-05)·ln3a.gamma + ln3a.beta over each row  (N, 1, 128) (gpt.bpg:29)
+	runtime.LayerNorm(m.ln3a[:n*128], m.ln3aSaved, m.x2[:n*128], m.Ln3aGamma, m.Ln3aBeta, n, 128, 1e-05)
+}
+
+// stepQkv3 computes qkv3 = dense(ln3a, 384) (gpt.bpg:30) at one position.
+func (d *Decoder) stepQkv3(n int) {
+	m := d.m
+	// qkv3 = identity(ln3a·qkv3.W + qkv3.b)  (N, 1, 384) (gpt.bpg:30)
+	runtime.GemmBiasAct(runtime.Linear, m.qkv3[:n*384], m.ln3a[:n*128], m.Qkv3W, m.Qkv3B, n, 384, 128)
+}
+
+// stepAtt3 computes att3 = attention(qkv3, 4) (gpt.bpg:31) at position pos.
+func (d *Decoder) stepAtt3(n, pos int) {
+	m := d.m
+	// att3 = attention(qkv3, 4 heads, causal)  (N, 1, 128) (gpt.bpg:31)
+	runtime.AttentionStep(m.att3[:n*128], d.att3Cache, m.qkv3[:n*384], m.att3Work, n, pos, 64, 128, 4)
+}
+
+// stepR3 computes r3 = x2 + dense(att3, 128) (gpt.bpg:32) at one position.
+func (d *Decoder) stepR3(n int) {
+	m := d.m
+	// r3 = x2 + (att3·r3.W + r3.b)  (N, 1, 128) (gpt.bpg:32)
+	runtime.GemmBiasAdd(m.r3[:n*128], m.att3[:n*128], m.R3W, m.R3B, m.x2[:n*128], n, 128, 128)
+}
+
+// stepLn3b computes ln3b = layer_norm(r3) (gpt.bpg:33) at one position.
+func (d *Decoder) stepLn3b(n int) {
+	m := d.m
+	// ln3b = (r3 - mean)/√(var + 1e-05)·ln3b.gamma + ln3b.beta over each row  (N, 1, 128) (gpt.bpg:33)
+	runtime.LayerNorm(m.ln3b[:n*128], m.ln3bSaved, m.r3[:n*128], m.Ln3bGamma, m.Ln3bBeta, n, 128, 1e-05)
+}
+
+// stepFc3 computes fc3 = dense(ln3b, 512, gelu) (gpt.bpg:34) at one position.
+func (d *Decoder) stepFc3(n int) {
+	m := d.m
+	// fc3.z = identity(ln3b·fc3.W + fc3.b)  (N, 1, 512) (gpt.bpg:34)
+	runtime.GemmBiasAct(runtime.Linear, m.fc3Z[:n*512], m.ln3b[:n*128], m.Fc3W, m.Fc3B, n, 512, 128)
+	// fc3 = gelu(fc3.z)  (N, 1, 512) (gpt.bpg:34)
+	runtime.Unary(runtime.Gelu, m.fc3[:n*512], m.fc3Z[:n*512])
+}
+
+// stepX3 computes x3 = r3 + dense(fc3, 128) (gpt.bpg:35) at one position.
+func (d *Decoder) stepX3(n int) {
+	m := d.m
+	// x3 = r3 + (fc3·x3.W + x3.b)  (N, 1, 128) (gpt.bpg:35)
+	runtime.GemmBiasAdd(m.x3[:n*128], m.fc3[:n*512], m.X3W, m.X3B, m.r3[:n*128], n, 128, 512)
+}
+
+// stepLn4a computes ln4a = layer_norm(x3) (gpt.bpg:37) at one position.
+func (d *Decoder) stepLn4a(n int) {
+	m := d.m
+	// ln4a = (x3 - mean)/√(var + 1e-05)·ln4a.gamma + ln4a.beta over each row  (N, 1, 128) (gpt.bpg:37)
+	runtime.LayerNorm(m.ln4a[:n*128], m.ln4aSaved, m.x3[:n*128], m.Ln4aGamma, m.Ln4aBeta, n, 128, 1e-05)
+}
+
+// stepQkv4 computes qkv4 = dense(ln4a, 384) (gpt.bpg:38) at one position.
+func (d *Decoder) stepQkv4(n int) {
+	m := d.m
+	// qkv4 = identity(ln4a·qkv4.W + qkv4.b)  (N, 1, 384) (gpt.bpg:38)
+	runtime.GemmBiasAct(runtime.Linear, m.qkv4[:n*384], m.ln4a[:n*128], m.Qkv4W, m.Qkv4B, n, 384, 128)
+}
+
+// stepAtt4 computes att4 = attention(qkv4, 4) (gpt.bpg:39) at position pos.
+func (d *Decoder) stepAtt4(n, pos int) {
+	m := d.m
+	// att4 = attention(qkv4, 4 heads, causal)  (N, 1, 128) (gpt.bpg:39)
+	runtime.AttentionStep(m.att4[:n*128], d.att4Cache, m.qkv4[:n*384], m.att4Work, n, pos, 64, 128, 4)
+}
+
+// stepR4 computes r4 = x3 + dense(att4, 128) (gpt.bpg:40) at one position.
+func (d *Decoder) stepR4(n int) {
+	m := d.m
+	// r4 = x3 + (att4·r4.W + r4.b)  (N, 1, 128) (gpt.bpg:40)
+	runtime.GemmBiasAdd(m.r4[:n*128], m.att4[:n*128], m.R4W, m.R4B, m.x3[:n*128], n, 128, 128)
+}
+
+// stepLn4b computes ln4b = layer_norm(r4) (gpt.bpg:41) at one position.
+func (d *Decoder) stepLn4b(n int) {
+	m := d.m
+	// ln4b = (r4 - mean)/√(var + 1e-05)·ln4b.gamma + ln4b.beta over each row  (N, 1, 128) (gpt.bpg:41)
+	runtime.LayerNorm(m.ln4b[:n*128], m.ln4bSaved, m.r4[:n*128], m.Ln4bGamma, m.Ln4bBeta, n, 128, 1e-05)
+}
+
+// stepFc4 computes fc4 = dense(ln4b, 512, gelu) (gpt.bpg:42) at one position.
+func (d *Decoder) stepFc4(n int) {
+	m := d.m
+	// fc4.z = identity(ln4b·fc4.W + fc4.b)  (N, 1, 512) (gpt.bpg:42)
+	runtime.GemmBiasAct(runtime.Linear, m.fc4Z[:n*512], m.ln4b[:n*128], m.Fc4W, m.Fc4B, n, 512, 128)
+	// fc4 = gelu(fc4.z)  (N, 1, 512) (gpt.bpg:42)
+	runtime.Unary(runtime.Gelu, m.fc4[:n*512], m.fc4Z[:n*512])
+}
+
+// stepX4 computes x4 = r4 + dense(fc4, 128) (gpt.bpg:43) at one position.
+func (d *Decoder) stepX4(n int) {
+	m := d.m
+	// x4 = r4 + (fc4·x4.W + x4.b)  (N, 1, 128) (gpt.bpg:43)
+	runtime.GemmBiasAdd(m.x4[:n*128], m.fc4[:n*512], m.X4W, m.X4B, m.r4[:n*128], n, 128, 512)
+}
+
+// stepLnf computes lnf = layer_norm(x4) (gpt.bpg:44) at one position.
+func (d *Decoder) stepLnf(n int) {
+	m := d.m
+	// lnf = (x4 - mean)/√(var + 1e-05)·lnf.gamma + lnf.beta over each row  (N, 1, 128) (gpt.bpg:44)
+	runtime.LayerNorm(m.lnf[:n*128], m.lnfSaved, m.x4[:n*128], m.LnfGamma, m.LnfBeta, n, 128, 1e-05)
+}
+
+// stepLogits computes logits = lnf @ transpose(x0.W) (gpt.bpg:45) at one position.
+func (d *Decoder) stepLogits(n int) {
+	m := d.m
+	// logits = lnf·x0.Wᵀ  (N, 1, 256) (gpt.bpg:45)
+	runtime.Gemm(false, true, n, 256, 128, m.lnf[:n*128], m.X0W, m.logits[:n*256], false)
+}

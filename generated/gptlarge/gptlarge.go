@@ -3649,3 +3649,443 @@ func (m *Model) SaveCheckpoint(path string, opt runtime.Optimizer[float32], meta
 func (m *Model) LoadCheckpoint(path string, opt runtime.Optimizer[float32]) (map[string]string, error) {
 	return runtime.LoadTraining(path, "gptlarge", m.Tensors(), opt)
 }
+
+// Decoder runs gptlarge one position at a time, for up to Batch sequences side by side,
+// keeping what each causal attention computed at the earlier positions (their keys
+// and values: a key/value cache). Step's output at a position is Infer's logits at
+// that position for the same tokens before it, at the cost of one position's products
+// instead of the whole context's. A sequence holds at most 128 positions.
+//
+// A Decoder has activations of its own (a replica's, as large as the model's: the
+// parameters are shared and read as they are at each step), so the model may train
+// or infer between steps.
+type Decoder struct {
+	m         *Model    // a replica of the model: its buffers hold one position's rows
+	pos       int       // positions fed since the last Reset
+	rows      int       // sequences, fixed by the first Step after a Reset
+	att1Cache []float32 // att1's keys and values (Batch, 128, 2·256)
+	att2Cache []float32 // att2's keys and values (Batch, 128, 2·256)
+	att3Cache []float32 // att3's keys and values (Batch, 128, 2·256)
+	att4Cache []float32 // att4's keys and values (Batch, 128, 2·256)
+	att5Cache []float32 // att5's keys and values (Batch, 128, 2·256)
+	att6Cache []float32 // att6's keys and values (Batch, 128, 2·256)
+}
+
+// NewDecoder returns a Decoder at position 0 that reads m's parameters.
+func (m *Model) NewDecoder() *Decoder {
+	return &Decoder{
+		att1Cache: make([]float32, Batch*runtime.AttentionCacheSize(128, 256)),
+		att2Cache: make([]float32, Batch*runtime.AttentionCacheSize(128, 256)),
+		att3Cache: make([]float32, Batch*runtime.AttentionCacheSize(128, 256)),
+		att4Cache: make([]float32, Batch*runtime.AttentionCacheSize(128, 256)),
+		att5Cache: make([]float32, Batch*runtime.AttentionCacheSize(128, 256)),
+		att6Cache: make([]float32, Batch*runtime.AttentionCacheSize(128, 256)),
+		m:         m.NewReplica(),
+	}
+}
+
+// Reset starts new sequences at position 0.
+func (d *Decoder) Reset() {
+	d.pos, d.rows = 0, 0
+}
+
+// Pos is the number of positions fed since the last Reset: the position the next Step feeds.
+func (d *Decoder) Pos() int {
+	return d.pos
+}
+
+// Step feeds tokens[b] to sequence b at position Pos() and returns that position's logits
+// (len(tokens), 256), valid until the next Step. Every Step after a Reset feeds the
+// same number of sequences, 1 to Batch.
+func (d *Decoder) Step(tokens []int32) ([]float32, error) {
+	n := len(tokens)
+	switch {
+	case n < 1 || n > Batch:
+		return nil, fmt.Errorf("gptlarge: Decoder.Step: %d tokens: want one per sequence, 1 to %d", n, Batch)
+	case d.pos > 0 && n != d.rows:
+		return nil, fmt.Errorf("gptlarge: Decoder.Step: %d tokens at position %d: the sequences since the last Reset are %d", n, d.pos, d.rows)
+	case d.pos >= 128:
+		return nil, fmt.Errorf("gptlarge: Decoder.Step: the sequences hold all 128 positions: Reset, and feed the last tokens again to go on")
+	}
+	if r := runtime.CheckLabels(tokens, 256); r >= 0 {
+		return nil, fmt.Errorf("gptlarge: Decoder.Step: token %d is %d: want one in [0, 256)", r, tokens[r])
+	}
+	m := d.m
+	copy(m.T[:n], tokens)
+	d.stepX0(n, d.pos)
+	d.stepLn1a(n)
+	d.stepQkv1(n)
+	d.stepAtt1(n, d.pos)
+	d.stepR1(n)
+	d.stepLn1b(n)
+	d.stepFc1(n)
+	d.stepX1(n)
+	d.stepLn2a(n)
+	d.stepQkv2(n)
+	d.stepAtt2(n, d.pos)
+	d.stepR2(n)
+	d.stepLn2b(n)
+	d.stepFc2(n)
+	d.stepX2(n)
+	d.stepLn3a(n)
+	d.stepQkv3(n)
+	d.stepAtt3(n, d.pos)
+	d.stepR3(n)
+	d.stepLn3b(n)
+	d.stepFc3(n)
+	d.stepX3(n)
+	d.stepLn4a(n)
+	d.stepQkv4(n)
+	d.stepAtt4(n, d.pos)
+	d.stepR4(n)
+	d.stepLn4b(n)
+	d.stepFc4(n)
+	d.stepX4(n)
+	d.stepLn5a(n)
+	d.stepQkv5(n)
+	d.stepAtt5(n, d.pos)
+	d.stepR5(n)
+	d.stepLn5b(n)
+	d.stepFc5(n)
+	d.stepX5(n)
+	d.stepLn6a(n)
+	d.stepQkv6(n)
+	d.stepAtt6(n, d.pos)
+	d.stepR6(n)
+	d.stepLn6b(n)
+	d.stepFc6(n)
+	d.stepX6(n)
+	d.stepLnf(n)
+	d.stepLogits(n)
+	d.pos, d.rows = d.pos+1, n
+	return m.logits[:n*256], nil
+}
+
+// stepX0 computes x0 = embedding(t, 256) + wpe (gptlarge.bpg:11) at position pos.
+func (d *Decoder) stepX0(n, pos int) {
+	m := d.m
+	// x0.embedding = embedding(x0.W, t)  (N, 1, 256) (gptlarge.bpg:11)
+	runtime.Embedding(m.x0Embedding[:n*256], m.X0W, m.T[:n], n, 256)
+	// x0 = x0.embedding + wpe  (N, 1, 256) (gptlarge.bpg:11)
+	runtime.BinaryRows(runtime.Add, m.x0[:n*256], m.x0Embedding[:n*256], m.Wpe[pos*256:(pos+1)*256], n, 256, false)
+}
+
+// stepLn1a computes ln1a = layer_norm(x0) (gptlarge.bpg:13) at one position.
+func (d *Decoder) stepLn1a(n int) {
+	m := d.m
+	// ln1a = (x0 - mean)/√(var + 1e-05)·ln1a.gamma + ln1a.beta over each row  (N, 1, 256) (gptlarge.bpg:13)
+	runtime.LayerNorm(m.ln1a[:n*256], m.ln1aSaved, m.x0[:n*256], m.Ln1aGamma, m.Ln1aBeta, n, 256, 1e-05)
+}
+
+// stepQkv1 computes qkv1 = dense(ln1a, 768) (gptlarge.bpg:14) at one position.
+func (d *Decoder) stepQkv1(n int) {
+	m := d.m
+	// qkv1 = identity(ln1a·qkv1.W + qkv1.b)  (N, 1, 768) (gptlarge.bpg:14)
+	runtime.GemmBiasAct(runtime.Linear, m.qkv1[:n*768], m.ln1a[:n*256], m.Qkv1W, m.Qkv1B, n, 768, 256)
+}
+
+// stepAtt1 computes att1 = attention(qkv1, 8) (gptlarge.bpg:15) at position pos.
+func (d *Decoder) stepAtt1(n, pos int) {
+	m := d.m
+	// att1 = attention(qkv1, 8 heads, causal)  (N, 1, 256) (gptlarge.bpg:15)
+	runtime.AttentionStep(m.att1[:n*256], d.att1Cache, m.qkv1[:n*768], m.att1Work, n, pos, 128, 256, 8)
+}
+
+// stepR1 computes r1 = x0 + dense(att1, 256) (gptlarge.bpg:16) at one position.
+func (d *Decoder) stepR1(n int) {
+	m := d.m
+	// r1 = x0 + (att1·r1.W + r1.b)  (N, 1, 256) (gptlarge.bpg:16)
+	runtime.GemmBiasAdd(m.r1[:n*256], m.att1[:n*256], m.R1W, m.R1B, m.x0[:n*256], n, 256, 256)
+}
+
+// stepLn1b computes ln1b = layer_norm(r1) (gptlarge.bpg:17) at one position.
+func (d *Decoder) stepLn1b(n int) {
+	m := d.m
+	// ln1b = (r1 - mean)/√(var + 1e-05)·ln1b.gamma + ln1b.beta over each row  (N, 1, 256) (gptlarge.bpg:17)
+	runtime.LayerNorm(m.ln1b[:n*256], m.ln1bSaved, m.r1[:n*256], m.Ln1bGamma, m.Ln1bBeta, n, 256, 1e-05)
+}
+
+// stepFc1 computes fc1 = dense(ln1b, 1024, gelu) (gptlarge.bpg:18) at one position.
+func (d *Decoder) stepFc1(n int) {
+	m := d.m
+	// fc1.z = identity(ln1b·fc1.W + fc1.b)  (N, 1, 1024) (gptlarge.bpg:18)
+	runtime.GemmBiasAct(runtime.Linear, m.fc1Z[:n*1024], m.ln1b[:n*256], m.Fc1W, m.Fc1B, n, 1024, 256)
+	// fc1 = gelu(fc1.z)  (N, 1, 1024) (gptlarge.bpg:18)
+	runtime.Unary(runtime.Gelu, m.fc1[:n*1024], m.fc1Z[:n*1024])
+}
+
+// stepX1 computes x1 = r1 + dense(fc1, 256) (gptlarge.bpg:19) at one position.
+func (d *Decoder) stepX1(n int) {
+	m := d.m
+	// x1 = r1 + (fc1·x1.W + x1.b)  (N, 1, 256) (gptlarge.bpg:19)
+	runtime.GemmBiasAdd(m.x1[:n*256], m.fc1[:n*1024], m.X1W, m.X1B, m.r1[:n*256], n, 256, 1024)
+}
+
+// stepLn2a computes ln2a = layer_norm(x1) (gptlarge.bpg:21) at one position.
+func (d *Decoder) stepLn2a(n int) {
+	m := d.m
+	// ln2a = (x1 - mean)/√(var + 1e-05)·ln2a.gamma + ln2a.beta over each row  (N, 1, 256) (gptlarge.bpg:21)
+	runtime.LayerNorm(m.ln2a[:n*256], m.ln2aSaved, m.x1[:n*256], m.Ln2aGamma, m.Ln2aBeta, n, 256, 1e-05)
+}
+
+// stepQkv2 computes qkv2 = dense(ln2a, 768) (gptlarge.bpg:22) at one position.
+func (d *Decoder) stepQkv2(n int) {
+	m := d.m
+	// qkv2 = identity(ln2a·qkv2.W + qkv2.b)  (N, 1, 768) (gptlarge.bpg:22)
+	runtime.GemmBiasAct(runtime.Linear, m.qkv2[:n*768], m.ln2a[:n*256], m.Qkv2W, m.Qkv2B, n, 768, 256)
+}
+
+// stepAtt2 computes att2 = attention(qkv2, 8) (gptlarge.bpg:23) at position pos.
+func (d *Decoder) stepAtt2(n, pos int) {
+	m := d.m
+	// att2 = attention(qkv2, 8 heads, causal)  (N, 1, 256) (gptlarge.bpg:23)
+	runtime.AttentionStep(m.att2[:n*256], d.att2Cache, m.qkv2[:n*768], m.att2Work, n, pos, 128, 256, 8)
+}
+
+// stepR2 computes r2 = x1 + dense(att2, 256) (gptlarge.bpg:24) at one position.
+func (d *Decoder) stepR2(n int) {
+	m := d.m
+	// r2 = x1 + (att2·r2.W + r2.b)  (N, 1, 256) (gptlarge.bpg:24)
+	runtime.GemmBiasAdd(m.r2[:n*256], m.att2[:n*256], m.R2W, m.R2B, m.x1[:n*256], n, 256, 256)
+}
+
+// stepLn2b computes ln2b = layer_norm(r2) (gptlarge.bpg:25) at one position.
+func (d *Decoder) stepLn2b(n int) {
+	m := d.m
+	// ln2b = (r2 - mean)/√(var + 1e-05)·ln2b.gamma + ln2b.beta over each row  (N, 1, 256) (gptlarge.bpg:25)
+	runtime.LayerNorm(m.ln2b[:n*256], m.ln2bSaved, m.r2[:n*256], m.Ln2bGamma, m.Ln2bBeta, n, 256, 1e-05)
+}
+
+// stepFc2 computes fc2 = dense(ln2b, 1024, gelu) (gptlarge.bpg:26) at one position.
+func (d *Decoder) stepFc2(n int) {
+	m := d.m
+	// fc2.z = identity(ln2b·fc2.W + fc2.b)  (N, 1, 1024) (gptlarge.bpg:26)
+	runtime.GemmBiasAct(runtime.Linear, m.fc2Z[:n*1024], m.ln2b[:n*256], m.Fc2W, m.Fc2B, n, 1024, 256)
+	// fc2 = gelu(fc2.z)  (N, 1, 1024) (gptlarge.bpg:26)
+	runtime.Unary(runtime.Gelu, m.fc2[:n*1024], m.fc2Z[:n*1024])
+}
+
+// stepX2 computes x2 = r2 + dense(fc2, 256) (gptlarge.bpg:27) at one position.
+func (d *Decoder) stepX2(n int) {
+	m := d.m
+	// x2 = r2 + (fc2·x2.W + x2.b)  (N, 1, 256) (gptlarge.bpg:27)
+	runtime.GemmBiasAdd(m.x2[:n*256], m.fc2[:n*1024], m.X2W, m.X2B, m.r2[:n*256], n, 256, 1024)
+}
+
+// stepLn3a computes ln3a = layer_norm(x2) (gptlarge.bpg:29) at one position.
+func (d *Decoder) stepLn3a(n int) {
+	m := d.m
+	// ln3a = (x2 - mean)/√(var + 1e-05)·ln3a.gamma + ln3a.beta over each row  (N, 1, 256) (gptlarge.bpg:29)
+	runtime.LayerNorm(m.ln3a[:n*256], m.ln3aSaved, m.x2[:n*256], m.Ln3aGamma, m.Ln3aBeta, n, 256, 1e-05)
+}
+
+// stepQkv3 computes qkv3 = dense(ln3a, 768) (gptlarge.bpg:30) at one position.
+func (d *Decoder) stepQkv3(n int) {
+	m := d.m
+	// qkv3 = identity(ln3a·qkv3.W + qkv3.b)  (N, 1, 768) (gptlarge.bpg:30)
+	runtime.GemmBiasAct(runtime.Linear, m.qkv3[:n*768], m.ln3a[:n*256], m.Qkv3W, m.Qkv3B, n, 768, 256)
+}
+
+// stepAtt3 computes att3 = attention(qkv3, 8) (gptlarge.bpg:31) at position pos.
+func (d *Decoder) stepAtt3(n, pos int) {
+	m := d.m
+	// att3 = attention(qkv3, 8 heads, causal)  (N, 1, 256) (gptlarge.bpg:31)
+	runtime.AttentionStep(m.att3[:n*256], d.att3Cache, m.qkv3[:n*768], m.att3Work, n, pos, 128, 256, 8)
+}
+
+// stepR3 computes r3 = x2 + dense(att3, 256) (gptlarge.bpg:32) at one position.
+func (d *Decoder) stepR3(n int) {
+	m := d.m
+	// r3 = x2 + (att3·r3.W + r3.b)  (N, 1, 256) (gptlarge.bpg:32)
+	runtime.GemmBiasAdd(m.r3[:n*256], m.att3[:n*256], m.R3W, m.R3B, m.x2[:n*256], n, 256, 256)
+}
+
+// stepLn3b computes ln3b = layer_norm(r3) (gptlarge.bpg:33) at one position.
+func (d *Decoder) stepLn3b(n int) {
+	m := d.m
+	// ln3b = (r3 - mean)/√(var + 1e-05)·ln3b.gamma + ln3b.beta over each row  (N, 1, 256) (gptlarge.bpg:33)
+	runtime.LayerNorm(m.ln3b[:n*256], m.ln3bSaved, m.r3[:n*256], m.Ln3bGamma, m.Ln3bBeta, n, 256, 1e-05)
+}
+
+// stepFc3 computes fc3 = dense(ln3b, 1024, gelu) (gptlarge.bpg:34) at one position.
+func (d *Decoder) stepFc3(n int) {
+	m := d.m
+	// fc3.z = identity(ln3b·fc3.W + fc3.b)  (N, 1, 1024) (gptlarge.bpg:34)
+	runtime.GemmBiasAct(runtime.Linear, m.fc3Z[:n*1024], m.ln3b[:n*256], m.Fc3W, m.Fc3B, n, 1024, 256)
+	// fc3 = gelu(fc3.z)  (N, 1, 1024) (gptlarge.bpg:34)
+	runtime.Unary(runtime.Gelu, m.fc3[:n*1024], m.fc3Z[:n*1024])
+}
+
+// stepX3 computes x3 = r3 + dense(fc3, 256) (gptlarge.bpg:35) at one position.
+func (d *Decoder) stepX3(n int) {
+	m := d.m
+	// x3 = r3 + (fc3·x3.W + x3.b)  (N, 1, 256) (gptlarge.bpg:35)
+	runtime.GemmBiasAdd(m.x3[:n*256], m.fc3[:n*1024], m.X3W, m.X3B, m.r3[:n*256], n, 256, 1024)
+}
+
+// stepLn4a computes ln4a = layer_norm(x3) (gptlarge.bpg:37) at one position.
+func (d *Decoder) stepLn4a(n int) {
+	m := d.m
+	// ln4a = (x3 - mean)/√(var + 1e-05)·ln4a.gamma + ln4a.beta over each row  (N, 1, 256) (gptlarge.bpg:37)
+	runtime.LayerNorm(m.ln4a[:n*256], m.ln4aSaved, m.x3[:n*256], m.Ln4aGamma, m.Ln4aBeta, n, 256, 1e-05)
+}
+
+// stepQkv4 computes qkv4 = dense(ln4a, 768) (gptlarge.bpg:38) at one position.
+func (d *Decoder) stepQkv4(n int) {
+	m := d.m
+	// qkv4 = identity(ln4a·qkv4.W + qkv4.b)  (N, 1, 768) (gptlarge.bpg:38)
+	runtime.GemmBiasAct(runtime.Linear, m.qkv4[:n*768], m.ln4a[:n*256], m.Qkv4W, m.Qkv4B, n, 768, 256)
+}
+
+// stepAtt4 computes att4 = attention(qkv4, 8) (gptlarge.bpg:39) at position pos.
+func (d *Decoder) stepAtt4(n, pos int) {
+	m := d.m
+	// att4 = attention(qkv4, 8 heads, causal)  (N, 1, 256) (gptlarge.bpg:39)
+	runtime.AttentionStep(m.att4[:n*256], d.att4Cache, m.qkv4[:n*768], m.att4Work, n, pos, 128, 256, 8)
+}
+
+// stepR4 computes r4 = x3 + dense(att4, 256) (gptlarge.bpg:40) at one position.
+func (d *Decoder) stepR4(n int) {
+	m := d.m
+	// r4 = x3 + (att4·r4.W + r4.b)  (N, 1, 256) (gptlarge.bpg:40)
+	runtime.GemmBiasAdd(m.r4[:n*256], m.att4[:n*256], m.R4W, m.R4B, m.x3[:n*256], n, 256, 256)
+}
+
+// stepLn4b computes ln4b = layer_norm(r4) (gptlarge.bpg:41) at one position.
+func (d *Decoder) stepLn4b(n int) {
+	m := d.m
+	// ln4b = (r4 - mean)/√(var + 1e-05)·ln4b.gamma + ln4b.beta over each row  (N, 1, 256) (gptlarge.bpg:41)
+	runtime.LayerNorm(m.ln4b[:n*256], m.ln4bSaved, m.r4[:n*256], m.Ln4bGamma, m.Ln4bBeta, n, 256, 1e-05)
+}
+
+// stepFc4 computes fc4 = dense(ln4b, 1024, gelu) (gptlarge.bpg:42) at one position.
+func (d *Decoder) stepFc4(n int) {
+	m := d.m
+	// fc4.z = identity(ln4b·fc4.W + fc4.b)  (N, 1, 1024) (gptlarge.bpg:42)
+	runtime.GemmBiasAct(runtime.Linear, m.fc4Z[:n*1024], m.ln4b[:n*256], m.Fc4W, m.Fc4B, n, 1024, 256)
+	// fc4 = gelu(fc4.z)  (N, 1, 1024) (gptlarge.bpg:42)
+	runtime.Unary(runtime.Gelu, m.fc4[:n*1024], m.fc4Z[:n*1024])
+}
+
+// stepX4 computes x4 = r4 + dense(fc4, 256) (gptlarge.bpg:43) at one position.
+func (d *Decoder) stepX4(n int) {
+	m := d.m
+	// x4 = r4 + (fc4·x4.W + x4.b)  (N, 1, 256) (gptlarge.bpg:43)
+	runtime.GemmBiasAdd(m.x4[:n*256], m.fc4[:n*1024], m.X4W, m.X4B, m.r4[:n*256], n, 256, 1024)
+}
+
+// stepLn5a computes ln5a = layer_norm(x4) (gptlarge.bpg:45) at one position.
+func (d *Decoder) stepLn5a(n int) {
+	m := d.m
+	// ln5a = (x4 - mean)/√(var + 1e-05)·ln5a.gamma + ln5a.beta over each row  (N, 1, 256) (gptlarge.bpg:45)
+	runtime.LayerNorm(m.ln5a[:n*256], m.ln5aSaved, m.x4[:n*256], m.Ln5aGamma, m.Ln5aBeta, n, 256, 1e-05)
+}
+
+// stepQkv5 computes qkv5 = dense(ln5a, 768) (gptlarge.bpg:46) at one position.
+func (d *Decoder) stepQkv5(n int) {
+	m := d.m
+	// qkv5 = identity(ln5a·qkv5.W + qkv5.b)  (N, 1, 768) (gptlarge.bpg:46)
+	runtime.GemmBiasAct(runtime.Linear, m.qkv5[:n*768], m.ln5a[:n*256], m.Qkv5W, m.Qkv5B, n, 768, 256)
+}
+
+// stepAtt5 computes att5 = attention(qkv5, 8) (gptlarge.bpg:47) at position pos.
+func (d *Decoder) stepAtt5(n, pos int) {
+	m := d.m
+	// att5 = attention(qkv5, 8 heads, causal)  (N, 1, 256) (gptlarge.bpg:47)
+	runtime.AttentionStep(m.att5[:n*256], d.att5Cache, m.qkv5[:n*768], m.att5Work, n, pos, 128, 256, 8)
+}
+
+// stepR5 computes r5 = x4 + dense(att5, 256) (gptlarge.bpg:48) at one position.
+func (d *Decoder) stepR5(n int) {
+	m := d.m
+	// r5 = x4 + (att5·r5.W + r5.b)  (N, 1, 256) (gptlarge.bpg:48)
+	runtime.GemmBiasAdd(m.r5[:n*256], m.att5[:n*256], m.R5W, m.R5B, m.x4[:n*256], n, 256, 256)
+}
+
+// stepLn5b computes ln5b = layer_norm(r5) (gptlarge.bpg:49) at one position.
+func (d *Decoder) stepLn5b(n int) {
+	m := d.m
+	// ln5b = (r5 - mean)/√(var + 1e-05)·ln5b.gamma + ln5b.beta over each row  (N, 1, 256) (gptlarge.bpg:49)
+	runtime.LayerNorm(m.ln5b[:n*256], m.ln5bSaved, m.r5[:n*256], m.Ln5bGamma, m.Ln5bBeta, n, 256, 1e-05)
+}
+
+// stepFc5 computes fc5 = dense(ln5b, 1024, gelu) (gptlarge.bpg:50) at one position.
+func (d *Decoder) stepFc5(n int) {
+	m := d.m
+	// fc5.z = identity(ln5b·fc5.W + fc5.b)  (N, 1, 1024) (gptlarge.bpg:50)
+	runtime.GemmBiasAct(runtime.Linear, m.fc5Z[:n*1024], m.ln5b[:n*256], m.Fc5W, m.Fc5B, n, 1024, 256)
+	// fc5 = gelu(fc5.z)  (N, 1, 1024) (gptlarge.bpg:50)
+	runtime.Unary(runtime.Gelu, m.fc5[:n*1024], m.fc5Z[:n*1024])
+}
+
+// stepX5 computes x5 = r5 + dense(fc5, 256) (gptlarge.bpg:51) at one position.
+func (d *Decoder) stepX5(n int) {
+	m := d.m
+	// x5 = r5 + (fc5·x5.W + x5.b)  (N, 1, 256) (gptlarge.bpg:51)
+	runtime.GemmBiasAdd(m.x5[:n*256], m.fc5[:n*1024], m.X5W, m.X5B, m.r5[:n*256], n, 256, 1024)
+}
+
+// stepLn6a computes ln6a = layer_norm(x5) (gptlarge.bpg:53) at one position.
+func (d *Decoder) stepLn6a(n int) {
+	m := d.m
+	// ln6a = (x5 - mean)/√(var + 1e-05)·ln6a.gamma + ln6a.beta over each row  (N, 1, 256) (gptlarge.bpg:53)
+	runtime.LayerNorm(m.ln6a[:n*256], m.ln6aSaved, m.x5[:n*256], m.Ln6aGamma, m.Ln6aBeta, n, 256, 1e-05)
+}
+
+// stepQkv6 computes qkv6 = dense(ln6a, 768) (gptlarge.bpg:54) at one position.
+func (d *Decoder) stepQkv6(n int) {
+	m := d.m
+	// qkv6 = identity(ln6a·qkv6.W + qkv6.b)  (N, 1, 768) (gptlarge.bpg:54)
+	runtime.GemmBiasAct(runtime.Linear, m.qkv6[:n*768], m.ln6a[:n*256], m.Qkv6W, m.Qkv6B, n, 768, 256)
+}
+
+// stepAtt6 computes att6 = attention(qkv6, 8) (gptlarge.bpg:55) at position pos.
+func (d *Decoder) stepAtt6(n, pos int) {
+	m := d.m
+	// att6 = attention(qkv6, 8 heads, causal)  (N, 1, 256) (gptlarge.bpg:55)
+	runtime.AttentionStep(m.att6[:n*256], d.att6Cache, m.qkv6[:n*768], m.att6Work, n, pos, 128, 256, 8)
+}
+
+// stepR6 computes r6 = x5 + dense(att6, 256) (gptlarge.bpg:56) at one position.
+func (d *Decoder) stepR6(n int) {
+	m := d.m
+	// r6 = x5 + (att6·r6.W + r6.b)  (N, 1, 256) (gptlarge.bpg:56)
+	runtime.GemmBiasAdd(m.r6[:n*256], m.att6[:n*256], m.R6W, m.R6B, m.x5[:n*256], n, 256, 256)
+}
+
+// stepLn6b computes ln6b = layer_norm(r6) (gptlarge.bpg:57) at one position.
+func (d *Decoder) stepLn6b(n int) {
+	m := d.m
+	// ln6b = (r6 - mean)/√(var + 1e-05)·ln6b.gamma + ln6b.beta over each row  (N, 1, 256) (gptlarge.bpg:57)
+	runtime.LayerNorm(m.ln6b[:n*256], m.ln6bSaved, m.r6[:n*256], m.Ln6bGamma, m.Ln6bBeta, n, 256, 1e-05)
+}
+
+// stepFc6 computes fc6 = dense(ln6b, 1024, gelu) (gptlarge.bpg:58) at one position.
+func (d *Decoder) stepFc6(n int) {
+	m := d.m
+	// fc6.z = identity(ln6b·fc6.W + fc6.b)  (N, 1, 1024) (gptlarge.bpg:58)
+	runtime.GemmBiasAct(runtime.Linear, m.fc6Z[:n*1024], m.ln6b[:n*256], m.Fc6W, m.Fc6B, n, 1024, 256)
+	// fc6 = gelu(fc6.z)  (N, 1, 1024) (gptlarge.bpg:58)
+	runtime.Unary(runtime.Gelu, m.fc6[:n*1024], m.fc6Z[:n*1024])
+}
+
+// stepX6 computes x6 = r6 + dense(fc6, 256) (gptlarge.bpg:59) at one position.
+func (d *Decoder) stepX6(n int) {
+	m := d.m
+	// x6 = r6 + (fc6·x6.W + x6.b)  (N, 1, 256) (gptlarge.bpg:59)
+	runtime.GemmBiasAdd(m.x6[:n*256], m.fc6[:n*1024], m.X6W, m.X6B, m.r6[:n*256], n, 256, 1024)
+}
+
+// stepLnf computes lnf = layer_norm(x6) (gptlarge.bpg:60) at one position.
+func (d *Decoder) stepLnf(n int) {
+	m := d.m
+	// lnf = (x6 - mean)/√(var + 1e-05)·lnf.gamma + lnf.beta over each row  (N, 1, 256) (gptlarge.bpg:60)
+	runtime.LayerNorm(m.lnf[:n*256], m.lnfSaved, m.x6[:n*256], m.LnfGamma, m.LnfBeta, n, 256, 1e-05)
+}
+
+// stepLogits computes logits = lnf @ transpose(x0.W) (gptlarge.bpg:61) at one position.
+func (d *Decoder) stepLogits(n int) {
+	m := d.m
+	// logits = lnf·x0.Wᵀ  (N, 1, 256) (gptlarge.bpg:61)
+	runtime.Gemm(false, true, n, 256, 256, m.lnf[:n*256], m.X0W, m.logits[:n*256], false)
+}

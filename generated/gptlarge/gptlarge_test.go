@@ -3798,6 +3798,85 @@ func TestEvaluate(t *testing.T) {
 	}
 }
 
+// TestDecoder feeds the test inputs' sequences to a Decoder one position at a time:
+// each step's output is Infer's at that position, within a tolerance (the same sums
+// in another order). Step refuses a full context, a change in the number of
+// sequences and a token out of range, and allocates nothing.
+func TestDecoder(t *testing.T) {
+	m := New()
+	setup(m, 1)
+	if err := m.Infer(Batch); err != nil {
+		t.Fatal(err)
+	}
+	want := slices.Clone(m.Output(Batch))
+	d := m.NewDecoder()
+	tokens := make([]int32, Batch)
+	var worst float64
+	for pos := range 128 {
+		for s := range tokens {
+			tokens[s] = m.T[s*128+pos]
+		}
+		got, err := d.Step(tokens)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for s := range Batch {
+			for i := range 256 {
+				w := float64(want[(s*128+pos)*256+i])
+				worst = max(worst, math.Abs(float64(got[s*256+i])-w)/(1+math.Abs(w)))
+			}
+		}
+	}
+	if worst > 0.0001 {
+		t.Errorf("Decoder's outputs differ from Infer's by %.3g (relative to 1+|Infer's|), more than 0.0001", worst)
+	}
+	if _, err := d.Step(tokens); err == nil || !strings.Contains(err.Error(), "all 128 positions") {
+		t.Errorf("a step past the context: got error %v, want one saying %q", err, "all 128 positions")
+	}
+	d.Reset()
+	if _, err := d.Step(tokens[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Step(tokens[:2]); err == nil || !strings.Contains(err.Error(), "the sequences since the last Reset are 1") {
+		t.Errorf("another number of sequences: got error %v, want one saying %q", err, "the sequences since the last Reset are 1")
+	}
+	d.Reset()
+	tokens[0] = 256
+	if _, err := d.Step(tokens[:1]); err == nil || !strings.Contains(err.Error(), "token 0 is 256") {
+		t.Errorf("a token out of range: got error %v, want one saying %q", err, "token 0 is 256")
+	}
+	tokens[0] = 0
+	allocs := testing.AllocsPerRun(5, func() {
+		d.Reset()
+		if _, err := d.Step(tokens); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("a Decoder step allocates %v times, want 0", allocs)
+	}
+}
+
+// BenchmarkDecoderStep times a Decoder's step of one sequence, over all 128 positions
+// (the attention's share grows with the position): ns/op is per position.
+func BenchmarkDecoderStep(b *testing.B) {
+	m := New()
+	setup(m, 1)
+	d := m.NewDecoder()
+	token := make([]int32, 1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if i%128 == 0 {
+			d.Reset()
+		}
+		token[0] = m.T[i%128]
+		if _, err := d.Step(token); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkInfer times inference on a full batch.
 func BenchmarkInfer(b *testing.B) {
 	m := New()
