@@ -192,25 +192,49 @@ func Train(ctx context.Context, cfg Config, text []byte, stdout, stderr io.Write
 	return m, nil
 }
 
-// Sample continues prime by n bytes: each from the model's logits at the
-// last position of the (at most 64) bytes before it, at temperature temp
-// among the topk most likely (0: the most likely byte). The attention is
-// causal, so the positions after the context do not change those logits.
+// Sample continues prime by n bytes, each drawn from the model's logits
+// after the bytes before it, at temperature temp among the topk most
+// likely (0: the most likely byte). A Decoder feeds one byte a step and
+// keeps each attention's keys and values (a key/value cache), so a byte
+// costs one position's products, not the context's. When its 64 positions
+// are full it starts again from the last 32 bytes: the learned positions
+// cannot shift, so from then on a byte sees 32 to 63 bytes before it.
 func Sample(m *gpt.Model, prime []byte, n int, temp float64, topk int, rng *rand.Rand) []byte {
 	out := append([]byte(nil), prime...)
 	probs := make([]float64, 256)
 	order := make([]int, 256)
-	for range n {
-		ctx := out[max(0, len(out)-ctxLen):]
-		clear(m.T[:ctxLen])
-		for j, b := range ctx {
-			m.T[j] = int32(b)
+	d := m.NewDecoder()
+	token := make([]int32, 1)
+	var logits []float32
+	// feed steps the decoder over bs; Step fails only on ids past 255 or
+	// a full context, which bytes and the Reset below rule out.
+	feed := func(bs []byte) bool {
+		for _, b := range bs {
+			token[0] = int32(b)
+			var err error
+			if logits, err = d.Step(token); err != nil {
+				return false
+			}
 		}
-		if err := m.Infer(1); err != nil {
-			break // only a non-finite output, which an Infer of valid ids cannot give
+		return true
+	}
+	if !feed(out[max(0, len(out)-ctxLen):]) {
+		return out
+	}
+	for i := range n {
+		b := pick(logits, temp, topk, probs, order, rng)
+		out = append(out, b)
+		if i == n-1 {
+			break
 		}
-		logits := m.Output(1)[(len(ctx)-1)*256 : len(ctx)*256]
-		out = append(out, pick(logits, temp, topk, probs, order, rng))
+		next := out[len(out)-1:]
+		if d.Pos() == ctxLen {
+			d.Reset()
+			next = out[len(out)-ctxLen/2:]
+		}
+		if !feed(next) {
+			break
+		}
 	}
 	return out
 }

@@ -56,6 +56,57 @@ func TestTrainAndSample(t *testing.T) {
 	if len(s) != 44 {
 		t.Errorf("sample of %d bytes, want 44", len(s))
 	}
+	// Past the context, twice over: the decoder's greedy bytes are those
+	// of Infer over the same context, whole, for every byte.
+	long, want := Sample(m, []byte("the "), 150, 0, 0, nil), sampleInfer(t, m, []byte("the "), 150)
+	if !bytes.Equal(long, want) {
+		t.Errorf("greedy sample through the decoder:\n%q\nthrough Infer:\n%q", long, want)
+	}
+}
+
+// sampleInfer is Sample's greedy path the long way: for every byte, Infer
+// over the whole context Sample's decoder holds then (the last 64 bytes at
+// most, the last 32 once the 64 positions filled up).
+func sampleInfer(t testing.TB, m *gpt.Model, prime []byte, n int) []byte {
+	out := slices.Clone(prime)
+	start := max(0, len(out)-ctxLen)
+	for range n {
+		if len(out)-start > ctxLen {
+			start = len(out) - ctxLen/2
+		}
+		ctx := out[start:]
+		clear(m.T[:ctxLen])
+		for j, b := range ctx {
+			m.T[j] = int32(b)
+		}
+		if err := m.Infer(1); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, pick(m.Output(1)[(len(ctx)-1)*256:][:256], 0, 0, nil, nil, nil))
+	}
+	return out
+}
+
+// BenchmarkSample times a sampled byte through the decoder (one
+// position's products and the key/value cache) and through Infer over the
+// whole context, on an untrained model (the cost does not depend on the
+// weights).
+func BenchmarkSample(b *testing.B) {
+	m := gpt.New()
+	m.Init(1)
+	prime := []byte("The ")
+	b.Run("decoder", func(b *testing.B) {
+		for b.Loop() {
+			Sample(m, prime, 100, 0, 0, nil)
+		}
+		b.ReportMetric(float64(100*b.N)/b.Elapsed().Seconds(), "bytes/s")
+	})
+	b.Run("infer", func(b *testing.B) {
+		for b.Loop() {
+			sampleInfer(b, m, prime, 100)
+		}
+		b.ReportMetric(float64(100*b.N)/b.Elapsed().Seconds(), "bytes/s")
+	})
 }
 
 // loss is the model's loss on the first Batch windows of smallText.
