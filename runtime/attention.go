@@ -226,17 +226,17 @@ func AttentionStep[T Float](out, cache, qkv, scratch []T, n, pos, steps, C, head
 // dotStep is Σ q[i]·k[i] in four partial sums (len(k) ≥ len(q)), which
 // a single sum's chain of dependent additions would make four times slower.
 func dotStep[T Float](q, k []T) T {
-	k = k[:len(q)]
 	var s0, s1, s2, s3 T
-	i := 0
-	for ; i+4 <= len(q); i += 4 {
-		s0 += q[i] * k[i]
-		s1 += q[i+1] * k[i+1]
-		s2 += q[i+2] * k[i+2]
-		s3 += q[i+3] * k[i+3]
+	for len(q) >= 4 && len(k) >= 4 {
+		s0 += q[0] * k[0]
+		s1 += q[1] * k[1]
+		s2 += q[2] * k[2]
+		s3 += q[3] * k[3]
+		q, k = q[4:], k[4:]
 	}
-	for ; i < len(q); i++ {
-		s0 += q[i] * k[i]
+	k = k[:len(q)]
+	for i, x := range q {
+		s0 += x * k[i]
 	}
 	return (s0 + s1) + (s2 + s3)
 }
