@@ -265,8 +265,8 @@ TEXT ·f32Adam(SB), NOSPLIT, $0-72
 	VBROADCASTSS f32ConstTab<>+16(SB), Y9
 	XORQ         DI, DI
 	MOVQ         AX, R8
-	ANDQ         $-16, R8
-	JLE          vec
+	SUBQ         $0x00000010, R8
+	JL           vec
 
 loop:
 	VMOVUPS (DX)(DI*4), Y10
@@ -319,7 +319,7 @@ loop:
 	VMOVUPS Y10, 32(CX)(DI*4)
 	ADDQ    $0x00000010, DI
 	CMPQ    DI, R8
-	JL      loop
+	JLE     loop
 
 vec:
 	ANDQ $-8, AX
@@ -369,8 +369,8 @@ TEXT ·f32SGD(SB), NOSPLIT, $0-32
 	VBROADCASTSS wd+28(FP), Y1
 	XORQ         BX, BX
 	MOVQ         AX, SI
-	ANDQ         $-32, SI
-	JLE          vec
+	SUBQ         $0x00000020, SI
+	JL           vec
 
 loop:
 	VMOVUPS (CX)(BX*4), Y2
@@ -399,7 +399,7 @@ loop:
 	VMOVUPS Y2, 96(CX)(BX*4)
 	ADDQ    $0x00000020, BX
 	CMPQ    BX, SI
-	JL      loop
+	JLE     loop
 
 vec:
 	ANDQ $-8, AX
@@ -435,8 +435,8 @@ TEXT ·f32SGDMomentum(SB), NOSPLIT, $0-44
 	VBROADCASTSS f32ConstTab<>+16(SB), Y4
 	XORQ         SI, SI
 	MOVQ         AX, DI
-	ANDQ         $-16, DI
-	JLE          vec
+	SUBQ         $0x00000010, DI
+	JL           vec
 
 loop:
 	VMOVUPS (CX)(SI*4), Y5
@@ -465,7 +465,7 @@ loop:
 	VMOVUPS Y5, 32(CX)(SI*4)
 	ADDQ    $0x00000010, SI
 	CMPQ    SI, DI
-	JL      loop
+	JLE     loop
 
 vec:
 	ANDQ $-8, AX
@@ -507,8 +507,8 @@ TEXT ·f32SGDNesterov(SB), NOSPLIT, $0-44
 	VBROADCASTSS f32ConstTab<>+16(SB), Y4
 	XORQ         SI, SI
 	MOVQ         AX, DI
-	ANDQ         $-16, DI
-	JLE          vec
+	SUBQ         $0x00000010, DI
+	JL           vec
 
 loop:
 	VMOVUPS (CX)(SI*4), Y5
@@ -541,7 +541,7 @@ loop:
 	VMOVUPS Y5, 32(CX)(SI*4)
 	ADDQ    $0x00000010, SI
 	CMPQ    SI, DI
-	JL      loop
+	JLE     loop
 
 vec:
 	ANDQ $-8, AX
@@ -580,8 +580,8 @@ TEXT ·f32Relu(SB), NOSPLIT, $0-24
 	VXORPS Y0, Y0, Y0
 	XORQ   BX, BX
 	MOVQ   AX, SI
-	ANDQ   $-32, SI
-	JLE    vec
+	SUBQ   $0x00000020, SI
+	JL     vec
 
 loop:
 	VMAXPS  (DX)(BX*4), Y0, Y1
@@ -594,7 +594,7 @@ loop:
 	VMOVUPS Y1, 96(CX)(BX*4)
 	ADDQ    $0x00000020, BX
 	CMPQ    BX, SI
-	JL      loop
+	JLE     loop
 
 vec:
 	ANDQ $-8, AX
@@ -621,8 +621,8 @@ TEXT ·f32Neg(SB), NOSPLIT, $0-24
 	VBROADCASTSS f32ConstTab<>+8(SB), Y0
 	XORQ         BX, BX
 	MOVQ         AX, SI
-	ANDQ         $-32, SI
-	JLE          vec
+	SUBQ         $0x00000020, SI
+	JL           vec
 
 loop:
 	VXORPS  (DX)(BX*4), Y0, Y1
@@ -635,7 +635,7 @@ loop:
 	VMOVUPS Y1, 96(CX)(BX*4)
 	ADDQ    $0x00000020, BX
 	CMPQ    BX, SI
-	JL      loop
+	JLE     loop
 
 vec:
 	ANDQ $-8, AX
@@ -661,8 +661,8 @@ TEXT ·f32Sqrt(SB), NOSPLIT, $0-24
 	MOVQ x+16(FP), DX
 	XORQ BX, BX
 	MOVQ AX, SI
-	ANDQ $-32, SI
-	JLE  vec
+	SUBQ $0x00000020, SI
+	JL   vec
 
 loop:
 	VSQRTPS (DX)(BX*4), Y0
@@ -675,7 +675,7 @@ loop:
 	VMOVUPS Y0, 96(CX)(BX*4)
 	ADDQ    $0x00000020, BX
 	CMPQ    BX, SI
-	JL      loop
+	JLE     loop
 
 vec:
 	ANDQ $-8, AX
@@ -703,8 +703,8 @@ TEXT ·f32ReluGrad(SB), NOSPLIT, $0-32
 	VXORPS Y0, Y0, Y0
 	XORQ   SI, SI
 	MOVQ   AX, DI
-	ANDQ   $-32, DI
-	JLE    vec
+	SUBQ   $0x00000020, DI
+	JL     vec
 
 loop:
 	VCMPPS  $0x11, (DX)(SI*4), Y0, Y1
@@ -721,7 +721,7 @@ loop:
 	VMOVUPS Y1, 96(CX)(SI*4)
 	ADDQ    $0x00000020, SI
 	CMPQ    SI, DI
-	JL      loop
+	JLE     loop
 
 vec:
 	ANDQ $-8, AX
@@ -750,8 +750,8 @@ TEXT ·f32SigmoidGrad(SB), NOSPLIT, $0-32
 	VBROADCASTSS f32ConstTab<>+0(SB), Y0
 	XORQ         SI, SI
 	MOVQ         AX, DI
-	ANDQ         $-32, DI
-	JLE          vec
+	SUBQ         $0x00000020, DI
+	JL           vec
 
 loop:
 	VMOVUPS (DX)(SI*4), Y1
@@ -776,7 +776,7 @@ loop:
 	VMOVUPS Y2, 96(CX)(SI*4)
 	ADDQ    $0x00000020, SI
 	CMPQ    SI, DI
-	JL      loop
+	JLE     loop
 
 vec:
 	ANDQ $-8, AX
@@ -807,8 +807,8 @@ TEXT ·f32TanhGrad(SB), NOSPLIT, $0-32
 	VBROADCASTSS f32ConstTab<>+0(SB), Y0
 	XORQ         SI, SI
 	MOVQ         AX, DI
-	ANDQ         $-32, DI
-	JLE          vec
+	SUBQ         $0x00000020, DI
+	JL           vec
 
 loop:
 	VMOVUPS (DX)(SI*4), Y1
@@ -833,7 +833,7 @@ loop:
 	VMOVUPS Y1, 96(CX)(SI*4)
 	ADDQ    $0x00000020, SI
 	CMPQ    SI, DI
-	JL      loop
+	JLE     loop
 
 vec:
 	ANDQ $-8, AX
@@ -864,8 +864,8 @@ TEXT ·f32SqrtGrad(SB), NOSPLIT, $0-32
 	VBROADCASTSS f32ConstTab<>+4(SB), Y0
 	XORQ         SI, SI
 	MOVQ         AX, DI
-	ANDQ         $-32, DI
-	JLE          vec
+	SUBQ         $0x00000020, DI
+	JL           vec
 
 loop:
 	VMULPS  (BX)(SI*4), Y0, Y1
@@ -882,7 +882,7 @@ loop:
 	VMOVUPS Y1, 96(CX)(SI*4)
 	ADDQ    $0x00000020, SI
 	CMPQ    SI, DI
-	JL      loop
+	JLE     loop
 
 vec:
 	ANDQ $-8, AX
@@ -910,8 +910,8 @@ TEXT ·f32Add(SB), NOSPLIT, $0-32
 	MOVQ b+24(FP), BX
 	XORQ SI, SI
 	MOVQ AX, DI
-	ANDQ $-32, DI
-	JLE  vec
+	SUBQ $0x00000020, DI
+	JL   vec
 
 loop:
 	VMOVUPS (DX)(SI*4), Y0
@@ -928,7 +928,7 @@ loop:
 	VMOVUPS Y0, 96(CX)(SI*4)
 	ADDQ    $0x00000020, SI
 	CMPQ    SI, DI
-	JL      loop
+	JLE     loop
 
 vec:
 	ANDQ $-8, AX
@@ -956,8 +956,8 @@ TEXT ·f32AddScalar(SB), NOSPLIT, $0-28
 	VBROADCASTSS s+24(FP), Y0
 	XORQ         BX, BX
 	MOVQ         AX, SI
-	ANDQ         $-32, SI
-	JLE          vec
+	SUBQ         $0x00000020, SI
+	JL           vec
 
 loop:
 	VMOVUPS (DX)(BX*4), Y1
@@ -974,7 +974,7 @@ loop:
 	VMOVUPS Y1, 96(CX)(BX*4)
 	ADDQ    $0x00000020, BX
 	CMPQ    BX, SI
-	JL      loop
+	JLE     loop
 
 vec:
 	ANDQ $-8, AX
@@ -1002,8 +1002,8 @@ TEXT ·f32Sub(SB), NOSPLIT, $0-32
 	MOVQ b+24(FP), BX
 	XORQ SI, SI
 	MOVQ AX, DI
-	ANDQ $-32, DI
-	JLE  vec
+	SUBQ $0x00000020, DI
+	JL   vec
 
 loop:
 	VMOVUPS (DX)(SI*4), Y0
@@ -1020,7 +1020,7 @@ loop:
 	VMOVUPS Y0, 96(CX)(SI*4)
 	ADDQ    $0x00000020, SI
 	CMPQ    SI, DI
-	JL      loop
+	JLE     loop
 
 vec:
 	ANDQ $-8, AX
@@ -1048,8 +1048,8 @@ TEXT ·f32SubScalar(SB), NOSPLIT, $0-28
 	VBROADCASTSS s+24(FP), Y0
 	XORQ         BX, BX
 	MOVQ         AX, SI
-	ANDQ         $-32, SI
-	JLE          vec
+	SUBQ         $0x00000020, SI
+	JL           vec
 
 loop:
 	VMOVUPS (DX)(BX*4), Y1
@@ -1066,7 +1066,7 @@ loop:
 	VMOVUPS Y1, 96(CX)(BX*4)
 	ADDQ    $0x00000020, BX
 	CMPQ    BX, SI
-	JL      loop
+	JLE     loop
 
 vec:
 	ANDQ $-8, AX
@@ -1094,8 +1094,8 @@ TEXT ·f32ScalarSub(SB), NOSPLIT, $0-28
 	VBROADCASTSS s+24(FP), Y0
 	XORQ         BX, BX
 	MOVQ         AX, SI
-	ANDQ         $-32, SI
-	JLE          vec
+	SUBQ         $0x00000020, SI
+	JL           vec
 
 loop:
 	VSUBPS  (DX)(BX*4), Y0, Y1
@@ -1108,7 +1108,7 @@ loop:
 	VMOVUPS Y1, 96(CX)(BX*4)
 	ADDQ    $0x00000020, BX
 	CMPQ    BX, SI
-	JL      loop
+	JLE     loop
 
 vec:
 	ANDQ $-8, AX
@@ -1135,8 +1135,8 @@ TEXT ·f32Mul(SB), NOSPLIT, $0-32
 	MOVQ b+24(FP), BX
 	XORQ SI, SI
 	MOVQ AX, DI
-	ANDQ $-32, DI
-	JLE  vec
+	SUBQ $0x00000020, DI
+	JL   vec
 
 loop:
 	VMOVUPS (DX)(SI*4), Y0
@@ -1153,7 +1153,7 @@ loop:
 	VMOVUPS Y0, 96(CX)(SI*4)
 	ADDQ    $0x00000020, SI
 	CMPQ    SI, DI
-	JL      loop
+	JLE     loop
 
 vec:
 	ANDQ $-8, AX
@@ -1181,8 +1181,8 @@ TEXT ·f32MulScalar(SB), NOSPLIT, $0-28
 	VBROADCASTSS s+24(FP), Y0
 	XORQ         BX, BX
 	MOVQ         AX, SI
-	ANDQ         $-32, SI
-	JLE          vec
+	SUBQ         $0x00000020, SI
+	JL           vec
 
 loop:
 	VMOVUPS (DX)(BX*4), Y1
@@ -1199,7 +1199,7 @@ loop:
 	VMOVUPS Y1, 96(CX)(BX*4)
 	ADDQ    $0x00000020, BX
 	CMPQ    BX, SI
-	JL      loop
+	JLE     loop
 
 vec:
 	ANDQ $-8, AX
@@ -1227,8 +1227,8 @@ TEXT ·f32Div(SB), NOSPLIT, $0-32
 	MOVQ b+24(FP), BX
 	XORQ SI, SI
 	MOVQ AX, DI
-	ANDQ $-32, DI
-	JLE  vec
+	SUBQ $0x00000020, DI
+	JL   vec
 
 loop:
 	VMOVUPS (DX)(SI*4), Y0
@@ -1245,7 +1245,7 @@ loop:
 	VMOVUPS Y0, 96(CX)(SI*4)
 	ADDQ    $0x00000020, SI
 	CMPQ    SI, DI
-	JL      loop
+	JLE     loop
 
 vec:
 	ANDQ $-8, AX
@@ -1273,8 +1273,8 @@ TEXT ·f32DivScalar(SB), NOSPLIT, $0-28
 	VBROADCASTSS s+24(FP), Y0
 	XORQ         BX, BX
 	MOVQ         AX, SI
-	ANDQ         $-32, SI
-	JLE          vec
+	SUBQ         $0x00000020, SI
+	JL           vec
 
 loop:
 	VMOVUPS (DX)(BX*4), Y1
@@ -1291,7 +1291,7 @@ loop:
 	VMOVUPS Y1, 96(CX)(BX*4)
 	ADDQ    $0x00000020, BX
 	CMPQ    BX, SI
-	JL      loop
+	JLE     loop
 
 vec:
 	ANDQ $-8, AX
@@ -1319,8 +1319,8 @@ TEXT ·f32ScalarDiv(SB), NOSPLIT, $0-28
 	VBROADCASTSS s+24(FP), Y0
 	XORQ         BX, BX
 	MOVQ         AX, SI
-	ANDQ         $-32, SI
-	JLE          vec
+	SUBQ         $0x00000020, SI
+	JL           vec
 
 loop:
 	VDIVPS  (DX)(BX*4), Y0, Y1
@@ -1333,7 +1333,7 @@ loop:
 	VMOVUPS Y1, 96(CX)(BX*4)
 	ADDQ    $0x00000020, BX
 	CMPQ    BX, SI
-	JL      loop
+	JLE     loop
 
 vec:
 	ANDQ $-8, AX
@@ -1360,8 +1360,8 @@ TEXT ·f32Axpy(SB), NOSPLIT, $0-28
 	VBROADCASTSS alpha+24(FP), Y0
 	XORQ         BX, BX
 	MOVQ         AX, SI
-	ANDQ         $-32, SI
-	JLE          vec
+	SUBQ         $0x00000020, SI
+	JL           vec
 
 loop:
 	VMULPS  (DX)(BX*4), Y0, Y1
@@ -1378,7 +1378,7 @@ loop:
 	VMOVUPS Y1, 96(CX)(BX*4)
 	ADDQ    $0x00000020, BX
 	CMPQ    BX, SI
-	JL      loop
+	JLE     loop
 
 vec:
 	ANDQ $-8, AX
@@ -1405,8 +1405,8 @@ TEXT ·f32Fill(SB), NOSPLIT, $0-20
 	VBROADCASTSS v+16(FP), Y0
 	XORQ         DX, DX
 	MOVQ         AX, BX
-	ANDQ         $-32, BX
-	JLE          vec
+	SUBQ         $0x00000020, BX
+	JL           vec
 
 loop:
 	VMOVUPS Y0, (CX)(DX*4)
@@ -1415,7 +1415,7 @@ loop:
 	VMOVUPS Y0, 96(CX)(DX*4)
 	ADDQ    $0x00000020, DX
 	CMPQ    DX, BX
-	JL      loop
+	JLE     loop
 
 vec:
 	ANDQ $-8, AX
@@ -1440,8 +1440,8 @@ TEXT ·f32Exp(SB), NOSPLIT, $0-24
 	MOVQ x+16(FP), DX
 	XORQ BX, BX
 	MOVQ AX, SI
-	ANDQ $-16, SI
-	JLE  vec
+	SUBQ $0x00000010, SI
+	JL   vec
 
 loop:
 	VMOVUPS      f32VecTab<>+224(SB), Y0
@@ -1500,7 +1500,7 @@ loop:
 	VMOVUPS      Y2, 32(CX)(BX*4)
 	ADDQ         $0x00000010, BX
 	CMPQ         BX, SI
-	JL           loop
+	JLE          loop
 
 vec:
 	ANDQ $-8, AX
@@ -1551,8 +1551,8 @@ TEXT ·f32Sigmoid(SB), NOSPLIT, $0-24
 	MOVQ x+16(FP), DX
 	XORQ BX, BX
 	MOVQ AX, SI
-	ANDQ $-16, SI
-	JLE  vec
+	SUBQ $0x00000010, SI
+	JL   vec
 
 loop:
 	VMOVUPS      (DX)(BX*4), Y0
@@ -1619,7 +1619,7 @@ loop:
 	VMOVUPS      Y2, 32(CX)(BX*4)
 	ADDQ         $0x00000010, BX
 	CMPQ         BX, SI
-	JL           loop
+	JLE          loop
 
 vec:
 	ANDQ $-8, AX
@@ -1674,8 +1674,8 @@ TEXT ·f32Tanh(SB), NOSPLIT, $0-24
 	MOVQ x+16(FP), DX
 	XORQ BX, BX
 	MOVQ AX, SI
-	ANDQ $-16, SI
-	JLE  vec
+	SUBQ $0x00000010, SI
+	JL   vec
 
 loop:
 	VMOVUPS      (DX)(BX*4), Y0
@@ -1770,7 +1770,7 @@ loop:
 	VMOVUPS      Y3, 32(CX)(BX*4)
 	ADDQ         $0x00000010, BX
 	CMPQ         BX, SI
-	JL           loop
+	JLE          loop
 
 vec:
 	ANDQ $-8, AX
@@ -1839,87 +1839,124 @@ TEXT ·f32Gelu(SB), NOSPLIT, $0-24
 	MOVQ x+16(FP), DX
 	XORQ BX, BX
 	MOVQ AX, SI
-	ANDQ $-16, SI
-	JLE  vec
+	SUBQ $0x00000018, SI
+	JL   vec
 
 loop:
 	VMOVUPS      (DX)(BX*4), Y0
-	VMULPS       f32VecTab<>+864(SB), Y0, Y1
-	VMULPS       Y0, Y1, Y1
-	VMULPS       Y0, Y1, Y1
-	VADDPS       Y0, Y1, Y1
-	VMULPS       f32VecTab<>+832(SB), Y1, Y1
-	VORPS        f32VecTab<>+128(SB), Y1, Y2
-	VMOVUPS      f32VecTab<>+224(SB), Y3
-	VMAXPS       Y2, Y3, Y3
-	VMULPS       f32VecTab<>+288(SB), Y3, Y2
-	VROUNDPS     $0x00, Y2, Y2
-	VFNMADD231PS f32VecTab<>+320(SB), Y2, Y3
-	VFNMADD231PS f32VecTab<>+352(SB), Y2, Y3
-	VMOVUPS      f32VecTab<>+384(SB), Y4
-	VFMADD213PS  f32VecTab<>+416(SB), Y3, Y4
-	VFMADD213PS  f32VecTab<>+448(SB), Y3, Y4
-	VFMADD213PS  f32VecTab<>+480(SB), Y3, Y4
-	VFMADD213PS  f32VecTab<>+512(SB), Y3, Y4
-	VFMADD213PS  f32VecTab<>+544(SB), Y3, Y4
-	VMULPS       Y3, Y3, Y5
-	VFMADD213PS  Y3, Y5, Y4
-	VADDPS       f32VecTab<>+64(SB), Y4, Y4
-	VCVTPS2DQ    Y2, Y2
-	VPSRAD       $0x01, Y2, Y3
-	VPSUBD       Y3, Y2, Y2
-	VPADDD       f32VecTab<>+192(SB), Y3, Y3
-	VPADDD       f32VecTab<>+192(SB), Y2, Y2
-	VPSLLD       $0x17, Y3, Y3
-	VPSLLD       $0x17, Y2, Y2
-	VMULPS       Y3, Y4, Y4
-	VMULPS       Y2, Y4, Y4
-	VADDPS       f32VecTab<>+64(SB), Y4, Y2
-	VMOVUPS      f32VecTab<>+64(SB), Y3
-	VBLENDVPS    Y1, Y4, Y3, Y3
-	VDIVPS       Y2, Y3, Y3
+	VMOVUPS      32(DX)(BX*4), Y1
+	VMOVUPS      64(DX)(BX*4), Y2
+	VMULPS       f32VecTab<>+864(SB), Y0, Y3
+	VMULPS       f32VecTab<>+864(SB), Y1, Y4
+	VMULPS       f32VecTab<>+864(SB), Y2, Y5
 	VMULPS       Y0, Y3, Y3
-	VMOVUPS      Y3, (CX)(BX*4)
-	VMOVUPS      32(DX)(BX*4), Y0
-	VMULPS       f32VecTab<>+864(SB), Y0, Y1
-	VMULPS       Y0, Y1, Y1
-	VMULPS       Y0, Y1, Y1
-	VADDPS       Y0, Y1, Y1
-	VMULPS       f32VecTab<>+832(SB), Y1, Y1
-	VORPS        f32VecTab<>+128(SB), Y1, Y2
-	VMOVUPS      f32VecTab<>+224(SB), Y3
-	VMAXPS       Y2, Y3, Y3
-	VMULPS       f32VecTab<>+288(SB), Y3, Y2
-	VROUNDPS     $0x00, Y2, Y2
-	VFNMADD231PS f32VecTab<>+320(SB), Y2, Y3
-	VFNMADD231PS f32VecTab<>+352(SB), Y2, Y3
-	VMOVUPS      f32VecTab<>+384(SB), Y4
-	VFMADD213PS  f32VecTab<>+416(SB), Y3, Y4
-	VFMADD213PS  f32VecTab<>+448(SB), Y3, Y4
-	VFMADD213PS  f32VecTab<>+480(SB), Y3, Y4
-	VFMADD213PS  f32VecTab<>+512(SB), Y3, Y4
-	VFMADD213PS  f32VecTab<>+544(SB), Y3, Y4
-	VMULPS       Y3, Y3, Y5
-	VFMADD213PS  Y3, Y5, Y4
-	VADDPS       f32VecTab<>+64(SB), Y4, Y4
-	VCVTPS2DQ    Y2, Y2
-	VPSRAD       $0x01, Y2, Y3
-	VPSUBD       Y3, Y2, Y2
-	VPADDD       f32VecTab<>+192(SB), Y3, Y3
-	VPADDD       f32VecTab<>+192(SB), Y2, Y2
-	VPSLLD       $0x17, Y3, Y3
-	VPSLLD       $0x17, Y2, Y2
-	VMULPS       Y3, Y4, Y4
-	VMULPS       Y2, Y4, Y4
-	VADDPS       f32VecTab<>+64(SB), Y4, Y2
-	VMOVUPS      f32VecTab<>+64(SB), Y3
-	VBLENDVPS    Y1, Y4, Y3, Y3
-	VDIVPS       Y2, Y3, Y3
+	VMULPS       Y1, Y4, Y4
+	VMULPS       Y2, Y5, Y5
 	VMULPS       Y0, Y3, Y3
-	VMOVUPS      Y3, 32(CX)(BX*4)
-	ADDQ         $0x00000010, BX
+	VMULPS       Y1, Y4, Y4
+	VMULPS       Y2, Y5, Y5
+	VADDPS       Y0, Y3, Y3
+	VADDPS       Y1, Y4, Y4
+	VADDPS       Y2, Y5, Y5
+	VMULPS       f32VecTab<>+832(SB), Y3, Y3
+	VMULPS       f32VecTab<>+832(SB), Y4, Y4
+	VMULPS       f32VecTab<>+832(SB), Y5, Y5
+	VORPS        f32VecTab<>+128(SB), Y3, Y6
+	VORPS        f32VecTab<>+128(SB), Y4, Y7
+	VORPS        f32VecTab<>+128(SB), Y5, Y8
+	VMOVUPS      f32VecTab<>+224(SB), Y9
+	VMAXPS       Y6, Y9, Y6
+	VMOVUPS      f32VecTab<>+224(SB), Y9
+	VMAXPS       Y7, Y9, Y7
+	VMOVUPS      f32VecTab<>+224(SB), Y9
+	VMAXPS       Y8, Y9, Y8
+	VMULPS       f32VecTab<>+288(SB), Y6, Y9
+	VMULPS       f32VecTab<>+288(SB), Y7, Y10
+	VMULPS       f32VecTab<>+288(SB), Y8, Y11
+	VROUNDPS     $0x00, Y9, Y9
+	VROUNDPS     $0x00, Y10, Y10
+	VROUNDPS     $0x00, Y11, Y11
+	VFNMADD231PS f32VecTab<>+320(SB), Y9, Y6
+	VFNMADD231PS f32VecTab<>+320(SB), Y10, Y7
+	VFNMADD231PS f32VecTab<>+320(SB), Y11, Y8
+	VFNMADD231PS f32VecTab<>+352(SB), Y9, Y6
+	VFNMADD231PS f32VecTab<>+352(SB), Y10, Y7
+	VFNMADD231PS f32VecTab<>+352(SB), Y11, Y8
+	VMOVUPS      f32VecTab<>+384(SB), Y12
+	VMOVUPS      f32VecTab<>+384(SB), Y13
+	VMOVUPS      f32VecTab<>+384(SB), Y14
+	VFMADD213PS  f32VecTab<>+416(SB), Y6, Y12
+	VFMADD213PS  f32VecTab<>+416(SB), Y7, Y13
+	VFMADD213PS  f32VecTab<>+416(SB), Y8, Y14
+	VFMADD213PS  f32VecTab<>+448(SB), Y6, Y12
+	VFMADD213PS  f32VecTab<>+448(SB), Y7, Y13
+	VFMADD213PS  f32VecTab<>+448(SB), Y8, Y14
+	VFMADD213PS  f32VecTab<>+480(SB), Y6, Y12
+	VFMADD213PS  f32VecTab<>+480(SB), Y7, Y13
+	VFMADD213PS  f32VecTab<>+480(SB), Y8, Y14
+	VFMADD213PS  f32VecTab<>+512(SB), Y6, Y12
+	VFMADD213PS  f32VecTab<>+512(SB), Y7, Y13
+	VFMADD213PS  f32VecTab<>+512(SB), Y8, Y14
+	VFMADD213PS  f32VecTab<>+544(SB), Y6, Y12
+	VFMADD213PS  f32VecTab<>+544(SB), Y7, Y13
+	VFMADD213PS  f32VecTab<>+544(SB), Y8, Y14
+	VMULPS       Y6, Y6, Y15
+	VFMADD213PS  Y6, Y15, Y12
+	VMULPS       Y7, Y7, Y6
+	VFMADD213PS  Y7, Y6, Y13
+	VMULPS       Y8, Y8, Y6
+	VFMADD213PS  Y8, Y6, Y14
+	VADDPS       f32VecTab<>+64(SB), Y12, Y12
+	VADDPS       f32VecTab<>+64(SB), Y13, Y13
+	VADDPS       f32VecTab<>+64(SB), Y14, Y14
+	VCVTPS2DQ    Y9, Y9
+	VPSRAD       $0x01, Y9, Y6
+	VPSUBD       Y6, Y9, Y9
+	VPADDD       f32VecTab<>+192(SB), Y6, Y6
+	VPADDD       f32VecTab<>+192(SB), Y9, Y9
+	VPSLLD       $0x17, Y6, Y6
+	VPSLLD       $0x17, Y9, Y9
+	VMULPS       Y6, Y12, Y12
+	VMULPS       Y9, Y12, Y12
+	VCVTPS2DQ    Y10, Y10
+	VPSRAD       $0x01, Y10, Y6
+	VPSUBD       Y6, Y10, Y10
+	VPADDD       f32VecTab<>+192(SB), Y6, Y6
+	VPADDD       f32VecTab<>+192(SB), Y10, Y10
+	VPSLLD       $0x17, Y6, Y6
+	VPSLLD       $0x17, Y10, Y10
+	VMULPS       Y6, Y13, Y13
+	VMULPS       Y10, Y13, Y13
+	VCVTPS2DQ    Y11, Y11
+	VPSRAD       $0x01, Y11, Y6
+	VPSUBD       Y6, Y11, Y11
+	VPADDD       f32VecTab<>+192(SB), Y6, Y6
+	VPADDD       f32VecTab<>+192(SB), Y11, Y11
+	VPSLLD       $0x17, Y6, Y6
+	VPSLLD       $0x17, Y11, Y11
+	VMULPS       Y6, Y14, Y14
+	VMULPS       Y11, Y14, Y14
+	VADDPS       f32VecTab<>+64(SB), Y12, Y6
+	VMOVUPS      f32VecTab<>+64(SB), Y7
+	VBLENDVPS    Y3, Y12, Y7, Y7
+	VDIVPS       Y6, Y7, Y7
+	VADDPS       f32VecTab<>+64(SB), Y13, Y3
+	VMOVUPS      f32VecTab<>+64(SB), Y6
+	VBLENDVPS    Y4, Y13, Y6, Y6
+	VDIVPS       Y3, Y6, Y6
+	VADDPS       f32VecTab<>+64(SB), Y14, Y3
+	VMOVUPS      f32VecTab<>+64(SB), Y4
+	VBLENDVPS    Y5, Y14, Y4, Y4
+	VDIVPS       Y3, Y4, Y4
+	VMULPS       Y0, Y7, Y7
+	VMOVUPS      Y7, (CX)(BX*4)
+	VMULPS       Y1, Y6, Y6
+	VMOVUPS      Y6, 32(CX)(BX*4)
+	VMULPS       Y2, Y4, Y4
+	VMOVUPS      Y4, 64(CX)(BX*4)
+	ADDQ         $0x00000018, BX
 	CMPQ         BX, SI
-	JL           loop
+	JLE          loop
 
 vec:
 	ANDQ $-8, AX
@@ -1935,29 +1972,29 @@ vecloop:
 	VMULPS       f32VecTab<>+832(SB), Y1, Y1
 	VORPS        f32VecTab<>+128(SB), Y1, Y2
 	VMOVUPS      f32VecTab<>+224(SB), Y3
-	VMAXPS       Y2, Y3, Y3
-	VMULPS       f32VecTab<>+288(SB), Y3, Y2
-	VROUNDPS     $0x00, Y2, Y2
-	VFNMADD231PS f32VecTab<>+320(SB), Y2, Y3
-	VFNMADD231PS f32VecTab<>+352(SB), Y2, Y3
+	VMAXPS       Y2, Y3, Y2
+	VMULPS       f32VecTab<>+288(SB), Y2, Y3
+	VROUNDPS     $0x00, Y3, Y3
+	VFNMADD231PS f32VecTab<>+320(SB), Y3, Y2
+	VFNMADD231PS f32VecTab<>+352(SB), Y3, Y2
 	VMOVUPS      f32VecTab<>+384(SB), Y4
-	VFMADD213PS  f32VecTab<>+416(SB), Y3, Y4
-	VFMADD213PS  f32VecTab<>+448(SB), Y3, Y4
-	VFMADD213PS  f32VecTab<>+480(SB), Y3, Y4
-	VFMADD213PS  f32VecTab<>+512(SB), Y3, Y4
-	VFMADD213PS  f32VecTab<>+544(SB), Y3, Y4
-	VMULPS       Y3, Y3, Y5
-	VFMADD213PS  Y3, Y5, Y4
+	VFMADD213PS  f32VecTab<>+416(SB), Y2, Y4
+	VFMADD213PS  f32VecTab<>+448(SB), Y2, Y4
+	VFMADD213PS  f32VecTab<>+480(SB), Y2, Y4
+	VFMADD213PS  f32VecTab<>+512(SB), Y2, Y4
+	VFMADD213PS  f32VecTab<>+544(SB), Y2, Y4
+	VMULPS       Y2, Y2, Y5
+	VFMADD213PS  Y2, Y5, Y4
 	VADDPS       f32VecTab<>+64(SB), Y4, Y4
-	VCVTPS2DQ    Y2, Y2
-	VPSRAD       $0x01, Y2, Y3
-	VPSUBD       Y3, Y2, Y2
-	VPADDD       f32VecTab<>+192(SB), Y3, Y3
+	VCVTPS2DQ    Y3, Y3
+	VPSRAD       $0x01, Y3, Y2
+	VPSUBD       Y2, Y3, Y3
 	VPADDD       f32VecTab<>+192(SB), Y2, Y2
-	VPSLLD       $0x17, Y3, Y3
+	VPADDD       f32VecTab<>+192(SB), Y3, Y3
 	VPSLLD       $0x17, Y2, Y2
-	VMULPS       Y3, Y4, Y4
+	VPSLLD       $0x17, Y3, Y3
 	VMULPS       Y2, Y4, Y4
+	VMULPS       Y3, Y4, Y4
 	VADDPS       f32VecTab<>+64(SB), Y4, Y2
 	VMOVUPS      f32VecTab<>+64(SB), Y3
 	VBLENDVPS    Y1, Y4, Y3, Y3
@@ -1981,107 +2018,154 @@ TEXT ·f32GeluGrad(SB), NOSPLIT, $0-32
 	MOVQ dy+24(FP), BX
 	XORQ SI, SI
 	MOVQ AX, DI
-	ANDQ $-16, DI
-	JLE  vec
+	SUBQ $0x00000018, DI
+	JL   vec
 
 loop:
 	VMOVUPS      (DX)(SI*4), Y0
-	VMULPS       f32VecTab<>+864(SB), Y0, Y1
-	VMULPS       Y0, Y1, Y1
-	VMULPS       Y0, Y1, Y1
-	VADDPS       Y0, Y1, Y1
-	VMULPS       f32VecTab<>+832(SB), Y1, Y1
-	VORPS        f32VecTab<>+128(SB), Y1, Y2
-	VMOVUPS      f32VecTab<>+224(SB), Y3
-	VMAXPS       Y2, Y3, Y3
-	VMULPS       f32VecTab<>+288(SB), Y3, Y2
-	VROUNDPS     $0x00, Y2, Y2
-	VFNMADD231PS f32VecTab<>+320(SB), Y2, Y3
-	VFNMADD231PS f32VecTab<>+352(SB), Y2, Y3
-	VMOVUPS      f32VecTab<>+384(SB), Y4
-	VFMADD213PS  f32VecTab<>+416(SB), Y3, Y4
-	VFMADD213PS  f32VecTab<>+448(SB), Y3, Y4
-	VFMADD213PS  f32VecTab<>+480(SB), Y3, Y4
-	VFMADD213PS  f32VecTab<>+512(SB), Y3, Y4
-	VFMADD213PS  f32VecTab<>+544(SB), Y3, Y4
-	VMULPS       Y3, Y3, Y5
-	VFMADD213PS  Y3, Y5, Y4
-	VADDPS       f32VecTab<>+64(SB), Y4, Y4
-	VCVTPS2DQ    Y2, Y2
-	VPSRAD       $0x01, Y2, Y3
-	VPSUBD       Y3, Y2, Y2
-	VPADDD       f32VecTab<>+192(SB), Y3, Y3
-	VPADDD       f32VecTab<>+192(SB), Y2, Y2
-	VPSLLD       $0x17, Y3, Y3
-	VPSLLD       $0x17, Y2, Y2
-	VMULPS       Y3, Y4, Y4
-	VMULPS       Y2, Y4, Y4
-	VADDPS       f32VecTab<>+64(SB), Y4, Y2
-	VMOVUPS      f32VecTab<>+64(SB), Y3
-	VBLENDVPS    Y1, Y4, Y3, Y3
-	VDIVPS       Y2, Y3, Y3
-	VMOVUPS      f32VecTab<>+64(SB), Y1
-	VMULPS       Y3, Y0, Y2
-	VSUBPS       Y3, Y1, Y4
-	VMULPS       Y4, Y2, Y2
-	VMULPS       f32VecTab<>+832(SB), Y2, Y2
-	VMULPS       f32VecTab<>+896(SB), Y0, Y4
-	VMULPS       Y0, Y4, Y4
+	VMOVUPS      32(DX)(SI*4), Y1
+	VMOVUPS      64(DX)(SI*4), Y2
+	VMULPS       f32VecTab<>+864(SB), Y0, Y3
+	VMULPS       f32VecTab<>+864(SB), Y1, Y4
+	VMULPS       f32VecTab<>+864(SB), Y2, Y5
+	VMULPS       Y0, Y3, Y3
+	VMULPS       Y1, Y4, Y4
+	VMULPS       Y2, Y5, Y5
+	VMULPS       Y0, Y3, Y3
+	VMULPS       Y1, Y4, Y4
+	VMULPS       Y2, Y5, Y5
+	VADDPS       Y0, Y3, Y3
 	VADDPS       Y1, Y4, Y4
-	VMULPS       Y4, Y2, Y2
-	VADDPS       Y2, Y3, Y3
-	VMULPS       (BX)(SI*4), Y3, Y3
-	VMOVUPS      Y3, (CX)(SI*4)
-	VMOVUPS      32(DX)(SI*4), Y0
-	VMULPS       f32VecTab<>+864(SB), Y0, Y1
-	VMULPS       Y0, Y1, Y1
-	VMULPS       Y0, Y1, Y1
-	VADDPS       Y0, Y1, Y1
-	VMULPS       f32VecTab<>+832(SB), Y1, Y1
-	VORPS        f32VecTab<>+128(SB), Y1, Y2
-	VMOVUPS      f32VecTab<>+224(SB), Y3
-	VMAXPS       Y2, Y3, Y3
-	VMULPS       f32VecTab<>+288(SB), Y3, Y2
-	VROUNDPS     $0x00, Y2, Y2
-	VFNMADD231PS f32VecTab<>+320(SB), Y2, Y3
-	VFNMADD231PS f32VecTab<>+352(SB), Y2, Y3
-	VMOVUPS      f32VecTab<>+384(SB), Y4
-	VFMADD213PS  f32VecTab<>+416(SB), Y3, Y4
-	VFMADD213PS  f32VecTab<>+448(SB), Y3, Y4
-	VFMADD213PS  f32VecTab<>+480(SB), Y3, Y4
-	VFMADD213PS  f32VecTab<>+512(SB), Y3, Y4
-	VFMADD213PS  f32VecTab<>+544(SB), Y3, Y4
-	VMULPS       Y3, Y3, Y5
-	VFMADD213PS  Y3, Y5, Y4
-	VADDPS       f32VecTab<>+64(SB), Y4, Y4
-	VCVTPS2DQ    Y2, Y2
-	VPSRAD       $0x01, Y2, Y3
-	VPSUBD       Y3, Y2, Y2
-	VPADDD       f32VecTab<>+192(SB), Y3, Y3
-	VPADDD       f32VecTab<>+192(SB), Y2, Y2
-	VPSLLD       $0x17, Y3, Y3
-	VPSLLD       $0x17, Y2, Y2
-	VMULPS       Y3, Y4, Y4
-	VMULPS       Y2, Y4, Y4
-	VADDPS       f32VecTab<>+64(SB), Y4, Y2
+	VADDPS       Y2, Y5, Y5
+	VMULPS       f32VecTab<>+832(SB), Y3, Y3
+	VMULPS       f32VecTab<>+832(SB), Y4, Y4
+	VMULPS       f32VecTab<>+832(SB), Y5, Y5
+	VORPS        f32VecTab<>+128(SB), Y3, Y6
+	VORPS        f32VecTab<>+128(SB), Y4, Y7
+	VORPS        f32VecTab<>+128(SB), Y5, Y8
+	VMOVUPS      f32VecTab<>+224(SB), Y9
+	VMAXPS       Y6, Y9, Y6
+	VMOVUPS      f32VecTab<>+224(SB), Y9
+	VMAXPS       Y7, Y9, Y7
+	VMOVUPS      f32VecTab<>+224(SB), Y9
+	VMAXPS       Y8, Y9, Y8
+	VMULPS       f32VecTab<>+288(SB), Y6, Y9
+	VMULPS       f32VecTab<>+288(SB), Y7, Y10
+	VMULPS       f32VecTab<>+288(SB), Y8, Y11
+	VROUNDPS     $0x00, Y9, Y9
+	VROUNDPS     $0x00, Y10, Y10
+	VROUNDPS     $0x00, Y11, Y11
+	VFNMADD231PS f32VecTab<>+320(SB), Y9, Y6
+	VFNMADD231PS f32VecTab<>+320(SB), Y10, Y7
+	VFNMADD231PS f32VecTab<>+320(SB), Y11, Y8
+	VFNMADD231PS f32VecTab<>+352(SB), Y9, Y6
+	VFNMADD231PS f32VecTab<>+352(SB), Y10, Y7
+	VFNMADD231PS f32VecTab<>+352(SB), Y11, Y8
+	VMOVUPS      f32VecTab<>+384(SB), Y12
+	VMOVUPS      f32VecTab<>+384(SB), Y13
+	VMOVUPS      f32VecTab<>+384(SB), Y14
+	VFMADD213PS  f32VecTab<>+416(SB), Y6, Y12
+	VFMADD213PS  f32VecTab<>+416(SB), Y7, Y13
+	VFMADD213PS  f32VecTab<>+416(SB), Y8, Y14
+	VFMADD213PS  f32VecTab<>+448(SB), Y6, Y12
+	VFMADD213PS  f32VecTab<>+448(SB), Y7, Y13
+	VFMADD213PS  f32VecTab<>+448(SB), Y8, Y14
+	VFMADD213PS  f32VecTab<>+480(SB), Y6, Y12
+	VFMADD213PS  f32VecTab<>+480(SB), Y7, Y13
+	VFMADD213PS  f32VecTab<>+480(SB), Y8, Y14
+	VFMADD213PS  f32VecTab<>+512(SB), Y6, Y12
+	VFMADD213PS  f32VecTab<>+512(SB), Y7, Y13
+	VFMADD213PS  f32VecTab<>+512(SB), Y8, Y14
+	VFMADD213PS  f32VecTab<>+544(SB), Y6, Y12
+	VFMADD213PS  f32VecTab<>+544(SB), Y7, Y13
+	VFMADD213PS  f32VecTab<>+544(SB), Y8, Y14
+	VMULPS       Y6, Y6, Y15
+	VFMADD213PS  Y6, Y15, Y12
+	VMULPS       Y7, Y7, Y6
+	VFMADD213PS  Y7, Y6, Y13
+	VMULPS       Y8, Y8, Y6
+	VFMADD213PS  Y8, Y6, Y14
+	VADDPS       f32VecTab<>+64(SB), Y12, Y12
+	VADDPS       f32VecTab<>+64(SB), Y13, Y13
+	VADDPS       f32VecTab<>+64(SB), Y14, Y14
+	VCVTPS2DQ    Y9, Y9
+	VPSRAD       $0x01, Y9, Y6
+	VPSUBD       Y6, Y9, Y9
+	VPADDD       f32VecTab<>+192(SB), Y6, Y6
+	VPADDD       f32VecTab<>+192(SB), Y9, Y9
+	VPSLLD       $0x17, Y6, Y6
+	VPSLLD       $0x17, Y9, Y9
+	VMULPS       Y6, Y12, Y12
+	VMULPS       Y9, Y12, Y12
+	VCVTPS2DQ    Y10, Y10
+	VPSRAD       $0x01, Y10, Y6
+	VPSUBD       Y6, Y10, Y10
+	VPADDD       f32VecTab<>+192(SB), Y6, Y6
+	VPADDD       f32VecTab<>+192(SB), Y10, Y10
+	VPSLLD       $0x17, Y6, Y6
+	VPSLLD       $0x17, Y10, Y10
+	VMULPS       Y6, Y13, Y13
+	VMULPS       Y10, Y13, Y13
+	VCVTPS2DQ    Y11, Y11
+	VPSRAD       $0x01, Y11, Y6
+	VPSUBD       Y6, Y11, Y11
+	VPADDD       f32VecTab<>+192(SB), Y6, Y6
+	VPADDD       f32VecTab<>+192(SB), Y11, Y11
+	VPSLLD       $0x17, Y6, Y6
+	VPSLLD       $0x17, Y11, Y11
+	VMULPS       Y6, Y14, Y14
+	VMULPS       Y11, Y14, Y14
+	VADDPS       f32VecTab<>+64(SB), Y12, Y6
+	VMOVUPS      f32VecTab<>+64(SB), Y7
+	VBLENDVPS    Y3, Y12, Y7, Y7
+	VDIVPS       Y6, Y7, Y7
+	VADDPS       f32VecTab<>+64(SB), Y13, Y3
+	VMOVUPS      f32VecTab<>+64(SB), Y6
+	VBLENDVPS    Y4, Y13, Y6, Y6
+	VDIVPS       Y3, Y6, Y6
+	VADDPS       f32VecTab<>+64(SB), Y14, Y3
+	VMOVUPS      f32VecTab<>+64(SB), Y4
+	VBLENDVPS    Y5, Y14, Y4, Y4
+	VDIVPS       Y3, Y4, Y4
 	VMOVUPS      f32VecTab<>+64(SB), Y3
-	VBLENDVPS    Y1, Y4, Y3, Y3
-	VDIVPS       Y2, Y3, Y3
-	VMOVUPS      f32VecTab<>+64(SB), Y1
-	VMULPS       Y3, Y0, Y2
-	VSUBPS       Y3, Y1, Y4
-	VMULPS       Y4, Y2, Y2
-	VMULPS       f32VecTab<>+832(SB), Y2, Y2
-	VMULPS       f32VecTab<>+896(SB), Y0, Y4
-	VMULPS       Y0, Y4, Y4
+	VMULPS       Y7, Y0, Y5
+	VSUBPS       Y7, Y3, Y8
+	VMULPS       Y8, Y5, Y5
+	VMULPS       f32VecTab<>+832(SB), Y5, Y5
+	VMULPS       f32VecTab<>+896(SB), Y0, Y8
+	VMULPS       Y0, Y8, Y8
+	VADDPS       Y3, Y8, Y8
+	VMULPS       Y8, Y5, Y5
+	VADDPS       Y5, Y7, Y7
+	VMULPS       (BX)(SI*4), Y7, Y7
+	VMOVUPS      Y7, (CX)(SI*4)
+	VMOVUPS      f32VecTab<>+64(SB), Y0
+	VMULPS       Y6, Y1, Y3
+	VSUBPS       Y6, Y0, Y5
+	VMULPS       Y5, Y3, Y3
+	VMULPS       f32VecTab<>+832(SB), Y3, Y3
+	VMULPS       f32VecTab<>+896(SB), Y1, Y5
+	VMULPS       Y1, Y5, Y5
+	VADDPS       Y0, Y5, Y5
+	VMULPS       Y5, Y3, Y3
+	VADDPS       Y3, Y6, Y6
+	VMULPS       32(BX)(SI*4), Y6, Y6
+	VMOVUPS      Y6, 32(CX)(SI*4)
+	VMOVUPS      f32VecTab<>+64(SB), Y0
+	VMULPS       Y4, Y2, Y1
+	VSUBPS       Y4, Y0, Y3
+	VMULPS       Y3, Y1, Y1
+	VMULPS       f32VecTab<>+832(SB), Y1, Y1
+	VMULPS       f32VecTab<>+896(SB), Y2, Y3
+	VMULPS       Y2, Y3, Y3
+	VADDPS       Y0, Y3, Y3
+	VMULPS       Y3, Y1, Y1
 	VADDPS       Y1, Y4, Y4
-	VMULPS       Y4, Y2, Y2
-	VADDPS       Y2, Y3, Y3
-	VMULPS       32(BX)(SI*4), Y3, Y3
-	VMOVUPS      Y3, 32(CX)(SI*4)
-	ADDQ         $0x00000010, SI
+	VMULPS       64(BX)(SI*4), Y4, Y4
+	VMOVUPS      Y4, 64(CX)(SI*4)
+	ADDQ         $0x00000018, SI
 	CMPQ         SI, DI
-	JL           loop
+	JLE          loop
 
 vec:
 	ANDQ $-8, AX
@@ -2097,29 +2181,29 @@ vecloop:
 	VMULPS       f32VecTab<>+832(SB), Y1, Y1
 	VORPS        f32VecTab<>+128(SB), Y1, Y2
 	VMOVUPS      f32VecTab<>+224(SB), Y3
-	VMAXPS       Y2, Y3, Y3
-	VMULPS       f32VecTab<>+288(SB), Y3, Y2
-	VROUNDPS     $0x00, Y2, Y2
-	VFNMADD231PS f32VecTab<>+320(SB), Y2, Y3
-	VFNMADD231PS f32VecTab<>+352(SB), Y2, Y3
+	VMAXPS       Y2, Y3, Y2
+	VMULPS       f32VecTab<>+288(SB), Y2, Y3
+	VROUNDPS     $0x00, Y3, Y3
+	VFNMADD231PS f32VecTab<>+320(SB), Y3, Y2
+	VFNMADD231PS f32VecTab<>+352(SB), Y3, Y2
 	VMOVUPS      f32VecTab<>+384(SB), Y4
-	VFMADD213PS  f32VecTab<>+416(SB), Y3, Y4
-	VFMADD213PS  f32VecTab<>+448(SB), Y3, Y4
-	VFMADD213PS  f32VecTab<>+480(SB), Y3, Y4
-	VFMADD213PS  f32VecTab<>+512(SB), Y3, Y4
-	VFMADD213PS  f32VecTab<>+544(SB), Y3, Y4
-	VMULPS       Y3, Y3, Y5
-	VFMADD213PS  Y3, Y5, Y4
+	VFMADD213PS  f32VecTab<>+416(SB), Y2, Y4
+	VFMADD213PS  f32VecTab<>+448(SB), Y2, Y4
+	VFMADD213PS  f32VecTab<>+480(SB), Y2, Y4
+	VFMADD213PS  f32VecTab<>+512(SB), Y2, Y4
+	VFMADD213PS  f32VecTab<>+544(SB), Y2, Y4
+	VMULPS       Y2, Y2, Y5
+	VFMADD213PS  Y2, Y5, Y4
 	VADDPS       f32VecTab<>+64(SB), Y4, Y4
-	VCVTPS2DQ    Y2, Y2
-	VPSRAD       $0x01, Y2, Y3
-	VPSUBD       Y3, Y2, Y2
-	VPADDD       f32VecTab<>+192(SB), Y3, Y3
+	VCVTPS2DQ    Y3, Y3
+	VPSRAD       $0x01, Y3, Y2
+	VPSUBD       Y2, Y3, Y3
 	VPADDD       f32VecTab<>+192(SB), Y2, Y2
-	VPSLLD       $0x17, Y3, Y3
+	VPADDD       f32VecTab<>+192(SB), Y3, Y3
 	VPSLLD       $0x17, Y2, Y2
-	VMULPS       Y3, Y4, Y4
+	VPSLLD       $0x17, Y3, Y3
 	VMULPS       Y2, Y4, Y4
+	VMULPS       Y3, Y4, Y4
 	VADDPS       f32VecTab<>+64(SB), Y4, Y2
 	VMOVUPS      f32VecTab<>+64(SB), Y3
 	VBLENDVPS    Y1, Y4, Y3, Y3
@@ -2226,8 +2310,8 @@ TEXT ·f32RNNBwd(SB), NOSPLIT, $0-40
 	VBROADCASTSS f32ConstTab<>+0(SB), Y0
 	XORQ         DI, DI
 	MOVQ         AX, R8
-	ANDQ         $-16, R8
-	JLE          vec
+	SUBQ         $0x00000010, R8
+	JL           vec
 
 loop:
 	VMOVUPS (DX)(DI*4), Y1
@@ -2244,7 +2328,7 @@ loop:
 	VMOVUPS Y1, 32(SI)(DI*4)
 	ADDQ    $0x00000010, DI
 	CMPQ    DI, R8
-	JL      loop
+	JLE     loop
 
 vec:
 	ANDQ $-8, AX
@@ -2709,8 +2793,8 @@ TEXT ·f32LayerNormRow(SB), NOSPLIT, $0-48
 	VBROADCASTSS rt+44(FP), Y1
 	XORQ         DI, DI
 	MOVQ         AX, R8
-	ANDQ         $-16, R8
-	JLE          vec
+	SUBQ         $0x00000010, R8
+	JL           vec
 
 loop:
 	VMOVUPS (DX)(DI*4), Y2
@@ -2727,7 +2811,7 @@ loop:
 	VMOVUPS Y2, 32(CX)(DI*4)
 	ADDQ    $0x00000010, DI
 	CMPQ    DI, R8
-	JL      loop
+	JLE     loop
 
 vec:
 	ANDQ $-8, AX
@@ -2765,8 +2849,8 @@ TEXT ·f32LayerNormGradRow(SB), NOSPLIT, $0-72
 	VBROADCASTSS mb+68(FP), Y3
 	XORQ         R9, R9
 	MOVQ         AX, R10
-	ANDQ         $-16, R10
-	JLE          vec
+	SUBQ         $0x00000010, R10
+	JL           vec
 
 loop:
 	VMOVUPS (DI)(R9*4), Y4
@@ -2805,7 +2889,7 @@ loop:
 	VMOVUPS Y5, 32(CX)(R9*4)
 	ADDQ    $0x00000010, R9
 	CMPQ    R9, R10
-	JL      loop
+	JLE     loop
 
 vec:
 	ANDQ $-8, AX

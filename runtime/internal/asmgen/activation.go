@@ -227,6 +227,104 @@ func emitGeluSigmoid(x VecVirtual) VecVirtual {
 	return emitSigmoid(u)
 }
 
+// yregs returns n new ymm registers.
+func yregs(n int) []VecVirtual {
+	r := make([]VecVirtual, n)
+	for i := range r {
+		r[i] = YMM()
+	}
+	return r
+}
+
+// emitGeluSigmoidY is emitGeluSigmoid for the registers xs, each step
+// emitted for all of them before the next: the same operations per lane
+// (emitExp with its low clamp only, emitSigmoid's blend and division), so
+// the same bits. A vector is a chain of some thirty dependent operations;
+// side by side, several fill the FP pipes that one chain leaves idle.
+func emitGeluSigmoidY(xs []VecVirtual) []VecVirtual {
+	n := len(xs)
+	u := yregs(n)
+	for i, x := range xs {
+		VMULPS(vc("geluA"), x, u[i])
+	}
+	for i, x := range xs {
+		VMULPS(x, u[i], u[i])
+	}
+	for i, x := range xs {
+		VMULPS(x, u[i], u[i])
+	}
+	for i, x := range xs {
+		VADDPS(x, u[i], u[i])
+	}
+	for i := range n {
+		VMULPS(vc("gelu2C"), u[i], u[i])
+	}
+	// σ(u): e = e^-|u| (emitExp(-|u|, true, false)).
+	t := yregs(n)
+	for i := range n {
+		VORPS(vc("sign"), u[i], t[i]) // -|u|
+	}
+	for i := range n {
+		lo := vload("expLo")
+		VMAXPS(t[i], lo, t[i]) // -|u| as the second source: NaN propagates
+	}
+	k := yregs(n)
+	for i := range n {
+		VMULPS(vc("log2e"), t[i], k[i])
+	}
+	for i := range n {
+		VROUNDPS(U8(0), k[i], k[i]) // to nearest even
+	}
+	for i := range n {
+		VFNMADD231PS(vc("ln2hi"), k[i], t[i])
+	}
+	for i := range n {
+		VFNMADD231PS(vc("ln2lo"), k[i], t[i])
+	}
+	p := make([]VecVirtual, n)
+	for i := range n {
+		p[i] = vload("exp0")
+	}
+	for _, c := range []string{"exp1", "exp2", "exp3", "exp4", "exp5"} {
+		for i := range n {
+			VFMADD213PS(vc(c), t[i], p[i]) // p = p·r + c
+		}
+	}
+	for i := range n {
+		r2 := YMM()
+		VMULPS(t[i], t[i], r2)
+		VFMADD213PS(t[i], r2, p[i]) // p = p·r² + r
+	}
+	for i := range n {
+		VADDPS(vc("one"), p[i], p[i])
+	}
+	for i := range n {
+		k1 := YMM()
+		VCVTPS2DQ(k[i], k[i])
+		VPSRAD(U8(1), k[i], k1)
+		VPSUBD(k1, k[i], k[i])
+		VPADDD(vc("exp127"), k1, k1)
+		VPADDD(vc("exp127"), k[i], k[i])
+		VPSLLD(U8(23), k1, k1)
+		VPSLLD(U8(23), k[i], k[i])
+		VMULPS(k1, p[i], p[i])
+		VMULPS(k[i], p[i], p[i])
+	}
+	num := make([]VecVirtual, n)
+	for i := range n {
+		d := YMM()
+		VADDPS(vc("one"), p[i], d)
+		num[i] = vload("one")
+		VBLENDVPS(u[i], p[i], num[i], num[i]) // e where u's sign bit is set, else 1
+		VDIVPS(d, num[i], num[i])
+	}
+	return num
+}
+
+// geluVecs is the number of vectors f32Gelu and f32GeluGrad compute side
+// by side (emitGeluSigmoidY).
+const geluVecs = 3
+
 // activationStreams returns the stream kernels of Unary Exp, Sigmoid,
 // Tanh and Gelu, UnaryGrad Gelu, and the SimpleRNN row kernels.
 func activationStreams() []stream {
@@ -250,42 +348,52 @@ func activationStreams() []stream {
 			// The Go loop's float32 operations in its order around
 			// f32Sigmoid's sigmoid, so the result is bit-identical to the
 			// chunked loop (geluTanhLoop) on the same CPU.
-			name: "f32Gelu", arrays: []string{"out", "x"}, unroll: 2,
+			name: "f32Gelu", arrays: []string{"out", "x"}, unroll: geluVecs,
 			doc: []string{
 				"s := σ(1.5957692 * (x[i] + 0.044715*x[i]*x[i]*x[i]))  // σ as f32Sigmoid",
 				"out[i] = x[i] * s  // = 0.5*x[i]*(1 + tanh(u)); AVX2, FMA",
 			},
-			body: func(at func(int) Mem, k []VecVirtual) {
-				x := load(at(1))
-				sg := emitGeluSigmoid(x)
-				VMULPS(x, sg, sg)
-				VMOVUPS(sg, at(0))
+			vbody: func(vecs int, at func(a, v int) Mem) {
+				x := yregs(vecs)
+				for v := range vecs {
+					VMOVUPS(at(1, v), x[v])
+				}
+				sg := emitGeluSigmoidY(x)
+				for v := range vecs {
+					VMULPS(x[v], sg[v], sg[v])
+					VMOVUPS(sg[v], at(0, v))
+				}
 			},
 		},
 		{
-			name: "f32GeluGrad", arrays: []string{"dx", "x", "dy"}, unroll: 2,
+			name: "f32GeluGrad", arrays: []string{"dx", "x", "dy"}, unroll: geluVecs,
 			doc: []string{
 				"s := σ(1.5957692 * (x[i] + 0.044715*x[i]*x[i]*x[i]))  // as f32Gelu",
 				"dx[i] = dy[i] * (s + x[i]*s*(1-s)*1.5957692*(1+0.134145*x[i]*x[i]))",
 			},
-			body: func(at func(int) Mem, k []VecVirtual) {
-				x := load(at(1))
-				sg := emitGeluSigmoid(x)
-				// b = x·s·(1 - s)·2√(2/π)·(1 + 3·0.044715·x²), left to right.
-				one := vload("one")
-				b, t := YMM(), YMM()
-				VMULPS(sg, x, b)
-				VSUBPS(sg, one, t)
-				VMULPS(t, b, b)
-				VMULPS(vc("gelu2C"), b, b)
-				VMULPS(vc("gelu3A"), x, t)
-				VMULPS(x, t, t)
-				VADDPS(one, t, t)
-				VMULPS(t, b, b)
-				// (s + b)·dy
-				VADDPS(b, sg, sg)
-				VMULPS(at(2), sg, sg)
-				VMOVUPS(sg, at(0))
+			vbody: func(vecs int, at func(a, v int) Mem) {
+				x := yregs(vecs)
+				for v := range vecs {
+					VMOVUPS(at(1, v), x[v])
+				}
+				sg := emitGeluSigmoidY(x)
+				for v := range vecs {
+					// b = x·s·(1 - s)·2√(2/π)·(1 + 3·0.044715·x²), left to right.
+					one := vload("one")
+					b, t := YMM(), YMM()
+					VMULPS(sg[v], x[v], b)
+					VSUBPS(sg[v], one, t)
+					VMULPS(t, b, b)
+					VMULPS(vc("gelu2C"), b, b)
+					VMULPS(vc("gelu3A"), x[v], t)
+					VMULPS(x[v], t, t)
+					VADDPS(one, t, t)
+					VMULPS(t, b, b)
+					// (s + b)·dy
+					VADDPS(b, sg[v], sg[v])
+					VMULPS(at(2, v), sg[v], sg[v])
+					VMOVUPS(sg[v], at(0, v))
+				}
 			},
 		},
 		{

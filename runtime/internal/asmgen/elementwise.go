@@ -127,6 +127,11 @@ type stream struct {
 	unroll  int
 	doc     []string // the loop body, in Go
 	body    func(at func(a int) Mem, k []VecVirtual)
+	// vbody, instead of body, computes vecs vectors at once, each step
+	// emitted for all of them before the next, at(a, v) the 32 bytes of
+	// vector v in array a: for long chains of dependent operations (GELU),
+	// whose independent vectors then sit side by side in the scheduler.
+	vbody func(vecs int, at func(a, v int) Mem)
 }
 
 func (s stream) gen() {
@@ -177,25 +182,33 @@ func (s stream) gen() {
 		return func(a int) Mem { return Mem{Base: ptr[a], Index: i, Scale: 4, Disp: 32 * u} }
 	}
 	if s.unroll > 1 {
+		// Whole iterations while i + w ≤ n (w need not be a power of 2).
 		w := 8 * s.unroll
 		nu := GP64()
 		MOVQ(n, nu)
-		ANDQ(I32(-w), nu)
-		JLE(LabelRef("vec"))
+		SUBQ(U32(w), nu)
+		JL(LabelRef("vec"))
 		Label("loop")
-		for u := 0; u < s.unroll; u++ {
+		if s.vbody != nil {
+			s.vbody(s.unroll, func(a, v int) Mem { return at(v)(a) })
+		}
+		for u := 0; s.vbody == nil && u < s.unroll; u++ {
 			s.body(at(u), k)
 		}
 		ADDQ(U32(w), i)
 		CMPQ(i, nu)
-		JL(LabelRef("loop"))
+		JLE(LabelRef("loop"))
 	}
 	Label("vec")
 	ANDQ(I32(-8), n)
 	CMPQ(i, n)
 	JGE(LabelRef("done"))
 	Label("vecloop")
-	s.body(at(0), k)
+	if s.vbody != nil {
+		s.vbody(1, func(a, v int) Mem { return at(v)(a) })
+	} else {
+		s.body(at(0), k)
+	}
 	ADDQ(U32(8), i)
 	CMPQ(i, n)
 	JL(LabelRef("vecloop"))
