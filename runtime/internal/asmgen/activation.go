@@ -213,20 +213,6 @@ func emitTanh(x VecVirtual) VecVirtual {
 	return big
 }
 
-// emitGeluSigmoid returns a new register holding σ(2u), u = √(2/π)·(x +
-// 0.044715·x³) (each product rounded in turn, no FMA, as the Go loop
-// computes it, with 2√(2/π) for the last factor), for the register x:
-// GELU's tanh approximation is x·σ(2u).
-func emitGeluSigmoid(x VecVirtual) VecVirtual {
-	u := YMM()
-	VMULPS(vc("geluA"), x, u)
-	VMULPS(x, u, u)
-	VMULPS(x, u, u)
-	VADDPS(x, u, u)
-	VMULPS(vc("gelu2C"), u, u)
-	return emitSigmoid(u)
-}
-
 // yregs returns n new ymm registers.
 func yregs(n int) []VecVirtual {
 	r := make([]VecVirtual, n)
@@ -236,10 +222,13 @@ func yregs(n int) []VecVirtual {
 	return r
 }
 
-// emitGeluSigmoidY is emitGeluSigmoid for the registers xs, each step
-// emitted for all of them before the next: the same operations per lane
-// (emitExp with its low clamp only, emitSigmoid's blend and division), so
-// the same bits. A vector is a chain of some thirty dependent operations;
+// emitGeluSigmoidY returns new registers holding σ(2u), u = √(2/π)·(x +
+// 0.044715·x³) (each product rounded in turn, no FMA, as the Go loop
+// computes it, with 2√(2/π) for the last factor), for the registers xs:
+// GELU's tanh approximation is x·σ(2u). Each step is emitted for all of xs
+// before the next, with the operations per lane of emitSigmoid (emitExp
+// with its low clamp only, the blend and the division), so the bits of the
+// Go loop. A vector is a chain of some thirty dependent operations;
 // side by side, several fill the FP pipes that one chain leaves idle.
 func emitGeluSigmoidY(xs []VecVirtual) []VecVirtual {
 	n := len(xs)

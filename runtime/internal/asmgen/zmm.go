@@ -134,7 +134,7 @@ func emitSigmoidZ(xs []VecVirtual) []VecVirtual {
 	return num
 }
 
-// emitGeluSigmoidZ is emitGeluSigmoid for zmm registers xs.
+// emitGeluSigmoidZ is emitGeluSigmoidY for zmm registers xs.
 func emitGeluSigmoidZ(xs []VecVirtual) []VecVirtual {
 	u := zregs(len(xs))
 	for i, x := range xs {
