@@ -213,49 +213,29 @@ func emitTanh(x VecVirtual) VecVirtual {
 	return big
 }
 
-// yregs returns n new ymm registers.
-func yregs(n int) []VecVirtual {
-	r := make([]VecVirtual, n)
-	for i := range r {
-		r[i] = YMM()
-	}
-	return r
-}
-
-// emitGeluSigmoidY returns new registers holding σ(2u), u = √(2/π)·(x +
-// 0.044715·x³) (each product rounded in turn, no FMA, as the Go loop
-// computes it, with 2√(2/π) for the last factor), for the registers xs:
-// GELU's tanh approximation is x·σ(2u). Each step is emitted for all of xs
-// before the next, with the operations per lane of emitSigmoid (emitExp
-// with its low clamp only, the blend and the division), so the bits of the
-// Go loop. A vector is a chain of some thirty dependent operations;
-// side by side, several fill the FP pipes that one chain leaves idle.
-func emitGeluSigmoidY(xs []VecVirtual) []VecVirtual {
+// emitExpY is emitExp for the registers xs (left unchanged), each step
+// emitted for all of them before the next: the same operations per lane,
+// so the same bits, with independent vectors side by side.
+func emitExpY(xs []VecVirtual, lo, hi bool) []VecVirtual {
 	n := len(xs)
-	u := yregs(n)
-	for i, x := range xs {
-		VMULPS(vc("geluA"), x, u[i])
-	}
-	for i, x := range xs {
-		VMULPS(x, u[i], u[i])
-	}
-	for i, x := range xs {
-		VMULPS(x, u[i], u[i])
-	}
-	for i, x := range xs {
-		VADDPS(x, u[i], u[i])
-	}
-	for i := range n {
-		VMULPS(vc("gelu2C"), u[i], u[i])
-	}
-	// σ(u): e = e^-|u| (emitExp(-|u|, true, false)).
 	t := yregs(n)
 	for i := range n {
-		VORPS(vc("sign"), u[i], t[i]) // -|u|
+		switch {
+		case lo:
+			VMOVUPS(vc("expLo"), t[i])
+			VMAXPS(xs[i], t[i], t[i]) // x as the second source: NaN propagates
+		case hi:
+			VMOVUPS(vc("expHi"), t[i])
+			VMINPS(xs[i], t[i], t[i])
+		default:
+			VMOVUPS(xs[i], t[i])
+		}
 	}
-	for i := range n {
-		lo := vload("expLo")
-		VMAXPS(t[i], lo, t[i]) // -|u| as the second source: NaN propagates
+	if lo && hi {
+		for i := range n {
+			h := vload("expHi")
+			VMINPS(t[i], h, t[i])
+		}
 	}
 	k := yregs(n)
 	for i := range n {
@@ -299,6 +279,50 @@ func emitGeluSigmoidY(xs []VecVirtual) []VecVirtual {
 		VMULPS(k1, p[i], p[i])
 		VMULPS(k[i], p[i], p[i])
 	}
+	return p
+}
+
+// yregs returns n new ymm registers.
+func yregs(n int) []VecVirtual {
+	r := make([]VecVirtual, n)
+	for i := range r {
+		r[i] = YMM()
+	}
+	return r
+}
+
+// emitGeluSigmoidY returns new registers holding σ(2u), u = √(2/π)·(x +
+// 0.044715·x³) (each product rounded in turn, no FMA, as the Go loop
+// computes it, with 2√(2/π) for the last factor), for the registers xs:
+// GELU's tanh approximation is x·σ(2u). Each step is emitted for all of xs
+// before the next, with the operations per lane of emitSigmoid (emitExp
+// with its low clamp only, the blend and the division), so the bits of the
+// Go loop. A vector is a chain of some thirty dependent operations;
+// side by side, several fill the FP pipes that one chain leaves idle.
+func emitGeluSigmoidY(xs []VecVirtual) []VecVirtual {
+	n := len(xs)
+	u := yregs(n)
+	for i, x := range xs {
+		VMULPS(vc("geluA"), x, u[i])
+	}
+	for i, x := range xs {
+		VMULPS(x, u[i], u[i])
+	}
+	for i, x := range xs {
+		VMULPS(x, u[i], u[i])
+	}
+	for i, x := range xs {
+		VADDPS(x, u[i], u[i])
+	}
+	for i := range n {
+		VMULPS(vc("gelu2C"), u[i], u[i])
+	}
+	// σ(u): e = e^-|u|, then emitSigmoid's blend and division.
+	nu := yregs(n)
+	for i := range n {
+		VORPS(vc("sign"), u[i], nu[i]) // -|u|
+	}
+	p := emitExpY(nu, true, false)
 	num := make([]VecVirtual, n)
 	for i := range n {
 		d := YMM()
@@ -636,28 +660,44 @@ func expSumKernels() {
 		acc0, acc1 := YMM(), YMM()
 		VXORPD(acc0, acc0, acc0)
 		VXORPD(acc1, acc1, acc1)
-		i := GP64()
+		i, n2 := GP64(), GP64()
 		XORQ(i, i)
 		ANDQ(I32(-8), n)
-		JZ(LabelRef("sum"))
-		Label("loop")
-		u := YMM()
-		VMOVUPS(Mem{Base: px, Index: i, Scale: 4}, u)
-		VFMSUB213PS(sh, sc, u) // u = u·scale − shift
-		e := emitExp(u, true, true)
-		if store {
-			VMOVUPS(e, Mem{Base: po, Index: i, Scale: 4})
+		// Two vectors an iteration (emitExpY), added to the sums in the
+		// order one at a time would add them, then the one left.
+		body := func(vecs int) {
+			u := yregs(vecs)
+			for v := range vecs {
+				VMOVUPS(Mem{Base: px, Index: i, Scale: 4, Disp: 32 * v}, u[v])
+				VFMSUB213PS(sh, sc, u[v]) // u = u·scale − shift
+			}
+			e := emitExpY(u, true, true)
+			for v := range vecs {
+				if store {
+					VMOVUPS(e[v], Mem{Base: po, Index: i, Scale: 4, Disp: 32 * v})
+				}
+				lo, hi := YMM(), YMM()
+				hx := XMM()
+				VCVTPS2PD(e[v].AsX(), lo)
+				VEXTRACTF128(U8(1), e[v], hx)
+				VCVTPS2PD(hx, hi)
+				VADDPD(lo, acc0, acc0)
+				VADDPD(hi, acc1, acc1)
+			}
 		}
-		lo, hi := YMM(), YMM()
-		hx := XMM()
-		VCVTPS2PD(e.AsX(), lo)
-		VEXTRACTF128(U8(1), e, hx)
-		VCVTPS2PD(hx, hi)
-		VADDPD(lo, acc0, acc0)
-		VADDPD(hi, acc1, acc1)
-		ADDQ(U32(8), i)
+		MOVQ(n, n2)
+		SUBQ(U32(16), n2)
+		JL(LabelRef("one"))
+		Label("loop")
+		body(2)
+		ADDQ(U32(16), i)
+		CMPQ(i, n2)
+		JLE(LabelRef("loop"))
+		Label("one")
 		CMPQ(i, n)
-		JL(LabelRef("loop"))
+		JGE(LabelRef("sum"))
+		body(1)
+		ADDQ(U32(8), i)
 		Label("sum")
 		VADDPD(acc1, acc0, acc0)
 		h := XMM()
