@@ -364,5 +364,22 @@ func (p *Program) String() string {
 			fmt.Fprintln(&b, line)
 		}
 	}
+	if d := p.Decode; d != nil {
+		fmt.Fprintf(&b, "decode (one position of %d a step):\n", d.Steps)
+		for _, n := range d.Nodes {
+			line := ir.FormatNode(n)
+			for _, a := range n.Args {
+				if per, ok := d.PerPosition[a]; ok {
+					line += fmt.Sprintf("  (%s %v at position pos: %d elements from pos·%d)", a.Label(), a.Shape, per, per)
+				}
+			}
+			if slices.Contains(d.Cached, n) {
+				line += "  (cached: the earlier positions' keys and values)"
+			}
+			fmt.Fprintln(&b, line)
+		}
+	} else {
+		fmt.Fprintf(&b, "decode: none, since %s\n", p.NoDecode)
+	}
 	return b.String()
 }
