@@ -48,7 +48,7 @@ func (p *Program) decode() (*Decode, string) {
 			continue
 		}
 		if tokens != nil || n.Op != ir.Label || !n.Attrs.Tokens {
-			return nil, "it has inputs other than one of tokens"
+			return nil, "it reads inputs other than one sequence of tokens"
 		}
 		tokens = n
 	}

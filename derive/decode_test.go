@@ -63,7 +63,7 @@ func TestDecode(t *testing.T) {
 
 	for _, tc := range []struct{ name, src, why string }{
 		{"bidirectional", tinyGPT("false", "logits = layer_norm(x1) @ transpose(x0.W)"), "x1.attention (attention, line 8) mixes the positions"},
-		{"float inputs", mlp(t), "inputs other than one of tokens"},
+		{"float inputs", mlp(t), "inputs other than one sequence of tokens"},
 		{"recurrent", `model rnn
 batch 2
 input  t: [4] tokens(5)
