@@ -5,6 +5,7 @@ import (
 
 	"github.com/dave/jennifer/jen"
 
+	"github.com/backpropgen/backpropgen/derive"
 	"github.com/backpropgen/backpropgen/ir"
 )
 
@@ -55,11 +56,11 @@ func (g *gen) decoder(f *jen.File) {
 	f.Comment("that position for the same tokens before it, at the cost of one position's products")
 	f.Comment(fmt.Sprintf("instead of the whole context's. A sequence holds at most %d positions.", d.Steps))
 	f.Comment("")
-	f.Comment("A Decoder has activations of its own (a replica's, as large as the model's: the")
-	f.Comment("parameters are shared and read as they are at each step), so the model may train")
+	f.Comment(fmt.Sprintf("A Decoder has buffers of its own, %d elements for one position's rows and %d for", g.stepElems(), g.cacheElems()))
+	f.Comment("the caches, and reads m's parameters as they are at each step: the model may train")
 	f.Comment("or infer between steps.")
 	f.Type().Id("Decoder").StructFunc(func(s *jen.Group) {
-		s.Id("m").Op("*").Id(g.typeName).Comment("a replica of the model: its buffers hold one position's rows")
+		s.Id("m").Op("*").Id(g.typeName).Comment("m's parameters, and buffers for one position's rows (newStepModel)")
 		s.Id("pos").Int().Comment("positions fed since the last Reset")
 		s.Id("rows").Int().Comment("sequences, fixed by the first Step after a Reset")
 		for _, n := range d.Cached {
@@ -70,7 +71,7 @@ func (g *gen) decoder(f *jen.File) {
 	f.Comment("NewDecoder returns a Decoder at position 0 that reads m's parameters.")
 	f.Func().Params(jen.Id("m").Op("*").Id(g.typeName)).Id("NewDecoder").Params().Op("*").Id("Decoder").Block(
 		jen.Return(jen.Op("&").Id("Decoder").Values(jen.DictFunc(func(v jen.Dict) {
-			v[jen.Id("m")] = jen.Id("m").Dot("NewReplica").Call()
+			v[jen.Id("m")] = jen.Id("newStepModel").Call(jen.Id("m").Dot("Params"))
 			for _, n := range d.Cached {
 				v[jen.Id(g.caches[n])] = jen.Make(jen.Index().Add(T), jen.Id("Batch").Op("*").Add(rt("AttentionCacheSize")).Call(jen.Lit(d.Steps), jen.Lit(n.Shape[2].Size)))
 			}
@@ -117,6 +118,8 @@ func (g *gen) decoder(f *jen.File) {
 		b.Return(g.in(out), jen.Nil())
 	})
 
+	g.stepModelFunc(f)
+
 	for _, gr := range g.dgroups {
 		params, at := jen.Id("n").Int(), "one position"
 		if g.readsPos(gr) {
@@ -135,6 +138,103 @@ func (g *gen) decoder(f *jen.File) {
 			}
 		})
 	}
+}
+
+// stepBuffer is a buffer of the Decoder's model: its field and elements.
+type stepBuffer struct {
+	field string
+	size  int
+	int32 bool
+}
+
+// stepBuffers lists the buffers a Decoder's step writes or reads besides
+// the parameters, in the step's order, each once: the storage of every
+// step node at one position (Batch × 1 × ...; the whole of an unbatched
+// one), the tokens, and the work and saved buffers of their kernels. Each
+// is its own, none shared: they are one position big.
+func (g *gen) stepBuffers() []stepBuffer {
+	d := g.p.Decode
+	var out []stepBuffer
+	seen := map[string]bool{}
+	add := func(field string, size int, i32 bool) {
+		if field != "" && !seen[field] {
+			seen[field] = true
+			out = append(out, stepBuffer{field, size, i32})
+		}
+	}
+	add(g.field[d.Tokens], d.Tokens.Shape.Elems(), true)
+	for _, n := range d.Nodes {
+		s := g.p.Plan.Slot(n)
+		size := s.Size // an unbatched node's whole storage
+		if n.Shape.HasBatch() {
+			size = n.Shape.Elems()
+		}
+		switch s.Kind {
+		case derive.Arena:
+			add(g.field[n], size, false)
+		case derive.View:
+			add(g.field[s.Root], size, false) // the whole of the root (derive's Decode checks)
+		}
+		if s.ScratchSize > 0 {
+			add(g.scratch[n], s.ScratchSize, false) // Infer's: AttentionStep needs T of it
+		}
+		if _, cached := stepKernels[n.Op]; s.SavedSize > 0 && n.Op.Saved != nil && !cached { // a step kernel saves nothing
+			add(g.saved[n], n.Op.Saved(n), false)
+		}
+		if s.AuxSize > 0 && n.Op.Aux != nil {
+			add(g.aux[n], n.Op.Aux(n), false)
+		}
+	}
+	return out
+}
+
+// stepElems is the number of elements of stepBuffers.
+func (g *gen) stepElems() int {
+	t := 0
+	for _, b := range g.stepBuffers() {
+		t += b.size
+	}
+	return t
+}
+
+// cacheElems is the number of elements of the Decoder's caches.
+func (g *gen) cacheElems() int {
+	t := 0
+	for _, n := range g.p.Decode.Cached {
+		t += g.g.Batch * g.p.Decode.Steps * 2 * n.Shape[2].Size
+	}
+	return t
+}
+
+// stepModelFunc writes newStepModel, the model a Decoder steps: the
+// parameters' views, and stepBuffers instead of the arena.
+func (g *gen) stepModelFunc(f *jen.File) {
+	T := g.elem()
+	f.Comment("newStepModel returns the model a Decoder steps: params and their views, and of the")
+	f.Comment("rest only the buffers a step uses, each its own and one position big (Batch × 1 × ...),")
+	f.Comment("instead of the arena of a model's whole sequences.")
+	f.Func().Id("newStepModel").Params(jen.Id("params").Index().Add(T)).Op("*").Id(g.typeName).BlockFunc(func(b *jen.Group) {
+		b.Id("m").Op(":=").Op("&").Id(g.typeName).Values(jen.Dict{jen.Id("Params"): jen.Id("params")})
+		if len(g.g.Params) > 0 {
+			b.Id("p").Op(":=").Lit(0)
+			b.Id("take").Op(":=").Func().Params(jen.Id("n").Int()).Index().Add(T).Block(
+				jen.Id("p").Op("+=").Id("n"),
+				jen.Return(jen.Id("params").Index(jen.Id("p").Op("-").Id("n").Op(":").Id("p").Op(":").Id("p"))),
+			)
+			for _, p := range g.g.Params {
+				b.Id("m").Dot(g.field[p]).Op("=").Id("take").Call(jen.Lit(p.Shape.Elems()))
+			}
+		}
+		for _, sb := range g.stepBuffers() {
+			elem := T
+			if sb.int32 {
+				elem = jen.Int32()
+			}
+			b.Id("m").Dot(sb.field).Op("=").Make(jen.Index().Add(elem), jen.Lit(sb.size))
+		}
+		b.Add(rt("Reserve")).Call(jen.Lit(1)).Comment("the GEMM's work buffers, so that no step allocates, the first included")
+		b.Return(jen.Id("m"))
+	})
 }
 
 // readsPos reports whether a step statement depends on the position: it

@@ -2624,11 +2624,11 @@ func (m *Model) LoadCheckpoint(path string, opt runtime.Optimizer[float32]) (map
 // that position for the same tokens before it, at the cost of one position's products
 // instead of the whole context's. A sequence holds at most 64 positions.
 //
-// A Decoder has activations of its own (a replica's, as large as the model's: the
-// parameters are shared and read as they are at each step), so the model may train
+// A Decoder has buffers of its own, 103576 elements for one position's rows and 524288 for
+// the caches, and reads m's parameters as they are at each step: the model may train
 // or infer between steps.
 type Decoder struct {
-	m         *Model    // a replica of the model: its buffers hold one position's rows
+	m         *Model    // m's parameters, and buffers for one position's rows (newStepModel)
 	pos       int       // positions fed since the last Reset
 	rows      int       // sequences, fixed by the first Step after a Reset
 	att1Cache []float32 // att1's keys and values (Batch, 64, 2·128)
@@ -2644,7 +2644,7 @@ func (m *Model) NewDecoder() *Decoder {
 		att2Cache: make([]float32, Batch*runtime.AttentionCacheSize(64, 128)),
 		att3Cache: make([]float32, Batch*runtime.AttentionCacheSize(64, 128)),
 		att4Cache: make([]float32, Batch*runtime.AttentionCacheSize(64, 128)),
-		m:         m.NewReplica(),
+		m:         newStepModel(m.Params),
 	}
 }
 
@@ -2709,6 +2709,122 @@ func (d *Decoder) Step(tokens []int32) ([]float32, error) {
 	d.stepLogits(n)
 	d.pos, d.rows = d.pos+1, n
 	return m.logits[:n*256], nil
+}
+
+// newStepModel returns the model a Decoder steps: params and their views, and of the
+// rest only the buffers a step uses, each its own and one position big (Batch × 1 × ...),
+// instead of the arena of a model's whole sequences.
+func newStepModel(params []float32) *Model {
+	m := &Model{Params: params}
+	p := 0
+	take := func(n int) []float32 {
+		p += n
+		return params[p-n : p : p]
+	}
+	m.Wpe = take(8192)
+	m.X0W = take(32768)
+	m.Ln1aGamma = take(128)
+	m.Ln1aBeta = take(128)
+	m.Qkv1W = take(49152)
+	m.Qkv1B = take(384)
+	m.R1W = take(16384)
+	m.R1B = take(128)
+	m.Ln1bGamma = take(128)
+	m.Ln1bBeta = take(128)
+	m.Fc1W = take(65536)
+	m.Fc1B = take(512)
+	m.X1W = take(65536)
+	m.X1B = take(128)
+	m.Ln2aGamma = take(128)
+	m.Ln2aBeta = take(128)
+	m.Qkv2W = take(49152)
+	m.Qkv2B = take(384)
+	m.R2W = take(16384)
+	m.R2B = take(128)
+	m.Ln2bGamma = take(128)
+	m.Ln2bBeta = take(128)
+	m.Fc2W = take(65536)
+	m.Fc2B = take(512)
+	m.X2W = take(65536)
+	m.X2B = take(128)
+	m.Ln3aGamma = take(128)
+	m.Ln3aBeta = take(128)
+	m.Qkv3W = take(49152)
+	m.Qkv3B = take(384)
+	m.R3W = take(16384)
+	m.R3B = take(128)
+	m.Ln3bGamma = take(128)
+	m.Ln3bBeta = take(128)
+	m.Fc3W = take(65536)
+	m.Fc3B = take(512)
+	m.X3W = take(65536)
+	m.X3B = take(128)
+	m.Ln4aGamma = take(128)
+	m.Ln4aBeta = take(128)
+	m.Qkv4W = take(49152)
+	m.Qkv4B = take(384)
+	m.R4W = take(16384)
+	m.R4B = take(128)
+	m.Ln4bGamma = take(128)
+	m.Ln4bBeta = take(128)
+	m.Fc4W = take(65536)
+	m.Fc4B = take(512)
+	m.X4W = take(65536)
+	m.X4B = take(128)
+	m.LnfGamma = take(128)
+	m.LnfBeta = take(128)
+	m.T = make([]int32, 8)
+	m.x0Embedding = make([]float32, 1024)
+	m.x0 = make([]float32, 1024)
+	m.ln1a = make([]float32, 1024)
+	m.ln1aSaved = make([]float32, 16)
+	m.qkv1 = make([]float32, 3072)
+	m.att1 = make([]float32, 1024)
+	m.att1Work = make([]float32, 8192)
+	m.r1 = make([]float32, 1024)
+	m.ln1b = make([]float32, 1024)
+	m.ln1bSaved = make([]float32, 16)
+	m.fc1Z = make([]float32, 4096)
+	m.fc1 = make([]float32, 4096)
+	m.x1 = make([]float32, 1024)
+	m.ln2a = make([]float32, 1024)
+	m.ln2aSaved = make([]float32, 16)
+	m.qkv2 = make([]float32, 3072)
+	m.att2 = make([]float32, 1024)
+	m.att2Work = make([]float32, 8192)
+	m.r2 = make([]float32, 1024)
+	m.ln2b = make([]float32, 1024)
+	m.ln2bSaved = make([]float32, 16)
+	m.fc2Z = make([]float32, 4096)
+	m.fc2 = make([]float32, 4096)
+	m.x2 = make([]float32, 1024)
+	m.ln3a = make([]float32, 1024)
+	m.ln3aSaved = make([]float32, 16)
+	m.qkv3 = make([]float32, 3072)
+	m.att3 = make([]float32, 1024)
+	m.att3Work = make([]float32, 8192)
+	m.r3 = make([]float32, 1024)
+	m.ln3b = make([]float32, 1024)
+	m.ln3bSaved = make([]float32, 16)
+	m.fc3Z = make([]float32, 4096)
+	m.fc3 = make([]float32, 4096)
+	m.x3 = make([]float32, 1024)
+	m.ln4a = make([]float32, 1024)
+	m.ln4aSaved = make([]float32, 16)
+	m.qkv4 = make([]float32, 3072)
+	m.att4 = make([]float32, 1024)
+	m.att4Work = make([]float32, 8192)
+	m.r4 = make([]float32, 1024)
+	m.ln4b = make([]float32, 1024)
+	m.ln4bSaved = make([]float32, 16)
+	m.fc4Z = make([]float32, 4096)
+	m.fc4 = make([]float32, 4096)
+	m.x4 = make([]float32, 1024)
+	m.lnf = make([]float32, 1024)
+	m.lnfSaved = make([]float32, 16)
+	m.logits = make([]float32, 2048)
+	runtime.Reserve(1) // the GEMM's work buffers, so that no step allocates, the first included
+	return m
 }
 
 // stepX0 computes x0 = embedding(t, 128) + wpe (gpt.bpg:11) at position pos.

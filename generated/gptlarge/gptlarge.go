@@ -3656,11 +3656,11 @@ func (m *Model) LoadCheckpoint(path string, opt runtime.Optimizer[float32]) (map
 // that position for the same tokens before it, at the cost of one position's products
 // instead of the whole context's. A sequence holds at most 128 positions.
 //
-// A Decoder has activations of its own (a replica's, as large as the model's: the
-// parameters are shared and read as they are at each step), so the model may train
+// A Decoder has buffers of its own, 303320 elements for one position's rows and 3145728 for
+// the caches, and reads m's parameters as they are at each step: the model may train
 // or infer between steps.
 type Decoder struct {
-	m         *Model    // a replica of the model: its buffers hold one position's rows
+	m         *Model    // m's parameters, and buffers for one position's rows (newStepModel)
 	pos       int       // positions fed since the last Reset
 	rows      int       // sequences, fixed by the first Step after a Reset
 	att1Cache []float32 // att1's keys and values (Batch, 128, 2·256)
@@ -3680,7 +3680,7 @@ func (m *Model) NewDecoder() *Decoder {
 		att4Cache: make([]float32, Batch*runtime.AttentionCacheSize(128, 256)),
 		att5Cache: make([]float32, Batch*runtime.AttentionCacheSize(128, 256)),
 		att6Cache: make([]float32, Batch*runtime.AttentionCacheSize(128, 256)),
-		m:         m.NewReplica(),
+		m:         newStepModel(m.Params),
 	}
 }
 
@@ -3759,6 +3759,168 @@ func (d *Decoder) Step(tokens []int32) ([]float32, error) {
 	d.stepLogits(n)
 	d.pos, d.rows = d.pos+1, n
 	return m.logits[:n*256], nil
+}
+
+// newStepModel returns the model a Decoder steps: params and their views, and of the
+// rest only the buffers a step uses, each its own and one position big (Batch × 1 × ...),
+// instead of the arena of a model's whole sequences.
+func newStepModel(params []float32) *Model {
+	m := &Model{Params: params}
+	p := 0
+	take := func(n int) []float32 {
+		p += n
+		return params[p-n : p : p]
+	}
+	m.Wpe = take(32768)
+	m.X0W = take(65536)
+	m.Ln1aGamma = take(256)
+	m.Ln1aBeta = take(256)
+	m.Qkv1W = take(196608)
+	m.Qkv1B = take(768)
+	m.R1W = take(65536)
+	m.R1B = take(256)
+	m.Ln1bGamma = take(256)
+	m.Ln1bBeta = take(256)
+	m.Fc1W = take(262144)
+	m.Fc1B = take(1024)
+	m.X1W = take(262144)
+	m.X1B = take(256)
+	m.Ln2aGamma = take(256)
+	m.Ln2aBeta = take(256)
+	m.Qkv2W = take(196608)
+	m.Qkv2B = take(768)
+	m.R2W = take(65536)
+	m.R2B = take(256)
+	m.Ln2bGamma = take(256)
+	m.Ln2bBeta = take(256)
+	m.Fc2W = take(262144)
+	m.Fc2B = take(1024)
+	m.X2W = take(262144)
+	m.X2B = take(256)
+	m.Ln3aGamma = take(256)
+	m.Ln3aBeta = take(256)
+	m.Qkv3W = take(196608)
+	m.Qkv3B = take(768)
+	m.R3W = take(65536)
+	m.R3B = take(256)
+	m.Ln3bGamma = take(256)
+	m.Ln3bBeta = take(256)
+	m.Fc3W = take(262144)
+	m.Fc3B = take(1024)
+	m.X3W = take(262144)
+	m.X3B = take(256)
+	m.Ln4aGamma = take(256)
+	m.Ln4aBeta = take(256)
+	m.Qkv4W = take(196608)
+	m.Qkv4B = take(768)
+	m.R4W = take(65536)
+	m.R4B = take(256)
+	m.Ln4bGamma = take(256)
+	m.Ln4bBeta = take(256)
+	m.Fc4W = take(262144)
+	m.Fc4B = take(1024)
+	m.X4W = take(262144)
+	m.X4B = take(256)
+	m.Ln5aGamma = take(256)
+	m.Ln5aBeta = take(256)
+	m.Qkv5W = take(196608)
+	m.Qkv5B = take(768)
+	m.R5W = take(65536)
+	m.R5B = take(256)
+	m.Ln5bGamma = take(256)
+	m.Ln5bBeta = take(256)
+	m.Fc5W = take(262144)
+	m.Fc5B = take(1024)
+	m.X5W = take(262144)
+	m.X5B = take(256)
+	m.Ln6aGamma = take(256)
+	m.Ln6aBeta = take(256)
+	m.Qkv6W = take(196608)
+	m.Qkv6B = take(768)
+	m.R6W = take(65536)
+	m.R6B = take(256)
+	m.Ln6bGamma = take(256)
+	m.Ln6bBeta = take(256)
+	m.Fc6W = take(262144)
+	m.Fc6B = take(1024)
+	m.X6W = take(262144)
+	m.X6B = take(256)
+	m.LnfGamma = take(256)
+	m.LnfBeta = take(256)
+	m.T = make([]int32, 8)
+	m.x0Embedding = make([]float32, 2048)
+	m.x0 = make([]float32, 2048)
+	m.ln1a = make([]float32, 2048)
+	m.ln1aSaved = make([]float32, 16)
+	m.qkv1 = make([]float32, 6144)
+	m.att1 = make([]float32, 2048)
+	m.att1Work = make([]float32, 16384)
+	m.r1 = make([]float32, 2048)
+	m.ln1b = make([]float32, 2048)
+	m.ln1bSaved = make([]float32, 16)
+	m.fc1Z = make([]float32, 8192)
+	m.fc1 = make([]float32, 8192)
+	m.x1 = make([]float32, 2048)
+	m.ln2a = make([]float32, 2048)
+	m.ln2aSaved = make([]float32, 16)
+	m.qkv2 = make([]float32, 6144)
+	m.att2 = make([]float32, 2048)
+	m.att2Work = make([]float32, 16384)
+	m.r2 = make([]float32, 2048)
+	m.ln2b = make([]float32, 2048)
+	m.ln2bSaved = make([]float32, 16)
+	m.fc2Z = make([]float32, 8192)
+	m.fc2 = make([]float32, 8192)
+	m.x2 = make([]float32, 2048)
+	m.ln3a = make([]float32, 2048)
+	m.ln3aSaved = make([]float32, 16)
+	m.qkv3 = make([]float32, 6144)
+	m.att3 = make([]float32, 2048)
+	m.att3Work = make([]float32, 16384)
+	m.r3 = make([]float32, 2048)
+	m.ln3b = make([]float32, 2048)
+	m.ln3bSaved = make([]float32, 16)
+	m.fc3Z = make([]float32, 8192)
+	m.fc3 = make([]float32, 8192)
+	m.x3 = make([]float32, 2048)
+	m.ln4a = make([]float32, 2048)
+	m.ln4aSaved = make([]float32, 16)
+	m.qkv4 = make([]float32, 6144)
+	m.att4 = make([]float32, 2048)
+	m.att4Work = make([]float32, 16384)
+	m.r4 = make([]float32, 2048)
+	m.ln4b = make([]float32, 2048)
+	m.ln4bSaved = make([]float32, 16)
+	m.fc4Z = make([]float32, 8192)
+	m.fc4 = make([]float32, 8192)
+	m.x4 = make([]float32, 2048)
+	m.ln5a = make([]float32, 2048)
+	m.ln5aSaved = make([]float32, 16)
+	m.qkv5 = make([]float32, 6144)
+	m.att5 = make([]float32, 2048)
+	m.att5Work = make([]float32, 16384)
+	m.r5 = make([]float32, 2048)
+	m.ln5b = make([]float32, 2048)
+	m.ln5bSaved = make([]float32, 16)
+	m.fc5Z = make([]float32, 8192)
+	m.fc5 = make([]float32, 8192)
+	m.x5 = make([]float32, 2048)
+	m.ln6a = make([]float32, 2048)
+	m.ln6aSaved = make([]float32, 16)
+	m.qkv6 = make([]float32, 6144)
+	m.att6 = make([]float32, 2048)
+	m.att6Work = make([]float32, 16384)
+	m.r6 = make([]float32, 2048)
+	m.ln6b = make([]float32, 2048)
+	m.ln6bSaved = make([]float32, 16)
+	m.fc6Z = make([]float32, 8192)
+	m.fc6 = make([]float32, 8192)
+	m.x6 = make([]float32, 2048)
+	m.lnf = make([]float32, 2048)
+	m.lnfSaved = make([]float32, 16)
+	m.logits = make([]float32, 2048)
+	runtime.Reserve(1) // the GEMM's work buffers, so that no step allocates, the first included
+	return m
 }
 
 // stepX0 computes x0 = embedding(t, 256) + wpe (gptlarge.bpg:11) at position pos.
