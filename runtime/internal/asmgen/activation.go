@@ -126,48 +126,11 @@ func vload(name string) VecVirtual {
 // overflows). NaN propagates through both: VMAXPS and VMINPS return their
 // second source, x, when either operand is NaN.
 func emitExp(x Op, lo, hi bool) VecVirtual {
-	t := YMM()
-	switch {
-	case lo:
-		VMOVUPS(vc("expLo"), t)
-		VMAXPS(x, t, t)
-	case hi:
-		VMOVUPS(vc("expHi"), t)
-		VMINPS(x, t, t)
-	default:
-		VMOVUPS(x, t)
+	r, ok := x.(VecVirtual)
+	if !ok {
+		r = load(x.(Mem))
 	}
-	if lo && hi {
-		h := vload("expHi")
-		VMINPS(t, h, t)
-	}
-	// k = round(x·log2e); r = (x - k·ln2hi) - k·ln2lo, the first step
-	// exact (r needs at most 24 bits).
-	k := YMM()
-	VMULPS(vc("log2e"), t, k)
-	VROUNDPS(U8(0), k, k) // to nearest even
-	VFNMADD231PS(vc("ln2hi"), k, t)
-	VFNMADD231PS(vc("ln2lo"), k, t)
-	p := vload("exp0")
-	for _, c := range []string{"exp1", "exp2", "exp3", "exp4", "exp5"} {
-		VFMADD213PS(vc(c), t, p) // p = p·r + c
-	}
-	r2 := YMM()
-	VMULPS(t, t, r2)
-	VFMADD213PS(t, r2, p) // p = p·r² + r
-	VADDPS(vc("one"), p, p)
-	// p·2^k1·2^k2 with k1 = k>>1, k2 = k - k1, both in [-75, 64].
-	k1 := YMM()
-	VCVTPS2DQ(k, k)
-	VPSRAD(U8(1), k, k1)
-	VPSUBD(k1, k, k)
-	VPADDD(vc("exp127"), k1, k1)
-	VPADDD(vc("exp127"), k, k)
-	VPSLLD(U8(23), k1, k1)
-	VPSLLD(U8(23), k, k)
-	VMULPS(k1, p, p)
-	VMULPS(k, p, p)
-	return p
+	return emitExpY([]VecVirtual{r}, lo, hi)[0]
 }
 
 // emitSigmoid returns a new register holding σ(x) for the register x.
