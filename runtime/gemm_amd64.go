@@ -354,7 +354,11 @@ const sgemmPackSmallB = sgemmKCTileMax * sgemmNRMax
 // 32×10·(64×10)ᵀ product).
 func sgemmBcastPackSmall(transA, transB bool, m, n, k int, a, b, c []float32, acc bool, ilo, ihi, jlo, jhi int) {
 	buf := sgemmLargeBufs.get()
-	sgemmBcastPacked(transA, transB, m, n, k, a, b, c, acc, ilo, ihi, jlo, jhi, buf[:sgemmPackSmallB])
+	size := sgemmPackSmallB
+	if sgemmWideWidth(ihi-ilo) > 0 {
+		size = sgemmKCTileMax * sgemmWideMax // one panel of the wide tiles
+	}
+	sgemmBcastPacked(transA, transB, m, n, k, a, b, c, acc, ilo, ihi, jlo, jhi, buf[:size])
 	sgemmLargeBufs.put(buf)
 }
 
@@ -374,6 +378,10 @@ func sgemmBcastPacked(transA, transB bool, m, n, k int, a, b, c []float32, acc b
 		rs, ks = 1, m
 	}
 	tmr, tnr := sgemmTile()
+	wide := sgemmWideWidth(ihi - ilo)
+	if wide > 0 {
+		tnr = wide
+	}
 	for k0 := 0; k0 < k; k0 += kc {
 		kl := min(kc, k-k0)
 		accb := acc || k0 > 0 // only the first k block may overwrite C
@@ -398,12 +406,57 @@ func sgemmBcastPacked(transA, transB bool, m, n, k int, a, b, c []float32, acc b
 					} else {
 						bp, ldb = b[k0*n+j0:], n
 					}
+					if wide > 0 {
+						sgemmWideTile(ml, w, wide, kl, &a[i0*rs+k0*ks], rs, ks, bp, ldb, c[i0*n+j0:], n, accb)
+						continue
+					}
 					for i, mr := range sgemmTiles(i0, ml, tmr) {
 						sgemmTileKernel(mr, w, kl, &a[i*rs+k0*ks], rs, ks, bp, ldb, c[i*n+j0:], n, accb)
 					}
 				}
 			}
 		}
+	}
+}
+
+// sgemmWideMax is the widest of the wide AVX2 tiles (sgemmBcast1x64).
+const sgemmWideMax = 64
+
+// sgemmWideWidth returns the columns of the wide AVX2 tile for a block of
+// C of ml rows, sgemmBcast1x64 or sgemmBcast2x32, or 0 when the block
+// uses the 6×16 family (more rows, or the AVX-512 kernels). Their eight
+// accumulators, instead of the two or four of a 1×16 or 2×16 tile, cover
+// the FMA latency: a decoder step's one-row products were latency-bound
+// (asmgen's wideTiles).
+func sgemmWideWidth(ml int) int {
+	if sgemmAVX512 {
+		return 0
+	}
+	switch ml {
+	case 1:
+		return 64
+	case 2:
+		return 32
+	}
+	return 0
+}
+
+// sgemmWideTile computes mr (1 or 2) rows and w ≤ wide columns of C with
+// the wide kernel of sgemmWideWidth(mr) = wide, or, for a partial panel,
+// with the 16-column tiles: the same chain of FMAs for every element
+// either way.
+func sgemmWideTile(mr, w, wide, k int, a *float32, rs, ks int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	if w == wide {
+		_, _ = b[(k-1)*ldb+w-1], c[(mr-1)*ldc+w-1] // the last reads and writes
+		if mr == 1 {
+			sgemmBcast1x64(k, a, rs, ks, &b[0], ldb, &c[0], ldc, 0, acc)
+		} else {
+			sgemmBcast2x32(k, a, rs, ks, &b[0], ldb, &c[0], ldc, 0, acc)
+		}
+		return
+	}
+	for t := 0; t < w; t += 16 {
+		sgemmBcastTile(mr, min(16, w-t), k, a, rs, ks, b[t:], ldb, c[t:], ldc, acc)
 	}
 }
 
@@ -418,6 +471,9 @@ func sgemmPackB(transB bool, n, k int, b []float32, k0, kl, j0, jn, nr int, pack
 		// (panel by panel, its rows n apart would each start a new page
 		// for large n).
 		full := jn / nr
+		if nr != 16 && nr != 32 {
+			full = 0 // the wide tiles' panels: copied row by row below
+		}
 		if full > 0 {
 			_, _ = b[(k0+kl-1)*n+j0+full*nr-1], pack[full*kl*nr-1] // the last reads and writes
 			if nr == 32 {
@@ -426,10 +482,11 @@ func sgemmPackB(transB bool, n, k int, b []float32, k0, kl, j0, jn, nr int, pack
 				sgemmPackN16(kl, full, &b[k0*n+j0], n, &pack[0])
 			}
 		}
-		if w := jn - full*nr; w > 0 {
-			last := pack[full*kl*nr:]
+		for q := full; q*nr < jn; q++ {
+			w := min(nr, jn-q*nr)
+			last := pack[q*kl*nr:]
 			for p := range kl {
-				copy(last[p*nr:p*nr+w], b[(k0+p)*n+j0+full*nr:][:w])
+				copy(last[p*nr:p*nr+w], b[(k0+p)*n+j0+q*nr:][:w])
 			}
 		}
 		return

@@ -5849,6 +5849,143 @@ loop:
 	VZEROUPPER
 	RET
 
+// func sgemmBcast1x64(k int, a *float32, rs int, ks int, b *float32, ldb int, c *float32, ldc int, nm int, acc bool)
+// Requires: AVX, FMA3
+TEXT ·sgemmBcast1x64(SB), NOSPLIT, $0-73
+	MOVQ    k+0(FP), AX
+	MOVQ    a+8(FP), CX
+	MOVQ    rs+16(FP), DX
+	MOVQ    ks+24(FP), BX
+	MOVQ    b+32(FP), SI
+	MOVQ    ldb+40(FP), DI
+	SHLQ    $0x02, DX
+	SHLQ    $0x02, BX
+	SHLQ    $0x02, DI
+	MOVB    acc+72(FP), DL
+	TESTB   DL, DL
+	JZ      zero
+	MOVQ    c+48(FP), DX
+	MOVQ    ldc+56(FP), R8
+	SHLQ    $0x02, R8
+	VMOVUPS (DX), Y0
+	VMOVUPS 32(DX), Y1
+	VMOVUPS 64(DX), Y2
+	VMOVUPS 96(DX), Y3
+	VMOVUPS 128(DX), Y4
+	VMOVUPS 160(DX), Y5
+	VMOVUPS 192(DX), Y6
+	VMOVUPS 224(DX), Y7
+	JMP     loop
+
+zero:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+loop:
+	VBROADCASTSS (CX), Y8
+	VFMADD231PS  (SI), Y8, Y0
+	VFMADD231PS  32(SI), Y8, Y1
+	VFMADD231PS  64(SI), Y8, Y2
+	VFMADD231PS  96(SI), Y8, Y3
+	VFMADD231PS  128(SI), Y8, Y4
+	VFMADD231PS  160(SI), Y8, Y5
+	VFMADD231PS  192(SI), Y8, Y6
+	VFMADD231PS  224(SI), Y8, Y7
+	ADDQ         DI, SI
+	ADDQ         BX, CX
+	DECQ         AX
+	JNZ          loop
+	MOVQ         c+48(FP), AX
+	MOVQ         ldc+56(FP), CX
+	SHLQ         $0x02, CX
+	VMOVUPS      Y0, (AX)
+	VMOVUPS      Y1, 32(AX)
+	VMOVUPS      Y2, 64(AX)
+	VMOVUPS      Y3, 96(AX)
+	VMOVUPS      Y4, 128(AX)
+	VMOVUPS      Y5, 160(AX)
+	VMOVUPS      Y6, 192(AX)
+	VMOVUPS      Y7, 224(AX)
+	VZEROUPPER
+	RET
+
+// func sgemmBcast2x32(k int, a *float32, rs int, ks int, b *float32, ldb int, c *float32, ldc int, nm int, acc bool)
+// Requires: AVX, FMA3
+TEXT ·sgemmBcast2x32(SB), NOSPLIT, $0-73
+	MOVQ    k+0(FP), AX
+	MOVQ    a+8(FP), CX
+	MOVQ    rs+16(FP), DX
+	MOVQ    ks+24(FP), BX
+	MOVQ    b+32(FP), SI
+	MOVQ    ldb+40(FP), DI
+	SHLQ    $0x02, DX
+	SHLQ    $0x02, BX
+	SHLQ    $0x02, DI
+	MOVB    acc+72(FP), R8
+	TESTB   R8, R8
+	JZ      zero
+	MOVQ    c+48(FP), R8
+	MOVQ    ldc+56(FP), R9
+	SHLQ    $0x02, R9
+	VMOVUPS (R8), Y0
+	VMOVUPS 32(R8), Y1
+	VMOVUPS 64(R8), Y2
+	VMOVUPS 96(R8), Y3
+	VMOVUPS (R8)(R9*1), Y4
+	VMOVUPS 32(R8)(R9*1), Y5
+	VMOVUPS 64(R8)(R9*1), Y6
+	VMOVUPS 96(R8)(R9*1), Y7
+	JMP     loop
+
+zero:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+
+loop:
+	VMOVUPS      (SI), Y8
+	VMOVUPS      32(SI), Y9
+	VMOVUPS      64(SI), Y10
+	VMOVUPS      96(SI), Y11
+	VBROADCASTSS (CX), Y12
+	VFMADD231PS  Y8, Y12, Y0
+	VFMADD231PS  Y9, Y12, Y1
+	VFMADD231PS  Y10, Y12, Y2
+	VFMADD231PS  Y11, Y12, Y3
+	VBROADCASTSS (CX)(DX*1), Y12
+	VFMADD231PS  Y8, Y12, Y4
+	VFMADD231PS  Y9, Y12, Y5
+	VFMADD231PS  Y10, Y12, Y6
+	VFMADD231PS  Y11, Y12, Y7
+	ADDQ         DI, SI
+	ADDQ         BX, CX
+	DECQ         AX
+	JNZ          loop
+	MOVQ         c+48(FP), AX
+	MOVQ         ldc+56(FP), CX
+	SHLQ         $0x02, CX
+	VMOVUPS      Y0, (AX)
+	VMOVUPS      Y1, 32(AX)
+	VMOVUPS      Y2, 64(AX)
+	VMOVUPS      Y3, 96(AX)
+	VMOVUPS      Y4, (AX)(CX*1)
+	VMOVUPS      Y5, 32(AX)(CX*1)
+	VMOVUPS      Y6, 64(AX)(CX*1)
+	VMOVUPS      Y7, 96(AX)(CX*1)
+	VZEROUPPER
+	RET
+
 // func sgemmPeakFMA(n int)
 // Requires: AVX, FMA3
 TEXT ·sgemmPeakFMA(SB), NOSPLIT, $0-8

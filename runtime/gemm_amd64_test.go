@@ -154,6 +154,104 @@ func TestSgemmBcastKernels(t *testing.T) {
 	}
 }
 
+// TestSgemmWideKernels tests the wide AVX2 tiles of one and two rows
+// (sgemmBcast1x64, sgemmBcast2x32) through sgemmWideTile, full and
+// partial panels, against the reference loop, with the tile inside NaN
+// sentinels.
+func TestSgemmWideKernels(t *testing.T) {
+	skipNoSgemmAsm(t)
+	r := rand.New(rand.NewPCG(21, 22))
+	for _, mr := range []int{1, 2} {
+		wide := 64 / mr
+		for _, w := range []int{1, 8, 16, 17, wide - 1, wide} {
+			for _, k := range []int{1, 2, 3, 17} {
+				for _, trans := range []bool{false, true} {
+					for _, acc := range []bool{false, true} {
+						var rs, ks int
+						var a []float32
+						if trans {
+							rs, ks = 1, mr+2
+							a = ktRand[float32](r, k*ks, 1)
+						} else {
+							rs, ks = k+3, 1
+							a = ktRand[float32](r, mr*rs, 1)
+						}
+						ldb := w + 3
+						b := ktRand[float32](r, k*ldb, 1)
+						name := fmt.Sprintf("wide mr=%d w=%d k=%d trans=%v acc=%v", mr, w, k, trans, acc)
+						tl := newKtTile(r, mr, w, name)
+						init := make([]float64, mr*w)
+						for i := range mr {
+							for j := range w {
+								init[i*w+j] = float64(*tl.at(i, j))
+							}
+						}
+						sgemmWideTile(mr, w, wide, k, &a[0], rs, ks, b, ldb, tl.full[tl.off:], tl.ldc, acc)
+						tl.check(t, func(i, j int) float64 {
+							var s float64
+							if acc {
+								s = init[i*w+j]
+							}
+							for p := range k {
+								s += float64(a[i*rs+p*ks]) * float64(b[p*ldb+j])
+							}
+							return s
+						}, ktGemmTol[float32](k+1))
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestSgemmFewRowsAgree checks that a product of one or two rows (the
+// wide tiles with the AVX2 kernels) gives, bit for bit, the rows that a
+// product of more rows (the 6×16 tiles) gives for the same rows of op(A):
+// a decoder's one-position step and Infer over the whole sequence then
+// compute the same logits.
+func TestSgemmFewRowsAgree(t *testing.T) { forEachSgemmFamily(t, testSgemmFewRowsAgree) }
+
+func testSgemmFewRowsAgree(t *testing.T) {
+	skipNoSgemmAsm(t)
+	r := rand.New(rand.NewPCG(23, 24))
+	const bigM = 9
+	for _, n := range []int{1, 16, 17, 32, 63, 64, 65, 128, 200, 384} {
+		for _, k := range []int{1, 3, 129, 600} {
+			for _, tA := range []bool{false, true} {
+				for _, tB := range []bool{false, true} {
+					a := ktRand[float32](r, bigM*k, 1)
+					b := ktRand[float32](r, k*n, 1)
+					c := ktRand[float32](r, bigM*n, 1)
+					full := append([]float32(nil), c...)
+					Gemm(tA, tB, bigM, n, k, a, b, full, true)
+					for _, m := range []int{1, 2} {
+						i0 := bigM - m - 1
+						// The rows i0..i0+m-1 of op(A) as an m×k problem.
+						sa := make([]float32, m*k)
+						for i := range m {
+							for p := range k {
+								if tA {
+									sa[p*m+i] = a[p*bigM+i0+i]
+								} else {
+									sa[i*k+p] = a[(i0+i)*k+p]
+								}
+							}
+						}
+						sc := append([]float32(nil), c[i0*n:(i0+m)*n]...)
+						Gemm(tA, tB, m, n, k, sa, b, sc, true)
+						for i, v := range sc {
+							if want := full[i0*n+i]; math.Float32bits(v) != math.Float32bits(want) {
+								t.Fatalf("tA=%v tB=%v m=%d n=%d k=%d: C[%d,%d] = %v, rows of a %d-row product give %v", tA, tB, m, n, k, i/n, i%n, v, bigM, want)
+							}
+						}
+						ktGemmCase[float32](t, r, tA, tB, true, m, n, k)
+					}
+				}
+			}
+		}
+	}
+}
+
 // TestSgemmFamiliesAgree checks that the AVX2 and AVX-512 kernels give
 // bit-identical products (every element of C is the same chain of FMAs),
 // packed and in place, on shapes that cut both tile sizes.

@@ -55,7 +55,9 @@ func TestGemmFenced(t *testing.T) { forEachSgemmFamily(t, testGemmFenced) }
 func testGemmFenced(t *testing.T) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	r := rand.New(rand.NewPCG(13, 14))
-	shapes := [][3]int{{32, 10, 64}, {32, 64, 10}, {64, 10, 32}, {7, 13, 9}, {1, 1, 1}, {5, 3, 3}, {3, 5, 7}, {13, 17, 35}, {97, 19, 260}}
+	shapes := [][3]int{{32, 10, 64}, {32, 64, 10}, {64, 10, 32}, {7, 13, 9}, {1, 1, 1}, {5, 3, 3}, {3, 5, 7}, {13, 17, 35}, {97, 19, 260},
+		// One and two rows: the wide AVX2 tiles, full and partial panels.
+		{1, 130, 190}, {1, 64, 390}, {2, 100, 65}, {2, 32, 7}}
 	const maxElems = 97 * 260
 	fa, fb, fc := newKtFenced(t, maxElems), newKtFenced(t, maxElems), newKtFenced(t, maxElems)
 	for _, s := range shapes {

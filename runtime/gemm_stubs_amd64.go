@@ -1012,6 +1012,34 @@ func sgemmZBcast12x16(k int, a *float32, rs int, ks int, b *float32, ldb int, c 
 //go:noescape
 func sgemmZBcast12x16m(k int, a *float32, rs int, ks int, b *float32, ldb int, c *float32, ldc int, nm int, acc bool)
 
+// sgemmBcast1x64 computes a tile of C of 1 × 64 elements,
+// with every element of A broadcast against a contiguous row of B
+// (indices in elements, k ≥ 1):
+//
+//	for r < 1, j < 64:
+//		s := 0 (or c[r*ldc+j] when acc)
+//		for p < k: s += a[r*rs+p*ks] * b[p*ldb+j]
+//		c[r*ldc+j] = s
+//
+// NN uses rs = lda, ks = 1; TN uses rs = 1, ks = lda.
+//
+//go:noescape
+func sgemmBcast1x64(k int, a *float32, rs int, ks int, b *float32, ldb int, c *float32, ldc int, nm int, acc bool)
+
+// sgemmBcast2x32 computes a tile of C of 2 × 32 elements,
+// with every element of A broadcast against a contiguous row of B
+// (indices in elements, k ≥ 1):
+//
+//	for r < 2, j < 32:
+//		s := 0 (or c[r*ldc+j] when acc)
+//		for p < k: s += a[r*rs+p*ks] * b[p*ldb+j]
+//		c[r*ldc+j] = s
+//
+// NN uses rs = lda, ks = 1; TN uses rs = 1, ks = lda.
+//
+//go:noescape
+func sgemmBcast2x32(k int, a *float32, rs int, ks int, b *float32, ldb int, c *float32, ldc int, nm int, acc bool)
+
 // sgemmPeakFMA runs n iterations of 12 independent VFMADD231PS on 8-lane
 // registers, 192 float32 flops per iteration, to measure the peak
 // multiply-add throughput of one core. n ≥ 1.

@@ -73,6 +73,9 @@ func gemmKernels() {
 			bcast(isa, mr, 1, true)
 		}
 	}
+	for _, t := range wideTiles {
+		bcast(avx2Bcast, t.mr, t.nv, false)
+	}
 	peak(avx2Bcast)
 	peak(avx512Bcast)
 	packT8()
@@ -80,6 +83,15 @@ func gemmKernels() {
 	packN(4)
 	packRuns()
 }
+
+// wideTiles are the AVX2 kernels for blocks of C of one or two rows
+// (sgemmBcast1x64, sgemmBcast2x32): a 1×16 or 2×16 tile has two or four
+// chains of dependent FMAs, too few to cover the FMA latency (four cycles
+// on Zen 3, with two FMA units), so a one-row product (a decoder step's)
+// ran at a quarter of the peak with its operands in L1. These tiles have
+// eight accumulators; each element of C is still the one chain of FMAs
+// over p that every other tile computes.
+var wideTiles = []struct{ mr, nv int }{{1, 8}, {2, 4}}
 
 // loadMask loads into dst the mask of the first n lanes; n is clobbered.
 func loadMask(n Register, dst Op) {
@@ -162,13 +174,24 @@ func bcast(isa bcastISA, mr, nv int, masked bool) {
 	}
 	// Registers: accumulators acc[r][v] = regs[r*nv+v]; then the row of B,
 	// then the broadcast elements (six in turn with 32 registers, one with
-	// 16); the AVX2 mask in the last ymm register.
+	// 16); the AVX2 mask in the last ymm register. The wide kernels of one
+	// row (nv > 2, see wideTiles) multiply each vector of B from memory
+	// inside its FMA instead: it is used once.
 	acc := func(r, v int) VecPhysical { return isa.regs[r*nv+v] }
 	nacc := 2 * isa.maxMR
 	bv := isa.regs[nacc : nacc+2]
 	bc := isa.regs[nacc+2 : nacc+3]
 	if len(isa.regs) > nacc+4 {
 		bc = isa.regs[nacc+2 : min(len(isa.regs), nacc+8)]
+	}
+	fromMemory := mr == 1 && nv > 2
+	if nv > 2 {
+		nacc = mr * nv
+		bv = isa.regs[nacc : nacc+nv]
+		if fromMemory {
+			bv = nil
+		}
+		bc = isa.regs[nacc+len(bv) : nacc+len(bv)+1]
 	}
 	var ymask VecPhysical
 	if masked {
@@ -229,10 +252,17 @@ func bcast(isa bcastISA, mr, nv int, masked bool) {
 	}
 
 	Label("loop")
-	for v := 0; v < nv; v++ {
+	if fromMemory {
+		x := bc[0]
+		VBROADCASTSS(rowAddr(0, aBases, rs), x)
+		for v := 0; v < nv; v++ {
+			VFMADD231PS(Mem{Base: pb, Disp: 4 * l * v}, x, acc(0, v))
+		}
+	}
+	for v := 0; v < nv && !fromMemory; v++ {
 		load(Mem{Base: pb, Disp: 4 * l * v}, bv[v], v)
 	}
-	for r := 0; r < mr; r++ {
+	for r := 0; r < mr && !fromMemory; r++ {
 		if l == 16 && nv == 1 {
 			// One FMA per element of A: broadcast it from memory inside
 			// the FMA. With two vectors a row, the element is broadcast
