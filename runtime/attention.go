@@ -51,33 +51,38 @@ func attentionCopied[T Float](out, att, qkv, scratch []T, n, steps, C, heads, hs
 // not read: they may hold anything).
 func attentionSoftmax[T Float](p []T, steps int, scale float64, causal bool) {
 	for t := range steps {
-		row := p[t*steps : (t+1)*steps]
 		last := steps
 		if causal {
 			last = t + 1
 		}
-		live := row[:last]
-		if softmaxRowAsm(live, scale) { // the same operations in one call
-			clear(row[last:])
-			continue
-		}
-		// scale > 0, so the largest score scales to the peak.
-		peak := float64(rowMax(live)) * scale
-		// Pad a causal row with -Inf to whole vectors for the
-		// kernels that take whole vectors only: e^-Inf = 0 adds
-		// nothing to the sum, and the padding is cleared with the
-		// rest.
-		padded := live
-		if !expSumAll[T]() {
-			padded = row[:min(steps, (last+7)&^7)]
-		}
-		for i := last; i < len(padded); i++ {
-			padded[i] = T(math.Inf(-1))
-		}
-		sum := expShift(padded, padded, scale, peak)
-		Scale(padded, padded, T(1/sum))
-		clear(row[last:])
+		softmaxLiveRow(p[t*steps:(t+1)*steps], last, scale)
 	}
+}
+
+// softmaxLiveRow sets row[:last] to softmax(row[:last]·scale) and the rest
+// of the row to 0: a row of attentionSoftmax, and AttentionStep's scores,
+// which thereby get the same bits.
+func softmaxLiveRow[T Float](row []T, last int, scale float64) {
+	live := row[:last]
+	if softmaxRowAsm(live, scale) { // the same operations in one call
+		clear(row[last:])
+		return
+	}
+	// scale > 0, so the largest score scales to the peak.
+	peak := float64(rowMax(live)) * scale
+	// Pad a causal row with -Inf to whole vectors for the kernels that
+	// take whole vectors only: e^-Inf = 0 adds nothing to the sum, and
+	// the padding is cleared with the rest.
+	padded := live
+	if !expSumAll[T]() {
+		padded = row[:min(len(row), (last+7)&^7)]
+	}
+	for i := last; i < len(padded); i++ {
+		padded[i] = T(math.Inf(-1))
+	}
+	sum := expShift(padded, padded, scale, peak)
+	Scale(padded, padded, T(1/sum))
+	clear(row[last:])
 }
 
 // AttentionGrad computes the gradient of Attention's qkv from dout and the
@@ -176,17 +181,25 @@ func scatterHead[T Float](dst, src []T, b, h, off, steps, width, hs int, add boo
 }
 
 // AttentionCacheSize is what AttentionStep keeps per sequence: the keys
-// and values of every position, (steps, 2·C).
+// of every position transposed, (C, steps), then the values, (steps, C).
 func AttentionCacheSize(steps, C int) int { return steps * 2 * C }
 
 // AttentionStep is causal Attention at one position pos of n sequences,
 // for decoding a position at a time: qkv (n, 3·C) holds each sequence's
-// query, key and value at pos, and cache (n, steps, 2·C) the keys and
-// values of its positions before pos, to which the step adds pos's. out
-// (n, C) gets what Attention writes at row pos of the same sequences: the
-// query's scaled scores against positions 0..pos, their softmax, and the
-// values weighted by it. scratch holds at least steps elements (one head's
-// scores). The cost is one position's: 4·(pos+1)·C multiply-adds a row.
+// query, key and value at pos, and cache (n, AttentionCacheSize) the keys
+// and values of its positions before pos, to which the step adds pos's.
+// out (n, C) gets what Attention writes at row pos of the same sequences:
+// the query's scaled scores against positions 0..pos, their softmax, and
+// the values weighted by it. scratch holds at least steps elements (one
+// head's scores). The cost is one position's: 4·(pos+1)·C multiply-adds a
+// row.
+//
+// The keys are kept transposed so that a head's scores are a product of
+// one row, q·kᵀ with kᵀ's rows contiguous, like its weighted sum p·v:
+// for float32 on amd64 both run on Gemm's broadcast kernels (the same
+// chain of FMAs for every element as in Attention's products) and the
+// softmax on the kernel of Attention's rows, so a step gives the bits of
+// Attention's row pos.
 func AttentionStep[T Float](out, cache, qkv, scratch []T, n, pos, steps, C, heads int) {
 	if heads < 1 || C%heads != 0 || n < 0 || pos < 0 || pos >= steps || len(out) < n*C || len(qkv) < n*3*C ||
 		len(cache) < n*AttentionCacheSize(steps, C) || len(scratch) < steps {
@@ -197,48 +210,31 @@ func AttentionStep[T Float](out, cache, qkv, scratch []T, n, pos, steps, C, head
 	scale := 1 / math.Sqrt(float64(hs))
 	for b := range n {
 		row := qkv[b*3*C:][:3*C]
-		seq := cache[b*steps*2*C:][:steps*2*C]
-		copy(seq[pos*2*C:][:2*C], row[C:]) // this position's key and value
+		seq := cache[b*AttentionCacheSize(steps, C):][:AttentionCacheSize(steps, C)]
+		keys, vals := seq[:C*steps], seq[C*steps:] // (C, steps) and (steps, C)
+		convCopyRuns(keys[pos:], steps, row[C:2*C], 1, C, 1) // column pos of kᵀ
+		copy(vals[pos*C:][:C], row[2*C:])
 		for h := range heads {
-			q, p := row[h*hs:][:hs], scratch[:pos+1]
-			peak := math.Inf(-1)
-			for t := range p {
-				s := dotStep(q, seq[t*2*C+h*hs:][:hs])
-				p[t] = s
-				peak = max(peak, float64(s)*scale)
-			}
-			var sum float64
-			for t, s := range p {
-				e := math.Exp(float64(s)*scale - peak)
-				p[t] = T(e)
-				sum += e
-			}
+			q, p := row[h*hs:][:hs], scratch[:steps]
 			o := out[b*C+h*hs:][:hs]
-			clear(o)
-			inv := T(1 / sum)
-			for t, w := range p {
-				Axpy(o, seq[t*2*C+C+h*hs:][:hs], w*inv)
+			kh, vh := keys[h*hs*steps:], vals[h*hs:]
+			// scores p = q·kᵀ over positions 0..pos
+			if !rowProductAsm(p[:pos+1], q, kh, steps) {
+				clear(p[:pos+1])
+				for i, x := range q {
+					Axpy(p[:pos+1], kh[i*steps:][:pos+1], x)
+				}
+			}
+			softmaxLiveRow(p, pos+1, scale)
+			// o = p·v
+			if !rowProductAsm(o, p[:pos+1], vh, C) {
+				clear(o)
+				for t, w := range p[:pos+1] {
+					Axpy(o, vh[t*C:][:hs], w)
+				}
 			}
 		}
 	}
-}
-
-// dotStep is Σ q[i]·k[i] in four partial sums (len(k) ≥ len(q)), which
-// a single sum's chain of dependent additions would make four times slower.
-func dotStep[T Float](q, k []T) T {
-	var s0, s1, s2, s3 T
-	for len(q) >= 4 && len(k) >= 4 {
-		s0 += q[0] * k[0]
-		s1 += q[1] * k[1]
-		s2 += q[2] * k[2]
-		s3 += q[3] * k[3]
-		q, k = q[4:], k[4:]
-	}
-	k = k[:len(q)]
-	for i, x := range q {
-		s0 += x * k[i]
-	}
-	return (s0 + s1) + (s2 + s3)
 }
 
 // AttentionSavedSize is the size of Attention's att: n·heads·steps².

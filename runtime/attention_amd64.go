@@ -124,3 +124,17 @@ func attentionTN(s, x []float32, ldx int, d []float32, ldd, steps, hs, mr, nr in
 		}
 	}
 }
+
+// rowProductAsm computes AttentionStep's one-row products, c[j] =
+// Σ_p a[p]·b[p*ldb+j] for j < len(c) and p < len(a), with the broadcast
+// kernels (as Attention's products run, so with their bits) and returns
+// true, or returns false when they do not apply.
+func rowProductAsm[T Float](c, a, b []T, ldb int) bool {
+	var z T
+	if unsafe.Sizeof(z) != 4 || !haveSgemmAsm || len(a) == 0 || len(c) == 0 {
+		return false
+	}
+	_ = b[(len(a)-1)*ldb+len(c)-1] // the last element read
+	sgemmRow(len(a), &f32s(a)[0], 1, f32s(b), ldb, f32s(c))
+	return true
+}

@@ -11,3 +11,5 @@ func attentionAsm[T Float](out, att, qkv, scratch []T, n, steps, C, heads, hs in
 func attentionGradAsm[T Float](dqkv, dout, qkv, att, scratch []T, n, steps, C, heads, hs int, scale float64, causal, acc bool) bool {
 	return false
 }
+
+func rowProductAsm[T Float](c, a, b []T, ldb int) bool { return false }

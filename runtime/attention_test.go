@@ -159,7 +159,8 @@ func TestAttentionFloat32(t *testing.T) {
 
 // TestAttentionStep feeds sequences to AttentionStep one position at a
 // time and compares each step's rows with causal Attention over the whole
-// sequences, in float64 (the same sums in another order) and float32.
+// sequences, in float64 (the same sums in another order) and float32 (on
+// the broadcast kernels, bit for bit), with guard bands past every buffer.
 func TestAttentionStep(t *testing.T) {
 	testAttentionStep[float64](t, 1e-12)
 	testAttentionStep[float32](t, 2e-5)
@@ -167,7 +168,12 @@ func TestAttentionStep(t *testing.T) {
 
 func testAttentionStep[T Float](t *testing.T, rtol float64) {
 	r := rand.New(rand.NewPCG(5, 6))
-	for _, g := range []struct{ n, steps, C, heads int }{{1, 1, 4, 1}, {2, 5, 8, 2}, {3, 9, 12, 3}, {2, 16, 32, 4}} {
+	// Where the products run on the broadcast kernels (float32 on amd64),
+	// a step gives Attention's bits.
+	exact := rowProductAsm(make([]T, 1), make([]T, 1), make([]T, 1), 1)
+	// gpt's heads (64 positions of 32 channels), and more than 64
+	// positions (two panels of the wide one-row tile).
+	for _, g := range []struct{ n, steps, C, heads int }{{1, 1, 4, 1}, {2, 5, 8, 2}, {3, 9, 12, 3}, {2, 16, 32, 4}, {1, 64, 128, 4}, {2, 70, 40, 2}} {
 		qkv := ktRand[T](r, g.n*g.steps*3*g.C, 2)
 		want := make([]T, g.n*g.steps*g.C)
 		Attention(want, make([]T, AttentionSavedSize(g.n, g.steps, g.heads)), qkv, make([]T, AttentionScratchSize(g.steps, g.C, g.heads)), g.n, g.steps, g.C, g.heads, true)
@@ -197,6 +203,11 @@ func testAttentionStep[T Float](t *testing.T, rtol float64) {
 				}
 			}
 			ktClose(t, fmt.Sprintf("%T %+v position %d", T(0), g, pos), out[:g.n*g.C], w, rtol)
+			for i := range w {
+				if exact && out[i] != T(w[i]) {
+					t.Fatalf("%T %+v position %d: out[%d] = %v, Attention gives %v (want the same bits)", T(0), g, pos, i, out[i], w[i])
+				}
+			}
 		}
 	}
 }

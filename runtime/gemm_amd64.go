@@ -419,6 +419,23 @@ func sgemmBcastPacked(transA, transB bool, m, n, k int, a, b, c []float32, acc b
 	}
 }
 
+// sgemmRow computes one row of C, c[j] = Σ_p a[p*ks]·b[p*ldb+j] for j <
+// len(c) and p < k, with the tiles a one-row block of Gemm uses, so with
+// the bits of any row of a Gemm product.
+func sgemmRow(k int, a *float32, ks int, b []float32, ldb int, c []float32) {
+	w := len(c)
+	if wide := sgemmWideWidth(1); wide > 0 {
+		for j := 0; j < w; j += wide {
+			sgemmWideTile(1, min(wide, w-j), wide, k, a, 1, ks, b[j:], ldb, c[j:], w, false)
+		}
+		return
+	}
+	_, nr := sgemmTile()
+	for j := 0; j < w; j += nr {
+		sgemmTileKernel(1, min(nr, w-j), k, a, 1, ks, b[j:], ldb, c[j:], w, false)
+	}
+}
+
 // sgemmWideMax is the widest of the wide AVX2 tiles (sgemmBcast1x64).
 const sgemmWideMax = 64
 
