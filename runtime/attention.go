@@ -211,8 +211,10 @@ func AttentionStep[T Float](out, cache, qkv, scratch []T, n, pos, steps, C, head
 	for b := range n {
 		row := qkv[b*3*C:][:3*C]
 		seq := cache[b*AttentionCacheSize(steps, C):][:AttentionCacheSize(steps, C)]
-		keys, vals := seq[:C*steps], seq[C*steps:] // (C, steps) and (steps, C)
-		convCopyRuns(keys[pos:], steps, row[C:2*C], 1, C, 1) // column pos of kᵀ
+		// keys: (C, steps) transposed; vals: (steps, C). This step's key is
+		// column pos of kᵀ.
+		keys, vals := seq[:C*steps], seq[C*steps:]
+		convCopyRuns(keys[pos:], steps, row[C:2*C], 1, C, 1)
 		copy(vals[pos*C:][:C], row[2*C:])
 		for h := range heads {
 			q, p := row[h*hs:][:hs], scratch[:steps]
