@@ -150,38 +150,17 @@ func (g *gen) anomalyRef(n *ir.Node) (written, whole *jen.Statement, name string
 // anomalyFuncs writes forwardChecked and backwardChecked, the passes of
 // anomaly mode: every statement as in Forward and backward, then a scan of
 // what each of its kernels wrote; the first NaN or infinity stops the pass
-// with the kernel, its chain-rule step and its description line. The
-// table anomalyOps holds those descriptions.
+// with the kernel, its chain-rule step and its description line. Each
+// check carries its own description, so that a change to one layer
+// changes only that layer's checks.
 func (g *gen) anomalyFuncs(f *jen.File) {
-	var ops []string
-	index := map[*ir.Node]int{}
-	for _, list := range [][]group{g.groups, g.bgroups} {
-		for _, gr := range list {
-			for _, n := range gr.nodes {
-				if len(g.written(n)) > 0 {
-					index[n] = len(ops)
-					ops = append(ops, g.describe(n))
-				}
-			}
-		}
-	}
-	if !g.variant {
-		f.Comment("anomalyOps describes each kernel that anomaly mode checks: its formula or")
-		f.Comment("chain-rule step, the shape of its result and its description line.")
-		f.Var().Id("anomalyOps").Op("=").Index().String().ValuesFunc(func(gr *jen.Group) {
-			for _, s := range ops {
-				gr.Line().Lit(s)
-			}
-			gr.Line()
-		})
-	}
 	recv := func() *jen.Statement { return f.Func().Params(jen.Id("m").Op("*").Id(g.typeName)) }
 	checks := func(b *jen.Group, gr group) {
 		for _, n := range gr.nodes {
 			for _, w := range g.written(n) {
 				ref, whole, name := g.anomalyRef(w)
 				b.If(jen.Id("i").Op(":=").Add(rt("FirstNonFinite")).Call(ref), jen.Id("i").Op(">=").Lit(0)).Block(
-					jen.Return(jen.Id("m").Dot("anomaly").Call(jen.Lit(index[n]), jen.Lit(name), jen.Id("i"), jen.Float64().Call(whole.Index(jen.Id("i"))))),
+					jen.Return(jen.Id("m").Dot("anomaly").Call(jen.Lit(g.describeWrite(n, w)), jen.Lit(name), jen.Id("i"), jen.Float64().Call(whole.Index(jen.Id("i"))))),
 				)
 			}
 		}
@@ -213,8 +192,8 @@ func (g *gen) anomalyFuncs(f *jen.File) {
 		b.Return(jen.Nil())
 	})
 	f.Comment("anomaly is the error of anomaly mode: kernel op made tensor non-finite at element i.")
-	recv().Id("anomaly").Params(jen.Id("op").Int(), jen.Id("tensor").String(), jen.Id("i").Int(), jen.Id("v").Float64()).Error().Block(
+	recv().Id("anomaly").Params(jen.Id("op"), jen.Id("tensor").String(), jen.Id("i").Int(), jen.Id("v").Float64()).Error().Block(
 		jen.Return(jen.Qual("fmt", "Errorf").Call(jen.Lit(g.g.Model+": anomaly: %s made %s %v at element %d, from finite operands"),
-			jen.Id("anomalyOps").Index(jen.Id("op")), jen.Id("tensor"), jen.Id("v"), jen.Id("i"))),
+			jen.Id("op"), jen.Id("tensor"), jen.Id("v"), jen.Id("i"))),
 	)
 }

@@ -349,9 +349,30 @@ func (g *gen) allocFunc(f *jen.File, alloc string) {
 			}
 		}
 		b.Add(rt("Reserve")).Call(jen.Lit(1)).Comment("the GEMM's work buffers, so that no step allocates, the first included")
-		view := func(field, arena string, off, size int) {
-			end := off + size
-			b.Id("m").Dot(field).Op("=").Id("m").Dot(arena).Index(jen.Lit(off).Op(":").Lit(end).Op(":").Lit(end))
+		// Each view is placed after the buffer it follows in the memory
+		// plan where one ends where it starts (first fit puts most there):
+		// a layer that adds or drops a buffer then moves the lines of its
+		// neighbours, not the offset of every buffer after it.
+		type block struct {
+			field     string
+			off, size int
+		}
+		carved := map[string][]block{}
+		var views []jen.Code
+		view := func(field, buf string, off, size int) {
+			c := buf
+			place := jen.Id(c).Dot("At").Call(jen.Lit(off), jen.Lit(size))
+			if off != 0 {
+				blocks := carved[buf]
+				for i := len(blocks) - 1; i >= 0; i-- {
+					if p := blocks[i]; p.size > 0 && roundUp(p.off+p.size, g.p.Plan.Align) == off {
+						place = jen.Id(c).Dot("After").Call(jen.Id("m").Dot(p.field), jen.Lit(size))
+						break
+					}
+				}
+			}
+			views = append(views, jen.Id("m").Dot(field).Op("=").Add(place))
+			carved[buf] = append(carved[buf], block{field, off, size})
 		}
 		for _, n := range g.order() {
 			s := g.p.Plan.Slot(n)
@@ -367,6 +388,17 @@ func (g *gen) allocFunc(f *jen.File, alloc string) {
 			if name, ok := g.saved[n]; ok {
 				view(name, "saved", s.SavedOffset, s.SavedSize)
 			}
+		}
+		if len(views) > 0 {
+			b.Comment("The memory plan's places: most buffers start where one live beside them ends.")
+		}
+		for _, buf := range []string{"arena", "saved", "aux"} {
+			if carved[buf] != nil {
+				b.Id(buf).Op(":=").Add(rt("NewCarver")).Call(jen.Id("m").Dot(buf), jen.Lit(g.p.Plan.Align))
+			}
+		}
+		for _, v := range views {
+			b.Add(v)
 		}
 		b.Return(jen.Id("m"))
 	})
@@ -711,6 +743,25 @@ func (g *gen) statementFunc(f *jen.File, gr group, backward bool) {
 // describe is the comment above a node's kernel call: the forward formula or
 // the chain-rule step, the shape, and the description line.
 func (g *gen) describe(n *ir.Node) string {
+	if sum := g.p.Plan.Slot(n).FusedSum; sum != nil {
+		return fmt.Sprintf("%s  %v; %s  %v %s", g.step(n), n.Shape, g.sumStep(sum), g.p.Plan.Slot(sum).Sink.Shape, g.provenance(n))
+	}
+	return fmt.Sprintf("%s  %v %s", g.step(n), n.Shape, g.provenance(n))
+}
+
+// describeWrite describes the part of n's statement that writes w, one of
+// g.written(n): the step of n itself, or the bias gradient it sums on the
+// way.
+func (g *gen) describeWrite(n, w *ir.Node) string {
+	if w != n {
+		return fmt.Sprintf("%s  %v %s", g.sumStep(w), g.p.Plan.Slot(w).Sink.Shape, g.provenance(n))
+	}
+	return fmt.Sprintf("%s  %v %s", g.step(n), n.Shape, g.provenance(n))
+}
+
+// step is n's formula or chain-rule step, written as an accumulation
+// where n adds into a gradient.
+func (g *gen) step(n *ir.Node) string {
 	s := g.formula(n)
 	if n.Step != "" {
 		s = n.Step
@@ -718,16 +769,17 @@ func (g *gen) describe(n *ir.Node) string {
 			s = strings.Replace(s, " = ", " += ", 1)
 		}
 	}
-	if sum := g.p.Plan.Slot(n).FusedSum; sum != nil {
-		// The bias gradient computed in the same pass.
-		step := sum.Step
-		if step == "" {
-			step = g.formula(sum)
-		}
-		step = strings.Replace(step, " = ", " += Σrows ", 1)
-		return fmt.Sprintf("%s  %v; %s  %v %s", s, n.Shape, step, g.p.Plan.Slot(sum).Sink.Shape, g.provenance(n))
+	return s
+}
+
+// sumStep is the step of a bias gradient summed in the pass of the
+// activation gradient it sums.
+func (g *gen) sumStep(sum *ir.Node) string {
+	step := sum.Step
+	if step == "" {
+		step = g.formula(sum)
 	}
-	return fmt.Sprintf("%s  %v %s", s, n.Shape, g.provenance(n))
+	return strings.Replace(step, " = ", " += Σrows ", 1)
 }
 
 // minCounts reports whether an op of the training forward pass needs a
@@ -773,3 +825,5 @@ func (g *gen) ioMethod(f *jen.File) {
 		})),
 	)
 }
+
+func roundUp(n, m int) int { return (n + m - 1) / m * m }

@@ -117,14 +117,17 @@ func allocModel64(params []float64) *model64 {
 	m.finalHH = make([]float64, 8192)
 	m.finalHC = make([]float64, 8192)
 	runtime.Reserve(1) // the GEMM's work buffers, so that no step allocates, the first included
-	m.h = m.arena[0:163840:163840]
-	m.hSaved = m.saved[0:1258112:1258112]
-	m.logits = m.arena[163840:225920:225920]
-	m.loss = m.arena[225920:225921:225921]
-	m.dlogits = m.arena[225936:288016:288016]
-	m.dh = m.arena[288016:451856:451856]
-	m.dhBptt = m.arena[451856:893840:893840]
-	m.dhBpttWork = m.arena[893840:2533776:2533776]
+	// The memory plan's places: most buffers start where one live beside them ends.
+	arena := runtime.NewCarver(m.arena, 16)
+	saved := runtime.NewCarver(m.saved, 16)
+	m.h = arena.At(0, 163840)
+	m.hSaved = saved.At(0, 1258112)
+	m.logits = arena.After(m.h, 62080)
+	m.loss = arena.After(m.logits, 1)
+	m.dlogits = arena.After(m.loss, 62080)
+	m.dh = arena.After(m.dlogits, 163840)
+	m.dhBptt = arena.After(m.dh, 441984)
+	m.dhBpttWork = arena.After(m.dhBptt, 1639936)
 	return m
 }
 
@@ -336,15 +339,15 @@ func (m *model64) forwardChecked(n int) error {
 	}
 	m.forwardH(n)
 	if i := runtime.FirstNonFinite(m.h[:n*5120]); i >= 0 {
-		return m.anomaly(0, "h", i, float64(m.h[i]))
+		return m.anomaly("h = rnn(x, h.W, h.U, h.b, h.bh, h0, c0)  (N, 20, 256) (charlm.bpg:10)", "h", i, float64(m.h[i]))
 	}
 	m.forwardLogits(n)
 	if i := runtime.FirstNonFinite(m.logits[:n*1940]); i >= 0 {
-		return m.anomaly(1, "logits", i, float64(m.logits[i]))
+		return m.anomaly("logits = identity(h·logits.W + logits.b)  (N, 20, 97) (charlm.bpg:11)", "logits", i, float64(m.logits[i]))
 	}
 	m.forwardLoss(n)
 	if i := runtime.FirstNonFinite(m.loss[:1]); i >= 0 {
-		return m.anomaly(2, "loss", i, float64(m.loss[i]))
+		return m.anomaly("loss = softmax_cross_entropy(logits, y)  () (charlm.bpg:12)", "loss", i, float64(m.loss[i]))
 	}
 	return nil
 }
@@ -354,28 +357,28 @@ func (m *model64) forwardChecked(n int) error {
 func (m *model64) backwardChecked(n int, acc bool) error {
 	m.backwardLoss(n)
 	if i := runtime.FirstNonFinite(m.dlogits[:n*1940]); i >= 0 {
-		return m.anomaly(3, "dlogits", i, float64(m.dlogits[i]))
+		return m.anomaly("dlogits = (softmax(logits) - onehot(y))·dloss/n  (N, 20, 97) (charlm.bpg:12)", "dlogits", i, float64(m.dlogits[i]))
 	}
 	m.backwardLogits(n, acc)
 	if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
-		return m.anomaly(4, "dlogits.b", i, float64(m.DLogitsB[i]))
+		return m.anomaly("dlogits.b += dlogits  (1, 1, 97) (charlm.bpg:11)", "dlogits.b", i, float64(m.DLogitsB[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dh[:n*5120]); i >= 0 {
-		return m.anomaly(5, "dh", i, float64(m.dh[i]))
+		return m.anomaly("dh = dlogits·logits.Wᵀ  (N, 20, 256) (charlm.bpg:11)", "dh", i, float64(m.dh[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
-		return m.anomaly(6, "dlogits.W", i, float64(m.DLogitsW[i]))
+		return m.anomaly("dlogits.W += hᵀ·dlogits  (256, 97) (charlm.bpg:11)", "dlogits.W", i, float64(m.DLogitsW[i]))
 	}
 	m.backwardH(n)
 	if i := runtime.FirstNonFinite(m.dhBptt[:441984]); i >= 0 {
-		return m.anomaly(7, "dh.bptt", i, float64(m.dhBptt[i]))
+		return m.anomaly("backpropagation through time of h from dh  (441984) (charlm.bpg:10)", "dh.bptt", i, float64(m.dhBptt[i]))
 	}
 	return nil
 }
 
 // anomaly is the error of anomaly mode: kernel op made tensor non-finite at element i.
-func (m *model64) anomaly(op int, tensor string, i int, v float64) error {
-	return fmt.Errorf("charlm: anomaly: %s made %s %v at element %d, from finite operands", anomalyOps[op], tensor, v, i)
+func (m *model64) anomaly(op, tensor string, i int, v float64) error {
+	return fmt.Errorf("charlm: anomaly: %s made %s %v at element %d, from finite operands", op, tensor, v, i)
 }
 
 // forwardH computes h = lstm(x, 256, return_sequences=true, initial=[h0, c0]) (charlm.bpg:10).

@@ -120,14 +120,17 @@ func allocModel64(params []float64) *model64 {
 	m.finalHH = make([]float64, 256)
 	m.finalHC = make([]float64, 256)
 	runtime.Reserve(1) // the GEMM's work buffers, so that no step allocates, the first included
-	m.h = m.arena[0:256:256]
-	m.hSaved = m.saved[0:3425:3425]
-	m.logits = m.arena[256:353:353]
-	m.loss = m.arena[368:369:369]
-	m.dlogits = m.arena[384:481:481]
-	m.dh = m.arena[496:752:752]
-	m.dhBptt = m.arena[752:364881:364881]
-	m.dhBpttWork = m.arena[364896:729281:729281]
+	// The memory plan's places: most buffers start where one live beside them ends.
+	arena := runtime.NewCarver(m.arena, 16)
+	saved := runtime.NewCarver(m.saved, 16)
+	m.h = arena.At(0, 256)
+	m.hSaved = saved.At(0, 3425)
+	m.logits = arena.After(m.h, 97)
+	m.loss = arena.After(m.logits, 1)
+	m.dlogits = arena.After(m.loss, 97)
+	m.dh = arena.After(m.dlogits, 256)
+	m.dhBptt = arena.After(m.dh, 364129)
+	m.dhBpttWork = arena.After(m.dhBptt, 364385)
 	return m
 }
 
@@ -343,15 +346,15 @@ func (m *model64) forwardChecked(n int) error {
 	}
 	m.forwardH(n)
 	if i := runtime.FirstNonFinite(m.h[:n*256]); i >= 0 {
-		return m.anomaly(0, "h", i, float64(m.h[i]))
+		return m.anomaly("h = rnn(x, h.W, h.U, h.b, h.bh, h0, c0)  (N, 1, 256) (charlmstep.bpg:9)", "h", i, float64(m.h[i]))
 	}
 	m.forwardLogits(n)
 	if i := runtime.FirstNonFinite(m.logits[:n*97]); i >= 0 {
-		return m.anomaly(1, "logits", i, float64(m.logits[i]))
+		return m.anomaly("logits = identity(h·logits.W + logits.b)  (N, 1, 97) (charlmstep.bpg:10)", "logits", i, float64(m.logits[i]))
 	}
 	m.forwardLoss(n)
 	if i := runtime.FirstNonFinite(m.loss[:1]); i >= 0 {
-		return m.anomaly(2, "loss", i, float64(m.loss[i]))
+		return m.anomaly("loss = softmax_cross_entropy(logits, y)  () (charlmstep.bpg:11)", "loss", i, float64(m.loss[i]))
 	}
 	return nil
 }
@@ -361,28 +364,28 @@ func (m *model64) forwardChecked(n int) error {
 func (m *model64) backwardChecked(n int, acc bool) error {
 	m.backwardLoss(n)
 	if i := runtime.FirstNonFinite(m.dlogits[:n*97]); i >= 0 {
-		return m.anomaly(3, "dlogits", i, float64(m.dlogits[i]))
+		return m.anomaly("dlogits = (softmax(logits) - onehot(y))·dloss/n  (N, 1, 97) (charlmstep.bpg:11)", "dlogits", i, float64(m.dlogits[i]))
 	}
 	m.backwardLogits(n, acc)
 	if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
-		return m.anomaly(4, "dlogits.b", i, float64(m.DLogitsB[i]))
+		return m.anomaly("dlogits.b += dlogits  (1, 1, 97) (charlmstep.bpg:10)", "dlogits.b", i, float64(m.DLogitsB[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dh[:n*256]); i >= 0 {
-		return m.anomaly(5, "dh", i, float64(m.dh[i]))
+		return m.anomaly("dh = dlogits·logits.Wᵀ  (N, 1, 256) (charlmstep.bpg:10)", "dh", i, float64(m.dh[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
-		return m.anomaly(6, "dlogits.W", i, float64(m.DLogitsW[i]))
+		return m.anomaly("dlogits.W += hᵀ·dlogits  (256, 97) (charlmstep.bpg:10)", "dlogits.W", i, float64(m.DLogitsW[i]))
 	}
 	m.backwardH(n)
 	if i := runtime.FirstNonFinite(m.dhBptt[:364129]); i >= 0 {
-		return m.anomaly(7, "dh.bptt", i, float64(m.dhBptt[i]))
+		return m.anomaly("backpropagation through time of h from dh  (364129) (charlmstep.bpg:9)", "dh.bptt", i, float64(m.dhBptt[i]))
 	}
 	return nil
 }
 
 // anomaly is the error of anomaly mode: kernel op made tensor non-finite at element i.
-func (m *model64) anomaly(op int, tensor string, i int, v float64) error {
-	return fmt.Errorf("charlmstep: anomaly: %s made %s %v at element %d, from finite operands", anomalyOps[op], tensor, v, i)
+func (m *model64) anomaly(op, tensor string, i int, v float64) error {
+	return fmt.Errorf("charlmstep: anomaly: %s made %s %v at element %d, from finite operands", op, tensor, v, i)
 }
 
 // forwardH computes h = lstm(x, 256, return_sequences=true, initial=[h0, c0]) (charlmstep.bpg:9).

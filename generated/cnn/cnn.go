@@ -245,31 +245,34 @@ func allocModel(params []float32) *Model {
 	m.Y = make([]int32, 32)
 	m.aux = make([]int32, 304128)
 	runtime.Reserve(1) // the GEMM's work buffers, so that no step allocates, the first included
-	m.c1Conv = m.arena[0:921600:921600]
-	m.c1ConvCol = m.arena[921600:1699200:1699200]
-	m.p1Max = m.arena[921600:1152000:1152000]
-	m.p1MaxArgmax = m.aux[0:230400:230400]
-	m.p1 = m.arena[0:230400:230400]
-	m.c2Conv = m.arena[230400:576512:576512]
-	m.c2ConvCol = m.arena[1152000:2709504:2709504]
-	m.p2Max = m.arena[576512:650240:650240]
-	m.p2MaxArgmax = m.aux[230400:304128:304128]
-	m.p2 = m.arena[230400:304128:304128]
-	m.h = m.arena[304128:306176:306176]
-	m.logits = m.arena[306176:306496:306496]
-	m.loss = m.arena[306496:306497:306497]
-	m.dlogits = m.arena[306512:306832:306832]
-	m.dh = m.arena[306832:308880:308880]
-	m.dhZ = m.arena[308880:310928:310928]
-	m.df = m.arena[310928:384656:384656]
-	m.dp2Z = m.arena[384656:458384:458384]
-	m.dc2Conv = m.arena[1152000:1498112:1498112]
-	m.dp1 = m.arena[306512:536912:536912]
-	m.dp1Col = m.arena[1498112:3055616:3055616]
-	m.dc2WCol = m.arena[1498112:3055616:3055616]
-	m.dp1Z = m.arena[536912:767312:767312]
-	m.dc1Conv = m.arena[1152000:2073600:2073600]
-	m.dc1WCol = m.arena[306512:1084112:1084112]
+	// The memory plan's places: most buffers start where one live beside them ends.
+	arena := runtime.NewCarver(m.arena, 16)
+	aux := runtime.NewCarver(m.aux, 16)
+	m.c1Conv = arena.At(0, 921600)
+	m.c1ConvCol = arena.After(m.c1Conv, 777600)
+	m.p1Max = arena.After(m.c1Conv, 230400)
+	m.p1MaxArgmax = aux.At(0, 230400)
+	m.p1 = arena.At(0, 230400)
+	m.c2Conv = arena.After(m.p1, 346112)
+	m.c2ConvCol = arena.After(m.p1Max, 1557504)
+	m.p2Max = arena.After(m.c2Conv, 73728)
+	m.p2MaxArgmax = aux.After(m.p1MaxArgmax, 73728)
+	m.p2 = arena.After(m.p1, 73728)
+	m.h = arena.After(m.p2, 2048)
+	m.logits = arena.After(m.h, 320)
+	m.loss = arena.After(m.logits, 1)
+	m.dlogits = arena.After(m.loss, 320)
+	m.dh = arena.After(m.dlogits, 2048)
+	m.dhZ = arena.After(m.dh, 2048)
+	m.df = arena.After(m.dhZ, 73728)
+	m.dp2Z = arena.After(m.df, 73728)
+	m.dc2Conv = arena.After(m.p1Max, 346112)
+	m.dp1 = arena.After(m.loss, 230400)
+	m.dp1Col = arena.After(m.dc2Conv, 1557504)
+	m.dc2WCol = arena.After(m.dc2Conv, 1557504)
+	m.dp1Z = arena.After(m.dp1, 230400)
+	m.dc1Conv = arena.After(m.p1Max, 921600)
+	m.dc1WCol = arena.After(m.loss, 777600)
 	return m
 }
 
@@ -498,34 +501,6 @@ func (m *Model) gradError(name string, i int, v float64) error {
 	return fmt.Errorf("cnn: the gradient of %s is %v at element %d, with finite inputs and loss: a value overflowed in the backward pass (set Anomaly to find the op); lower the learning rate or clip gradients; parameters not updated", name, v, i)
 }
 
-// anomalyOps describes each kernel that anomaly mode checks: its formula or
-// chain-rule step, the shape of its result and its description line.
-var anomalyOps = []string{
-	"c1.conv = conv2d(x, c1.W)  (N, 30, 30, 32) (cnn.bpg:6)",
-	"p1.max = maxpool2d(c1.conv)  (N, 15, 15, 32) (cnn.bpg:7)",
-	"p1 = relu(p1.max + c1.b): c1's bias and relu after the pool (they commute with max)  (N, 15, 15, 32) (cnn.bpg:7)",
-	"c2.conv = conv2d(p1, c2.W)  (N, 13, 13, 64) (cnn.bpg:8)",
-	"p2.max = maxpool2d(c2.conv)  (N, 6, 6, 64) (cnn.bpg:9)",
-	"p2 = relu(p2.max + c2.b): c2's bias and relu after the pool (they commute with max)  (N, 6, 6, 64) (cnn.bpg:9)",
-	"h = relu(f·h.W + h.b)  (N, 64) (cnn.bpg:11)",
-	"logits = identity(h·logits.W + logits.b)  (N, 10) (cnn.bpg:12)",
-	"loss = softmax_cross_entropy(logits, y)  () (cnn.bpg:13)",
-	"dlogits = (softmax(logits) - onehot(y))·dloss/n  (N, 10) (cnn.bpg:13)",
-	"dlogits.b += dlogits  (1, 10) (cnn.bpg:12)",
-	"dh = dlogits·logits.Wᵀ  (N, 64) (cnn.bpg:12)",
-	"dlogits.W += hᵀ·dlogits  (64, 10) (cnn.bpg:12)",
-	"dh.z = dh ⊙ [h > 0]  (N, 64); dh.b += Σrows dh.z  (64) (cnn.bpg:11)",
-	"df = dh.z·h.Wᵀ  (N, 2304) (cnn.bpg:11)",
-	"dh.W += fᵀ·dh.z  (2304, 64) (cnn.bpg:11)",
-	"dp2.z = dp2 ⊙ [p2 > 0]  (N, 6, 6, 64); dc2.b += Σrows dp2.z  (64) (cnn.bpg:9)",
-	"dc2.conv = dp2.z routed to each window's argmax  (N, 13, 13, 64) (cnn.bpg:9)",
-	"dp1 = conv2dᵀ(dc2.conv, c2.W): col2im(dc2.conv·c2.Wᵀ)  (N, 15, 15, 32) (cnn.bpg:8)",
-	"dc2.W += im2col(p1)ᵀ·dc2.conv  (3, 3, 32, 64) (cnn.bpg:8)",
-	"dp1.z = dp1 ⊙ [p1 > 0]  (N, 15, 15, 32); dc1.b += Σrows dp1.z  (32) (cnn.bpg:7)",
-	"dc1.conv = dp1.z routed to each window's argmax  (N, 30, 30, 32) (cnn.bpg:7)",
-	"dc1.W += im2col(x)ᵀ·dc1.conv  (3, 3, 3, 32) (cnn.bpg:6)",
-}
-
 // forwardChecked is Forward's pass in anomaly mode: the parameters are checked, then
 // each statement's results as it runs.
 func (m *Model) forwardChecked(n int) error {
@@ -534,37 +509,37 @@ func (m *Model) forwardChecked(n int) error {
 	}
 	m.forwardC1(n)
 	if i := runtime.FirstNonFinite(m.c1Conv[:n*28800]); i >= 0 {
-		return m.anomaly(0, "c1.conv", i, float64(m.c1Conv[i]))
+		return m.anomaly("c1.conv = conv2d(x, c1.W)  (N, 30, 30, 32) (cnn.bpg:6)", "c1.conv", i, float64(m.c1Conv[i]))
 	}
 	m.forwardP1(n)
 	if i := runtime.FirstNonFinite(m.p1Max[:n*7200]); i >= 0 {
-		return m.anomaly(1, "p1.max", i, float64(m.p1Max[i]))
+		return m.anomaly("p1.max = maxpool2d(c1.conv)  (N, 15, 15, 32) (cnn.bpg:7)", "p1.max", i, float64(m.p1Max[i]))
 	}
 	if i := runtime.FirstNonFinite(m.p1[:n*7200]); i >= 0 {
-		return m.anomaly(2, "p1", i, float64(m.p1[i]))
+		return m.anomaly("p1 = relu(p1.max + c1.b): c1's bias and relu after the pool (they commute with max)  (N, 15, 15, 32) (cnn.bpg:7)", "p1", i, float64(m.p1[i]))
 	}
 	m.forwardC2(n)
 	if i := runtime.FirstNonFinite(m.c2Conv[:n*10816]); i >= 0 {
-		return m.anomaly(3, "c2.conv", i, float64(m.c2Conv[i]))
+		return m.anomaly("c2.conv = conv2d(p1, c2.W)  (N, 13, 13, 64) (cnn.bpg:8)", "c2.conv", i, float64(m.c2Conv[i]))
 	}
 	m.forwardP2(n)
 	if i := runtime.FirstNonFinite(m.p2Max[:n*2304]); i >= 0 {
-		return m.anomaly(4, "p2.max", i, float64(m.p2Max[i]))
+		return m.anomaly("p2.max = maxpool2d(c2.conv)  (N, 6, 6, 64) (cnn.bpg:9)", "p2.max", i, float64(m.p2Max[i]))
 	}
 	if i := runtime.FirstNonFinite(m.p2[:n*2304]); i >= 0 {
-		return m.anomaly(5, "p2", i, float64(m.p2[i]))
+		return m.anomaly("p2 = relu(p2.max + c2.b): c2's bias and relu after the pool (they commute with max)  (N, 6, 6, 64) (cnn.bpg:9)", "p2", i, float64(m.p2[i]))
 	}
 	m.forwardH(n)
 	if i := runtime.FirstNonFinite(m.h[:n*64]); i >= 0 {
-		return m.anomaly(6, "h", i, float64(m.h[i]))
+		return m.anomaly("h = relu(f·h.W + h.b)  (N, 64) (cnn.bpg:11)", "h", i, float64(m.h[i]))
 	}
 	m.forwardLogits(n)
 	if i := runtime.FirstNonFinite(m.logits[:n*10]); i >= 0 {
-		return m.anomaly(7, "logits", i, float64(m.logits[i]))
+		return m.anomaly("logits = identity(h·logits.W + logits.b)  (N, 10) (cnn.bpg:12)", "logits", i, float64(m.logits[i]))
 	}
 	m.forwardLoss(n)
 	if i := runtime.FirstNonFinite(m.loss[:1]); i >= 0 {
-		return m.anomaly(8, "loss", i, float64(m.loss[i]))
+		return m.anomaly("loss = softmax_cross_entropy(logits, y)  () (cnn.bpg:13)", "loss", i, float64(m.loss[i]))
 	}
 	return nil
 }
@@ -574,68 +549,68 @@ func (m *Model) forwardChecked(n int) error {
 func (m *Model) backwardChecked(n int, acc bool) error {
 	m.backwardLoss(n)
 	if i := runtime.FirstNonFinite(m.dlogits[:n*10]); i >= 0 {
-		return m.anomaly(9, "dlogits", i, float64(m.dlogits[i]))
+		return m.anomaly("dlogits = (softmax(logits) - onehot(y))·dloss/n  (N, 10) (cnn.bpg:13)", "dlogits", i, float64(m.dlogits[i]))
 	}
 	m.backwardLogits(n, acc)
 	if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
-		return m.anomaly(10, "dlogits.b", i, float64(m.DLogitsB[i]))
+		return m.anomaly("dlogits.b += dlogits  (1, 10) (cnn.bpg:12)", "dlogits.b", i, float64(m.DLogitsB[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dh[:n*64]); i >= 0 {
-		return m.anomaly(11, "dh", i, float64(m.dh[i]))
+		return m.anomaly("dh = dlogits·logits.Wᵀ  (N, 64) (cnn.bpg:12)", "dh", i, float64(m.dh[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
-		return m.anomaly(12, "dlogits.W", i, float64(m.DLogitsW[i]))
+		return m.anomaly("dlogits.W += hᵀ·dlogits  (64, 10) (cnn.bpg:12)", "dlogits.W", i, float64(m.DLogitsW[i]))
 	}
 	m.backwardH(n, acc)
 	if i := runtime.FirstNonFinite(m.dhZ[:n*64]); i >= 0 {
-		return m.anomaly(13, "dh.z", i, float64(m.dhZ[i]))
+		return m.anomaly("dh.z = dh ⊙ [h > 0]  (N, 64) (cnn.bpg:11)", "dh.z", i, float64(m.dhZ[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DHB); i >= 0 {
-		return m.anomaly(13, "dh.b", i, float64(m.DHB[i]))
+		return m.anomaly("dh.b += Σrows dh.z  (64) (cnn.bpg:11)", "dh.b", i, float64(m.DHB[i]))
 	}
 	if i := runtime.FirstNonFinite(m.df[:n*2304]); i >= 0 {
-		return m.anomaly(14, "df", i, float64(m.df[i]))
+		return m.anomaly("df = dh.z·h.Wᵀ  (N, 2304) (cnn.bpg:11)", "df", i, float64(m.df[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DHW); i >= 0 {
-		return m.anomaly(15, "dh.W", i, float64(m.DHW[i]))
+		return m.anomaly("dh.W += fᵀ·dh.z  (2304, 64) (cnn.bpg:11)", "dh.W", i, float64(m.DHW[i]))
 	}
 	m.backwardP2(n, acc)
 	if i := runtime.FirstNonFinite(m.dp2Z[:n*2304]); i >= 0 {
-		return m.anomaly(16, "dp2.z", i, float64(m.dp2Z[i]))
+		return m.anomaly("dp2.z = dp2 ⊙ [p2 > 0]  (N, 6, 6, 64) (cnn.bpg:9)", "dp2.z", i, float64(m.dp2Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DC2B); i >= 0 {
-		return m.anomaly(16, "dc2.b", i, float64(m.DC2B[i]))
+		return m.anomaly("dc2.b += Σrows dp2.z  (64) (cnn.bpg:9)", "dc2.b", i, float64(m.DC2B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dc2Conv[:n*10816]); i >= 0 {
-		return m.anomaly(17, "dc2.conv", i, float64(m.dc2Conv[i]))
+		return m.anomaly("dc2.conv = dp2.z routed to each window's argmax  (N, 13, 13, 64) (cnn.bpg:9)", "dc2.conv", i, float64(m.dc2Conv[i]))
 	}
 	m.backwardC2(n, acc)
 	if i := runtime.FirstNonFinite(m.dp1[:n*7200]); i >= 0 {
-		return m.anomaly(18, "dp1", i, float64(m.dp1[i]))
+		return m.anomaly("dp1 = conv2dᵀ(dc2.conv, c2.W): col2im(dc2.conv·c2.Wᵀ)  (N, 15, 15, 32) (cnn.bpg:8)", "dp1", i, float64(m.dp1[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DC2W); i >= 0 {
-		return m.anomaly(19, "dc2.W", i, float64(m.DC2W[i]))
+		return m.anomaly("dc2.W += im2col(p1)ᵀ·dc2.conv  (3, 3, 32, 64) (cnn.bpg:8)", "dc2.W", i, float64(m.DC2W[i]))
 	}
 	m.backwardP1(n, acc)
 	if i := runtime.FirstNonFinite(m.dp1Z[:n*7200]); i >= 0 {
-		return m.anomaly(20, "dp1.z", i, float64(m.dp1Z[i]))
+		return m.anomaly("dp1.z = dp1 ⊙ [p1 > 0]  (N, 15, 15, 32) (cnn.bpg:7)", "dp1.z", i, float64(m.dp1Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DC1B); i >= 0 {
-		return m.anomaly(20, "dc1.b", i, float64(m.DC1B[i]))
+		return m.anomaly("dc1.b += Σrows dp1.z  (32) (cnn.bpg:7)", "dc1.b", i, float64(m.DC1B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dc1Conv[:n*28800]); i >= 0 {
-		return m.anomaly(21, "dc1.conv", i, float64(m.dc1Conv[i]))
+		return m.anomaly("dc1.conv = dp1.z routed to each window's argmax  (N, 30, 30, 32) (cnn.bpg:7)", "dc1.conv", i, float64(m.dc1Conv[i]))
 	}
 	m.backwardC1(n, acc)
 	if i := runtime.FirstNonFinite(m.DC1W); i >= 0 {
-		return m.anomaly(22, "dc1.W", i, float64(m.DC1W[i]))
+		return m.anomaly("dc1.W += im2col(x)ᵀ·dc1.conv  (3, 3, 3, 32) (cnn.bpg:6)", "dc1.W", i, float64(m.DC1W[i]))
 	}
 	return nil
 }
 
 // anomaly is the error of anomaly mode: kernel op made tensor non-finite at element i.
-func (m *Model) anomaly(op int, tensor string, i int, v float64) error {
-	return fmt.Errorf("cnn: anomaly: %s made %s %v at element %d, from finite operands", anomalyOps[op], tensor, v, i)
+func (m *Model) anomaly(op, tensor string, i int, v float64) error {
+	return fmt.Errorf("cnn: anomaly: %s made %s %v at element %d, from finite operands", op, tensor, v, i)
 }
 
 // forwardC1 computes c1 = conv2d(x, 32, 3, activation=relu, init=he_uniform) (cnn.bpg:6).

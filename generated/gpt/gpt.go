@@ -446,107 +446,110 @@ func allocModel(params []float32) *Model {
 	m.Y = make([]int32, 512)
 	m.saved = make([]float32, 533504)
 	runtime.Reserve(1) // the GEMM's work buffers, so that no step allocates, the first included
-	m.x0Embedding = m.arena[0:65536:65536]
-	m.x0 = m.arena[65536:131072:131072]
-	m.ln1a = m.arena[0:65536:65536]
-	m.ln1aSaved = m.saved[0:1024:1024]
-	m.qkv1 = m.arena[131072:327680:327680]
-	m.att1 = m.arena[327680:393216:393216]
-	m.att1Work = m.arena[393216:401408:401408]
-	m.att1Saved = m.saved[1024:132096:132096]
-	m.r1 = m.arena[393216:458752:458752]
-	m.ln1b = m.arena[458752:524288:524288]
-	m.ln1bSaved = m.saved[132096:133120:133120]
-	m.fc1Z = m.arena[524288:786432:786432]
-	m.fc1 = m.arena[786432:1048576:1048576]
-	m.x1 = m.arena[1048576:1114112:1114112]
-	m.ln2a = m.arena[1114112:1179648:1179648]
-	m.ln2aSaved = m.saved[133120:134144:134144]
-	m.qkv2 = m.arena[1179648:1376256:1376256]
-	m.att2 = m.arena[1376256:1441792:1441792]
-	m.att2Work = m.arena[1441792:1449984:1449984]
-	m.att2Saved = m.saved[134144:265216:265216]
-	m.r2 = m.arena[1441792:1507328:1507328]
-	m.ln2b = m.arena[1507328:1572864:1572864]
-	m.ln2bSaved = m.saved[265216:266240:266240]
-	m.fc2Z = m.arena[1572864:1835008:1835008]
-	m.fc2 = m.arena[1835008:2097152:2097152]
-	m.x2 = m.arena[2097152:2162688:2162688]
-	m.ln3a = m.arena[2162688:2228224:2228224]
-	m.ln3aSaved = m.saved[266240:267264:267264]
-	m.qkv3 = m.arena[2228224:2424832:2424832]
-	m.att3 = m.arena[2424832:2490368:2490368]
-	m.att3Work = m.arena[2490368:2498560:2498560]
-	m.att3Saved = m.saved[267264:398336:398336]
-	m.r3 = m.arena[2490368:2555904:2555904]
-	m.ln3b = m.arena[2555904:2621440:2621440]
-	m.ln3bSaved = m.saved[398336:399360:399360]
-	m.fc3Z = m.arena[2621440:2883584:2883584]
-	m.fc3 = m.arena[2883584:3145728:3145728]
-	m.x3 = m.arena[3145728:3211264:3211264]
-	m.ln4a = m.arena[3211264:3276800:3276800]
-	m.ln4aSaved = m.saved[399360:400384:400384]
-	m.qkv4 = m.arena[3276800:3473408:3473408]
-	m.att4 = m.arena[3473408:3538944:3538944]
-	m.att4Work = m.arena[3538944:3547136:3547136]
-	m.att4Saved = m.saved[400384:531456:531456]
-	m.r4 = m.arena[3538944:3604480:3604480]
-	m.ln4b = m.arena[3604480:3670016:3670016]
-	m.ln4bSaved = m.saved[531456:532480:532480]
-	m.fc4Z = m.arena[3670016:3932160:3932160]
-	m.fc4 = m.arena[3932160:4194304:4194304]
-	m.x4 = m.arena[4194304:4259840:4259840]
-	m.lnf = m.arena[4259840:4325376:4325376]
-	m.lnfSaved = m.saved[532480:533504:533504]
-	m.logits = m.arena[4325376:4456448:4456448]
-	m.loss = m.arena[4456448:4456449:4456449]
-	m.dlogits = m.arena[4456464:4587536:4587536]
-	m.dlnf = m.arena[4587536:4653072:4653072]
-	m.dlnfAll = m.arena[4456464:4522256:4522256]
-	m.dfc4 = m.arena[4522256:4784400:4784400]
-	m.dfc4Z = m.arena[3932160:4194304:4194304]
-	m.dln4b = m.arena[3670016:3735552:3735552]
-	m.dln4bAll = m.arena[3735552:3801344:3801344]
-	m.dr4 = m.arena[3538944:3604480:3604480]
-	m.datt4 = m.arena[3604480:3670016:3670016]
-	m.dqkv4 = m.arena[3670016:3866624:3866624]
-	m.dqkv4Work = m.arena[3866624:3880960:3880960]
-	m.dln4a = m.arena[3276800:3342336:3342336]
-	m.dln4aAll = m.arena[3342336:3408128:3408128]
-	m.dx3 = m.arena[3145728:3211264:3211264]
-	m.dfc3 = m.arena[3211264:3473408:3473408]
-	m.dfc3Z = m.arena[2883584:3145728:3145728]
-	m.dln3b = m.arena[2621440:2686976:2686976]
-	m.dln3bAll = m.arena[2686976:2752768:2752768]
-	m.dr3 = m.arena[2490368:2555904:2555904]
-	m.datt3 = m.arena[2555904:2621440:2621440]
-	m.dqkv3 = m.arena[2621440:2818048:2818048]
-	m.dqkv3Work = m.arena[2818048:2832384:2832384]
-	m.dln3a = m.arena[2228224:2293760:2293760]
-	m.dln3aAll = m.arena[2293760:2359552:2359552]
-	m.dx2 = m.arena[2097152:2162688:2162688]
-	m.dfc2 = m.arena[2162688:2424832:2424832]
-	m.dfc2Z = m.arena[1835008:2097152:2097152]
-	m.dln2b = m.arena[1572864:1638400:1638400]
-	m.dln2bAll = m.arena[1638400:1704192:1704192]
-	m.dr2 = m.arena[1441792:1507328:1507328]
-	m.datt2 = m.arena[1507328:1572864:1572864]
-	m.dqkv2 = m.arena[1572864:1769472:1769472]
-	m.dqkv2Work = m.arena[1769472:1783808:1783808]
-	m.dln2a = m.arena[1179648:1245184:1245184]
-	m.dln2aAll = m.arena[1245184:1310976:1310976]
-	m.dx1 = m.arena[1048576:1114112:1114112]
-	m.dfc1 = m.arena[1114112:1376256:1376256]
-	m.dfc1Z = m.arena[786432:1048576:1048576]
-	m.dln1b = m.arena[524288:589824:589824]
-	m.dln1bAll = m.arena[589824:655616:655616]
-	m.dr1 = m.arena[393216:458752:458752]
-	m.datt1 = m.arena[458752:524288:524288]
-	m.dqkv1 = m.arena[524288:720896:720896]
-	m.dqkv1Work = m.arena[720896:735232:735232]
-	m.dln1a = m.arena[131072:196608:196608]
-	m.dln1aAll = m.arena[196608:262400:262400]
-	m.dx0 = m.arena[0:65536:65536]
+	// The memory plan's places: most buffers start where one live beside them ends.
+	arena := runtime.NewCarver(m.arena, 16)
+	saved := runtime.NewCarver(m.saved, 16)
+	m.x0Embedding = arena.At(0, 65536)
+	m.x0 = arena.After(m.x0Embedding, 65536)
+	m.ln1a = arena.At(0, 65536)
+	m.ln1aSaved = saved.At(0, 1024)
+	m.qkv1 = arena.After(m.x0, 196608)
+	m.att1 = arena.After(m.qkv1, 65536)
+	m.att1Work = arena.After(m.att1, 8192)
+	m.att1Saved = saved.After(m.ln1aSaved, 131072)
+	m.r1 = arena.After(m.att1, 65536)
+	m.ln1b = arena.After(m.r1, 65536)
+	m.ln1bSaved = saved.After(m.att1Saved, 1024)
+	m.fc1Z = arena.After(m.ln1b, 262144)
+	m.fc1 = arena.After(m.fc1Z, 262144)
+	m.x1 = arena.After(m.fc1, 65536)
+	m.ln2a = arena.After(m.x1, 65536)
+	m.ln2aSaved = saved.After(m.ln1bSaved, 1024)
+	m.qkv2 = arena.After(m.ln2a, 196608)
+	m.att2 = arena.After(m.qkv2, 65536)
+	m.att2Work = arena.After(m.att2, 8192)
+	m.att2Saved = saved.After(m.ln2aSaved, 131072)
+	m.r2 = arena.After(m.att2, 65536)
+	m.ln2b = arena.After(m.r2, 65536)
+	m.ln2bSaved = saved.After(m.att2Saved, 1024)
+	m.fc2Z = arena.After(m.ln2b, 262144)
+	m.fc2 = arena.After(m.fc2Z, 262144)
+	m.x2 = arena.After(m.fc2, 65536)
+	m.ln3a = arena.After(m.x2, 65536)
+	m.ln3aSaved = saved.After(m.ln2bSaved, 1024)
+	m.qkv3 = arena.After(m.ln3a, 196608)
+	m.att3 = arena.After(m.qkv3, 65536)
+	m.att3Work = arena.After(m.att3, 8192)
+	m.att3Saved = saved.After(m.ln3aSaved, 131072)
+	m.r3 = arena.After(m.att3, 65536)
+	m.ln3b = arena.After(m.r3, 65536)
+	m.ln3bSaved = saved.After(m.att3Saved, 1024)
+	m.fc3Z = arena.After(m.ln3b, 262144)
+	m.fc3 = arena.After(m.fc3Z, 262144)
+	m.x3 = arena.After(m.fc3, 65536)
+	m.ln4a = arena.After(m.x3, 65536)
+	m.ln4aSaved = saved.After(m.ln3bSaved, 1024)
+	m.qkv4 = arena.After(m.ln4a, 196608)
+	m.att4 = arena.After(m.qkv4, 65536)
+	m.att4Work = arena.After(m.att4, 8192)
+	m.att4Saved = saved.After(m.ln4aSaved, 131072)
+	m.r4 = arena.After(m.att4, 65536)
+	m.ln4b = arena.After(m.r4, 65536)
+	m.ln4bSaved = saved.After(m.att4Saved, 1024)
+	m.fc4Z = arena.After(m.ln4b, 262144)
+	m.fc4 = arena.After(m.fc4Z, 262144)
+	m.x4 = arena.After(m.fc4, 65536)
+	m.lnf = arena.After(m.x4, 65536)
+	m.lnfSaved = saved.After(m.ln4bSaved, 1024)
+	m.logits = arena.After(m.lnf, 131072)
+	m.loss = arena.After(m.logits, 1)
+	m.dlogits = arena.After(m.loss, 131072)
+	m.dlnf = arena.After(m.dlogits, 65536)
+	m.dlnfAll = arena.After(m.loss, 65792)
+	m.dfc4 = arena.After(m.dlnfAll, 262144)
+	m.dfc4Z = arena.After(m.fc4Z, 262144)
+	m.dln4b = arena.After(m.ln4b, 65536)
+	m.dln4bAll = arena.After(m.dln4b, 65792)
+	m.dr4 = arena.After(m.att4, 65536)
+	m.datt4 = arena.After(m.dr4, 65536)
+	m.dqkv4 = arena.After(m.datt4, 196608)
+	m.dqkv4Work = arena.After(m.dqkv4, 14336)
+	m.dln4a = arena.After(m.ln4a, 65536)
+	m.dln4aAll = arena.After(m.dln4a, 65792)
+	m.dx3 = arena.After(m.fc3, 65536)
+	m.dfc3 = arena.After(m.dx3, 262144)
+	m.dfc3Z = arena.After(m.fc3Z, 262144)
+	m.dln3b = arena.After(m.ln3b, 65536)
+	m.dln3bAll = arena.After(m.dln3b, 65792)
+	m.dr3 = arena.After(m.att3, 65536)
+	m.datt3 = arena.After(m.dr3, 65536)
+	m.dqkv3 = arena.After(m.datt3, 196608)
+	m.dqkv3Work = arena.After(m.dqkv3, 14336)
+	m.dln3a = arena.After(m.ln3a, 65536)
+	m.dln3aAll = arena.After(m.dln3a, 65792)
+	m.dx2 = arena.After(m.fc2, 65536)
+	m.dfc2 = arena.After(m.dx2, 262144)
+	m.dfc2Z = arena.After(m.fc2Z, 262144)
+	m.dln2b = arena.After(m.ln2b, 65536)
+	m.dln2bAll = arena.After(m.dln2b, 65792)
+	m.dr2 = arena.After(m.att2, 65536)
+	m.datt2 = arena.After(m.dr2, 65536)
+	m.dqkv2 = arena.After(m.datt2, 196608)
+	m.dqkv2Work = arena.After(m.dqkv2, 14336)
+	m.dln2a = arena.After(m.ln2a, 65536)
+	m.dln2aAll = arena.After(m.dln2a, 65792)
+	m.dx1 = arena.After(m.fc1, 65536)
+	m.dfc1 = arena.After(m.dx1, 262144)
+	m.dfc1Z = arena.After(m.fc1Z, 262144)
+	m.dln1b = arena.After(m.ln1b, 65536)
+	m.dln1bAll = arena.After(m.dln1b, 65792)
+	m.dr1 = arena.After(m.att1, 65536)
+	m.datt1 = arena.After(m.dr1, 65536)
+	m.dqkv1 = arena.After(m.datt1, 196608)
+	m.dqkv1Work = arena.After(m.dqkv1, 14336)
+	m.dln1a = arena.After(m.x0, 65536)
+	m.dln1aAll = arena.After(m.dln1a, 65792)
+	m.dx0 = arena.At(0, 65536)
 	return m
 }
 
@@ -1052,122 +1055,6 @@ func (m *Model) gradError(name string, i int, v float64) error {
 	return fmt.Errorf("gpt: the gradient of %s is %v at element %d, with finite inputs and loss: a value overflowed in the backward pass (set Anomaly to find the op); lower the learning rate or clip gradients; parameters not updated", name, v, i)
 }
 
-// anomalyOps describes each kernel that anomaly mode checks: its formula or
-// chain-rule step, the shape of its result and its description line.
-var anomalyOps = []string{
-	"x0.embedding = embedding(x0.W, t)  (N, 64, 128) (gpt.bpg:11)",
-	"x0 = x0.embedding + wpe  (N, 64, 128) (gpt.bpg:11)",
-	"ln1a = (x0 - mean)/√(var + 1e-05)·ln1a.gamma + ln1a.beta over each row  (N, 64, 128) (gpt.bpg:13)",
-	"qkv1 = identity(ln1a·qkv1.W + qkv1.b)  (N, 64, 384) (gpt.bpg:14)",
-	"att1 = attention(qkv1, 4 heads, causal)  (N, 64, 128) (gpt.bpg:15)",
-	"r1 = x0 + (att1·r1.W + r1.b)  (N, 64, 128) (gpt.bpg:16)",
-	"ln1b = (r1 - mean)/√(var + 1e-05)·ln1b.gamma + ln1b.beta over each row  (N, 64, 128) (gpt.bpg:17)",
-	"fc1.z = identity(ln1b·fc1.W + fc1.b)  (N, 64, 512) (gpt.bpg:18)",
-	"fc1 = gelu(fc1.z)  (N, 64, 512) (gpt.bpg:18)",
-	"x1 = r1 + (fc1·x1.W + x1.b)  (N, 64, 128) (gpt.bpg:19)",
-	"ln2a = (x1 - mean)/√(var + 1e-05)·ln2a.gamma + ln2a.beta over each row  (N, 64, 128) (gpt.bpg:21)",
-	"qkv2 = identity(ln2a·qkv2.W + qkv2.b)  (N, 64, 384) (gpt.bpg:22)",
-	"att2 = attention(qkv2, 4 heads, causal)  (N, 64, 128) (gpt.bpg:23)",
-	"r2 = x1 + (att2·r2.W + r2.b)  (N, 64, 128) (gpt.bpg:24)",
-	"ln2b = (r2 - mean)/√(var + 1e-05)·ln2b.gamma + ln2b.beta over each row  (N, 64, 128) (gpt.bpg:25)",
-	"fc2.z = identity(ln2b·fc2.W + fc2.b)  (N, 64, 512) (gpt.bpg:26)",
-	"fc2 = gelu(fc2.z)  (N, 64, 512) (gpt.bpg:26)",
-	"x2 = r2 + (fc2·x2.W + x2.b)  (N, 64, 128) (gpt.bpg:27)",
-	"ln3a = (x2 - mean)/√(var + 1e-05)·ln3a.gamma + ln3a.beta over each row  (N, 64, 128) (gpt.bpg:29)",
-	"qkv3 = identity(ln3a·qkv3.W + qkv3.b)  (N, 64, 384) (gpt.bpg:30)",
-	"att3 = attention(qkv3, 4 heads, causal)  (N, 64, 128) (gpt.bpg:31)",
-	"r3 = x2 + (att3·r3.W + r3.b)  (N, 64, 128) (gpt.bpg:32)",
-	"ln3b = (r3 - mean)/√(var + 1e-05)·ln3b.gamma + ln3b.beta over each row  (N, 64, 128) (gpt.bpg:33)",
-	"fc3.z = identity(ln3b·fc3.W + fc3.b)  (N, 64, 512) (gpt.bpg:34)",
-	"fc3 = gelu(fc3.z)  (N, 64, 512) (gpt.bpg:34)",
-	"x3 = r3 + (fc3·x3.W + x3.b)  (N, 64, 128) (gpt.bpg:35)",
-	"ln4a = (x3 - mean)/√(var + 1e-05)·ln4a.gamma + ln4a.beta over each row  (N, 64, 128) (gpt.bpg:37)",
-	"qkv4 = identity(ln4a·qkv4.W + qkv4.b)  (N, 64, 384) (gpt.bpg:38)",
-	"att4 = attention(qkv4, 4 heads, causal)  (N, 64, 128) (gpt.bpg:39)",
-	"r4 = x3 + (att4·r4.W + r4.b)  (N, 64, 128) (gpt.bpg:40)",
-	"ln4b = (r4 - mean)/√(var + 1e-05)·ln4b.gamma + ln4b.beta over each row  (N, 64, 128) (gpt.bpg:41)",
-	"fc4.z = identity(ln4b·fc4.W + fc4.b)  (N, 64, 512) (gpt.bpg:42)",
-	"fc4 = gelu(fc4.z)  (N, 64, 512) (gpt.bpg:42)",
-	"x4 = r4 + (fc4·x4.W + x4.b)  (N, 64, 128) (gpt.bpg:43)",
-	"lnf = (x4 - mean)/√(var + 1e-05)·lnf.gamma + lnf.beta over each row  (N, 64, 128) (gpt.bpg:44)",
-	"logits = lnf·x0.Wᵀ  (N, 64, 256) (gpt.bpg:45)",
-	"loss = softmax_cross_entropy(logits, y)  () (gpt.bpg:46)",
-	"dlogits = (softmax(logits) - onehot(y))·dloss/n  (N, 64, 256) (gpt.bpg:46)",
-	"dlnf = dlogits·x0.W  (N, 64, 128) (gpt.bpg:45)",
-	"dx0.W += dlogitsᵀ·lnf  (256, 128) (gpt.bpg:45)",
-	"dx4, dlnf.gamma, dlnf.beta of lnf from dlnf (two reductions and one pass)  (65792) (gpt.bpg:44)",
-	"dx4.b += dx4  (1, 1, 128) (gpt.bpg:43)",
-	"dfc4 = dx4·x4.Wᵀ  (N, 64, 512) (gpt.bpg:43)",
-	"dx4.W += fc4ᵀ·dx4  (512, 128) (gpt.bpg:43)",
-	"dfc4.z = dfc4 ⊙ gelu'(fc4.z)  (tanh approximation)  (N, 64, 512); dfc4.b += Σrows dfc4.z  (512) (gpt.bpg:42)",
-	"dln4b = dfc4.z·fc4.Wᵀ  (N, 64, 128) (gpt.bpg:42)",
-	"dfc4.W += ln4bᵀ·dfc4.z  (128, 512) (gpt.bpg:42)",
-	"dr4, dln4b.gamma, dln4b.beta of ln4b from dln4b (two reductions and one pass)  (65792) (gpt.bpg:41)",
-	"dr4 = sum of the gradients from its 2 uses  (N, 64, 128) (gpt.bpg:40)",
-	"dr4.b += dr4  (1, 1, 128) (gpt.bpg:40)",
-	"datt4 = dr4·r4.Wᵀ  (N, 64, 128) (gpt.bpg:40)",
-	"dr4.W += att4ᵀ·dr4  (128, 128) (gpt.bpg:40)",
-	"dqkv4 = attention's adjoint: dv = pᵀ·dy, through the softmax ds = p ⊙ (dy·vᵀ − Σ p ⊙ dy·vᵀ), dq = ds·k/√d, dk = dsᵀ·q/√d  (N, 64, 384) (gpt.bpg:39)",
-	"dqkv4.b += dqkv4  (1, 1, 384) (gpt.bpg:38)",
-	"dln4a = dqkv4·qkv4.Wᵀ  (N, 64, 128) (gpt.bpg:38)",
-	"dqkv4.W += ln4aᵀ·dqkv4  (128, 384) (gpt.bpg:38)",
-	"dx3, dln4a.gamma, dln4a.beta of ln4a from dln4a (two reductions and one pass)  (65792) (gpt.bpg:37)",
-	"dx3 = sum of the gradients from its 2 uses  (N, 64, 128) (gpt.bpg:35)",
-	"dx3.b += dx3  (1, 1, 128) (gpt.bpg:35)",
-	"dfc3 = dx3·x3.Wᵀ  (N, 64, 512) (gpt.bpg:35)",
-	"dx3.W += fc3ᵀ·dx3  (512, 128) (gpt.bpg:35)",
-	"dfc3.z = dfc3 ⊙ gelu'(fc3.z)  (tanh approximation)  (N, 64, 512); dfc3.b += Σrows dfc3.z  (512) (gpt.bpg:34)",
-	"dln3b = dfc3.z·fc3.Wᵀ  (N, 64, 128) (gpt.bpg:34)",
-	"dfc3.W += ln3bᵀ·dfc3.z  (128, 512) (gpt.bpg:34)",
-	"dr3, dln3b.gamma, dln3b.beta of ln3b from dln3b (two reductions and one pass)  (65792) (gpt.bpg:33)",
-	"dr3 = sum of the gradients from its 2 uses  (N, 64, 128) (gpt.bpg:32)",
-	"dr3.b += dr3  (1, 1, 128) (gpt.bpg:32)",
-	"datt3 = dr3·r3.Wᵀ  (N, 64, 128) (gpt.bpg:32)",
-	"dr3.W += att3ᵀ·dr3  (128, 128) (gpt.bpg:32)",
-	"dqkv3 = attention's adjoint: dv = pᵀ·dy, through the softmax ds = p ⊙ (dy·vᵀ − Σ p ⊙ dy·vᵀ), dq = ds·k/√d, dk = dsᵀ·q/√d  (N, 64, 384) (gpt.bpg:31)",
-	"dqkv3.b += dqkv3  (1, 1, 384) (gpt.bpg:30)",
-	"dln3a = dqkv3·qkv3.Wᵀ  (N, 64, 128) (gpt.bpg:30)",
-	"dqkv3.W += ln3aᵀ·dqkv3  (128, 384) (gpt.bpg:30)",
-	"dx2, dln3a.gamma, dln3a.beta of ln3a from dln3a (two reductions and one pass)  (65792) (gpt.bpg:29)",
-	"dx2 = sum of the gradients from its 2 uses  (N, 64, 128) (gpt.bpg:27)",
-	"dx2.b += dx2  (1, 1, 128) (gpt.bpg:27)",
-	"dfc2 = dx2·x2.Wᵀ  (N, 64, 512) (gpt.bpg:27)",
-	"dx2.W += fc2ᵀ·dx2  (512, 128) (gpt.bpg:27)",
-	"dfc2.z = dfc2 ⊙ gelu'(fc2.z)  (tanh approximation)  (N, 64, 512); dfc2.b += Σrows dfc2.z  (512) (gpt.bpg:26)",
-	"dln2b = dfc2.z·fc2.Wᵀ  (N, 64, 128) (gpt.bpg:26)",
-	"dfc2.W += ln2bᵀ·dfc2.z  (128, 512) (gpt.bpg:26)",
-	"dr2, dln2b.gamma, dln2b.beta of ln2b from dln2b (two reductions and one pass)  (65792) (gpt.bpg:25)",
-	"dr2 = sum of the gradients from its 2 uses  (N, 64, 128) (gpt.bpg:24)",
-	"dr2.b += dr2  (1, 1, 128) (gpt.bpg:24)",
-	"datt2 = dr2·r2.Wᵀ  (N, 64, 128) (gpt.bpg:24)",
-	"dr2.W += att2ᵀ·dr2  (128, 128) (gpt.bpg:24)",
-	"dqkv2 = attention's adjoint: dv = pᵀ·dy, through the softmax ds = p ⊙ (dy·vᵀ − Σ p ⊙ dy·vᵀ), dq = ds·k/√d, dk = dsᵀ·q/√d  (N, 64, 384) (gpt.bpg:23)",
-	"dqkv2.b += dqkv2  (1, 1, 384) (gpt.bpg:22)",
-	"dln2a = dqkv2·qkv2.Wᵀ  (N, 64, 128) (gpt.bpg:22)",
-	"dqkv2.W += ln2aᵀ·dqkv2  (128, 384) (gpt.bpg:22)",
-	"dx1, dln2a.gamma, dln2a.beta of ln2a from dln2a (two reductions and one pass)  (65792) (gpt.bpg:21)",
-	"dx1 = sum of the gradients from its 2 uses  (N, 64, 128) (gpt.bpg:19)",
-	"dx1.b += dx1  (1, 1, 128) (gpt.bpg:19)",
-	"dfc1 = dx1·x1.Wᵀ  (N, 64, 512) (gpt.bpg:19)",
-	"dx1.W += fc1ᵀ·dx1  (512, 128) (gpt.bpg:19)",
-	"dfc1.z = dfc1 ⊙ gelu'(fc1.z)  (tanh approximation)  (N, 64, 512); dfc1.b += Σrows dfc1.z  (512) (gpt.bpg:18)",
-	"dln1b = dfc1.z·fc1.Wᵀ  (N, 64, 128) (gpt.bpg:18)",
-	"dfc1.W += ln1bᵀ·dfc1.z  (128, 512) (gpt.bpg:18)",
-	"dr1, dln1b.gamma, dln1b.beta of ln1b from dln1b (two reductions and one pass)  (65792) (gpt.bpg:17)",
-	"dr1 = sum of the gradients from its 2 uses  (N, 64, 128) (gpt.bpg:16)",
-	"dr1.b += dr1  (1, 1, 128) (gpt.bpg:16)",
-	"datt1 = dr1·r1.Wᵀ  (N, 64, 128) (gpt.bpg:16)",
-	"dr1.W += att1ᵀ·dr1  (128, 128) (gpt.bpg:16)",
-	"dqkv1 = attention's adjoint: dv = pᵀ·dy, through the softmax ds = p ⊙ (dy·vᵀ − Σ p ⊙ dy·vᵀ), dq = ds·k/√d, dk = dsᵀ·q/√d  (N, 64, 384) (gpt.bpg:15)",
-	"dqkv1.b += dqkv1  (1, 1, 384) (gpt.bpg:14)",
-	"dln1a = dqkv1·qkv1.Wᵀ  (N, 64, 128) (gpt.bpg:14)",
-	"dqkv1.W += ln1aᵀ·dqkv1  (128, 384) (gpt.bpg:14)",
-	"dx0, dln1a.gamma, dln1a.beta of ln1a from dln1a (two reductions and one pass)  (65792) (gpt.bpg:13)",
-	"dx0 = sum of the gradients from its 2 uses  (N, 64, 128) (gpt.bpg:11)",
-	"dwpe += dx0  (1, 64, 128) (gpt.bpg:11)",
-	"dx0.W[t] += dx0: each position's gradient row added to its token's row  (256, 128) (gpt.bpg:11)",
-}
-
 // forwardChecked is Forward's pass in anomaly mode: the parameters are checked, then
 // each statement's results as it runs.
 func (m *Model) forwardChecked(n int) error {
@@ -1176,146 +1063,146 @@ func (m *Model) forwardChecked(n int) error {
 	}
 	m.forwardX0(n)
 	if i := runtime.FirstNonFinite(m.x0Embedding[:n*8192]); i >= 0 {
-		return m.anomaly(0, "x0.embedding", i, float64(m.x0Embedding[i]))
+		return m.anomaly("x0.embedding = embedding(x0.W, t)  (N, 64, 128) (gpt.bpg:11)", "x0.embedding", i, float64(m.x0Embedding[i]))
 	}
 	if i := runtime.FirstNonFinite(m.x0[:n*8192]); i >= 0 {
-		return m.anomaly(1, "x0", i, float64(m.x0[i]))
+		return m.anomaly("x0 = x0.embedding + wpe  (N, 64, 128) (gpt.bpg:11)", "x0", i, float64(m.x0[i]))
 	}
 	m.forwardLn1a(n)
 	if i := runtime.FirstNonFinite(m.ln1a[:n*8192]); i >= 0 {
-		return m.anomaly(2, "ln1a", i, float64(m.ln1a[i]))
+		return m.anomaly("ln1a = (x0 - mean)/√(var + 1e-05)·ln1a.gamma + ln1a.beta over each row  (N, 64, 128) (gpt.bpg:13)", "ln1a", i, float64(m.ln1a[i]))
 	}
 	m.forwardQkv1(n)
 	if i := runtime.FirstNonFinite(m.qkv1[:n*24576]); i >= 0 {
-		return m.anomaly(3, "qkv1", i, float64(m.qkv1[i]))
+		return m.anomaly("qkv1 = identity(ln1a·qkv1.W + qkv1.b)  (N, 64, 384) (gpt.bpg:14)", "qkv1", i, float64(m.qkv1[i]))
 	}
 	m.forwardAtt1(n)
 	if i := runtime.FirstNonFinite(m.att1[:n*8192]); i >= 0 {
-		return m.anomaly(4, "att1", i, float64(m.att1[i]))
+		return m.anomaly("att1 = attention(qkv1, 4 heads, causal)  (N, 64, 128) (gpt.bpg:15)", "att1", i, float64(m.att1[i]))
 	}
 	m.forwardR1(n)
 	if i := runtime.FirstNonFinite(m.r1[:n*8192]); i >= 0 {
-		return m.anomaly(5, "r1", i, float64(m.r1[i]))
+		return m.anomaly("r1 = x0 + (att1·r1.W + r1.b)  (N, 64, 128) (gpt.bpg:16)", "r1", i, float64(m.r1[i]))
 	}
 	m.forwardLn1b(n)
 	if i := runtime.FirstNonFinite(m.ln1b[:n*8192]); i >= 0 {
-		return m.anomaly(6, "ln1b", i, float64(m.ln1b[i]))
+		return m.anomaly("ln1b = (r1 - mean)/√(var + 1e-05)·ln1b.gamma + ln1b.beta over each row  (N, 64, 128) (gpt.bpg:17)", "ln1b", i, float64(m.ln1b[i]))
 	}
 	m.forwardFc1(n)
 	if i := runtime.FirstNonFinite(m.fc1Z[:n*32768]); i >= 0 {
-		return m.anomaly(7, "fc1.z", i, float64(m.fc1Z[i]))
+		return m.anomaly("fc1.z = identity(ln1b·fc1.W + fc1.b)  (N, 64, 512) (gpt.bpg:18)", "fc1.z", i, float64(m.fc1Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.fc1[:n*32768]); i >= 0 {
-		return m.anomaly(8, "fc1", i, float64(m.fc1[i]))
+		return m.anomaly("fc1 = gelu(fc1.z)  (N, 64, 512) (gpt.bpg:18)", "fc1", i, float64(m.fc1[i]))
 	}
 	m.forwardX1(n)
 	if i := runtime.FirstNonFinite(m.x1[:n*8192]); i >= 0 {
-		return m.anomaly(9, "x1", i, float64(m.x1[i]))
+		return m.anomaly("x1 = r1 + (fc1·x1.W + x1.b)  (N, 64, 128) (gpt.bpg:19)", "x1", i, float64(m.x1[i]))
 	}
 	m.forwardLn2a(n)
 	if i := runtime.FirstNonFinite(m.ln2a[:n*8192]); i >= 0 {
-		return m.anomaly(10, "ln2a", i, float64(m.ln2a[i]))
+		return m.anomaly("ln2a = (x1 - mean)/√(var + 1e-05)·ln2a.gamma + ln2a.beta over each row  (N, 64, 128) (gpt.bpg:21)", "ln2a", i, float64(m.ln2a[i]))
 	}
 	m.forwardQkv2(n)
 	if i := runtime.FirstNonFinite(m.qkv2[:n*24576]); i >= 0 {
-		return m.anomaly(11, "qkv2", i, float64(m.qkv2[i]))
+		return m.anomaly("qkv2 = identity(ln2a·qkv2.W + qkv2.b)  (N, 64, 384) (gpt.bpg:22)", "qkv2", i, float64(m.qkv2[i]))
 	}
 	m.forwardAtt2(n)
 	if i := runtime.FirstNonFinite(m.att2[:n*8192]); i >= 0 {
-		return m.anomaly(12, "att2", i, float64(m.att2[i]))
+		return m.anomaly("att2 = attention(qkv2, 4 heads, causal)  (N, 64, 128) (gpt.bpg:23)", "att2", i, float64(m.att2[i]))
 	}
 	m.forwardR2(n)
 	if i := runtime.FirstNonFinite(m.r2[:n*8192]); i >= 0 {
-		return m.anomaly(13, "r2", i, float64(m.r2[i]))
+		return m.anomaly("r2 = x1 + (att2·r2.W + r2.b)  (N, 64, 128) (gpt.bpg:24)", "r2", i, float64(m.r2[i]))
 	}
 	m.forwardLn2b(n)
 	if i := runtime.FirstNonFinite(m.ln2b[:n*8192]); i >= 0 {
-		return m.anomaly(14, "ln2b", i, float64(m.ln2b[i]))
+		return m.anomaly("ln2b = (r2 - mean)/√(var + 1e-05)·ln2b.gamma + ln2b.beta over each row  (N, 64, 128) (gpt.bpg:25)", "ln2b", i, float64(m.ln2b[i]))
 	}
 	m.forwardFc2(n)
 	if i := runtime.FirstNonFinite(m.fc2Z[:n*32768]); i >= 0 {
-		return m.anomaly(15, "fc2.z", i, float64(m.fc2Z[i]))
+		return m.anomaly("fc2.z = identity(ln2b·fc2.W + fc2.b)  (N, 64, 512) (gpt.bpg:26)", "fc2.z", i, float64(m.fc2Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.fc2[:n*32768]); i >= 0 {
-		return m.anomaly(16, "fc2", i, float64(m.fc2[i]))
+		return m.anomaly("fc2 = gelu(fc2.z)  (N, 64, 512) (gpt.bpg:26)", "fc2", i, float64(m.fc2[i]))
 	}
 	m.forwardX2(n)
 	if i := runtime.FirstNonFinite(m.x2[:n*8192]); i >= 0 {
-		return m.anomaly(17, "x2", i, float64(m.x2[i]))
+		return m.anomaly("x2 = r2 + (fc2·x2.W + x2.b)  (N, 64, 128) (gpt.bpg:27)", "x2", i, float64(m.x2[i]))
 	}
 	m.forwardLn3a(n)
 	if i := runtime.FirstNonFinite(m.ln3a[:n*8192]); i >= 0 {
-		return m.anomaly(18, "ln3a", i, float64(m.ln3a[i]))
+		return m.anomaly("ln3a = (x2 - mean)/√(var + 1e-05)·ln3a.gamma + ln3a.beta over each row  (N, 64, 128) (gpt.bpg:29)", "ln3a", i, float64(m.ln3a[i]))
 	}
 	m.forwardQkv3(n)
 	if i := runtime.FirstNonFinite(m.qkv3[:n*24576]); i >= 0 {
-		return m.anomaly(19, "qkv3", i, float64(m.qkv3[i]))
+		return m.anomaly("qkv3 = identity(ln3a·qkv3.W + qkv3.b)  (N, 64, 384) (gpt.bpg:30)", "qkv3", i, float64(m.qkv3[i]))
 	}
 	m.forwardAtt3(n)
 	if i := runtime.FirstNonFinite(m.att3[:n*8192]); i >= 0 {
-		return m.anomaly(20, "att3", i, float64(m.att3[i]))
+		return m.anomaly("att3 = attention(qkv3, 4 heads, causal)  (N, 64, 128) (gpt.bpg:31)", "att3", i, float64(m.att3[i]))
 	}
 	m.forwardR3(n)
 	if i := runtime.FirstNonFinite(m.r3[:n*8192]); i >= 0 {
-		return m.anomaly(21, "r3", i, float64(m.r3[i]))
+		return m.anomaly("r3 = x2 + (att3·r3.W + r3.b)  (N, 64, 128) (gpt.bpg:32)", "r3", i, float64(m.r3[i]))
 	}
 	m.forwardLn3b(n)
 	if i := runtime.FirstNonFinite(m.ln3b[:n*8192]); i >= 0 {
-		return m.anomaly(22, "ln3b", i, float64(m.ln3b[i]))
+		return m.anomaly("ln3b = (r3 - mean)/√(var + 1e-05)·ln3b.gamma + ln3b.beta over each row  (N, 64, 128) (gpt.bpg:33)", "ln3b", i, float64(m.ln3b[i]))
 	}
 	m.forwardFc3(n)
 	if i := runtime.FirstNonFinite(m.fc3Z[:n*32768]); i >= 0 {
-		return m.anomaly(23, "fc3.z", i, float64(m.fc3Z[i]))
+		return m.anomaly("fc3.z = identity(ln3b·fc3.W + fc3.b)  (N, 64, 512) (gpt.bpg:34)", "fc3.z", i, float64(m.fc3Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.fc3[:n*32768]); i >= 0 {
-		return m.anomaly(24, "fc3", i, float64(m.fc3[i]))
+		return m.anomaly("fc3 = gelu(fc3.z)  (N, 64, 512) (gpt.bpg:34)", "fc3", i, float64(m.fc3[i]))
 	}
 	m.forwardX3(n)
 	if i := runtime.FirstNonFinite(m.x3[:n*8192]); i >= 0 {
-		return m.anomaly(25, "x3", i, float64(m.x3[i]))
+		return m.anomaly("x3 = r3 + (fc3·x3.W + x3.b)  (N, 64, 128) (gpt.bpg:35)", "x3", i, float64(m.x3[i]))
 	}
 	m.forwardLn4a(n)
 	if i := runtime.FirstNonFinite(m.ln4a[:n*8192]); i >= 0 {
-		return m.anomaly(26, "ln4a", i, float64(m.ln4a[i]))
+		return m.anomaly("ln4a = (x3 - mean)/√(var + 1e-05)·ln4a.gamma + ln4a.beta over each row  (N, 64, 128) (gpt.bpg:37)", "ln4a", i, float64(m.ln4a[i]))
 	}
 	m.forwardQkv4(n)
 	if i := runtime.FirstNonFinite(m.qkv4[:n*24576]); i >= 0 {
-		return m.anomaly(27, "qkv4", i, float64(m.qkv4[i]))
+		return m.anomaly("qkv4 = identity(ln4a·qkv4.W + qkv4.b)  (N, 64, 384) (gpt.bpg:38)", "qkv4", i, float64(m.qkv4[i]))
 	}
 	m.forwardAtt4(n)
 	if i := runtime.FirstNonFinite(m.att4[:n*8192]); i >= 0 {
-		return m.anomaly(28, "att4", i, float64(m.att4[i]))
+		return m.anomaly("att4 = attention(qkv4, 4 heads, causal)  (N, 64, 128) (gpt.bpg:39)", "att4", i, float64(m.att4[i]))
 	}
 	m.forwardR4(n)
 	if i := runtime.FirstNonFinite(m.r4[:n*8192]); i >= 0 {
-		return m.anomaly(29, "r4", i, float64(m.r4[i]))
+		return m.anomaly("r4 = x3 + (att4·r4.W + r4.b)  (N, 64, 128) (gpt.bpg:40)", "r4", i, float64(m.r4[i]))
 	}
 	m.forwardLn4b(n)
 	if i := runtime.FirstNonFinite(m.ln4b[:n*8192]); i >= 0 {
-		return m.anomaly(30, "ln4b", i, float64(m.ln4b[i]))
+		return m.anomaly("ln4b = (r4 - mean)/√(var + 1e-05)·ln4b.gamma + ln4b.beta over each row  (N, 64, 128) (gpt.bpg:41)", "ln4b", i, float64(m.ln4b[i]))
 	}
 	m.forwardFc4(n)
 	if i := runtime.FirstNonFinite(m.fc4Z[:n*32768]); i >= 0 {
-		return m.anomaly(31, "fc4.z", i, float64(m.fc4Z[i]))
+		return m.anomaly("fc4.z = identity(ln4b·fc4.W + fc4.b)  (N, 64, 512) (gpt.bpg:42)", "fc4.z", i, float64(m.fc4Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.fc4[:n*32768]); i >= 0 {
-		return m.anomaly(32, "fc4", i, float64(m.fc4[i]))
+		return m.anomaly("fc4 = gelu(fc4.z)  (N, 64, 512) (gpt.bpg:42)", "fc4", i, float64(m.fc4[i]))
 	}
 	m.forwardX4(n)
 	if i := runtime.FirstNonFinite(m.x4[:n*8192]); i >= 0 {
-		return m.anomaly(33, "x4", i, float64(m.x4[i]))
+		return m.anomaly("x4 = r4 + (fc4·x4.W + x4.b)  (N, 64, 128) (gpt.bpg:43)", "x4", i, float64(m.x4[i]))
 	}
 	m.forwardLnf(n)
 	if i := runtime.FirstNonFinite(m.lnf[:n*8192]); i >= 0 {
-		return m.anomaly(34, "lnf", i, float64(m.lnf[i]))
+		return m.anomaly("lnf = (x4 - mean)/√(var + 1e-05)·lnf.gamma + lnf.beta over each row  (N, 64, 128) (gpt.bpg:44)", "lnf", i, float64(m.lnf[i]))
 	}
 	m.forwardLogits(n)
 	if i := runtime.FirstNonFinite(m.logits[:n*16384]); i >= 0 {
-		return m.anomaly(35, "logits", i, float64(m.logits[i]))
+		return m.anomaly("logits = lnf·x0.Wᵀ  (N, 64, 256) (gpt.bpg:45)", "logits", i, float64(m.logits[i]))
 	}
 	m.forwardLoss(n)
 	if i := runtime.FirstNonFinite(m.loss[:1]); i >= 0 {
-		return m.anomaly(36, "loss", i, float64(m.loss[i]))
+		return m.anomaly("loss = softmax_cross_entropy(logits, y)  () (gpt.bpg:46)", "loss", i, float64(m.loss[i]))
 	}
 	return nil
 }
@@ -1325,276 +1212,276 @@ func (m *Model) forwardChecked(n int) error {
 func (m *Model) backwardChecked(n int, acc bool) error {
 	m.backwardLoss(n)
 	if i := runtime.FirstNonFinite(m.dlogits[:n*16384]); i >= 0 {
-		return m.anomaly(37, "dlogits", i, float64(m.dlogits[i]))
+		return m.anomaly("dlogits = (softmax(logits) - onehot(y))·dloss/n  (N, 64, 256) (gpt.bpg:46)", "dlogits", i, float64(m.dlogits[i]))
 	}
 	m.backwardLogits(n, acc)
 	if i := runtime.FirstNonFinite(m.dlnf[:n*8192]); i >= 0 {
-		return m.anomaly(38, "dlnf", i, float64(m.dlnf[i]))
+		return m.anomaly("dlnf = dlogits·x0.W  (N, 64, 128) (gpt.bpg:45)", "dlnf", i, float64(m.dlnf[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX0W); i >= 0 {
-		return m.anomaly(39, "dx0.W", i, float64(m.DX0W[i]))
+		return m.anomaly("dx0.W += dlogitsᵀ·lnf  (256, 128) (gpt.bpg:45)", "dx0.W", i, float64(m.DX0W[i]))
 	}
 	m.backwardLnf(n)
 	if i := runtime.FirstNonFinite(m.dlnfAll[:65792]); i >= 0 {
-		return m.anomaly(40, "dlnf.all", i, float64(m.dlnfAll[i]))
+		return m.anomaly("dx4, dlnf.gamma, dlnf.beta of lnf from dlnf (two reductions and one pass)  (65792) (gpt.bpg:44)", "dlnf.all", i, float64(m.dlnfAll[i]))
 	}
 	m.backwardX4(n, acc)
 	if i := runtime.FirstNonFinite(m.DX4B); i >= 0 {
-		return m.anomaly(41, "dx4.b", i, float64(m.DX4B[i]))
+		return m.anomaly("dx4.b += dx4  (1, 1, 128) (gpt.bpg:43)", "dx4.b", i, float64(m.DX4B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dfc4[:n*32768]); i >= 0 {
-		return m.anomaly(42, "dfc4", i, float64(m.dfc4[i]))
+		return m.anomaly("dfc4 = dx4·x4.Wᵀ  (N, 64, 512) (gpt.bpg:43)", "dfc4", i, float64(m.dfc4[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX4W); i >= 0 {
-		return m.anomaly(43, "dx4.W", i, float64(m.DX4W[i]))
+		return m.anomaly("dx4.W += fc4ᵀ·dx4  (512, 128) (gpt.bpg:43)", "dx4.W", i, float64(m.DX4W[i]))
 	}
 	m.backwardFc4(n, acc)
 	if i := runtime.FirstNonFinite(m.dfc4Z[:n*32768]); i >= 0 {
-		return m.anomaly(44, "dfc4.z", i, float64(m.dfc4Z[i]))
+		return m.anomaly("dfc4.z = dfc4 ⊙ gelu'(fc4.z)  (tanh approximation)  (N, 64, 512) (gpt.bpg:42)", "dfc4.z", i, float64(m.dfc4Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc4B); i >= 0 {
-		return m.anomaly(44, "dfc4.b", i, float64(m.DFc4B[i]))
+		return m.anomaly("dfc4.b += Σrows dfc4.z  (512) (gpt.bpg:42)", "dfc4.b", i, float64(m.DFc4B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln4b[:n*8192]); i >= 0 {
-		return m.anomaly(45, "dln4b", i, float64(m.dln4b[i]))
+		return m.anomaly("dln4b = dfc4.z·fc4.Wᵀ  (N, 64, 128) (gpt.bpg:42)", "dln4b", i, float64(m.dln4b[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc4W); i >= 0 {
-		return m.anomaly(46, "dfc4.W", i, float64(m.DFc4W[i]))
+		return m.anomaly("dfc4.W += ln4bᵀ·dfc4.z  (128, 512) (gpt.bpg:42)", "dfc4.W", i, float64(m.DFc4W[i]))
 	}
 	m.backwardLn4b(n)
 	if i := runtime.FirstNonFinite(m.dln4bAll[:65792]); i >= 0 {
-		return m.anomaly(47, "dln4b.all", i, float64(m.dln4bAll[i]))
+		return m.anomaly("dr4, dln4b.gamma, dln4b.beta of ln4b from dln4b (two reductions and one pass)  (65792) (gpt.bpg:41)", "dln4b.all", i, float64(m.dln4bAll[i]))
 	}
 	m.backwardR4(n, acc)
 	if i := runtime.FirstNonFinite(m.dr4[:n*8192]); i >= 0 {
-		return m.anomaly(48, "dr4", i, float64(m.dr4[i]))
+		return m.anomaly("dr4 = sum of the gradients from its 2 uses  (N, 64, 128) (gpt.bpg:40)", "dr4", i, float64(m.dr4[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR4B); i >= 0 {
-		return m.anomaly(49, "dr4.b", i, float64(m.DR4B[i]))
+		return m.anomaly("dr4.b += dr4  (1, 1, 128) (gpt.bpg:40)", "dr4.b", i, float64(m.DR4B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.datt4[:n*8192]); i >= 0 {
-		return m.anomaly(50, "datt4", i, float64(m.datt4[i]))
+		return m.anomaly("datt4 = dr4·r4.Wᵀ  (N, 64, 128) (gpt.bpg:40)", "datt4", i, float64(m.datt4[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR4W); i >= 0 {
-		return m.anomaly(51, "dr4.W", i, float64(m.DR4W[i]))
+		return m.anomaly("dr4.W += att4ᵀ·dr4  (128, 128) (gpt.bpg:40)", "dr4.W", i, float64(m.DR4W[i]))
 	}
 	m.backwardAtt4(n)
 	if i := runtime.FirstNonFinite(m.dqkv4[:n*24576]); i >= 0 {
-		return m.anomaly(52, "dqkv4", i, float64(m.dqkv4[i]))
+		return m.anomaly("dqkv4 = attention's adjoint: dv = pᵀ·dy, through the softmax ds = p ⊙ (dy·vᵀ − Σ p ⊙ dy·vᵀ), dq = ds·k/√d, dk = dsᵀ·q/√d  (N, 64, 384) (gpt.bpg:39)", "dqkv4", i, float64(m.dqkv4[i]))
 	}
 	m.backwardQkv4(n, acc)
 	if i := runtime.FirstNonFinite(m.DQkv4B); i >= 0 {
-		return m.anomaly(53, "dqkv4.b", i, float64(m.DQkv4B[i]))
+		return m.anomaly("dqkv4.b += dqkv4  (1, 1, 384) (gpt.bpg:38)", "dqkv4.b", i, float64(m.DQkv4B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln4a[:n*8192]); i >= 0 {
-		return m.anomaly(54, "dln4a", i, float64(m.dln4a[i]))
+		return m.anomaly("dln4a = dqkv4·qkv4.Wᵀ  (N, 64, 128) (gpt.bpg:38)", "dln4a", i, float64(m.dln4a[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DQkv4W); i >= 0 {
-		return m.anomaly(55, "dqkv4.W", i, float64(m.DQkv4W[i]))
+		return m.anomaly("dqkv4.W += ln4aᵀ·dqkv4  (128, 384) (gpt.bpg:38)", "dqkv4.W", i, float64(m.DQkv4W[i]))
 	}
 	m.backwardLn4a(n)
 	if i := runtime.FirstNonFinite(m.dln4aAll[:65792]); i >= 0 {
-		return m.anomaly(56, "dln4a.all", i, float64(m.dln4aAll[i]))
+		return m.anomaly("dx3, dln4a.gamma, dln4a.beta of ln4a from dln4a (two reductions and one pass)  (65792) (gpt.bpg:37)", "dln4a.all", i, float64(m.dln4aAll[i]))
 	}
 	m.backwardX3(n, acc)
 	if i := runtime.FirstNonFinite(m.dx3[:n*8192]); i >= 0 {
-		return m.anomaly(57, "dx3", i, float64(m.dx3[i]))
+		return m.anomaly("dx3 = sum of the gradients from its 2 uses  (N, 64, 128) (gpt.bpg:35)", "dx3", i, float64(m.dx3[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX3B); i >= 0 {
-		return m.anomaly(58, "dx3.b", i, float64(m.DX3B[i]))
+		return m.anomaly("dx3.b += dx3  (1, 1, 128) (gpt.bpg:35)", "dx3.b", i, float64(m.DX3B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dfc3[:n*32768]); i >= 0 {
-		return m.anomaly(59, "dfc3", i, float64(m.dfc3[i]))
+		return m.anomaly("dfc3 = dx3·x3.Wᵀ  (N, 64, 512) (gpt.bpg:35)", "dfc3", i, float64(m.dfc3[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX3W); i >= 0 {
-		return m.anomaly(60, "dx3.W", i, float64(m.DX3W[i]))
+		return m.anomaly("dx3.W += fc3ᵀ·dx3  (512, 128) (gpt.bpg:35)", "dx3.W", i, float64(m.DX3W[i]))
 	}
 	m.backwardFc3(n, acc)
 	if i := runtime.FirstNonFinite(m.dfc3Z[:n*32768]); i >= 0 {
-		return m.anomaly(61, "dfc3.z", i, float64(m.dfc3Z[i]))
+		return m.anomaly("dfc3.z = dfc3 ⊙ gelu'(fc3.z)  (tanh approximation)  (N, 64, 512) (gpt.bpg:34)", "dfc3.z", i, float64(m.dfc3Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc3B); i >= 0 {
-		return m.anomaly(61, "dfc3.b", i, float64(m.DFc3B[i]))
+		return m.anomaly("dfc3.b += Σrows dfc3.z  (512) (gpt.bpg:34)", "dfc3.b", i, float64(m.DFc3B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln3b[:n*8192]); i >= 0 {
-		return m.anomaly(62, "dln3b", i, float64(m.dln3b[i]))
+		return m.anomaly("dln3b = dfc3.z·fc3.Wᵀ  (N, 64, 128) (gpt.bpg:34)", "dln3b", i, float64(m.dln3b[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc3W); i >= 0 {
-		return m.anomaly(63, "dfc3.W", i, float64(m.DFc3W[i]))
+		return m.anomaly("dfc3.W += ln3bᵀ·dfc3.z  (128, 512) (gpt.bpg:34)", "dfc3.W", i, float64(m.DFc3W[i]))
 	}
 	m.backwardLn3b(n)
 	if i := runtime.FirstNonFinite(m.dln3bAll[:65792]); i >= 0 {
-		return m.anomaly(64, "dln3b.all", i, float64(m.dln3bAll[i]))
+		return m.anomaly("dr3, dln3b.gamma, dln3b.beta of ln3b from dln3b (two reductions and one pass)  (65792) (gpt.bpg:33)", "dln3b.all", i, float64(m.dln3bAll[i]))
 	}
 	m.backwardR3(n, acc)
 	if i := runtime.FirstNonFinite(m.dr3[:n*8192]); i >= 0 {
-		return m.anomaly(65, "dr3", i, float64(m.dr3[i]))
+		return m.anomaly("dr3 = sum of the gradients from its 2 uses  (N, 64, 128) (gpt.bpg:32)", "dr3", i, float64(m.dr3[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR3B); i >= 0 {
-		return m.anomaly(66, "dr3.b", i, float64(m.DR3B[i]))
+		return m.anomaly("dr3.b += dr3  (1, 1, 128) (gpt.bpg:32)", "dr3.b", i, float64(m.DR3B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.datt3[:n*8192]); i >= 0 {
-		return m.anomaly(67, "datt3", i, float64(m.datt3[i]))
+		return m.anomaly("datt3 = dr3·r3.Wᵀ  (N, 64, 128) (gpt.bpg:32)", "datt3", i, float64(m.datt3[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR3W); i >= 0 {
-		return m.anomaly(68, "dr3.W", i, float64(m.DR3W[i]))
+		return m.anomaly("dr3.W += att3ᵀ·dr3  (128, 128) (gpt.bpg:32)", "dr3.W", i, float64(m.DR3W[i]))
 	}
 	m.backwardAtt3(n)
 	if i := runtime.FirstNonFinite(m.dqkv3[:n*24576]); i >= 0 {
-		return m.anomaly(69, "dqkv3", i, float64(m.dqkv3[i]))
+		return m.anomaly("dqkv3 = attention's adjoint: dv = pᵀ·dy, through the softmax ds = p ⊙ (dy·vᵀ − Σ p ⊙ dy·vᵀ), dq = ds·k/√d, dk = dsᵀ·q/√d  (N, 64, 384) (gpt.bpg:31)", "dqkv3", i, float64(m.dqkv3[i]))
 	}
 	m.backwardQkv3(n, acc)
 	if i := runtime.FirstNonFinite(m.DQkv3B); i >= 0 {
-		return m.anomaly(70, "dqkv3.b", i, float64(m.DQkv3B[i]))
+		return m.anomaly("dqkv3.b += dqkv3  (1, 1, 384) (gpt.bpg:30)", "dqkv3.b", i, float64(m.DQkv3B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln3a[:n*8192]); i >= 0 {
-		return m.anomaly(71, "dln3a", i, float64(m.dln3a[i]))
+		return m.anomaly("dln3a = dqkv3·qkv3.Wᵀ  (N, 64, 128) (gpt.bpg:30)", "dln3a", i, float64(m.dln3a[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DQkv3W); i >= 0 {
-		return m.anomaly(72, "dqkv3.W", i, float64(m.DQkv3W[i]))
+		return m.anomaly("dqkv3.W += ln3aᵀ·dqkv3  (128, 384) (gpt.bpg:30)", "dqkv3.W", i, float64(m.DQkv3W[i]))
 	}
 	m.backwardLn3a(n)
 	if i := runtime.FirstNonFinite(m.dln3aAll[:65792]); i >= 0 {
-		return m.anomaly(73, "dln3a.all", i, float64(m.dln3aAll[i]))
+		return m.anomaly("dx2, dln3a.gamma, dln3a.beta of ln3a from dln3a (two reductions and one pass)  (65792) (gpt.bpg:29)", "dln3a.all", i, float64(m.dln3aAll[i]))
 	}
 	m.backwardX2(n, acc)
 	if i := runtime.FirstNonFinite(m.dx2[:n*8192]); i >= 0 {
-		return m.anomaly(74, "dx2", i, float64(m.dx2[i]))
+		return m.anomaly("dx2 = sum of the gradients from its 2 uses  (N, 64, 128) (gpt.bpg:27)", "dx2", i, float64(m.dx2[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX2B); i >= 0 {
-		return m.anomaly(75, "dx2.b", i, float64(m.DX2B[i]))
+		return m.anomaly("dx2.b += dx2  (1, 1, 128) (gpt.bpg:27)", "dx2.b", i, float64(m.DX2B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dfc2[:n*32768]); i >= 0 {
-		return m.anomaly(76, "dfc2", i, float64(m.dfc2[i]))
+		return m.anomaly("dfc2 = dx2·x2.Wᵀ  (N, 64, 512) (gpt.bpg:27)", "dfc2", i, float64(m.dfc2[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX2W); i >= 0 {
-		return m.anomaly(77, "dx2.W", i, float64(m.DX2W[i]))
+		return m.anomaly("dx2.W += fc2ᵀ·dx2  (512, 128) (gpt.bpg:27)", "dx2.W", i, float64(m.DX2W[i]))
 	}
 	m.backwardFc2(n, acc)
 	if i := runtime.FirstNonFinite(m.dfc2Z[:n*32768]); i >= 0 {
-		return m.anomaly(78, "dfc2.z", i, float64(m.dfc2Z[i]))
+		return m.anomaly("dfc2.z = dfc2 ⊙ gelu'(fc2.z)  (tanh approximation)  (N, 64, 512) (gpt.bpg:26)", "dfc2.z", i, float64(m.dfc2Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc2B); i >= 0 {
-		return m.anomaly(78, "dfc2.b", i, float64(m.DFc2B[i]))
+		return m.anomaly("dfc2.b += Σrows dfc2.z  (512) (gpt.bpg:26)", "dfc2.b", i, float64(m.DFc2B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln2b[:n*8192]); i >= 0 {
-		return m.anomaly(79, "dln2b", i, float64(m.dln2b[i]))
+		return m.anomaly("dln2b = dfc2.z·fc2.Wᵀ  (N, 64, 128) (gpt.bpg:26)", "dln2b", i, float64(m.dln2b[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc2W); i >= 0 {
-		return m.anomaly(80, "dfc2.W", i, float64(m.DFc2W[i]))
+		return m.anomaly("dfc2.W += ln2bᵀ·dfc2.z  (128, 512) (gpt.bpg:26)", "dfc2.W", i, float64(m.DFc2W[i]))
 	}
 	m.backwardLn2b(n)
 	if i := runtime.FirstNonFinite(m.dln2bAll[:65792]); i >= 0 {
-		return m.anomaly(81, "dln2b.all", i, float64(m.dln2bAll[i]))
+		return m.anomaly("dr2, dln2b.gamma, dln2b.beta of ln2b from dln2b (two reductions and one pass)  (65792) (gpt.bpg:25)", "dln2b.all", i, float64(m.dln2bAll[i]))
 	}
 	m.backwardR2(n, acc)
 	if i := runtime.FirstNonFinite(m.dr2[:n*8192]); i >= 0 {
-		return m.anomaly(82, "dr2", i, float64(m.dr2[i]))
+		return m.anomaly("dr2 = sum of the gradients from its 2 uses  (N, 64, 128) (gpt.bpg:24)", "dr2", i, float64(m.dr2[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR2B); i >= 0 {
-		return m.anomaly(83, "dr2.b", i, float64(m.DR2B[i]))
+		return m.anomaly("dr2.b += dr2  (1, 1, 128) (gpt.bpg:24)", "dr2.b", i, float64(m.DR2B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.datt2[:n*8192]); i >= 0 {
-		return m.anomaly(84, "datt2", i, float64(m.datt2[i]))
+		return m.anomaly("datt2 = dr2·r2.Wᵀ  (N, 64, 128) (gpt.bpg:24)", "datt2", i, float64(m.datt2[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR2W); i >= 0 {
-		return m.anomaly(85, "dr2.W", i, float64(m.DR2W[i]))
+		return m.anomaly("dr2.W += att2ᵀ·dr2  (128, 128) (gpt.bpg:24)", "dr2.W", i, float64(m.DR2W[i]))
 	}
 	m.backwardAtt2(n)
 	if i := runtime.FirstNonFinite(m.dqkv2[:n*24576]); i >= 0 {
-		return m.anomaly(86, "dqkv2", i, float64(m.dqkv2[i]))
+		return m.anomaly("dqkv2 = attention's adjoint: dv = pᵀ·dy, through the softmax ds = p ⊙ (dy·vᵀ − Σ p ⊙ dy·vᵀ), dq = ds·k/√d, dk = dsᵀ·q/√d  (N, 64, 384) (gpt.bpg:23)", "dqkv2", i, float64(m.dqkv2[i]))
 	}
 	m.backwardQkv2(n, acc)
 	if i := runtime.FirstNonFinite(m.DQkv2B); i >= 0 {
-		return m.anomaly(87, "dqkv2.b", i, float64(m.DQkv2B[i]))
+		return m.anomaly("dqkv2.b += dqkv2  (1, 1, 384) (gpt.bpg:22)", "dqkv2.b", i, float64(m.DQkv2B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln2a[:n*8192]); i >= 0 {
-		return m.anomaly(88, "dln2a", i, float64(m.dln2a[i]))
+		return m.anomaly("dln2a = dqkv2·qkv2.Wᵀ  (N, 64, 128) (gpt.bpg:22)", "dln2a", i, float64(m.dln2a[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DQkv2W); i >= 0 {
-		return m.anomaly(89, "dqkv2.W", i, float64(m.DQkv2W[i]))
+		return m.anomaly("dqkv2.W += ln2aᵀ·dqkv2  (128, 384) (gpt.bpg:22)", "dqkv2.W", i, float64(m.DQkv2W[i]))
 	}
 	m.backwardLn2a(n)
 	if i := runtime.FirstNonFinite(m.dln2aAll[:65792]); i >= 0 {
-		return m.anomaly(90, "dln2a.all", i, float64(m.dln2aAll[i]))
+		return m.anomaly("dx1, dln2a.gamma, dln2a.beta of ln2a from dln2a (two reductions and one pass)  (65792) (gpt.bpg:21)", "dln2a.all", i, float64(m.dln2aAll[i]))
 	}
 	m.backwardX1(n, acc)
 	if i := runtime.FirstNonFinite(m.dx1[:n*8192]); i >= 0 {
-		return m.anomaly(91, "dx1", i, float64(m.dx1[i]))
+		return m.anomaly("dx1 = sum of the gradients from its 2 uses  (N, 64, 128) (gpt.bpg:19)", "dx1", i, float64(m.dx1[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX1B); i >= 0 {
-		return m.anomaly(92, "dx1.b", i, float64(m.DX1B[i]))
+		return m.anomaly("dx1.b += dx1  (1, 1, 128) (gpt.bpg:19)", "dx1.b", i, float64(m.DX1B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dfc1[:n*32768]); i >= 0 {
-		return m.anomaly(93, "dfc1", i, float64(m.dfc1[i]))
+		return m.anomaly("dfc1 = dx1·x1.Wᵀ  (N, 64, 512) (gpt.bpg:19)", "dfc1", i, float64(m.dfc1[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX1W); i >= 0 {
-		return m.anomaly(94, "dx1.W", i, float64(m.DX1W[i]))
+		return m.anomaly("dx1.W += fc1ᵀ·dx1  (512, 128) (gpt.bpg:19)", "dx1.W", i, float64(m.DX1W[i]))
 	}
 	m.backwardFc1(n, acc)
 	if i := runtime.FirstNonFinite(m.dfc1Z[:n*32768]); i >= 0 {
-		return m.anomaly(95, "dfc1.z", i, float64(m.dfc1Z[i]))
+		return m.anomaly("dfc1.z = dfc1 ⊙ gelu'(fc1.z)  (tanh approximation)  (N, 64, 512) (gpt.bpg:18)", "dfc1.z", i, float64(m.dfc1Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc1B); i >= 0 {
-		return m.anomaly(95, "dfc1.b", i, float64(m.DFc1B[i]))
+		return m.anomaly("dfc1.b += Σrows dfc1.z  (512) (gpt.bpg:18)", "dfc1.b", i, float64(m.DFc1B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln1b[:n*8192]); i >= 0 {
-		return m.anomaly(96, "dln1b", i, float64(m.dln1b[i]))
+		return m.anomaly("dln1b = dfc1.z·fc1.Wᵀ  (N, 64, 128) (gpt.bpg:18)", "dln1b", i, float64(m.dln1b[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc1W); i >= 0 {
-		return m.anomaly(97, "dfc1.W", i, float64(m.DFc1W[i]))
+		return m.anomaly("dfc1.W += ln1bᵀ·dfc1.z  (128, 512) (gpt.bpg:18)", "dfc1.W", i, float64(m.DFc1W[i]))
 	}
 	m.backwardLn1b(n)
 	if i := runtime.FirstNonFinite(m.dln1bAll[:65792]); i >= 0 {
-		return m.anomaly(98, "dln1b.all", i, float64(m.dln1bAll[i]))
+		return m.anomaly("dr1, dln1b.gamma, dln1b.beta of ln1b from dln1b (two reductions and one pass)  (65792) (gpt.bpg:17)", "dln1b.all", i, float64(m.dln1bAll[i]))
 	}
 	m.backwardR1(n, acc)
 	if i := runtime.FirstNonFinite(m.dr1[:n*8192]); i >= 0 {
-		return m.anomaly(99, "dr1", i, float64(m.dr1[i]))
+		return m.anomaly("dr1 = sum of the gradients from its 2 uses  (N, 64, 128) (gpt.bpg:16)", "dr1", i, float64(m.dr1[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR1B); i >= 0 {
-		return m.anomaly(100, "dr1.b", i, float64(m.DR1B[i]))
+		return m.anomaly("dr1.b += dr1  (1, 1, 128) (gpt.bpg:16)", "dr1.b", i, float64(m.DR1B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.datt1[:n*8192]); i >= 0 {
-		return m.anomaly(101, "datt1", i, float64(m.datt1[i]))
+		return m.anomaly("datt1 = dr1·r1.Wᵀ  (N, 64, 128) (gpt.bpg:16)", "datt1", i, float64(m.datt1[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR1W); i >= 0 {
-		return m.anomaly(102, "dr1.W", i, float64(m.DR1W[i]))
+		return m.anomaly("dr1.W += att1ᵀ·dr1  (128, 128) (gpt.bpg:16)", "dr1.W", i, float64(m.DR1W[i]))
 	}
 	m.backwardAtt1(n)
 	if i := runtime.FirstNonFinite(m.dqkv1[:n*24576]); i >= 0 {
-		return m.anomaly(103, "dqkv1", i, float64(m.dqkv1[i]))
+		return m.anomaly("dqkv1 = attention's adjoint: dv = pᵀ·dy, through the softmax ds = p ⊙ (dy·vᵀ − Σ p ⊙ dy·vᵀ), dq = ds·k/√d, dk = dsᵀ·q/√d  (N, 64, 384) (gpt.bpg:15)", "dqkv1", i, float64(m.dqkv1[i]))
 	}
 	m.backwardQkv1(n, acc)
 	if i := runtime.FirstNonFinite(m.DQkv1B); i >= 0 {
-		return m.anomaly(104, "dqkv1.b", i, float64(m.DQkv1B[i]))
+		return m.anomaly("dqkv1.b += dqkv1  (1, 1, 384) (gpt.bpg:14)", "dqkv1.b", i, float64(m.DQkv1B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln1a[:n*8192]); i >= 0 {
-		return m.anomaly(105, "dln1a", i, float64(m.dln1a[i]))
+		return m.anomaly("dln1a = dqkv1·qkv1.Wᵀ  (N, 64, 128) (gpt.bpg:14)", "dln1a", i, float64(m.dln1a[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DQkv1W); i >= 0 {
-		return m.anomaly(106, "dqkv1.W", i, float64(m.DQkv1W[i]))
+		return m.anomaly("dqkv1.W += ln1aᵀ·dqkv1  (128, 384) (gpt.bpg:14)", "dqkv1.W", i, float64(m.DQkv1W[i]))
 	}
 	m.backwardLn1a(n)
 	if i := runtime.FirstNonFinite(m.dln1aAll[:65792]); i >= 0 {
-		return m.anomaly(107, "dln1a.all", i, float64(m.dln1aAll[i]))
+		return m.anomaly("dx0, dln1a.gamma, dln1a.beta of ln1a from dln1a (two reductions and one pass)  (65792) (gpt.bpg:13)", "dln1a.all", i, float64(m.dln1aAll[i]))
 	}
 	m.backwardX0(n, acc)
 	if i := runtime.FirstNonFinite(m.dx0[:n*8192]); i >= 0 {
-		return m.anomaly(108, "dx0", i, float64(m.dx0[i]))
+		return m.anomaly("dx0 = sum of the gradients from its 2 uses  (N, 64, 128) (gpt.bpg:11)", "dx0", i, float64(m.dx0[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DWpe); i >= 0 {
-		return m.anomaly(109, "dwpe", i, float64(m.DWpe[i]))
+		return m.anomaly("dwpe += dx0  (1, 64, 128) (gpt.bpg:11)", "dwpe", i, float64(m.DWpe[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX0W); i >= 0 {
-		return m.anomaly(110, "dx0.W", i, float64(m.DX0W[i]))
+		return m.anomaly("dx0.W[t] += dx0: each position's gradient row added to its token's row  (256, 128) (gpt.bpg:11)", "dx0.W", i, float64(m.DX0W[i]))
 	}
 	return nil
 }
 
 // anomaly is the error of anomaly mode: kernel op made tensor non-finite at element i.
-func (m *Model) anomaly(op int, tensor string, i int, v float64) error {
-	return fmt.Errorf("gpt: anomaly: %s made %s %v at element %d, from finite operands", anomalyOps[op], tensor, v, i)
+func (m *Model) anomaly(op, tensor string, i int, v float64) error {
+	return fmt.Errorf("gpt: anomaly: %s made %s %v at element %d, from finite operands", op, tensor, v, i)
 }
 
 // forwardX0 computes x0 = embedding(t, 128) + wpe (gpt.bpg:11).

@@ -602,153 +602,156 @@ func allocModel(params []float32) *Model {
 	m.Y = make([]int32, 1024)
 	m.saved = make([]float32, 6318080)
 	runtime.Reserve(1) // the GEMM's work buffers, so that no step allocates, the first included
-	m.x0Embedding = m.arena[0:262144:262144]
-	m.x0 = m.arena[262144:524288:524288]
-	m.ln1a = m.arena[0:262144:262144]
-	m.ln1aSaved = m.saved[0:2048:2048]
-	m.qkv1 = m.arena[524288:1310720:1310720]
-	m.att1 = m.arena[1310720:1572864:1572864]
-	m.att1Work = m.arena[1572864:1589248:1589248]
-	m.att1Saved = m.saved[2048:1050624:1050624]
-	m.r1 = m.arena[1572864:1835008:1835008]
-	m.ln1b = m.arena[1835008:2097152:2097152]
-	m.ln1bSaved = m.saved[1050624:1052672:1052672]
-	m.fc1Z = m.arena[2097152:3145728:3145728]
-	m.fc1 = m.arena[3145728:4194304:4194304]
-	m.x1 = m.arena[4194304:4456448:4456448]
-	m.ln2a = m.arena[4456448:4718592:4718592]
-	m.ln2aSaved = m.saved[1052672:1054720:1054720]
-	m.qkv2 = m.arena[4718592:5505024:5505024]
-	m.att2 = m.arena[5505024:5767168:5767168]
-	m.att2Work = m.arena[5767168:5783552:5783552]
-	m.att2Saved = m.saved[1054720:2103296:2103296]
-	m.r2 = m.arena[5767168:6029312:6029312]
-	m.ln2b = m.arena[6029312:6291456:6291456]
-	m.ln2bSaved = m.saved[2103296:2105344:2105344]
-	m.fc2Z = m.arena[6291456:7340032:7340032]
-	m.fc2 = m.arena[7340032:8388608:8388608]
-	m.x2 = m.arena[8388608:8650752:8650752]
-	m.ln3a = m.arena[8650752:8912896:8912896]
-	m.ln3aSaved = m.saved[2105344:2107392:2107392]
-	m.qkv3 = m.arena[8912896:9699328:9699328]
-	m.att3 = m.arena[9699328:9961472:9961472]
-	m.att3Work = m.arena[9961472:9977856:9977856]
-	m.att3Saved = m.saved[2107392:3155968:3155968]
-	m.r3 = m.arena[9961472:10223616:10223616]
-	m.ln3b = m.arena[10223616:10485760:10485760]
-	m.ln3bSaved = m.saved[3155968:3158016:3158016]
-	m.fc3Z = m.arena[10485760:11534336:11534336]
-	m.fc3 = m.arena[11534336:12582912:12582912]
-	m.x3 = m.arena[12582912:12845056:12845056]
-	m.ln4a = m.arena[12845056:13107200:13107200]
-	m.ln4aSaved = m.saved[3158016:3160064:3160064]
-	m.qkv4 = m.arena[13107200:13893632:13893632]
-	m.att4 = m.arena[13893632:14155776:14155776]
-	m.att4Work = m.arena[14155776:14172160:14172160]
-	m.att4Saved = m.saved[3160064:4208640:4208640]
-	m.r4 = m.arena[14155776:14417920:14417920]
-	m.ln4b = m.arena[14417920:14680064:14680064]
-	m.ln4bSaved = m.saved[4208640:4210688:4210688]
-	m.fc4Z = m.arena[14680064:15728640:15728640]
-	m.fc4 = m.arena[15728640:16777216:16777216]
-	m.x4 = m.arena[16777216:17039360:17039360]
-	m.ln5a = m.arena[17039360:17301504:17301504]
-	m.ln5aSaved = m.saved[4210688:4212736:4212736]
-	m.qkv5 = m.arena[17301504:18087936:18087936]
-	m.att5 = m.arena[18087936:18350080:18350080]
-	m.att5Work = m.arena[18350080:18366464:18366464]
-	m.att5Saved = m.saved[4212736:5261312:5261312]
-	m.r5 = m.arena[18350080:18612224:18612224]
-	m.ln5b = m.arena[18612224:18874368:18874368]
-	m.ln5bSaved = m.saved[5261312:5263360:5263360]
-	m.fc5Z = m.arena[18874368:19922944:19922944]
-	m.fc5 = m.arena[19922944:20971520:20971520]
-	m.x5 = m.arena[20971520:21233664:21233664]
-	m.ln6a = m.arena[21233664:21495808:21495808]
-	m.ln6aSaved = m.saved[5263360:5265408:5265408]
-	m.qkv6 = m.arena[21495808:22282240:22282240]
-	m.att6 = m.arena[22282240:22544384:22544384]
-	m.att6Work = m.arena[22544384:22560768:22560768]
-	m.att6Saved = m.saved[5265408:6313984:6313984]
-	m.r6 = m.arena[22544384:22806528:22806528]
-	m.ln6b = m.arena[22806528:23068672:23068672]
-	m.ln6bSaved = m.saved[6313984:6316032:6316032]
-	m.fc6Z = m.arena[23068672:24117248:24117248]
-	m.fc6 = m.arena[24117248:25165824:25165824]
-	m.x6 = m.arena[25165824:25427968:25427968]
-	m.lnf = m.arena[25427968:25690112:25690112]
-	m.lnfSaved = m.saved[6316032:6318080:6318080]
-	m.logits = m.arena[25690112:25952256:25952256]
-	m.loss = m.arena[25952256:25952257:25952257]
-	m.dlogits = m.arena[25952272:26214416:26214416]
-	m.dlnf = m.arena[26214416:26476560:26476560]
-	m.dlnfAll = m.arena[26476560:26739216:26739216]
-	m.dfc6 = m.arena[26739216:27787792:27787792]
-	m.dfc6Z = m.arena[24117248:25165824:25165824]
-	m.dln6b = m.arena[23068672:23330816:23330816]
-	m.dln6bAll = m.arena[23330816:23593472:23593472]
-	m.dr6 = m.arena[22544384:22806528:22806528]
-	m.datt6 = m.arena[22806528:23068672:23068672]
-	m.dqkv6 = m.arena[23068672:23855104:23855104]
-	m.dqkv6Work = m.arena[23855104:23891968:23891968]
-	m.dln6a = m.arena[21495808:21757952:21757952]
-	m.dln6aAll = m.arena[21757952:22020608:22020608]
-	m.dx5 = m.arena[20971520:21233664:21233664]
-	m.dfc5 = m.arena[21233664:22282240:22282240]
-	m.dfc5Z = m.arena[19922944:20971520:20971520]
-	m.dln5b = m.arena[18874368:19136512:19136512]
-	m.dln5bAll = m.arena[19136512:19399168:19399168]
-	m.dr5 = m.arena[18350080:18612224:18612224]
-	m.datt5 = m.arena[18612224:18874368:18874368]
-	m.dqkv5 = m.arena[18874368:19660800:19660800]
-	m.dqkv5Work = m.arena[19660800:19697664:19697664]
-	m.dln5a = m.arena[17301504:17563648:17563648]
-	m.dln5aAll = m.arena[17563648:17826304:17826304]
-	m.dx4 = m.arena[16777216:17039360:17039360]
-	m.dfc4 = m.arena[17039360:18087936:18087936]
-	m.dfc4Z = m.arena[15728640:16777216:16777216]
-	m.dln4b = m.arena[14680064:14942208:14942208]
-	m.dln4bAll = m.arena[14942208:15204864:15204864]
-	m.dr4 = m.arena[14155776:14417920:14417920]
-	m.datt4 = m.arena[14417920:14680064:14680064]
-	m.dqkv4 = m.arena[14680064:15466496:15466496]
-	m.dqkv4Work = m.arena[15466496:15503360:15503360]
-	m.dln4a = m.arena[13107200:13369344:13369344]
-	m.dln4aAll = m.arena[13369344:13632000:13632000]
-	m.dx3 = m.arena[12582912:12845056:12845056]
-	m.dfc3 = m.arena[12845056:13893632:13893632]
-	m.dfc3Z = m.arena[11534336:12582912:12582912]
-	m.dln3b = m.arena[10485760:10747904:10747904]
-	m.dln3bAll = m.arena[10747904:11010560:11010560]
-	m.dr3 = m.arena[9961472:10223616:10223616]
-	m.datt3 = m.arena[10223616:10485760:10485760]
-	m.dqkv3 = m.arena[10485760:11272192:11272192]
-	m.dqkv3Work = m.arena[11272192:11309056:11309056]
-	m.dln3a = m.arena[8912896:9175040:9175040]
-	m.dln3aAll = m.arena[9175040:9437696:9437696]
-	m.dx2 = m.arena[8388608:8650752:8650752]
-	m.dfc2 = m.arena[8650752:9699328:9699328]
-	m.dfc2Z = m.arena[7340032:8388608:8388608]
-	m.dln2b = m.arena[6291456:6553600:6553600]
-	m.dln2bAll = m.arena[6553600:6816256:6816256]
-	m.dr2 = m.arena[5767168:6029312:6029312]
-	m.datt2 = m.arena[6029312:6291456:6291456]
-	m.dqkv2 = m.arena[6291456:7077888:7077888]
-	m.dqkv2Work = m.arena[7077888:7114752:7114752]
-	m.dln2a = m.arena[4718592:4980736:4980736]
-	m.dln2aAll = m.arena[4980736:5243392:5243392]
-	m.dx1 = m.arena[4194304:4456448:4456448]
-	m.dfc1 = m.arena[4456448:5505024:5505024]
-	m.dfc1Z = m.arena[3145728:4194304:4194304]
-	m.dln1b = m.arena[2097152:2359296:2359296]
-	m.dln1bAll = m.arena[2359296:2621952:2621952]
-	m.dr1 = m.arena[1572864:1835008:1835008]
-	m.datt1 = m.arena[1835008:2097152:2097152]
-	m.dqkv1 = m.arena[2097152:2883584:2883584]
-	m.dqkv1Work = m.arena[2883584:2920448:2920448]
-	m.dln1a = m.arena[524288:786432:786432]
-	m.dln1aAll = m.arena[786432:1049088:1049088]
-	m.dx0 = m.arena[0:262144:262144]
+	// The memory plan's places: most buffers start where one live beside them ends.
+	arena := runtime.NewCarver(m.arena, 16)
+	saved := runtime.NewCarver(m.saved, 16)
+	m.x0Embedding = arena.At(0, 262144)
+	m.x0 = arena.After(m.x0Embedding, 262144)
+	m.ln1a = arena.At(0, 262144)
+	m.ln1aSaved = saved.At(0, 2048)
+	m.qkv1 = arena.After(m.x0, 786432)
+	m.att1 = arena.After(m.qkv1, 262144)
+	m.att1Work = arena.After(m.att1, 16384)
+	m.att1Saved = saved.After(m.ln1aSaved, 1048576)
+	m.r1 = arena.After(m.att1, 262144)
+	m.ln1b = arena.After(m.r1, 262144)
+	m.ln1bSaved = saved.After(m.att1Saved, 2048)
+	m.fc1Z = arena.After(m.ln1b, 1048576)
+	m.fc1 = arena.After(m.fc1Z, 1048576)
+	m.x1 = arena.After(m.fc1, 262144)
+	m.ln2a = arena.After(m.x1, 262144)
+	m.ln2aSaved = saved.After(m.ln1bSaved, 2048)
+	m.qkv2 = arena.After(m.ln2a, 786432)
+	m.att2 = arena.After(m.qkv2, 262144)
+	m.att2Work = arena.After(m.att2, 16384)
+	m.att2Saved = saved.After(m.ln2aSaved, 1048576)
+	m.r2 = arena.After(m.att2, 262144)
+	m.ln2b = arena.After(m.r2, 262144)
+	m.ln2bSaved = saved.After(m.att2Saved, 2048)
+	m.fc2Z = arena.After(m.ln2b, 1048576)
+	m.fc2 = arena.After(m.fc2Z, 1048576)
+	m.x2 = arena.After(m.fc2, 262144)
+	m.ln3a = arena.After(m.x2, 262144)
+	m.ln3aSaved = saved.After(m.ln2bSaved, 2048)
+	m.qkv3 = arena.After(m.ln3a, 786432)
+	m.att3 = arena.After(m.qkv3, 262144)
+	m.att3Work = arena.After(m.att3, 16384)
+	m.att3Saved = saved.After(m.ln3aSaved, 1048576)
+	m.r3 = arena.After(m.att3, 262144)
+	m.ln3b = arena.After(m.r3, 262144)
+	m.ln3bSaved = saved.After(m.att3Saved, 2048)
+	m.fc3Z = arena.After(m.ln3b, 1048576)
+	m.fc3 = arena.After(m.fc3Z, 1048576)
+	m.x3 = arena.After(m.fc3, 262144)
+	m.ln4a = arena.After(m.x3, 262144)
+	m.ln4aSaved = saved.After(m.ln3bSaved, 2048)
+	m.qkv4 = arena.After(m.ln4a, 786432)
+	m.att4 = arena.After(m.qkv4, 262144)
+	m.att4Work = arena.After(m.att4, 16384)
+	m.att4Saved = saved.After(m.ln4aSaved, 1048576)
+	m.r4 = arena.After(m.att4, 262144)
+	m.ln4b = arena.After(m.r4, 262144)
+	m.ln4bSaved = saved.After(m.att4Saved, 2048)
+	m.fc4Z = arena.After(m.ln4b, 1048576)
+	m.fc4 = arena.After(m.fc4Z, 1048576)
+	m.x4 = arena.After(m.fc4, 262144)
+	m.ln5a = arena.After(m.x4, 262144)
+	m.ln5aSaved = saved.After(m.ln4bSaved, 2048)
+	m.qkv5 = arena.After(m.ln5a, 786432)
+	m.att5 = arena.After(m.qkv5, 262144)
+	m.att5Work = arena.After(m.att5, 16384)
+	m.att5Saved = saved.After(m.ln5aSaved, 1048576)
+	m.r5 = arena.After(m.att5, 262144)
+	m.ln5b = arena.After(m.r5, 262144)
+	m.ln5bSaved = saved.After(m.att5Saved, 2048)
+	m.fc5Z = arena.After(m.ln5b, 1048576)
+	m.fc5 = arena.After(m.fc5Z, 1048576)
+	m.x5 = arena.After(m.fc5, 262144)
+	m.ln6a = arena.After(m.x5, 262144)
+	m.ln6aSaved = saved.After(m.ln5bSaved, 2048)
+	m.qkv6 = arena.After(m.ln6a, 786432)
+	m.att6 = arena.After(m.qkv6, 262144)
+	m.att6Work = arena.After(m.att6, 16384)
+	m.att6Saved = saved.After(m.ln6aSaved, 1048576)
+	m.r6 = arena.After(m.att6, 262144)
+	m.ln6b = arena.After(m.r6, 262144)
+	m.ln6bSaved = saved.After(m.att6Saved, 2048)
+	m.fc6Z = arena.After(m.ln6b, 1048576)
+	m.fc6 = arena.After(m.fc6Z, 1048576)
+	m.x6 = arena.After(m.fc6, 262144)
+	m.lnf = arena.After(m.x6, 262144)
+	m.lnfSaved = saved.After(m.ln6bSaved, 2048)
+	m.logits = arena.After(m.lnf, 262144)
+	m.loss = arena.After(m.logits, 1)
+	m.dlogits = arena.After(m.loss, 262144)
+	m.dlnf = arena.After(m.dlogits, 262144)
+	m.dlnfAll = arena.After(m.dlnf, 262656)
+	m.dfc6 = arena.After(m.dlnfAll, 1048576)
+	m.dfc6Z = arena.After(m.fc6Z, 1048576)
+	m.dln6b = arena.After(m.ln6b, 262144)
+	m.dln6bAll = arena.After(m.dln6b, 262656)
+	m.dr6 = arena.After(m.att6, 262144)
+	m.datt6 = arena.After(m.dr6, 262144)
+	m.dqkv6 = arena.After(m.datt6, 786432)
+	m.dqkv6Work = arena.After(m.dqkv6, 36864)
+	m.dln6a = arena.After(m.ln6a, 262144)
+	m.dln6aAll = arena.After(m.dln6a, 262656)
+	m.dx5 = arena.After(m.fc5, 262144)
+	m.dfc5 = arena.After(m.dx5, 1048576)
+	m.dfc5Z = arena.After(m.fc5Z, 1048576)
+	m.dln5b = arena.After(m.ln5b, 262144)
+	m.dln5bAll = arena.After(m.dln5b, 262656)
+	m.dr5 = arena.After(m.att5, 262144)
+	m.datt5 = arena.After(m.dr5, 262144)
+	m.dqkv5 = arena.After(m.datt5, 786432)
+	m.dqkv5Work = arena.After(m.dqkv5, 36864)
+	m.dln5a = arena.After(m.ln5a, 262144)
+	m.dln5aAll = arena.After(m.dln5a, 262656)
+	m.dx4 = arena.After(m.fc4, 262144)
+	m.dfc4 = arena.After(m.dx4, 1048576)
+	m.dfc4Z = arena.After(m.fc4Z, 1048576)
+	m.dln4b = arena.After(m.ln4b, 262144)
+	m.dln4bAll = arena.After(m.dln4b, 262656)
+	m.dr4 = arena.After(m.att4, 262144)
+	m.datt4 = arena.After(m.dr4, 262144)
+	m.dqkv4 = arena.After(m.datt4, 786432)
+	m.dqkv4Work = arena.After(m.dqkv4, 36864)
+	m.dln4a = arena.After(m.ln4a, 262144)
+	m.dln4aAll = arena.After(m.dln4a, 262656)
+	m.dx3 = arena.After(m.fc3, 262144)
+	m.dfc3 = arena.After(m.dx3, 1048576)
+	m.dfc3Z = arena.After(m.fc3Z, 1048576)
+	m.dln3b = arena.After(m.ln3b, 262144)
+	m.dln3bAll = arena.After(m.dln3b, 262656)
+	m.dr3 = arena.After(m.att3, 262144)
+	m.datt3 = arena.After(m.dr3, 262144)
+	m.dqkv3 = arena.After(m.datt3, 786432)
+	m.dqkv3Work = arena.After(m.dqkv3, 36864)
+	m.dln3a = arena.After(m.ln3a, 262144)
+	m.dln3aAll = arena.After(m.dln3a, 262656)
+	m.dx2 = arena.After(m.fc2, 262144)
+	m.dfc2 = arena.After(m.dx2, 1048576)
+	m.dfc2Z = arena.After(m.fc2Z, 1048576)
+	m.dln2b = arena.After(m.ln2b, 262144)
+	m.dln2bAll = arena.After(m.dln2b, 262656)
+	m.dr2 = arena.After(m.att2, 262144)
+	m.datt2 = arena.After(m.dr2, 262144)
+	m.dqkv2 = arena.After(m.datt2, 786432)
+	m.dqkv2Work = arena.After(m.dqkv2, 36864)
+	m.dln2a = arena.After(m.ln2a, 262144)
+	m.dln2aAll = arena.After(m.dln2a, 262656)
+	m.dx1 = arena.After(m.fc1, 262144)
+	m.dfc1 = arena.After(m.dx1, 1048576)
+	m.dfc1Z = arena.After(m.fc1Z, 1048576)
+	m.dln1b = arena.After(m.ln1b, 262144)
+	m.dln1bAll = arena.After(m.dln1b, 262656)
+	m.dr1 = arena.After(m.att1, 262144)
+	m.datt1 = arena.After(m.dr1, 262144)
+	m.dqkv1 = arena.After(m.datt1, 786432)
+	m.dqkv1Work = arena.After(m.dqkv1, 36864)
+	m.dln1a = arena.After(m.x0, 262144)
+	m.dln1aAll = arena.After(m.dln1a, 262656)
+	m.dx0 = arena.At(0, 262144)
 	return m
 }
 
@@ -1414,172 +1417,6 @@ func (m *Model) gradError(name string, i int, v float64) error {
 	return fmt.Errorf("gptlarge: the gradient of %s is %v at element %d, with finite inputs and loss: a value overflowed in the backward pass (set Anomaly to find the op); lower the learning rate or clip gradients; parameters not updated", name, v, i)
 }
 
-// anomalyOps describes each kernel that anomaly mode checks: its formula or
-// chain-rule step, the shape of its result and its description line.
-var anomalyOps = []string{
-	"x0.embedding = embedding(x0.W, t)  (N, 128, 256) (gptlarge.bpg:11)",
-	"x0 = x0.embedding + wpe  (N, 128, 256) (gptlarge.bpg:11)",
-	"ln1a = (x0 - mean)/√(var + 1e-05)·ln1a.gamma + ln1a.beta over each row  (N, 128, 256) (gptlarge.bpg:13)",
-	"qkv1 = identity(ln1a·qkv1.W + qkv1.b)  (N, 128, 768) (gptlarge.bpg:14)",
-	"att1 = attention(qkv1, 8 heads, causal)  (N, 128, 256) (gptlarge.bpg:15)",
-	"r1 = x0 + (att1·r1.W + r1.b)  (N, 128, 256) (gptlarge.bpg:16)",
-	"ln1b = (r1 - mean)/√(var + 1e-05)·ln1b.gamma + ln1b.beta over each row  (N, 128, 256) (gptlarge.bpg:17)",
-	"fc1.z = identity(ln1b·fc1.W + fc1.b)  (N, 128, 1024) (gptlarge.bpg:18)",
-	"fc1 = gelu(fc1.z)  (N, 128, 1024) (gptlarge.bpg:18)",
-	"x1 = r1 + (fc1·x1.W + x1.b)  (N, 128, 256) (gptlarge.bpg:19)",
-	"ln2a = (x1 - mean)/√(var + 1e-05)·ln2a.gamma + ln2a.beta over each row  (N, 128, 256) (gptlarge.bpg:21)",
-	"qkv2 = identity(ln2a·qkv2.W + qkv2.b)  (N, 128, 768) (gptlarge.bpg:22)",
-	"att2 = attention(qkv2, 8 heads, causal)  (N, 128, 256) (gptlarge.bpg:23)",
-	"r2 = x1 + (att2·r2.W + r2.b)  (N, 128, 256) (gptlarge.bpg:24)",
-	"ln2b = (r2 - mean)/√(var + 1e-05)·ln2b.gamma + ln2b.beta over each row  (N, 128, 256) (gptlarge.bpg:25)",
-	"fc2.z = identity(ln2b·fc2.W + fc2.b)  (N, 128, 1024) (gptlarge.bpg:26)",
-	"fc2 = gelu(fc2.z)  (N, 128, 1024) (gptlarge.bpg:26)",
-	"x2 = r2 + (fc2·x2.W + x2.b)  (N, 128, 256) (gptlarge.bpg:27)",
-	"ln3a = (x2 - mean)/√(var + 1e-05)·ln3a.gamma + ln3a.beta over each row  (N, 128, 256) (gptlarge.bpg:29)",
-	"qkv3 = identity(ln3a·qkv3.W + qkv3.b)  (N, 128, 768) (gptlarge.bpg:30)",
-	"att3 = attention(qkv3, 8 heads, causal)  (N, 128, 256) (gptlarge.bpg:31)",
-	"r3 = x2 + (att3·r3.W + r3.b)  (N, 128, 256) (gptlarge.bpg:32)",
-	"ln3b = (r3 - mean)/√(var + 1e-05)·ln3b.gamma + ln3b.beta over each row  (N, 128, 256) (gptlarge.bpg:33)",
-	"fc3.z = identity(ln3b·fc3.W + fc3.b)  (N, 128, 1024) (gptlarge.bpg:34)",
-	"fc3 = gelu(fc3.z)  (N, 128, 1024) (gptlarge.bpg:34)",
-	"x3 = r3 + (fc3·x3.W + x3.b)  (N, 128, 256) (gptlarge.bpg:35)",
-	"ln4a = (x3 - mean)/√(var + 1e-05)·ln4a.gamma + ln4a.beta over each row  (N, 128, 256) (gptlarge.bpg:37)",
-	"qkv4 = identity(ln4a·qkv4.W + qkv4.b)  (N, 128, 768) (gptlarge.bpg:38)",
-	"att4 = attention(qkv4, 8 heads, causal)  (N, 128, 256) (gptlarge.bpg:39)",
-	"r4 = x3 + (att4·r4.W + r4.b)  (N, 128, 256) (gptlarge.bpg:40)",
-	"ln4b = (r4 - mean)/√(var + 1e-05)·ln4b.gamma + ln4b.beta over each row  (N, 128, 256) (gptlarge.bpg:41)",
-	"fc4.z = identity(ln4b·fc4.W + fc4.b)  (N, 128, 1024) (gptlarge.bpg:42)",
-	"fc4 = gelu(fc4.z)  (N, 128, 1024) (gptlarge.bpg:42)",
-	"x4 = r4 + (fc4·x4.W + x4.b)  (N, 128, 256) (gptlarge.bpg:43)",
-	"ln5a = (x4 - mean)/√(var + 1e-05)·ln5a.gamma + ln5a.beta over each row  (N, 128, 256) (gptlarge.bpg:45)",
-	"qkv5 = identity(ln5a·qkv5.W + qkv5.b)  (N, 128, 768) (gptlarge.bpg:46)",
-	"att5 = attention(qkv5, 8 heads, causal)  (N, 128, 256) (gptlarge.bpg:47)",
-	"r5 = x4 + (att5·r5.W + r5.b)  (N, 128, 256) (gptlarge.bpg:48)",
-	"ln5b = (r5 - mean)/√(var + 1e-05)·ln5b.gamma + ln5b.beta over each row  (N, 128, 256) (gptlarge.bpg:49)",
-	"fc5.z = identity(ln5b·fc5.W + fc5.b)  (N, 128, 1024) (gptlarge.bpg:50)",
-	"fc5 = gelu(fc5.z)  (N, 128, 1024) (gptlarge.bpg:50)",
-	"x5 = r5 + (fc5·x5.W + x5.b)  (N, 128, 256) (gptlarge.bpg:51)",
-	"ln6a = (x5 - mean)/√(var + 1e-05)·ln6a.gamma + ln6a.beta over each row  (N, 128, 256) (gptlarge.bpg:53)",
-	"qkv6 = identity(ln6a·qkv6.W + qkv6.b)  (N, 128, 768) (gptlarge.bpg:54)",
-	"att6 = attention(qkv6, 8 heads, causal)  (N, 128, 256) (gptlarge.bpg:55)",
-	"r6 = x5 + (att6·r6.W + r6.b)  (N, 128, 256) (gptlarge.bpg:56)",
-	"ln6b = (r6 - mean)/√(var + 1e-05)·ln6b.gamma + ln6b.beta over each row  (N, 128, 256) (gptlarge.bpg:57)",
-	"fc6.z = identity(ln6b·fc6.W + fc6.b)  (N, 128, 1024) (gptlarge.bpg:58)",
-	"fc6 = gelu(fc6.z)  (N, 128, 1024) (gptlarge.bpg:58)",
-	"x6 = r6 + (fc6·x6.W + x6.b)  (N, 128, 256) (gptlarge.bpg:59)",
-	"lnf = (x6 - mean)/√(var + 1e-05)·lnf.gamma + lnf.beta over each row  (N, 128, 256) (gptlarge.bpg:60)",
-	"logits = lnf·x0.Wᵀ  (N, 128, 256) (gptlarge.bpg:61)",
-	"loss = softmax_cross_entropy(logits, y)  () (gptlarge.bpg:62)",
-	"dlogits = (softmax(logits) - onehot(y))·dloss/n  (N, 128, 256) (gptlarge.bpg:62)",
-	"dlnf = dlogits·x0.W  (N, 128, 256) (gptlarge.bpg:61)",
-	"dx0.W += dlogitsᵀ·lnf  (256, 256) (gptlarge.bpg:61)",
-	"dx6, dlnf.gamma, dlnf.beta of lnf from dlnf (two reductions and one pass)  (262656) (gptlarge.bpg:60)",
-	"dx6.b += dx6  (1, 1, 256) (gptlarge.bpg:59)",
-	"dfc6 = dx6·x6.Wᵀ  (N, 128, 1024) (gptlarge.bpg:59)",
-	"dx6.W += fc6ᵀ·dx6  (1024, 256) (gptlarge.bpg:59)",
-	"dfc6.z = dfc6 ⊙ gelu'(fc6.z)  (tanh approximation)  (N, 128, 1024); dfc6.b += Σrows dfc6.z  (1024) (gptlarge.bpg:58)",
-	"dln6b = dfc6.z·fc6.Wᵀ  (N, 128, 256) (gptlarge.bpg:58)",
-	"dfc6.W += ln6bᵀ·dfc6.z  (256, 1024) (gptlarge.bpg:58)",
-	"dr6, dln6b.gamma, dln6b.beta of ln6b from dln6b (two reductions and one pass)  (262656) (gptlarge.bpg:57)",
-	"dr6 = sum of the gradients from its 2 uses  (N, 128, 256) (gptlarge.bpg:56)",
-	"dr6.b += dr6  (1, 1, 256) (gptlarge.bpg:56)",
-	"datt6 = dr6·r6.Wᵀ  (N, 128, 256) (gptlarge.bpg:56)",
-	"dr6.W += att6ᵀ·dr6  (256, 256) (gptlarge.bpg:56)",
-	"dqkv6 = attention's adjoint: dv = pᵀ·dy, through the softmax ds = p ⊙ (dy·vᵀ − Σ p ⊙ dy·vᵀ), dq = ds·k/√d, dk = dsᵀ·q/√d  (N, 128, 768) (gptlarge.bpg:55)",
-	"dqkv6.b += dqkv6  (1, 1, 768) (gptlarge.bpg:54)",
-	"dln6a = dqkv6·qkv6.Wᵀ  (N, 128, 256) (gptlarge.bpg:54)",
-	"dqkv6.W += ln6aᵀ·dqkv6  (256, 768) (gptlarge.bpg:54)",
-	"dx5, dln6a.gamma, dln6a.beta of ln6a from dln6a (two reductions and one pass)  (262656) (gptlarge.bpg:53)",
-	"dx5 = sum of the gradients from its 2 uses  (N, 128, 256) (gptlarge.bpg:51)",
-	"dx5.b += dx5  (1, 1, 256) (gptlarge.bpg:51)",
-	"dfc5 = dx5·x5.Wᵀ  (N, 128, 1024) (gptlarge.bpg:51)",
-	"dx5.W += fc5ᵀ·dx5  (1024, 256) (gptlarge.bpg:51)",
-	"dfc5.z = dfc5 ⊙ gelu'(fc5.z)  (tanh approximation)  (N, 128, 1024); dfc5.b += Σrows dfc5.z  (1024) (gptlarge.bpg:50)",
-	"dln5b = dfc5.z·fc5.Wᵀ  (N, 128, 256) (gptlarge.bpg:50)",
-	"dfc5.W += ln5bᵀ·dfc5.z  (256, 1024) (gptlarge.bpg:50)",
-	"dr5, dln5b.gamma, dln5b.beta of ln5b from dln5b (two reductions and one pass)  (262656) (gptlarge.bpg:49)",
-	"dr5 = sum of the gradients from its 2 uses  (N, 128, 256) (gptlarge.bpg:48)",
-	"dr5.b += dr5  (1, 1, 256) (gptlarge.bpg:48)",
-	"datt5 = dr5·r5.Wᵀ  (N, 128, 256) (gptlarge.bpg:48)",
-	"dr5.W += att5ᵀ·dr5  (256, 256) (gptlarge.bpg:48)",
-	"dqkv5 = attention's adjoint: dv = pᵀ·dy, through the softmax ds = p ⊙ (dy·vᵀ − Σ p ⊙ dy·vᵀ), dq = ds·k/√d, dk = dsᵀ·q/√d  (N, 128, 768) (gptlarge.bpg:47)",
-	"dqkv5.b += dqkv5  (1, 1, 768) (gptlarge.bpg:46)",
-	"dln5a = dqkv5·qkv5.Wᵀ  (N, 128, 256) (gptlarge.bpg:46)",
-	"dqkv5.W += ln5aᵀ·dqkv5  (256, 768) (gptlarge.bpg:46)",
-	"dx4, dln5a.gamma, dln5a.beta of ln5a from dln5a (two reductions and one pass)  (262656) (gptlarge.bpg:45)",
-	"dx4 = sum of the gradients from its 2 uses  (N, 128, 256) (gptlarge.bpg:43)",
-	"dx4.b += dx4  (1, 1, 256) (gptlarge.bpg:43)",
-	"dfc4 = dx4·x4.Wᵀ  (N, 128, 1024) (gptlarge.bpg:43)",
-	"dx4.W += fc4ᵀ·dx4  (1024, 256) (gptlarge.bpg:43)",
-	"dfc4.z = dfc4 ⊙ gelu'(fc4.z)  (tanh approximation)  (N, 128, 1024); dfc4.b += Σrows dfc4.z  (1024) (gptlarge.bpg:42)",
-	"dln4b = dfc4.z·fc4.Wᵀ  (N, 128, 256) (gptlarge.bpg:42)",
-	"dfc4.W += ln4bᵀ·dfc4.z  (256, 1024) (gptlarge.bpg:42)",
-	"dr4, dln4b.gamma, dln4b.beta of ln4b from dln4b (two reductions and one pass)  (262656) (gptlarge.bpg:41)",
-	"dr4 = sum of the gradients from its 2 uses  (N, 128, 256) (gptlarge.bpg:40)",
-	"dr4.b += dr4  (1, 1, 256) (gptlarge.bpg:40)",
-	"datt4 = dr4·r4.Wᵀ  (N, 128, 256) (gptlarge.bpg:40)",
-	"dr4.W += att4ᵀ·dr4  (256, 256) (gptlarge.bpg:40)",
-	"dqkv4 = attention's adjoint: dv = pᵀ·dy, through the softmax ds = p ⊙ (dy·vᵀ − Σ p ⊙ dy·vᵀ), dq = ds·k/√d, dk = dsᵀ·q/√d  (N, 128, 768) (gptlarge.bpg:39)",
-	"dqkv4.b += dqkv4  (1, 1, 768) (gptlarge.bpg:38)",
-	"dln4a = dqkv4·qkv4.Wᵀ  (N, 128, 256) (gptlarge.bpg:38)",
-	"dqkv4.W += ln4aᵀ·dqkv4  (256, 768) (gptlarge.bpg:38)",
-	"dx3, dln4a.gamma, dln4a.beta of ln4a from dln4a (two reductions and one pass)  (262656) (gptlarge.bpg:37)",
-	"dx3 = sum of the gradients from its 2 uses  (N, 128, 256) (gptlarge.bpg:35)",
-	"dx3.b += dx3  (1, 1, 256) (gptlarge.bpg:35)",
-	"dfc3 = dx3·x3.Wᵀ  (N, 128, 1024) (gptlarge.bpg:35)",
-	"dx3.W += fc3ᵀ·dx3  (1024, 256) (gptlarge.bpg:35)",
-	"dfc3.z = dfc3 ⊙ gelu'(fc3.z)  (tanh approximation)  (N, 128, 1024); dfc3.b += Σrows dfc3.z  (1024) (gptlarge.bpg:34)",
-	"dln3b = dfc3.z·fc3.Wᵀ  (N, 128, 256) (gptlarge.bpg:34)",
-	"dfc3.W += ln3bᵀ·dfc3.z  (256, 1024) (gptlarge.bpg:34)",
-	"dr3, dln3b.gamma, dln3b.beta of ln3b from dln3b (two reductions and one pass)  (262656) (gptlarge.bpg:33)",
-	"dr3 = sum of the gradients from its 2 uses  (N, 128, 256) (gptlarge.bpg:32)",
-	"dr3.b += dr3  (1, 1, 256) (gptlarge.bpg:32)",
-	"datt3 = dr3·r3.Wᵀ  (N, 128, 256) (gptlarge.bpg:32)",
-	"dr3.W += att3ᵀ·dr3  (256, 256) (gptlarge.bpg:32)",
-	"dqkv3 = attention's adjoint: dv = pᵀ·dy, through the softmax ds = p ⊙ (dy·vᵀ − Σ p ⊙ dy·vᵀ), dq = ds·k/√d, dk = dsᵀ·q/√d  (N, 128, 768) (gptlarge.bpg:31)",
-	"dqkv3.b += dqkv3  (1, 1, 768) (gptlarge.bpg:30)",
-	"dln3a = dqkv3·qkv3.Wᵀ  (N, 128, 256) (gptlarge.bpg:30)",
-	"dqkv3.W += ln3aᵀ·dqkv3  (256, 768) (gptlarge.bpg:30)",
-	"dx2, dln3a.gamma, dln3a.beta of ln3a from dln3a (two reductions and one pass)  (262656) (gptlarge.bpg:29)",
-	"dx2 = sum of the gradients from its 2 uses  (N, 128, 256) (gptlarge.bpg:27)",
-	"dx2.b += dx2  (1, 1, 256) (gptlarge.bpg:27)",
-	"dfc2 = dx2·x2.Wᵀ  (N, 128, 1024) (gptlarge.bpg:27)",
-	"dx2.W += fc2ᵀ·dx2  (1024, 256) (gptlarge.bpg:27)",
-	"dfc2.z = dfc2 ⊙ gelu'(fc2.z)  (tanh approximation)  (N, 128, 1024); dfc2.b += Σrows dfc2.z  (1024) (gptlarge.bpg:26)",
-	"dln2b = dfc2.z·fc2.Wᵀ  (N, 128, 256) (gptlarge.bpg:26)",
-	"dfc2.W += ln2bᵀ·dfc2.z  (256, 1024) (gptlarge.bpg:26)",
-	"dr2, dln2b.gamma, dln2b.beta of ln2b from dln2b (two reductions and one pass)  (262656) (gptlarge.bpg:25)",
-	"dr2 = sum of the gradients from its 2 uses  (N, 128, 256) (gptlarge.bpg:24)",
-	"dr2.b += dr2  (1, 1, 256) (gptlarge.bpg:24)",
-	"datt2 = dr2·r2.Wᵀ  (N, 128, 256) (gptlarge.bpg:24)",
-	"dr2.W += att2ᵀ·dr2  (256, 256) (gptlarge.bpg:24)",
-	"dqkv2 = attention's adjoint: dv = pᵀ·dy, through the softmax ds = p ⊙ (dy·vᵀ − Σ p ⊙ dy·vᵀ), dq = ds·k/√d, dk = dsᵀ·q/√d  (N, 128, 768) (gptlarge.bpg:23)",
-	"dqkv2.b += dqkv2  (1, 1, 768) (gptlarge.bpg:22)",
-	"dln2a = dqkv2·qkv2.Wᵀ  (N, 128, 256) (gptlarge.bpg:22)",
-	"dqkv2.W += ln2aᵀ·dqkv2  (256, 768) (gptlarge.bpg:22)",
-	"dx1, dln2a.gamma, dln2a.beta of ln2a from dln2a (two reductions and one pass)  (262656) (gptlarge.bpg:21)",
-	"dx1 = sum of the gradients from its 2 uses  (N, 128, 256) (gptlarge.bpg:19)",
-	"dx1.b += dx1  (1, 1, 256) (gptlarge.bpg:19)",
-	"dfc1 = dx1·x1.Wᵀ  (N, 128, 1024) (gptlarge.bpg:19)",
-	"dx1.W += fc1ᵀ·dx1  (1024, 256) (gptlarge.bpg:19)",
-	"dfc1.z = dfc1 ⊙ gelu'(fc1.z)  (tanh approximation)  (N, 128, 1024); dfc1.b += Σrows dfc1.z  (1024) (gptlarge.bpg:18)",
-	"dln1b = dfc1.z·fc1.Wᵀ  (N, 128, 256) (gptlarge.bpg:18)",
-	"dfc1.W += ln1bᵀ·dfc1.z  (256, 1024) (gptlarge.bpg:18)",
-	"dr1, dln1b.gamma, dln1b.beta of ln1b from dln1b (two reductions and one pass)  (262656) (gptlarge.bpg:17)",
-	"dr1 = sum of the gradients from its 2 uses  (N, 128, 256) (gptlarge.bpg:16)",
-	"dr1.b += dr1  (1, 1, 256) (gptlarge.bpg:16)",
-	"datt1 = dr1·r1.Wᵀ  (N, 128, 256) (gptlarge.bpg:16)",
-	"dr1.W += att1ᵀ·dr1  (256, 256) (gptlarge.bpg:16)",
-	"dqkv1 = attention's adjoint: dv = pᵀ·dy, through the softmax ds = p ⊙ (dy·vᵀ − Σ p ⊙ dy·vᵀ), dq = ds·k/√d, dk = dsᵀ·q/√d  (N, 128, 768) (gptlarge.bpg:15)",
-	"dqkv1.b += dqkv1  (1, 1, 768) (gptlarge.bpg:14)",
-	"dln1a = dqkv1·qkv1.Wᵀ  (N, 128, 256) (gptlarge.bpg:14)",
-	"dqkv1.W += ln1aᵀ·dqkv1  (256, 768) (gptlarge.bpg:14)",
-	"dx0, dln1a.gamma, dln1a.beta of ln1a from dln1a (two reductions and one pass)  (262656) (gptlarge.bpg:13)",
-	"dx0 = sum of the gradients from its 2 uses  (N, 128, 256) (gptlarge.bpg:11)",
-	"dwpe += dx0  (1, 128, 256) (gptlarge.bpg:11)",
-	"dx0.W[t] += dx0: each position's gradient row added to its token's row  (256, 256) (gptlarge.bpg:11)",
-}
-
 // forwardChecked is Forward's pass in anomaly mode: the parameters are checked, then
 // each statement's results as it runs.
 func (m *Model) forwardChecked(n int) error {
@@ -1588,208 +1425,208 @@ func (m *Model) forwardChecked(n int) error {
 	}
 	m.forwardX0(n)
 	if i := runtime.FirstNonFinite(m.x0Embedding[:n*32768]); i >= 0 {
-		return m.anomaly(0, "x0.embedding", i, float64(m.x0Embedding[i]))
+		return m.anomaly("x0.embedding = embedding(x0.W, t)  (N, 128, 256) (gptlarge.bpg:11)", "x0.embedding", i, float64(m.x0Embedding[i]))
 	}
 	if i := runtime.FirstNonFinite(m.x0[:n*32768]); i >= 0 {
-		return m.anomaly(1, "x0", i, float64(m.x0[i]))
+		return m.anomaly("x0 = x0.embedding + wpe  (N, 128, 256) (gptlarge.bpg:11)", "x0", i, float64(m.x0[i]))
 	}
 	m.forwardLn1a(n)
 	if i := runtime.FirstNonFinite(m.ln1a[:n*32768]); i >= 0 {
-		return m.anomaly(2, "ln1a", i, float64(m.ln1a[i]))
+		return m.anomaly("ln1a = (x0 - mean)/√(var + 1e-05)·ln1a.gamma + ln1a.beta over each row  (N, 128, 256) (gptlarge.bpg:13)", "ln1a", i, float64(m.ln1a[i]))
 	}
 	m.forwardQkv1(n)
 	if i := runtime.FirstNonFinite(m.qkv1[:n*98304]); i >= 0 {
-		return m.anomaly(3, "qkv1", i, float64(m.qkv1[i]))
+		return m.anomaly("qkv1 = identity(ln1a·qkv1.W + qkv1.b)  (N, 128, 768) (gptlarge.bpg:14)", "qkv1", i, float64(m.qkv1[i]))
 	}
 	m.forwardAtt1(n)
 	if i := runtime.FirstNonFinite(m.att1[:n*32768]); i >= 0 {
-		return m.anomaly(4, "att1", i, float64(m.att1[i]))
+		return m.anomaly("att1 = attention(qkv1, 8 heads, causal)  (N, 128, 256) (gptlarge.bpg:15)", "att1", i, float64(m.att1[i]))
 	}
 	m.forwardR1(n)
 	if i := runtime.FirstNonFinite(m.r1[:n*32768]); i >= 0 {
-		return m.anomaly(5, "r1", i, float64(m.r1[i]))
+		return m.anomaly("r1 = x0 + (att1·r1.W + r1.b)  (N, 128, 256) (gptlarge.bpg:16)", "r1", i, float64(m.r1[i]))
 	}
 	m.forwardLn1b(n)
 	if i := runtime.FirstNonFinite(m.ln1b[:n*32768]); i >= 0 {
-		return m.anomaly(6, "ln1b", i, float64(m.ln1b[i]))
+		return m.anomaly("ln1b = (r1 - mean)/√(var + 1e-05)·ln1b.gamma + ln1b.beta over each row  (N, 128, 256) (gptlarge.bpg:17)", "ln1b", i, float64(m.ln1b[i]))
 	}
 	m.forwardFc1(n)
 	if i := runtime.FirstNonFinite(m.fc1Z[:n*131072]); i >= 0 {
-		return m.anomaly(7, "fc1.z", i, float64(m.fc1Z[i]))
+		return m.anomaly("fc1.z = identity(ln1b·fc1.W + fc1.b)  (N, 128, 1024) (gptlarge.bpg:18)", "fc1.z", i, float64(m.fc1Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.fc1[:n*131072]); i >= 0 {
-		return m.anomaly(8, "fc1", i, float64(m.fc1[i]))
+		return m.anomaly("fc1 = gelu(fc1.z)  (N, 128, 1024) (gptlarge.bpg:18)", "fc1", i, float64(m.fc1[i]))
 	}
 	m.forwardX1(n)
 	if i := runtime.FirstNonFinite(m.x1[:n*32768]); i >= 0 {
-		return m.anomaly(9, "x1", i, float64(m.x1[i]))
+		return m.anomaly("x1 = r1 + (fc1·x1.W + x1.b)  (N, 128, 256) (gptlarge.bpg:19)", "x1", i, float64(m.x1[i]))
 	}
 	m.forwardLn2a(n)
 	if i := runtime.FirstNonFinite(m.ln2a[:n*32768]); i >= 0 {
-		return m.anomaly(10, "ln2a", i, float64(m.ln2a[i]))
+		return m.anomaly("ln2a = (x1 - mean)/√(var + 1e-05)·ln2a.gamma + ln2a.beta over each row  (N, 128, 256) (gptlarge.bpg:21)", "ln2a", i, float64(m.ln2a[i]))
 	}
 	m.forwardQkv2(n)
 	if i := runtime.FirstNonFinite(m.qkv2[:n*98304]); i >= 0 {
-		return m.anomaly(11, "qkv2", i, float64(m.qkv2[i]))
+		return m.anomaly("qkv2 = identity(ln2a·qkv2.W + qkv2.b)  (N, 128, 768) (gptlarge.bpg:22)", "qkv2", i, float64(m.qkv2[i]))
 	}
 	m.forwardAtt2(n)
 	if i := runtime.FirstNonFinite(m.att2[:n*32768]); i >= 0 {
-		return m.anomaly(12, "att2", i, float64(m.att2[i]))
+		return m.anomaly("att2 = attention(qkv2, 8 heads, causal)  (N, 128, 256) (gptlarge.bpg:23)", "att2", i, float64(m.att2[i]))
 	}
 	m.forwardR2(n)
 	if i := runtime.FirstNonFinite(m.r2[:n*32768]); i >= 0 {
-		return m.anomaly(13, "r2", i, float64(m.r2[i]))
+		return m.anomaly("r2 = x1 + (att2·r2.W + r2.b)  (N, 128, 256) (gptlarge.bpg:24)", "r2", i, float64(m.r2[i]))
 	}
 	m.forwardLn2b(n)
 	if i := runtime.FirstNonFinite(m.ln2b[:n*32768]); i >= 0 {
-		return m.anomaly(14, "ln2b", i, float64(m.ln2b[i]))
+		return m.anomaly("ln2b = (r2 - mean)/√(var + 1e-05)·ln2b.gamma + ln2b.beta over each row  (N, 128, 256) (gptlarge.bpg:25)", "ln2b", i, float64(m.ln2b[i]))
 	}
 	m.forwardFc2(n)
 	if i := runtime.FirstNonFinite(m.fc2Z[:n*131072]); i >= 0 {
-		return m.anomaly(15, "fc2.z", i, float64(m.fc2Z[i]))
+		return m.anomaly("fc2.z = identity(ln2b·fc2.W + fc2.b)  (N, 128, 1024) (gptlarge.bpg:26)", "fc2.z", i, float64(m.fc2Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.fc2[:n*131072]); i >= 0 {
-		return m.anomaly(16, "fc2", i, float64(m.fc2[i]))
+		return m.anomaly("fc2 = gelu(fc2.z)  (N, 128, 1024) (gptlarge.bpg:26)", "fc2", i, float64(m.fc2[i]))
 	}
 	m.forwardX2(n)
 	if i := runtime.FirstNonFinite(m.x2[:n*32768]); i >= 0 {
-		return m.anomaly(17, "x2", i, float64(m.x2[i]))
+		return m.anomaly("x2 = r2 + (fc2·x2.W + x2.b)  (N, 128, 256) (gptlarge.bpg:27)", "x2", i, float64(m.x2[i]))
 	}
 	m.forwardLn3a(n)
 	if i := runtime.FirstNonFinite(m.ln3a[:n*32768]); i >= 0 {
-		return m.anomaly(18, "ln3a", i, float64(m.ln3a[i]))
+		return m.anomaly("ln3a = (x2 - mean)/√(var + 1e-05)·ln3a.gamma + ln3a.beta over each row  (N, 128, 256) (gptlarge.bpg:29)", "ln3a", i, float64(m.ln3a[i]))
 	}
 	m.forwardQkv3(n)
 	if i := runtime.FirstNonFinite(m.qkv3[:n*98304]); i >= 0 {
-		return m.anomaly(19, "qkv3", i, float64(m.qkv3[i]))
+		return m.anomaly("qkv3 = identity(ln3a·qkv3.W + qkv3.b)  (N, 128, 768) (gptlarge.bpg:30)", "qkv3", i, float64(m.qkv3[i]))
 	}
 	m.forwardAtt3(n)
 	if i := runtime.FirstNonFinite(m.att3[:n*32768]); i >= 0 {
-		return m.anomaly(20, "att3", i, float64(m.att3[i]))
+		return m.anomaly("att3 = attention(qkv3, 8 heads, causal)  (N, 128, 256) (gptlarge.bpg:31)", "att3", i, float64(m.att3[i]))
 	}
 	m.forwardR3(n)
 	if i := runtime.FirstNonFinite(m.r3[:n*32768]); i >= 0 {
-		return m.anomaly(21, "r3", i, float64(m.r3[i]))
+		return m.anomaly("r3 = x2 + (att3·r3.W + r3.b)  (N, 128, 256) (gptlarge.bpg:32)", "r3", i, float64(m.r3[i]))
 	}
 	m.forwardLn3b(n)
 	if i := runtime.FirstNonFinite(m.ln3b[:n*32768]); i >= 0 {
-		return m.anomaly(22, "ln3b", i, float64(m.ln3b[i]))
+		return m.anomaly("ln3b = (r3 - mean)/√(var + 1e-05)·ln3b.gamma + ln3b.beta over each row  (N, 128, 256) (gptlarge.bpg:33)", "ln3b", i, float64(m.ln3b[i]))
 	}
 	m.forwardFc3(n)
 	if i := runtime.FirstNonFinite(m.fc3Z[:n*131072]); i >= 0 {
-		return m.anomaly(23, "fc3.z", i, float64(m.fc3Z[i]))
+		return m.anomaly("fc3.z = identity(ln3b·fc3.W + fc3.b)  (N, 128, 1024) (gptlarge.bpg:34)", "fc3.z", i, float64(m.fc3Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.fc3[:n*131072]); i >= 0 {
-		return m.anomaly(24, "fc3", i, float64(m.fc3[i]))
+		return m.anomaly("fc3 = gelu(fc3.z)  (N, 128, 1024) (gptlarge.bpg:34)", "fc3", i, float64(m.fc3[i]))
 	}
 	m.forwardX3(n)
 	if i := runtime.FirstNonFinite(m.x3[:n*32768]); i >= 0 {
-		return m.anomaly(25, "x3", i, float64(m.x3[i]))
+		return m.anomaly("x3 = r3 + (fc3·x3.W + x3.b)  (N, 128, 256) (gptlarge.bpg:35)", "x3", i, float64(m.x3[i]))
 	}
 	m.forwardLn4a(n)
 	if i := runtime.FirstNonFinite(m.ln4a[:n*32768]); i >= 0 {
-		return m.anomaly(26, "ln4a", i, float64(m.ln4a[i]))
+		return m.anomaly("ln4a = (x3 - mean)/√(var + 1e-05)·ln4a.gamma + ln4a.beta over each row  (N, 128, 256) (gptlarge.bpg:37)", "ln4a", i, float64(m.ln4a[i]))
 	}
 	m.forwardQkv4(n)
 	if i := runtime.FirstNonFinite(m.qkv4[:n*98304]); i >= 0 {
-		return m.anomaly(27, "qkv4", i, float64(m.qkv4[i]))
+		return m.anomaly("qkv4 = identity(ln4a·qkv4.W + qkv4.b)  (N, 128, 768) (gptlarge.bpg:38)", "qkv4", i, float64(m.qkv4[i]))
 	}
 	m.forwardAtt4(n)
 	if i := runtime.FirstNonFinite(m.att4[:n*32768]); i >= 0 {
-		return m.anomaly(28, "att4", i, float64(m.att4[i]))
+		return m.anomaly("att4 = attention(qkv4, 8 heads, causal)  (N, 128, 256) (gptlarge.bpg:39)", "att4", i, float64(m.att4[i]))
 	}
 	m.forwardR4(n)
 	if i := runtime.FirstNonFinite(m.r4[:n*32768]); i >= 0 {
-		return m.anomaly(29, "r4", i, float64(m.r4[i]))
+		return m.anomaly("r4 = x3 + (att4·r4.W + r4.b)  (N, 128, 256) (gptlarge.bpg:40)", "r4", i, float64(m.r4[i]))
 	}
 	m.forwardLn4b(n)
 	if i := runtime.FirstNonFinite(m.ln4b[:n*32768]); i >= 0 {
-		return m.anomaly(30, "ln4b", i, float64(m.ln4b[i]))
+		return m.anomaly("ln4b = (r4 - mean)/√(var + 1e-05)·ln4b.gamma + ln4b.beta over each row  (N, 128, 256) (gptlarge.bpg:41)", "ln4b", i, float64(m.ln4b[i]))
 	}
 	m.forwardFc4(n)
 	if i := runtime.FirstNonFinite(m.fc4Z[:n*131072]); i >= 0 {
-		return m.anomaly(31, "fc4.z", i, float64(m.fc4Z[i]))
+		return m.anomaly("fc4.z = identity(ln4b·fc4.W + fc4.b)  (N, 128, 1024) (gptlarge.bpg:42)", "fc4.z", i, float64(m.fc4Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.fc4[:n*131072]); i >= 0 {
-		return m.anomaly(32, "fc4", i, float64(m.fc4[i]))
+		return m.anomaly("fc4 = gelu(fc4.z)  (N, 128, 1024) (gptlarge.bpg:42)", "fc4", i, float64(m.fc4[i]))
 	}
 	m.forwardX4(n)
 	if i := runtime.FirstNonFinite(m.x4[:n*32768]); i >= 0 {
-		return m.anomaly(33, "x4", i, float64(m.x4[i]))
+		return m.anomaly("x4 = r4 + (fc4·x4.W + x4.b)  (N, 128, 256) (gptlarge.bpg:43)", "x4", i, float64(m.x4[i]))
 	}
 	m.forwardLn5a(n)
 	if i := runtime.FirstNonFinite(m.ln5a[:n*32768]); i >= 0 {
-		return m.anomaly(34, "ln5a", i, float64(m.ln5a[i]))
+		return m.anomaly("ln5a = (x4 - mean)/√(var + 1e-05)·ln5a.gamma + ln5a.beta over each row  (N, 128, 256) (gptlarge.bpg:45)", "ln5a", i, float64(m.ln5a[i]))
 	}
 	m.forwardQkv5(n)
 	if i := runtime.FirstNonFinite(m.qkv5[:n*98304]); i >= 0 {
-		return m.anomaly(35, "qkv5", i, float64(m.qkv5[i]))
+		return m.anomaly("qkv5 = identity(ln5a·qkv5.W + qkv5.b)  (N, 128, 768) (gptlarge.bpg:46)", "qkv5", i, float64(m.qkv5[i]))
 	}
 	m.forwardAtt5(n)
 	if i := runtime.FirstNonFinite(m.att5[:n*32768]); i >= 0 {
-		return m.anomaly(36, "att5", i, float64(m.att5[i]))
+		return m.anomaly("att5 = attention(qkv5, 8 heads, causal)  (N, 128, 256) (gptlarge.bpg:47)", "att5", i, float64(m.att5[i]))
 	}
 	m.forwardR5(n)
 	if i := runtime.FirstNonFinite(m.r5[:n*32768]); i >= 0 {
-		return m.anomaly(37, "r5", i, float64(m.r5[i]))
+		return m.anomaly("r5 = x4 + (att5·r5.W + r5.b)  (N, 128, 256) (gptlarge.bpg:48)", "r5", i, float64(m.r5[i]))
 	}
 	m.forwardLn5b(n)
 	if i := runtime.FirstNonFinite(m.ln5b[:n*32768]); i >= 0 {
-		return m.anomaly(38, "ln5b", i, float64(m.ln5b[i]))
+		return m.anomaly("ln5b = (r5 - mean)/√(var + 1e-05)·ln5b.gamma + ln5b.beta over each row  (N, 128, 256) (gptlarge.bpg:49)", "ln5b", i, float64(m.ln5b[i]))
 	}
 	m.forwardFc5(n)
 	if i := runtime.FirstNonFinite(m.fc5Z[:n*131072]); i >= 0 {
-		return m.anomaly(39, "fc5.z", i, float64(m.fc5Z[i]))
+		return m.anomaly("fc5.z = identity(ln5b·fc5.W + fc5.b)  (N, 128, 1024) (gptlarge.bpg:50)", "fc5.z", i, float64(m.fc5Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.fc5[:n*131072]); i >= 0 {
-		return m.anomaly(40, "fc5", i, float64(m.fc5[i]))
+		return m.anomaly("fc5 = gelu(fc5.z)  (N, 128, 1024) (gptlarge.bpg:50)", "fc5", i, float64(m.fc5[i]))
 	}
 	m.forwardX5(n)
 	if i := runtime.FirstNonFinite(m.x5[:n*32768]); i >= 0 {
-		return m.anomaly(41, "x5", i, float64(m.x5[i]))
+		return m.anomaly("x5 = r5 + (fc5·x5.W + x5.b)  (N, 128, 256) (gptlarge.bpg:51)", "x5", i, float64(m.x5[i]))
 	}
 	m.forwardLn6a(n)
 	if i := runtime.FirstNonFinite(m.ln6a[:n*32768]); i >= 0 {
-		return m.anomaly(42, "ln6a", i, float64(m.ln6a[i]))
+		return m.anomaly("ln6a = (x5 - mean)/√(var + 1e-05)·ln6a.gamma + ln6a.beta over each row  (N, 128, 256) (gptlarge.bpg:53)", "ln6a", i, float64(m.ln6a[i]))
 	}
 	m.forwardQkv6(n)
 	if i := runtime.FirstNonFinite(m.qkv6[:n*98304]); i >= 0 {
-		return m.anomaly(43, "qkv6", i, float64(m.qkv6[i]))
+		return m.anomaly("qkv6 = identity(ln6a·qkv6.W + qkv6.b)  (N, 128, 768) (gptlarge.bpg:54)", "qkv6", i, float64(m.qkv6[i]))
 	}
 	m.forwardAtt6(n)
 	if i := runtime.FirstNonFinite(m.att6[:n*32768]); i >= 0 {
-		return m.anomaly(44, "att6", i, float64(m.att6[i]))
+		return m.anomaly("att6 = attention(qkv6, 8 heads, causal)  (N, 128, 256) (gptlarge.bpg:55)", "att6", i, float64(m.att6[i]))
 	}
 	m.forwardR6(n)
 	if i := runtime.FirstNonFinite(m.r6[:n*32768]); i >= 0 {
-		return m.anomaly(45, "r6", i, float64(m.r6[i]))
+		return m.anomaly("r6 = x5 + (att6·r6.W + r6.b)  (N, 128, 256) (gptlarge.bpg:56)", "r6", i, float64(m.r6[i]))
 	}
 	m.forwardLn6b(n)
 	if i := runtime.FirstNonFinite(m.ln6b[:n*32768]); i >= 0 {
-		return m.anomaly(46, "ln6b", i, float64(m.ln6b[i]))
+		return m.anomaly("ln6b = (r6 - mean)/√(var + 1e-05)·ln6b.gamma + ln6b.beta over each row  (N, 128, 256) (gptlarge.bpg:57)", "ln6b", i, float64(m.ln6b[i]))
 	}
 	m.forwardFc6(n)
 	if i := runtime.FirstNonFinite(m.fc6Z[:n*131072]); i >= 0 {
-		return m.anomaly(47, "fc6.z", i, float64(m.fc6Z[i]))
+		return m.anomaly("fc6.z = identity(ln6b·fc6.W + fc6.b)  (N, 128, 1024) (gptlarge.bpg:58)", "fc6.z", i, float64(m.fc6Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.fc6[:n*131072]); i >= 0 {
-		return m.anomaly(48, "fc6", i, float64(m.fc6[i]))
+		return m.anomaly("fc6 = gelu(fc6.z)  (N, 128, 1024) (gptlarge.bpg:58)", "fc6", i, float64(m.fc6[i]))
 	}
 	m.forwardX6(n)
 	if i := runtime.FirstNonFinite(m.x6[:n*32768]); i >= 0 {
-		return m.anomaly(49, "x6", i, float64(m.x6[i]))
+		return m.anomaly("x6 = r6 + (fc6·x6.W + x6.b)  (N, 128, 256) (gptlarge.bpg:59)", "x6", i, float64(m.x6[i]))
 	}
 	m.forwardLnf(n)
 	if i := runtime.FirstNonFinite(m.lnf[:n*32768]); i >= 0 {
-		return m.anomaly(50, "lnf", i, float64(m.lnf[i]))
+		return m.anomaly("lnf = (x6 - mean)/√(var + 1e-05)·lnf.gamma + lnf.beta over each row  (N, 128, 256) (gptlarge.bpg:60)", "lnf", i, float64(m.lnf[i]))
 	}
 	m.forwardLogits(n)
 	if i := runtime.FirstNonFinite(m.logits[:n*32768]); i >= 0 {
-		return m.anomaly(51, "logits", i, float64(m.logits[i]))
+		return m.anomaly("logits = lnf·x0.Wᵀ  (N, 128, 256) (gptlarge.bpg:61)", "logits", i, float64(m.logits[i]))
 	}
 	m.forwardLoss(n)
 	if i := runtime.FirstNonFinite(m.loss[:1]); i >= 0 {
-		return m.anomaly(52, "loss", i, float64(m.loss[i]))
+		return m.anomaly("loss = softmax_cross_entropy(logits, y)  () (gptlarge.bpg:62)", "loss", i, float64(m.loss[i]))
 	}
 	return nil
 }
@@ -1799,398 +1636,398 @@ func (m *Model) forwardChecked(n int) error {
 func (m *Model) backwardChecked(n int, acc bool) error {
 	m.backwardLoss(n)
 	if i := runtime.FirstNonFinite(m.dlogits[:n*32768]); i >= 0 {
-		return m.anomaly(53, "dlogits", i, float64(m.dlogits[i]))
+		return m.anomaly("dlogits = (softmax(logits) - onehot(y))·dloss/n  (N, 128, 256) (gptlarge.bpg:62)", "dlogits", i, float64(m.dlogits[i]))
 	}
 	m.backwardLogits(n, acc)
 	if i := runtime.FirstNonFinite(m.dlnf[:n*32768]); i >= 0 {
-		return m.anomaly(54, "dlnf", i, float64(m.dlnf[i]))
+		return m.anomaly("dlnf = dlogits·x0.W  (N, 128, 256) (gptlarge.bpg:61)", "dlnf", i, float64(m.dlnf[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX0W); i >= 0 {
-		return m.anomaly(55, "dx0.W", i, float64(m.DX0W[i]))
+		return m.anomaly("dx0.W += dlogitsᵀ·lnf  (256, 256) (gptlarge.bpg:61)", "dx0.W", i, float64(m.DX0W[i]))
 	}
 	m.backwardLnf(n)
 	if i := runtime.FirstNonFinite(m.dlnfAll[:262656]); i >= 0 {
-		return m.anomaly(56, "dlnf.all", i, float64(m.dlnfAll[i]))
+		return m.anomaly("dx6, dlnf.gamma, dlnf.beta of lnf from dlnf (two reductions and one pass)  (262656) (gptlarge.bpg:60)", "dlnf.all", i, float64(m.dlnfAll[i]))
 	}
 	m.backwardX6(n, acc)
 	if i := runtime.FirstNonFinite(m.DX6B); i >= 0 {
-		return m.anomaly(57, "dx6.b", i, float64(m.DX6B[i]))
+		return m.anomaly("dx6.b += dx6  (1, 1, 256) (gptlarge.bpg:59)", "dx6.b", i, float64(m.DX6B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dfc6[:n*131072]); i >= 0 {
-		return m.anomaly(58, "dfc6", i, float64(m.dfc6[i]))
+		return m.anomaly("dfc6 = dx6·x6.Wᵀ  (N, 128, 1024) (gptlarge.bpg:59)", "dfc6", i, float64(m.dfc6[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX6W); i >= 0 {
-		return m.anomaly(59, "dx6.W", i, float64(m.DX6W[i]))
+		return m.anomaly("dx6.W += fc6ᵀ·dx6  (1024, 256) (gptlarge.bpg:59)", "dx6.W", i, float64(m.DX6W[i]))
 	}
 	m.backwardFc6(n, acc)
 	if i := runtime.FirstNonFinite(m.dfc6Z[:n*131072]); i >= 0 {
-		return m.anomaly(60, "dfc6.z", i, float64(m.dfc6Z[i]))
+		return m.anomaly("dfc6.z = dfc6 ⊙ gelu'(fc6.z)  (tanh approximation)  (N, 128, 1024) (gptlarge.bpg:58)", "dfc6.z", i, float64(m.dfc6Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc6B); i >= 0 {
-		return m.anomaly(60, "dfc6.b", i, float64(m.DFc6B[i]))
+		return m.anomaly("dfc6.b += Σrows dfc6.z  (1024) (gptlarge.bpg:58)", "dfc6.b", i, float64(m.DFc6B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln6b[:n*32768]); i >= 0 {
-		return m.anomaly(61, "dln6b", i, float64(m.dln6b[i]))
+		return m.anomaly("dln6b = dfc6.z·fc6.Wᵀ  (N, 128, 256) (gptlarge.bpg:58)", "dln6b", i, float64(m.dln6b[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc6W); i >= 0 {
-		return m.anomaly(62, "dfc6.W", i, float64(m.DFc6W[i]))
+		return m.anomaly("dfc6.W += ln6bᵀ·dfc6.z  (256, 1024) (gptlarge.bpg:58)", "dfc6.W", i, float64(m.DFc6W[i]))
 	}
 	m.backwardLn6b(n)
 	if i := runtime.FirstNonFinite(m.dln6bAll[:262656]); i >= 0 {
-		return m.anomaly(63, "dln6b.all", i, float64(m.dln6bAll[i]))
+		return m.anomaly("dr6, dln6b.gamma, dln6b.beta of ln6b from dln6b (two reductions and one pass)  (262656) (gptlarge.bpg:57)", "dln6b.all", i, float64(m.dln6bAll[i]))
 	}
 	m.backwardR6(n, acc)
 	if i := runtime.FirstNonFinite(m.dr6[:n*32768]); i >= 0 {
-		return m.anomaly(64, "dr6", i, float64(m.dr6[i]))
+		return m.anomaly("dr6 = sum of the gradients from its 2 uses  (N, 128, 256) (gptlarge.bpg:56)", "dr6", i, float64(m.dr6[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR6B); i >= 0 {
-		return m.anomaly(65, "dr6.b", i, float64(m.DR6B[i]))
+		return m.anomaly("dr6.b += dr6  (1, 1, 256) (gptlarge.bpg:56)", "dr6.b", i, float64(m.DR6B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.datt6[:n*32768]); i >= 0 {
-		return m.anomaly(66, "datt6", i, float64(m.datt6[i]))
+		return m.anomaly("datt6 = dr6·r6.Wᵀ  (N, 128, 256) (gptlarge.bpg:56)", "datt6", i, float64(m.datt6[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR6W); i >= 0 {
-		return m.anomaly(67, "dr6.W", i, float64(m.DR6W[i]))
+		return m.anomaly("dr6.W += att6ᵀ·dr6  (256, 256) (gptlarge.bpg:56)", "dr6.W", i, float64(m.DR6W[i]))
 	}
 	m.backwardAtt6(n)
 	if i := runtime.FirstNonFinite(m.dqkv6[:n*98304]); i >= 0 {
-		return m.anomaly(68, "dqkv6", i, float64(m.dqkv6[i]))
+		return m.anomaly("dqkv6 = attention's adjoint: dv = pᵀ·dy, through the softmax ds = p ⊙ (dy·vᵀ − Σ p ⊙ dy·vᵀ), dq = ds·k/√d, dk = dsᵀ·q/√d  (N, 128, 768) (gptlarge.bpg:55)", "dqkv6", i, float64(m.dqkv6[i]))
 	}
 	m.backwardQkv6(n, acc)
 	if i := runtime.FirstNonFinite(m.DQkv6B); i >= 0 {
-		return m.anomaly(69, "dqkv6.b", i, float64(m.DQkv6B[i]))
+		return m.anomaly("dqkv6.b += dqkv6  (1, 1, 768) (gptlarge.bpg:54)", "dqkv6.b", i, float64(m.DQkv6B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln6a[:n*32768]); i >= 0 {
-		return m.anomaly(70, "dln6a", i, float64(m.dln6a[i]))
+		return m.anomaly("dln6a = dqkv6·qkv6.Wᵀ  (N, 128, 256) (gptlarge.bpg:54)", "dln6a", i, float64(m.dln6a[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DQkv6W); i >= 0 {
-		return m.anomaly(71, "dqkv6.W", i, float64(m.DQkv6W[i]))
+		return m.anomaly("dqkv6.W += ln6aᵀ·dqkv6  (256, 768) (gptlarge.bpg:54)", "dqkv6.W", i, float64(m.DQkv6W[i]))
 	}
 	m.backwardLn6a(n)
 	if i := runtime.FirstNonFinite(m.dln6aAll[:262656]); i >= 0 {
-		return m.anomaly(72, "dln6a.all", i, float64(m.dln6aAll[i]))
+		return m.anomaly("dx5, dln6a.gamma, dln6a.beta of ln6a from dln6a (two reductions and one pass)  (262656) (gptlarge.bpg:53)", "dln6a.all", i, float64(m.dln6aAll[i]))
 	}
 	m.backwardX5(n, acc)
 	if i := runtime.FirstNonFinite(m.dx5[:n*32768]); i >= 0 {
-		return m.anomaly(73, "dx5", i, float64(m.dx5[i]))
+		return m.anomaly("dx5 = sum of the gradients from its 2 uses  (N, 128, 256) (gptlarge.bpg:51)", "dx5", i, float64(m.dx5[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX5B); i >= 0 {
-		return m.anomaly(74, "dx5.b", i, float64(m.DX5B[i]))
+		return m.anomaly("dx5.b += dx5  (1, 1, 256) (gptlarge.bpg:51)", "dx5.b", i, float64(m.DX5B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dfc5[:n*131072]); i >= 0 {
-		return m.anomaly(75, "dfc5", i, float64(m.dfc5[i]))
+		return m.anomaly("dfc5 = dx5·x5.Wᵀ  (N, 128, 1024) (gptlarge.bpg:51)", "dfc5", i, float64(m.dfc5[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX5W); i >= 0 {
-		return m.anomaly(76, "dx5.W", i, float64(m.DX5W[i]))
+		return m.anomaly("dx5.W += fc5ᵀ·dx5  (1024, 256) (gptlarge.bpg:51)", "dx5.W", i, float64(m.DX5W[i]))
 	}
 	m.backwardFc5(n, acc)
 	if i := runtime.FirstNonFinite(m.dfc5Z[:n*131072]); i >= 0 {
-		return m.anomaly(77, "dfc5.z", i, float64(m.dfc5Z[i]))
+		return m.anomaly("dfc5.z = dfc5 ⊙ gelu'(fc5.z)  (tanh approximation)  (N, 128, 1024) (gptlarge.bpg:50)", "dfc5.z", i, float64(m.dfc5Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc5B); i >= 0 {
-		return m.anomaly(77, "dfc5.b", i, float64(m.DFc5B[i]))
+		return m.anomaly("dfc5.b += Σrows dfc5.z  (1024) (gptlarge.bpg:50)", "dfc5.b", i, float64(m.DFc5B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln5b[:n*32768]); i >= 0 {
-		return m.anomaly(78, "dln5b", i, float64(m.dln5b[i]))
+		return m.anomaly("dln5b = dfc5.z·fc5.Wᵀ  (N, 128, 256) (gptlarge.bpg:50)", "dln5b", i, float64(m.dln5b[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc5W); i >= 0 {
-		return m.anomaly(79, "dfc5.W", i, float64(m.DFc5W[i]))
+		return m.anomaly("dfc5.W += ln5bᵀ·dfc5.z  (256, 1024) (gptlarge.bpg:50)", "dfc5.W", i, float64(m.DFc5W[i]))
 	}
 	m.backwardLn5b(n)
 	if i := runtime.FirstNonFinite(m.dln5bAll[:262656]); i >= 0 {
-		return m.anomaly(80, "dln5b.all", i, float64(m.dln5bAll[i]))
+		return m.anomaly("dr5, dln5b.gamma, dln5b.beta of ln5b from dln5b (two reductions and one pass)  (262656) (gptlarge.bpg:49)", "dln5b.all", i, float64(m.dln5bAll[i]))
 	}
 	m.backwardR5(n, acc)
 	if i := runtime.FirstNonFinite(m.dr5[:n*32768]); i >= 0 {
-		return m.anomaly(81, "dr5", i, float64(m.dr5[i]))
+		return m.anomaly("dr5 = sum of the gradients from its 2 uses  (N, 128, 256) (gptlarge.bpg:48)", "dr5", i, float64(m.dr5[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR5B); i >= 0 {
-		return m.anomaly(82, "dr5.b", i, float64(m.DR5B[i]))
+		return m.anomaly("dr5.b += dr5  (1, 1, 256) (gptlarge.bpg:48)", "dr5.b", i, float64(m.DR5B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.datt5[:n*32768]); i >= 0 {
-		return m.anomaly(83, "datt5", i, float64(m.datt5[i]))
+		return m.anomaly("datt5 = dr5·r5.Wᵀ  (N, 128, 256) (gptlarge.bpg:48)", "datt5", i, float64(m.datt5[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR5W); i >= 0 {
-		return m.anomaly(84, "dr5.W", i, float64(m.DR5W[i]))
+		return m.anomaly("dr5.W += att5ᵀ·dr5  (256, 256) (gptlarge.bpg:48)", "dr5.W", i, float64(m.DR5W[i]))
 	}
 	m.backwardAtt5(n)
 	if i := runtime.FirstNonFinite(m.dqkv5[:n*98304]); i >= 0 {
-		return m.anomaly(85, "dqkv5", i, float64(m.dqkv5[i]))
+		return m.anomaly("dqkv5 = attention's adjoint: dv = pᵀ·dy, through the softmax ds = p ⊙ (dy·vᵀ − Σ p ⊙ dy·vᵀ), dq = ds·k/√d, dk = dsᵀ·q/√d  (N, 128, 768) (gptlarge.bpg:47)", "dqkv5", i, float64(m.dqkv5[i]))
 	}
 	m.backwardQkv5(n, acc)
 	if i := runtime.FirstNonFinite(m.DQkv5B); i >= 0 {
-		return m.anomaly(86, "dqkv5.b", i, float64(m.DQkv5B[i]))
+		return m.anomaly("dqkv5.b += dqkv5  (1, 1, 768) (gptlarge.bpg:46)", "dqkv5.b", i, float64(m.DQkv5B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln5a[:n*32768]); i >= 0 {
-		return m.anomaly(87, "dln5a", i, float64(m.dln5a[i]))
+		return m.anomaly("dln5a = dqkv5·qkv5.Wᵀ  (N, 128, 256) (gptlarge.bpg:46)", "dln5a", i, float64(m.dln5a[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DQkv5W); i >= 0 {
-		return m.anomaly(88, "dqkv5.W", i, float64(m.DQkv5W[i]))
+		return m.anomaly("dqkv5.W += ln5aᵀ·dqkv5  (256, 768) (gptlarge.bpg:46)", "dqkv5.W", i, float64(m.DQkv5W[i]))
 	}
 	m.backwardLn5a(n)
 	if i := runtime.FirstNonFinite(m.dln5aAll[:262656]); i >= 0 {
-		return m.anomaly(89, "dln5a.all", i, float64(m.dln5aAll[i]))
+		return m.anomaly("dx4, dln5a.gamma, dln5a.beta of ln5a from dln5a (two reductions and one pass)  (262656) (gptlarge.bpg:45)", "dln5a.all", i, float64(m.dln5aAll[i]))
 	}
 	m.backwardX4(n, acc)
 	if i := runtime.FirstNonFinite(m.dx4[:n*32768]); i >= 0 {
-		return m.anomaly(90, "dx4", i, float64(m.dx4[i]))
+		return m.anomaly("dx4 = sum of the gradients from its 2 uses  (N, 128, 256) (gptlarge.bpg:43)", "dx4", i, float64(m.dx4[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX4B); i >= 0 {
-		return m.anomaly(91, "dx4.b", i, float64(m.DX4B[i]))
+		return m.anomaly("dx4.b += dx4  (1, 1, 256) (gptlarge.bpg:43)", "dx4.b", i, float64(m.DX4B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dfc4[:n*131072]); i >= 0 {
-		return m.anomaly(92, "dfc4", i, float64(m.dfc4[i]))
+		return m.anomaly("dfc4 = dx4·x4.Wᵀ  (N, 128, 1024) (gptlarge.bpg:43)", "dfc4", i, float64(m.dfc4[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX4W); i >= 0 {
-		return m.anomaly(93, "dx4.W", i, float64(m.DX4W[i]))
+		return m.anomaly("dx4.W += fc4ᵀ·dx4  (1024, 256) (gptlarge.bpg:43)", "dx4.W", i, float64(m.DX4W[i]))
 	}
 	m.backwardFc4(n, acc)
 	if i := runtime.FirstNonFinite(m.dfc4Z[:n*131072]); i >= 0 {
-		return m.anomaly(94, "dfc4.z", i, float64(m.dfc4Z[i]))
+		return m.anomaly("dfc4.z = dfc4 ⊙ gelu'(fc4.z)  (tanh approximation)  (N, 128, 1024) (gptlarge.bpg:42)", "dfc4.z", i, float64(m.dfc4Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc4B); i >= 0 {
-		return m.anomaly(94, "dfc4.b", i, float64(m.DFc4B[i]))
+		return m.anomaly("dfc4.b += Σrows dfc4.z  (1024) (gptlarge.bpg:42)", "dfc4.b", i, float64(m.DFc4B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln4b[:n*32768]); i >= 0 {
-		return m.anomaly(95, "dln4b", i, float64(m.dln4b[i]))
+		return m.anomaly("dln4b = dfc4.z·fc4.Wᵀ  (N, 128, 256) (gptlarge.bpg:42)", "dln4b", i, float64(m.dln4b[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc4W); i >= 0 {
-		return m.anomaly(96, "dfc4.W", i, float64(m.DFc4W[i]))
+		return m.anomaly("dfc4.W += ln4bᵀ·dfc4.z  (256, 1024) (gptlarge.bpg:42)", "dfc4.W", i, float64(m.DFc4W[i]))
 	}
 	m.backwardLn4b(n)
 	if i := runtime.FirstNonFinite(m.dln4bAll[:262656]); i >= 0 {
-		return m.anomaly(97, "dln4b.all", i, float64(m.dln4bAll[i]))
+		return m.anomaly("dr4, dln4b.gamma, dln4b.beta of ln4b from dln4b (two reductions and one pass)  (262656) (gptlarge.bpg:41)", "dln4b.all", i, float64(m.dln4bAll[i]))
 	}
 	m.backwardR4(n, acc)
 	if i := runtime.FirstNonFinite(m.dr4[:n*32768]); i >= 0 {
-		return m.anomaly(98, "dr4", i, float64(m.dr4[i]))
+		return m.anomaly("dr4 = sum of the gradients from its 2 uses  (N, 128, 256) (gptlarge.bpg:40)", "dr4", i, float64(m.dr4[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR4B); i >= 0 {
-		return m.anomaly(99, "dr4.b", i, float64(m.DR4B[i]))
+		return m.anomaly("dr4.b += dr4  (1, 1, 256) (gptlarge.bpg:40)", "dr4.b", i, float64(m.DR4B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.datt4[:n*32768]); i >= 0 {
-		return m.anomaly(100, "datt4", i, float64(m.datt4[i]))
+		return m.anomaly("datt4 = dr4·r4.Wᵀ  (N, 128, 256) (gptlarge.bpg:40)", "datt4", i, float64(m.datt4[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR4W); i >= 0 {
-		return m.anomaly(101, "dr4.W", i, float64(m.DR4W[i]))
+		return m.anomaly("dr4.W += att4ᵀ·dr4  (256, 256) (gptlarge.bpg:40)", "dr4.W", i, float64(m.DR4W[i]))
 	}
 	m.backwardAtt4(n)
 	if i := runtime.FirstNonFinite(m.dqkv4[:n*98304]); i >= 0 {
-		return m.anomaly(102, "dqkv4", i, float64(m.dqkv4[i]))
+		return m.anomaly("dqkv4 = attention's adjoint: dv = pᵀ·dy, through the softmax ds = p ⊙ (dy·vᵀ − Σ p ⊙ dy·vᵀ), dq = ds·k/√d, dk = dsᵀ·q/√d  (N, 128, 768) (gptlarge.bpg:39)", "dqkv4", i, float64(m.dqkv4[i]))
 	}
 	m.backwardQkv4(n, acc)
 	if i := runtime.FirstNonFinite(m.DQkv4B); i >= 0 {
-		return m.anomaly(103, "dqkv4.b", i, float64(m.DQkv4B[i]))
+		return m.anomaly("dqkv4.b += dqkv4  (1, 1, 768) (gptlarge.bpg:38)", "dqkv4.b", i, float64(m.DQkv4B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln4a[:n*32768]); i >= 0 {
-		return m.anomaly(104, "dln4a", i, float64(m.dln4a[i]))
+		return m.anomaly("dln4a = dqkv4·qkv4.Wᵀ  (N, 128, 256) (gptlarge.bpg:38)", "dln4a", i, float64(m.dln4a[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DQkv4W); i >= 0 {
-		return m.anomaly(105, "dqkv4.W", i, float64(m.DQkv4W[i]))
+		return m.anomaly("dqkv4.W += ln4aᵀ·dqkv4  (256, 768) (gptlarge.bpg:38)", "dqkv4.W", i, float64(m.DQkv4W[i]))
 	}
 	m.backwardLn4a(n)
 	if i := runtime.FirstNonFinite(m.dln4aAll[:262656]); i >= 0 {
-		return m.anomaly(106, "dln4a.all", i, float64(m.dln4aAll[i]))
+		return m.anomaly("dx3, dln4a.gamma, dln4a.beta of ln4a from dln4a (two reductions and one pass)  (262656) (gptlarge.bpg:37)", "dln4a.all", i, float64(m.dln4aAll[i]))
 	}
 	m.backwardX3(n, acc)
 	if i := runtime.FirstNonFinite(m.dx3[:n*32768]); i >= 0 {
-		return m.anomaly(107, "dx3", i, float64(m.dx3[i]))
+		return m.anomaly("dx3 = sum of the gradients from its 2 uses  (N, 128, 256) (gptlarge.bpg:35)", "dx3", i, float64(m.dx3[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX3B); i >= 0 {
-		return m.anomaly(108, "dx3.b", i, float64(m.DX3B[i]))
+		return m.anomaly("dx3.b += dx3  (1, 1, 256) (gptlarge.bpg:35)", "dx3.b", i, float64(m.DX3B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dfc3[:n*131072]); i >= 0 {
-		return m.anomaly(109, "dfc3", i, float64(m.dfc3[i]))
+		return m.anomaly("dfc3 = dx3·x3.Wᵀ  (N, 128, 1024) (gptlarge.bpg:35)", "dfc3", i, float64(m.dfc3[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX3W); i >= 0 {
-		return m.anomaly(110, "dx3.W", i, float64(m.DX3W[i]))
+		return m.anomaly("dx3.W += fc3ᵀ·dx3  (1024, 256) (gptlarge.bpg:35)", "dx3.W", i, float64(m.DX3W[i]))
 	}
 	m.backwardFc3(n, acc)
 	if i := runtime.FirstNonFinite(m.dfc3Z[:n*131072]); i >= 0 {
-		return m.anomaly(111, "dfc3.z", i, float64(m.dfc3Z[i]))
+		return m.anomaly("dfc3.z = dfc3 ⊙ gelu'(fc3.z)  (tanh approximation)  (N, 128, 1024) (gptlarge.bpg:34)", "dfc3.z", i, float64(m.dfc3Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc3B); i >= 0 {
-		return m.anomaly(111, "dfc3.b", i, float64(m.DFc3B[i]))
+		return m.anomaly("dfc3.b += Σrows dfc3.z  (1024) (gptlarge.bpg:34)", "dfc3.b", i, float64(m.DFc3B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln3b[:n*32768]); i >= 0 {
-		return m.anomaly(112, "dln3b", i, float64(m.dln3b[i]))
+		return m.anomaly("dln3b = dfc3.z·fc3.Wᵀ  (N, 128, 256) (gptlarge.bpg:34)", "dln3b", i, float64(m.dln3b[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc3W); i >= 0 {
-		return m.anomaly(113, "dfc3.W", i, float64(m.DFc3W[i]))
+		return m.anomaly("dfc3.W += ln3bᵀ·dfc3.z  (256, 1024) (gptlarge.bpg:34)", "dfc3.W", i, float64(m.DFc3W[i]))
 	}
 	m.backwardLn3b(n)
 	if i := runtime.FirstNonFinite(m.dln3bAll[:262656]); i >= 0 {
-		return m.anomaly(114, "dln3b.all", i, float64(m.dln3bAll[i]))
+		return m.anomaly("dr3, dln3b.gamma, dln3b.beta of ln3b from dln3b (two reductions and one pass)  (262656) (gptlarge.bpg:33)", "dln3b.all", i, float64(m.dln3bAll[i]))
 	}
 	m.backwardR3(n, acc)
 	if i := runtime.FirstNonFinite(m.dr3[:n*32768]); i >= 0 {
-		return m.anomaly(115, "dr3", i, float64(m.dr3[i]))
+		return m.anomaly("dr3 = sum of the gradients from its 2 uses  (N, 128, 256) (gptlarge.bpg:32)", "dr3", i, float64(m.dr3[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR3B); i >= 0 {
-		return m.anomaly(116, "dr3.b", i, float64(m.DR3B[i]))
+		return m.anomaly("dr3.b += dr3  (1, 1, 256) (gptlarge.bpg:32)", "dr3.b", i, float64(m.DR3B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.datt3[:n*32768]); i >= 0 {
-		return m.anomaly(117, "datt3", i, float64(m.datt3[i]))
+		return m.anomaly("datt3 = dr3·r3.Wᵀ  (N, 128, 256) (gptlarge.bpg:32)", "datt3", i, float64(m.datt3[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR3W); i >= 0 {
-		return m.anomaly(118, "dr3.W", i, float64(m.DR3W[i]))
+		return m.anomaly("dr3.W += att3ᵀ·dr3  (256, 256) (gptlarge.bpg:32)", "dr3.W", i, float64(m.DR3W[i]))
 	}
 	m.backwardAtt3(n)
 	if i := runtime.FirstNonFinite(m.dqkv3[:n*98304]); i >= 0 {
-		return m.anomaly(119, "dqkv3", i, float64(m.dqkv3[i]))
+		return m.anomaly("dqkv3 = attention's adjoint: dv = pᵀ·dy, through the softmax ds = p ⊙ (dy·vᵀ − Σ p ⊙ dy·vᵀ), dq = ds·k/√d, dk = dsᵀ·q/√d  (N, 128, 768) (gptlarge.bpg:31)", "dqkv3", i, float64(m.dqkv3[i]))
 	}
 	m.backwardQkv3(n, acc)
 	if i := runtime.FirstNonFinite(m.DQkv3B); i >= 0 {
-		return m.anomaly(120, "dqkv3.b", i, float64(m.DQkv3B[i]))
+		return m.anomaly("dqkv3.b += dqkv3  (1, 1, 768) (gptlarge.bpg:30)", "dqkv3.b", i, float64(m.DQkv3B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln3a[:n*32768]); i >= 0 {
-		return m.anomaly(121, "dln3a", i, float64(m.dln3a[i]))
+		return m.anomaly("dln3a = dqkv3·qkv3.Wᵀ  (N, 128, 256) (gptlarge.bpg:30)", "dln3a", i, float64(m.dln3a[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DQkv3W); i >= 0 {
-		return m.anomaly(122, "dqkv3.W", i, float64(m.DQkv3W[i]))
+		return m.anomaly("dqkv3.W += ln3aᵀ·dqkv3  (256, 768) (gptlarge.bpg:30)", "dqkv3.W", i, float64(m.DQkv3W[i]))
 	}
 	m.backwardLn3a(n)
 	if i := runtime.FirstNonFinite(m.dln3aAll[:262656]); i >= 0 {
-		return m.anomaly(123, "dln3a.all", i, float64(m.dln3aAll[i]))
+		return m.anomaly("dx2, dln3a.gamma, dln3a.beta of ln3a from dln3a (two reductions and one pass)  (262656) (gptlarge.bpg:29)", "dln3a.all", i, float64(m.dln3aAll[i]))
 	}
 	m.backwardX2(n, acc)
 	if i := runtime.FirstNonFinite(m.dx2[:n*32768]); i >= 0 {
-		return m.anomaly(124, "dx2", i, float64(m.dx2[i]))
+		return m.anomaly("dx2 = sum of the gradients from its 2 uses  (N, 128, 256) (gptlarge.bpg:27)", "dx2", i, float64(m.dx2[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX2B); i >= 0 {
-		return m.anomaly(125, "dx2.b", i, float64(m.DX2B[i]))
+		return m.anomaly("dx2.b += dx2  (1, 1, 256) (gptlarge.bpg:27)", "dx2.b", i, float64(m.DX2B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dfc2[:n*131072]); i >= 0 {
-		return m.anomaly(126, "dfc2", i, float64(m.dfc2[i]))
+		return m.anomaly("dfc2 = dx2·x2.Wᵀ  (N, 128, 1024) (gptlarge.bpg:27)", "dfc2", i, float64(m.dfc2[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX2W); i >= 0 {
-		return m.anomaly(127, "dx2.W", i, float64(m.DX2W[i]))
+		return m.anomaly("dx2.W += fc2ᵀ·dx2  (1024, 256) (gptlarge.bpg:27)", "dx2.W", i, float64(m.DX2W[i]))
 	}
 	m.backwardFc2(n, acc)
 	if i := runtime.FirstNonFinite(m.dfc2Z[:n*131072]); i >= 0 {
-		return m.anomaly(128, "dfc2.z", i, float64(m.dfc2Z[i]))
+		return m.anomaly("dfc2.z = dfc2 ⊙ gelu'(fc2.z)  (tanh approximation)  (N, 128, 1024) (gptlarge.bpg:26)", "dfc2.z", i, float64(m.dfc2Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc2B); i >= 0 {
-		return m.anomaly(128, "dfc2.b", i, float64(m.DFc2B[i]))
+		return m.anomaly("dfc2.b += Σrows dfc2.z  (1024) (gptlarge.bpg:26)", "dfc2.b", i, float64(m.DFc2B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln2b[:n*32768]); i >= 0 {
-		return m.anomaly(129, "dln2b", i, float64(m.dln2b[i]))
+		return m.anomaly("dln2b = dfc2.z·fc2.Wᵀ  (N, 128, 256) (gptlarge.bpg:26)", "dln2b", i, float64(m.dln2b[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc2W); i >= 0 {
-		return m.anomaly(130, "dfc2.W", i, float64(m.DFc2W[i]))
+		return m.anomaly("dfc2.W += ln2bᵀ·dfc2.z  (256, 1024) (gptlarge.bpg:26)", "dfc2.W", i, float64(m.DFc2W[i]))
 	}
 	m.backwardLn2b(n)
 	if i := runtime.FirstNonFinite(m.dln2bAll[:262656]); i >= 0 {
-		return m.anomaly(131, "dln2b.all", i, float64(m.dln2bAll[i]))
+		return m.anomaly("dr2, dln2b.gamma, dln2b.beta of ln2b from dln2b (two reductions and one pass)  (262656) (gptlarge.bpg:25)", "dln2b.all", i, float64(m.dln2bAll[i]))
 	}
 	m.backwardR2(n, acc)
 	if i := runtime.FirstNonFinite(m.dr2[:n*32768]); i >= 0 {
-		return m.anomaly(132, "dr2", i, float64(m.dr2[i]))
+		return m.anomaly("dr2 = sum of the gradients from its 2 uses  (N, 128, 256) (gptlarge.bpg:24)", "dr2", i, float64(m.dr2[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR2B); i >= 0 {
-		return m.anomaly(133, "dr2.b", i, float64(m.DR2B[i]))
+		return m.anomaly("dr2.b += dr2  (1, 1, 256) (gptlarge.bpg:24)", "dr2.b", i, float64(m.DR2B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.datt2[:n*32768]); i >= 0 {
-		return m.anomaly(134, "datt2", i, float64(m.datt2[i]))
+		return m.anomaly("datt2 = dr2·r2.Wᵀ  (N, 128, 256) (gptlarge.bpg:24)", "datt2", i, float64(m.datt2[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR2W); i >= 0 {
-		return m.anomaly(135, "dr2.W", i, float64(m.DR2W[i]))
+		return m.anomaly("dr2.W += att2ᵀ·dr2  (256, 256) (gptlarge.bpg:24)", "dr2.W", i, float64(m.DR2W[i]))
 	}
 	m.backwardAtt2(n)
 	if i := runtime.FirstNonFinite(m.dqkv2[:n*98304]); i >= 0 {
-		return m.anomaly(136, "dqkv2", i, float64(m.dqkv2[i]))
+		return m.anomaly("dqkv2 = attention's adjoint: dv = pᵀ·dy, through the softmax ds = p ⊙ (dy·vᵀ − Σ p ⊙ dy·vᵀ), dq = ds·k/√d, dk = dsᵀ·q/√d  (N, 128, 768) (gptlarge.bpg:23)", "dqkv2", i, float64(m.dqkv2[i]))
 	}
 	m.backwardQkv2(n, acc)
 	if i := runtime.FirstNonFinite(m.DQkv2B); i >= 0 {
-		return m.anomaly(137, "dqkv2.b", i, float64(m.DQkv2B[i]))
+		return m.anomaly("dqkv2.b += dqkv2  (1, 1, 768) (gptlarge.bpg:22)", "dqkv2.b", i, float64(m.DQkv2B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln2a[:n*32768]); i >= 0 {
-		return m.anomaly(138, "dln2a", i, float64(m.dln2a[i]))
+		return m.anomaly("dln2a = dqkv2·qkv2.Wᵀ  (N, 128, 256) (gptlarge.bpg:22)", "dln2a", i, float64(m.dln2a[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DQkv2W); i >= 0 {
-		return m.anomaly(139, "dqkv2.W", i, float64(m.DQkv2W[i]))
+		return m.anomaly("dqkv2.W += ln2aᵀ·dqkv2  (256, 768) (gptlarge.bpg:22)", "dqkv2.W", i, float64(m.DQkv2W[i]))
 	}
 	m.backwardLn2a(n)
 	if i := runtime.FirstNonFinite(m.dln2aAll[:262656]); i >= 0 {
-		return m.anomaly(140, "dln2a.all", i, float64(m.dln2aAll[i]))
+		return m.anomaly("dx1, dln2a.gamma, dln2a.beta of ln2a from dln2a (two reductions and one pass)  (262656) (gptlarge.bpg:21)", "dln2a.all", i, float64(m.dln2aAll[i]))
 	}
 	m.backwardX1(n, acc)
 	if i := runtime.FirstNonFinite(m.dx1[:n*32768]); i >= 0 {
-		return m.anomaly(141, "dx1", i, float64(m.dx1[i]))
+		return m.anomaly("dx1 = sum of the gradients from its 2 uses  (N, 128, 256) (gptlarge.bpg:19)", "dx1", i, float64(m.dx1[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX1B); i >= 0 {
-		return m.anomaly(142, "dx1.b", i, float64(m.DX1B[i]))
+		return m.anomaly("dx1.b += dx1  (1, 1, 256) (gptlarge.bpg:19)", "dx1.b", i, float64(m.DX1B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dfc1[:n*131072]); i >= 0 {
-		return m.anomaly(143, "dfc1", i, float64(m.dfc1[i]))
+		return m.anomaly("dfc1 = dx1·x1.Wᵀ  (N, 128, 1024) (gptlarge.bpg:19)", "dfc1", i, float64(m.dfc1[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX1W); i >= 0 {
-		return m.anomaly(144, "dx1.W", i, float64(m.DX1W[i]))
+		return m.anomaly("dx1.W += fc1ᵀ·dx1  (1024, 256) (gptlarge.bpg:19)", "dx1.W", i, float64(m.DX1W[i]))
 	}
 	m.backwardFc1(n, acc)
 	if i := runtime.FirstNonFinite(m.dfc1Z[:n*131072]); i >= 0 {
-		return m.anomaly(145, "dfc1.z", i, float64(m.dfc1Z[i]))
+		return m.anomaly("dfc1.z = dfc1 ⊙ gelu'(fc1.z)  (tanh approximation)  (N, 128, 1024) (gptlarge.bpg:18)", "dfc1.z", i, float64(m.dfc1Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc1B); i >= 0 {
-		return m.anomaly(145, "dfc1.b", i, float64(m.DFc1B[i]))
+		return m.anomaly("dfc1.b += Σrows dfc1.z  (1024) (gptlarge.bpg:18)", "dfc1.b", i, float64(m.DFc1B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln1b[:n*32768]); i >= 0 {
-		return m.anomaly(146, "dln1b", i, float64(m.dln1b[i]))
+		return m.anomaly("dln1b = dfc1.z·fc1.Wᵀ  (N, 128, 256) (gptlarge.bpg:18)", "dln1b", i, float64(m.dln1b[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DFc1W); i >= 0 {
-		return m.anomaly(147, "dfc1.W", i, float64(m.DFc1W[i]))
+		return m.anomaly("dfc1.W += ln1bᵀ·dfc1.z  (256, 1024) (gptlarge.bpg:18)", "dfc1.W", i, float64(m.DFc1W[i]))
 	}
 	m.backwardLn1b(n)
 	if i := runtime.FirstNonFinite(m.dln1bAll[:262656]); i >= 0 {
-		return m.anomaly(148, "dln1b.all", i, float64(m.dln1bAll[i]))
+		return m.anomaly("dr1, dln1b.gamma, dln1b.beta of ln1b from dln1b (two reductions and one pass)  (262656) (gptlarge.bpg:17)", "dln1b.all", i, float64(m.dln1bAll[i]))
 	}
 	m.backwardR1(n, acc)
 	if i := runtime.FirstNonFinite(m.dr1[:n*32768]); i >= 0 {
-		return m.anomaly(149, "dr1", i, float64(m.dr1[i]))
+		return m.anomaly("dr1 = sum of the gradients from its 2 uses  (N, 128, 256) (gptlarge.bpg:16)", "dr1", i, float64(m.dr1[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR1B); i >= 0 {
-		return m.anomaly(150, "dr1.b", i, float64(m.DR1B[i]))
+		return m.anomaly("dr1.b += dr1  (1, 1, 256) (gptlarge.bpg:16)", "dr1.b", i, float64(m.DR1B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.datt1[:n*32768]); i >= 0 {
-		return m.anomaly(151, "datt1", i, float64(m.datt1[i]))
+		return m.anomaly("datt1 = dr1·r1.Wᵀ  (N, 128, 256) (gptlarge.bpg:16)", "datt1", i, float64(m.datt1[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DR1W); i >= 0 {
-		return m.anomaly(152, "dr1.W", i, float64(m.DR1W[i]))
+		return m.anomaly("dr1.W += att1ᵀ·dr1  (256, 256) (gptlarge.bpg:16)", "dr1.W", i, float64(m.DR1W[i]))
 	}
 	m.backwardAtt1(n)
 	if i := runtime.FirstNonFinite(m.dqkv1[:n*98304]); i >= 0 {
-		return m.anomaly(153, "dqkv1", i, float64(m.dqkv1[i]))
+		return m.anomaly("dqkv1 = attention's adjoint: dv = pᵀ·dy, through the softmax ds = p ⊙ (dy·vᵀ − Σ p ⊙ dy·vᵀ), dq = ds·k/√d, dk = dsᵀ·q/√d  (N, 128, 768) (gptlarge.bpg:15)", "dqkv1", i, float64(m.dqkv1[i]))
 	}
 	m.backwardQkv1(n, acc)
 	if i := runtime.FirstNonFinite(m.DQkv1B); i >= 0 {
-		return m.anomaly(154, "dqkv1.b", i, float64(m.DQkv1B[i]))
+		return m.anomaly("dqkv1.b += dqkv1  (1, 1, 768) (gptlarge.bpg:14)", "dqkv1.b", i, float64(m.DQkv1B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dln1a[:n*32768]); i >= 0 {
-		return m.anomaly(155, "dln1a", i, float64(m.dln1a[i]))
+		return m.anomaly("dln1a = dqkv1·qkv1.Wᵀ  (N, 128, 256) (gptlarge.bpg:14)", "dln1a", i, float64(m.dln1a[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DQkv1W); i >= 0 {
-		return m.anomaly(156, "dqkv1.W", i, float64(m.DQkv1W[i]))
+		return m.anomaly("dqkv1.W += ln1aᵀ·dqkv1  (256, 768) (gptlarge.bpg:14)", "dqkv1.W", i, float64(m.DQkv1W[i]))
 	}
 	m.backwardLn1a(n)
 	if i := runtime.FirstNonFinite(m.dln1aAll[:262656]); i >= 0 {
-		return m.anomaly(157, "dln1a.all", i, float64(m.dln1aAll[i]))
+		return m.anomaly("dx0, dln1a.gamma, dln1a.beta of ln1a from dln1a (two reductions and one pass)  (262656) (gptlarge.bpg:13)", "dln1a.all", i, float64(m.dln1aAll[i]))
 	}
 	m.backwardX0(n, acc)
 	if i := runtime.FirstNonFinite(m.dx0[:n*32768]); i >= 0 {
-		return m.anomaly(158, "dx0", i, float64(m.dx0[i]))
+		return m.anomaly("dx0 = sum of the gradients from its 2 uses  (N, 128, 256) (gptlarge.bpg:11)", "dx0", i, float64(m.dx0[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DWpe); i >= 0 {
-		return m.anomaly(159, "dwpe", i, float64(m.DWpe[i]))
+		return m.anomaly("dwpe += dx0  (1, 128, 256) (gptlarge.bpg:11)", "dwpe", i, float64(m.DWpe[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DX0W); i >= 0 {
-		return m.anomaly(160, "dx0.W", i, float64(m.DX0W[i]))
+		return m.anomaly("dx0.W[t] += dx0: each position's gradient row added to its token's row  (256, 256) (gptlarge.bpg:11)", "dx0.W", i, float64(m.DX0W[i]))
 	}
 	return nil
 }
 
 // anomaly is the error of anomaly mode: kernel op made tensor non-finite at element i.
-func (m *Model) anomaly(op int, tensor string, i int, v float64) error {
-	return fmt.Errorf("gptlarge: anomaly: %s made %s %v at element %d, from finite operands", anomalyOps[op], tensor, v, i)
+func (m *Model) anomaly(op, tensor string, i int, v float64) error {
+	return fmt.Errorf("gptlarge: anomaly: %s made %s %v at element %d, from finite operands", op, tensor, v, i)
 }
 
 // forwardX0 computes x0 = embedding(t, 256) + wpe (gptlarge.bpg:11).

@@ -143,34 +143,37 @@ func allocModel64(params []float64) *model64 {
 	m.Y = make([]int32, 32)
 	m.aux = make([]int32, 50432)
 	runtime.Reserve(1) // the GEMM's work buffers, so that no step allocates, the first included
-	m.c1Conv = m.arena[0:150528:150528]
-	m.c1ConvCol = m.arena[150528:777728:777728]
-	m.s2Max = m.arena[150528:188160:188160]
-	m.s2MaxArgmax = m.aux[0:37632:37632]
-	m.s2 = m.arena[0:37632:37632]
-	m.c3Conv = m.arena[37632:88832:88832]
-	m.c3ConvCol = m.arena[188160:668160:668160]
-	m.s4Max = m.arena[88832:101632:101632]
-	m.s4MaxArgmax = m.aux[37632:50432:50432]
-	m.s4 = m.arena[37632:50432:50432]
-	m.c5 = m.arena[50432:54272:54272]
-	m.f6 = m.arena[54272:56960:56960]
-	m.logits = m.arena[56960:57280:57280]
-	m.loss = m.arena[57280:57281:57281]
-	m.dlogits = m.arena[57296:57616:57616]
-	m.df6 = m.arena[57616:60304:60304]
-	m.df6Z = m.arena[60304:62992:62992]
-	m.dc5 = m.arena[62992:66832:66832]
-	m.dc5Z = m.arena[57296:61136:61136]
-	m.df = m.arena[61136:73936:73936]
-	m.ds4Z = m.arena[73936:86736:86736]
-	m.dc3Conv = m.arena[188160:239360:239360]
-	m.ds2 = m.arena[57296:94928:94928]
-	m.ds2Col = m.arena[239360:719360:719360]
-	m.dc3WCol = m.arena[239360:719360:719360]
-	m.ds2Z = m.arena[94928:132560:132560]
-	m.dc1Conv = m.arena[188160:338688:338688]
-	m.dc1WCol = m.arena[338688:965888:965888]
+	// The memory plan's places: most buffers start where one live beside them ends.
+	arena := runtime.NewCarver(m.arena, 16)
+	aux := runtime.NewCarver(m.aux, 16)
+	m.c1Conv = arena.At(0, 150528)
+	m.c1ConvCol = arena.After(m.c1Conv, 627200)
+	m.s2Max = arena.After(m.c1Conv, 37632)
+	m.s2MaxArgmax = aux.At(0, 37632)
+	m.s2 = arena.At(0, 37632)
+	m.c3Conv = arena.After(m.s2, 51200)
+	m.c3ConvCol = arena.After(m.s2Max, 480000)
+	m.s4Max = arena.After(m.c3Conv, 12800)
+	m.s4MaxArgmax = aux.After(m.s2MaxArgmax, 12800)
+	m.s4 = arena.After(m.s2, 12800)
+	m.c5 = arena.After(m.s4, 3840)
+	m.f6 = arena.After(m.c5, 2688)
+	m.logits = arena.After(m.f6, 320)
+	m.loss = arena.After(m.logits, 1)
+	m.dlogits = arena.After(m.loss, 320)
+	m.df6 = arena.After(m.dlogits, 2688)
+	m.df6Z = arena.After(m.df6, 2688)
+	m.dc5 = arena.After(m.df6Z, 3840)
+	m.dc5Z = arena.After(m.loss, 3840)
+	m.df = arena.After(m.dc5Z, 12800)
+	m.ds4Z = arena.After(m.df, 12800)
+	m.dc3Conv = arena.After(m.s2Max, 51200)
+	m.ds2 = arena.After(m.loss, 37632)
+	m.ds2Col = arena.After(m.dc3Conv, 480000)
+	m.dc3WCol = arena.After(m.dc3Conv, 480000)
+	m.ds2Z = arena.After(m.ds2, 37632)
+	m.dc1Conv = arena.After(m.s2Max, 150528)
+	m.dc1WCol = arena.After(m.dc1Conv, 627200)
 	return m
 }
 
@@ -423,41 +426,41 @@ func (m *model64) forwardChecked(n int) error {
 	}
 	m.forwardC1(n)
 	if i := runtime.FirstNonFinite(m.c1Conv[:n*4704]); i >= 0 {
-		return m.anomaly(0, "c1.conv", i, float64(m.c1Conv[i]))
+		return m.anomaly("c1.conv = conv2d(x, c1.W)  (N, 28, 28, 6) (lenet5.bpg:9)", "c1.conv", i, float64(m.c1Conv[i]))
 	}
 	m.forwardS2(n)
 	if i := runtime.FirstNonFinite(m.s2Max[:n*1176]); i >= 0 {
-		return m.anomaly(1, "s2.max", i, float64(m.s2Max[i]))
+		return m.anomaly("s2.max = maxpool2d(c1.conv)  (N, 14, 14, 6) (lenet5.bpg:10)", "s2.max", i, float64(m.s2Max[i]))
 	}
 	if i := runtime.FirstNonFinite(m.s2[:n*1176]); i >= 0 {
-		return m.anomaly(2, "s2", i, float64(m.s2[i]))
+		return m.anomaly("s2 = relu(s2.max + c1.b): c1's bias and relu after the pool (they commute with max)  (N, 14, 14, 6) (lenet5.bpg:10)", "s2", i, float64(m.s2[i]))
 	}
 	m.forwardC3(n)
 	if i := runtime.FirstNonFinite(m.c3Conv[:n*1600]); i >= 0 {
-		return m.anomaly(3, "c3.conv", i, float64(m.c3Conv[i]))
+		return m.anomaly("c3.conv = conv2d(s2, c3.W)  (N, 10, 10, 16) (lenet5.bpg:11)", "c3.conv", i, float64(m.c3Conv[i]))
 	}
 	m.forwardS4(n)
 	if i := runtime.FirstNonFinite(m.s4Max[:n*400]); i >= 0 {
-		return m.anomaly(4, "s4.max", i, float64(m.s4Max[i]))
+		return m.anomaly("s4.max = maxpool2d(c3.conv)  (N, 5, 5, 16) (lenet5.bpg:12)", "s4.max", i, float64(m.s4Max[i]))
 	}
 	if i := runtime.FirstNonFinite(m.s4[:n*400]); i >= 0 {
-		return m.anomaly(5, "s4", i, float64(m.s4[i]))
+		return m.anomaly("s4 = relu(s4.max + c3.b): c3's bias and relu after the pool (they commute with max)  (N, 5, 5, 16) (lenet5.bpg:12)", "s4", i, float64(m.s4[i]))
 	}
 	m.forwardC5(n)
 	if i := runtime.FirstNonFinite(m.c5[:n*120]); i >= 0 {
-		return m.anomaly(6, "c5", i, float64(m.c5[i]))
+		return m.anomaly("c5 = relu(f·c5.W + c5.b)  (N, 120) (lenet5.bpg:14)", "c5", i, float64(m.c5[i]))
 	}
 	m.forwardF6(n)
 	if i := runtime.FirstNonFinite(m.f6[:n*84]); i >= 0 {
-		return m.anomaly(7, "f6", i, float64(m.f6[i]))
+		return m.anomaly("f6 = relu(c5·f6.W + f6.b)  (N, 84) (lenet5.bpg:15)", "f6", i, float64(m.f6[i]))
 	}
 	m.forwardLogits(n)
 	if i := runtime.FirstNonFinite(m.logits[:n*10]); i >= 0 {
-		return m.anomaly(8, "logits", i, float64(m.logits[i]))
+		return m.anomaly("logits = identity(f6·logits.W + logits.b)  (N, 10) (lenet5.bpg:16)", "logits", i, float64(m.logits[i]))
 	}
 	m.forwardLoss(n)
 	if i := runtime.FirstNonFinite(m.loss[:1]); i >= 0 {
-		return m.anomaly(9, "loss", i, float64(m.loss[i]))
+		return m.anomaly("loss = softmax_cross_entropy(logits, y)  () (lenet5.bpg:17)", "loss", i, float64(m.loss[i]))
 	}
 	return nil
 }
@@ -467,81 +470,81 @@ func (m *model64) forwardChecked(n int) error {
 func (m *model64) backwardChecked(n int, acc bool) error {
 	m.backwardLoss(n)
 	if i := runtime.FirstNonFinite(m.dlogits[:n*10]); i >= 0 {
-		return m.anomaly(10, "dlogits", i, float64(m.dlogits[i]))
+		return m.anomaly("dlogits = (softmax(logits) - onehot(y))·dloss/n  (N, 10) (lenet5.bpg:17)", "dlogits", i, float64(m.dlogits[i]))
 	}
 	m.backwardLogits(n, acc)
 	if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
-		return m.anomaly(11, "dlogits.b", i, float64(m.DLogitsB[i]))
+		return m.anomaly("dlogits.b += dlogits  (1, 10) (lenet5.bpg:16)", "dlogits.b", i, float64(m.DLogitsB[i]))
 	}
 	if i := runtime.FirstNonFinite(m.df6[:n*84]); i >= 0 {
-		return m.anomaly(12, "df6", i, float64(m.df6[i]))
+		return m.anomaly("df6 = dlogits·logits.Wᵀ  (N, 84) (lenet5.bpg:16)", "df6", i, float64(m.df6[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
-		return m.anomaly(13, "dlogits.W", i, float64(m.DLogitsW[i]))
+		return m.anomaly("dlogits.W += f6ᵀ·dlogits  (84, 10) (lenet5.bpg:16)", "dlogits.W", i, float64(m.DLogitsW[i]))
 	}
 	m.backwardF6(n, acc)
 	if i := runtime.FirstNonFinite(m.df6Z[:n*84]); i >= 0 {
-		return m.anomaly(14, "df6.z", i, float64(m.df6Z[i]))
+		return m.anomaly("df6.z = df6 ⊙ [f6 > 0]  (N, 84) (lenet5.bpg:15)", "df6.z", i, float64(m.df6Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DF6B); i >= 0 {
-		return m.anomaly(14, "df6.b", i, float64(m.DF6B[i]))
+		return m.anomaly("df6.b += Σrows df6.z  (84) (lenet5.bpg:15)", "df6.b", i, float64(m.DF6B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dc5[:n*120]); i >= 0 {
-		return m.anomaly(15, "dc5", i, float64(m.dc5[i]))
+		return m.anomaly("dc5 = df6.z·f6.Wᵀ  (N, 120) (lenet5.bpg:15)", "dc5", i, float64(m.dc5[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DF6W); i >= 0 {
-		return m.anomaly(16, "df6.W", i, float64(m.DF6W[i]))
+		return m.anomaly("df6.W += c5ᵀ·df6.z  (120, 84) (lenet5.bpg:15)", "df6.W", i, float64(m.DF6W[i]))
 	}
 	m.backwardC5(n, acc)
 	if i := runtime.FirstNonFinite(m.dc5Z[:n*120]); i >= 0 {
-		return m.anomaly(17, "dc5.z", i, float64(m.dc5Z[i]))
+		return m.anomaly("dc5.z = dc5 ⊙ [c5 > 0]  (N, 120) (lenet5.bpg:14)", "dc5.z", i, float64(m.dc5Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DC5B); i >= 0 {
-		return m.anomaly(17, "dc5.b", i, float64(m.DC5B[i]))
+		return m.anomaly("dc5.b += Σrows dc5.z  (120) (lenet5.bpg:14)", "dc5.b", i, float64(m.DC5B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.df[:n*400]); i >= 0 {
-		return m.anomaly(18, "df", i, float64(m.df[i]))
+		return m.anomaly("df = dc5.z·c5.Wᵀ  (N, 400) (lenet5.bpg:14)", "df", i, float64(m.df[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DC5W); i >= 0 {
-		return m.anomaly(19, "dc5.W", i, float64(m.DC5W[i]))
+		return m.anomaly("dc5.W += fᵀ·dc5.z  (400, 120) (lenet5.bpg:14)", "dc5.W", i, float64(m.DC5W[i]))
 	}
 	m.backwardS4(n, acc)
 	if i := runtime.FirstNonFinite(m.ds4Z[:n*400]); i >= 0 {
-		return m.anomaly(20, "ds4.z", i, float64(m.ds4Z[i]))
+		return m.anomaly("ds4.z = ds4 ⊙ [s4 > 0]  (N, 5, 5, 16) (lenet5.bpg:12)", "ds4.z", i, float64(m.ds4Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DC3B); i >= 0 {
-		return m.anomaly(20, "dc3.b", i, float64(m.DC3B[i]))
+		return m.anomaly("dc3.b += Σrows ds4.z  (16) (lenet5.bpg:12)", "dc3.b", i, float64(m.DC3B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dc3Conv[:n*1600]); i >= 0 {
-		return m.anomaly(21, "dc3.conv", i, float64(m.dc3Conv[i]))
+		return m.anomaly("dc3.conv = ds4.z routed to each window's argmax  (N, 10, 10, 16) (lenet5.bpg:12)", "dc3.conv", i, float64(m.dc3Conv[i]))
 	}
 	m.backwardC3(n, acc)
 	if i := runtime.FirstNonFinite(m.ds2[:n*1176]); i >= 0 {
-		return m.anomaly(22, "ds2", i, float64(m.ds2[i]))
+		return m.anomaly("ds2 = conv2dᵀ(dc3.conv, c3.W): col2im(dc3.conv·c3.Wᵀ)  (N, 14, 14, 6) (lenet5.bpg:11)", "ds2", i, float64(m.ds2[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DC3W); i >= 0 {
-		return m.anomaly(23, "dc3.W", i, float64(m.DC3W[i]))
+		return m.anomaly("dc3.W += im2col(s2)ᵀ·dc3.conv  (5, 5, 6, 16) (lenet5.bpg:11)", "dc3.W", i, float64(m.DC3W[i]))
 	}
 	m.backwardS2(n, acc)
 	if i := runtime.FirstNonFinite(m.ds2Z[:n*1176]); i >= 0 {
-		return m.anomaly(24, "ds2.z", i, float64(m.ds2Z[i]))
+		return m.anomaly("ds2.z = ds2 ⊙ [s2 > 0]  (N, 14, 14, 6) (lenet5.bpg:10)", "ds2.z", i, float64(m.ds2Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DC1B); i >= 0 {
-		return m.anomaly(24, "dc1.b", i, float64(m.DC1B[i]))
+		return m.anomaly("dc1.b += Σrows ds2.z  (6) (lenet5.bpg:10)", "dc1.b", i, float64(m.DC1B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dc1Conv[:n*4704]); i >= 0 {
-		return m.anomaly(25, "dc1.conv", i, float64(m.dc1Conv[i]))
+		return m.anomaly("dc1.conv = ds2.z routed to each window's argmax  (N, 28, 28, 6) (lenet5.bpg:10)", "dc1.conv", i, float64(m.dc1Conv[i]))
 	}
 	m.backwardC1(n, acc)
 	if i := runtime.FirstNonFinite(m.DC1W); i >= 0 {
-		return m.anomaly(26, "dc1.W", i, float64(m.DC1W[i]))
+		return m.anomaly("dc1.W += im2col(x)ᵀ·dc1.conv  (5, 5, 1, 6) (lenet5.bpg:9)", "dc1.W", i, float64(m.DC1W[i]))
 	}
 	return nil
 }
 
 // anomaly is the error of anomaly mode: kernel op made tensor non-finite at element i.
-func (m *model64) anomaly(op int, tensor string, i int, v float64) error {
-	return fmt.Errorf("lenet5: anomaly: %s made %s %v at element %d, from finite operands", anomalyOps[op], tensor, v, i)
+func (m *model64) anomaly(op, tensor string, i int, v float64) error {
+	return fmt.Errorf("lenet5: anomaly: %s made %s %v at element %d, from finite operands", op, tensor, v, i)
 }
 
 // forwardC1 computes c1 = conv2d(x, 6, 5, padding=same, activation=relu, init=he_uniform) (lenet5.bpg:9).

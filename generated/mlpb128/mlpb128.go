@@ -141,15 +141,17 @@ func allocModel(params []float32) *Model {
 	m.X = make([]float32, 100352)
 	m.Y = make([]int32, 128)
 	runtime.Reserve(1) // the GEMM's work buffers, so that no step allocates, the first included
-	m.h1 = m.arena[0:16384:16384]
-	m.h2 = m.arena[16384:24576:24576]
-	m.logits = m.arena[24576:25856:25856]
-	m.loss = m.arena[25856:25857:25857]
-	m.dlogits = m.arena[25872:27152:27152]
-	m.dh2 = m.arena[27152:35344:35344]
-	m.dh2Z = m.arena[35344:43536:43536]
-	m.dh1 = m.arena[43536:59920:59920]
-	m.dh1Z = m.arena[25872:42256:42256]
+	// The memory plan's places: most buffers start where one live beside them ends.
+	arena := runtime.NewCarver(m.arena, 16)
+	m.h1 = arena.At(0, 16384)
+	m.h2 = arena.After(m.h1, 8192)
+	m.logits = arena.After(m.h2, 1280)
+	m.loss = arena.After(m.logits, 1)
+	m.dlogits = arena.After(m.loss, 1280)
+	m.dh2 = arena.After(m.dlogits, 8192)
+	m.dh2Z = arena.After(m.dh2, 8192)
+	m.dh1 = arena.After(m.dh2Z, 16384)
+	m.dh1Z = arena.After(m.loss, 16384)
 	return m
 }
 
@@ -358,24 +360,6 @@ func (m *Model) gradError(name string, i int, v float64) error {
 	return fmt.Errorf("mlpb128: the gradient of %s is %v at element %d, with finite inputs and loss: a value overflowed in the backward pass (set Anomaly to find the op); lower the learning rate or clip gradients; parameters not updated", name, v, i)
 }
 
-// anomalyOps describes each kernel that anomaly mode checks: its formula or
-// chain-rule step, the shape of its result and its description line.
-var anomalyOps = []string{
-	"h1 = relu(x·h1.W + h1.b)  (N, 128) (mlpb128.bpg:7)",
-	"h2 = relu(h1·h2.W + h2.b)  (N, 64) (mlpb128.bpg:8)",
-	"logits = identity(h2·logits.W + logits.b)  (N, 10) (mlpb128.bpg:9)",
-	"loss = softmax_cross_entropy(logits, y)  () (mlpb128.bpg:10)",
-	"dlogits = (softmax(logits) - onehot(y))·dloss/n  (N, 10) (mlpb128.bpg:10)",
-	"dlogits.b += dlogits  (1, 10) (mlpb128.bpg:9)",
-	"dh2 = dlogits·logits.Wᵀ  (N, 64) (mlpb128.bpg:9)",
-	"dlogits.W += h2ᵀ·dlogits  (64, 10) (mlpb128.bpg:9)",
-	"dh2.z = dh2 ⊙ [h2 > 0]  (N, 64); dh2.b += Σrows dh2.z  (64) (mlpb128.bpg:8)",
-	"dh1 = dh2.z·h2.Wᵀ  (N, 128) (mlpb128.bpg:8)",
-	"dh2.W += h1ᵀ·dh2.z  (128, 64) (mlpb128.bpg:8)",
-	"dh1.z = dh1 ⊙ [h1 > 0]  (N, 128); dh1.b += Σrows dh1.z  (128) (mlpb128.bpg:7)",
-	"dh1.W += xᵀ·dh1.z  (784, 128) (mlpb128.bpg:7)",
-}
-
 // forwardChecked is Forward's pass in anomaly mode: the parameters are checked, then
 // each statement's results as it runs.
 func (m *Model) forwardChecked(n int) error {
@@ -384,19 +368,19 @@ func (m *Model) forwardChecked(n int) error {
 	}
 	m.forwardH1(n)
 	if i := runtime.FirstNonFinite(m.h1[:n*128]); i >= 0 {
-		return m.anomaly(0, "h1", i, float64(m.h1[i]))
+		return m.anomaly("h1 = relu(x·h1.W + h1.b)  (N, 128) (mlpb128.bpg:7)", "h1", i, float64(m.h1[i]))
 	}
 	m.forwardH2(n)
 	if i := runtime.FirstNonFinite(m.h2[:n*64]); i >= 0 {
-		return m.anomaly(1, "h2", i, float64(m.h2[i]))
+		return m.anomaly("h2 = relu(h1·h2.W + h2.b)  (N, 64) (mlpb128.bpg:8)", "h2", i, float64(m.h2[i]))
 	}
 	m.forwardLogits(n)
 	if i := runtime.FirstNonFinite(m.logits[:n*10]); i >= 0 {
-		return m.anomaly(2, "logits", i, float64(m.logits[i]))
+		return m.anomaly("logits = identity(h2·logits.W + logits.b)  (N, 10) (mlpb128.bpg:9)", "logits", i, float64(m.logits[i]))
 	}
 	m.forwardLoss(n)
 	if i := runtime.FirstNonFinite(m.loss[:1]); i >= 0 {
-		return m.anomaly(3, "loss", i, float64(m.loss[i]))
+		return m.anomaly("loss = softmax_cross_entropy(logits, y)  () (mlpb128.bpg:10)", "loss", i, float64(m.loss[i]))
 	}
 	return nil
 }
@@ -406,47 +390,47 @@ func (m *Model) forwardChecked(n int) error {
 func (m *Model) backwardChecked(n int, acc bool) error {
 	m.backwardLoss(n)
 	if i := runtime.FirstNonFinite(m.dlogits[:n*10]); i >= 0 {
-		return m.anomaly(4, "dlogits", i, float64(m.dlogits[i]))
+		return m.anomaly("dlogits = (softmax(logits) - onehot(y))·dloss/n  (N, 10) (mlpb128.bpg:10)", "dlogits", i, float64(m.dlogits[i]))
 	}
 	m.backwardLogits(n, acc)
 	if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
-		return m.anomaly(5, "dlogits.b", i, float64(m.DLogitsB[i]))
+		return m.anomaly("dlogits.b += dlogits  (1, 10) (mlpb128.bpg:9)", "dlogits.b", i, float64(m.DLogitsB[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dh2[:n*64]); i >= 0 {
-		return m.anomaly(6, "dh2", i, float64(m.dh2[i]))
+		return m.anomaly("dh2 = dlogits·logits.Wᵀ  (N, 64) (mlpb128.bpg:9)", "dh2", i, float64(m.dh2[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
-		return m.anomaly(7, "dlogits.W", i, float64(m.DLogitsW[i]))
+		return m.anomaly("dlogits.W += h2ᵀ·dlogits  (64, 10) (mlpb128.bpg:9)", "dlogits.W", i, float64(m.DLogitsW[i]))
 	}
 	m.backwardH2(n, acc)
 	if i := runtime.FirstNonFinite(m.dh2Z[:n*64]); i >= 0 {
-		return m.anomaly(8, "dh2.z", i, float64(m.dh2Z[i]))
+		return m.anomaly("dh2.z = dh2 ⊙ [h2 > 0]  (N, 64) (mlpb128.bpg:8)", "dh2.z", i, float64(m.dh2Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DH2B); i >= 0 {
-		return m.anomaly(8, "dh2.b", i, float64(m.DH2B[i]))
+		return m.anomaly("dh2.b += Σrows dh2.z  (64) (mlpb128.bpg:8)", "dh2.b", i, float64(m.DH2B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dh1[:n*128]); i >= 0 {
-		return m.anomaly(9, "dh1", i, float64(m.dh1[i]))
+		return m.anomaly("dh1 = dh2.z·h2.Wᵀ  (N, 128) (mlpb128.bpg:8)", "dh1", i, float64(m.dh1[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DH2W); i >= 0 {
-		return m.anomaly(10, "dh2.W", i, float64(m.DH2W[i]))
+		return m.anomaly("dh2.W += h1ᵀ·dh2.z  (128, 64) (mlpb128.bpg:8)", "dh2.W", i, float64(m.DH2W[i]))
 	}
 	m.backwardH1(n, acc)
 	if i := runtime.FirstNonFinite(m.dh1Z[:n*128]); i >= 0 {
-		return m.anomaly(11, "dh1.z", i, float64(m.dh1Z[i]))
+		return m.anomaly("dh1.z = dh1 ⊙ [h1 > 0]  (N, 128) (mlpb128.bpg:7)", "dh1.z", i, float64(m.dh1Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DH1B); i >= 0 {
-		return m.anomaly(11, "dh1.b", i, float64(m.DH1B[i]))
+		return m.anomaly("dh1.b += Σrows dh1.z  (128) (mlpb128.bpg:7)", "dh1.b", i, float64(m.DH1B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DH1W); i >= 0 {
-		return m.anomaly(12, "dh1.W", i, float64(m.DH1W[i]))
+		return m.anomaly("dh1.W += xᵀ·dh1.z  (784, 128) (mlpb128.bpg:7)", "dh1.W", i, float64(m.DH1W[i]))
 	}
 	return nil
 }
 
 // anomaly is the error of anomaly mode: kernel op made tensor non-finite at element i.
-func (m *Model) anomaly(op int, tensor string, i int, v float64) error {
-	return fmt.Errorf("mlpb128: anomaly: %s made %s %v at element %d, from finite operands", anomalyOps[op], tensor, v, i)
+func (m *Model) anomaly(op, tensor string, i int, v float64) error {
+	return fmt.Errorf("mlpb128: anomaly: %s made %s %v at element %d, from finite operands", op, tensor, v, i)
 }
 
 // forwardH1 computes h1 = dense(x, 128, relu, init=he_uniform) (mlpb128.bpg:7).

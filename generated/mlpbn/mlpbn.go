@@ -204,27 +204,30 @@ func allocModel(params []float32) *Model {
 	m.Y = make([]int32, 128)
 	m.saved = make([]float32, 1152)
 	runtime.Reserve(1) // the GEMM's work buffers, so that no step allocates, the first included
-	m.h1 = m.arena[0:32768:32768]
-	m.n1 = m.arena[32768:65536:65536]
-	m.n1Saved = m.saved[0:768:768]
-	m.a1Relu = m.arena[65536:98304:98304]
-	m.a1 = m.arena[98304:131072:131072]
-	m.h2 = m.arena[131072:147456:147456]
-	m.n2 = m.arena[147456:163840:163840]
-	m.n2Saved = m.saved[768:1152:1152]
-	m.a2Relu = m.arena[163840:180224:180224]
-	m.a2 = m.arena[180224:196608:196608]
-	m.logits = m.arena[196608:197888:197888]
-	m.loss = m.arena[197888:197889:197889]
-	m.dlogits = m.arena[197904:199184:199184]
-	m.da2 = m.arena[199184:215568:215568]
-	m.da2Relu = m.arena[180224:196608:196608]
-	m.dn2 = m.arena[197904:214288:214288]
-	m.dn2All = m.arena[163840:180480:180480]
-	m.da1 = m.arena[131072:163840:163840]
-	m.da1Relu = m.arena[98304:131072:131072]
-	m.dn1 = m.arena[131072:163840:163840]
-	m.dn1All = m.arena[65536:98816:98816]
+	// The memory plan's places: most buffers start where one live beside them ends.
+	arena := runtime.NewCarver(m.arena, 16)
+	saved := runtime.NewCarver(m.saved, 16)
+	m.h1 = arena.At(0, 32768)
+	m.n1 = arena.After(m.h1, 32768)
+	m.n1Saved = saved.At(0, 768)
+	m.a1Relu = arena.After(m.n1, 32768)
+	m.a1 = arena.After(m.a1Relu, 32768)
+	m.h2 = arena.After(m.a1, 16384)
+	m.n2 = arena.After(m.h2, 16384)
+	m.n2Saved = saved.After(m.n1Saved, 384)
+	m.a2Relu = arena.After(m.n2, 16384)
+	m.a2 = arena.After(m.a2Relu, 16384)
+	m.logits = arena.After(m.a2, 1280)
+	m.loss = arena.After(m.logits, 1)
+	m.dlogits = arena.After(m.loss, 1280)
+	m.da2 = arena.After(m.dlogits, 16384)
+	m.da2Relu = arena.After(m.a2Relu, 16384)
+	m.dn2 = arena.After(m.loss, 16384)
+	m.dn2All = arena.After(m.n2, 16640)
+	m.da1 = arena.After(m.a1, 32768)
+	m.da1Relu = arena.After(m.a1Relu, 32768)
+	m.dn1 = arena.After(m.da1Relu, 32768)
+	m.dn1All = arena.After(m.n1, 33280)
 	return m
 }
 
@@ -472,34 +475,6 @@ func (m *Model) gradError(name string, i int, v float64) error {
 	return fmt.Errorf("mlpbn: the gradient of %s is %v at element %d, with finite inputs and loss: a value overflowed in the backward pass (set Anomaly to find the op); lower the learning rate or clip gradients; parameters not updated", name, v, i)
 }
 
-// anomalyOps describes each kernel that anomaly mode checks: its formula or
-// chain-rule step, the shape of its result and its description line.
-var anomalyOps = []string{
-	"h1 = x·h1.W  (N, 256) (mlpbn.bpg:8)",
-	"n1 = (h1 - mean)/√(var + 1e-05)·n1.gamma + n1.beta, the batch's statistics per channel  (N, 256) (mlpbn.bpg:9)",
-	"a1.relu = relu(n1)  (N, 256) (mlpbn.bpg:10)",
-	"a1 = a1.relu ⊙ mask/(1-0.2), each element dropped with probability 0.2  (N, 256) (mlpbn.bpg:10)",
-	"h2 = a1·h2.W  (N, 128) (mlpbn.bpg:11)",
-	"n2 = (h2 - mean)/√(var + 1e-05)·n2.gamma + n2.beta, the batch's statistics per channel  (N, 128) (mlpbn.bpg:12)",
-	"a2.relu = relu(n2)  (N, 128) (mlpbn.bpg:13)",
-	"a2 = a2.relu ⊙ mask/(1-0.2), each element dropped with probability 0.2  (N, 128) (mlpbn.bpg:13)",
-	"logits = identity(a2·logits.W + logits.b)  (N, 10) (mlpbn.bpg:14)",
-	"loss = softmax_cross_entropy(logits, y)  () (mlpbn.bpg:15)",
-	"dlogits = (softmax(logits) - onehot(y))·dloss/n  (N, 10) (mlpbn.bpg:15)",
-	"dlogits.b += dlogits  (1, 10) (mlpbn.bpg:14)",
-	"da2 = dlogits·logits.Wᵀ  (N, 128) (mlpbn.bpg:14)",
-	"dlogits.W += a2ᵀ·dlogits  (128, 10) (mlpbn.bpg:14)",
-	"da2.relu = da2 ⊙ mask/(1-0.2), the mask computed again  (N, 128) (mlpbn.bpg:13)",
-	"dn2 = da2.relu ⊙ [a2.relu > 0]  (N, 128) (mlpbn.bpg:13)",
-	"dh2, dn2.gamma, dn2.beta of n2 from dn2 (two reductions and one pass)  (16640) (mlpbn.bpg:12)",
-	"da1 = dh2·h2.Wᵀ  (N, 256) (mlpbn.bpg:11)",
-	"dh2.W += a1ᵀ·dh2  (256, 128) (mlpbn.bpg:11)",
-	"da1.relu = da1 ⊙ mask/(1-0.2), the mask computed again  (N, 256) (mlpbn.bpg:10)",
-	"dn1 = da1.relu ⊙ [a1.relu > 0]  (N, 256) (mlpbn.bpg:10)",
-	"dh1, dn1.gamma, dn1.beta of n1 from dn1 (two reductions and one pass)  (33280) (mlpbn.bpg:9)",
-	"dh1.W += xᵀ·dh1  (784, 256) (mlpbn.bpg:8)",
-}
-
 // forwardChecked is Forward's pass in anomaly mode: the parameters are checked, then
 // each statement's results as it runs.
 func (m *Model) forwardChecked(n int) error {
@@ -508,41 +483,41 @@ func (m *Model) forwardChecked(n int) error {
 	}
 	m.forwardH1(n)
 	if i := runtime.FirstNonFinite(m.h1[:n*256]); i >= 0 {
-		return m.anomaly(0, "h1", i, float64(m.h1[i]))
+		return m.anomaly("h1 = x·h1.W  (N, 256) (mlpbn.bpg:8)", "h1", i, float64(m.h1[i]))
 	}
 	m.forwardN1(n)
 	if i := runtime.FirstNonFinite(m.n1[:n*256]); i >= 0 {
-		return m.anomaly(1, "n1", i, float64(m.n1[i]))
+		return m.anomaly("n1 = (h1 - mean)/√(var + 1e-05)·n1.gamma + n1.beta, the batch's statistics per channel  (N, 256) (mlpbn.bpg:9)", "n1", i, float64(m.n1[i]))
 	}
 	m.forwardA1(n)
 	if i := runtime.FirstNonFinite(m.a1Relu[:n*256]); i >= 0 {
-		return m.anomaly(2, "a1.relu", i, float64(m.a1Relu[i]))
+		return m.anomaly("a1.relu = relu(n1)  (N, 256) (mlpbn.bpg:10)", "a1.relu", i, float64(m.a1Relu[i]))
 	}
 	if i := runtime.FirstNonFinite(m.a1[:n*256]); i >= 0 {
-		return m.anomaly(3, "a1", i, float64(m.a1[i]))
+		return m.anomaly("a1 = a1.relu ⊙ mask/(1-0.2), each element dropped with probability 0.2  (N, 256) (mlpbn.bpg:10)", "a1", i, float64(m.a1[i]))
 	}
 	m.forwardH2(n)
 	if i := runtime.FirstNonFinite(m.h2[:n*128]); i >= 0 {
-		return m.anomaly(4, "h2", i, float64(m.h2[i]))
+		return m.anomaly("h2 = a1·h2.W  (N, 128) (mlpbn.bpg:11)", "h2", i, float64(m.h2[i]))
 	}
 	m.forwardN2(n)
 	if i := runtime.FirstNonFinite(m.n2[:n*128]); i >= 0 {
-		return m.anomaly(5, "n2", i, float64(m.n2[i]))
+		return m.anomaly("n2 = (h2 - mean)/√(var + 1e-05)·n2.gamma + n2.beta, the batch's statistics per channel  (N, 128) (mlpbn.bpg:12)", "n2", i, float64(m.n2[i]))
 	}
 	m.forwardA2(n)
 	if i := runtime.FirstNonFinite(m.a2Relu[:n*128]); i >= 0 {
-		return m.anomaly(6, "a2.relu", i, float64(m.a2Relu[i]))
+		return m.anomaly("a2.relu = relu(n2)  (N, 128) (mlpbn.bpg:13)", "a2.relu", i, float64(m.a2Relu[i]))
 	}
 	if i := runtime.FirstNonFinite(m.a2[:n*128]); i >= 0 {
-		return m.anomaly(7, "a2", i, float64(m.a2[i]))
+		return m.anomaly("a2 = a2.relu ⊙ mask/(1-0.2), each element dropped with probability 0.2  (N, 128) (mlpbn.bpg:13)", "a2", i, float64(m.a2[i]))
 	}
 	m.forwardLogits(n)
 	if i := runtime.FirstNonFinite(m.logits[:n*10]); i >= 0 {
-		return m.anomaly(8, "logits", i, float64(m.logits[i]))
+		return m.anomaly("logits = identity(a2·logits.W + logits.b)  (N, 10) (mlpbn.bpg:14)", "logits", i, float64(m.logits[i]))
 	}
 	m.forwardLoss(n)
 	if i := runtime.FirstNonFinite(m.loss[:1]); i >= 0 {
-		return m.anomaly(9, "loss", i, float64(m.loss[i]))
+		return m.anomaly("loss = softmax_cross_entropy(logits, y)  () (mlpbn.bpg:15)", "loss", i, float64(m.loss[i]))
 	}
 	return nil
 }
@@ -552,57 +527,57 @@ func (m *Model) forwardChecked(n int) error {
 func (m *Model) backwardChecked(n int, acc bool) error {
 	m.backwardLoss(n)
 	if i := runtime.FirstNonFinite(m.dlogits[:n*10]); i >= 0 {
-		return m.anomaly(10, "dlogits", i, float64(m.dlogits[i]))
+		return m.anomaly("dlogits = (softmax(logits) - onehot(y))·dloss/n  (N, 10) (mlpbn.bpg:15)", "dlogits", i, float64(m.dlogits[i]))
 	}
 	m.backwardLogits(n, acc)
 	if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
-		return m.anomaly(11, "dlogits.b", i, float64(m.DLogitsB[i]))
+		return m.anomaly("dlogits.b += dlogits  (1, 10) (mlpbn.bpg:14)", "dlogits.b", i, float64(m.DLogitsB[i]))
 	}
 	if i := runtime.FirstNonFinite(m.da2[:n*128]); i >= 0 {
-		return m.anomaly(12, "da2", i, float64(m.da2[i]))
+		return m.anomaly("da2 = dlogits·logits.Wᵀ  (N, 128) (mlpbn.bpg:14)", "da2", i, float64(m.da2[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
-		return m.anomaly(13, "dlogits.W", i, float64(m.DLogitsW[i]))
+		return m.anomaly("dlogits.W += a2ᵀ·dlogits  (128, 10) (mlpbn.bpg:14)", "dlogits.W", i, float64(m.DLogitsW[i]))
 	}
 	m.backwardA2(n)
 	if i := runtime.FirstNonFinite(m.da2Relu[:n*128]); i >= 0 {
-		return m.anomaly(14, "da2.relu", i, float64(m.da2Relu[i]))
+		return m.anomaly("da2.relu = da2 ⊙ mask/(1-0.2), the mask computed again  (N, 128) (mlpbn.bpg:13)", "da2.relu", i, float64(m.da2Relu[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dn2[:n*128]); i >= 0 {
-		return m.anomaly(15, "dn2", i, float64(m.dn2[i]))
+		return m.anomaly("dn2 = da2.relu ⊙ [a2.relu > 0]  (N, 128) (mlpbn.bpg:13)", "dn2", i, float64(m.dn2[i]))
 	}
 	m.backwardN2(n)
 	if i := runtime.FirstNonFinite(m.dn2All[:16640]); i >= 0 {
-		return m.anomaly(16, "dn2.all", i, float64(m.dn2All[i]))
+		return m.anomaly("dh2, dn2.gamma, dn2.beta of n2 from dn2 (two reductions and one pass)  (16640) (mlpbn.bpg:12)", "dn2.all", i, float64(m.dn2All[i]))
 	}
 	m.backwardH2(n, acc)
 	if i := runtime.FirstNonFinite(m.da1[:n*256]); i >= 0 {
-		return m.anomaly(17, "da1", i, float64(m.da1[i]))
+		return m.anomaly("da1 = dh2·h2.Wᵀ  (N, 256) (mlpbn.bpg:11)", "da1", i, float64(m.da1[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DH2W); i >= 0 {
-		return m.anomaly(18, "dh2.W", i, float64(m.DH2W[i]))
+		return m.anomaly("dh2.W += a1ᵀ·dh2  (256, 128) (mlpbn.bpg:11)", "dh2.W", i, float64(m.DH2W[i]))
 	}
 	m.backwardA1(n)
 	if i := runtime.FirstNonFinite(m.da1Relu[:n*256]); i >= 0 {
-		return m.anomaly(19, "da1.relu", i, float64(m.da1Relu[i]))
+		return m.anomaly("da1.relu = da1 ⊙ mask/(1-0.2), the mask computed again  (N, 256) (mlpbn.bpg:10)", "da1.relu", i, float64(m.da1Relu[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dn1[:n*256]); i >= 0 {
-		return m.anomaly(20, "dn1", i, float64(m.dn1[i]))
+		return m.anomaly("dn1 = da1.relu ⊙ [a1.relu > 0]  (N, 256) (mlpbn.bpg:10)", "dn1", i, float64(m.dn1[i]))
 	}
 	m.backwardN1(n)
 	if i := runtime.FirstNonFinite(m.dn1All[:33280]); i >= 0 {
-		return m.anomaly(21, "dn1.all", i, float64(m.dn1All[i]))
+		return m.anomaly("dh1, dn1.gamma, dn1.beta of n1 from dn1 (two reductions and one pass)  (33280) (mlpbn.bpg:9)", "dn1.all", i, float64(m.dn1All[i]))
 	}
 	m.backwardH1(n, acc)
 	if i := runtime.FirstNonFinite(m.DH1W); i >= 0 {
-		return m.anomaly(22, "dh1.W", i, float64(m.DH1W[i]))
+		return m.anomaly("dh1.W += xᵀ·dh1  (784, 256) (mlpbn.bpg:8)", "dh1.W", i, float64(m.DH1W[i]))
 	}
 	return nil
 }
 
 // anomaly is the error of anomaly mode: kernel op made tensor non-finite at element i.
-func (m *Model) anomaly(op int, tensor string, i int, v float64) error {
-	return fmt.Errorf("mlpbn: anomaly: %s made %s %v at element %d, from finite operands", anomalyOps[op], tensor, v, i)
+func (m *Model) anomaly(op, tensor string, i int, v float64) error {
+	return fmt.Errorf("mlpbn: anomaly: %s made %s %v at element %d, from finite operands", op, tensor, v, i)
 }
 
 // forwardH1 computes h1 = dense(x, 256, bias=false, init=he_uniform) (mlpbn.bpg:8).

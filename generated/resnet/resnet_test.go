@@ -345,120 +345,123 @@ func allocModel64(params []float64) *model64 {
 	m.Y = make([]int32, 64)
 	m.saved = make([]float64, 1008)
 	runtime.Reserve(1) // the GEMM's work buffers, so that no step allocates, the first included
-	m.stem = m.arena[0:802816:802816]
-	m.stemCol = m.arena[802816:1254400:1254400]
-	m.stemN = m.arena[802816:1605632:1605632]
-	m.stemNSaved = m.saved[0:48:48]
-	m.stemNFold = m.arena[1605632:1605792:1605792]
-	m.stemNCol = m.arena[1605792:2057376:2057376]
-	m.a0 = m.arena[1605632:2408448:2408448]
-	m.c1 = m.arena[2408448:3211264:3211264]
-	m.c1Col = m.arena[3211264:10436608:10436608]
-	m.n1 = m.arena[3211264:4014080:4014080]
-	m.n1Saved = m.saved[48:96:96]
-	m.n1Fold = m.arena[4014080:4016400:4016400]
-	m.n1Col = m.arena[4016400:11241744:11241744]
-	m.a1 = m.arena[4014080:4816896:4816896]
-	m.c2 = m.arena[4816896:5619712:5619712]
-	m.c2Col = m.arena[5619712:12845056:12845056]
-	m.n2 = m.arena[5619712:6422528:6422528]
-	m.n2Saved = m.saved[96:144:144]
-	m.n2Fold = m.arena[6422528:6424848:6424848]
-	m.n2Col = m.arena[6424848:13650192:13650192]
-	m.s1Add = m.arena[6422528:7225344:7225344]
-	m.s1 = m.arena[7225344:8028160:8028160]
-	m.c3 = m.arena[6422528:6823936:6823936]
-	m.c3Col = m.arena[8028160:9834496:9834496]
-	m.n3 = m.arena[6823936:7225344:7225344]
-	m.n3Saved = m.saved[144:240:240]
-	m.n3Fold = m.arena[8028160:8032800:8032800]
-	m.n3Col = m.arena[8032800:9839136:9839136]
-	m.a3 = m.arena[8028160:8429568:8429568]
-	m.c4 = m.arena[8429568:8830976:8830976]
-	m.c4Col = m.arena[8830976:12443648:12443648]
-	m.n4 = m.arena[8830976:9232384:9232384]
-	m.n4Saved = m.saved[240:336:336]
-	m.n4Fold = m.arena[9232384:9241632:9241632]
-	m.n4Col = m.arena[9241632:12854304:12854304]
-	m.skip = m.arena[9232384:9633792:9633792]
-	m.skipCol = m.arena[9633792:9834496:9834496]
-	m.skipN = m.arena[9633792:10035200:10035200]
-	m.skipNSaved = m.saved[336:432:432]
-	m.skipNFold = m.arena[10035200:10035744:10035744]
-	m.skipNCol = m.arena[10035744:10236448:10236448]
-	m.s2Add = m.arena[10035200:10436608:10436608]
-	m.s2 = m.arena[10436608:10838016:10838016]
-	m.c5 = m.arena[10035200:10235904:10235904]
-	m.c5Col = m.arena[10838016:11741184:11741184]
-	m.n5 = m.arena[10235904:10436608:10436608]
-	m.n5Saved = m.saved[432:624:624]
-	m.n5Fold = m.arena[10838016:10856512:10856512]
-	m.n5Col = m.arena[10856512:11759680:11759680]
-	m.a5 = m.arena[10838016:11038720:11038720]
-	m.c6 = m.arena[11038720:11239424:11239424]
-	m.c6Col = m.arena[11239424:13045760:13045760]
-	m.n6 = m.arena[11239424:11440128:11440128]
-	m.n6Saved = m.saved[624:816:816]
-	m.n6Fold = m.arena[11440128:11477056:11477056]
-	m.n6Col = m.arena[11477056:13283392:13283392]
-	m.skip2 = m.arena[11440128:11640832:11640832]
-	m.skip2Col = m.arena[11640832:11741184:11741184]
-	m.skip2n = m.arena[11640832:11841536:11841536]
-	m.skip2nSaved = m.saved[816:1008:1008]
-	m.skip2nFold = m.arena[11841536:11843648:11843648]
-	m.skip2nCol = m.arena[11843648:11944000:11944000]
-	m.s3Add = m.arena[11841536:12042240:12042240]
-	m.s3 = m.arena[12042240:12242944:12242944]
-	m.pooled = m.arena[11841536:11845632:11845632]
-	m.logits = m.arena[11845632:11846272:11846272]
-	m.loss = m.arena[11846272:11846273:11846273]
-	m.dlogits = m.arena[11846288:11846928:11846928]
-	m.dpooled = m.arena[11846928:11851024:11851024]
-	m.ds3 = m.arena[12242944:12443648:12443648]
-	m.ds3Add = m.arena[12443648:12644352:12644352]
-	m.dskip2nAll = m.arena[11846288:12047120:12047120]
-	m.ds21 = m.arena[11440128:11841536:11841536]
-	m.ds21Col = m.arena[12047120:12147472:12147472]
-	m.dskip2WCol = m.arena[12047120:12147472:12147472]
-	m.dn6All = m.arena[11846288:12047120:12047120]
-	m.da5 = m.arena[11038720:11239424:11239424]
-	m.da5Col = m.arena[12047120:13853456:13853456]
-	m.dc6WCol = m.arena[12047120:13853456:13853456]
-	m.dn5 = m.arena[11239424:11440128:11440128]
-	m.dn5All = m.arena[10838016:11038848:11038848]
-	m.ds22 = m.arena[10035200:10436608:10436608]
-	m.ds22Col = m.arena[11846288:12749456:12749456]
-	m.dc5WCol = m.arena[11846288:12749456:12749456]
-	m.ds2 = m.arena[10838016:11239424:11239424]
-	m.ds2Add = m.arena[10035200:10436608:10436608]
-	m.dskipNAll = m.arena[10436608:10838080:10838080]
-	m.ds11 = m.arena[9232384:10035200:10035200]
-	m.ds11Col = m.arena[10838080:11038784:11038784]
-	m.dskipWCol = m.arena[10838080:11038784:11038784]
-	m.dn4All = m.arena[10436608:10838080:10838080]
-	m.da3 = m.arena[8429568:8830976:8830976]
-	m.da3Col = m.arena[11846288:15458960:15458960]
-	m.dc4WCol = m.arena[11846288:15458960:15458960]
-	m.dn3 = m.arena[8830976:9232384:9232384]
-	m.dn3All = m.arena[8028160:8429632:8429632]
-	m.ds12 = m.arena[6422528:7225344:7225344]
-	m.ds12Col = m.arena[10035200:11841536:11841536]
-	m.dc3WCol = m.arena[10035200:11841536:11841536]
-	m.ds1 = m.arena[8028160:8830976:8830976]
-	m.ds1Add = m.arena[6422528:7225344:7225344]
-	m.dn2All = m.arena[7225344:8028192:8028192]
-	m.da1 = m.arena[4816896:5619712:5619712]
-	m.da1Col = m.arena[11846288:19071632:19071632]
-	m.dc2WCol = m.arena[11846288:19071632:19071632]
-	m.dn1 = m.arena[5619712:6422528:6422528]
-	m.dn1All = m.arena[4014080:4816928:4816928]
-	m.da02 = m.arena[2408448:3211264:3211264]
-	m.da02Col = m.arena[11846288:19071632:19071632]
-	m.dc1WCol = m.arena[11846288:19071632:19071632]
-	m.da0 = m.arena[3211264:4014080:4014080]
-	m.dstemN = m.arena[2408448:3211264:3211264]
-	m.dstemNAll = m.arena[3211264:4014112:4014112]
-	m.dstemWCol = m.arena[0:451584:451584]
+	// The memory plan's places: most buffers start where one live beside them ends.
+	arena := runtime.NewCarver(m.arena, 16)
+	saved := runtime.NewCarver(m.saved, 16)
+	m.stem = arena.At(0, 802816)
+	m.stemCol = arena.After(m.stem, 451584)
+	m.stemN = arena.After(m.stem, 802816)
+	m.stemNSaved = saved.At(0, 48)
+	m.stemNFold = arena.After(m.stemN, 160)
+	m.stemNCol = arena.After(m.stemNFold, 451584)
+	m.a0 = arena.After(m.stemN, 802816)
+	m.c1 = arena.After(m.a0, 802816)
+	m.c1Col = arena.After(m.c1, 7225344)
+	m.n1 = arena.After(m.c1, 802816)
+	m.n1Saved = saved.After(m.stemNSaved, 48)
+	m.n1Fold = arena.After(m.n1, 2320)
+	m.n1Col = arena.After(m.n1Fold, 7225344)
+	m.a1 = arena.After(m.n1, 802816)
+	m.c2 = arena.After(m.a1, 802816)
+	m.c2Col = arena.After(m.c2, 7225344)
+	m.n2 = arena.After(m.c2, 802816)
+	m.n2Saved = saved.After(m.n1Saved, 48)
+	m.n2Fold = arena.After(m.n2, 2320)
+	m.n2Col = arena.After(m.n2Fold, 7225344)
+	m.s1Add = arena.After(m.n2, 802816)
+	m.s1 = arena.After(m.s1Add, 802816)
+	m.c3 = arena.After(m.n2, 401408)
+	m.c3Col = arena.After(m.s1, 1806336)
+	m.n3 = arena.After(m.c3, 401408)
+	m.n3Saved = saved.After(m.n2Saved, 96)
+	m.n3Fold = arena.After(m.s1, 4640)
+	m.n3Col = arena.After(m.n3Fold, 1806336)
+	m.a3 = arena.After(m.s1, 401408)
+	m.c4 = arena.After(m.a3, 401408)
+	m.c4Col = arena.After(m.c4, 3612672)
+	m.n4 = arena.After(m.c4, 401408)
+	m.n4Saved = saved.After(m.n3Saved, 96)
+	m.n4Fold = arena.After(m.n4, 9248)
+	m.n4Col = arena.After(m.n4Fold, 3612672)
+	m.skip = arena.After(m.n4, 401408)
+	m.skipCol = arena.After(m.skip, 200704)
+	m.skipN = arena.After(m.skip, 401408)
+	m.skipNSaved = saved.After(m.n4Saved, 96)
+	m.skipNFold = arena.After(m.skipN, 544)
+	m.skipNCol = arena.After(m.skipNFold, 200704)
+	m.s2Add = arena.After(m.skipN, 401408)
+	m.s2 = arena.After(m.s2Add, 401408)
+	m.c5 = arena.After(m.skipN, 200704)
+	m.c5Col = arena.After(m.s2, 903168)
+	m.n5 = arena.After(m.c5, 200704)
+	m.n5Saved = saved.After(m.skipNSaved, 192)
+	m.n5Fold = arena.After(m.s2, 18496)
+	m.n5Col = arena.After(m.n5Fold, 903168)
+	m.a5 = arena.After(m.s2, 200704)
+	m.c6 = arena.After(m.a5, 200704)
+	m.c6Col = arena.After(m.c6, 1806336)
+	m.n6 = arena.After(m.c6, 200704)
+	m.n6Saved = saved.After(m.n5Saved, 192)
+	m.n6Fold = arena.After(m.n6, 36928)
+	m.n6Col = arena.After(m.n6Fold, 1806336)
+	m.skip2 = arena.After(m.n6, 200704)
+	m.skip2Col = arena.After(m.skip2, 100352)
+	m.skip2n = arena.After(m.skip2, 200704)
+	m.skip2nSaved = saved.After(m.n6Saved, 192)
+	m.skip2nFold = arena.After(m.skip2n, 2112)
+	m.skip2nCol = arena.After(m.skip2nFold, 100352)
+	m.s3Add = arena.After(m.skip2n, 200704)
+	m.s3 = arena.After(m.s3Add, 200704)
+	m.pooled = arena.After(m.skip2n, 4096)
+	m.logits = arena.After(m.pooled, 640)
+	m.loss = arena.After(m.logits, 1)
+	m.dlogits = arena.After(m.loss, 640)
+	m.dpooled = arena.After(m.dlogits, 4096)
+	m.ds3 = arena.After(m.s3, 200704)
+	m.ds3Add = arena.After(m.ds3, 200704)
+	m.dskip2nAll = arena.After(m.loss, 200832)
+	m.ds21 = arena.After(m.n6, 401408)
+	m.ds21Col = arena.After(m.dskip2nAll, 100352)
+	m.dskip2WCol = arena.After(m.dskip2nAll, 100352)
+	m.dn6All = arena.After(m.loss, 200832)
+	m.da5 = arena.After(m.a5, 200704)
+	m.da5Col = arena.After(m.dn6All, 1806336)
+	m.dc6WCol = arena.After(m.dn6All, 1806336)
+	m.dn5 = arena.After(m.da5, 200704)
+	m.dn5All = arena.After(m.s2, 200832)
+	m.ds22 = arena.After(m.skipN, 401408)
+	m.ds22Col = arena.After(m.loss, 903168)
+	m.dc5WCol = arena.After(m.loss, 903168)
+	m.ds2 = arena.After(m.s2, 401408)
+	m.ds2Add = arena.After(m.skipN, 401408)
+	m.dskipNAll = arena.After(m.ds2Add, 401472)
+	m.ds11 = arena.After(m.n4, 802816)
+	m.ds11Col = arena.After(m.dskipNAll, 200704)
+	m.dskipWCol = arena.After(m.dskipNAll, 200704)
+	m.dn4All = arena.After(m.ds2Add, 401472)
+	m.da3 = arena.After(m.a3, 401408)
+	m.da3Col = arena.After(m.loss, 3612672)
+	m.dc4WCol = arena.After(m.loss, 3612672)
+	m.dn3 = arena.After(m.da3, 401408)
+	m.dn3All = arena.After(m.s1, 401472)
+	m.ds12 = arena.After(m.n2, 802816)
+	m.ds12Col = arena.After(m.ds11, 1806336)
+	m.dc3WCol = arena.After(m.ds11, 1806336)
+	m.ds1 = arena.After(m.s1, 802816)
+	m.ds1Add = arena.After(m.n2, 802816)
+	m.dn2All = arena.After(m.ds1Add, 802848)
+	m.da1 = arena.After(m.a1, 802816)
+	m.da1Col = arena.After(m.loss, 7225344)
+	m.dc2WCol = arena.After(m.loss, 7225344)
+	m.dn1 = arena.After(m.da1, 802816)
+	m.dn1All = arena.After(m.n1, 802848)
+	m.da02 = arena.After(m.a0, 802816)
+	m.da02Col = arena.After(m.loss, 7225344)
+	m.dc1WCol = arena.After(m.loss, 7225344)
+	m.da0 = arena.After(m.da02, 802816)
+	m.dstemN = arena.After(m.a0, 802816)
+	m.dstemNAll = arena.After(m.dstemN, 802848)
+	m.dstemWCol = arena.At(0, 451584)
 	return m
 }
 
@@ -878,124 +881,124 @@ func (m *model64) forwardChecked(n int) error {
 	}
 	m.forwardStem(n)
 	if i := runtime.FirstNonFinite(m.stem[:n*12544]); i >= 0 {
-		return m.anomaly(0, "stem", i, float64(m.stem[i]))
+		return m.anomaly("stem = conv2d(x, stem.W)  (N, 28, 28, 16) (resnet.bpg:11)", "stem", i, float64(m.stem[i]))
 	}
 	m.forwardStemN(n)
 	if i := runtime.FirstNonFinite(m.stemN[:n*12544]); i >= 0 {
-		return m.anomaly(1, "stem_n", i, float64(m.stemN[i]))
+		return m.anomaly("stem_n = (stem - mean)/√(var + 1e-05)·stem_n.gamma + stem_n.beta, the batch's statistics per channel  (N, 28, 28, 16) (resnet.bpg:12)", "stem_n", i, float64(m.stemN[i]))
 	}
 	m.forwardA0(n)
 	if i := runtime.FirstNonFinite(m.a0[:n*12544]); i >= 0 {
-		return m.anomaly(2, "a0", i, float64(m.a0[i]))
+		return m.anomaly("a0 = relu(stem_n)  (N, 28, 28, 16) (resnet.bpg:13)", "a0", i, float64(m.a0[i]))
 	}
 	m.forwardC1(n)
 	if i := runtime.FirstNonFinite(m.c1[:n*12544]); i >= 0 {
-		return m.anomaly(3, "c1", i, float64(m.c1[i]))
+		return m.anomaly("c1 = conv2d(a0, c1.W)  (N, 28, 28, 16) (resnet.bpg:14)", "c1", i, float64(m.c1[i]))
 	}
 	m.forwardN1(n)
 	if i := runtime.FirstNonFinite(m.n1[:n*12544]); i >= 0 {
-		return m.anomaly(4, "n1", i, float64(m.n1[i]))
+		return m.anomaly("n1 = (c1 - mean)/√(var + 1e-05)·n1.gamma + n1.beta, the batch's statistics per channel  (N, 28, 28, 16) (resnet.bpg:15)", "n1", i, float64(m.n1[i]))
 	}
 	m.forwardA1(n)
 	if i := runtime.FirstNonFinite(m.a1[:n*12544]); i >= 0 {
-		return m.anomaly(5, "a1", i, float64(m.a1[i]))
+		return m.anomaly("a1 = relu(n1)  (N, 28, 28, 16) (resnet.bpg:16)", "a1", i, float64(m.a1[i]))
 	}
 	m.forwardC2(n)
 	if i := runtime.FirstNonFinite(m.c2[:n*12544]); i >= 0 {
-		return m.anomaly(6, "c2", i, float64(m.c2[i]))
+		return m.anomaly("c2 = conv2d(a1, c2.W)  (N, 28, 28, 16) (resnet.bpg:17)", "c2", i, float64(m.c2[i]))
 	}
 	m.forwardN2(n)
 	if i := runtime.FirstNonFinite(m.n2[:n*12544]); i >= 0 {
-		return m.anomaly(7, "n2", i, float64(m.n2[i]))
+		return m.anomaly("n2 = (c2 - mean)/√(var + 1e-05)·n2.gamma + n2.beta, the batch's statistics per channel  (N, 28, 28, 16) (resnet.bpg:18)", "n2", i, float64(m.n2[i]))
 	}
 	m.forwardS1(n)
 	if i := runtime.FirstNonFinite(m.s1Add[:n*12544]); i >= 0 {
-		return m.anomaly(8, "s1.add", i, float64(m.s1Add[i]))
+		return m.anomaly("s1.add = n2 + a0  (N, 28, 28, 16) (resnet.bpg:19)", "s1.add", i, float64(m.s1Add[i]))
 	}
 	if i := runtime.FirstNonFinite(m.s1[:n*12544]); i >= 0 {
-		return m.anomaly(9, "s1", i, float64(m.s1[i]))
+		return m.anomaly("s1 = relu(s1.add)  (N, 28, 28, 16) (resnet.bpg:19)", "s1", i, float64(m.s1[i]))
 	}
 	m.forwardC3(n)
 	if i := runtime.FirstNonFinite(m.c3[:n*6272]); i >= 0 {
-		return m.anomaly(10, "c3", i, float64(m.c3[i]))
+		return m.anomaly("c3 = conv2d(s1, c3.W)  (N, 14, 14, 32) (resnet.bpg:20)", "c3", i, float64(m.c3[i]))
 	}
 	m.forwardN3(n)
 	if i := runtime.FirstNonFinite(m.n3[:n*6272]); i >= 0 {
-		return m.anomaly(11, "n3", i, float64(m.n3[i]))
+		return m.anomaly("n3 = (c3 - mean)/√(var + 1e-05)·n3.gamma + n3.beta, the batch's statistics per channel  (N, 14, 14, 32) (resnet.bpg:21)", "n3", i, float64(m.n3[i]))
 	}
 	m.forwardA3(n)
 	if i := runtime.FirstNonFinite(m.a3[:n*6272]); i >= 0 {
-		return m.anomaly(12, "a3", i, float64(m.a3[i]))
+		return m.anomaly("a3 = relu(n3)  (N, 14, 14, 32) (resnet.bpg:22)", "a3", i, float64(m.a3[i]))
 	}
 	m.forwardC4(n)
 	if i := runtime.FirstNonFinite(m.c4[:n*6272]); i >= 0 {
-		return m.anomaly(13, "c4", i, float64(m.c4[i]))
+		return m.anomaly("c4 = conv2d(a3, c4.W)  (N, 14, 14, 32) (resnet.bpg:23)", "c4", i, float64(m.c4[i]))
 	}
 	m.forwardN4(n)
 	if i := runtime.FirstNonFinite(m.n4[:n*6272]); i >= 0 {
-		return m.anomaly(14, "n4", i, float64(m.n4[i]))
+		return m.anomaly("n4 = (c4 - mean)/√(var + 1e-05)·n4.gamma + n4.beta, the batch's statistics per channel  (N, 14, 14, 32) (resnet.bpg:24)", "n4", i, float64(m.n4[i]))
 	}
 	m.forwardSkip(n)
 	if i := runtime.FirstNonFinite(m.skip[:n*6272]); i >= 0 {
-		return m.anomaly(15, "skip", i, float64(m.skip[i]))
+		return m.anomaly("skip = conv2d(s1, skip.W)  (N, 14, 14, 32) (resnet.bpg:25)", "skip", i, float64(m.skip[i]))
 	}
 	m.forwardSkipN(n)
 	if i := runtime.FirstNonFinite(m.skipN[:n*6272]); i >= 0 {
-		return m.anomaly(16, "skip_n", i, float64(m.skipN[i]))
+		return m.anomaly("skip_n = (skip - mean)/√(var + 1e-05)·skip_n.gamma + skip_n.beta, the batch's statistics per channel  (N, 14, 14, 32) (resnet.bpg:26)", "skip_n", i, float64(m.skipN[i]))
 	}
 	m.forwardS2(n)
 	if i := runtime.FirstNonFinite(m.s2Add[:n*6272]); i >= 0 {
-		return m.anomaly(17, "s2.add", i, float64(m.s2Add[i]))
+		return m.anomaly("s2.add = n4 + skip_n  (N, 14, 14, 32) (resnet.bpg:27)", "s2.add", i, float64(m.s2Add[i]))
 	}
 	if i := runtime.FirstNonFinite(m.s2[:n*6272]); i >= 0 {
-		return m.anomaly(18, "s2", i, float64(m.s2[i]))
+		return m.anomaly("s2 = relu(s2.add)  (N, 14, 14, 32) (resnet.bpg:27)", "s2", i, float64(m.s2[i]))
 	}
 	m.forwardC5(n)
 	if i := runtime.FirstNonFinite(m.c5[:n*3136]); i >= 0 {
-		return m.anomaly(19, "c5", i, float64(m.c5[i]))
+		return m.anomaly("c5 = conv2d(s2, c5.W)  (N, 7, 7, 64) (resnet.bpg:28)", "c5", i, float64(m.c5[i]))
 	}
 	m.forwardN5(n)
 	if i := runtime.FirstNonFinite(m.n5[:n*3136]); i >= 0 {
-		return m.anomaly(20, "n5", i, float64(m.n5[i]))
+		return m.anomaly("n5 = (c5 - mean)/√(var + 1e-05)·n5.gamma + n5.beta, the batch's statistics per channel  (N, 7, 7, 64) (resnet.bpg:29)", "n5", i, float64(m.n5[i]))
 	}
 	m.forwardA5(n)
 	if i := runtime.FirstNonFinite(m.a5[:n*3136]); i >= 0 {
-		return m.anomaly(21, "a5", i, float64(m.a5[i]))
+		return m.anomaly("a5 = relu(n5)  (N, 7, 7, 64) (resnet.bpg:30)", "a5", i, float64(m.a5[i]))
 	}
 	m.forwardC6(n)
 	if i := runtime.FirstNonFinite(m.c6[:n*3136]); i >= 0 {
-		return m.anomaly(22, "c6", i, float64(m.c6[i]))
+		return m.anomaly("c6 = conv2d(a5, c6.W)  (N, 7, 7, 64) (resnet.bpg:31)", "c6", i, float64(m.c6[i]))
 	}
 	m.forwardN6(n)
 	if i := runtime.FirstNonFinite(m.n6[:n*3136]); i >= 0 {
-		return m.anomaly(23, "n6", i, float64(m.n6[i]))
+		return m.anomaly("n6 = (c6 - mean)/√(var + 1e-05)·n6.gamma + n6.beta, the batch's statistics per channel  (N, 7, 7, 64) (resnet.bpg:32)", "n6", i, float64(m.n6[i]))
 	}
 	m.forwardSkip2(n)
 	if i := runtime.FirstNonFinite(m.skip2[:n*3136]); i >= 0 {
-		return m.anomaly(24, "skip2", i, float64(m.skip2[i]))
+		return m.anomaly("skip2 = conv2d(s2, skip2.W)  (N, 7, 7, 64) (resnet.bpg:33)", "skip2", i, float64(m.skip2[i]))
 	}
 	m.forwardSkip2n(n)
 	if i := runtime.FirstNonFinite(m.skip2n[:n*3136]); i >= 0 {
-		return m.anomaly(25, "skip2n", i, float64(m.skip2n[i]))
+		return m.anomaly("skip2n = (skip2 - mean)/√(var + 1e-05)·skip2n.gamma + skip2n.beta, the batch's statistics per channel  (N, 7, 7, 64) (resnet.bpg:34)", "skip2n", i, float64(m.skip2n[i]))
 	}
 	m.forwardS3(n)
 	if i := runtime.FirstNonFinite(m.s3Add[:n*3136]); i >= 0 {
-		return m.anomaly(26, "s3.add", i, float64(m.s3Add[i]))
+		return m.anomaly("s3.add = n6 + skip2n  (N, 7, 7, 64) (resnet.bpg:35)", "s3.add", i, float64(m.s3Add[i]))
 	}
 	if i := runtime.FirstNonFinite(m.s3[:n*3136]); i >= 0 {
-		return m.anomaly(27, "s3", i, float64(m.s3[i]))
+		return m.anomaly("s3 = relu(s3.add)  (N, 7, 7, 64) (resnet.bpg:35)", "s3", i, float64(m.s3[i]))
 	}
 	m.forwardPooled(n)
 	if i := runtime.FirstNonFinite(m.pooled[:n*64]); i >= 0 {
-		return m.anomaly(28, "pooled", i, float64(m.pooled[i]))
+		return m.anomaly("pooled = mean(s3, axes=[1 2])  (N, 64) (resnet.bpg:36)", "pooled", i, float64(m.pooled[i]))
 	}
 	m.forwardLogits(n)
 	if i := runtime.FirstNonFinite(m.logits[:n*10]); i >= 0 {
-		return m.anomaly(29, "logits", i, float64(m.logits[i]))
+		return m.anomaly("logits = identity(pooled·logits.W + logits.b)  (N, 10) (resnet.bpg:37)", "logits", i, float64(m.logits[i]))
 	}
 	m.forwardLoss(n)
 	if i := runtime.FirstNonFinite(m.loss[:1]); i >= 0 {
-		return m.anomaly(30, "loss", i, float64(m.loss[i]))
+		return m.anomaly("loss = softmax_cross_entropy(logits, y)  () (resnet.bpg:38)", "loss", i, float64(m.loss[i]))
 	}
 	return nil
 }
@@ -1005,161 +1008,161 @@ func (m *model64) forwardChecked(n int) error {
 func (m *model64) backwardChecked(n int, acc bool) error {
 	m.backwardLoss(n)
 	if i := runtime.FirstNonFinite(m.dlogits[:n*10]); i >= 0 {
-		return m.anomaly(31, "dlogits", i, float64(m.dlogits[i]))
+		return m.anomaly("dlogits = (softmax(logits) - onehot(y))·dloss/n  (N, 10) (resnet.bpg:38)", "dlogits", i, float64(m.dlogits[i]))
 	}
 	m.backwardLogits(n, acc)
 	if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
-		return m.anomaly(32, "dlogits.b", i, float64(m.DLogitsB[i]))
+		return m.anomaly("dlogits.b += dlogits  (1, 10) (resnet.bpg:37)", "dlogits.b", i, float64(m.DLogitsB[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dpooled[:n*64]); i >= 0 {
-		return m.anomaly(33, "dpooled", i, float64(m.dpooled[i]))
+		return m.anomaly("dpooled = dlogits·logits.Wᵀ  (N, 64) (resnet.bpg:37)", "dpooled", i, float64(m.dpooled[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
-		return m.anomaly(34, "dlogits.W", i, float64(m.DLogitsW[i]))
+		return m.anomaly("dlogits.W += pooledᵀ·dlogits  (64, 10) (resnet.bpg:37)", "dlogits.W", i, float64(m.DLogitsW[i]))
 	}
 	m.backwardPooled(n)
 	if i := runtime.FirstNonFinite(m.ds3[:n*3136]); i >= 0 {
-		return m.anomaly(35, "ds3", i, float64(m.ds3[i]))
+		return m.anomaly("ds3 = broadcast(dpooled)/count  (N, 7, 7, 64) (resnet.bpg:36)", "ds3", i, float64(m.ds3[i]))
 	}
 	m.backwardS3(n)
 	if i := runtime.FirstNonFinite(m.ds3Add[:n*3136]); i >= 0 {
-		return m.anomaly(36, "ds3.add", i, float64(m.ds3Add[i]))
+		return m.anomaly("ds3.add = ds3 ⊙ [s3 > 0]  (N, 7, 7, 64) (resnet.bpg:35)", "ds3.add", i, float64(m.ds3Add[i]))
 	}
 	m.backwardSkip2n(n)
 	if i := runtime.FirstNonFinite(m.dskip2nAll[:200832]); i >= 0 {
-		return m.anomaly(37, "dskip2n.all", i, float64(m.dskip2nAll[i]))
+		return m.anomaly("dskip2, dskip2n.gamma, dskip2n.beta of skip2n from ds3.add (two reductions and one pass)  (200832) (resnet.bpg:34)", "dskip2n.all", i, float64(m.dskip2nAll[i]))
 	}
 	m.backwardSkip2(n, acc)
 	if i := runtime.FirstNonFinite(m.ds21[:n*6272]); i >= 0 {
-		return m.anomaly(38, "ds2.1", i, float64(m.ds21[i]))
+		return m.anomaly("ds2 = conv2dᵀ(dskip2, skip2.W): col2im(dskip2·skip2.Wᵀ)  (N, 14, 14, 32) (resnet.bpg:33)", "ds2.1", i, float64(m.ds21[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DSkip2W); i >= 0 {
-		return m.anomaly(39, "dskip2.W", i, float64(m.DSkip2W[i]))
+		return m.anomaly("dskip2.W += im2col(s2)ᵀ·dskip2  (1, 1, 32, 64) (resnet.bpg:33)", "dskip2.W", i, float64(m.DSkip2W[i]))
 	}
 	m.backwardN6(n)
 	if i := runtime.FirstNonFinite(m.dn6All[:200832]); i >= 0 {
-		return m.anomaly(40, "dn6.all", i, float64(m.dn6All[i]))
+		return m.anomaly("dc6, dn6.gamma, dn6.beta of n6 from ds3.add (two reductions and one pass)  (200832) (resnet.bpg:32)", "dn6.all", i, float64(m.dn6All[i]))
 	}
 	m.backwardC6(n, acc)
 	if i := runtime.FirstNonFinite(m.da5[:n*3136]); i >= 0 {
-		return m.anomaly(41, "da5", i, float64(m.da5[i]))
+		return m.anomaly("da5 = conv2dᵀ(dc6, c6.W): col2im(dc6·c6.Wᵀ)  (N, 7, 7, 64) (resnet.bpg:31)", "da5", i, float64(m.da5[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DC6W); i >= 0 {
-		return m.anomaly(42, "dc6.W", i, float64(m.DC6W[i]))
+		return m.anomaly("dc6.W += im2col(a5)ᵀ·dc6  (3, 3, 64, 64) (resnet.bpg:31)", "dc6.W", i, float64(m.DC6W[i]))
 	}
 	m.backwardA5(n)
 	if i := runtime.FirstNonFinite(m.dn5[:n*3136]); i >= 0 {
-		return m.anomaly(43, "dn5", i, float64(m.dn5[i]))
+		return m.anomaly("dn5 = da5 ⊙ [a5 > 0]  (N, 7, 7, 64) (resnet.bpg:30)", "dn5", i, float64(m.dn5[i]))
 	}
 	m.backwardN5(n)
 	if i := runtime.FirstNonFinite(m.dn5All[:200832]); i >= 0 {
-		return m.anomaly(44, "dn5.all", i, float64(m.dn5All[i]))
+		return m.anomaly("dc5, dn5.gamma, dn5.beta of n5 from dn5 (two reductions and one pass)  (200832) (resnet.bpg:29)", "dn5.all", i, float64(m.dn5All[i]))
 	}
 	m.backwardC5(n, acc)
 	if i := runtime.FirstNonFinite(m.ds22[:n*6272]); i >= 0 {
-		return m.anomaly(45, "ds2.2", i, float64(m.ds22[i]))
+		return m.anomaly("ds2 = conv2dᵀ(dc5, c5.W): col2im(dc5·c5.Wᵀ)  (N, 14, 14, 32) (resnet.bpg:28)", "ds2.2", i, float64(m.ds22[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DC5W); i >= 0 {
-		return m.anomaly(46, "dc5.W", i, float64(m.DC5W[i]))
+		return m.anomaly("dc5.W += im2col(s2)ᵀ·dc5  (3, 3, 32, 64) (resnet.bpg:28)", "dc5.W", i, float64(m.DC5W[i]))
 	}
 	m.backwardS2(n)
 	if i := runtime.FirstNonFinite(m.ds2[:n*6272]); i >= 0 {
-		return m.anomaly(47, "ds2", i, float64(m.ds2[i]))
+		return m.anomaly("ds2 = sum of the gradients from its 2 uses  (N, 14, 14, 32) (resnet.bpg:27)", "ds2", i, float64(m.ds2[i]))
 	}
 	if i := runtime.FirstNonFinite(m.ds2Add[:n*6272]); i >= 0 {
-		return m.anomaly(48, "ds2.add", i, float64(m.ds2Add[i]))
+		return m.anomaly("ds2.add = ds2 ⊙ [s2 > 0]  (N, 14, 14, 32) (resnet.bpg:27)", "ds2.add", i, float64(m.ds2Add[i]))
 	}
 	m.backwardSkipN(n)
 	if i := runtime.FirstNonFinite(m.dskipNAll[:401472]); i >= 0 {
-		return m.anomaly(49, "dskip_n.all", i, float64(m.dskipNAll[i]))
+		return m.anomaly("dskip, dskip_n.gamma, dskip_n.beta of skip_n from ds2.add (two reductions and one pass)  (401472) (resnet.bpg:26)", "dskip_n.all", i, float64(m.dskipNAll[i]))
 	}
 	m.backwardSkip(n, acc)
 	if i := runtime.FirstNonFinite(m.ds11[:n*12544]); i >= 0 {
-		return m.anomaly(50, "ds1.1", i, float64(m.ds11[i]))
+		return m.anomaly("ds1 = conv2dᵀ(dskip, skip.W): col2im(dskip·skip.Wᵀ)  (N, 28, 28, 16) (resnet.bpg:25)", "ds1.1", i, float64(m.ds11[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DSkipW); i >= 0 {
-		return m.anomaly(51, "dskip.W", i, float64(m.DSkipW[i]))
+		return m.anomaly("dskip.W += im2col(s1)ᵀ·dskip  (1, 1, 16, 32) (resnet.bpg:25)", "dskip.W", i, float64(m.DSkipW[i]))
 	}
 	m.backwardN4(n)
 	if i := runtime.FirstNonFinite(m.dn4All[:401472]); i >= 0 {
-		return m.anomaly(52, "dn4.all", i, float64(m.dn4All[i]))
+		return m.anomaly("dc4, dn4.gamma, dn4.beta of n4 from ds2.add (two reductions and one pass)  (401472) (resnet.bpg:24)", "dn4.all", i, float64(m.dn4All[i]))
 	}
 	m.backwardC4(n, acc)
 	if i := runtime.FirstNonFinite(m.da3[:n*6272]); i >= 0 {
-		return m.anomaly(53, "da3", i, float64(m.da3[i]))
+		return m.anomaly("da3 = conv2dᵀ(dc4, c4.W): col2im(dc4·c4.Wᵀ)  (N, 14, 14, 32) (resnet.bpg:23)", "da3", i, float64(m.da3[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DC4W); i >= 0 {
-		return m.anomaly(54, "dc4.W", i, float64(m.DC4W[i]))
+		return m.anomaly("dc4.W += im2col(a3)ᵀ·dc4  (3, 3, 32, 32) (resnet.bpg:23)", "dc4.W", i, float64(m.DC4W[i]))
 	}
 	m.backwardA3(n)
 	if i := runtime.FirstNonFinite(m.dn3[:n*6272]); i >= 0 {
-		return m.anomaly(55, "dn3", i, float64(m.dn3[i]))
+		return m.anomaly("dn3 = da3 ⊙ [a3 > 0]  (N, 14, 14, 32) (resnet.bpg:22)", "dn3", i, float64(m.dn3[i]))
 	}
 	m.backwardN3(n)
 	if i := runtime.FirstNonFinite(m.dn3All[:401472]); i >= 0 {
-		return m.anomaly(56, "dn3.all", i, float64(m.dn3All[i]))
+		return m.anomaly("dc3, dn3.gamma, dn3.beta of n3 from dn3 (two reductions and one pass)  (401472) (resnet.bpg:21)", "dn3.all", i, float64(m.dn3All[i]))
 	}
 	m.backwardC3(n, acc)
 	if i := runtime.FirstNonFinite(m.ds12[:n*12544]); i >= 0 {
-		return m.anomaly(57, "ds1.2", i, float64(m.ds12[i]))
+		return m.anomaly("ds1 = conv2dᵀ(dc3, c3.W): col2im(dc3·c3.Wᵀ)  (N, 28, 28, 16) (resnet.bpg:20)", "ds1.2", i, float64(m.ds12[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DC3W); i >= 0 {
-		return m.anomaly(58, "dc3.W", i, float64(m.DC3W[i]))
+		return m.anomaly("dc3.W += im2col(s1)ᵀ·dc3  (3, 3, 16, 32) (resnet.bpg:20)", "dc3.W", i, float64(m.DC3W[i]))
 	}
 	m.backwardS1(n)
 	if i := runtime.FirstNonFinite(m.ds1[:n*12544]); i >= 0 {
-		return m.anomaly(59, "ds1", i, float64(m.ds1[i]))
+		return m.anomaly("ds1 = sum of the gradients from its 2 uses  (N, 28, 28, 16) (resnet.bpg:19)", "ds1", i, float64(m.ds1[i]))
 	}
 	if i := runtime.FirstNonFinite(m.ds1Add[:n*12544]); i >= 0 {
-		return m.anomaly(60, "ds1.add", i, float64(m.ds1Add[i]))
+		return m.anomaly("ds1.add = ds1 ⊙ [s1 > 0]  (N, 28, 28, 16) (resnet.bpg:19)", "ds1.add", i, float64(m.ds1Add[i]))
 	}
 	m.backwardN2(n)
 	if i := runtime.FirstNonFinite(m.dn2All[:802848]); i >= 0 {
-		return m.anomaly(61, "dn2.all", i, float64(m.dn2All[i]))
+		return m.anomaly("dc2, dn2.gamma, dn2.beta of n2 from ds1.add (two reductions and one pass)  (802848) (resnet.bpg:18)", "dn2.all", i, float64(m.dn2All[i]))
 	}
 	m.backwardC2(n, acc)
 	if i := runtime.FirstNonFinite(m.da1[:n*12544]); i >= 0 {
-		return m.anomaly(62, "da1", i, float64(m.da1[i]))
+		return m.anomaly("da1 = conv2dᵀ(dc2, c2.W): col2im(dc2·c2.Wᵀ)  (N, 28, 28, 16) (resnet.bpg:17)", "da1", i, float64(m.da1[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DC2W); i >= 0 {
-		return m.anomaly(63, "dc2.W", i, float64(m.DC2W[i]))
+		return m.anomaly("dc2.W += im2col(a1)ᵀ·dc2  (3, 3, 16, 16) (resnet.bpg:17)", "dc2.W", i, float64(m.DC2W[i]))
 	}
 	m.backwardA1(n)
 	if i := runtime.FirstNonFinite(m.dn1[:n*12544]); i >= 0 {
-		return m.anomaly(64, "dn1", i, float64(m.dn1[i]))
+		return m.anomaly("dn1 = da1 ⊙ [a1 > 0]  (N, 28, 28, 16) (resnet.bpg:16)", "dn1", i, float64(m.dn1[i]))
 	}
 	m.backwardN1(n)
 	if i := runtime.FirstNonFinite(m.dn1All[:802848]); i >= 0 {
-		return m.anomaly(65, "dn1.all", i, float64(m.dn1All[i]))
+		return m.anomaly("dc1, dn1.gamma, dn1.beta of n1 from dn1 (two reductions and one pass)  (802848) (resnet.bpg:15)", "dn1.all", i, float64(m.dn1All[i]))
 	}
 	m.backwardC1(n, acc)
 	if i := runtime.FirstNonFinite(m.da02[:n*12544]); i >= 0 {
-		return m.anomaly(66, "da0.2", i, float64(m.da02[i]))
+		return m.anomaly("da0 = conv2dᵀ(dc1, c1.W): col2im(dc1·c1.Wᵀ)  (N, 28, 28, 16) (resnet.bpg:14)", "da0.2", i, float64(m.da02[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DC1W); i >= 0 {
-		return m.anomaly(67, "dc1.W", i, float64(m.DC1W[i]))
+		return m.anomaly("dc1.W += im2col(a0)ᵀ·dc1  (3, 3, 16, 16) (resnet.bpg:14)", "dc1.W", i, float64(m.DC1W[i]))
 	}
 	m.backwardA0(n)
 	if i := runtime.FirstNonFinite(m.da0[:n*12544]); i >= 0 {
-		return m.anomaly(68, "da0", i, float64(m.da0[i]))
+		return m.anomaly("da0 = sum of the gradients from its 2 uses  (N, 28, 28, 16) (resnet.bpg:13)", "da0", i, float64(m.da0[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dstemN[:n*12544]); i >= 0 {
-		return m.anomaly(69, "dstem_n", i, float64(m.dstemN[i]))
+		return m.anomaly("dstem_n = da0 ⊙ [a0 > 0]  (N, 28, 28, 16) (resnet.bpg:13)", "dstem_n", i, float64(m.dstemN[i]))
 	}
 	m.backwardStemN(n)
 	if i := runtime.FirstNonFinite(m.dstemNAll[:802848]); i >= 0 {
-		return m.anomaly(70, "dstem_n.all", i, float64(m.dstemNAll[i]))
+		return m.anomaly("dstem, dstem_n.gamma, dstem_n.beta of stem_n from dstem_n (two reductions and one pass)  (802848) (resnet.bpg:12)", "dstem_n.all", i, float64(m.dstemNAll[i]))
 	}
 	m.backwardStem(n, acc)
 	if i := runtime.FirstNonFinite(m.DStemW); i >= 0 {
-		return m.anomaly(71, "dstem.W", i, float64(m.DStemW[i]))
+		return m.anomaly("dstem.W += im2col(x)ᵀ·dstem  (3, 3, 1, 16) (resnet.bpg:11)", "dstem.W", i, float64(m.DStemW[i]))
 	}
 	return nil
 }
 
 // anomaly is the error of anomaly mode: kernel op made tensor non-finite at element i.
-func (m *model64) anomaly(op int, tensor string, i int, v float64) error {
-	return fmt.Errorf("resnet: anomaly: %s made %s %v at element %d, from finite operands", anomalyOps[op], tensor, v, i)
+func (m *model64) anomaly(op, tensor string, i int, v float64) error {
+	return fmt.Errorf("resnet: anomaly: %s made %s %v at element %d, from finite operands", op, tensor, v, i)
 }
 
 // forwardStem computes stem = conv2d(x, 16, 3, padding=same, bias=false, init=he_normal) (resnet.bpg:11).

@@ -186,20 +186,23 @@ func allocModel(params []float32) *Model {
 	m.finalR1H = make([]float32, 4096)
 	m.finalR2SeqH = make([]float32, 2048)
 	runtime.Reserve(1) // the GEMM's work buffers, so that no step allocates, the first included
-	m.r1 = m.arena[0:409600:409600]
-	m.r1Saved = m.saved[0:482432:482432]
-	m.r2Seq = m.arena[409600:614400:614400]
-	m.r2SeqSaved = m.saved[482432:1131648:1131648]
-	m.r2 = m.arena[614400:616448:616448]
-	m.logits = m.arena[616448:616768:616768]
-	m.loss = m.arena[616768:616769:616769]
-	m.dlogits = m.arena[616784:617104:617104]
-	m.dr2 = m.arena[617104:619152:619152]
-	m.dr2Seq = m.arena[619152:823952:823952]
-	m.dr2SeqBptt = m.arena[823952:1245968:1245968]
-	m.dr2SeqBpttWork = m.arena[1245968:1596176:1596176]
-	m.dr1Bptt = m.arena[409600:429568:429568]
-	m.dr1BpttWork = m.arena[1245968:1807760:1807760]
+	// The memory plan's places: most buffers start where one live beside them ends.
+	arena := runtime.NewCarver(m.arena, 16)
+	saved := runtime.NewCarver(m.saved, 16)
+	m.r1 = arena.At(0, 409600)
+	m.r1Saved = saved.At(0, 482432)
+	m.r2Seq = arena.After(m.r1, 204800)
+	m.r2SeqSaved = saved.After(m.r1Saved, 649216)
+	m.r2 = arena.After(m.r2Seq, 2048)
+	m.logits = arena.After(m.r2, 320)
+	m.loss = arena.After(m.logits, 1)
+	m.dlogits = arena.After(m.loss, 320)
+	m.dr2 = arena.After(m.dlogits, 2048)
+	m.dr2Seq = arena.After(m.dr2, 204800)
+	m.dr2SeqBptt = arena.After(m.dr2Seq, 422016)
+	m.dr2SeqBpttWork = arena.After(m.dr2SeqBptt, 350208)
+	m.dr1Bptt = arena.After(m.r1, 19968)
+	m.dr1BpttWork = arena.After(m.dr2SeqBptt, 561792)
 	return m
 }
 
@@ -429,23 +432,6 @@ func (m *Model) gradError(name string, i int, v float64) error {
 	return fmt.Errorf("rnn: the gradient of %s is %v at element %d, with finite inputs and loss: a value overflowed in the backward pass (set Anomaly to find the op); lower the learning rate or clip gradients; parameters not updated", name, v, i)
 }
 
-// anomalyOps describes each kernel that anomaly mode checks: its formula or
-// chain-rule step, the shape of its result and its description line.
-var anomalyOps = []string{
-	"r1 = rnn(x, r1.W, r1.U, r1.b, r1.bh)  (N, 100, 128) (rnn.bpg:7)",
-	"r2.seq = rnn(r1, r2.W, r2.U, r2.b, r2.bh)  (N, 100, 64) (rnn.bpg:8)",
-	"r2 = time_last(r2.seq)  (N, 64) (rnn.bpg:8)",
-	"logits = identity(r2·logits.W + logits.b)  (N, 10) (rnn.bpg:9)",
-	"loss = softmax_cross_entropy(logits, y)  () (rnn.bpg:10)",
-	"dlogits = (softmax(logits) - onehot(y))·dloss/n  (N, 10) (rnn.bpg:10)",
-	"dlogits.b += dlogits  (1, 10) (rnn.bpg:9)",
-	"dr2 = dlogits·logits.Wᵀ  (N, 64) (rnn.bpg:9)",
-	"dlogits.W += r2ᵀ·dlogits  (64, 10) (rnn.bpg:9)",
-	"dr2.seq = dr2 at the last step, 0 before  (N, 100, 64) (rnn.bpg:8)",
-	"backpropagation through time of r2.seq from dr2.seq  (422016) (rnn.bpg:8)",
-	"backpropagation through time of r1 from dr1  (19968) (rnn.bpg:7)",
-}
-
 // forwardChecked is Forward's pass in anomaly mode: the parameters are checked, then
 // each statement's results as it runs.
 func (m *Model) forwardChecked(n int) error {
@@ -454,22 +440,22 @@ func (m *Model) forwardChecked(n int) error {
 	}
 	m.forwardR1(n)
 	if i := runtime.FirstNonFinite(m.r1[:n*12800]); i >= 0 {
-		return m.anomaly(0, "r1", i, float64(m.r1[i]))
+		return m.anomaly("r1 = rnn(x, r1.W, r1.U, r1.b, r1.bh)  (N, 100, 128) (rnn.bpg:7)", "r1", i, float64(m.r1[i]))
 	}
 	m.forwardR2(n)
 	if i := runtime.FirstNonFinite(m.r2Seq[:n*6400]); i >= 0 {
-		return m.anomaly(1, "r2.seq", i, float64(m.r2Seq[i]))
+		return m.anomaly("r2.seq = rnn(r1, r2.W, r2.U, r2.b, r2.bh)  (N, 100, 64) (rnn.bpg:8)", "r2.seq", i, float64(m.r2Seq[i]))
 	}
 	if i := runtime.FirstNonFinite(m.r2[:n*64]); i >= 0 {
-		return m.anomaly(2, "r2", i, float64(m.r2[i]))
+		return m.anomaly("r2 = time_last(r2.seq)  (N, 64) (rnn.bpg:8)", "r2", i, float64(m.r2[i]))
 	}
 	m.forwardLogits(n)
 	if i := runtime.FirstNonFinite(m.logits[:n*10]); i >= 0 {
-		return m.anomaly(3, "logits", i, float64(m.logits[i]))
+		return m.anomaly("logits = identity(r2·logits.W + logits.b)  (N, 10) (rnn.bpg:9)", "logits", i, float64(m.logits[i]))
 	}
 	m.forwardLoss(n)
 	if i := runtime.FirstNonFinite(m.loss[:1]); i >= 0 {
-		return m.anomaly(4, "loss", i, float64(m.loss[i]))
+		return m.anomaly("loss = softmax_cross_entropy(logits, y)  () (rnn.bpg:10)", "loss", i, float64(m.loss[i]))
 	}
 	return nil
 }
@@ -479,35 +465,35 @@ func (m *Model) forwardChecked(n int) error {
 func (m *Model) backwardChecked(n int, acc bool) error {
 	m.backwardLoss(n)
 	if i := runtime.FirstNonFinite(m.dlogits[:n*10]); i >= 0 {
-		return m.anomaly(5, "dlogits", i, float64(m.dlogits[i]))
+		return m.anomaly("dlogits = (softmax(logits) - onehot(y))·dloss/n  (N, 10) (rnn.bpg:10)", "dlogits", i, float64(m.dlogits[i]))
 	}
 	m.backwardLogits(n, acc)
 	if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
-		return m.anomaly(6, "dlogits.b", i, float64(m.DLogitsB[i]))
+		return m.anomaly("dlogits.b += dlogits  (1, 10) (rnn.bpg:9)", "dlogits.b", i, float64(m.DLogitsB[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dr2[:n*64]); i >= 0 {
-		return m.anomaly(7, "dr2", i, float64(m.dr2[i]))
+		return m.anomaly("dr2 = dlogits·logits.Wᵀ  (N, 64) (rnn.bpg:9)", "dr2", i, float64(m.dr2[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
-		return m.anomaly(8, "dlogits.W", i, float64(m.DLogitsW[i]))
+		return m.anomaly("dlogits.W += r2ᵀ·dlogits  (64, 10) (rnn.bpg:9)", "dlogits.W", i, float64(m.DLogitsW[i]))
 	}
 	m.backwardR2(n)
 	if i := runtime.FirstNonFinite(m.dr2Seq[:n*6400]); i >= 0 {
-		return m.anomaly(9, "dr2.seq", i, float64(m.dr2Seq[i]))
+		return m.anomaly("dr2.seq = dr2 at the last step, 0 before  (N, 100, 64) (rnn.bpg:8)", "dr2.seq", i, float64(m.dr2Seq[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dr2SeqBptt[:422016]); i >= 0 {
-		return m.anomaly(10, "dr2.seq.bptt", i, float64(m.dr2SeqBptt[i]))
+		return m.anomaly("backpropagation through time of r2.seq from dr2.seq  (422016) (rnn.bpg:8)", "dr2.seq.bptt", i, float64(m.dr2SeqBptt[i]))
 	}
 	m.backwardR1(n)
 	if i := runtime.FirstNonFinite(m.dr1Bptt[:19968]); i >= 0 {
-		return m.anomaly(11, "dr1.bptt", i, float64(m.dr1Bptt[i]))
+		return m.anomaly("backpropagation through time of r1 from dr1  (19968) (rnn.bpg:7)", "dr1.bptt", i, float64(m.dr1Bptt[i]))
 	}
 	return nil
 }
 
 // anomaly is the error of anomaly mode: kernel op made tensor non-finite at element i.
-func (m *Model) anomaly(op int, tensor string, i int, v float64) error {
-	return fmt.Errorf("rnn: anomaly: %s made %s %v at element %d, from finite operands", anomalyOps[op], tensor, v, i)
+func (m *Model) anomaly(op, tensor string, i int, v float64) error {
+	return fmt.Errorf("rnn: anomaly: %s made %s %v at element %d, from finite operands", op, tensor, v, i)
 }
 
 // forwardR1 computes r1 = simple_rnn(x, 128, return_sequences=true) (rnn.bpg:7).

@@ -157,16 +157,19 @@ func allocModel(params []float32) *Model {
 	m.finalHSeqH = make([]float32, 4096)
 	m.finalHSeqC = make([]float32, 4096)
 	runtime.Reserve(1) // the GEMM's work buffers, so that no step allocates, the first included
-	m.hSeq = m.arena[0:114688:114688]
-	m.hSeqSaved = m.saved[0:852480:852480]
-	m.h = m.arena[114688:118784:118784]
-	m.logits = m.arena[118784:119104:119104]
-	m.loss = m.arena[119104:119105:119105]
-	m.dlogits = m.arena[119120:119440:119440]
-	m.dh = m.arena[119440:123536:123536]
-	m.dhSeq = m.arena[123536:238224:238224]
-	m.dhSeqBptt = m.arena[238224:344208:344208]
-	m.dhSeqBpttWork = m.arena[344208:1085584:1085584]
+	// The memory plan's places: most buffers start where one live beside them ends.
+	arena := runtime.NewCarver(m.arena, 16)
+	saved := runtime.NewCarver(m.saved, 16)
+	m.hSeq = arena.At(0, 114688)
+	m.hSeqSaved = saved.At(0, 852480)
+	m.h = arena.After(m.hSeq, 4096)
+	m.logits = arena.After(m.h, 320)
+	m.loss = arena.After(m.logits, 1)
+	m.dlogits = arena.After(m.loss, 320)
+	m.dh = arena.After(m.dlogits, 4096)
+	m.dhSeq = arena.After(m.dh, 114688)
+	m.dhSeqBptt = arena.After(m.dhSeq, 105984)
+	m.dhSeqBpttWork = arena.After(m.dhSeqBptt, 741376)
 	return m
 }
 
@@ -372,21 +375,6 @@ func (m *Model) gradError(name string, i int, v float64) error {
 	return fmt.Errorf("seqmnist: the gradient of %s is %v at element %d, with finite inputs and loss: a value overflowed in the backward pass (set Anomaly to find the op); lower the learning rate or clip gradients; parameters not updated", name, v, i)
 }
 
-// anomalyOps describes each kernel that anomaly mode checks: its formula or
-// chain-rule step, the shape of its result and its description line.
-var anomalyOps = []string{
-	"h.seq = rnn(x, h.W, h.U, h.b, h.bh)  (N, 28, 128) (seqmnist.bpg:7)",
-	"h = time_last(h.seq)  (N, 128) (seqmnist.bpg:7)",
-	"logits = identity(h·logits.W + logits.b)  (N, 10) (seqmnist.bpg:8)",
-	"loss = softmax_cross_entropy(logits, y)  () (seqmnist.bpg:9)",
-	"dlogits = (softmax(logits) - onehot(y))·dloss/n  (N, 10) (seqmnist.bpg:9)",
-	"dlogits.b += dlogits  (1, 10) (seqmnist.bpg:8)",
-	"dh = dlogits·logits.Wᵀ  (N, 128) (seqmnist.bpg:8)",
-	"dlogits.W += hᵀ·dlogits  (128, 10) (seqmnist.bpg:8)",
-	"dh.seq = dh at the last step, 0 before  (N, 28, 128) (seqmnist.bpg:7)",
-	"backpropagation through time of h.seq from dh.seq  (105984) (seqmnist.bpg:7)",
-}
-
 // forwardChecked is Forward's pass in anomaly mode: the parameters are checked, then
 // each statement's results as it runs.
 func (m *Model) forwardChecked(n int) error {
@@ -395,18 +383,18 @@ func (m *Model) forwardChecked(n int) error {
 	}
 	m.forwardH(n)
 	if i := runtime.FirstNonFinite(m.hSeq[:n*3584]); i >= 0 {
-		return m.anomaly(0, "h.seq", i, float64(m.hSeq[i]))
+		return m.anomaly("h.seq = rnn(x, h.W, h.U, h.b, h.bh)  (N, 28, 128) (seqmnist.bpg:7)", "h.seq", i, float64(m.hSeq[i]))
 	}
 	if i := runtime.FirstNonFinite(m.h[:n*128]); i >= 0 {
-		return m.anomaly(1, "h", i, float64(m.h[i]))
+		return m.anomaly("h = time_last(h.seq)  (N, 128) (seqmnist.bpg:7)", "h", i, float64(m.h[i]))
 	}
 	m.forwardLogits(n)
 	if i := runtime.FirstNonFinite(m.logits[:n*10]); i >= 0 {
-		return m.anomaly(2, "logits", i, float64(m.logits[i]))
+		return m.anomaly("logits = identity(h·logits.W + logits.b)  (N, 10) (seqmnist.bpg:8)", "logits", i, float64(m.logits[i]))
 	}
 	m.forwardLoss(n)
 	if i := runtime.FirstNonFinite(m.loss[:1]); i >= 0 {
-		return m.anomaly(3, "loss", i, float64(m.loss[i]))
+		return m.anomaly("loss = softmax_cross_entropy(logits, y)  () (seqmnist.bpg:9)", "loss", i, float64(m.loss[i]))
 	}
 	return nil
 }
@@ -416,31 +404,31 @@ func (m *Model) forwardChecked(n int) error {
 func (m *Model) backwardChecked(n int, acc bool) error {
 	m.backwardLoss(n)
 	if i := runtime.FirstNonFinite(m.dlogits[:n*10]); i >= 0 {
-		return m.anomaly(4, "dlogits", i, float64(m.dlogits[i]))
+		return m.anomaly("dlogits = (softmax(logits) - onehot(y))·dloss/n  (N, 10) (seqmnist.bpg:9)", "dlogits", i, float64(m.dlogits[i]))
 	}
 	m.backwardLogits(n, acc)
 	if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
-		return m.anomaly(5, "dlogits.b", i, float64(m.DLogitsB[i]))
+		return m.anomaly("dlogits.b += dlogits  (1, 10) (seqmnist.bpg:8)", "dlogits.b", i, float64(m.DLogitsB[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dh[:n*128]); i >= 0 {
-		return m.anomaly(6, "dh", i, float64(m.dh[i]))
+		return m.anomaly("dh = dlogits·logits.Wᵀ  (N, 128) (seqmnist.bpg:8)", "dh", i, float64(m.dh[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
-		return m.anomaly(7, "dlogits.W", i, float64(m.DLogitsW[i]))
+		return m.anomaly("dlogits.W += hᵀ·dlogits  (128, 10) (seqmnist.bpg:8)", "dlogits.W", i, float64(m.DLogitsW[i]))
 	}
 	m.backwardH(n)
 	if i := runtime.FirstNonFinite(m.dhSeq[:n*3584]); i >= 0 {
-		return m.anomaly(8, "dh.seq", i, float64(m.dhSeq[i]))
+		return m.anomaly("dh.seq = dh at the last step, 0 before  (N, 28, 128) (seqmnist.bpg:7)", "dh.seq", i, float64(m.dhSeq[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dhSeqBptt[:105984]); i >= 0 {
-		return m.anomaly(9, "dh.seq.bptt", i, float64(m.dhSeqBptt[i]))
+		return m.anomaly("backpropagation through time of h.seq from dh.seq  (105984) (seqmnist.bpg:7)", "dh.seq.bptt", i, float64(m.dhSeqBptt[i]))
 	}
 	return nil
 }
 
 // anomaly is the error of anomaly mode: kernel op made tensor non-finite at element i.
-func (m *Model) anomaly(op int, tensor string, i int, v float64) error {
-	return fmt.Errorf("seqmnist: anomaly: %s made %s %v at element %d, from finite operands", anomalyOps[op], tensor, v, i)
+func (m *Model) anomaly(op, tensor string, i int, v float64) error {
+	return fmt.Errorf("seqmnist: anomaly: %s made %s %v at element %d, from finite operands", op, tensor, v, i)
 }
 
 // forwardH computes h = lstm(x, 128) (seqmnist.bpg:7).

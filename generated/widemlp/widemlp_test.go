@@ -104,15 +104,17 @@ func allocModel64(params []float64) *model64 {
 	m.X = make([]float64, 262144)
 	m.Y = make([]int32, 256)
 	runtime.Reserve(1) // the GEMM's work buffers, so that no step allocates, the first included
-	m.h1 = m.arena[0:262144:262144]
-	m.h2 = m.arena[262144:524288:524288]
-	m.logits = m.arena[524288:526848:526848]
-	m.loss = m.arena[526848:526849:526849]
-	m.dlogits = m.arena[526864:529424:529424]
-	m.dh2 = m.arena[529424:791568:791568]
-	m.dh2Z = m.arena[791568:1053712:1053712]
-	m.dh1 = m.arena[262144:524288:524288]
-	m.dh1Z = m.arena[526864:789008:789008]
+	// The memory plan's places: most buffers start where one live beside them ends.
+	arena := runtime.NewCarver(m.arena, 16)
+	m.h1 = arena.At(0, 262144)
+	m.h2 = arena.After(m.h1, 262144)
+	m.logits = arena.After(m.h2, 2560)
+	m.loss = arena.After(m.logits, 1)
+	m.dlogits = arena.After(m.loss, 2560)
+	m.dh2 = arena.After(m.dlogits, 262144)
+	m.dh2Z = arena.After(m.dh2, 262144)
+	m.dh1 = arena.After(m.h1, 262144)
+	m.dh1Z = arena.After(m.loss, 262144)
 	return m
 }
 
@@ -333,19 +335,19 @@ func (m *model64) forwardChecked(n int) error {
 	}
 	m.forwardH1(n)
 	if i := runtime.FirstNonFinite(m.h1[:n*1024]); i >= 0 {
-		return m.anomaly(0, "h1", i, float64(m.h1[i]))
+		return m.anomaly("h1 = relu(x·h1.W + h1.b)  (N, 1024) (widemlp.bpg:7)", "h1", i, float64(m.h1[i]))
 	}
 	m.forwardH2(n)
 	if i := runtime.FirstNonFinite(m.h2[:n*1024]); i >= 0 {
-		return m.anomaly(1, "h2", i, float64(m.h2[i]))
+		return m.anomaly("h2 = relu(h1·h2.W + h2.b)  (N, 1024) (widemlp.bpg:8)", "h2", i, float64(m.h2[i]))
 	}
 	m.forwardLogits(n)
 	if i := runtime.FirstNonFinite(m.logits[:n*10]); i >= 0 {
-		return m.anomaly(2, "logits", i, float64(m.logits[i]))
+		return m.anomaly("logits = identity(h2·logits.W + logits.b)  (N, 10) (widemlp.bpg:9)", "logits", i, float64(m.logits[i]))
 	}
 	m.forwardLoss(n)
 	if i := runtime.FirstNonFinite(m.loss[:1]); i >= 0 {
-		return m.anomaly(3, "loss", i, float64(m.loss[i]))
+		return m.anomaly("loss = softmax_cross_entropy(logits, y)  () (widemlp.bpg:10)", "loss", i, float64(m.loss[i]))
 	}
 	return nil
 }
@@ -355,47 +357,47 @@ func (m *model64) forwardChecked(n int) error {
 func (m *model64) backwardChecked(n int, acc bool) error {
 	m.backwardLoss(n)
 	if i := runtime.FirstNonFinite(m.dlogits[:n*10]); i >= 0 {
-		return m.anomaly(4, "dlogits", i, float64(m.dlogits[i]))
+		return m.anomaly("dlogits = (softmax(logits) - onehot(y))·dloss/n  (N, 10) (widemlp.bpg:10)", "dlogits", i, float64(m.dlogits[i]))
 	}
 	m.backwardLogits(n, acc)
 	if i := runtime.FirstNonFinite(m.DLogitsB); i >= 0 {
-		return m.anomaly(5, "dlogits.b", i, float64(m.DLogitsB[i]))
+		return m.anomaly("dlogits.b += dlogits  (1, 10) (widemlp.bpg:9)", "dlogits.b", i, float64(m.DLogitsB[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dh2[:n*1024]); i >= 0 {
-		return m.anomaly(6, "dh2", i, float64(m.dh2[i]))
+		return m.anomaly("dh2 = dlogits·logits.Wᵀ  (N, 1024) (widemlp.bpg:9)", "dh2", i, float64(m.dh2[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DLogitsW); i >= 0 {
-		return m.anomaly(7, "dlogits.W", i, float64(m.DLogitsW[i]))
+		return m.anomaly("dlogits.W += h2ᵀ·dlogits  (1024, 10) (widemlp.bpg:9)", "dlogits.W", i, float64(m.DLogitsW[i]))
 	}
 	m.backwardH2(n, acc)
 	if i := runtime.FirstNonFinite(m.dh2Z[:n*1024]); i >= 0 {
-		return m.anomaly(8, "dh2.z", i, float64(m.dh2Z[i]))
+		return m.anomaly("dh2.z = dh2 ⊙ [h2 > 0]  (N, 1024) (widemlp.bpg:8)", "dh2.z", i, float64(m.dh2Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DH2B); i >= 0 {
-		return m.anomaly(8, "dh2.b", i, float64(m.DH2B[i]))
+		return m.anomaly("dh2.b += Σrows dh2.z  (1024) (widemlp.bpg:8)", "dh2.b", i, float64(m.DH2B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.dh1[:n*1024]); i >= 0 {
-		return m.anomaly(9, "dh1", i, float64(m.dh1[i]))
+		return m.anomaly("dh1 = dh2.z·h2.Wᵀ  (N, 1024) (widemlp.bpg:8)", "dh1", i, float64(m.dh1[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DH2W); i >= 0 {
-		return m.anomaly(10, "dh2.W", i, float64(m.DH2W[i]))
+		return m.anomaly("dh2.W += h1ᵀ·dh2.z  (1024, 1024) (widemlp.bpg:8)", "dh2.W", i, float64(m.DH2W[i]))
 	}
 	m.backwardH1(n, acc)
 	if i := runtime.FirstNonFinite(m.dh1Z[:n*1024]); i >= 0 {
-		return m.anomaly(11, "dh1.z", i, float64(m.dh1Z[i]))
+		return m.anomaly("dh1.z = dh1 ⊙ [h1 > 0]  (N, 1024) (widemlp.bpg:7)", "dh1.z", i, float64(m.dh1Z[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DH1B); i >= 0 {
-		return m.anomaly(11, "dh1.b", i, float64(m.DH1B[i]))
+		return m.anomaly("dh1.b += Σrows dh1.z  (1024) (widemlp.bpg:7)", "dh1.b", i, float64(m.DH1B[i]))
 	}
 	if i := runtime.FirstNonFinite(m.DH1W); i >= 0 {
-		return m.anomaly(12, "dh1.W", i, float64(m.DH1W[i]))
+		return m.anomaly("dh1.W += xᵀ·dh1.z  (1024, 1024) (widemlp.bpg:7)", "dh1.W", i, float64(m.DH1W[i]))
 	}
 	return nil
 }
 
 // anomaly is the error of anomaly mode: kernel op made tensor non-finite at element i.
-func (m *model64) anomaly(op int, tensor string, i int, v float64) error {
-	return fmt.Errorf("widemlp: anomaly: %s made %s %v at element %d, from finite operands", anomalyOps[op], tensor, v, i)
+func (m *model64) anomaly(op, tensor string, i int, v float64) error {
+	return fmt.Errorf("widemlp: anomaly: %s made %s %v at element %d, from finite operands", op, tensor, v, i)
 }
 
 // forwardH1 computes h1 = dense(x, 1024, relu, init=he_uniform) (widemlp.bpg:7).
