@@ -134,19 +134,27 @@ func TestDeterministic(t *testing.T) {
 	}
 }
 
-// TestLocalDiff: changing one layer of a description changes only the lines
-// of that layer (and the sizes that depend on it), so reviews stay small.
-func TestLocalDiff(t *testing.T) {
-	src, err := os.ReadFile("../generated/mlp/mlp.bpg")
+// editedDescription returns the description in file and a copy with old
+// replaced by new.
+func editedDescription(t *testing.T, file, old, new string) (src, changed []byte) {
+	t.Helper()
+	src, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	changed := strings.Replace(string(src), "h2     = dense(h1, 64, relu, init=he_uniform)", "h2     = dense(h1, 64, tanh, init=he_uniform)", 1)
-	if changed == string(src) {
-		t.Fatal("test description out of date")
+	changed = bytes.Replace(src, []byte(old), []byte(new), 1)
+	if bytes.Equal(changed, src) {
+		t.Fatalf("%s no longer has %q: test description out of date", file, old)
 	}
+	return src, changed
+}
+
+// TestLocalDiff: changing one layer of a description changes only the lines
+// of that layer (and the sizes that depend on it), so reviews stay small.
+func TestLocalDiff(t *testing.T) {
+	src, changed := editedDescription(t, "../generated/mlp/mlp.bpg", "h2     = dense(h1, 64, relu, init=he_uniform)", "h2     = dense(h1, 64, tanh, init=he_uniform)")
 	a, _ := Generate(program(t, "mlp.bpg", src), Options{})
-	b, _ := Generate(program(t, "mlp.bpg", []byte(changed)), Options{})
+	b, _ := Generate(program(t, "mlp.bpg", changed), Options{})
 	la, lb := strings.Split(string(a), "\n"), strings.Split(string(b), "\n")
 	if len(la) != len(lb) {
 		t.Fatalf("line count changed: %d → %d", len(la), len(lb))
@@ -176,16 +184,9 @@ func TestLocalDiff(t *testing.T) {
 // in the model and in its test file: no offset or index of a later buffer
 // changes.
 func TestLocalDiffBuffers(t *testing.T) {
-	src, err := os.ReadFile("../generated/gpt/gpt.bpg")
-	if err != nil {
-		t.Fatal(err)
-	}
-	changed := strings.Replace(string(src), "fc3    = dense(ln3b, 512, gelu)", "fc3    = dense(ln3b, 512, relu)", 1)
-	if changed == string(src) {
-		t.Fatal("test description out of date")
-	}
-	gen := func(src string) string {
-		p := program(t, "gpt.bpg", []byte(src))
+	src, changed := editedDescription(t, "../generated/gpt/gpt.bpg", "fc3    = dense(ln3b, 512, gelu)", "fc3    = dense(ln3b, 512, relu)")
+	gen := func(src []byte) string {
+		p := program(t, "gpt.bpg", src)
 		a, err := Generate(p, Options{})
 		if err != nil {
 			t.Fatal(err)
@@ -196,7 +197,7 @@ func TestLocalDiffBuffers(t *testing.T) {
 		}
 		return string(a) + string(b)
 	}
-	a, b := gen(string(src)), gen(changed)
+	a, b := gen(src), gen(changed)
 	// The lines in one output and not in the other (as multisets): every
 	// line a moved offset or index would change is among them.
 	count := map[string]int{}
