@@ -174,8 +174,10 @@ func TestPlanNoOverlap(t *testing.T) {
 	}
 }
 
+// TestUnusedParam: a parameter that only the output reads (the parser
+// refuses one that nothing reads) gets no gradient from the loss.
 func TestUnusedParam(t *testing.T) {
-	p := derive(t, "model m\nbatch 2\ninput x: [2]\nparam W: [2, 2]\nparam unused: [3]\nh = x @ W\nloss = sum(h)\noutput h\n", Options{})
+	p := derive(t, "model m\nbatch 2\ninput x: [2]\nparam W: [2, 2]\nparam unused: [2]\nh = x @ W\no = h + unused\nloss = sum(h)\noutput o\n", Options{})
 	if len(p.Unused) != 1 || p.Unused[0].Name != "unused" {
 		t.Errorf("unused params %v", p.Unused)
 	}

@@ -24,6 +24,9 @@ func lowerEmbedding(l *lowerer, c *callExpr) (*ir.Node, *Error) {
 	if tok.Op != ir.Label || tok.DType != ir.Int {
 		return nil, errorf(c.args[0].at(), "embedding looks up token ids: declare them as input %s: [T] tokens(VOCAB)", describe(c.args[0]))
 	}
+	if !tok.Attrs.Tokens {
+		return nil, errorf(c.args[0].at(), "embedding looks up token ids, and %s is a label, the classes the model predicts (a model that reads them sees the answer): declare the ids as an input, input NAME: [T] tokens(VOCAB)", describe(c.args[0]))
+	}
 	dim, err := wholeNumber(a["dim"], "the embedding's dimension", 1)
 	if err != nil {
 		return nil, err

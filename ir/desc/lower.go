@@ -2,6 +2,7 @@ package desc
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"path/filepath"
 	"slices"
@@ -85,6 +86,9 @@ func Parse(file string, src []byte) (*ir.Graph, error) {
 		return nil, l.errs // what the file lacks follows from its only line failing
 	}
 	l.finish(len(lines))
+	if len(l.errs) == 0 {
+		l.unused()
+	}
 	if len(l.errs) > 0 {
 		sort.SliceStable(l.errs, func(i, j int) bool {
 			a, b := l.errs[i].Pos, l.errs[j].Pos
@@ -633,6 +637,46 @@ func (l *lowerer) finish(lines int) {
 	}
 	if l.g.Output == nil && !l.outputFailed {
 		l.errs = append(l.errs, errorf(end, "missing output: add `output NAME` naming the prediction that Infer computes"))
+	}
+}
+
+// unused reports every name the description defines (an input, a label,
+// a parameter, a line) that neither the loss nor the output depends on:
+// as in Go, an unused name is most often a slip, such as a layer wired to
+// the wrong input, which would otherwise train without a word (a
+// parameter that never moves, an input the model ignores).
+func (l *lowerer) unused() {
+	used := map[*ir.Node]bool{}
+	var visit func(n *ir.Node)
+	visit = func(n *ir.Node) {
+		if n == nil || used[n] {
+			return
+		}
+		used[n] = true
+		for _, a := range n.Args {
+			visit(a)
+		}
+	}
+	visit(l.g.Loss)
+	visit(l.g.Output)
+	for _, name := range slices.Sorted(maps.Keys(l.names)) {
+		n := l.names[name]
+		at, ok := l.defined[name]
+		if !ok || used[n] || strings.Contains(name, ".") {
+			continue // a layer's parameters go with its line
+		}
+		what := "line"
+		switch {
+		case n.Op == ir.Label && n.Attrs.Tokens:
+			what = "input"
+		case n.Op == ir.Label:
+			what = "label"
+		case n.Op == ir.Input:
+			what = "input"
+		case n.Op == ir.Param:
+			what = "parameter"
+		}
+		l.errs = append(l.errs, errorf(at, "%s %s is never used: neither the loss nor the output depends on it; use it or remove the %s", what, name, map[string]string{"line": "line", "input": "declaration", "label": "declaration", "parameter": "declaration"}[what]))
 	}
 }
 
