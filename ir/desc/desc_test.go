@@ -111,6 +111,7 @@ func TestErrors(t *testing.T) {
 		{"pool too large", "model m\nbatch 2\ninput x: [3, 3, 1]\np = maxpool2d(x, 4)\n", "4:5", []string{"maxpool2d 4x4 over input (N, 3, 3, 1)", "larger"}},
 		{"conv on 2-D", header + "c = conv2d(x, 2, 3)\n", "5:12", []string{"(N, height, width, channels)", "(N, 3)"}},
 		{"unused line", header + "h = dense(x, 2)\ng = dense(x, 2)\nloss = softmax_cross_entropy(h, y)\n", "6:1", []string{"line g is never used", "neither the loss nor the output"}},
+		{"unused chain", header + "h = dense(x, 2)\ng = dense(x, 2)\nf = relu(g)\nloss = softmax_cross_entropy(h, y)\n", "7:1", []string{"line f is never used"}},
 		{"unused input", header + "input z: [2]\nh = dense(x, 2)\nloss = softmax_cross_entropy(h, y)\n", "5:7", []string{"input z is never used", "remove the declaration"}},
 		{"unused parameter", header + "param p: [2]\nh = dense(x, 2)\nloss = softmax_cross_entropy(h, y)\n", "5:7", []string{"parameter p is never used"}},
 		{"unused label", "model m\nbatch 4\ninput x: [3]\nlabel y: class(2)\nloss = sum(x)\noutput x\n", "4:7", []string{"label y is never used"}},

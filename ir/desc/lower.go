@@ -659,10 +659,18 @@ func (l *lowerer) unused() {
 	}
 	visit(l.g.Loss)
 	visit(l.g.Output)
+	// Only the ends of what is unused are reported, as Go reports y and
+	// not x in x := 1; y := x: the rest follows once they go.
+	read := map[*ir.Node]bool{}
+	for _, n := range l.b.Nodes {
+		for _, a := range n.Args {
+			read[a] = true
+		}
+	}
 	for _, name := range slices.Sorted(maps.Keys(l.names)) {
 		n := l.names[name]
 		at, ok := l.defined[name]
-		if !ok || used[n] || strings.Contains(name, ".") {
+		if !ok || used[n] || read[n] || strings.Contains(name, ".") {
 			continue // a layer's parameters go with its line
 		}
 		what := "line"
