@@ -66,6 +66,22 @@ type group struct {
 	infer bool // an inference statement with nodes of its own (inferX)
 }
 
+// modelNames are the fields and methods every generated model may have
+// whatever its description: a tensor of the description named like one
+// (a line called check, a parameter called init, whose field is Init) gets
+// a suffixed name instead.
+var modelNames = []string{
+	// Fields.
+	"Params", "Grads", "State", "Loss", "Anomaly", "arena", "saved", "aux", "gradBound", "seed", "step",
+	// Methods.
+	"Backward", "CarryState", "Counters", "Evaluate", "FinalState", "Forward", "Grad", "Gradients", "IO",
+	"Infer", "Init", "LoadCheckpoint", "NewDecoder", "NewReplica", "Output", "Param", "Predict",
+	"SaveCheckpoint", "SetCounters", "Tensors", "TrainStep", "ZeroGrad",
+	"anomaly", "backward", "backwardChecked", "check", "checkGrads", "forwardChecked", "gradError", "nonFinite",
+	// Package-level names a field is not, but a reader would confuse.
+	"Batch",
+}
+
 func newGen(p *derive.Program, opt Options, float64, variant bool) *gen {
 	g := &gen{p: p, g: p.Graph, opt: opt, float64: float64, variant: variant,
 		typeName: "Model", ctor: "New", field: map[*ir.Node]string{}, grad: map[*ir.Node]string{},
@@ -74,7 +90,7 @@ func newGen(p *derive.Program, opt Options, float64, variant bool) *gen {
 	if variant {
 		g.typeName, g.ctor = "model64", "newModel64"
 	}
-	names := newNamer("Params", "Grads", "State", "Loss", "arena", "Batch", "Anomaly", "seed", "step", "NewDecoder")
+	names := newNamer(modelNames...)
 	for _, n := range g.g.Params {
 		g.field[n] = names.get(goIdent(n.Name, true))
 	}

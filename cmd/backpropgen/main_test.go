@@ -356,6 +356,19 @@ b = split(x, 3, 2)
 c = split(x * x, 2, 1)
 loss = mean(a * P) + mean(b * b * P) + mean(c * c * c)
 output a`,
+	// Tensors named like the fields and methods every model has (saved,
+	// aux, check, Init, Grad, ...): they get other names, and the package
+	// builds.
+	"reserved_names": `input x: [6]
+label y: class(3)
+param init: [6]
+param grad: [6]
+saved = layer_norm(x * init + grad)
+check = dense(saved, 6, tanh)
+backward = dense(check, 6)
+anomaly = backward + check
+aux = dense(anomaly, 3)
+loss = softmax_cross_entropy(aux, y)`,
 	"residual": `input x: [6]
 label y: class(3)
 h1 = dense(x, 6, tanh)
