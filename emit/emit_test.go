@@ -110,6 +110,22 @@ func fmtInt(i int) string {
 	return fmtInt(i/10) + string(rune('0'+i%10))
 }
 
+// generateBoth returns the model file and then the test file generated
+// from the description src.
+func generateBoth(t *testing.T, name string, src []byte) string {
+	t.Helper()
+	p := program(t, name, src)
+	a, err := Generate(p, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := GenerateTest(p, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(a) + string(b)
+}
+
 // TestDeterministic generates the same description twice, from separate
 // parses, and wants identical bytes.
 func TestDeterministic(t *testing.T) {
@@ -117,20 +133,11 @@ func TestDeterministic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var outs [2][]byte
+	var outs [2]string
 	for i := range outs {
-		p := program(t, "mlp.bpg", src)
-		a, err := Generate(p, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := GenerateTest(p, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		outs[i] = append(a, b...)
+		outs[i] = generateBoth(t, "mlp.bpg", src)
 	}
-	if !bytes.Equal(outs[0], outs[1]) {
+	if outs[0] != outs[1] {
 		t.Fatal("two runs generated different code")
 	}
 }
@@ -187,18 +194,6 @@ func TestLocalDiff(t *testing.T) {
 // moves the description lines that the later statements cite, nothing
 // else.
 func TestLocalDiffBuffers(t *testing.T) {
-	gen := func(src []byte) string {
-		p := program(t, "gpt.bpg", src)
-		a, err := Generate(p, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := GenerateTest(p, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(a) + string(b)
-	}
 	citedLine := regexp.MustCompile(`gpt\.bpg:[0-9]+`)
 	for _, c := range []struct {
 		name, old, new string
@@ -219,7 +214,7 @@ func TestLocalDiffBuffers(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			src, changed := editedDescription(t, "../generated/gpt/gpt.bpg", c.old, c.new)
-			a, b := gen(src), gen(changed)
+			a, b := generateBoth(t, "gpt.bpg", src), generateBoth(t, "gpt.bpg", changed)
 			if c.uncited {
 				a, b = citedLine.ReplaceAllString(a, "gpt.bpg:_"), citedLine.ReplaceAllString(b, "gpt.bpg:_")
 			}
