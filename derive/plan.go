@@ -272,6 +272,10 @@ func filter[T any](s []T, keep func(T) bool) []T {
 
 func roundUp(n, m int) int { return (n + m - 1) / m * m }
 
+// Aligned is n rounded up to a multiple of Align: where the next buffer
+// can start after one that ends at n.
+func (pl *Plan) Aligned(n int) int { return roundUp(n, pl.Align) }
+
 // Overwritten reports whether a training step's backward pass overwrites
 // the gradient of sink with its first write (Slot.Overwrite), so that it
 // needs no zeroing before the step.

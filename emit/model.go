@@ -360,13 +360,12 @@ func (g *gen) allocFunc(f *jen.File, alloc string) {
 		carved := map[string][]block{}
 		var views []jen.Code
 		view := func(field, buf string, off, size int) {
-			c := buf
-			place := jen.Id(c).Dot("At").Call(jen.Lit(off), jen.Lit(size))
+			place := jen.Id(buf).Dot("At").Call(jen.Lit(off), jen.Lit(size))
 			if off != 0 {
 				blocks := carved[buf]
 				for i := len(blocks) - 1; i >= 0; i-- {
-					if p := blocks[i]; p.size > 0 && roundUp(p.off+p.size, g.p.Plan.Align) == off {
-						place = jen.Id(c).Dot("After").Call(jen.Id("m").Dot(p.field), jen.Lit(size))
+					if p := blocks[i]; p.size > 0 && g.p.Plan.Aligned(p.off+p.size) == off {
+						place = jen.Id(buf).Dot("After").Call(jen.Id("m").Dot(p.field), jen.Lit(size))
 						break
 					}
 				}
@@ -825,5 +824,3 @@ func (g *gen) ioMethod(f *jen.File) {
 		})),
 	)
 }
-
-func roundUp(n, m int) int { return (n + m - 1) / m * m }

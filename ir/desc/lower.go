@@ -673,18 +673,16 @@ func (l *lowerer) unused() {
 		if !ok || used[n] || read[n] || strings.Contains(name, ".") {
 			continue // a layer's parameters go with its line
 		}
-		what := "line"
+		what, remove := "line", "line"
 		switch {
-		case n.Op == ir.Label && n.Attrs.Tokens:
-			what = "input"
+		case n.Op == ir.Input || n.Op == ir.Label && n.Attrs.Tokens:
+			what, remove = "input", "declaration"
 		case n.Op == ir.Label:
-			what = "label"
-		case n.Op == ir.Input:
-			what = "input"
+			what, remove = "label", "declaration"
 		case n.Op == ir.Param:
-			what = "parameter"
+			what, remove = "parameter", "declaration"
 		}
-		l.errs = append(l.errs, errorf(at, "%s %s is never used: neither the loss nor the output depends on it; use it or remove the %s", what, name, map[string]string{"line": "line", "input": "declaration", "label": "declaration", "parameter": "declaration"}[what]))
+		l.errs = append(l.errs, errorf(at, "%s %s is never used: neither the loss nor the output depends on it; use it or remove the %s", what, name, remove))
 	}
 }
 
