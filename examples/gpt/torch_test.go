@@ -4,11 +4,14 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"flag"
+	"iter"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/backpropgen/backpropgen/generated/gpt"
@@ -78,13 +81,7 @@ func TestMatchesPyTorch(t *testing.T) {
 		full := runTorch(t, m)
 		ref = summarize(full)
 		for name, r := range full.Grads {
-			worst = max(worst, compareGrad(t, name, grads[name], func(yield func(int, float64) bool) {
-				for i, v := range r {
-					if !yield(i, v) {
-						return
-					}
-				}
-			}, maxAbs(r)))
+			worst = max(worst, compareGrad(t, name, grads[name], slices.All(r), maxAbs(r)))
 		}
 		if *torchUpdate {
 			b, err := json.MarshalIndent(ref, "", " ")
@@ -108,13 +105,7 @@ func TestMatchesPyTorch(t *testing.T) {
 			for _, v := range r.Samples {
 				largest = max(largest, math.Abs(v))
 			}
-			worst = max(worst, compareGrad(t, name, grads[name], func(yield func(int, float64) bool) {
-				for i, v := range r.Samples {
-					if !yield(i, v) {
-						return
-					}
-				}
-			}, largest))
+			worst = max(worst, compareGrad(t, name, grads[name], maps.All(r.Samples), largest))
 			var norm float64
 			for _, v := range grads[name] {
 				norm += float64(v) * float64(v)
@@ -135,7 +126,7 @@ func TestMatchesPyTorch(t *testing.T) {
 
 // compareGrad checks the elements ref yields of a gradient against got,
 // relative to the largest element of the reference.
-func compareGrad(t *testing.T, name string, got []float32, ref func(func(int, float64) bool), largest float64) float64 {
+func compareGrad(t *testing.T, name string, got []float32, ref iter.Seq2[int, float64], largest float64) float64 {
 	t.Helper()
 	worst, at := 0.0, -1
 	for i, r := range ref {
